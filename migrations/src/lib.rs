@@ -1,0 +1,37 @@
+//! Switchyard's PostgreSQL schema, as sea-orm migrations.
+//!
+//! Postgres is the source of truth for `panel-api` (users, sessions, API keys, grants,
+//! domains, zones, named backends, DNS credentials, the audit log, the Redis outbox) and
+//! for `cert-worker` (the ACME account and certificate orders). This crate owns the shape
+//! of those tables and nothing else; `docs/postgres-schema.md` describes them for
+//! operators. Code applies it through [`Migrator`] (`Migrator::up(&db, None)`); operators
+//! run the `switchyard-migrate` binary (`DATABASE_URL=... switchyard-migrate up`).
+//!
+//! What a migration here must never do:
+//! - **Edit a released migration.** Once a migration has shipped, databases exist that
+//!   recorded it as applied and will never run it again. A schema change is always a new
+//!   module `mYYYYMMDD_NNNNNN_what`, appended to [`Migrator::migrations`].
+//! - **Depend on data.** No branching on row contents, no backfills that read the
+//!   application's rules: a migration must give the same schema on an empty database and
+//!   on a full one. Data rewrites belong to the service that owns the data.
+//! - **Import the domain model** (`switchyard-shared`). A released migration must keep
+//!   producing the same schema even after the model changes, so the enumerated values it
+//!   checks (roles, providers, statuses) are spelled out in the migration itself.
+//!
+//! Every `down` undoes exactly its own `up`, so `switchyard-migrate down` walks the schema
+//! back one step at a time (tests roll the whole history back and forward again).
+
+mod m20261122_000001_initial;
+
+// The sea-orm convention: callers write `use migrations::{Migrator, MigratorTrait};`.
+pub use sea_orm_migration::prelude::*;
+
+/// All of Switchyard's migrations, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_initial::Migration)]
+    }
+}

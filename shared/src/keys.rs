@@ -1,0 +1,148 @@
+//! The Redis key schema: every key Switchyard uses, built under one prefix.
+//!
+//! This module is the only place key names are spelled; `docs/redis-schema.md` shows the
+//! same keys as `redis-cli` commands. With the default prefix `switchyard:`:
+//!
+//! | key | type | value |
+//! |---|---|---|
+//! | `switchyard:format` | string | data format version ([`FORMAT_VERSION`]) |
+//! | `switchyard:version` | string (integer) | global version, bumped once per write batch |
+//! | `switchyard:zone:<pattern>` | string | [`HostRecord`](crate::model::HostRecord) JSON |
+//! | `switchyard:zones` | set | every pattern that has a `zone:` key |
+//! | `switchyard:cert:<name>` | string | [`CertRecord`](crate::model::CertRecord) JSON |
+//! | `switchyard:certs` | set | every name that has a `cert:` key |
+//! | `switchyard:changes` | stream | one entry per version: which zones and certs changed |
+//! | `switchyard:proxies` | hash | proxy id → [`ProxyStatus`](crate::model::ProxyStatus) JSON |
+//! | `switchyard:heartbeat:cert-worker` | string | last cert-worker heartbeat (RFC 3339) |
+//!
+//! For Redis Cluster, choose a prefix with a hash tag (`{switchyard}:`) so that every key
+//! lands in one slot and the write script stays atomic.
+
+/// The data format version this build reads and writes. A reader that finds another
+/// value refuses the data instead of misrouting.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The prefix used when none is configured.
+pub const DEFAULT_PREFIX: &str = "switchyard:";
+
+/// Why a key prefix was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "key prefix \"{0}\" is not allowed; use 1–64 visible ASCII characters without spaces, glob characters (* ? [ ]) or backslashes, e.g. \"switchyard:\""
+)]
+pub struct PrefixError(pub String);
+
+/// Builds every key name under one prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Default for Keys {
+    fn default() -> Self {
+        Self {
+            prefix: DEFAULT_PREFIX.to_owned(),
+        }
+    }
+}
+
+impl Keys {
+    /// A schema under `prefix`. Glob characters are refused so that
+    /// `SCAN MATCH <prefix>*` selects exactly this deployment's keys.
+    pub fn new(prefix: &str) -> Result<Self, PrefixError> {
+        let ok = !prefix.is_empty()
+            && prefix.len() <= 64
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !matches!(b, b'*' | b'?' | b'[' | b']' | b'\\'));
+        if ok {
+            Ok(Self {
+                prefix: prefix.to_owned(),
+            })
+        } else {
+            Err(PrefixError(prefix.escape_debug().to_string()))
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// String: the data format version.
+    pub fn format(&self) -> String {
+        format!("{}format", self.prefix)
+    }
+
+    /// String (integer): the global version.
+    pub fn version(&self) -> String {
+        format!("{}version", self.prefix)
+    }
+
+    /// String: the routes of one hostname pattern.
+    pub fn zone(&self, pattern: &str) -> String {
+        format!("{}zone:{pattern}", self.prefix)
+    }
+
+    /// Set: every pattern with a zone key.
+    pub fn zone_index(&self) -> String {
+        format!("{}zones", self.prefix)
+    }
+
+    /// String: one certificate, by the name it is stored under (`*.example.com`).
+    pub fn cert(&self, name: &str) -> String {
+        format!("{}cert:{name}", self.prefix)
+    }
+
+    /// Set: every name with a cert key.
+    pub fn cert_index(&self) -> String {
+        format!("{}certs", self.prefix)
+    }
+
+    /// Stream: the change feed.
+    pub fn changes(&self) -> String {
+        format!("{}changes", self.prefix)
+    }
+
+    /// Hash: proxy id → status JSON.
+    pub fn proxies(&self) -> String {
+        format!("{}proxies", self.prefix)
+    }
+
+    /// String: the heartbeat of a named background service (`cert-worker`).
+    pub fn heartbeat(&self, service: &str) -> String {
+        format!("{}heartbeat:{service}", self.prefix)
+    }
+
+    /// A `SCAN MATCH` pattern selecting every key of this deployment.
+    pub fn all_keys_pattern(&self) -> String {
+        format!("{}*", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_live_under_the_prefix() {
+        let k = Keys::new("t1:").unwrap();
+        assert_eq!(k.zone("*.example.com"), "t1:zone:*.example.com");
+        assert_eq!(k.cert("*.example.com"), "t1:cert:*.example.com");
+        assert_eq!(k.version(), "t1:version");
+        assert_eq!(k.format(), "t1:format");
+        assert_eq!(k.changes(), "t1:changes");
+        assert_eq!(k.zone_index(), "t1:zones");
+        assert_eq!(k.proxies(), "t1:proxies");
+        assert_eq!(k.heartbeat("cert-worker"), "t1:heartbeat:cert-worker");
+        assert_eq!(Keys::default().version(), "switchyard:version");
+        assert_eq!(Keys::new("{sy}:").unwrap().version(), "{sy}:version");
+    }
+
+    #[test]
+    fn glob_and_blank_prefixes_are_refused() {
+        for bad in ["", "a*", "a?", "a b", "a[1]", "a\\b", &"x".repeat(65)] {
+            let err = Keys::new(bad).unwrap_err().to_string();
+            assert!(err.contains("is not allowed"), "{bad:?}: {err}");
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! Switchyard's shared core: the domain model, the hostname rules and host matcher,
+//! and the Redis key schema with the helpers that read and write it.
+//!
+//! Used by all three services (`proxy`, `panel-api`, `cert-worker`), so the rules live
+//! in one place. This crate must never do I/O of its own beyond the Redis helpers in
+//! [`store`]: no Postgres, no HTTP, no files.
+
+pub mod backend;
+pub mod hostname;
+pub mod keys;
+pub mod matcher;
+pub mod model;
+pub mod store;
+
+pub use backend::{BackendUrl, UrlTemplate};
+pub use hostname::{HostPattern, HostnameError, normalize_hostname, normalize_request_host};
+pub use keys::{FORMAT_VERSION, Keys};
+pub use matcher::{HostMatcher, Specificity};
+pub use model::{CertRecord, HostRecord, ProxyStatus, Route, ZoneSpec};
+pub use store::{ChangeSet, Store, StoreError};

@@ -1,0 +1,821 @@
+//! The records the panel writes to Redis and the proxy serves, and the zone
+//! specification the panel validates before it writes anything.
+//!
+//! Everything here is JSON with explicit field names. Deserialising rejects unknown
+//! fields and invalid values; [`HostRecord::from_json`] and [`CertRecord::from_json`] are
+//! what readers of Redis use, so a record that fails validation is refused whole.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::backend::{BackendUrl, UrlTemplate};
+use crate::hostname::HostPattern;
+
+/// Highest upstream weight; weights are relative, so a small range is enough.
+pub const MAX_WEIGHT: u32 = 1000;
+/// Longest accepted connect timeout: beyond a minute a backend is down, not slow.
+pub const MAX_CONNECT_TIMEOUT_MS: u32 = 60_000;
+/// Longest accepted read timeout: one hour, for long polling and slow exports.
+pub const MAX_READ_TIMEOUT_MS: u32 = 3_600_000;
+/// Longest path prefix; real prefixes are short, this bounds memory per route.
+pub const MAX_PATH_PREFIX_LEN: usize = 1024;
+
+/// One problem with one field, as the API reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    /// Dotted path of the field, e.g. `backend.upstreams[1].url`.
+    pub field: String,
+    /// What is wrong and what is allowed.
+    pub problem: String,
+}
+
+/// Every problem found in one item, with the item named (`zone 3 ("app.example.com")`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ValidationErrors {
+    pub item: String,
+    pub errors: Vec<FieldError>,
+}
+
+impl fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{}: {}", self.item, e.problem)?;
+        }
+        Ok(())
+    }
+}
+
+/// A path prefix: empty (everything) or `/segment[/segment…]` without a trailing slash.
+/// `/api` matches `/api` and `/api/…`, not `/apis`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PathPrefix(String);
+
+impl PathPrefix {
+    /// Normalises (`/` → empty, trailing slash dropped) and validates a prefix.
+    pub fn parse(input: &str) -> Result<Self, String> {
+        if input.is_empty() || input == "/" {
+            return Ok(Self::default());
+        }
+        if !input.starts_with('/') {
+            return Err(format!(
+                "path prefix \"{input}\" must start with \"/\" (or be empty for the whole host)"
+            ));
+        }
+        if input.len() > MAX_PATH_PREFIX_LEN {
+            return Err(format!(
+                "path prefix is {} characters; at most {MAX_PATH_PREFIX_LEN} are allowed",
+                input.len()
+            ));
+        }
+        if let Some(c) = input
+            .chars()
+            .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#'))
+        {
+            return Err(format!(
+                "path prefix \"{}\" contains {:?}; query, fragment, spaces and control characters are not allowed",
+                input.escape_debug(),
+                c
+            ));
+        }
+        if input.contains("//") {
+            return Err(format!(
+                "path prefix \"{input}\" contains an empty segment (\"//\")"
+            ));
+        }
+        Ok(Self(input.trim_end_matches('/').to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether a request path falls under this prefix (segment-wise).
+    pub fn matches(&self, path: &str) -> bool {
+        match path.strip_prefix(self.0.as_str()) {
+            Some(rest) => rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'),
+            None => false,
+        }
+    }
+}
+
+impl Serialize for PathPrefix {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for PathPrefix {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+/// One upstream endpoint of a route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Upstream {
+    pub url: BackendUrl,
+    /// Relative share of requests, 1–1000.
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+/// Per-route timeouts; `None` means the proxy's configured default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_ms: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_ms: Option<u32>,
+}
+
+/// One zone as the proxy serves it: named backends are already rendered to upstreams.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// The zone's id in the panel (for logs and metrics).
+    pub zone_id: String,
+    /// Empty for the whole host.
+    #[serde(default)]
+    pub path_prefix: PathPrefix,
+    /// Empty means "service not configured for this host" (503).
+    #[serde(default)]
+    pub upstreams: Vec<Upstream>,
+    /// The named backend the upstreams were rendered from, if any (informational).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub named_backend: Option<String>,
+    /// Redirect plain HTTP requests to HTTPS (308).
+    #[serde(default)]
+    pub force_https: bool,
+    /// Send the client's Host header upstream instead of the upstream's own.
+    #[serde(default)]
+    pub preserve_host: bool,
+    /// Client networks allowed; empty allows everyone.
+    #[serde(default)]
+    pub allow: Vec<IpNet>,
+    #[serde(default)]
+    pub timeouts: Timeouts,
+}
+
+impl Route {
+    /// Checks what serde cannot: weight and timeout ranges.
+    fn problems(&self, field: &str, out: &mut Vec<FieldError>) {
+        for (i, u) in self.upstreams.iter().enumerate() {
+            weight_problem(
+                &format!("{field}.upstreams[{i}].weight"),
+                u.url.as_str(),
+                u.weight,
+                out,
+            );
+        }
+        timeout_problems(&format!("{field}.timeouts"), &self.timeouts, out);
+    }
+}
+
+fn weight_problem(field: &str, url: &str, weight: u32, out: &mut Vec<FieldError>) {
+    if weight == 0 || weight > MAX_WEIGHT {
+        out.push(FieldError {
+            field: field.to_owned(),
+            problem: format!(
+                "backend \"{url}\" has weight {weight}; weights must be 1–{MAX_WEIGHT}"
+            ),
+        });
+    }
+}
+
+/// Adds a problem for each timeout out of range; `field` names the timeouts object.
+fn timeout_problems(field: &str, t: &Timeouts, out: &mut Vec<FieldError>) {
+    for (name, value, max) in [
+        ("connect_ms", t.connect_ms, MAX_CONNECT_TIMEOUT_MS),
+        ("read_ms", t.read_ms, MAX_READ_TIMEOUT_MS),
+    ] {
+        if let Some(v) = value
+            && (v == 0 || v > max)
+        {
+            out.push(FieldError {
+                field: format!("{field}.{name}"),
+                problem: format!("timeout {name} is {v}; it must be 1–{max} milliseconds"),
+            });
+        }
+    }
+}
+
+/// Why a record read from Redis was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("{kind} record \"{key}\" is not valid JSON for this format: {source}")]
+    Json {
+        kind: &'static str,
+        key: String,
+        source: serde_json::Error,
+    },
+    #[error("{kind} record \"{key}\" is invalid: {problems}")]
+    Invalid {
+        kind: &'static str,
+        key: String,
+        problems: ValidationErrors,
+    },
+}
+
+/// Everything routed for one hostname pattern: the value of `zone:<pattern>` in Redis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostRecord {
+    pub host: HostPattern,
+    /// One route per path prefix, in any order (the proxy picks the longest match).
+    pub routes: Vec<Route>,
+}
+
+impl HostRecord {
+    /// Parses and validates a record stored under the key for `key_host`.
+    pub fn from_json(key_host: &str, json: &[u8]) -> Result<Self, RecordError> {
+        let record: HostRecord =
+            serde_json::from_slice(json).map_err(|source| RecordError::Json {
+                kind: "zone",
+                key: key_host.to_owned(),
+                source,
+            })?;
+        let problems = record.problems(key_host);
+        if !problems.is_empty() {
+            return Err(RecordError::Invalid {
+                kind: "zone",
+                key: key_host.to_owned(),
+                problems: ValidationErrors {
+                    item: format!("zone \"{key_host}\""),
+                    errors: problems,
+                },
+            });
+        }
+        Ok(record)
+    }
+
+    fn problems(&self, key_host: &str) -> Vec<FieldError> {
+        let mut out = Vec::new();
+        if self.host.as_str() != key_host {
+            out.push(FieldError {
+                field: "host".into(),
+                problem: format!(
+                    "record says host \"{}\" but is stored under \"{key_host}\"",
+                    self.host
+                ),
+            });
+        }
+        if self.routes.is_empty() {
+            out.push(FieldError {
+                field: "routes".into(),
+                problem: "has no routes; delete the key instead".into(),
+            });
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, route) in self.routes.iter().enumerate() {
+            if !seen.insert(route.path_prefix.as_str()) {
+                out.push(FieldError {
+                    field: format!("routes[{i}].path_prefix"),
+                    problem: format!(
+                        "path prefix \"{}\" appears twice",
+                        route.path_prefix.as_str()
+                    ),
+                });
+            }
+            route.problems(&format!("routes[{i}]"), &mut out);
+        }
+        out
+    }
+
+    /// The JSON stored in Redis.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("records always serialise")
+    }
+}
+
+/// A certificate and its key: the value of `cert:<name>` in Redis.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertRecord {
+    /// The name it is stored under, e.g. `*.example.com`.
+    pub name: HostPattern,
+    /// Every name it covers (`*.example.com`, `example.com`).
+    pub names: Vec<HostPattern>,
+    /// PEM chain, leaf first.
+    pub chain_pem: String,
+    /// PEM private key. Never logged: `Debug` hides it.
+    pub key_pem: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+}
+
+impl fmt::Debug for CertRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CertRecord")
+            .field("name", &self.name)
+            .field("names", &self.names)
+            .field(
+                "chain_pem",
+                &format_args!("<{} bytes>", self.chain_pem.len()),
+            )
+            .field("key_pem", &format_args!("<redacted>"))
+            .field("not_before", &self.not_before)
+            .field("not_after", &self.not_after)
+            .finish()
+    }
+}
+
+impl CertRecord {
+    /// Parses and validates a record stored under the key for `key_name`.
+    pub fn from_json(key_name: &str, json: &[u8]) -> Result<Self, RecordError> {
+        let record: CertRecord =
+            serde_json::from_slice(json).map_err(|source| RecordError::Json {
+                kind: "cert",
+                key: key_name.to_owned(),
+                source,
+            })?;
+        let mut errors = Vec::new();
+        if record.name.as_str() != key_name {
+            errors.push(FieldError {
+                field: "name".into(),
+                problem: format!(
+                    "record says name \"{}\" but is stored under \"{key_name}\"",
+                    record.name
+                ),
+            });
+        }
+        if record.names.is_empty() {
+            errors.push(FieldError {
+                field: "names".into(),
+                problem: "covers no names".into(),
+            });
+        }
+        if !record.chain_pem.contains("-----BEGIN CERTIFICATE-----") {
+            errors.push(FieldError {
+                field: "chain_pem".into(),
+                problem: "holds no PEM certificate".into(),
+            });
+        }
+        if !record.key_pem.contains("PRIVATE KEY-----") {
+            errors.push(FieldError {
+                field: "key_pem".into(),
+                problem: "holds no PEM private key".into(),
+            });
+        }
+        if record.not_after <= record.not_before {
+            errors.push(FieldError {
+                field: "not_after".into(),
+                problem: "is not after not_before".into(),
+            });
+        }
+        if !errors.is_empty() {
+            return Err(RecordError::Invalid {
+                kind: "cert",
+                key: key_name.to_owned(),
+                problems: ValidationErrors {
+                    item: format!("certificate \"{key_name}\""),
+                    errors,
+                },
+            });
+        }
+        Ok(record)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("records always serialise")
+    }
+}
+
+/// What a proxy publishes about itself in the `proxies` hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyStatus {
+    pub id: String,
+    /// The global version its snapshot reflects.
+    pub version: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub heartbeat_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub applied_at: OffsetDateTime,
+    pub zones: u64,
+    pub certs: u64,
+}
+
+/// How a zone's backend is given by a user or script, before rendering.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum BackendSpec {
+    /// No backend yet: the proxy answers 503 "service not configured for this host".
+    None,
+    /// Upstream URLs with weights.
+    Upstreams { upstreams: Vec<UpstreamSpec> },
+    /// A named backend plus the values of its template parameters.
+    Named {
+        name: String,
+        #[serde(default)]
+        params: BTreeMap<String, String>,
+    },
+}
+
+/// An upstream as given by a user: the URL is validated by [`ZoneSpec::validate`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSpec {
+    pub url: String,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+/// A zone as a user or script gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneSpec {
+    pub hostname: String,
+    #[serde(default)]
+    pub path_prefix: String,
+    pub backend: BackendSpec,
+    #[serde(default)]
+    pub force_https: bool,
+    #[serde(default)]
+    pub preserve_host: bool,
+    /// CIDRs or single addresses; empty allows everyone.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    #[serde(default)]
+    pub timeouts: Timeouts,
+}
+
+/// The named backends a zone may reference, by name.
+pub trait NamedBackends {
+    fn template(&self, name: &str) -> Option<&UrlTemplate>;
+    /// Every name, for "available: …" in messages.
+    fn names(&self) -> Vec<String>;
+}
+
+impl NamedBackends for BTreeMap<String, UrlTemplate> {
+    fn template(&self, name: &str) -> Option<&UrlTemplate> {
+        self.get(name)
+    }
+    fn names(&self) -> Vec<String> {
+        self.keys().cloned().collect()
+    }
+}
+
+/// A validated zone: its normalised pattern and the route the proxy will serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidZone {
+    pub host: HostPattern,
+    pub route: Route,
+}
+
+impl ZoneSpec {
+    /// Validates everything at once and renders a named backend.
+    ///
+    /// `item` names the zone in messages (e.g. `zone 3`); the hostname is added to it.
+    /// Returns every problem found, not just the first.
+    pub fn validate(
+        &self,
+        item: &str,
+        zone_id: &str,
+        named: &dyn NamedBackends,
+    ) -> Result<ValidZone, ValidationErrors> {
+        let mut errors = Vec::new();
+        let host = match HostPattern::parse(&self.hostname) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                errors.push(FieldError {
+                    field: "hostname".into(),
+                    problem: e.to_string(),
+                });
+                None
+            }
+        };
+        let label = match &host {
+            Some(h) => format!("{item} (\"{h}\")"),
+            None => format!("{item} (\"{}\")", self.hostname.escape_debug()),
+        };
+        let path_prefix = PathPrefix::parse(&self.path_prefix).unwrap_or_else(|problem| {
+            errors.push(FieldError {
+                field: "path_prefix".into(),
+                problem,
+            });
+            PathPrefix::default()
+        });
+        let mut allow = Vec::new();
+        for (i, text) in self.allow.iter().enumerate() {
+            match parse_cidr(text) {
+                Ok(net) => allow.push(net),
+                Err(problem) => errors.push(FieldError {
+                    field: format!("allow[{i}]"),
+                    problem,
+                }),
+            }
+        }
+        let (upstreams, named_backend) = match &self.backend {
+            BackendSpec::None => (Vec::new(), None),
+            BackendSpec::Upstreams { upstreams } => {
+                let mut out = Vec::new();
+                if upstreams.is_empty() {
+                    errors.push(FieldError {
+                        field: "backend.upstreams".into(),
+                        problem: "lists no upstream; give at least one, or use kind \"none\""
+                            .into(),
+                    });
+                }
+                for (i, u) in upstreams.iter().enumerate() {
+                    let field = format!("backend.upstreams[{i}]");
+                    weight_problem(&format!("{field}.weight"), &u.url, u.weight, &mut errors);
+                    match BackendUrl::parse(&u.url) {
+                        Ok(url) => out.push(Upstream {
+                            url,
+                            weight: u.weight,
+                        }),
+                        Err(e) => errors.push(FieldError {
+                            field: format!("{field}.url"),
+                            problem: e.to_string(),
+                        }),
+                    }
+                }
+                (out, None)
+            }
+            BackendSpec::Named { name, params } => match named.template(name) {
+                None => {
+                    let available = named.names();
+                    let available = if available.is_empty() {
+                        "none are defined".to_owned()
+                    } else {
+                        format!("available: {}", available.join(", "))
+                    };
+                    errors.push(FieldError {
+                        field: "backend.name".into(),
+                        problem: format!(
+                            "references named backend \"{name}\" which does not exist; {available}"
+                        ),
+                    });
+                    (Vec::new(), Some(name.clone()))
+                }
+                Some(template) => {
+                    let rendered = host
+                        .as_ref()
+                        .map(|h| template.render(name, h.as_str(), params));
+                    match rendered {
+                        Some(Ok(url)) => (vec![Upstream { url, weight: 1 }], Some(name.clone())),
+                        Some(Err(e)) => {
+                            errors.push(FieldError {
+                                field: "backend.params".into(),
+                                problem: e.to_string(),
+                            });
+                            (Vec::new(), Some(name.clone()))
+                        }
+                        None => (Vec::new(), Some(name.clone())),
+                    }
+                }
+            },
+        };
+        let route = Route {
+            zone_id: zone_id.to_owned(),
+            path_prefix,
+            upstreams,
+            named_backend,
+            force_https: self.force_https,
+            preserve_host: self.preserve_host,
+            allow,
+            timeouts: self.timeouts,
+        };
+        timeout_problems("timeouts", &route.timeouts, &mut errors);
+        match host {
+            Some(host) if errors.is_empty() => Ok(ValidZone { host, route }),
+            _ => Err(ValidationErrors {
+                item: label,
+                errors,
+            }),
+        }
+    }
+}
+
+/// Parses a CIDR or a single address (`10.0.0.0/8`, `2001:db8::/32`, `192.0.2.7`).
+pub fn parse_cidr(text: &str) -> Result<IpNet, String> {
+    if let Ok(net) = text.parse::<IpNet>() {
+        return Ok(net.trunc());
+    }
+    if let Ok(addr) = text.parse::<std::net::IpAddr>() {
+        return Ok(IpNet::from(addr));
+    }
+    Err(format!(
+        "\"{}\" is not an IP network; write a CIDR such as 10.0.0.0/8 or 2001:db8::/32, or a single address",
+        text.escape_debug()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named() -> BTreeMap<String, UrlTemplate> {
+        BTreeMap::from([
+            (
+                "api".to_owned(),
+                UrlTemplate::parse("http://{first_label}.api.internal:{port}").unwrap(),
+            ),
+            (
+                "static".to_owned(),
+                UrlTemplate::parse("http://static.internal").unwrap(),
+            ),
+        ])
+    }
+
+    fn spec(json: serde_json::Value) -> ZoneSpec {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn a_valid_zone_becomes_a_route() {
+        let z = spec(serde_json::json!({
+            "hostname": "Shop.Example.com",
+            "path_prefix": "/api/",
+            "backend": {"kind": "upstreams", "upstreams": [
+                {"url": "http://10.0.0.1:8080", "weight": 3}, {"url": "http://10.0.0.2:8080"}]},
+            "allow": ["10.0.0.0/8", "2001:db8::1"],
+            "timeouts": {"connect_ms": 500}
+        }));
+        let v = z.validate("zone 1", "z1", &named()).unwrap();
+        assert_eq!(v.host.as_str(), "shop.example.com");
+        assert_eq!(v.route.path_prefix.as_str(), "/api");
+        assert_eq!(v.route.upstreams.len(), 2);
+        assert_eq!(v.route.upstreams[1].weight, 1);
+        assert_eq!(v.route.allow[1].to_string(), "2001:db8::1/128");
+    }
+
+    #[test]
+    fn named_backends_are_rendered_at_write_time() {
+        let z = spec(serde_json::json!({
+            "hostname": "shop.example.com",
+            "backend": {"kind": "named", "name": "api", "params": {"port": "9000"}}
+        }));
+        let v = z.validate("zone 1", "z1", &named()).unwrap();
+        assert_eq!(
+            v.route.upstreams[0].url.as_str(),
+            "http://shop.api.internal:9000"
+        );
+        assert_eq!(v.route.named_backend.as_deref(), Some("api"));
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_the_zone_named() {
+        let z = spec(serde_json::json!({
+            "hostname": "app.example.com",
+            "path_prefix": "api",
+            "backend": {"kind": "upstreams", "upstreams": [
+                {"url": "http://app:99999"}, {"url": "http://ok:80", "weight": 0}]},
+            "allow": ["not-a-network"],
+            "timeouts": {"read_ms": 0}
+        }));
+        let err = z.validate("zone 3", "z3", &named()).unwrap_err();
+        let text = err.to_string();
+        for want in [
+            "zone 3 (\"app.example.com\"): backend \"http://app:99999\" has port 99999; ports must be 1–65535",
+            "path prefix \"api\" must start with \"/\"",
+            "\"not-a-network\" is not an IP network",
+            "backend \"http://ok:80\" has weight 0; weights must be 1–1000",
+            "timeout read_ms is 0",
+        ] {
+            assert!(text.contains(want), "{text:?} should contain {want:?}");
+        }
+        let fields: Vec<&str> = err.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "path_prefix",
+                "allow[0]",
+                "backend.upstreams[0].url",
+                "backend.upstreams[1].weight",
+                "timeouts.read_ms"
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_named_backend_lists_the_available_ones() {
+        let z = spec(serde_json::json!({
+            "hostname": "a.example.com",
+            "backend": {"kind": "named", "name": "web"}
+        }));
+        let err = z
+            .validate("zone 1", "z1", &named())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "zone 1 (\"a.example.com\"): references named backend \"web\" which does not exist; available: api, static"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_and_kinds_are_refused() {
+        let err = serde_json::from_value::<ZoneSpec>(serde_json::json!({
+            "hostname": "a.example.com", "backend": {"kind": "none"}, "colour": "red"
+        }))
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown field `colour`"), "{err}");
+        let err = serde_json::from_value::<ZoneSpec>(serde_json::json!({
+            "hostname": "a.example.com", "backend": {"kind": "magic"}
+        }))
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown variant `magic`"), "{err}");
+    }
+
+    #[test]
+    fn path_prefixes_match_whole_segments() {
+        let p = PathPrefix::parse("/api/").unwrap();
+        assert!(p.matches("/api"));
+        assert!(p.matches("/api/v1"));
+        assert!(p.matches("/api?x=1"));
+        assert!(!p.matches("/apis"));
+        assert!(PathPrefix::parse("/").unwrap().matches("/anything"));
+        assert!(PathPrefix::parse("/a//b").is_err());
+        assert!(PathPrefix::parse("/a b").is_err());
+    }
+
+    fn record_json(host: &str) -> serde_json::Value {
+        serde_json::json!({
+            "host": host,
+            "routes": [{"zone_id": "z1", "upstreams": [{"url": "http://127.0.0.1:8080"}]}]
+        })
+    }
+
+    #[test]
+    fn host_records_are_validated_when_read() {
+        let ok = serde_json::to_vec(&record_json("a.example.com")).unwrap();
+        let r = HostRecord::from_json("a.example.com", &ok).unwrap();
+        assert_eq!(r.routes[0].upstreams[0].url.port(), 8080);
+        assert_eq!(
+            HostRecord::from_json("a.example.com", r.to_json().as_bytes()).unwrap(),
+            r
+        );
+
+        let wrong_key = HostRecord::from_json("b.example.com", &ok).unwrap_err();
+        assert!(
+            wrong_key
+                .to_string()
+                .contains("stored under \"b.example.com\"")
+        );
+
+        let mut bad = record_json("a.example.com");
+        bad["routes"][0]["upstreams"][0]["url"] = "http://x:0".into();
+        let err = HostRecord::from_json("a.example.com", &serde_json::to_vec(&bad).unwrap());
+        assert!(
+            err.unwrap_err()
+                .to_string()
+                .contains("ports must be 1–65535")
+        );
+
+        let mut extra = record_json("a.example.com");
+        extra["routes"][0]["surprise"] = true.into();
+        let err = HostRecord::from_json("a.example.com", &serde_json::to_vec(&extra).unwrap());
+        assert!(
+            err.unwrap_err()
+                .to_string()
+                .contains("unknown field `surprise`")
+        );
+
+        let err = HostRecord::from_json("a.example.com", b"{not json").unwrap_err();
+        assert!(err.to_string().contains("not valid JSON"));
+    }
+
+    #[test]
+    fn cert_records_hide_their_key_when_printed() {
+        let json = serde_json::json!({
+            "name": "*.example.com",
+            "names": ["*.example.com", "example.com"],
+            "chain_pem": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+            "key_pem": "-----BEGIN PRIVATE KEY-----\nSECRETKEY\n-----END PRIVATE KEY-----\n",
+            "not_before": "2026-01-01T00:00:00Z",
+            "not_after": "2026-04-01T00:00:00Z"
+        });
+        let r =
+            CertRecord::from_json("*.example.com", &serde_json::to_vec(&json).unwrap()).unwrap();
+        let printed = format!("{r:?}");
+        assert!(!printed.contains("SECRETKEY"), "{printed}");
+        assert!(printed.contains("<redacted>"));
+        let mut bad = json.clone();
+        bad["not_after"] = "2025-01-01T00:00:00Z".into();
+        let err = CertRecord::from_json("*.example.com", &serde_json::to_vec(&bad).unwrap());
+        assert!(
+            err.unwrap_err()
+                .to_string()
+                .contains("not after not_before")
+        );
+    }
+}

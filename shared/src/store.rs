@@ -1,0 +1,419 @@
+//! Reading and writing the Redis contract: atomic batches with a version bump, full
+//! snapshots, and the change feed.
+//!
+//! Writes go through one Lua script so that a batch — one zone or ten thousand — becomes
+//! visible at once: it checks the format, bumps `version`, sets or deletes the record keys,
+//! keeps the index sets in step and appends one entry to the `changes` stream naming what
+//! changed. Readers take a snapshot by noting the version and the last feed entry, then
+//! reading every record; replaying the feed from that entry brings them to the present,
+//! because every entry names keys whose full current value is read again.
+
+use std::collections::HashMap;
+
+use fred::prelude::*;
+use fred::types::scan::Scanner;
+use fred::types::scripts::Script;
+use fred::types::streams::XReadResponse;
+use futures_util::StreamExt;
+
+use crate::keys::{FORMAT_VERSION, Keys};
+use crate::model::{CertRecord, HostRecord, RecordError};
+
+/// Feed entries kept in the stream before Redis trims the oldest; a reader further
+/// behind than this reloads fully. 100k entries of a few hundred bytes is tens of MB.
+pub const FEED_MAX_LEN: u64 = 100_000;
+/// Keys fetched per `MGET` while reading a snapshot: large enough to amortise round
+/// trips, small enough not to block Redis for long.
+pub const SNAPSHOT_BATCH: usize = 1_000;
+
+const WRITE_SCRIPT: &str = r#"
+local format = redis.call('GET', KEYS[1])
+if format and format ~= ARGV[1] then
+  return redis.error_reply('SWITCHYARD_FORMAT Redis holds data format ' .. format .. ', this writer uses ' .. ARGV[1])
+end
+if not format then redis.call('SET', KEYS[1], ARGV[1]) end
+local v = redis.call('INCR', KEYS[2])
+local n = #KEYS - 5
+for i = 1, n do
+  local base = 4 + (i - 1) * 3
+  local index = KEYS[4]
+  if ARGV[base + 1] == 'c' then index = KEYS[5] end
+  local member = ARGV[base + 2]
+  local value = ARGV[base + 3]
+  if value == '' then
+    redis.call('DEL', KEYS[5 + i])
+    redis.call('SREM', index, member)
+  else
+    redis.call('SET', KEYS[5 + i], value)
+    redis.call('SADD', index, member)
+  end
+end
+local id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*',
+  'v', v, 'format', ARGV[1], 'zones', ARGV[3], 'certs', ARGV[4])
+return {v, id}
+"#;
+
+const META_SCRIPT: &str = r#"
+local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
+local id = ''
+if last[1] then id = last[1][1] end
+return {redis.call('GET', KEYS[1]) or '', redis.call('GET', KEYS[2]) or '0', id}
+"#;
+
+/// What can go wrong talking to the Redis contract.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("redis: {0}")]
+    Redis(#[from] fred::error::Error),
+    #[error(
+        "Redis holds data format {found}; this build understands format {supported}. Upgrade this service or migrate the data."
+    )]
+    Format { found: String, supported: u32 },
+    #[error("malformed change feed entry {id}: {problem}")]
+    Feed { id: String, problem: String },
+}
+
+/// A batch of changes applied atomically with one version bump.
+#[derive(Debug, Default, Clone)]
+pub struct ChangeSet {
+    zones: Vec<(String, Option<String>)>,
+    certs: Vec<(String, Option<String>)>,
+}
+
+impl ChangeSet {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Writes (or replaces) the routes of one hostname pattern.
+    pub fn put_zone(&mut self, record: &HostRecord) -> &mut Self {
+        self.zones
+            .push((record.host.as_str().to_owned(), Some(record.to_json())));
+        self
+    }
+
+    /// Deletes the routes of one hostname pattern.
+    pub fn delete_zone(&mut self, pattern: &str) -> &mut Self {
+        self.zones.push((pattern.to_owned(), None));
+        self
+    }
+
+    /// Writes (or replaces) a certificate.
+    pub fn put_cert(&mut self, record: &CertRecord) -> &mut Self {
+        self.certs
+            .push((record.name.as_str().to_owned(), Some(record.to_json())));
+        self
+    }
+
+    /// Deletes a certificate.
+    pub fn delete_cert(&mut self, name: &str) -> &mut Self {
+        self.certs.push((name.to_owned(), None));
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.zones.is_empty() && self.certs.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.zones.len() + self.certs.len()
+    }
+}
+
+/// The result of an applied batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The new global version.
+    pub version: u64,
+    /// The id of its change feed entry.
+    pub feed_id: String,
+}
+
+/// One change feed entry: the keys one version changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedEntry {
+    pub id: String,
+    pub version: u64,
+    pub format: String,
+    pub zones: Vec<String>,
+    pub certs: Vec<String>,
+}
+
+/// Everything in Redis at (or slightly after) `version`; see the module docs.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// The version when reading started.
+    pub version: u64,
+    /// The last feed entry when reading started (empty when the feed is empty);
+    /// replay from here to catch up.
+    pub feed_id: String,
+    pub zones: Vec<HostRecord>,
+    pub certs: Vec<CertRecord>,
+    /// Records that failed validation, left out of `zones` / `certs`.
+    pub rejected: Vec<RecordError>,
+}
+
+/// Opens a client with reconnection (exponential backoff up to 5 s, forever) and waits
+/// for the first connection.
+pub async fn connect(url: &str) -> Result<Client, StoreError> {
+    let client = client_builder(url)?.build()?;
+    client.init().await?;
+    Ok(client)
+}
+
+/// A configured, unconnected client builder, for callers that need to tune it.
+pub fn client_builder(url: &str) -> Result<Builder, StoreError> {
+    let config = Config::from_url(url)?;
+    let mut builder = Builder::from_config(config);
+    builder
+        .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
+        .with_connection_config(|c| {
+            c.connection_timeout = std::time::Duration::from_secs(5);
+        });
+    Ok(builder)
+}
+
+/// The Redis contract over one client and one key prefix.
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    keys: Keys,
+    write: Script,
+    meta: Script,
+}
+
+impl Store {
+    pub fn new(client: Client, keys: Keys) -> Self {
+        Self {
+            client,
+            keys,
+            write: Script::from_lua(WRITE_SCRIPT),
+            meta: Script::from_lua(META_SCRIPT),
+        }
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Applies a batch atomically: one version bump and one feed entry for all of it.
+    /// An empty batch changes nothing and returns the current version.
+    pub async fn apply(&self, changes: &ChangeSet) -> Result<Applied, StoreError> {
+        if changes.is_empty() {
+            let (version, feed_id) = self.meta().await?;
+            return Ok(Applied { version, feed_id });
+        }
+        let k = &self.keys;
+        let mut keys = vec![
+            k.format(),
+            k.version(),
+            k.changes(),
+            k.zone_index(),
+            k.cert_index(),
+        ];
+        let zone_names: Vec<&str> = changes.zones.iter().map(|(n, _)| n.as_str()).collect();
+        let cert_names: Vec<&str> = changes.certs.iter().map(|(n, _)| n.as_str()).collect();
+        let mut args: Vec<String> = vec![
+            FORMAT_VERSION.to_string(),
+            FEED_MAX_LEN.to_string(),
+            serde_json::to_string(&zone_names).expect("names serialise"),
+            serde_json::to_string(&cert_names).expect("names serialise"),
+        ];
+        for (kind, list) in [("z", &changes.zones), ("c", &changes.certs)] {
+            for (name, value) in list {
+                keys.push(if kind == "z" {
+                    k.zone(name)
+                } else {
+                    k.cert(name)
+                });
+                args.push(kind.to_owned());
+                args.push(name.clone());
+                args.push(value.clone().unwrap_or_default());
+            }
+        }
+        let result: Result<(u64, String), _> = self
+            .write
+            .evalsha_with_reload(&self.client, keys, args)
+            .await;
+        match result {
+            Ok((version, feed_id)) => Ok(Applied { version, feed_id }),
+            Err(e) if e.details().contains("SWITCHYARD_FORMAT") => Err(StoreError::Format {
+                found: e
+                    .details()
+                    .split("data format ")
+                    .nth(1)
+                    .and_then(|s| s.split(',').next())
+                    .unwrap_or("?")
+                    .to_owned(),
+                supported: FORMAT_VERSION,
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The current version and the last feed entry id, read atomically. Fails if Redis
+    /// holds data in a format this build does not understand.
+    pub async fn meta(&self) -> Result<(u64, String), StoreError> {
+        let k = &self.keys;
+        let (format, version, feed_id): (String, String, String) = self
+            .meta
+            .evalsha_with_reload(&self.client, vec![k.format(), k.version(), k.changes()], ())
+            .await?;
+        if !format.is_empty() && format != FORMAT_VERSION.to_string() {
+            return Err(StoreError::Format {
+                found: format,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let version = version.parse().map_err(|_| StoreError::Feed {
+            id: k.version(),
+            problem: format!("version \"{version}\" is not a number"),
+        })?;
+        Ok((version, feed_id))
+    }
+
+    /// Reads every zone and certificate. Invalid records are reported in `rejected`.
+    pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        let (version, feed_id) = self.meta().await?;
+        let mut snapshot = Snapshot {
+            version,
+            feed_id,
+            ..Snapshot::default()
+        };
+        let zone_names = self.members(&self.keys.zone_index()).await?;
+        for (name, record) in self.zones(&zone_names).await? {
+            match record {
+                Some(Ok(r)) => snapshot.zones.push(r),
+                Some(Err(e)) => snapshot.rejected.push(e),
+                None => tracing::debug!(zone = %name, "indexed zone vanished while reading"),
+            }
+        }
+        let cert_names = self.members(&self.keys.cert_index()).await?;
+        for (name, record) in self.certs(&cert_names).await? {
+            match record {
+                Some(Ok(r)) => snapshot.certs.push(r),
+                Some(Err(e)) => snapshot.rejected.push(e),
+                None => tracing::debug!(cert = %name, "indexed cert vanished while reading"),
+            }
+        }
+        Ok(snapshot)
+    }
+
+    /// Every member of an index set, read incrementally with `SSCAN`.
+    pub async fn members(&self, key: &str) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        let pages = self.client.sscan(key, "*", Some(SNAPSHOT_BATCH as u32));
+        let mut pages = std::pin::pin!(pages);
+        while let Some(page) = pages.next().await {
+            let mut page = page?;
+            if let Some(values) = page.take_results() {
+                for v in values {
+                    if let Some(s) = v.into_string() {
+                        out.push(s);
+                    }
+                }
+            }
+            page.next();
+        }
+        // SSCAN may return a member twice when the set changes during the scan.
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    async fn fetch(&self, keys: Vec<String>) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(SNAPSHOT_BATCH) {
+            let values: Vec<Option<Vec<u8>>> = if chunk.len() == 1 {
+                vec![self.client.get(&chunk[0]).await?]
+            } else {
+                self.client.mget(chunk.to_vec()).await?
+            };
+            out.extend(values);
+        }
+        Ok(out)
+    }
+
+    /// Reads the named zones; `None` for a name without a key (deleted).
+    pub async fn zones(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<(String, Option<Result<HostRecord, RecordError>>)>, StoreError> {
+        let values = self
+            .fetch(names.iter().map(|n| self.keys.zone(n)).collect())
+            .await?;
+        Ok(names
+            .iter()
+            .zip(values)
+            .map(|(n, v)| (n.clone(), v.map(|json| HostRecord::from_json(n, &json))))
+            .collect())
+    }
+
+    /// Reads the named certificates; `None` for a name without a key (deleted).
+    pub async fn certs(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<(String, Option<Result<CertRecord, RecordError>>)>, StoreError> {
+        let values = self
+            .fetch(names.iter().map(|n| self.keys.cert(n)).collect())
+            .await?;
+        Ok(names
+            .iter()
+            .zip(values)
+            .map(|(n, v)| (n.clone(), v.map(|json| CertRecord::from_json(n, &json))))
+            .collect())
+    }
+
+    /// Feed entries after `after_id` (`""` or `"0"` for all), waiting up to `block_ms`
+    /// for the first one when `block_ms` is given.
+    pub async fn feed_after(
+        &self,
+        after_id: &str,
+        count: u64,
+        block_ms: Option<u64>,
+    ) -> Result<Vec<FeedEntry>, StoreError> {
+        let after = if after_id.is_empty() { "0" } else { after_id };
+        let key = self.keys.changes();
+        let response: XReadResponse<String, String, String, String> = self
+            .client
+            .xread_map(Some(count), block_ms, key.clone(), after)
+            .await?;
+        let entries = response.into_values().next().unwrap_or_default();
+        entries
+            .into_iter()
+            .map(|(id, fields)| FeedEntry::from_fields(id, fields))
+            .collect()
+    }
+}
+
+impl FeedEntry {
+    fn from_fields(id: String, fields: HashMap<String, String>) -> Result<Self, StoreError> {
+        let bad = |problem: String| StoreError::Feed {
+            id: id.clone(),
+            problem,
+        };
+        let field = |name: &str| {
+            fields
+                .get(name)
+                .ok_or_else(|| bad(format!("field \"{name}\" is missing")))
+        };
+        let version = field("v")?
+            .parse()
+            .map_err(|_| bad("field \"v\" is not a number".into()))?;
+        let names = |name: &str| -> Result<Vec<String>, StoreError> {
+            serde_json::from_str(field(name)?)
+                .map_err(|e| bad(format!("field \"{name}\" is not a JSON list of names: {e}")))
+        };
+        Ok(Self {
+            version,
+            format: field("format")?.clone(),
+            zones: names("zones")?,
+            certs: names("certs")?,
+            id,
+        })
+    }
+}

@@ -1,0 +1,1 @@
+//! Polling with a deadline (placeholder, being written).
