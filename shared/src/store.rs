@@ -370,6 +370,9 @@ impl Store {
 
     /// Feed entries after `after_id` (`""` or `"0"` for all), waiting up to `block_ms`
     /// for the first one when `block_ms` is given.
+    ///
+    /// A blocking read holds its connection until it returns, and a fred client has one
+    /// connection: give a blocking reader a client of its own, or its writes wait for it.
     pub async fn feed_after(
         &self,
         after_id: &str,

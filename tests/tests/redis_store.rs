@@ -1,0 +1,259 @@
+//! The Redis contract against a real Redis: atomic batches with one version bump, the
+//! key layout an operator sees with `redis-cli`, snapshots that skip invalid records,
+//! the change feed, the format guard, and prefix isolation.
+
+use std::time::Duration;
+
+use fred::prelude::*;
+use switchyard_shared::model::{CertRecord, HostRecord};
+use switchyard_shared::store::{self, ChangeSet, Store, StoreError};
+use switchyard_tests::eventually::eventually;
+use switchyard_tests::redis::TestRedis;
+
+fn zone(host: &str, upstream: &str) -> HostRecord {
+    let json = serde_json::json!({
+        "host": host,
+        "routes": [{"zone_id": format!("id-{host}"), "upstreams": [{"url": upstream}]}]
+    });
+    HostRecord::from_json(host, json.to_string().as_bytes()).expect("test records are valid")
+}
+
+fn cert(name: &str) -> CertRecord {
+    let json = serde_json::json!({
+        "name": name,
+        "names": [name],
+        "chain_pem": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        "key_pem": "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n",
+        "not_before": "2026-01-01T00:00:00Z",
+        "not_after": "2026-04-01T00:00:00Z"
+    });
+    CertRecord::from_json(name, json.to_string().as_bytes()).expect("test records are valid")
+}
+
+#[tokio::test]
+async fn a_batch_is_one_version_with_readable_keys_and_one_feed_entry() -> anyhow::Result<()> {
+    let redis = TestRedis::new().await?;
+    let store = redis.store();
+    let keys = redis.keys().clone();
+
+    let mut batch = ChangeSet::new();
+    batch
+        .put_zone(&zone("app.example.com", "http://10.0.0.1:8080"))
+        .put_zone(&zone("*.example.com", "http://10.0.0.2:8080"))
+        .put_cert(&cert("*.example.com"));
+    let applied = store.apply(&batch).await?;
+    assert_eq!(applied.version, 1);
+
+    // What an operator sees with redis-cli.
+    let version: String = redis.client().get(keys.version()).await?;
+    assert_eq!(version, "1");
+    let format: String = redis.client().get(keys.format()).await?;
+    assert_eq!(format, "1");
+    let raw: String = redis.client().get(keys.zone("app.example.com")).await?;
+    let value: serde_json::Value = serde_json::from_str(&raw)?;
+    assert_eq!(
+        value["routes"][0]["upstreams"][0]["url"],
+        "http://10.0.0.1:8080"
+    );
+    let mut zones: Vec<String> = redis.client().smembers(keys.zone_index()).await?;
+    zones.sort();
+    assert_eq!(zones, ["*.example.com", "app.example.com"]);
+    let certs: Vec<String> = redis.client().smembers(keys.cert_index()).await?;
+    assert_eq!(certs, ["*.example.com"]);
+
+    let feed = store.feed_after("0", 10, None).await?;
+    assert_eq!(feed.len(), 1);
+    assert_eq!(feed[0].id, applied.feed_id);
+    assert_eq!(feed[0].version, 1);
+    assert_eq!(feed[0].zones, ["app.example.com", "*.example.com"]);
+    assert_eq!(feed[0].certs, ["*.example.com"]);
+
+    // Deleting is a new version; the key and its index entry go.
+    let mut delete = ChangeSet::new();
+    delete.delete_zone("app.example.com");
+    let applied = store.apply(&delete).await?;
+    assert_eq!(applied.version, 2);
+    let gone: Option<String> = redis.client().get(keys.zone("app.example.com")).await?;
+    assert_eq!(gone, None);
+    let zones: Vec<String> = redis.client().smembers(keys.zone_index()).await?;
+    assert_eq!(zones, ["*.example.com"]);
+    let feed = store.feed_after(&feed[0].id, 10, None).await?;
+    assert_eq!(
+        (feed[0].version, feed[0].zones.clone()),
+        (2, vec!["app.example.com".to_owned()])
+    );
+
+    // An empty batch changes nothing.
+    assert_eq!(store.apply(&ChangeSet::new()).await?.version, 2);
+    assert_eq!(store.feed_after("0", 10, None).await?.len(), 2);
+    redis.cleanup().await
+}
+
+#[tokio::test]
+async fn ten_thousand_zones_land_as_one_version() -> anyhow::Result<()> {
+    let redis = TestRedis::new().await?;
+    let store = redis.store();
+    let mut batch = ChangeSet::new();
+    for i in 0..10_000 {
+        batch.put_zone(&zone(&format!("app{i}.example.com"), "http://10.0.0.1:80"));
+    }
+    let applied = store.apply(&batch).await?;
+    assert_eq!(applied.version, 1);
+    let snapshot = store.snapshot().await?;
+    assert_eq!(snapshot.version, 1);
+    assert_eq!(snapshot.zones.len(), 10_000);
+    assert_eq!(
+        store.feed_after("0", 10, None).await?[0].zones.len(),
+        10_000
+    );
+    redis.cleanup().await
+}
+
+#[tokio::test]
+async fn snapshot_skips_invalid_records_and_reports_them() -> anyhow::Result<()> {
+    let redis = TestRedis::new().await?;
+    let store = redis.store();
+    let keys = redis.keys().clone();
+    let mut batch = ChangeSet::new();
+    batch
+        .put_zone(&zone("good.example.com", "http://10.0.0.1:80"))
+        .put_cert(&cert("*.example.com"));
+    store.apply(&batch).await?;
+
+    // Someone writes garbage by hand, bypassing validation.
+    let c = redis.client();
+    let _: () = c
+        .set(keys.zone("bad.example.com"), r#"{"host":"bad.example.com","routes":[{"zone_id":"x","upstreams":[{"url":"http://x:99999"}]}]}"#, None, None, false)
+        .await?;
+    let _: () = c.sadd(keys.zone_index(), "bad.example.com").await?;
+    let _: () = c
+        .set(
+            keys.zone("mislabelled.example.com"),
+            zone("other.example.com", "http://a:1").to_json(),
+            None,
+            None,
+            false,
+        )
+        .await?;
+    let _: () = c.sadd(keys.zone_index(), "mislabelled.example.com").await?;
+
+    let snapshot = store.snapshot().await?;
+    let hosts: Vec<&str> = snapshot.zones.iter().map(|z| z.host.as_str()).collect();
+    assert_eq!(hosts, ["good.example.com"]);
+    assert_eq!(snapshot.certs.len(), 1);
+    assert_eq!(snapshot.version, 1);
+    let mut problems: Vec<String> = snapshot.rejected.iter().map(|e| e.to_string()).collect();
+    problems.sort();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems[0].contains("\"bad.example.com\"") && problems[0].contains("port 99999"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1].contains("stored under \"mislabelled.example.com\""),
+        "{problems:?}"
+    );
+    redis.cleanup().await
+}
+
+#[tokio::test]
+async fn a_newer_data_format_is_refused_and_nothing_changes() -> anyhow::Result<()> {
+    let redis = TestRedis::new().await?;
+    let store = redis.store();
+    let keys = redis.keys().clone();
+    let _: () = redis
+        .client()
+        .set(keys.format(), "2", None, None, false)
+        .await?;
+
+    let mut batch = ChangeSet::new();
+    batch.put_zone(&zone("app.example.com", "http://10.0.0.1:80"));
+    let err = store.apply(&batch).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Format { found, supported: 1 } if found == "2"),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("Redis holds data format 2; this build understands format 1")
+    );
+    assert!(matches!(
+        store.snapshot().await,
+        Err(StoreError::Format { .. })
+    ));
+
+    // Nothing was written: only the format key exists under the prefix.
+    assert_eq!(redis.all_keys().await?, [keys.format()]);
+    redis.cleanup().await
+}
+
+#[tokio::test]
+async fn a_blocking_feed_read_wakes_on_the_next_write() -> anyhow::Result<()> {
+    let redis = TestRedis::new().await?;
+    let store = redis.store();
+    // A blocking read holds its connection: the reader gets a client of its own.
+    let reader = Store::new(store::connect(redis.url()).await?, redis.keys().clone());
+    let (_, last_id) = store.meta().await?;
+    let waiting = tokio::spawn(async move { reader.feed_after(&last_id, 10, Some(10_000)).await });
+
+    let mut batch = ChangeSet::new();
+    batch.put_zone(&zone("app.example.com", "http://10.0.0.1:80"));
+    // The reader may not have issued XREAD yet; keep writing until it has seen one.
+    let seen = eventually(
+        Duration::from_secs(10),
+        "the blocked reader sees a write",
+        || {
+            let store = store.clone();
+            let batch = batch.clone();
+            let done = waiting.is_finished();
+            async move {
+                if done {
+                    return Ok(());
+                }
+                store.apply(&batch).await.map_err(|e| e.to_string())?;
+                Err("reader still waiting".to_owned())
+            }
+        },
+    )
+    .await;
+    seen?;
+    let entries = waiting.await??;
+    assert!(!entries.is_empty());
+    assert_eq!(entries[0].version, 1);
+    assert_eq!(entries[0].zones, ["app.example.com"]);
+    redis.cleanup().await
+}
+
+#[tokio::test]
+async fn prefixes_isolate_deployments() -> anyhow::Result<()> {
+    let a = TestRedis::new().await?;
+    let b = TestRedis::new().await?;
+    let mut batch = ChangeSet::new();
+    batch.put_zone(&zone("app.example.com", "http://10.0.0.1:80"));
+    a.store().apply(&batch).await?;
+    let snapshot_b = b.store().snapshot().await?;
+    assert!(snapshot_b.zones.is_empty());
+    assert_eq!(snapshot_b.version, 0);
+    assert!(b.all_keys().await?.is_empty());
+    let a_keys = a.all_keys().await?;
+    assert!(a_keys.iter().all(|k| k.starts_with(a.prefix())));
+    a.cleanup().await?;
+    b.cleanup().await
+}
+
+#[tokio::test]
+async fn cleanup_removes_exactly_the_test_prefix() -> anyhow::Result<()> {
+    let redis = TestRedis::new().await?;
+    let neighbour = TestRedis::new().await?;
+    let mut batch = ChangeSet::new();
+    batch.put_zone(&zone("app.example.com", "http://10.0.0.1:80"));
+    redis.store().apply(&batch).await?;
+    neighbour.store().apply(&batch).await?;
+    let prefix = redis.keys().clone();
+    let client = neighbour.client().clone();
+    redis.cleanup().await?;
+    let left: Option<String> = client.get(prefix.version()).await?;
+    assert_eq!(left, None);
+    assert!(!neighbour.all_keys().await?.is_empty());
+    neighbour.cleanup().await
+}
