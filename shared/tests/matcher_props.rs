@@ -55,7 +55,7 @@ proptest! {
             table.iter().map(|p| (p.clone(), p.clone())).collect();
         prop_assert_eq!(matcher.len(), table.len());
         for h in &hosts {
-            let got = matcher.lookup(h).map(|m| m.value);
+            let got = matcher.lookup(h);
             prop_assert_eq!(got, reference(&table, h), "host {}", h);
         }
     }
@@ -78,7 +78,7 @@ proptest! {
         }
         prop_assert_eq!(matcher.len(), table.len());
         for h in &hosts {
-            let got = matcher.lookup(h).map(|m| m.value);
+            let got = matcher.lookup(h);
             prop_assert_eq!(got, reference(&table, h), "host {}", h);
         }
     }
@@ -95,8 +95,8 @@ proptest! {
             table.iter().rev().map(|p| (p.clone(), p.clone())).collect();
         for h in &hosts {
             prop_assert_eq!(
-                forward.lookup(h).map(|m| m.value),
-                backward.lookup(h).map(|m| m.value)
+                forward.lookup(h),
+                backward.lookup(h)
             );
         }
     }
