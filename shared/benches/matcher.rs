@@ -204,6 +204,12 @@ fn summarise(
 const SUMMARY_ONLY: &str = "SWITCHYARD_BENCH_SUMMARY_ONLY";
 const HUGE_PAGES: &str = "glibc.malloc.hugetlb=1";
 
+/// `cargo bench` passes `--bench`; without it (`cargo test --all-targets`) the bench runs
+/// as a quick smoke test: the smallest table only, each benchmark once, no summary.
+fn smoke_test() -> bool {
+    !std::env::args().any(|a| a == "--bench")
+}
+
 fn tables() -> impl Iterator<
     Item = (
         usize,
@@ -213,7 +219,12 @@ fn tables() -> impl Iterator<
         Hosts,
     ),
 > {
-    SIZES.iter().map(|&(n, label)| {
+    let sizes = if smoke_test() && std::env::var_os(SUMMARY_ONLY).is_none() {
+        &SIZES[..1]
+    } else {
+        SIZES
+    };
+    sizes.iter().map(|&(n, label)| {
         let parsed: Vec<HostPattern> = patterns(n)
             .iter()
             .map(|p| HostPattern::parse(p).expect("bench patterns are valid"))
@@ -305,6 +316,9 @@ fn main() {
         group.finish();
     }
     criterion.final_summary();
+    if smoke_test() {
+        return;
+    }
 
     // The summary runs in child processes, once per allocator setting: the glibc
     // tunable that lets malloc use transparent huge pages only takes effect at start.
