@@ -44,6 +44,14 @@ wait_until() {
 	done
 }
 
+# service_bin NAME: the executable a service runs as.
+service_bin() {
+	case $1 in
+	proxy) printf 'switchyard-proxy\n' ;;
+	*) printf '%s\n' "$1" ;;
+	esac
+}
+
 # pid_alive PIDFILE NAME: true when PIDFILE names a live process whose command is NAME
 # (so a recycled pid of some other program is never mistaken for ours). Prints the pid.
 pid_alive() {

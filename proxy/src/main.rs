@@ -1,94 +1,31 @@
-//! `proxy` — Switchyard's data plane (to become a Pingora server): it will serve HTTP(S)
-//! for every configured hostname, routing from an in-memory snapshot of Redis, keep serving
-//! that snapshot (or its copy on local disk) while Redis is away, and publish its applied
-//! version and a heartbeat. It reads Redis only and must never touch PostgreSQL.
-//!
-//! At this stage it only checks its dependency: it connects to Redis, sends PING, logs the
-//! outcome as JSON, then idles until SIGTERM or SIGINT and exits 0.
+//! `switchyard-proxy`: parse configuration, start logging, build the Pingora server, run.
+//! Pingora owns the runtimes, so this is a plain `fn main`.
 
-use std::time::Duration;
-
-use anyhow::Context as _;
 use clap::Parser;
-use fred::prelude::{Builder, ClientLike, Config};
+use switchyard_proxy::config::Config;
 use tracing_subscriber::EnvFilter;
 
-const TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Switchyard reverse proxy (placeholder: checks that Redis answers, then waits for a signal).
-///
-/// Logs are JSON lines on stdout; RUST_LOG (e.g. `debug`) sets what is logged.
-#[derive(Parser, Debug)]
-#[command(version)]
-struct Args {
-    /// Redis holding the routing data, e.g. redis://[user:password@]host:6379/0 (credentials are never logged).
-    #[arg(
-        long,
-        env = "SWITCHYARD_REDIS_URL",
-        hide_env_values = true,
-        default_value = "redis://127.0.0.1:6379"
-    )]
-    redis_url: String,
-    /// Prefix of every Switchyard key in Redis, so several deployments can share one Redis.
-    #[arg(long, env = "SWITCHYARD_KEY_PREFIX", default_value = "switchyard:")]
-    key_prefix: String,
-}
-
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn main() {
+    let config = Config::parse();
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
-    let redis = redact(&args.redis_url);
-    tracing::info!(%redis, key_prefix = %args.key_prefix, "proxy starting (dependency check only)");
-    // Checks run beside the signal wait, so SIGTERM during a slow connect still exits cleanly.
-    tokio::spawn(async move {
-        report("Redis", &redis, ping_redis(&args.redis_url).await);
-    });
-    let signal = shutdown_signal().await?;
-    tracing::info!(signal, "shutting down");
-    Ok(())
-}
-
-async fn ping_redis(url: &str) -> anyhow::Result<()> {
-    let config = Config::from_url(url).context("invalid Redis URL")?;
-    let client = Builder::from_config(config)
-        .with_connection_config(|c| c.connection_timeout = TIMEOUT)
-        .build()
-        .context("cannot build Redis client")?;
-    client.init().await.context("cannot connect")?;
-    let pong: String = client.ping(None).await.context("PING failed")?;
-    client.quit().await.ok();
-    anyhow::ensure!(pong == "PONG", "unexpected PING answer {pong:?}");
-    Ok(())
-}
-
-fn report(what: &str, url: &str, result: anyhow::Result<()>) {
-    match result {
-        Ok(()) => tracing::info!(%url, "{what} is reachable"),
+    let settings = match config.validate() {
+        Ok(s) => s,
+        Err(problems) => {
+            eprintln!(
+                "switchyard-proxy: invalid configuration:\n  - {}",
+                problems.join("\n  - ")
+            );
+            std::process::exit(2);
+        }
+    };
+    match switchyard_proxy::build_server(&config, settings) {
+        Ok(server) => server.run_forever(),
         Err(e) => {
-            tracing::error!(%url, error = format!("{e:#}"), "{what} at {url} is not reachable")
+            eprintln!("switchyard-proxy: cannot start: {e:#}");
+            std::process::exit(1);
         }
     }
-}
-
-/// The URL with any `user:password@` replaced by `***@`, safe to log.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-        None => url.to_owned(),
-    }
-}
-
-async fn shutdown_signal() -> anyhow::Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
-    Ok(tokio::select! { _ = term.recv() => "SIGTERM", _ = int.recv() => "SIGINT" })
 }

@@ -154,6 +154,7 @@ impl Node {
 /// the first choice, reads a control group and then the bucket, two cache lines apart;
 /// at a million patterns that second miss per label was most of the lookup time
 /// (docs/benchmarks.md), which is why this small table exists. Nodes are never removed.
+#[derive(Clone)]
 struct NodeTable {
     nodes: Vec<Node>,
     mask: usize,
@@ -214,7 +215,8 @@ impl NodeTable {
 /// pattern is the most specific match for this host" in time independent of its size.
 ///
 /// Removing a pattern leaves its trie nodes behind (they cost memory, not correctness);
-/// rebuilding the matcher from scratch compacts it.
+/// rebuilding the matcher from scratch compacts it. Cloning copies flat arrays.
+#[derive(Clone)]
 pub struct HostMatcher<V> {
     nodes: NodeTable,
     hasher: foldhash::fast::RandomState,
@@ -267,6 +269,11 @@ impl<V> HostMatcher<V> {
     /// True when there are no patterns.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Every value, in no particular order.
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.values.iter().flatten()
     }
 
     /// Bytes of heap this matcher holds, excluding what the values themselves own.

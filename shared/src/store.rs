@@ -381,10 +381,16 @@ impl Store {
     ) -> Result<Vec<FeedEntry>, StoreError> {
         let after = if after_id.is_empty() { "0" } else { after_id };
         let key = self.keys.changes();
-        let response: XReadResponse<String, String, String, String> = self
+        // A blocking read that times out answers nil, which is "no entries".
+        let value: fred::types::Value = self
             .client
-            .xread_map(Some(count), block_ms, key.clone(), after)
+            .xread(Some(count), block_ms, key.clone(), after)
             .await?;
+        if value.is_null() {
+            return Ok(Vec::new());
+        }
+        let response: XReadResponse<String, String, String, String> =
+            value.into_xread_response()?;
         let entries = response.into_values().next().unwrap_or_default();
         entries
             .into_iter()

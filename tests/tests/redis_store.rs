@@ -225,6 +225,23 @@ async fn a_blocking_feed_read_wakes_on_the_next_write() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn a_blocking_read_that_times_out_returns_nothing() -> anyhow::Result<()> {
+    let redis = TestRedis::new().await?;
+    let store = redis.store();
+    assert!(store.feed_after("", 10, Some(100)).await?.is_empty());
+    let mut batch = ChangeSet::new();
+    batch.put_zone(&zone("app.example.com", "http://10.0.0.1:80"));
+    let applied = store.apply(&batch).await?;
+    assert!(
+        store
+            .feed_after(&applied.feed_id, 10, Some(100))
+            .await?
+            .is_empty()
+    );
+    redis.cleanup().await
+}
+
+#[tokio::test]
 async fn prefixes_isolate_deployments() -> anyhow::Result<()> {
     let a = TestRedis::new().await?;
     let b = TestRedis::new().await?;

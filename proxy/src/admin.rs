@@ -1,0 +1,126 @@
+//! The admin listener (loopback by default): liveness, readiness, status and metrics.
+//!
+//! - `GET /livez`: 200 while the process runs.
+//! - `GET /readyz`: 200 once a snapshot (from Redis or the snapshot file) is served.
+//! - `GET /status`: JSON with the applied version, its age, its source, sizes, and
+//!   whether Redis answers (and since when it does not).
+//! - `GET /route?host=H&path=P`: which pattern and upstreams serve a host — the
+//!   authoritative answer to "what does host X route to".
+//! - `GET /metrics`: Prometheus text format.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use http::Response;
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+use switchyard_shared::normalize_request_host;
+use time::OffsetDateTime;
+
+use crate::metrics::Metrics;
+use crate::snapshot::Snapshot;
+use crate::sync::SyncState;
+
+pub struct Admin {
+    pub live: Arc<ArcSwap<Snapshot>>,
+    pub state: Arc<SyncState>,
+    pub metrics: Arc<Metrics>,
+    pub proxy_id: String,
+}
+
+fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .header("content-length", body.len())
+        .header("cache-control", "no-store")
+        .body(body)
+        .expect("static response parts are valid")
+}
+
+fn json(status: u16, value: serde_json::Value) -> Response<Vec<u8>> {
+    reply(
+        status,
+        "application/json",
+        serde_json::to_vec(&value).expect("json serialises"),
+    )
+}
+
+fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+impl Admin {
+    fn status(&self) -> serde_json::Value {
+        let snapshot = self.live.load();
+        let now = OffsetDateTime::now_utc();
+        let last_ok = *self.state.last_redis_ok.lock().expect("never poisoned");
+        serde_json::json!({
+            "proxy_id": self.proxy_id,
+            "ready": self.state.ready.load(Ordering::Relaxed),
+            "version": snapshot.version,
+            "applied_at": snapshot.applied_at.format(&time::format_description::well_known::Rfc3339).ok(),
+            "age_seconds": (now - snapshot.applied_at).as_seconds_f64(),
+            "source": *self.state.source.lock().expect("never poisoned"),
+            "zones": snapshot.zone_count(),
+            "certs": snapshot.cert_count(),
+            "redis": {
+                "connected": self.state.redis_connected.load(Ordering::Relaxed),
+                "seconds_since_ok": last_ok.map(|t| (now - t).as_seconds_f64()),
+                "last_error": self.state.last_error.lock().expect("never poisoned").clone(),
+            },
+        })
+    }
+
+    fn route(&self, query: &str) -> Response<Vec<u8>> {
+        let Some(host) = query_param(query, "host") else {
+            return json(
+                400,
+                serde_json::json!({"error": "give ?host=NAME (and optionally &path=/p)"}),
+            );
+        };
+        let path = query_param(query, "path").unwrap_or("/");
+        let host = match normalize_request_host(host) {
+            Ok(h) => h.into_owned(),
+            Err(e) => return json(400, serde_json::json!({"error": e.to_string()})),
+        };
+        let snapshot = self.live.load();
+        let Some(entry) = snapshot.lookup(&host) else {
+            return json(404, serde_json::json!({"host": host, "zone": null}));
+        };
+        let route = entry.route_for(path).map(|r| &r.route);
+        json(
+            200,
+            serde_json::json!({"host": host, "zone": entry.record.host, "route": route}),
+        )
+    }
+}
+
+#[async_trait]
+impl ServeHttp for Admin {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let uri = &session.req_header().uri;
+        let query = uri.query().unwrap_or("").to_owned();
+        match uri.path() {
+            "/livez" => reply(200, "text/plain", b"ok\n".to_vec()),
+            "/readyz" if self.state.ready.load(Ordering::Relaxed) => {
+                reply(200, "text/plain", b"ready\n".to_vec())
+            }
+            "/readyz" => reply(503, "text/plain", b"no snapshot loaded yet\n".to_vec()),
+            "/status" => json(200, self.status()),
+            "/route" => self.route(&query),
+            "/metrics" => reply(200, "text/plain; version=0.0.4", self.metrics.render()),
+            _ => reply(
+                404,
+                "text/plain",
+                b"not found; try /livez /readyz /status /route /metrics\n".to_vec(),
+            ),
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Configuration by flags and environment variables, validated all at once.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use switchyard_shared::Keys;
+
+/// Where the proxy saves its snapshot when no path is given: beside the working
+/// directory, so a development run needs no privileges.
+pub const DEFAULT_SNAPSHOT_FILE: &str = "switchyard-proxy.snapshot";
+
+/// Switchyard's reverse proxy: serves every zone and certificate found in Redis, from an
+/// in-memory snapshot that keeps serving while Redis is away.
+///
+/// Every flag can also be set by the environment variable shown. Logs are JSON lines on
+/// stdout (access log lines have target "access"); RUST_LOG sets the level.
+#[derive(Parser, Debug, Clone)]
+#[command(version)]
+pub struct Config {
+    /// Plain HTTP listener (redirects to HTTPS for zones that force it, unless --local).
+    #[arg(long, env = "SWITCHYARD_HTTP_LISTEN", default_value = "0.0.0.0:8080")]
+    pub http_listen: String,
+    /// HTTPS listener, certificate chosen per SNI; HTTP/2 by ALPN. Ignored with --local.
+    #[arg(long, env = "SWITCHYARD_HTTPS_LISTEN", default_value = "0.0.0.0:8443")]
+    pub https_listen: String,
+    /// Port written into HTTPS redirects (the public one, e.g. 443 behind a port map).
+    #[arg(long, env = "SWITCHYARD_HTTPS_REDIRECT_PORT", default_value_t = 443)]
+    pub https_redirect_port: u16,
+    /// Admin listener: /livez /readyz /status /route /metrics. Keep it private.
+    #[arg(
+        long,
+        env = "SWITCHYARD_ADMIN_LISTEN",
+        default_value = "127.0.0.1:9080"
+    )]
+    pub admin_listen: String,
+    /// Redis with the routing data; credentials in the URL are never logged.
+    #[arg(
+        long,
+        env = "SWITCHYARD_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true
+    )]
+    pub redis_url: String,
+    /// Prefix of every Switchyard key in Redis.
+    #[arg(long, env = "SWITCHYARD_KEY_PREFIX", default_value = switchyard_shared::keys::DEFAULT_PREFIX)]
+    pub key_prefix: String,
+    /// Local copy of the last snapshot, served when the proxy starts while Redis is down.
+    /// It holds private keys: keep its directory private.
+    #[arg(long, env = "SWITCHYARD_SNAPSHOT_FILE", default_value = DEFAULT_SNAPSHOT_FILE)]
+    pub snapshot_file: PathBuf,
+    /// Name this proxy reports in Redis (default: host name and listener port).
+    #[arg(long, env = "SWITCHYARD_PROXY_ID")]
+    pub proxy_id: Option<String>,
+    /// Development mode: no TLS listener, every zone served on plain HTTP.
+    #[arg(long, env = "SWITCHYARD_LOCAL")]
+    pub local: bool,
+    /// Worker threads of the proxy service.
+    #[arg(long, env = "SWITCHYARD_THREADS", default_value_t = 2)]
+    pub threads: usize,
+    /// Default upstream connect timeout, in milliseconds (a zone may set its own).
+    #[arg(long, env = "SWITCHYARD_CONNECT_TIMEOUT_MS", default_value_t = 5_000)]
+    pub connect_timeout_ms: u64,
+    /// Default upstream read timeout, in milliseconds (a zone may set its own).
+    #[arg(long, env = "SWITCHYARD_READ_TIMEOUT_MS", default_value_t = 60_000)]
+    pub read_timeout_ms: u64,
+    /// Stored name of a certificate to present for unknown server names (e.g.
+    /// "*.example.com"); without it such handshakes fail.
+    #[arg(long, env = "SWITCHYARD_DEFAULT_CERT")]
+    pub default_cert: Option<String>,
+    /// How long start-up waits for Redis before serving the snapshot file, in ms.
+    #[arg(long, env = "SWITCHYARD_STARTUP_TIMEOUT_MS", default_value_t = 3_000)]
+    pub startup_timeout_ms: u64,
+    /// Full reload from Redis every this many seconds (heals anything missed).
+    #[arg(long, env = "SWITCHYARD_FULL_RELOAD_SECS", default_value_t = 600)]
+    pub full_reload_secs: u64,
+    /// Interval of active upstream health checks in ms (0 turns them off).
+    #[arg(long, env = "SWITCHYARD_HEALTH_CHECK_MS", default_value_t = 5_000)]
+    pub health_check_ms: u64,
+    /// Seconds to finish in-flight requests after SIGTERM before exiting.
+    #[arg(long, env = "SWITCHYARD_GRACE_SECS", default_value_t = 10)]
+    pub grace_secs: u64,
+    /// Take over the listeners of a running proxy (zero-downtime upgrade); see docs/proxy.md.
+    #[arg(long)]
+    pub upgrade: bool,
+    /// Socket used to hand listeners over during an upgrade.
+    #[arg(
+        long,
+        env = "SWITCHYARD_UPGRADE_SOCK",
+        default_value = "/tmp/switchyard-proxy-upgrade.sock"
+    )]
+    pub upgrade_sock: String,
+}
+
+/// The validated, typed form.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub http_listen: SocketAddr,
+    pub https_listen: Option<SocketAddr>,
+    pub admin_listen: SocketAddr,
+    pub keys: Keys,
+    pub proxy_id: String,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub startup_timeout: Duration,
+    pub full_reload_every: Duration,
+    pub health_check_every: Duration,
+}
+
+impl Config {
+    /// Checks everything and reports every problem at once.
+    pub fn validate(&self) -> Result<Settings, Vec<String>> {
+        let mut problems = Vec::new();
+        let mut addr = |flag: &str, value: &str| match value.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                problems.push(format!(
+                    "--{flag} \"{value}\" is not an address; write IP:PORT, e.g. 0.0.0.0:8080"
+                ));
+                None
+            }
+        };
+        let http_listen = addr("http-listen", &self.http_listen);
+        let https_listen = addr("https-listen", &self.https_listen);
+        let admin_listen = addr("admin-listen", &self.admin_listen);
+        let keys = Keys::new(&self.key_prefix)
+            .map_err(|e| problems.push(format!("--key-prefix: {e}")))
+            .ok();
+        if fred::prelude::Config::from_url(&self.redis_url).is_err() {
+            problems.push(
+                "--redis-url is not a Redis URL; write redis://[user:password@]host:port[/db] or rediss://…"
+                    .to_owned(),
+            );
+        }
+        if !(1..=256).contains(&self.threads) {
+            problems.push(format!("--threads is {}; it must be 1–256", self.threads));
+        }
+        for (flag, value) in [
+            ("connect-timeout-ms", self.connect_timeout_ms),
+            ("read-timeout-ms", self.read_timeout_ms),
+            ("startup-timeout-ms", self.startup_timeout_ms),
+            ("full-reload-secs", self.full_reload_secs),
+        ] {
+            if value == 0 {
+                problems.push(format!("--{flag} is 0; it must be at least 1"));
+            }
+        }
+        if self.snapshot_file.as_os_str().is_empty() {
+            problems.push("--snapshot-file is empty; give a path".to_owned());
+        }
+        if let (Some(a), Some(b)) = (http_listen, https_listen)
+            && a == b
+            && !self.local
+        {
+            problems.push(format!("--http-listen and --https-listen are both {a}"));
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let http_listen = http_listen.expect("checked");
+        let proxy_id = self.proxy_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_else(|_| "proxy".to_owned());
+            format!("{host}:{}", http_listen.port())
+        });
+        Ok(Settings {
+            http_listen,
+            https_listen: if self.local { None } else { https_listen },
+            admin_listen: admin_listen.expect("checked"),
+            keys: keys.expect("checked"),
+            proxy_id,
+            connect_timeout: Duration::from_millis(self.connect_timeout_ms),
+            read_timeout: Duration::from_millis(self.read_timeout_ms),
+            startup_timeout: Duration::from_millis(self.startup_timeout_ms),
+            full_reload_every: Duration::from_secs(self.full_reload_secs),
+            health_check_every: Duration::from_millis(self.health_check_ms),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let config = Config::parse_from([
+            "switchyard-proxy",
+            "--http-listen",
+            "nonsense",
+            "--admin-listen",
+            "1.2.3.4",
+            "--key-prefix",
+            "a b",
+            "--redis-url",
+            "http://x",
+            "--threads",
+            "0",
+            "--read-timeout-ms",
+            "0",
+        ]);
+        let problems = config.validate().unwrap_err();
+        assert_eq!(problems.len(), 6, "{problems:#?}");
+        let all = problems.join("\n");
+        for want in [
+            "--http-listen \"nonsense\" is not an address",
+            "--admin-listen \"1.2.3.4\"",
+            "--key-prefix: key prefix \"a b\" is not allowed",
+            "--redis-url is not a Redis URL",
+            "--threads is 0",
+            "--read-timeout-ms is 0",
+        ] {
+            assert!(all.contains(want), "{all}");
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let settings = Config::parse_from(["switchyard-proxy"]).validate().unwrap();
+        assert_eq!(settings.admin_listen.ip().to_string(), "127.0.0.1");
+        assert!(settings.https_listen.is_some());
+        let local = Config::parse_from(["switchyard-proxy", "--local"])
+            .validate()
+            .unwrap();
+        assert!(local.https_listen.is_none());
+    }
+}

@@ -1,0 +1,455 @@
+//! The request path: Pingora's `ProxyHttp` phases with a typed per-request context.
+//!
+//! `request_filter` does everything that can answer without an upstream — host lookup,
+//! route, allow-list, HTTPS redirect, upstream choice — against one load of the live
+//! snapshot; the snapshot itself is let go at once, only the chosen route is kept.
+//! Answers the proxy makes itself carry `X-Request-Id` in a header and in the body.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::ErrorType;
+use pingora::http::ResponseHeader;
+use pingora::prelude::*;
+use pingora::proxy::FailToProxy;
+use pingora::upstreams::peer::HttpPeer;
+use switchyard_shared::normalize_request_host;
+
+use crate::metrics::Metrics;
+use crate::snapshot::{RouteEntry, Snapshot};
+use crate::upstreams::{Pick, Registry, Upstream};
+
+/// Request-path settings.
+#[derive(Debug, Clone)]
+pub struct RouterSettings {
+    /// No TLS anywhere: `force_https` is ignored (development).
+    pub local_mode: bool,
+    /// Port named in HTTPS redirects (omitted when 443).
+    pub https_port: u16,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    /// Most upstream connection attempts per request (first try included).
+    pub max_attempts: usize,
+}
+
+/// The proxy service.
+pub struct Router {
+    pub live: Arc<ArcSwap<Snapshot>>,
+    pub registry: Arc<Registry>,
+    pub metrics: Arc<Metrics>,
+    pub settings: RouterSettings,
+}
+
+/// What one request carries between phases.
+pub struct Ctx {
+    pub request_id: String,
+    started: Instant,
+    host: String,
+    tls: bool,
+    client_ip: Option<IpAddr>,
+    route: Option<Arc<RouteEntry>>,
+    /// Picked in `request_filter`, connected in `upstream_peer`.
+    picked: Option<Arc<Upstream>>,
+    upstream: Option<Arc<Upstream>>,
+    upstream_addr: Option<SocketAddr>,
+    failed_addrs: Vec<SocketAddr>,
+    attempts: usize,
+    upstream_started: Option<Instant>,
+    upstream_elapsed: Option<Duration>,
+    error: Option<&'static str>,
+}
+
+/// A request id from the client is kept when it is short and plain.
+fn sane_request_id(value: &str) -> bool {
+    (1..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+fn is_client_error(e: &Error) -> bool {
+    matches!(e.esource(), pingora::ErrorSource::Downstream)
+}
+
+impl Router {
+    /// Writes an answer of the proxy's own, with the request id in header and body.
+    async fn respond(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        status: u16,
+        message: &str,
+        location: Option<&str>,
+    ) -> Result<()> {
+        let body = format!("{message}\nrequest id: {}\n", ctx.request_id);
+        let mut resp = ResponseHeader::build(status, Some(5))?;
+        resp.insert_header("content-type", "text/plain; charset=utf-8")?;
+        resp.insert_header("content-length", body.len().to_string())?;
+        resp.insert_header("cache-control", "no-store")?;
+        resp.insert_header("x-request-id", ctx.request_id.as_str())?;
+        if let Some(location) = location {
+            resp.insert_header("location", location)?;
+        }
+        session.write_response_header(Box::new(resp), false).await?;
+        session
+            .write_response_body(Some(Bytes::from(body)), true)
+            .await?;
+        Ok(())
+    }
+
+    fn pick(&self, route: &RouteEntry, ctx: &Ctx) -> Pick {
+        route
+            .balancer
+            .pick(self.registry.config(), &ctx.failed_addrs)
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Router {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            request_id: String::new(),
+            started: Instant::now(),
+            host: String::new(),
+            tls: false,
+            client_ip: None,
+            route: None,
+            picked: None,
+            upstream: None,
+            upstream_addr: None,
+            failed_addrs: Vec::new(),
+            attempts: 0,
+            upstream_started: None,
+            upstream_elapsed: None,
+            error: None,
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let req = session.req_header();
+        ctx.request_id = match req
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(id) if sane_request_id(id) => id.to_owned(),
+            _ => uuid::Uuid::new_v4().simple().to_string(),
+        };
+        ctx.client_ip = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip().to_canonical());
+        ctx.tls = session
+            .digest()
+            .and_then(|d| d.ssl_digest.as_ref())
+            .is_some();
+        let raw_host = req
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri.authority().map(|a| a.as_str()))
+            .unwrap_or_default()
+            .to_owned();
+        let path = req
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+            .to_owned();
+        let host = match normalize_request_host(&raw_host) {
+            Ok(h) => h.into_owned(),
+            Err(e) => {
+                ctx.error = Some("bad_host");
+                self.respond(session, ctx, 400, &format!("400 Bad Request: {e}"), None)
+                    .await?;
+                return Ok(true);
+            }
+        };
+        ctx.host = host;
+        let entry = self.live.load().lookup(&ctx.host).cloned();
+        let route = entry.as_ref().and_then(|e| e.route_for(&path)).cloned();
+        let Some(route) = route else {
+            ctx.error = Some("no_zone");
+            let message = format!("404 Not Found: no zone for host \"{}\"", ctx.host);
+            self.respond(session, ctx, 404, &message, None).await?;
+            return Ok(true);
+        };
+        ctx.route = Some(route.clone());
+        let r = &route.route;
+        if !r.allow.is_empty() {
+            let allowed = ctx
+                .client_ip
+                .is_some_and(|ip| r.allow.iter().any(|net| net.contains(&ip)));
+            if !allowed {
+                ctx.error = Some("forbidden");
+                self.respond(
+                    session,
+                    ctx,
+                    403,
+                    "403 Forbidden: your address may not use this host",
+                    None,
+                )
+                .await?;
+                return Ok(true);
+            }
+        }
+        if r.force_https && !ctx.tls && !self.settings.local_mode {
+            let port = match self.settings.https_port {
+                443 => String::new(),
+                p => format!(":{p}"),
+            };
+            let location = format!("https://{}{port}{path}", ctx.host);
+            ctx.error = Some("redirect");
+            self.respond(
+                session,
+                ctx,
+                308,
+                "308 Permanent Redirect to HTTPS",
+                Some(&location),
+            )
+            .await?;
+            return Ok(true);
+        }
+        match self.pick(&route, ctx) {
+            Pick::Upstream(u) => {
+                ctx.picked = Some(u);
+                Ok(false)
+            }
+            Pick::NotConfigured => {
+                ctx.error = Some("not_configured");
+                self.respond(
+                    session,
+                    ctx,
+                    503,
+                    "503 Service Unavailable: service not configured for this host",
+                    None,
+                )
+                .await?;
+                Ok(true)
+            }
+            Pick::AllDown => {
+                ctx.error = Some("all_upstreams_down");
+                self.respond(
+                    session,
+                    ctx,
+                    503,
+                    "503 Service Unavailable: every upstream of this host is down",
+                    None,
+                )
+                .await?;
+                Ok(true)
+            }
+        }
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let route = ctx
+            .route
+            .clone()
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no route chosen"))?;
+        let upstream = match ctx.picked.take() {
+            Some(u) => u,
+            // A retry after a failed connection: choose again without the failed address.
+            None => match self.pick(&route, ctx) {
+                Pick::Upstream(u) => u,
+                _ => {
+                    return Error::e_explain(
+                        ErrorType::ConnectRefused,
+                        "no other upstream is available",
+                    );
+                }
+            },
+        };
+        let Some(addr) = upstream.addr() else {
+            ctx.error = Some("unresolved_upstream");
+            return Error::e_explain(
+                ErrorType::ConnectNoRoute,
+                "upstream host name is not resolved",
+            );
+        };
+        ctx.attempts += 1;
+        let mut peer = HttpPeer::new(addr, upstream.tls(), upstream.sni().to_owned());
+        let timeouts = &route.route.timeouts;
+        peer.options.connection_timeout = Some(
+            timeouts
+                .connect_ms
+                .map_or(self.settings.connect_timeout, |ms| {
+                    Duration::from_millis(ms.into())
+                }),
+        );
+        peer.options.read_timeout =
+            Some(timeouts.read_ms.map_or(self.settings.read_timeout, |ms| {
+                Duration::from_millis(ms.into())
+            }));
+        ctx.upstream_addr = Some(addr);
+        ctx.upstream = Some(upstream);
+        ctx.upstream_started = Some(Instant::now());
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream_request: &mut pingora::http::RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let route = ctx.route.as_ref().expect("a route was chosen");
+        let original_host = session
+            .req_header()
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or(&ctx.host)
+            .to_owned();
+        if !route.route.preserve_host
+            && let Some(u) = &ctx.upstream
+        {
+            upstream_request.insert_header(http::header::HOST, u.authority())?;
+        }
+        if let Some(ip) = ctx.client_ip {
+            let ip = ip.to_string();
+            let forwarded = match upstream_request
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+            {
+                Some(prior) if !prior.is_empty() => format!("{prior}, {ip}"),
+                _ => ip.clone(),
+            };
+            upstream_request.insert_header("x-forwarded-for", forwarded)?;
+            upstream_request.insert_header("x-real-ip", ip)?;
+        }
+        upstream_request
+            .insert_header("x-forwarded-proto", if ctx.tls { "https" } else { "http" })?;
+        upstream_request.insert_header("x-forwarded-host", original_host)?;
+        upstream_request.insert_header("x-request-id", ctx.request_id.as_str())?;
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        _upstream_response: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let Some(started) = ctx.upstream_started {
+            let elapsed = started.elapsed();
+            ctx.upstream_elapsed = Some(elapsed);
+            self.metrics.upstream_seconds.observe(elapsed.as_secs_f64());
+        }
+        if let Some(u) = &ctx.upstream {
+            u.report_success();
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        upstream_response.insert_header("x-request-id", ctx.request_id.as_str())?;
+        Ok(())
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut Ctx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        if let Some(u) = &ctx.upstream {
+            u.report_failure(self.registry.config());
+        }
+        if let Some(addr) = ctx.upstream_addr {
+            ctx.failed_addrs.push(addr);
+        }
+        let others = ctx
+            .route
+            .as_ref()
+            .map_or(0, |r| r.balancer.upstreams().len());
+        if ctx.attempts < self.settings.max_attempts.min(others) {
+            e.set_retry(true);
+        }
+        e
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        let (code, category, message) = match e.etype() {
+            ErrorType::HTTPStatus(code) => (*code, "http_status", "request failed"),
+            _ if is_client_error(e) => match e.etype() {
+                ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => {
+                    (0, "client_gone", "")
+                }
+                _ => (400, "bad_request", "400 Bad Request"),
+            },
+            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => (
+                504,
+                "upstream_timeout",
+                "504 Gateway Timeout: the upstream did not answer in time",
+            ),
+            ErrorType::ConnectRefused
+            | ErrorType::ConnectNoRoute
+            | ErrorType::ConnectError
+            | ErrorType::ConnectionClosed
+            | ErrorType::ConnectProxyFailure => (
+                502,
+                "upstream_connect",
+                "502 Bad Gateway: cannot connect to the upstream",
+            ),
+            ErrorType::TLSHandshakeFailure | ErrorType::InvalidCert | ErrorType::HandshakeError => {
+                (
+                    502,
+                    "upstream_tls",
+                    "502 Bad Gateway: TLS with the upstream failed",
+                )
+            }
+            _ => (
+                502,
+                "upstream_error",
+                "502 Bad Gateway: the upstream connection failed",
+            ),
+        };
+        ctx.error.get_or_insert(category);
+        if code > 0
+            && session.response_written().is_none()
+            && let Err(write) = self.respond(session, ctx, code, message, None).await
+        {
+            tracing::debug!(error = %write, "cannot send the error answer");
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let zone = ctx.route.as_ref().map(|r| r.host.as_str());
+        self.metrics.request(zone, status);
+        let req = session.req_header();
+        tracing::info!(
+            target: "access",
+            request_id = %ctx.request_id,
+            client_ip = ctx.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            host = %ctx.host,
+            zone = zone.unwrap_or(""),
+            method = %req.method,
+            path = %req.uri.path(),
+            status,
+            bytes = session.body_bytes_sent(),
+            duration_ms = ctx.started.elapsed().as_secs_f64() * 1000.0,
+            upstream = ctx.upstream_addr.map(|a| a.to_string()).unwrap_or_default(),
+            upstream_ms = ctx.upstream_elapsed.map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+            error = ctx.error.unwrap_or(if e.is_some() { "error" } else { "" }),
+        );
+    }
+}

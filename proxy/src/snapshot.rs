@@ -1,0 +1,427 @@
+//! The immutable routing snapshot every request runs against, and how it changes.
+//!
+//! Everything is parsed, validated and indexed when a snapshot is built — host patterns
+//! into the matcher, routes sorted by path prefix, upstream endpoints shared through the
+//! [`Registry`], certificates parsed into OpenSSL objects — so a request does one lookup.
+//!
+//! [`SnapshotWriter`] swaps a new snapshot in atomically (`arc-swap`). It keeps a spare
+//! copy so an incremental change costs a small edit of the spare instead of a copy of the
+//! whole table: apply to the spare, swap, then bring the previous snapshot up to date
+//! once the last request that loaded it has let go, and keep it as the next spare.
+
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use pingora::tls::pkey::{PKey, Private};
+use pingora::tls::x509::X509;
+use serde::{Deserialize, Serialize};
+use switchyard_shared::model::{CertRecord, HostRecord, Route};
+use switchyard_shared::{FORMAT_VERSION, HostMatcher, HostPattern};
+use time::OffsetDateTime;
+
+use crate::upstreams::{Balancer, Registry};
+
+/// One route of a host, ready to serve.
+#[derive(Debug)]
+pub struct RouteEntry {
+    pub host: HostPattern,
+    pub route: Route,
+    pub balancer: Balancer,
+}
+
+/// Everything routed for one hostname pattern.
+#[derive(Debug)]
+pub struct HostEntry {
+    pub record: HostRecord,
+    /// Longest path prefix first.
+    pub routes: Vec<Arc<RouteEntry>>,
+}
+
+impl HostEntry {
+    pub fn build(record: HostRecord, registry: &Registry) -> Arc<Self> {
+        let mut routes: Vec<Arc<RouteEntry>> = record
+            .routes
+            .iter()
+            .map(|route| {
+                Arc::new(RouteEntry {
+                    host: record.host.clone(),
+                    balancer: registry.balancer(&route.upstreams),
+                    route: route.clone(),
+                })
+            })
+            .collect();
+        routes.sort_by_key(|r| std::cmp::Reverse(r.route.path_prefix.as_str().len()));
+        Arc::new(Self { record, routes })
+    }
+
+    /// The route with the longest path prefix covering `path`.
+    pub fn route_for(&self, path: &str) -> Option<&Arc<RouteEntry>> {
+        self.routes
+            .iter()
+            .find(|r| r.route.path_prefix.matches(path))
+    }
+}
+
+/// A certificate parsed once, ready for the TLS handshake.
+pub struct CertEntry {
+    pub record: CertRecord,
+    pub leaf: X509,
+    pub chain: Vec<X509>,
+    pub key: PKey<Private>,
+}
+
+impl std::fmt::Debug for CertEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertEntry")
+            .field("name", &self.record.name)
+            .field("not_after", &self.record.not_after)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CertEntry {
+    /// Parses the PEM chain and key, checking that the key belongs to the leaf.
+    pub fn parse(record: CertRecord) -> Result<Arc<Self>, String> {
+        let name = record.name.to_string();
+        let mut certs = X509::stack_from_pem(record.chain_pem.as_bytes())
+            .map_err(|e| format!("certificate \"{name}\": chain is not valid PEM: {e}"))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "certificate \"{name}\": chain holds no certificate"
+            ));
+        }
+        let key = PKey::private_key_from_pem(record.key_pem.as_bytes())
+            .map_err(|_| format!("certificate \"{name}\": private key is not valid PEM"))?;
+        let leaf = certs.remove(0);
+        let matches = leaf
+            .public_key()
+            .map(|public| public.public_eq(&key))
+            .unwrap_or(false);
+        if !matches {
+            return Err(format!(
+                "certificate \"{name}\": private key does not belong to the leaf certificate"
+            ));
+        }
+        Ok(Arc::new(Self {
+            record,
+            leaf,
+            chain: certs,
+            key,
+        }))
+    }
+}
+
+/// A set of changes to apply at once, already parsed; `None` deletes.
+#[derive(Default, Clone)]
+pub struct Update {
+    pub version: u64,
+    pub feed_id: String,
+    pub zones: Vec<(String, Option<Arc<HostEntry>>)>,
+    pub certs: Vec<(String, Option<Arc<CertEntry>>)>,
+}
+
+/// The routing state at one version.
+#[derive(Clone)]
+pub struct Snapshot {
+    pub version: u64,
+    /// The change feed entry this snapshot includes; following resumes after it.
+    pub feed_id: String,
+    pub applied_at: OffsetDateTime,
+    hosts: HostMatcher<Arc<HostEntry>>,
+    /// Certificates by the name they are stored under.
+    certs: HashMap<String, Arc<CertEntry>>,
+    /// Certificates by every name they cover (`*.example.com`, `example.com`).
+    cert_names: HashMap<String, Arc<CertEntry>>,
+}
+
+impl Default for Snapshot {
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
+impl Snapshot {
+    pub fn empty() -> Self {
+        Self {
+            version: 0,
+            feed_id: String::new(),
+            applied_at: OffsetDateTime::now_utc(),
+            hosts: HostMatcher::new(),
+            certs: HashMap::new(),
+            cert_names: HashMap::new(),
+        }
+    }
+
+    /// Builds a snapshot from whole lists of parsed records.
+    pub fn build(
+        version: u64,
+        feed_id: String,
+        hosts: Vec<Arc<HostEntry>>,
+        certs: Vec<Arc<CertEntry>>,
+    ) -> Self {
+        let mut matcher = HostMatcher::with_capacity(hosts.len());
+        for entry in hosts {
+            matcher.insert(&entry.record.host.clone(), entry);
+        }
+        let mut snapshot = Self {
+            version,
+            feed_id,
+            applied_at: OffsetDateTime::now_utc(),
+            hosts: matcher,
+            certs: certs
+                .into_iter()
+                .map(|c| (c.record.name.to_string(), c))
+                .collect(),
+            cert_names: HashMap::new(),
+        };
+        snapshot.index_certs();
+        snapshot
+    }
+
+    /// The entry of the most specific pattern matching a normalised host.
+    pub fn lookup(&self, host: &str) -> Option<&Arc<HostEntry>> {
+        self.hosts.lookup(host)
+    }
+
+    /// The certificate for a TLS server name: an exact name first, then the wildcard of
+    /// its parent (`a.example.com` → `*.example.com`).
+    pub fn cert_for(&self, server_name: &str) -> Option<&Arc<CertEntry>> {
+        if let Some(c) = self.cert_names.get(server_name) {
+            return Some(c);
+        }
+        let (_, parent) = server_name.split_once('.')?;
+        self.cert_names.get(&format!("*.{parent}"))
+    }
+
+    pub fn zone_count(&self) -> usize {
+        self.hosts.len()
+    }
+
+    pub fn cert_count(&self) -> usize {
+        self.certs.len()
+    }
+
+    pub fn hosts(&self) -> impl Iterator<Item = &Arc<HostEntry>> {
+        self.hosts.values()
+    }
+
+    pub fn certs(&self) -> impl Iterator<Item = &Arc<CertEntry>> {
+        self.certs.values()
+    }
+
+    /// Applies an update in place.
+    pub fn apply(&mut self, update: &Update) {
+        for (name, entry) in &update.zones {
+            let Ok(pattern) = HostPattern::parse(name) else {
+                continue;
+            };
+            match entry {
+                Some(entry) => {
+                    self.hosts.insert(&pattern, entry.clone());
+                }
+                None => {
+                    self.hosts.remove(&pattern);
+                }
+            }
+        }
+        if !update.certs.is_empty() {
+            for (name, entry) in &update.certs {
+                match entry {
+                    Some(entry) => self.certs.insert(name.clone(), entry.clone()),
+                    None => self.certs.remove(name),
+                };
+            }
+            self.index_certs();
+        }
+        self.version = update.version;
+        self.feed_id = update.feed_id.clone();
+        self.applied_at = OffsetDateTime::now_utc();
+    }
+
+    /// Rebuilds the by-name index; where two certificates cover a name, the one that
+    /// expires last wins.
+    fn index_certs(&mut self) {
+        self.cert_names.clear();
+        for cert in self.certs.values() {
+            for name in &cert.record.names {
+                let keep = match self.cert_names.get(name.as_str()) {
+                    Some(existing) => existing.record.not_after < cert.record.not_after,
+                    None => true,
+                };
+                if keep {
+                    self.cert_names.insert(name.to_string(), cert.clone());
+                }
+            }
+        }
+    }
+
+    /// Saves the snapshot to `path` atomically (temporary file, fsync, rename), readable
+    /// by the owner only because it holds private keys.
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+        let result = (|| {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let file = options.open(&tmp)?;
+            let mut out = std::io::BufWriter::new(file);
+            let header = FileLineRef::Header {
+                format: FORMAT_VERSION,
+                version: self.version,
+                feed_id: &self.feed_id,
+            };
+            serde_json::to_writer(&mut out, &header)?;
+            out.write_all(b"\n")?;
+            for host in self.hosts.values() {
+                serde_json::to_writer(&mut out, &FileLineRef::Zone(&host.record))?;
+                out.write_all(b"\n")?;
+            }
+            for cert in self.certs.values() {
+                serde_json::to_writer(&mut out, &FileLineRef::Cert(&cert.record))?;
+                out.write_all(b"\n")?;
+            }
+            let file = out.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, path)?;
+            std::fs::File::open(dir)?.sync_all()
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// Loads a snapshot saved by [`Snapshot::save`]. Invalid lines are skipped and
+    /// returned as problems; a file of another format is refused whole.
+    pub fn load(path: &Path, registry: &Registry) -> Result<(Snapshot, Vec<String>), String> {
+        let file = std::fs::File::open(path)
+            .map_err(|e| format!("cannot open snapshot file {}: {e}", path.display()))?;
+        let mut lines = std::io::BufReader::new(file).lines();
+        let header = lines
+            .next()
+            .ok_or_else(|| format!("snapshot file {} is empty", path.display()))?
+            .map_err(|e| format!("cannot read snapshot file {}: {e}", path.display()))?;
+        let (version, feed_id) = match serde_json::from_str::<FileLine>(&header) {
+            Ok(FileLine::Header {
+                format,
+                version,
+                feed_id,
+            }) if format == FORMAT_VERSION => (version, feed_id),
+            Ok(FileLine::Header { format, .. }) => {
+                return Err(format!(
+                    "snapshot file {} has data format {format}; this build reads {FORMAT_VERSION}",
+                    path.display()
+                ));
+            }
+            _ => {
+                return Err(format!(
+                    "snapshot file {} has no header line",
+                    path.display()
+                ));
+            }
+        };
+        let (mut hosts, mut certs, mut problems) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, line) in lines.enumerate() {
+            let line = line.map_err(|e| format!("cannot read snapshot file: {e}"))?;
+            match serde_json::from_str::<FileLine>(&line) {
+                Ok(FileLine::Zone(record)) => hosts.push(HostEntry::build(record, registry)),
+                Ok(FileLine::Cert(record)) => match CertEntry::parse(record) {
+                    Ok(c) => certs.push(c),
+                    Err(e) => problems.push(e),
+                },
+                Ok(FileLine::Header { .. }) => {
+                    problems.push(format!("line {}: second header", i + 2))
+                }
+                Err(e) => problems.push(format!("line {}: {e}", i + 2)),
+            }
+        }
+        Ok((Snapshot::build(version, feed_id, hosts, certs), problems))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum FileLine {
+    Header {
+        format: u32,
+        version: u64,
+        feed_id: String,
+    },
+    Zone(HostRecord),
+    Cert(CertRecord),
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+enum FileLineRef<'a> {
+    Header {
+        format: u32,
+        version: u64,
+        feed_id: &'a str,
+    },
+    Zone(&'a HostRecord),
+    Cert(&'a CertRecord),
+}
+
+/// Publishes snapshots to the requests (see the module docs).
+pub struct SnapshotWriter {
+    live: Arc<ArcSwap<Snapshot>>,
+    /// A private copy equal to the live snapshot, when one could be kept.
+    spare: Option<Snapshot>,
+}
+
+/// How long to wait for requests to let go of a replaced snapshot before giving up on
+/// keeping it as the spare (then the next update copies the live snapshot instead).
+const RECLAIM_WAIT: Duration = Duration::from_millis(50);
+
+impl SnapshotWriter {
+    pub fn new(live: Arc<ArcSwap<Snapshot>>) -> Self {
+        Self { live, spare: None }
+    }
+
+    pub fn live(&self) -> &Arc<ArcSwap<Snapshot>> {
+        &self.live
+    }
+
+    /// Replaces everything.
+    pub async fn replace(&mut self, snapshot: Snapshot) {
+        self.live.store(Arc::new(snapshot));
+        self.spare = None;
+    }
+
+    /// Applies an update: edit the spare (or a copy of the live snapshot), swap it in,
+    /// then reclaim the previous snapshot as the next spare.
+    pub async fn apply(&mut self, update: &Update) {
+        let mut next = match self.spare.take() {
+            Some(spare) => spare,
+            None => (**self.live.load()).clone(),
+        };
+        next.apply(update);
+        let mut previous = self.live.swap(Arc::new(next));
+        let deadline = tokio::time::Instant::now() + RECLAIM_WAIT;
+        loop {
+            match Arc::try_unwrap(previous) {
+                Ok(mut snapshot) => {
+                    snapshot.apply(update);
+                    self.spare = Some(snapshot);
+                    return;
+                }
+                Err(still_shared) if tokio::time::Instant::now() < deadline => {
+                    previous = still_shared;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err(_) => return,
+            }
+        }
+    }
+}

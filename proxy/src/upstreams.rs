@@ -1,0 +1,463 @@
+//! Upstream endpoints: address resolution, health and weighted selection.
+//!
+//! Every distinct upstream URL has one [`Upstream`] shared by all routes that use it, so
+//! health is tracked — and actively checked — once per endpoint, however many zones point
+//! at it. Health has two inputs:
+//! - passive: consecutive connection failures eject an endpoint for a while;
+//! - active: a periodic TCP connect to each endpoint marks it up or down.
+//!
+//! When every endpoint of a route is down, the route answers 503 but lets one request
+//! per endpoint through every [`HealthConfig::trickle_every`], so recovery is noticed even
+//! without active checks.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use switchyard_shared::backend::{BackendUrl, Scheme};
+use switchyard_shared::model::Upstream as UpstreamSpec;
+
+/// How health is judged.
+#[derive(Debug, Clone)]
+pub struct HealthConfig {
+    /// Consecutive connection failures that eject an endpoint.
+    pub eject_after_failures: u32,
+    /// How long a passively ejected endpoint stays out.
+    pub eject_for: Duration,
+    /// Interval of active checks (TCP connect); zero disables them.
+    pub check_every: Duration,
+    /// Timeout of one active check.
+    pub check_timeout: Duration,
+    /// While all endpoints of a route are down, one request per endpoint per this
+    /// interval is let through as a probe.
+    pub trickle_every: Duration,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            eject_after_failures: 3,
+            eject_for: Duration::from_secs(10),
+            check_every: Duration::from_secs(5),
+            check_timeout: Duration::from_secs(1),
+            trickle_every: Duration::from_secs(2),
+        }
+    }
+}
+
+/// One upstream endpoint, shared by every route that names the same URL.
+#[derive(Debug)]
+pub struct Upstream {
+    pub url: BackendUrl,
+    addrs: ArcSwap<Vec<SocketAddr>>,
+    next_addr: AtomicU32,
+    /// False once active checks or passive ejection say it is down.
+    up: AtomicBool,
+    failures: AtomicU32,
+    /// Milliseconds since `epoch` until which a passive ejection lasts.
+    ejected_until_ms: AtomicU64,
+    /// Milliseconds since `epoch` of the last trickle probe let through.
+    last_trickle_ms: AtomicU64,
+    epoch: Instant,
+}
+
+impl Upstream {
+    fn new(url: BackendUrl, epoch: Instant) -> Self {
+        let literal: Vec<SocketAddr> = ip_literal(url.host())
+            .map(|ip| vec![SocketAddr::new(ip, url.port())])
+            .unwrap_or_default();
+        Self {
+            url,
+            addrs: ArcSwap::from_pointee(literal),
+            next_addr: AtomicU32::new(0),
+            up: AtomicBool::new(true),
+            failures: AtomicU32::new(0),
+            ejected_until_ms: AtomicU64::new(0),
+            last_trickle_ms: AtomicU64::new(0),
+            epoch,
+        }
+    }
+
+    /// Whether TLS is used towards this endpoint.
+    pub fn tls(&self) -> bool {
+        self.url.scheme() == Scheme::Https
+    }
+
+    /// The name to send as SNI and to verify the certificate against.
+    pub fn sni(&self) -> &str {
+        self.url
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+    }
+
+    /// `host:port` as the Host header of an upstream request.
+    pub fn authority(&self) -> String {
+        if self.url.port() == self.url.scheme().default_port() {
+            self.url.host().to_owned()
+        } else {
+            format!("{}:{}", self.url.host(), self.url.port())
+        }
+    }
+
+    /// An address to connect to (round robin over resolved addresses), if resolved.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        let addrs = self.addrs.load();
+        if addrs.is_empty() {
+            return None;
+        }
+        let i = self.next_addr.fetch_add(1, Ordering::Relaxed) as usize % addrs.len();
+        Some(addrs[i])
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Up, and not passively ejected.
+    pub fn available(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+            && self.ejected_until_ms.load(Ordering::Relaxed) <= self.now_ms()
+            && !self.addrs.load().is_empty()
+    }
+
+    /// Lets one probe through per `every` while the endpoint is down.
+    fn take_trickle(&self, every: Duration) -> bool {
+        let now = self.now_ms();
+        let last = self.last_trickle_ms.load(Ordering::Relaxed);
+        now.saturating_sub(last) >= every.as_millis() as u64
+            && self
+                .last_trickle_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+            && !self.addrs.load().is_empty()
+    }
+
+    /// A request reached the endpoint and got an answer.
+    pub fn report_success(&self) {
+        self.failures.store(0, Ordering::Relaxed);
+        self.ejected_until_ms.store(0, Ordering::Relaxed);
+        self.up.store(true, Ordering::Relaxed);
+    }
+
+    /// A connection to the endpoint failed.
+    pub fn report_failure(&self, config: &HealthConfig) {
+        let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if failures >= config.eject_after_failures {
+            let until = self.now_ms() + config.eject_for.as_millis() as u64;
+            self.ejected_until_ms.store(until, Ordering::Relaxed);
+        }
+    }
+
+    fn set_active_result(&self, up: bool) {
+        self.up.store(up, Ordering::Relaxed);
+        if up {
+            self.failures.store(0, Ordering::Relaxed);
+            self.ejected_until_ms.store(0, Ordering::Relaxed);
+        }
+    }
+
+    fn set_addrs(&self, addrs: Vec<SocketAddr>) {
+        self.addrs.store(Arc::new(addrs));
+    }
+
+    fn resolved(&self) -> bool {
+        !self.addrs.load().is_empty()
+    }
+}
+
+fn ip_literal(host: &str) -> Option<std::net::IpAddr> {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
+}
+
+/// The upstreams of one route with their weights.
+#[derive(Debug)]
+pub struct Balancer {
+    upstreams: Vec<Arc<Upstream>>,
+    /// Cumulative weights: request `n` goes to the first index whose value exceeds
+    /// `n % total`, which spreads requests in proportion to the weights.
+    cumulative: Vec<u32>,
+    counter: AtomicU64,
+}
+
+/// What [`Balancer::pick`] found.
+#[derive(Debug)]
+pub enum Pick {
+    Upstream(Arc<Upstream>),
+    /// The route has no upstreams (503 "service not configured").
+    NotConfigured,
+    /// Every upstream is down and none may take a probe now (503).
+    AllDown,
+}
+
+impl Balancer {
+    pub fn upstreams(&self) -> &[Arc<Upstream>] {
+        &self.upstreams
+    }
+
+    /// Weighted round robin over available upstreams, skipping `exclude` (endpoints
+    /// that already failed for this request).
+    pub fn pick(&self, config: &HealthConfig, exclude: &[SocketAddr]) -> Pick {
+        let total = match self.cumulative.last() {
+            Some(&t) if t > 0 => t,
+            _ => return Pick::NotConfigured,
+        };
+        let n = (self.counter.fetch_add(1, Ordering::Relaxed) % u64::from(total)) as u32;
+        let start = self.cumulative.partition_point(|&c| c <= n);
+        let count = self.upstreams.len();
+        let usable = |u: &Arc<Upstream>| {
+            u.available() && u.addrs.load().iter().any(|a| !exclude.contains(a))
+        };
+        for k in 0..count {
+            let u = &self.upstreams[(start + k) % count];
+            if usable(u) {
+                return Pick::Upstream(u.clone());
+            }
+        }
+        for k in 0..count {
+            let u = &self.upstreams[(start + k) % count];
+            if u.take_trickle(config.trickle_every) {
+                return Pick::Upstream(u.clone());
+            }
+        }
+        Pick::AllDown
+    }
+}
+
+/// Every upstream in use, by URL; entries die with the last route that uses them.
+pub struct Registry {
+    config: HealthConfig,
+    epoch: Instant,
+    by_url: Mutex<HashMap<String, Weak<Upstream>>>,
+}
+
+impl Registry {
+    pub fn new(config: HealthConfig) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            epoch: Instant::now(),
+            by_url: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn config(&self) -> &HealthConfig {
+        &self.config
+    }
+
+    /// The shared endpoint for a URL, created on first use.
+    pub fn get(&self, url: &BackendUrl) -> Arc<Upstream> {
+        let mut map = self.by_url.lock().expect("registry lock is never poisoned");
+        if let Some(existing) = map.get(url.as_str()).and_then(Weak::upgrade) {
+            return existing;
+        }
+        let upstream = Arc::new(Upstream::new(url.clone(), self.epoch));
+        map.insert(url.as_str().to_owned(), Arc::downgrade(&upstream));
+        upstream
+    }
+
+    /// A balancer over the given upstream specs.
+    pub fn balancer(&self, specs: &[UpstreamSpec]) -> Balancer {
+        let mut upstreams = Vec::with_capacity(specs.len());
+        let mut cumulative = Vec::with_capacity(specs.len());
+        let mut total = 0u32;
+        for spec in specs {
+            total += spec.weight.max(1);
+            upstreams.push(self.get(&spec.url));
+            cumulative.push(total);
+        }
+        Balancer {
+            upstreams,
+            cumulative,
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    /// Every live endpoint; forgets the dead ones.
+    pub fn live(&self) -> Vec<Arc<Upstream>> {
+        let mut map = self.by_url.lock().expect("registry lock is never poisoned");
+        map.retain(|_, w| w.strong_count() > 0);
+        map.values().filter_map(Weak::upgrade).collect()
+    }
+
+    /// Resolves endpoints named by host name that have no address yet.
+    pub async fn resolve_missing(&self) {
+        let pending: Vec<Arc<Upstream>> =
+            self.live().into_iter().filter(|u| !u.resolved()).collect();
+        resolve_all(pending, self.config.check_timeout).await;
+    }
+
+    /// Periodic work: re-resolve names and actively check every endpoint.
+    pub async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        if self.config.check_every.is_zero() {
+            return;
+        }
+        let mut ticks = tokio::time::interval(self.config.check_every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                _ = shutdown.changed() => return,
+            }
+            let live = self.live();
+            let named: Vec<Arc<Upstream>> = live
+                .iter()
+                .filter(|u| ip_literal(u.url.host()).is_none())
+                .cloned()
+                .collect();
+            resolve_all(named, self.config.check_timeout).await;
+            let timeout = self.config.check_timeout;
+            let checks: Vec<_> = live
+                .into_iter()
+                .map(|u| async move {
+                    let up = match u.addr() {
+                        Some(addr) => matches!(
+                            tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr))
+                                .await,
+                            Ok(Ok(_))
+                        ),
+                        None => false,
+                    };
+                    if up != u.up.load(Ordering::Relaxed) {
+                        tracing::info!(upstream = %u.url, up, "active health check changed state");
+                    }
+                    u.set_active_result(up);
+                })
+                .collect();
+            run_bounded(checks, 64).await;
+        }
+    }
+}
+
+async fn resolve_all(upstreams: Vec<Arc<Upstream>>, timeout: Duration) {
+    let jobs: Vec<_> = upstreams
+        .into_iter()
+        .map(|u| async move {
+            let target = (u.url.host().to_owned(), u.url.port());
+            match tokio::time::timeout(timeout, tokio::net::lookup_host(target)).await {
+                Ok(Ok(addrs)) => {
+                    let addrs: Vec<SocketAddr> = addrs.collect();
+                    if !addrs.is_empty() {
+                        u.set_addrs(addrs);
+                    }
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(upstream = %u.url, error = %e, "cannot resolve upstream")
+                }
+                Err(_) => tracing::warn!(upstream = %u.url, "resolving upstream timed out"),
+            }
+        })
+        .collect();
+    run_bounded(jobs, 32).await;
+}
+
+/// Runs futures with at most `limit` in flight.
+async fn run_bounded<F: std::future::Future<Output = ()>>(jobs: Vec<F>, limit: usize) {
+    use futures_util::StreamExt as _;
+    futures_util::stream::iter(jobs)
+        .buffer_unordered(limit)
+        .for_each(|()| async {})
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(url: &str, weight: u32) -> UpstreamSpec {
+        UpstreamSpec {
+            url: BackendUrl::parse(url).unwrap(),
+            weight,
+        }
+    }
+
+    #[test]
+    fn weights_share_requests_in_proportion() {
+        let registry = Registry::new(HealthConfig::default());
+        let b = registry.balancer(&[spec("http://127.0.0.1:1", 3), spec("http://127.0.0.1:2", 1)]);
+        let mut counts = HashMap::new();
+        for _ in 0..400 {
+            match b.pick(registry.config(), &[]) {
+                Pick::Upstream(u) => *counts.entry(u.url.port()).or_insert(0) += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(counts[&1], 300);
+        assert_eq!(counts[&2], 100);
+    }
+
+    #[test]
+    fn one_endpoint_is_shared_by_every_route() {
+        let registry = Registry::new(HealthConfig::default());
+        let a = registry.balancer(&[spec("http://127.0.0.1:1", 1)]);
+        let b = registry.balancer(&[spec("http://127.0.0.1:1", 5)]);
+        assert!(Arc::ptr_eq(&a.upstreams()[0], &b.upstreams()[0]));
+        assert_eq!(registry.live().len(), 1);
+        drop((a, b));
+        assert!(registry.live().is_empty());
+    }
+
+    #[test]
+    fn failures_eject_and_trickle_lets_probes_through() {
+        let config = HealthConfig {
+            eject_after_failures: 2,
+            eject_for: Duration::from_secs(60),
+            trickle_every: Duration::from_secs(60),
+            ..HealthConfig::default()
+        };
+        let registry = Registry::new(config.clone());
+        let b = registry.balancer(&[spec("http://127.0.0.1:1", 1), spec("http://127.0.0.1:2", 1)]);
+        let first = b.upstreams()[0].clone();
+        first.report_failure(&config);
+        assert!(first.available(), "one failure does not eject");
+        first.report_failure(&config);
+        assert!(!first.available());
+        for _ in 0..10 {
+            match b.pick(&config, &[]) {
+                Pick::Upstream(u) => assert_eq!(u.url.port(), 2),
+                other => panic!("{other:?}"),
+            }
+        }
+        let second = b.upstreams()[1].clone();
+        second.report_failure(&config);
+        second.report_failure(&config);
+        // All down: one probe per endpoint, then 503.
+        let mut probes = 0;
+        for _ in 0..5 {
+            if let Pick::Upstream(_) = b.pick(&config, &[]) {
+                probes += 1;
+            }
+        }
+        assert_eq!(probes, 2);
+        assert!(matches!(b.pick(&config, &[]), Pick::AllDown));
+        second.report_success();
+        assert!(matches!(b.pick(&config, &[]), Pick::Upstream(u) if u.url.port() == 2));
+    }
+
+    #[test]
+    fn no_upstreams_means_not_configured() {
+        let registry = Registry::new(HealthConfig::default());
+        assert!(matches!(
+            registry.balancer(&[]).pick(registry.config(), &[]),
+            Pick::NotConfigured
+        ));
+    }
+
+    #[test]
+    fn a_failed_address_is_skipped_for_the_retry() {
+        let registry = Registry::new(HealthConfig::default());
+        let b = registry.balancer(&[spec("http://127.0.0.1:1", 1), spec("http://127.0.0.1:2", 1)]);
+        let failed: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        for _ in 0..4 {
+            match b.pick(registry.config(), &[failed]) {
+                Pick::Upstream(u) => assert_eq!(u.url.port(), 2),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}

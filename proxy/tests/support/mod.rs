@@ -1,0 +1,224 @@
+//! Starts the real `switchyard-proxy` binary against a test's Redis prefix, and writes
+//! zones the way the panel does (through the shared Redis contract).
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use switchyard_shared::model::{CertRecord, HostRecord};
+use switchyard_shared::store::{Applied, ChangeSet, Store};
+use switchyard_tests::client::{self, Response};
+use switchyard_tests::eventually::eventually;
+
+/// A free port on 127.0.0.1 (bound, then released for the proxy to take).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running proxy process; killed when dropped.
+pub struct Proxy {
+    child: Option<Child>,
+    pub http: SocketAddr,
+    pub https: SocketAddr,
+    pub admin: SocketAddr,
+    pub dir: PathBuf,
+    pub log: PathBuf,
+}
+
+pub struct ProxyOptions {
+    pub redis_url: String,
+    pub prefix: String,
+    pub dir: PathBuf,
+    pub extra: Vec<String>,
+}
+
+impl ProxyOptions {
+    pub fn new(redis_url: &str, prefix: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("sy-proxy-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self {
+            redis_url: redis_url.to_owned(),
+            prefix: prefix.to_owned(),
+            dir,
+            extra: Vec::new(),
+        }
+    }
+
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.extra.push(arg.to_owned());
+        self
+    }
+}
+
+impl Proxy {
+    /// Starts a proxy and waits until its admin listener answers.
+    pub async fn start(options: ProxyOptions) -> Proxy {
+        let (http, https, admin) = (free_port(), free_port(), free_port());
+        let log = options.dir.join(format!("proxy-{http}.log"));
+        let log_file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_switchyard-proxy"))
+            .args(["--http-listen", &format!("127.0.0.1:{http}")])
+            .args(["--https-listen", &format!("127.0.0.1:{https}")])
+            .args(["--admin-listen", &format!("127.0.0.1:{admin}")])
+            .args(["--redis-url", &options.redis_url])
+            .args(["--key-prefix", &options.prefix])
+            .args([
+                "--snapshot-file",
+                options.dir.join("snapshot").to_str().unwrap(),
+            ])
+            .args([
+                "--upgrade-sock",
+                options
+                    .dir
+                    .join(format!("upgrade-{http}.sock"))
+                    .to_str()
+                    .unwrap(),
+            ])
+            .args(["--proxy-id", &format!("test-{http}")])
+            .args(["--https-redirect-port", &https.to_string()])
+            .args(["--startup-timeout-ms", "1000"])
+            .args(["--health-check-ms", "200"])
+            .args(["--grace-secs", "0"])
+            .args(&options.extra)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file)
+            .spawn()
+            .expect("the proxy binary starts");
+        let proxy = Proxy {
+            child: Some(child),
+            http: SocketAddr::from(([127, 0, 0, 1], http)),
+            https: SocketAddr::from(([127, 0, 0, 1], https)),
+            admin: SocketAddr::from(([127, 0, 0, 1], admin)),
+            dir: options.dir,
+            log,
+        };
+        let admin = proxy.admin;
+        eventually(
+            Duration::from_secs(20),
+            "the proxy's admin listener answers",
+            || async move {
+                client::http_get(admin, "admin", "/livez")
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n--- proxy log ---\n{}", proxy.log_text()));
+        proxy
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// GET through the plain HTTP listener with a Host header.
+    pub async fn get(&self, host: &str, path: &str) -> Response {
+        client::http_get(self.http, host, path)
+            .await
+            .unwrap_or_else(|e| panic!("GET http://{host}{path}: {e}"))
+    }
+
+    /// The admin /status document.
+    pub async fn status(&self) -> serde_json::Value {
+        client::http_get(self.admin, "admin", "/status")
+            .await
+            .unwrap()
+            .json()
+            .unwrap()
+    }
+
+    /// Waits until the proxy applied at least `version`.
+    pub async fn wait_for_version(&self, version: u64) {
+        let admin = self.admin;
+        eventually(
+            Duration::from_secs(10),
+            &format!("the proxy applies version {version}"),
+            || async move {
+                let status = client::http_get(admin, "admin", "/status")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let v = status.json().map_err(|e| e.to_string())?["version"]
+                    .as_u64()
+                    .unwrap_or(0);
+                if v >= version {
+                    Ok(())
+                } else {
+                    Err(format!("at version {v}"))
+                }
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n--- proxy log ---\n{}", self.log_text()));
+    }
+
+    /// Stops the proxy with SIGTERM and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while std::time::Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::yield_now();
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A zone record for `host` sending everything to `upstreams`.
+pub fn zone(host: &str, upstreams: &[&str]) -> HostRecord {
+    zone_json(
+        host,
+        serde_json::json!([{
+            "zone_id": format!("z-{host}"),
+            "upstreams": upstreams.iter().map(|u| serde_json::json!({"url": u})).collect::<Vec<_>>(),
+        }]),
+    )
+}
+
+/// A zone record from a JSON list of routes.
+pub fn zone_json(host: &str, routes: serde_json::Value) -> HostRecord {
+    let json = serde_json::json!({"host": host, "routes": routes});
+    HostRecord::from_json(host, json.to_string().as_bytes()).expect("test zones are valid")
+}
+
+/// Writes zones as one batch.
+pub async fn put_zones(store: &Store, zones: &[HostRecord]) -> Applied {
+    let mut batch = ChangeSet::new();
+    for z in zones {
+        batch.put_zone(z);
+    }
+    store.apply(&batch).await.expect("write zones")
+}
+
+/// Writes certificates as one batch.
+pub async fn put_certs(store: &Store, certs: &[CertRecord]) -> Applied {
+    let mut batch = ChangeSet::new();
+    for c in certs {
+        batch.put_cert(c);
+    }
+    store.apply(&batch).await.expect("write certs")
+}
