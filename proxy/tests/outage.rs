@@ -1,0 +1,268 @@
+//! Redis outages: the proxy keeps serving its snapshot while Redis is down and follows
+//! again when it returns; a proxy started while Redis is unreachable serves the snapshot
+//! file it saved before. These tests run a private `redis-server` they can stop, never
+//! the shared one.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use support::{Proxy, ProxyOptions, free_port, put_zones, zone};
+use switchyard_shared::Keys;
+use switchyard_shared::store::{self, Store};
+use switchyard_tests::client;
+use switchyard_tests::eventually::eventually;
+use switchyard_tests::upstream::Upstream;
+
+/// A private Redis with append-only persistence, as in production: data survives a
+/// restart on the same directory.
+struct PrivateRedis {
+    port: u16,
+    dir: std::path::PathBuf,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    async fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!("sy-redis-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut redis = Self {
+            port: free_port(),
+            dir,
+            child: None,
+        };
+        redis.run().await;
+        redis
+    }
+
+    async fn run(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .args(["--dir", self.dir.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed");
+        self.child = Some(child);
+        let url = self.url();
+        eventually(Duration::from_secs(10), "the private Redis answers", || {
+            let url = url.clone();
+            async move {
+                store::connect(&url)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+        })
+        .await
+        .unwrap();
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+const PREFIX: &str = "sy-outage:";
+
+#[tokio::test]
+async fn redis_stopped_and_started_during_traffic_fails_no_request() {
+    let mut redis = PrivateRedis::start().await;
+    let keys = Keys::new(PREFIX).unwrap();
+    let store = Store::new(store::connect(&redis.url()).await.unwrap(), keys.clone());
+    let echo = Upstream::echo("steady").await;
+    let hosts: Vec<String> = (0..20).map(|i| format!("app{i}.example.com")).collect();
+    let zones: Vec<_> = hosts.iter().map(|h| zone(h, &[&echo.url()])).collect();
+    let v = put_zones(&store, &zones).await;
+    let proxy = Proxy::start(ProxyOptions::new(&redis.url(), PREFIX)).await;
+    proxy.wait_for_version(v.version).await;
+
+    // A bounded request loop over every existing zone, counting failures.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let traffic = tokio::spawn({
+        let (stop, ok, failed, hosts) = (stop.clone(), ok.clone(), failed.clone(), hosts.clone());
+        let http = proxy.http;
+        async move {
+            let mut i = 0usize;
+            while !stop.load(Ordering::Relaxed) && i < 100_000 {
+                let host = &hosts[i % hosts.len()];
+                match client::http_get(http, host, "/").await {
+                    Ok(r) if r.status == 200 => ok.fetch_add(1, Ordering::Relaxed),
+                    _ => failed.fetch_add(1, Ordering::Relaxed),
+                };
+                i += 1;
+            }
+        }
+    });
+
+    redis.stop();
+    let admin = proxy.admin;
+    eventually(
+        Duration::from_secs(20),
+        "the proxy notices Redis is gone",
+        || async move {
+            let status = client::http_get(admin, "admin", "/status")
+                .await
+                .map_err(|e| e.to_string())?;
+            let json = status.json().map_err(|e| e.to_string())?;
+            if json["redis"]["connected"] == false {
+                Ok(())
+            } else {
+                Err(json.to_string())
+            }
+        },
+    )
+    .await
+    .unwrap();
+    let served_while_down = ok.load(Ordering::Relaxed);
+    let ready = client::http_get(admin, "admin", "/readyz").await.unwrap();
+    assert_eq!(
+        ready.status, 200,
+        "readiness stays green while Redis is down"
+    );
+    let metrics = client::http_get(admin, "admin", "/metrics")
+        .await
+        .unwrap()
+        .body;
+    assert!(
+        metrics.contains("switchyard_proxy_redis_connected 0"),
+        "{metrics}"
+    );
+
+    redis.run().await;
+    eventually(
+        Duration::from_secs(20),
+        "the proxy reconnects",
+        || async move {
+            let status = client::http_get(admin, "admin", "/status")
+                .await
+                .map_err(|e| e.to_string())?;
+            let json = status.json().map_err(|e| e.to_string())?;
+            if json["redis"]["connected"] == true {
+                Ok(())
+            } else {
+                Err(json.to_string())
+            }
+        },
+    )
+    .await
+    .unwrap();
+    // And follows changes again.
+    let store = Store::new(store::connect(&redis.url()).await.unwrap(), keys);
+    let newer = Upstream::echo("newer").await;
+    let v = put_zones(&store, &[zone("app0.example.com", &[&newer.url()])]).await;
+    proxy.wait_for_version(v.version).await;
+    let resp = proxy.get("app0.example.com", "/").await;
+    assert_eq!(resp.json().unwrap()["upstream"], "newer");
+
+    stop.store(true, Ordering::Relaxed);
+    traffic.await.unwrap();
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "requests for existing zones failed"
+    );
+    assert!(
+        ok.load(Ordering::Relaxed) > served_while_down,
+        "traffic kept flowing throughout"
+    );
+}
+
+#[tokio::test]
+async fn a_proxy_started_while_redis_is_down_serves_its_snapshot_file() {
+    let redis = PrivateRedis::start().await;
+    let store = Store::new(
+        store::connect(&redis.url()).await.unwrap(),
+        Keys::new(PREFIX).unwrap(),
+    );
+    let echo = Upstream::echo("from-file").await;
+    let v = put_zones(
+        &store,
+        &[
+            zone("cold.example.com", &[&echo.url()]),
+            zone("*.cold.example.com", &[&echo.url()]),
+        ],
+    )
+    .await;
+    let options = ProxyOptions::new(&redis.url(), PREFIX);
+    let dir = options.dir.clone();
+    let mut first = Proxy::start(options).await;
+    first.wait_for_version(v.version).await;
+    let snapshot = dir.join("snapshot");
+    eventually(
+        Duration::from_secs(15),
+        "the snapshot file is written",
+        || {
+            let snapshot = snapshot.clone();
+            async move {
+                let text = std::fs::read_to_string(&snapshot).map_err(|e| e.to_string())?;
+                if text.contains("cold.example.com") {
+                    Ok(())
+                } else {
+                    Err("not yet".into())
+                }
+            }
+        },
+    )
+    .await
+    .unwrap();
+    first.stop();
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&snapshot).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the snapshot holds private keys: owner only");
+
+    // Redis is unreachable for the second proxy: nothing listens on its port.
+    let unreachable: SocketAddr = Upstream::refusing();
+    let mut options = ProxyOptions::new(&format!("redis://{unreachable}"), PREFIX);
+    options.dir = dir;
+    let second = Proxy::start(options).await;
+    let admin = second.admin;
+    eventually(
+        Duration::from_secs(10),
+        "the second proxy is ready from its file",
+        || async move {
+            let r = client::http_get(admin, "admin", "/readyz")
+                .await
+                .map_err(|e| e.to_string())?;
+            if r.status == 200 { Ok(()) } else { Err(r.body) }
+        },
+    )
+    .await
+    .unwrap();
+    let status = second.status().await;
+    assert_eq!(status["source"], "file");
+    assert_eq!(status["version"].as_u64(), Some(v.version));
+    for host in ["cold.example.com", "x.cold.example.com"] {
+        let resp = second.get(host, "/").await;
+        assert_eq!(resp.status, 200, "{host}: {}", resp.body);
+        assert_eq!(resp.json().unwrap()["upstream"], "from-file");
+    }
+    drop(redis);
+}

@@ -1,0 +1,192 @@
+//! TLS termination: certificate per SNI (exact, wildcard, apex), rotation without a
+//! restart, HTTP/2 by ALPN, unknown names refused; and WebSocket upgrades through the
+//! proxy.
+
+mod support;
+
+use std::time::Duration;
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use support::{Proxy, ProxyOptions, put_certs, put_zones, zone};
+use switchyard_shared::model::CertRecord;
+use switchyard_tests::client::{self, https_get};
+use switchyard_tests::eventually::eventually;
+use switchyard_tests::redis::TestRedis;
+use switchyard_tests::upstream::{TestCert, Upstream, self_signed};
+use tokio_tungstenite::tungstenite::Message;
+
+fn record(name: &str, names: &[&str], cert: &TestCert) -> CertRecord {
+    let now = time::OffsetDateTime::now_utc();
+    let json = serde_json::json!({
+        "name": name,
+        "names": names,
+        "chain_pem": cert.chain_pem,
+        "key_pem": cert.key_pem,
+        "not_before": (now - time::Duration::days(1)).format(&time::format_description::well_known::Rfc3339).unwrap(),
+        "not_after": (now + time::Duration::days(89)).format(&time::format_description::well_known::Rfc3339).unwrap(),
+    });
+    CertRecord::from_json(name, json.to_string().as_bytes()).unwrap()
+}
+
+fn upstream_name(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body).unwrap()["upstream"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn certificates_are_chosen_per_sni_and_rotate_without_restart() {
+    let redis = TestRedis::new().await.unwrap();
+    let proxy = Proxy::start(ProxyOptions::new(redis.url(), redis.prefix())).await;
+    let echo = Upstream::echo("tls-echo").await;
+    let store = redis.store();
+    let wildcard = self_signed(&["*.example.com", "example.com"]);
+    let exact = self_signed(&["app.example.com"]);
+    put_zones(
+        &store,
+        &[
+            zone("*.example.com", &[&echo.url()]),
+            zone("example.com", &[&echo.url()]),
+            zone("app.example.com", &[&echo.url()]),
+        ],
+    )
+    .await;
+    let v = put_certs(
+        &store,
+        &[
+            record(
+                "*.example.com",
+                &["*.example.com", "example.com"],
+                &wildcard,
+            ),
+            record("app.example.com", &["app.example.com"], &exact),
+        ],
+    )
+    .await;
+    proxy.wait_for_version(v.version).await;
+
+    // Wildcard and apex are served with the wildcard certificate…
+    for host in ["shop.example.com", "example.com"] {
+        let resp = https_get(proxy.https, host, "/", &wildcard.ca_pem)
+            .await
+            .unwrap_or_else(|e| panic!("{host}: {e:?}"));
+        assert_eq!(resp.status, 200, "{host}");
+        assert_eq!(
+            resp.json().unwrap()["headers"]["x-forwarded-proto"],
+            "https"
+        );
+    }
+    // …an exact name with its own certificate (only its CA verifies it)…
+    let resp = https_get(proxy.https, "app.example.com", "/", &exact.ca_pem)
+        .await
+        .unwrap();
+    assert_eq!(upstream_name(&resp.body), "tls-echo");
+    assert!(
+        https_get(proxy.https, "app.example.com", "/", &wildcard.ca_pem)
+            .await
+            .is_err()
+    );
+    // …and a name no certificate covers fails the handshake.
+    let err = https_get(proxy.https, "other.example.org", "/", &wildcard.ca_pem)
+        .await
+        .unwrap_err();
+    assert!(err.is_connect() || err.is_request(), "{err:?}");
+
+    // Rotation: a new wildcard certificate is served from the next handshake on.
+    let rotated = self_signed(&["*.example.com", "example.com"]);
+    put_certs(
+        &store,
+        &[record(
+            "*.example.com",
+            &["*.example.com", "example.com"],
+            &rotated,
+        )],
+    )
+    .await;
+    let https = proxy.https;
+    let ca = rotated.ca_pem.clone();
+    eventually(
+        Duration::from_secs(5),
+        "the rotated certificate is served",
+        || {
+            let ca = ca.clone();
+            async move {
+                https_get(https, "shop.example.com", "/", &ca)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("{e:?}"))
+            }
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        https_get(proxy.https, "shop.example.com", "/", &wildcard.ca_pem)
+            .await
+            .is_err()
+    );
+    redis.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn http2_is_negotiated_by_alpn() {
+    let redis = TestRedis::new().await.unwrap();
+    let proxy = Proxy::start(ProxyOptions::new(redis.url(), redis.prefix())).await;
+    let echo = Upstream::echo("h2").await;
+    let cert = self_signed(&["*.example.com", "example.com"]);
+    let store = redis.store();
+    put_zones(&store, &[zone("h2.example.com", &[&echo.url()])]).await;
+    let v = put_certs(
+        &store,
+        &[record(
+            "*.example.com",
+            &["*.example.com", "example.com"],
+            &cert,
+        )],
+    )
+    .await;
+    proxy.wait_for_version(v.version).await;
+
+    let mut builder = client::client("h2.example.com", proxy.https).tls_built_in_root_certs(false);
+    for ca in reqwest::Certificate::from_pem_bundle(cert.ca_pem.as_bytes()).unwrap() {
+        builder = builder.add_root_certificate(ca);
+    }
+    let resp = builder
+        .build()
+        .unwrap()
+        .get("https://h2.example.com/x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["upstream"], "h2");
+    assert_eq!(body["path"], "/x");
+    redis.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn websocket_upgrades_pass_through() {
+    let redis = TestRedis::new().await.unwrap();
+    let proxy = Proxy::start(ProxyOptions::new(redis.url(), redis.prefix())).await;
+    let ws = Upstream::websocket_echo("ws").await;
+    let v = put_zones(&redis.store(), &[zone("ws.example.com", &[&ws.url()])]).await;
+    proxy.wait_for_version(v.version).await;
+
+    let stream = tokio::net::TcpStream::connect(proxy.http).await.unwrap();
+    let (mut socket, response) =
+        tokio_tungstenite::client_async("ws://ws.example.com/chat", stream)
+            .await
+            .expect("the upgrade goes through the proxy");
+    assert_eq!(response.status(), 101);
+    socket.send(Message::text("hello")).await.unwrap();
+    let reply = socket.next().await.unwrap().unwrap();
+    assert_eq!(reply, Message::text("ws: hello"));
+    socket.send(Message::binary(vec![1u8, 2, 3])).await.unwrap();
+    let reply = socket.next().await.unwrap().unwrap();
+    assert_eq!(reply, Message::binary(vec![1u8, 2, 3]));
+    socket.close(None).await.unwrap();
+    redis.cleanup().await.unwrap();
+}
