@@ -65,6 +65,9 @@ pub struct Config {
     /// Default upstream read timeout, in milliseconds (a zone may set its own).
     #[arg(long, env = "SWITCHYARD_READ_TIMEOUT_MS", default_value_t = 60_000)]
     pub read_timeout_ms: u64,
+    /// PEM bundle of CAs trusted for HTTPS upstreams (default: the system's roots).
+    #[arg(long, env = "SWITCHYARD_UPSTREAM_CA_FILE")]
+    pub upstream_ca_file: Option<PathBuf>,
     /// Stored name of a certificate to present for unknown server names (e.g.
     /// "*.example.com"); without it such handshakes fail.
     #[arg(long, env = "SWITCHYARD_DEFAULT_CERT")]
@@ -145,6 +148,14 @@ impl Config {
             if value == 0 {
                 problems.push(format!("--{flag} is 0; it must be at least 1"));
             }
+        }
+        if let Some(ca) = &self.upstream_ca_file
+            && !ca.is_file()
+        {
+            problems.push(format!(
+                "--upstream-ca-file {} does not exist or is not a file",
+                ca.display()
+            ));
         }
         if self.snapshot_file.as_os_str().is_empty() {
             problems.push("--snapshot-file is empty; give a path".to_owned());

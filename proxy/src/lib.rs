@@ -75,6 +75,10 @@ pub fn build_server(config: &Config, settings: Settings) -> anyhow::Result<Serve
         upgrade_sock: config.upgrade_sock.clone(),
         grace_period_seconds: Some(config.grace_secs),
         graceful_shutdown_timeout_seconds: Some(config.grace_secs),
+        ca_file: config
+            .upstream_ca_file
+            .as_ref()
+            .map(|p| p.display().to_string()),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(opt, conf);

@@ -190,3 +190,61 @@ async fn websocket_upgrades_pass_through() {
     socket.close(None).await.unwrap();
     redis.cleanup().await.unwrap();
 }
+
+#[tokio::test]
+async fn https_upstreams_get_sni_and_are_verified() {
+    let redis = TestRedis::new().await.unwrap();
+    let upstream_cert = self_signed(&["localhost"]);
+    let ca_file = std::env::temp_dir().join(format!("sy-ca-{}.pem", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&ca_file, &upstream_cert.ca_pem).unwrap();
+    let options = ProxyOptions::new(redis.url(), redis.prefix())
+        .arg("--upstream-ca-file")
+        .arg(ca_file.to_str().unwrap());
+    let proxy = Proxy::start(options).await;
+    let trusted = Upstream::https_echo(
+        "tls-upstream",
+        &upstream_cert.chain_pem,
+        &upstream_cert.key_pem,
+    )
+    .await;
+    let untrusted_cert = self_signed(&["localhost"]);
+    let untrusted = Upstream::https_echo(
+        "untrusted",
+        &untrusted_cert.chain_pem,
+        &untrusted_cert.key_pem,
+    )
+    .await;
+    let port = |u: &Upstream| u.addr().port();
+    let v = put_zones(
+        &redis.store(),
+        &[
+            zone(
+                "secure.example.com",
+                &[&format!("https://localhost:{}", port(&trusted))],
+            ),
+            zone(
+                "mitm.example.com",
+                &[&format!("https://localhost:{}", port(&untrusted))],
+            ),
+        ],
+    )
+    .await;
+    proxy.wait_for_version(v.version).await;
+    let resp = proxy.get("secure.example.com", "/").await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(upstream_name(&resp.body), "tls-upstream");
+    assert_eq!(trusted.last_sni().as_deref(), Some("localhost"));
+    let resp = proxy.get("mitm.example.com", "/").await;
+    assert_eq!(
+        resp.status, 502,
+        "an upstream certificate from an unknown CA is refused: {}",
+        resp.body
+    );
+    assert!(
+        resp.body.contains("TLS with the upstream failed"),
+        "{}",
+        resp.body
+    );
+    let _ = std::fs::remove_file(ca_file);
+    redis.cleanup().await.unwrap();
+}
