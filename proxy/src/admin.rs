@@ -97,7 +97,7 @@ impl Admin {
         let route = entry.route_for(path).map(|r| &r.route);
         json(
             200,
-            serde_json::json!({"host": host, "zone": entry.record.host, "route": route}),
+            serde_json::json!({"host": host, "zone": entry.host, "route": route}),
         )
     }
 }

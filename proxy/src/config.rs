@@ -130,7 +130,16 @@ impl Config {
         let keys = Keys::new(&self.key_prefix)
             .map_err(|e| problems.push(format!("--key-prefix: {e}")))
             .ok();
-        if fred::prelude::Config::from_url(&self.redis_url).is_err() {
+        let scheme_ok = [
+            "redis://",
+            "rediss://",
+            "redis-sentinel://",
+            "rediss-sentinel://",
+            "redis+unix://",
+        ]
+        .iter()
+        .any(|s| self.redis_url.starts_with(s));
+        if !scheme_ok || fred::prelude::Config::from_url(&self.redis_url).is_err() {
             problems.push(
                 "--redis-url is not a Redis URL; write redis://[user:password@]host:port[/db] or rediss://…"
                     .to_owned(),

@@ -33,29 +33,39 @@ pub struct RouteEntry {
     pub balancer: Balancer,
 }
 
-/// Everything routed for one hostname pattern.
+/// Everything routed for one hostname pattern. The record is not kept beside the
+/// routes (at a million zones a second copy costs hundreds of MB); [`HostEntry::record`]
+/// rebuilds it when the snapshot is saved.
 #[derive(Debug)]
 pub struct HostEntry {
-    pub record: HostRecord,
+    pub host: HostPattern,
     /// Longest path prefix first.
     pub routes: Vec<Arc<RouteEntry>>,
 }
 
 impl HostEntry {
     pub fn build(record: HostRecord, registry: &Registry) -> Arc<Self> {
-        let mut routes: Vec<Arc<RouteEntry>> = record
-            .routes
-            .iter()
+        let HostRecord { host, routes } = record;
+        let mut routes: Vec<Arc<RouteEntry>> = routes
+            .into_iter()
             .map(|route| {
                 Arc::new(RouteEntry {
-                    host: record.host.clone(),
+                    host: host.clone(),
                     balancer: registry.balancer(&route.upstreams),
-                    route: route.clone(),
+                    route,
                 })
             })
             .collect();
         routes.sort_by_key(|r| std::cmp::Reverse(r.route.path_prefix.as_str().len()));
-        Arc::new(Self { record, routes })
+        Arc::new(Self { host, routes })
+    }
+
+    /// The record as stored in Redis.
+    pub fn record(&self) -> HostRecord {
+        HostRecord {
+            host: self.host.clone(),
+            routes: self.routes.iter().map(|r| r.route.clone()).collect(),
+        }
     }
 
     /// The route with the longest path prefix covering `path`.
@@ -165,7 +175,7 @@ impl Snapshot {
     ) -> Self {
         let mut matcher = HostMatcher::with_capacity(hosts.len());
         for entry in hosts {
-            matcher.insert(&entry.record.host.clone(), entry);
+            matcher.insert(&entry.host.clone(), entry);
         }
         let mut snapshot = Self {
             version,
@@ -283,7 +293,7 @@ impl Snapshot {
             serde_json::to_writer(&mut out, &header)?;
             out.write_all(b"\n")?;
             for host in self.hosts.values() {
-                serde_json::to_writer(&mut out, &FileLineRef::Zone(&host.record))?;
+                serde_json::to_writer(&mut out, &FileLineRef::Zone(&host.record()))?;
                 out.write_all(b"\n")?;
             }
             for cert in self.certs.values() {

@@ -250,10 +250,7 @@ impl Syncer {
             | switchyard_shared::model::RecordError::Invalid {
                 kind: "zone", key, ..
             } = rejected
-                && let Some(previous) = live
-                    .hosts()
-                    .find(|h| h.record.host.as_str() == key)
-                    .cloned()
+                && let Some(previous) = live.hosts().find(|h| h.host.as_str() == key).cloned()
             {
                 snapshot.apply(&Update {
                     version: snapshot.version,

@@ -59,7 +59,8 @@ pub struct Upstream {
     failures: AtomicU32,
     /// Milliseconds since `epoch` until which a passive ejection lasts.
     ejected_until_ms: AtomicU64,
-    /// Milliseconds since `epoch` of the last trickle probe let through.
+    /// Milliseconds since `epoch` of the last trickle probe let through
+    /// ([`NEVER`] before the first).
     last_trickle_ms: AtomicU64,
     epoch: Instant,
 }
@@ -76,7 +77,7 @@ impl Upstream {
             up: AtomicBool::new(true),
             failures: AtomicU32::new(0),
             ejected_until_ms: AtomicU64::new(0),
-            last_trickle_ms: AtomicU64::new(0),
+            last_trickle_ms: AtomicU64::new(NEVER),
             epoch,
         }
     }
@@ -128,7 +129,7 @@ impl Upstream {
     fn take_trickle(&self, every: Duration) -> bool {
         let now = self.now_ms();
         let last = self.last_trickle_ms.load(Ordering::Relaxed);
-        now.saturating_sub(last) >= every.as_millis() as u64
+        (last == NEVER || now.saturating_sub(last) >= every.as_millis() as u64)
             && self
                 .last_trickle_ms
                 .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
@@ -168,6 +169,9 @@ impl Upstream {
         !self.addrs.load().is_empty()
     }
 }
+
+/// No trickle probe has been let through yet.
+const NEVER: u64 = u64::MAX;
 
 fn ip_literal(host: &str) -> Option<std::net::IpAddr> {
     host.trim_start_matches('[')
