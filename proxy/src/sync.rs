@@ -171,11 +171,9 @@ impl Syncer {
                         attempt = 0;
                     }
                     Err(e) => {
-                        self.state.redis_failed(&self.metrics, &e.to_string());
                         attempt += 1;
-                        tokio::select! {
-                            _ = tokio::time::sleep(backoff(attempt)) => {}
-                            _ = shutdown.changed() => break,
+                        if !self.redis_failed(&e, attempt, &mut shutdown).await {
+                            break;
                         }
                         continue;
                     }
@@ -194,11 +192,9 @@ impl Syncer {
                         }
                     }
                     Err(e) => {
-                        self.state.redis_failed(&self.metrics, &e.to_string());
                         attempt += 1;
-                        tokio::select! {
-                            _ = tokio::time::sleep(backoff(attempt)) => {}
-                            _ = shutdown.changed() => break,
+                        if !self.redis_failed(&e, attempt, &mut shutdown).await {
+                            break;
                         }
                         // Nothing is known about what was missed: start over.
                         need_reload = true;
@@ -213,6 +209,20 @@ impl Syncer {
         heartbeat.abort();
         let _ = main.quit().await;
         let _ = feed.quit().await;
+    }
+
+    /// Records a Redis failure and waits out the backoff; false when shutting down.
+    async fn redis_failed(
+        &self,
+        error: &StoreError,
+        attempt: u32,
+        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> bool {
+        self.state.redis_failed(&self.metrics, &error.to_string());
+        tokio::select! {
+            _ = tokio::time::sleep(backoff(attempt)) => true,
+            _ = shutdown.changed() => false,
+        }
     }
 
     /// Loads everything from Redis and publishes it as one new snapshot.
