@@ -1,0 +1,532 @@
+#!/usr/bin/env bash
+# Switchyard proxy benchmark (issue 3, "Benchmark"). Prints figures side by side with
+# ratios and checks the issue's targets. Results and method: docs/benchmarks.md.
+#
+# Usage: bench/proxy.sh [--quick]
+#   --quick   very short runs (about a minute) to check the script works; the figures
+#             are not meaningful.
+#
+# What it measures, and how:
+#   1. HTTP throughput and latency, keep-alive, 2-byte responses: wrk (Debian) with one
+#      thread and $CONNS connections, Host: bench.test, a warm-up run then a measured run
+#      of fixed duration, repeated for $ROUNDS rounds rotating (a) direct to the backend,
+#      (b) nginx (Debian nginx-light, 1 worker) as an equivalent reverse proxy with an
+#      upstream keep-alive pool, (c) switchyard-proxy --local --threads 1. The figure
+#      shown is the median over rounds of each metric. Both proxies write one access
+#      log line per request to a file.
+#   2. Propagation latency: the shared Store API writes a zone change (one atomic batch)
+#      pointing prop.bench.test at the other of two upstreams; a keep-alive client polls
+#      the proxy in a tight loop until the answer comes from the new upstream. Latency is
+#      from just before the write to the first good answer; p50/p99 over $PROP_CHANGES
+#      sequential changes with a pseudo-random 0-10 ms pause between them ("back to
+#      back", the issue's figure), then over $PROP_SPACED changes spaced 60-100 ms apart
+#      ("spaced": each change finds the proxy idle). With 1,001 zones loaded, and again
+#      ($PROP_BIG back-to-back changes) with the largest zone count of step 3.
+#   3. Memory: zones h<i>.d<i/100>.bench.test are written to Redis (batches of 10k), a
+#      fresh proxy is started on them, and VmRSS / VmHWM are read from /proc/PID/status
+#      once /status reports every zone; VmRSS again after one incremental change (the
+#      proxy then keeps a spare copy of its index for cheap updates).
+#   4. TLS handshakes/s: fresh full handshakes (TLS 1.3, X25519, no session resumption,
+#      the client does not verify the chain so that it stays cheap) from a Rust client
+#      (bench/loader, 32 concurrent connections, one thread), for a fixed time after a
+#      warm-up. Dynamic: the proxy with $CERTS wildcard certificates from Redis (ECDSA
+#      P-256, leaf + CA), SNI rotating over all of them. Static references: nginx with
+#      one certificate in its config (the target's reference) and the proxy with a single
+#      certificate and one SNI. Server CPU time is read from /proc to show CPU per
+#      handshake too.
+#
+# Pinning (2 cores): core $LOAD_CPU runs the load generators (wrk, the Rust client), the
+# backend nginx and the private Redis; core $SUT_CPU runs only the server under test
+# (nginx or switchyard-proxy, all their threads). The same for every variant: in the
+# "direct" row the backend shares its core with wrk and nothing runs on the other core.
+#
+# Redis: a private redis-server on a free port (no persistence) unless BENCH_REDIS_URL is
+# set; every key lives under a prefix unique to this run and is deleted at exit.
+# Everything listens on 127.0.0.1. Every process started here is stopped at exit.
+# Exit status: non-zero when a step fails; a missed target is reported, not an error.
+#
+# Environment: BENCH_LOAD_CPU (0), BENCH_SUT_CPU (1), BENCH_REDIS_URL, BENCH_KEEP_WORK=1
+# keeps the work directory (logs) after the run.
+
+set -Eeuo pipefail
+
+QUICK=0
+for arg in "$@"; do
+    case "$arg" in
+        --quick) QUICK=1 ;;
+        -h | --help)
+            sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'
+            exit 0
+            ;;
+        *)
+            echo "unknown argument: $arg (try --help)" >&2
+            exit 2
+            ;;
+    esac
+done
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BENCH="$ROOT/bench"
+LOAD_CPU="${BENCH_LOAD_CPU:-0}"
+SUT_CPU="${BENCH_SUT_CPU:-1}"
+CONNS=32
+if [[ $QUICK == 1 ]]; then
+    WARMUP=1 DURATION=3 ROUNDS=1 PROP_CHANGES=100 PROP_SPACED=20 PROP_BIG=50 CERTS=50 HS_WARMUP=1 HS_SECS=3
+    RSS_SIZES=(1000 10000)
+else
+    WARMUP=2 DURATION=10 ROUNDS=3 PROP_CHANGES=1000 PROP_SPACED=200 PROP_BIG=300 CERTS=1000 HS_WARMUP=2 HS_SECS=10
+    RSS_SIZES=(1000 100000 1000000)
+fi
+FILLER_ZONES=1000
+CLK_TCK="$(getconf CLK_TCK)"
+
+log() { printf '%s\n' "$*" >&2; }
+section() { printf '\n== %s ==\n' "$*"; }
+die() {
+    log "bench: $*"
+    exit 1
+}
+trap 'log "bench: failed at line $LINENO: $BASH_COMMAND"' ERR
+
+# ---------------------------------------------------------------- tools
+ensure_tools() {
+    local missing=() pair cmd pkg
+    for pair in wrk:wrk nginx:nginx-light redis-server:redis-server redis-cli:redis-tools \
+        curl:curl jq:jq taskset:util-linux ss:iproute2 shuf:coreutils cargo:-; do
+        cmd="${pair%%:*}" pkg="${pair#*:}"
+        if ! command -v "$cmd" >/dev/null 2>&1; then
+            [[ $pkg == - ]] && die "$cmd is missing and not installed by this script"
+            missing+=("$pkg")
+        fi
+    done
+    if ((${#missing[@]})); then
+        log "installing with apt: ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    (($(nproc) >= 2)) || die "needs 2 cores for pinning, found $(nproc)"
+}
+
+# ---------------------------------------------------------------- processes and cleanup
+WORK=""
+PIDS=()
+REDIS_URL=""
+PREFIX="sybench:$$:"
+PRIVATE_REDIS_PID=""
+LOADER=""
+
+stop_pid() {
+    # stop_pid PID [SIGNAL]: signal one process we started, wait up to 10 s, then KILL.
+    local pid="$1" sig="${2:-TERM}" i
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill "-$sig" "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "bench: process $pid did not stop on $sig, killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+forget_pid() {
+    local pid="$1" kept=() p
+    for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || kept+=("$p"); done
+    PIDS=("${kept[@]}")
+}
+
+cleanup() {
+    local rc=$? i
+    trap - ERR
+    set +e
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        # switchyard-proxy (Pingora) stops fast on SIGINT; nginx stops fast on TERM.
+        stop_pid "${PIDS[i]}" INT
+    done
+    if [[ -n $REDIS_URL && -n $LOADER && -x $LOADER ]]; then
+        "$LOADER" cleanup --redis-url "$REDIS_URL" --prefix "$PREFIX" >/dev/null 2>&1 ||
+            log "bench: could not delete the keys under $PREFIX"
+    fi
+    [[ -n $PRIVATE_REDIS_PID ]] && stop_pid "$PRIVATE_REDIS_PID" TERM
+    if [[ -n $WORK && -d $WORK ]]; then
+        if [[ ${BENCH_KEEP_WORK:-0} == 1 || $rc != 0 ]]; then
+            log "bench: logs kept in $WORK"
+        else
+            rm -rf "$WORK"
+        fi
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+USED_PORTS=" "
+free_port() {
+    local p
+    for p in $(shuf -i 20000-32000 -n 500); do
+        [[ $USED_PORTS == *" $p "* ]] && continue
+        if [[ -z $(ss -Htan "sport = :$p") ]]; then
+            USED_PORTS+="$p "
+            echo "$p"
+            return 0
+        fi
+    done
+    die "no free port found"
+}
+
+# wait_until SECONDS DESCRIPTION COMMAND...: poll COMMAND every 50 ms until it succeeds.
+wait_until() {
+    local secs="$1" what="$2" deadline
+    shift 2
+    deadline=$(($(date +%s) + secs))
+    until "$@" >/dev/null 2>&1; do
+        (($(date +%s) < deadline)) || die "timed out after ${secs}s waiting for $what"
+        sleep 0.05
+    done
+}
+
+http_ok() { curl -fsS --noproxy '*' -o /dev/null --max-time 2 "$@"; }
+
+# cpu_ticks PID...: user+system clock ticks consumed so far by these processes.
+cpu_ticks() {
+    local total=0 pid f
+    for pid in "$@"; do
+        # Fields 14 and 15 of /proc/PID/stat, counted after the ")" ending the name.
+        f="$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null)" || continue
+        read -r -a fields <<<"$f"
+        total=$((total + fields[11] + fields[12]))
+    done
+    echo "$total"
+}
+
+# field LINE KEY: the value of KEY=VALUE in a RESULT line.
+field() { awk -v k="$2" '{for (i = 1; i <= NF; i++) { n = index($i, "="); if (substr($i, 1, n - 1) == k) print substr($i, n + 1) }}' <<<"$1"; }
+
+# median VALUES...: the median (lower middle for an even count).
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+
+# ratio A B: A / B with two decimals.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2f", a / b }'; }
+
+verdict() { if awk "BEGIN { exit !($1) }"; then echo PASS; else echo FAIL; fi; }
+
+# loader COMMAND ARGS...: the Rust helper (bench/loader) pinned to the load core.
+loader() {
+    if [[ $1 == handshakes ]]; then
+        taskset -c "$LOAD_CPU" "$LOADER" "$@"
+    else
+        taskset -c "$LOAD_CPU" "$LOADER" "$@" --redis-url "$REDIS_URL"
+    fi
+}
+
+# ---------------------------------------------------------------- servers
+render() {
+    # render TEMPLATE OUT: fill the @NAME@ placeholders.
+    sed -e "s|@WORK@|$WORK|g" -e "s|@BACKEND_A@|$BACKEND_A|g" -e "s|@BACKEND_B@|$BACKEND_B|g" \
+        -e "s|@NGINX_HTTP@|$NGINX_HTTP|g" -e "s|@NGINX_HTTPS@|$NGINX_HTTPS|g" "$1" >"$2"
+    if grep -q '@[A-Z_]*@' "$2"; then die "unfilled placeholder in $2"; fi
+}
+
+# start_nginx CPU CONF: nginx in the foreground (master + 1 worker) pinned to CPU; sets
+# STARTED_PID to the master's pid.
+start_nginx() {
+    local cpu="$1" conf="$2"
+    nginx -t -q -c "$conf" -p "$WORK/" -g 'daemon off;' 2>>"$WORK/nginx-t.log" ||
+        die "nginx rejects $conf: $(cat "$WORK/nginx-t.log")"
+    taskset -c "$cpu" nginx -c "$conf" -p "$WORK/" -g 'daemon off;' \
+        >>"$WORK/nginx-stdout.log" 2>>"$WORK/nginx-stderr.log" &
+    STARTED_PID=$!
+    PIDS+=("$STARTED_PID")
+}
+
+# start_proxy NAME KEY_PREFIX [FLAGS...]: switchyard-proxy pinned to the server core with
+# one worker thread; sets PROXY_PID, PROXY_HTTP, PROXY_HTTPS, PROXY_ADMIN.
+start_proxy() {
+    local name="$1" prefix="$2"
+    shift 2
+    PROXY_HTTP="$(free_port)" PROXY_HTTPS="$(free_port)" PROXY_ADMIN="$(free_port)"
+    taskset -c "$SUT_CPU" "$ROOT/target/release/switchyard-proxy" \
+        --http-listen "127.0.0.1:$PROXY_HTTP" --https-listen "127.0.0.1:$PROXY_HTTPS" \
+        --admin-listen "127.0.0.1:$PROXY_ADMIN" --redis-url "$REDIS_URL" \
+        --key-prefix "$prefix" --snapshot-file "$WORK/$name.snapshot" \
+        --upgrade-sock "$WORK/$name-upgrade.sock" --proxy-id "bench-$name-$$" \
+        --threads 1 "$@" >"$WORK/$name.log" 2>&1 &
+    PROXY_PID=$!
+    PIDS+=("$PROXY_PID")
+    wait_until 900 "switchyard-proxy ($name) readiness" http_ok "http://127.0.0.1:$PROXY_ADMIN/readyz"
+}
+
+stop_proxy() {
+    stop_pid "$PROXY_PID" INT
+    forget_pid "$PROXY_PID"
+    rm -f "$WORK"/*.snapshot "$WORK"/*.snapshot.tmp-*
+}
+
+proxy_status() { curl -fsS --noproxy '*' --max-time 5 "http://127.0.0.1:$PROXY_ADMIN/status"; }
+
+# wait_zones N [SECONDS]: until the proxy's snapshot holds at least N zones.
+zones_at_least() { (($(proxy_status | jq -r .zones) >= $1)); }
+wait_zones() { wait_until "${2:-600}" "$1 zones in the proxy" zones_at_least "$1"; }
+certs_at_least() { (($(proxy_status | jq -r .certs) >= $1)); }
+version_at_least() { (($(proxy_status | jq -r .version) >= $1)); }
+
+vm_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+# ---------------------------------------------------------------- 1. throughput
+# backend_accepts: connections the backend has accepted so far (its stub_status; the
+# status request itself adds one).
+backend_accepts() { curl -fsS --noproxy '*' --max-time 2 "$UP_A/nginx-status" | awk 'NR == 3 {print $1}'; }
+
+# wrk_run NAME URL PIDS...: warm-up, then the measured run; prints a RESULT line with the
+# server's CPU use (cpu_pct; 100 = one core) and the connections the backend accepted
+# during the measured run (upstream_conns, the status request excluded) appended.
+wrk_run() {
+    local name="$1" url="$2" before after acc0 acc1 out
+    shift 2
+    taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" --timeout 5s \
+        -H 'Host: bench.test' "$url" >/dev/null
+    acc0=$(backend_accepts)
+    before=$(cpu_ticks "$@")
+    out="$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 5s \
+        -H 'Host: bench.test' -s "$BENCH/wrk-report.lua" "$url" | grep '^RESULT')" ||
+        die "wrk against $name printed no result"
+    after=$(cpu_ticks "$@")
+    acc1=$(backend_accepts)
+    [[ $(field "$out" errors) == 0 && $(field "$out" non2xx) == 0 ]] ||
+        die "$name: wrk saw errors: $out"
+    echo "$out cpu_pct=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v d="$DURATION" 'BEGIN { printf "%.0f", 100 * t / hz / d }') upstream_conns=$((acc1 - acc0 - 1))"
+}
+
+# ---------------------------------------------------------------- main
+ensure_tools
+section "setup"
+echo "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -r)"
+echo "pinning: core $LOAD_CPU = wrk / TLS client / backend nginx / Redis; core $SUT_CPU = server under test"
+echo "mode:    $([[ $QUICK == 1 ]] && echo "QUICK (figures not meaningful)" || echo full)"
+echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min load average before the run; other work on the machine adds noise)"
+echo "tools:   $(nginx -v 2>&1 | sed 's/.*: //'), wrk $(dpkg-query -W -f '${Version}' wrk 2>/dev/null || echo '?'), $(redis-server --version | awk '{print $3}')"
+
+log "building release binaries (cargo build --release -p proxy -p switchyard-bench)"
+(cd "$ROOT" && cargo build --release -q -p proxy -p switchyard-bench) || die "build failed"
+LOADER="$ROOT/target/release/switchyard-bench"
+[[ -x $ROOT/target/release/switchyard-proxy ]] || die "no switchyard-proxy binary"
+
+WORK="$(mktemp -d /tmp/switchyard-bench.XXXXXX)"
+chmod 755 "$WORK"
+mkdir -p "$WORK/nginx-tmp"
+
+if [[ -n ${BENCH_REDIS_URL:-} ]]; then
+    REDIS_URL="$BENCH_REDIS_URL"
+    echo "redis:   $REDIS_URL (keys under $PREFIX)"
+else
+    REDIS_PORT="$(free_port)"
+    taskset -c "$LOAD_CPU" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
+        --appendonly no --dir "$WORK" --logfile "$WORK/redis.log" --daemonize no &
+    PRIVATE_REDIS_PID=$!
+    REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+    wait_until 10 "private redis-server" redis-cli -p "$REDIS_PORT" ping
+    echo "redis:   private redis-server on port $REDIS_PORT (keys under $PREFIX)"
+fi
+
+BACKEND_A="$(free_port)" BACKEND_B="$(free_port)" NGINX_HTTP="$(free_port)" NGINX_HTTPS="$(free_port)"
+UP_A="http://127.0.0.1:$BACKEND_A" UP_B="http://127.0.0.1:$BACKEND_B"
+
+log "writing data: bench zone, $FILLER_ZONES filler zones, certificates"
+loader zone --prefix "${PREFIX}main:" --host bench.test --upstream "$UP_A" >/dev/null
+loader zones --prefix "${PREFIX}main:" --count "$FILLER_ZONES" --upstream "$UP_A" >/dev/null
+# One certificate for the static references; its PEM files are nginx's static certificate.
+loader certs --prefix "${PREFIX}tls1:" --count 1 --pem-dir "$WORK" >/dev/null
+CERTS_OUT="$(loader certs --prefix "${PREFIX}tlsN:" --count "$CERTS" | grep '^RESULT')"
+echo "certs:   $CERTS wildcard certificates made and written in $(field "$CERTS_OUT" secs) s"
+
+render "$BENCH/nginx-backend.conf.template" "$WORK/nginx-backend.conf"
+render "$BENCH/nginx-proxy.conf.template" "$WORK/nginx-proxy.conf"
+start_nginx "$LOAD_CPU" "$WORK/nginx-backend.conf"
+BACKEND_PID=$STARTED_PID
+start_nginx "$SUT_CPU" "$WORK/nginx-proxy.conf"
+NGINX_PID=$STARTED_PID
+wait_until 10 "backend nginx" http_ok "$UP_A/"
+wait_until 10 "nginx proxy" http_ok -H 'Host: bench.test' "http://127.0.0.1:$NGINX_HTTP/"
+# CPU is counted over the master and its worker(s).
+mapfile -t BACKEND_PIDS < <(echo "$BACKEND_PID"; pgrep -P "$BACKEND_PID")
+mapfile -t NGINX_PIDS < <(echo "$NGINX_PID"; pgrep -P "$NGINX_PID")
+
+start_proxy main "${PREFIX}main:" --local
+MAIN_PROXY_PID=$PROXY_PID MAIN_PROXY_HTTP=$PROXY_HTTP
+wait_zones $((FILLER_ZONES + 1)) 60
+[[ $(curl -fsS --noproxy '*' -H 'Host: bench.test' "http://127.0.0.1:$PROXY_HTTP/") == a ]] ||
+    die "switchyard-proxy does not route bench.test to the backend"
+
+# ---------------------------------------------------------------- 1
+section "1. HTTP keep-alive throughput and latency (wrk -t1 -c$CONNS, ${WARMUP}s warm-up + ${DURATION}s, median of $ROUNDS round(s))"
+declare -A RPS P50 P99 CPU CONNS_UP
+for variant in direct nginx switchyard; do RPS[$variant]="" P50[$variant]="" P99[$variant]="" CPU[$variant]="" CONNS_UP[$variant]=""; done
+for ((round = 1; round <= ROUNDS; round++)); do
+    for variant in direct nginx switchyard; do
+        case $variant in
+            direct) out="$(wrk_run direct "$UP_A/" "${BACKEND_PIDS[@]}")" ;;
+            nginx) out="$(wrk_run nginx "http://127.0.0.1:$NGINX_HTTP/" "${NGINX_PIDS[@]}")" ;;
+            switchyard) out="$(wrk_run switchyard "http://127.0.0.1:$MAIN_PROXY_HTTP/" "$MAIN_PROXY_PID")" ;;
+        esac
+        log "  round $round $variant: $out"
+        RPS[$variant]+=" $(field "$out" rps)"
+        P50[$variant]+=" $(field "$out" p50_us)"
+        P99[$variant]+=" $(field "$out" p99_us)"
+        CPU[$variant]+=" $(field "$out" cpu_pct)"
+        CONNS_UP[$variant]+=" $(field "$out" upstream_conns)"
+    done
+done
+# shellcheck disable=SC2086 # the lists are meant to be split
+for variant in direct nginx switchyard; do
+    RPS[$variant]="$(median ${RPS[$variant]})" P50[$variant]="$(median ${P50[$variant]})"
+    P99[$variant]="$(median ${P99[$variant]})" CPU[$variant]="$(median ${CPU[$variant]})"
+    CONNS_UP[$variant]="$(median ${CONNS_UP[$variant]})"
+done
+printf '%-22s %12s %10s %10s %12s %14s %14s %16s\n' "" "requests/s" "p50 ms" "p99 ms" "server CPU" "rps vs nginx" "p99 vs nginx" "backend conns"
+for variant in direct nginx switchyard; do
+    case $variant in
+        direct) label="(a) direct to backend" ;;
+        nginx) label="(b) nginx 1 worker" ;;
+        switchyard) label="(c) switchyard 1 thr" ;;
+    esac
+    printf '%-22s %12s %10s %10s %11s%% %14s %14s %16s\n' "$label" "${RPS[$variant]}" \
+        "$(awk -v u="${P50[$variant]}" 'BEGIN { printf "%.3f", u / 1000 }')" \
+        "$(awk -v u="${P99[$variant]}" 'BEGIN { printf "%.3f", u / 1000 }')" \
+        "${CPU[$variant]}" "$(ratio "${RPS[$variant]}" "${RPS[nginx]}")" \
+        "$(ratio "${P99[$variant]}" "${P99[nginx]}")" "${CONNS_UP[$variant]}"
+done
+echo "(server CPU: the nginx proxy's or switchyard's CPU during the measured run, 100% = one core; for 'direct' the backend's."
+echo " backend conns: connections the backend accepted during the measured run; 0 for a proxy = upstream keep-alive reused throughout)"
+T_RPS="$(ratio "${RPS[switchyard]}" "${RPS[nginx]}")"
+T_RPS_OK="$(verdict "${RPS[switchyard]} >= ${RPS[nginx]}")"
+T_P99_OK="$(verdict "${P99[switchyard]} <= ${P99[nginx]}")"
+
+# ---------------------------------------------------------------- 2
+section "2. Propagation latency, Redis write -> first request routed by it ($((FILLER_ZONES + 1)) zones loaded)"
+# propagate PREFIX CHANGES MIN_PAUSE MAX_PAUSE: a RESULT line.
+propagate() {
+    loader propagate --prefix "$1" --proxy "127.0.0.1:$PROXY_HTTP" --a "$UP_A=a" --b "$UP_B=b" \
+        --changes "$2" --min-pause-ms "$3" --max-pause-ms "$4" --timeout-ms 30000 | grep '^RESULT' ||
+        die "propagation run failed"
+}
+prop_header() { printf '%-40s %9s %9s %9s %9s %14s\n' "" "p50 ms" "p90 ms" "p99 ms" "max ms" "write p50 ms"; }
+prop_row() {
+    printf '%-40s %9s %9s %9s %9s %14s\n' "$1" "$(field "$2" p50_ms)" "$(field "$2" p90_ms)" \
+        "$(field "$2" p99_ms)" "$(field "$2" max_ms)" "$(field "$2" write_p50_ms)"
+}
+PROP1="$(propagate "${PREFIX}main:" "$PROP_CHANGES" 0 10)"
+PROP1S="$(propagate "${PREFIX}main:" "$PROP_SPACED" 60 100)"
+prop_header
+prop_row "back to back, $PROP_CHANGES changes" "$PROP1"
+prop_row "spaced 60-100 ms, $PROP_SPACED changes" "$PROP1S"
+PROP_P99="$(field "$PROP1" p99_ms)"
+stop_proxy
+
+# ---------------------------------------------------------------- 3
+section "3. Memory (VmRSS of switchyard-proxy with N zones loaded)"
+RSS_PREFIX="${PREFIX}rss:"
+loaded=0
+extra=0
+printf '%-10s %14s %14s %16s %18s %12s\n' "zones" "write to Redis" "proxy load" "VmRSS loaded" "VmRSS after change" "VmHWM"
+for n in "${RSS_SIZES[@]}"; do
+    if ((n > loaded)); then
+        out="$(loader zones --prefix "$RSS_PREFIX" --start "$loaded" --count $((n - loaded)) --upstream "$UP_A" | grep '^RESULT')"
+        write_secs="$(field "$out" secs)"
+        loaded=$n
+    fi
+    t0=$(date +%s.%N)
+    start_proxy "rss$n" "$RSS_PREFIX" --local
+    wait_zones $((n + extra)) 900
+    load_secs="$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"
+    sleep 1
+    rss_loaded="$(vm_kib "$PROXY_PID" VmRSS)"
+    # One incremental change: from then on the proxy keeps a spare copy of its index.
+    v="$(loader zone --prefix "$RSS_PREFIX" --host "change.bench.test" --upstream "$UP_B" | grep '^RESULT')"
+    extra=1
+    wait_until 60 "the change to reach the proxy" version_at_least "$(field "$v" version)"
+    sleep 1
+    rss_changed="$(vm_kib "$PROXY_PID" VmRSS)"
+    hwm="$(vm_kib "$PROXY_PID" VmHWM)"
+    printf '%-10s %12s s %12s s %12s MiB %14s MiB %8s MiB\n' "$n" "$write_secs" "$load_secs" \
+        "$(mib "$rss_loaded")" "$(mib "$rss_changed")" "$(mib "$hwm")"
+    LAST_N=$n LAST_RSS=$rss_changed LAST_HWM=$hwm
+    if [[ $n == "${RSS_SIZES[-1]}" ]]; then
+        PROPN="$(propagate "$RSS_PREFIX" "$PROP_BIG" 0 10)"
+        PROPNS="$(propagate "$RSS_PREFIX" "$PROP_SPACED" 60 100)"
+        LAST_RSS_AFTER_PROP="$(vm_kib "$PROXY_PID" VmRSS)"
+        LAST_HWM="$(vm_kib "$PROXY_PID" VmHWM)"
+        # The target is checked against the largest steady-state figure seen.
+        LAST_RSS="$(printf '%s\n' "$rss_loaded" "$rss_changed" "$LAST_RSS_AFTER_PROP" | sort -n | tail -1)"
+    fi
+    stop_proxy
+done
+echo "(write to Redis: the loader writing the new zones in batches of 10k; proxy load: start to /status showing every zone)"
+echo
+echo "propagation with $LAST_N zones loaded:"
+prop_header
+prop_row "back to back, $PROP_BIG changes" "$PROPN"
+prop_row "spaced 60-100 ms, $PROP_SPACED changes" "$PROPNS"
+echo "VmRSS after these changes: $(mib "$LAST_RSS_AFTER_PROP") MiB, peak (VmHWM) over the proxy's life: $(mib "$LAST_HWM") MiB"
+PROPN_P99="$(field "$PROPN" p99_ms)"
+loader cleanup --prefix "$RSS_PREFIX" >/dev/null
+
+# ---------------------------------------------------------------- 4
+section "4. TLS handshakes/s (fresh handshakes, no resumption, 32 concurrent, ${HS_WARMUP}s warm-up + ${HS_SECS}s)"
+# hs_run NAME ADDR DOMAINS PIDS...: a RESULT line; the loader also reports the server
+# processes' CPU time over the measured window.
+hs_run() {
+    local name="$1" addr="$2" domains="$3" pids
+    shift 3
+    pids="$(IFS=,; echo "$*")"
+    loader handshakes --addr "$addr" --domains "$domains" --warmup-secs "$HS_WARMUP" \
+        --secs "$HS_SECS" --cpu-pids "$pids" 2>>"$WORK/handshakes.log" | grep '^RESULT' ||
+        die "handshakes against $name failed (see $WORK/handshakes.log)"
+}
+start_proxy tlsN "${PREFIX}tlsN:"
+wait_until 60 "$CERTS certificates in the proxy" certs_at_least "$CERTS"
+HS_DYN="$(hs_run "switchyard ($CERTS certs)" "127.0.0.1:$PROXY_HTTPS" "$CERTS" "$PROXY_PID")"
+log "  dynamic: $HS_DYN"
+stop_proxy
+start_proxy tls1 "${PREFIX}tls1:"
+wait_until 60 "1 certificate in the proxy" certs_at_least 1
+HS_ONE="$(hs_run "switchyard (1 cert)" "127.0.0.1:$PROXY_HTTPS" 1 "$PROXY_PID")"
+log "  proxy, 1 cert: $HS_ONE"
+stop_proxy
+HS_NGX="$(hs_run "nginx (static)" "127.0.0.1:$NGINX_HTTPS" 1 "${NGINX_PIDS[@]}")"
+log "  nginx static: $HS_NGX"
+printf '%-44s %14s %16s %12s\n' "" "handshakes/s" "server CPU/hs" "vs nginx"
+printf '%-44s %14s %13s us %12s\n' "switchyard, $CERTS certs from Redis, SNI spread" "$(field "$HS_DYN" per_sec)" \
+    "$(field "$HS_DYN" server_cpu_us_per_hs)" "$(ratio "$(field "$HS_DYN" per_sec)" "$(field "$HS_NGX" per_sec)")"
+printf '%-44s %14s %13s us %12s\n' "switchyard, 1 cert, one SNI" "$(field "$HS_ONE" per_sec)" \
+    "$(field "$HS_ONE" server_cpu_us_per_hs)" "$(ratio "$(field "$HS_ONE" per_sec)" "$(field "$HS_NGX" per_sec)")"
+printf '%-44s %14s %13s us %12s\n' "nginx, static certificate (reference)" "$(field "$HS_NGX" per_sec)" \
+    "$(field "$HS_NGX" server_cpu_us_per_hs)" "1.00"
+echo "dynamic vs switchyard with 1 cert: $(ratio "$(field "$HS_DYN" per_sec)" "$(field "$HS_ONE" per_sec)")"
+T_HS="$(ratio "$(field "$HS_DYN" per_sec)" "$(field "$HS_NGX" per_sec)")"
+
+# ---------------------------------------------------------------- logs
+section "switchyard-proxy log: warnings and errors (access log lines excluded)"
+for f in "$WORK"/*.log; do
+    case "$(basename "$f")" in main.log | rss*.log | tls*.log) ;; *) continue ;; esac
+    summary="$(jq -Rr 'fromjson? | select(.target != "access") | select(.level == "ERROR" or .level == "WARN")
+        | "\(.level) \(.fields.message // "" | gsub("[0-9]+"; "N") | .[0:110])"' "$f" | sort | uniq -c | sort -rn | head -5)"
+    printf '%-12s %s\n' "$(basename "$f" .log):" "${summary:-none}" | sed '2,$s/^/             /'
+done
+
+# ---------------------------------------------------------------- targets
+section "targets (issue 3)"
+printf '%-58s %-28s %s\n' "throughput >= nginx (ratio >= 1.0)" "ratio $T_RPS" "$T_RPS_OK"
+printf '%-58s %-28s %s\n' "p99 <= nginx's" "$(awk -v a="${P99[switchyard]}" -v b="${P99[nginx]}" 'BEGIN { printf "%.3f vs %.3f ms", a / 1000, b / 1000 }')" "$T_P99_OK"
+printf '%-58s %-28s %s\n' "propagation p99 < 100 ms ($((FILLER_ZONES + 1)) zones)" "$PROP_P99 ms" "$(verdict "$PROP_P99 < 100")"
+printf '%-58s %-28s %s\n' "propagation p99 < 100 ms ($LAST_N zones)" "$PROPN_P99 ms" "$(verdict "$PROPN_P99 < 100")"
+printf '%-58s %-28s %s\n' "  (spaced changes: $((FILLER_ZONES + 1)) / $LAST_N zones)" "$(field "$PROP1S" p99_ms) / $(field "$PROPNS" p99_ms) ms" "info"
+printf '%-58s %-28s %s\n' "RSS < 1 GiB with $LAST_N zones (steady; peak)" "$(mib "$LAST_RSS") MiB; peak $(mib "$LAST_HWM") MiB" "$(verdict "$LAST_RSS < 1048576")"
+printf '%-58s %-28s %s\n' "dynamic-cert handshakes >= 90% of static (nginx)" "ratio $T_HS" "$(verdict "$T_HS >= 0.9")"
+echo "load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [[ $QUICK == 1 ]]; then
+    echo "(--quick: short runs and $LAST_N zones at most; the 1M-zone RSS target needs the full run)"
+fi

@@ -1,0 +1,162 @@
+//! The application: shared state, the `/api/v1` router and the per-request context.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::HeaderValue;
+use axum::http::request::Parts;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use switchyard_shared::{Keys, Store};
+use tracing::Instrument as _;
+
+use crate::config::{Config, redact_url};
+use crate::error::ApiError;
+use crate::routes;
+
+/// Connections in the PostgreSQL pool: the API's queries are short, and two cores'
+/// worth of workers rarely hold more than a few at once.
+pub const DB_POOL_SIZE: u32 = 10;
+/// How long to wait for PostgreSQL or Redis before calling it down; short, so requests
+/// fail fast (503) instead of piling up while a service is away.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Response header carrying the request id. The id is always generated here, never
+/// taken from the request, so clients cannot inject values into the logs.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub store: Store,
+}
+
+impl AppState {
+    /// Connects to PostgreSQL and Redis as configured (no migrations, no bootstrap).
+    pub async fn connect(config: &Config) -> anyhow::Result<Self> {
+        let mut options = ConnectOptions::new(config.database_url.clone());
+        options
+            .max_connections(DB_POOL_SIZE)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .acquire_timeout(CONNECT_TIMEOUT)
+            .sqlx_logging(false);
+        let db = Database::connect(options)
+            .await
+            .with_context(|| format!("connecting to {}", redact_url(&config.database_url)))?;
+        let keys = Keys::new(&config.key_prefix)
+            .map_err(|e| anyhow::anyhow!("SWITCHYARD_KEY_PREFIX: {}", e.0))?;
+        // Built without waiting for a connection: a panel whose Redis is down still
+        // starts, commits changes and queues them (DESIGN.md, degraded mode).
+        let client = switchyard_shared::store::client_builder(&config.redis_url)
+            .with_context(|| format!("Redis URL {}", redact_url(&config.redis_url)))?
+            .build()
+            .context("building the Redis client")?;
+        // Runs in the background and reconnects with backoff for as long as it takes.
+        fred::prelude::ClientLike::connect(&client);
+        Ok(AppState {
+            db,
+            store: Store::new(client, keys),
+        })
+    }
+}
+
+/// The whole API under `/api/v1`.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(routes::health::router())
+        .merge(routes::api_keys::router())
+        .merge(routes::domains::router())
+        .merge(routes::zones::router());
+    Router::new()
+        .nest("/api/v1", api)
+        .fallback(|| async { ApiError::NotFound })
+        .layer(middleware::from_fn(request_context))
+        .with_state(state)
+}
+
+/// Where a request came from and its id, for logs and the audit log.
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    pub request_id: String,
+    pub source_addr: Option<String>,
+}
+
+impl RequestMeta {
+    pub fn from_parts(parts: &Parts) -> Self {
+        RequestMeta {
+            request_id: parts
+                .extensions
+                .get::<RequestId>()
+                .map(|r| r.0.clone())
+                .unwrap_or_default(),
+            source_addr: parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip().to_string()),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(RequestMeta::from_parts(parts))
+    }
+}
+
+#[derive(Clone)]
+struct RequestId(String);
+
+/// Gives every request an id (in the extensions, the response header and a log span)
+/// and logs one line per request — method, path, status; never headers or bodies, which
+/// carry credentials.
+async fn request_context(mut request: Request, next: Next) -> Response {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", request_id = %id);
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(
+            %method,
+            %path,
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "request"
+        )
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    response
+}
+
+/// `axum::Json`, with its rejections turned into [`ApiError`] (422 naming the field).
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+/// `axum::extract::Query`, with its rejections turned into a 422.
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e| ApiError::invalid_field("query", e.body_text()))
+    }
+}

@@ -1,0 +1,118 @@
+//! The panel's settings: every one a flag with an environment variable, defaults named
+//! below with the reason for each. Secret values are hidden from `--help`.
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+
+/// Loopback only: the panel is meant to sit behind a TLS-terminating reverse proxy, so
+/// exposing it on every interface must be a deliberate choice.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8081";
+/// The Redis on the same machine, as in development and on the project's test machines.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+/// The prefix the proxies and cert-worker default to as well, so a fresh install agrees.
+pub const DEFAULT_KEY_PREFIX: &str = "switchyard:";
+
+/// Seconds between replays of Redis writes queued while Redis was unreachable: outages
+/// are usually short, and a round with an empty outbox costs one indexed query.
+pub const DEFAULT_OUTBOX_REPLAY_SECS: u64 = 30;
+
+/// Switchyard panel API: the REST control plane over PostgreSQL, written through to Redis.
+///
+/// Logs are JSON lines on stdout; RUST_LOG (e.g. `debug`) sets what is logged.
+#[derive(Parser, Clone)]
+#[command(version)]
+pub struct Config {
+    /// Address and port to serve the API on.
+    #[arg(long, env = "SWITCHYARD_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    /// PostgreSQL database, e.g. postgres://user[:password]@127.0.0.1:5432/switchyard
+    /// (credentials are never logged).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+    /// Redis holding the routing data, e.g. redis://[user:password@]host:6379/0
+    /// (credentials are never logged).
+    #[arg(long, env = "SWITCHYARD_REDIS_URL", hide_env_values = true, default_value = DEFAULT_REDIS_URL)]
+    pub redis_url: String,
+    /// Prefix of every Switchyard key in Redis, so several deployments can share one Redis.
+    #[arg(long, env = "SWITCHYARD_KEY_PREFIX", default_value = DEFAULT_KEY_PREFIX)]
+    pub key_prefix: String,
+    /// Seconds between replays of Redis writes queued in `redis_outbox` (also replayed
+    /// once at start).
+    #[arg(long, env = "SWITCHYARD_OUTBOX_REPLAY_SECS", default_value_t = DEFAULT_OUTBOX_REPLAY_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub outbox_replay_secs: u64,
+    /// Username of the first admin, created on start when no user exists yet.
+    #[arg(long, env = "SWITCHYARD_ADMIN_USER", requires = "admin_password")]
+    pub admin_user: Option<String>,
+    /// Password of the first admin (only read when no user exists yet; never logged).
+    #[arg(
+        long,
+        env = "SWITCHYARD_ADMIN_PASSWORD",
+        hide_env_values = true,
+        requires = "admin_user"
+    )]
+    pub admin_password: Option<String>,
+}
+
+impl std::fmt::Debug for Config {
+    /// Written by hand so that a `{:?}` can never print the password or URL credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("redis_url", &redact_url(&self.redis_url))
+            .field("key_prefix", &self.key_prefix)
+            .field("outbox_replay_secs", &self.outbox_replay_secs)
+            .field("admin_user", &self.admin_user)
+            .field(
+                "admin_password",
+                &self.admin_password.as_ref().map(|_| "***"),
+            )
+            .finish()
+    }
+}
+
+/// The URL with any `user:password@` replaced by `***@`, safe to log.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_credentials_only() {
+        assert_eq!(
+            redact_url("postgres://u:secret@db:5432/x"),
+            "postgres://***@db:5432/x"
+        );
+        assert_eq!(
+            redact_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
+    }
+
+    #[test]
+    fn admin_user_and_password_come_together() {
+        let partial = Config::try_parse_from([
+            "panel-api",
+            "--database-url",
+            "postgres://x/y",
+            "--admin-user",
+            "root",
+        ]);
+        assert!(partial.is_err());
+        let full = Config::try_parse_from(["panel-api", "--database-url", "postgres://x/y"])
+            .expect("defaults suffice");
+        assert_eq!(full.listen.to_string(), DEFAULT_LISTEN);
+        assert!(!format!("{full:?}").contains("secret"));
+    }
+}

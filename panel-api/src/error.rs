@@ -1,0 +1,230 @@
+//! The one error type of the HTTP boundary and its JSON shape.
+//!
+//! Every failure leaves the API as
+//! `{"error":{"code":"…","message":"…","details":[{"field":"…","problem":"…"}]}}`.
+//! Each variant's doc names its HTTP status. Internal failures are logged with their full
+//! detail (and the request id) but the client only learns that something failed.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use switchyard_shared::model::{FieldError, ValidationErrors};
+
+/// What can go wrong handling a request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request cannot be read at all (not JSON, wrong content type).
+    #[error("{0}")]
+    BadRequest(String),
+    /// 413: the body is larger than the API accepts (axum's default limit, 2 MB).
+    #[error("{0}")]
+    TooLarge(String),
+    /// 415: the body is not declared as `Content-Type: application/json`.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 401: no credentials, or credentials that are unknown, revoked or expired. The
+    /// message never says which, so probing learns nothing.
+    #[error("authentication required: send a valid API key as `Authorization: Bearer sy_…`")]
+    Unauthorized,
+    /// 404: the resource does not exist *or* the caller has no grant on it; both answer
+    /// the same so that existence is not revealed.
+    #[error("not found")]
+    NotFound,
+    /// 409: the change conflicts with existing data (e.g. a duplicate name).
+    #[error("{message}")]
+    Conflict {
+        message: String,
+        details: Vec<FieldError>,
+    },
+    /// 422: the input is well-formed JSON but invalid; `details` lists every problem.
+    #[error("{message}")]
+    Invalid {
+        message: String,
+        details: Vec<FieldError>,
+    },
+    /// 503: a service the request needs (PostgreSQL) is unreachable; nothing was changed.
+    #[error("{0}")]
+    Unavailable(&'static str),
+    /// 500: anything else. Logged with detail; the client sees a generic message.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: ErrorBody<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'static str,
+    message: String,
+    details: &'a [FieldError],
+}
+
+impl ApiError {
+    /// A 422 with one field problem.
+    pub fn invalid_field(field: &str, problem: impl Into<String>) -> Self {
+        ApiError::Invalid {
+            message: "the request is invalid; see details".into(),
+            details: vec![FieldError {
+                field: field.into(),
+                problem: problem.into(),
+            }],
+        }
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<ValidationErrors> for ApiError {
+    fn from(e: ValidationErrors) -> Self {
+        ApiError::Invalid {
+            message: format!("{} is invalid; see details", e.item),
+            details: e.errors,
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        use sea_orm::DbErr;
+        match e {
+            // Pool or connection failures: PostgreSQL is down or unreachable.
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
+                tracing::warn!(error = %e, "PostgreSQL unavailable");
+                ApiError::Unavailable(
+                    "the database is unavailable; nothing was changed, retry later",
+                )
+            }
+            other => ApiError::Internal(anyhow::Error::new(other).context("database")),
+        }
+    }
+}
+
+impl<E> From<sea_orm::TransactionError<E>> for ApiError
+where
+    E: Into<ApiError> + std::error::Error,
+{
+    fn from(e: sea_orm::TransactionError<E>) -> Self {
+        match e {
+            sea_orm::TransactionError::Connection(db) => db.into(),
+            sea_orm::TransactionError::Transaction(inner) => inner.into(),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    /// Well-formed JSON that does not fit the schema (unknown field, wrong type, missing
+    /// field, bad value) is a 422 naming the field; a body too large is a 413, one not
+    /// declared as JSON a 415, and anything else unreadable a 400.
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::JsonDataError(e) => {
+                let text = std::error::Error::source(&e)
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| e.body_text());
+                let (field, problem) = split_serde_path(&text);
+                ApiError::invalid_field(&field, problem)
+            }
+            other => match other.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(other.body_text()),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                    ApiError::UnsupportedMediaType(other.body_text())
+                }
+                _ => ApiError::BadRequest(other.body_text()),
+            },
+        }
+    }
+}
+
+/// serde_path_to_error (used by axum) renders `path: message`. For an unknown field the
+/// path usually already ends in the field's name; when it does not (`.`, the root), the
+/// name is taken from the message (`unknown field \`x\``).
+fn split_serde_path(text: &str) -> (String, String) {
+    let (path, message) = match text.split_once(": ") {
+        Some((p, m)) if !p.contains(' ') => (p.to_owned(), m.to_owned()),
+        _ => (".".to_owned(), text.to_owned()),
+    };
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .to_owned();
+    let field = match message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split('`').next())
+    {
+        Some(name) if path == "." => name.to_owned(),
+        Some(name) if path.rsplit('.').next() != Some(name) => format!("{path}.{name}"),
+        _ => path,
+    };
+    (field, message)
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let (message, details): (String, &[FieldError]) = match &self {
+            ApiError::Internal(e) => {
+                // The only place internal detail goes: the log, never the client.
+                tracing::error!(error = format!("{e:#}"), "internal error");
+                (
+                    "internal error; the details are in the server log".into(),
+                    &[],
+                )
+            }
+            ApiError::Invalid { message, details } | ApiError::Conflict { message, details } => {
+                (message.clone(), details)
+            }
+            other => (other.to_string(), &[]),
+        };
+        let body = Body {
+            error: ErrorBody {
+                code,
+                message,
+                details,
+            },
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_field_is_named() {
+        let (field, problem) =
+            split_serde_path("unknown field `colour`, expected one of `a`, `b` at line 1 column 9");
+        assert_eq!(field, "colour");
+        assert!(problem.starts_with("unknown field"));
+        let (field, _) = split_serde_path("backend.x: unknown field `x`, expected `kind`");
+        assert_eq!(field, "backend.x");
+        let (field, _) = split_serde_path("colour: unknown field `colour`, expected `a`");
+        assert_eq!(field, "colour");
+    }
+
+    #[test]
+    fn typed_errors_keep_their_path() {
+        let (field, _) = split_serde_path("timeouts.connect_ms: invalid type: string \"a\"");
+        assert_eq!(field, "timeouts.connect_ms");
+    }
+}

@@ -1,0 +1,99 @@
+//! `panel-api` — Switchyard's control plane: a JSON REST API under `/api/v1` over
+//! PostgreSQL (the source of truth), written through to the routing keys in Redis.
+//!
+//! This slice serves API keys (`/api-keys`), domains (`/domains`), zones (`/zones`,
+//! `/zones/{id}`) and `/health`. Every mutation commits with its audit record in one
+//! transaction, then rewrites the hostname's Redis record; a Redis failure leaves the
+//! change committed and queued in `redis_outbox`, replayed at start and on a timer.
+//!
+//! It must never talk to backends or to the ACME CA, and never return or log a secret
+//! (passwords, API key secrets or their hashes): a new API key is returned once, in the
+//! answer that creates it, and nowhere else.
+//!
+//! [`run`] is the whole service; tests call it (or [`app::router`]) in-process.
+
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod entity;
+pub mod error;
+pub mod routes;
+pub mod service;
+
+use std::future::Future;
+
+use anyhow::Context as _;
+use migrations::{Migrator, MigratorTrait as _};
+use tokio::net::TcpListener;
+
+pub use app::{AppState, router};
+pub use config::Config;
+pub use error::ApiError;
+
+/// Connects, migrates the schema and creates the first admin if configured and no user
+/// exists yet.
+pub async fn prepare(config: &Config) -> anyhow::Result<AppState> {
+    let state = AppState::connect(config).await?;
+    Migrator::up(&state.db, None)
+        .await
+        .context("applying database migrations")?;
+    if let (Some(user), Some(password)) = (&config.admin_user, &config.admin_password)
+        && service::users::ensure_first_admin(&state.db, user, password)
+            .await
+            .map_err(|e| anyhow::anyhow!("creating the first admin: {e}"))?
+    {
+        tracing::info!(username = %user, "created the first admin from the environment");
+    }
+    Ok(state)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then drains open requests.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP")
+}
+
+/// Replays the Redis outbox now and then every `every`, forever (abort to stop).
+pub fn spawn_outbox_replay(
+    state: AppState,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            service::sync::replay_all(&state).await;
+        }
+    })
+}
+
+/// The whole service: prepare, bind `config.listen`, replay the outbox in the
+/// background, serve until `shutdown`.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = prepare(&config).await?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let bound = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(listen = %bound, "panel-api serving");
+    let replay = spawn_outbox_replay(
+        state.clone(),
+        std::time::Duration::from_secs(config.outbox_replay_secs),
+    );
+    let served = serve(state, listener, shutdown).await;
+    replay.abort();
+    served
+}

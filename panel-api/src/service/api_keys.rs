@@ -1,0 +1,176 @@
+//! API keys: created (shown once), listed, revoked — always the caller's own.
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Actor, AuditEntry, audit};
+use crate::auth::{self, KEY_MARKER};
+use crate::entity::api_keys;
+use crate::error::ApiError;
+
+/// Longest key name; names are labels, not documents.
+pub const MAX_NAME_LEN: usize = 100;
+
+/// `POST /api/v1/api-keys` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewApiKey {
+    pub name: String,
+    /// RFC 3339; absent or null for a key that does not expire.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// A key as listed: never the secret, never its hash.
+#[derive(Debug, Serialize)]
+pub struct ApiKeyView {
+    pub id: Uuid,
+    pub name: String,
+    /// `sy_<prefix>`: enough to recognise the key, useless to authenticate.
+    pub prefix: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl From<api_keys::Model> for ApiKeyView {
+    fn from(m: api_keys::Model) -> Self {
+        ApiKeyView {
+            id: m.id,
+            name: m.name,
+            prefix: format!("{KEY_MARKER}{}", m.prefix),
+            created_at: m.created_at,
+            expires_at: m.expires_at,
+            revoked_at: m.revoked_at,
+        }
+    }
+}
+
+/// The answer to a creation: the only time the full key is ever returned.
+#[derive(Debug, Serialize)]
+pub struct CreatedApiKey {
+    #[serde(flatten)]
+    pub view: ApiKeyView,
+    pub key: String,
+}
+
+pub async fn create(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    user_id: Uuid,
+    input: NewApiKey,
+) -> Result<CreatedApiKey, ApiError> {
+    let name = input.name.trim();
+    let mut problems = Vec::new();
+    if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
+        problems.push(switchyard_shared::model::FieldError {
+            field: "name".into(),
+            problem: format!("must be 1–{MAX_NAME_LEN} characters"),
+        });
+    }
+    if input
+        .expires_at
+        .is_some_and(|t| t <= OffsetDateTime::now_utc())
+    {
+        problems.push(switchyard_shared::model::FieldError {
+            field: "expires_at".into(),
+            problem: "lies in the past; give a future time or leave it out".into(),
+        });
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::Invalid {
+            message: "the API key request is invalid; see details".into(),
+            details: problems,
+        });
+    }
+    let key = auth::generate_key()?;
+    let txn = db.begin().await?;
+    let row = api_keys::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        user_id: Set(user_id),
+        name: Set(name.to_owned()),
+        prefix: Set(key.prefix),
+        secret_hash: Set(key.secret_hash),
+        expires_at: Set(input.expires_at),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    let view = ApiKeyView::from(row);
+    audit(
+        &txn,
+        actor,
+        AuditEntry {
+            action: "api_key.create",
+            resource_type: "api_key",
+            resource_id: view.id.to_string(),
+            before: None,
+            after: Some(json!({"name": view.name, "prefix": view.prefix, "user_id": user_id})),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(CreatedApiKey {
+        view,
+        key: key.full,
+    })
+}
+
+/// The caller's own keys, newest first.
+pub async fn list(db: &DatabaseConnection, user_id: Uuid) -> Result<Vec<ApiKeyView>, ApiError> {
+    Ok(api_keys::Entity::find()
+        .filter(api_keys::Column::UserId.eq(user_id))
+        .order_by_desc(api_keys::Column::CreatedAt)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(ApiKeyView::from)
+        .collect())
+}
+
+/// Revokes one of the caller's keys; someone else's key is a 404. Revoking twice is
+/// harmless and audited once.
+pub async fn revoke(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<(), ApiError> {
+    let txn = db.begin().await?;
+    let key = api_keys::Entity::find_by_id(id)
+        .filter(api_keys::Column::UserId.eq(user_id))
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if key.revoked_at.is_some() {
+        return Ok(());
+    }
+    let prefix = format!("{KEY_MARKER}{}", key.prefix);
+    let mut active: api_keys::ActiveModel = key.into();
+    active.revoked_at = Set(Some(OffsetDateTime::now_utc()));
+    active.update(&txn).await?;
+    audit(
+        &txn,
+        actor,
+        AuditEntry {
+            action: "api_key.revoke",
+            resource_type: "api_key",
+            resource_id: id.to_string(),
+            before: Some(json!({"prefix": prefix, "revoked": false})),
+            after: Some(json!({"prefix": prefix, "revoked": true})),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}

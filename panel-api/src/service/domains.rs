@@ -1,0 +1,147 @@
+//! Domains: the apex names zones live under. Creating one also queues a pending
+//! wildcard certificate order for the cert worker, in the same transaction.
+
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
+    sea_query::{Expr, ExprTrait as _, LikeExpr},
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Actor, AuditEntry, ListQuery, Page, audit};
+use crate::entity::domains;
+use crate::error::ApiError;
+
+/// `POST /api/v1/domains` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewDomain {
+    /// The apex, e.g. `example.com`; normalised (lower case, punycode, no trailing dot).
+    pub name: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DomainView {
+    pub id: Uuid,
+    pub name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<domains::Model> for DomainView {
+    fn from(m: domains::Model) -> Self {
+        DomainView {
+            id: m.id,
+            name: m.name,
+            created_at: m.created_at,
+        }
+    }
+}
+
+pub async fn create(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    input: NewDomain,
+) -> Result<DomainView, ApiError> {
+    let name = switchyard_shared::normalize_hostname(&input.name)
+        .map_err(|e| ApiError::invalid_field("name", e.to_string()))?;
+    let txn = db.begin().await?;
+    let row = domains::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        name: Set(name.clone()),
+        created_by: Set(actor.user_id),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| match super::unique_violation(&e) {
+        Some(_) => ApiError::Conflict {
+            message: format!("domain \"{name}\" already exists"),
+            details: vec![switchyard_shared::model::FieldError {
+                field: "name".into(),
+                problem: "already exists".into(),
+            }],
+        },
+        None => e.into(),
+    })?;
+    let view = DomainView::from(row);
+    // The cert worker's queue: a pending wildcard order (`*.d` and `d`) for every domain.
+    let names = json!([format!("*.{}", view.name), view.name]);
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "INSERT INTO certificates (domain_id, names, status) VALUES ($1, $2, 'pending')",
+        [view.id.into(), names.clone().into()],
+    ))
+    .await?;
+    audit(
+        &txn,
+        actor,
+        AuditEntry {
+            action: "domain.create",
+            resource_type: "domain",
+            resource_id: view.id.to_string(),
+            before: None,
+            after: Some(
+                json!({"name": view.name, "certificate": {"names": names, "status": "pending"}}),
+            ),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(view)
+}
+
+pub async fn list(
+    db: &DatabaseConnection,
+    query: &ListQuery,
+) -> Result<Page<DomainView>, ApiError> {
+    let mut select = domains::Entity::find();
+    if let Some(pattern) = query.like_pattern() {
+        select = select
+            .filter(Expr::col(domains::Column::Name).like(LikeExpr::new(pattern).escape('\\')));
+    }
+    let total = select.clone().count(db).await?;
+    let items = select
+        .order_by_asc(domains::Column::Name)
+        .limit(query.limit())
+        .offset(query.offset())
+        .all(db)
+        .await?
+        .into_iter()
+        .map(DomainView::from)
+        .collect();
+    Ok(Page {
+        items,
+        total,
+        limit: query.limit(),
+        offset: query.offset(),
+    })
+}
+
+/// The most specific domain a hostname pattern lies within: the domain itself or any
+/// name ending in `.<domain>`.
+pub async fn containing(
+    conn: &impl ConnectionTrait,
+    hostname: &str,
+) -> Result<Option<domains::Model>, ApiError> {
+    // right(host, length(name) + 1) = '.' || name  — a suffix test with no LIKE
+    // wildcards to escape.
+    let suffix = Expr::cust_with_values(
+        "right($1, length(name) + 1) = '.' || name",
+        [hostname.to_owned()],
+    );
+    Ok(domains::Entity::find()
+        .filter(
+            Condition::any()
+                .add(domains::Column::Name.eq(hostname))
+                .add(suffix),
+        )
+        .order_by_desc(Expr::cust("length(name)"))
+        .one(conn)
+        .await?)
+}

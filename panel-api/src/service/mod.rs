@@ -1,0 +1,141 @@
+//! The service layer: data access, the audit record and the Redis write-through.
+//!
+//! Every mutation runs in one PostgreSQL transaction together with its audit row (and,
+//! for routing data, its `redis_outbox` row); handlers never touch the database.
+
+pub mod api_keys;
+pub mod domains;
+pub mod sync;
+pub mod users;
+pub mod zones;
+
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DbErr};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::entity::audit_log;
+
+/// Largest page a list returns; bounds the work one request can cause.
+pub const MAX_PAGE: u64 = 500;
+/// Page size when the caller gives none.
+pub const DEFAULT_PAGE: u64 = 50;
+
+/// Who made a change, for the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// `None` for the service itself (e.g. creating the first admin).
+    pub user_id: Option<Uuid>,
+    /// e.g. `alice (api key sy_ab12…)`; survives the user's deletion.
+    pub label: String,
+    pub source_addr: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl Actor {
+    /// The service acting on its own behalf.
+    pub fn system(what: &str) -> Self {
+        Actor {
+            user_id: None,
+            label: format!("system ({what})"),
+            source_addr: None,
+            request_id: None,
+        }
+    }
+}
+
+/// One audit record; `before`/`after` are summaries that never hold secrets.
+pub struct AuditEntry<'a> {
+    pub action: &'a str,
+    pub resource_type: &'a str,
+    pub resource_id: String,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+/// Writes an audit row on `conn`, which must be the transaction of the change.
+pub async fn audit(
+    conn: &impl ConnectionTrait,
+    actor: &Actor,
+    entry: AuditEntry<'_>,
+) -> Result<(), DbErr> {
+    audit_log::ActiveModel {
+        actor_user_id: Set(actor.user_id),
+        actor_label: Set(actor.label.clone()),
+        action: Set(entry.action.to_owned()),
+        resource_type: Set(entry.resource_type.to_owned()),
+        resource_id: Set(entry.resource_id),
+        before: Set(entry.before),
+        after: Set(entry.after),
+        source_addr: Set(actor.source_addr.clone()),
+        request_id: Set(actor.request_id.clone()),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await?;
+    Ok(())
+}
+
+/// `?limit=&offset=&q=` of every list.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+    /// Substring of the name / hostname, case-insensitive.
+    pub q: Option<String>,
+}
+
+impl ListQuery {
+    pub fn limit(&self) -> u64 {
+        self.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE)
+    }
+    pub fn offset(&self) -> u64 {
+        self.offset.unwrap_or(0)
+    }
+    /// `%q%` with LIKE's own wildcards escaped (escape character `\`).
+    pub fn like_pattern(&self) -> Option<String> {
+        let q = self.q.as_deref().filter(|q| !q.is_empty())?;
+        let mut out = String::from("%");
+        for c in q.to_lowercase().chars() {
+            if matches!(c, '%' | '_' | '\\') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('%');
+        Some(out)
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, serde::Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+    pub limit: u64,
+    pub offset: u64,
+}
+
+/// The name of the unique constraint `e` violated, if that is what it is.
+pub fn unique_violation(e: &DbErr) -> Option<String> {
+    match e.sql_err()? {
+        sea_orm::SqlErr::UniqueConstraintViolation(message) => Some(message),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_pattern_escapes_wildcards() {
+        let q = ListQuery {
+            q: Some("A_b%".into()),
+            ..Default::default()
+        };
+        assert_eq!(q.like_pattern().unwrap(), "%a\\_b\\%%");
+        assert_eq!(ListQuery::default().like_pattern(), None);
+        assert_eq!(ListQuery::default().limit(), DEFAULT_PAGE);
+    }
+}

@@ -1,0 +1,946 @@
+//! The panel API end to end, in-process, against a real PostgreSQL database and a real
+//! Redis key prefix of its own per test.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clap::Parser as _;
+use fred::prelude::KeysInterface as _;
+use panel_api::entity::{api_keys, audit_log, redis_outbox, zones};
+use panel_api::service::{Actor, users};
+use panel_api::{AppState, Config};
+use reqwest::Method;
+use sea_orm::{
+    ActiveModelTrait as _, ActiveValue::Set, ColumnTrait as _, ConnectionTrait as _,
+    EntityTrait as _, PaginatorTrait as _, QueryFilter as _,
+};
+use serde_json::{Value, json};
+use switchyard_shared::model::HostRecord;
+use switchyard_tests::eventually::eventually;
+use switchyard_tests::postgres::TestDatabase;
+use switchyard_tests::redis::TestRedis;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+const ADMIN: &str = "root";
+const ADMIN_PASSWORD: &str = "correct-horse-battery-staple-7f3a";
+
+/// Captures everything the service logs during a test, to look for secrets in it.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// One running panel with its own database and Redis prefix.
+struct Panel {
+    base: String,
+    http: reqwest::Client,
+    db: sea_orm::DatabaseConnection,
+    redis: TestRedis,
+    database: Option<TestDatabase>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// Every response body seen, to check that secrets do not leak.
+    bodies: Vec<(String, String)>,
+    logs: Logs,
+    _log_guard: tracing::subscriber::DefaultGuard,
+}
+
+struct Reply {
+    status: u16,
+    json: Value,
+}
+
+enum Auth<'a> {
+    None,
+    Bearer(&'a str),
+    Basic(&'a str, &'a str),
+}
+
+impl Panel {
+    async fn start() -> anyhow::Result<Panel> {
+        Self::start_with_redis(None).await
+    }
+
+    /// `redis_url` overrides the test Redis (e.g. to point at a closed port).
+    async fn start_with_redis(redis_url: Option<&str>) -> anyhow::Result<Panel> {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        // Tests run on a current-thread runtime, so a thread-default subscriber sees
+        // every log line of the server tasks spawned below.
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || writer.clone())
+            .finish();
+        let log_guard = tracing::subscriber::set_default(subscriber);
+        let database = TestDatabase::create().await?;
+        let redis = TestRedis::new().await?;
+        let config = Config::try_parse_from([
+            "panel-api",
+            "--database-url",
+            database.url(),
+            "--redis-url",
+            redis_url.unwrap_or(redis.url()),
+            "--key-prefix",
+            redis.prefix(),
+            "--admin-user",
+            ADMIN,
+            "--admin-password",
+            ADMIN_PASSWORD,
+            "--listen",
+            "127.0.0.1:0",
+        ])?;
+        let state: AppState = panel_api::prepare(&config).await?;
+        let db = database.connect().await?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}/api/v1", listener.local_addr()?);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(panel_api::serve(state, listener, async {
+            let _ = stopped.await;
+        }));
+        Ok(Panel {
+            base,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()?,
+            db,
+            redis,
+            database: Some(database),
+            stop: Some(stop),
+            server: Some(server),
+            bodies: Vec::new(),
+            logs,
+            _log_guard: log_guard,
+        })
+    }
+
+    async fn call(
+        &mut self,
+        method: Method,
+        path: &str,
+        auth: Auth<'_>,
+        body: Option<Value>,
+    ) -> anyhow::Result<Reply> {
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
+        request = match auth {
+            Auth::None => request,
+            Auth::Bearer(key) => request.bearer_auth(key),
+            Auth::Basic(user, password) => request.basic_auth(user, Some(password)),
+        };
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let text = response.text().await?;
+        self.bodies.push((format!("{method} {path}"), text.clone()));
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{method} {path}: not JSON ({e}): {text}"))?
+        };
+        Ok(Reply { status, json })
+    }
+
+    /// Creates a key with HTTP Basic and returns (id, full key).
+    async fn key_for(&mut self, user: &str, password: &str) -> anyhow::Result<(String, String)> {
+        let reply = self
+            .call(
+                Method::POST,
+                "/api-keys",
+                Auth::Basic(user, password),
+                Some(json!({"name": "test key"})),
+            )
+            .await?;
+        anyhow::ensure!(reply.status == 201, "key creation: {}", reply.json);
+        Ok((
+            reply.json["id"].as_str().unwrap().to_owned(),
+            reply.json["key"].as_str().unwrap().to_owned(),
+        ))
+    }
+
+    async fn zone_record(&self, host: &str) -> anyhow::Result<Option<HostRecord>> {
+        let value: Option<String> = self
+            .redis
+            .client()
+            .get(self.redis.keys().zone(host))
+            .await?;
+        Ok(match value {
+            Some(json) => Some(HostRecord::from_json(host, json.as_bytes())?),
+            None => None,
+        })
+    }
+
+    async fn audit_count(&self, action: &str) -> anyhow::Result<u64> {
+        Ok(audit_log::Entity::find()
+            .filter(audit_log::Column::Action.eq(action))
+            .count(&self.db)
+            .await?)
+    }
+
+    async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await??;
+        }
+        self.db.clone().close().await?;
+        if let Some(database) = self.database.take() {
+            database.drop_now().await?;
+        }
+        Ok(())
+    }
+}
+
+fn zone(host: &str, prefix: &str, upstream: &str) -> Value {
+    json!({
+        "hostname": host,
+        "path_prefix": prefix,
+        "backend": {"kind": "upstreams", "upstreams": [{"url": upstream, "weight": 1}]},
+    })
+}
+
+fn upstream_urls(record: &HostRecord, prefix: &str) -> Vec<String> {
+    record
+        .routes
+        .iter()
+        .filter(|r| r.path_prefix.as_str() == prefix)
+        .flat_map(|r| r.upstreams.iter().map(|u| u.url.as_str().to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn zone_lifecycle_is_written_through_and_audited() -> anyhow::Result<()> {
+    let mut panel = Panel::start().await?;
+    let (_, key) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    let admin = || Auth::Bearer(&key);
+
+    let reply = panel
+        .call(
+            Method::POST,
+            "/domains",
+            admin(),
+            Some(json!({"name": "Example.COM."})),
+        )
+        .await?;
+    assert_eq!(reply.status, 201, "{}", reply.json);
+    assert_eq!(reply.json["name"], "example.com");
+    let reply = panel
+        .call(
+            Method::POST,
+            "/domains",
+            admin(),
+            Some(json!({"name": "example.com"})),
+        )
+        .await?;
+    assert_eq!(reply.status, 409, "{}", reply.json);
+    let reply = panel
+        .call(Method::GET, "/domains?q=XAMP&limit=10", admin(), None)
+        .await?;
+    assert_eq!(reply.json["total"], 1, "{}", reply.json);
+    assert_eq!(reply.json["items"][0]["name"], "example.com");
+    // A pending wildcard certificate order for the cert worker.
+    let order = panel
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT status, names::text AS names FROM certificates",
+        ))
+        .await?
+        .expect("a certificate row");
+    assert_eq!(order.try_get::<String>("", "status")?, "pending");
+    assert_eq!(
+        serde_json::from_str::<Value>(&order.try_get::<String>("", "names")?)?,
+        json!(["*.example.com", "example.com"])
+    );
+
+    // Create: the record appears under the test prefix with the right upstream.
+    let reply = panel
+        .call(
+            Method::POST,
+            "/zones",
+            admin(),
+            Some(zone("App.Example.com", "", "http://127.0.0.1:9001")),
+        )
+        .await?;
+    assert_eq!(reply.status, 201, "{}", reply.json);
+    assert_eq!(reply.json["hostname"], "app.example.com");
+    let id = reply.json["id"].as_str().unwrap().to_owned();
+    let record = panel
+        .zone_record("app.example.com")
+        .await?
+        .expect("written through");
+    assert_eq!(record.routes.len(), 1);
+    assert!(upstream_urls(&record, "")[0].contains("127.0.0.1:9001"));
+    assert_eq!(record.routes[0].zone_id, id);
+
+    // A second zone on the same hostname: the one record holds both routes.
+    let reply = panel
+        .call(
+            Method::POST,
+            "/zones",
+            admin(),
+            Some(zone("app.example.com", "/api", "http://127.0.0.1:9002")),
+        )
+        .await?;
+    assert_eq!(reply.status, 201, "{}", reply.json);
+    let api_id = reply.json["id"].as_str().unwrap().to_owned();
+    let record = panel.zone_record("app.example.com").await?.unwrap();
+    assert_eq!(record.routes.len(), 2);
+    assert!(upstream_urls(&record, "/api")[0].contains("127.0.0.1:9002"));
+
+    // Same hostname and prefix again: a conflict, nothing written.
+    let reply = panel
+        .call(
+            Method::POST,
+            "/zones",
+            admin(),
+            Some(zone("app.example.com", "/api", "http://127.0.0.1:9003")),
+        )
+        .await?;
+    assert_eq!(reply.status, 409, "{}", reply.json);
+
+    // Read, list, search, paginate.
+    let reply = panel
+        .call(Method::GET, &format!("/zones/{id}"), admin(), None)
+        .await?;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json["hostname"], "app.example.com");
+    let reply = panel
+        .call(Method::GET, "/zones?limit=1&offset=1", admin(), None)
+        .await?;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json["total"], 2);
+    assert_eq!(reply.json["items"].as_array().unwrap().len(), 1);
+    assert_eq!(reply.json["items"][0]["path_prefix"], "/api");
+    let reply = panel
+        .call(Method::GET, "/zones?q=nomatch", admin(), None)
+        .await?;
+    assert_eq!(reply.json["total"], 0);
+    let reply = panel
+        .call(Method::GET, "/zones?q=APP.ex", admin(), None)
+        .await?;
+    assert_eq!(reply.json["total"], 2);
+
+    // Update moves the zone to another hostname: the old record keeps the other route,
+    // the new one appears.
+    let reply = panel
+        .call(
+            Method::PUT,
+            &format!("/zones/{api_id}"),
+            admin(),
+            Some(zone("api.example.com", "", "http://127.0.0.1:9004")),
+        )
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    let old = panel.zone_record("app.example.com").await?.unwrap();
+    assert_eq!(old.routes.len(), 1);
+    assert_eq!(old.routes[0].zone_id, id);
+    let new = panel.zone_record("api.example.com").await?.unwrap();
+    assert!(upstream_urls(&new, "")[0].contains("127.0.0.1:9004"));
+
+    // Delete removes the record once its last route is gone.
+    let reply = panel
+        .call(Method::DELETE, &format!("/zones/{api_id}"), admin(), None)
+        .await?;
+    assert_eq!(reply.status, 204);
+    assert!(panel.zone_record("api.example.com").await?.is_none());
+    let reply = panel
+        .call(Method::DELETE, &format!("/zones/{id}"), admin(), None)
+        .await?;
+    assert_eq!(reply.status, 204);
+    assert!(panel.zone_record("app.example.com").await?.is_none());
+    let reply = panel
+        .call(Method::GET, &format!("/zones/{id}"), admin(), None)
+        .await?;
+    assert_eq!(reply.status, 404);
+    assert_eq!(reply.json["error"]["code"], "not_found");
+
+    // One audit row per mutation, with actor and source address; outbox drained.
+    assert_eq!(panel.audit_count("user.create").await?, 1);
+    assert_eq!(panel.audit_count("api_key.create").await?, 1);
+    assert_eq!(panel.audit_count("domain.create").await?, 1);
+    assert_eq!(panel.audit_count("zone.create").await?, 2);
+    assert_eq!(panel.audit_count("zone.update").await?, 1);
+    assert_eq!(panel.audit_count("zone.delete").await?, 2);
+    let update = audit_log::Entity::find()
+        .filter(audit_log::Column::Action.eq("zone.update"))
+        .one(&panel.db)
+        .await?
+        .unwrap();
+    assert_eq!(
+        update.before.as_ref().unwrap()["hostname"],
+        "app.example.com"
+    );
+    assert_eq!(
+        update.after.as_ref().unwrap()["hostname"],
+        "api.example.com"
+    );
+    assert!(update.actor_label.starts_with("root (api key sy_"));
+    assert_eq!(update.source_addr.as_deref(), Some("127.0.0.1"));
+    assert!(update.request_id.is_some());
+    assert_eq!(redis_outbox::Entity::find().count(&panel.db).await?, 0);
+
+    // Health.
+    let reply = panel.call(Method::GET, "/health", Auth::None, None).await?;
+    assert_eq!(
+        reply.json,
+        json!({"status": "ok", "postgres": "up", "redis": "up"})
+    );
+
+    assert_no_secrets(&panel, &[ADMIN_PASSWORD]);
+    panel.stop().await
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_every_field_named_and_nothing_written() -> anyhow::Result<()> {
+    let mut panel = Panel::start().await?;
+    let (_, key) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    let reply = panel
+        .call(
+            Method::POST,
+            "/domains",
+            Auth::Bearer(&key),
+            Some(json!({"name": "example.com"})),
+        )
+        .await?;
+    assert_eq!(reply.status, 201);
+    let reply = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(zone("keep.example.com", "", "http://127.0.0.1:9001")),
+        )
+        .await?;
+    assert_eq!(reply.status, 201);
+    let keep_id = reply.json["id"].as_str().unwrap().to_owned();
+
+    let mut unknown_field = zone("x.example.com", "", "http://127.0.0.1:9001");
+    unknown_field["colour"] = json!("red");
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "invalid hostname",
+            zone("bad_host!.example.com", "", "http://127.0.0.1:1"),
+            "hostname",
+        ),
+        (
+            "outside every domain",
+            zone("app.other.org", "", "http://127.0.0.1:1"),
+            "hostname",
+        ),
+        (
+            "port 99999",
+            zone("a.example.com", "", "http://127.0.0.1:99999"),
+            "backend.upstreams[0].url",
+        ),
+        (
+            "scheme ftp",
+            zone("a.example.com", "", "ftp://127.0.0.1:21"),
+            "backend.upstreams[0].url",
+        ),
+        ("unknown field", unknown_field, "colour"),
+    ];
+    let zones_before = zones::Entity::find().count(&panel.db).await?;
+    let audit_before = audit_log::Entity::find().count(&panel.db).await?;
+    let redis_before = panel.redis.all_keys().await?;
+    for (what, body, field) in cases {
+        for (method, path) in [
+            (Method::POST, "/zones".to_owned()),
+            (Method::PUT, format!("/zones/{keep_id}")),
+        ] {
+            let reply = panel
+                .call(
+                    method.clone(),
+                    &path,
+                    Auth::Bearer(&key),
+                    Some(body.clone()),
+                )
+                .await?;
+            assert_eq!(reply.status, 422, "{what} ({method}): {}", reply.json);
+            assert_eq!(reply.json["error"]["code"], "invalid", "{what}");
+            let details = reply.json["error"]["details"].as_array().unwrap();
+            assert!(
+                details
+                    .iter()
+                    .any(|d| d["field"] == field && d["problem"].is_string()),
+                "{what} ({method}) should name {field}: {}",
+                reply.json
+            );
+        }
+    }
+    // Several problems at once are all reported.
+    let reply = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(zone("app.other.org", "no-slash", "ftp://x")),
+        )
+        .await?;
+    let fields: Vec<&str> = reply.json["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["field"].as_str())
+        .collect();
+    assert!(
+        fields.contains(&"hostname") && fields.contains(&"path_prefix"),
+        "{fields:?}"
+    );
+    assert!(fields.contains(&"backend.upstreams[0].url"), "{fields:?}");
+
+    assert_eq!(zones::Entity::find().count(&panel.db).await?, zones_before);
+    assert_eq!(
+        audit_log::Entity::find().count(&panel.db).await?,
+        audit_before
+    );
+    assert_eq!(panel.redis.all_keys().await?, redis_before);
+    let kept = panel.zone_record("keep.example.com").await?.unwrap();
+    assert!(upstream_urls(&kept, "")[0].contains("127.0.0.1:9001"));
+
+    // Bodies that are not JSON at all: each refused in the one error shape.
+    let url = format!("{}/zones", panel.base);
+    let raw: Vec<(&str, reqwest::RequestBuilder, u16)> = vec![
+        (
+            "10 MB body",
+            panel
+                .http
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(vec![b' '; 10 << 20]),
+            413,
+        ),
+        (
+            "not UTF-8",
+            panel
+                .http
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(vec![0xff, 0xfe, b'{']),
+            400,
+        ),
+        (
+            "deeply nested",
+            panel
+                .http
+                .post(&url)
+                .header("content-type", "application/json")
+                .body("[".repeat(10_000)),
+            422,
+        ),
+        (
+            "not declared as JSON",
+            panel.http.post(&url).body("{}"),
+            415,
+        ),
+    ];
+    for (what, request, status) in raw {
+        let response = request.bearer_auth(&key).send().await?;
+        assert_eq!(response.status().as_u16(), status, "{what}");
+        let body: Value = serde_json::from_str(&response.text().await?)?;
+        assert!(body["error"]["code"].is_string(), "{what}: {body}");
+        assert!(body["error"]["message"].is_string(), "{what}: {body}");
+    }
+
+    assert_eq!(zones::Entity::find().count(&panel.db).await?, zones_before);
+    assert_eq!(panel.redis.all_keys().await?, redis_before);
+
+    // Bad domain names too.
+    let reply = panel
+        .call(
+            Method::POST,
+            "/domains",
+            Auth::Bearer(&key),
+            Some(json!({"name": "-bad-.com"})),
+        )
+        .await?;
+    assert_eq!(reply.status, 422, "{}", reply.json);
+    assert_eq!(reply.json["error"]["details"][0]["field"], "name");
+    panel.stop().await
+}
+
+#[tokio::test]
+async fn keys_are_checked_and_non_admins_see_nothing() -> anyhow::Result<()> {
+    let mut panel = Panel::start().await?;
+    let (admin_key_id, admin_key) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    let reply = panel
+        .call(
+            Method::POST,
+            "/domains",
+            Auth::Bearer(&admin_key),
+            Some(json!({"name": "example.com"})),
+        )
+        .await?;
+    assert_eq!(reply.status, 201);
+    let reply = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&admin_key),
+            Some(zone("app.example.com", "", "http://127.0.0.1:9001")),
+        )
+        .await?;
+    let zone_id = reply.json["id"].as_str().unwrap().to_owned();
+
+    // Wrong password, no credentials, garbage key: 401, one shape.
+    let reply = panel
+        .call(
+            Method::POST,
+            "/api-keys",
+            Auth::Basic(ADMIN, "wrong"),
+            Some(json!({"name": "x"})),
+        )
+        .await?;
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.json["error"]["code"], "unauthorized");
+    for auth in [
+        Auth::None,
+        Auth::Bearer("sy_000000000000_00"),
+        Auth::Bearer("nonsense"),
+    ] {
+        let reply = panel.call(Method::GET, "/zones", auth, None).await?;
+        assert_eq!(reply.status, 401);
+    }
+    // A right prefix with a wrong secret.
+    let forged = format!("{}{}", &admin_key[..admin_key.len() - 4], "0000");
+    let forged = if forged == admin_key {
+        admin_key.replace('a', "b")
+    } else {
+        forged
+    };
+    assert_eq!(
+        panel
+            .call(Method::GET, "/zones", Auth::Bearer(&forged), None)
+            .await?
+            .status,
+        401
+    );
+
+    // Listing keys shows the prefix, never the secret or its hash.
+    let reply = panel
+        .call(Method::GET, "/api-keys", Auth::Bearer(&admin_key), None)
+        .await?;
+    assert_eq!(reply.status, 200);
+    let listed = reply.json.to_string();
+    let secret = admin_key.rsplit('_').next().unwrap();
+    assert!(!listed.contains(secret), "{listed}");
+    assert!(!listed.contains("secret_hash"));
+    assert!(admin_key.starts_with(reply.json[0]["prefix"].as_str().unwrap()));
+
+    // Expired key.
+    let (_, expiring) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    assert_eq!(
+        panel
+            .call(Method::GET, "/zones", Auth::Bearer(&expiring), None)
+            .await?
+            .status,
+        200
+    );
+    let prefix = expiring.split('_').nth(1).unwrap();
+    let row = api_keys::Entity::find()
+        .filter(api_keys::Column::Prefix.eq(prefix))
+        .one(&panel.db)
+        .await?
+        .unwrap();
+    let mut row: api_keys::ActiveModel = row.into();
+    row.expires_at = Set(Some(
+        time::OffsetDateTime::now_utc() - time::Duration::minutes(1),
+    ));
+    row.update(&panel.db).await?;
+    assert_eq!(
+        panel
+            .call(Method::GET, "/zones", Auth::Bearer(&expiring), None)
+            .await?
+            .status,
+        401
+    );
+    // An expiry in the past is refused at creation.
+    let reply = panel
+        .call(
+            Method::POST,
+            "/api-keys",
+            Auth::Bearer(&admin_key),
+            Some(json!({"name": "old", "expires_at": "2000-01-01T00:00:00Z"})),
+        )
+        .await?;
+    assert_eq!(reply.status, 422);
+    assert_eq!(reply.json["error"]["details"][0]["field"], "expires_at");
+
+    // Revoked key: a second key revokes the first.
+    let (_, second) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    let reply = panel
+        .call(
+            Method::DELETE,
+            &format!("/api-keys/{admin_key_id}"),
+            Auth::Bearer(&second),
+            None,
+        )
+        .await?;
+    assert_eq!(reply.status, 204);
+    assert_eq!(
+        panel
+            .call(Method::GET, "/zones", Auth::Bearer(&admin_key), None)
+            .await?
+            .status,
+        401
+    );
+    assert_eq!(panel.audit_count("api_key.revoke").await?, 1);
+
+    // A non-admin without grants: their own keys work, everything else is 404.
+    users::create(
+        &panel.db,
+        &Actor::system("test"),
+        "bob",
+        "bob-password-9c1e",
+        "user",
+    )
+    .await?;
+    let (bob_key_id, bob) = panel.key_for("bob", "bob-password-9c1e").await?;
+    let reply = panel
+        .call(Method::GET, "/api-keys", Auth::Bearer(&bob), None)
+        .await?;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json.as_array().unwrap().len(), 1);
+    // Bob cannot revoke the admin's key: it "does not exist" for him.
+    let reply = panel
+        .call(
+            Method::DELETE,
+            &format!("/api-keys/{admin_key_id}"),
+            Auth::Bearer(&bob),
+            None,
+        )
+        .await?;
+    assert_eq!(reply.status, 404);
+    let zones_before = zones::Entity::find().count(&panel.db).await?;
+    for (method, path, body) in [
+        (Method::GET, "/zones".to_owned(), None),
+        (Method::GET, format!("/zones/{zone_id}"), None),
+        (
+            Method::PUT,
+            format!("/zones/{zone_id}"),
+            Some(zone("app.example.com", "", "http://127.0.0.1:1")),
+        ),
+        (Method::DELETE, format!("/zones/{zone_id}"), None),
+        (
+            Method::POST,
+            "/zones".to_owned(),
+            Some(zone("b.example.com", "", "http://127.0.0.1:1")),
+        ),
+        (Method::GET, "/domains".to_owned(), None),
+        (
+            Method::POST,
+            "/domains".to_owned(),
+            Some(json!({"name": "bob.com"})),
+        ),
+    ] {
+        let reply = panel
+            .call(method.clone(), &path, Auth::Bearer(&bob), body)
+            .await?;
+        assert_eq!(reply.status, 404, "{method} {path}: {}", reply.json);
+    }
+    assert_eq!(zones::Entity::find().count(&panel.db).await?, zones_before);
+    assert!(panel.zone_record("app.example.com").await?.is_some());
+    let _ = bob_key_id;
+
+    assert_no_secrets(&panel, &[ADMIN_PASSWORD, "bob-password-9c1e"]);
+    panel.stop().await
+}
+
+#[tokio::test]
+async fn redis_down_keeps_the_change_and_queues_it() -> anyhow::Result<()> {
+    // Nothing listens on port 1: Redis is "down" for this panel.
+    let mut panel = Panel::start_with_redis(Some("redis://127.0.0.1:1")).await?;
+    let reply = panel.call(Method::GET, "/health", Auth::None, None).await?;
+    assert_eq!(
+        reply.json,
+        json!({"status": "degraded", "postgres": "up", "redis": "down"})
+    );
+
+    let (_, key) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    let reply = panel
+        .call(
+            Method::POST,
+            "/domains",
+            Auth::Bearer(&key),
+            Some(json!({"name": "example.com"})),
+        )
+        .await?;
+    assert_eq!(reply.status, 201);
+    let reply = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(zone("app.example.com", "", "http://127.0.0.1:9001")),
+        )
+        .await?;
+    assert_eq!(reply.status, 201, "{}", reply.json);
+    assert_eq!(zones::Entity::find().count(&panel.db).await?, 1);
+    assert_eq!(panel.audit_count("zone.create").await?, 1);
+    let queued = redis_outbox::Entity::find().all(&panel.db).await?;
+    assert_eq!(queued.len(), 1);
+    assert_eq!(
+        (queued[0].kind.as_str(), queued[0].key.as_str()),
+        ("zone", "app.example.com")
+    );
+    assert!(panel.logs.text().contains("queued in redis_outbox"));
+    assert!(panel.zone_record("app.example.com").await?.is_none());
+
+    // Redis "returns" (a panel on the same database with a reachable Redis): the replay
+    // writes the queued hostname and empties the outbox.
+    let config = Config::try_parse_from([
+        "panel-api",
+        "--database-url",
+        panel.database.as_ref().unwrap().url(),
+        "--redis-url",
+        panel.redis.url(),
+        "--key-prefix",
+        panel.redis.prefix(),
+    ])?;
+    let recovered = AppState::connect(&config).await?;
+    eventually(Duration::from_secs(10), "the outbox replays", || async {
+        panel_api::service::sync::replay_all(&recovered).await;
+        match panel.zone_record("app.example.com").await {
+            Ok(Some(record)) => Ok(record),
+            other => Err(format!("not yet: {other:?}")),
+        }
+    })
+    .await?;
+    let record = panel.zone_record("app.example.com").await?.unwrap();
+    assert!(upstream_urls(&record, "")[0].contains("127.0.0.1:9001"));
+    assert_eq!(redis_outbox::Entity::find().count(&panel.db).await?, 0);
+    recovered.db.close().await?;
+    panel.stop().await
+}
+
+/// No response body except a key's creation, and no log line, holds a secret.
+fn assert_no_secrets(panel: &Panel, passwords: &[&str]) {
+    let mut secrets: Vec<String> = passwords.iter().map(|p| p.to_string()).collect();
+    let mut creations = Vec::new();
+    for (request, body) in &panel.bodies {
+        if let Ok(v) = serde_json::from_str::<Value>(body)
+            && let Some(key) = v["key"].as_str()
+        {
+            secrets.push(key.rsplit('_').next().unwrap().to_owned());
+            creations.push(body.clone());
+            assert_eq!(request, "POST /api-keys");
+        }
+    }
+    assert!(!creations.is_empty());
+    for (request, body) in &panel.bodies {
+        if creations.contains(body) {
+            continue;
+        }
+        for secret in &secrets {
+            assert!(
+                !body.contains(secret.as_str()),
+                "{request} leaked a secret: {body}"
+            );
+        }
+    }
+    let logs = panel.logs.text();
+    assert!(logs.contains("\"request\""), "logs were captured");
+    for secret in &secrets {
+        assert!(!logs.contains(secret.as_str()), "a secret reached the logs");
+    }
+    assert!(
+        !logs.contains("argon2id$"),
+        "a password hash reached the logs"
+    );
+}
+
+#[tokio::test]
+async fn postgres_down_answers_503_and_health_says_so() -> anyhow::Result<()> {
+    let mut panel = Panel::start().await?;
+    let (_, key) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    // The database disappears (its connections are terminated): PostgreSQL is "down".
+    panel.database.take().unwrap().drop_now().await?;
+
+    let reply = panel.call(Method::GET, "/health", Auth::None, None).await?;
+    assert_eq!(
+        reply.json,
+        json!({"status": "degraded", "postgres": "down", "redis": "up"})
+    );
+    let before = panel.redis.all_keys().await?;
+    let reply = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(zone("app.example.com", "", "http://127.0.0.1:9001")),
+        )
+        .await?;
+    assert_eq!(reply.status, 503, "{}", reply.json);
+    assert_eq!(reply.json["error"]["code"], "unavailable");
+    assert!(
+        reply.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("database")
+    );
+    assert_eq!(panel.redis.all_keys().await?, before);
+    panel.stop().await
+}
+
+#[tokio::test]
+async fn concurrent_writes_to_one_hostname_all_reach_redis() -> anyhow::Result<()> {
+    let mut panel = Panel::start().await?;
+    let (_, key) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    let reply = panel
+        .call(
+            Method::POST,
+            "/domains",
+            Auth::Bearer(&key),
+            Some(json!({"name": "example.com"})),
+        )
+        .await?;
+    assert_eq!(reply.status, 201);
+    // Eight routes of one hostname created at once: each write rebuilds the one record,
+    // and the per-hostname lock makes the last rebuild see every commit.
+    let mut writes = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let request = panel
+            .http
+            .post(format!("{}/zones", panel.base))
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .body(
+                zone(
+                    "app.example.com",
+                    &format!("/p{i}"),
+                    "http://127.0.0.1:9001",
+                )
+                .to_string(),
+            );
+        writes.spawn(async move { request.send().await.map(|r| r.status().as_u16()) });
+    }
+    while let Some(status) = writes.join_next().await {
+        assert_eq!(status??, 201);
+    }
+    let record = panel.zone_record("app.example.com").await?.unwrap();
+    assert_eq!(record.routes.len(), 8);
+    assert_eq!(redis_outbox::Entity::find().count(&panel.db).await?, 0);
+    panel.stop().await
+}
