@@ -386,20 +386,23 @@ for variant in direct nginx switchyard; do
     P99[$variant]="$(median ${P99[$variant]})" CPU[$variant]="$(median ${CPU[$variant]})"
     CONNS_UP[$variant]="$(median ${CONNS_UP[$variant]})"
 done
-printf '%-22s %12s %10s %10s %12s %14s %14s %16s\n' "" "requests/s" "p50 ms" "p99 ms" "server CPU" "rps vs nginx" "p99 vs nginx" "backend conns"
+printf '%-22s %12s %10s %10s %12s %14s %14s %14s %16s\n' "" "requests/s" "p50 ms" "p99 ms" "server CPU" "rps vs nginx" "p99 vs nginx" "rps/CPU-core" "backend conns"
 for variant in direct nginx switchyard; do
     case $variant in
         direct) label="(a) direct to backend" ;;
         nginx) label="(b) nginx 1 worker" ;;
         switchyard) label="(c) switchyard 1 thr" ;;
     esac
-    printf '%-22s %12s %10s %10s %11s%% %14s %14s %16s\n' "$label" "${RPS[$variant]}" \
+    printf '%-22s %12s %10s %10s %11s%% %14s %14s %14s %16s\n' "$label" "${RPS[$variant]}" \
         "$(awk -v u="${P50[$variant]}" 'BEGIN { printf "%.3f", u / 1000 }')" \
         "$(awk -v u="${P99[$variant]}" 'BEGIN { printf "%.3f", u / 1000 }')" \
         "${CPU[$variant]}" "$(ratio "${RPS[$variant]}" "${RPS[nginx]}")" \
-        "$(ratio "${P99[$variant]}" "${P99[nginx]}")" "${CONNS_UP[$variant]}"
+        "$(ratio "${P99[$variant]}" "${P99[nginx]}")" \
+        "$(awk -v r="${RPS[$variant]}" -v c="${CPU[$variant]}" 'BEGIN { if (c > 0) printf "%.0f", r * 100 / c; else print "n/a" }')" \
+        "${CONNS_UP[$variant]}"
 done
-echo "(server CPU: the nginx proxy's or switchyard's CPU during the measured run, 100% = one core; for 'direct' the backend's."
+echo "(server CPU: the nginx proxy's or switchyard's CPU during the measured run, 100% = one core; for 'direct' the backend's;"
+echo " below ~95% the server core was shared with something else. rps/CPU-core: requests/s divided by that CPU share, less sensitive to such noise."
 echo " backend conns: connections the backend accepted during the measured run; 0 for a proxy = upstream keep-alive reused throughout)"
 T_RPS="$(ratio "${RPS[switchyard]}" "${RPS[nginx]}")"
 T_RPS_OK="$(verdict "${RPS[switchyard]} >= ${RPS[nginx]}")"

@@ -83,6 +83,8 @@ pub struct Syncer {
     pub state: Arc<SyncState>,
     last_saved_version: Option<u64>,
     last_saved_at: Option<tokio::time::Instant>,
+    /// The snapshot save running in the background, if any.
+    saving: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Backoff between reconnection attempts: doubles from 100 ms to 5 s.
@@ -106,6 +108,7 @@ impl Syncer {
             state,
             last_saved_version: None,
             last_saved_at: None,
+            saving: None,
         }
     }
 
@@ -134,18 +137,16 @@ impl Syncer {
         let feed_store = Store::new(feed.clone(), self.config.keys.clone());
 
         // Start-up: Redis within the timeout, else the snapshot file.
-        let first =
-            tokio::time::timeout(self.config.startup_timeout, self.full_reload(&store)).await;
-        match first {
-            Ok(Ok(())) => {}
-            other => {
-                let why = match other {
-                    Ok(Err(e)) => e.to_string(),
-                    _ => "no answer within the start-up timeout".to_owned(),
-                };
-                self.state.redis_failed(&self.metrics, &why);
-                self.load_file().await;
-            }
+        // The timeout bounds reaching Redis, not loading: a million zones take seconds.
+        let reachable = tokio::time::timeout(self.config.startup_timeout, store.meta()).await;
+        let first = match reachable {
+            Ok(Ok(_)) => self.full_reload(&store).await.map_err(|e| e.to_string()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("no answer within the start-up timeout".to_owned()),
+        };
+        if let Err(why) = first {
+            self.state.redis_failed(&self.metrics, &why);
+            self.load_file().await;
         }
 
         let heartbeat = tokio::spawn(heartbeat_loop(
@@ -290,10 +291,12 @@ impl Syncer {
         store: &Store,
         entries: Vec<FeedEntry>,
     ) -> Result<(), String> {
-        let live = self.writer.live().load_full();
+        // Only the version: holding the snapshot itself would keep the writer from
+        // reclaiming it as its spare.
+        let current = self.writer.live().load().version;
         let mut zone_names = Vec::new();
         let mut cert_names = Vec::new();
-        for (expected, entry) in (live.version + 1..).zip(entries.iter()) {
+        for (expected, entry) in (current + 1..).zip(entries.iter()) {
             if entry.format != FORMAT_VERSION.to_string() {
                 return Err(format!(
                     "feed entry {} has data format {}",
@@ -429,15 +432,28 @@ impl Syncer {
         if !due && !force {
             return;
         }
-        let version = live.version;
-        let result = tokio::task::spawn_blocking(move || live.save(&path)).await;
-        match result {
-            Ok(Ok(())) => {
-                self.last_saved_version = Some(version);
-                self.last_saved_at = Some(tokio::time::Instant::now());
+        if self.saving.as_ref().is_some_and(|s| !s.is_finished()) {
+            if !force {
+                return;
             }
-            Ok(Err(e)) => tracing::error!(error = %e, "cannot save the snapshot file"),
-            Err(e) => tracing::error!(error = %e, "saving the snapshot file panicked"),
+            // Shutting down: let the running save finish, then write the latest.
+            if let Some(running) = self.saving.take() {
+                let _ = running.await;
+            }
+        }
+        let version = live.version;
+        self.last_saved_version = Some(version);
+        self.last_saved_at = Some(tokio::time::Instant::now());
+        // At a million zones a save takes seconds: it must not hold up the feed.
+        let save = tokio::task::spawn_blocking(move || {
+            if let Err(e) = live.save(&path) {
+                tracing::error!(error = %e, version, "cannot save the snapshot file");
+            }
+        });
+        if force {
+            let _ = save.await;
+        } else {
+            self.saving = Some(save);
         }
     }
 }
