@@ -33,6 +33,8 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub struct AppState {
     pub db: DatabaseConnection,
     pub store: Store,
+    /// This instance's Prometheus metrics (`GET /metrics`).
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -60,6 +62,7 @@ impl AppState {
         Ok(AppState {
             db,
             store: Store::new(client, keys),
+            metrics: Default::default(),
         })
     }
 }
@@ -73,7 +76,12 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::zones::router());
     Router::new()
         .nest("/api/v1", api)
+        .route("/metrics", axum::routing::get(crate::metrics::serve))
         .fallback(|| async { ApiError::NotFound })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
         .layer(middleware::from_fn(request_context))
         .with_state(state)
 }

@@ -41,6 +41,8 @@ pub struct Config {
     /// once at start).
     #[arg(long, env = "SWITCHYARD_OUTBOX_REPLAY_SECS", default_value_t = DEFAULT_OUTBOX_REPLAY_SECS, value_parser = clap::value_parser!(u64).range(1..))]
     pub outbox_replay_secs: u64,
+    #[command(flatten)]
+    pub reconcile: crate::reconcile::ReconcileArgs,
     /// Username of the first admin, created on start when no user exists yet.
     #[arg(long, env = "SWITCHYARD_ADMIN_USER", requires = "admin_password")]
     pub admin_user: Option<String>,
@@ -63,6 +65,7 @@ impl std::fmt::Debug for Config {
             .field("redis_url", &redact_url(&self.redis_url))
             .field("key_prefix", &self.key_prefix)
             .field("outbox_replay_secs", &self.outbox_replay_secs)
+            .field("reconcile", &self.reconcile)
             .field("admin_user", &self.admin_user)
             .field(
                 "admin_password",

@@ -19,6 +19,8 @@ pub mod auth;
 pub mod config;
 pub mod entity;
 pub mod error;
+pub mod metrics;
+pub mod reconcile;
 pub mod routes;
 pub mod service;
 
@@ -62,23 +64,9 @@ pub async fn serve(
         .context("serving HTTP")
 }
 
-/// Replays the Redis outbox now and then every `every`, forever (abort to stop).
-pub fn spawn_outbox_replay(
-    state: AppState,
-    every: std::time::Duration,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            service::sync::replay_all(&state).await;
-        }
-    })
-}
-
-/// The whole service: prepare, bind `config.listen`, replay the outbox in the
-/// background, serve until `shutdown`.
+/// The whole service: prepare, bind `config.listen`, run the Redis sync loop (reconcile
+/// at start, on a timer and when Redis returns; replay the outbox) in the background,
+/// serve until `shutdown`.
 pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -89,8 +77,9 @@ pub async fn run(
         .with_context(|| format!("binding {}", config.listen))?;
     let bound = listener.local_addr().context("reading the bound address")?;
     tracing::info!(listen = %bound, "panel-api serving");
-    let replay = spawn_outbox_replay(
+    let replay = reconcile::spawn(
         state.clone(),
+        std::time::Duration::from_secs(config.reconcile.reconcile_interval_secs),
         std::time::Duration::from_secs(config.outbox_replay_secs),
     );
     let served = serve(state, listener, shutdown).await;

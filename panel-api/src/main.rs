@@ -1,5 +1,6 @@
 //! `panel-api` binary: parse config → JSON tracing → connect, migrate, bootstrap →
-//! serve until SIGTERM/SIGINT, then drain. Everything else lives in the library.
+//! serve until SIGTERM/SIGINT, then drain (or, with `--reconcile-once`, reconcile
+//! Redis once, print the report and exit). Everything else lives in the library.
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -20,6 +21,9 @@ async fn main() -> anyhow::Result<()> {
         key_prefix = %config.key_prefix,
         "panel-api starting"
     );
+    if config.reconcile.reconcile_once {
+        return reconcile_once(&config).await;
+    }
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         match shutdown_signal().await {
@@ -33,6 +37,16 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// `--reconcile-once`: connect, migrate, reconcile, print the report as JSON.
+async fn reconcile_once(config: &Config) -> anyhow::Result<()> {
+    let state = panel_api::prepare(config).await?;
+    let report = panel_api::reconcile::reconcile(&state)
+        .await
+        .map_err(|e| anyhow::anyhow!("reconciliation failed: {e}"))?;
+    println!("{}", serde_json::to_string(&report)?);
     Ok(())
 }
 

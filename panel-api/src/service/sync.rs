@@ -8,10 +8,12 @@
 //! change stays committed and the outbox rows stay behind for a later replay.
 //!
 //! [`replay_all`] replays leftover outbox rows; the service runs it at start and on a
-//! timer (`--outbox-replay-interval`). Not built yet: the full Postgres → Redis
-//! reconciliation (stale keys, drift metrics) and kinds other than `zone`.
+//! timer (`--outbox-replay-secs`). The full Postgres → Redis comparison (missing, changed
+//! and stale keys, drift metrics) is [`crate::reconcile`]; it renders records with
+//! [`render`], the same function the write path uses, and excludes write-throughs while
+//! it runs with [`SYNC_LOCK_SQL`] (see there). Kinds other than `zone` are not built yet.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use sea_orm::{
@@ -19,7 +21,7 @@ use sea_orm::{
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 use switchyard_shared::model::{HostRecord, Route};
-use switchyard_shared::{ChangeSet, HostPattern};
+use switchyard_shared::{ChangeSet, HostPattern, UrlTemplate};
 
 use super::zones::{named_backends, spec_of};
 use crate::app::AppState;
@@ -59,46 +61,70 @@ pub async fn enqueue(
     Ok(pending)
 }
 
+/// What rendering a zone row needs besides the row: the named backends it may refer to.
+pub type RenderContext = BTreeMap<String, UrlTemplate>;
+
+/// Loads the [`RenderContext`] once per rebuild or reconciliation.
+pub async fn render_context(_conn: &impl ConnectionTrait) -> Result<RenderContext, DbErr> {
+    Ok(named_backends())
+}
+
+/// The Redis record of `hostname` from all its zone rows, in the order given (callers
+/// sort by path prefix); `None` when nothing routable is left, i.e. the key must go.
+/// The one rendering function: the write path and the reconciler both use it, so they
+/// can never disagree about what a hostname's record is.
+pub fn render(hostname: &str, rows: &[zones::Model], named: &RenderContext) -> Option<HostRecord> {
+    let mut routes: Vec<Route> = Vec::with_capacity(rows.len());
+    for row in rows {
+        match spec_of(row).validate("zone", &row.id.to_string(), named) {
+            Ok(valid) => routes.push(valid.route),
+            // Only possible if a row was edited outside the panel: keep it out of
+            // Redis rather than publish something the proxies would refuse.
+            Err(e) => {
+                tracing::error!(zone = %row.id, error = %e, "stored zone fails validation; not published")
+            }
+        }
+    }
+    match (HostPattern::parse(hostname), routes.is_empty()) {
+        (Ok(host), false) => Some(HostRecord { host, routes }),
+        _ => None,
+    }
+}
+
 /// Rebuilds the Redis records of `hostnames` from every zone row now committed.
 pub async fn rebuild(
     conn: &impl ConnectionTrait,
     hostnames: impl IntoIterator<Item = &String>,
 ) -> Result<ChangeSet, DbErr> {
     let mut changes = ChangeSet::new();
-    let named = named_backends();
+    let named = render_context(conn).await?;
     for hostname in hostnames {
         let rows = zones::Entity::find()
             .filter(zones::Column::Hostname.eq(hostname.as_str()))
             .order_by_asc(zones::Column::PathPrefix)
             .all(conn)
             .await?;
-        let mut routes: Vec<Route> = Vec::with_capacity(rows.len());
-        for row in &rows {
-            match spec_of(row).validate("zone", &row.id.to_string(), &named) {
-                Ok(valid) => routes.push(valid.route),
-                // Only possible if a row was edited outside the panel: keep it out of
-                // Redis rather than publish something the proxies would refuse.
-                Err(e) => {
-                    tracing::error!(zone = %row.id, error = %e, "stored zone fails validation; not published")
-                }
-            }
-        }
-        match (HostPattern::parse(hostname), routes.is_empty()) {
-            (Ok(host), false) => {
-                changes.put_zone(&HostRecord { host, routes });
-            }
-            _ => {
-                changes.delete_zone(hostname);
-            }
-        }
+        match render(hostname, &rows, &named) {
+            Some(record) => changes.put_zone(&record),
+            None => changes.delete_zone(hostname),
+        };
     }
     Ok(changes)
 }
+
+/// Taken (inside the sync transaction, before any per-hostname lock) by every
+/// write-through in shared mode, and by the reconciler in exclusive mode
+/// (`pg_advisory_xact_lock`): write-throughs run side by side, a reconciliation runs
+/// alone. Without it, a reconciler that read Postgres before a commit could overwrite
+/// that commit's newer write-through in Redis with its older view. Its key is a string
+/// no hostname can be (hostnames hold no `:`), so it never collides with their locks.
+pub const SYNC_LOCK_SQL: &str = "hashtextextended('switchyard:redis-sync', 0)";
 
 /// Writes the pending hostnames to Redis and clears their outbox rows. Failures are
 /// logged, never returned: the change is committed and the outbox keeps it.
 pub async fn write_through(state: &AppState, pending: Pending) {
     if let Err(error) = try_write_through(state, &pending).await {
+        state.metrics.write_through_failures.inc();
         tracing::warn!(
             error,
             hostnames = ?pending.hostnames,
@@ -117,6 +143,11 @@ async fn try_write_through(state: &AppState, pending: &Pending) -> Result<(), St
         .begin()
         .await
         .map_err(|e| format!("opening the sync transaction: {e}"))?;
+    txn.execute_unprepared(&format!(
+        "SELECT pg_advisory_xact_lock_shared({SYNC_LOCK_SQL})"
+    ))
+    .await
+    .map_err(|e| format!("waiting for a running reconciliation: {e}"))?;
     for hostname in &pending.hostnames {
         txn.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,

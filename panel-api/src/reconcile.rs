@@ -1,0 +1,474 @@
+//! Full reconciliation of PostgreSQL (the truth) into Redis, and the background loop
+//! that runs it.
+//!
+//! [`reconcile`] renders every hostname's record from all zone rows — with
+//! [`sync::render`], the function the write path uses, so the two cannot disagree —
+//! compares them with what Redis holds (the zone index *and* every `zone:` key, so a key
+//! an operator set by hand is found too), writes missing and changed records, deletes
+//! stale ones, and clears the outbox rows its view covered. Writes go out in batches of
+//! [`RECONCILE_BATCH`] keys, each one [`Store::apply`] call: one version bump and one
+//! change-feed entry per batch, so a small drift is fixed in one atomic step and even a
+//! full rebuild takes a handful of steps, each whole per hostname. A run with no drift
+//! writes nothing and bumps nothing.
+//!
+//! [`spawn`] runs it at start, every `--reconcile-interval-secs` (hourly by default),
+//! and whenever Redis answers again after failing a probe; it also replays the outbox
+//! every `--outbox-replay-secs` and keeps the Redis / PostgreSQL / outbox gauges of
+//! [`crate::metrics`] current.
+//!
+//! It must never write anything to PostgreSQL except deleting outbox rows it has covered,
+//! and never touch Redis keys outside the zone records and their index under the
+//! configured prefix (certificates, proxies' status and other services' keys are not its
+//! business).
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use fred::prelude::*;
+use fred::types::scan::Scanner;
+use futures_util::StreamExt as _;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    AccessMode, ColumnTrait as _, ConnectionTrait as _, EntityTrait as _, IsolationLevel,
+    PaginatorTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, TransactionTrait,
+};
+use serde::Serialize;
+use switchyard_shared::model::HostRecord;
+use switchyard_shared::{ChangeSet, Store};
+
+use crate::app::AppState;
+use crate::entity::{redis_outbox, zones};
+use crate::service::sync::{self, SYNC_LOCK_SQL};
+
+/// Keys per `Store::apply` call: one batch is one Lua script call, during which Redis
+/// serves nobody else. 10,000 records (a few MB) keep that pause to tens of
+/// milliseconds while a full rebuild of 100,000 still needs only ten round trips.
+pub const RECONCILE_BATCH: usize = 10_000;
+/// Zone rows read per query: large pages, few round trips, bounded memory per page.
+pub const READ_PAGE: u64 = 10_000;
+/// `SCAN` page size when looking for `zone:` keys missing from the index.
+pub const SCAN_COUNT: u32 = 10_000;
+/// Upper bound for one reconciliation's Redis work; Redis calls otherwise wait forever
+/// while the client reconnects.
+pub const RECONCILE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How often the loop checks that Redis and PostgreSQL answer (and so notices Redis
+/// coming back); a `PING` and one count query.
+pub const PROBE_INTERVAL: Duration = Duration::from_secs(2);
+/// How long a probe may take before the service counts as down.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// After a failed reconciliation, the earliest retry (Redis coming back retries at once).
+pub const RETRY_AFTER: Duration = Duration::from_secs(30);
+/// One hour: drift only appears when someone edits Redis by hand or a write-through was
+/// lost together with its outbox replay, both rare; a run over 100,000 zones costs a few
+/// seconds of Redis reads.
+pub const DEFAULT_RECONCILE_INTERVAL_SECS: u64 = 3_600;
+
+/// The reconciler's settings (flattened into [`crate::Config`]).
+#[derive(Args, Debug, Clone)]
+pub struct ReconcileArgs {
+    /// Seconds between full Postgres → Redis reconciliations (one also runs at start and
+    /// whenever Redis answers again after an outage).
+    #[arg(long, env = "SWITCHYARD_RECONCILE_INTERVAL_SECS", default_value_t = DEFAULT_RECONCILE_INTERVAL_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub reconcile_interval_secs: u64,
+    /// Run one reconciliation, print its report as JSON on stdout and exit (no API is
+    /// served). Exit status 1 when it fails.
+    #[arg(long)]
+    pub reconcile_once: bool,
+}
+
+/// What one reconciliation found and did.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Report {
+    /// Zone rows read from PostgreSQL.
+    pub zones: u64,
+    /// Hostname records they render to (what Redis should hold).
+    pub records: u64,
+    /// Records PostgreSQL has and Redis lacked (written).
+    pub missing: u64,
+    /// Records Redis held with another value, an invalid one or outside the index
+    /// (rewritten).
+    pub changed: u64,
+    /// Records Redis held that PostgreSQL does not have (deleted).
+    pub stale: u64,
+    /// Outbox rows this run covered and cleared.
+    pub outbox_cleared: u64,
+    /// `Store::apply` calls made (version bumps); 0 when nothing drifted.
+    pub batches: u64,
+    /// The Redis version after the run.
+    pub version: u64,
+    pub duration_ms: u64,
+}
+
+impl Report {
+    pub fn drift(&self) -> u64 {
+        self.missing + self.changed + self.stale
+    }
+}
+
+/// Runs one full reconciliation and records it in the metrics and the log.
+pub async fn reconcile(state: &AppState) -> Result<Report, String> {
+    let started = Instant::now();
+    let result = tokio::time::timeout(RECONCILE_TIMEOUT, run(state, started))
+        .await
+        .unwrap_or_else(|_| Err(format!("did not finish within {RECONCILE_TIMEOUT:?}")));
+    let m = &state.metrics;
+    match &result {
+        Ok(report) => {
+            m.reconcile_runs.with_label_values(&["ok"]).inc();
+            for (kind, n) in [
+                ("missing", report.missing),
+                ("changed", report.changed),
+                ("stale", report.stale),
+            ] {
+                m.reconcile_drift
+                    .with_label_values(&[kind])
+                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+                m.reconcile_drift_total.with_label_values(&[kind]).inc_by(n);
+            }
+            m.reconcile_records
+                .set(i64::try_from(report.records).unwrap_or(i64::MAX));
+            m.reconcile_duration
+                .observe(started.elapsed().as_secs_f64());
+            m.reconcile_last_success.set(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs_f64())
+                    .unwrap_or(0.0),
+            );
+            if report.drift() > 0 {
+                tracing::warn!(
+                    zones = report.zones,
+                    records = report.records,
+                    missing = report.missing,
+                    changed = report.changed,
+                    stale = report.stale,
+                    outbox_cleared = report.outbox_cleared,
+                    version = report.version,
+                    duration_ms = report.duration_ms,
+                    "reconciled Redis with PostgreSQL: drift found and fixed"
+                );
+            } else {
+                tracing::info!(
+                    zones = report.zones,
+                    records = report.records,
+                    outbox_cleared = report.outbox_cleared,
+                    version = report.version,
+                    duration_ms = report.duration_ms,
+                    "reconciled Redis with PostgreSQL: no drift"
+                );
+            }
+        }
+        Err(error) => {
+            m.reconcile_runs.with_label_values(&["error"]).inc();
+            tracing::warn!(
+                error,
+                "reconciling Redis with PostgreSQL failed; will retry"
+            );
+        }
+    }
+    result
+}
+
+async fn run(state: &AppState, started: Instant) -> Result<Report, String> {
+    // Concurrency with the write path. Every write-through holds SYNC_LOCK_SQL in shared
+    // mode from before it reads PostgreSQL until its Redis write is done; this holds it
+    // exclusively for the whole run (transaction `lock`, so it is released however the
+    // run ends). So while it reads and writes, no write-through is between its read and
+    // its write, and any that finished before is in what it reads. Changes committed
+    // while it runs wait, write-through pending, until it is done, then write the
+    // current rows over whatever it wrote: Redis still ends at the latest commit. Two
+    // panels' reconcilers exclude each other the same way.
+    let lock = state
+        .db
+        .begin()
+        .await
+        .map_err(|e| format!("opening the lock transaction: {e}"))?;
+    lock.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({SYNC_LOCK_SQL})"))
+        .await
+        .map_err(|e| format!("taking the sync lock: {e}"))?;
+    // The data is read in a second transaction, opened only now that the lock is held:
+    // a snapshot taken before the lock was granted could miss commits whose
+    // write-throughs finished while we waited. Repeatable read gives every page and the
+    // outbox one snapshot, so the outbox rows we clear are exactly those whose changes
+    // we read.
+    let read = state
+        .db
+        .begin_with_config(
+            Some(IsolationLevel::RepeatableRead),
+            Some(AccessMode::ReadOnly),
+        )
+        .await
+        .map_err(|e| format!("opening the read transaction: {e}"))?;
+    let outbox: Vec<i64> = redis_outbox::Entity::find()
+        .select_only()
+        .column(redis_outbox::Column::Id)
+        .filter(redis_outbox::Column::Kind.eq("zone"))
+        .into_tuple()
+        .all(&read)
+        .await
+        .map_err(|e| format!("reading the outbox: {e}"))?;
+    let (desired, zone_rows) = desired_records(&read).await?;
+    read.commit()
+        .await
+        .map_err(|e| format!("closing the read transaction: {e}"))?;
+
+    let actual = redis_records(&state.store).await?;
+    let mut report = Report {
+        zones: zone_rows,
+        records: desired.len() as u64,
+        ..Report::default()
+    };
+    let changes = diff(desired, actual, &mut report);
+    let mut version = None;
+    for batch in changes {
+        let applied = state
+            .store
+            .apply(&batch)
+            .await
+            .map_err(|e| format!("writing to Redis: {e}"))?;
+        report.batches += 1;
+        version = Some(applied.version);
+    }
+    report.version = match version {
+        Some(v) => v,
+        None => {
+            state
+                .store
+                .meta()
+                .await
+                .map_err(|e| format!("reading the Redis version: {e}"))?
+                .0
+        }
+    };
+    for chunk in outbox.chunks(READ_PAGE as usize) {
+        let deleted = redis_outbox::Entity::delete_many()
+            .filter(redis_outbox::Column::Id.is_in(chunk.iter().copied()))
+            .exec(&lock)
+            .await
+            .map_err(|e| format!("clearing the outbox: {e}"))?;
+        report.outbox_cleared += deleted.rows_affected;
+    }
+    lock.commit()
+        .await
+        .map_err(|e| format!("clearing the outbox: {e}"))?;
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+/// Every hostname's record as PostgreSQL says it should be, and the number of zone
+/// rows read. Rows come in keyset pages ordered by (hostname, path prefix) — the order
+/// the write path renders them in — and a hostname is rendered once all its rows are in.
+async fn desired_records(
+    read: &sea_orm::DatabaseTransaction,
+) -> Result<(HashMap<String, HostRecord>, u64), String> {
+    let named = sync::render_context(read)
+        .await
+        .map_err(|e| format!("reading named backends: {e}"))?;
+    let mut desired = HashMap::new();
+    let mut rows_read = 0u64;
+    let mut current: Vec<zones::Model> = Vec::new();
+    let mut after: Option<(String, String)> = None;
+    let mut flush = |rows: &mut Vec<zones::Model>| {
+        if let Some(first) = rows.first() {
+            let hostname = first.hostname.clone();
+            if let Some(record) = sync::render(&hostname, rows, &named) {
+                desired.insert(hostname, record);
+            }
+        }
+        rows.clear();
+    };
+    loop {
+        let mut page = zones::Entity::find()
+            .order_by_asc(zones::Column::Hostname)
+            .order_by_asc(zones::Column::PathPrefix)
+            .limit(READ_PAGE);
+        if let Some((hostname, prefix)) = &after {
+            page = page.filter(Expr::cust_with_values(
+                "(hostname, path_prefix) > ($1, $2)",
+                [hostname.clone(), prefix.clone()],
+            ));
+        }
+        let rows = page
+            .all(read)
+            .await
+            .map_err(|e| format!("reading zones: {e}"))?;
+        let full = rows.len() as u64 == READ_PAGE;
+        rows_read += rows.len() as u64;
+        for row in rows {
+            if current.first().is_some_and(|c| c.hostname != row.hostname) {
+                flush(&mut current);
+            }
+            after = Some((row.hostname.clone(), row.path_prefix.clone()));
+            current.push(row);
+        }
+        if !full {
+            break;
+        }
+    }
+    flush(&mut current);
+    Ok((desired, rows_read))
+}
+
+/// What Redis holds: every name in the zone index and every `zone:` key under the
+/// prefix, with its value (`None`: no key) and whether it is indexed.
+struct Actual {
+    names: Vec<String>,
+    indexed: HashSet<String>,
+}
+
+async fn redis_records(
+    store: &Store,
+) -> Result<(Actual, Vec<Option<Result<HostRecord, String>>>), String> {
+    let keys = store.keys();
+    let indexed: HashSet<String> = store
+        .members(&keys.zone_index())
+        .await
+        .map_err(|e| format!("reading the zone index: {e}"))?
+        .into_iter()
+        .collect();
+    // Keys outside the index (set by hand, or left by a crash of a non-atomic writer)
+    // are invisible to a proxy's snapshot but not to its feed: find them too.
+    let key_start = keys.zone("");
+    let mut names: HashSet<String> = indexed.clone();
+    let pages = store
+        .client()
+        .scan(format!("{key_start}*"), Some(SCAN_COUNT), None);
+    let mut pages = std::pin::pin!(pages);
+    while let Some(page) = pages.next().await {
+        let mut page = page.map_err(|e| format!("scanning zone keys: {e}"))?;
+        if let Some(found) = page.take_results() {
+            for key in found {
+                if let Some(name) = key.as_str().and_then(|k| k.strip_prefix(&key_start)) {
+                    names.insert(name.to_owned());
+                }
+            }
+        }
+        page.next();
+    }
+    let names: Vec<String> = names.into_iter().collect();
+    let values = store
+        .zones(&names)
+        .await
+        .map_err(|e| format!("reading zone records: {e}"))?
+        .into_iter()
+        .map(|(_, v)| v.map(|r| r.map_err(|e| e.to_string())))
+        .collect();
+    Ok((Actual { names, indexed }, values))
+}
+
+/// Compares, counts the drift into `report`, and returns the batches to apply.
+fn diff(
+    mut desired: HashMap<String, HostRecord>,
+    (actual, values): (Actual, Vec<Option<Result<HostRecord, String>>>),
+    report: &mut Report,
+) -> Vec<ChangeSet> {
+    let mut batches = vec![ChangeSet::new()];
+    let mut push = |f: &dyn Fn(&mut ChangeSet)| {
+        if batches.last().is_some_and(|b| b.len() >= RECONCILE_BATCH) {
+            batches.push(ChangeSet::new());
+        }
+        f(batches.last_mut().expect("never empty"));
+    };
+    for (name, value) in actual.names.iter().zip(values) {
+        let in_index = actual.indexed.contains(name);
+        match (desired.remove(name), value) {
+            (Some(want), Some(Ok(have))) if have == want && in_index => {}
+            (Some(want), None) => {
+                report.missing += 1;
+                push(&|b| {
+                    b.put_zone(&want);
+                });
+            }
+            (Some(want), Some(found)) => {
+                if let Err(problem) = &found {
+                    tracing::warn!(zone = %name, problem, "invalid record in Redis; rewriting it");
+                }
+                report.changed += 1;
+                push(&|b| {
+                    b.put_zone(&want);
+                });
+            }
+            (None, _) => {
+                report.stale += 1;
+                push(&|b| {
+                    b.delete_zone(name);
+                });
+            }
+        }
+    }
+    for record in desired.values() {
+        report.missing += 1;
+        push(&|b| {
+            b.put_zone(record);
+        });
+    }
+    batches.retain(|b| !b.is_empty());
+    batches
+}
+
+/// Starts the sync loop: reconcile now, then probe, replay and reconcile on their
+/// schedules until aborted. See the module docs.
+pub fn spawn(
+    state: AppState,
+    reconcile_every: Duration,
+    replay_every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut probe = tokio::time::interval(PROBE_INTERVAL);
+        probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut replay =
+            tokio::time::interval_at(tokio::time::Instant::now() + replay_every, replay_every);
+        replay.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut full = tokio::time::interval_at(
+            tokio::time::Instant::now() + reconcile_every,
+            reconcile_every,
+        );
+        full.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Whether the last reconciliation failed (or none ran yet), and when it ran.
+        let mut owed = reconcile(&state).await.is_err();
+        let mut last_try = Instant::now();
+        let mut redis_was_up = true;
+        loop {
+            tokio::select! {
+                _ = probe.tick() => {
+                    let (redis_up, postgres_up) = probe_once(&state).await;
+                    if redis_up && !redis_was_up {
+                        tracing::info!("Redis answers again; reconciling");
+                        owed = true;
+                        last_try = Instant::now() - RETRY_AFTER;
+                    }
+                    redis_was_up = redis_up;
+                    if owed && redis_up && postgres_up && last_try.elapsed() >= RETRY_AFTER {
+                        owed = reconcile(&state).await.is_err();
+                        last_try = Instant::now();
+                    }
+                }
+                _ = replay.tick() => sync::replay_all(&state).await,
+                _ = full.tick() => {
+                    owed = reconcile(&state).await.is_err();
+                    last_try = Instant::now();
+                }
+            }
+        }
+    })
+}
+
+/// Checks Redis and PostgreSQL once, updating the up gauges and the outbox depth.
+pub async fn probe_once(state: &AppState) -> (bool, bool) {
+    let redis = tokio::time::timeout(PROBE_TIMEOUT, state.store.client().ping::<String>(None));
+    let outbox = tokio::time::timeout(PROBE_TIMEOUT, redis_outbox::Entity::find().count(&state.db));
+    let (redis, outbox) = tokio::join!(redis, outbox);
+    let redis_up = matches!(redis, Ok(Ok(_)));
+    let m = &state.metrics;
+    m.redis_up.set(i64::from(redis_up));
+    let postgres_up = match outbox {
+        Ok(Ok(depth)) => {
+            m.outbox_depth.set(i64::try_from(depth).unwrap_or(i64::MAX));
+            true
+        }
+        _ => false,
+    };
+    m.postgres_up.set(i64::from(postgres_up));
+    (redis_up, postgres_up)
+}
