@@ -35,6 +35,8 @@ pub struct AppState {
     pub store: Store,
     /// This instance's Prometheus metrics (`GET /metrics`).
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// Session settings and login rate limits.
+    pub identity: std::sync::Arc<crate::auth::Identity>,
 }
 
 impl AppState {
@@ -63,6 +65,7 @@ impl AppState {
             db,
             store: Store::new(client, keys),
             metrics: Default::default(),
+            identity: std::sync::Arc::new(crate::auth::Identity::new(config)),
         })
     }
 }
@@ -73,7 +76,10 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::health::router())
         .merge(routes::api_keys::router())
         .merge(routes::domains::router())
-        .merge(routes::zones::router());
+        .merge(routes::zones::router())
+        .merge(routes::sessions::router())
+        .merge(routes::users::router())
+        .merge(routes::grants::router());
     Router::new()
         .nest("/api/v1", api)
         .route("/metrics", axum::routing::get(crate::metrics::serve))

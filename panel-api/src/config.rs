@@ -17,6 +17,16 @@ pub const DEFAULT_KEY_PREFIX: &str = "switchyard:";
 /// are usually short, and a round with an empty outbox costs one indexed query.
 pub const DEFAULT_OUTBOX_REPLAY_SECS: u64 = 30;
 
+/// Twelve hours: a working day in the web panel without logging in again, short enough
+/// that a forgotten browser session does not live for weeks. Logout revokes at once.
+pub const DEFAULT_SESSION_TTL_SECS: u64 = 12 * 60 * 60;
+/// Login attempts per minute for one username: enough for typos, far too few to guess
+/// a password (argon2id makes each guess cost the server, too).
+pub const DEFAULT_LOGIN_PER_USER_PER_MINUTE: u32 = 10;
+/// Login attempts per minute from one address: a few users behind one NAT can still log
+/// in, a script trying many usernames cannot.
+pub const DEFAULT_LOGIN_PER_ADDRESS_PER_MINUTE: u32 = 30;
+
 /// Switchyard panel API: the REST control plane over PostgreSQL, written through to Redis.
 ///
 /// Logs are JSON lines on stdout; RUST_LOG (e.g. `debug`) sets what is logged.
@@ -41,6 +51,19 @@ pub struct Config {
     /// once at start).
     #[arg(long, env = "SWITCHYARD_OUTBOX_REPLAY_SECS", default_value_t = DEFAULT_OUTBOX_REPLAY_SECS, value_parser = clap::value_parser!(u64).range(1..))]
     pub outbox_replay_secs: u64,
+    /// Lifetime of a login session (cookie), in seconds.
+    #[arg(long, env = "SWITCHYARD_SESSION_TTL_SECS", default_value_t = DEFAULT_SESSION_TTL_SECS, value_parser = clap::value_parser!(u64).range(60..))]
+    pub session_ttl_secs: u64,
+    /// Mark session cookies `Secure` (sent over HTTPS only). Keep it on whenever the panel
+    /// is reached through TLS; turn it off only for plain-HTTP development.
+    #[arg(long, env = "SWITCHYARD_COOKIE_SECURE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub cookie_secure: bool,
+    /// Login attempts (password checks) allowed per minute for one username.
+    #[arg(long, env = "SWITCHYARD_LOGIN_PER_USER_PER_MINUTE", default_value_t = DEFAULT_LOGIN_PER_USER_PER_MINUTE, value_parser = clap::value_parser!(u32).range(1..))]
+    pub login_per_user_per_minute: u32,
+    /// Login attempts (password checks) allowed per minute from one source address.
+    #[arg(long, env = "SWITCHYARD_LOGIN_PER_ADDRESS_PER_MINUTE", default_value_t = DEFAULT_LOGIN_PER_ADDRESS_PER_MINUTE, value_parser = clap::value_parser!(u32).range(1..))]
+    pub login_per_address_per_minute: u32,
     #[command(flatten)]
     pub reconcile: crate::reconcile::ReconcileArgs,
     /// Username of the first admin, created on start when no user exists yet.
@@ -65,6 +88,13 @@ impl std::fmt::Debug for Config {
             .field("redis_url", &redact_url(&self.redis_url))
             .field("key_prefix", &self.key_prefix)
             .field("outbox_replay_secs", &self.outbox_replay_secs)
+            .field("session_ttl_secs", &self.session_ttl_secs)
+            .field("cookie_secure", &self.cookie_secure)
+            .field("login_per_user_per_minute", &self.login_per_user_per_minute)
+            .field(
+                "login_per_address_per_minute",
+                &self.login_per_address_per_minute,
+            )
             .field("reconcile", &self.reconcile)
             .field("admin_user", &self.admin_user)
             .field(

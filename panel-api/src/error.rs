@@ -26,8 +26,22 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     /// 401: no credentials, or credentials that are unknown, revoked or expired. The
     /// message never says which, so probing learns nothing.
-    #[error("authentication required: send a valid API key as `Authorization: Bearer sy_…`")]
+    #[error(
+        "authentication required: send a valid API key as `Authorization: Bearer sy_…` or \
+         log in at /api/v1/auth/login for a session cookie"
+    )]
     Unauthorized,
+    /// 403: a cookie-authenticated unsafe request (POST, PUT, PATCH, DELETE) without the
+    /// session's CSRF token in `X-CSRF-Token`.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 429: too many login attempts for this username or from this address; the
+    /// `Retry-After` header says how many seconds to wait.
+    #[error("too many login attempts for this {scope}; retry in {retry_after_secs} s")]
+    TooManyRequests {
+        scope: &'static str,
+        retry_after_secs: u64,
+    },
     /// 404: the resource does not exist *or* the caller has no grant on it; both answer
     /// the same so that existence is not revealed.
     #[error("not found")]
@@ -84,6 +98,8 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
             ApiError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
@@ -202,7 +218,17 @@ impl IntoResponse for ApiError {
                 details,
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let ApiError::TooManyRequests {
+            retry_after_secs, ..
+        } = self
+        {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after_secs),
+            );
+        }
+        response
     }
 }
 

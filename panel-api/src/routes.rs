@@ -1,5 +1,6 @@
 //! HTTP handlers, one router per resource. Each handler is HTTP in → permission check
-//! → one service call → HTTP out.
+//! ([`crate::auth::authorize`], directly or inside the service where the answer depends
+//! on the row: a zone's domain) → one service call → HTTP out.
 
 pub mod health {
     use std::time::Duration;
@@ -56,7 +57,7 @@ pub mod api_keys {
     use uuid::Uuid;
 
     use crate::app::{ApiJson, AppState, RequestMeta};
-    use crate::auth::{Action, Caller, KeyCreator};
+    use crate::auth::{Caller, KeyCreator, Need};
     use crate::error::ApiError;
     use crate::service::api_keys::{self as service, ApiKeyView, CreatedApiKey, NewApiKey};
 
@@ -74,7 +75,7 @@ pub mod api_keys {
         ApiJson(input): ApiJson<NewApiKey>,
     ) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
         let caller = Caller::new(principal, meta);
-        caller.authorize(Action::OwnApiKeys)?;
+        caller.authorize(Need::Authenticated)?;
         let created =
             service::create(&state.db, &caller.actor(), caller.principal.user_id, input).await?;
         Ok((StatusCode::CREATED, Json(created)))
@@ -84,7 +85,7 @@ pub mod api_keys {
         State(state): State<AppState>,
         caller: Caller,
     ) -> Result<Json<Vec<ApiKeyView>>, ApiError> {
-        caller.authorize(Action::OwnApiKeys)?;
+        caller.authorize(Need::Authenticated)?;
         Ok(Json(
             service::list(&state.db, caller.principal.user_id).await?,
         ))
@@ -95,26 +96,37 @@ pub mod api_keys {
         caller: Caller,
         Path(id): Path<Uuid>,
     ) -> Result<StatusCode, ApiError> {
-        caller.authorize(Action::OwnApiKeys)?;
+        caller.authorize(Need::Authenticated)?;
         service::revoke(&state.db, &caller.actor(), caller.principal.user_id, id).await?;
         Ok(StatusCode::NO_CONTENT)
     }
 }
 
 pub mod domains {
-    use axum::extract::State;
+    use axum::extract::{Path, State};
     use axum::http::StatusCode;
     use axum::routing::get;
     use axum::{Json, Router};
+    use uuid::Uuid;
 
     use crate::app::{ApiJson, ApiQuery, AppState};
-    use crate::auth::{Action, Caller};
+    use crate::auth::{Caller, Need};
     use crate::error::ApiError;
     use crate::service::domains::{self as service, DomainView, NewDomain};
     use crate::service::{ListQuery, Page};
 
     pub fn router() -> Router<AppState> {
-        Router::new().route("/domains", get(list).post(create))
+        Router::new()
+            .route("/domains", get(list).post(create))
+            .route("/domains/{id}", get(read))
+    }
+
+    async fn read(
+        State(state): State<AppState>,
+        caller: Caller,
+        Path(id): Path<Uuid>,
+    ) -> Result<Json<DomainView>, ApiError> {
+        Ok(Json(service::get(&state.db, &caller.principal, id).await?))
     }
 
     async fn create(
@@ -122,7 +134,8 @@ pub mod domains {
         caller: Caller,
         ApiJson(input): ApiJson<NewDomain>,
     ) -> Result<(StatusCode, Json<DomainView>), ApiError> {
-        caller.authorize(Action::EditDomains)?;
+        // Domains are apex names tenants are granted, so only admins create them.
+        caller.authorize(Need::Admin)?;
         let created = service::create(&state.db, &caller.actor(), input).await?;
         Ok((StatusCode::CREATED, Json(created)))
     }
@@ -132,8 +145,10 @@ pub mod domains {
         caller: Caller,
         ApiQuery(query): ApiQuery<ListQuery>,
     ) -> Result<Json<Page<DomainView>>, ApiError> {
-        caller.authorize(Action::ReadDomains)?;
-        Ok(Json(service::list(&state.db, &query).await?))
+        caller.authorize(Need::Authenticated)?;
+        Ok(Json(
+            service::list(&state.db, &caller.principal, &query).await?,
+        ))
     }
 }
 
@@ -146,7 +161,7 @@ pub mod zones {
     use uuid::Uuid;
 
     use crate::app::{ApiJson, ApiQuery, AppState};
-    use crate::auth::{Action, Caller};
+    use crate::auth::Caller;
     use crate::error::ApiError;
     use crate::service::zones::{self as service, ZoneView};
     use crate::service::{ListQuery, Page};
@@ -162,8 +177,9 @@ pub mod zones {
         caller: Caller,
         ApiJson(spec): ApiJson<ZoneSpec>,
     ) -> Result<(StatusCode, Json<ZoneView>), ApiError> {
-        caller.authorize(Action::EditZones)?;
-        let created = service::create(&state, &caller.actor(), spec).await?;
+        // The permission check is the hostname's domain: `check` refuses a hostname
+        // outside every domain the caller may edit.
+        let created = service::create(&state, &caller.principal, &caller.actor(), spec).await?;
         Ok((StatusCode::CREATED, Json(created)))
     }
 
@@ -172,8 +188,9 @@ pub mod zones {
         caller: Caller,
         ApiQuery(query): ApiQuery<ListQuery>,
     ) -> Result<Json<Page<ZoneView>>, ApiError> {
-        caller.authorize(Action::ReadZones)?;
-        Ok(Json(service::list(&state.db, &query).await?))
+        Ok(Json(
+            service::list(&state.db, &caller.principal, &query).await?,
+        ))
     }
 
     async fn read(
@@ -181,8 +198,7 @@ pub mod zones {
         caller: Caller,
         Path(id): Path<Uuid>,
     ) -> Result<Json<ZoneView>, ApiError> {
-        caller.authorize(Action::ReadZones)?;
-        Ok(Json(service::get(&state.db, id).await?))
+        Ok(Json(service::get(&state.db, &caller.principal, id).await?))
     }
 
     async fn update(
@@ -191,9 +207,8 @@ pub mod zones {
         Path(id): Path<Uuid>,
         ApiJson(spec): ApiJson<ZoneSpec>,
     ) -> Result<Json<ZoneView>, ApiError> {
-        caller.authorize(Action::EditZones)?;
         Ok(Json(
-            service::update(&state, &caller.actor(), id, spec).await?,
+            service::update(&state, &caller.principal, &caller.actor(), id, spec).await?,
         ))
     }
 
@@ -202,8 +217,275 @@ pub mod zones {
         caller: Caller,
         Path(id): Path<Uuid>,
     ) -> Result<StatusCode, ApiError> {
-        caller.authorize(Action::EditZones)?;
-        service::delete(&state, &caller.actor(), id).await?;
+        service::delete(&state, &caller.principal, &caller.actor(), id).await?;
+        Ok(StatusCode::NO_CONTENT)
+    }
+}
+
+pub mod sessions {
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use axum::routing::{get, post};
+    use axum::{Json, Router};
+    use axum_extra::extract::CookieJar;
+    use axum_extra::extract::cookie::{Cookie, SameSite};
+    use serde::{Deserialize, Serialize};
+    use time::OffsetDateTime;
+
+    use crate::app::{ApiJson, AppState, RequestMeta};
+    use crate::auth::{self, CSRF_COOKIE, Caller, Grant, Need, SESSION_COOKIE};
+    use crate::error::ApiError;
+    use crate::service::Actor;
+    use crate::service::sessions as service;
+    use crate::service::users::UserView;
+
+    pub fn router() -> Router<AppState> {
+        Router::new()
+            .route("/auth/login", post(login))
+            .route("/auth/logout", post(logout))
+            .route("/me", get(me))
+    }
+
+    /// `POST /api/v1/auth/login` body.
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Login {
+        username: String,
+        password: String,
+    }
+
+    #[derive(Serialize)]
+    struct LoggedIn {
+        user: UserView,
+        /// Echo in `X-CSRF-Token` on every unsafe request (also in the `sy_csrf` cookie).
+        csrf_token: String,
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: OffsetDateTime,
+    }
+
+    fn cookie(
+        state: &AppState,
+        name: &'static str,
+        value: String,
+        http_only: bool,
+    ) -> Cookie<'static> {
+        Cookie::build((name, value))
+            .http_only(http_only)
+            .same_site(SameSite::Strict)
+            .secure(state.identity.cookie_secure)
+            .path("/")
+            .max_age(
+                time::Duration::try_from(state.identity.session_ttl)
+                    .unwrap_or(time::Duration::HOUR),
+            )
+            .build()
+    }
+
+    /// Password → session cookie + CSRF token. Rate limited per username and address.
+    async fn login(
+        State(state): State<AppState>,
+        meta: RequestMeta,
+        jar: CookieJar,
+        ApiJson(input): ApiJson<Login>,
+    ) -> Result<(CookieJar, Json<LoggedIn>), ApiError> {
+        let addr = meta.source_addr.as_deref().and_then(|a| a.parse().ok());
+        let user = auth::password_login(&state, &input.username, &input.password, addr).await?;
+        let actor = Actor {
+            user_id: Some(user.id),
+            label: format!("{} (password)", user.username),
+            source_addr: meta.source_addr.clone(),
+            request_id: Some(meta.request_id.clone()),
+        };
+        let session = service::create(&state.db, &actor, &user, state.identity.session_ttl).await?;
+        let jar = jar
+            .add(cookie(&state, SESSION_COOKIE, session.token, true))
+            .add(cookie(
+                &state,
+                CSRF_COOKIE,
+                session.csrf_token.clone(),
+                false,
+            ));
+        Ok((
+            jar,
+            Json(LoggedIn {
+                user: user.into(),
+                csrf_token: session.csrf_token,
+                expires_at: session.expires_at,
+            }),
+        ))
+    }
+
+    /// Revokes the cookie's session (CSRF-checked like every unsafe request) and clears
+    /// the cookies.
+    async fn logout(
+        State(state): State<AppState>,
+        caller: Caller,
+        jar: CookieJar,
+    ) -> Result<(StatusCode, CookieJar), ApiError> {
+        let Some(session_id) = caller.principal.session_id else {
+            return Err(ApiError::BadRequest(
+                "logout ends a cookie session; this request carries an API key — revoke \
+                 keys with DELETE /api/v1/api-keys/{id}"
+                    .into(),
+            ));
+        };
+        service::revoke(&state.db, &caller.actor(), session_id).await?;
+        let jar = jar
+            .remove(Cookie::build(SESSION_COOKIE).path("/"))
+            .remove(Cookie::build(CSRF_COOKIE).path("/"));
+        Ok((StatusCode::NO_CONTENT, jar))
+    }
+
+    #[derive(Serialize)]
+    struct Me {
+        user_id: uuid::Uuid,
+        username: String,
+        role: &'static str,
+        via: String,
+        grants: Vec<GrantSummary>,
+    }
+
+    #[derive(Serialize)]
+    struct GrantSummary {
+        domain_id: Option<uuid::Uuid>,
+        named_backend_id: Option<uuid::Uuid>,
+        level: &'static str,
+    }
+
+    /// Who the caller is and what they hold: what a front end needs to draw itself.
+    async fn me(caller: Caller) -> Result<Json<Me>, ApiError> {
+        caller.authorize(Need::Authenticated)?;
+        let p = caller.principal;
+        let role = if p.is_admin() { "admin" } else { "user" };
+        Ok(Json(Me {
+            user_id: p.user_id,
+            username: p.username,
+            role,
+            via: p.via,
+            grants: p
+                .grants
+                .into_iter()
+                .map(
+                    |Grant {
+                         domain_id,
+                         named_backend_id,
+                         level,
+                     }| GrantSummary {
+                        domain_id,
+                        named_backend_id,
+                        level: level.as_str(),
+                    },
+                )
+                .collect(),
+        }))
+    }
+}
+
+pub mod users {
+    use axum::extract::{Path, State};
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    use axum::{Json, Router};
+    use uuid::Uuid;
+
+    use crate::app::{ApiJson, ApiQuery, AppState};
+    use crate::auth::{Caller, Need};
+    use crate::error::ApiError;
+    use crate::service::users::{self as service, NewUser, UserPatch, UserView};
+    use crate::service::{ListQuery, Page};
+
+    pub fn router() -> Router<AppState> {
+        Router::new()
+            .route("/users", get(list).post(create))
+            .route("/users/{id}", get(read).patch(update))
+    }
+
+    async fn create(
+        State(state): State<AppState>,
+        caller: Caller,
+        ApiJson(input): ApiJson<NewUser>,
+    ) -> Result<(StatusCode, Json<UserView>), ApiError> {
+        caller.authorize(Need::Admin)?;
+        let created = service::create_checked(&state.db, &caller.actor(), input).await?;
+        Ok((StatusCode::CREATED, Json(created)))
+    }
+
+    async fn list(
+        State(state): State<AppState>,
+        caller: Caller,
+        ApiQuery(query): ApiQuery<ListQuery>,
+    ) -> Result<Json<Page<UserView>>, ApiError> {
+        caller.authorize(Need::Admin)?;
+        Ok(Json(service::list(&state.db, &query).await?))
+    }
+
+    async fn read(
+        State(state): State<AppState>,
+        caller: Caller,
+        Path(id): Path<Uuid>,
+    ) -> Result<Json<UserView>, ApiError> {
+        caller.authorize(Need::Admin)?;
+        Ok(Json(service::get(&state.db, id).await?))
+    }
+
+    async fn update(
+        State(state): State<AppState>,
+        caller: Caller,
+        Path(id): Path<Uuid>,
+        ApiJson(patch): ApiJson<UserPatch>,
+    ) -> Result<Json<UserView>, ApiError> {
+        caller.authorize(Need::Admin)?;
+        Ok(Json(
+            service::update(&state.db, &caller.actor(), id, patch).await?,
+        ))
+    }
+}
+
+pub mod grants {
+    use axum::extract::{Path, State};
+    use axum::http::StatusCode;
+    use axum::routing::{delete, get};
+    use axum::{Json, Router};
+    use uuid::Uuid;
+
+    use crate::app::{ApiJson, ApiQuery, AppState};
+    use crate::auth::{Caller, Need};
+    use crate::error::ApiError;
+    use crate::service::Page;
+    use crate::service::grants::{self as service, GrantQuery, GrantView, NewGrant};
+
+    pub fn router() -> Router<AppState> {
+        Router::new()
+            .route("/grants", get(list).post(create))
+            .route("/grants/{id}", delete(remove))
+    }
+
+    async fn create(
+        State(state): State<AppState>,
+        caller: Caller,
+        ApiJson(input): ApiJson<NewGrant>,
+    ) -> Result<(StatusCode, Json<GrantView>), ApiError> {
+        caller.authorize(Need::Admin)?;
+        let created = service::create(&state.db, &caller.actor(), input).await?;
+        Ok((StatusCode::CREATED, Json(created)))
+    }
+
+    async fn list(
+        State(state): State<AppState>,
+        caller: Caller,
+        ApiQuery(query): ApiQuery<GrantQuery>,
+    ) -> Result<Json<Page<GrantView>>, ApiError> {
+        caller.authorize(Need::Admin)?;
+        Ok(Json(service::list(&state.db, &query).await?))
+    }
+
+    async fn remove(
+        State(state): State<AppState>,
+        caller: Caller,
+        Path(id): Path<Uuid>,
+    ) -> Result<StatusCode, ApiError> {
+        caller.authorize(Need::Admin)?;
+        service::delete(&state.db, &caller.actor(), id).await?;
         Ok(StatusCode::NO_CONTENT)
     }
 }

@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Actor, AuditEntry, ListQuery, Page, audit};
+use crate::auth::{Level, Need, Principal, Scope, authorize};
 use crate::entity::domains;
 use crate::error::ApiError;
 
@@ -96,11 +97,16 @@ pub async fn create(
     Ok(view)
 }
 
+/// The domains the caller may read; `q` searches the name.
 pub async fn list(
     db: &DatabaseConnection,
+    principal: &Principal,
     query: &ListQuery,
 ) -> Result<Page<DomainView>, ApiError> {
     let mut select = domains::Entity::find();
+    if let Scope::Only(ids) = principal.domains(Level::Read) {
+        select = select.filter(domains::Column::Id.is_in(ids));
+    }
     if let Some(pattern) = query.like_pattern() {
         select = select
             .filter(Expr::col(domains::Column::Name).like(LikeExpr::new(pattern).escape('\\')));
@@ -121,6 +127,20 @@ pub async fn list(
         limit: query.limit(),
         offset: query.offset(),
     })
+}
+
+/// One domain the caller may read.
+pub async fn get(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<DomainView, ApiError> {
+    authorize(principal, Need::Domain(id, Level::Read))?;
+    domains::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(DomainView::from)
+        .ok_or(ApiError::NotFound)
 }
 
 /// The most specific domain a hostname pattern lies within: the domain itself or any

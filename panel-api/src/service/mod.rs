@@ -5,6 +5,8 @@
 
 pub mod api_keys;
 pub mod domains;
+pub mod grants;
+pub mod sessions;
 pub mod sync;
 pub mod users;
 pub mod zones;

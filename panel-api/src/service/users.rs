@@ -9,14 +9,16 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait,
-    sea_query::{Expr, ExprTrait as _, Func},
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
+    sea_query::{Expr, ExprTrait as _, Func, LikeExpr},
 };
 use serde_json::json;
+use switchyard_shared::model::FieldError;
 use uuid::Uuid;
 
-use super::{Actor, AuditEntry, audit};
-use crate::entity::users;
+use super::{Actor, AuditEntry, ListQuery, Page, audit};
+use crate::entity::{sessions, users};
 use crate::error::ApiError;
 
 /// Shortest first-admin password accepted from the environment.
@@ -148,4 +150,239 @@ pub async fn ensure_first_admin(
         Err(ApiError::Conflict { .. }) => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Shortest password accepted for any user.
+pub const MIN_PASSWORD_LEN: usize = 12;
+/// Longest username; names are handles, not documents.
+pub const MAX_USERNAME_LEN: usize = 64;
+/// Longest password: argon2 would take anything, but a megabyte "password" is an attack.
+pub const MAX_PASSWORD_LEN: usize = 1024;
+
+/// A user as the API shows it: never the password hash.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UserView {
+    pub id: Uuid,
+    pub username: String,
+    pub role: String,
+    pub disabled: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: time::OffsetDateTime,
+}
+
+impl From<users::Model> for UserView {
+    fn from(m: users::Model) -> Self {
+        UserView {
+            id: m.id,
+            username: m.username,
+            role: m.role,
+            disabled: m.disabled,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+/// `POST /api/v1/users` body.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub username: String,
+    pub password: String,
+    /// `admin` or `user` (default).
+    #[serde(default = "default_role")]
+    pub role: String,
+}
+
+fn default_role() -> String {
+    "user".into()
+}
+
+/// `PATCH /api/v1/users/{id}` body: only the fields given change.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    pub role: Option<String>,
+    pub disabled: Option<bool>,
+    pub password: Option<String>,
+}
+
+fn check_username(username: &str, problems: &mut Vec<FieldError>) {
+    let ok = !username.is_empty()
+        && username.chars().count() <= MAX_USERNAME_LEN
+        && username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if !ok {
+        problems.push(FieldError {
+            field: "username".into(),
+            problem: format!(
+                "\"{}\" is not a username: use 1–{MAX_USERNAME_LEN} characters from a–z, \
+                 A–Z, 0–9 and . _ - @",
+                username.escape_debug()
+            ),
+        });
+    }
+}
+
+fn check_password(password: &str, problems: &mut Vec<FieldError>) {
+    let n = password.chars().count();
+    if !(MIN_PASSWORD_LEN..=MAX_PASSWORD_LEN).contains(&n) {
+        problems.push(FieldError {
+            field: "password".into(),
+            problem: format!(
+                "has {n} characters; use {MIN_PASSWORD_LEN}–{MAX_PASSWORD_LEN} (the value is \
+                 not repeated here)"
+            ),
+        });
+    }
+}
+
+fn check_role(role: &str, problems: &mut Vec<FieldError>) {
+    if !matches!(role, "admin" | "user") {
+        problems.push(FieldError {
+            field: "role".into(),
+            problem: format!(
+                "\"{}\" is not a role: use admin or user",
+                role.escape_debug()
+            ),
+        });
+    }
+}
+
+fn invalid(problems: Vec<FieldError>) -> Result<(), ApiError> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Invalid {
+            message: "the user is invalid; see details".into(),
+            details: problems,
+        })
+    }
+}
+
+/// Validates and creates a user (admin endpoint).
+pub async fn create_checked(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    input: NewUser,
+) -> Result<UserView, ApiError> {
+    let mut problems = Vec::new();
+    check_username(&input.username, &mut problems);
+    check_password(&input.password, &mut problems);
+    check_role(&input.role, &mut problems);
+    invalid(problems)?;
+    Ok(
+        create(db, actor, &input.username, &input.password, &input.role)
+            .await?
+            .into(),
+    )
+}
+
+/// Users, by username; `q` searches the username.
+pub async fn list(db: &DatabaseConnection, query: &ListQuery) -> Result<Page<UserView>, ApiError> {
+    let mut select = users::Entity::find();
+    if let Some(pattern) = query.like_pattern() {
+        select = select.filter(
+            Expr::expr(Func::lower(Expr::col(users::Column::Username)))
+                .like(LikeExpr::new(pattern).escape('\\')),
+        );
+    }
+    let total = select.clone().count(db).await?;
+    let items = select
+        .order_by_asc(users::Column::Username)
+        .limit(query.limit())
+        .offset(query.offset())
+        .all(db)
+        .await?
+        .into_iter()
+        .map(UserView::from)
+        .collect();
+    Ok(Page {
+        items,
+        total,
+        limit: query.limit(),
+        offset: query.offset(),
+    })
+}
+
+pub async fn get(db: &DatabaseConnection, id: Uuid) -> Result<UserView, ApiError> {
+    users::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(UserView::from)
+        .ok_or(ApiError::NotFound)
+}
+
+/// Changes role, disabled flag or password. A new password or disabling ends the user's
+/// sessions, so a leaked cookie does not outlive the reset.
+pub async fn update(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: Uuid,
+    patch: UserPatch,
+) -> Result<UserView, ApiError> {
+    let mut problems = Vec::new();
+    if let Some(role) = &patch.role {
+        check_role(role, &mut problems);
+    }
+    if let Some(password) = &patch.password {
+        check_password(password, &mut problems);
+    }
+    invalid(problems)?;
+    let password_hash = match &patch.password {
+        Some(p) => Some(hash_password(p.clone()).await?),
+        None => None,
+    };
+    let txn = db.begin().await?;
+    let existing = users::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let before = UserView::from(existing.clone());
+    let mut row: users::ActiveModel = existing.into();
+    if let Some(role) = patch.role {
+        row.role = Set(role);
+    }
+    if let Some(disabled) = patch.disabled {
+        row.disabled = Set(disabled);
+    }
+    if let Some(hash) = password_hash {
+        row.password_hash = Set(hash);
+    }
+    row.updated_at = Set(time::OffsetDateTime::now_utc());
+    let after = UserView::from(row.update(&txn).await?);
+    if patch.password.is_some() || after.disabled {
+        sessions::Entity::update_many()
+            .col_expr(
+                sessions::Column::RevokedAt,
+                Expr::value(time::OffsetDateTime::now_utc()),
+            )
+            .filter(sessions::Column::UserId.eq(id))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .exec(&txn)
+            .await?;
+    }
+    let mut after_summary =
+        json!({"username": after.username, "role": after.role, "disabled": after.disabled});
+    if patch.password.is_some() {
+        after_summary["password"] = json!("changed");
+    }
+    audit(
+        &txn,
+        actor,
+        AuditEntry {
+            action: "user.update",
+            resource_type: "user",
+            resource_id: id.to_string(),
+            before: Some(json!({"username": before.username, "role": before.role, "disabled": before.disabled})),
+            after: Some(after_summary),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(after)
 }

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
     sea_query::{Expr, ExprTrait as _, LikeExpr},
 };
 use serde::Serialize;
@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use super::{Actor, AuditEntry, ListQuery, Page, audit, domains, sync};
 use crate::app::AppState;
+use crate::auth::{Level, Need, Principal, Scope, authorize};
 use crate::entity::zones;
 use crate::error::ApiError;
 
@@ -85,6 +86,7 @@ struct Checked {
 /// existing domain — and reports every problem at once.
 async fn check(
     conn: &impl ConnectionTrait,
+    principal: &Principal,
     zone_id: Uuid,
     spec: ZoneSpec,
 ) -> Result<Checked, ApiError> {
@@ -95,13 +97,17 @@ async fn check(
     };
     let mut domain_id = None;
     if let Some(host) = &host {
+        // A domain the caller may not edit answers like no domain at all, so that
+        // probing hostnames does not reveal other tenants' domains.
         match domains::containing(conn, host.as_str()).await? {
-            Some(domain) => domain_id = Some(domain.id),
-            None => errors.push(FieldError {
+            Some(domain) if principal.domains(Level::Edit).contains(domain.id) => {
+                domain_id = Some(domain.id)
+            }
+            _ => errors.push(FieldError {
                 field: "hostname".into(),
                 problem: format!(
-                    "\"{host}\" lies within no domain; it must equal a domain or end in \
-                     .<domain> — create the domain first"
+                    "\"{host}\" lies within no domain you may edit; it must equal such a \
+                     domain or end in .<domain> (an admin creates domains and grants them)"
                 ),
             }),
         }
@@ -171,10 +177,15 @@ fn summary(view: &ZoneView) -> serde_json::Value {
     serde_json::to_value(view).unwrap_or(serde_json::Value::Null)
 }
 
-pub async fn create(state: &AppState, actor: &Actor, spec: ZoneSpec) -> Result<ZoneView, ApiError> {
+pub async fn create(
+    state: &AppState,
+    principal: &Principal,
+    actor: &Actor,
+    spec: ZoneSpec,
+) -> Result<ZoneView, ApiError> {
     let id = Uuid::new_v4();
     let txn = state.db.begin().await?;
-    let checked = check(&txn, id, spec).await?;
+    let checked = check(&txn, principal, id, spec).await?;
     let mut row = zones::ActiveModel {
         id: Set(id),
         template_params: Set(serde_json::json!({})),
@@ -204,16 +215,31 @@ pub async fn create(state: &AppState, actor: &Actor, spec: ZoneSpec) -> Result<Z
     Ok(view)
 }
 
-pub async fn get(db: &DatabaseConnection, id: Uuid) -> Result<ZoneView, ApiError> {
-    zones::Entity::find_by_id(id)
+/// One zone the caller may read.
+pub async fn get(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<ZoneView, ApiError> {
+    let view = zones::Entity::find_by_id(id)
         .one(db)
         .await?
         .map(view_of)
-        .ok_or(ApiError::NotFound)
+        .ok_or(ApiError::NotFound)?;
+    authorize(principal, Need::Domain(view.domain_id, Level::Read))?;
+    Ok(view)
 }
 
-pub async fn list(db: &DatabaseConnection, query: &ListQuery) -> Result<Page<ZoneView>, ApiError> {
+/// The zones of the domains the caller may read; `q` searches the hostname.
+pub async fn list(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    query: &ListQuery,
+) -> Result<Page<ZoneView>, ApiError> {
     let mut select = zones::Entity::find();
+    if let Scope::Only(ids) = principal.domains(Level::Read) {
+        select = select.filter(zones::Column::DomainId.is_in(ids));
+    }
     if let Some(pattern) = query.like_pattern() {
         select = select
             .filter(Expr::col(zones::Column::Hostname).like(LikeExpr::new(pattern).escape('\\')));
@@ -240,6 +266,7 @@ pub async fn list(db: &DatabaseConnection, query: &ListQuery) -> Result<Page<Zon
 
 pub async fn update(
     state: &AppState,
+    principal: &Principal,
     actor: &Actor,
     id: Uuid,
     spec: ZoneSpec,
@@ -251,7 +278,8 @@ pub async fn update(
         .one(&txn)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let checked = check(&txn, id, spec).await?;
+    authorize(principal, Need::Domain(existing.domain_id, Level::Edit))?;
+    let checked = check(&txn, principal, id, spec).await?;
     let before = view_of(existing.clone());
     let mut row: zones::ActiveModel = existing.into();
     row_fields(&mut row, &checked);
@@ -283,13 +311,19 @@ pub async fn update(
     Ok(after)
 }
 
-pub async fn delete(state: &AppState, actor: &Actor, id: Uuid) -> Result<(), ApiError> {
+pub async fn delete(
+    state: &AppState,
+    principal: &Principal,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<(), ApiError> {
     let txn = state.db.begin().await?;
     let existing = zones::Entity::find_by_id(id)
         .lock_exclusive()
         .one(&txn)
         .await?
         .ok_or(ApiError::NotFound)?;
+    authorize(principal, Need::Domain(existing.domain_id, Level::Edit))?;
     let before = view_of(existing);
     zones::Entity::delete_by_id(id).exec(&txn).await?;
     audit(

@@ -1,0 +1,204 @@
+//! Grants: a user's `read` or `edit` access to one domain or one named backend. Only
+//! admins manage them; [`crate::auth::authorize`] reads them on every request.
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use switchyard_shared::model::FieldError;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Actor, AuditEntry, Page, audit};
+use crate::auth::Level;
+use crate::entity::grants;
+use crate::error::ApiError;
+
+/// `POST /api/v1/grants` body: exactly one of `domain_id` and `named_backend_id`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewGrant {
+    pub user_id: Uuid,
+    pub domain_id: Option<Uuid>,
+    pub named_backend_id: Option<Uuid>,
+    /// `read` or `edit`.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GrantView {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub domain_id: Option<Uuid>,
+    pub named_backend_id: Option<Uuid>,
+    pub level: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<grants::Model> for GrantView {
+    fn from(m: grants::Model) -> Self {
+        GrantView {
+            id: m.id,
+            user_id: m.user_id,
+            domain_id: m.domain_id,
+            named_backend_id: m.named_backend_id,
+            level: m.level,
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// `?user_id=&domain_id=&named_backend_id=&limit=&offset=`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantQuery {
+    pub user_id: Option<Uuid>,
+    pub domain_id: Option<Uuid>,
+    pub named_backend_id: Option<Uuid>,
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+fn field(field: &str, problem: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+pub async fn create(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    input: NewGrant,
+) -> Result<GrantView, ApiError> {
+    let mut problems = Vec::new();
+    if Level::parse(&input.level).is_none() {
+        problems.push(field(
+            "level",
+            format!(
+                "\"{}\" is not a level: use read or edit",
+                input.level.escape_debug()
+            ),
+        ));
+    }
+    if input.domain_id.is_some() == input.named_backend_id.is_some() {
+        problems.push(field(
+            "domain_id",
+            "give exactly one of domain_id and named_backend_id",
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::Invalid {
+            message: "the grant is invalid; see details".into(),
+            details: problems,
+        });
+    }
+    let txn = db.begin().await?;
+    let row = grants::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        user_id: Set(input.user_id),
+        domain_id: Set(input.domain_id),
+        named_backend_id: Set(input.named_backend_id),
+        level: Set(input.level.clone()),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| match e.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => ApiError::Conflict {
+            message: "this user already has a grant on this target; delete it first".into(),
+            details: vec![field("user_id", "already granted on this target")],
+        },
+        Some(SqlErr::ForeignKeyConstraintViolation(m)) => {
+            let which = if m.contains("user_id") {
+                "user_id"
+            } else if m.contains("named_backend_id") {
+                "named_backend_id"
+            } else {
+                "domain_id"
+            };
+            ApiError::invalid_field(which, "no such id exists")
+        }
+        _ => e.into(),
+    })?;
+    let view = GrantView::from(row);
+    audit(
+        &txn,
+        actor,
+        AuditEntry {
+            action: "grant.create",
+            resource_type: "grant",
+            resource_id: view.id.to_string(),
+            before: None,
+            after: Some(json!(view)),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(view)
+}
+
+pub async fn list(
+    db: &DatabaseConnection,
+    query: &GrantQuery,
+) -> Result<Page<GrantView>, ApiError> {
+    let paging = super::ListQuery {
+        limit: query.limit,
+        offset: query.offset,
+        q: None,
+    };
+    let mut select = grants::Entity::find();
+    if let Some(id) = query.user_id {
+        select = select.filter(grants::Column::UserId.eq(id));
+    }
+    if let Some(id) = query.domain_id {
+        select = select.filter(grants::Column::DomainId.eq(id));
+    }
+    if let Some(id) = query.named_backend_id {
+        select = select.filter(grants::Column::NamedBackendId.eq(id));
+    }
+    let total = select.clone().count(db).await?;
+    let items = select
+        .order_by_asc(grants::Column::CreatedAt)
+        .order_by_asc(grants::Column::Id)
+        .limit(paging.limit())
+        .offset(paging.offset())
+        .all(db)
+        .await?
+        .into_iter()
+        .map(GrantView::from)
+        .collect();
+    Ok(Page {
+        items,
+        total,
+        limit: paging.limit(),
+        offset: paging.offset(),
+    })
+}
+
+pub async fn delete(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result<(), ApiError> {
+    let txn = db.begin().await?;
+    let existing = grants::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    grants::Entity::delete_by_id(id).exec(&txn).await?;
+    audit(
+        &txn,
+        actor,
+        AuditEntry {
+            action: "grant.delete",
+            resource_type: "grant",
+            resource_id: id.to_string(),
+            before: Some(json!(GrantView::from(existing))),
+            after: None,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! Login sessions (the web panel's cookie): created at login, checked on every
+//! cookie-authenticated request, revoked at logout. Only digests of the session and CSRF
+//! tokens are stored, so a copy of the database logs nobody in.
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    TransactionTrait,
+};
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Actor, AuditEntry, audit};
+use crate::auth::{generate_token, hash_secret};
+use crate::entity::{sessions, users};
+use crate::error::ApiError;
+
+/// A session just created: the two tokens, returned to the browser once.
+pub struct NewSession {
+    pub id: Uuid,
+    pub token: String,
+    pub csrf_token: String,
+    pub expires_at: OffsetDateTime,
+}
+
+/// Creates a session for `user` (audited as `session.create`).
+pub async fn create(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    user: &users::Model,
+    ttl: std::time::Duration,
+) -> Result<NewSession, ApiError> {
+    let token = generate_token()?;
+    let csrf_token = generate_token()?;
+    let expires_at = OffsetDateTime::now_utc()
+        + time::Duration::try_from(ttl).map_err(|e| anyhow::anyhow!("session ttl: {e}"))?;
+    let txn = db.begin().await?;
+    let row = sessions::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        user_id: Set(user.id),
+        token_hash: Set(hash_secret(&token)),
+        csrf_token_hash: Set(hash_secret(&csrf_token)),
+        expires_at: Set(expires_at),
+        source_addr: Set(actor.source_addr.clone()),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    audit(
+        &txn,
+        actor,
+        AuditEntry {
+            action: "session.create",
+            resource_type: "session",
+            resource_id: row.id.to_string(),
+            before: None,
+            after: Some(json!({"user_id": user.id, "expires_at": expires_at.to_string()})),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(NewSession {
+        id: row.id,
+        token,
+        csrf_token,
+        expires_at,
+    })
+}
+
+/// The live session behind `token` and its (enabled) user; `None` when the token is
+/// unknown, revoked or expired, or the user is disabled.
+pub async fn find_valid(
+    db: &DatabaseConnection,
+    token: &str,
+) -> Result<Option<(sessions::Model, users::Model)>, ApiError> {
+    let Some(session) = sessions::Entity::find()
+        .filter(sessions::Column::TokenHash.eq(hash_secret(token)))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if session.revoked_at.is_some() || session.expires_at <= OffsetDateTime::now_utc() {
+        return Ok(None);
+    }
+    let user = users::Entity::find_by_id(session.user_id).one(db).await?;
+    Ok(user.filter(|u| !u.disabled).map(|user| (session, user)))
+}
+
+/// Revokes a session (logout); audited as `session.revoke`.
+pub async fn revoke(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result<(), ApiError> {
+    let txn = db.begin().await?;
+    let updated = sessions::Entity::update_many()
+        .col_expr(
+            sessions::Column::RevokedAt,
+            sea_orm::sea_query::Expr::value(OffsetDateTime::now_utc()),
+        )
+        .filter(sessions::Column::Id.eq(id))
+        .filter(sessions::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected > 0 {
+        audit(
+            &txn,
+            actor,
+            AuditEntry {
+                action: "session.revoke",
+                resource_type: "session",
+                resource_id: id.to_string(),
+                before: Some(json!({"revoked": false})),
+                after: Some(json!({"revoked": true})),
+            },
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,735 @@
+//! Identity and tenancy end to end: the authorization matrix (every endpoint × every kind
+//! of caller), cross-tenant isolation, cookie sessions with CSRF, logout, login limits.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use panel_api::entity::{api_keys, audit_log, sessions, zones};
+use panel_api::service::{Actor, users};
+use reqwest::Method;
+use sea_orm::{
+    ActiveModelTrait as _, ActiveValue::Set, ColumnTrait as _, EntityTrait as _,
+    PaginatorTrait as _, QueryFilter as _,
+};
+use serde_json::{Value, json};
+
+const OWNER_PASSWORD: &str = "owner-password-51d2";
+const READER_PASSWORD: &str = "reader-password-8e0b";
+const STRANGER_PASSWORD: &str = "stranger-password-2c77";
+
+/// The callers of the matrix, in column order.
+const CALLERS: [&str; 8] = [
+    "admin",
+    "owner (edit grant)",
+    "reader (read grant)",
+    "stranger (no grant)",
+    "anonymous",
+    "revoked key",
+    "expired key",
+    "owner by session cookie",
+];
+
+/// Fixtures every row may refer to in its path or body: `{domain}`, `{zone}`,
+/// `{reader}`; `{n}` is a fresh number, and `{fresh_zone}`, `{fresh_domain}`,
+/// `{fresh_grant}` are made by the admin just before the request, so that one caller's
+/// successful DELETE does not change what the next one sees.
+struct World {
+    admin: String,
+    keys: Vec<Option<String>>,
+    session: Session,
+    vars: BTreeMap<&'static str, String>,
+    n: usize,
+}
+
+impl World {
+    async fn expand(&mut self, panel: &mut Panel, text: &str) -> anyhow::Result<String> {
+        self.n += 1;
+        let mut out = text.replace("{n}", &self.n.to_string());
+        for (name, value) in &self.vars {
+            out = out.replace(&format!("{{{name}}}"), value);
+        }
+        if out.contains("{fresh_zone}") {
+            let id = panel
+                .zone(&self.admin, &format!("fresh{}.example.com", self.n))
+                .await?;
+            out = out.replace("{fresh_zone}", &id);
+        }
+        if out.contains("{fresh_domain}") {
+            let id = panel
+                .domain(&self.admin, &format!("fresh{}.test", self.n))
+                .await?;
+            out = out.replace("{fresh_domain}", &id);
+        }
+        if out.contains("{fresh_grant}") {
+            let domain = panel
+                .domain(&self.admin, &format!("granted{}.test", self.n))
+                .await?;
+            let admin = self.admin.clone();
+            let reader = self.vars["reader"].clone();
+            let id = panel.grant(&admin, &reader, &domain, "read").await?;
+            out = out.replace("{fresh_grant}", &id);
+        }
+        Ok(out)
+    }
+}
+
+#[tokio::test]
+async fn authorization_matrix_for_every_endpoint_and_caller() -> anyhow::Result<()> {
+    let mut panel = Panel::start().await?;
+    let (_, admin) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    let domain = panel.domain(&admin, "example.com").await?;
+    let zone_id = panel.zone(&admin, "app.example.com").await?;
+    let owner_id = panel.user(&admin, "owner", OWNER_PASSWORD).await?;
+    let reader_id = panel.user(&admin, "reader", READER_PASSWORD).await?;
+    panel.user(&admin, "stranger", STRANGER_PASSWORD).await?;
+    panel.grant(&admin, &owner_id, &domain, "edit").await?;
+    panel.grant(&admin, &reader_id, &domain, "read").await?;
+    let (_, owner) = panel.key_for("owner", OWNER_PASSWORD).await?;
+    let (_, reader) = panel.key_for("reader", READER_PASSWORD).await?;
+    let (_, stranger) = panel.key_for("stranger", STRANGER_PASSWORD).await?;
+    // The owner's keys that no longer work: one revoked, one past its expiry.
+    let (revoked_id, revoked) = panel.key_for("owner", OWNER_PASSWORD).await?;
+    let reply = panel
+        .call(
+            Method::DELETE,
+            &format!("/api-keys/{revoked_id}"),
+            Auth::Bearer(&owner),
+            None,
+        )
+        .await?;
+    assert_eq!(reply.status, 204);
+    let (expired_id, expired) = panel.key_for("owner", OWNER_PASSWORD).await?;
+    let mut row: api_keys::ActiveModel =
+        api_keys::Entity::find_by_id(expired_id.parse::<uuid::Uuid>()?)
+            .one(&panel.db)
+            .await?
+            .unwrap()
+            .into();
+    row.expires_at = Set(Some(
+        time::OffsetDateTime::now_utc() - time::Duration::seconds(1),
+    ));
+    row.update(&panel.db).await?;
+    let session = panel.login("owner", OWNER_PASSWORD).await?;
+
+    let mut world = World {
+        admin: admin.clone(),
+        keys: vec![
+            Some(admin),
+            Some(owner),
+            Some(reader),
+            Some(stranger),
+            None,
+            Some(revoked),
+            Some(expired),
+            None, // the session column
+        ],
+        session,
+        vars: BTreeMap::from([
+            ("domain", domain.clone()),
+            ("zone", zone_id),
+            ("reader", reader_id),
+        ]),
+        n: 0,
+    };
+
+    let zone_body = |host: &str| zone(host, "", "http://127.0.0.1:9001").to_string();
+    //                 admin owner reader stranger anon revoked expired session
+    let rows: Vec<(Method, &str, Option<String>, [u16; 8])> = vec![
+        (Method::GET, "/health", None, [200; 8]),
+        (
+            Method::GET,
+            "/me",
+            None,
+            [200, 200, 200, 200, 401, 401, 401, 200],
+        ),
+        (
+            Method::GET,
+            "/domains",
+            None,
+            [200, 200, 200, 200, 401, 401, 401, 200],
+        ),
+        (
+            Method::GET,
+            "/domains/{domain}",
+            None,
+            [200, 200, 200, 404, 401, 401, 401, 200],
+        ),
+        (
+            Method::POST,
+            "/domains",
+            Some(r#"{"name":"new{n}.test"}"#.into()),
+            [201, 404, 404, 404, 401, 401, 401, 404],
+        ),
+        (
+            Method::GET,
+            "/zones",
+            None,
+            [200, 200, 200, 200, 401, 401, 401, 200],
+        ),
+        (
+            Method::GET,
+            "/zones/{zone}",
+            None,
+            [200, 200, 200, 404, 401, 401, 401, 200],
+        ),
+        (
+            Method::POST,
+            "/zones",
+            Some(zone_body("z{n}.example.com")),
+            // Outside every domain one may edit reads like outside every domain: 422.
+            [201, 201, 422, 422, 401, 401, 401, 201],
+        ),
+        (
+            Method::PUT,
+            "/zones/{fresh_zone}",
+            Some(zone_body("p{n}.example.com")),
+            [200, 200, 404, 404, 401, 401, 401, 200],
+        ),
+        (
+            Method::DELETE,
+            "/zones/{fresh_zone}",
+            None,
+            [204, 204, 404, 404, 401, 401, 401, 204],
+        ),
+        (
+            Method::GET,
+            "/users",
+            None,
+            [200, 404, 404, 404, 401, 401, 401, 404],
+        ),
+        (
+            Method::POST,
+            "/users",
+            Some(r#"{"username":"u{n}","password":"a-long-password-{n}"}"#.into()),
+            [201, 404, 404, 404, 401, 401, 401, 404],
+        ),
+        (
+            Method::GET,
+            "/users/{reader}",
+            None,
+            [200, 404, 404, 404, 401, 401, 401, 404],
+        ),
+        (
+            Method::PATCH,
+            "/users/{reader}",
+            Some(r#"{"disabled":false}"#.into()),
+            [200, 404, 404, 404, 401, 401, 401, 404],
+        ),
+        (
+            Method::GET,
+            "/grants",
+            None,
+            [200, 404, 404, 404, 401, 401, 401, 404],
+        ),
+        (
+            Method::POST,
+            "/grants",
+            Some(r#"{"user_id":"{reader}","domain_id":"{fresh_domain}","level":"read"}"#.into()),
+            [201, 404, 404, 404, 401, 401, 401, 404],
+        ),
+        (
+            Method::DELETE,
+            "/grants/{fresh_grant}",
+            None,
+            [204, 404, 404, 404, 401, 401, 401, 404],
+        ),
+        (
+            Method::GET,
+            "/api-keys",
+            None,
+            [200, 200, 200, 200, 401, 401, 401, 200],
+        ),
+        (
+            Method::POST,
+            "/api-keys",
+            Some(r#"{"name":"k{n}"}"#.into()),
+            [201, 201, 201, 201, 401, 401, 401, 201],
+        ),
+    ];
+
+    let mut failures = Vec::new();
+    for (method, path, body, expected) in &rows {
+        for (column, caller) in CALLERS.iter().enumerate() {
+            let path = world.expand(&mut panel, path).await?;
+            let body = match body {
+                Some(b) => Some(serde_json::from_str::<Value>(
+                    &world.expand(&mut panel, b).await?,
+                )?),
+                None => None,
+            };
+            let audits_before = audit_log::Entity::find().count(&panel.db).await?;
+            let key = world.keys[column].clone();
+            let session = world.session.clone();
+            let auth = match (&key, column) {
+                (_, 7) => session.auth(),
+                (Some(key), _) => Auth::Bearer(key),
+                (None, _) => Auth::None,
+            };
+            let reply = panel.call(method.clone(), &path, auth, body).await?;
+            let audits = audit_log::Entity::find().count(&panel.db).await? - audits_before;
+            if reply.status != expected[column] {
+                failures.push(format!(
+                    "{method} {path} as {caller}: expected {}, got {} {}",
+                    expected[column], reply.status, reply.json
+                ));
+            }
+            if reply.status >= 400 {
+                // One error shape, and a refused request changes nothing.
+                assert!(
+                    reply.json["error"]["code"].is_string(),
+                    "{method} {path}: {}",
+                    reply.json
+                );
+                assert_eq!(
+                    audits, 0,
+                    "{method} {path} as {caller} was refused but audited"
+                );
+            } else if *method != Method::GET {
+                // Every mutation writes exactly one audit record.
+                assert_eq!(
+                    audits, 1,
+                    "{method} {path} as {caller}: {audits} audit records"
+                );
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_no_secrets(&panel, &[ADMIN_PASSWORD, OWNER_PASSWORD, READER_PASSWORD]);
+    panel.stop().await
+}
+
+#[tokio::test]
+async fn tenants_see_and_change_only_what_they_are_granted() -> anyhow::Result<()> {
+    let mut panel = Panel::start().await?;
+    let (_, admin) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    let alpha = panel.domain(&admin, "alpha.test").await?;
+    let beta = panel.domain(&admin, "beta.test").await?;
+    let alice_id = panel.user(&admin, "alice", OWNER_PASSWORD).await?;
+    let bob_id = panel.user(&admin, "bob", READER_PASSWORD).await?;
+    panel.grant(&admin, &alice_id, &alpha, "edit").await?;
+    panel.grant(&admin, &bob_id, &beta, "edit").await?;
+    let (_, alice) = panel.key_for("alice", OWNER_PASSWORD).await?;
+    let (_, bob) = panel.key_for("bob", READER_PASSWORD).await?;
+    let alice_zone = panel.zone(&alice, "www.alpha.test").await?;
+    let bob_zone = panel.zone(&bob, "www.beta.test").await?;
+    // A deeper domain inside alice's that only the admin has: not hers to route.
+    panel.domain(&admin, "deep.alpha.test").await?;
+
+    // Lists hold only one's own; search stays inside the grant.
+    let reply = panel
+        .call(Method::GET, "/zones", Auth::Bearer(&alice), None)
+        .await?;
+    assert_eq!(reply.json["total"], 1);
+    assert_eq!(reply.json["items"][0]["hostname"], "www.alpha.test");
+    let reply = panel
+        .call(Method::GET, "/zones?q=beta", Auth::Bearer(&alice), None)
+        .await?;
+    assert_eq!(reply.json["total"], 0, "{}", reply.json);
+    let reply = panel
+        .call(Method::GET, "/domains", Auth::Bearer(&bob), None)
+        .await?;
+    let names: Vec<&str> = reply.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["beta.test"]);
+    let reply = panel
+        .call(Method::GET, "/zones", Auth::Bearer(&admin), None)
+        .await?;
+    assert_eq!(reply.json["total"], 2);
+
+    // Alice reaching into bob's tenancy: reads and writes answer as if nothing were there.
+    let before = zones::Entity::find().all(&panel.db).await?;
+    let redis_before = panel.redis.all_keys().await?;
+    for (method, path, body) in [
+        (Method::GET, format!("/zones/{bob_zone}"), None),
+        (Method::GET, format!("/domains/{beta}"), None),
+        (
+            Method::PUT,
+            format!("/zones/{bob_zone}"),
+            Some(zone("www.beta.test", "", "http://127.0.0.1:6666")),
+        ),
+        (Method::DELETE, format!("/zones/{bob_zone}"), None),
+        // Moving her own zone into bob's domain.
+        (
+            Method::PUT,
+            format!("/zones/{alice_zone}"),
+            Some(zone("evil.beta.test", "", "http://127.0.0.1:6666")),
+        ),
+        (
+            Method::POST,
+            "/zones".to_owned(),
+            Some(zone("api.beta.test", "", "http://127.0.0.1:6666")),
+        ),
+        (
+            Method::POST,
+            "/zones".to_owned(),
+            Some(zone("x.deep.alpha.test", "", "http://127.0.0.1:6666")),
+        ),
+    ] {
+        let reply = panel
+            .call(method.clone(), &path, Auth::Bearer(&alice), body)
+            .await?;
+        assert!(
+            matches!(reply.status, 404 | 422),
+            "{method} {path}: {} {}",
+            reply.status,
+            reply.json
+        );
+        if reply.status == 422 {
+            assert_eq!(reply.json["error"]["details"][0]["field"], "hostname");
+        }
+    }
+    assert_eq!(zones::Entity::find().all(&panel.db).await?, before);
+    assert_eq!(panel.redis.all_keys().await?, redis_before);
+    let record = panel.zone_record("www.beta.test").await?.unwrap();
+    assert!(upstream_urls(&record, "")[0].contains("127.0.0.1:9001"));
+
+    // Revoking the grant takes effect on the next request.
+    let reply = panel
+        .call(
+            Method::GET,
+            &format!("/grants?user_id={alice_id}"),
+            Auth::Bearer(&admin),
+            None,
+        )
+        .await?;
+    assert_eq!(reply.json["total"], 1);
+    let grant = reply.json["items"][0]["id"].as_str().unwrap().to_owned();
+    let reply = panel
+        .call(
+            Method::DELETE,
+            &format!("/grants/{grant}"),
+            Auth::Bearer(&admin),
+            None,
+        )
+        .await?;
+    assert_eq!(reply.status, 204);
+    let reply = panel
+        .call(
+            Method::GET,
+            &format!("/zones/{alice_zone}"),
+            Auth::Bearer(&alice),
+            None,
+        )
+        .await?;
+    assert_eq!(reply.status, 404);
+    panel.stop().await
+}
+
+#[tokio::test]
+async fn sessions_need_csrf_for_writes_and_logout_revokes() -> anyhow::Result<()> {
+    let mut panel = Panel::start().await?;
+    let reply = panel
+        .call(
+            Method::POST,
+            "/auth/login",
+            Auth::None,
+            Some(json!({"username": ADMIN, "password": "wrong password"})),
+        )
+        .await?;
+    assert_eq!(reply.status, 401);
+    assert!(reply.set_cookies.is_empty());
+
+    let reply = panel
+        .call(
+            Method::POST,
+            "/auth/login",
+            Auth::None,
+            Some(json!({"username": ADMIN, "password": ADMIN_PASSWORD})),
+        )
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(reply.json["user"]["username"], ADMIN);
+    assert!(reply.json["user"].get("password_hash").is_none());
+    let session_cookie = reply
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("sy_session="))
+        .expect("session cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="] {
+        assert!(
+            session_cookie.contains(attribute),
+            "{attribute}: {session_cookie}"
+        );
+    }
+    // This panel runs with --cookie-secure false (plain-HTTP tests).
+    assert!(!session_cookie.contains("Secure"), "{session_cookie}");
+    let csrf_cookie = reply
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("sy_csrf="))
+        .expect("CSRF cookie");
+    assert!(
+        !csrf_cookie.contains("HttpOnly"),
+        "scripts must read it: {csrf_cookie}"
+    );
+    let cookie = session_cookie["sy_session=".len()..]
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf = reply.json["csrf_token"].as_str().unwrap().to_owned();
+    assert!(csrf_cookie.contains(&csrf));
+    // Only digests are stored.
+    let stored = sessions::Entity::find().one(&panel.db).await?.unwrap();
+    assert_ne!(stored.token_hash, cookie);
+    assert_ne!(stored.csrf_token_hash, csrf);
+
+    // Reads need only the cookie.
+    let reply = panel
+        .call(
+            Method::GET,
+            "/me",
+            Auth::Session {
+                cookie: &cookie,
+                csrf: None,
+            },
+            None,
+        )
+        .await?;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json["via"], "session");
+    // Writes without the CSRF token, or with a wrong one, are refused and change nothing.
+    let audits = audit_log::Entity::find().count(&panel.db).await?;
+    for csrf in [None, Some("0000"), Some(cookie.as_str())] {
+        let reply = panel
+            .call(
+                Method::POST,
+                "/domains",
+                Auth::Session {
+                    cookie: &cookie,
+                    csrf,
+                },
+                Some(json!({"name": "example.com"})),
+            )
+            .await?;
+        assert_eq!(reply.status, 403, "{csrf:?}: {}", reply.json);
+        assert_eq!(reply.json["error"]["code"], "forbidden");
+        assert!(
+            reply.json["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("x-csrf-token")
+        );
+    }
+    assert_eq!(audit_log::Entity::find().count(&panel.db).await?, audits);
+    let auth = Auth::Session {
+        cookie: &cookie,
+        csrf: Some(&csrf),
+    };
+    let reply = panel
+        .call(
+            Method::POST,
+            "/domains",
+            auth,
+            Some(json!({"name": "example.com"})),
+        )
+        .await?;
+    assert_eq!(reply.status, 201, "{}", reply.json);
+    let row = audit_log::Entity::find()
+        .filter(audit_log::Column::Action.eq("domain.create"))
+        .one(&panel.db)
+        .await?
+        .unwrap();
+    assert_eq!(row.actor_label, format!("{ADMIN} (session)"));
+
+    // Logout (itself CSRF-checked) revokes the session: the cookie is dead afterwards.
+    let reply = panel
+        .call(
+            Method::POST,
+            "/auth/logout",
+            Auth::Session {
+                cookie: &cookie,
+                csrf: None,
+            },
+            None,
+        )
+        .await?;
+    assert_eq!(reply.status, 403);
+    let reply = panel
+        .call(
+            Method::POST,
+            "/auth/logout",
+            Auth::Session {
+                cookie: &cookie,
+                csrf: Some(&csrf),
+            },
+            None,
+        )
+        .await?;
+    assert_eq!(reply.status, 204);
+    assert!(
+        reply
+            .set_cookies
+            .iter()
+            .any(|c| c.starts_with("sy_session=;")
+                || c.starts_with("sy_session=\"\"")
+                || c.starts_with("sy_session=") && c.contains("Max-Age=0")),
+        "{:?}",
+        reply.set_cookies
+    );
+    let reply = panel
+        .call(
+            Method::GET,
+            "/me",
+            Auth::Session {
+                cookie: &cookie,
+                csrf: None,
+            },
+            None,
+        )
+        .await?;
+    assert_eq!(reply.status, 401);
+    assert_eq!(panel.audit_count("session.create").await?, 1);
+    assert_eq!(panel.audit_count("session.revoke").await?, 1);
+
+    // A password change ends the user's other sessions.
+    users::create(
+        &panel.db,
+        &Actor::system("test"),
+        "carol",
+        OWNER_PASSWORD,
+        "user",
+    )
+    .await?;
+    let carol = panel.login("carol", OWNER_PASSWORD).await?;
+    let (_, admin) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    let carol_id = panel
+        .call(Method::GET, "/me", carol.auth(), None)
+        .await?
+        .json["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = panel
+        .call(
+            Method::PATCH,
+            &format!("/users/{carol_id}"),
+            Auth::Bearer(&admin),
+            Some(json!({"password": "a-brand-new-password"})),
+        )
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(
+        panel
+            .call(Method::GET, "/me", carol.auth(), None)
+            .await?
+            .status,
+        401
+    );
+    assert!(panel.login("carol", OWNER_PASSWORD).await.is_err());
+    panel.login("carol", "a-brand-new-password").await?;
+    // Disabled users cannot log in.
+    let reply = panel
+        .call(
+            Method::PATCH,
+            &format!("/users/{carol_id}"),
+            Auth::Bearer(&admin),
+            Some(json!({"disabled": true})),
+        )
+        .await?;
+    assert_eq!(reply.status, 200);
+    assert!(panel.login("carol", "a-brand-new-password").await.is_err());
+
+    assert_no_secrets(
+        &panel,
+        &[
+            ADMIN_PASSWORD,
+            OWNER_PASSWORD,
+            "a-brand-new-password",
+            &cookie,
+        ],
+    );
+    // The CSRF token is returned by its login only, and never logged.
+    assert!(!panel.logs.text().contains(&csrf));
+    for (request, body) in &panel.bodies {
+        assert!(
+            request == "POST /auth/login" || !body.contains(&csrf),
+            "{request}: {body}"
+        );
+    }
+    panel.stop().await
+}
+
+#[tokio::test]
+async fn login_attempts_are_limited_per_user_and_per_address() -> anyhow::Result<()> {
+    let mut panel = Panel::start_with(
+        None,
+        &[
+            "--login-per-user-per-minute",
+            "3",
+            "--login-per-address-per-minute",
+            "6",
+        ],
+    )
+    .await?;
+    for name in ["alice", "bob", "carol"] {
+        users::create(
+            &panel.db,
+            &Actor::system("test"),
+            name,
+            OWNER_PASSWORD,
+            "user",
+        )
+        .await?;
+    }
+    for _ in 0..3 {
+        assert_eq!(
+            attempt(&mut panel, "alice", "guess-guess-guess")
+                .await?
+                .status,
+            401
+        );
+    }
+    // Alice's limit is spent: even the right password waits (and says how long).
+    let reply = attempt(&mut panel, "Alice", OWNER_PASSWORD).await?;
+    assert_eq!(reply.status, 429, "{}", reply.json);
+    assert_eq!(reply.json["error"]["code"], "rate_limited");
+    assert!(
+        reply.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("username")
+    );
+    // Bob is another user: he gets in (5 attempts from this address so far).
+    assert_eq!(
+        attempt(&mut panel, "bob", OWNER_PASSWORD).await?.status,
+        200
+    );
+    assert_eq!(
+        attempt(&mut panel, "bob", OWNER_PASSWORD).await?.status,
+        200
+    );
+    // The address's limit (6 a minute) is spent now, whoever tries.
+    let reply = attempt(&mut panel, "carol", OWNER_PASSWORD).await?;
+    assert_eq!(reply.status, 429, "{}", reply.json);
+    assert!(
+        reply.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("address")
+    );
+    // HTTP Basic on /api-keys is a login too.
+    let reply = panel
+        .call(
+            Method::POST,
+            "/api-keys",
+            Auth::Basic("carol", OWNER_PASSWORD),
+            Some(json!({"name": "k"})),
+        )
+        .await?;
+    assert_eq!(reply.status, 429);
+    panel.stop().await
+}
+
+async fn attempt(panel: &mut Panel, user: &str, password: &str) -> anyhow::Result<Reply> {
+    let body = json!({"username": user, "password": password});
+    panel
+        .call(Method::POST, "/auth/login", Auth::None, Some(body))
+        .await
+}
