@@ -22,6 +22,7 @@
 //! back one step at a time (tests roll the whole history back and forward again).
 
 mod m20261122_000001_initial;
+mod m20261122_000002_acme_orders;
 
 // The sea-orm convention: callers write `use migrations::{Migrator, MigratorTrait};`.
 pub use sea_orm_migration::prelude::*;
@@ -32,6 +33,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261122_000001_initial::Migration)]
+        vec![
+            Box::new(m20261122_000001_initial::Migration),
+            Box::new(m20261122_000002_acme_orders::Migration),
+        ]
     }
 }

@@ -10,6 +10,7 @@ pub mod hostname;
 pub mod keys;
 pub mod matcher;
 pub mod model;
+pub mod secrets;
 pub mod store;
 
 pub use backend::{BackendUrl, UrlTemplate};

@@ -5,6 +5,7 @@
 //! default `redis://127.0.0.1:6379`). Each test isolates itself — its own database, its
 //! own Redis key prefix — and cleans up after itself. It never flushes a shared Redis.
 
+pub mod acme;
 pub mod client;
 pub mod eventually;
 pub mod postgres;

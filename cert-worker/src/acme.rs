@@ -1,0 +1,349 @@
+//! The ACME side: the account (created once, kept sealed in Postgres) and the steps of
+//! one DNS-01 order for `*.<domain>` and `<domain>`.
+//!
+//! Client: `instant-acme` — async on tokio and hyper, maintained, RFC 8555 complete with
+//! External Account Binding, and it hands back the CA's problem documents intact, which
+//! become the certificate's `last_error`. (`acme-lib` is synchronous and unmaintained.)
+
+use std::time::Duration;
+
+use instant_acme::{
+    Account, AccountCredentials, AuthorizationStatus, ChallengeType, ExternalAccountKey,
+    Identifier, NewAccount, NewOrder, Order, OrderStatus, RetryPolicy,
+};
+use sea_orm::DatabaseConnection;
+use switchyard_shared::secrets::SecretBox;
+use time::OffsetDateTime;
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+use crate::config::AcmeConfig;
+use crate::db;
+
+/// Associated data of the sealed account credentials.
+pub const ACCOUNT_CONTEXT: &str = "acme_accounts.credentials";
+/// Associated data of sealed certificate keys.
+pub const KEY_CONTEXT: &str = "certificates.key";
+
+/// What went wrong on the ACME side.
+#[derive(Debug, thiserror::Error)]
+pub enum AcmeError {
+    /// The CA answered with a problem document.
+    #[error("ACME CA ({action}): {problem}")]
+    Problem { action: String, problem: String },
+    #[error("ACME ({action}): {message}")]
+    Client { action: String, message: String },
+    #[error("ACME account: {0}")]
+    Account(String),
+    #[error("database: {0}")]
+    Db(#[from] sea_orm::DbErr),
+}
+
+fn acme_err(action: &str) -> impl Fn(instant_acme::Error) -> AcmeError + '_ {
+    move |e| match e {
+        instant_acme::Error::Api(p) => AcmeError::Problem {
+            action: action.to_owned(),
+            problem: problem_text(&p),
+        },
+        other => AcmeError::Client {
+            action: action.to_owned(),
+            message: other.to_string(),
+        },
+    }
+}
+
+/// The problem document as an operator wants to read it: type, detail, status and the
+/// per-identifier subproblems.
+pub fn problem_text(p: &instant_acme::Problem) -> String {
+    let mut s = String::new();
+    if let Some(t) = &p.r#type {
+        s.push_str(t);
+    }
+    if let Some(d) = &p.detail {
+        s.push_str(if s.is_empty() { "" } else { ": " });
+        s.push_str(d);
+    }
+    if let Some(st) = p.status {
+        s.push_str(&format!(" (HTTP {st})"));
+    }
+    for sub in &p.subproblems {
+        s.push_str(&format!("; {sub}"));
+    }
+    s
+}
+
+/// The account, loaded or created on first use.
+pub struct Acme {
+    config: AcmeConfig,
+    secrets: SecretBox,
+    account: OnceCell<(Uuid, Account)>,
+}
+
+/// One DNS-01 challenge to answer: publish `value` as TXT at `fqdn`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    pub fqdn: String,
+    pub value: String,
+}
+
+/// An issued certificate.
+pub struct Issued {
+    pub chain_pem: String,
+    pub key_pem: String,
+}
+
+impl Acme {
+    pub fn new(config: AcmeConfig, secrets: SecretBox) -> Self {
+        Self {
+            config,
+            secrets,
+            account: OnceCell::new(),
+        }
+    }
+
+    pub fn config(&self) -> &AcmeConfig {
+        &self.config
+    }
+
+    fn builder(&self) -> Result<instant_acme::AccountBuilder, AcmeError> {
+        match &self.config.ca_file {
+            Some(path) => Account::builder_with_root(path),
+            None => Account::builder(),
+        }
+        .map_err(|e| AcmeError::Account(format!("cannot set up the HTTPS client: {e}")))
+    }
+
+    /// The account for the configured directory: restored from Postgres, or registered
+    /// once (under an advisory lock, so two instances never register two).
+    pub async fn account(&self, db: &DatabaseConnection) -> Result<&(Uuid, Account), AcmeError> {
+        self.account
+            .get_or_try_init(|| async {
+                let url = &self.config.directory_url;
+                let txn = db::lock_account_creation(db, url).await?;
+                if let Some(stored) = db::load_account(&txn, url).await? {
+                    txn.commit().await?;
+                    let json = self
+                        .secrets
+                        .open_string(ACCOUNT_CONTEXT, &stored.credentials_ciphertext)
+                        .map_err(|e| AcmeError::Account(e.to_string()))?;
+                    let credentials: AccountCredentials = serde_json::from_str(&json)
+                        .map_err(|e| AcmeError::Account(format!("stored credentials: {e}")))?;
+                    let account = self
+                        .builder()?
+                        .from_credentials(credentials)
+                        .await
+                        .map_err(acme_err("restoring the account"))?;
+                    return Ok((stored.id, account));
+                }
+                let contact = self.config.contact.as_ref().map(|c| format!("mailto:{c}"));
+                let contacts: Vec<&str> = contact.iter().map(String::as_str).collect();
+                let eab = self
+                    .config
+                    .eab
+                    .as_ref()
+                    .map(|e| ExternalAccountKey::new(e.kid.clone(), &e.hmac_key));
+                let (account, credentials) = self
+                    .builder()?
+                    .create(
+                        &NewAccount {
+                            contact: &contacts,
+                            terms_of_service_agreed: true,
+                            only_return_existing: false,
+                        },
+                        url.clone(),
+                        eab.as_ref(),
+                    )
+                    .await
+                    .map_err(acme_err("registering the account"))?;
+                let json = serde_json::to_string(&credentials)
+                    .map_err(|e| AcmeError::Account(e.to_string()))?;
+                let sealed = self
+                    .secrets
+                    .seal(ACCOUNT_CONTEXT, json.as_bytes())
+                    .map_err(|e| AcmeError::Account(e.to_string()))?;
+                let id =
+                    db::insert_account(&txn, url, self.config.contact.as_deref(), sealed).await?;
+                txn.commit().await?;
+                tracing::info!(directory = %url, account = account.id(), "registered ACME account");
+                Ok((id, account))
+            })
+            .await
+    }
+
+    /// Places an order for `names` and returns it with the challenges to publish.
+    pub async fn place_order(
+        &self,
+        account: &Account,
+        names: &[String],
+    ) -> Result<(Order, Vec<Challenge>), AcmeError> {
+        let identifiers: Vec<Identifier> =
+            names.iter().map(|n| Identifier::Dns(n.clone())).collect();
+        let mut order = account
+            .new_order(&NewOrder::new(&identifiers))
+            .await
+            .map_err(acme_err("placing the order"))?;
+        let challenges = challenges(&mut order).await?;
+        Ok((order, challenges))
+    }
+
+    /// Re-opens an order placed earlier (a manual order resumed by URL).
+    pub async fn resume_order(
+        &self,
+        account: &Account,
+        url: &str,
+    ) -> Result<(Order, Vec<Challenge>), AcmeError> {
+        let mut order = account
+            .order(url.to_owned())
+            .await
+            .map_err(acme_err("re-opening the order"))?;
+        let challenges = challenges(&mut order).await?;
+        Ok((order, challenges))
+    }
+
+    /// Tells the CA the records are in place, waits for validation, finalizes with a
+    /// fresh key and downloads the chain.
+    pub async fn complete(&self, order: &mut Order) -> Result<Issued, AcmeError> {
+        let mut authorizations = order.authorizations();
+        while let Some(authz) = authorizations.next().await {
+            let mut authz = authz.map_err(acme_err("reading authorizations"))?;
+            if authz.status != AuthorizationStatus::Pending {
+                continue;
+            }
+            let mut challenge =
+                authz
+                    .challenge(ChallengeType::Dns01)
+                    .ok_or_else(|| AcmeError::Client {
+                        action: "answering the challenge".into(),
+                        message: "the CA offers no dns-01 challenge".into(),
+                    })?;
+            challenge
+                .set_ready()
+                .await
+                .map_err(acme_err("answering the challenge"))?;
+        }
+        let retries = RetryPolicy::new()
+            .initial_delay(Duration::from_millis(250))
+            .backoff(1.5)
+            .timeout(self.config.timeout);
+        let status = order
+            .poll_ready(&retries)
+            .await
+            .map_err(acme_err("waiting for validation"))?;
+        if status != OrderStatus::Ready {
+            return Err(AcmeError::Problem {
+                action: "validating the challenge".into(),
+                problem: rejection(order).await,
+            });
+        }
+        let key_pem = order.finalize().await.map_err(acme_err("finalizing"))?;
+        let chain_pem = order
+            .poll_certificate(&retries)
+            .await
+            .map_err(acme_err("downloading the certificate"))?;
+        Ok(Issued { chain_pem, key_pem })
+    }
+
+    /// Seals a certificate key for Postgres.
+    pub fn seal_key(&self, key_pem: &str) -> Result<Vec<u8>, AcmeError> {
+        self.secrets
+            .seal(KEY_CONTEXT, key_pem.as_bytes())
+            .map_err(|e| AcmeError::Account(e.to_string()))
+    }
+
+    /// Opens a stored certificate key.
+    pub fn open_key(&self, sealed: &[u8]) -> Result<String, AcmeError> {
+        self.secrets
+            .open_string(KEY_CONTEXT, sealed)
+            .map_err(|e| AcmeError::Account(e.to_string()))
+    }
+}
+
+/// The dns-01 challenges of an order's pending authorizations. Both `*.d` and `d` are
+/// validated at `_acme-challenge.d`, with two different values.
+async fn challenges(order: &mut Order) -> Result<Vec<Challenge>, AcmeError> {
+    let mut out = Vec::new();
+    let mut authorizations = order.authorizations();
+    while let Some(authz) = authorizations.next().await {
+        let mut authz = authz.map_err(acme_err("reading authorizations"))?;
+        match authz.status {
+            AuthorizationStatus::Pending => {}
+            AuthorizationStatus::Valid => continue,
+            other => {
+                return Err(AcmeError::Client {
+                    action: "reading authorizations".into(),
+                    message: format!("authorization for {} is {other:?}", authz.identifier()),
+                });
+            }
+        }
+        let identifier = authz.identifier();
+        let Identifier::Dns(domain) = identifier.identifier else {
+            return Err(AcmeError::Client {
+                action: "reading authorizations".into(),
+                message: format!("unexpected identifier {identifier}"),
+            });
+        };
+        let fqdn = format!("_acme-challenge.{domain}");
+        let challenge = authz
+            .challenge(ChallengeType::Dns01)
+            .ok_or_else(|| AcmeError::Client {
+                action: "reading authorizations".into(),
+                message: "the CA offers no dns-01 challenge".into(),
+            })?;
+        out.push(Challenge {
+            fqdn,
+            value: challenge.key_authorization().dns_value(),
+        });
+    }
+    Ok(out)
+}
+
+/// Why the CA turned the order down: the failed challenges' problem documents.
+async fn rejection(order: &mut Order) -> String {
+    let mut problems = Vec::new();
+    let mut authorizations = order.authorizations();
+    while let Some(Ok(mut authz)) = authorizations.next().await {
+        let name = authz.identifier().to_string();
+        if let Ok(state) = authz.refresh().await {
+            for c in &state.challenges {
+                if let Some(p) = &c.error {
+                    problems.push(format!("{name}: {}", problem_text(p)));
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        "the order became invalid without a reason from the CA".to_owned()
+    } else {
+        problems.join("; ")
+    }
+}
+
+/// Validity and names of the leaf of a PEM chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafInfo {
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    pub dns_names: Vec<String>,
+}
+
+/// Reads the first certificate of a chain.
+pub fn leaf_info(chain_pem: &str) -> Result<LeafInfo, String> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(chain_pem.as_bytes())
+        .map_err(|e| format!("the CA returned no PEM certificate: {e}"))?;
+    let cert = pem
+        .parse_x509()
+        .map_err(|e| format!("the CA returned an unreadable certificate: {e}"))?;
+    let mut dns_names = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            if let x509_parser::extensions::GeneralName::DNSName(n) = name {
+                dns_names.push((*n).to_owned());
+            }
+        }
+    }
+    Ok(LeafInfo {
+        not_before: cert.validity().not_before.to_datetime(),
+        not_after: cert.validity().not_after.to_datetime(),
+        dns_names,
+    })
+}

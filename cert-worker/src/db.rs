@@ -1,0 +1,480 @@
+//! Everything cert-worker reads and writes in PostgreSQL: the ACME account, the
+//! certificate queue, outcomes, and the order log (`acme_orders`).
+//!
+//! Several instances may run at once. A certificate is worked on by the instance holding
+//! its transaction-scoped advisory lock ([`Claim`]); the lock lives in a transaction of
+//! its own while the row itself is updated through ordinary autocommit statements, so
+//! progress (such as the TXT record a manual order waits for) is visible to the panel
+//! immediately, and a crashed instance's lock goes with its connection.
+
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, Statement, TransactionTrait, Value,
+};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::dns::CredentialRow;
+use crate::schedule::CertStatus;
+
+fn stmt(sql: &str, values: Vec<Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// Opens the pool: one connection per concurrent order for its lock, plus room for the
+/// row updates, the sweep and the account.
+pub async fn connect(url: &str, concurrency: usize) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(concurrency as u32 * 2 + 4)
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .acquire_timeout(std::time::Duration::from_secs(30))
+        .sqlx_logging(false);
+    Database::connect(options).await
+}
+
+/// The stored ACME account for a directory.
+pub struct StoredAccount {
+    pub id: Uuid,
+    pub credentials_ciphertext: Vec<u8>,
+}
+
+/// Serialises account creation across instances: whoever holds this transaction decides
+/// whether the account exists.
+pub async fn lock_account_creation(
+    db: &DatabaseConnection,
+    directory_url: &str,
+) -> Result<DatabaseTransaction, DbErr> {
+    let txn = db.begin().await?;
+    txn.execute_raw(stmt(
+        "SELECT pg_advisory_xact_lock(hashtextextended('acme_account:' || $1, 0))",
+        vec![directory_url.into()],
+    ))
+    .await?;
+    Ok(txn)
+}
+
+pub async fn load_account<C: ConnectionTrait>(
+    db: &C,
+    directory_url: &str,
+) -> Result<Option<StoredAccount>, DbErr> {
+    let row = db
+        .query_one_raw(stmt(
+            "SELECT id, credentials_ciphertext FROM acme_accounts WHERE directory_url = $1",
+            vec![directory_url.into()],
+        ))
+        .await?;
+    row.map(|r| {
+        Ok(StoredAccount {
+            id: r.try_get("", "id")?,
+            credentials_ciphertext: r.try_get("", "credentials_ciphertext")?,
+        })
+    })
+    .transpose()
+}
+
+pub async fn insert_account<C: ConnectionTrait>(
+    db: &C,
+    directory_url: &str,
+    contact: Option<&str>,
+    ciphertext: Vec<u8>,
+) -> Result<Uuid, DbErr> {
+    let row = db
+        .query_one_raw(stmt(
+            "INSERT INTO acme_accounts (directory_url, contact, credentials_ciphertext) VALUES ($1, $2, $3) RETURNING id",
+            vec![directory_url.into(), contact.map(str::to_owned).into(), ciphertext.into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotInserted)?;
+    row.try_get("", "id")
+}
+
+/// Certificates whose next attempt is due, oldest first.
+pub async fn due(db: &DatabaseConnection, limit: usize) -> Result<Vec<Uuid>, DbErr> {
+    db.query_all_raw(stmt(
+        "SELECT id FROM certificates WHERE status <> 'active' AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1",
+        vec![(limit as i64).into()],
+    ))
+    .await?
+    .iter()
+    .map(|r| r.try_get("", "id"))
+    .collect()
+}
+
+/// The right to work on one certificate, held until dropped or finished.
+pub struct Claim {
+    txn: DatabaseTransaction,
+}
+
+impl Claim {
+    /// Takes the certificate's lock if no other instance holds it.
+    pub async fn try_take(db: &DatabaseConnection, id: Uuid) -> Result<Option<Claim>, DbErr> {
+        let txn = db.begin().await?;
+        let row = txn
+            .query_one_raw(stmt(
+                "SELECT pg_try_advisory_xact_lock(hashtextextended('certificate:' || $1::text, 0)) AS locked",
+                vec![id.into()],
+            ))
+            .await?;
+        let locked: bool = match row {
+            Some(r) => r.try_get("", "locked")?,
+            None => false,
+        };
+        if locked {
+            Ok(Some(Claim { txn }))
+        } else {
+            txn.rollback().await?;
+            Ok(None)
+        }
+    }
+
+    /// Releases the lock.
+    pub async fn release(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+}
+
+/// One certificate with what it takes to order it.
+#[derive(Debug, Clone)]
+pub struct Work {
+    pub id: Uuid,
+    pub domain: String,
+    pub names: Vec<String>,
+    pub status: CertStatus,
+    pub attempts: i32,
+    pub next_attempt_at: OffsetDateTime,
+    pub order_url: Option<String>,
+    pub manual_txt_name: Option<String>,
+    pub manual_txt_value: Option<String>,
+    /// `None`: the domain has no DNS credential.
+    pub credential: Option<CredentialRow>,
+}
+
+/// Reads a certificate again after taking its lock: another instance may have just
+/// finished it, in which case it is no longer due.
+pub async fn load_work(db: &DatabaseConnection, id: Uuid) -> Result<Option<Work>, DbErr> {
+    let row = db
+        .query_one_raw(stmt(
+            "SELECT c.id, d.name AS domain, c.names, c.status, c.attempts, c.next_attempt_at,
+                    c.order_url, c.manual_txt_name, c.manual_txt_value,
+                    cr.name AS cred_name, cr.provider, cr.secret_ciphertext, cr.api_base_url
+             FROM certificates c
+             JOIN domains d ON d.id = c.domain_id
+             LEFT JOIN dns_credentials cr ON cr.id = d.dns_credential_id
+             WHERE c.id = $1",
+            vec![id.into()],
+        ))
+        .await?;
+    let Some(r) = row else { return Ok(None) };
+    let status: String = r.try_get("", "status")?;
+    let names: serde_json::Value = r.try_get("", "names")?;
+    let provider: Option<String> = r.try_get("", "provider")?;
+    Ok(Some(Work {
+        id: r.try_get("", "id")?,
+        domain: r.try_get("", "domain")?,
+        names: names
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        status: CertStatus::parse(&status).ok_or_else(|| {
+            DbErr::Custom(format!("certificate {id} has unknown status {status:?}"))
+        })?,
+        attempts: r.try_get("", "attempts")?,
+        next_attempt_at: r.try_get("", "next_attempt_at")?,
+        order_url: r.try_get("", "order_url")?,
+        manual_txt_name: r.try_get("", "manual_txt_name")?,
+        manual_txt_value: r.try_get("", "manual_txt_value")?,
+        credential: match provider {
+            Some(provider) => Some(CredentialRow {
+                name: r.try_get("", "cred_name")?,
+                provider,
+                secret_ciphertext: r.try_get("", "secret_ciphertext")?,
+                api_base_url: r.try_get("", "api_base_url")?,
+            }),
+            None => None,
+        },
+    }))
+}
+
+/// A certificate was issued: it becomes `active`; errors, attempts and the manual TXT
+/// record are cleared; `next_attempt_at` shows when it will be renewed.
+#[allow(clippy::too_many_arguments)]
+pub async fn record_issued(
+    db: &DatabaseConnection,
+    id: Uuid,
+    chain_pem: &str,
+    key_ciphertext: Vec<u8>,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    renew_at: OffsetDateTime,
+) -> Result<(), DbErr> {
+    db.execute_raw(stmt(
+        "UPDATE certificates SET status = 'active', chain_pem = $2, key_ciphertext = $3,
+            not_before = $4, not_after = $5, next_attempt_at = $6, last_error = NULL,
+            attempts = 0, manual_txt_name = NULL, manual_txt_value = NULL, order_url = NULL,
+            updated_at = now()
+         WHERE id = $1",
+        vec![
+            id.into(),
+            chain_pem.into(),
+            key_ciphertext.into(),
+            not_before.into(),
+            not_after.into(),
+            renew_at.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// An attempt failed: the state, the error, the count and the next attempt time.
+pub async fn record_failure(
+    db: &DatabaseConnection,
+    id: Uuid,
+    status: CertStatus,
+    error: &str,
+    attempts: i32,
+    next_attempt_at: OffsetDateTime,
+) -> Result<(), DbErr> {
+    db.execute_raw(stmt(
+        "UPDATE certificates SET status = $2, last_error = $3, attempts = $4, next_attempt_at = $5,
+            manual_txt_name = NULL, manual_txt_value = NULL, order_url = NULL, updated_at = now()
+         WHERE id = $1",
+        vec![
+            id.into(),
+            status.as_str().into(),
+            error.into(),
+            attempts.into(),
+            next_attempt_at.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// A manual order waits for its TXT record: what to publish, the order to resume, and
+/// when to look again.
+pub async fn record_manual_wait(
+    db: &DatabaseConnection,
+    id: Uuid,
+    txt_name: &str,
+    txt_values: &str,
+    order_url: &str,
+    next_attempt_at: OffsetDateTime,
+) -> Result<(), DbErr> {
+    db.execute_raw(stmt(
+        "UPDATE certificates SET manual_txt_name = $2, manual_txt_value = $3, order_url = $4,
+            next_attempt_at = $5, updated_at = now()
+         WHERE id = $1",
+        vec![
+            id.into(),
+            txt_name.into(),
+            txt_values.into(),
+            order_url.into(),
+            next_attempt_at.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// The renewal sweep: active certificates with less than a third of their lifetime left
+/// (or unknown dates, or expired) become `renewing`, due now. Mirrors
+/// [`crate::schedule::renewal_due`]; one statement, so 10,000 certificates take
+/// milliseconds and two instances sweeping at once cannot double-transition a row.
+pub async fn renewal_sweep(db: &DatabaseConnection) -> Result<Vec<Uuid>, DbErr> {
+    db.query_all_raw(stmt(
+        "UPDATE certificates SET status = 'renewing', attempts = 0, next_attempt_at = now(),
+            last_error = NULL, updated_at = now()
+         WHERE status = 'active'
+           AND (not_before IS NULL OR not_after IS NULL OR not_after <= not_before
+                OR not_after - (not_after - not_before) / 3 <= now())
+         RETURNING id",
+        vec![],
+    ))
+    .await?
+    .iter()
+    .map(|r| r.try_get("", "id"))
+    .collect()
+}
+
+/// What the panel does on "re-issue": the schedule starts over, now. An active
+/// certificate keeps serving while it is renewed.
+pub async fn request_reissue(db: &DatabaseConnection, certificate_id: Uuid) -> Result<u64, DbErr> {
+    Ok(db
+        .execute_raw(stmt(
+            "UPDATE certificates SET attempts = 0, next_attempt_at = now(), last_error = NULL,
+                status = CASE WHEN status IN ('active', 'renewing', 'failed_renewal') THEN 'renewing' ELSE 'pending' END,
+                updated_at = now()
+             WHERE id = $1",
+            vec![certificate_id.into()],
+        ))
+        .await?
+        .rows_affected())
+}
+
+/// The per-account rate limit guard refused a new order.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "rate limit guard: this ACME account already placed {count} orders in the last hour (limit {limit}, --max-orders-per-hour); the order was not placed"
+)]
+pub struct RateLimited {
+    pub count: i64,
+    pub limit: u32,
+}
+
+/// Records a new order in the log, unless the account reached its hourly limit. Counting
+/// and inserting happen under the account's advisory lock, so instances cannot both
+/// squeeze under the limit.
+pub async fn start_order(
+    db: &DatabaseConnection,
+    certificate_id: Uuid,
+    account_id: Uuid,
+    limit: u32,
+) -> Result<Result<Uuid, RateLimited>, DbErr> {
+    let txn = db.begin().await?;
+    txn.execute_raw(stmt(
+        "SELECT pg_advisory_xact_lock(hashtextextended('acme_orders:' || $1::text, 0))",
+        vec![account_id.into()],
+    ))
+    .await?;
+    let count: i64 = txn
+        .query_one_raw(stmt(
+            "SELECT count(*) AS n FROM acme_orders WHERE account_id = $1 AND created_at > now() - interval '1 hour'",
+            vec![account_id.into()],
+        ))
+        .await?
+        .map(|r| r.try_get("", "n"))
+        .transpose()?
+        .unwrap_or(0);
+    if count >= i64::from(limit) {
+        txn.rollback().await?;
+        return Ok(Err(RateLimited { count, limit }));
+    }
+    let id: Uuid = txn
+        .query_one_raw(stmt(
+            "INSERT INTO acme_orders (certificate_id, account_id) VALUES ($1, $2) RETURNING id",
+            vec![certificate_id.into(), account_id.into()],
+        ))
+        .await?
+        .ok_or(DbErr::RecordNotInserted)?
+        .try_get("", "id")?;
+    txn.commit().await?;
+    Ok(Ok(id))
+}
+
+/// Notes the CA's order URL once it exists.
+pub async fn set_order_url(
+    db: &DatabaseConnection,
+    order_id: Uuid,
+    url: &str,
+) -> Result<(), DbErr> {
+    db.execute_raw(stmt(
+        "UPDATE acme_orders SET order_url = $2 WHERE id = $1",
+        vec![order_id.into(), url.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Closes an order in the log.
+pub async fn finish_order(
+    db: &DatabaseConnection,
+    order_id: Uuid,
+    error: Option<&str>,
+) -> Result<(), DbErr> {
+    db.execute_raw(stmt(
+        "UPDATE acme_orders SET outcome = $2, error = $3, finished_at = now() WHERE id = $1",
+        vec![
+            order_id.into(),
+            if error.is_some() { "failed" } else { "issued" }.into(),
+            error.map(str::to_owned).into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// The latest order of a certificate that is still open (a manual order waiting).
+pub async fn open_order(
+    db: &DatabaseConnection,
+    certificate_id: Uuid,
+) -> Result<Option<Uuid>, DbErr> {
+    db.query_one_raw(stmt(
+        "SELECT id FROM acme_orders WHERE certificate_id = $1 AND outcome = 'started' ORDER BY created_at DESC LIMIT 1",
+        vec![certificate_id.into()],
+    ))
+    .await?
+    .map(|r| r.try_get("", "id"))
+    .transpose()
+}
+
+/// Active and renewing certificates' expiry, for the days-to-expiry metric.
+pub async fn expiries(db: &DatabaseConnection) -> Result<Vec<OffsetDateTime>, DbErr> {
+    db.query_all_raw(stmt(
+        "SELECT not_after FROM certificates WHERE not_after IS NOT NULL AND status IN ('active', 'renewing', 'failed_renewal')",
+        vec![],
+    ))
+    .await?
+    .iter()
+    .map(|r| r.try_get("", "not_after"))
+    .collect()
+}
+
+/// A stored certificate, for (re)publication to Redis.
+pub struct StoredCertificate {
+    pub id: Uuid,
+    pub domain: String,
+    pub names: Vec<String>,
+    pub chain_pem: String,
+    pub key_ciphertext: Vec<u8>,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+/// Every certificate with a chain and key (or just those in `ids`).
+pub async fn stored_certificates(
+    db: &DatabaseConnection,
+    ids: Option<&[Uuid]>,
+) -> Result<Vec<StoredCertificate>, DbErr> {
+    let filter = if ids.is_some() {
+        "AND c.id = ANY($1)"
+    } else {
+        ""
+    };
+    let values: Vec<Value> = match ids {
+        Some(ids) => vec![ids.to_vec().into()],
+        None => vec![],
+    };
+    db.query_all_raw(stmt(
+        &format!(
+            "SELECT c.id, d.name AS domain, c.names, c.chain_pem, c.key_ciphertext, c.not_before, c.not_after
+             FROM certificates c JOIN domains d ON d.id = c.domain_id
+             WHERE c.chain_pem IS NOT NULL AND c.key_ciphertext IS NOT NULL
+               AND c.not_before IS NOT NULL AND c.not_after IS NOT NULL {filter}"
+        ),
+        values,
+    ))
+    .await?
+    .iter()
+    .map(|r| {
+        let names: serde_json::Value = r.try_get("", "names")?;
+        Ok(StoredCertificate {
+            id: r.try_get("", "id")?,
+            domain: r.try_get("", "domain")?,
+            names: names
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default(),
+            chain_pem: r.try_get("", "chain_pem")?,
+            key_ciphertext: r.try_get("", "key_ciphertext")?,
+            not_before: r.try_get("", "not_before")?,
+            not_after: r.try_get("", "not_after")?,
+        })
+    })
+    .collect()
+}

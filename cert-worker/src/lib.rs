@@ -1,0 +1,24 @@
+//! `cert-worker` — Switchyard's certificate worker. It owns the ACME account and the
+//! certificate orders: it obtains one wildcard certificate (`*.<domain>` and `<domain>`)
+//! per domain by ACME DNS-01, answering the challenge through the domain's DNS provider
+//! API (Cloudflare, DigitalOcean, Porkbun) or an operator (`manual`); stores chain and
+//! sealed key in PostgreSQL; publishes them to Redis for the proxies; and renews them
+//! once a third of their lifetime remains. Failures are stored on the certificate with
+//! the provider's or CA's own words, and retried with capped exponential backoff.
+//!
+//! It must never serve HTTP traffic (its admin listener serves only metrics and health),
+//! never leave a TXT record it created behind, never log or return a secret, and never
+//! order a certificate another instance is already ordering.
+//!
+//! `docs/cert-worker.md` is the operator's guide.
+
+pub mod acme;
+pub mod config;
+pub mod db;
+pub mod dns;
+pub mod metrics;
+pub mod schedule;
+pub mod worker;
+
+pub use config::{Args, Config};
+pub use worker::{Outcome, Worker};

@@ -1,0 +1,170 @@
+//! The certificate state machine and the timing rules: when a certificate is due for
+//! renewal, and how long to wait after a failure. Pure functions, so the rules are
+//! tested as tables and the SQL in [`crate::db`] can be checked against them.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+/// `certificates.status`.
+///
+/// ```text
+/// pending ──ok──▶ active ──due──▶ renewing ──ok──▶ active
+///    │                               │
+///    └─fail─▶ failed ──ok──▶ active  └─fail─▶ failed_renewal ──ok──▶ active
+/// ```
+///
+/// `failed` and `failed_renewal` are retried with backoff; in `renewing` and
+/// `failed_renewal` the previous certificate keeps being served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertStatus {
+    Pending,
+    Active,
+    Renewing,
+    Failed,
+    FailedRenewal,
+}
+
+impl CertStatus {
+    pub const ALL: [CertStatus; 5] = [
+        CertStatus::Pending,
+        CertStatus::Active,
+        CertStatus::Renewing,
+        CertStatus::Failed,
+        CertStatus::FailedRenewal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertStatus::Pending => "pending",
+            CertStatus::Active => "active",
+            CertStatus::Renewing => "renewing",
+            CertStatus::Failed => "failed",
+            CertStatus::FailedRenewal => "failed_renewal",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Whether the worker orders a certificate in this state (when its time has come).
+    pub fn wants_order(self) -> bool {
+        self != CertStatus::Active
+    }
+
+    /// The state after a certificate was issued.
+    pub fn after_success(self) -> CertStatus {
+        CertStatus::Active
+    }
+
+    /// The state after an attempt failed: a first issuance fails to `failed`, a renewal
+    /// to `failed_renewal` (the old certificate is still valid and still served).
+    pub fn after_failure(self) -> CertStatus {
+        match self {
+            CertStatus::Pending | CertStatus::Failed => CertStatus::Failed,
+            CertStatus::Active | CertStatus::Renewing | CertStatus::FailedRenewal => {
+                CertStatus::FailedRenewal
+            }
+        }
+    }
+}
+
+/// Delay before the next attempt after `attempts` consecutive failures (1 = the first
+/// failure): `base`, doubling per failure, never more than `cap`.
+pub fn backoff(attempts: u32, base: Duration, cap: Duration) -> Duration {
+    let doublings = attempts.saturating_sub(1).min(32);
+    base.checked_mul(1u32 << doublings.min(31))
+        .unwrap_or(cap)
+        .min(cap)
+}
+
+/// When a certificate valid from `not_before` to `not_after` should be renewed: once
+/// less than a third of its lifetime remains (30 days for a 90-day certificate). Unknown
+/// dates mean "now": a certificate whose validity we cannot tell is renewed.
+pub fn renewal_at(
+    not_before: Option<OffsetDateTime>,
+    not_after: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> OffsetDateTime {
+    match (not_before, not_after) {
+        (Some(nb), Some(na)) if na > nb => na - (na - nb) / 3,
+        _ => now,
+    }
+}
+
+/// Whether a certificate is due for renewal at `now` (see [`renewal_at`]). An expired
+/// certificate is always due.
+pub fn renewal_due(
+    not_before: Option<OffsetDateTime>,
+    not_after: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> bool {
+    renewal_at(not_before, not_after, now) <= now
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn failures_keep_serving_the_old_certificate() {
+        use CertStatus::*;
+        for (from, fail, ok) in [
+            (Pending, Failed, Active),
+            (Failed, Failed, Active),
+            (Renewing, FailedRenewal, Active),
+            (FailedRenewal, FailedRenewal, Active),
+        ] {
+            assert_eq!(from.after_failure(), fail, "{from:?} fails");
+            assert_eq!(from.after_success(), ok, "{from:?} succeeds");
+            assert!(from.wants_order());
+        }
+        assert!(!Active.wants_order());
+        for st in CertStatus::ALL {
+            assert_eq!(CertStatus::parse(st.as_str()), Some(st));
+        }
+        assert_eq!(CertStatus::parse("expired"), None);
+    }
+
+    #[test]
+    fn short_lived_certificates_are_not_renewed_daily() {
+        // The full rules table runs in tests/renewal.rs, against this function and the
+        // SQL sweep alike. A short-lived certificate is not renewed every day: a 6-day certificate issued
+        // now is next due 4 days later, not tomorrow.
+        let now = datetime!(2026-11-22 12:00 UTC);
+        let six = now + time::Duration::days(6);
+        assert_eq!(
+            renewal_at(Some(now), Some(six), now),
+            now + time::Duration::days(4)
+        );
+        assert!(!renewal_due(
+            Some(now),
+            Some(six),
+            now + time::Duration::days(1)
+        ));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let (base, cap) = (Duration::from_secs(60), Duration::from_secs(3600));
+        let table = [
+            (0, 60),
+            (1, 60),
+            (2, 120),
+            (3, 240),
+            (6, 1920),
+            (7, 3600),
+            (40, 3600),
+            (u32::MAX, 3600),
+        ];
+        for (attempts, secs) in table {
+            assert_eq!(
+                backoff(attempts, base, cap),
+                Duration::from_secs(secs),
+                "after {attempts} failures"
+            );
+        }
+    }
+}

@@ -1,0 +1,614 @@
+//! The service: the order loop, the renewal sweep, the heartbeat, publication to Redis.
+//!
+//! One pass ([`Worker::run_once`]) takes the due certificates, claims each one (an
+//! advisory lock, so racing instances never order the same certificate twice), and
+//! solves its DNS-01 challenges: through the provider's API, or — for `manual` — by
+//! showing the TXT record on the certificate row and looking for it on later passes.
+//! TXT records this worker created are always deleted afterwards: after success, after
+//! failure, and when a shutdown interrupts the wait.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use fred::prelude::KeysInterface as _;
+use fred::types::Expiration;
+use sea_orm::DatabaseConnection;
+use switchyard_shared::HostPattern;
+use switchyard_shared::model::CertRecord;
+use switchyard_shared::store::{self, ChangeSet, Store};
+use time::OffsetDateTime;
+use tokio::sync::{Mutex, watch};
+use uuid::Uuid;
+
+use crate::acme::{Acme, Challenge, leaf_info};
+use crate::config::Config;
+use crate::db::{self, Claim, Work};
+use crate::dns::propagation::Propagation;
+use crate::dns::{DnsProvider, Solver, TxtRecord};
+use crate::metrics::Metrics;
+use crate::schedule;
+
+/// The service name in `heartbeat:<service>`.
+pub const SERVICE: &str = "cert-worker";
+
+/// What became of one certificate in a pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Issued, stored and published.
+    Issued,
+    /// The attempt failed; the error is stored as `last_error`.
+    Failed(String),
+    /// A manual order waits for its TXT record to appear.
+    WaitingForManualDns,
+    /// Another instance holds it, or it is no longer due.
+    Skipped,
+    /// Shutdown interrupted it; it stays due and is retried on the next start.
+    Interrupted,
+}
+
+/// A certificate that must be retried later, with its error.
+#[derive(Debug)]
+struct Failure(String);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+/// The running worker.
+pub struct Worker {
+    config: Config,
+    db: DatabaseConnection,
+    redis: fred::prelude::Client,
+    store: Store,
+    acme: Acme,
+    http: reqwest::Client,
+    propagation: Propagation,
+    metrics: Metrics,
+    /// Issued certificates whose Redis write failed; retried every pass.
+    unpublished: Mutex<HashSet<Uuid>>,
+}
+
+impl Worker {
+    /// Connects to Postgres and Redis.
+    pub async fn connect(config: Config, metrics: Metrics) -> anyhow::Result<Arc<Worker>> {
+        let db = db::connect(&config.database_url, config.concurrency)
+            .await
+            .context("connecting to PostgreSQL")?;
+        let redis = store::connect(&config.redis_url)
+            .await
+            .context("connecting to Redis")?;
+        let store = Store::new(redis.clone(), config.keys.clone());
+        let acme = Acme::new(config.acme.clone(), config.secrets.clone());
+        let propagation = Propagation {
+            resolvers: config.dns_resolvers.clone(),
+            timeout: config.propagation_timeout,
+            poll: config.propagation_poll,
+        };
+        Ok(Arc::new(Worker {
+            config,
+            db,
+            redis,
+            store,
+            acme,
+            http: crate::dns::http_client(),
+            propagation,
+            metrics,
+            unpublished: Mutex::new(HashSet::new()),
+        }))
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Runs until `shutdown` turns true: heartbeat, renewal sweep (at start and every
+    /// `renew_every`), order passes (every `poll_every`).
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let beat = {
+            let worker = self.clone();
+            let mut shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(worker.config.heartbeat_every);
+                loop {
+                    tokio::select! {
+                        _ = shutdown.changed() => break,
+                        _ = ticks.tick() => {
+                            if let Err(e) = worker.heartbeat().await {
+                                tracing::warn!(error = %format!("{e:#}"), "heartbeat not written");
+                            }
+                        }
+                    }
+                }
+            })
+        };
+        if let Err(e) = self.publish_all().await {
+            tracing::warn!(error = %format!("{e:#}"), "republishing stored certificates failed; retrying later");
+        }
+        let mut poll = tokio::time::interval(self.config.poll_every);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut renew = tokio::time::interval(self.config.renew_every);
+        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !*shutdown.borrow() {
+            tokio::select! {
+                _ = shutdown.changed() => {}
+                _ = renew.tick() => {
+                    match self.sweep().await {
+                        Ok(n) => tracing::info!(due = n, "renewal sweep"),
+                        Err(e) => tracing::error!(error = %format!("{e:#}"), "renewal sweep failed"),
+                    }
+                }
+                _ = poll.tick() => {
+                    match self.run_once(shutdown.clone()).await {
+                        Ok(_) => {
+                            self.metrics.set_ready(true);
+                            self.metrics.last_success.set(OffsetDateTime::now_utc().unix_timestamp());
+                        }
+                        Err(e) => {
+                            self.metrics.set_ready(false);
+                            tracing::error!(error = %format!("{e:#}"), "order pass failed");
+                        }
+                    }
+                }
+            }
+        }
+        beat.await.ok();
+        // The heartbeat key goes with a clean stop, so the panel shows "stopped" at once
+        // rather than after the key's expiry.
+        let _: Result<i64, _> = self.redis.del(self.config.keys.heartbeat(SERVICE)).await;
+        Ok(())
+    }
+
+    /// Writes `heartbeat:cert-worker` (RFC 3339 time), expiring after three missed beats.
+    pub async fn heartbeat(&self) -> anyhow::Result<()> {
+        let now = OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("RFC 3339 formats any UTC time");
+        let ttl = (self.config.heartbeat_every.as_secs() * 3).max(3) as i64;
+        let _: () = self
+            .redis
+            .set(
+                self.config.keys.heartbeat(SERVICE),
+                now,
+                Some(Expiration::EX(ttl)),
+                None,
+                false,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The renewal sweep: due active certificates become `renewing`. Also refreshes the
+    /// days-to-expiry metric. Returns how many became due.
+    pub async fn sweep(&self) -> anyhow::Result<usize> {
+        let due = db::renewal_sweep(&self.db).await?;
+        let expiries = db::expiries(&self.db).await?;
+        self.metrics
+            .set_expiries(&expiries, OffsetDateTime::now_utc());
+        Ok(due.len())
+    }
+
+    /// One pass over the due certificates, `concurrency` at a time, until none is left
+    /// due (or shutdown). Returns what happened to each.
+    pub async fn run_once(
+        &self,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<Vec<(Uuid, Outcome)>> {
+        self.retry_unpublished().await;
+        let mut all = Vec::new();
+        let mut seen = HashSet::new();
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let due: Vec<Uuid> = db::due(&self.db, self.config.concurrency * 4)
+                .await?
+                .into_iter()
+                .filter(|id| !seen.contains(id))
+                .take(self.config.concurrency)
+                .collect();
+            if due.is_empty() {
+                break;
+            }
+            seen.extend(due.iter().copied());
+            let results = futures_util::future::join_all(
+                due.iter().map(|id| self.process(*id, shutdown.clone())),
+            )
+            .await;
+            for (id, result) in due.into_iter().zip(results) {
+                all.push((id, result?));
+            }
+        }
+        Ok(all)
+    }
+
+    /// Works on one certificate if this instance can claim it and it is still due.
+    pub async fn process(
+        &self,
+        id: Uuid,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<Outcome> {
+        let Some(claim) = Claim::try_take(&self.db, id).await? else {
+            return Ok(Outcome::Skipped);
+        };
+        let result = self.process_claimed(id, shutdown).await;
+        claim.release().await?;
+        result
+    }
+
+    async fn process_claimed(
+        &self,
+        id: Uuid,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<Outcome> {
+        let Some(work) = db::load_work(&self.db, id).await? else {
+            return Ok(Outcome::Skipped);
+        };
+        if !work.status.wants_order() || work.next_attempt_at > OffsetDateTime::now_utc() {
+            return Ok(Outcome::Skipped);
+        }
+        let names = if work.names.is_empty() {
+            vec![format!("*.{}", work.domain), work.domain.clone()]
+        } else {
+            work.names.clone()
+        };
+        tracing::info!(certificate = %id, domain = %work.domain, status = work.status.as_str(), "ordering certificate");
+        let (order_id, result) = self.attempt(&work, &names, shutdown).await;
+        let outcome = match result {
+            Ok(Attempt::Issued(issued)) => match self.store_issued(&work, &names, issued).await {
+                Ok(()) => Outcome::Issued,
+                Err(Failure(e)) => self.record_failure(&work, &e).await?,
+            },
+            Ok(Attempt::ManualWaiting) => Outcome::WaitingForManualDns,
+            Ok(Attempt::Interrupted) => Outcome::Interrupted,
+            Err(Failure(e)) => self.record_failure(&work, &e).await?,
+        };
+        if let Some(order_id) = order_id {
+            match &outcome {
+                Outcome::Issued => db::finish_order(&self.db, order_id, None).await?,
+                Outcome::Failed(e) => db::finish_order(&self.db, order_id, Some(e)).await?,
+                Outcome::Interrupted => {
+                    db::finish_order(&self.db, order_id, Some("interrupted by shutdown")).await?
+                }
+                Outcome::WaitingForManualDns | Outcome::Skipped => {}
+            }
+        }
+        let label = match &outcome {
+            Outcome::Issued => "issued",
+            Outcome::Failed(e) if e.starts_with("rate limit guard") => "rate_limited",
+            Outcome::Failed(_) => "failed",
+            Outcome::WaitingForManualDns => "manual_waiting",
+            Outcome::Interrupted => "interrupted",
+            Outcome::Skipped => return Ok(outcome),
+        };
+        self.metrics.orders.with_label_values(&[label]).inc();
+        Ok(outcome)
+    }
+
+    async fn record_failure(&self, work: &Work, error: &str) -> anyhow::Result<Outcome> {
+        let attempts = work.attempts.saturating_add(1);
+        let wait = schedule::backoff(
+            attempts as u32,
+            self.config.backoff_base,
+            self.config.backoff_cap,
+        );
+        let status = work.status.after_failure();
+        let next = OffsetDateTime::now_utc() + wait;
+        tracing::warn!(certificate = %work.id, domain = %work.domain, attempts, next_attempt_at = %next, status = status.as_str(), %error, "certificate order failed");
+        db::record_failure(&self.db, work.id, status, error, attempts, next).await?;
+        Ok(Outcome::Failed(error.to_owned()))
+    }
+
+    /// Runs one attempt. Returns the order log id (if an order was placed) and what came
+    /// of it.
+    async fn attempt(
+        &self,
+        work: &Work,
+        names: &[String],
+        mut shutdown: watch::Receiver<bool>,
+    ) -> (Option<Uuid>, Result<Attempt, Failure>) {
+        let credential = match &work.credential {
+            Some(c) => c,
+            None => {
+                return (
+                    None,
+                    Err(Failure(format!(
+                        "domain {} has no DNS credential: choose one in the panel so its DNS-01 challenge can be answered",
+                        work.domain
+                    ))),
+                );
+            }
+        };
+        let solver = match Solver::from_credential(credential, &self.config.secrets, &self.http) {
+            Ok(s) => s,
+            Err(e) => return (None, Err(e.into())),
+        };
+        let (account_id, account) = match self.acme.account(&self.db).await {
+            Ok((id, a)) => (*id, a.clone()),
+            Err(e) => return (None, Err(e.into())),
+        };
+        if let (Solver::Manual, Some(url)) = (&solver, &work.order_url) {
+            let order_id = db::open_order(&self.db, work.id).await.ok().flatten();
+            return (order_id, self.resume_manual(work, &account, url).await);
+        }
+        let order_id = match db::start_order(
+            &self.db,
+            work.id,
+            account_id,
+            self.config.max_orders_per_hour,
+        )
+        .await
+        {
+            Ok(Ok(id)) => id,
+            Ok(Err(limited)) => return (None, Err(limited.into())),
+            Err(e) => return (None, Err(e.into())),
+        };
+        let (mut order, challenges) = match self.acme.place_order(&account, names).await {
+            Ok(o) => o,
+            Err(e) => return (Some(order_id), Err(e.into())),
+        };
+        if let Err(e) = db::set_order_url(&self.db, order_id, order.url()).await {
+            return (Some(order_id), Err(e.into()));
+        }
+        let provider = match solver {
+            Solver::Manual => {
+                let (name, values) = txt_set(&challenges);
+                let next = OffsetDateTime::now_utc() + self.config.poll_every;
+                let result = db::record_manual_wait(
+                    &self.db,
+                    work.id,
+                    &name,
+                    &values.join("\n"),
+                    order.url(),
+                    next,
+                )
+                .await
+                .map(|()| Attempt::ManualWaiting)
+                .map_err(Failure::from);
+                tracing::info!(certificate = %work.id, txt_name = %name, "manual DNS: waiting for the operator to publish the TXT record");
+                return (Some(order_id), result);
+            }
+            Solver::Api(p) => p,
+        };
+        // Records go in before anything may be interrupted, and `created` always holds
+        // exactly what must be deleted again.
+        let mut created = Vec::new();
+        let mut result = self
+            .create_records(provider.as_ref(), &challenges, &mut created)
+            .await
+            .map(|()| Attempt::Interrupted);
+        if result.is_ok() {
+            let solve = async {
+                let (name, values) = txt_set(&challenges);
+                let zone = created
+                    .first()
+                    .map(|r: &TxtRecord| r.zone.clone())
+                    .unwrap_or_default();
+                self.propagation.wait_visible(&zone, &name, &values).await?;
+                let issued = self.acme.complete(&mut order).await?;
+                Ok::<_, Failure>(issued)
+            };
+            result = tokio::select! {
+                r = solve => r.map(Attempt::Issued),
+                _ = shutdown.wait_for(|stop| *stop) => Ok(Attempt::Interrupted),
+            };
+        }
+        self.delete_records(provider.as_ref(), &created).await;
+        (Some(order_id), result)
+    }
+
+    async fn create_records(
+        &self,
+        provider: &dyn DnsProvider,
+        challenges: &[Challenge],
+        created: &mut Vec<TxtRecord>,
+    ) -> Result<(), Failure> {
+        for ch in challenges {
+            let zone = provider.find_zone(&ch.fqdn).await?;
+            created.push(provider.create_txt(&zone, &ch.fqdn, &ch.value).await?);
+        }
+        Ok(())
+    }
+
+    async fn delete_records(&self, provider: &dyn DnsProvider, created: &[TxtRecord]) {
+        for record in created {
+            if let Err(e) = provider.delete_txt(record).await {
+                self.metrics
+                    .txt_cleanup_failures
+                    .with_label_values(&[provider.name()])
+                    .inc();
+                tracing::error!(fqdn = %record.fqdn, id = %record.id, error = %e, "TXT record could not be deleted; remove it by hand");
+            }
+        }
+    }
+
+    /// A manual order on a later pass: issue once the operator's record is visible.
+    async fn resume_manual(
+        &self,
+        work: &Work,
+        account: &instant_acme::Account,
+        url: &str,
+    ) -> Result<Attempt, Failure> {
+        let (mut order, challenges) = self.acme.resume_order(account, url).await?;
+        let (name, values) = txt_set(&challenges);
+        if challenges.is_empty() {
+            return Ok(Attempt::Issued(self.acme.complete(&mut order).await?));
+        }
+        let zone = work.domain.clone();
+        match self.propagation.check_once(&zone, &name, &values).await? {
+            Ok(()) => Ok(Attempt::Issued(self.acme.complete(&mut order).await?)),
+            Err(seen) => {
+                tracing::debug!(certificate = %work.id, %seen, "manual TXT record not visible yet");
+                let next = OffsetDateTime::now_utc() + self.config.poll_every;
+                db::record_manual_wait(&self.db, work.id, &name, &values.join("\n"), url, next)
+                    .await?;
+                Ok(Attempt::ManualWaiting)
+            }
+        }
+    }
+
+    /// Checks, stores (key sealed) and publishes a new certificate.
+    async fn store_issued(
+        &self,
+        work: &Work,
+        names: &[String],
+        issued: crate::acme::Issued,
+    ) -> Result<(), Failure> {
+        let leaf = leaf_info(&issued.chain_pem).map_err(Failure)?;
+        let missing: Vec<&String> = names
+            .iter()
+            .filter(|n| !leaf.dns_names.iter().any(|d| d.eq_ignore_ascii_case(n)))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Failure(format!(
+                "the CA issued a certificate for {:?} that lacks {:?}",
+                leaf.dns_names, missing
+            )));
+        }
+        let sealed = self.acme.seal_key(&issued.key_pem)?;
+        let renew_at = schedule::renewal_at(
+            Some(leaf.not_before),
+            Some(leaf.not_after),
+            OffsetDateTime::now_utc(),
+        );
+        db::record_issued(
+            &self.db,
+            work.id,
+            &issued.chain_pem,
+            sealed,
+            leaf.not_before,
+            leaf.not_after,
+            renew_at,
+        )
+        .await?;
+        tracing::info!(certificate = %work.id, domain = %work.domain, not_after = %leaf.not_after, "certificate issued");
+        let record = cert_record(
+            &work.domain,
+            names,
+            &issued.chain_pem,
+            &issued.key_pem,
+            leaf.not_before,
+            leaf.not_after,
+        )?;
+        if let Err(e) = self.publish(&[record]).await {
+            tracing::error!(certificate = %work.id, error = %format!("{e:#}"), "certificate stored but not written to Redis; retrying every pass");
+            self.unpublished.lock().await.insert(work.id);
+            self.metrics.unpublished.inc();
+        }
+        Ok(())
+    }
+
+    async fn publish(&self, records: &[CertRecord]) -> anyhow::Result<()> {
+        for batch in records.chunks(PUBLISH_BATCH) {
+            let mut changes = ChangeSet::new();
+            for r in batch {
+                changes.put_cert(r);
+            }
+            self.store.apply(&changes).await?;
+        }
+        Ok(())
+    }
+
+    async fn retry_unpublished(&self) {
+        let ids: Vec<Uuid> = self.unpublished.lock().await.iter().copied().collect();
+        if ids.is_empty() {
+            return;
+        }
+        match self.publish_ids(Some(&ids)).await {
+            Ok(()) => {
+                self.unpublished.lock().await.retain(|id| !ids.contains(id));
+                self.metrics
+                    .unpublished
+                    .set(self.unpublished.lock().await.len() as i64);
+            }
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "Redis still refuses the certificates")
+            }
+        }
+    }
+
+    /// Writes every stored certificate to Redis (at start: heals a Redis that lost them).
+    pub async fn publish_all(&self) -> anyhow::Result<()> {
+        self.publish_ids(None).await
+    }
+
+    async fn publish_ids(&self, ids: Option<&[Uuid]>) -> anyhow::Result<()> {
+        let rows = db::stored_certificates(&self.db, ids).await?;
+        let mut records = Vec::with_capacity(rows.len());
+        for row in rows {
+            let key_pem = self
+                .acme
+                .open_key(&row.key_ciphertext)
+                .with_context(|| format!("certificate of {}", row.domain))?;
+            let names = if row.names.is_empty() {
+                vec![format!("*.{}", row.domain), row.domain.clone()]
+            } else {
+                row.names
+            };
+            match cert_record(
+                &row.domain,
+                &names,
+                &row.chain_pem,
+                &key_pem,
+                row.not_before,
+                row.not_after,
+            ) {
+                Ok(r) => records.push(r),
+                Err(Failure(e)) => {
+                    tracing::error!(domain = %row.domain, error = %e, "stored certificate cannot be published")
+                }
+            }
+        }
+        self.publish(&records).await
+    }
+}
+
+/// Certificates per Redis write batch while republishing.
+const PUBLISH_BATCH: usize = 500;
+
+enum Attempt {
+    Issued(crate::acme::Issued),
+    ManualWaiting,
+    Interrupted,
+}
+
+/// The record name and values of an order's challenges (all at `_acme-challenge.<domain>`).
+fn txt_set(challenges: &[Challenge]) -> (String, Vec<String>) {
+    let name = challenges
+        .first()
+        .map(|c| c.fqdn.clone())
+        .unwrap_or_default();
+    (name, challenges.iter().map(|c| c.value.clone()).collect())
+}
+
+/// The Redis record of a wildcard certificate: stored under `*.<domain>`, covering
+/// `*.<domain>` and `<domain>` (the proxy picks it for both).
+fn cert_record(
+    domain: &str,
+    names: &[String],
+    chain_pem: &str,
+    key_pem: &str,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<CertRecord, Failure> {
+    let name = HostPattern::parse(&format!("*.{domain}"))
+        .map_err(|e| Failure(format!("domain {domain}: {e}")))?;
+    let names = names
+        .iter()
+        .map(|n| HostPattern::parse(n).map_err(|e| Failure(format!("name {n}: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(CertRecord {
+        name,
+        names,
+        chain_pem: chain_pem.to_owned(),
+        key_pem: key_pem.to_owned(),
+        not_before,
+        not_after,
+    })
+}

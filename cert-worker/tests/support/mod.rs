@@ -1,0 +1,272 @@
+//! Test harness for the cert worker: a migrated database, certificate rows, a worker
+//! configured against Pebble, fake DNS provider APIs, and the real proxy binary.
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+pub mod providers;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser as _;
+use migrations::{Migrator, MigratorTrait as _};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
+use switchyard_cert_worker::{Args, Config, Worker, dns::CREDENTIALS_CONTEXT, metrics::Metrics};
+use switchyard_shared::secrets::SecretBox;
+use switchyard_tests::acme::{AcmeEnv, free_port};
+use switchyard_tests::client;
+use switchyard_tests::eventually::eventually;
+use switchyard_tests::postgres::TestDatabase;
+use uuid::Uuid;
+
+/// The tests' secret key (32 bytes, base64).
+pub const SECRET_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+pub fn secrets() -> SecretBox {
+    SecretBox::from_base64(SECRET_KEY).unwrap()
+}
+
+fn stmt(sql: &str, values: Vec<Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// Connects and applies every migration.
+pub async fn migrated(database: &TestDatabase) -> anyhow::Result<DatabaseConnection> {
+    let conn = database.connect().await?;
+    Migrator::up(&conn, None).await?;
+    Ok(conn)
+}
+
+/// Stores a DNS credential the way the panel does (secret sealed as JSON).
+pub async fn insert_credential(
+    conn: &DatabaseConnection,
+    provider: &str,
+    secret: Option<serde_json::Value>,
+    api_base_url: Option<String>,
+) -> anyhow::Result<Uuid> {
+    let sealed = secret.map(|s| {
+        secrets()
+            .seal(CREDENTIALS_CONTEXT, s.to_string().as_bytes())
+            .unwrap()
+    });
+    let row = conn
+        .query_one_raw(stmt(
+            "INSERT INTO dns_credentials (name, provider, secret_ciphertext, api_base_url) VALUES ($1, $2, $3, $4) RETURNING id",
+            vec![
+                format!("{provider}-{}", Uuid::new_v4().simple()).into(),
+                provider.into(),
+                sealed.into(),
+                api_base_url.into(),
+            ],
+        ))
+        .await?
+        .unwrap();
+    Ok(row.try_get("", "id")?)
+}
+
+/// A domain and its pending certificate row, as the panel creates them.
+pub async fn insert_certificate(
+    conn: &DatabaseConnection,
+    domain: &str,
+    credential: Option<Uuid>,
+    status: &str,
+) -> anyhow::Result<Uuid> {
+    let row = conn
+        .query_one_raw(stmt(
+            "INSERT INTO domains (name, dns_credential_id) VALUES ($1, $2) RETURNING id",
+            vec![domain.into(), credential.into()],
+        ))
+        .await?
+        .unwrap();
+    let domain_id: Uuid = row.try_get("", "id")?;
+    let names = serde_json::json!([format!("*.{domain}"), domain]);
+    let row = conn
+        .query_one_raw(stmt(
+            "INSERT INTO certificates (domain_id, names, status) VALUES ($1, $2, $3) RETURNING id",
+            vec![domain_id.into(), names.into(), status.into()],
+        ))
+        .await?
+        .unwrap();
+    Ok(row.try_get("", "id")?)
+}
+
+pub async fn status(conn: &DatabaseConnection, id: Uuid) -> anyhow::Result<String> {
+    Ok(cert_row(conn, id).await?.status)
+}
+
+/// What the panel would show about a certificate.
+#[derive(Debug)]
+pub struct CertRow {
+    pub status: String,
+    pub last_error: Option<String>,
+    pub attempts: i32,
+    pub next_attempt_at: time::OffsetDateTime,
+    pub chain_pem: Option<String>,
+    pub key_ciphertext: Option<Vec<u8>>,
+    pub manual_txt_name: Option<String>,
+    pub manual_txt_value: Option<String>,
+}
+
+pub async fn cert_row(conn: &DatabaseConnection, id: Uuid) -> anyhow::Result<CertRow> {
+    let r = conn
+        .query_one_raw(stmt(
+            "SELECT status, last_error, attempts, next_attempt_at, chain_pem, key_ciphertext, manual_txt_name, manual_txt_value FROM certificates WHERE id = $1",
+            vec![id.into()],
+        ))
+        .await?
+        .unwrap();
+    Ok(CertRow {
+        status: r.try_get("", "status")?,
+        last_error: r.try_get("", "last_error")?,
+        attempts: r.try_get("", "attempts")?,
+        next_attempt_at: r.try_get("", "next_attempt_at")?,
+        chain_pem: r.try_get("", "chain_pem")?,
+        key_ciphertext: r.try_get("", "key_ciphertext")?,
+        manual_txt_name: r.try_get("", "manual_txt_name")?,
+        manual_txt_value: r.try_get("", "manual_txt_value")?,
+    })
+}
+
+/// How many orders the worker placed for a certificate, by its own order log.
+pub async fn orders_of(conn: &DatabaseConnection, id: Uuid) -> anyhow::Result<i64> {
+    let r = conn
+        .query_one_raw(stmt(
+            "SELECT count(*) AS n FROM acme_orders WHERE certificate_id = $1",
+            vec![id.into()],
+        ))
+        .await?
+        .unwrap();
+    Ok(r.try_get("", "n")?)
+}
+
+/// A worker configuration pointing at Pebble, checking DNS at `resolver`.
+pub fn config(
+    env: &AcmeEnv,
+    database_url: &str,
+    redis_url: &str,
+    prefix: &str,
+    resolver: SocketAddr,
+    extra: &[&str],
+) -> Config {
+    let mut argv: Vec<String> = [
+        "cert-worker",
+        "--database-url",
+        database_url,
+        "--redis-url",
+        redis_url,
+        "--key-prefix",
+        prefix,
+        "--secret-key",
+        SECRET_KEY,
+        "--acme-directory",
+        &env.pebble.directory_url(),
+        "--acme-ca-file",
+        env.pebble.listener_ca_file().to_str().unwrap(),
+        "--acme-contact",
+        "ops@example.com",
+        "--dns-resolvers",
+        &resolver.to_string(),
+        "--propagation-poll-ms",
+        "100",
+        "--propagation-timeout-secs",
+        "15",
+        "--acme-timeout-secs",
+        "30",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--poll-secs",
+        "1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    argv.extend(extra.iter().map(|s| s.to_string()));
+    Args::try_parse_from(argv).unwrap().validate().unwrap()
+}
+
+pub async fn worker(config: Config) -> Arc<Worker> {
+    Worker::connect(config, Metrics::new()).await.unwrap()
+}
+
+/// A shutdown channel that never fires.
+pub fn no_shutdown() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    std::mem::forget(tx);
+    rx
+}
+
+/// The workspace's `target/debug` (or whichever profile built this test).
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/debug/deps/<test> → target/debug
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+/// The real proxy binary, reading the test's Redis prefix; killed on drop.
+pub struct Proxy {
+    child: Child,
+    pub https: SocketAddr,
+    log: PathBuf,
+}
+
+impl Proxy {
+    pub async fn start(redis_url: &str, prefix: &str) -> Proxy {
+        let bin = target_dir().join("switchyard-proxy");
+        assert!(
+            bin.exists(),
+            "{} is missing: build it first (`cargo build -p proxy`; `cargo test --workspace` does)",
+            bin.display()
+        );
+        let dir = std::env::temp_dir().join(format!("sy-cw-proxy-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (http, https, admin) = (free_port(), free_port(), free_port());
+        let log = dir.join("proxy.log");
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(bin)
+            .args(["--http-listen", &format!("127.0.0.1:{http}")])
+            .args(["--https-listen", &format!("127.0.0.1:{https}")])
+            .args(["--admin-listen", &format!("127.0.0.1:{admin}")])
+            .args(["--redis-url", redis_url, "--key-prefix", prefix])
+            .args(["--snapshot-file", dir.join("snapshot").to_str().unwrap()])
+            .args(["--upgrade-sock", dir.join("upgrade.sock").to_str().unwrap()])
+            .args(["--proxy-id", &format!("cert-worker-test-{http}")])
+            .args(["--startup-timeout-ms", "1000", "--grace-secs", "0"])
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        let proxy = Proxy {
+            child,
+            https: SocketAddr::from(([127, 0, 0, 1], https)),
+            log,
+        };
+        let admin = SocketAddr::from(([127, 0, 0, 1], admin));
+        eventually(
+            Duration::from_secs(20),
+            "the proxy answers",
+            || async move {
+                client::http_get(admin, "admin", "/livez")
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n--- proxy log ---\n{}", proxy.log_text()));
+        proxy
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

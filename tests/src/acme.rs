@@ -1,0 +1,324 @@
+//! Pebble (a test ACME CA) and pebble-challtestsrv (its mock DNS server), as processes a
+//! test starts on free ports and that are killed when dropped.
+//!
+//! Both come from the Debian package `pebble`, which ships no configuration or
+//! certificates: [`Pebble::start`] writes a config and a throw-away HTTPS certificate
+//! for Pebble's own listeners into a temporary directory. Pebble resolves every name
+//! through challtestsrv, whose management API ([`ChallTestSrv::set_txt`]) is where the
+//! fake DNS providers of the cert-worker tests put their TXT records.
+//!
+//! ```no_run
+//! # async fn example() -> anyhow::Result<()> {
+//! use switchyard_tests::acme::AcmeEnv;
+//! let env = AcmeEnv::start().await?;
+//! // ACME directory: env.pebble.directory_url(), trusting env.pebble.listener_ca_file();
+//! // DNS: env.dns.dns_addr(); issued certificates chain to env.pebble.issuing_root().await?
+//! # Ok(())
+//! # }
+//! ```
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde_json::json;
+
+use crate::eventually::eventually;
+use crate::upstream::self_signed;
+
+/// The binaries of the Debian package.
+pub const PEBBLE_BIN: &str = "pebble";
+pub const CHALLTESTSRV_BIN: &str = "pebble-challtestsrv";
+
+/// Starting either process takes well under a second; CI machines may be slower.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A free TCP port on 127.0.0.1 (bound, then released for a child process to take).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free local port")
+}
+
+/// A child process killed (and reaped) on drop, logging to a file.
+struct Process {
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Process {
+    fn spawn(mut command: Command, log: PathBuf) -> anyhow::Result<Self> {
+        let file = std::fs::File::create(&log)
+            .with_context(|| format!("creating log file {}", log.display()))?;
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .spawn()
+            .with_context(|| {
+                format!(
+                    "starting {:?} (install the Debian package `pebble`)",
+                    command.get_program()
+                )
+            })?;
+        Ok(Self {
+            child: Some(child),
+            log,
+        })
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A temporary directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(what: &str) -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("sy-{what}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// pebble-challtestsrv: a DNS server answering from records set over HTTP.
+pub struct ChallTestSrv {
+    process: Process,
+    dns: SocketAddr,
+    management: SocketAddr,
+    http: reqwest::Client,
+    _dir: TempDir,
+}
+
+impl ChallTestSrv {
+    /// Starts it with only DNS and the management API enabled, on free ports.
+    pub async fn start() -> anyhow::Result<Self> {
+        let dir = TempDir::new("challtestsrv")?;
+        let dns = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let management = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let mut command = Command::new(CHALLTESTSRV_BIN);
+        command
+            .args(["-dns01", &dns.to_string()])
+            .args(["-management", &management.to_string()])
+            .args(["-http01", "", "-https01", "", "-tlsalpn01", ""])
+            .args(["-defaultIPv6", ""]);
+        let process = Process::spawn(command, dir.0.join("challtestsrv.log"))?;
+        let srv = Self {
+            process,
+            dns,
+            management,
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(10))
+                .build()?,
+            _dir: dir,
+        };
+        let (http, url) = (srv.http.clone(), format!("http://{management}/clear-txt"));
+        eventually(START_TIMEOUT, "pebble-challtestsrv answers", || {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                http.post(&url)
+                    .body(json!({"host": "ready.invalid."}).to_string())
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+        })
+        .await
+        .with_context(|| format!("--- challtestsrv log ---\n{}", srv.process.log_text()))?;
+        Ok(srv)
+    }
+
+    /// The DNS server (UDP and TCP), for Pebble's `-dnsserver` and resolvers under test.
+    pub fn dns_addr(&self) -> SocketAddr {
+        self.dns
+    }
+
+    /// The management API's base URL (`http://127.0.0.1:<port>`).
+    pub fn management_url(&self) -> String {
+        format!("http://{}", self.management)
+    }
+
+    /// Adds a TXT value for `host` (more than one value per name is allowed).
+    pub async fn set_txt(&self, host: &str, value: &str) -> anyhow::Result<()> {
+        self.post("/set-txt", json!({"host": fqdn(host), "value": value}))
+            .await
+    }
+
+    /// Removes every TXT value of `host`.
+    pub async fn clear_txt(&self, host: &str) -> anyhow::Result<()> {
+        self.post("/clear-txt", json!({"host": fqdn(host)})).await
+    }
+
+    async fn post(&self, path: &str, body: serde_json::Value) -> anyhow::Result<()> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.management_url()))
+            .body(body.to_string())
+            .send()
+            .await
+            .with_context(|| format!("challtestsrv {path}"))?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "challtestsrv {path} answered {}",
+            response.status()
+        );
+        Ok(())
+    }
+
+    pub fn log_text(&self) -> String {
+        self.process.log_text()
+    }
+}
+
+/// `name.` — challtestsrv keys records by fully qualified name.
+fn fqdn(host: &str) -> String {
+    format!("{}.", host.trim_end_matches('.'))
+}
+
+/// Pebble, the ACME test CA.
+pub struct Pebble {
+    process: Process,
+    listen: SocketAddr,
+    management: SocketAddr,
+    ca_file: PathBuf,
+    ca_pem: String,
+    _dir: TempDir,
+}
+
+impl Pebble {
+    /// Starts Pebble on free ports, resolving names through `dns` (challtestsrv). It
+    /// validates at once (`PEBBLE_VA_NOSLEEP`), never rejects nonces at random
+    /// (`PEBBLE_WFE_NONCEREJECT=0`) and never reuses authorizations
+    /// (`PEBBLE_AUTHZREUSE=0`), so every order is validated for real.
+    pub async fn start(dns: SocketAddr) -> anyhow::Result<Self> {
+        let dir = TempDir::new("pebble")?;
+        let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let management = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let tls = self_signed(&["127.0.0.1", "localhost"]);
+        let (cert, key, ca_file) = (
+            dir.0.join("listener.pem"),
+            dir.0.join("listener.key"),
+            dir.0.join("listener-ca.pem"),
+        );
+        std::fs::write(&cert, &tls.chain_pem)?;
+        std::fs::write(&key, &tls.key_pem)?;
+        std::fs::write(&ca_file, &tls.ca_pem)?;
+        let config = json!({"pebble": {
+            "listenAddress": listen.to_string(),
+            "managementListenAddress": management.to_string(),
+            "certificate": cert,
+            "privateKey": key,
+            // Unused: challenges other than dns-01 are never answered in these tests.
+            "httpPort": 5002,
+            "tlsPort": 5001,
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": false,
+            "retryAfter": {"authz": 1, "order": 1},
+        }});
+        let config_file = dir.0.join("pebble-config.json");
+        std::fs::write(&config_file, serde_json::to_vec_pretty(&config)?)?;
+        let mut command = Command::new(PEBBLE_BIN);
+        command
+            .arg("-config")
+            .arg(&config_file)
+            .args(["-dnsserver", &dns.to_string()])
+            .env("PEBBLE_VA_NOSLEEP", "1")
+            .env("PEBBLE_WFE_NONCEREJECT", "0")
+            .env("PEBBLE_AUTHZREUSE", "0");
+        let process = Process::spawn(command, dir.0.join("pebble.log"))?;
+        let pebble = Self {
+            process,
+            listen,
+            management,
+            ca_file,
+            ca_pem: tls.ca_pem,
+            _dir: dir,
+        };
+        let (client, url) = (pebble.client()?, pebble.directory_url());
+        eventually(START_TIMEOUT, "Pebble serves its directory", || {
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                let r = client.get(&url).send().await.map_err(|e| e.to_string())?;
+                if r.status().is_success() {
+                    Ok(())
+                } else {
+                    Err(r.status().to_string())
+                }
+            }
+        })
+        .await
+        .with_context(|| format!("--- pebble log ---\n{}", pebble.process.log_text()))?;
+        Ok(pebble)
+    }
+
+    /// The ACME directory URL.
+    pub fn directory_url(&self) -> String {
+        format!("https://{}/dir", self.listen)
+    }
+
+    /// PEM file of the CA behind Pebble's HTTPS listeners: what an ACME client must trust.
+    pub fn listener_ca_file(&self) -> &Path {
+        &self.ca_file
+    }
+
+    /// An HTTPS client trusting Pebble's listeners.
+    pub fn client(&self) -> anyhow::Result<reqwest::Client> {
+        Ok(reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(10))
+            .add_root_certificate(reqwest::Certificate::from_pem(self.ca_pem.as_bytes())?)
+            .build()?)
+    }
+
+    /// The root that signs issued certificates (it changes with every Pebble start).
+    pub async fn issuing_root(&self) -> anyhow::Result<String> {
+        let r = self
+            .client()?
+            .get(format!("https://{}/roots/0", self.management))
+            .send()
+            .await
+            .context("fetching Pebble's issuing root")?;
+        anyhow::ensure!(r.status().is_success(), "/roots/0 answered {}", r.status());
+        Ok(r.text().await?)
+    }
+
+    pub fn log_text(&self) -> String {
+        self.process.log_text()
+    }
+}
+
+/// Pebble wired to a challtestsrv: what an ACME end-to-end test needs.
+pub struct AcmeEnv {
+    pub pebble: Pebble,
+    pub dns: ChallTestSrv,
+}
+
+impl AcmeEnv {
+    pub async fn start() -> anyhow::Result<Self> {
+        let dns = ChallTestSrv::start().await?;
+        let pebble = Pebble::start(dns.dns_addr()).await?;
+        Ok(Self { pebble, dns })
+    }
+}
