@@ -13,8 +13,9 @@ const MIGRATIONS_TABLE: &str = "seaql_migrations";
 
 /// Every application table, sorted. A migration that adds or drops one updates this
 /// list and `docs/postgres-schema.md`.
-const APPLICATION_TABLES: [&str; 12] = [
+const APPLICATION_TABLES: [&str; 13] = [
     "acme_accounts",
+    "acme_orders",
     "api_keys",
     "audit_log",
     "certificates",
@@ -104,7 +105,10 @@ async fn migrations_apply_roll_back_completely_and_apply_again() -> anyhow::Resu
         .iter()
         .map(|migration| migration.name().to_owned())
         .collect();
-    assert_eq!(applied, ["m20261122_000001_initial"]);
+    assert_eq!(
+        applied,
+        ["m20261122_000001_initial", "m20261122_000002_acme_orders"]
+    );
     assert!(Migrator::get_pending_migrations(&db).await?.is_empty());
     assert_required_indexes(&db).await?;
 
