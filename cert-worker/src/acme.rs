@@ -225,10 +225,23 @@ impl Acme {
             .initial_delay(Duration::from_millis(250))
             .backoff(1.5)
             .timeout(self.config.timeout);
-        let status = order
-            .poll_ready(&retries)
-            .await
-            .map_err(acme_err("waiting for validation"))?;
+        let status = match order.poll_ready(&retries).await {
+            Ok(status) => status,
+            // The order's own problem is generic ("no TXT records found"); the failed
+            // challenges say which name failed and why.
+            Err(instant_acme::Error::Api(problem)) => {
+                let detail = rejection(order).await;
+                return Err(AcmeError::Problem {
+                    action: "validating the challenge".into(),
+                    problem: if detail.is_empty() {
+                        problem_text(&problem)
+                    } else {
+                        detail
+                    },
+                });
+            }
+            Err(e) => return Err(acme_err("waiting for validation")(e)),
+        };
         if status != OrderStatus::Ready {
             return Err(AcmeError::Problem {
                 action: "validating the challenge".into(),
@@ -297,7 +310,8 @@ async fn challenges(order: &mut Order) -> Result<Vec<Challenge>, AcmeError> {
     Ok(out)
 }
 
-/// Why the CA turned the order down: the failed challenges' problem documents.
+/// Why the CA turned the order down: the failed challenges' problem documents (empty
+/// when none carries one).
 async fn rejection(order: &mut Order) -> String {
     let mut problems = Vec::new();
     let mut authorizations = order.authorizations();
@@ -311,11 +325,7 @@ async fn rejection(order: &mut Order) -> String {
             }
         }
     }
-    if problems.is_empty() {
-        "the order became invalid without a reason from the CA".to_owned()
-    } else {
-        problems.join("; ")
-    }
+    problems.join("; ")
 }
 
 /// Validity and names of the leaf of a PEM chain.

@@ -182,6 +182,12 @@ pub fn config(
     .iter()
     .map(|s| s.to_string())
     .collect();
+    // A flag in `extra` replaces the default above.
+    for flag in extra.iter().filter(|a| a.starts_with("--")) {
+        if let Some(i) = argv.iter().position(|a| a == flag) {
+            argv.drain(i..i + 2);
+        }
+    }
     argv.extend(extra.iter().map(|s| s.to_string()));
     Args::try_parse_from(argv).unwrap().validate().unwrap()
 }

@@ -36,7 +36,7 @@ type Records = BTreeMap<u64, (String, String)>;
 struct Inner {
     kind: Kind,
     zone: String,
-    mode: Mode,
+    mode: Mutex<Mode>,
     dns_management: Vec<String>,
     http: reqwest::Client,
     records: Mutex<Records>,
@@ -62,7 +62,7 @@ impl FakeProvider {
         let inner = Arc::new(Inner {
             kind,
             zone: zone.to_owned(),
-            mode,
+            mode: Mutex::new(mode),
             dns_management,
             http: reqwest::Client::builder().no_proxy().build().unwrap(),
             records: Mutex::new(BTreeMap::new()),
@@ -114,6 +114,11 @@ impl FakeProvider {
         }
     }
 
+    /// Changes how the fake behaves from now on.
+    pub fn set_mode(&self, mode: Mode) {
+        *self.inner.mode.lock().unwrap() = mode;
+    }
+
     /// Records currently held (created and not deleted).
     pub fn records(&self) -> Vec<(String, String)> {
         self.inner
@@ -138,12 +143,16 @@ impl Drop for FakeProvider {
 }
 
 impl Inner {
+    fn mode(&self) -> Mode {
+        *self.mode.lock().unwrap()
+    }
+
     fn call(&self, what: String) {
         self.calls.lock().unwrap().push(what);
     }
 
     fn bearer_ok(&self, headers: &HeaderMap) -> bool {
-        self.mode != Mode::Unauthorized
+        self.mode() != Mode::Unauthorized
             && headers.get("authorization").and_then(|v| v.to_str().ok())
                 == Some(&format!("Bearer {TOKEN}"))
     }
@@ -158,7 +167,7 @@ impl Inner {
             .lock()
             .unwrap()
             .insert(id, (fqdn.clone(), value.clone()));
-        if self.mode == Mode::Normal {
+        if self.mode() == Mode::Normal {
             for m in &self.dns_management {
                 self.http
                     .post(format!("{m}/set-txt"))
@@ -191,7 +200,7 @@ impl Inner {
                 .send()
                 .await
                 .unwrap();
-            if self.mode == Mode::Normal {
+            if self.mode() == Mode::Normal {
                 for v in &rest {
                     self.http
                         .post(format!("{m}/set-txt"))
@@ -350,7 +359,7 @@ fn pb_error(message: &str) -> Response {
 }
 
 fn pb_auth(s: &Inner, body: &Value) -> bool {
-    s.mode != Mode::Unauthorized
+    s.mode() != Mode::Unauthorized
         && body["apikey"] == PORKBUN_KEY
         && body["secretapikey"] == PORKBUN_SECRET
 }
