@@ -155,32 +155,81 @@ pub mod domains {
 pub mod zones {
     use axum::extract::{Path, State};
     use axum::http::StatusCode;
-    use axum::routing::get;
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::{get, post};
     use axum::{Json, Router};
+    use serde::Deserialize;
     use switchyard_shared::model::ZoneSpec;
     use uuid::Uuid;
 
     use crate::app::{ApiJson, ApiQuery, AppState};
     use crate::auth::Caller;
     use crate::error::ApiError;
-    use crate::service::zones::{self as service, ZoneView};
+    use crate::service::zones::{self as service, BulkRequest, Diff, ZoneView};
     use crate::service::{ListQuery, Page};
 
     pub fn router() -> Router<AppState> {
         Router::new()
             .route("/zones", get(list).post(create))
+            .route("/zones/bulk", post(bulk))
             .route("/zones/{id}", get(read).put(update).delete(remove))
+    }
+
+    /// `?dry_run=true` on every write: answer with the diff, change nothing.
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct WriteQuery {
+        #[serde(default)]
+        pub dry_run: bool,
+    }
+
+    /// The diff of a dry run (200), or the real answer made from it.
+    fn answer(diff: Diff, real: impl FnOnce(Diff) -> Response) -> Response {
+        if diff.dry_run {
+            (StatusCode::OK, Json(diff)).into_response()
+        } else {
+            real(diff)
+        }
     }
 
     async fn create(
         State(state): State<AppState>,
         caller: Caller,
+        ApiQuery(query): ApiQuery<WriteQuery>,
         ApiJson(spec): ApiJson<ZoneSpec>,
-    ) -> Result<(StatusCode, Json<ZoneView>), ApiError> {
-        // The permission check is the hostname's domain: `check` refuses a hostname
+    ) -> Result<Response, ApiError> {
+        // The permission check is the hostname's domain: the service refuses a hostname
         // outside every domain the caller may edit.
-        let created = service::create(&state, &caller.principal, &caller.actor(), spec).await?;
-        Ok((StatusCode::CREATED, Json(created)))
+        let diff = service::create(
+            &state,
+            &caller.principal,
+            &caller.actor(),
+            spec,
+            query.dry_run,
+        )
+        .await?;
+        Ok(answer(diff, |mut d| {
+            (StatusCode::CREATED, Json(d.created.remove(0))).into_response()
+        }))
+    }
+
+    /// All-or-nothing create / replace / delete of many zones; answers the diff.
+    async fn bulk(
+        State(state): State<AppState>,
+        caller: Caller,
+        ApiQuery(query): ApiQuery<WriteQuery>,
+        ApiJson(request): ApiJson<BulkRequest>,
+    ) -> Result<Json<Diff>, ApiError> {
+        Ok(Json(
+            service::bulk(
+                &state,
+                &caller.principal,
+                &caller.actor(),
+                request,
+                query.dry_run,
+            )
+            .await?,
+        ))
     }
 
     async fn list(
@@ -205,20 +254,38 @@ pub mod zones {
         State(state): State<AppState>,
         caller: Caller,
         Path(id): Path<Uuid>,
+        ApiQuery(query): ApiQuery<WriteQuery>,
         ApiJson(spec): ApiJson<ZoneSpec>,
-    ) -> Result<Json<ZoneView>, ApiError> {
-        Ok(Json(
-            service::update(&state, &caller.principal, &caller.actor(), id, spec).await?,
-        ))
+    ) -> Result<Response, ApiError> {
+        let diff = service::update(
+            &state,
+            &caller.principal,
+            &caller.actor(),
+            id,
+            spec,
+            query.dry_run,
+        )
+        .await?;
+        Ok(answer(diff, |mut d| {
+            Json(d.changed.remove(0).after).into_response()
+        }))
     }
 
     async fn remove(
         State(state): State<AppState>,
         caller: Caller,
         Path(id): Path<Uuid>,
-    ) -> Result<StatusCode, ApiError> {
-        service::delete(&state, &caller.principal, &caller.actor(), id).await?;
-        Ok(StatusCode::NO_CONTENT)
+        ApiQuery(query): ApiQuery<WriteQuery>,
+    ) -> Result<Response, ApiError> {
+        let diff = service::delete(
+            &state,
+            &caller.principal,
+            &caller.actor(),
+            id,
+            query.dry_run,
+        )
+        .await?;
+        Ok(answer(diff, |_| StatusCode::NO_CONTENT.into_response()))
     }
 }
 

@@ -143,6 +143,21 @@ pub async fn get(
         .ok_or(ApiError::NotFound)
 }
 
+/// Every domain's name and id (bulk writes resolve hostnames against these in memory).
+pub async fn all_names(
+    conn: &impl ConnectionTrait,
+) -> Result<std::collections::HashMap<String, Uuid>, ApiError> {
+    Ok(domains::Entity::find()
+        .select_only()
+        .column(domains::Column::Name)
+        .column(domains::Column::Id)
+        .into_tuple::<(String, Uuid)>()
+        .all(conn)
+        .await?
+        .into_iter()
+        .collect())
+}
+
 /// The most specific domain a hostname pattern lies within: the domain itself or any
 /// name ending in `.<domain>`.
 pub async fn containing(

@@ -2,16 +2,16 @@
 //! [`ZoneSpec::validate`], written with their audit and outbox rows in one transaction,
 //! then written through to Redis (see [`super::sync`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
     sea_query::{Expr, ExprTrait as _, LikeExpr},
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use switchyard_shared::model::{BackendSpec, FieldError, Timeouts, UpstreamSpec, ZoneSpec};
 use switchyard_shared::{HostPattern, UrlTemplate};
 use time::OffsetDateTime;
@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::{Actor, AuditEntry, ListQuery, Page, audit, domains, sync};
 use crate::app::AppState;
 use crate::auth::{Level, Need, Principal, Scope, authorize};
-use crate::entity::zones;
+use crate::entity::{audit_log, zones};
 use crate::error::ApiError;
 
 /// A zone as the API shows it: its spec plus identity and times.
@@ -34,6 +34,42 @@ pub struct ZoneView {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+}
+
+/// What a write did — or, with `dry_run`, would do: zones created, changed (before →
+/// after) and deleted. A dry run runs every check and every statement of the real
+/// write, then rolls the transaction back, so its answer is exactly what the write
+/// would apply, and nothing reaches PostgreSQL or Redis.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Diff {
+    pub dry_run: bool,
+    pub created: Vec<ZoneView>,
+    pub changed: Vec<Change>,
+    pub deleted: Vec<ZoneView>,
+}
+
+/// One changed zone.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub id: Uuid,
+    pub before: ZoneView,
+    pub after: ZoneView,
+}
+
+/// Commits and writes through, or — for a dry run — rolls back.
+async fn finish(
+    state: &AppState,
+    txn: DatabaseTransaction,
+    pending: sync::Pending,
+    dry_run: bool,
+) -> Result<(), ApiError> {
+    if dry_run {
+        txn.rollback().await?;
+    } else {
+        txn.commit().await?;
+        sync::write_through(state, pending).await;
+    }
+    Ok(())
 }
 
 /// Named backends zones may reference. Their CRUD is not built yet, so none exist and a
@@ -90,6 +126,30 @@ async fn check(
     zone_id: Uuid,
     spec: ZoneSpec,
 ) -> Result<Checked, ApiError> {
+    let domain = match HostPattern::parse(&spec.hostname) {
+        Ok(host) => domains::containing(conn, host.as_str()).await?,
+        Err(_) => None,
+    };
+    let hostname = spec.hostname.clone();
+    check_with(principal, zone_id, spec, |_| domain.map(|d| d.id)).map_err(|details| {
+        ApiError::Invalid {
+            message: format!(
+                "zone \"{}\" is invalid; see details",
+                hostname.escape_debug()
+            ),
+            details,
+        }
+    })
+}
+
+/// The checks of [`check`] with the containing domain found by `domain_of` (the most
+/// specific domain the normalised hostname lies within, editable or not).
+fn check_with(
+    principal: &Principal,
+    zone_id: Uuid,
+    spec: ZoneSpec,
+    domain_of: impl FnOnce(&str) -> Option<Uuid>,
+) -> Result<Checked, Vec<FieldError>> {
     let validated = spec.validate("zone", &zone_id.to_string(), &named_backends());
     let (mut errors, host) = match &validated {
         Ok(valid) => (Vec::new(), Some(valid.host.clone())),
@@ -99,10 +159,8 @@ async fn check(
     if let Some(host) = &host {
         // A domain the caller may not edit answers like no domain at all, so that
         // probing hostnames does not reveal other tenants' domains.
-        match domains::containing(conn, host.as_str()).await? {
-            Some(domain) if principal.domains(Level::Edit).contains(domain.id) => {
-                domain_id = Some(domain.id)
-            }
+        match domain_of(host.as_str()) {
+            Some(id) if principal.domains(Level::Edit).contains(id) => domain_id = Some(id),
             _ => errors.push(FieldError {
                 field: "hostname".into(),
                 problem: format!(
@@ -122,13 +180,7 @@ async fn check(
             },
             domain_id,
         }),
-        _ => Err(ApiError::Invalid {
-            message: format!(
-                "zone \"{}\" is invalid; see details",
-                spec.hostname.escape_debug()
-            ),
-            details: errors,
-        }),
+        _ => Err(errors),
     }
 }
 
@@ -182,7 +234,8 @@ pub async fn create(
     principal: &Principal,
     actor: &Actor,
     spec: ZoneSpec,
-) -> Result<ZoneView, ApiError> {
+    dry_run: bool,
+) -> Result<Diff, ApiError> {
     let id = Uuid::new_v4();
     let txn = state.db.begin().await?;
     let checked = check(&txn, principal, id, spec).await?;
@@ -210,9 +263,12 @@ pub async fn create(
     )
     .await?;
     let pending = sync::enqueue(&txn, [view.spec.hostname.clone()]).await?;
-    txn.commit().await?;
-    sync::write_through(state, pending).await;
-    Ok(view)
+    finish(state, txn, pending, dry_run).await?;
+    Ok(Diff {
+        dry_run,
+        created: vec![view],
+        ..Default::default()
+    })
 }
 
 /// One zone the caller may read.
@@ -270,7 +326,8 @@ pub async fn update(
     actor: &Actor,
     id: Uuid,
     spec: ZoneSpec,
-) -> Result<ZoneView, ApiError> {
+    dry_run: bool,
+) -> Result<Diff, ApiError> {
     let txn = state.db.begin().await?;
     // Locked so that two concurrent updates apply one after the other.
     let existing = zones::Entity::find_by_id(id)
@@ -306,9 +363,12 @@ pub async fn update(
         [before.spec.hostname.clone(), after.spec.hostname.clone()],
     )
     .await?;
-    txn.commit().await?;
-    sync::write_through(state, pending).await;
-    Ok(after)
+    finish(state, txn, pending, dry_run).await?;
+    Ok(Diff {
+        dry_run,
+        changed: vec![Change { id, before, after }],
+        ..Default::default()
+    })
 }
 
 pub async fn delete(
@@ -316,7 +376,8 @@ pub async fn delete(
     principal: &Principal,
     actor: &Actor,
     id: Uuid,
-) -> Result<(), ApiError> {
+    dry_run: bool,
+) -> Result<Diff, ApiError> {
     let txn = state.db.begin().await?;
     let existing = zones::Entity::find_by_id(id)
         .lock_exclusive()
@@ -339,7 +400,335 @@ pub async fn delete(
     )
     .await?;
     let pending = sync::enqueue(&txn, [before.spec.hostname.clone()]).await?;
-    txn.commit().await?;
-    sync::write_through(state, pending).await;
-    Ok(())
+    finish(state, txn, pending, dry_run).await?;
+    Ok(Diff {
+        dry_run,
+        deleted: vec![before],
+        ..Default::default()
+    })
+}
+
+/// Most items one bulk request may carry: 10,000-zone imports fit twice over, and the
+/// request stays well inside the body limit and one transaction's comfort zone.
+pub const MAX_BULK_ITEMS: usize = 20_000;
+/// Rows per multi-row INSERT: 16 columns × 2,000 rows stays far below PostgreSQL's
+/// 65,535 bind parameters per statement.
+pub const INSERT_CHUNK: usize = 2_000;
+
+/// `POST /api/v1/zones/bulk` body. Applied all together or not at all.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRequest {
+    #[serde(default)]
+    pub create: Vec<ZoneSpec>,
+    #[serde(default)]
+    pub update: Vec<BulkUpdate>,
+    #[serde(default)]
+    pub delete: Vec<Uuid>,
+}
+
+/// One replacement in a bulk request: the zone's id and its full new spec.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkUpdate {
+    pub id: Uuid,
+    pub zone: ZoneSpec,
+}
+
+fn item_error(errors: &mut Vec<FieldError>, at: String, e: FieldError) {
+    errors.push(FieldError {
+        field: format!("{at}.{}", e.field),
+        problem: e.problem,
+    });
+}
+
+/// Creates, replaces and deletes many zones in one transaction: every item is checked
+/// first and every problem reported with its position (`create[3].hostname`); if any
+/// item fails, nothing changes. Rows, audit records and outbox rows are written with
+/// multi-row statements, and Redis gets one write for the whole batch.
+pub async fn bulk(
+    state: &AppState,
+    principal: &Principal,
+    actor: &Actor,
+    request: BulkRequest,
+    dry_run: bool,
+) -> Result<Diff, ApiError> {
+    let items = request.create.len() + request.update.len() + request.delete.len();
+    if items == 0 || items > MAX_BULK_ITEMS {
+        return Err(ApiError::invalid_field(
+            "create",
+            format!(
+                "give 1–{MAX_BULK_ITEMS} items in create, update and delete together (got {items})"
+            ),
+        ));
+    }
+    let txn = state.db.begin().await?;
+    let mut errors = Vec::new();
+
+    // Every domain by name, once: the containing domain of each hostname is then a few
+    // hash lookups (the name and each of its parent suffixes), not a query per item.
+    let domain_ids: HashMap<String, Uuid> = super::domains::all_names(&txn).await?;
+    let domain_of = |host: &str| -> Option<Uuid> {
+        let mut rest = host;
+        loop {
+            if let Some(id) = domain_ids.get(rest) {
+                return Some(*id);
+            }
+            rest = rest.split_once('.')?.1;
+        }
+    };
+
+    // The rows being replaced or deleted, locked for the rest of the transaction.
+    let touched: Vec<Uuid> = request
+        .update
+        .iter()
+        .map(|u| u.id)
+        .chain(request.delete.iter().copied())
+        .collect();
+    let mut existing: HashMap<Uuid, zones::Model> = HashMap::new();
+    for chunk in touched.chunks(INSERT_CHUNK) {
+        for row in zones::Entity::find()
+            .filter(zones::Column::Id.is_in(chunk.to_vec()))
+            .lock_exclusive()
+            .all(&txn)
+            .await?
+        {
+            existing.insert(row.id, row);
+        }
+    }
+    let editable = principal.domains(Level::Edit);
+    let mut seen_ids = HashSet::new();
+    let mut own = |at: String, id: Uuid, errors: &mut Vec<FieldError>| -> Option<zones::Model> {
+        if !seen_ids.insert(id) {
+            errors.push(FieldError {
+                field: at,
+                problem: format!("zone {id} appears more than once in this request"),
+            });
+            return None;
+        }
+        match existing.get(&id) {
+            Some(row) if editable.contains(row.domain_id) => Some(row.clone()),
+            // Someone else's zone reads like no zone at all.
+            _ => {
+                errors.push(FieldError {
+                    field: at,
+                    problem: format!("no zone {id} exists that you may edit"),
+                });
+                None
+            }
+        }
+    };
+
+    let now = OffsetDateTime::now_utc();
+    // Each with its position in the request, for error messages.
+    let mut creates: Vec<(usize, Uuid, Checked)> = Vec::with_capacity(request.create.len());
+    for (i, spec) in request.create.into_iter().enumerate() {
+        let id = Uuid::new_v4();
+        match check_with(principal, id, spec, domain_of) {
+            Ok(checked) => creates.push((i, id, checked)),
+            Err(es) => es
+                .into_iter()
+                .for_each(|e| item_error(&mut errors, format!("create[{i}]"), e)),
+        }
+    }
+    let mut updates: Vec<(usize, zones::Model, Checked)> = Vec::with_capacity(request.update.len());
+    for (i, item) in request.update.into_iter().enumerate() {
+        let before = own(format!("update[{i}].id"), item.id, &mut errors);
+        match (before, check_with(principal, item.id, item.zone, domain_of)) {
+            (Some(before), Ok(checked)) => updates.push((i, before, checked)),
+            (_, Err(es)) => es
+                .into_iter()
+                .for_each(|e| item_error(&mut errors, format!("update[{i}].zone"), e)),
+            (None, Ok(_)) => {}
+        }
+    }
+    let mut deletes: Vec<zones::Model> = Vec::with_capacity(request.delete.len());
+    for (i, id) in request.delete.iter().enumerate() {
+        if let Some(row) = own(format!("delete[{i}]"), *id, &mut errors) {
+            deletes.push(row);
+        }
+    }
+
+    // (hostname, path prefix) must stay unique: among the new keys, and against the
+    // rows that stay (neither replaced nor deleted).
+    let mut claimed: HashMap<(String, String), String> = HashMap::new();
+    let new_keys = creates
+        .iter()
+        .map(|(i, _, c)| (format!("create[{i}].path_prefix"), &c.spec))
+        .chain(
+            updates
+                .iter()
+                .map(|(i, _, c)| (format!("update[{i}].zone.path_prefix"), &c.spec)),
+        );
+    for (at, spec) in new_keys {
+        let key = (spec.hostname.clone(), spec.path_prefix.clone());
+        if let Some(first) = claimed.insert(key, at.clone()) {
+            errors.push(FieldError {
+                field: at,
+                problem: format!(
+                    "\"{}\" with path prefix \"{}\" is also given at {first}",
+                    spec.hostname, spec.path_prefix
+                ),
+            });
+        }
+    }
+    let hostnames: Vec<String> = claimed
+        .keys()
+        .map(|(h, _)| h.clone())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    for chunk in hostnames.chunks(INSERT_CHUNK) {
+        let staying = zones::Entity::find()
+            .filter(zones::Column::Hostname.is_in(chunk.to_vec()))
+            .all(&txn)
+            .await?;
+        for row in staying.into_iter().filter(|r| !seen_ids.contains(&r.id)) {
+            if let Some(at) = claimed.get(&(row.hostname.clone(), row.path_prefix.clone())) {
+                errors.push(FieldError {
+                    field: at.clone(),
+                    problem: format!(
+                        "a zone for \"{}\" with path prefix \"{}\" already exists ({})",
+                        row.hostname, row.path_prefix, row.id
+                    ),
+                });
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid {
+            message: format!(
+                "{} problem(s) in the bulk request; nothing was changed — see details",
+                errors.len()
+            ),
+            details: errors,
+        });
+    }
+
+    let mut diff = Diff {
+        dry_run,
+        ..Default::default()
+    };
+    let mut audits: Vec<audit_log::ActiveModel> = Vec::with_capacity(items);
+    let mut touched_hosts: Vec<String> = Vec::with_capacity(items);
+
+    // Deletes first, so a batch may move a (hostname, path) from one zone to another.
+    for chunk in deletes.chunks(INSERT_CHUNK) {
+        zones::Entity::delete_many()
+            .filter(zones::Column::Id.is_in(chunk.iter().map(|r| r.id)))
+            .exec(&txn)
+            .await?;
+    }
+    for row in deletes {
+        let view = view_of(row);
+        audits.push(audit_row(
+            actor,
+            "zone.delete",
+            view.id,
+            Some(summary(&view)),
+            None,
+        ));
+        touched_hosts.push(view.spec.hostname.clone());
+        diff.deleted.push(view);
+    }
+    for (_, before, checked) in updates {
+        let before_view = view_of(before.clone());
+        let mut row: zones::ActiveModel = before.into();
+        row_fields(&mut row, &checked);
+        row.updated_at = Set(now);
+        let after = view_of(
+            row.update(&txn)
+                .await
+                .map_err(|e| conflict(&checked.spec, e))?,
+        );
+        audits.push(audit_row(
+            actor,
+            "zone.update",
+            after.id,
+            Some(summary(&before_view)),
+            Some(summary(&after)),
+        ));
+        touched_hosts.push(before_view.spec.hostname.clone());
+        touched_hosts.push(after.spec.hostname.clone());
+        diff.changed.push(Change {
+            id: after.id,
+            before: before_view,
+            after,
+        });
+    }
+    let mut rows = Vec::with_capacity(creates.len());
+    for (_, id, checked) in &creates {
+        let mut row = zones::ActiveModel {
+            id: Set(*id),
+            template_params: Set(serde_json::json!({})),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        };
+        row_fields(&mut row, checked);
+        let view = ZoneView {
+            id: *id,
+            domain_id: checked.domain_id,
+            spec: checked.spec.clone(),
+            created_at: now,
+            updated_at: now,
+        };
+        audits.push(audit_row(
+            actor,
+            "zone.create",
+            *id,
+            None,
+            Some(summary(&view)),
+        ));
+        touched_hosts.push(view.spec.hostname.clone());
+        diff.created.push(view);
+        rows.push(row);
+    }
+    while !rows.is_empty() {
+        let rest = rows.split_off(rows.len().min(INSERT_CHUNK));
+        zones::Entity::insert_many(std::mem::replace(&mut rows, rest))
+            .exec_without_returning(&txn)
+            .await
+            .map_err(|e| match super::unique_violation(&e) {
+                Some(_) => ApiError::Conflict {
+                    message: "another request created one of these zones meanwhile; nothing \
+                              was changed, retry"
+                        .into(),
+                    details: vec![],
+                },
+                None => e.into(),
+            })?;
+    }
+    // 11 columns per audit row.
+    while !audits.is_empty() {
+        let rest = audits.split_off(audits.len().min(INSERT_CHUNK * 2));
+        audit_log::Entity::insert_many(std::mem::replace(&mut audits, rest))
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    let pending = sync::enqueue(&txn, touched_hosts).await?;
+    finish(state, txn, pending, dry_run).await?;
+    Ok(diff)
+}
+
+/// An audit row for [`bulk`], written with the others in one statement.
+fn audit_row(
+    actor: &Actor,
+    action: &str,
+    id: Uuid,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) -> audit_log::ActiveModel {
+    audit_log::ActiveModel {
+        actor_user_id: Set(actor.user_id),
+        actor_label: Set(actor.label.clone()),
+        action: Set(action.to_owned()),
+        resource_type: Set("zone".to_owned()),
+        resource_id: Set(id.to_string()),
+        before: Set(before),
+        after: Set(after),
+        source_addr: Set(actor.source_addr.clone()),
+        request_id: Set(actor.request_id.clone()),
+        ..Default::default()
+    }
 }
