@@ -333,3 +333,61 @@ async fn manual_dns_shows_the_record_and_proceeds_once_it_is_visible() -> anyhow
     s.env.dns.clear_txt(&name).await?;
     s.finish().await
 }
+
+#[tokio::test]
+async fn rate_limit_guard_refuses_orders_beyond_the_hourly_limit() -> anyhow::Result<()> {
+    let s = setup().await?;
+    let fake = FakeProvider::start(
+        Kind::Cloudflare,
+        "limit.example",
+        Mode::Normal,
+        vec![s.env.dns.management_url()],
+    )
+    .await;
+    let first = s.certificate(&fake, "limit.example").await?;
+    let credential = support::insert_credential(
+        &s.conn,
+        fake.provider(),
+        Some(fake.secret()),
+        Some(fake.base_url()),
+    )
+    .await?;
+    let second =
+        support::insert_certificate(&s.conn, "b.limit.example", Some(credential), "pending")
+            .await?;
+    let config = support::config(
+        &s.env,
+        s.database.url(),
+        s.redis.url(),
+        s.redis.prefix(),
+        s.env.dns.dns_addr(),
+        &["--max-orders-per-hour", "1", "--concurrency", "1"],
+    );
+    let worker = support::worker(config).await;
+    let outcomes = worker.run_once(support::no_shutdown()).await?;
+    assert_eq!(outcomes.len(), 2, "{outcomes:?}");
+    assert_eq!(outcomes[0], (first, Outcome::Issued));
+    let row = support::cert_row(&s.conn, second).await?;
+    assert_eq!(row.status, "failed");
+    let error = row.last_error.unwrap();
+    assert!(
+        error.starts_with(
+            "rate limit guard: this ACME account already placed 1 orders in the last hour (limit 1"
+        ),
+        "{error}"
+    );
+    assert_eq!(
+        support::orders_of(&s.conn, second).await?,
+        0,
+        "no order was placed"
+    );
+    assert_eq!(
+        worker
+            .metrics()
+            .orders
+            .with_label_values(&["rate_limited"])
+            .get(),
+        1
+    );
+    s.finish().await
+}
