@@ -79,7 +79,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::zones::router())
         .merge(routes::sessions::router())
         .merge(routes::users::router())
-        .merge(routes::grants::router());
+        .merge(routes::grants::router())
+        .merge(routes::audit::router());
     Router::new()
         .nest("/api/v1", api)
         .route("/metrics", axum::routing::get(crate::metrics::serve))

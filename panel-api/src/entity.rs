@@ -193,3 +193,31 @@ pub mod grants {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// The columns of `certificates` the panel reads (cert-worker owns the rest, and the
+/// encrypted key never leaves it).
+pub mod certificates {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "certificates")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub domain_id: Uuid,
+        pub names: Json,
+        pub status: String,
+        pub not_before: Option<TimeDateTimeWithTimeZone>,
+        pub not_after: Option<TimeDateTimeWithTimeZone>,
+        pub last_error: Option<String>,
+        pub attempts: i32,
+        pub next_attempt_at: TimeDateTimeWithTimeZone,
+        pub created_at: TimeDateTimeWithTimeZone,
+        pub updated_at: TimeDateTimeWithTimeZone,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

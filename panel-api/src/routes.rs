@@ -112,6 +112,7 @@ pub mod domains {
     use crate::app::{ApiJson, ApiQuery, AppState};
     use crate::auth::{Caller, Need};
     use crate::error::ApiError;
+    use crate::service::certificates::{self, CertificateView};
     use crate::service::domains::{self as service, DomainView, NewDomain};
     use crate::service::{ListQuery, Page};
 
@@ -119,6 +120,33 @@ pub mod domains {
         Router::new()
             .route("/domains", get(list).post(create))
             .route("/domains/{id}", get(read))
+            .route("/domains/{id}/certificate", get(certificate))
+            .route(
+                "/domains/{id}/certificate/reissue",
+                axum::routing::post(reissue),
+            )
+    }
+
+    /// The domain's wildcard certificate: status, last error, expiry.
+    async fn certificate(
+        State(state): State<AppState>,
+        caller: Caller,
+        Path(id): Path<Uuid>,
+    ) -> Result<Json<CertificateView>, ApiError> {
+        Ok(Json(
+            certificates::get(&state.db, &caller.principal, id).await?,
+        ))
+    }
+
+    /// Starts the certificate's schedule over, due now (edit grant on the domain).
+    async fn reissue(
+        State(state): State<AppState>,
+        caller: Caller,
+        Path(id): Path<Uuid>,
+    ) -> Result<Json<CertificateView>, ApiError> {
+        Ok(Json(
+            certificates::reissue(&state.db, &caller.principal, &caller.actor(), id).await?,
+        ))
     }
 
     async fn read(
@@ -554,5 +582,33 @@ pub mod grants {
         caller.authorize(Need::Admin)?;
         service::delete(&state.db, &caller.actor(), id).await?;
         Ok(StatusCode::NO_CONTENT)
+    }
+}
+
+pub mod audit {
+    use axum::extract::State;
+    use axum::routing::get;
+    use axum::{Json, Router};
+
+    use crate::app::{ApiQuery, AppState};
+    use crate::auth::{Caller, Need};
+    use crate::error::ApiError;
+    use crate::service::Page;
+    use crate::service::audit_reads::{self as service, AuditQuery, AuditView};
+
+    pub fn router() -> Router<AppState> {
+        Router::new().route("/audit", get(list))
+    }
+
+    /// Admins: every record; users: their own actions (the service filters).
+    async fn list(
+        State(state): State<AppState>,
+        caller: Caller,
+        ApiQuery(query): ApiQuery<AuditQuery>,
+    ) -> Result<Json<Page<AuditView>>, ApiError> {
+        caller.authorize(Need::Authenticated)?;
+        Ok(Json(
+            service::list(&state.db, &caller.principal, query).await?,
+        ))
     }
 }

@@ -249,6 +249,53 @@ async fn bad_input_is_refused_with_every_field_named_and_nothing_written() -> an
             "backend.upstreams[0].url",
         ),
         ("unknown field", unknown_field, "colour"),
+        (
+            "wildcard inside a label",
+            zone("ap*.example.com", "", "http://127.0.0.1:1"),
+            "hostname",
+        ),
+        (
+            "** in the middle",
+            zone("a.**.example.com", "", "http://127.0.0.1:1"),
+            "hostname",
+        ),
+        (
+            "label of 64 characters",
+            zone(
+                &format!("{}.example.com", "a".repeat(64)),
+                "",
+                "http://127.0.0.1:1",
+            ),
+            "hostname",
+        ),
+        (
+            "port 0",
+            zone("a.example.com", "", "http://127.0.0.1:0"),
+            "backend.upstreams[0].url",
+        ),
+        (
+            "scheme javascript",
+            zone("a.example.com", "", "javascript:alert(1)"),
+            "backend.upstreams[0].url",
+        ),
+        (
+            "SQL in the hostname",
+            zone(
+                "x'; DROP TABLE zones; --.example.com",
+                "",
+                "http://127.0.0.1:1",
+            ),
+            "hostname",
+        ),
+        (
+            "SQL in the path prefix",
+            zone(
+                "a.example.com",
+                "/'; DELETE FROM zones; --",
+                "http://127.0.0.1:1",
+            ),
+            "path_prefix",
+        ),
     ];
     let zones_before = zones::Entity::find().count(&panel.db).await?;
     let audit_before = audit_log::Entity::find().count(&panel.db).await?;
@@ -354,6 +401,64 @@ async fn bad_input_is_refused_with_every_field_named_and_nothing_written() -> an
 
     assert_eq!(zones::Entity::find().count(&panel.db).await?, zones_before);
     assert_eq!(panel.redis.all_keys().await?, redis_before);
+
+    // SQL-looking search text is just text: nothing matches, nothing breaks.
+    let reply = panel
+        .call(
+            Method::GET,
+            "/zones?q=%27%3B%20DROP%20TABLE%20zones%3B%20--",
+            Auth::Bearer(&key),
+            None,
+        )
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(reply.json["total"], 0);
+    assert_eq!(zones::Entity::find().count(&panel.db).await?, zones_before);
+    // Bad users and grants name their field and value.
+    for (body, field) in [
+        (
+            json!({"username": "x' OR '1'='1", "password": "long-enough-password"}),
+            "username",
+        ),
+        (json!({"username": "ok", "password": "short"}), "password"),
+        (
+            json!({"username": "ok", "password": "long-enough-password", "role": "root"}),
+            "role",
+        ),
+    ] {
+        let reply = panel
+            .call(Method::POST, "/users", Auth::Bearer(&key), Some(body))
+            .await?;
+        assert_eq!(reply.status, 422, "{}", reply.json);
+        assert_eq!(reply.json["error"]["details"][0]["field"], field);
+    }
+    let reply = panel
+        .call(
+            Method::POST,
+            "/grants",
+            Auth::Bearer(&key),
+            Some(json!({"user_id": uuid::Uuid::new_v4(), "level": "owner"})),
+        )
+        .await?;
+    assert_eq!(reply.status, 422, "{}", reply.json);
+    let problems: Vec<&str> = reply.json["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["problem"].as_str())
+        .collect();
+    assert!(
+        problems.contains(&"\"owner\" is not a level: use read or edit"),
+        "{problems:?}"
+    );
+    assert!(
+        problems.contains(&"give exactly one of domain_id and named_backend_id"),
+        "{problems:?}"
+    );
+    assert_eq!(
+        audit_log::Entity::find().count(&panel.db).await?,
+        audit_before
+    );
 
     // Bad domain names too.
     let reply = panel

@@ -237,6 +237,24 @@ async fn authorization_matrix_for_every_endpoint_and_caller() -> anyhow::Result<
         ),
         (
             Method::GET,
+            "/domains/{domain}/certificate",
+            None,
+            [200, 200, 200, 404, 401, 401, 401, 200],
+        ),
+        (
+            Method::POST,
+            "/domains/{domain}/certificate/reissue",
+            None,
+            [200, 200, 404, 404, 401, 401, 401, 200],
+        ),
+        (
+            Method::GET,
+            "/audit",
+            None,
+            [200, 200, 200, 200, 401, 401, 401, 200],
+        ),
+        (
+            Method::GET,
             "/api-keys",
             None,
             [200, 200, 200, 200, 401, 401, 401, 200],

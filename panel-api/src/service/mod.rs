@@ -4,6 +4,8 @@
 //! for routing data, its `redis_outbox` row); handlers never touch the database.
 
 pub mod api_keys;
+pub mod audit_reads;
+pub mod certificates;
 pub mod domains;
 pub mod grants;
 pub mod sessions;

@@ -1,0 +1,115 @@
+//! Certificates as the panel shows them: one wildcard certificate per domain, its status
+//! (pending, active, renewing, failed with the last error, failed_renewal) and expiry,
+//! and the re-issue action. cert-worker does the ordering; the panel only reads the row
+//! and, on re-issue, starts its schedule over.
+
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    QuerySelect, Statement, TransactionTrait,
+};
+use serde::Serialize;
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Actor, AuditEntry, audit};
+use crate::auth::{Level, Need, Principal, authorize};
+use crate::entity::certificates;
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CertificateView {
+    pub id: Uuid,
+    pub domain_id: Uuid,
+    /// `["*.example.com", "example.com"]`.
+    pub names: serde_json::Value,
+    pub status: String,
+    /// Why the last attempt failed, in the CA's or DNS provider's words.
+    pub last_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub not_before: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub not_after: Option<OffsetDateTime>,
+    pub attempts: i32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub next_attempt_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<certificates::Model> for CertificateView {
+    fn from(m: certificates::Model) -> Self {
+        CertificateView {
+            id: m.id,
+            domain_id: m.domain_id,
+            names: m.names,
+            status: m.status,
+            last_error: m.last_error,
+            not_before: m.not_before,
+            not_after: m.not_after,
+            attempts: m.attempts,
+            next_attempt_at: m.next_attempt_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+async fn of_domain(
+    conn: &impl ConnectionTrait,
+    domain_id: Uuid,
+    lock: bool,
+) -> Result<certificates::Model, ApiError> {
+    let mut select =
+        certificates::Entity::find().filter(certificates::Column::DomainId.eq(domain_id));
+    if lock {
+        select = select.lock_exclusive();
+    }
+    select.one(conn).await?.ok_or(ApiError::NotFound)
+}
+
+/// The certificate of a domain the caller may read.
+pub async fn get(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    domain_id: Uuid,
+) -> Result<CertificateView, ApiError> {
+    authorize(principal, Need::Domain(domain_id, Level::Read))?;
+    Ok(of_domain(db, domain_id, false).await?.into())
+}
+
+/// Re-issue: the schedule starts over, due now (the same transition cert-worker's own
+/// `request_reissue` makes). An active certificate keeps serving while it is renewed.
+pub async fn reissue(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    actor: &Actor,
+    domain_id: Uuid,
+) -> Result<CertificateView, ApiError> {
+    authorize(principal, Need::Domain(domain_id, Level::Edit))?;
+    let txn = db.begin().await?;
+    let before = of_domain(&txn, domain_id, true).await?;
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "UPDATE certificates SET attempts = 0, next_attempt_at = now(), last_error = NULL, \
+         status = CASE WHEN status IN ('active', 'renewing', 'failed_renewal') \
+                  THEN 'renewing' ELSE 'pending' END, \
+         updated_at = now() WHERE id = $1",
+        [before.id.into()],
+    ))
+    .await?;
+    let after = of_domain(&txn, domain_id, false).await?;
+    audit(
+        &txn,
+        actor,
+        AuditEntry {
+            action: "certificate.reissue",
+            resource_type: "certificate",
+            resource_id: before.id.to_string(),
+            before: Some(json!({"status": before.status, "last_error": before.last_error})),
+            after: Some(json!({"status": after.status})),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(after.into())
+}
