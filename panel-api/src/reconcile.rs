@@ -52,6 +52,9 @@ pub const SCAN_COUNT: u32 = 10_000;
 /// Upper bound for one reconciliation's Redis work; Redis calls otherwise wait forever
 /// while the client reconnects.
 pub const RECONCILE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Bound for each Redis step of a run (reading everything, one batch): Redis calls
+/// otherwise wait for as long as the client takes to reconnect.
+pub const REDIS_STEP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the loop checks that Redis and PostgreSQL answer (and so notices Redis
 /// coming back); a `PING` and one count query.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(2);
@@ -170,7 +173,28 @@ pub async fn reconcile(state: &AppState) -> Result<Report, String> {
     result
 }
 
+/// `fut`, failing with a message naming `what` after [`REDIS_STEP_TIMEOUT`].
+async fn bounded<T>(
+    what: &str,
+    fut: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    tokio::time::timeout(REDIS_STEP_TIMEOUT, fut)
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "{what}: Redis did not answer within {REDIS_STEP_TIMEOUT:?}"
+            ))
+        })
+}
+
 async fn run(state: &AppState, started: Instant) -> Result<Report, String> {
+    // Fail fast while Redis is away: the run holds the sync lock, and write-throughs
+    // would wait for it for nothing.
+    match tokio::time::timeout(PROBE_TIMEOUT, state.store.client().ping::<String>(None)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(format!("Redis does not answer: {e}")),
+        Err(_) => return Err(format!("Redis does not answer within {PROBE_TIMEOUT:?}")),
+    }
     // Concurrency with the write path. Every write-through holds SYNC_LOCK_SQL in shared
     // mode from before it reads PostgreSQL until its Redis write is done; this holds it
     // exclusively for the whole run (transaction `lock`, so it is released however the
@@ -213,7 +237,7 @@ async fn run(state: &AppState, started: Instant) -> Result<Report, String> {
         .await
         .map_err(|e| format!("closing the read transaction: {e}"))?;
 
-    let actual = redis_records(&state.store).await?;
+    let actual = bounded("reading Redis", redis_records(&state.store)).await?;
     let mut report = Report {
         zones: zone_rows,
         records: desired.len() as u64,
@@ -222,23 +246,29 @@ async fn run(state: &AppState, started: Instant) -> Result<Report, String> {
     let changes = diff(desired, actual, &mut report);
     let mut version = None;
     for batch in changes {
-        let applied = state
-            .store
-            .apply(&batch)
-            .await
-            .map_err(|e| format!("writing to Redis: {e}"))?;
+        let applied = bounded("writing to Redis", async {
+            state
+                .store
+                .apply(&batch)
+                .await
+                .map_err(|e| format!("writing to Redis: {e}"))
+        })
+        .await?;
         report.batches += 1;
         version = Some(applied.version);
     }
     report.version = match version {
         Some(v) => v,
         None => {
-            state
-                .store
-                .meta()
-                .await
-                .map_err(|e| format!("reading the Redis version: {e}"))?
-                .0
+            bounded("reading the Redis version", async {
+                state
+                    .store
+                    .meta()
+                    .await
+                    .map_err(|e| format!("reading the Redis version: {e}"))
+            })
+            .await?
+            .0
         }
     };
     for chunk in outbox.chunks(READ_PAGE as usize) {

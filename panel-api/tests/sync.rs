@@ -478,6 +478,26 @@ async fn redis_outage_during_writes_converges_with_nothing_lost() -> anyhow::Res
     )
     .await?;
 
+    // A reconciliation while Redis is away fails fast (it would hold up write-throughs)
+    // and is counted.
+    let started = std::time::Instant::now();
+    let failed = reconcile::reconcile(&panel.state).await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let text = panel.metrics().await?;
+    assert_eq!(
+        metric(
+            &text,
+            "switchyard_panel_reconcile_runs_total{result=\"error\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+
     // Writes while Redis is away all succeed (each waits out the write-through's bound
     // once; they run side by side so the test stays short).
     let mut writes = JoinSet::new();

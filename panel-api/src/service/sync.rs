@@ -120,6 +120,11 @@ pub async fn rebuild(
 /// no hostname can be (hostnames hold no `:`), so it never collides with their locks.
 pub const SYNC_LOCK_SQL: &str = "hashtextextended('switchyard:redis-sync', 0)";
 
+/// The longest a write-through waits for its locks (a running reconciliation, another
+/// write-through of the same hostname) before leaving the change to the outbox, so a
+/// request never hangs on them: a full reconciliation of 100,000 zones takes seconds.
+pub const SYNC_LOCK_TIMEOUT: &str = "10s";
+
 /// Writes the pending hostnames to Redis and clears their outbox rows. Failures are
 /// logged, never returned: the change is committed and the outbox keeps it.
 pub async fn write_through(state: &AppState, pending: Pending) {
@@ -143,6 +148,9 @@ async fn try_write_through(state: &AppState, pending: &Pending) -> Result<(), St
         .begin()
         .await
         .map_err(|e| format!("opening the sync transaction: {e}"))?;
+    txn.execute_unprepared(&format!("SET LOCAL lock_timeout = '{SYNC_LOCK_TIMEOUT}'"))
+        .await
+        .map_err(|e| format!("setting the lock timeout: {e}"))?;
     txn.execute_unprepared(&format!(
         "SELECT pg_advisory_xact_lock_shared({SYNC_LOCK_SQL})"
     ))
