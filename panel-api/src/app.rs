@@ -81,7 +81,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::users::router())
         .merge(routes::grants::router())
         .merge(routes::audit::router());
-    Router::new()
+    let cors = cors_layer(&state.identity.cors_origins);
+    let app = Router::new()
         .nest("/api/v1", api)
         .route("/metrics", axum::routing::get(crate::metrics::serve))
         .fallback(|| async { ApiError::NotFound })
@@ -89,8 +90,49 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::metrics::track,
         ))
-        .layer(middleware::from_fn(request_context))
-        .with_state(state)
+        .layer(middleware::from_fn(request_context));
+    // Outermost, so that preflight requests are answered before authentication.
+    match cors {
+        Some(cors) => app.layer(cors),
+        None => app,
+    }
+    .with_state(state)
+}
+
+/// CORS for a separately hosted web panel: only the configured origins, with
+/// credentials, the methods the API uses and the headers it reads (`X-CSRF-Token`).
+fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_credentials(true)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                header::HeaderName::from_static(crate::auth::CSRF_HEADER),
+            ])
+            .expose_headers([
+                header::HeaderName::from_static(REQUEST_ID_HEADER),
+                header::RETRY_AFTER,
+            ])
+            .max_age(Duration::from_secs(3600)),
+    )
 }
 
 /// Where a request came from and its id, for logs and the audit log.

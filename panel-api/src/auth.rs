@@ -199,10 +199,13 @@ pub fn authorize(principal: &Principal, need: Need) -> Result<(), ApiError> {
     }
 }
 
-/// Sessions and login limits: the identity settings shared by every request.
+/// Sessions, login limits and the web origins allowed to call with credentials: the
+/// identity settings shared by every request.
 pub struct Identity {
     pub session_ttl: Duration,
     pub cookie_secure: bool,
+    /// `--cors-origins`; empty means no CORS headers at all.
+    pub cors_origins: Vec<String>,
     per_user: DefaultKeyedRateLimiter<String>,
     per_address: DefaultKeyedRateLimiter<IpAddr>,
 }
@@ -213,6 +216,7 @@ impl Identity {
         Identity {
             session_ttl: Duration::from_secs(config.session_ttl_secs),
             cookie_secure: config.cookie_secure,
+            cors_origins: config.cors_origins.clone(),
             per_user: RateLimiter::keyed(quota(config.login_per_user_per_minute)),
             per_address: RateLimiter::keyed(quota(config.login_per_address_per_minute)),
         }

@@ -66,6 +66,11 @@ pub struct Config {
     pub login_per_address_per_minute: u32,
     #[command(flatten)]
     pub reconcile: crate::reconcile::ReconcileArgs,
+    /// Web origins (e.g. `https://panel.example.com`) allowed to call the API from a
+    /// browser with credentials (CORS), comma-separated; none by default. Cookies are
+    /// SameSite=Strict, so a cookie-based panel must be on the same site as the API.
+    #[arg(long, env = "SWITCHYARD_CORS_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
+    pub cors_origins: Vec<String>,
     /// Username of the first admin, created on start when no user exists yet.
     #[arg(long, env = "SWITCHYARD_ADMIN_USER", requires = "admin_password")]
     pub admin_user: Option<String>,
@@ -96,12 +101,36 @@ impl std::fmt::Debug for Config {
                 &self.login_per_address_per_minute,
             )
             .field("reconcile", &self.reconcile)
+            .field("cors_origins", &self.cors_origins)
             .field("admin_user", &self.admin_user)
             .field(
                 "admin_password",
                 &self.admin_password.as_ref().map(|_| "***"),
             )
             .finish()
+    }
+}
+
+/// An origin as browsers send it: `http(s)://host[:port]`, no path, no trailing slash.
+fn parse_origin(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+        .ok_or_else(|| {
+            format!("\"{value}\" is not an origin: it must start with https:// or http://")
+        })?;
+    let ok = !rest.is_empty()
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err(format!(
+            "\"{value}\" is not an origin: give scheme, host and optional port only, e.g. \
+             https://panel.example.com (no path, no trailing slash)"
+        ))
     }
 }
 
@@ -131,6 +160,34 @@ mod tests {
             redact_url("redis://127.0.0.1:6379"),
             "redis://127.0.0.1:6379"
         );
+    }
+
+    #[test]
+    fn cors_origins_are_checked() {
+        let parsed = Config::try_parse_from([
+            "panel-api",
+            "--database-url",
+            "postgres://x/y",
+            "--cors-origins",
+            "https://panel.example.com,http://localhost:5173",
+        ])
+        .expect("two origins");
+        assert_eq!(
+            parsed.cors_origins,
+            ["https://panel.example.com", "http://localhost:5173"]
+        );
+        for bad in ["panel.example.com", "https://panel.example.com/", "*"] {
+            let err = Config::try_parse_from([
+                "panel-api",
+                "--database-url",
+                "postgres://x/y",
+                "--cors-origins",
+                bad,
+            ])
+            .err()
+            .expect("refused");
+            assert!(err.to_string().contains("is not an origin"), "{bad}: {err}");
+        }
     }
 
     #[test]

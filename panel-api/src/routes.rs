@@ -56,10 +56,11 @@ pub mod api_keys {
     use axum::{Json, Router};
     use uuid::Uuid;
 
-    use crate::app::{ApiJson, AppState, RequestMeta};
+    use crate::app::{ApiJson, ApiQuery, AppState, RequestMeta};
     use crate::auth::{Caller, KeyCreator, Need};
     use crate::error::ApiError;
     use crate::service::api_keys::{self as service, ApiKeyView, CreatedApiKey, NewApiKey};
+    use crate::service::{ListQuery, Page};
 
     pub fn router() -> Router<AppState> {
         Router::new()
@@ -84,10 +85,11 @@ pub mod api_keys {
     async fn list(
         State(state): State<AppState>,
         caller: Caller,
-    ) -> Result<Json<Vec<ApiKeyView>>, ApiError> {
+        ApiQuery(query): ApiQuery<ListQuery>,
+    ) -> Result<Json<Page<ApiKeyView>>, ApiError> {
         caller.authorize(Need::Authenticated)?;
         Ok(Json(
-            service::list(&state.db, caller.principal.user_id).await?,
+            service::list(&state.db, caller.principal.user_id, &query).await?,
         ))
     }
 

@@ -540,7 +540,7 @@ async fn keys_are_checked_and_non_admins_see_nothing() -> anyhow::Result<()> {
     let secret = admin_key.rsplit('_').next().unwrap();
     assert!(!listed.contains(secret), "{listed}");
     assert!(!listed.contains("secret_hash"));
-    assert!(admin_key.starts_with(reply.json[0]["prefix"].as_str().unwrap()));
+    assert!(admin_key.starts_with(reply.json["items"][0]["prefix"].as_str().unwrap()));
 
     // Expired key.
     let (_, expiring) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
@@ -615,7 +615,8 @@ async fn keys_are_checked_and_non_admins_see_nothing() -> anyhow::Result<()> {
         .call(Method::GET, "/api-keys", Auth::Bearer(&bob), None)
         .await?;
     assert_eq!(reply.status, 200);
-    assert_eq!(reply.json.as_array().unwrap().len(), 1);
+    assert_eq!(reply.json["items"].as_array().unwrap().len(), 1);
+    assert_eq!(reply.json["total"], 1);
     // Bob cannot revoke the admin's key: it "does not exist" for him.
     let reply = panel
         .call(

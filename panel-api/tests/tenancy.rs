@@ -759,3 +759,53 @@ async fn attempt(panel: &mut Panel, user: &str, password: &str) -> anyhow::Resul
         .call(Method::POST, "/auth/login", Auth::None, Some(body))
         .await
 }
+
+#[tokio::test]
+async fn cors_admits_only_the_configured_origins() -> anyhow::Result<()> {
+    let panel = Panel::start_with(None, &["--cors-origins", "https://panel.example.test"]).await?;
+    let url = format!("{}/zones", panel.base);
+    let preflight = |origin: &str| {
+        panel
+            .http
+            .request(Method::OPTIONS, &url)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "content-type,x-csrf-token",
+            )
+    };
+    let response = preflight("https://panel.example.test").send().await?;
+    assert!(response.status().is_success(), "{}", response.status());
+    let headers = response.headers();
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://panel.example.test"
+    );
+    assert_eq!(headers["access-control-allow-credentials"], "true");
+    let allowed = headers["access-control-allow-headers"]
+        .to_str()?
+        .to_lowercase();
+    assert!(allowed.contains("x-csrf-token"), "{allowed}");
+    // Another origin gets no grant to read answers.
+    let response = preflight("https://evil.example").send().await?;
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    let response = panel
+        .http
+        .get(format!("{}/health", panel.base))
+        .header("origin", "https://evil.example")
+        .send()
+        .await?;
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    panel.stop().await
+}

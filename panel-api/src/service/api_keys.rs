@@ -1,15 +1,18 @@
 //! API keys: created (shown once), listed, revoked — always the caller's own.
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
+    sea_query::{Expr, ExprTrait as _, Func, LikeExpr},
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Actor, AuditEntry, audit};
+use super::{Actor, AuditEntry, ListQuery, Page, audit};
 use crate::auth::{self, KEY_MARKER};
 use crate::entity::api_keys;
 use crate::error::ApiError;
@@ -125,16 +128,36 @@ pub async fn create(
     })
 }
 
-/// The caller's own keys, newest first.
-pub async fn list(db: &DatabaseConnection, user_id: Uuid) -> Result<Vec<ApiKeyView>, ApiError> {
-    Ok(api_keys::Entity::find()
-        .filter(api_keys::Column::UserId.eq(user_id))
+/// The caller's own keys, newest first; `q` searches the name.
+pub async fn list(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    query: &ListQuery,
+) -> Result<Page<ApiKeyView>, ApiError> {
+    let mut select = api_keys::Entity::find().filter(api_keys::Column::UserId.eq(user_id));
+    if let Some(pattern) = query.like_pattern() {
+        select = select.filter(
+            Expr::expr(Func::lower(Expr::col(api_keys::Column::Name)))
+                .like(LikeExpr::new(pattern).escape('\\')),
+        );
+    }
+    let total = select.clone().count(db).await?;
+    let items = select
         .order_by_desc(api_keys::Column::CreatedAt)
+        .order_by_desc(api_keys::Column::Id)
+        .limit(query.limit())
+        .offset(query.offset())
         .all(db)
         .await?
         .into_iter()
         .map(ApiKeyView::from)
-        .collect())
+        .collect();
+    Ok(Page {
+        items,
+        total,
+        limit: query.limit(),
+        offset: query.offset(),
+    })
 }
 
 /// Revokes one of the caller's keys; someone else's key is a 404. Revoking twice is
