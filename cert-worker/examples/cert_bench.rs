@@ -108,7 +108,11 @@ async fn main() -> anyhow::Result<()> {
                 "--dns",
                 "exec",
             ])
-            .args(["--dns.resolvers", &env.dns.dns_addr().to_string(), "--dns.disable-cp"])
+            .args([
+                "--dns.resolvers",
+                &env.dns.dns_addr().to_string(),
+                "--dns.disable-cp",
+            ])
             .args(["--domains", &format!("*.{domain}"), "--domains", &domain])
             .args(["--path", dir.to_str().unwrap(), "run"])
             .output()
