@@ -2,9 +2,11 @@
 # Switchyard proxy benchmark (issue 3, "Benchmark"). Prints figures side by side with
 # ratios and checks the issue's targets. Results and method: docs/benchmarks.md.
 #
-# Usage: bench/proxy.sh [--quick]
+# Usage: bench/proxy.sh [--quick] [--parts=1,2,3,4]
 #   --quick   very short runs (about a minute) to check the script works; the figures
 #             are not meaningful.
+#   --parts   run only these of the four parts below (default: all); the targets of the
+#             parts not run are not printed.
 #
 # What it measures, and how:
 #   1. HTTP throughput and latency, keep-alive, 2-byte responses: wrk (Debian) with one
@@ -51,9 +53,17 @@
 set -Eeuo pipefail
 
 QUICK=0
+PARTS=1,2,3,4
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ;;
+        --parts=*)
+            PARTS="${arg#--parts=}"
+            [[ $PARTS =~ ^[1-4](,[1-4])*$ ]] || {
+                echo "--parts: \"$PARTS\" is not a comma-separated list of 1, 2, 3, 4" >&2
+                exit 2
+            }
+            ;;
         -h | --help)
             sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
@@ -79,6 +89,7 @@ else
 fi
 FILLER_ZONES=1000
 CLK_TCK="$(getconf CLK_TCK)"
+want() { [[ ",$PARTS," == *",$1,"* ]]; }
 
 log() { printf '%s\n' "$*" >&2; }
 section() { printf '\n== %s ==\n' "$*"; }
@@ -362,6 +373,7 @@ wait_zones $((FILLER_ZONES + 1)) 60
     die "switchyard-proxy does not route bench.test to the backend"
 
 # ---------------------------------------------------------------- 1
+if want 1; then
 section "1. HTTP keep-alive throughput and latency (wrk -t1 -c$CONNS, ${WARMUP}s warm-up + ${DURATION}s, median of $ROUNDS round(s))"
 declare -A RPS P50 P99 CPU CONNS_UP
 for variant in direct nginx switchyard; do RPS[$variant]="" P50[$variant]="" P99[$variant]="" CPU[$variant]="" CONNS_UP[$variant]=""; done
@@ -407,9 +419,9 @@ echo " backend conns: connections the backend accepted during the measured run; 
 T_RPS="$(ratio "${RPS[switchyard]}" "${RPS[nginx]}")"
 T_RPS_OK="$(verdict "${RPS[switchyard]} >= ${RPS[nginx]}")"
 T_P99_OK="$(verdict "${P99[switchyard]} <= ${P99[nginx]}")"
+fi
 
 # ---------------------------------------------------------------- 2
-section "2. Propagation latency, Redis write -> first request routed by it ($((FILLER_ZONES + 1)) zones loaded)"
 # propagate PREFIX CHANGES MIN_PAUSE MAX_PAUSE: a RESULT line.
 propagate() {
     loader propagate --prefix "$1" --proxy "127.0.0.1:$PROXY_HTTP" --a "$UP_A=a" --b "$UP_B=b" \
@@ -421,15 +433,19 @@ prop_row() {
     printf '%-40s %9s %9s %9s %9s %14s\n' "$1" "$(field "$2" p50_ms)" "$(field "$2" p90_ms)" \
         "$(field "$2" p99_ms)" "$(field "$2" max_ms)" "$(field "$2" write_p50_ms)"
 }
+if want 2; then
+section "2. Propagation latency, Redis write -> first request routed by it ($((FILLER_ZONES + 1)) zones loaded)"
 PROP1="$(propagate "${PREFIX}main:" "$PROP_CHANGES" 0 10)"
 PROP1S="$(propagate "${PREFIX}main:" "$PROP_SPACED" 60 100)"
 prop_header
 prop_row "back to back, $PROP_CHANGES changes" "$PROP1"
 prop_row "spaced 60-100 ms, $PROP_SPACED changes" "$PROP1S"
 PROP_P99="$(field "$PROP1" p99_ms)"
+fi
 stop_proxy
 
 # ---------------------------------------------------------------- 3
+if want 3; then
 section "3. Memory (VmRSS of switchyard-proxy with N zones loaded)"
 RSS_PREFIX="${PREFIX}rss:"
 loaded=0
@@ -476,8 +492,10 @@ prop_row "spaced 60-100 ms, $PROP_SPACED changes" "$PROPNS"
 echo "VmRSS after these changes: $(mib "$LAST_RSS_AFTER_PROP") MiB, peak (VmHWM) over the proxy's life: $(mib "$LAST_HWM") MiB"
 PROPN_P99="$(field "$PROPN" p99_ms)"
 loader cleanup --prefix "$RSS_PREFIX" >/dev/null
+fi
 
 # ---------------------------------------------------------------- 4
+if want 4; then
 section "4. TLS handshakes/s (fresh handshakes, no resumption, 32 concurrent, ${HS_WARMUP}s warm-up + ${HS_SECS}s)"
 # hs_run NAME ADDR DOMAINS PIDS...: a RESULT line; the loader also reports the server
 # processes' CPU time over the measured window.
@@ -510,6 +528,7 @@ printf '%-44s %14s %13s us %12s\n' "nginx, static certificate (reference)" "$(fi
     "$(field "$HS_NGX" server_cpu_us_per_hs)" "1.00"
 echo "dynamic vs switchyard with 1 cert: $(ratio "$(field "$HS_DYN" per_sec)" "$(field "$HS_ONE" per_sec)")"
 T_HS="$(ratio "$(field "$HS_DYN" per_sec)" "$(field "$HS_NGX" per_sec)")"
+fi
 
 # ---------------------------------------------------------------- logs
 section "switchyard-proxy log: warnings and errors (access log lines excluded)"
@@ -522,13 +541,21 @@ done
 
 # ---------------------------------------------------------------- targets
 section "targets (issue 3)"
-printf '%-58s %-28s %s\n' "throughput >= nginx (ratio >= 1.0)" "ratio $T_RPS" "$T_RPS_OK"
-printf '%-58s %-28s %s\n' "p99 <= nginx's" "$(awk -v a="${P99[switchyard]}" -v b="${P99[nginx]}" 'BEGIN { printf "%.3f vs %.3f ms", a / 1000, b / 1000 }')" "$T_P99_OK"
-printf '%-58s %-28s %s\n' "propagation p99 < 100 ms ($((FILLER_ZONES + 1)) zones)" "$PROP_P99 ms" "$(verdict "$PROP_P99 < 100")"
-printf '%-58s %-28s %s\n' "propagation p99 < 100 ms ($LAST_N zones)" "$PROPN_P99 ms" "$(verdict "$PROPN_P99 < 100")"
-printf '%-58s %-28s %s\n' "  (spaced changes: $((FILLER_ZONES + 1)) / $LAST_N zones)" "$(field "$PROP1S" p99_ms) / $(field "$PROPNS" p99_ms) ms" "info"
-printf '%-58s %-28s %s\n' "RSS < 1 GiB with $LAST_N zones (steady; peak)" "$(mib "$LAST_RSS") MiB; peak $(mib "$LAST_HWM") MiB" "$(verdict "$LAST_RSS < 1048576")"
-printf '%-58s %-28s %s\n' "dynamic-cert handshakes >= 90% of static (nginx)" "ratio $T_HS" "$(verdict "$T_HS >= 0.9")"
+if want 1; then
+    printf '%-58s %-28s %s\n' "throughput >= nginx (ratio >= 1.0)" "ratio $T_RPS" "$T_RPS_OK"
+    printf '%-58s %-28s %s\n' "p99 <= nginx's" "$(awk -v a="${P99[switchyard]}" -v b="${P99[nginx]}" 'BEGIN { printf "%.3f vs %.3f ms", a / 1000, b / 1000 }')" "$T_P99_OK"
+fi
+if want 2; then
+    printf '%-58s %-28s %s\n' "propagation p99 < 100 ms ($((FILLER_ZONES + 1)) zones)" "$PROP_P99 ms" "$(verdict "$PROP_P99 < 100")"
+fi
+if want 3; then
+    printf '%-58s %-28s %s\n' "propagation p99 < 100 ms ($LAST_N zones)" "$PROPN_P99 ms" "$(verdict "$PROPN_P99 < 100")"
+    printf '%-58s %-28s %s\n' "  (spaced changes at $LAST_N zones)" "$(field "$PROPNS" p99_ms) ms" "info"
+    printf '%-58s %-28s %s\n' "RSS < 1 GiB with $LAST_N zones (steady; peak)" "$(mib "$LAST_RSS") MiB; peak $(mib "$LAST_HWM") MiB" "$(verdict "$LAST_RSS < 1048576")"
+fi
+if want 4; then
+    printf '%-58s %-28s %s\n' "dynamic-cert handshakes >= 90% of static (nginx)" "ratio $T_HS" "$(verdict "$T_HS >= 0.9")"
+fi
 echo "load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [[ $QUICK == 1 ]]; then
     echo "(--quick: short runs and $LAST_N zones at most; the 1M-zone RSS target needs the full run)"

@@ -5,6 +5,13 @@ use clap::Parser;
 use switchyard_proxy::config::Config;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of glibc malloc: a request allocates and frees many small objects
+/// (headers, buffers, futures), which glibc served at ~9% of the proxy's CPU; mimalloc's
+/// per-thread free lists make that cheaper, and it gives freed pages back to the system,
+/// so the transient memory of a full load at a million zones does not stay resident.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let config = Config::parse();
     tracing_subscriber::fmt()

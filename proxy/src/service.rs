@@ -75,6 +75,15 @@ fn is_client_error(e: &Error) -> bool {
     matches!(e.esource(), pingora::ErrorSource::Downstream)
 }
 
+/// The client closed its connection or stopped reading.
+fn is_client_gone(e: &Error) -> bool {
+    is_client_error(e)
+        && matches!(
+            e.etype(),
+            ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed
+        )
+}
+
 impl Router {
     /// Writes an answer of the proxy's own, with the request id in header and body.
     async fn respond(
@@ -385,12 +394,8 @@ impl ProxyHttp for Router {
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let (code, category, message) = match e.etype() {
             ErrorType::HTTPStatus(code) => (*code, "http_status", "request failed"),
-            _ if is_client_error(e) => match e.etype() {
-                ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => {
-                    (0, "client_gone", "")
-                }
-                _ => (400, "bad_request", "400 Bad Request"),
-            },
+            _ if is_client_gone(e) => (0, "client_gone", ""),
+            _ if is_client_error(e) => (400, "bad_request", "400 Bad Request"),
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => (
                 504,
                 "upstream_timeout",
@@ -429,6 +434,13 @@ impl ProxyHttp for Router {
             error_code: code,
             can_reuse_downstream: false,
         }
+    }
+
+    /// A client that goes away mid-request is routine (load generators, browsers closing
+    /// tabs): the access log line records it as `client_gone`, so Pingora's ERROR line for
+    /// it is dropped. Every other failure keeps Pingora's log line with its details.
+    fn suppress_error_log(&self, _session: &Session, _ctx: &Ctx, error: &Error) -> bool {
+        is_client_gone(error)
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {

@@ -444,9 +444,13 @@ impl Syncer {
         let version = live.version;
         self.last_saved_version = Some(version);
         self.last_saved_at = Some(tokio::time::Instant::now());
-        // At a million zones a save takes seconds: it must not hold up the feed.
+        // At a million zones a save takes seconds: it must not hold up the feed, nor hold
+        // the snapshot (the writer reclaims a replaced snapshot as its spare only once
+        // nothing else holds it), so it writes detached contents.
+        let contents = live.contents();
+        drop(live);
         let save = tokio::task::spawn_blocking(move || {
-            if let Err(e) = live.save(&path) {
+            if let Err(e) = contents.save(&path) {
                 tracing::error!(error = %e, version, "cannot save the snapshot file");
             }
         });
