@@ -118,3 +118,70 @@ async fn digitalocean_wildcard_certificate_is_issued_and_served() -> anyhow::Res
 async fn porkbun_wildcard_certificate_is_issued_and_served() -> anyhow::Result<()> {
     issues_and_serves(Kind::Porkbun, "pb-example.com").await
 }
+
+#[tokio::test]
+async fn account_is_registered_with_external_account_binding() -> anyhow::Result<()> {
+    use switchyard_tests::acme::{ChallTestSrv, Pebble};
+    // 32 bytes, base64url without padding, as CAs display EAB keys.
+    const HMAC: &str = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
+    let dns = ChallTestSrv::start().await?;
+    let pebble = Pebble::start_requiring_eab(dns.dns_addr(), "kid-1", HMAC).await?;
+    let env = AcmeEnv { pebble, dns };
+    let database = TestDatabase::create().await?;
+    let conn = support::migrated(&database).await?;
+    let redis = TestRedis::new().await?;
+    let domain = "eab.example";
+    let fake = FakeProvider::start(
+        Kind::Cloudflare,
+        domain,
+        Mode::Normal,
+        vec![env.dns.management_url()],
+    )
+    .await;
+    let credential = support::insert_credential(
+        &conn,
+        fake.provider(),
+        Some(fake.secret()),
+        Some(fake.base_url()),
+    )
+    .await?;
+    let id = support::insert_certificate(&conn, domain, Some(credential), "pending").await?;
+
+    // Without the binding the CA refuses the account, and the error says so.
+    let config = support::config(
+        &env,
+        database.url(),
+        redis.url(),
+        redis.prefix(),
+        env.dns.dns_addr(),
+        &[],
+    );
+    let outcomes = support::worker(config)
+        .await
+        .run_once(support::no_shutdown())
+        .await?;
+    let [(_, Outcome::Failed(error))] = &outcomes[..] else {
+        panic!("{outcomes:?}")
+    };
+    assert!(error.contains("registering the account"), "{error}");
+    assert!(error.contains("externalAccountRequired"), "{error}");
+
+    switchyard_cert_worker::db::request_reissue(&conn, id).await?;
+    let config = support::config(
+        &env,
+        database.url(),
+        redis.url(),
+        redis.prefix(),
+        env.dns.dns_addr(),
+        &["--acme-eab-kid", "kid-1", "--acme-eab-hmac-key", HMAC],
+    );
+    let outcomes = support::worker(config)
+        .await
+        .run_once(support::no_shutdown())
+        .await?;
+    assert_eq!(outcomes, vec![(id, Outcome::Issued)]);
+
+    conn.close().await?;
+    redis.cleanup().await?;
+    database.drop_now().await
+}

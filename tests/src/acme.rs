@@ -213,6 +213,20 @@ impl Pebble {
     /// (`PEBBLE_WFE_NONCEREJECT=0`) and never reuses authorizations
     /// (`PEBBLE_AUTHZREUSE=0`), so every order is validated for real.
     pub async fn start(dns: SocketAddr) -> anyhow::Result<Self> {
+        Self::start_with(dns, None).await
+    }
+
+    /// Like [`Pebble::start`], but new accounts must carry an External Account Binding
+    /// with key id `kid` and HMAC key `hmac_key_b64url` (base64url, as CAs show it).
+    pub async fn start_requiring_eab(
+        dns: SocketAddr,
+        kid: &str,
+        hmac_key_b64url: &str,
+    ) -> anyhow::Result<Self> {
+        Self::start_with(dns, Some((kid, hmac_key_b64url))).await
+    }
+
+    async fn start_with(dns: SocketAddr, eab: Option<(&str, &str)>) -> anyhow::Result<Self> {
         let dir = TempDir::new("pebble")?;
         let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let management = SocketAddr::from(([127, 0, 0, 1], free_port()));
@@ -234,7 +248,8 @@ impl Pebble {
             "httpPort": 5002,
             "tlsPort": 5001,
             "ocspResponderURL": "",
-            "externalAccountBindingRequired": false,
+            "externalAccountBindingRequired": eab.is_some(),
+            "externalAccountMACKeys": eab.map(|(kid, key)| json!({kid: key})).unwrap_or(json!({})),
             "retryAfter": {"authz": 1, "order": 1},
         }});
         let config_file = dir.0.join("pebble-config.json");
