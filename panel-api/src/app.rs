@@ -80,7 +80,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::sessions::router())
         .merge(routes::users::router())
         .merge(routes::grants::router())
-        .merge(routes::audit::router());
+        .merge(routes::audit::router())
+        .merge(routes::transfer::router());
     let cors = cors_layer(&state.identity.cors_origins);
     let app = Router::new()
         .nest("/api/v1", api)

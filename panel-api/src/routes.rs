@@ -614,3 +614,51 @@ pub mod audit {
         ))
     }
 }
+
+pub mod transfer {
+    use axum::extract::State;
+    use axum::routing::{get, post};
+    use axum::{Json, Router};
+
+    use crate::app::{ApiJson, ApiQuery, AppState};
+    use crate::auth::{Caller, Need};
+    use crate::error::ApiError;
+    use crate::routes::zones::WriteQuery;
+    use crate::service::transfer::{self as service, Document};
+    use crate::service::zones::Diff;
+
+    pub fn router() -> Router<AppState> {
+        Router::new()
+            .route("/export", get(export))
+            .route("/import", post(import))
+    }
+
+    /// The caller's readable slice of the configuration.
+    async fn export(
+        State(state): State<AppState>,
+        caller: Caller,
+    ) -> Result<Json<Document>, ApiError> {
+        caller.authorize(Need::Authenticated)?;
+        Ok(Json(service::export(&state.db, &caller.principal).await?))
+    }
+
+    /// All or nothing; `?dry_run=true` answers the diff only.
+    async fn import(
+        State(state): State<AppState>,
+        caller: Caller,
+        ApiQuery(query): ApiQuery<WriteQuery>,
+        ApiJson(document): ApiJson<Document>,
+    ) -> Result<Json<Diff>, ApiError> {
+        caller.authorize(Need::Authenticated)?;
+        Ok(Json(
+            service::import(
+                &state,
+                &caller.principal,
+                &caller.actor(),
+                document,
+                query.dry_run,
+            )
+            .await?,
+        ))
+    }
+}

@@ -338,3 +338,122 @@ async fn dry_runs_change_nothing_and_report_the_diff() -> anyhow::Result<()> {
     );
     panel.stop().await
 }
+
+#[tokio::test]
+async fn export_and_import_round_trip_all_or_nothing() -> anyhow::Result<()> {
+    let mut panel = Panel::start().await?;
+    let (_, key) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    panel.domain(&key, "example.com").await?;
+    let other = panel.domain(&key, "other.test").await?;
+    for host in ["a.example.com", "c.example.com", "www.other.test"] {
+        panel.zone(&key, host).await?;
+    }
+    let reply = panel
+        .call(Method::GET, "/export", Auth::Bearer(&key), None)
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(reply.json["format"], "switchyard-export/1");
+    assert_eq!(reply.json["domains"], json!(["example.com", "other.test"]));
+    assert_eq!(reply.json["zones"].as_array().unwrap().len(), 3);
+    let exported = reply.json.clone();
+
+    // Importing what was exported changes nothing.
+    let before = snapshot(&panel).await?;
+    let reply = panel
+        .call(
+            Method::POST,
+            "/import",
+            Auth::Bearer(&key),
+            Some(exported.clone()),
+        )
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(
+        (
+            &reply.json["created"],
+            &reply.json["changed"],
+            &reply.json["deleted"]
+        ),
+        (&json!([]), &json!([]), &json!([]))
+    );
+    assert_eq!(snapshot(&panel).await?, before);
+
+    // An edited document: a changed, c dropped (replace), d added, in another spelling.
+    let mut document = exported.clone();
+    document["zones"] = json!([
+        zone("a.example.com", "", "http://127.0.0.1:9200"),
+        zone("D.Example.com.", "/v2/", "http://127.0.0.1:9201"),
+        zone("www.other.test", "", "http://127.0.0.1:9001"),
+    ]);
+    document["replace"] = json!(true);
+    let reply = panel
+        .call(
+            Method::POST,
+            "/import?dry_run=true",
+            Auth::Bearer(&key),
+            Some(document.clone()),
+        )
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(reply.json["created"][0]["hostname"], "d.example.com");
+    assert_eq!(reply.json["created"][0]["path_prefix"], "/v2");
+    assert_eq!(
+        reply.json["changed"][0]["before"]["hostname"],
+        "a.example.com"
+    );
+    assert_eq!(reply.json["deleted"][0]["hostname"], "c.example.com");
+    assert_eq!(reply.json["changed"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        snapshot(&panel).await?,
+        before,
+        "a dry-run import changed something"
+    );
+    let reply = panel
+        .call(Method::POST, "/import", Auth::Bearer(&key), Some(document))
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert!(panel.zone_record("c.example.com").await?.is_none());
+    let d = panel.zone_record("d.example.com").await?.unwrap();
+    assert!(upstream_urls(&d, "/v2")[0].contains("9201"));
+    let a = panel.zone_record("a.example.com").await?.unwrap();
+    assert!(upstream_urls(&a, "")[0].contains("9200"));
+
+    // Bad documents: named by their position in the document, nothing changed.
+    let before = snapshot(&panel).await?;
+    let mut bad = exported.clone();
+    bad["zones"] = json!([
+        zone("a.example.com", "", "http://127.0.0.1:9200"),
+        zone("bad host.example.com", "", "http://127.0.0.1:9001"),
+    ]);
+    let mut unknown_domain = exported.clone();
+    unknown_domain["domains"] = json!(["nowhere.test"]);
+    let mut wrong_format = exported.clone();
+    wrong_format["format"] = json!("something-else/9");
+    for (document, field) in [
+        (bad, "zones[1].hostname"),
+        (unknown_domain, "domains[0]"),
+        (wrong_format, "format"),
+    ] {
+        let reply = panel
+            .call(Method::POST, "/import", Auth::Bearer(&key), Some(document))
+            .await?;
+        assert_eq!(reply.status, 422, "{}", reply.json);
+        assert!(
+            fields(&reply).iter().any(|f| f == field),
+            "{field}: {}",
+            reply.json
+        );
+    }
+    assert_eq!(snapshot(&panel).await?, before);
+
+    // A user's export is their slice.
+    let user = panel.user(&key, "reader", "reader-password-3f3f").await?;
+    panel.grant(&key, &user, &other, "read").await?;
+    let (_, reader) = panel.key_for("reader", "reader-password-3f3f").await?;
+    let reply = panel
+        .call(Method::GET, "/export", Auth::Bearer(&reader), None)
+        .await?;
+    assert_eq!(reply.json["domains"], json!(["other.test"]));
+    assert_eq!(reply.json["zones"].as_array().unwrap().len(), 1);
+    panel.stop().await
+}

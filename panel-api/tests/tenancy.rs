@@ -255,6 +255,18 @@ async fn authorization_matrix_for_every_endpoint_and_caller() -> anyhow::Result<
         ),
         (
             Method::GET,
+            "/export",
+            None,
+            [200, 200, 200, 200, 401, 401, 401, 200],
+        ),
+        (
+            Method::POST,
+            "/import?dry_run=true",
+            Some(r#"{"format":"switchyard-export/1","zones":[]}"#.into()),
+            [200, 200, 200, 200, 401, 401, 401, 200],
+        ),
+        (
+            Method::GET,
             "/api-keys",
             None,
             [200, 200, 200, 200, 401, 401, 401, 200],
@@ -303,6 +315,11 @@ async fn authorization_matrix_for_every_endpoint_and_caller() -> anyhow::Result<
                 assert_eq!(
                     audits, 0,
                     "{method} {path} as {caller} was refused but audited"
+                );
+            } else if path.contains("dry_run=true") {
+                assert_eq!(
+                    audits, 0,
+                    "{method} {path} as {caller}: a dry run was audited"
                 );
             } else if *method != Method::GET {
                 // Every mutation writes exactly one audit record.

@@ -10,6 +10,7 @@ pub mod domains;
 pub mod grants;
 pub mod sessions;
 pub mod sync;
+pub mod transfer;
 pub mod users;
 pub mod zones;
 

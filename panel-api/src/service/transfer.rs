@@ -1,0 +1,218 @@
+//! Export and import of the routing configuration (the caller's slice: the domains and
+//! zones they may read, or edit for an import) as one JSON document.
+//!
+//! An import is computed as a bulk write against what exists — zones keyed by hostname
+//! and path prefix are created, replaced when they differ, and (with `"replace": true`)
+//! deleted when the document no longer has them — and applied with [`zones::bulk`]:
+//! all or nothing, with every problem named by its position in the document
+//! (`zones[4].hostname`), and `dry_run` answering the diff without changing anything.
+
+use std::collections::HashMap;
+
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use serde::{Deserialize, Serialize};
+use switchyard_shared::HostPattern;
+use switchyard_shared::model::{FieldError, PathPrefix, ZoneSpec};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::zones::{self, BulkRequest, BulkUpdate, Diff, spec_of};
+use super::{Actor, domains};
+use crate::app::AppState;
+use crate::auth::{Level, Principal, Scope};
+use crate::entity::zones as zone_rows;
+use crate::error::ApiError;
+
+/// The document's format; an import refuses any other.
+pub const FORMAT: &str = "switchyard-export/1";
+
+/// What `GET /api/v1/export` answers and `POST /api/v1/import` takes.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Document {
+    pub format: String,
+    /// Informational; ignored by an import.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub exported_at: Option<OffsetDateTime>,
+    /// The apex names the zones live under; an import requires each to exist already.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    pub zones: Vec<ZoneSpec>,
+    /// Import only: delete the caller's zones the document does not list.
+    #[serde(default, skip_serializing)]
+    pub replace: bool,
+}
+
+/// The caller's readable domains and zones, ordered by name.
+pub async fn export(db: &DatabaseConnection, principal: &Principal) -> Result<Document, ApiError> {
+    let scope = principal.domains(Level::Read);
+    let mut names: Vec<(String, Uuid)> = domains::all_names(db)
+        .await?
+        .into_iter()
+        .filter(|(_, id)| scope.contains(*id))
+        .collect();
+    names.sort();
+    let mut select = zone_rows::Entity::find();
+    if let Scope::Only(ids) = scope {
+        select = select.filter(zone_rows::Column::DomainId.is_in(ids));
+    }
+    let rows = select
+        .order_by_asc(zone_rows::Column::Hostname)
+        .order_by_asc(zone_rows::Column::PathPrefix)
+        .all(db)
+        .await?;
+    Ok(Document {
+        format: FORMAT.into(),
+        exported_at: Some(OffsetDateTime::now_utc()),
+        domains: names.into_iter().map(|(n, _)| n).collect(),
+        zones: rows.iter().map(spec_of).collect(),
+        replace: false,
+    })
+}
+
+/// The (hostname, path prefix) a spec will be stored under, if both are valid.
+fn key_of(spec: &ZoneSpec) -> Option<(String, String)> {
+    let host = HostPattern::parse(&spec.hostname).ok()?;
+    let path = PathPrefix::parse(&spec.path_prefix).ok()?;
+    Some((host.as_str().to_owned(), path.as_str().to_owned()))
+}
+
+pub async fn import(
+    state: &AppState,
+    principal: &Principal,
+    actor: &Actor,
+    document: Document,
+    dry_run: bool,
+) -> Result<Diff, ApiError> {
+    if document.format != FORMAT {
+        return Err(ApiError::invalid_field(
+            "format",
+            format!(
+                "\"{}\" is not a known format; this panel reads \"{FORMAT}\"",
+                document.format.escape_debug()
+            ),
+        ));
+    }
+    let known = domains::all_names(&state.db).await?;
+    let editable = principal.domains(Level::Edit);
+    let mut problems = Vec::new();
+    for (i, name) in document.domains.iter().enumerate() {
+        let id = switchyard_shared::normalize_hostname(name)
+            .ok()
+            .and_then(|n| known.get(&n).copied());
+        if !id.is_some_and(|id| editable.contains(id)) {
+            problems.push(FieldError {
+                field: format!("domains[{i}]"),
+                problem: format!(
+                    "\"{}\" is no domain you may edit; an admin creates it (and grants it) first",
+                    name.escape_debug()
+                ),
+            });
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::Invalid {
+            message: "the import is invalid; nothing was changed — see details".into(),
+            details: problems,
+        });
+    }
+
+    // What exists in the caller's editable slice, by key.
+    let mut select = zone_rows::Entity::find();
+    if let Scope::Only(ids) = &editable {
+        select = select.filter(zone_rows::Column::DomainId.is_in(ids.clone()));
+    }
+    let mut existing: HashMap<(String, String), zone_rows::Model> = select
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|r| ((r.hostname.clone(), r.path_prefix.clone()), r))
+        .collect();
+
+    // Bulk positions → document positions, to name problems as the caller wrote them.
+    let mut request = BulkRequest::default();
+    let (mut create_at, mut update_at) = (Vec::new(), Vec::new());
+    for (i, spec) in document.zones.into_iter().enumerate() {
+        match key_of(&spec).and_then(|k| existing.remove(&k)) {
+            Some(row) => {
+                let normalised = ZoneSpec {
+                    hostname: row.hostname.clone(),
+                    path_prefix: row.path_prefix.clone(),
+                    ..spec.clone()
+                };
+                if spec_of(&row) != normalised {
+                    update_at.push(i);
+                    request.update.push(BulkUpdate {
+                        id: row.id,
+                        zone: spec,
+                    });
+                }
+            }
+            None => {
+                create_at.push(i);
+                request.create.push(spec);
+            }
+        }
+    }
+    if document.replace {
+        request.delete = existing.into_values().map(|r| r.id).collect();
+    }
+    if request.create.is_empty() && request.update.is_empty() && request.delete.is_empty() {
+        return Ok(Diff {
+            dry_run,
+            ..Default::default()
+        });
+    }
+    zones::bulk(state, principal, actor, request, dry_run)
+        .await
+        .map_err(|e| match e {
+            ApiError::Invalid { details, .. } => ApiError::Invalid {
+                message: "the import is invalid; nothing was changed — see details".into(),
+                details: details
+                    .into_iter()
+                    .map(|d| FieldError {
+                        field: renumber(&d.field, &create_at, &update_at),
+                        problem: d.problem,
+                    })
+                    .collect(),
+            },
+            other => other,
+        })
+}
+
+/// `create[3].hostname` → `zones[7].hostname` (and `update[1].zone.x` → `zones[k].x`).
+fn renumber(field: &str, create_at: &[usize], update_at: &[usize]) -> String {
+    let parse = |rest: &str, positions: &[usize]| -> Option<String> {
+        let (n, tail) = rest.split_once(']')?;
+        let at = positions.get(n.parse::<usize>().ok()?)?;
+        let tail = tail.strip_prefix(".zone").unwrap_or(tail);
+        Some(format!("zones[{at}]{tail}"))
+    };
+    field
+        .strip_prefix("create[")
+        .and_then(|rest| parse(rest, create_at))
+        .or_else(|| {
+            field
+                .strip_prefix("update[")
+                .and_then(|rest| parse(rest, update_at))
+        })
+        .unwrap_or_else(|| field.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::renumber;
+
+    #[test]
+    fn bulk_positions_become_document_positions() {
+        assert_eq!(
+            renumber("create[1].hostname", &[0, 4], &[2]),
+            "zones[4].hostname"
+        );
+        assert_eq!(
+            renumber("update[0].zone.path_prefix", &[0, 4], &[2]),
+            "zones[2].path_prefix"
+        );
+        assert_eq!(renumber("delete[0]", &[], &[]), "delete[0]");
+    }
+}
