@@ -15,7 +15,8 @@ use panel_api::reconcile::{self, Report};
 use panel_api::service::sync;
 use panel_api::{AppState, Config};
 use sea_orm::{
-    ActiveModelTrait as _, ActiveValue::Set, EntityTrait as _, PaginatorTrait as _, QueryOrder as _,
+    ActiveModelTrait as _, ActiveValue::Set, ConnectionTrait as _, EntityTrait as _,
+    PaginatorTrait as _, QueryOrder as _,
 };
 use serde_json::{Value, json};
 use switchyard_shared::model::HostRecord;
@@ -593,5 +594,91 @@ async fn redis_outage_during_writes_converges_with_nothing_lost() -> anyhow::Res
         },
     )
     .await?;
+    panel.stop().await
+}
+
+#[tokio::test]
+async fn reconciling_while_zones_change_never_leaves_an_older_record() -> anyhow::Result<()> {
+    let mut panel = Panel::start(None, false).await?;
+    let hosts = ["w0.example.com", "w1.example.com", "w2.example.com"];
+    let mut ids = Vec::new();
+    for host in hosts {
+        let (status, body) = panel
+            .send(
+                "POST",
+                "/zones",
+                Some(zone(host, "", "http://127.0.0.1:9000")),
+            )
+            .await?;
+        assert_eq!(status, 201, "{body}");
+        ids.push(body["id"].as_str().unwrap().to_owned());
+    }
+    // Filler zones make each reconciliation long enough (reading and comparing them all)
+    // that writes land between its read of PostgreSQL and its write to Redis.
+    panel
+        .db
+        .execute_unprepared(
+            "INSERT INTO zones (id, domain_id, hostname, path_prefix, backend_kind, upstreams)
+             SELECT gen_random_uuid(), (SELECT domain_id FROM zones LIMIT 1),
+                    'f' || g || '.example.com', '', 'upstreams',
+                    '[{\"url\": \"http://127.0.0.1:9000\", \"weight\": 1}]'
+             FROM generate_series(1, 5000) g",
+        )
+        .await?;
+    reconcile::reconcile(&panel.state)
+        .await
+        .map_err(anyhow::Error::msg)?;
+
+    // Writers keep changing three zones' upstreams while reconciliations run back to
+    // back. One that wrote its older view over a newer write-through would leave Redis
+    // behind PostgreSQL at the end: nothing else writes after the last write-through.
+    let mut writers = JoinSet::new();
+    for (host, id) in hosts.iter().zip(&ids) {
+        let (http, base, key) = (panel.http.clone(), panel.base.clone(), panel.key.clone());
+        let (host, id) = (host.to_string(), id.clone());
+        writers.spawn(async move {
+            for port in 9001..9031 {
+                let status = http
+                    .put(format!("{base}/zones/{id}"))
+                    .bearer_auth(&key)
+                    .header("content-type", "application/json")
+                    .body(zone(&host, "", &format!("http://127.0.0.1:{port}")).to_string())
+                    .send()
+                    .await?
+                    .status();
+                anyhow::ensure!(status == 200, "update {host} to {port}: {status}");
+            }
+            Ok(())
+        });
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reconciler = tokio::spawn({
+        let (state, stop) = (panel.state.clone(), stop.clone());
+        async move {
+            let mut runs = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                reconcile::reconcile(&state).await?;
+                runs += 1;
+            }
+            Ok::<u32, String>(runs)
+        }
+    });
+    while let Some(done) = writers.join_next().await {
+        done??;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    // The run in flight finishes (it is not cancelled) before Redis is compared.
+    let runs = reconciler.await?.map_err(anyhow::Error::msg)?;
+    assert!(runs > 0);
+    let have = panel.redis_records().await?;
+    for host in hosts {
+        let url = have[host].routes[0].upstreams[0].url.as_str().to_owned();
+        assert!(
+            url.contains(":9030"),
+            "{host}: {url} after {runs} reconciliations"
+        );
+    }
+    assert_eq!(have, panel.expected_records().await?);
+    assert_eq!(redis_outbox::Entity::find().count(&panel.db).await?, 0);
     panel.stop().await
 }
