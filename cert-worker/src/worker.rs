@@ -379,26 +379,24 @@ impl Worker {
         // Records go in before anything may be interrupted, and `created` always holds
         // exactly what must be deleted again.
         let mut created = Vec::new();
-        let mut result = self
+        let result = match self
             .create_records(provider.as_ref(), &challenges, &mut created)
             .await
-            .map(|()| Attempt::Interrupted);
-        if result.is_ok() {
-            let solve = async {
+        {
+            Err(e) => Err(e),
+            Ok(()) => {
                 let (name, values) = txt_set(&challenges);
-                let zone = created
-                    .first()
-                    .map(|r: &TxtRecord| r.zone.clone())
-                    .unwrap_or_default();
-                self.propagation.wait_visible(&zone, &name, &values).await?;
-                let issued = self.acme.complete(&mut order).await?;
-                Ok::<_, Failure>(issued)
-            };
-            result = tokio::select! {
-                r = solve => r.map(Attempt::Issued),
-                _ = shutdown.wait_for(|stop| *stop) => Ok(Attempt::Interrupted),
-            };
-        }
+                let zone = created.first().map(|r| r.zone.clone()).unwrap_or_default();
+                let solve = async {
+                    self.propagation.wait_visible(&zone, &name, &values).await?;
+                    Ok::<_, Failure>(self.acme.complete(&mut order).await?)
+                };
+                tokio::select! {
+                    r = solve => r.map(Attempt::Issued),
+                    _ = shutdown.wait_for(|stop| *stop) => Ok(Attempt::Interrupted),
+                }
+            }
+        };
         self.delete_records(provider.as_ref(), &created).await;
         (Some(order_id), result)
     }
