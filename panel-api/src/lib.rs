@@ -5,6 +5,9 @@
 //! `/zones/{id}`) and `/health`. Every mutation commits with its audit record in one
 //! transaction, then rewrites the hostname's Redis record; a Redis failure leaves the
 //! change committed and queued in `redis_outbox`, replayed at start and on a timer.
+//! [`reconcile`] compares all of Redis with PostgreSQL (at start, hourly, and when Redis
+//! answers again) and fixes missing, changed and stale records; `GET /metrics` serves
+//! Prometheus metrics ([`metrics`]). Operations: `docs/panel-operations.md`.
 //!
 //! It must never talk to backends or to the ACME CA, and never return or log a secret
 //! (passwords, API key secrets or their hashes): a new API key is returned once, in the
