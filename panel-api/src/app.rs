@@ -65,7 +65,7 @@ impl AppState {
             db,
             store: Store::new(client, keys),
             metrics: Default::default(),
-            identity: std::sync::Arc::new(crate::auth::Identity::new(config)),
+            identity: std::sync::Arc::new(crate::auth::Identity::new(config)?),
         })
     }
 }
@@ -81,7 +81,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::users::router())
         .merge(routes::grants::router())
         .merge(routes::audit::router())
-        .merge(routes::transfer::router());
+        .merge(routes::transfer::router())
+        .merge(routes::dns_credentials::router());
     let cors = cors_layer(&state.identity.cors_origins);
     let app = Router::new()
         .nest("/api/v1", api)

@@ -199,9 +199,11 @@ pub fn authorize(principal: &Principal, need: Need) -> Result<(), ApiError> {
     }
 }
 
-/// Sessions, login limits and the web origins allowed to call with credentials: the
-/// identity settings shared by every request.
+/// Sessions, login limits, the web origins allowed to call with credentials and the key
+/// sealing secrets at rest: the security settings shared by every request.
 pub struct Identity {
+    /// `--secret-key`; `None` when not configured.
+    pub secrets: Option<switchyard_shared::secrets::SecretBox>,
     pub session_ttl: Duration,
     pub cookie_secure: bool,
     /// `--cors-origins`; empty means no CORS headers at all.
@@ -211,15 +213,23 @@ pub struct Identity {
 }
 
 impl Identity {
-    pub fn new(config: &Config) -> Identity {
+    pub fn new(config: &Config) -> anyhow::Result<Identity> {
+        let secrets = match &config.secret_key {
+            Some(key) => Some(
+                switchyard_shared::secrets::SecretBox::from_base64(key.trim())
+                    .map_err(|e| anyhow::anyhow!("SWITCHYARD_SECRET_KEY: {e}"))?,
+            ),
+            None => None,
+        };
         let quota = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
-        Identity {
+        Ok(Identity {
+            secrets,
             session_ttl: Duration::from_secs(config.session_ttl_secs),
             cookie_secure: config.cookie_secure,
             cors_origins: config.cors_origins.clone(),
             per_user: RateLimiter::keyed(quota(config.login_per_user_per_minute)),
             per_address: RateLimiter::keyed(quota(config.login_per_address_per_minute)),
-        }
+        })
     }
 
     /// Counts one login attempt for `username` from `addr`; 429 when either is over its

@@ -71,6 +71,11 @@ pub struct Config {
     /// SameSite=Strict, so a cookie-based panel must be on the same site as the API.
     #[arg(long, env = "SWITCHYARD_CORS_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
     pub cors_origins: Vec<String>,
+    /// Key sealing DNS provider credentials at rest: 32 random bytes as base64
+    /// (`head -c 32 /dev/urandom | base64`), the same key cert-worker opens them with.
+    /// Without it, DNS credentials cannot be stored (503), everything else works.
+    #[arg(long, env = "SWITCHYARD_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
     /// Username of the first admin, created on start when no user exists yet.
     #[arg(long, env = "SWITCHYARD_ADMIN_USER", requires = "admin_password")]
     pub admin_user: Option<String>,
@@ -102,6 +107,7 @@ impl std::fmt::Debug for Config {
             )
             .field("reconcile", &self.reconcile)
             .field("cors_origins", &self.cors_origins)
+            .field("sealing_key", &self.secret_key.as_ref().map(|_| "***"))
             .field("admin_user", &self.admin_user)
             .field(
                 "admin_password",

@@ -221,3 +221,27 @@ pub mod certificates {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod dns_credentials {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "dns_credentials")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub name: String,
+        pub provider: String,
+        /// Sealed with `SecretBox` (context `dns_credentials.secret`); never serialised,
+        /// never logged, never returned.
+        pub secret_ciphertext: Option<Vec<u8>>,
+        pub api_base_url: Option<String>,
+        pub created_at: TimeDateTimeWithTimeZone,
+        pub updated_at: TimeDateTimeWithTimeZone,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

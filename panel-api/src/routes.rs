@@ -662,3 +662,66 @@ pub mod transfer {
         ))
     }
 }
+
+pub mod dns_credentials {
+    use axum::extract::{Path, State};
+    use axum::http::StatusCode;
+    use axum::routing::{get, patch};
+    use axum::{Json, Router};
+    use uuid::Uuid;
+
+    use crate::app::{ApiJson, ApiQuery, AppState};
+    use crate::auth::{Caller, Need};
+    use crate::error::ApiError;
+    use crate::service::dns_credentials::{
+        self as service, CredentialPatch, CredentialView, NewCredential,
+    };
+    use crate::service::{ListQuery, Page};
+
+    pub fn router() -> Router<AppState> {
+        Router::new()
+            .route("/dns-credentials", get(list).post(create))
+            .route("/dns-credentials/{id}", patch(update).delete(remove))
+    }
+
+    async fn create(
+        State(state): State<AppState>,
+        caller: Caller,
+        ApiJson(input): ApiJson<NewCredential>,
+    ) -> Result<(StatusCode, Json<CredentialView>), ApiError> {
+        caller.authorize(Need::Admin)?;
+        let created = service::create(&state.db, &state.identity, &caller.actor(), input).await?;
+        Ok((StatusCode::CREATED, Json(created)))
+    }
+
+    async fn list(
+        State(state): State<AppState>,
+        caller: Caller,
+        ApiQuery(query): ApiQuery<ListQuery>,
+    ) -> Result<Json<Page<CredentialView>>, ApiError> {
+        caller.authorize(Need::Admin)?;
+        Ok(Json(service::list(&state.db, &query).await?))
+    }
+
+    async fn update(
+        State(state): State<AppState>,
+        caller: Caller,
+        Path(id): Path<Uuid>,
+        ApiJson(input): ApiJson<CredentialPatch>,
+    ) -> Result<Json<CredentialView>, ApiError> {
+        caller.authorize(Need::Admin)?;
+        Ok(Json(
+            service::update(&state.db, &state.identity, &caller.actor(), id, input).await?,
+        ))
+    }
+
+    async fn remove(
+        State(state): State<AppState>,
+        caller: Caller,
+        Path(id): Path<Uuid>,
+    ) -> Result<StatusCode, ApiError> {
+        caller.authorize(Need::Admin)?;
+        service::delete(&state.db, &caller.actor(), id).await?;
+        Ok(StatusCode::NO_CONTENT)
+    }
+}

@@ -212,3 +212,192 @@ async fn certificates_show_status_and_can_be_reissued() -> anyhow::Result<()> {
     assert_eq!(reply.status, 404);
     panel.stop().await
 }
+
+/// A test key for sealing secrets (32 bytes, base64).
+const SECRET_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+const TOKEN: &str = "cf-token-6a1f0c9e2b7d4e35a8c1";
+const ROTATED: &str = "cf-token-rotated-99e0d1a2b3c4";
+
+#[tokio::test]
+async fn dns_credentials_are_sealed_and_never_shown() -> anyhow::Result<()> {
+    use panel_api::entity::dns_credentials;
+    use switchyard_shared::secrets::SecretBox;
+
+    let mut panel = Panel::start_with(None, &["--secret-key", SECRET_KEY]).await?;
+    let (_, admin) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    let reply = panel
+        .call(
+            Method::POST,
+            "/dns-credentials",
+            Auth::Bearer(&admin),
+            Some(json!({"name": "cf", "provider": "cloudflare", "secret": {"api_token": TOKEN}})),
+        )
+        .await?;
+    assert_eq!(reply.status, 201, "{}", reply.json);
+    assert_eq!(reply.json["secret"], "set");
+    let id = reply.json["id"].as_str().unwrap().to_owned();
+
+    // At rest: sealed, opening (with cert-worker's key and context) to its JSON shape.
+    let row = dns_credentials::Entity::find()
+        .one(&panel.db)
+        .await?
+        .unwrap();
+    let sealed = row.secret_ciphertext.unwrap();
+    assert!(!String::from_utf8_lossy(&sealed).contains(TOKEN));
+    let secrets = SecretBox::from_base64(SECRET_KEY)?;
+    let plain: serde_json::Value =
+        serde_json::from_str(&secrets.open_string("dns_credentials.secret", &sealed)?)?;
+    assert_eq!(plain, json!({"api_token": TOKEN}));
+
+    let reply = panel
+        .call(Method::GET, "/dns-credentials", Auth::Bearer(&admin), None)
+        .await?;
+    assert_eq!(reply.json["items"][0]["secret"], "set");
+    assert_eq!(reply.json["items"][0]["provider"], "cloudflare");
+
+    // Bad credentials name the field and change nothing.
+    for (body, field) in [
+        (json!({"name": "x", "provider": "godaddy"}), "provider"),
+        (
+            json!({"name": "x", "provider": "cloudflare", "secret": {}}),
+            "secret.api_token",
+        ),
+        (
+            json!({"name": "x", "provider": "cloudflare", "secret": {"api_token": 7}}),
+            "secret.api_token",
+        ),
+        (
+            json!({"name": "x", "provider": "porkbun", "secret": {"api_key": "pk1_a"}}),
+            "secret.secret_api_key",
+        ),
+        (
+            json!({"name": "x", "provider": "manual", "secret": {"token": "t"}}),
+            "secret",
+        ),
+        (json!({"name": "x", "provider": "digitalocean"}), "secret"),
+        (
+            json!({"name": "x", "provider": "manual", "api_base_url": "ftp://x"}),
+            "api_base_url",
+        ),
+    ] {
+        let reply = panel
+            .call(
+                Method::POST,
+                "/dns-credentials",
+                Auth::Bearer(&admin),
+                Some(body),
+            )
+            .await?;
+        assert_eq!(reply.status, 422, "{}", reply.json);
+        assert!(
+            reply.json["error"]["details"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["field"] == field),
+            "{field}: {}",
+            reply.json
+        );
+    }
+    assert_eq!(
+        dns_credentials::Entity::find().all(&panel.db).await?.len(),
+        1
+    );
+
+    // Rotation.
+    let reply = panel
+        .call(
+            Method::PATCH,
+            &format!("/dns-credentials/{id}"),
+            Auth::Bearer(&admin),
+            Some(json!({"secret": {"api_token": ROTATED}})),
+        )
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    let row = dns_credentials::Entity::find()
+        .one(&panel.db)
+        .await?
+        .unwrap();
+    let plain = secrets.open_string("dns_credentials.secret", &row.secret_ciphertext.unwrap())?;
+    assert!(plain.contains(ROTATED));
+
+    // Domains name their credential; one in use cannot be deleted.
+    let reply = panel
+        .call(
+            Method::POST,
+            "/domains",
+            Auth::Bearer(&admin),
+            Some(json!({"name": "example.com", "dns_credential_id": id})),
+        )
+        .await?;
+    assert_eq!(reply.status, 201, "{}", reply.json);
+    assert_eq!(reply.json["dns_credential_id"], id.as_str());
+    let reply = panel
+        .call(
+            Method::POST,
+            "/domains",
+            Auth::Bearer(&admin),
+            Some(json!({"name": "other.test", "dns_credential_id": uuid::Uuid::new_v4()})),
+        )
+        .await?;
+    assert_eq!(reply.status, 422, "{}", reply.json);
+    assert_eq!(
+        reply.json["error"]["details"][0]["field"],
+        "dns_credential_id"
+    );
+    let reply = panel
+        .call(
+            Method::DELETE,
+            &format!("/dns-credentials/{id}"),
+            Auth::Bearer(&admin),
+            None,
+        )
+        .await?;
+    assert_eq!(reply.status, 409);
+    assert_eq!(panel.audit_count("dns_credential.create").await?, 1);
+    assert_eq!(panel.audit_count("dns_credential.update").await?, 1);
+
+    // Users cannot see credentials at all.
+    let user = panel.user(&admin, "u1", "user-password-1234").await?;
+    let _ = user;
+    let (_, u1) = panel.key_for("u1", "user-password-1234").await?;
+    let reply = panel
+        .call(Method::GET, "/dns-credentials", Auth::Bearer(&u1), None)
+        .await?;
+    assert_eq!(reply.status, 404);
+
+    // Neither the token nor the rotated one appears in any answer, audit row or log line.
+    assert_no_secrets(&panel, &[ADMIN_PASSWORD, TOKEN, ROTATED]);
+    let audit = panel
+        .call(
+            Method::GET,
+            "/audit?resource_type=dns_credential",
+            Auth::Bearer(&admin),
+            None,
+        )
+        .await?;
+    assert_eq!(audit.json["total"], 2);
+    let text = audit.json.to_string();
+    assert!(!text.contains(TOKEN) && !text.contains(ROTATED));
+    panel.stop().await?;
+
+    // Without a secret key the panel refuses to store a secret, and says why.
+    let mut keyless = Panel::start().await?;
+    let (_, admin) = keyless.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    let reply = keyless
+        .call(
+            Method::POST,
+            "/dns-credentials",
+            Auth::Bearer(&admin),
+            Some(json!({"name": "cf", "provider": "cloudflare", "secret": {"api_token": TOKEN}})),
+        )
+        .await?;
+    assert_eq!(reply.status, 503, "{}", reply.json);
+    assert!(
+        reply.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("SWITCHYARD_SECRET_KEY")
+    );
+    keyless.stop().await
+}

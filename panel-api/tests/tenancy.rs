@@ -255,6 +255,18 @@ async fn authorization_matrix_for_every_endpoint_and_caller() -> anyhow::Result<
         ),
         (
             Method::GET,
+            "/dns-credentials",
+            None,
+            [200, 404, 404, 404, 401, 401, 401, 404],
+        ),
+        (
+            Method::POST,
+            "/dns-credentials",
+            Some(r#"{"name":"manual{n}","provider":"manual"}"#.into()),
+            [201, 404, 404, 404, 401, 401, 401, 404],
+        ),
+        (
+            Method::GET,
             "/export",
             None,
             [200, 200, 200, 200, 401, 401, 401, 200],

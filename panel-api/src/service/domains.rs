@@ -24,12 +24,16 @@ use crate::error::ApiError;
 pub struct NewDomain {
     /// The apex, e.g. `example.com`; normalised (lower case, punycode, no trailing dot).
     pub name: String,
+    /// The DNS credential cert-worker solves this domain's DNS-01 challenges with.
+    #[serde(default)]
+    pub dns_credential_id: Option<Uuid>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct DomainView {
     pub id: Uuid,
     pub name: String,
+    pub dns_credential_id: Option<Uuid>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -39,6 +43,7 @@ impl From<domains::Model> for DomainView {
         DomainView {
             id: m.id,
             name: m.name,
+            dns_credential_id: m.dns_credential_id,
             created_at: m.created_at,
         }
     }
@@ -55,6 +60,7 @@ pub async fn create(
     let row = domains::ActiveModel {
         id: Set(Uuid::new_v4()),
         name: Set(name.clone()),
+        dns_credential_id: Set(input.dns_credential_id),
         created_by: Set(actor.user_id),
         ..Default::default()
     }
@@ -68,7 +74,13 @@ pub async fn create(
                 problem: "already exists".into(),
             }],
         },
-        None => e.into(),
+        None => match e.sql_err() {
+            Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)) => ApiError::invalid_field(
+                "dns_credential_id",
+                "no DNS credential with this id exists",
+            ),
+            _ => e.into(),
+        },
     })?;
     let view = DomainView::from(row);
     // The cert worker's queue: a pending wildcard order (`*.d` and `d`) for every domain.

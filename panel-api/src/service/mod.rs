@@ -6,6 +6,7 @@
 pub mod api_keys;
 pub mod audit_reads;
 pub mod certificates;
+pub mod dns_credentials;
 pub mod domains;
 pub mod grants;
 pub mod sessions;
