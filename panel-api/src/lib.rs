@@ -44,12 +44,28 @@ pub async fn prepare(config: &Config) -> anyhow::Result<AppState> {
     Migrator::up(&state.db, None)
         .await
         .context("applying database migrations")?;
-    if let (Some(user), Some(password)) = (&config.admin_user, &config.admin_password)
-        && service::users::ensure_first_admin(&state.db, user, password)
+    if let (Some(user), Some(password)) = (&config.admin_user, &config.admin_password) {
+        if service::users::ensure_first_admin(&state.db, user, password)
             .await
             .map_err(|e| anyhow::anyhow!("creating the first admin: {e}"))?
+        {
+            tracing::info!(username = %user, "created the first admin from the environment");
+        }
+    } else if let Some(password) = service::users::ensure_generated_admin(&state.db)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the first admin: {e}"))?
     {
-        tracing::info!(username = %user, "created the first admin from the environment");
+        // Printed once, on stderr, and never logged: the log carries only the fact.
+        eprintln!(
+            "\n  First start: created admin user \"{}\" with the one-time password\n\n    \
+             {password}\n\n  It is shown only now. Log in and change it \
+             (PATCH /api/v1/users/{{id}}).\n",
+            service::users::GENERATED_ADMIN
+        );
+        tracing::warn!(
+            username = service::users::GENERATED_ADMIN,
+            "created the first admin with a one-time password, printed once on stderr"
+        );
     }
     Ok(state)
 }

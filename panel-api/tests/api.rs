@@ -819,3 +819,30 @@ async fn concurrent_writes_to_one_hostname_all_reach_redis() -> anyhow::Result<(
     assert_eq!(redis_outbox::Entity::find().count(&panel.db).await?, 0);
     panel.stop().await
 }
+
+#[tokio::test]
+async fn first_start_without_admin_variables_creates_one_admin_once() -> anyhow::Result<()> {
+    let database = switchyard_tests::postgres::TestDatabase::create().await?;
+    let redis = switchyard_tests::redis::TestRedis::new().await?;
+    let config = Config::try_parse_from([
+        "panel-api",
+        "--database-url",
+        database.url(),
+        "--redis-url",
+        redis.url(),
+        "--key-prefix",
+        redis.prefix(),
+    ])?;
+    for _ in 0..2 {
+        let state = panel_api::prepare(&config).await?;
+        state.db.close().await?;
+    }
+    let db = database.connect().await?;
+    let all = panel_api::entity::users::Entity::find().all(&db).await?;
+    assert_eq!(all.len(), 1, "the second start created nobody");
+    assert_eq!(all[0].username, "admin");
+    assert_eq!(all[0].role, "admin");
+    assert!(all[0].password_hash.starts_with("$argon2id$"));
+    db.close().await?;
+    database.drop_now().await
+}

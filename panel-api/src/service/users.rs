@@ -386,3 +386,23 @@ pub async fn update(
     txn.commit().await?;
     Ok(after)
 }
+
+/// Username of the admin created with a one-time password when the environment names
+/// none.
+pub const GENERATED_ADMIN: &str = "admin";
+
+/// When no user exists and the environment names no first admin: creates
+/// [`GENERATED_ADMIN`] with a random 128-bit password and returns it, for the caller to
+/// print once. `None` when users exist already (every later start).
+pub async fn ensure_generated_admin(db: &DatabaseConnection) -> Result<Option<String>, ApiError> {
+    if users::Entity::find().count(db).await? > 0 {
+        return Ok(None);
+    }
+    let password = crate::auth::generate_token()?[..32].to_owned();
+    let actor = Actor::system("first admin with a one-time password");
+    match create(db, &actor, GENERATED_ADMIN, &password, "admin").await {
+        Ok(_) => Ok(Some(password)),
+        Err(ApiError::Conflict { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
