@@ -190,8 +190,7 @@ mod tests {
                 "--cors-origins",
                 bad,
             ])
-            .err()
-            .expect("refused");
+            .expect_err("refused");
             assert!(err.to_string().contains("is not an origin"), "{bad}: {err}");
         }
     }

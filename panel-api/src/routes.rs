@@ -183,7 +183,7 @@ pub mod domains {
 }
 
 pub mod zones {
-    use axum::extract::{Path, State};
+    use axum::extract::{DefaultBodyLimit, Path, State};
     use axum::http::StatusCode;
     use axum::response::{IntoResponse, Response};
     use axum::routing::{get, post};
@@ -201,9 +201,16 @@ pub mod zones {
     pub fn router() -> Router<AppState> {
         Router::new()
             .route("/zones", get(list).post(create))
-            .route("/zones/bulk", post(bulk))
+            .route(
+                "/zones/bulk",
+                post(bulk).layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)),
+            )
             .route("/zones/{id}", get(read).put(update).delete(remove))
     }
+
+    /// Largest bulk or import body: 20,000 zones with long upstream lists and CIDR
+    /// allow-lists fit; other bodies keep axum's 2 MB default.
+    pub const BULK_BODY_LIMIT: usize = 32 << 20;
 
     /// `?dry_run=true` on every write: answer with the diff, change nothing.
     #[derive(Debug, Default, Deserialize)]
@@ -616,21 +623,22 @@ pub mod audit {
 }
 
 pub mod transfer {
-    use axum::extract::State;
+    use axum::extract::{DefaultBodyLimit, State};
     use axum::routing::{get, post};
     use axum::{Json, Router};
 
     use crate::app::{ApiJson, ApiQuery, AppState};
     use crate::auth::{Caller, Need};
     use crate::error::ApiError;
-    use crate::routes::zones::WriteQuery;
+    use crate::routes::zones::{BULK_BODY_LIMIT, WriteQuery};
     use crate::service::transfer::{self as service, Document};
     use crate::service::zones::Diff;
 
     pub fn router() -> Router<AppState> {
-        Router::new()
-            .route("/export", get(export))
-            .route("/import", post(import))
+        Router::new().route("/export", get(export)).route(
+            "/import",
+            post(import).layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)),
+        )
     }
 
     /// The caller's readable slice of the configuration.

@@ -191,6 +191,17 @@ async fn bulk_is_all_or_nothing_with_per_item_errors() -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!(reply.status, 422);
+    // Bulk bodies may be larger than single ones (10,000 zones are ~1.5 MB), but not
+    // unbounded.
+    let response = panel
+        .http
+        .post(format!("{}/zones/bulk", panel.base))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 40 << 20])
+        .send()
+        .await?;
+    assert_eq!(response.status().as_u16(), 413);
     panel.stop().await
 }
 
