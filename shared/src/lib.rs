@@ -6,6 +6,7 @@
 //! [`store`]: no Postgres, no HTTP, no files.
 
 pub mod backend;
+pub mod flat;
 pub mod hostname;
 pub mod keys;
 pub mod matcher;
