@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod flat;
+pub mod fleet;
 pub mod hostname;
 pub mod keys;
 pub mod matcher;

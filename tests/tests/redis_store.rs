@@ -274,3 +274,57 @@ async fn cleanup_removes_exactly_the_test_prefix() -> anyhow::Result<()> {
     assert!(!neighbour.all_keys().await?.is_empty());
     neighbour.cleanup().await
 }
+
+/// The fleet view reads what proxies and the cert worker publish, under the prefix only.
+#[tokio::test]
+async fn the_fleet_view_judges_published_proxy_statuses() -> anyhow::Result<()> {
+    use switchyard_shared::model::ProxyStatus;
+    use time::OffsetDateTime;
+
+    let redis = TestRedis::new().await?;
+    let store = redis.store();
+    let keys = redis.keys().clone();
+    let mut batch = ChangeSet::new();
+    batch.put_zone(&zone("app.example.com", "http://10.0.0.1:8080"));
+    store.apply(&batch).await?;
+    store.apply(&batch).await?; // version 2
+
+    let empty = store.fleet().await?;
+    assert_eq!((empty.version, empty.proxies.len()), (2, 0));
+    assert_eq!(empty.cert_worker_heartbeat_age_secs, None);
+
+    let now = OffsetDateTime::now_utc();
+    for (id, version) in [("edge-1", 2), ("edge-2", 1)] {
+        let status = ProxyStatus {
+            id: id.into(),
+            version,
+            heartbeat_at: now,
+            applied_at: now,
+            zones: 1,
+            certs: 0,
+        };
+        let _: () = redis
+            .client()
+            .hset(keys.proxies(), (id, serde_json::to_string(&status)?))
+            .await?;
+    }
+    let beat = now.format(&time::format_description::well_known::Rfc3339)?;
+    let _: () = redis
+        .client()
+        .set(keys.heartbeat("cert-worker"), beat, None, None, false)
+        .await?;
+
+    let fleet = store.fleet().await?;
+    let judged: Vec<(&str, u64, bool)> = fleet
+        .proxies
+        .iter()
+        .map(|p| (p.id.as_str(), p.version, p.current))
+        .collect();
+    assert_eq!(judged, [("edge-1", 2, true), ("edge-2", 1, false)]);
+    assert!(
+        fleet
+            .cert_worker_heartbeat_age_secs
+            .is_some_and(|a| a < 5.0)
+    );
+    redis.cleanup().await
+}

@@ -1,0 +1,167 @@
+//! What the fleet reports about itself in Redis, judged: which proxies apply the current
+//! version, how old each heartbeat is, and when the cert worker last beat.
+//!
+//! Proxies publish a [`ProxyStatus`] in the `proxies` hash every few seconds; the cert
+//! worker writes `heartbeat:cert-worker`. The panel's health endpoint and the operators'
+//! status command read them through [`Store::fleet`] so both say the same thing.
+
+use std::time::Duration;
+
+use fred::prelude::*;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::model::ProxyStatus;
+use crate::store::{Store, StoreError};
+
+/// A proxy whose last heartbeat is older than this is reported stale (proxies beat every
+/// 5 s, so this is three missed beats).
+pub const STALE_AFTER: Duration = Duration::from_secs(15);
+
+/// The service name the cert worker's heartbeat key carries.
+pub const CERT_WORKER: &str = "cert-worker";
+
+/// One proxy as the fleet view shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProxyView {
+    pub id: String,
+    /// The version its snapshot reflects.
+    pub version: u64,
+    /// Seconds since its last heartbeat (0 when its clock is ahead of ours).
+    pub heartbeat_age_secs: f64,
+    /// Its heartbeat is older than [`STALE_AFTER`]: stopped, or cut off from Redis.
+    pub stale: bool,
+    /// Fresh, and applying the version Redis holds now.
+    pub current: bool,
+    pub zones: u64,
+    pub certs: u64,
+}
+
+/// The fleet at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Fleet {
+    /// The version Redis holds.
+    pub version: u64,
+    pub proxies: Vec<ProxyView>,
+    /// Entries of the `proxies` hash that could not be read, with why.
+    pub unreadable: Vec<String>,
+    /// Seconds since the cert worker's last heartbeat; `None` when it has none (never
+    /// started, or silent long enough for the key to expire).
+    pub cert_worker_heartbeat_age_secs: Option<f64>,
+}
+
+impl Fleet {
+    /// Judges raw statuses against the live version at `now`.
+    pub fn judge(
+        version: u64,
+        statuses: Vec<(String, String)>,
+        cert_worker_heartbeat: Option<String>,
+        now: OffsetDateTime,
+    ) -> Self {
+        let age = |at: OffsetDateTime| (now - at).as_seconds_f64().max(0.0);
+        let mut proxies = Vec::new();
+        let mut unreadable = Vec::new();
+        for (id, json) in statuses {
+            match serde_json::from_str::<ProxyStatus>(&json) {
+                Ok(s) => {
+                    let heartbeat_age_secs = age(s.heartbeat_at);
+                    let stale = heartbeat_age_secs > STALE_AFTER.as_secs_f64();
+                    proxies.push(ProxyView {
+                        id: s.id,
+                        version: s.version,
+                        heartbeat_age_secs,
+                        stale,
+                        current: !stale && s.version >= version,
+                        zones: s.zones,
+                        certs: s.certs,
+                    });
+                }
+                Err(e) => unreadable.push(format!("proxy \"{id}\": {e}")),
+            }
+        }
+        proxies.sort_by(|a, b| a.id.cmp(&b.id));
+        let cert_worker_heartbeat_age_secs = cert_worker_heartbeat.and_then(|text| {
+            OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
+                .ok()
+                .map(age)
+        });
+        Self {
+            version,
+            proxies,
+            unreadable,
+            cert_worker_heartbeat_age_secs,
+        }
+    }
+}
+
+impl Store {
+    /// Reads the live version, every proxy's status and the cert worker's heartbeat.
+    pub async fn fleet(&self) -> Result<Fleet, StoreError> {
+        let (version, _) = self.meta().await?;
+        let keys = self.keys();
+        let statuses: std::collections::HashMap<String, String> =
+            self.client().hgetall(keys.proxies()).await?;
+        let heartbeat: Option<String> = self.client().get(keys.heartbeat(CERT_WORKER)).await?;
+        Ok(Fleet::judge(
+            version,
+            statuses.into_iter().collect(),
+            heartbeat,
+            OffsetDateTime::now_utc(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(id: &str, version: u64, beat: OffsetDateTime) -> (String, String) {
+        let s = ProxyStatus {
+            id: id.into(),
+            version,
+            heartbeat_at: beat,
+            applied_at: beat,
+            zones: 3,
+            certs: 1,
+        };
+        (id.into(), serde_json::to_string(&s).unwrap())
+    }
+
+    #[test]
+    fn proxies_are_judged_by_version_and_heartbeat_age() {
+        let now = OffsetDateTime::now_utc();
+        let fleet = Fleet::judge(
+            42,
+            vec![
+                status("p-behind", 41, now - Duration::from_secs(1)),
+                status("p-current", 42, now - Duration::from_secs(2)),
+                status("p-silent", 42, now - Duration::from_secs(60)),
+                ("p-garbled".into(), "{not json".into()),
+            ],
+            Some(
+                (now - Duration::from_secs(7))
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap(),
+            ),
+            now,
+        );
+        let judged: Vec<(&str, bool, bool)> = fleet
+            .proxies
+            .iter()
+            .map(|p| (p.id.as_str(), p.current, p.stale))
+            .collect();
+        assert_eq!(
+            judged,
+            vec![
+                ("p-behind", false, false),
+                ("p-current", true, false),
+                ("p-silent", false, true),
+            ]
+        );
+        assert_eq!(fleet.unreadable.len(), 1);
+        assert!(fleet.unreadable[0].starts_with("proxy \"p-garbled\""));
+        let age = fleet.cert_worker_heartbeat_age_secs.unwrap();
+        assert!((6.9..8.0).contains(&age), "{age}");
+        assert!((59.0..61.0).contains(&fleet.proxies[2].heartbeat_age_secs));
+    }
+}
