@@ -1,16 +1,19 @@
 //! `panel-api` — Switchyard's control plane: a JSON REST API under `/api/v1` over
 //! PostgreSQL (the source of truth), written through to the routing keys in Redis.
 //!
-//! This slice serves API keys (`/api-keys`), domains (`/domains`), zones (`/zones`,
-//! `/zones/{id}`) and `/health`. Every mutation commits with its audit record in one
-//! transaction, then rewrites the hostname's Redis record; a Redis failure leaves the
-//! change committed and queued in `redis_outbox`, replayed at start and on a timer.
+//! It serves identity (API keys, cookie sessions with CSRF, login limits — [`auth`]),
+//! tenancy (users, grants; one permission check, [`auth::authorize`]), domains with
+//! their certificates, zones (single, bulk, dry run), DNS credentials (sealed), the audit
+//! log, export/import and `/health` ([`routes`]). Every mutation commits with its audit
+//! record in one transaction, then rewrites the hostname's Redis record; a Redis failure
+//! leaves the change committed and queued in `redis_outbox`, replayed at start and on a
+//! timer.
 //! [`reconcile`] compares all of Redis with PostgreSQL (at start, hourly, and when Redis
 //! answers again) and fixes missing, changed and stale records; `GET /metrics` serves
 //! Prometheus metrics ([`metrics`]). Operations: `docs/panel-operations.md`.
 //!
 //! It must never talk to backends or to the ACME CA, and never return or log a secret
-//! (passwords, API key secrets or their hashes): a new API key is returned once, in the
+//! (passwords, API key secrets, session and CSRF tokens or their hashes, DNS credentials): a new API key is returned once, in the
 //! answer that creates it, and nowhere else.
 //!
 //! [`run`] is the whole service; tests call it (or [`app::router`]) in-process.
