@@ -13,8 +13,9 @@
 //! Prometheus metrics ([`metrics`]). Operations: `docs/panel-operations.md`.
 //!
 //! It must never talk to backends or to the ACME CA, and never return or log a secret
-//! (passwords, API key secrets, session and CSRF tokens or their hashes, DNS credentials): a new API key is returned once, in the
-//! answer that creates it, and nowhere else.
+//! (passwords, API key secrets, session and CSRF tokens or their hashes, DNS
+//! credentials): a new API key is returned once, in the answer that creates it, and
+//! nowhere else.
 //!
 //! [`run`] is the whole service; tests call it (or [`app::router`]) in-process.
 
