@@ -94,7 +94,42 @@ impl Fleet {
     }
 }
 
+/// A certificate in Redis that expires soon (or has expired: `days_left` below 0).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExpiringCert {
+    pub name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    pub days_left: f64,
+}
+
+/// Operators want to hear of a certificate 30 days before it expires: renewal starts at a
+/// third of a 90-day lifetime, so one listed here is one whose renewal is late.
+pub const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 24 * 3600);
+
 impl Store {
+    /// The certificates proxies serve that expire within `within`, soonest first.
+    pub async fn expiring_certs(&self, within: Duration) -> Result<Vec<ExpiringCert>, StoreError> {
+        let names = self.members(&self.keys().cert_index()).await?;
+        let now = OffsetDateTime::now_utc();
+        let mut out: Vec<ExpiringCert> = self
+            .certs(&names)
+            .await?
+            .into_iter()
+            .filter_map(|(name, record)| {
+                let record = record?.ok()?;
+                let left = record.not_after - now;
+                (left.as_seconds_f64() < within.as_secs_f64()).then(|| ExpiringCert {
+                    name,
+                    not_after: record.not_after,
+                    days_left: left.as_seconds_f64() / 86_400.0,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.not_after.cmp(&b.not_after));
+        Ok(out)
+    }
+
     /// Reads the live version, every proxy's status and the cert worker's heartbeat.
     pub async fn fleet(&self) -> Result<Fleet, StoreError> {
         let (version, _) = self.meta().await?;
