@@ -126,7 +126,7 @@ impl Store {
                 })
             })
             .collect();
-        out.sort_by(|a, b| a.not_after.cmp(&b.not_after));
+        out.sort_by_key(|c| c.not_after);
         Ok(out)
     }
 
