@@ -10,6 +10,7 @@ pub mod health {
     use axum::{Json, Router};
     use fred::prelude::ClientLike as _;
     use serde::Serialize;
+    use switchyard_shared::fleet::{EXPIRY_WARNING, ExpiringCert, Fleet, ProxyView};
 
     use crate::app::AppState;
 
@@ -18,34 +19,110 @@ pub mod health {
 
     #[derive(Debug, Serialize)]
     pub struct Health {
-        /// `ok` when both are up, `degraded` otherwise.
+        /// `ok` when every part below is fine, `degraded` otherwise; `problems` says why.
         pub status: &'static str,
+        pub problems: Vec<String>,
         pub postgres: &'static str,
         pub redis: &'static str,
+        /// `up` (heartbeat fresher than 3 beats), `down`, or `unknown` (Redis down).
+        pub cert_worker: &'static str,
+        pub cert_worker_heartbeat_age_secs: Option<f64>,
+        /// The version Redis holds; `None` when Redis is down.
+        pub version: Option<u64>,
+        /// Each proxy's applied version, heartbeat age, and whether it is current.
+        pub proxies: Vec<ProxyView>,
+        /// Certificates served that expire within 30 days (or have expired).
+        pub expiring_certificates: Vec<ExpiringCert>,
     }
 
     pub fn router() -> Router<AppState> {
         Router::new().route("/health", get(health))
     }
 
-    /// Always 200 while the panel runs: the body says which service is down, because
-    /// the panel still does useful work with either one missing.
+    /// Always 200 while the panel runs: the body says which part is down, because the
+    /// panel still does useful work with either store missing. Nothing in it is secret;
+    /// the panel itself should not face the internet.
     async fn health(State(state): State<AppState>) -> Json<Health> {
         let postgres = tokio::time::timeout(PROBE_TIMEOUT, state.db.ping());
-        let redis = tokio::time::timeout(PROBE_TIMEOUT, state.store.client().ping::<String>(None));
+        let redis = tokio::time::timeout(PROBE_TIMEOUT, async {
+            state.store.client().ping::<String>(None).await?;
+            let fleet = state.store.fleet().await?;
+            let expiring = state.store.expiring_certs(EXPIRY_WARNING).await?;
+            Ok::<_, switchyard_shared::StoreError>((fleet, expiring))
+        });
         let (postgres, redis) = tokio::join!(postgres, redis);
+        let postgres_up = matches!(postgres, Ok(Ok(())));
+        let redis = match redis {
+            Ok(Ok(found)) => Some(found),
+            _ => None,
+        };
+        Json(verdict(Some(postgres_up), redis))
+    }
+
+    /// The overall verdict from what the probes found; `postgres` is `None` when it was
+    /// not checked (the status command without a database URL).
+    pub fn verdict(postgres: Option<bool>, redis: Option<(Fleet, Vec<ExpiringCert>)>) -> Health {
         let up = |ok: bool| if ok { "up" } else { "down" };
-        let postgres = up(matches!(postgres, Ok(Ok(()))));
-        let redis = up(matches!(redis, Ok(Ok(_))));
-        Json(Health {
-            status: if postgres == "up" && redis == "up" {
-                "ok"
-            } else {
-                "degraded"
-            },
-            postgres,
-            redis,
-        })
+        let mut problems = Vec::new();
+        if postgres == Some(false) {
+            problems.push(
+                "PostgreSQL does not answer: reads come from Redis, writes answer 503".to_owned(),
+            );
+        }
+        let mut health = Health {
+            status: "ok",
+            problems: Vec::new(),
+            postgres: postgres.map_or("unchecked", up),
+            redis: up(redis.is_some()),
+            cert_worker: "unknown",
+            cert_worker_heartbeat_age_secs: None,
+            version: None,
+            proxies: Vec::new(),
+            expiring_certificates: Vec::new(),
+        };
+        match redis {
+            None => problems.push(
+                "Redis does not answer: changes are kept in PostgreSQL and written once it is back"
+                    .to_owned(),
+            ),
+            Some((fleet, expiring)) => {
+                // The worker's heartbeat key expires after three missed beats.
+                let fresh = fleet.cert_worker_heartbeat_age_secs.is_some();
+                health.cert_worker = up(fresh);
+                if !fresh {
+                    problems.push("the cert worker has no recent heartbeat: certificates are not being issued or renewed".to_owned());
+                }
+                for p in &fleet.proxies {
+                    if p.stale {
+                        problems.push(format!(
+                            "proxy \"{}\" last reported {:.0} s ago (stopped or cut off from Redis; remove its entry from the proxies hash if it is retired)",
+                            p.id, p.heartbeat_age_secs
+                        ));
+                    } else if !p.current {
+                        problems.push(format!(
+                            "proxy \"{}\" applies version {} of {}",
+                            p.id, p.version, fleet.version
+                        ));
+                    }
+                }
+                problems.extend(fleet.unreadable.iter().cloned());
+                for c in &expiring {
+                    problems.push(format!(
+                        "certificate \"{}\" expires in {:.1} days",
+                        c.name, c.days_left
+                    ));
+                }
+                health.cert_worker_heartbeat_age_secs = fleet.cert_worker_heartbeat_age_secs;
+                health.version = Some(fleet.version);
+                health.proxies = fleet.proxies;
+                health.expiring_certificates = expiring;
+            }
+        }
+        if !problems.is_empty() {
+            health.status = "degraded";
+        }
+        health.problems = problems;
+        health
     }
 }
 

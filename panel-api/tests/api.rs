@@ -190,11 +190,66 @@ async fn zone_lifecycle_is_written_through_and_audited() -> anyhow::Result<()> {
     assert!(update.request_id.is_some());
     assert_eq!(redis_outbox::Entity::find().count(&panel.db).await?, 0);
 
-    // Health.
+    // Health: no cert worker heartbeat and no proxy yet → degraded, and it says why.
     let reply = panel.call(Method::GET, "/health", Auth::None, None).await?;
     assert_eq!(
-        reply.json,
-        json!({"status": "ok", "postgres": "up", "redis": "up"})
+        (
+            &reply.json["status"],
+            &reply.json["postgres"],
+            &reply.json["redis"]
+        ),
+        (&json!("degraded"), &json!("up"), &json!("up")),
+        "{}",
+        reply.json
+    );
+    assert_eq!(reply.json["cert_worker"], "down");
+    // A current proxy and a fresh heartbeat, as they publish them: ok.
+    use fred::interfaces::{HashesInterface as _, KeysInterface as _};
+    let keys = panel.redis.keys().clone();
+    let version: u64 = panel.redis.client().get(keys.version()).await?;
+    let now = time::OffsetDateTime::now_utc();
+    let publish = |id: &str, version: u64| {
+        let status = switchyard_shared::model::ProxyStatus {
+            id: id.into(),
+            version,
+            heartbeat_at: now,
+            applied_at: now,
+            zones: 1,
+            certs: 0,
+        };
+        (id.to_owned(), serde_json::to_string(&status).unwrap())
+    };
+    let _: () = panel
+        .redis
+        .client()
+        .hset(keys.proxies(), publish("edge-1", version))
+        .await?;
+    let beat = now.format(&time::format_description::well_known::Rfc3339)?;
+    let _: () = panel
+        .redis
+        .client()
+        .set(keys.heartbeat("cert-worker"), beat, None, None, false)
+        .await?;
+    let reply = panel.call(Method::GET, "/health", Auth::None, None).await?;
+    assert_eq!(reply.json["status"], "ok", "{}", reply.json);
+    assert_eq!(reply.json["version"], version);
+    assert_eq!(reply.json["proxies"][0]["id"], "edge-1");
+    assert_eq!(reply.json["proxies"][0]["current"], true);
+    assert_eq!(reply.json["cert_worker"], "up");
+    // A proxy one version behind: degraded, naming it.
+    let _: () = panel
+        .redis
+        .client()
+        .hset(keys.proxies(), publish("edge-2", version - 1))
+        .await?;
+    let reply = panel.call(Method::GET, "/health", Auth::None, None).await?;
+    assert_eq!(reply.json["status"], "degraded");
+    assert_eq!(
+        reply.json["problems"],
+        json!([format!(
+            "proxy \"edge-2\" applies version {} of {version}",
+            version - 1
+        )])
     );
 
     assert_no_secrets(&panel, &[ADMIN_PASSWORD]);
@@ -685,9 +740,16 @@ async fn redis_down_keeps_the_change_and_queues_it() -> anyhow::Result<()> {
     let mut panel = Panel::start_with_redis(Some("redis://127.0.0.1:1")).await?;
     let reply = panel.call(Method::GET, "/health", Auth::None, None).await?;
     assert_eq!(
-        reply.json,
-        json!({"status": "degraded", "postgres": "up", "redis": "down"})
+        (
+            &reply.json["status"],
+            &reply.json["postgres"],
+            &reply.json["redis"]
+        ),
+        (&json!("degraded"), &json!("up"), &json!("down")),
+        "{}",
+        reply.json
     );
+    assert_eq!(reply.json["cert_worker"], "unknown");
 
     let (_, key) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
     let reply = panel
@@ -755,8 +817,14 @@ async fn postgres_down_answers_503_and_health_says_so() -> anyhow::Result<()> {
 
     let reply = panel.call(Method::GET, "/health", Auth::None, None).await?;
     assert_eq!(
-        reply.json,
-        json!({"status": "degraded", "postgres": "down", "redis": "up"})
+        (
+            &reply.json["status"],
+            &reply.json["postgres"],
+            &reply.json["redis"]
+        ),
+        (&json!("degraded"), &json!("down"), &json!("up")),
+        "{}",
+        reply.json
     );
     let before = panel.redis.all_keys().await?;
     let reply = panel
