@@ -15,6 +15,19 @@ REDIS_DIR="$LOCAL_DIR/redis"
 PG_PORT=54329
 REDIS_PORT=63799
 SERVICES=(proxy panel-api cert-worker)
+# The local ACME CA (Debian package `pebble`) the cert worker uses when no ACME directory is
+# configured, and its mock DNS server. Started before and stopped after the services.
+ACME_HELPERS=(pebble-challtestsrv pebble)
+# The demo: a tiny backend and the zone demo.localhost routed to it through the proxy.
+DEMO_BACKEND=switchyard-demo-backend
+DEMO_BACKEND_PORT=${SWITCHYARD_DEMO_BACKEND_PORT:-8090}
+PROXY_HTTP_PORT=8080
+PANEL_URL="http://127.0.0.1:8081"
+ACME_DIR="$LOCAL_DIR/pebble"
+PEBBLE_PORT=${SWITCHYARD_PEBBLE_PORT:-14000}
+PEBBLE_MANAGEMENT_PORT=$((PEBBLE_PORT + 1))
+CHALLTESTSRV_DNS_PORT=${SWITCHYARD_CHALLTESTSRV_DNS_PORT:-18053}
+CHALLTESTSRV_MANAGEMENT_PORT=$((CHALLTESTSRV_DNS_PORT + 1))
 # Where the private cluster lives when the PostgreSQL server user cannot reach the repo.
 PG_FALLBACK_BASE=${SWITCHYARD_PG_FALLBACK_DIR:-/var/lib/switchyard-local}
 
