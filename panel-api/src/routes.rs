@@ -712,10 +712,39 @@ pub mod transfer {
     use crate::service::zones::Diff;
 
     pub fn router() -> Router<AppState> {
-        Router::new().route("/export", get(export)).route(
-            "/import",
-            post(import).layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)),
-        )
+        Router::new()
+            .route("/export", get(export))
+            .route(
+                "/import",
+                post(import).layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)),
+            )
+            .route(
+                "/import/flat",
+                post(import_flat).layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)),
+            )
+    }
+
+    /// `POST /import/flat`: the `DOMAINS`/`SERVICES` form, as the two variables' values
+    /// (`{"env":{"domains":"app1.com:app1,status.com","services":"app1:app1:8080"}}`) or
+    /// as the equivalent document (`{"domains":[...],"services":[...]}`), applied like an
+    /// import (all or nothing, `?dry_run=true`). Problems name the entry they are about.
+    async fn import_flat(
+        State(state): State<AppState>,
+        caller: Caller,
+        ApiQuery(query): ApiQuery<WriteQuery>,
+        ApiJson(input): ApiJson<service::FlatInput>,
+    ) -> Result<Json<Diff>, ApiError> {
+        caller.authorize(Need::Authenticated)?;
+        Ok(Json(
+            service::import_flat(
+                &state,
+                &caller.principal,
+                &caller.actor(),
+                input,
+                query.dry_run,
+            )
+            .await?,
+        ))
     }
 
     /// The caller's readable slice of the configuration.

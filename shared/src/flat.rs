@@ -140,6 +140,16 @@ impl FlatConfig {
 
     /// The zones this configuration describes, or every problem in it.
     pub fn to_zones(&self) -> Result<Vec<ZoneSpec>, Vec<FieldError>> {
+        Ok(self
+            .to_numbered_zones()?
+            .into_iter()
+            .map(|(_, z)| z)
+            .collect())
+    }
+
+    /// Like [`FlatConfig::to_zones`], each zone with the number of the `domains` entry it
+    /// came from (for messages about it later, e.g. "lies within no domain you may edit").
+    pub fn to_numbered_zones(&self) -> Result<Vec<(usize, ZoneSpec)>, Vec<FieldError>> {
         let mut errors = Vec::new();
         // Name → URL, or None for a service that is itself invalid: domains using it are
         // not reported again (the service's own problem says what to fix).
@@ -239,10 +249,13 @@ impl FlatConfig {
                 continue;
             }
             seen.insert(valid.host.as_str().to_owned(), i);
-            zones.push(ZoneSpec {
-                hostname: valid.host.as_str().to_owned(),
-                ..zone
-            });
+            zones.push((
+                i,
+                ZoneSpec {
+                    hostname: valid.host.as_str().to_owned(),
+                    ..zone
+                },
+            ));
         }
         if errors.is_empty() {
             Ok(zones)

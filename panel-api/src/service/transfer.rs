@@ -216,3 +216,88 @@ mod tests {
         assert_eq!(renumber("delete[0]", &[], &[]), "delete[0]");
     }
 }
+
+/// The flat form as `POST /import/flat` takes it.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum FlatInput {
+    /// The two variables' values as written in an environment file.
+    Env { env: FlatEnv },
+    /// The equivalent document.
+    Document(switchyard_shared::flat::FlatConfig),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlatEnv {
+    #[serde(default)]
+    pub domains: String,
+    #[serde(default)]
+    pub services: String,
+}
+
+/// Validates the flat form as a whole (every problem at once, by entry number), then
+/// imports its zones like a document: all or nothing, additive (nothing is replaced).
+/// Problems the import finds about a zone (e.g. its domain is not one the caller may
+/// edit) are reported under the `domains` entry it came from.
+pub async fn import_flat(
+    state: &AppState,
+    principal: &Principal,
+    actor: &Actor,
+    input: FlatInput,
+    dry_run: bool,
+) -> Result<Diff, ApiError> {
+    let invalid = |details: Vec<FieldError>| ApiError::Invalid {
+        message: "the flat configuration is invalid; nothing was changed — see details".into(),
+        details,
+    };
+    let config = match input {
+        FlatInput::Env { env } => {
+            switchyard_shared::flat::FlatConfig::parse_env(&env.domains, &env.services)
+                .map_err(invalid)?
+        }
+        FlatInput::Document(config) => config,
+    };
+    let numbered = config.to_numbered_zones().map_err(invalid)?;
+    let entries: Vec<usize> = numbered.iter().map(|(i, _)| *i).collect();
+    let document = Document {
+        format: FORMAT.into(),
+        exported_at: None,
+        domains: Vec::new(),
+        zones: numbered.into_iter().map(|(_, z)| z).collect(),
+        replace: false,
+    };
+    import(state, principal, actor, document, dry_run)
+        .await
+        .map_err(|e| match e {
+            ApiError::Invalid { details, .. } => invalid(
+                details
+                    .into_iter()
+                    .map(|d| FieldError {
+                        field: flat_entry(&d.field, &entries),
+                        problem: d.problem,
+                    })
+                    .collect(),
+            ),
+            other => other,
+        })
+}
+
+/// `zones[3].hostname` → `domains[7].domain` when zone 3 came from entry 7.
+fn flat_entry(field: &str, entries: &[usize]) -> String {
+    let Some(rest) = field.strip_prefix("zones[") else {
+        return field.to_owned();
+    };
+    let Some((index, tail)) = rest.split_once(']') else {
+        return field.to_owned();
+    };
+    match index.parse::<usize>().ok().and_then(|i| entries.get(i)) {
+        Some(entry) => {
+            let tail = tail
+                .strip_prefix(".hostname")
+                .map_or(tail.to_owned(), |t| format!(".domain{t}"));
+            format!("domains[{entry}]{tail}")
+        }
+        None => field.to_owned(),
+    }
+}
