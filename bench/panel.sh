@@ -130,26 +130,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-    local p
-    for p in $(shuf -i 20000-32000 -n 500); do
-        if [[ -z $(ss -Htan "sport = :$p") ]]; then
-            echo "$p"
-            return 0
-        fi
-    done
-    die "no free port found"
-}
-
-wait_until() {
-    local secs="$1" what="$2" deadline
-    shift 2
-    deadline=$(($(date +%s) + secs))
-    until "$@" >/dev/null 2>&1; do
-        (($(date +%s) < deadline)) || die "timed out after ${secs}s waiting for $what"
-        sleep 0.05
-    done
-}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 now_ms() { date +%s%3N; }
 

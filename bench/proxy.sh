@@ -173,30 +173,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-USED_PORTS=" "
-free_port() {
-    local p
-    for p in $(shuf -i 20000-32000 -n 500); do
-        [[ $USED_PORTS == *" $p "* ]] && continue
-        if [[ -z $(ss -Htan "sport = :$p") ]]; then
-            USED_PORTS+="$p "
-            echo "$p"
-            return 0
-        fi
-    done
-    die "no free port found"
-}
-
-# wait_until SECONDS DESCRIPTION COMMAND...: poll COMMAND every 50 ms until it succeeds.
-wait_until() {
-    local secs="$1" what="$2" deadline
-    shift 2
-    deadline=$(($(date +%s) + secs))
-    until "$@" >/dev/null 2>&1; do
-        (($(date +%s) < deadline)) || die "timed out after ${secs}s waiting for $what"
-        sleep 0.05
-    done
-}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 http_ok() { curl -fsS --noproxy '*' -o /dev/null --max-time 2 "$@"; }
 
@@ -557,6 +535,6 @@ if want 4; then
     printf '%-58s %-28s %s\n' "dynamic-cert handshakes >= 90% of static (nginx)" "ratio $T_HS" "$(verdict "$T_HS >= 0.9")"
 fi
 echo "load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
-if [[ $QUICK == 1 ]]; then
+if [[ $QUICK == 1 ]] && want 3; then
     echo "(--quick: short runs and $LAST_N zones at most; the 1M-zone RSS target needs the full run)"
 fi
