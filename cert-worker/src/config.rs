@@ -121,6 +121,11 @@ pub struct Args {
     /// Write the heartbeat to Redis this often (seconds).
     #[arg(long, env = "SWITCHYARD_HEARTBEAT_SECS", default_value_t = DEFAULT_HEARTBEAT_SECS)]
     pub heartbeat_secs: u64,
+    /// OTLP/HTTP receiver to export traces to, e.g. http://127.0.0.1:4318 (`/v1/traces`
+    /// is appended). Also read from OTEL_EXPORTER_OTLP_ENDPOINT and
+    /// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT; with none of them set, tracing is off.
+    #[arg(long, env = "SWITCHYARD_OTLP_ENDPOINT", value_name = "URL", value_parser = switchyard_shared::telemetry::parse_endpoint)]
+    pub otlp_endpoint: Option<switchyard_shared::telemetry::OtlpEndpoint>,
 }
 
 /// The External Account Binding credentials.
@@ -158,6 +163,8 @@ pub struct Config {
     pub concurrency: usize,
     pub admin_listen: SocketAddr,
     pub heartbeat_every: Duration,
+    /// `--otlp-endpoint`, for [`switchyard_shared::telemetry::init`].
+    pub otlp_endpoint: Option<switchyard_shared::telemetry::OtlpEndpoint>,
 }
 
 /// Where the ACME account lives.
@@ -341,6 +348,7 @@ impl Args {
             concurrency: self.concurrency,
             admin_listen: admin_listen.expect("checked"),
             heartbeat_every: Duration::from_secs(self.heartbeat_secs),
+            otlp_endpoint: self.otlp_endpoint,
         })
     }
 }

@@ -1,12 +1,13 @@
 //! The `cert-worker` binary: parse and validate the configuration (every problem at
-//! once), start the admin listener, run the worker, and on SIGTERM/SIGINT stop taking
-//! orders, delete any TXT record in flight, and exit.
+//! once), start logging (and OTLP tracing when an endpoint is set), start the admin
+//! listener, run the worker, and on SIGTERM/SIGINT stop taking orders, delete any TXT
+//! record in flight, and exit.
 
 use anyhow::Context as _;
 use clap::Parser as _;
 use switchyard_cert_worker::metrics::{self, Metrics};
 use switchyard_cert_worker::{Args, Worker};
-use tracing_subscriber::EnvFilter;
+use switchyard_shared::telemetry;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -17,10 +18,14 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
+    // Kept to the end of `main`: dropping it sends the last spans.
+    let _telemetry = match telemetry::init("cert-worker", config.otlp_endpoint.as_ref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("cert-worker: invalid configuration: {e}");
+            std::process::exit(2);
+        }
+    };
     tracing::info!(
         directory = %config.acme.directory_url,
         key_prefix = %config.keys.prefix(),

@@ -242,6 +242,14 @@ impl Worker {
         result
     }
 
+    /// One order attempt; with tracing on, a span (certificate id, domain, outcome) with
+    /// the ACME order and the Redis publication as children. Never credentials or keys.
+    #[tracing::instrument(
+        target = "switchyard_trace",
+        name = "certificate order attempt",
+        skip_all,
+        fields(certificate = %id, domain = tracing::field::Empty, outcome = tracing::field::Empty)
+    )]
     async fn process_claimed(
         &self,
         id: Uuid,
@@ -250,6 +258,10 @@ impl Worker {
         let Some(work) = db::load_work(&self.db, id).await? else {
             return Ok(Outcome::Skipped);
         };
+        let span = tracing::Span::current();
+        if !span.is_disabled() {
+            span.record("domain", work.domain.as_str());
+        }
         if !work.status.wants_order() || work.next_attempt_at > OffsetDateTime::now_utc() {
             return Ok(Outcome::Skipped);
         }
@@ -287,6 +299,9 @@ impl Worker {
             Outcome::Interrupted => "interrupted",
             Outcome::Skipped => return Ok(outcome),
         };
+        if !span.is_disabled() {
+            span.record("outcome", label);
+        }
         self.metrics.orders.with_label_values(&[label]).inc();
         Ok(outcome)
     }
@@ -307,6 +322,12 @@ impl Worker {
 
     /// Runs one attempt. Returns the order log id (if an order was placed) and what came
     /// of it.
+    #[tracing::instrument(
+        target = "switchyard_trace",
+        name = "acme order",
+        skip_all,
+        fields(names = names.len())
+    )]
     async fn attempt(
         &self,
         work: &Work,

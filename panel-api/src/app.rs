@@ -173,15 +173,43 @@ struct RequestId(String);
 
 /// Gives every request an id (in the extensions, the response header and a log span)
 /// and logs one line per request — method, path, status; never headers or bodies, which
-/// carry credentials.
+/// carry credentials. With tracing on, the request is also a trace span (method, route
+/// template, status, request id) that the zone write path's spans are children of.
 async fn request_context(mut request: Request, next: Next) -> Response {
     let id = uuid::Uuid::new_v4().simple().to_string();
     request.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", request_id = %id);
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    // Trace-only (never in the log lines); its fields are only computed when tracing is
+    // on. The route is the matched template, so no id or hostname becomes a span name.
+    let http_span = {
+        let route = request
+            .extensions()
+            .get::<axum::extract::MatchedPath>()
+            .map_or("", |p| p.as_str());
+        tracing::info_span!(
+            target: switchyard_shared::telemetry::TARGET,
+            "HTTP request",
+            "otel.name" = %format!("{method} {route}"),
+            "otel.kind" = "server",
+            "otel.status_code" = tracing::field::Empty,
+            "http.request.method" = %method,
+            "http.route" = route,
+            "http.response.status_code" = tracing::field::Empty,
+            request_id = %id,
+        )
+    };
     let started = std::time::Instant::now();
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let mut response = next
+        .run(request)
+        .instrument(span.clone())
+        .instrument(http_span.clone())
+        .await;
+    http_span.record("http.response.status_code", response.status().as_u16());
+    if response.status().is_server_error() {
+        http_span.record("otel.status_code", "error");
+    }
     span.in_scope(|| {
         tracing::info!(
             %method,

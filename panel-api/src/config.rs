@@ -87,6 +87,11 @@ pub struct Config {
         requires = "admin_user"
     )]
     pub admin_password: Option<String>,
+    /// OTLP/HTTP receiver to export traces to, e.g. http://127.0.0.1:4318 (`/v1/traces`
+    /// is appended). Also read from OTEL_EXPORTER_OTLP_ENDPOINT and
+    /// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT; with none of them set, tracing is off.
+    #[arg(long, env = "SWITCHYARD_OTLP_ENDPOINT", value_name = "URL", value_parser = switchyard_shared::telemetry::parse_endpoint)]
+    pub otlp_endpoint: Option<switchyard_shared::telemetry::OtlpEndpoint>,
 }
 
 impl std::fmt::Debug for Config {
@@ -113,6 +118,7 @@ impl std::fmt::Debug for Config {
                 "admin_password",
                 &self.admin_password.as_ref().map(|_| "***"),
             )
+            .field("otlp_endpoint", &self.otlp_endpoint)
             .finish()
     }
 }

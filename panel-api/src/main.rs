@@ -1,20 +1,25 @@
-//! `panel-api` binary: parse config → JSON tracing → connect, migrate, bootstrap →
-//! serve until SIGTERM/SIGINT, then drain (or, with `--reconcile-once`, reconcile
-//! Redis once, print the report and exit). Everything else lives in the library.
+//! `panel-api` binary: parse config → JSON logs (and OTLP traces when an endpoint is
+//! set) → connect, migrate, bootstrap → serve until SIGTERM/SIGINT, then drain (or, with
+//! `--reconcile-once`, reconcile Redis once, print the report and exit). Everything else
+//! lives in the library.
 
 use anyhow::Context as _;
 use clap::Parser;
 use panel_api::Config;
 use panel_api::config::redact_url;
-use tracing_subscriber::EnvFilter;
+use switchyard_shared::telemetry;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
+    // Kept to the end of `main`: dropping it sends the last spans.
+    let _telemetry = match telemetry::init("panel-api", config.otlp_endpoint.as_ref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("panel-api: invalid configuration: {e}");
+            std::process::exit(2);
+        }
+    };
     tracing::info!(
         database = %redact_url(&config.database_url),
         redis = %redact_url(&config.redis_url),

@@ -94,6 +94,11 @@ pub struct Config {
         default_value = "/tmp/switchyard-proxy-upgrade.sock"
     )]
     pub upgrade_sock: String,
+    /// OTLP/HTTP receiver to export traces to, e.g. http://127.0.0.1:4318 (`/v1/traces`
+    /// is appended). Also read from OTEL_EXPORTER_OTLP_ENDPOINT and
+    /// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT; with none of them set, tracing is off.
+    #[arg(long, env = "SWITCHYARD_OTLP_ENDPOINT", value_name = "URL", value_parser = switchyard_shared::telemetry::parse_endpoint)]
+    pub otlp_endpoint: Option<switchyard_shared::telemetry::OtlpEndpoint>,
 }
 
 /// The validated, typed form.

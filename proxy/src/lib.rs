@@ -7,7 +7,8 @@
 //! while Redis, Postgres or the panel are down ([`sync`]).
 //!
 //! It must never touch PostgreSQL, never write routing data to Redis (only its own
-//! status), and never block a request on Redis: requests only read the snapshot.
+//! status), and never block a request on Redis: requests only read the snapshot. With
+//! an OTLP endpoint configured it exports one span per request ([`trace`]).
 
 pub mod admin;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod service;
 pub mod snapshot;
 pub mod sync;
 pub mod tls;
+pub mod trace;
 pub mod upstreams;
 
 use std::sync::{Arc, Mutex};

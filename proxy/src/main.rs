@@ -1,9 +1,11 @@
-//! `switchyard-proxy`: parse configuration, start logging, build the Pingora server, run.
-//! Pingora owns the runtimes, so this is a plain `fn main`.
+//! `switchyard-proxy`: parse and validate configuration, start logging (and tracing, when
+//! an OTLP endpoint is set), build the Pingora server, run. Pingora owns the runtimes, so
+//! this is a plain `fn main`.
 
 use clap::Parser;
+use pingora::server::RunArgs;
 use switchyard_proxy::config::Config;
-use tracing_subscriber::EnvFilter;
+use switchyard_shared::telemetry;
 
 /// mimalloc instead of glibc malloc: a request allocates and frees many small objects
 /// (headers, buffers, futures), which glibc served at ~9% of the proxy's CPU; mimalloc's
@@ -14,10 +16,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let config = Config::parse();
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
     let settings = match config.validate() {
         Ok(s) => s,
         Err(problems) => {
@@ -28,10 +26,25 @@ fn main() {
             std::process::exit(2);
         }
     };
+    // JSON logs, and OTLP traces when an endpoint is configured (exported from a thread
+    // of the SDK's own: this main has no async runtime).
+    let mut telemetry = match telemetry::init("switchyard-proxy", config.otlp_endpoint.as_ref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("switchyard-proxy: invalid configuration:\n  - {e}");
+            std::process::exit(2);
+        }
+    };
     match switchyard_proxy::build_server(&config, settings) {
-        Ok(server) => server.run_forever(),
+        Ok(server) => {
+            // What `run_forever` does, with the last spans sent before the exit.
+            server.run(RunArgs::default());
+            telemetry.shutdown();
+            std::process::exit(0)
+        }
         Err(e) => {
             eprintln!("switchyard-proxy: cannot start: {e:#}");
+            telemetry.shutdown();
             std::process::exit(1);
         }
     }

@@ -61,6 +61,8 @@ pub struct Ctx {
     upstream_started: Option<Instant>,
     upstream_elapsed: Option<Duration>,
     error: Option<&'static str>,
+    /// The request's trace span; disabled (no cost) unless tracing is on.
+    span: tracing::Span,
 }
 
 /// A request id from the client is kept when it is short and plain.
@@ -137,6 +139,7 @@ impl ProxyHttp for Router {
             upstream_started: None,
             upstream_elapsed: None,
             error: None,
+            span: crate::trace::request_span(),
         }
     }
 
@@ -462,6 +465,15 @@ impl ProxyHttp for Router {
             upstream = ctx.upstream_addr.map(|a| a.to_string()).unwrap_or_default(),
             upstream_ms = ctx.upstream_elapsed.map_or(0.0, |d| d.as_secs_f64() * 1000.0),
             error = ctx.error.unwrap_or(if e.is_some() { "error" } else { "" }),
+        );
+        crate::trace::finish(
+            &ctx.span,
+            &ctx.request_id,
+            req.method.as_str(),
+            &ctx.host,
+            zone,
+            status,
+            ctx.error.unwrap_or(if e.is_some() { "error" } else { "" }),
         );
     }
 }

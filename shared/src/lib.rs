@@ -2,8 +2,10 @@
 //! and the Redis key schema with the helpers that read and write it.
 //!
 //! Used by all three services (`proxy`, `panel-api`, `cert-worker`), so the rules live
-//! in one place. This crate must never do I/O of its own beyond the Redis helpers in
-//! [`store`]: no Postgres, no HTTP, no files.
+//! in one place, as does their logging and tracing set-up ([`telemetry`]). This crate
+//! must never do I/O of its own beyond the Redis helpers in [`store`] and the trace
+//! exporter [`telemetry`] starts when an OTLP endpoint is configured: no Postgres, no
+//! other HTTP, no files.
 
 pub mod backend;
 pub mod flat;
@@ -14,6 +16,7 @@ pub mod matcher;
 pub mod model;
 pub mod secrets;
 pub mod store;
+pub mod telemetry;
 
 pub use backend::{BackendUrl, UrlTemplate};
 pub use hostname::{HostPattern, HostnameError, normalize_hostname, normalize_request_host};

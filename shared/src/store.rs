@@ -202,6 +202,12 @@ impl Store {
 
     /// Applies a batch atomically: one version bump and one feed entry for all of it.
     /// An empty batch changes nothing and returns the current version.
+    #[tracing::instrument(
+        target = "switchyard_trace",
+        name = "redis transaction",
+        skip_all,
+        fields(db.system = "redis", zones = changes.zones.len(), certs = changes.certs.len())
+    )]
     pub async fn apply(&self, changes: &ChangeSet) -> Result<Applied, StoreError> {
         if changes.is_empty() {
             let (version, feed_id) = self.meta().await?;

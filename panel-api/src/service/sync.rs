@@ -138,6 +138,12 @@ pub async fn write_through(state: &AppState, pending: Pending) {
     }
 }
 
+#[tracing::instrument(
+    target = "switchyard_trace",
+    name = "redis write-through",
+    skip_all,
+    fields(hostnames = pending.hostnames.len())
+)]
 async fn try_write_through(state: &AppState, pending: &Pending) -> Result<(), String> {
     // Rebuild and Redis write happen under a per-hostname advisory lock (taken in sorted
     // order, so two writers cannot deadlock). Each change commits before it gets here,

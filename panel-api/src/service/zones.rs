@@ -66,7 +66,12 @@ async fn finish(
     if dry_run {
         txn.rollback().await?;
     } else {
-        txn.commit().await?;
+        let commit = tracing::info_span!(
+            target: switchyard_shared::telemetry::TARGET,
+            "postgres commit",
+            "db.system" = "postgresql"
+        );
+        tracing::Instrument::instrument(txn.commit(), commit).await?;
         sync::write_through(state, pending).await;
     }
     Ok(())
