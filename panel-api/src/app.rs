@@ -37,6 +37,29 @@ pub struct AppState {
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// Session settings and login rate limits.
     pub identity: std::sync::Arc<crate::auth::Identity>,
+    /// Whether PostgreSQL answered lately: kept by [`crate::degraded::watch_database`]
+    /// and cleared by any request that finds it unreachable, so that while it is down
+    /// requests go straight to degraded mode instead of waiting out a connect timeout.
+    pub db_up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl AppState {
+    pub fn db_up(&self) -> bool {
+        self.db_up.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn set_db_up(&self, up: bool) {
+        let was = self.db_up.swap(up, std::sync::atomic::Ordering::Relaxed);
+        if was != up {
+            if up {
+                tracing::info!("PostgreSQL answers again: leaving degraded mode");
+            } else {
+                tracing::warn!(
+                    "PostgreSQL is unreachable: degraded mode (reads from Redis, writes 503)"
+                );
+            }
+        }
+    }
 }
 
 impl AppState {
@@ -66,6 +89,7 @@ impl AppState {
             store: Store::new(client, keys),
             metrics: Default::default(),
             identity: std::sync::Arc::new(crate::auth::Identity::new(config)?),
+            db_up: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
         })
     }
 }
@@ -77,6 +101,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::api_keys::router())
         .merge(routes::domains::router())
         .merge(routes::zones::router())
+        .merge(routes::named_backends::router())
         .merge(routes::sessions::router())
         .merge(routes::users::router())
         .merge(routes::grants::router())
@@ -88,6 +113,10 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .route("/metrics", axum::routing::get(crate::metrics::serve))
         .fallback(|| async { ApiError::NotFound })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::degraded::write_gate,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::track,

@@ -39,6 +39,7 @@ use uuid::Uuid;
 
 use crate::app::{AppState, RequestMeta};
 use crate::config::Config;
+use crate::degraded;
 use crate::entity::{api_keys, grants, users};
 use crate::error::ApiError;
 use crate::service::Actor;
@@ -62,7 +63,8 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 pub const LIMITER_SHRINK_AT: usize = 10_000;
 
 /// A user's role; `admin` sees and changes everything.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
     User,
@@ -79,7 +81,10 @@ impl Role {
 }
 
 /// What a grant allows; `Edit` includes `Read`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Level {
     Read,
     Edit,
@@ -102,7 +107,7 @@ impl Level {
 }
 
 /// One grant of the caller: a domain or a named backend, at a level.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Grant {
     pub domain_id: Option<Uuid>,
     pub named_backend_id: Option<Uuid>,
@@ -177,8 +182,10 @@ pub enum Need {
     Admin,
     /// A grant on this domain at this level (admins always).
     Domain(Uuid, Level),
-    /// A grant on this named backend at this level (admins always).
-    NamedBackend(Uuid, Level),
+    /// A named backend (its id and owner, `None` for an admin preset) at this level:
+    /// admins always; its owner always; everyone may read a preset, only admins change
+    /// one; others need a grant on it at this level.
+    NamedBackend(Uuid, Option<Uuid>, Level),
 }
 
 /// The one permission check every endpoint goes through, for cookie and key alike.
@@ -190,7 +197,12 @@ pub fn authorize(principal: &Principal, need: Need) -> Result<(), ApiError> {
         Need::Authenticated => true,
         Need::Admin => principal.is_admin(),
         Need::Domain(id, level) => principal.domains(level).contains(id),
-        Need::NamedBackend(id, level) => principal.named_backends(level).contains(id),
+        Need::NamedBackend(id, owner, level) => {
+            principal.is_admin()
+                || owner == Some(principal.user_id)
+                || (owner.is_none() && level == Level::Read)
+                || (owner.is_some() && principal.named_backends(level).contains(id))
+        }
     };
     if allowed {
         Ok(())
@@ -313,9 +325,13 @@ fn principal_of(user: users::Model, via: String, session_id: Option<Uuid>) -> Pr
     }
 }
 
+/// A credential the database accepted: who, and for the degraded-mode cache the
+/// session's CSRF digest and the credential's own expiry.
+type Verified = (Principal, Option<String>, Option<OffsetDateTime>);
+
 /// Checks a bearer key: known prefix, matching secret, not revoked, not expired, user
 /// not disabled. Every failure is the same 401.
-async fn principal_from_key(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+async fn principal_from_key(state: &AppState, token: &str) -> Result<Verified, ApiError> {
     let (prefix, secret) = parse_key(token).ok_or(ApiError::Unauthorized)?;
     let key = api_keys::Entity::find()
         .filter(api_keys::Column::Prefix.eq(prefix))
@@ -334,11 +350,8 @@ async fn principal_from_key(state: &AppState, token: &str) -> Result<Principal, 
     if !valid {
         return Err(ApiError::Unauthorized);
     }
-    Ok(principal_of(
-        user,
-        format!("api key {KEY_MARKER}{}", key.prefix),
-        None,
-    ))
+    let principal = principal_of(user, format!("api key {KEY_MARKER}{}", key.prefix), None);
+    Ok((principal, None, key.expires_at))
 }
 
 /// Checks a session cookie (known, not revoked, not expired, user enabled) and, for an
@@ -347,27 +360,39 @@ async fn principal_from_session(
     state: &AppState,
     parts: &Parts,
     token: &str,
-) -> Result<Principal, ApiError> {
+) -> Result<Verified, ApiError> {
     let (session, user) = sessions::find_valid(&state.db, token)
         .await?
         .ok_or(ApiError::Unauthorized)?;
+    check_csrf(parts, &session.csrf_token_hash)?;
+    let principal = principal_of(user, "session".into(), Some(session.id));
+    Ok((
+        principal,
+        Some(session.csrf_token_hash),
+        Some(session.expires_at),
+    ))
+}
+
+/// A cookie-authenticated unsafe request must carry the session's CSRF token.
+fn check_csrf(parts: &Parts, csrf_hash: &str) -> Result<(), ApiError> {
     let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe {
-        let presented = parts
-            .headers
-            .get(CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if presented.is_empty() || hash_secret(presented) != session.csrf_token_hash {
-            return Err(ApiError::Forbidden(format!(
-                "this {} request is authenticated by a session cookie and needs the \
-                 session's CSRF token in the {CSRF_HEADER} header (returned by login and \
-                 kept in the {CSRF_COOKIE} cookie)",
-                parts.method
-            )));
-        }
+    if safe {
+        return Ok(());
     }
-    Ok(principal_of(user, "session".into(), Some(session.id)))
+    let presented = parts
+        .headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if presented.is_empty() || hash_secret(presented) != csrf_hash {
+        return Err(ApiError::Forbidden(format!(
+            "this {} request is authenticated by a session cookie and needs the \
+             session's CSRF token in the {CSRF_HEADER} header (returned by login and \
+             kept in the {CSRF_COOKIE} cookie)",
+            parts.method
+        )));
+    }
+    Ok(())
 }
 
 /// The caller's grants, read once per request.
@@ -407,33 +432,135 @@ impl FromRequestParts<AppState> for Principal {
 
     /// An `Authorization` header wins (and must be a valid bearer key); otherwise the
     /// session cookie; otherwise 401.
+    ///
+    /// A credential the database accepts is remembered in Redis; while the database is
+    /// unreachable, one remembered and unexpired still authenticates (reads only: writes
+    /// fail on the database with 503). A session made by a degraded login lives in
+    /// Redis only and is accepted from there.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let mut principal = if let Some(header) = authorization(parts) {
+        let down = || Err(ApiError::Unavailable(crate::error::DB_DOWN));
+        let (cache_token, verified) = if let Some(header) = authorization(parts) {
             let token = header
                 .strip_prefix("Bearer ")
-                .ok_or(ApiError::Unauthorized)?;
-            principal_from_key(state, token.trim()).await?
+                .ok_or(ApiError::Unauthorized)?
+                .trim();
+            let (_, secret) = parse_key(token).ok_or(ApiError::Unauthorized)?;
+            let verified = if state.db_up() {
+                principal_from_key(state, token).await
+            } else {
+                down()
+            };
+            (degraded::key_token(&hash_secret(secret)), verified)
         } else {
             let jar = CookieJar::from_headers(&parts.headers);
             let token = jar.get(SESSION_COOKIE).ok_or(ApiError::Unauthorized)?;
-            principal_from_session(state, parts, token.value()).await?
+            let verified = if state.db_up() {
+                principal_from_session(state, parts, token.value()).await
+            } else {
+                down()
+            };
+            (
+                degraded::session_token(&hash_secret(token.value())),
+                verified,
+            )
         };
-        load_grants(state, &mut principal).await?;
-        Ok(principal)
+        let verified = match verified {
+            Ok((mut principal, csrf, expires)) => load_grants(state, &mut principal)
+                .await
+                .map(|()| (principal, csrf, expires)),
+            Err(e) => Err(e),
+        };
+        match verified {
+            Ok((principal, csrf, expires)) => {
+                let cached = degraded::CachedAuth::of(&principal, csrf, expires);
+                degraded::remember_auth(state, &cache_token, &cached).await;
+                Ok(principal)
+            }
+            // The database cannot say: what it said before still counts.
+            Err(ApiError::Unavailable(why)) => {
+                state.set_db_up(false);
+                let cached = degraded::recall_auth(state, &cache_token)
+                    .await
+                    .ok_or(ApiError::Unavailable(why))?;
+                recalled(parts, cached)
+            }
+            // Unknown to the database: a session a degraded login made lives in Redis.
+            Err(ApiError::Unauthorized) if cache_token.starts_with("session:") => {
+                match degraded::recall_auth(state, &cache_token).await {
+                    Some(cached) if cached.redis_only => recalled(parts, cached),
+                    _ => Err(ApiError::Unauthorized),
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
+/// A remembered credential, with the session's CSRF check.
+fn recalled(parts: &Parts, cached: degraded::CachedAuth) -> Result<Principal, ApiError> {
+    if cached.session_id.is_some() {
+        check_csrf(parts, cached.csrf_hash.as_deref().unwrap_or_default())?;
+    }
+    Ok(cached.principal())
+}
+
+/// Who a password login proved to be.
+pub enum LoggedIn {
+    /// Checked against the database.
+    Database(users::Model),
+    /// Checked against the login remembered in Redis: the database is unreachable.
+    Remembered(degraded::CachedLogin),
+}
+
 /// Checks a username and password under the login rate limits: the user, or 401.
+///
+/// While the database is unreachable, a user who logged in within the last five minutes
+/// is checked against the argon2id hash remembered then ([`degraded::LOGIN_CACHE_TTL`]).
 pub async fn password_login(
     state: &AppState,
     username: &str,
     password: &str,
     addr: Option<IpAddr>,
-) -> Result<users::Model, ApiError> {
+) -> Result<LoggedIn, ApiError> {
     state.identity.check_login(username, addr)?;
-    user_service::verify_login(&state.db, username, password)
-        .await?
-        .ok_or(ApiError::Unauthorized)
+    let checked = if state.db_up() {
+        user_service::verify_login(&state.db, username, password).await
+    } else {
+        Err(ApiError::Unavailable(crate::error::DB_DOWN))
+    };
+    match checked {
+        Ok(Some(user)) => {
+            let mut principal = principal_of(user.clone(), String::new(), None);
+            if load_grants(state, &mut principal).await.is_ok() {
+                let login = degraded::CachedLogin {
+                    user_id: user.id,
+                    username: user.username.clone(),
+                    role: principal.role,
+                    password_hash: user.password_hash.clone(),
+                    grants: principal.grants,
+                };
+                degraded::remember_login(state, &login).await;
+            }
+            Ok(LoggedIn::Database(user))
+        }
+        Ok(None) => Err(ApiError::Unauthorized),
+        Err(ApiError::Unavailable(why)) => {
+            state.set_db_up(false);
+            let Some(login) = degraded::recall_login(state, username).await else {
+                return Err(ApiError::Unavailable(why));
+            };
+            let hash = login.password_hash.clone();
+            if user_service::verify_password(password.to_owned(), hash)
+                .await
+                .unwrap_or(false)
+            {
+                Ok(LoggedIn::Remembered(login))
+            } else {
+                Err(ApiError::Unauthorized)
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// A caller of `POST /api/v1/api-keys`: a bearer key, a session, or HTTP Basic username
@@ -455,8 +582,11 @@ impl FromRequestParts<AppState> for KeyCreator {
             .and_then(|b| String::from_utf8(b).ok())
             .ok_or(ApiError::Unauthorized)?;
         let (username, password) = decoded.split_once(':').ok_or(ApiError::Unauthorized)?;
-        let user = password_login(state, username, password, source_ip(parts)).await?;
-        Ok(KeyCreator(principal_of(user, "password".into(), None)))
+        match password_login(state, username, password, source_ip(parts)).await? {
+            LoggedIn::Database(user) => Ok(KeyCreator(principal_of(user, "password".into(), None))),
+            // Minting a key writes to the database, which is not there.
+            LoggedIn::Remembered(_) => Err(ApiError::Unavailable(crate::error::DB_DOWN)),
+        }
     }
 }
 
@@ -553,11 +683,15 @@ mod tests {
         assert!(authorize(&p, Need::Domain(read_only, Level::Read)).is_ok());
         assert!(authorize(&p, Need::Domain(editable, Level::Read)).is_ok());
         assert!(authorize(&p, Need::Domain(editable, Level::Edit)).is_ok());
+        // Presets are readable by all; one's own backends are one's own.
+        assert!(authorize(&p, Need::NamedBackend(other, None, Level::Read)).is_ok());
+        assert!(authorize(&p, Need::NamedBackend(other, Some(p.user_id), Level::Edit)).is_ok());
         for need in [
             Need::Admin,
             Need::Domain(read_only, Level::Edit),
             Need::Domain(other, Level::Read),
-            Need::NamedBackend(editable, Level::Read),
+            Need::NamedBackend(editable, Some(other), Level::Read),
+            Need::NamedBackend(editable, None, Level::Edit),
         ] {
             assert!(matches!(authorize(&p, need), Err(ApiError::NotFound)));
         }

@@ -71,6 +71,28 @@ pub mod domains {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod named_backends {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "named_backends")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub name: String,
+        pub url_template: String,
+        /// `None`: an admin preset, visible to everyone.
+        pub owner_user_id: Option<Uuid>,
+        pub created_at: TimeDateTimeWithTimeZone,
+        pub updated_at: TimeDateTimeWithTimeZone,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod zones {
     use sea_orm::entity::prelude::*;
 

@@ -118,16 +118,35 @@ impl From<ValidationErrors> for ApiError {
     }
 }
 
+/// Whether `e` says PostgreSQL cannot be reached (rather than that a statement failed).
+pub fn database_unreachable(e: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr};
+    match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(s)) | DbErr::Query(RuntimeErr::SqlxError(s)) => matches!(
+            **s,
+            sea_orm::sqlx::Error::Io(_)
+                | sea_orm::sqlx::Error::PoolTimedOut
+                | sea_orm::sqlx::Error::PoolClosed
+                | sea_orm::sqlx::Error::WorkerCrashed
+        ),
+        _ => false,
+    }
+}
+
+/// The 503 message while PostgreSQL is unreachable.
+pub const DB_DOWN: &str = "the database (PostgreSQL) is unreachable, so the panel is read-only: \
+     zone and domain reads come from Redis, marked \"degraded\", and nothing was changed; \
+     retry the write once the database is back (GET /api/v1/health shows it)";
+
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
-        use sea_orm::DbErr;
         match e {
-            // Pool or connection failures: PostgreSQL is down or unreachable.
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
+            // Pool or connection failures, or a connection lost mid-query: PostgreSQL is
+            // down or unreachable.
+            ref e if database_unreachable(e) => {
                 tracing::warn!(error = %e, "PostgreSQL unavailable");
-                ApiError::Unavailable(
-                    "the database is unavailable; nothing was changed, retry later",
-                )
+                ApiError::Unavailable(DB_DOWN)
             }
             other => ApiError::Internal(anyhow::Error::new(other).context("database")),
         }

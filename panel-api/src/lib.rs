@@ -3,8 +3,11 @@
 //!
 //! It serves identity (API keys, cookie sessions with CSRF, login limits — [`auth`]),
 //! tenancy (users, grants; one permission check, [`auth::authorize`]), domains with
-//! their certificates, zones (single, bulk, dry run), DNS credentials (sealed), the audit
-//! log, export/import and `/health` ([`routes`]). Every mutation commits with its audit
+//! their certificates, zones (single, bulk, dry run), named backends (templates
+//! re-rendered into every zone using them in one Redis write,
+//! [`service::named_backends`]), DNS credentials (sealed), the audit log, export/import
+//! and `/health` ([`routes`]). While PostgreSQL is down it serves reads from Redis and
+//! remembered credentials ([`degraded`]). Every mutation commits with its audit
 //! record in one transaction, then rewrites the hostname's Redis record; a Redis failure
 //! leaves the change committed and queued in `redis_outbox`, replayed at start and on a
 //! timer.
@@ -24,6 +27,7 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod degraded;
 pub mod entity;
 pub mod error;
 pub mod metrics;
@@ -80,11 +84,17 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Degraded mode comes and goes with PostgreSQL; the copy of the domains its reads
+    // use is published now and by every reconciliation.
+    let watch = tokio::spawn(degraded::watch_database(state.clone()));
+    degraded::refresh_domains(&state).await;
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
-        .context("serving HTTP")
+        .context("serving HTTP");
+    watch.abort();
+    served
 }
 
 /// The whole service: prepare, bind `config.listen`, run the Redis sync loop (reconcile

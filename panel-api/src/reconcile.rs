@@ -118,6 +118,8 @@ pub async fn reconcile(state: &AppState) -> Result<Report, String> {
     let m = &state.metrics;
     match &result {
         Ok(report) => {
+            // The domain copy degraded reads use rides along with every reconciliation.
+            crate::degraded::refresh_domains(state).await;
             m.reconcile_runs.with_label_values(&["ok"]).inc();
             for (kind, n) in [
                 ("missing", report.missing),

@@ -176,7 +176,10 @@ pub mod api_keys {
         Path(id): Path<Uuid>,
     ) -> Result<StatusCode, ApiError> {
         caller.authorize(Need::Authenticated)?;
-        service::revoke(&state.db, &caller.actor(), caller.principal.user_id, id).await?;
+        let digest =
+            service::revoke(&state.db, &caller.actor(), caller.principal.user_id, id).await?;
+        // The revoked key must not live on in degraded mode's memory.
+        crate::degraded::forget_auth(&state, &crate::degraded::key_token(&digest)).await;
         Ok(StatusCode::NO_CONTENT)
     }
 }
@@ -192,8 +195,11 @@ pub mod domains {
     use crate::auth::{Caller, Need};
     use crate::error::ApiError;
     use crate::service::certificates::{self, CertificateView};
+    use axum::response::{IntoResponse, Response};
+
+    use crate::degraded;
+    use crate::service::ListQuery;
     use crate::service::domains::{self as service, DomainView, NewDomain};
-    use crate::service::{ListQuery, Page};
 
     pub fn router() -> Router<AppState> {
         Router::new()
@@ -232,8 +238,18 @@ pub mod domains {
         State(state): State<AppState>,
         caller: Caller,
         Path(id): Path<Uuid>,
-    ) -> Result<Json<DomainView>, ApiError> {
-        Ok(Json(service::get(&state.db, &caller.principal, id).await?))
+    ) -> Result<Response, ApiError> {
+        match degraded::unless_down(&state, service::get(&state.db, &caller.principal, id)).await {
+            Ok(view) => Ok(Json(view).into_response()),
+            Err(ApiError::Unavailable(why)) => {
+                match degraded::domain(&state, &caller.principal, id).await {
+                    Some(Some(view)) => Ok(Json(view).into_response()),
+                    Some(None) => Err(ApiError::NotFound),
+                    None => Err(ApiError::Unavailable(why)),
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn create(
@@ -244,18 +260,29 @@ pub mod domains {
         // Domains are apex names tenants are granted, so only admins create them.
         caller.authorize(Need::Admin)?;
         let created = service::create(&state.db, &caller.actor(), input).await?;
+        crate::degraded::refresh_domains(&state).await;
         Ok((StatusCode::CREATED, Json(created)))
     }
 
+    /// From Redis, marked `degraded`, while PostgreSQL is unreachable.
     async fn list(
         State(state): State<AppState>,
         caller: Caller,
         ApiQuery(query): ApiQuery<ListQuery>,
-    ) -> Result<Json<Page<DomainView>>, ApiError> {
+    ) -> Result<Response, ApiError> {
         caller.authorize(Need::Authenticated)?;
-        Ok(Json(
-            service::list(&state.db, &caller.principal, &query).await?,
-        ))
+        match degraded::unless_down(&state, service::list(&state.db, &caller.principal, &query))
+            .await
+        {
+            Ok(page) => Ok(Json(page).into_response()),
+            Err(ApiError::Unavailable(why)) => {
+                degraded::domain_list(&state, &caller.principal, &query)
+                    .await
+                    .map(|page| Json(page).into_response())
+                    .ok_or(ApiError::Unavailable(why))
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -271,9 +298,9 @@ pub mod zones {
 
     use crate::app::{ApiJson, ApiQuery, AppState};
     use crate::auth::Caller;
+    use crate::degraded;
     use crate::error::ApiError;
-    use crate::service::zones::{self as service, BulkRequest, Diff, ZoneView};
-    use crate::service::{ListQuery, Page};
+    use crate::service::zones::{self as service, BulkRequest, Diff, ZoneListQuery};
 
     pub fn router() -> Router<AppState> {
         Router::new()
@@ -349,19 +376,39 @@ pub mod zones {
     async fn list(
         State(state): State<AppState>,
         caller: Caller,
-        ApiQuery(query): ApiQuery<ListQuery>,
-    ) -> Result<Json<Page<ZoneView>>, ApiError> {
-        Ok(Json(
-            service::list(&state.db, &caller.principal, &query).await?,
-        ))
+        ApiQuery(query): ApiQuery<ZoneListQuery>,
+    ) -> Result<Response, ApiError> {
+        match degraded::unless_down(&state, service::list(&state.db, &caller.principal, &query))
+            .await
+        {
+            Ok(page) => Ok(Json(page).into_response()),
+            // PostgreSQL is down: what the proxies serve, from Redis, marked degraded.
+            Err(ApiError::Unavailable(why)) => {
+                degraded::zone_list(&state, &caller.principal, &query.page(), query.domain_id)
+                    .await
+                    .map(|page| Json(page).into_response())
+                    .ok_or(ApiError::Unavailable(why))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn read(
         State(state): State<AppState>,
         caller: Caller,
         Path(id): Path<Uuid>,
-    ) -> Result<Json<ZoneView>, ApiError> {
-        Ok(Json(service::get(&state.db, &caller.principal, id).await?))
+    ) -> Result<Response, ApiError> {
+        match degraded::unless_down(&state, service::get(&state.db, &caller.principal, id)).await {
+            Ok(view) => Ok(Json(view).into_response()),
+            Err(ApiError::Unavailable(why)) => {
+                match degraded::zone(&state, &caller.principal, id).await {
+                    Some(Some(view)) => Ok(Json(view).into_response()),
+                    Some(None) => Err(ApiError::NotFound),
+                    None => Err(ApiError::Unavailable(why)),
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn update(
@@ -403,6 +450,114 @@ pub mod zones {
     }
 }
 
+pub mod named_backends {
+    use axum::extract::{Path, State};
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::get;
+    use axum::{Json, Router};
+    use uuid::Uuid;
+
+    use super::zones::WriteQuery;
+    use crate::app::{ApiJson, ApiQuery, AppState};
+    use crate::auth::{Caller, Need};
+    use crate::error::ApiError;
+    use crate::service::named_backends::{
+        self as service, BackendDiff, NamedBackendUpdate, NamedBackendView, NewNamedBackend,
+    };
+    use crate::service::{ListQuery, Page};
+
+    pub fn router() -> Router<AppState> {
+        Router::new()
+            .route("/named-backends", get(list).post(create))
+            .route("/named-backends/{id}", get(read).put(update).delete(remove))
+    }
+
+    async fn create(
+        State(state): State<AppState>,
+        caller: Caller,
+        ApiQuery(query): ApiQuery<WriteQuery>,
+        ApiJson(input): ApiJson<NewNamedBackend>,
+    ) -> Result<Response, ApiError> {
+        // Anyone may define backends of their own; presets are checked in the service.
+        caller.authorize(Need::Authenticated)?;
+        let diff = service::create(
+            &state,
+            &caller.principal,
+            &caller.actor(),
+            input,
+            query.dry_run,
+        )
+        .await?;
+        Ok(if diff.dry_run {
+            Json(diff).into_response()
+        } else {
+            (StatusCode::CREATED, Json(diff.after)).into_response()
+        })
+    }
+
+    async fn list(
+        State(state): State<AppState>,
+        caller: Caller,
+        ApiQuery(query): ApiQuery<ListQuery>,
+    ) -> Result<Json<Page<NamedBackendView>>, ApiError> {
+        caller.authorize(Need::Authenticated)?;
+        Ok(Json(
+            service::list(&state.db, &caller.principal, &query).await?,
+        ))
+    }
+
+    async fn read(
+        State(state): State<AppState>,
+        caller: Caller,
+        Path(id): Path<Uuid>,
+    ) -> Result<Json<NamedBackendView>, ApiError> {
+        Ok(Json(service::get(&state.db, &caller.principal, id).await?))
+    }
+
+    /// Answers the diff: the backend before and after, and every zone re-rendered.
+    async fn update(
+        State(state): State<AppState>,
+        caller: Caller,
+        Path(id): Path<Uuid>,
+        ApiQuery(query): ApiQuery<WriteQuery>,
+        ApiJson(input): ApiJson<NamedBackendUpdate>,
+    ) -> Result<Json<BackendDiff>, ApiError> {
+        Ok(Json(
+            service::update(
+                &state,
+                &caller.principal,
+                &caller.actor(),
+                id,
+                input,
+                query.dry_run,
+            )
+            .await?,
+        ))
+    }
+
+    async fn remove(
+        State(state): State<AppState>,
+        caller: Caller,
+        Path(id): Path<Uuid>,
+        ApiQuery(query): ApiQuery<WriteQuery>,
+    ) -> Result<Response, ApiError> {
+        let diff = service::delete(
+            &state,
+            &caller.principal,
+            &caller.actor(),
+            id,
+            query.dry_run,
+        )
+        .await?;
+        Ok(if diff.dry_run {
+            Json(diff).into_response()
+        } else {
+            StatusCode::NO_CONTENT.into_response()
+        })
+    }
+}
+
 pub mod sessions {
     use axum::extract::State;
     use axum::http::StatusCode;
@@ -415,6 +570,7 @@ pub mod sessions {
 
     use crate::app::{ApiJson, AppState, RequestMeta};
     use crate::auth::{self, CSRF_COOKIE, Caller, Grant, Need, SESSION_COOKIE};
+    use crate::degraded;
     use crate::error::ApiError;
     use crate::service::Actor;
     use crate::service::sessions as service;
@@ -437,7 +593,9 @@ pub mod sessions {
 
     #[derive(Serialize)]
     struct LoggedIn {
-        user: UserView,
+        /// The user (with `"degraded": true` and no times for a login checked against
+        /// Redis while the database is down).
+        user: serde_json::Value,
         /// Echo in `X-CSRF-Token` on every unsafe request (also in the `sy_csrf` cookie).
         csrf_token: String,
         #[serde(with = "time::serde::rfc3339")]
@@ -470,14 +628,33 @@ pub mod sessions {
         ApiJson(input): ApiJson<Login>,
     ) -> Result<(CookieJar, Json<LoggedIn>), ApiError> {
         let addr = meta.source_addr.as_deref().and_then(|a| a.parse().ok());
-        let user = auth::password_login(&state, &input.username, &input.password, addr).await?;
-        let actor = Actor {
-            user_id: Some(user.id),
-            label: format!("{} (password)", user.username),
-            source_addr: meta.source_addr.clone(),
-            request_id: Some(meta.request_id.clone()),
-        };
-        let session = service::create(&state.db, &actor, &user, state.identity.session_ttl).await?;
+        let (user, session) =
+            match auth::password_login(&state, &input.username, &input.password, addr).await? {
+                auth::LoggedIn::Database(user) => {
+                    let actor = Actor {
+                        user_id: Some(user.id),
+                        label: format!("{} (password)", user.username),
+                        source_addr: meta.source_addr.clone(),
+                        request_id: Some(meta.request_id.clone()),
+                    };
+                    let session =
+                        service::create(&state.db, &actor, &user, state.identity.session_ttl)
+                            .await?;
+                    let view = serde_json::to_value(UserView::from(user)).unwrap_or_default();
+                    (view, session)
+                }
+                auth::LoggedIn::Remembered(login) => {
+                    let session = degraded::login_session(&state, &login).await?;
+                    let view = serde_json::json!({
+                        "id": login.user_id,
+                        "username": login.username,
+                        "role": login.role,
+                        "disabled": false,
+                        "degraded": true,
+                    });
+                    (view, session)
+                }
+            };
         let jar = jar
             .add(cookie(&state, SESSION_COOKIE, session.token, true))
             .add(cookie(
@@ -489,7 +666,7 @@ pub mod sessions {
         Ok((
             jar,
             Json(LoggedIn {
-                user: user.into(),
+                user,
                 csrf_token: session.csrf_token,
                 expires_at: session.expires_at,
             }),
@@ -510,7 +687,18 @@ pub mod sessions {
                     .into(),
             ));
         };
-        service::revoke(&state.db, &caller.actor(), session_id).await?;
+        if let Some(token) = jar.get(SESSION_COOKIE) {
+            let token = degraded::session_token(&auth::hash_secret(token.value()));
+            degraded::forget_auth(&state, &token).await;
+        }
+        // A session of a degraded login exists in Redis only, and is gone now.
+        if !caller
+            .principal
+            .via
+            .starts_with(degraded::REDIS_ONLY_SESSION)
+        {
+            service::revoke(&state.db, &caller.actor(), session_id).await?;
+        }
         let jar = jar
             .remove(Cookie::build(SESSION_COOKIE).path("/"))
             .remove(Cookie::build(CSRF_COOKIE).path("/"));
@@ -616,9 +804,10 @@ pub mod users {
         ApiJson(patch): ApiJson<UserPatch>,
     ) -> Result<Json<UserView>, ApiError> {
         caller.authorize(Need::Admin)?;
-        Ok(Json(
-            service::update(&state.db, &caller.actor(), id, patch).await?,
-        ))
+        let view = service::update(&state.db, &caller.actor(), id, patch).await?;
+        // A disabled user or a new password ends what degraded mode remembers.
+        crate::degraded::forget_user(&state, id, Some(&view.username)).await;
+        Ok(Json(view))
     }
 }
 
@@ -648,6 +837,7 @@ pub mod grants {
     ) -> Result<(StatusCode, Json<GrantView>), ApiError> {
         caller.authorize(Need::Admin)?;
         let created = service::create(&state.db, &caller.actor(), input).await?;
+        crate::degraded::forget_user(&state, created.user_id, None).await;
         Ok((StatusCode::CREATED, Json(created)))
     }
 
@@ -666,7 +856,9 @@ pub mod grants {
         Path(id): Path<Uuid>,
     ) -> Result<StatusCode, ApiError> {
         caller.authorize(Need::Admin)?;
-        service::delete(&state.db, &caller.actor(), id).await?;
+        let user_id = service::delete(&state.db, &caller.actor(), id).await?;
+        // What degraded mode remembers of the user carries the old grants.
+        crate::degraded::forget_user(&state, user_id, None).await;
         Ok(StatusCode::NO_CONTENT)
     }
 }

@@ -11,7 +11,7 @@ use sea_orm::{EntityTrait as _, PaginatorTrait as _, QueryOrder as _};
 use serde_json::{Value, json};
 
 /// Everything a write could touch: every zone row, the audit log's size, the outbox,
-/// and every Redis key under the test prefix with its value.
+/// and every routing key under the test prefix with its value.
 async fn snapshot(
     panel: &Panel,
 ) -> anyhow::Result<(Vec<zones::Model>, u64, u64, Vec<(String, Option<String>)>)> {
@@ -23,6 +23,10 @@ async fn snapshot(
     let outbox = redis_outbox::Entity::find().count(&panel.db).await?;
     let mut redis = Vec::new();
     for key in panel.redis.all_keys().await? {
+        // Degraded mode's memory of verified credentials is not routing data.
+        if key.contains(":panel:") {
+            continue;
+        }
         // The change feed is a stream; its length stands in for its value.
         let value: Option<String> = if key.ends_with("changes") {
             let len: u64 = panel.redis.client().xlen(&key).await?;

@@ -5,7 +5,6 @@
 //! restores, so nothing else using the shared Redis notices.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser as _;
@@ -23,74 +22,13 @@ use switchyard_shared::model::HostRecord;
 use switchyard_tests::eventually::eventually;
 use switchyard_tests::postgres::TestDatabase;
 use switchyard_tests::redis::TestRedis;
-use tokio::net::{TcpListener, TcpStream};
+use switchyard_tests::relay::Relay;
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
 const ADMIN: &str = "root";
 const ADMIN_PASSWORD: &str = "sync-test-password-41c9";
-
-/// A TCP relay to the test Redis that can be cut (every connection closed, new ones
-/// refused) and restored on the same port.
-struct Relay {
-    addr: SocketAddr,
-    target: String,
-    tasks: Option<JoinSet<()>>,
-}
-
-impl Relay {
-    async fn start(target: &str) -> anyhow::Result<Relay> {
-        let target = target
-            .trim_start_matches("redis://")
-            .trim_end_matches('/')
-            .to_owned();
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let mut relay = Relay {
-            addr: listener.local_addr()?,
-            target,
-            tasks: None,
-        };
-        relay.serve(listener);
-        Ok(relay)
-    }
-
-    fn serve(&mut self, listener: TcpListener) {
-        let mut tasks = JoinSet::new();
-        let target = self.target.clone();
-        // Connections live inside the accept task's own set, so aborting the accept
-        // task drops (closes) every relayed connection too.
-        tasks.spawn(async move {
-            let mut conns = JoinSet::new();
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let target = target.clone();
-                conns.spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-            }
-        });
-        self.tasks = Some(tasks);
-    }
-
-    fn url(&self) -> String {
-        format!("redis://{}", self.addr)
-    }
-
-    /// Redis "goes down": open connections drop, new ones are refused.
-    async fn cut(&mut self) {
-        if let Some(mut tasks) = self.tasks.take() {
-            tasks.shutdown().await;
-        }
-    }
-
-    /// Redis "comes back" on the same address.
-    async fn restore(&mut self) -> anyhow::Result<()> {
-        let listener = TcpListener::bind(self.addr).await?;
-        self.serve(listener);
-        Ok(())
-    }
-}
 
 /// One panel on its own database and Redis prefix, serving HTTP, optionally with the
 /// background sync loop.
@@ -443,8 +381,13 @@ async fn reconcile_restores_deleted_fixes_changed_and_removes_stale_keys() -> an
 #[tokio::test]
 async fn redis_outage_during_writes_converges_with_nothing_lost() -> anyhow::Result<()> {
     let test_redis = switchyard_tests::redis::redis_url();
-    let mut relay = Relay::start(&test_redis).await?;
-    let mut panel = Panel::start(Some(&relay.url()), true).await?;
+    let target = test_redis
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut relay = Relay::start(&target).await?;
+    let relay_url = format!("redis://{}", relay.addr());
+    let mut panel = Panel::start(Some(&relay_url), true).await?;
     let mut ids = BTreeMap::new();
     for host in ["keep.example.com", "change.example.com", "drop.example.com"] {
         let (status, body) = panel

@@ -14,6 +14,13 @@
 //! | `switchyard:changes` | stream | one entry per version: which zones and certs changed |
 //! | `switchyard:proxies` | hash | proxy id → [`ProxyStatus`](crate::model::ProxyStatus) JSON |
 //! | `switchyard:heartbeat:cert-worker` | string | last cert-worker heartbeat (RFC 3339) |
+//! | `switchyard:panel:domains` | string | the panel's copy of every domain (degraded reads) |
+//! | `switchyard:panel:login:<user>` | string, 5 min | a password login remembered for degraded mode |
+//! | `switchyard:panel:auth:<kind>:<sha256>` | string, ≤ 1 h | a verified API key or session |
+//! | `switchyard:panel:auth-of:<user id>` | set | that user's `panel:auth:` keys |
+//!
+//! The `panel:` keys hold credentials' digests and argon2id hashes: only the panel's own
+//! Redis user needs them (docs/redis-schema.md, ACLs).
 //!
 //! For Redis Cluster, choose a prefix with a hash tag (`{switchyard}:`) so that every key
 //! lands in one slot and the write script stays atomic.
@@ -111,6 +118,29 @@ impl Keys {
     /// String: the heartbeat of a named background service (`cert-worker`).
     pub fn heartbeat(&self, service: &str) -> String {
         format!("{}heartbeat:{service}", self.prefix)
+    }
+
+    /// String, expiring (5 min): the panel's memory of a successful password login, for
+    /// logging in while PostgreSQL is down (argon2id hash, role, grants).
+    pub fn panel_login(&self, username: &str) -> String {
+        format!("{}panel:login:{username}", self.prefix)
+    }
+
+    /// String, expiring: an API key or session the panel's database accepted
+    /// (`key:<sha256>` / `session:<sha256>`), so it keeps working for reads while
+    /// PostgreSQL is down.
+    pub fn panel_auth(&self, token: &str) -> String {
+        format!("{}panel:auth:{token}", self.prefix)
+    }
+
+    /// Set: the `panel:auth:` keys of one user, to drop them all at once.
+    pub fn panel_auth_of_user(&self, user_id: &str) -> String {
+        format!("{}panel:auth-of:{user_id}", self.prefix)
+    }
+
+    /// String: every domain as JSON, for the panel's reads while PostgreSQL is down.
+    pub fn panel_domains(&self) -> String {
+        format!("{}panel:domains", self.prefix)
     }
 
     /// A `SCAN MATCH` pattern selecting every key of this deployment.

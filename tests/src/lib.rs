@@ -11,4 +11,5 @@ pub mod client;
 pub mod eventually;
 pub mod postgres;
 pub mod redis;
+pub mod relay;
 pub mod upstream;

@@ -161,13 +161,14 @@ pub async fn list(
 }
 
 /// Revokes one of the caller's keys; someone else's key is a 404. Revoking twice is
-/// harmless and audited once.
+/// harmless and audited once. Answers the key's stored digest (what degraded mode
+/// remembers it by).
 pub async fn revoke(
     db: &DatabaseConnection,
     actor: &Actor,
     user_id: Uuid,
     id: Uuid,
-) -> Result<(), ApiError> {
+) -> Result<String, ApiError> {
     let txn = db.begin().await?;
     let key = api_keys::Entity::find_by_id(id)
         .filter(api_keys::Column::UserId.eq(user_id))
@@ -175,8 +176,9 @@ pub async fn revoke(
         .one(&txn)
         .await?
         .ok_or(ApiError::NotFound)?;
+    let secret_hash = key.secret_hash.clone();
     if key.revoked_at.is_some() {
-        return Ok(());
+        return Ok(secret_hash);
     }
     let prefix = format!("{KEY_MARKER}{}", key.prefix);
     let mut active: api_keys::ActiveModel = key.into();
@@ -195,5 +197,5 @@ pub async fn revoke(
     )
     .await?;
     txn.commit().await?;
-    Ok(())
+    Ok(secret_hash)
 }

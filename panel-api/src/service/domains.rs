@@ -29,7 +29,7 @@ pub struct NewDomain {
     pub dns_credential_id: Option<Uuid>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DomainView {
     pub id: Uuid,
     pub name: String,
@@ -153,6 +153,17 @@ pub async fn get(
         .await?
         .map(DomainView::from)
         .ok_or(ApiError::NotFound)
+}
+
+/// Every domain, by name (the copy degraded mode keeps in Redis).
+pub async fn all(conn: &impl ConnectionTrait) -> Result<Vec<DomainView>, ApiError> {
+    Ok(domains::Entity::find()
+        .order_by_asc(domains::Column::Name)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(DomainView::from)
+        .collect())
 }
 
 /// Every domain's name and id (bulk writes resolve hostnames against these in memory).

@@ -179,13 +179,15 @@ pub async fn list(
     })
 }
 
-pub async fn delete(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result<(), ApiError> {
+/// Deletes a grant; answers whose grant it was.
+pub async fn delete(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result<Uuid, ApiError> {
     let txn = db.begin().await?;
     let existing = grants::Entity::find_by_id(id)
         .lock_exclusive()
         .one(&txn)
         .await?
         .ok_or(ApiError::NotFound)?;
+    let user_id = existing.user_id;
     grants::Entity::delete_by_id(id).exec(&txn).await?;
     audit(
         &txn,
@@ -200,5 +202,5 @@ pub async fn delete(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result<
     )
     .await?;
     txn.commit().await?;
-    Ok(())
+    Ok(user_id)
 }

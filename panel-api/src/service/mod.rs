@@ -9,6 +9,7 @@ pub mod certificates;
 pub mod dns_credentials;
 pub mod domains;
 pub mod grants;
+pub mod named_backends;
 pub mod sessions;
 pub mod sync;
 pub mod transfer;

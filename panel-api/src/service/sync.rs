@@ -17,13 +17,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 use switchyard_shared::model::{HostRecord, Route};
-use switchyard_shared::{ChangeSet, HostPattern, UrlTemplate};
+use switchyard_shared::{ChangeSet, HostPattern};
 
-use super::zones::{named_backends, spec_of};
+use super::named_backends::{Catalog, One};
+use super::zones::spec_with;
 use crate::app::AppState;
 use crate::entity::{redis_outbox, zones};
 
@@ -39,34 +40,41 @@ pub struct Pending {
     hostnames: BTreeSet<String>,
 }
 
-/// Records, inside the change's transaction, that these hostnames need rewriting.
+/// Rows per statement when many hostnames are written, locked or read at once.
+const HOSTS_PER_STATEMENT: usize = 5_000;
+
+/// Records, inside the change's transaction, that these hostnames need rewriting: one
+/// multi-row INSERT per few thousand hostnames, not a round trip each.
 pub async fn enqueue(
     txn: &impl ConnectionTrait,
     hostnames: impl IntoIterator<Item = String>,
 ) -> Result<Pending, DbErr> {
-    let mut pending = Pending::default();
-    for hostname in hostnames {
-        if !pending.hostnames.insert(hostname.clone()) {
-            continue;
-        }
-        let row = redis_outbox::ActiveModel {
+    let mut pending = Pending {
+        ids: Vec::new(),
+        hostnames: hostnames.into_iter().collect(),
+    };
+    let all: Vec<&String> = pending.hostnames.iter().collect();
+    for chunk in all.chunks(HOSTS_PER_STATEMENT) {
+        let rows = chunk.iter().map(|h| redis_outbox::ActiveModel {
             kind: Set("zone".into()),
-            key: Set(hostname),
+            key: Set((*h).clone()),
             ..Default::default()
-        }
-        .insert(txn)
-        .await?;
-        pending.ids.push(row.id);
+        });
+        pending.ids.extend(
+            redis_outbox::Entity::insert_many(rows)
+                .exec_with_returning_keys(txn)
+                .await?,
+        );
     }
     Ok(pending)
 }
 
-/// What rendering a zone row needs besides the row: the named backends it may refer to.
-pub type RenderContext = BTreeMap<String, UrlTemplate>;
+/// What rendering a zone row needs besides the row: the named backends, by id.
+pub type RenderContext = Catalog;
 
 /// Loads the [`RenderContext`] once per rebuild or reconciliation.
-pub async fn render_context(_conn: &impl ConnectionTrait) -> Result<RenderContext, DbErr> {
-    Ok(named_backends())
+pub async fn render_context(conn: &impl ConnectionTrait) -> Result<RenderContext, DbErr> {
+    Catalog::load(conn).await
 }
 
 /// The Redis record of `hostname` from all its zone rows, in the order given (callers
@@ -76,7 +84,8 @@ pub async fn render_context(_conn: &impl ConnectionTrait) -> Result<RenderContex
 pub fn render(hostname: &str, rows: &[zones::Model], named: &RenderContext) -> Option<HostRecord> {
     let mut routes: Vec<Route> = Vec::with_capacity(rows.len());
     for row in rows {
-        match spec_of(row).validate("zone", &row.id.to_string(), named) {
+        let backend = named.get(row.named_backend_id);
+        match spec_with(row, backend).validate("zone", &row.id.to_string(), &One(backend)) {
             Ok(valid) => routes.push(valid.route),
             // Only possible if a row was edited outside the panel: keep it out of
             // Redis rather than publish something the proxies would refuse.
@@ -91,23 +100,35 @@ pub fn render(hostname: &str, rows: &[zones::Model], named: &RenderContext) -> O
     }
 }
 
-/// Rebuilds the Redis records of `hostnames` from every zone row now committed.
+/// Rebuilds the Redis records of `hostnames` from every zone row now committed: one
+/// query per few thousand hostnames.
 pub async fn rebuild(
     conn: &impl ConnectionTrait,
     hostnames: impl IntoIterator<Item = &String>,
 ) -> Result<ChangeSet, DbErr> {
     let mut changes = ChangeSet::new();
     let named = render_context(conn).await?;
-    for hostname in hostnames {
+    let hostnames: Vec<&String> = hostnames.into_iter().collect();
+    for chunk in hostnames.chunks(HOSTS_PER_STATEMENT) {
         let rows = zones::Entity::find()
-            .filter(zones::Column::Hostname.eq(hostname.as_str()))
+            .filter(zones::Column::Hostname.is_in(chunk.iter().map(|h| h.as_str())))
+            .order_by_asc(zones::Column::Hostname)
             .order_by_asc(zones::Column::PathPrefix)
             .all(conn)
             .await?;
-        match render(hostname, &rows, &named) {
-            Some(record) => changes.put_zone(&record),
-            None => changes.delete_zone(hostname),
-        };
+        let mut by_host: BTreeMap<String, Vec<zones::Model>> = BTreeMap::new();
+        for row in rows {
+            by_host.entry(row.hostname.clone()).or_default().push(row);
+        }
+        for hostname in chunk {
+            let rows = by_host
+                .get(hostname.as_str())
+                .map_or(&[][..], Vec::as_slice);
+            match render(hostname, rows, &named) {
+                Some(record) => changes.put_zone(&record),
+                None => changes.delete_zone(hostname),
+            };
+        }
     }
     Ok(changes)
 }
@@ -162,14 +183,19 @@ async fn try_write_through(state: &AppState, pending: &Pending) -> Result<(), St
     ))
     .await
     .map_err(|e| format!("waiting for a running reconciliation: {e}"))?;
-    for hostname in &pending.hostnames {
-        txn.execute_raw(Statement::from_sql_and_values(
+    // One statement per chunk; the hostnames come sorted (a BTreeSet) and the ORDER BY
+    // keeps that order inside each statement.
+    let hostnames: Vec<&String> = pending.hostnames.iter().collect();
+    for chunk in hostnames.chunks(HOSTS_PER_STATEMENT) {
+        let list: Vec<String> = chunk.iter().map(|h| (*h).clone()).collect();
+        txn.query_all_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-            [hostname.clone().into()],
+            "SELECT pg_advisory_xact_lock(hashtextextended(h, 0)) \
+             FROM unnest($1::text[]) AS h ORDER BY h COLLATE \"C\"",
+            [sea_orm::Value::from(list)],
         ))
         .await
-        .map_err(|e| format!("locking {hostname}: {e}"))?;
+        .map_err(|e| format!("locking {} hostname(s): {e}", chunk.len()))?;
     }
     let changes = rebuild(&txn, &pending.hostnames)
         .await

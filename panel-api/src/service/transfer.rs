@@ -16,6 +16,7 @@ use switchyard_shared::model::{FieldError, PathPrefix, ZoneSpec};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::named_backends::Catalog;
 use super::zones::{self, BulkRequest, BulkUpdate, Diff, spec_of};
 use super::{Actor, domains};
 use crate::app::AppState;
@@ -61,11 +62,12 @@ pub async fn export(db: &DatabaseConnection, principal: &Principal) -> Result<Do
         .order_by_asc(zone_rows::Column::PathPrefix)
         .all(db)
         .await?;
+    let catalog = Catalog::load(db).await?;
     Ok(Document {
         format: FORMAT.into(),
         exported_at: Some(OffsetDateTime::now_utc()),
         domains: names.into_iter().map(|(n, _)| n).collect(),
-        zones: rows.iter().map(spec_of).collect(),
+        zones: rows.iter().map(|r| spec_of(r, &catalog)).collect(),
         replace: false,
     })
 }
@@ -122,6 +124,7 @@ pub async fn import(
     if let Scope::Only(ids) = &editable {
         select = select.filter(zone_rows::Column::DomainId.is_in(ids.clone()));
     }
+    let catalog = Catalog::load(&state.db).await?;
     let mut existing: HashMap<(String, String), zone_rows::Model> = select
         .all(&state.db)
         .await?
@@ -140,7 +143,7 @@ pub async fn import(
                     path_prefix: row.path_prefix.clone(),
                     ..spec.clone()
                 };
-                if spec_of(&row) != normalised {
+                if spec_of(&row, &catalog) != normalised {
                     update_at.push(i);
                     request.update.push(BulkUpdate {
                         id: row.id,

@@ -40,7 +40,8 @@ pub async fn hash_password(password: String) -> anyhow::Result<String> {
 }
 
 /// Verifies a password against a stored PHC string, on the blocking pool.
-async fn verify_password(password: String, hash: String) -> anyhow::Result<bool> {
+/// Checks a password against an argon2id PHC string, off the async threads.
+pub async fn verify_password(password: String, hash: String) -> anyhow::Result<bool> {
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
         Ok(Argon2::default()

@@ -12,11 +12,12 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait as _, LikeExpr},
 };
 use serde::{Deserialize, Serialize};
+use switchyard_shared::HostPattern;
 use switchyard_shared::model::{BackendSpec, FieldError, Timeouts, UpstreamSpec, ZoneSpec};
-use switchyard_shared::{HostPattern, UrlTemplate};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::named_backends::{Catalog, Entry, Names};
 use super::{Actor, AuditEntry, ListQuery, Page, audit, domains, sync};
 use crate::app::AppState;
 use crate::auth::{Level, Need, Principal, Scope, authorize};
@@ -28,6 +29,9 @@ use crate::error::ApiError;
 pub struct ZoneView {
     pub id: Uuid,
     pub domain_id: Uuid,
+    /// The named backend a `{"kind":"named"}` zone uses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub named_backend_id: Option<Uuid>,
     #[serde(flatten)]
     pub spec: ZoneSpec,
     #[serde(with = "time::serde::rfc3339")]
@@ -77,20 +81,28 @@ async fn finish(
     Ok(())
 }
 
-/// Named backends zones may reference. Their CRUD is not built yet, so none exist and a
-/// `{"kind":"named"}` backend is refused with "does not exist; none are defined".
-pub fn named_backends() -> BTreeMap<String, UrlTemplate> {
-    BTreeMap::new()
+/// The spec a stored row was made from (the inverse of [`row_fields`]), with a named
+/// backend's current name from `catalog`.
+pub fn spec_of(row: &zones::Model, catalog: &Catalog) -> ZoneSpec {
+    spec_with(row, catalog.get(row.named_backend_id))
 }
 
-/// The spec a stored row was made from (the inverse of [`row_fields`]). Rows are only
-/// written by `row_fields` and CHECKs pin the JSON columns' shapes, so the fallbacks to
-/// empty lists are for hand-edited rows, which re-validation then reports.
-pub fn spec_of(row: &zones::Model) -> ZoneSpec {
-    let upstreams: Vec<UpstreamSpec> =
-        serde_json::from_value(row.upstreams.clone()).unwrap_or_default();
+/// [`spec_of`] with the zone's named backend given (`None`: not found, or none). Rows are
+/// only written by `row_fields` and CHECKs pin the JSON columns' shapes, so the fallbacks
+/// to empty lists are for hand-edited rows, which re-validation then reports.
+pub fn spec_with(row: &zones::Model, named: Option<&Entry>) -> ZoneSpec {
     let backend = match row.backend_kind.as_str() {
-        "upstreams" => BackendSpec::Upstreams { upstreams },
+        "upstreams" => BackendSpec::Upstreams {
+            upstreams: serde_json::from_value::<Vec<UpstreamSpec>>(row.upstreams.clone())
+                .unwrap_or_default(),
+        },
+        "named" => BackendSpec::Named {
+            // A vanished backend (impossible through the foreign key) renders as
+            // "does not exist" and keeps the zone out of Redis.
+            name: named.map_or_else(|| "(missing)".to_owned(), |e| e.name.clone()),
+            params: serde_json::from_value::<BTreeMap<String, String>>(row.template_params.clone())
+                .unwrap_or_default(),
+        },
         _ => BackendSpec::None,
     };
     ZoneSpec {
@@ -107,13 +119,36 @@ pub fn spec_of(row: &zones::Model) -> ZoneSpec {
     }
 }
 
-fn view_of(row: zones::Model) -> ZoneView {
+fn view_of(row: zones::Model, catalog: &Catalog) -> ZoneView {
     ZoneView {
         id: row.id,
         domain_id: row.domain_id,
-        spec: spec_of(&row),
+        named_backend_id: row.named_backend_id,
+        spec: spec_of(&row, catalog),
         created_at: row.created_at,
         updated_at: row.updated_at,
+    }
+}
+
+/// `GET /api/v1/zones`: a page, optionally only one domain's zones or those of one
+/// named backend; `q` searches the hostname.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneListQuery {
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+    pub q: Option<String>,
+    pub domain_id: Option<Uuid>,
+    pub named_backend_id: Option<Uuid>,
+}
+
+impl ZoneListQuery {
+    pub fn page(&self) -> ListQuery {
+        ListQuery {
+            limit: self.limit,
+            offset: self.offset,
+            q: self.q.clone(),
+        }
     }
 }
 
@@ -121,6 +156,7 @@ fn view_of(row: zones::Model) -> ZoneView {
 struct Checked {
     spec: ZoneSpec,
     domain_id: Uuid,
+    named_backend_id: Option<Uuid>,
 }
 
 /// Validates a spec completely — shape, values, and that the hostname lies within an
@@ -130,13 +166,14 @@ async fn check(
     principal: &Principal,
     zone_id: Uuid,
     spec: ZoneSpec,
+    names: &Names<'_>,
 ) -> Result<Checked, ApiError> {
     let domain = match HostPattern::parse(&spec.hostname) {
         Ok(host) => domains::containing(conn, host.as_str()).await?,
         Err(_) => None,
     };
     let hostname = spec.hostname.clone();
-    check_with(principal, zone_id, spec, |_| domain.map(|d| d.id)).map_err(|details| {
+    check_with(principal, zone_id, spec, |_| domain.map(|d| d.id), names).map_err(|details| {
         ApiError::Invalid {
             message: format!(
                 "zone \"{}\" is invalid; see details",
@@ -149,17 +186,33 @@ async fn check(
 
 /// The checks of [`check`] with the containing domain found by `domain_of` (the most
 /// specific domain the normalised hostname lies within, editable or not).
+///
+/// A `{"kind":"named"}` backend's name is resolved in `names` (the caller's own, then
+/// shared with them, then presets; a zone's current backend keeps its name's meaning).
 fn check_with(
     principal: &Principal,
     zone_id: Uuid,
     spec: ZoneSpec,
     domain_of: impl FnOnce(&str) -> Option<Uuid>,
+    names: &Names<'_>,
 ) -> Result<Checked, Vec<FieldError>> {
-    let validated = spec.validate("zone", &zone_id.to_string(), &named_backends());
+    let validated = spec.validate("zone", &zone_id.to_string(), names);
     let (mut errors, host) = match &validated {
         Ok(valid) => (Vec::new(), Some(valid.host.clone())),
         Err(e) => (e.errors.clone(), HostPattern::parse(&spec.hostname).ok()),
     };
+    let mut named_backend_id = None;
+    if let BackendSpec::Named { name, .. } = &spec.backend {
+        match names.resolve(name) {
+            Ok(entry) => named_backend_id = Some(entry.id),
+            // "does not exist" is already reported by validation, with the list.
+            Err(problem) if problem.contains("ambiguous") => errors.push(FieldError {
+                field: "backend.name".into(),
+                problem,
+            }),
+            Err(_) => {}
+        }
+    }
     let mut domain_id = None;
     if let Some(host) = &host {
         // A domain the caller may not edit answers like no domain at all, so that
@@ -184,6 +237,7 @@ fn check_with(
                 ..spec
             },
             domain_id,
+            named_backend_id,
         }),
         _ => Err(errors),
     }
@@ -192,15 +246,21 @@ fn check_with(
 /// Fills the row's columns from a checked spec.
 fn row_fields(row: &mut zones::ActiveModel, checked: &Checked) {
     let spec = &checked.spec;
-    let (kind, upstreams) = match &spec.backend {
-        BackendSpec::None => ("none", serde_json::json!([])),
+    let (kind, upstreams, params) = match &spec.backend {
+        BackendSpec::None => ("none", serde_json::json!([]), serde_json::json!({})),
         BackendSpec::Upstreams { upstreams } => (
             "upstreams",
             serde_json::to_value(upstreams).unwrap_or_else(|_| serde_json::json!([])),
+            serde_json::json!({}),
         ),
-        // Refused by `check` while no named backends exist.
-        BackendSpec::Named { .. } => ("none", serde_json::json!([])),
+        BackendSpec::Named { params, .. } => (
+            "named",
+            serde_json::json!([]),
+            serde_json::to_value(params).unwrap_or_else(|_| serde_json::json!({})),
+        ),
     };
+    row.named_backend_id = Set(checked.named_backend_id);
+    row.template_params = Set(params);
     row.domain_id = Set(checked.domain_id);
     row.hostname = Set(spec.hostname.clone());
     row.path_prefix = Set(spec.path_prefix.clone());
@@ -243,10 +303,10 @@ pub async fn create(
 ) -> Result<Diff, ApiError> {
     let id = Uuid::new_v4();
     let txn = state.db.begin().await?;
-    let checked = check(&txn, principal, id, spec).await?;
+    let catalog = Catalog::load(&txn).await?;
+    let checked = check(&txn, principal, id, spec, &catalog.names_for(principal)).await?;
     let mut row = zones::ActiveModel {
         id: Set(id),
-        template_params: Set(serde_json::json!({})),
         ..Default::default()
     };
     row_fields(&mut row, &checked);
@@ -254,6 +314,7 @@ pub async fn create(
         row.insert(&txn)
             .await
             .map_err(|e| conflict(&checked.spec, e))?,
+        &catalog,
     );
     audit(
         &txn,
@@ -282,41 +343,47 @@ pub async fn get(
     principal: &Principal,
     id: Uuid,
 ) -> Result<ZoneView, ApiError> {
-    let view = zones::Entity::find_by_id(id)
+    let row = zones::Entity::find_by_id(id)
         .one(db)
         .await?
-        .map(view_of)
         .ok_or(ApiError::NotFound)?;
-    authorize(principal, Need::Domain(view.domain_id, Level::Read))?;
-    Ok(view)
+    authorize(principal, Need::Domain(row.domain_id, Level::Read))?;
+    Ok(view_of(row, &Catalog::load(db).await?))
 }
 
 /// The zones of the domains the caller may read; `q` searches the hostname.
 pub async fn list(
     db: &DatabaseConnection,
     principal: &Principal,
-    query: &ListQuery,
+    query: &ZoneListQuery,
 ) -> Result<Page<ZoneView>, ApiError> {
     let mut select = zones::Entity::find();
     if let Scope::Only(ids) = principal.domains(Level::Read) {
         select = select.filter(zones::Column::DomainId.is_in(ids));
     }
+    if let Some(id) = query.domain_id {
+        select = select.filter(zones::Column::DomainId.eq(id));
+    }
+    if let Some(id) = query.named_backend_id {
+        select = select.filter(zones::Column::NamedBackendId.eq(id));
+    }
+    let query = &query.page();
     if let Some(pattern) = query.like_pattern() {
         select = select
             .filter(Expr::col(zones::Column::Hostname).like(LikeExpr::new(pattern).escape('\\')));
     }
     let total = select.clone().count(db).await?;
+    // (hostname, path prefix) is unique, so this order is total and is exactly the
+    // unique index's: a page is an index range scan, not a sort of every row.
     let items = select
         .order_by_asc(zones::Column::Hostname)
         .order_by_asc(zones::Column::PathPrefix)
-        .order_by_asc(zones::Column::Id)
         .limit(query.limit())
         .offset(query.offset())
         .all(db)
-        .await?
-        .into_iter()
-        .map(view_of)
-        .collect();
+        .await?;
+    let catalog = Catalog::load(db).await?;
+    let items = items.into_iter().map(|r| view_of(r, &catalog)).collect();
     Ok(Page {
         items,
         total,
@@ -341,8 +408,12 @@ pub async fn update(
         .await?
         .ok_or(ApiError::NotFound)?;
     authorize(principal, Need::Domain(existing.domain_id, Level::Edit))?;
-    let checked = check(&txn, principal, id, spec).await?;
-    let before = view_of(existing.clone());
+    let catalog = Catalog::load(&txn).await?;
+    let names = catalog
+        .names_for(principal)
+        .keeping(catalog.get(existing.named_backend_id));
+    let checked = check(&txn, principal, id, spec, &names).await?;
+    let before = view_of(existing.clone(), &catalog);
     let mut row: zones::ActiveModel = existing.into();
     row_fields(&mut row, &checked);
     row.updated_at = Set(OffsetDateTime::now_utc());
@@ -350,6 +421,7 @@ pub async fn update(
         row.update(&txn)
             .await
             .map_err(|e| conflict(&checked.spec, e))?,
+        &catalog,
     );
     audit(
         &txn,
@@ -390,7 +462,7 @@ pub async fn delete(
         .await?
         .ok_or(ApiError::NotFound)?;
     authorize(principal, Need::Domain(existing.domain_id, Level::Edit))?;
-    let before = view_of(existing);
+    let before = view_of(existing, &Catalog::load(&txn).await?);
     zones::Entity::delete_by_id(id).exec(&txn).await?;
     audit(
         &txn,
@@ -469,6 +541,8 @@ pub async fn bulk(
     }
     let txn = state.db.begin().await?;
     let mut errors = Vec::new();
+    let catalog = Catalog::load(&txn).await?;
+    let names = catalog.names_for(principal);
 
     // Every domain by name, once: the containing domain of each hostname is then a few
     // hash lookups (the name and each of its parent suffixes), not a query per item.
@@ -529,7 +603,7 @@ pub async fn bulk(
     let mut creates: Vec<(usize, Uuid, Checked)> = Vec::with_capacity(request.create.len());
     for (i, spec) in request.create.into_iter().enumerate() {
         let id = Uuid::new_v4();
-        match check_with(principal, id, spec, domain_of) {
+        match check_with(principal, id, spec, domain_of, &names) {
             Ok(checked) => creates.push((i, id, checked)),
             Err(es) => es
                 .into_iter()
@@ -539,7 +613,15 @@ pub async fn bulk(
     let mut updates: Vec<(usize, zones::Model, Checked)> = Vec::with_capacity(request.update.len());
     for (i, item) in request.update.into_iter().enumerate() {
         let before = own(format!("update[{i}].id"), item.id, &mut errors);
-        match (before, check_with(principal, item.id, item.zone, domain_of)) {
+        let names = names.keeping(
+            before
+                .as_ref()
+                .and_then(|b| catalog.get(b.named_backend_id)),
+        );
+        match (
+            before,
+            check_with(principal, item.id, item.zone, domain_of, &names),
+        ) {
             (Some(before), Ok(checked)) => updates.push((i, before, checked)),
             (_, Err(es)) => es
                 .into_iter()
@@ -625,7 +707,7 @@ pub async fn bulk(
             .await?;
     }
     for row in deletes {
-        let view = view_of(row);
+        let view = view_of(row, &catalog);
         audits.push(audit_row(
             actor,
             "zone.delete",
@@ -637,7 +719,7 @@ pub async fn bulk(
         diff.deleted.push(view);
     }
     for (_, before, checked) in updates {
-        let before_view = view_of(before.clone());
+        let before_view = view_of(before.clone(), &catalog);
         let mut row: zones::ActiveModel = before.into();
         row_fields(&mut row, &checked);
         row.updated_at = Set(now);
@@ -645,6 +727,7 @@ pub async fn bulk(
             row.update(&txn)
                 .await
                 .map_err(|e| conflict(&checked.spec, e))?,
+            &catalog,
         );
         audits.push(audit_row(
             actor,
@@ -665,7 +748,6 @@ pub async fn bulk(
     for (_, id, checked) in &creates {
         let mut row = zones::ActiveModel {
             id: Set(*id),
-            template_params: Set(serde_json::json!({})),
             created_at: Set(now),
             updated_at: Set(now),
             ..Default::default()
@@ -674,6 +756,7 @@ pub async fn bulk(
         let view = ZoneView {
             id: *id,
             domain_id: checked.domain_id,
+            named_backend_id: checked.named_backend_id,
             spec: checked.spec.clone(),
             created_at: now,
             updated_at: now,

@@ -105,6 +105,17 @@ impl Panel {
 
     /// `extra` flags are appended to the panel's command line (e.g. login limits).
     pub async fn start_with(redis_url: Option<&str>, extra: &[&str]) -> anyhow::Result<Panel> {
+        Self::start_full(redis_url, |url| url.to_owned(), extra).await
+    }
+
+    /// [`Panel::start_with`], with the panel's database URL made from the test
+    /// database's (e.g. to put a cuttable relay in between); the test's own `db`
+    /// connection goes direct.
+    pub async fn start_full(
+        redis_url: Option<&str>,
+        database_url: impl FnOnce(&str) -> String,
+        extra: &[&str],
+    ) -> anyhow::Result<Panel> {
         let logs = Logs::default();
         let writer = logs.clone();
         // Tests run on a current-thread runtime, so a thread-default subscriber sees
@@ -117,10 +128,11 @@ impl Panel {
         let log_guard = tracing::subscriber::set_default(subscriber);
         let database = TestDatabase::create().await?;
         let redis = TestRedis::new().await?;
+        let panel_database_url = database_url(database.url());
         let mut args = vec![
             "panel-api",
             "--database-url",
-            database.url(),
+            &panel_database_url,
             "--redis-url",
             redis_url.unwrap_or(redis.url()),
             "--key-prefix",

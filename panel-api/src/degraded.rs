@@ -1,0 +1,562 @@
+//! Degraded mode: what the panel still does while PostgreSQL is down and Redis is up
+//! (DESIGN.md, "Degraded mode").
+//!
+//! - **Reads** of zones and domains come from Redis, marked `"degraded": true`: zones
+//!   from the routing records the proxies serve (rendered upstreams; a named backend's
+//!   template parameters are not there), domains from a copy the panel keeps in Redis.
+//! - **Credentials already verified keep working.** Every API key or session the
+//!   database accepts is remembered in Redis (who, role, grants, expiry) for
+//!   [`AUTH_CACHE_TTL`]; a successful password login is remembered for
+//!   [`LOGIN_CACHE_TTL`] (the argon2id hash, never the password), so the same user can log
+//!   in again during an outage. Such a session lives in Redis only.
+//! - **Writes** answer 503 with a message that says why; nothing is changed.
+//!
+//! Revoking a key, logging out, disabling a user, changing a password or a grant drops
+//! what Redis remembers for them, so an outage never revives a revoked credential.
+//! Everything here is best-effort toward Redis: a failed cache write is logged and the
+//! request goes on. This module must never write routing keys; those belong to
+//! [`crate::service::sync`].
+
+use std::time::Duration;
+
+use fred::prelude::{Expiration, KeysInterface as _, SetsInterface as _};
+use serde::{Deserialize, Serialize};
+use switchyard_shared::model::{BackendSpec, Timeouts, UpstreamSpec};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::auth::{Grant, Principal, Role};
+use crate::service::domains::DomainView;
+use crate::service::{ListQuery, Page};
+
+/// How long a successful password login can be repeated against Redis alone.
+pub const LOGIN_CACHE_TTL: Duration = Duration::from_secs(5 * 60);
+/// How long an API key or session, once verified by the database, keeps working for
+/// reads while the database is down (refreshed on every use; never past its own expiry).
+pub const AUTH_CACHE_TTL: Duration = Duration::from_secs(60 * 60);
+/// A cache write or read never holds a request up longer than this.
+const CACHE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// What Redis remembers of a verified API key or session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CachedAuth {
+    pub user_id: Uuid,
+    pub username: String,
+    pub role: Role,
+    pub via: String,
+    pub session_id: Option<Uuid>,
+    pub grants: Vec<Grant>,
+    /// SHA-256 of the session's CSRF token (sessions only).
+    pub csrf_hash: Option<String>,
+    /// The key's or session's own expiry.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    /// A session made by a degraded login: it exists in Redis only.
+    #[serde(default)]
+    pub redis_only: bool,
+}
+
+impl CachedAuth {
+    pub fn of(
+        principal: &Principal,
+        csrf_hash: Option<String>,
+        expires_at: Option<OffsetDateTime>,
+    ) -> Self {
+        CachedAuth {
+            user_id: principal.user_id,
+            username: principal.username.clone(),
+            role: principal.role,
+            via: principal.via.clone(),
+            session_id: principal.session_id,
+            grants: principal.grants.clone(),
+            csrf_hash,
+            expires_at,
+            redis_only: false,
+        }
+    }
+
+    pub fn principal(&self) -> Principal {
+        Principal {
+            user_id: self.user_id,
+            username: self.username.clone(),
+            role: self.role,
+            via: self.via.clone(),
+            session_id: self.session_id,
+            grants: self.grants.clone(),
+        }
+    }
+}
+
+/// What Redis remembers of a successful password login.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CachedLogin {
+    pub user_id: Uuid,
+    pub username: String,
+    pub role: Role,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    pub grants: Vec<Grant>,
+}
+
+/// The cache key of an API key (by the digest stored in `api_keys.secret_hash`) or of a
+/// session (by the digest stored in `sessions.token_hash`).
+pub fn key_token(secret_hash: &str) -> String {
+    format!("key:{secret_hash}")
+}
+pub fn session_token(token_hash: &str) -> String {
+    format!("session:{token_hash}")
+}
+
+async fn bounded<T>(
+    what: &str,
+    f: impl Future<Output = Result<T, fred::error::Error>>,
+) -> Option<T> {
+    match tokio::time::timeout(CACHE_TIMEOUT, f).await {
+        Ok(Ok(v)) => Some(v),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "{what}: Redis refused");
+            None
+        }
+        Err(_) => {
+            tracing::debug!("{what}: Redis did not answer in time");
+            None
+        }
+    }
+}
+
+fn ttl_until(expires_at: Option<OffsetDateTime>, cap: Duration) -> Option<i64> {
+    let cap = cap.as_secs() as i64;
+    let secs = match expires_at {
+        Some(t) => (t - OffsetDateTime::now_utc()).whole_seconds().min(cap),
+        None => cap,
+    };
+    (secs > 0).then_some(secs)
+}
+
+/// Remembers a credential the database has just accepted (or a degraded login made);
+/// `false` when Redis did not take it.
+pub async fn remember_auth(state: &AppState, token: &str, auth: &CachedAuth) -> bool {
+    let Some(ttl) = ttl_until(auth.expires_at, AUTH_CACHE_TTL) else {
+        return false;
+    };
+    let Ok(json) = serde_json::to_string(auth) else {
+        return false;
+    };
+    let keys = state.store.keys();
+    let key = keys.panel_auth(token);
+    let index = keys.panel_auth_of_user(&auth.user_id.to_string());
+    // One round trip: the entry, its place in the user's index, the index's lifetime.
+    let pipeline = state.store.client().pipeline();
+    bounded("caching a credential", async {
+        pipeline
+            .set::<(), _, _>(&key, json, Some(Expiration::EX(ttl)), None, false)
+            .await?;
+        pipeline.sadd::<(), _, _>(&index, &key).await?;
+        pipeline
+            .expire::<(), _>(&index, AUTH_CACHE_TTL.as_secs() as i64, None)
+            .await?;
+        pipeline.all::<()>().await
+    })
+    .await
+    .is_some()
+}
+
+/// How a session made by a degraded login is described (`via`, the audit label).
+pub const REDIS_ONLY_SESSION: &str = "session (degraded login)";
+
+/// A session for a login checked against Redis: it lives in Redis only, for the
+/// session lifetime but at most [`AUTH_CACHE_TTL`], and is never written to PostgreSQL.
+pub async fn login_session(
+    state: &AppState,
+    login: &CachedLogin,
+) -> Result<crate::service::sessions::NewSession, crate::error::ApiError> {
+    let token = crate::auth::generate_token()?;
+    let csrf_token = crate::auth::generate_token()?;
+    let ttl = state.identity.session_ttl.min(AUTH_CACHE_TTL);
+    let expires_at = OffsetDateTime::now_utc()
+        + time::Duration::try_from(ttl).map_err(|e| anyhow::anyhow!("session ttl: {e}"))?;
+    let id = Uuid::new_v4();
+    let cached = CachedAuth {
+        user_id: login.user_id,
+        username: login.username.clone(),
+        role: login.role,
+        via: REDIS_ONLY_SESSION.to_owned(),
+        session_id: Some(id),
+        grants: login.grants.clone(),
+        csrf_hash: Some(crate::auth::hash_secret(&csrf_token)),
+        expires_at: Some(expires_at),
+        redis_only: true,
+    };
+    let key = session_token(&crate::auth::hash_secret(&token));
+    if !remember_auth(state, &key, &cached).await {
+        return Err(crate::error::ApiError::Unavailable(crate::error::DB_DOWN));
+    }
+    tracing::info!(user = %login.username, "degraded login: session kept in Redis only");
+    Ok(crate::service::sessions::NewSession {
+        id,
+        token,
+        csrf_token,
+        expires_at,
+    })
+}
+
+/// A credential the database accepted within [`AUTH_CACHE_TTL`] and that has not
+/// expired since; `None` otherwise (or when Redis does not answer).
+pub async fn recall_auth(state: &AppState, token: &str) -> Option<CachedAuth> {
+    let key = state.store.keys().panel_auth(token);
+    let json: Option<String> = bounded(
+        "reading a cached credential",
+        state.store.client().get(&key),
+    )
+    .await
+    .flatten();
+    let auth: CachedAuth = serde_json::from_str(&json?).ok()?;
+    auth.expires_at
+        .is_none_or(|t| t > OffsetDateTime::now_utc())
+        .then_some(auth)
+}
+
+/// Drops one remembered credential (a revoked key, a logged-out session).
+pub async fn forget_auth(state: &AppState, token: &str) {
+    let key = state.store.keys().panel_auth(token);
+    bounded(
+        "dropping a cached credential",
+        state.store.client().del::<(), _>(&key),
+    )
+    .await;
+}
+
+/// Drops everything remembered for a user: their credentials and their last login
+/// (a disabled user, a changed password, a changed grant).
+pub async fn forget_user(state: &AppState, user_id: Uuid, username: Option<&str>) {
+    let keys = state.store.keys();
+    let index = keys.panel_auth_of_user(&user_id.to_string());
+    let client = state.store.client();
+    let login = username.map(|u| keys.panel_login(&u.to_lowercase()));
+    bounded("dropping a user's cached credentials", async {
+        let members: Vec<String> = client.smembers(&index).await?;
+        let mut all = members;
+        all.push(index.clone());
+        all.extend(login.clone());
+        client.del::<(), _>(all).await
+    })
+    .await;
+}
+
+/// Remembers a successful password login for [`LOGIN_CACHE_TTL`].
+pub async fn remember_login(state: &AppState, login: &CachedLogin) {
+    let Ok(json) = serde_json::to_string(login) else {
+        return;
+    };
+    let key = state
+        .store
+        .keys()
+        .panel_login(&login.username.to_lowercase());
+    let ttl = LOGIN_CACHE_TTL.as_secs() as i64;
+    bounded(
+        "caching a login",
+        state
+            .store
+            .client()
+            .set::<(), _, _>(&key, json, Some(Expiration::EX(ttl)), None, false),
+    )
+    .await;
+}
+
+pub async fn recall_login(state: &AppState, username: &str) -> Option<CachedLogin> {
+    let key = state
+        .store
+        .keys()
+        .panel_login(&username.trim().to_lowercase());
+    let json: Option<String> = bounded("reading a cached login", state.store.client().get(&key))
+        .await
+        .flatten();
+    serde_json::from_str(&json?).ok()
+}
+
+/// Writes the copy of every domain that degraded reads use; after each domain change
+/// and at start. Best-effort: the reconciler rewrites it hourly.
+pub async fn publish_domains(state: &AppState, domains: &[DomainView]) {
+    let Ok(json) = serde_json::to_string(domains) else {
+        return;
+    };
+    let key = state.store.keys().panel_domains();
+    bounded(
+        "publishing the domain list",
+        state
+            .store
+            .client()
+            .set::<(), _, _>(&key, json, None, None, false),
+    )
+    .await;
+}
+
+/// Reads every domain from PostgreSQL and publishes the copy; best-effort.
+pub async fn refresh_domains(state: &AppState) {
+    match crate::service::domains::all(&state.db).await {
+        Ok(all) => publish_domains(state, &all).await,
+        Err(e) => tracing::warn!(error = %e, "cannot read domains to publish for degraded mode"),
+    }
+}
+
+/// Every domain as last published; `None` when Redis does not answer or has none.
+pub async fn domains(state: &AppState) -> Option<Vec<DomainView>> {
+    let key = state.store.keys().panel_domains();
+    let json: Option<String> = bounded("reading the domain list", state.store.client().get(&key))
+        .await
+        .flatten();
+    serde_json::from_str(&json?).ok()
+}
+
+/// The most specific domain `hostname` lies within (the same rule as the database's).
+fn domain_of<'a>(domains: &'a [DomainView], hostname: &str) -> Option<&'a DomainView> {
+    let mut rest = hostname;
+    loop {
+        if let Some(d) = domains.iter().find(|d| d.name == rest) {
+            return Some(d);
+        }
+        rest = rest.split_once('.')?.1;
+    }
+}
+
+/// A page of a degraded list: the usual page, marked.
+#[derive(Debug, Serialize)]
+pub struct DegradedPage<T> {
+    #[serde(flatten)]
+    pub page: Page<T>,
+    pub degraded: bool,
+}
+
+/// A zone as Redis holds it: what the proxies serve.
+#[derive(Debug, Clone, Serialize)]
+pub struct DegradedZone {
+    pub id: String,
+    pub domain_id: Option<Uuid>,
+    pub hostname: String,
+    pub path_prefix: String,
+    /// The upstreams as rendered; a named backend's name is in `named_backend`.
+    pub backend: BackendSpec,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub named_backend: Option<String>,
+    pub force_https: bool,
+    pub preserve_host: bool,
+    pub allow: Vec<String>,
+    pub timeouts: Timeouts,
+    pub degraded: bool,
+}
+
+/// Every zone in Redis the principal may read, ordered like the database's list.
+async fn readable_zones(state: &AppState, principal: &Principal) -> Option<Vec<DegradedZone>> {
+    let domains = domains(state).await.unwrap_or_default();
+    let snapshot = tokio::time::timeout(Duration::from_secs(10), state.store.snapshot())
+        .await
+        .ok()?
+        .ok()?;
+    let readable = principal.domains(crate::auth::Level::Read);
+    let mut out = Vec::new();
+    for record in snapshot.zones {
+        let hostname = record.host.as_str().to_owned();
+        let domain_id = domain_of(&domains, &hostname).map(|d| d.id);
+        let allowed = match domain_id {
+            Some(id) => readable.contains(id),
+            None => principal.is_admin(),
+        };
+        if !allowed {
+            continue;
+        }
+        for route in record.routes {
+            let backend = if route.upstreams.is_empty() {
+                BackendSpec::None
+            } else {
+                BackendSpec::Upstreams {
+                    upstreams: route
+                        .upstreams
+                        .iter()
+                        .map(|u| UpstreamSpec {
+                            url: u.url.as_str().to_owned(),
+                            weight: u.weight,
+                        })
+                        .collect(),
+                }
+            };
+            out.push(DegradedZone {
+                id: route.zone_id.clone(),
+                domain_id,
+                hostname: hostname.clone(),
+                path_prefix: route.path_prefix.as_str().to_owned(),
+                backend,
+                named_backend: route.named_backend.clone(),
+                force_https: route.force_https,
+                preserve_host: route.preserve_host,
+                allow: route.allow.iter().map(|n| n.to_string()).collect(),
+                timeouts: route.timeouts,
+                degraded: true,
+            });
+        }
+    }
+    out.sort_by(|a, b| {
+        (&a.hostname, &a.path_prefix, &a.id).cmp(&(&b.hostname, &b.path_prefix, &b.id))
+    });
+    Some(out)
+}
+
+fn page_of<T>(items: Vec<T>, query: &ListQuery) -> DegradedPage<T> {
+    let total = items.len() as u64;
+    let items = items
+        .into_iter()
+        .skip(query.offset() as usize)
+        .take(query.limit() as usize)
+        .collect();
+    DegradedPage {
+        page: Page {
+            items,
+            total,
+            limit: query.limit(),
+            offset: query.offset(),
+        },
+        degraded: true,
+    }
+}
+
+fn matches(query: &ListQuery, text: &str) -> bool {
+    query
+        .q
+        .as_deref()
+        .filter(|q| !q.is_empty())
+        .is_none_or(|q| text.contains(&q.to_lowercase()))
+}
+
+/// `GET /zones` from Redis. `None`: Redis cannot answer either.
+pub async fn zone_list(
+    state: &AppState,
+    principal: &Principal,
+    query: &ListQuery,
+    domain_id: Option<Uuid>,
+) -> Option<DegradedPage<DegradedZone>> {
+    let zones = readable_zones(state, principal)
+        .await?
+        .into_iter()
+        .filter(|z| matches(query, &z.hostname))
+        .filter(|z| domain_id.is_none() || z.domain_id == domain_id)
+        .collect();
+    Some(page_of(zones, query))
+}
+
+/// `GET /zones/{id}` from Redis: `Some(None)` when it is not there (or not readable).
+pub async fn zone(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+) -> Option<Option<DegradedZone>> {
+    let id = id.to_string();
+    Some(
+        readable_zones(state, principal)
+            .await?
+            .into_iter()
+            .find(|z| z.id == id),
+    )
+}
+
+/// A domain as last published, marked.
+#[derive(Debug, Clone, Serialize)]
+pub struct DegradedDomain {
+    #[serde(flatten)]
+    pub domain: DomainView,
+    pub degraded: bool,
+}
+
+fn readable_domains(all: Vec<DomainView>, principal: &Principal) -> Vec<DegradedDomain> {
+    let readable = principal.domains(crate::auth::Level::Read);
+    let mut out: Vec<DegradedDomain> = all
+        .into_iter()
+        .filter(|d| readable.contains(d.id))
+        .map(|domain| DegradedDomain {
+            domain,
+            degraded: true,
+        })
+        .collect();
+    out.sort_by(|a, b| a.domain.name.cmp(&b.domain.name));
+    out
+}
+
+pub async fn domain_list(
+    state: &AppState,
+    principal: &Principal,
+    query: &ListQuery,
+) -> Option<DegradedPage<DegradedDomain>> {
+    let all = domains(state).await?;
+    let items = readable_domains(all, principal)
+        .into_iter()
+        .filter(|d| matches(query, &d.domain.name))
+        .collect();
+    Some(page_of(items, query))
+}
+
+pub async fn domain(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+) -> Option<Option<DegradedDomain>> {
+    let all = domains(state).await?;
+    Some(
+        readable_domains(all, principal)
+            .into_iter()
+            .find(|d| d.domain.id == id),
+    )
+}
+
+/// Runs a database read unless PostgreSQL is known to be down (then answers 503 at
+/// once, for the caller's degraded path); a read that finds it unreachable marks it so.
+pub async fn unless_down<T>(
+    state: &AppState,
+    read: impl Future<Output = Result<T, crate::error::ApiError>>,
+) -> Result<T, crate::error::ApiError> {
+    if !state.db_up() {
+        return Err(crate::error::ApiError::Unavailable(crate::error::DB_DOWN));
+    }
+    let result = read.await;
+    if matches!(result, Err(crate::error::ApiError::Unavailable(_))) {
+        state.set_db_up(false);
+    }
+    result
+}
+
+/// How often [`watch_database`] asks PostgreSQL whether it is there.
+pub const DB_PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// Keeps [`AppState::db_up`] true while PostgreSQL answers a ping within a second, so
+/// degraded mode starts and ends by itself. Runs until the process ends.
+pub async fn watch_database(state: AppState) {
+    let mut tick = tokio::time::interval(DB_PROBE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let up = matches!(
+            tokio::time::timeout(Duration::from_secs(1), state.db.ping()).await,
+            Ok(Ok(()))
+        );
+        state.set_db_up(up);
+    }
+}
+
+/// While PostgreSQL is unreachable, unsafe requests answer 503 at once (nothing could
+/// be changed), except login and logout, which have a degraded path of their own.
+pub async fn write_gate(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::Method;
+    use axum::response::IntoResponse as _;
+    let unsafe_method = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let path = request.uri().path();
+    let exempt = path.ends_with("/auth/login") || path.ends_with("/auth/logout");
+    if unsafe_method && !exempt && !state.db_up() {
+        return crate::error::ApiError::Unavailable(crate::error::DB_DOWN).into_response();
+    }
+    next.run(request).await
+}
