@@ -10,6 +10,8 @@ pub mod bins;
 pub mod client;
 pub mod eventually;
 pub mod postgres;
+pub mod process;
 pub mod redis;
 pub mod relay;
+pub mod stack;
 pub mod upstream;

@@ -1,0 +1,167 @@
+//! The workspace's binaries as real processes: started with their output in a log
+//! file, stopped with SIGTERM (and killed if they do not go), killed when dropped.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::bins::workspace_bin;
+use crate::eventually::eventually;
+
+/// Environment variables that would change what a service does and that a test must
+/// set explicitly if it wants them (tracing endpoints, log filters).
+const SCRUBBED: [&str; 7] = [
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_SDK_DISABLED",
+    "OTEL_SERVICE_NAME",
+    "SWITCHYARD_OTLP_ENDPOINT",
+    "DATABASE_URL",
+];
+
+/// How long a service may take to exit after SIGTERM.
+pub const STOP_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A free port on 127.0.0.1 (bound, then released for the service to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A running service. Its working directory is a fresh temporary directory (removed on
+/// drop unless `SWITCHYARD_TEST_KEEP=1`), which holds its log.
+pub struct Service {
+    name: String,
+    child: Option<Child>,
+    log: PathBuf,
+    dir: PathBuf,
+}
+
+impl Service {
+    /// Starts `binary` (a workspace binary) with `args` and extra `env`, in a new
+    /// working directory.
+    pub fn start(binary: &str, args: &[String], env: &[(&str, &str)]) -> anyhow::Result<Service> {
+        let dir =
+            std::env::temp_dir().join(format!("sy-{binary}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).context("a working directory")?;
+        Self::start_in(binary, args, env, &dir)
+    }
+
+    /// [`Service::start`] in a given working directory (to restart a service on the
+    /// files it left, e.g. a proxy's snapshot file).
+    pub fn start_in(
+        binary: &str,
+        args: &[String],
+        env: &[(&str, &str)],
+        dir: &Path,
+    ) -> anyhow::Result<Service> {
+        let log = dir.join(format!("{binary}-{}.log", uuid::Uuid::new_v4().simple()));
+        let file = std::fs::File::create(&log).context("a log file")?;
+        let mut command = Command::new(workspace_bin(binary));
+        command
+            .args(args)
+            .current_dir(dir)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file);
+        for var in SCRUBBED {
+            command.env_remove(var);
+        }
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command
+            .spawn()
+            .with_context(|| format!("starting {binary}"))?;
+        Ok(Service {
+            name: binary.to_owned(),
+            child: Some(child),
+            log,
+            dir: dir.to_owned(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The last lines of the log, for failure messages.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = self.log_text();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Still running?
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// SIGTERM, then waits (with a deadline) for the process to exit; killed if not.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        self.signal("-TERM").await
+    }
+
+    /// SIGKILL: the process dies at once, mid-whatever (a crash).
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
+        self.signal("-KILL").await
+    }
+
+    async fn signal(&mut self, signal: &str) -> anyhow::Result<()> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .context("kill")?;
+        let what = format!("{} exits after kill {signal}", self.name);
+        let exited = eventually(STOP_DEADLINE, &what, || {
+            let status = child.try_wait();
+            async move {
+                match status {
+                    Ok(Some(status)) => Ok(status),
+                    Ok(None) => Err("still running".to_owned()),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        })
+        .await;
+        if exited.is_err() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        exited.map(|_| ())
+    }
+
+    /// Keeps the working directory (and log) when this value is dropped.
+    pub fn keep_dir(&mut self) {
+        self.dir = PathBuf::new();
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::env::var("SWITCHYARD_TEST_KEEP").as_deref() != Ok("1")
+            && !self.dir.as_os_str().is_empty()
+        {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}

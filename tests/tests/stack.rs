@@ -1,0 +1,331 @@
+//! The whole stack as users run it: the real `panel-api` and `switchyard-proxy`
+//! binaries on a test database and a Redis prefix of their own, real local upstreams.
+//!
+//! - A user created by the admin and granted a domain creates a zone with an API key;
+//!   within a second a request through the proxy reaches the backend; an update
+//!   switches traffic; a delete gives 404; another user can neither see nor touch it.
+//! - Two proxies on one Redis converge on the same version after a burst of 1,000
+//!   writes through the API.
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use switchyard_tests::eventually::eventually;
+use switchyard_tests::postgres::TestDatabase;
+use switchyard_tests::redis::TestRedis;
+use switchyard_tests::stack::{ADMIN, ADMIN_PASSWORD, Auth, Panel, Proxy};
+use switchyard_tests::upstream::Upstream;
+
+fn zone(host: &str, upstream: &Upstream) -> Value {
+    json!({
+        "hostname": host,
+        "backend": {"kind": "upstreams", "upstreams": [{"url": upstream.url()}]},
+    })
+}
+
+/// Polls the proxy until `host` answers with `status` from `upstream` (or with no
+/// upstream, for the proxy's own answers); how long it took.
+async fn until_routed(
+    proxy: &Proxy,
+    host: &str,
+    status: u16,
+    upstream: Option<&str>,
+    deadline: Duration,
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let want = (status, upstream.map(str::to_owned));
+    eventually(deadline, &format!("{host} answers {want:?}"), || {
+        let want = want.clone();
+        async move {
+            let seen = proxy.get(host, "/").await?;
+            (seen == want).then_some(()).ok_or(format!("{seen:?}"))
+        }
+    })
+    .await?;
+    Ok(started.elapsed())
+}
+
+#[tokio::test]
+async fn a_users_zone_reaches_the_proxy_follows_changes_and_stays_private() -> anyhow::Result<()> {
+    let database = TestDatabase::create().await?;
+    let redis = TestRedis::new().await?;
+    let panel = Panel::start(database.url(), redis.url(), redis.prefix()).await?;
+    let proxy = Proxy::start(redis.url(), redis.prefix(), "e2e-1").await?;
+    let (one, two) = (Upstream::echo("one").await, Upstream::echo("two").await);
+
+    let admin = panel.key(ADMIN, ADMIN_PASSWORD).await?;
+    let alice = panel
+        .expect(
+            Method::POST,
+            "/users",
+            &admin,
+            Some(json!({"username": "alice", "password": "alice password 1"})),
+            201,
+        )
+        .await?;
+    panel
+        .expect(
+            Method::POST,
+            "/users",
+            &admin,
+            Some(json!({"username": "bob", "password": "bob password 123"})),
+            201,
+        )
+        .await?;
+    let domain = panel
+        .expect(
+            Method::POST,
+            "/domains",
+            &admin,
+            Some(json!({"name": "e2e.test"})),
+            201,
+        )
+        .await?;
+    panel
+        .expect(
+            Method::POST,
+            "/grants",
+            &admin,
+            Some(json!({"user_id": alice["id"], "domain_id": domain["id"], "level": "edit"})),
+            201,
+        )
+        .await?;
+    let alice_key = panel.key("alice", "alice password 1").await?;
+    let bob_key = panel.key("bob", "bob password 123").await?;
+
+    // Before the zone exists the proxy answers 404 itself.
+    let (status, _) = proxy
+        .get("app.e2e.test", "/")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    assert_eq!(status, 404);
+    let created = panel
+        .expect(
+            Method::POST,
+            "/zones",
+            &alice_key,
+            Some(zone("app.e2e.test", &one)),
+            201,
+        )
+        .await?;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let took = until_routed(
+        &proxy,
+        "app.e2e.test",
+        200,
+        Some("one"),
+        Duration::from_secs(1),
+    )
+    .await?;
+    eprintln!("zone created → routed by the proxy in {took:?}");
+
+    panel
+        .expect(
+            Method::PUT,
+            &format!("/zones/{id}"),
+            &alice_key,
+            Some(zone("app.e2e.test", &two)),
+            200,
+        )
+        .await?;
+    until_routed(
+        &proxy,
+        "app.e2e.test",
+        200,
+        Some("two"),
+        Duration::from_secs(5),
+    )
+    .await?;
+
+    // Bob has no grant: the zone does not exist for him, and his writes change nothing.
+    let path = format!("/zones/{id}");
+    for (method, body) in [
+        (Method::GET, None),
+        (Method::PUT, Some(zone("app.e2e.test", &one))),
+        (Method::DELETE, None),
+    ] {
+        let r = panel
+            .call(method.clone(), &path, Auth::Bearer(&bob_key), body)
+            .await?;
+        assert_eq!(r.status, 404, "{method} by bob: {}", r.json);
+    }
+    let listed = panel
+        .expect(Method::GET, "/zones", &bob_key, None, 200)
+        .await?;
+    assert_eq!(listed["total"], 0, "{listed}");
+    let theft = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&bob_key),
+            Some(zone("evil.e2e.test", &one)),
+        )
+        .await?;
+    assert_eq!(theft.status, 422, "{}", theft.json);
+    let (status, upstream) = proxy
+        .get("app.e2e.test", "/")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    assert_eq!((status, upstream.as_deref()), (200, Some("two")));
+    let (status, _) = proxy
+        .get("evil.e2e.test", "/")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    assert_eq!(status, 404);
+
+    panel
+        .expect(Method::DELETE, &path, &alice_key, None, 204)
+        .await?;
+    until_routed(&proxy, "app.e2e.test", 404, None, Duration::from_secs(5)).await?;
+    assert!(one.request_count() >= 1 && two.request_count() >= 1);
+
+    drop((panel, proxy));
+    redis.cleanup().await?;
+    database.drop_now().await
+}
+
+#[tokio::test]
+async fn two_proxies_converge_after_a_burst_of_1000_writes() -> anyhow::Result<()> {
+    let database = TestDatabase::create().await?;
+    let redis = TestRedis::new().await?;
+    let panel = Panel::start(database.url(), redis.url(), redis.prefix()).await?;
+    let proxies = [
+        Proxy::start(redis.url(), redis.prefix(), "burst-a").await?,
+        Proxy::start(redis.url(), redis.prefix(), "burst-b").await?,
+    ];
+    let upstream = Upstream::echo("burst").await;
+    let admin = panel.key(ADMIN, ADMIN_PASSWORD).await?;
+    panel
+        .expect(
+            Method::POST,
+            "/domains",
+            &admin,
+            Some(json!({"name": "burst.test"})),
+            201,
+        )
+        .await?;
+
+    // 1,000 single writes, eight at a time: 600 creates, then 250 updates (moved
+    // under /v2) and 150 deletes of those; 200 stay as created.
+    let mut hosts: Vec<(String, String)> = Vec::new();
+    let mut writes = tokio::task::JoinSet::new();
+    let (http, base) = (panel.http.clone(), panel.base.clone());
+    let send = |method: Method, path: String, body: Option<Value>| {
+        let (http, base, admin) = (http.clone(), base.clone(), admin.clone());
+        async move {
+            let mut request = http
+                .request(method, format!("{base}{path}"))
+                .bearer_auth(admin);
+            if let Some(body) = body {
+                request = request
+                    .header("content-type", "application/json")
+                    .body(body.to_string());
+            }
+            let r = request.send().await?;
+            let status = r.status().as_u16();
+            let json: Value = serde_json::from_str(&r.text().await?).unwrap_or(Value::Null);
+            anyhow::Ok((status, json))
+        }
+    };
+    let created = |json: &Value| {
+        (
+            json["id"].as_str().unwrap_or_default().to_owned(),
+            json["hostname"].as_str().unwrap_or_default().to_owned(),
+        )
+    };
+    for i in 0..600 {
+        if writes.len() >= 8 {
+            let (status, json) = writes.join_next().await.unwrap()??;
+            anyhow::ensure!(status == 201, "create: {status} {json}");
+            hosts.push(created(&json));
+        }
+        writes.spawn(send(
+            Method::POST,
+            "/zones".into(),
+            Some(zone(&format!("h{i}.burst.test"), &upstream)),
+        ));
+    }
+    while let Some(done) = writes.join_next().await {
+        let (status, json) = done??;
+        anyhow::ensure!(status == 201, "create: {status} {json}");
+        hosts.push(created(&json));
+    }
+    hosts.sort();
+    for (n, (id, host)) in hosts.iter().enumerate().take(400) {
+        let (method, body) = if n < 250 {
+            let mut z = zone(host, &upstream);
+            z["path_prefix"] = json!("/v2");
+            (Method::PUT, Some(z))
+        } else {
+            (Method::DELETE, None)
+        };
+        if writes.len() >= 8 {
+            let (status, json) = writes.join_next().await.unwrap()??;
+            anyhow::ensure!(matches!(status, 200 | 204), "write: {status} {json}");
+        }
+        writes.spawn(send(method, format!("/zones/{id}"), body));
+    }
+    while let Some(done) = writes.join_next().await {
+        let (status, json) = done??;
+        anyhow::ensure!(matches!(status, 200 | 204), "write: {status} {json}");
+    }
+
+    // Both proxies reach the version Redis holds (read again each time: the panel's
+    // outbox replay may add one), and route the end state alike.
+    let redis_version = || async {
+        use fred::prelude::KeysInterface as _;
+        let v: Option<u64> = redis
+            .client()
+            .get(redis.keys().version())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<u64, String>(v.unwrap_or(0))
+    };
+    let version = eventually(
+        Duration::from_secs(20),
+        "both proxies are current",
+        || async {
+            let version = redis_version().await?;
+            let mut seen = Vec::new();
+            for proxy in &proxies {
+                let status = proxy.status().await.map_err(|e| e.to_string())?;
+                seen.push(status["version"].as_u64());
+            }
+            match seen.iter().all(|v| *v == Some(version)) {
+                true => Ok(version),
+                false => Err(format!("Redis at {version}, proxies at {seen:?}")),
+            }
+        },
+    )
+    .await?;
+    assert!(version >= 1000, "one version per write at least: {version}");
+    for proxy in &proxies {
+        let status = proxy.status().await?;
+        assert_eq!(status["zones"], 450, "hostnames left: {status}");
+    }
+    for (n, (_, host)) in hosts.iter().enumerate() {
+        let want = match n {
+            0..400 => (404, None), // moved under /v2, or deleted
+            _ => (200, Some("burst".to_owned())),
+        };
+        for proxy in &proxies {
+            let seen = proxy.get(host, "/").await.map_err(anyhow::Error::msg)?;
+            assert_eq!(seen, want, "{host} via {}", proxy.id);
+        }
+        if n < 250 {
+            for proxy in &proxies {
+                let seen = proxy.get(host, "/v2/x").await.map_err(anyhow::Error::msg)?;
+                assert_eq!(
+                    seen,
+                    (200, Some("burst".to_owned())),
+                    "{host}/v2 via {}",
+                    proxy.id
+                );
+            }
+        }
+    }
+    drop((panel, proxies));
+    redis.cleanup().await?;
+    database.drop_now().await
+}
