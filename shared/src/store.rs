@@ -154,16 +154,24 @@ pub struct Snapshot {
 }
 
 /// Opens a client with reconnection (exponential backoff up to 5 s, forever) and waits
-/// for the first connection.
+/// for the first connection; fails at once if that first connection fails.
 pub async fn connect(url: &str) -> Result<Client, StoreError> {
-    let client = client_builder(url)?.build()?;
+    let client = client_builder(url)?
+        .with_config(|c| c.fail_fast = true)
+        .build()?;
     client.init().await?;
     Ok(client)
 }
 
 /// A configured, unconnected client builder, for callers that need to tune it.
+///
+/// The client reconnects forever, and — unlike fred's default — also when its *first*
+/// connection fails: a proxy or panel started while Redis is down must start following
+/// Redis once it appears (fred's `fail_fast` would end the connection task for good).
+/// Commands sent meanwhile wait for the connection within their own timeout.
 pub fn client_builder(url: &str) -> Result<Builder, StoreError> {
-    let config = Config::from_url(url)?;
+    let mut config = Config::from_url(url)?;
+    config.fail_fast = false;
     let mut builder = Builder::from_config(config);
     builder
         .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
