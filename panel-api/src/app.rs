@@ -13,6 +13,7 @@ use axum::response::Response;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use switchyard_shared::{Keys, Store};
 use tracing::Instrument as _;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::{Config, redact_url};
 use crate::error::ApiError;
@@ -94,9 +95,13 @@ impl AppState {
     }
 }
 
-/// The whole API under `/api/v1`.
-pub fn router(state: AppState) -> Router {
-    let api = Router::new()
+/// Every route the panel serves, with the OpenAPI operations of those under `/api/v1`
+/// (`crate::openapi` builds the document from this; the router below serves it). An
+/// operation is registered with `utoipa_axum::routes!`, which reads the handler's
+/// `#[utoipa::path]`; a plain `.route(…)` would be served undocumented, which the tests
+/// refuse for anything under `/api/v1`.
+pub fn routes() -> OpenApiRouter<AppState> {
+    let api = OpenApiRouter::new()
         .merge(routes::health::router())
         .merge(routes::api_keys::router())
         .merge(routes::domains::router())
@@ -108,10 +113,15 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::audit::router())
         .merge(routes::transfer::router())
         .merge(routes::dns_credentials::router());
-    let cors = cors_layer(&state.identity.cors_origins);
-    let app = Router::new()
+    OpenApiRouter::new()
         .nest("/api/v1", api)
         .route("/metrics", axum::routing::get(crate::metrics::serve))
+}
+
+/// The whole API under `/api/v1`.
+pub fn router(state: AppState) -> Router {
+    let cors = cors_layer(&state.identity.cors_origins);
+    let app = Router::from(routes())
         .fallback(|| async { ApiError::NotFound })
         .layer(middleware::from_fn_with_state(
             state.clone(),

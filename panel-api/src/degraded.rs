@@ -321,7 +321,7 @@ fn domain_of<'a>(domains: &'a [DomainView], hostname: &str) -> Option<&'a Domain
 }
 
 /// A page of a degraded list: the usual page, marked.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DegradedPage<T> {
     #[serde(flatten)]
     pub page: Page<T>,
@@ -329,7 +329,7 @@ pub struct DegradedPage<T> {
 }
 
 /// A zone as Redis holds it: what the proxies serve.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DegradedZone {
     pub id: String,
     pub domain_id: Option<Uuid>,
@@ -459,7 +459,7 @@ pub async fn zone(
 }
 
 /// A domain as last published, marked.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DegradedDomain {
     #[serde(flatten)]
     pub domain: DomainView,

@@ -66,15 +66,20 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// Every failure's body.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorResponse<'a> {
     error: ErrorBody<'a>,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody<'a> {
+    /// `bad_request`, `unauthorized`, `forbidden`, `not_found`, `conflict`, `too_large`,
+    /// `unsupported_media_type`, `invalid`, `rate_limited`, `unavailable`, `internal`.
     code: &'static str,
+    /// What went wrong, for a person.
     message: String,
+    /// One entry per problem (422, some 409); empty otherwise.
     details: &'a [FieldError],
 }
 
@@ -230,7 +235,7 @@ impl IntoResponse for ApiError {
             }
             other => (other.to_string(), &[]),
         };
-        let body = Body {
+        let body = ErrorResponse {
             error: ErrorBody {
                 code,
                 message,

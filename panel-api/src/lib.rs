@@ -6,7 +6,8 @@
 //! their certificates, zones (single, bulk, dry run), named backends (templates
 //! re-rendered into every zone using them in one Redis write,
 //! [`service::named_backends`]), DNS credentials (sealed), the audit log, export/import
-//! and `/health` ([`routes`]). While PostgreSQL is down it serves reads from Redis and
+//! and `/health` ([`routes`]), and the OpenAPI document of all of it, generated from
+//! the code ([`openapi`]). While PostgreSQL is down it serves reads from Redis and
 //! remembered credentials ([`degraded`]). Every mutation commits with its audit
 //! record in one transaction, then rewrites the hostname's Redis record; a Redis failure
 //! leaves the change committed and queued in `redis_outbox`, replayed at start and on a
@@ -31,6 +32,7 @@ pub mod degraded;
 pub mod entity;
 pub mod error;
 pub mod metrics;
+pub mod openapi;
 pub mod reconcile;
 pub mod routes;
 pub mod service;

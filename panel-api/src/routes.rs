@@ -5,19 +5,20 @@
 pub mod health {
     use std::time::Duration;
 
+    use axum::Json;
     use axum::extract::State;
-    use axum::routing::get;
-    use axum::{Json, Router};
     use fred::prelude::ClientLike as _;
     use serde::Serialize;
     use switchyard_shared::fleet::{EXPIRY_WARNING, ExpiringCert, Fleet, ProxyView};
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
 
     use crate::app::AppState;
 
     /// A health probe must answer quickly even when a dependency hangs.
     pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-    #[derive(Debug, Serialize)]
+    #[derive(Debug, Serialize, utoipa::ToSchema)]
     pub struct Health {
         /// `ok` when every part below is fine, `degraded` otherwise; `problems` says why.
         pub status: &'static str,
@@ -30,18 +31,26 @@ pub mod health {
         /// The version Redis holds; `None` when Redis is down.
         pub version: Option<u64>,
         /// Each proxy's applied version, heartbeat age, and whether it is current.
+        #[schema(value_type = Vec<crate::openapi::mirror::ProxyView>)]
         pub proxies: Vec<ProxyView>,
         /// Certificates served that expire within 30 days (or have expired).
+        #[schema(value_type = Vec<crate::openapi::mirror::ExpiringCert>)]
         pub expiring_certificates: Vec<ExpiringCert>,
     }
 
-    pub fn router() -> Router<AppState> {
-        Router::new().route("/health", get(health))
+    pub fn router() -> OpenApiRouter<AppState> {
+        OpenApiRouter::new()
+            .routes(routes!(health))
+            .routes(routes!(crate::openapi::serve))
     }
 
     /// Always 200 while the panel runs: the body says which part is down, because the
     /// panel still does useful work with either store missing. Nothing in it is secret;
     /// the panel itself should not face the internet.
+    #[utoipa::path(
+        get, path = "/health", tag = "health", security(()),
+        responses((status = 200, description = "Always, while the panel runs; `status` says whether anything is degraded", body = Health))
+    )]
     async fn health(State(state): State<AppState>) -> Json<Health> {
         let postgres = tokio::time::timeout(PROBE_TIMEOUT, state.db.ping());
         let redis = tokio::time::timeout(PROBE_TIMEOUT, async {
@@ -127,10 +136,11 @@ pub mod health {
 }
 
 pub mod api_keys {
+    use axum::Json;
     use axum::extract::{Path, State};
     use axum::http::StatusCode;
-    use axum::routing::{delete, get};
-    use axum::{Json, Router};
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
     use uuid::Uuid;
 
     use crate::app::{ApiJson, ApiQuery, AppState, RequestMeta};
@@ -139,13 +149,18 @@ pub mod api_keys {
     use crate::service::api_keys::{self as service, ApiKeyView, CreatedApiKey, NewApiKey};
     use crate::service::{ListQuery, Page};
 
-    pub fn router() -> Router<AppState> {
-        Router::new()
-            .route("/api-keys", get(list).post(create))
-            .route("/api-keys/{id}", delete(revoke))
+    pub fn router() -> OpenApiRouter<AppState> {
+        OpenApiRouter::new()
+            .routes(routes!(list, create))
+            .routes(routes!(revoke))
     }
 
     /// Bearer key or HTTP Basic (the bootstrap path); the key is in this answer only.
+    #[utoipa::path(
+        post, path = "/api-keys", tag = "api-keys", request_body = NewApiKey,
+        security(("bearer" = []), ("session" = [], "csrf" = []), ("basic" = [])),
+        responses((status = 201, description = "The key, with its secret shown this once", body = CreatedApiKey), (status = 429, response = crate::openapi::TooManyRequests))
+    )]
     async fn create(
         State(state): State<AppState>,
         meta: RequestMeta,
@@ -159,6 +174,10 @@ pub mod api_keys {
         Ok((StatusCode::CREATED, Json(created)))
     }
 
+    #[utoipa::path(
+        get, path = "/api-keys", tag = "api-keys", params(ListQuery),
+        responses((status = 200, description = "The caller's keys", body = Page<ApiKeyView>))
+    )]
     async fn list(
         State(state): State<AppState>,
         caller: Caller,
@@ -170,6 +189,10 @@ pub mod api_keys {
         ))
     }
 
+    #[utoipa::path(
+        delete, path = "/api-keys/{id}", tag = "api-keys", params(("id" = Uuid, Path, description = "The key's id")),
+        responses((status = 204, description = "Revoked"), (status = 404, response = crate::openapi::NotFound))
+    )]
     async fn revoke(
         State(state): State<AppState>,
         caller: Caller,
@@ -185,10 +208,11 @@ pub mod api_keys {
 }
 
 pub mod domains {
+    use axum::Json;
     use axum::extract::{Path, State};
     use axum::http::StatusCode;
-    use axum::routing::get;
-    use axum::{Json, Router};
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
     use uuid::Uuid;
 
     use crate::app::{ApiJson, ApiQuery, AppState};
@@ -201,18 +225,19 @@ pub mod domains {
     use crate::service::ListQuery;
     use crate::service::domains::{self as service, DomainView, NewDomain};
 
-    pub fn router() -> Router<AppState> {
-        Router::new()
-            .route("/domains", get(list).post(create))
-            .route("/domains/{id}", get(read))
-            .route("/domains/{id}/certificate", get(certificate))
-            .route(
-                "/domains/{id}/certificate/reissue",
-                axum::routing::post(reissue),
-            )
+    pub fn router() -> OpenApiRouter<AppState> {
+        OpenApiRouter::new()
+            .routes(routes!(list, create))
+            .routes(routes!(read))
+            .routes(routes!(certificate))
+            .routes(routes!(reissue))
     }
 
     /// The domain's wildcard certificate: status, last error, expiry.
+    #[utoipa::path(
+        get, path = "/domains/{id}/certificate", tag = "domains", params(("id" = Uuid, Path, description = "The domain's id")),
+        responses((status = 200, description = "The certificate's status (never key material)", body = CertificateView), (status = 404, response = crate::openapi::NotFound))
+    )]
     async fn certificate(
         State(state): State<AppState>,
         caller: Caller,
@@ -224,6 +249,10 @@ pub mod domains {
     }
 
     /// Starts the certificate's schedule over, due now (edit grant on the domain).
+    #[utoipa::path(
+        post, path = "/domains/{id}/certificate/reissue", tag = "domains", params(("id" = Uuid, Path, description = "The domain's id")),
+        responses((status = 200, description = "The certificate, due now", body = CertificateView), (status = 404, response = crate::openapi::NotFound))
+    )]
     async fn reissue(
         State(state): State<AppState>,
         caller: Caller,
@@ -234,6 +263,10 @@ pub mod domains {
         ))
     }
 
+    #[utoipa::path(
+        get, path = "/domains/{id}", tag = "domains", params(("id" = Uuid, Path, description = "The domain's id")),
+        responses((status = 200, description = "The domain (marked `degraded` while PostgreSQL is down)", body = crate::openapi::DomainRead), (status = 404, response = crate::openapi::NotFound))
+    )]
     async fn read(
         State(state): State<AppState>,
         caller: Caller,
@@ -252,6 +285,10 @@ pub mod domains {
         }
     }
 
+    #[utoipa::path(
+        post, path = "/domains", tag = "domains", request_body = NewDomain,
+        responses((status = 201, description = "Created, with a pending certificate order", body = DomainView), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+    )]
     async fn create(
         State(state): State<AppState>,
         caller: Caller,
@@ -265,6 +302,10 @@ pub mod domains {
     }
 
     /// From Redis, marked `degraded`, while PostgreSQL is unreachable.
+    #[utoipa::path(
+        get, path = "/domains", tag = "domains", params(ListQuery),
+        responses((status = 200, description = "The readable domains (marked `degraded` while PostgreSQL is down)", body = crate::openapi::DomainPage))
+    )]
     async fn list(
         State(state): State<AppState>,
         caller: Caller,
@@ -287,29 +328,28 @@ pub mod domains {
 }
 
 pub mod zones {
+    use axum::Json;
     use axum::extract::{DefaultBodyLimit, Path, State};
     use axum::http::StatusCode;
     use axum::response::{IntoResponse, Response};
-    use axum::routing::{get, post};
-    use axum::{Json, Router};
     use serde::Deserialize;
     use switchyard_shared::model::ZoneSpec;
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::router::UtoipaMethodRouterExt as _;
+    use utoipa_axum::routes;
     use uuid::Uuid;
 
     use crate::app::{ApiJson, ApiQuery, AppState};
     use crate::auth::Caller;
     use crate::degraded;
     use crate::error::ApiError;
-    use crate::service::zones::{self as service, BulkRequest, Diff, ZoneListQuery};
+    use crate::service::zones::{self as service, BulkRequest, Diff, ZoneListQuery, ZoneView};
 
-    pub fn router() -> Router<AppState> {
-        Router::new()
-            .route("/zones", get(list).post(create))
-            .route(
-                "/zones/bulk",
-                post(bulk).layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)),
-            )
-            .route("/zones/{id}", get(read).put(update).delete(remove))
+    pub fn router() -> OpenApiRouter<AppState> {
+        OpenApiRouter::new()
+            .routes(routes!(list, create))
+            .routes(routes!(bulk).layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)))
+            .routes(routes!(read, update, remove))
     }
 
     /// Largest bulk or import body: 20,000 zones with long upstream lists and CIDR
@@ -317,7 +357,8 @@ pub mod zones {
     pub const BULK_BODY_LIMIT: usize = 32 << 20;
 
     /// `?dry_run=true` on every write: answer with the diff, change nothing.
-    #[derive(Debug, Default, Deserialize)]
+    #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+    #[into_params(parameter_in = Query)]
     #[serde(deny_unknown_fields)]
     pub struct WriteQuery {
         #[serde(default)]
@@ -333,6 +374,10 @@ pub mod zones {
         }
     }
 
+    #[utoipa::path(
+        post, path = "/zones", tag = "zones", params(WriteQuery), request_body = ZoneSpec,
+        responses((status = 201, description = "Created", body = ZoneView), (status = 200, description = "`?dry_run=true`: the diff it would apply", body = Diff), (status = 409, response = crate::openapi::Conflict))
+    )]
     async fn create(
         State(state): State<AppState>,
         caller: Caller,
@@ -355,6 +400,10 @@ pub mod zones {
     }
 
     /// All-or-nothing create / replace / delete of many zones; answers the diff.
+    #[utoipa::path(
+        post, path = "/zones/bulk", tag = "zones", params(WriteQuery), request_body = BulkRequest,
+        responses((status = 200, description = "The diff applied (or, with `?dry_run=true`, that would be)", body = Diff), (status = 409, response = crate::openapi::Conflict))
+    )]
     async fn bulk(
         State(state): State<AppState>,
         caller: Caller,
@@ -373,6 +422,10 @@ pub mod zones {
         ))
     }
 
+    #[utoipa::path(
+        get, path = "/zones", tag = "zones", params(ZoneListQuery),
+        responses((status = 200, description = "A page of readable zones (from Redis, marked `degraded`, while PostgreSQL is down)", body = crate::openapi::ZonePage))
+    )]
     async fn list(
         State(state): State<AppState>,
         caller: Caller,
@@ -393,6 +446,10 @@ pub mod zones {
         }
     }
 
+    #[utoipa::path(
+        get, path = "/zones/{id}", tag = "zones", params(("id" = Uuid, Path, description = "The zone's id")),
+        responses((status = 200, description = "The zone (from Redis, marked `degraded`, while PostgreSQL is down)", body = crate::openapi::ZoneRead), (status = 404, response = crate::openapi::NotFound))
+    )]
     async fn read(
         State(state): State<AppState>,
         caller: Caller,
@@ -411,6 +468,10 @@ pub mod zones {
         }
     }
 
+    #[utoipa::path(
+        put, path = "/zones/{id}", tag = "zones", params(("id" = Uuid, Path, description = "The zone's id"), WriteQuery), request_body = ZoneSpec,
+        responses((status = 200, description = "The zone as stored, or with `?dry_run=true` the diff", body = crate::openapi::ZoneOrDiff), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+    )]
     async fn update(
         State(state): State<AppState>,
         caller: Caller,
@@ -432,6 +493,10 @@ pub mod zones {
         }))
     }
 
+    #[utoipa::path(
+        delete, path = "/zones/{id}", tag = "zones", params(("id" = Uuid, Path, description = "The zone's id"), WriteQuery),
+        responses((status = 204, description = "Deleted"), (status = 200, description = "`?dry_run=true`: the diff it would apply", body = Diff), (status = 404, response = crate::openapi::NotFound))
+    )]
     async fn remove(
         State(state): State<AppState>,
         caller: Caller,
@@ -451,11 +516,12 @@ pub mod zones {
 }
 
 pub mod named_backends {
+    use axum::Json;
     use axum::extract::{Path, State};
     use axum::http::StatusCode;
     use axum::response::{IntoResponse, Response};
-    use axum::routing::get;
-    use axum::{Json, Router};
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
     use uuid::Uuid;
 
     use super::zones::WriteQuery;
@@ -467,12 +533,16 @@ pub mod named_backends {
     };
     use crate::service::{ListQuery, Page};
 
-    pub fn router() -> Router<AppState> {
-        Router::new()
-            .route("/named-backends", get(list).post(create))
-            .route("/named-backends/{id}", get(read).put(update).delete(remove))
+    pub fn router() -> OpenApiRouter<AppState> {
+        OpenApiRouter::new()
+            .routes(routes!(list, create))
+            .routes(routes!(read, update, remove))
     }
 
+    #[utoipa::path(
+        post, path = "/named-backends", tag = "named-backends", params(WriteQuery), request_body = NewNamedBackend,
+        responses((status = 201, description = "Created", body = NamedBackendView), (status = 200, description = "`?dry_run=true`: the diff it would apply", body = BackendDiff), (status = 409, response = crate::openapi::Conflict))
+    )]
     async fn create(
         State(state): State<AppState>,
         caller: Caller,
@@ -496,6 +566,10 @@ pub mod named_backends {
         })
     }
 
+    #[utoipa::path(
+        get, path = "/named-backends", tag = "named-backends", params(ListQuery),
+        responses((status = 200, description = "Presets, the caller's own and those granted to them", body = Page<NamedBackendView>))
+    )]
     async fn list(
         State(state): State<AppState>,
         caller: Caller,
@@ -507,6 +581,10 @@ pub mod named_backends {
         ))
     }
 
+    #[utoipa::path(
+        get, path = "/named-backends/{id}", tag = "named-backends", params(("id" = Uuid, Path, description = "The named backend's id")),
+        responses((status = 200, description = "The named backend", body = NamedBackendView), (status = 404, response = crate::openapi::NotFound))
+    )]
     async fn read(
         State(state): State<AppState>,
         caller: Caller,
@@ -516,6 +594,10 @@ pub mod named_backends {
     }
 
     /// Answers the diff: the backend before and after, and every zone re-rendered.
+    #[utoipa::path(
+        put, path = "/named-backends/{id}", tag = "named-backends", params(("id" = Uuid, Path, description = "The named backend's id"), WriteQuery), request_body = NamedBackendUpdate,
+        responses((status = 200, description = "The diff: the backend before and after, and every zone re-rendered", body = BackendDiff), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+    )]
     async fn update(
         State(state): State<AppState>,
         caller: Caller,
@@ -536,6 +618,10 @@ pub mod named_backends {
         ))
     }
 
+    #[utoipa::path(
+        delete, path = "/named-backends/{id}", tag = "named-backends", params(("id" = Uuid, Path, description = "The named backend's id"), WriteQuery),
+        responses((status = 204, description = "Deleted"), (status = 200, description = "`?dry_run=true`: the diff it would apply", body = BackendDiff), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+    )]
     async fn remove(
         State(state): State<AppState>,
         caller: Caller,
@@ -559,14 +645,15 @@ pub mod named_backends {
 }
 
 pub mod sessions {
+    use axum::Json;
     use axum::extract::State;
     use axum::http::StatusCode;
-    use axum::routing::{get, post};
-    use axum::{Json, Router};
     use axum_extra::extract::CookieJar;
     use axum_extra::extract::cookie::{Cookie, SameSite};
     use serde::{Deserialize, Serialize};
     use time::OffsetDateTime;
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
 
     use crate::app::{ApiJson, AppState, RequestMeta};
     use crate::auth::{self, CSRF_COOKIE, Caller, Grant, Need, SESSION_COOKIE};
@@ -576,22 +663,22 @@ pub mod sessions {
     use crate::service::sessions as service;
     use crate::service::users::UserView;
 
-    pub fn router() -> Router<AppState> {
-        Router::new()
-            .route("/auth/login", post(login))
-            .route("/auth/logout", post(logout))
-            .route("/me", get(me))
+    pub fn router() -> OpenApiRouter<AppState> {
+        OpenApiRouter::new()
+            .routes(routes!(login))
+            .routes(routes!(logout))
+            .routes(routes!(me))
     }
 
     /// `POST /api/v1/auth/login` body.
-    #[derive(Deserialize)]
+    #[derive(Deserialize, utoipa::ToSchema)]
     #[serde(deny_unknown_fields)]
     struct Login {
         username: String,
         password: String,
     }
 
-    #[derive(Serialize)]
+    #[derive(Serialize, utoipa::ToSchema)]
     struct LoggedIn {
         /// The user (with `"degraded": true` and no times for a login checked against
         /// Redis while the database is down).
@@ -621,6 +708,10 @@ pub mod sessions {
     }
 
     /// Password → session cookie + CSRF token. Rate limited per username and address.
+    #[utoipa::path(
+        post, path = "/auth/login", tag = "auth", request_body = Login, security(()),
+        responses((status = 200, description = "Logged in: sets the `sy_session` (HttpOnly) and `sy_csrf` cookies", body = LoggedIn, headers(("Set-Cookie" = String, description = "`sy_session=…; HttpOnly; SameSite=Strict; Path=/` and `sy_csrf=…`"))), (status = 401, response = crate::openapi::Unauthorized), (status = 429, response = crate::openapi::TooManyRequests))
+    )]
     async fn login(
         State(state): State<AppState>,
         meta: RequestMeta,
@@ -675,6 +766,10 @@ pub mod sessions {
 
     /// Revokes the cookie's session (CSRF-checked like every unsafe request) and clears
     /// the cookies.
+    #[utoipa::path(
+        post, path = "/auth/logout", tag = "auth", security(("session" = [], "csrf" = [])),
+        responses((status = 204, description = "The session is revoked and the cookies cleared"), (status = 400, response = crate::openapi::BadRequest))
+    )]
     async fn logout(
         State(state): State<AppState>,
         caller: Caller,
@@ -705,7 +800,7 @@ pub mod sessions {
         Ok((StatusCode::NO_CONTENT, jar))
     }
 
-    #[derive(Serialize)]
+    #[derive(Serialize, utoipa::ToSchema)]
     struct Me {
         user_id: uuid::Uuid,
         username: String,
@@ -714,7 +809,7 @@ pub mod sessions {
         grants: Vec<GrantSummary>,
     }
 
-    #[derive(Serialize)]
+    #[derive(Serialize, utoipa::ToSchema)]
     struct GrantSummary {
         domain_id: Option<uuid::Uuid>,
         named_backend_id: Option<uuid::Uuid>,
@@ -722,6 +817,10 @@ pub mod sessions {
     }
 
     /// Who the caller is and what they hold: what a front end needs to draw itself.
+    #[utoipa::path(
+        get, path = "/me", tag = "auth",
+        responses((status = 200, description = "The caller and their grants", body = Me))
+    )]
     async fn me(caller: Caller) -> Result<Json<Me>, ApiError> {
         caller.authorize(Need::Authenticated)?;
         let p = caller.principal;
@@ -751,10 +850,11 @@ pub mod sessions {
 }
 
 pub mod users {
+    use axum::Json;
     use axum::extract::{Path, State};
     use axum::http::StatusCode;
-    use axum::routing::get;
-    use axum::{Json, Router};
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
     use uuid::Uuid;
 
     use crate::app::{ApiJson, ApiQuery, AppState};
@@ -763,12 +863,16 @@ pub mod users {
     use crate::service::users::{self as service, NewUser, UserPatch, UserView};
     use crate::service::{ListQuery, Page};
 
-    pub fn router() -> Router<AppState> {
-        Router::new()
-            .route("/users", get(list).post(create))
-            .route("/users/{id}", get(read).patch(update))
+    pub fn router() -> OpenApiRouter<AppState> {
+        OpenApiRouter::new()
+            .routes(routes!(list, create))
+            .routes(routes!(read, update))
     }
 
+    #[utoipa::path(
+        post, path = "/users", tag = "users", request_body = NewUser,
+        responses((status = 201, description = "Created", body = UserView), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+    )]
     async fn create(
         State(state): State<AppState>,
         caller: Caller,
@@ -779,6 +883,10 @@ pub mod users {
         Ok((StatusCode::CREATED, Json(created)))
     }
 
+    #[utoipa::path(
+        get, path = "/users", tag = "users", params(ListQuery),
+        responses((status = 200, description = "A page of users", body = Page<UserView>), (status = 404, response = crate::openapi::NotFound))
+    )]
     async fn list(
         State(state): State<AppState>,
         caller: Caller,
@@ -788,6 +896,10 @@ pub mod users {
         Ok(Json(service::list(&state.db, &query).await?))
     }
 
+    #[utoipa::path(
+        get, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path, description = "The user's id")),
+        responses((status = 200, description = "The user", body = UserView), (status = 404, response = crate::openapi::NotFound))
+    )]
     async fn read(
         State(state): State<AppState>,
         caller: Caller,
@@ -797,6 +909,10 @@ pub mod users {
         Ok(Json(service::get(&state.db, id).await?))
     }
 
+    #[utoipa::path(
+        patch, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path, description = "The user's id")), request_body = UserPatch,
+        responses((status = 200, description = "The user as changed", body = UserView), (status = 404, response = crate::openapi::NotFound))
+    )]
     async fn update(
         State(state): State<AppState>,
         caller: Caller,
@@ -812,10 +928,11 @@ pub mod users {
 }
 
 pub mod grants {
+    use axum::Json;
     use axum::extract::{Path, State};
     use axum::http::StatusCode;
-    use axum::routing::{delete, get};
-    use axum::{Json, Router};
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
     use uuid::Uuid;
 
     use crate::app::{ApiJson, ApiQuery, AppState};
@@ -824,12 +941,16 @@ pub mod grants {
     use crate::service::Page;
     use crate::service::grants::{self as service, GrantQuery, GrantView, NewGrant};
 
-    pub fn router() -> Router<AppState> {
-        Router::new()
-            .route("/grants", get(list).post(create))
-            .route("/grants/{id}", delete(remove))
+    pub fn router() -> OpenApiRouter<AppState> {
+        OpenApiRouter::new()
+            .routes(routes!(list, create))
+            .routes(routes!(remove))
     }
 
+    #[utoipa::path(
+        post, path = "/grants", tag = "grants", request_body = NewGrant,
+        responses((status = 201, description = "Created", body = GrantView), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+    )]
     async fn create(
         State(state): State<AppState>,
         caller: Caller,
@@ -841,6 +962,10 @@ pub mod grants {
         Ok((StatusCode::CREATED, Json(created)))
     }
 
+    #[utoipa::path(
+        get, path = "/grants", tag = "grants", params(GrantQuery),
+        responses((status = 200, description = "A page of grants", body = Page<GrantView>), (status = 404, response = crate::openapi::NotFound))
+    )]
     async fn list(
         State(state): State<AppState>,
         caller: Caller,
@@ -850,6 +975,10 @@ pub mod grants {
         Ok(Json(service::list(&state.db, &query).await?))
     }
 
+    #[utoipa::path(
+        delete, path = "/grants/{id}", tag = "grants", params(("id" = Uuid, Path, description = "The grant's id")),
+        responses((status = 204, description = "Deleted"), (status = 404, response = crate::openapi::NotFound))
+    )]
     async fn remove(
         State(state): State<AppState>,
         caller: Caller,
@@ -864,9 +993,10 @@ pub mod grants {
 }
 
 pub mod audit {
+    use axum::Json;
     use axum::extract::State;
-    use axum::routing::get;
-    use axum::{Json, Router};
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
 
     use crate::app::{ApiQuery, AppState};
     use crate::auth::{Caller, Need};
@@ -874,11 +1004,15 @@ pub mod audit {
     use crate::service::Page;
     use crate::service::audit_reads::{self as service, AuditQuery, AuditView};
 
-    pub fn router() -> Router<AppState> {
-        Router::new().route("/audit", get(list))
+    pub fn router() -> OpenApiRouter<AppState> {
+        OpenApiRouter::new().routes(routes!(list))
     }
 
     /// Admins: every record; users: their own actions (the service filters).
+    #[utoipa::path(
+        get, path = "/audit", tag = "audit", params(AuditQuery),
+        responses((status = 200, description = "Audit records, newest first (a user's own actions unless admin)", body = Page<AuditView>))
+    )]
     async fn list(
         State(state): State<AppState>,
         caller: Caller,
@@ -892,9 +1026,11 @@ pub mod audit {
 }
 
 pub mod transfer {
+    use axum::Json;
     use axum::extract::{DefaultBodyLimit, State};
-    use axum::routing::{get, post};
-    use axum::{Json, Router};
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::router::UtoipaMethodRouterExt as _;
+    use utoipa_axum::routes;
 
     use crate::app::{ApiJson, ApiQuery, AppState};
     use crate::auth::{Caller, Need};
@@ -903,23 +1039,21 @@ pub mod transfer {
     use crate::service::transfer::{self as service, Document};
     use crate::service::zones::Diff;
 
-    pub fn router() -> Router<AppState> {
-        Router::new()
-            .route("/export", get(export))
-            .route(
-                "/import",
-                post(import).layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)),
-            )
-            .route(
-                "/import/flat",
-                post(import_flat).layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)),
-            )
+    pub fn router() -> OpenApiRouter<AppState> {
+        OpenApiRouter::new()
+            .routes(routes!(export))
+            .routes(routes!(import).layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)))
+            .routes(routes!(import_flat).layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)))
     }
 
     /// `POST /import/flat`: the `DOMAINS`/`SERVICES` form, as the two variables' values
     /// (`{"env":{"domains":"app1.com:app1,status.com","services":"app1:app1:8080"}}`) or
     /// as the equivalent document (`{"domains":[...],"services":[...]}`), applied like an
     /// import (all or nothing, `?dry_run=true`). Problems name the entry they are about.
+    #[utoipa::path(
+        post, path = "/import/flat", tag = "transfer", params(WriteQuery), request_body = crate::openapi::mirror::FlatInput,
+        responses((status = 200, description = "The diff applied (or, with `?dry_run=true`, that would be)", body = Diff))
+    )]
     async fn import_flat(
         State(state): State<AppState>,
         caller: Caller,
@@ -940,6 +1074,10 @@ pub mod transfer {
     }
 
     /// The caller's readable slice of the configuration.
+    #[utoipa::path(
+        get, path = "/export", tag = "transfer",
+        responses((status = 200, description = "The caller's readable slice", body = Document))
+    )]
     async fn export(
         State(state): State<AppState>,
         caller: Caller,
@@ -949,6 +1087,10 @@ pub mod transfer {
     }
 
     /// All or nothing; `?dry_run=true` answers the diff only.
+    #[utoipa::path(
+        post, path = "/import", tag = "transfer", params(WriteQuery), request_body = Document,
+        responses((status = 200, description = "The diff applied (or, with `?dry_run=true`, that would be)", body = Diff))
+    )]
     async fn import(
         State(state): State<AppState>,
         caller: Caller,
@@ -970,10 +1112,11 @@ pub mod transfer {
 }
 
 pub mod dns_credentials {
+    use axum::Json;
     use axum::extract::{Path, State};
     use axum::http::StatusCode;
-    use axum::routing::{get, patch};
-    use axum::{Json, Router};
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
     use uuid::Uuid;
 
     use crate::app::{ApiJson, ApiQuery, AppState};
@@ -984,12 +1127,16 @@ pub mod dns_credentials {
     };
     use crate::service::{ListQuery, Page};
 
-    pub fn router() -> Router<AppState> {
-        Router::new()
-            .route("/dns-credentials", get(list).post(create))
-            .route("/dns-credentials/{id}", patch(update).delete(remove))
+    pub fn router() -> OpenApiRouter<AppState> {
+        OpenApiRouter::new()
+            .routes(routes!(list, create))
+            .routes(routes!(update, remove))
     }
 
+    #[utoipa::path(
+        post, path = "/dns-credentials", tag = "dns-credentials", request_body = NewCredential,
+        responses((status = 201, description = "Created; the secret is sealed and never returned", body = CredentialView), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+    )]
     async fn create(
         State(state): State<AppState>,
         caller: Caller,
@@ -1000,6 +1147,10 @@ pub mod dns_credentials {
         Ok((StatusCode::CREATED, Json(created)))
     }
 
+    #[utoipa::path(
+        get, path = "/dns-credentials", tag = "dns-credentials", params(ListQuery),
+        responses((status = 200, description = "A page of credentials (`\"secret\":\"set\"`, never the secret)", body = Page<CredentialView>), (status = 404, response = crate::openapi::NotFound))
+    )]
     async fn list(
         State(state): State<AppState>,
         caller: Caller,
@@ -1009,6 +1160,10 @@ pub mod dns_credentials {
         Ok(Json(service::list(&state.db, &query).await?))
     }
 
+    #[utoipa::path(
+        patch, path = "/dns-credentials/{id}", tag = "dns-credentials", params(("id" = Uuid, Path, description = "The credential's id")), request_body = CredentialPatch,
+        responses((status = 200, description = "The credential as changed", body = CredentialView), (status = 404, response = crate::openapi::NotFound))
+    )]
     async fn update(
         State(state): State<AppState>,
         caller: Caller,
@@ -1021,6 +1176,10 @@ pub mod dns_credentials {
         ))
     }
 
+    #[utoipa::path(
+        delete, path = "/dns-credentials/{id}", tag = "dns-credentials", params(("id" = Uuid, Path, description = "The credential's id")),
+        responses((status = 204, description = "Deleted"), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+    )]
     async fn remove(
         State(state): State<AppState>,
         caller: Caller,

@@ -26,6 +26,7 @@ pub const MAX_PATH_PREFIX_LEN: usize = 1024;
 
 /// One problem with one field, as the API reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
     /// Dotted path of the field, e.g. `backend.upstreams[1].url`.
     pub field: String,
@@ -134,11 +135,16 @@ pub struct Upstream {
 
 /// Per-route timeouts; `None` means the proxy's configured default.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Timeouts {
+    /// Milliseconds to connect to an upstream, 1–60,000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 60_000))]
     pub connect_ms: Option<u32>,
+    /// Milliseconds to wait for an upstream's answer, 1–3,600,000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3_600_000))]
     pub read_ms: Option<u32>,
 }
 
@@ -413,6 +419,7 @@ pub struct ProxyStatus {
 
 /// How a zone's backend is given by a user or script, before rendering.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum BackendSpec {
     /// No backend yet: the proxy answers 503 "service not configured for this host".
@@ -429,15 +436,20 @@ pub enum BackendSpec {
 
 /// An upstream as given by a user: the URL is validated by [`ZoneSpec::validate`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamSpec {
+    /// `http://` or `https://`, a host and an optional port (1–65535).
     pub url: String,
+    /// Relative share of requests, 1–1000.
     #[serde(default = "default_weight")]
+    #[cfg_attr(feature = "openapi", schema(default = 1, minimum = 1, maximum = 1000))]
     pub weight: u32,
 }
 
 /// A zone as a user or script gives it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ZoneSpec {
     pub hostname: String,

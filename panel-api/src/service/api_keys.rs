@@ -21,7 +21,7 @@ use crate::error::ApiError;
 pub const MAX_NAME_LEN: usize = 100;
 
 /// `POST /api/v1/api-keys` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApiKey {
     pub name: String,
@@ -31,7 +31,7 @@ pub struct NewApiKey {
 }
 
 /// A key as listed: never the secret, never its hash.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ApiKeyView {
     pub id: Uuid,
     pub name: String,
@@ -59,7 +59,7 @@ impl From<api_keys::Model> for ApiKeyView {
 }
 
 /// The answer to a creation: the only time the full key is ever returned.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedApiKey {
     #[serde(flatten)]
     pub view: ApiKeyView,

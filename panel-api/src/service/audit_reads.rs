@@ -15,7 +15,8 @@ use crate::entity::audit_log;
 use crate::error::ApiError;
 
 /// `GET /api/v1/audit` filters; all optional, combined with AND.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// The acting user's id.
@@ -35,7 +36,7 @@ pub struct AuditQuery {
     pub offset: Option<u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditView {
     pub id: i64,
     #[serde(with = "time::serde::rfc3339")]

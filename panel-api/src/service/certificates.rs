@@ -17,7 +17,7 @@ use crate::auth::{Level, Need, Principal, authorize};
 use crate::entity::certificates;
 use crate::error::ApiError;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CertificateView {
     pub id: Uuid,
     pub domain_id: Uuid,

@@ -38,28 +38,31 @@ fn secret_fields(provider: &str) -> Option<&'static [&'static str]> {
 }
 
 /// `POST /api/v1/dns-credentials` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCredential {
     pub name: String,
     /// `cloudflare`, `digitalocean`, `porkbun` or `manual`.
     pub provider: String,
     /// The provider's secret fields; absent for `manual`.
+    #[schema(value_type = Option<Object>)]
     pub secret: Option<Map<String, Value>>,
     /// The provider API's base URL, for a proxy or a test double; absent for the real one.
     pub api_base_url: Option<String>,
 }
 
 /// `PATCH /api/v1/dns-credentials/{id}` body: a new secret (rotation) and/or base URL.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialPatch {
+    /// New secret fields (rotation), in the provider's shape.
+    #[schema(value_type = Option<Object>)]
     pub secret: Option<Map<String, Value>>,
     pub api_base_url: Option<String>,
 }
 
 /// A credential as listed: never the secret, only whether one is set.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CredentialView {
     pub id: Uuid,
     pub name: String,

@@ -19,7 +19,7 @@ use crate::entity::domains;
 use crate::error::ApiError;
 
 /// `POST /api/v1/domains` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewDomain {
     /// The apex, e.g. `example.com`; normalised (lower case, punycode, no trailing dot).
@@ -29,7 +29,7 @@ pub struct NewDomain {
     pub dns_credential_id: Option<Uuid>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DomainView {
     pub id: Uuid,
     pub name: String,

@@ -17,7 +17,7 @@ use crate::entity::grants;
 use crate::error::ApiError;
 
 /// `POST /api/v1/grants` body: exactly one of `domain_id` and `named_backend_id`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewGrant {
     pub user_id: Uuid,
@@ -27,7 +27,7 @@ pub struct NewGrant {
     pub level: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct GrantView {
     pub id: Uuid,
     pub user_id: Uuid,
@@ -52,7 +52,8 @@ impl From<grants::Model> for GrantView {
 }
 
 /// `?user_id=&domain_id=&named_backend_id=&limit=&offset=`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct GrantQuery {
     pub user_id: Option<Uuid>,

@@ -175,7 +175,7 @@ impl NamedBackends for One<'_> {
 }
 
 /// A named backend as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct NamedBackendView {
     pub id: Uuid,
     pub name: String,
@@ -208,7 +208,7 @@ fn view_of(row: named_backends::Model) -> NamedBackendView {
 }
 
 /// `POST /api/v1/named-backends`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewNamedBackend {
     pub name: String,
@@ -219,7 +219,7 @@ pub struct NewNamedBackend {
 }
 
 /// `PUT /api/v1/named-backends/{id}`: the new name and template.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NamedBackendUpdate {
     pub name: String,
@@ -227,7 +227,7 @@ pub struct NamedBackendUpdate {
 }
 
 /// A zone a template change re-renders: its upstream URL before and after.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Rerendered {
     pub id: Uuid,
     pub hostname: String,
@@ -237,7 +237,7 @@ pub struct Rerendered {
 }
 
 /// What a named-backend write did, or with `dry_run` would do.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BackendDiff {
     pub dry_run: bool,
     pub before: Option<NamedBackendView>,

@@ -28,7 +28,7 @@ use crate::error::ApiError;
 pub const FORMAT: &str = "switchyard-export/1";
 
 /// What `GET /api/v1/export` answers and `POST /api/v1/import` takes.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Document {
     pub format: String,
@@ -221,6 +221,7 @@ mod tests {
 }
 
 /// The flat form as `POST /import/flat` takes it.
+/// Its schema is [`crate::openapi::mirror::FlatInput`].
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum FlatInput {
@@ -230,7 +231,7 @@ pub enum FlatInput {
     Document(switchyard_shared::flat::FlatConfig),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlatEnv {
     #[serde(default)]

@@ -161,7 +161,7 @@ pub const MAX_USERNAME_LEN: usize = 64;
 pub const MAX_PASSWORD_LEN: usize = 1024;
 
 /// A user as the API shows it: never the password hash.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct UserView {
     pub id: Uuid,
     pub username: String,
@@ -187,7 +187,7 @@ impl From<users::Model> for UserView {
 }
 
 /// `POST /api/v1/users` body.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     pub username: String,
@@ -202,7 +202,7 @@ fn default_role() -> String {
 }
 
 /// `PATCH /api/v1/users/{id}` body: only the fields given change.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     pub role: Option<String>,

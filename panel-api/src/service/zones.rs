@@ -25,7 +25,7 @@ use crate::entity::{audit_log, zones};
 use crate::error::ApiError;
 
 /// A zone as the API shows it: its spec plus identity and times.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ZoneView {
     pub id: Uuid,
     pub domain_id: Uuid,
@@ -44,7 +44,7 @@ pub struct ZoneView {
 /// after) and deleted. A dry run runs every check and every statement of the real
 /// write, then rolls the transaction back, so its answer is exactly what the write
 /// would apply, and nothing reaches PostgreSQL or Redis.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct Diff {
     pub dry_run: bool,
     pub created: Vec<ZoneView>,
@@ -53,7 +53,7 @@ pub struct Diff {
 }
 
 /// One changed zone.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Change {
     pub id: Uuid,
     pub before: ZoneView,
@@ -132,7 +132,8 @@ fn view_of(row: zones::Model, catalog: &Catalog) -> ZoneView {
 
 /// `GET /api/v1/zones`: a page, optionally only one domain's zones or those of one
 /// named backend; `q` searches the hostname.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ZoneListQuery {
     pub limit: Option<u64>,
@@ -493,7 +494,7 @@ pub const MAX_BULK_ITEMS: usize = 20_000;
 pub const INSERT_CHUNK: usize = 2_000;
 
 /// `POST /api/v1/zones/bulk` body. Applied all together or not at all.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkRequest {
     #[serde(default)]
@@ -505,7 +506,7 @@ pub struct BulkRequest {
 }
 
 /// One replacement in a bulk request: the zone's id and its full new spec.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkUpdate {
     pub id: Uuid,

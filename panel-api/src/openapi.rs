@@ -1,0 +1,486 @@
+//! The OpenAPI 3.1 document of `/api/v1`, served at `GET /api/v1/openapi.json`.
+//!
+//! Nothing in it is written by hand that the code already says: every operation comes
+//! from a handler's `#[utoipa::path]` attribute, registered with the router by
+//! `utoipa_axum::routes!` in the same call that serves it ([`crate::app::routes`]), and
+//! every schema from the Rust type's `utoipa::ToSchema` derive, which reads the serde
+//! attributes (`tag`, `rename_all`, `flatten`, `default`, `skip_serializing_if`,
+//! `deny_unknown_fields`). The zone types of `switchyard-shared` derive it behind that
+//! crate's `openapi` feature.
+//!
+//! What follows from the extractors is added here once for every operation
+//! ([`Conventions`]), so no handler can forget it: the security requirements (a
+//! bearer API key or the session cookie, plus `X-CSRF-Token` on unsafe methods with the
+//! cookie), 401 where credentials are needed, 403 for a missing CSRF token, 400/413/415/
+//! 422 for a JSON body, 422 for query parameters, 503 when PostgreSQL is down, 500.
+
+use std::sync::LazyLock;
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde::Serialize;
+use utoipa::openapi::path::{HttpMethod, Operation, ParameterIn};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
+use utoipa::openapi::{
+    ContentBuilder, HeaderBuilder, OpenApi as Document, Ref, RefOr, Response, ResponseBuilder,
+};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::service::domains::DomainView;
+use crate::service::zones::{Diff, ZoneView};
+
+/// The document's fixed part; [`document`] adds the operations.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Switchyard panel API",
+        description = "Switchyard's control plane: domains, zones (hostname → backend), named \
+            backends, certificates, users, grants, API keys and the audit log, over \
+            PostgreSQL and written through to Redis. Every failure is \
+            `{\"error\":{\"code\",\"message\",\"details\":[{\"field\",\"problem\"}]}}`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    tags(
+        (name = "health", description = "Liveness and the state of PostgreSQL, Redis, the proxies and the cert worker"),
+        (name = "meta", description = "This document"),
+        (name = "auth", description = "Cookie sessions and the caller"),
+        (name = "api-keys", description = "The caller's API keys (`Authorization: Bearer sy_…`)"),
+        (name = "users", description = "Users (admins only)"),
+        (name = "grants", description = "Read/edit grants on domains and named backends (admins only)"),
+        (name = "domains", description = "Domains and their wildcard certificates"),
+        (name = "zones", description = "Zones: hostname (+ path prefix) → backend"),
+        (name = "named-backends", description = "Reusable URL templates zones refer to by name"),
+        (name = "dns-credentials", description = "DNS provider credentials for DNS-01 (admins only; secrets never returned)"),
+        (name = "transfer", description = "Export and import of the caller's configuration"),
+        (name = "audit", description = "The audit log"),
+    ),
+    components(
+        schemas(crate::error::ErrorResponse),
+        responses(
+            BadRequest, Unauthorized, Forbidden, NotFound, Conflict, TooLarge,
+            UnsupportedMediaType, Invalid, TooManyRequests, Unavailable, Internal
+        )
+    ),
+)]
+struct Fixed;
+
+/// The whole document, built once from [`crate::app::routes`].
+pub fn document() -> &'static serde_json::Value {
+    static DOC: LazyLock<serde_json::Value> = LazyLock::new(|| {
+        let mut doc = crate::app::routes().into_openapi();
+        let fixed = Fixed::openapi();
+        doc.info = fixed.info.clone();
+        doc.merge(fixed);
+        Conventions.modify(&mut doc);
+        let mut json = serde_json::to_value(&doc).expect("the OpenAPI document serialises");
+        close_flattened(&mut json);
+        json
+    });
+    &DOC
+}
+
+/// The document as served.
+pub fn document_json() -> &'static str {
+    static JSON: LazyLock<String> = LazyLock::new(|| {
+        serde_json::to_string_pretty(document()).expect("the OpenAPI document serialises")
+    });
+    &JSON
+}
+
+/// `#[serde(flatten)]` of a `deny_unknown_fields` type (a `ZoneSpec` in a `ZoneView`)
+/// comes out of utoipa as `allOf: [ZoneSpec (additionalProperties: false), {id, …}]`,
+/// which no instance can satisfy: ZoneSpec's part refuses `id`. What serde writes is one
+/// object with the fields of both, so that is what such an `allOf` becomes.
+fn close_flattened(doc: &mut serde_json::Value) {
+    let components = doc
+        .pointer("/components/schemas")
+        .cloned()
+        .unwrap_or_default();
+    close_in(doc, &components);
+}
+
+fn close_in(value: &mut serde_json::Value, components: &serde_json::Value) {
+    use serde_json::{Map, Value};
+    match value {
+        Value::Array(items) => items.iter_mut().for_each(|v| close_in(v, components)),
+        Value::Object(map) => {
+            map.values_mut().for_each(|v| close_in(v, components));
+            let Some(Value::Array(parts)) = map.get("allOf") else {
+                return;
+            };
+            let resolved: Vec<Value> = parts
+                .iter()
+                .map(|p| match p.get("$ref").and_then(Value::as_str) {
+                    Some(r) => r
+                        .strip_prefix("#/components/schemas/")
+                        .and_then(|name| components.get(name))
+                        .cloned()
+                        .unwrap_or(Value::Null),
+                    None => p.clone(),
+                })
+                .collect();
+            let plain_object = |p: &Value| {
+                p.get("type") == Some(&Value::from("object"))
+                    && ["allOf", "oneOf", "anyOf"]
+                        .iter()
+                        .all(|k| p.get(k).is_none())
+            };
+            let closed = |p: &Value| p.get("additionalProperties") == Some(&Value::Bool(false));
+            if !resolved.iter().all(plain_object) || !resolved.iter().any(closed) {
+                return;
+            }
+            let mut properties = Map::new();
+            let mut required = Vec::new();
+            for part in &resolved {
+                if let Some(Value::Object(p)) = part.get("properties") {
+                    properties.extend(p.clone());
+                }
+                if let Some(Value::Array(r)) = part.get("required") {
+                    required.extend(r.iter().cloned());
+                }
+            }
+            map.remove("allOf");
+            map.insert("type".into(), "object".into());
+            map.insert("properties".into(), Value::Object(properties));
+            map.insert("required".into(), Value::Array(required));
+            map.insert("additionalProperties".into(), false.into());
+        }
+        _ => {}
+    }
+}
+
+/// This document: OpenAPI 3.1, generated from the code.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "meta",
+    operation_id = "openapi",
+    security(()),
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json", body = Object)),
+)]
+pub async fn serve() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        document_json(),
+    )
+}
+
+/// Security scheme names.
+pub const BEARER: &str = "bearer";
+pub const SESSION: &str = "session";
+pub const CSRF: &str = "csrf";
+pub const BASIC: &str = "basic";
+
+/// Security schemes, and what every operation's extractors imply (see the module doc).
+pub struct Conventions;
+
+impl Modify for Conventions {
+    fn modify(&self, doc: &mut Document) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.security_schemes.insert(
+            BEARER.into(),
+            RefOr::T(SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("sy_<prefix>_<secret>")
+                    .description(Some(
+                        "An API key, `Authorization: Bearer sy_<prefix>_<secret>` \
+                         (POST /api/v1/api-keys makes one).",
+                    ))
+                    .build(),
+            )),
+        );
+        components.security_schemes.insert(
+            SESSION.into(),
+            RefOr::T(SecurityScheme::ApiKey(ApiKey::Cookie(
+                ApiKeyValue::with_description(
+                    crate::auth::SESSION_COOKIE,
+                    "The session cookie POST /api/v1/auth/login sets (HttpOnly, SameSite=Strict). \
+                 Unsafe methods (POST, PUT, PATCH, DELETE) need `X-CSRF-Token` with it.",
+                ),
+            ))),
+        );
+        components.security_schemes.insert(
+            CSRF.into(),
+            RefOr::T(SecurityScheme::ApiKey(ApiKey::Header(
+                ApiKeyValue::with_description(
+                    "X-CSRF-Token",
+                    "The session's CSRF token (login's `csrf_token`, also the `sy_csrf` cookie); \
+                 required with the session cookie on unsafe methods, else 403.",
+                ),
+            ))),
+        );
+        components.security_schemes.insert(
+            BASIC.into(),
+            RefOr::T(SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "Username and password; accepted only by POST /api/v1/api-keys, to \
+                         make the first key. Rate limited like a login (429).",
+                    ))
+                    .build(),
+            )),
+        );
+        for item in doc.paths.paths.values_mut() {
+            for (method, op) in [
+                (HttpMethod::Get, &mut item.get),
+                (HttpMethod::Post, &mut item.post),
+                (HttpMethod::Put, &mut item.put),
+                (HttpMethod::Patch, &mut item.patch),
+                (HttpMethod::Delete, &mut item.delete),
+            ] {
+                if let Some(op) = op {
+                    conventions(method, op);
+                }
+            }
+        }
+    }
+}
+
+fn conventions(method: HttpMethod, op: &mut Operation) {
+    // Handlers are named for what they do within their resource (`list`, `create`), so
+    // the operation id is the tag and the name: `zones_list`, `api_keys_create`.
+    let tag = op
+        .tags
+        .iter()
+        .flatten()
+        .next()
+        .map(|t| t.replace('-', "_"))
+        .unwrap_or_default();
+    if let Some(id) = &op.operation_id
+        && *id != tag
+    {
+        op.operation_id = Some(format!("{tag}_{id}"));
+    }
+    let unsafe_method = method != HttpMethod::Get;
+    // `security(())` on the handler marks an operation that needs no credentials.
+    let public = op
+        .security
+        .as_ref()
+        .is_some_and(|s| s.iter().all(|r| *r == SecurityRequirement::default()));
+    if public {
+        op.security = Some(Vec::new());
+    } else if op.security.is_none() {
+        let session = if unsafe_method {
+            SecurityRequirement::new(SESSION, Vec::<String>::new()).add(CSRF, Vec::<String>::new())
+        } else {
+            SecurityRequirement::new(SESSION, Vec::<String>::new())
+        };
+        op.security = Some(vec![
+            SecurityRequirement::new(BEARER, Vec::<String>::new()),
+            session,
+        ]);
+    }
+    let mut add = |status: &str, name: &str| {
+        op.responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+    };
+    if !public {
+        add("401", "Unauthorized");
+        if unsafe_method {
+            add("403", "Forbidden");
+        }
+    }
+    let has_query = op.parameters.iter().flatten().any(|p| match p {
+        RefOr::T(p) => p.parameter_in == ParameterIn::Query,
+        RefOr::Ref(_) => false,
+    });
+    if op.request_body.is_some() {
+        add("400", "BadRequest");
+        add("413", "TooLarge");
+        add("415", "UnsupportedMediaType");
+    }
+    if op.request_body.is_some() || has_query {
+        add("422", "Invalid");
+    }
+    let serves_itself = op
+        .tags
+        .iter()
+        .flatten()
+        .any(|t| t == "health" || t == "meta");
+    if !serves_itself {
+        add("503", "Unavailable");
+    }
+    add("500", "Internal");
+}
+
+/// A response holding the one error shape.
+fn error_response(description: &str) -> ResponseBuilder {
+    ResponseBuilder::new().description(description).content(
+        "application/json",
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("ErrorResponse")))
+            .build(),
+    )
+}
+
+macro_rules! error_responses {
+    ($($name:ident: $description:literal;)*) => {$(
+        #[doc = $description]
+        pub struct $name;
+
+        impl<'r> utoipa::ToResponse<'r> for $name {
+            fn response() -> (&'r str, RefOr<Response>) {
+                (stringify!($name), error_response($description).build().into())
+            }
+        }
+    )*};
+}
+
+error_responses! {
+    BadRequest: "`bad_request`: the body cannot be read (not JSON), or the request does not fit this operation";
+    Unauthorized: "`unauthorized`: no credentials, or credentials that are unknown, revoked or expired";
+    Forbidden: "`forbidden`: a request authenticated by the session cookie without its `X-CSRF-Token`";
+    NotFound: "`not_found`: no such resource, or one the caller has no grant on (both answer the same)";
+    Conflict: "`conflict`: the change conflicts with existing data (a duplicate, or still in use)";
+    TooLarge: "`too_large`: the body is larger than accepted (2 MB; 32 MiB for bulk and import)";
+    UnsupportedMediaType: "`unsupported_media_type`: the body is not declared as `Content-Type: application/json`";
+    Invalid: "`invalid`: well-formed but invalid input (body or query); `details` lists every problem, and nothing was changed";
+    Unavailable: "`unavailable`: PostgreSQL is unreachable; nothing was changed (reads of zones and domains are served from Redis meanwhile)";
+    Internal: "`internal`: anything else; the details are in the server log under the response's `x-request-id`";
+}
+
+/// 429 with `Retry-After`.
+pub struct TooManyRequests;
+
+impl<'r> utoipa::ToResponse<'r> for TooManyRequests {
+    fn response() -> (&'r str, RefOr<Response>) {
+        (
+            "TooManyRequests",
+            error_response(
+                "`rate_limited`: too many password checks for this username or from this \
+                 address",
+            )
+            .header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(Some(<u64 as utoipa::PartialSchema>::schema()))
+                    .description(Some("Seconds to wait"))
+                    .build(),
+            )
+            .build()
+            .into(),
+        )
+    }
+}
+
+/// `GET /zones/{id}`: the zone, or while PostgreSQL is down, the zone as Redis holds it.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ZoneRead {
+    Zone(ZoneView),
+    Degraded(crate::degraded::DegradedZone),
+}
+
+/// `GET /zones`: a page of zones, or while PostgreSQL is down, of zones from Redis.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ZonePage {
+    Page(crate::service::Page<ZoneView>),
+    Degraded(crate::degraded::DegradedPage<crate::degraded::DegradedZone>),
+}
+
+/// `GET /domains/{id}`: the domain, or while PostgreSQL is down, as last published.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum DomainRead {
+    Domain(DomainView),
+    Degraded(crate::degraded::DegradedDomain),
+}
+
+/// `GET /domains`: a page of domains, or while PostgreSQL is down, as last published.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum DomainPage {
+    Page(crate::service::Page<DomainView>),
+    Degraded(crate::degraded::DegradedPage<crate::degraded::DegradedDomain>),
+}
+
+/// `PUT /zones/{id}`: the zone as stored, or with `?dry_run=true` the diff.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ZoneOrDiff {
+    Zone(ZoneView),
+    Diff(Diff),
+}
+
+/// Schemas of types `switchyard-shared` defines outside its model (in `fleet` and
+/// `flat`), which have no `ToSchema` of their own; a test compares each with what the
+/// real type serialises, so they cannot drift unnoticed.
+pub mod mirror {
+    use serde::{Deserialize, Serialize};
+    use utoipa::ToSchema;
+
+    /// One proxy as the fleet view shows it (`switchyard_shared::fleet::ProxyView`).
+    #[derive(Debug, Serialize, Deserialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct ProxyView {
+        pub id: String,
+        /// The version its snapshot reflects.
+        pub version: u64,
+        /// Seconds since its last heartbeat.
+        pub heartbeat_age_secs: f64,
+        /// Its heartbeat is old: stopped, or cut off from Redis.
+        pub stale: bool,
+        /// Fresh, and applying the version Redis holds now.
+        pub current: bool,
+        pub zones: u64,
+        pub certs: u64,
+    }
+
+    /// A certificate that expires soon (`switchyard_shared::fleet::ExpiringCert`).
+    #[derive(Debug, Serialize, Deserialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct ExpiringCert {
+        pub name: String,
+        #[serde(with = "time::serde::rfc3339")]
+        pub not_after: time::OffsetDateTime,
+        /// Below 0 once expired.
+        pub days_left: f64,
+    }
+
+    /// One `domain[:service]` entry (`switchyard_shared::flat::FlatDomain`).
+    #[derive(Debug, Serialize, Deserialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct FlatDomain {
+        pub domain: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub service: Option<String>,
+    }
+
+    /// One `name:host:port` entry (`switchyard_shared::flat::FlatService`).
+    #[derive(Debug, Serialize, Deserialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct FlatService {
+        pub name: String,
+        pub host: String,
+        pub port: i64,
+    }
+
+    /// The flat form as a document (`switchyard_shared::flat::FlatConfig`); `null`
+    /// entries stand for the empty entries of the environment form.
+    #[derive(Debug, Serialize, Deserialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct FlatConfig {
+        #[serde(default)]
+        pub domains: Vec<Option<FlatDomain>>,
+        #[serde(default)]
+        pub services: Vec<Option<FlatService>>,
+    }
+
+    /// `POST /import/flat`'s body (`crate::service::transfer::FlatInput`): the two
+    /// variables' values, or the equivalent document.
+    #[derive(Debug, Deserialize, ToSchema)]
+    #[serde(untagged)]
+    pub enum FlatInput {
+        Env {
+            env: crate::service::transfer::FlatEnv,
+        },
+        Document(FlatConfig),
+    }
+}
