@@ -10,6 +10,7 @@
 //! status), and never block a request on Redis: requests only read the snapshot. With
 //! an OTLP endpoint configured it exports one span per request ([`trace`]).
 
+pub mod access_log;
 pub mod admin;
 pub mod config;
 pub mod metrics;

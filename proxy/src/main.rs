@@ -37,8 +37,10 @@ fn main() {
     };
     match switchyard_proxy::build_server(&config, settings) {
         Ok(server) => {
-            // What `run_forever` does, with the last spans sent before the exit.
+            // What `run_forever` does, with the last spans sent and the access log's
+            // pending lines written before the exit.
             server.run(RunArgs::default());
+            switchyard_proxy::access_log::flush();
             telemetry.shutdown();
             std::process::exit(0)
         }

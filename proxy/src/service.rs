@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
+use http::HeaderValue;
 use pingora::ErrorType;
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
@@ -19,6 +20,7 @@ use pingora::proxy::FailToProxy;
 use pingora::upstreams::peer::HttpPeer;
 use switchyard_shared::normalize_request_host;
 
+use crate::access_log;
 use crate::metrics::Metrics;
 use crate::snapshot::{RouteEntry, Snapshot};
 use crate::upstreams::{Pick, Registry, Upstream};
@@ -47,6 +49,7 @@ pub struct Router {
 /// What one request carries between phases.
 pub struct Ctx {
     pub request_id: String,
+    request_id_value: Option<HeaderValue>,
     started: Instant,
     host: String,
     tls: bool,
@@ -63,6 +66,20 @@ pub struct Ctx {
     error: Option<&'static str>,
     /// The request's trace span; disabled (no cost) unless tracing is on.
     span: tracing::Span,
+}
+
+impl Ctx {
+    /// The request id as a header value, made once per request (it goes upstream and
+    /// back to the client).
+    fn request_id_header(&mut self) -> Result<HeaderValue> {
+        if let Some(v) = &self.request_id_value {
+            return Ok(v.clone());
+        }
+        let v = HeaderValue::try_from(self.request_id.as_str())
+            .explain_err(ErrorType::InvalidHTTPHeader, |_| "invalid request id")?;
+        self.request_id_value = Some(v.clone());
+        Ok(v)
+    }
 }
 
 /// A request id from the client is kept when it is short and plain.
@@ -126,6 +143,7 @@ impl ProxyHttp for Router {
     fn new_ctx(&self) -> Ctx {
         Ctx {
             request_id: String::new(),
+            request_id_value: None,
             started: Instant::now(),
             host: String::new(),
             tls: false,
@@ -312,35 +330,44 @@ impl ProxyHttp for Router {
         ctx: &mut Ctx,
     ) -> Result<()> {
         let route = ctx.route.as_ref().expect("a route was chosen");
-        let original_host = session
-            .req_header()
-            .headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or(&ctx.host)
-            .to_owned();
+        let original_host = match session.req_header().headers.get(http::header::HOST) {
+            Some(h) if h.to_str().is_ok() => h.clone(),
+            _ => HeaderValue::try_from(ctx.host.as_str())
+                .explain_err(ErrorType::InvalidHTTPHeader, |_| "invalid host")?,
+        };
         if !route.route.preserve_host
             && let Some(u) = &ctx.upstream
         {
-            upstream_request.insert_header(http::header::HOST, u.authority())?;
+            match u.host_header() {
+                Some(value) => upstream_request.insert_header(http::header::HOST, value.clone())?,
+                None => upstream_request.insert_header(http::header::HOST, u.authority())?,
+            }
         }
         if let Some(ip) = ctx.client_ip {
-            let ip = ip.to_string();
+            let mut text = Vec::with_capacity(48);
+            access_log::ip_addr(&mut text, ip);
+            let ip = HeaderValue::from_maybe_shared(Bytes::from(text))
+                .explain_err(ErrorType::InvalidHTTPHeader, |_| "invalid client address")?;
             let forwarded = match upstream_request
                 .headers
                 .get("x-forwarded-for")
                 .and_then(|v| v.to_str().ok())
             {
-                Some(prior) if !prior.is_empty() => format!("{prior}, {ip}"),
+                Some(prior) if !prior.is_empty() => {
+                    HeaderValue::try_from(format!("{prior}, {}", ip.to_str().unwrap_or_default()))
+                        .explain_err(ErrorType::InvalidHTTPHeader, |_| "invalid x-forwarded-for")?
+                }
                 _ => ip.clone(),
             };
             upstream_request.insert_header("x-forwarded-for", forwarded)?;
             upstream_request.insert_header("x-real-ip", ip)?;
         }
-        upstream_request
-            .insert_header("x-forwarded-proto", if ctx.tls { "https" } else { "http" })?;
+        upstream_request.insert_header(
+            "x-forwarded-proto",
+            HeaderValue::from_static(if ctx.tls { "https" } else { "http" }),
+        )?;
         upstream_request.insert_header("x-forwarded-host", original_host)?;
-        upstream_request.insert_header("x-request-id", ctx.request_id.as_str())?;
+        upstream_request.insert_header("x-request-id", ctx.request_id_header()?)?;
         Ok(())
     }
 
@@ -367,7 +394,7 @@ impl ProxyHttp for Router {
         upstream_response: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        upstream_response.insert_header("x-request-id", ctx.request_id.as_str())?;
+        upstream_response.insert_header("x-request-id", ctx.request_id_header()?)?;
         Ok(())
     }
 
@@ -451,21 +478,23 @@ impl ProxyHttp for Router {
         let zone = ctx.route.as_ref().map(|r| r.host.as_str());
         self.metrics.request(zone, status);
         let req = session.req_header();
-        tracing::info!(
-            target: "access",
-            request_id = %ctx.request_id,
-            client_ip = ctx.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
-            host = %ctx.host,
-            zone = zone.unwrap_or(""),
-            method = %req.method,
-            path = %req.uri.path(),
+        access_log::Entry {
+            request_id: &ctx.request_id,
+            client_ip: ctx.client_ip,
+            host: &ctx.host,
+            zone: zone.unwrap_or(""),
+            method: req.method.as_str(),
+            path: req.uri.path(),
             status,
-            bytes = session.body_bytes_sent(),
-            duration_ms = ctx.started.elapsed().as_secs_f64() * 1000.0,
-            upstream = ctx.upstream_addr.map(|a| a.to_string()).unwrap_or_default(),
-            upstream_ms = ctx.upstream_elapsed.map_or(0.0, |d| d.as_secs_f64() * 1000.0),
-            error = ctx.error.unwrap_or(if e.is_some() { "error" } else { "" }),
-        );
+            bytes: session.body_bytes_sent(),
+            duration_ms: ctx.started.elapsed().as_secs_f64() * 1000.0,
+            upstream: ctx.upstream_addr,
+            upstream_ms: ctx
+                .upstream_elapsed
+                .map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+            error: ctx.error.unwrap_or(if e.is_some() { "error" } else { "" }),
+        }
+        .write();
         crate::trace::finish(
             &ctx.span,
             &ctx.request_id,

@@ -52,6 +52,8 @@ impl Default for HealthConfig {
 #[derive(Debug)]
 pub struct Upstream {
     pub url: BackendUrl,
+    /// [`Self::authority`] as a header value, made once (requests only clone it).
+    host_header: Option<http::HeaderValue>,
     addrs: ArcSwap<Vec<SocketAddr>>,
     next_addr: AtomicU32,
     /// False once active checks or passive ejection say it is down.
@@ -70,8 +72,9 @@ impl Upstream {
         let literal: Vec<SocketAddr> = ip_literal(url.host())
             .map(|ip| vec![SocketAddr::new(ip, url.port())])
             .unwrap_or_default();
-        Self {
+        let mut upstream = Self {
             url,
+            host_header: None,
             addrs: ArcSwap::from_pointee(literal),
             next_addr: AtomicU32::new(0),
             up: AtomicBool::new(true),
@@ -79,7 +82,9 @@ impl Upstream {
             ejected_until_ms: AtomicU64::new(0),
             last_trickle_ms: AtomicU64::new(NEVER),
             epoch,
-        }
+        };
+        upstream.host_header = http::HeaderValue::try_from(upstream.authority()).ok();
+        upstream
     }
 
     /// Whether TLS is used towards this endpoint.
@@ -102,6 +107,12 @@ impl Upstream {
         } else {
             format!("{}:{}", self.url.host(), self.url.port())
         }
+    }
+
+    /// The `Host` header of an upstream request ([`Self::authority`]), ready made.
+    /// `None` when the authority is not a valid header value.
+    pub fn host_header(&self) -> Option<&http::HeaderValue> {
+        self.host_header.as_ref()
     }
 
     /// An address to connect to (round robin over resolved addresses), if resolved.

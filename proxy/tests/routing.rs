@@ -435,3 +435,89 @@ async fn admin_answers_what_a_host_routes_to() {
     assert_eq!(ready.status, 200);
     redis.cleanup().await.unwrap();
 }
+
+/// The access lines (`"target":"access"`) in the proxy's log so far.
+fn access_lines(proxy: &Proxy) -> Vec<serde_json::Value> {
+    proxy
+        .log_text()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"] == "access")
+        .collect()
+}
+
+fn access_line(proxy: &Proxy, request_id: &str) -> Option<serde_json::Value> {
+    access_lines(proxy)
+        .into_iter()
+        .find(|v| v["fields"]["request_id"] == request_id)
+}
+
+#[tokio::test]
+async fn every_request_has_one_access_line_even_just_before_shutdown() {
+    let (redis, mut proxy) = setup().await;
+    let echo = Upstream::echo("echo").await;
+    let v = put_zones(
+        &redis.store(),
+        &[zone("logged.example.com", &[&echo.url()])],
+    )
+    .await;
+    proxy.wait_for_version(v.version).await;
+
+    let resp = proxy.get("logged.example.com", "/some/path?q=1").await;
+    let id = resp.header("x-request-id").unwrap().to_owned();
+    let proxy_ref = &proxy;
+    let id_ref = id.as_str();
+    let line = eventually(
+        Duration::from_secs(5),
+        "the access line of the request is written",
+        || async move { access_line(proxy_ref, id_ref).ok_or("not yet".to_owned()) },
+    )
+    .await
+    .unwrap();
+    assert!(line["timestamp"].as_str().unwrap().ends_with('Z'), "{line}");
+    assert_eq!(line["level"], "INFO");
+    let f = &line["fields"];
+    assert_eq!(f["client_ip"], "127.0.0.1", "{line}");
+    assert_eq!(f["host"], "logged.example.com");
+    assert_eq!(f["zone"], "logged.example.com");
+    assert_eq!(f["method"], "GET");
+    assert_eq!(f["path"], "/some/path");
+    assert_eq!(f["status"], 200);
+    assert_eq!(f["bytes"], resp.body.len());
+    assert!(f["duration_ms"].as_f64().unwrap() > 0.0, "{line}");
+    assert_eq!(f["upstream"], echo.addr().to_string());
+    assert!(f["upstream_ms"].as_f64().unwrap() > 0.0, "{line}");
+    assert_eq!(f["error"], "");
+
+    let resp = proxy.get("nowhere.example.com", "/").await;
+    let id = resp.header("x-request-id").unwrap().to_owned();
+    let id_ref = id.as_str();
+    let line = eventually(
+        Duration::from_secs(5),
+        "the access line of the 404 is written",
+        || async move { access_line(proxy_ref, id_ref).ok_or("not yet".to_owned()) },
+    )
+    .await
+    .unwrap();
+    assert_eq!(line["fields"]["status"], 404);
+    assert_eq!(line["fields"]["zone"], "");
+    assert_eq!(line["fields"]["upstream"], "");
+    assert_eq!(line["fields"]["error"], "no_zone");
+
+    // Lines still buffered when the proxy stops are written before it exits.
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        let resp = proxy.get("logged.example.com", "/last").await;
+        ids.push(resp.header("x-request-id").unwrap().to_owned());
+    }
+    proxy.stop();
+    let lines = access_lines(&proxy);
+    for id in &ids {
+        let n = lines
+            .iter()
+            .filter(|v| v["fields"]["request_id"] == id.as_str())
+            .count();
+        assert_eq!(n, 1, "access lines for {id}\n{}", proxy.log_text());
+    }
+    redis.cleanup().await.unwrap();
+}
