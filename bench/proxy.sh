@@ -48,7 +48,8 @@
 # Exit status: non-zero when a step fails; a missed target is reported, not an error.
 #
 # Environment: BENCH_LOAD_CPU (0), BENCH_SUT_CPU (1), BENCH_REDIS_URL, BENCH_KEEP_WORK=1
-# keeps the work directory (logs) after the run.
+# keeps the work directory (logs) after the run; CARGO_TARGET_DIR is honoured (the
+# binaries are built and taken from $CARGO_TARGET_DIR/release, default target/release).
 
 set -Eeuo pipefail
 
@@ -236,7 +237,7 @@ start_proxy() {
     local name="$1" prefix="$2"
     shift 2
     PROXY_HTTP="$(free_port)" PROXY_HTTPS="$(free_port)" PROXY_ADMIN="$(free_port)"
-    taskset -c "$SUT_CPU" "$ROOT/target/release/switchyard-proxy" \
+    taskset -c "$SUT_CPU" "$RELEASE/switchyard-proxy" \
         --http-listen "127.0.0.1:$PROXY_HTTP" --https-listen "127.0.0.1:$PROXY_HTTPS" \
         --admin-listen "127.0.0.1:$PROXY_ADMIN" --redis-url "$REDIS_URL" \
         --key-prefix "$prefix" --snapshot-file "$WORK/$name.snapshot" \
@@ -301,8 +302,12 @@ echo "tools:   $(nginx -v 2>&1 | sed 's/.*: //'), wrk $(dpkg-query -W -f '${Vers
 
 log "building release binaries (cargo build --release -p proxy -p switchyard-bench)"
 (cd "$ROOT" && cargo build --release -q -p proxy -p switchyard-bench) || die "build failed"
-LOADER="$ROOT/target/release/switchyard-bench"
-[[ -x $ROOT/target/release/switchyard-proxy ]] || die "no switchyard-proxy binary"
+# cargo resolves a relative CARGO_TARGET_DIR against the directory it runs in ($ROOT).
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+[[ $TARGET_DIR == /* ]] || TARGET_DIR="$ROOT/$TARGET_DIR"
+RELEASE="$TARGET_DIR/release"
+LOADER="$RELEASE/switchyard-bench"
+[[ -x $RELEASE/switchyard-proxy ]] || die "no switchyard-proxy binary in $RELEASE"
 
 WORK="$(mktemp -d /tmp/switchyard-bench.XXXXXX)"
 chmod 755 "$WORK"
