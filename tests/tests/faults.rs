@@ -81,8 +81,12 @@ impl Load {
                     (h.clone(), c)
                 })
                 .collect();
+            // A steady trickle, not a flood: the point is coverage over time.
+            let mut pace = tokio::time::interval(Duration::from_millis(2));
+            pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut i = 0usize;
             while !s.load(Ordering::Relaxed) && n.load(Ordering::Relaxed) < MAX_REQUESTS {
+                pace.tick().await;
                 let (h, c) = &clients[i % clients.len()];
                 i += 1;
                 n.fetch_add(1, Ordering::Relaxed);
@@ -95,8 +99,6 @@ impl Load {
                     Ok(200) => {}
                     other => f.lock().unwrap().push(format!("{h}: {other:?}")),
                 }
-                // A steady trickle, not a flood: the point is coverage over time.
-                tokio::time::sleep(Duration::from_millis(2)).await;
             }
         });
         Load {
