@@ -42,6 +42,9 @@ pub struct AppState {
     /// and cleared by any request that finds it unreachable, so that while it is down
     /// requests go straight to degraded mode instead of waiting out a connect timeout.
     pub db_up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Which credentials this instance wrote to Redis lately, so that a busy key is
+    /// remembered once a minute rather than on every request.
+    pub remembered: std::sync::Arc<crate::degraded::Remembered>,
 }
 
 impl AppState {
@@ -91,6 +94,7 @@ impl AppState {
             metrics: Default::default(),
             identity: std::sync::Arc::new(crate::auth::Identity::new(config)?),
             db_up: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            remembered: Default::default(),
         })
     }
 }

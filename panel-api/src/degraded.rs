@@ -17,7 +17,8 @@
 //! request goes on. This module must never write routing keys; those belong to
 //! [`crate::service::sync`].
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use fred::prelude::{Expiration, KeysInterface as _, SetsInterface as _};
 use serde::{Deserialize, Serialize};
@@ -28,7 +29,8 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::auth::{Grant, Principal, Role};
 use crate::service::domains::DomainView;
-use crate::service::{ListQuery, Page};
+use crate::service::zones::ZoneCursor;
+use crate::service::{Count, ListQuery, Page};
 
 /// How long a successful password login can be repeated against Redis alone.
 pub const LOGIN_CACHE_TTL: Duration = Duration::from_secs(5 * 60);
@@ -134,8 +136,61 @@ fn ttl_until(expires_at: Option<OffsetDateTime>, cap: Duration) -> Option<i64> {
     (secs > 0).then_some(secs)
 }
 
+/// How long a credential written to Redis is not written again while what it says is
+/// unchanged. The entry lives [`AUTH_CACHE_TTL`], so rewriting it once a minute keeps it
+/// alive at a sixtieth of the cost of a write per request.
+pub const REMEMBER_REFRESH: Duration = Duration::from_secs(60);
+/// Past this many tokens the memo is emptied (every entry then costs one more write).
+const REMEMBERED_MAX: usize = 100_000;
+
+/// What this instance wrote to Redis lately: token → (user, digest of the entry, when).
+/// Dropped with the Redis entry ([`forget_auth`], [`forget_user`]), so a forgotten
+/// credential that is still valid is written again on its next request.
+#[derive(Debug, Default)]
+pub struct Remembered(std::sync::Mutex<HashMap<String, (Uuid, u64, Instant)>>);
+
+impl Remembered {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Uuid, u64, Instant)>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether `token` was written with this very `digest` less than
+    /// [`REMEMBER_REFRESH`] ago.
+    fn fresh(&self, token: &str, digest: u64) -> bool {
+        self.lock()
+            .get(token)
+            .is_some_and(|&(_, d, at)| d == digest && at.elapsed() < REMEMBER_REFRESH)
+    }
+
+    fn written(&self, token: &str, user: Uuid, digest: u64) {
+        let mut map = self.lock();
+        if map.len() >= REMEMBERED_MAX {
+            map.clear();
+        }
+        map.insert(token.to_owned(), (user, digest, Instant::now()));
+    }
+
+    fn forget(&self, token: &str) {
+        self.lock().remove(token);
+    }
+
+    fn forget_user(&self, user: Uuid) {
+        self.lock().retain(|_, (u, _, _)| *u != user);
+    }
+}
+
+fn digest(json: &str) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    json.hash(&mut hasher);
+    hasher.finish()
+}
+
 /// Remembers a credential the database has just accepted (or a degraded login made);
-/// `false` when Redis did not take it.
+/// `false` when Redis did not take it. Unchanged and written by this instance within
+/// [`REMEMBER_REFRESH`]: nothing to do.
 pub async fn remember_auth(state: &AppState, token: &str, auth: &CachedAuth) -> bool {
     let Some(ttl) = ttl_until(auth.expires_at, AUTH_CACHE_TTL) else {
         return false;
@@ -143,6 +198,10 @@ pub async fn remember_auth(state: &AppState, token: &str, auth: &CachedAuth) -> 
     let Ok(json) = serde_json::to_string(auth) else {
         return false;
     };
+    let digest = digest(&json);
+    if state.remembered.fresh(token, digest) {
+        return true;
+    }
     let keys = state.store.keys();
     let key = keys.panel_auth(token);
     let index = keys.panel_auth_of_user(&auth.user_id.to_string());
@@ -159,6 +218,7 @@ pub async fn remember_auth(state: &AppState, token: &str, auth: &CachedAuth) -> 
         pipeline.all::<()>().await
     })
     .await
+    .inspect(|()| state.remembered.written(token, auth.user_id, digest))
     .is_some()
 }
 
@@ -219,6 +279,7 @@ pub async fn recall_auth(state: &AppState, token: &str) -> Option<CachedAuth> {
 
 /// Drops one remembered credential (a revoked key, a logged-out session).
 pub async fn forget_auth(state: &AppState, token: &str) {
+    state.remembered.forget(token);
     let key = state.store.keys().panel_auth(token);
     bounded(
         "dropping a cached credential",
@@ -230,6 +291,7 @@ pub async fn forget_auth(state: &AppState, token: &str) {
 /// Drops everything remembered for a user: their credentials and their last login
 /// (a disabled user, a changed password, a changed grant).
 pub async fn forget_user(state: &AppState, user_id: Uuid, username: Option<&str>) {
+    state.remembered.forget_user(user_id);
     let keys = state.store.keys();
     let index = keys.panel_auth_of_user(&user_id.to_string());
     let client = state.store.client();
@@ -402,19 +464,14 @@ async fn readable_zones(state: &AppState, principal: &Principal) -> Option<Vec<D
 }
 
 fn page_of<T>(items: Vec<T>, query: &ListQuery) -> DegradedPage<T> {
-    let total = items.len() as u64;
+    let count = Count::exact(items.len() as u64);
     let items = items
         .into_iter()
         .skip(query.offset() as usize)
         .take(query.limit() as usize)
         .collect();
     DegradedPage {
-        page: Page {
-            items,
-            total,
-            limit: query.limit(),
-            offset: query.offset(),
-        },
+        page: Page::new(items, count, query),
         degraded: true,
     }
 }
@@ -432,15 +489,41 @@ pub async fn zone_list(
     state: &AppState,
     principal: &Principal,
     query: &ListQuery,
+    after: Option<&ZoneCursor>,
     domain_id: Option<Uuid>,
 ) -> Option<DegradedPage<DegradedZone>> {
-    let zones = readable_zones(state, principal)
+    let zones: Vec<DegradedZone> = readable_zones(state, principal)
         .await?
         .into_iter()
         .filter(|z| matches(query, &z.hostname))
         .filter(|z| domain_id.is_none() || z.domain_id == domain_id)
         .collect();
-    Some(page_of(zones, query))
+    // Counted before the cursor, as the database list does.
+    let count = Count::exact(zones.len() as u64);
+    let start = after.map_or(0, |c| {
+        zones.partition_point(|z| {
+            (z.hostname.as_str(), z.path_prefix.as_str())
+                <= (c.hostname.as_str(), c.path_prefix.as_str())
+        })
+    });
+    let rest = &zones[start..];
+    let offset = (query.offset() as usize).min(rest.len());
+    let end = (offset + query.limit() as usize).min(rest.len());
+    let next = (end < rest.len()).then(|| {
+        let last = &rest[end - 1];
+        ZoneCursor {
+            hostname: last.hostname.clone(),
+            path_prefix: last.path_prefix.clone(),
+        }
+        .encode()
+    });
+    Some(DegradedPage {
+        page: Page {
+            next,
+            ..Page::new(rest[offset..end].to_vec(), count, query)
+        },
+        degraded: true,
+    })
 }
 
 /// `GET /zones/{id}` from Redis: `Some(None)` when it is not there (or not readable).
@@ -559,4 +642,26 @@ pub async fn write_gate(
         return crate::error::ApiError::Unavailable(crate::error::DB_DOWN).into_response();
     }
     next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_credential_is_rewritten_when_it_changes_or_was_forgotten() {
+        let memo = Remembered::default();
+        let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+        assert!(!memo.fresh("key:a", 1), "never written");
+        memo.written("key:a", alice, 1);
+        memo.written("key:b", bob, 7);
+        assert!(memo.fresh("key:a", 1));
+        assert!(!memo.fresh("key:a", 2), "new grants: a new digest");
+        memo.forget("key:a");
+        assert!(!memo.fresh("key:a", 1), "revoked or logged out");
+        memo.written("key:a", alice, 1);
+        memo.forget_user(alice);
+        assert!(!memo.fresh("key:a", 1), "password or grant change");
+        assert!(memo.fresh("key:b", 7), "other users keep theirs");
+    }
 }

@@ -431,16 +431,24 @@ pub mod zones {
         caller: Caller,
         ApiQuery(query): ApiQuery<ZoneListQuery>,
     ) -> Result<Response, ApiError> {
+        let after = query.cursor()?;
         match degraded::unless_down(&state, service::list(&state.db, &caller.principal, &query))
             .await
         {
             Ok(page) => Ok(Json(page).into_response()),
             // PostgreSQL is down: what the proxies serve, from Redis, marked degraded.
             Err(ApiError::Unavailable(why)) => {
-                degraded::zone_list(&state, &caller.principal, &query.page(), query.domain_id)
-                    .await
-                    .map(|page| Json(page).into_response())
-                    .ok_or(ApiError::Unavailable(why))
+                let page = query.page();
+                degraded::zone_list(
+                    &state,
+                    &caller.principal,
+                    &page,
+                    after.as_ref(),
+                    query.domain_id,
+                )
+                .await
+                .map(|page| Json(page).into_response())
+                .ok_or(ApiError::Unavailable(why))
             }
             Err(e) => Err(e),
         }

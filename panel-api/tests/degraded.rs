@@ -118,6 +118,23 @@ async fn postgres_down_serves_degraded_reads_cached_logins_and_refuses_writes() 
         all.json["items"][0]["backend"]["upstreams"][0]["url"],
         "http://127.0.0.1:9001"
     );
+    // Paging by cursor works from Redis too: one zone a page, the second page last.
+    let first = panel
+        .call(Method::GET, "/zones?limit=1", Auth::Bearer(&admin), None)
+        .await?;
+    let next = first.json["next"].as_str().expect("a next cursor");
+    let second = panel
+        .call(
+            Method::GET,
+            &format!("/zones?limit=1&after={next}"),
+            Auth::Bearer(&admin),
+            None,
+        )
+        .await?;
+    assert_eq!(second.json["degraded"], true, "{}", second.json);
+    assert_eq!(second.json["items"][0], all.json["items"][1]);
+    assert_eq!(second.json["total"], 2);
+    assert!(second.json.get("next").is_none(), "{}", second.json);
     for auth in [Auth::Bearer(&alice_key), session.auth()] {
         let r = panel.call(Method::GET, "/zones", auth, None).await?;
         assert_eq!(r.status, 200, "{}", r.json);

@@ -432,6 +432,7 @@ fn schemas_follow_the_rust_types() {
             "query:limit",
             "query:offset",
             "query:q",
+            "query:after",
             "query:domain_id",
             "query:named_backend_id"
         ])

@@ -3,8 +3,8 @@
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
     sea_query::{Expr, ExprTrait as _, Func, LikeExpr},
 };
 use serde::{Deserialize, Serialize};
@@ -12,7 +12,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Actor, AuditEntry, ListQuery, Page, audit};
+use super::{Actor, AuditEntry, ListQuery, Page, audit, bounded_count};
 use crate::auth::{self, KEY_MARKER};
 use crate::entity::api_keys;
 use crate::error::ApiError;
@@ -141,7 +141,7 @@ pub async fn list(
                 .like(LikeExpr::new(pattern).escape('\\')),
         );
     }
-    let total = select.clone().count(db).await?;
+    let count = bounded_count(select.clone(), db).await?;
     let items = select
         .order_by_desc(api_keys::Column::CreatedAt)
         .order_by_desc(api_keys::Column::Id)
@@ -152,12 +152,7 @@ pub async fn list(
         .into_iter()
         .map(ApiKeyView::from)
         .collect();
-    Ok(Page {
-        items,
-        total,
-        limit: query.limit(),
-        offset: query.offset(),
-    })
+    Ok(Page::new(items, count, query))
 }
 
 /// Revokes one of the caller's keys; someone else's key is a 404. Revoking twice is

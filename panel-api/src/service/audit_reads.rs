@@ -1,15 +1,12 @@
 //! Reading the audit log: filtered by actor, resource and time, newest first, paged.
 //! Admins read every record; a user reads the records of their own actions.
 
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{ListQuery, Page};
+use super::{ListQuery, Page, bounded_count};
 use crate::auth::Principal;
 use crate::entity::audit_log;
 use crate::error::ApiError;
@@ -103,7 +100,7 @@ pub async fn list(
     if let Some(until) = query.until {
         select = select.filter(audit_log::Column::At.lt(until));
     }
-    let total = select.clone().count(db).await?;
+    let count = bounded_count(select.clone(), db).await?;
     let items = select
         .order_by_desc(audit_log::Column::Id)
         .limit(paging.limit())
@@ -113,10 +110,5 @@ pub async fn list(
         .into_iter()
         .map(AuditView::from)
         .collect();
-    Ok(Page {
-        items,
-        total,
-        limit: paging.limit(),
-        offset: paging.offset(),
-    })
+    Ok(Page::new(items, count, &paging))
 }

@@ -7,8 +7,8 @@
 //! DigitalOcean `{"token"}`, Porkbun `{"api_key", "secret_api_key"}`; `manual` has none.
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryOrder, QuerySelect, SqlErr, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrait, QueryOrder, QuerySelect,
+    SqlErr, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -16,7 +16,7 @@ use switchyard_shared::model::FieldError;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Actor, AuditEntry, ListQuery, Page, audit};
+use super::{Actor, AuditEntry, ListQuery, Page, audit, bounded_count};
 use crate::auth::Identity;
 use crate::entity::dns_credentials;
 use crate::error::ApiError;
@@ -252,7 +252,7 @@ pub async fn list(
     query: &ListQuery,
 ) -> Result<Page<CredentialView>, ApiError> {
     let select = dns_credentials::Entity::find();
-    let total = select.clone().count(db).await?;
+    let count = bounded_count(select.clone(), db).await?;
     let items = select
         .order_by_asc(dns_credentials::Column::Name)
         .limit(query.limit())
@@ -262,12 +262,7 @@ pub async fn list(
         .into_iter()
         .map(CredentialView::from)
         .collect();
-    Ok(Page {
-        items,
-        total,
-        limit: query.limit(),
-        offset: query.offset(),
-    })
+    Ok(Page::new(items, count, query))
 }
 
 /// Rotates the secret and/or changes the base URL.

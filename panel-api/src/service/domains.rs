@@ -5,7 +5,7 @@ use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
     sea_query::{Expr, ExprTrait as _, LikeExpr},
 };
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Actor, AuditEntry, ListQuery, Page, audit};
+use super::{Actor, AuditEntry, ListQuery, Page, audit, bounded_count};
 use crate::auth::{Level, Need, Principal, Scope, authorize};
 use crate::entity::domains;
 use crate::error::ApiError;
@@ -123,7 +123,7 @@ pub async fn list(
         select = select
             .filter(Expr::col(domains::Column::Name).like(LikeExpr::new(pattern).escape('\\')));
     }
-    let total = select.clone().count(db).await?;
+    let count = bounded_count(select.clone(), db).await?;
     let items = select
         .order_by_asc(domains::Column::Name)
         .limit(query.limit())
@@ -133,12 +133,7 @@ pub async fn list(
         .into_iter()
         .map(DomainView::from)
         .collect();
-    Ok(Page {
-        items,
-        total,
-        limit: query.limit(),
-        offset: query.offset(),
-    })
+    Ok(Page::new(items, count, query))
 }
 
 /// One domain the caller may read.

@@ -2,8 +2,8 @@
 //! admins manage them; [`crate::auth::authorize`] reads them on every request.
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, SqlErr, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -11,7 +11,7 @@ use switchyard_shared::model::FieldError;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Actor, AuditEntry, Page, audit};
+use super::{Actor, AuditEntry, Page, audit, bounded_count};
 use crate::auth::Level;
 use crate::entity::grants;
 use crate::error::ApiError;
@@ -161,7 +161,7 @@ pub async fn list(
     if let Some(id) = query.named_backend_id {
         select = select.filter(grants::Column::NamedBackendId.eq(id));
     }
-    let total = select.clone().count(db).await?;
+    let count = bounded_count(select.clone(), db).await?;
     let items = select
         .order_by_asc(grants::Column::CreatedAt)
         .order_by_asc(grants::Column::Id)
@@ -172,12 +172,7 @@ pub async fn list(
         .into_iter()
         .map(GrantView::from)
         .collect();
-    Ok(Page {
-        items,
-        total,
-        limit: paging.limit(),
-        offset: paging.offset(),
-    })
+    Ok(Page::new(items, count, &paging))
 }
 
 /// Deletes a grant; answers whose grant it was.

@@ -24,7 +24,9 @@ use switchyard_shared::model::{FieldError, NamedBackends};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Actor, AuditEntry, ListQuery, Page, audit, sync, zones as zone_service};
+use super::{
+    Actor, AuditEntry, ListQuery, Page, audit, bounded_count, sync, zones as zone_service,
+};
 use crate::app::AppState;
 use crate::auth::{Level, Need, Principal, Scope, authorize};
 use crate::entity::{named_backends, zones};
@@ -398,7 +400,7 @@ pub async fn list(
             Expr::col(named_backends::Column::Name).like(LikeExpr::new(pattern).escape('\\')),
         );
     }
-    let total = select.clone().count(db).await?;
+    let count = bounded_count(select.clone(), db).await?;
     let items = select
         .order_by_asc(named_backends::Column::Name)
         .order_by_asc(named_backends::Column::Id)
@@ -409,12 +411,7 @@ pub async fn list(
         .into_iter()
         .map(view_of)
         .collect();
-    Ok(Page {
-        items,
-        total,
-        limit: query.limit(),
-        offset: query.offset(),
-    })
+    Ok(Page::new(items, count, query))
 }
 
 async fn find(

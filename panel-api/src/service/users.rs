@@ -17,7 +17,7 @@ use serde_json::json;
 use switchyard_shared::model::FieldError;
 use uuid::Uuid;
 
-use super::{Actor, AuditEntry, ListQuery, Page, audit};
+use super::{Actor, AuditEntry, ListQuery, Page, audit, bounded_count};
 use crate::entity::{sessions, users};
 use crate::error::ApiError;
 
@@ -291,7 +291,7 @@ pub async fn list(db: &DatabaseConnection, query: &ListQuery) -> Result<Page<Use
                 .like(LikeExpr::new(pattern).escape('\\')),
         );
     }
-    let total = select.clone().count(db).await?;
+    let count = bounded_count(select.clone(), db).await?;
     let items = select
         .order_by_asc(users::Column::Username)
         .limit(query.limit())
@@ -301,12 +301,7 @@ pub async fn list(db: &DatabaseConnection, query: &ListQuery) -> Result<Page<Use
         .into_iter()
         .map(UserView::from)
         .collect();
-    Ok(Page {
-        items,
-        total,
-        limit: query.limit(),
-        offset: query.offset(),
-    })
+    Ok(Page::new(items, count, query))
 }
 
 pub async fn get(db: &DatabaseConnection, id: Uuid) -> Result<UserView, ApiError> {

@@ -8,7 +8,7 @@ use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
     sea_query::{Expr, ExprTrait as _, LikeExpr},
 };
 use serde::{Deserialize, Serialize};
@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::named_backends::{Catalog, Entry, Names};
-use super::{Actor, AuditEntry, ListQuery, Page, audit, domains, sync};
+use super::{Actor, AuditEntry, ListQuery, Page, audit, bounded_count, domains, sync};
 use crate::app::AppState;
 use crate::auth::{Level, Need, Principal, Scope, authorize};
 use crate::entity::{audit_log, zones};
@@ -139,11 +139,64 @@ pub struct ZoneListQuery {
     pub limit: Option<u64>,
     pub offset: Option<u64>,
     pub q: Option<String>,
+    /// The `next` of the previous page: this page starts after it. Costs the same at
+    /// any depth (an index range scan), where `offset` walks every skipped row.
+    pub after: Option<String>,
     pub domain_id: Option<Uuid>,
     pub named_backend_id: Option<Uuid>,
 }
 
+/// Where a keyset page of zones starts: after this (hostname, path prefix), the list's
+/// order. On the wire it is opaque: URL-safe base64 of `hostname \n path_prefix` (neither
+/// may hold a line break).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneCursor {
+    pub hostname: String,
+    pub path_prefix: String,
+}
+
+impl ZoneCursor {
+    pub fn encode(&self) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(format!("{}\n{}", self.hostname, self.path_prefix))
+    }
+
+    /// Reads `after=`; anything not made by [`ZoneCursor::encode`] is refused naming
+    /// the field.
+    pub fn decode(text: &str) -> Result<Self, ApiError> {
+        use base64::Engine as _;
+        let refuse = || {
+            let shown: String = text.chars().take(64).collect();
+            ApiError::invalid_field(
+                "after",
+                format!(
+                    "{shown:?} is not a page cursor: pass the `next` value of the previous \
+                     page unchanged"
+                ),
+            )
+        };
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| refuse())?;
+        let text = String::from_utf8(bytes).map_err(|_| refuse())?;
+        let (hostname, path_prefix) = text.split_once('\n').ok_or_else(refuse)?;
+        if hostname.is_empty() || !(path_prefix.is_empty() || path_prefix.starts_with('/')) {
+            return Err(refuse());
+        }
+        Ok(ZoneCursor {
+            hostname: hostname.to_owned(),
+            path_prefix: path_prefix.to_owned(),
+        })
+    }
+}
+
 impl ZoneListQuery {
+    /// The decoded `after`, if one was given.
+    pub fn cursor(&self) -> Result<Option<ZoneCursor>, ApiError> {
+        self.after.as_deref().map(ZoneCursor::decode).transpose()
+    }
+
     pub fn page(&self) -> ListQuery {
         ListQuery {
             limit: self.limit,
@@ -368,28 +421,50 @@ pub async fn list(
     if let Some(id) = query.named_backend_id {
         select = select.filter(zones::Column::NamedBackendId.eq(id));
     }
+    let cursor = query.cursor()?;
     let query = &query.page();
     if let Some(pattern) = query.like_pattern() {
         select = select
             .filter(Expr::col(zones::Column::Hostname).like(LikeExpr::new(pattern).escape('\\')));
     }
-    let total = select.clone().count(db).await?;
+    let count = bounded_count(select.clone(), db).await?;
+    if let Some(after) = &cursor {
+        // Row comparison: PostgreSQL starts the unique index's range scan at the cursor.
+        select = select.filter(
+            Expr::tuple([
+                Expr::col(zones::Column::Hostname),
+                Expr::col(zones::Column::PathPrefix),
+            ])
+            .gt(Expr::tuple([
+                Expr::val(after.hostname.as_str()),
+                Expr::val(after.path_prefix.as_str()),
+            ])),
+        );
+    }
     // (hostname, path prefix) is unique, so this order is total and is exactly the
-    // unique index's: a page is an index range scan, not a sort of every row.
-    let items = select
+    // unique index's: a page is an index range scan, not a sort of every row. One row
+    // more than the page tells whether there is a next page.
+    let mut rows = select
         .order_by_asc(zones::Column::Hostname)
         .order_by_asc(zones::Column::PathPrefix)
-        .limit(query.limit())
+        .limit(query.limit() + 1)
         .offset(query.offset())
         .all(db)
         .await?;
+    let more = rows.len() as u64 > query.limit();
+    rows.truncate(query.limit() as usize);
+    let next = more.then(|| rows.last()).flatten().map(|last| {
+        ZoneCursor {
+            hostname: last.hostname.clone(),
+            path_prefix: last.path_prefix.clone(),
+        }
+        .encode()
+    });
     let catalog = Catalog::load(db).await?;
-    let items = items.into_iter().map(|r| view_of(r, &catalog)).collect();
+    let items = rows.into_iter().map(|r| view_of(r, &catalog)).collect();
     Ok(Page {
-        items,
-        total,
-        limit: query.limit(),
-        offset: query.offset(),
+        next,
+        ..Page::new(items, count, query)
     })
 }
 
