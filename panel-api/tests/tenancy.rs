@@ -62,6 +62,29 @@ impl World {
                 .await?;
             out = out.replace("{fresh_domain}", &id);
         }
+        if out.contains("{fresh_named}") {
+            let id = self
+                .named_backend(panel, &format!("fresh{}", self.n))
+                .await?;
+            out = out.replace("{fresh_named}", &id);
+        }
+        if out.contains("{fresh_key}") {
+            let owner = self.keys[1].clone().unwrap();
+            let reply = panel
+                .call(
+                    Method::POST,
+                    "/api-keys",
+                    Auth::Bearer(&owner),
+                    Some(json!({"name": format!("fresh{}", self.n)})),
+                )
+                .await?;
+            anyhow::ensure!(reply.status == 201, "api key: {}", reply.json);
+            out = out.replace("{fresh_key}", reply.json["id"].as_str().unwrap());
+        }
+        if out.contains("{fresh_cred}") {
+            let id = credential(panel, &self.admin, &format!("fresh{}", self.n)).await?;
+            out = out.replace("{fresh_cred}", &id);
+        }
         if out.contains("{fresh_grant}") {
             let domain = panel
                 .domain(&self.admin, &format!("granted{}.test", self.n))
@@ -73,11 +96,73 @@ impl World {
         }
         Ok(out)
     }
+
+    /// A named backend of the owner's, with a read grant for the reader; its id.
+    async fn named_backend(&self, panel: &mut Panel, name: &str) -> anyhow::Result<String> {
+        let owner = self.keys[1].clone().unwrap();
+        let reply = panel
+            .call(
+                Method::POST,
+                "/named-backends",
+                Auth::Bearer(&owner),
+                Some(
+                    json!({"name": name, "url_template": "http://{first_label}.svc.internal:8080"}),
+                ),
+            )
+            .await?;
+        anyhow::ensure!(reply.status == 201, "named backend: {}", reply.json);
+        let id = reply.json["id"].as_str().unwrap().to_owned();
+        let reply = panel
+            .call(
+                Method::POST,
+                "/grants",
+                Auth::Bearer(&self.admin),
+                Some(json!({"user_id": self.vars["reader"], "named_backend_id": id, "level": "read"})),
+            )
+            .await?;
+        anyhow::ensure!(reply.status == 201, "grant: {}", reply.json);
+        Ok(id)
+    }
+}
+
+/// A Cloudflare DNS credential (the admin's); its id.
+async fn credential(panel: &mut Panel, admin: &str, name: &str) -> anyhow::Result<String> {
+    let reply = panel
+        .call(
+            Method::POST,
+            "/dns-credentials",
+            Auth::Bearer(admin),
+            Some(json!({"name": name, "provider": "cloudflare", "secret": {"api_token": "cf-token-4c1e"}})),
+        )
+        .await?;
+    anyhow::ensure!(reply.status == 201, "dns credential: {}", reply.json);
+    Ok(reply.json["id"].as_str().unwrap().to_owned())
+}
+
+/// `/zones/{fresh_zone}?dry_run=true` → `/zones/{id}`: the route a row exercises.
+fn route_of(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or(path);
+    let mut out = String::new();
+    let mut in_var = false;
+    for c in path.chars() {
+        match c {
+            '{' => {
+                in_var = true;
+                out.push_str("{id}");
+            }
+            '}' => in_var = false,
+            _ if !in_var => out.push(c),
+            _ => {}
+        }
+    }
+    out
 }
 
 #[tokio::test]
 async fn authorization_matrix_for_every_endpoint_and_caller() -> anyhow::Result<()> {
-    let mut panel = Panel::start().await?;
+    // A key for sealing DNS credentials (base64 of 32 bytes), so their rows can succeed.
+    let secret_key = "bWF0cml4LXNlYWxpbmcta2V5LTMyLWJ5dGVzLWxvbmc=";
+    let mut panel = Panel::start_with(None, &["--secret-key", secret_key]).await?;
     let (_, admin) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
     let domain = panel.domain(&admin, "example.com").await?;
     let zone_id = panel.zone(&admin, "app.example.com").await?;
@@ -133,11 +218,17 @@ async fn authorization_matrix_for_every_endpoint_and_caller() -> anyhow::Result<
         ]),
         n: 0,
     };
+    let named = world.named_backend(&mut panel, "shared").await?;
+    world.vars.insert("named", named);
+    let cred = credential(&mut panel, &world.admin, "matrix").await?;
+    world.vars.insert("cred", cred);
 
     let zone_body = |host: &str| zone(host, "", "http://127.0.0.1:9001").to_string();
     //                 admin owner reader stranger anon revoked expired session
     let rows: Vec<(Method, &str, Option<String>, [u16; 8])> = vec![
         (Method::GET, "/health", None, [200; 8]),
+        // The API's own description needs no credentials (and ignores bad ones).
+        (Method::GET, "/openapi.json", None, [200; 8]),
         (
             Method::GET,
             "/me",
@@ -289,7 +380,105 @@ async fn authorization_matrix_for_every_endpoint_and_caller() -> anyhow::Result<
             Some(r#"{"name":"k{n}"}"#.into()),
             [201, 201, 201, 201, 401, 401, 401, 201],
         ),
+        (
+            // Keys are one's own: even the admin cannot revoke another user's.
+            Method::DELETE,
+            "/api-keys/{fresh_key}",
+            None,
+            [404, 204, 404, 404, 401, 401, 401, 204],
+        ),
+        (
+            Method::PATCH,
+            "/dns-credentials/{cred}",
+            Some(r#"{"secret":{"api_token":"cf-token-rotated-{n}"}}"#.into()),
+            [200, 404, 404, 404, 401, 401, 401, 404],
+        ),
+        (
+            Method::DELETE,
+            "/dns-credentials/{fresh_cred}",
+            None,
+            [204, 404, 404, 404, 401, 401, 401, 404],
+        ),
+        (
+            Method::POST,
+            "/zones/bulk",
+            Some(format!(
+                r#"{{"create":[{}]}}"#,
+                zone_body("b{n}.example.com")
+            )),
+            [200, 200, 422, 422, 401, 401, 401, 200],
+        ),
+        (
+            Method::POST,
+            "/import/flat?dry_run=true",
+            Some(
+                r#"{"env":{"domains":"f{n}.example.com:app","services":"app:127.0.0.1:8080"}}"#
+                    .into(),
+            ),
+            [200, 200, 422, 422, 401, 401, 401, 200],
+        ),
+        (
+            Method::GET,
+            "/named-backends",
+            None,
+            [200, 200, 200, 200, 401, 401, 401, 200],
+        ),
+        (
+            Method::GET,
+            "/named-backends/{named}",
+            None,
+            [200, 200, 200, 404, 401, 401, 401, 200],
+        ),
+        (
+            // Everyone may define backends of their own.
+            Method::POST,
+            "/named-backends",
+            Some(
+                r#"{"name":"nb{n}","url_template":"http://{first_label}.svc.internal:9000"}"#
+                    .into(),
+            ),
+            [201, 201, 201, 201, 401, 401, 401, 201],
+        ),
+        (
+            Method::PUT,
+            "/named-backends/{fresh_named}",
+            Some(
+                r#"{"name":"renamed{n}","url_template":"http://{first_label}.svc.internal:9001"}"#
+                    .into(),
+            ),
+            [200, 200, 404, 404, 401, 401, 401, 200],
+        ),
+        (
+            Method::DELETE,
+            "/named-backends/{fresh_named}",
+            None,
+            [204, 204, 404, 404, 401, 401, 401, 204],
+        ),
     ];
+
+    // Every route the API documents has a row here, so a new endpoint cannot skip the
+    // matrix. Login and logout are about identity, not grants: the cookie tests below.
+    let doc = panel
+        .call(Method::GET, "/openapi.json", Auth::None, None)
+        .await?;
+    let mut documented = std::collections::BTreeSet::new();
+    for (path, item) in doc.json["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let path = route_of(path.strip_prefix("/api/v1").unwrap());
+            if !path.starts_with("/auth/") {
+                documented.insert(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    let covered: std::collections::BTreeSet<String> = rows
+        .iter()
+        .map(|(method, path, _, _)| format!("{method} {}", route_of(path)))
+        .collect();
+    let missing: Vec<&String> = documented.difference(&covered).collect();
+    assert!(
+        missing.is_empty(),
+        "routes without a matrix row: {missing:?}"
+    );
 
     let mut failures = Vec::new();
     for (method, path, body, expected) in &rows {
