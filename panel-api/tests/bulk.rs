@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use fred::prelude::{KeysInterface as _, SetsInterface as _, StreamsInterface as _};
-use panel_api::entity::{audit_log, redis_outbox, zones};
+use panel_api::entity::{audit_log, named_backends, redis_outbox, zones};
 use reqwest::Method;
 use sea_orm::{EntityTrait as _, PaginatorTrait as _, QueryOrder as _};
 use serde_json::{Value, json};
@@ -471,4 +471,196 @@ async fn export_and_import_round_trip_all_or_nothing() -> anyhow::Result<()> {
     assert_eq!(reply.json["domains"], json!(["other.test"]));
     assert_eq!(reply.json["zones"].as_array().unwrap().len(), 1);
     panel.stop().await
+}
+
+/// A zone using the named backend `name` with `params`.
+fn named_zone(host: &str, name: &str, params: Value) -> Value {
+    json!({
+        "hostname": host,
+        "path_prefix": "",
+        "backend": {"kind": "named", "name": name, "params": params},
+    })
+}
+
+#[tokio::test]
+async fn named_backends_travel_with_the_export() -> anyhow::Result<()> {
+    // The source: a preset of the admin's and a backend of alice's, each used by a zone.
+    let mut source = Panel::start().await?;
+    let (_, admin) = source.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    let domain = source.domain(&admin, "example.com").await?;
+    let alice = source.user(&admin, "alice", "alice-password-77aa").await?;
+    source.grant(&admin, &alice, &domain, "edit").await?;
+    let (_, alice_key) = source.key_for("alice", "alice-password-77aa").await?;
+    for (key, body) in [
+        (
+            &admin,
+            json!({"name": "web", "url_template": "http://{first_label}.web.internal:8080", "preset": true}),
+        ),
+        (
+            &alice_key,
+            json!({"name": "api", "url_template": "http://{first_label}.api.internal:{port}"}),
+        ),
+        // Alice's own, unused: hers travels with her export, not with the admin's.
+        (
+            &alice_key,
+            json!({"name": "spare", "url_template": "http://spare.internal:9999"}),
+        ),
+    ] {
+        let reply = source
+            .call(
+                Method::POST,
+                "/named-backends",
+                Auth::Bearer(key),
+                Some(body),
+            )
+            .await?;
+        assert_eq!(reply.status, 201, "{}", reply.json);
+    }
+    for (key, zone) in [
+        (
+            &alice_key,
+            named_zone("a.example.com", "api", json!({"port": "9000"})),
+        ),
+        (&admin, named_zone("w.example.com", "web", json!({}))),
+    ] {
+        let reply = source
+            .call(Method::POST, "/zones", Auth::Bearer(key), Some(zone))
+            .await?;
+        assert_eq!(reply.status, 201, "{}", reply.json);
+    }
+    let exported = source
+        .call(Method::GET, "/export", Auth::Bearer(&admin), None)
+        .await?
+        .json;
+    assert_eq!(
+        exported["named_backends"],
+        json!([
+            {"name": "api", "url_template": "http://{first_label}.api.internal:{port}", "preset": false},
+            {"name": "web", "url_template": "http://{first_label}.web.internal:8080", "preset": true},
+        ]),
+        "{exported}"
+    );
+    let hers = source
+        .call(Method::GET, "/export", Auth::Bearer(&alice_key), None)
+        .await?
+        .json;
+    let names: Vec<&str> = hers["named_backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    // Her slice is the domain's zones (the preset one too) plus her own backends.
+    assert_eq!(names, ["api", "spare", "web"], "{hers}");
+    source.stop().await?;
+
+    // A fresh panel with the domain only: the import brings the backends, then the zones.
+    let mut target = Panel::start().await?;
+    let (_, key) = target.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    target.domain(&key, "example.com").await?;
+    let backends = |panel: &Panel| {
+        let db = panel.db.clone();
+        async move { named_backends::Entity::find().count(&db).await }
+    };
+    let dry = target
+        .call(
+            Method::POST,
+            "/import?dry_run=true",
+            Auth::Bearer(&key),
+            Some(exported.clone()),
+        )
+        .await?;
+    assert_eq!(dry.status, 200, "{}", dry.json);
+    assert_eq!(
+        dry.json["named_backends_created"].as_array().unwrap().len(),
+        2
+    );
+    assert_eq!(dry.json["created"].as_array().unwrap().len(), 2);
+    assert_eq!(backends(&target).await?, 0, "a dry run created backends");
+    assert!(target.zone_record("a.example.com").await?.is_none());
+
+    let applied = target
+        .call(
+            Method::POST,
+            "/import",
+            Auth::Bearer(&key),
+            Some(exported.clone()),
+        )
+        .await?;
+    assert_eq!(applied.status, 200, "{}", applied.json);
+    let created = &applied.json["named_backends_created"];
+    assert_eq!(created[0]["name"], "api");
+    assert_eq!(created[0]["preset"], false);
+    assert_eq!(created[1]["name"], "web");
+    assert_eq!(created[1]["preset"], true);
+    let a = target
+        .zone_record("a.example.com")
+        .await?
+        .expect("a in Redis");
+    assert_eq!(upstream_urls(&a, ""), ["http://a.api.internal:9000"]);
+    let w = target
+        .zone_record("w.example.com")
+        .await?
+        .expect("w in Redis");
+    assert_eq!(upstream_urls(&w, ""), ["http://w.web.internal:8080"]);
+
+    // Again: nothing to do.
+    let again = target
+        .call(
+            Method::POST,
+            "/import",
+            Auth::Bearer(&key),
+            Some(exported.clone()),
+        )
+        .await?;
+    assert_eq!(again.status, 200, "{}", again.json);
+    assert!(
+        again.json.get("named_backends_created").is_none(),
+        "{}",
+        again.json
+    );
+    assert_eq!(again.json["created"], json!([]));
+
+    // Refused, naming the entry, with nothing changed: a template that differs from the
+    // existing backend's, a name given twice, an invalid template for a new backend
+    // (even though the document's zones are fine).
+    let before = (snapshot(&target).await?, backends(&target).await?);
+    let mut changed = exported.clone();
+    changed["named_backends"][0]["url_template"] = json!("http://elsewhere.internal:{port}");
+    let mut twice = exported.clone();
+    twice["named_backends"][1]["name"] = json!("api");
+    let mut broken = exported.clone();
+    broken["named_backends"] = json!([{"name": "fresh", "url_template": "ftp://x.internal"}]);
+    broken["zones"] = json!([named_zone("f.example.com", "fresh", json!({}))]);
+    for (document, field, says) in [
+        (
+            changed,
+            "named_backends[0].url_template",
+            "does not change templates",
+        ),
+        (
+            twice,
+            "named_backends[1].name",
+            "also given at named_backends[0]",
+        ),
+        (broken, "named_backends[0].url_template", "http"),
+    ] {
+        let reply = target
+            .call(Method::POST, "/import", Auth::Bearer(&key), Some(document))
+            .await?;
+        assert_eq!(reply.status, 422, "{}", reply.json);
+        let detail = reply.json["error"]["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["field"] == field)
+            .unwrap_or_else(|| panic!("{field}: {}", reply.json))
+            .clone();
+        assert!(
+            detail["problem"].as_str().unwrap().contains(says),
+            "{detail}"
+        );
+    }
+    assert_eq!((snapshot(&target).await?, backends(&target).await?), before);
+    target.stop().await
 }

@@ -14,8 +14,8 @@ use std::collections::{BTreeMap, HashMap};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
     sea_query::{Expr, ExprTrait as _, LikeExpr},
 };
 use serde::{Deserialize, Serialize};
@@ -75,6 +75,11 @@ impl Catalog {
             }
         }
         Ok(Catalog { by_id })
+    }
+
+    /// Every backend, in no particular order.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.by_id.values()
     }
 
     pub fn get(&self, id: Option<Uuid>) -> Option<&Entry> {
@@ -145,6 +150,12 @@ impl<'a> Names<'a> {
             )),
             _ => Err(format!("named backend \"{name}\" does not exist")),
         }
+    }
+
+    /// Whether any backend of this name is visible here (resolvable or ambiguous).
+    pub fn knows(&self, name: &str) -> bool {
+        self.keep.is_some_and(|k| k.name == name)
+            || self.by_name.get(name).is_some_and(|v| !v.is_empty())
     }
 }
 
@@ -330,41 +341,8 @@ pub async fn create(
     input: NewNamedBackend,
     dry_run: bool,
 ) -> Result<BackendDiff, ApiError> {
-    if input.preset {
-        authorize(principal, Need::Admin).map_err(|_| {
-            ApiError::invalid_field(
-                "preset",
-                "only admins create presets; leave out \"preset\" for a backend of your own",
-            )
-        })?;
-    }
-    check_fields(&input.name, &input.url_template)?;
     let txn = state.db.begin().await?;
-    let now = OffsetDateTime::now_utc();
-    let row = named_backends::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        name: Set(input.name.clone()),
-        url_template: Set(input.url_template),
-        owner_user_id: Set((!input.preset).then_some(principal.user_id)),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&txn)
-    .await
-    .map_err(|e| conflict(&input.name, input.preset, e))?;
-    let view = view_of(row);
-    audit(
-        &txn,
-        actor,
-        AuditEntry {
-            action: "named_backend.create",
-            resource_type: "named_backend",
-            resource_id: view.id.to_string(),
-            before: None,
-            after: Some(summary(&view)),
-        },
-    )
-    .await?;
+    let view = insert(&txn, principal, actor, input).await?;
     if dry_run {
         txn.rollback().await?;
     } else {
@@ -376,6 +354,51 @@ pub async fn create(
         after: Some(view),
         zones: Vec::new(),
     })
+}
+
+/// Checks and inserts one named backend with its audit row on `txn` (a new backend has
+/// no zones yet, so nothing reaches Redis). Problems name `name`, `url_template`, `preset`.
+pub async fn insert(
+    txn: &DatabaseTransaction,
+    principal: &Principal,
+    actor: &Actor,
+    input: NewNamedBackend,
+) -> Result<NamedBackendView, ApiError> {
+    if input.preset {
+        authorize(principal, Need::Admin).map_err(|_| {
+            ApiError::invalid_field(
+                "preset",
+                "only admins create presets; leave out \"preset\" for a backend of your own",
+            )
+        })?;
+    }
+    check_fields(&input.name, &input.url_template)?;
+    let now = OffsetDateTime::now_utc();
+    let row = named_backends::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        name: Set(input.name.clone()),
+        url_template: Set(input.url_template),
+        owner_user_id: Set((!input.preset).then_some(principal.user_id)),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(txn)
+    .await
+    .map_err(|e| conflict(&input.name, input.preset, e))?;
+    let view = view_of(row);
+    audit(
+        txn,
+        actor,
+        AuditEntry {
+            action: "named_backend.create",
+            resource_type: "named_backend",
+            resource_id: view.id.to_string(),
+            before: None,
+            after: Some(summary(&view)),
+        },
+    )
+    .await?;
+    Ok(view)
 }
 
 /// The named backends the caller may read: presets, their own, those granted to them.

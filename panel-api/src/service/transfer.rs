@@ -9,14 +9,18 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
+};
 use serde::{Deserialize, Serialize};
 use switchyard_shared::HostPattern;
+use switchyard_shared::backend::UrlTemplate;
 use switchyard_shared::model::{FieldError, PathPrefix, ZoneSpec};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::named_backends::Catalog;
+use super::named_backends::{self, Catalog, NamedBackendView, NewNamedBackend};
 use super::zones::{self, BulkRequest, BulkUpdate, Diff, spec_of};
 use super::{Actor, domains};
 use crate::app::AppState;
@@ -38,10 +42,25 @@ pub struct Document {
     /// The apex names the zones live under; an import requires each to exist already.
     #[serde(default)]
     pub domains: Vec<String>,
+    /// The named backends the zones use, and the caller's own; an import creates those
+    /// missing (as the importer's own, or presets when marked and imported by an admin).
+    #[serde(default)]
+    pub named_backends: Vec<BackendEntry>,
     pub zones: Vec<ZoneSpec>,
     /// Import only: delete the caller's zones the document does not list.
     #[serde(default, skip_serializing)]
     pub replace: bool,
+}
+
+/// A named backend in a document: referenced by the zones by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackendEntry {
+    pub name: String,
+    pub url_template: String,
+    /// An admin preset (everyone's) rather than someone's own.
+    #[serde(default)]
+    pub preset: bool,
 }
 
 /// The caller's readable domains and zones, ordered by name.
@@ -63,10 +82,25 @@ pub async fn export(db: &DatabaseConnection, principal: &Principal) -> Result<Do
         .all(db)
         .await?;
     let catalog = Catalog::load(db).await?;
+    // What the zones use, and the caller's own (used or not), once each, by name.
+    let used: std::collections::HashSet<Uuid> =
+        rows.iter().filter_map(|r| r.named_backend_id).collect();
+    let mut backends: Vec<BackendEntry> = catalog
+        .entries()
+        .filter(|e| used.contains(&e.id) || e.owner_user_id == Some(principal.user_id))
+        .map(|e| BackendEntry {
+            name: e.name.clone(),
+            url_template: e.template.as_str().to_owned(),
+            preset: e.owner_user_id.is_none(),
+        })
+        .collect();
+    backends.sort_by(|a, b| (&a.name, a.preset).cmp(&(&b.name, b.preset)));
+    backends.dedup();
     Ok(Document {
         format: FORMAT.into(),
         exported_at: Some(OffsetDateTime::now_utc()),
         domains: names.into_iter().map(|(n, _)| n).collect(),
+        named_backends: backends,
         zones: rows.iter().map(|r| spec_of(r, &catalog)).collect(),
         replace: false,
     })
@@ -113,20 +147,23 @@ pub async fn import(
         }
     }
     if !problems.is_empty() {
-        return Err(ApiError::Invalid {
-            message: "the import is invalid; nothing was changed — see details".into(),
-            details: problems,
-        });
+        return Err(invalid(problems));
     }
+
+    // Named backends first, in the transaction the zones then use: a backend the
+    // caller already resolves by that name must have the same template; one missing is
+    // created. Any problem, here or in the zones, and nothing is kept.
+    let txn = state.db.begin().await?;
+    let created = import_backends(&txn, principal, actor, &document.named_backends).await?;
 
     // What exists in the caller's editable slice, by key.
     let mut select = zone_rows::Entity::find();
     if let Scope::Only(ids) = &editable {
         select = select.filter(zone_rows::Column::DomainId.is_in(ids.clone()));
     }
-    let catalog = Catalog::load(&state.db).await?;
+    let catalog = Catalog::load(&txn).await?;
     let mut existing: HashMap<(String, String), zone_rows::Model> = select
-        .all(&state.db)
+        .all(&txn)
         .await?
         .into_iter()
         .map(|r| ((r.hostname.clone(), r.path_prefix.clone()), r))
@@ -161,26 +198,123 @@ pub async fn import(
         request.delete = existing.into_values().map(|r| r.id).collect();
     }
     if request.create.is_empty() && request.update.is_empty() && request.delete.is_empty() {
+        if dry_run {
+            txn.rollback().await?;
+        } else {
+            txn.commit().await?;
+        }
         return Ok(Diff {
             dry_run,
+            named_backends_created: created,
             ..Default::default()
         });
     }
-    zones::bulk(state, principal, actor, request, dry_run)
+    let diff = zones::bulk_in(state, txn, principal, actor, request, dry_run)
         .await
         .map_err(|e| match e {
-            ApiError::Invalid { details, .. } => ApiError::Invalid {
-                message: "the import is invalid; nothing was changed — see details".into(),
-                details: details
+            ApiError::Invalid { details, .. } => invalid(
+                details
                     .into_iter()
                     .map(|d| FieldError {
                         field: renumber(&d.field, &create_at, &update_at),
                         problem: d.problem,
                     })
                     .collect(),
-            },
+            ),
             other => other,
-        })
+        })?;
+    Ok(Diff {
+        named_backends_created: created,
+        ..diff
+    })
+}
+
+fn invalid(details: Vec<FieldError>) -> ApiError {
+    ApiError::Invalid {
+        message: "the import is invalid; nothing was changed — see details".into(),
+        details,
+    }
+}
+
+/// Creates the document's named backends the caller does not have yet, on `txn`;
+/// problems are named `named_backends[i].…`.
+async fn import_backends(
+    txn: &DatabaseTransaction,
+    principal: &Principal,
+    actor: &Actor,
+    entries: &[BackendEntry],
+) -> Result<Vec<NamedBackendView>, ApiError> {
+    let catalog = Catalog::load(txn).await?;
+    let names = catalog.names_for(principal);
+    let mut problems = Vec::new();
+    let mut first_at: HashMap<&str, usize> = HashMap::new();
+    let mut missing = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        if let Some(first) = first_at.insert(entry.name.as_str(), i) {
+            problems.push(FieldError {
+                field: format!("named_backends[{i}].name"),
+                problem: format!(
+                    "\"{}\" is also given at named_backends[{first}]; the zones refer to \
+                     backends by name, so each name may appear once",
+                    entry.name.escape_debug()
+                ),
+            });
+            continue;
+        }
+        if !names.knows(&entry.name) {
+            missing.push((i, entry));
+            continue;
+        }
+        match names.resolve(&entry.name) {
+            Ok(have) => {
+                let same = UrlTemplate::parse(&entry.url_template)
+                    .is_ok_and(|t| t.as_str() == have.template.as_str());
+                if !same {
+                    problems.push(FieldError {
+                        field: format!("named_backends[{i}].url_template"),
+                        problem: format!(
+                            "\"{}\" exists with the template \"{}\"; an import does not change \
+                             templates (PUT /api/v1/named-backends/{} does, re-rendering its \
+                             zones), so give that template or another name",
+                            entry.name,
+                            have.template.as_str(),
+                            have.id
+                        ),
+                    });
+                }
+            }
+            Err(why) => problems.push(FieldError {
+                field: format!("named_backends[{i}].name"),
+                problem: why,
+            }),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(invalid(problems));
+    }
+    let mut created = Vec::with_capacity(missing.len());
+    for (i, entry) in missing {
+        let input = NewNamedBackend {
+            name: entry.name.clone(),
+            url_template: entry.url_template.clone(),
+            preset: entry.preset && principal.is_admin(),
+        };
+        match named_backends::insert(txn, principal, actor, input).await {
+            Ok(view) => created.push(view),
+            Err(ApiError::Invalid { details, .. }) => {
+                problems.extend(details.into_iter().map(|d| FieldError {
+                    field: format!("named_backends[{i}].{}", d.field),
+                    problem: d.problem,
+                }))
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    if problems.is_empty() {
+        Ok(created)
+    } else {
+        Err(invalid(problems))
+    }
 }
 
 /// `create[3].hostname` → `zones[7].hostname` (and `update[1].zone.x` → `zones[k].x`).
@@ -268,6 +402,7 @@ pub async fn import_flat(
         format: FORMAT.into(),
         exported_at: None,
         domains: Vec::new(),
+        named_backends: Vec::new(),
         zones: numbered.into_iter().map(|(_, z)| z).collect(),
         replace: false,
     };

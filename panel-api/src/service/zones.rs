@@ -50,6 +50,9 @@ pub struct Diff {
     pub created: Vec<ZoneView>,
     pub changed: Vec<Change>,
     pub deleted: Vec<ZoneView>,
+    /// An import only: the named backends it created (before the zones using them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub named_backends_created: Vec<super::named_backends::NamedBackendView>,
 }
 
 /// One changed zone.
@@ -606,6 +609,20 @@ pub async fn bulk(
     request: BulkRequest,
     dry_run: bool,
 ) -> Result<Diff, ApiError> {
+    let txn = state.db.begin().await?;
+    bulk_in(state, txn, principal, actor, request, dry_run).await
+}
+
+/// [`bulk`] on a transaction the caller opened (an import creates named backends in it
+/// first); commits it, or rolls it back for a dry run or on any problem.
+pub async fn bulk_in(
+    state: &AppState,
+    txn: DatabaseTransaction,
+    principal: &Principal,
+    actor: &Actor,
+    request: BulkRequest,
+    dry_run: bool,
+) -> Result<Diff, ApiError> {
     let items = request.create.len() + request.update.len() + request.delete.len();
     if items == 0 || items > MAX_BULK_ITEMS {
         return Err(ApiError::invalid_field(
@@ -615,7 +632,6 @@ pub async fn bulk(
             ),
         ));
     }
-    let txn = state.db.begin().await?;
     let mut errors = Vec::new();
     let catalog = Catalog::load(&txn).await?;
     let names = catalog.names_for(principal);
