@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use fred::prelude::{Expiration, KeysInterface as _, SetsInterface as _};
+use fred::prelude::{Expiration, HashesInterface as _, KeysInterface as _, SetsInterface as _};
 use serde::{Deserialize, Serialize};
 use switchyard_shared::model::{BackendSpec, Timeouts, UpstreamSpec};
 use time::OffsetDateTime;
@@ -619,8 +619,103 @@ pub async fn watch_database(state: AppState) {
             tokio::time::timeout(Duration::from_secs(1), state.db.ping()).await,
             Ok(Ok(()))
         );
+        // Logouts made during an outage (here or on another instance) are recorded
+        // while PostgreSQL answers, and before sessions are checked against it again:
+        // leaving degraded mode waits for them, so none comes back to life.
+        if up && !apply_revocations(&state).await && !state.db_up() {
+            continue;
+        }
         state.set_db_up(up);
     }
+}
+
+/// A logout PostgreSQL could not record when it was made: who made it, for the audit.
+#[derive(Debug, Serialize, Deserialize)]
+struct PendingRevocation {
+    user_id: Option<Uuid>,
+    label: String,
+    source_addr: Option<String>,
+    request_id: Option<String>,
+}
+
+/// Keeps a logout for PostgreSQL in Redis (the session is already forgotten there, so it
+/// no longer authenticates); `false` when Redis did not take it either.
+pub async fn queue_revocation(
+    state: &AppState,
+    session_id: Uuid,
+    actor: &crate::service::Actor,
+) -> bool {
+    let pending = PendingRevocation {
+        user_id: actor.user_id,
+        label: actor.label.clone(),
+        source_addr: actor.source_addr.clone(),
+        request_id: actor.request_id.clone(),
+    };
+    let Ok(json) = serde_json::to_string(&pending) else {
+        return false;
+    };
+    let key = state.store.keys().panel_revocations();
+    bounded(
+        "queueing a logout",
+        state
+            .store
+            .client()
+            .hset::<(), _, _>(&key, (session_id.to_string(), json)),
+    )
+    .await
+    .is_some()
+}
+
+/// Records the queued logouts in PostgreSQL (revoked, audited as their user) and drops
+/// them from Redis. `false` when some could not be read or recorded: they stay queued.
+pub async fn apply_revocations(state: &AppState) -> bool {
+    let key = state.store.keys().panel_revocations();
+    let client = state.store.client();
+    let Some(queued) = bounded(
+        "reading queued logouts",
+        client.hgetall::<HashMap<String, String>, _>(&key),
+    )
+    .await
+    else {
+        // Redis does not answer: nothing can have been queued that it could give.
+        return true;
+    };
+    let mut all_done = true;
+    for (session, json) in queued {
+        let (Ok(id), Ok(pending)) = (
+            session.parse::<Uuid>(),
+            serde_json::from_str::<PendingRevocation>(&json),
+        ) else {
+            tracing::warn!(%session, "dropping an unreadable queued logout");
+            bounded(
+                "dropping a queued logout",
+                client.hdel::<(), _, _>(&key, &session),
+            )
+            .await;
+            continue;
+        };
+        let actor = crate::service::Actor {
+            user_id: pending.user_id,
+            label: pending.label,
+            source_addr: pending.source_addr,
+            request_id: pending.request_id,
+        };
+        match crate::service::sessions::revoke(&state.db, &actor, id).await {
+            Ok(()) => {
+                tracing::info!(session = %id, "recorded a logout made while PostgreSQL was down");
+                bounded(
+                    "dropping a queued logout",
+                    client.hdel::<(), _, _>(&key, &session),
+                )
+                .await;
+            }
+            Err(e) => {
+                tracing::warn!(session = %id, error = %e, "a queued logout could not be recorded yet");
+                all_done = false;
+            }
+        }
+    }
+    all_done
 }
 
 /// While PostgreSQL is unreachable, unsafe requests answer 503 at once (nothing could

@@ -800,7 +800,18 @@ pub mod sessions {
             .via
             .starts_with(degraded::REDIS_ONLY_SESSION)
         {
-            service::revoke(&state.db, &caller.actor(), session_id).await?;
+            match service::revoke(&state.db, &caller.actor(), session_id).await {
+                Ok(()) => {}
+                // PostgreSQL is down: the session is forgotten in Redis already (it no
+                // longer authenticates) and its revocation waits there for PostgreSQL.
+                Err(ApiError::Unavailable(why)) => {
+                    state.set_db_up(false);
+                    if !degraded::queue_revocation(&state, session_id, &caller.actor()).await {
+                        return Err(ApiError::Unavailable(why));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
         }
         let jar = jar
             .remove(Cookie::build(SESSION_COOKIE).path("/"))

@@ -259,6 +259,18 @@ async fn postgres_down_serves_degraded_reads_cached_logins_and_refuses_writes() 
         )
         .await?;
     assert_eq!(bob.status, 503, "{}", bob.json);
+    // Alice ends her database session during the outage: it stops working at once,
+    // and the revocation waits in Redis for PostgreSQL.
+    let out = panel
+        .call(Method::POST, "/auth/logout", session.auth(), None)
+        .await?;
+    assert_eq!(out.status, 204, "{}", out.json);
+    let me = panel.call(Method::GET, "/me", session.auth(), None).await?;
+    assert_ne!(
+        me.status, 200,
+        "a logged-out session still works: {}",
+        me.json
+    );
     let health = panel.call(Method::GET, "/health", Auth::None, None).await?;
     assert_eq!(health.json["postgres"], "down");
     assert_eq!(health.json["redis"], "up");
@@ -287,6 +299,17 @@ async fn postgres_down_serves_degraded_reads_cached_logins_and_refuses_writes() 
         zones::Entity::find().count(&panel.db).await?,
         zones_before + 1
     );
+    // The logout made during the outage is recorded: the session stays dead, revoked
+    // in the database and audited, and nothing is left queued.
+    let me = panel.call(Method::GET, "/me", session.auth(), None).await?;
+    assert_eq!(me.status, 401, "{}", me.json);
+    assert_eq!(panel.audit_count("session.revoke").await?, 1);
+    let queued: u64 = fred::prelude::HashesInterface::hlen(
+        panel.redis.client(),
+        panel.redis.keys().panel_revocations(),
+    )
+    .await?;
+    assert_eq!(queued, 0);
     // The degraded login's session lives on in Redis until it expires.
     let me = panel.call(Method::GET, "/me", again.auth(), None).await?;
     assert_eq!((me.status, &me.json["username"]), (200, &json!("alice")));

@@ -138,6 +138,12 @@ impl Keys {
         format!("{}panel:auth-of:{user_id}", self.prefix)
     }
 
+    /// Hash: session id → JSON of who logged out, for logouts made while PostgreSQL was
+    /// down; the panel records them in PostgreSQL before it leaves degraded mode.
+    pub fn panel_revocations(&self) -> String {
+        format!("{}panel:revocations", self.prefix)
+    }
+
     /// String: every domain as JSON, for the panel's reads while PostgreSQL is down.
     pub fn panel_domains(&self) -> String {
         format!("{}panel:domains", self.prefix)
