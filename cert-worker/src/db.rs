@@ -14,7 +14,7 @@ use sea_orm::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::dns::CredentialRow;
+use crate::dns::{CredentialRow, LoggedTxtRecord};
 use crate::schedule::CertStatus;
 
 fn stmt(sql: &str, values: Vec<Value>) -> Statement {
@@ -329,12 +329,14 @@ pub struct RateLimited {
 
 /// Records a new order in the log, unless the account reached its hourly limit. Counting
 /// and inserting happen under the account's advisory lock, so instances cannot both
-/// squeeze under the limit.
+/// squeeze under the limit. `by_api`: the worker creates the TXT records itself (the
+/// order's `dns_records` starts as `[]`); otherwise an operator does (`NULL`).
 pub async fn start_order(
     db: &DatabaseConnection,
     certificate_id: Uuid,
     account_id: Uuid,
     limit: u32,
+    by_api: bool,
 ) -> Result<Result<Uuid, RateLimited>, DbErr> {
     let txn = db.begin().await?;
     txn.execute_raw(stmt(
@@ -357,8 +359,9 @@ pub async fn start_order(
     }
     let id: Uuid = txn
         .query_one_raw(stmt(
-            "INSERT INTO acme_orders (certificate_id, account_id) VALUES ($1, $2) RETURNING id",
-            vec![certificate_id.into(), account_id.into()],
+            "INSERT INTO acme_orders (certificate_id, account_id, dns_records)
+             VALUES ($1, $2, CASE WHEN $3 THEN '[]'::jsonb END) RETURNING id",
+            vec![certificate_id.into(), account_id.into(), by_api.into()],
         ))
         .await?
         .ok_or(DbErr::RecordNotInserted)?
@@ -381,6 +384,70 @@ pub async fn set_order_url(
     Ok(())
 }
 
+/// Writes down the TXT records an order has created (or is about to create) at the DNS
+/// provider, replacing the previous list.
+pub async fn set_order_records(
+    db: &DatabaseConnection,
+    order_id: Uuid,
+    records: &[LoggedTxtRecord],
+) -> Result<(), DbErr> {
+    let json = serde_json::to_value(records)
+        .map_err(|e| DbErr::Custom(format!("TXT records as JSON: {e}")))?;
+    db.execute_raw(stmt(
+        "UPDATE acme_orders SET dns_records = $2 WHERE id = $1",
+        vec![order_id.into(), json.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// An order left `started` with the TXT records it logged.
+#[derive(Debug)]
+pub struct OpenApiOrder {
+    pub id: Uuid,
+    pub records: Vec<LoggedTxtRecord>,
+}
+
+/// A certificate's orders still `started` whose TXT records the worker creates itself
+/// (manual orders, which legitimately stay open, have `dns_records IS NULL`). Called
+/// under the certificate's [`Claim`], any found were left by a worker that died.
+pub async fn open_api_orders(
+    db: &DatabaseConnection,
+    certificate_id: Uuid,
+) -> Result<Vec<OpenApiOrder>, DbErr> {
+    db.query_all_raw(stmt(
+        "SELECT id, dns_records FROM acme_orders
+         WHERE certificate_id = $1 AND outcome = 'started' AND dns_records IS NOT NULL
+         ORDER BY created_at",
+        vec![certificate_id.into()],
+    ))
+    .await?
+    .iter()
+    .map(|r| {
+        let id: Uuid = r.try_get("", "id")?;
+        let json: serde_json::Value = r.try_get("", "dns_records")?;
+        let records = serde_json::from_value(json)
+            .map_err(|e| DbErr::Custom(format!("acme_orders {id}: dns_records unreadable: {e}")))?;
+        Ok(OpenApiOrder { id, records })
+    })
+    .collect()
+}
+
+/// Certificates with an order of [`open_api_orders`]: what a starting worker checks.
+pub async fn certificates_with_open_api_orders(
+    db: &DatabaseConnection,
+) -> Result<Vec<Uuid>, DbErr> {
+    db.query_all_raw(stmt(
+        "SELECT DISTINCT certificate_id FROM acme_orders
+         WHERE outcome = 'started' AND dns_records IS NOT NULL",
+        vec![],
+    ))
+    .await?
+    .iter()
+    .map(|r| r.try_get("", "certificate_id"))
+    .collect()
+}
+
 /// Closes an order in the log.
 pub async fn finish_order(
     db: &DatabaseConnection,
@@ -399,13 +466,13 @@ pub async fn finish_order(
     Ok(())
 }
 
-/// The latest order of a certificate that is still open (a manual order waiting).
+/// The latest manual order of a certificate that is still open (waiting for its record).
 pub async fn open_order(
     db: &DatabaseConnection,
     certificate_id: Uuid,
 ) -> Result<Option<Uuid>, DbErr> {
     db.query_one_raw(stmt(
-        "SELECT id FROM acme_orders WHERE certificate_id = $1 AND outcome = 'started' ORDER BY created_at DESC LIMIT 1",
+        "SELECT id FROM acme_orders WHERE certificate_id = $1 AND outcome = 'started' AND dns_records IS NULL ORDER BY created_at DESC LIMIT 1",
         vec![certificate_id.into()],
     ))
     .await?

@@ -7,8 +7,9 @@
 //! the provider's or CA's own words, and retried with capped exponential backoff.
 //!
 //! It must never serve HTTP traffic (its admin listener serves only metrics and health),
-//! never leave a TXT record it created behind, never log or return a secret, and never
-//! order a certificate another instance is already ordering.
+//! never leave a TXT record it created behind (not even when killed: each record is logged
+//! in its order's row, and the next claimant deletes what a dead worker left), never log
+//! or return a secret, and never order a certificate another instance is already ordering.
 //!
 //! `docs/cert-worker.md` is the operator's guide.
 

@@ -6,6 +6,15 @@
 //! showing the TXT record on the certificate row and looking for it on later passes.
 //! TXT records this worker created are always deleted afterwards: after success, after
 //! failure, and when a shutdown interrupts the wait.
+//!
+//! A worker that is killed (SIGKILL, OOM, a crash) cannot delete anything, so each record
+//! is written into its order's row (`acme_orders.dns_records`) before the create call and
+//! again, with the provider's id, as soon as the call returns. Whoever next claims the
+//! certificate — this instance after a restart, or another one on its next pass, and every
+//! instance at start — finds the order still `started`, deletes the records and closes the
+//! order as `failed` ("interrupted: …"); the certificate stayed due, so the attempt that
+//! follows issues it. The claim makes this safe: a live worker holds the certificate's
+//! lock for as long as its order runs, and a dead one's lock went with its connection.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -25,12 +34,15 @@ use crate::acme::{Acme, Challenge, leaf_info};
 use crate::config::Config;
 use crate::db::{self, Claim, Work};
 use crate::dns::propagation::Propagation;
-use crate::dns::{DnsProvider, Solver, TxtRecord};
+use crate::dns::{DnsProvider, LoggedTxtRecord, Solver, TxtRecord};
 use crate::metrics::Metrics;
 use crate::schedule;
 
 /// The service name in `heartbeat:<service>`.
 pub const SERVICE: &str = "cert-worker";
+
+/// `acme_orders.error` of an order a dead worker left open and another one closed.
+pub const INTERRUPTED_BY_KILL: &str = "interrupted: the worker stopped mid-order (killed)";
 
 /// What became of one certificate in a pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,6 +143,9 @@ impl Worker {
         if let Err(e) = self.publish_all().await {
             tracing::warn!(error = %format!("{e:#}"), "republishing stored certificates failed; retrying later");
         }
+        if let Err(e) = self.recover_interrupted().await {
+            tracing::warn!(error = %format!("{e:#}"), "looking for orders a stopped worker left open failed; each is retried when its certificate is next claimed");
+        }
         let mut poll = tokio::time::interval(self.config.poll_every);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut renew = tokio::time::interval(self.config.renew_every);
@@ -192,6 +207,109 @@ impl Worker {
         self.metrics
             .set_expiries(&expiries, OffsetDateTime::now_utc());
         Ok(due.len())
+    }
+
+    /// Closes the orders that workers which died mid-order left open, for every
+    /// certificate no live instance is working on (see `clean_interrupted`).
+    /// Returns how many certificates it looked at.
+    pub async fn recover_interrupted(&self) -> anyhow::Result<usize> {
+        let mut checked = 0;
+        for id in db::certificates_with_open_api_orders(&self.db).await? {
+            // Held by a live instance: its order is not interrupted, or that instance
+            // cleans it up when it next claims the certificate.
+            let Some(claim) = Claim::try_take(&self.db, id).await? else {
+                continue;
+            };
+            if let Some(work) = db::load_work(&self.db, id).await? {
+                self.clean_interrupted(&work).await;
+                checked += 1;
+            }
+            claim.release().await?;
+        }
+        Ok(checked)
+    }
+
+    /// Under the certificate's claim: deletes the TXT records of orders that a worker
+    /// which died mid-order left `started`, and closes those orders (outcome `failed`,
+    /// [`INTERRUPTED_BY_KILL`], counted as `interrupted`). The certificate itself is left
+    /// as it is — still due, so the next attempt orders it again. An order whose records
+    /// the provider would not delete now stays open and is retried on the next claim.
+    async fn clean_interrupted(&self, work: &Work) {
+        let orders = match db::open_api_orders(&self.db, work.id).await {
+            Ok(orders) => orders,
+            Err(e) => {
+                tracing::warn!(certificate = %work.id, error = %e, "orders a stopped worker left open could not be read; retrying on the next claim");
+                return;
+            }
+        };
+        if orders.is_empty() {
+            return;
+        }
+        let provider = match work
+            .credential
+            .as_ref()
+            .map(|c| Solver::from_credential(c, &self.config.secrets, &self.http))
+        {
+            Some(Ok(Solver::Api(p))) => Some(p),
+            Some(Err(e)) => {
+                tracing::warn!(certificate = %work.id, error = %e, "DNS credential unusable for deleting an interrupted order's TXT records");
+                None
+            }
+            Some(Ok(Solver::Manual)) | None => None,
+        };
+        let provider_name = provider.as_ref().map_or("none", |p| p.name());
+        for order in orders {
+            let mut failed = 0;
+            let mut by_hand = Vec::new();
+            for logged in &order.records {
+                match (logged.record(), &provider) {
+                    (Some(record), Some(p)) => {
+                        if let Err(e) = p.delete_txt(&record).await {
+                            failed += 1;
+                            self.metrics
+                                .txt_cleanup_failures
+                                .with_label_values(&[provider_name])
+                                .inc();
+                            tracing::error!(certificate = %work.id, order = %order.id, fqdn = %record.fqdn, id = %record.id, error = %e, "TXT record of an interrupted order could not be deleted; retrying on the next claim");
+                        }
+                    }
+                    // The domain no longer has an API credential to delete it with.
+                    (Some(_), None) => by_hand.push(logged),
+                    // Killed while the create call was in flight: the provider may or
+                    // may not have made it, and no id says which record it would be.
+                    (None, _) => by_hand.push(logged),
+                }
+            }
+            if failed > 0 {
+                continue;
+            }
+            let mut error = INTERRUPTED_BY_KILL.to_owned();
+            if !by_hand.is_empty() {
+                error.push_str(
+                    "; check the DNS provider for these TXT records and remove them by hand:",
+                );
+                for logged in &by_hand {
+                    self.metrics
+                        .txt_cleanup_failures
+                        .with_label_values(&[provider_name])
+                        .inc();
+                    tracing::error!(certificate = %work.id, order = %order.id, fqdn = %logged.fqdn, value = %logged.value, id = ?logged.id, "TXT record of an interrupted order may be left at the DNS provider; remove it by hand");
+                    error.push_str(&format!(" {} \"{}\"", logged.fqdn, logged.value));
+                }
+            }
+            match db::finish_order(&self.db, order.id, Some(&error)).await {
+                Ok(()) => {
+                    self.metrics
+                        .orders
+                        .with_label_values(&["interrupted"])
+                        .inc();
+                    tracing::warn!(certificate = %work.id, domain = %work.domain, order = %order.id, deleted = order.records.len() - by_hand.len(), "closed an order a stopped worker left open; its TXT records are deleted");
+                }
+                Err(e) => {
+                    tracing::warn!(certificate = %work.id, order = %order.id, error = %e, "interrupted order not closed; retrying on the next claim")
+                }
+            }
+        }
     }
 
     /// One pass over the due certificates, `concurrency` at a time, until none is left
@@ -262,6 +380,7 @@ impl Worker {
         if !span.is_disabled() {
             span.record("domain", work.domain.as_str());
         }
+        self.clean_interrupted(&work).await;
         if !work.status.wants_order() || work.next_attempt_at > OffsetDateTime::now_utc() {
             return Ok(Outcome::Skipped);
         }
@@ -363,6 +482,7 @@ impl Worker {
             work.id,
             account_id,
             self.config.max_orders_per_hour,
+            matches!(solver, Solver::Api(_)),
         )
         .await
         {
@@ -401,7 +521,7 @@ impl Worker {
         // exactly what must be deleted again.
         let mut created = Vec::new();
         let result = match self
-            .create_records(provider.as_ref(), &challenges, &mut created)
+            .create_records(order_id, provider.as_ref(), &challenges, &mut created)
             .await
         {
             Err(e) => Err(e),
@@ -422,15 +542,30 @@ impl Worker {
         (Some(order_id), result)
     }
 
+    /// Creates the challenges' TXT records, logging each in the order's row before the
+    /// create call and again with its id after it, so a worker killed at any moment
+    /// leaves only records the next claimant can find. The one blind spot: a kill after
+    /// the provider made a record but before its answer is written down leaves an entry
+    /// without id, which the cleanup reports for removal by hand.
     async fn create_records(
         &self,
+        order_id: Uuid,
         provider: &dyn DnsProvider,
         challenges: &[Challenge],
         created: &mut Vec<TxtRecord>,
     ) -> Result<(), Failure> {
+        let mut logged: Vec<LoggedTxtRecord> = Vec::with_capacity(challenges.len());
         for ch in challenges {
             let zone = provider.find_zone(&ch.fqdn).await?;
-            created.push(provider.create_txt(&zone, &ch.fqdn, &ch.value).await?);
+            logged.push(LoggedTxtRecord::planned(&zone, &ch.fqdn, &ch.value));
+            db::set_order_records(&self.db, order_id, &logged).await?;
+            let record = provider.create_txt(&zone, &ch.fqdn, &ch.value).await?;
+            // From here on this worker deletes it itself, whatever happens next.
+            created.push(record.clone());
+            if let Some(last) = logged.last_mut() {
+                *last = LoggedTxtRecord::from(&record);
+            }
+            db::set_order_records(&self.db, order_id, &logged).await?;
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! The `cert-worker` binary: `--help` documents the settings, a bad configuration is
-//! reported whole (exit code 2, no secrets printed), and a real run issues a pending
-//! certificate, exposes metrics and health, beats its heartbeat and stops on SIGTERM.
+//! reported whole (exit code 2, no secrets printed), a real run issues a pending
+//! certificate, exposes metrics and health, beats its heartbeat and stops on SIGTERM, and
+//! a worker SIGKILLed mid-order leaves nothing behind once it is started again.
 
 mod support;
 
@@ -13,6 +14,7 @@ use switchyard_tests::acme::{AcmeEnv, free_port};
 use switchyard_tests::client::http_get;
 use switchyard_tests::eventually::eventually;
 use switchyard_tests::postgres::TestDatabase;
+use switchyard_tests::process::Service;
 use switchyard_tests::redis::TestRedis;
 
 #[test]
@@ -176,6 +178,192 @@ async fn the_service_issues_reports_and_stops_cleanly() -> anyhow::Result<()> {
     let exists: bool = redis.client().exists(&heartbeat).await?;
     assert!(!exists, "heartbeat left after a clean stop");
 
+    conn.close().await?;
+    redis.cleanup().await?;
+    database.drop_now().await
+}
+
+/// The worker binary as a [`Service`] (log in its working directory), against the test's
+/// Pebble, challtestsrv, database and Redis prefix.
+fn start_worker(
+    env: &AcmeEnv,
+    database: &TestDatabase,
+    redis: &TestRedis,
+    admin: std::net::SocketAddr,
+    propagation_timeout_secs: &str,
+) -> anyhow::Result<Service> {
+    let ca_file = env.pebble.listener_ca_file().to_string_lossy().into_owned();
+    let (directory, resolver, admin) = (
+        env.pebble.directory_url(),
+        env.dns.dns_addr().to_string(),
+        admin.to_string(),
+    );
+    Service::start(
+        "cert-worker",
+        &[],
+        &[
+            ("DATABASE_URL", database.url()),
+            ("SWITCHYARD_REDIS_URL", redis.url()),
+            ("SWITCHYARD_KEY_PREFIX", redis.prefix()),
+            ("SWITCHYARD_SECRET_KEY", support::SECRET_KEY),
+            ("SWITCHYARD_ACME_DIRECTORY", &directory),
+            ("SWITCHYARD_ACME_CA_FILE", &ca_file),
+            ("SWITCHYARD_DNS_RESOLVERS", &resolver),
+            ("SWITCHYARD_PROPAGATION_POLL_MS", "100"),
+            (
+                "SWITCHYARD_PROPAGATION_TIMEOUT_SECS",
+                propagation_timeout_secs,
+            ),
+            ("SWITCHYARD_POLL_SECS", "1"),
+            ("SWITCHYARD_HEARTBEAT_SECS", "1"),
+            ("SWITCHYARD_CERT_WORKER_ADMIN_LISTEN", &admin),
+        ],
+    )
+}
+
+/// The issue's requirement: a worker SIGKILLed while its order waits for DNS cannot
+/// delete its TXT records; the next start must delete them, close the dead order and
+/// issue the certificate.
+#[tokio::test]
+async fn a_worker_killed_mid_order_leaves_no_record_after_restart() -> anyhow::Result<()> {
+    let env = AcmeEnv::start().await?;
+    let database = TestDatabase::create().await?;
+    let conn = support::migrated(&database).await?;
+    let redis = TestRedis::new().await?;
+    let domain = "killed.example";
+    // Accepted but never visible: the order waits (300 s) with both records created.
+    let fake = FakeProvider::start(
+        Kind::DigitalOcean,
+        domain,
+        Mode::Invisible,
+        vec![env.dns.management_url()],
+    )
+    .await;
+    let credential = support::insert_credential(
+        &conn,
+        fake.provider(),
+        Some(fake.secret()),
+        Some(fake.base_url()),
+    )
+    .await?;
+    let id = support::insert_certificate(&conn, domain, Some(credential), "pending").await?;
+
+    let admin = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mut first = start_worker(&env, &database, &redis, admin, "300")?;
+    // Both records exist at the provider and the order row has both of their ids: the
+    // order is waiting for DNS.
+    let conn2 = conn.clone();
+    let logged = eventually(
+        Duration::from_secs(30),
+        "both TXT records are created and logged in the order",
+        || {
+            let (conn, records) = (conn2.clone(), fake.records());
+            async move {
+                let orders = support::order_rows(&conn, id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let ids = orders
+                    .first()
+                    .and_then(|o| o.dns_records.as_ref())
+                    .and_then(|r| r.as_array())
+                    .map(|a| a.iter().filter(|r| r["id"].is_string()).count())
+                    .unwrap_or(0);
+                if records.len() == 2 && ids == 2 {
+                    Ok(orders)
+                } else {
+                    Err(format!("provider: {records:?}; orders: {orders:?}"))
+                }
+            }
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}\n--- worker log ---\n{}", first.log_tail(40)))?;
+    assert_eq!(logged.len(), 1, "{logged:?}");
+
+    first.kill().await?;
+    let left = fake.records();
+    assert_eq!(
+        left.len(),
+        2,
+        "killed mid-order, the records stay: {left:?}"
+    );
+    let orders = support::order_rows(&conn, id).await?;
+    assert_eq!(orders[0].outcome, "started", "{orders:?}");
+    assert_eq!(support::status(&conn, id).await?, "pending");
+
+    // The records of the next order reach DNS; the restarted worker must clean up first.
+    fake.set_mode(Mode::Normal);
+    let mut second = start_worker(&env, &database, &redis, admin, "30")?;
+    let conn2 = conn.clone();
+    let outcome = eventually(
+        Duration::from_secs(60),
+        "the certificate is issued, the dead order closed and no TXT record left",
+        || {
+            let (conn, records) = (conn2.clone(), fake.records());
+            async move {
+                let status = support::status(&conn, id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let orders = support::order_rows(&conn, id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if status == "active"
+                    && records.is_empty()
+                    && orders.iter().all(|o| o.outcome != "started")
+                {
+                    Ok(orders)
+                } else {
+                    Err(format!(
+                        "status {status}; provider: {records:?}; orders: {orders:?}"
+                    ))
+                }
+            }
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}\n--- worker log ---\n{}", second.log_tail(40)))?;
+    assert_eq!(
+        outcome.len(),
+        2,
+        "one dead order, one that issued: {outcome:?}"
+    );
+    assert_eq!(
+        (outcome[0].outcome.as_str(), outcome[0].error.as_deref()),
+        (
+            "failed",
+            Some(switchyard_cert_worker::worker::INTERRUPTED_BY_KILL)
+        ),
+        "the dead order is closed cleanly"
+    );
+    assert_eq!(
+        (outcome[1].outcome.as_str(), outcome[1].error.as_deref()),
+        ("issued", None)
+    );
+    // The old records went by the provider's API, by the ids the dead worker logged.
+    let deletes: Vec<String> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.starts_with("DELETE "))
+        .collect();
+    for record in logged[0]
+        .dns_records
+        .as_ref()
+        .and_then(|r| r.as_array())
+        .unwrap()
+    {
+        let path = format!(
+            "DELETE /domains/{domain}/records/{}",
+            record["id"].as_str().unwrap()
+        );
+        assert!(deletes.contains(&path), "{path} not in {deletes:?}");
+    }
+    let metrics = http_get(admin, "admin", "/metrics").await?.body;
+    assert!(
+        metrics.contains(r#"switchyard_cert_orders_total{outcome="interrupted"} 1"#),
+        "{metrics}"
+    );
+
+    second.stop().await?;
     conn.close().await?;
     redis.cleanup().await?;
     database.drop_now().await

@@ -292,6 +292,25 @@ async fn manual_dns_shows_the_record_and_proceeds_once_it_is_visible() -> anyhow
         2,
         "one value for *.{domain}, one for {domain}"
     );
+    // An instance starting meanwhile (as after a crash) closes orders that dead workers
+    // left open, but not a manual one that waits for the operator.
+    let other = support::worker(support::config(
+        &s.env,
+        s.database.url(),
+        s.redis.url(),
+        s.redis.prefix(),
+        s.env.dns.dns_addr(),
+        &[],
+    ))
+    .await;
+    other.recover_interrupted().await?;
+    let orders = support::order_rows(&s.conn, id).await?;
+    assert_eq!(orders.len(), 1, "{orders:?}");
+    assert_eq!(
+        (orders[0].outcome.as_str(), &orders[0].dns_records),
+        ("started", &None),
+        "the waiting manual order was swept"
+    );
 
     // The operator publishes only one of the two: still waiting.
     s.env.dns.set_txt(&name, &values[0]).await?;

@@ -23,6 +23,7 @@
 
 mod m20261122_000001_initial;
 mod m20261122_000002_acme_orders;
+mod m20261202_000003_acme_order_dns_records;
 
 // The sea-orm convention: callers write `use migrations::{Migrator, MigratorTrait};`.
 pub use sea_orm_migration::prelude::*;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_initial::Migration),
             Box::new(m20261122_000002_acme_orders::Migration),
+            Box::new(m20261202_000003_acme_order_dns_records::Migration),
         ]
     }
 }

@@ -107,7 +107,11 @@ async fn migrations_apply_roll_back_completely_and_apply_again() -> anyhow::Resu
         .collect();
     assert_eq!(
         applied,
-        ["m20261122_000001_initial", "m20261122_000002_acme_orders"]
+        [
+            "m20261122_000001_initial",
+            "m20261122_000002_acme_orders",
+            "m20261202_000003_acme_order_dns_records"
+        ]
     );
     assert!(Migrator::get_pending_migrations(&db).await?.is_empty());
     assert_required_indexes(&db).await?;

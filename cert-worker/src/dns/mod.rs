@@ -19,7 +19,7 @@ pub mod propagation;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use switchyard_shared::secrets::SecretBox;
 
 /// Associated data for sealed DNS credentials; the panel seals with the same context.
@@ -43,6 +43,54 @@ pub struct TxtRecord {
     pub value: String,
     /// The provider's id for the record.
     pub id: String,
+}
+
+/// A TXT record as the order log keeps it (`acme_orders.dns_records`), so that a worker
+/// other than the one that created it can delete it. `id` is `None` from just before the
+/// provider's create call until its answer has been written down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoggedTxtRecord {
+    pub zone: String,
+    pub zone_id: String,
+    pub fqdn: String,
+    pub value: String,
+    pub id: Option<String>,
+}
+
+impl LoggedTxtRecord {
+    /// A record about to be created in `zone`.
+    pub fn planned(zone: &Zone, fqdn: &str, value: &str) -> Self {
+        LoggedTxtRecord {
+            zone: zone.name.clone(),
+            zone_id: zone.id.clone(),
+            fqdn: fqdn.to_owned(),
+            value: value.to_owned(),
+            id: None,
+        }
+    }
+
+    /// What it takes to delete it, once the provider has named it.
+    pub fn record(&self) -> Option<TxtRecord> {
+        self.id.as_ref().map(|id| TxtRecord {
+            zone: self.zone.clone(),
+            zone_id: self.zone_id.clone(),
+            fqdn: self.fqdn.clone(),
+            value: self.value.clone(),
+            id: id.clone(),
+        })
+    }
+}
+
+impl From<&TxtRecord> for LoggedTxtRecord {
+    fn from(r: &TxtRecord) -> Self {
+        LoggedTxtRecord {
+            zone: r.zone.clone(),
+            zone_id: r.zone_id.clone(),
+            fqdn: r.fqdn.clone(),
+            value: r.value.clone(),
+            id: Some(r.id.clone()),
+        }
+    }
 }
 
 /// A zone hosted at the provider.

@@ -141,6 +141,32 @@ pub async fn orders_of(conn: &DatabaseConnection, id: Uuid) -> anyhow::Result<i6
     Ok(r.try_get("", "n")?)
 }
 
+/// One row of the order log.
+#[derive(Debug)]
+pub struct OrderRow {
+    pub outcome: String,
+    pub error: Option<String>,
+    pub dns_records: Option<serde_json::Value>,
+}
+
+/// A certificate's orders, oldest first.
+pub async fn order_rows(conn: &DatabaseConnection, id: Uuid) -> anyhow::Result<Vec<OrderRow>> {
+    conn.query_all_raw(stmt(
+        "SELECT outcome, error, dns_records FROM acme_orders WHERE certificate_id = $1 ORDER BY created_at",
+        vec![id.into()],
+    ))
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(OrderRow {
+            outcome: r.try_get("", "outcome")?,
+            error: r.try_get("", "error")?,
+            dns_records: r.try_get("", "dns_records")?,
+        })
+    })
+    .collect()
+}
+
 /// A worker configuration pointing at Pebble, checking DNS at `resolver`.
 pub fn config(
     env: &AcmeEnv,
