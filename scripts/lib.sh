@@ -6,7 +6,9 @@
 
 # shellcheck disable=SC2034 # the variables below are used by the scripts sourcing this file
 SWITCHYARD_ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
-LOCAL_DIR="$SWITCHYARD_ROOT/.local"
+# SWITCHYARD_LOCAL_DIR moves it (the run-command test keeps its stack in a directory of
+# its own); the default is .local in the checkout.
+LOCAL_DIR=${SWITCHYARD_LOCAL_DIR:-$SWITCHYARD_ROOT/.local}
 LOGS_DIR="$LOCAL_DIR/logs"
 RUN_DIR="$LOCAL_DIR/run"
 PG_DIR="$LOCAL_DIR/postgres" # may be a symlink to PG_FALLBACK_BASE/<id>, see scripts/up
@@ -22,6 +24,7 @@ ACME_HELPERS=(pebble-challtestsrv pebble)
 DEMO_BACKEND=switchyard-demo-backend
 DEMO_BACKEND_PORT=${SWITCHYARD_DEMO_BACKEND_PORT:-8090}
 PROXY_HTTP_PORT=8080
+PROXY_HTTPS_PORT=8443
 PANEL_URL="http://127.0.0.1:8081"
 ACME_DIR="$LOCAL_DIR/pebble"
 PEBBLE_PORT=${SWITCHYARD_PEBBLE_PORT:-14000}

@@ -236,6 +236,10 @@ pub mod certificates {
         pub next_attempt_at: TimeDateTimeWithTimeZone,
         pub created_at: TimeDateTimeWithTimeZone,
         pub updated_at: TimeDateTimeWithTimeZone,
+        /// Written by the cert worker for a `manual` DNS credential's open order.
+        pub manual_txt_name: Option<String>,
+        /// The TXT values to publish at `manual_txt_name`, one per line.
+        pub manual_txt_value: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -137,6 +137,25 @@ async fn certificates_show_status_and_can_be_reissued() -> anyhow::Result<()> {
     assert_eq!(reply.json["status"], "pending");
     assert_eq!(reply.json["names"], json!(["*.example.com", "example.com"]));
     assert_eq!(reply.json["not_after"], serde_json::Value::Null);
+    assert!(reply.json.get("manual_dns").is_none(), "{}", reply.json);
+
+    // A manual DNS order waiting for the operator: what to publish, one value a record.
+    panel
+        .db
+        .execute_unprepared(
+            "UPDATE certificates SET manual_txt_name = '_acme-challenge.example.com', \
+             manual_txt_value = E'value-for-wildcard\\nvalue-for-apex'",
+        )
+        .await?;
+    let reply = panel
+        .call(Method::GET, &path, Auth::Bearer(&admin), None)
+        .await?;
+    assert_eq!(
+        reply.json["manual_dns"],
+        json!({"name": "_acme-challenge.example.com", "values": ["value-for-wildcard", "value-for-apex"]}),
+        "{}",
+        reply.json
+    );
 
     // cert-worker failed it: the status says so, with the error.
     panel

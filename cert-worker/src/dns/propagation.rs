@@ -6,11 +6,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hickory_resolver::config::{
-    NameServerConfig, NameServerConfigGroup, ResolveHosts, ResolverConfig, ResolverOpts,
-};
-use hickory_resolver::name_server::TokioConnectionProvider;
-use hickory_resolver::proto::xfer::Protocol;
 use hickory_resolver::{Name, TokioResolver};
 
 /// One query may take this long before the server counts as not answering this round.
@@ -127,32 +122,127 @@ async fn visible_at(servers: &[SocketAddr], fqdn: &str, values: &[String]) -> Re
     Ok(())
 }
 
-/// The TXT values of `fqdn` at one server, without any cache in between.
+/// The TXT values of `fqdn` at one server, without any cache in between: one DNS query
+/// sent straight to the server (UDP, TCP when the answer is truncated). Not through a
+/// stub resolver, which would also answer special-use names itself (`*.localhost`
+/// never leaves hickory's resolver, RFC 6761) instead of asking the server.
 async fn txt_at(server: SocketAddr, fqdn: &str) -> Result<Vec<String>, String> {
-    let mut ns = NameServerConfig::new(server, Protocol::Udp);
-    ns.trust_negative_responses = true;
-    let config = ResolverConfig::from_parts(None, vec![], NameServerConfigGroup::from(vec![ns]));
-    let mut options = ResolverOpts::default();
-    options.cache_size = 0;
-    options.attempts = 1;
-    options.timeout = QUERY_TIMEOUT;
-    options.use_hosts_file = ResolveHosts::Never;
-    options.recursion_desired = true;
-    let resolver = TokioResolver::builder_with_config(config, TokioConnectionProvider::default())
-        .with_options(options)
-        .build();
-    match resolver.txt_lookup(absolute(fqdn)).await {
-        Ok(answer) => Ok(answer
-            .iter()
-            .map(|txt| {
+    use hickory_resolver::proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+    use hickory_resolver::proto::rr::{RData, RecordType};
+
+    let id = {
+        let random = uuid::Uuid::new_v4();
+        let b = random.as_bytes();
+        u16::from_le_bytes([b[0], b[1]])
+    };
+    let mut query = Message::new();
+    query
+        .set_id(id)
+        .set_message_type(MessageType::Query)
+        .set_op_code(OpCode::Query)
+        .set_recursion_desired(true)
+        .add_query(Query::query(absolute(fqdn), RecordType::TXT));
+    let mut edns = Edns::new();
+    edns.set_max_payload(4096);
+    query.set_edns(edns);
+    let packet = query
+        .to_vec()
+        .map_err(|e| format!("{server}: cannot encode the query: {e}"))?;
+    let exchange = async {
+        let mut answer = udp_exchange(server, &packet, id).await?;
+        if answer.truncated() {
+            answer = tcp_exchange(server, &packet, id).await?;
+        }
+        Ok::<Message, String>(answer)
+    };
+    let answer = tokio::time::timeout(QUERY_TIMEOUT, exchange)
+        .await
+        .map_err(|_| format!("{server}: no answer within {QUERY_TIMEOUT:?}"))??;
+    match answer.response_code() {
+        ResponseCode::NoError | ResponseCode::NXDomain => {}
+        code => return Err(format!("{server}: answered {code}")),
+    }
+    Ok(answer
+        .answers()
+        .iter()
+        .filter_map(|record| match record.data() {
+            RData::TXT(txt) => Some(
                 txt.iter()
                     .map(|part| String::from_utf8_lossy(part).into_owned())
-                    .collect::<String>()
-            })
-            .collect()),
-        Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok(Vec::new()),
-        Err(e) => Err(format!("{server}: {e}")),
+                    .collect::<String>(),
+            ),
+            _ => None,
+        })
+        .collect())
+}
+
+async fn udp_exchange(
+    server: SocketAddr,
+    packet: &[u8],
+    id: u16,
+) -> Result<hickory_resolver::proto::op::Message, String> {
+    let local: SocketAddr = if server.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = tokio::net::UdpSocket::bind(local)
+        .await
+        .map_err(|e| format!("{server}: cannot open a UDP socket: {e}"))?;
+    socket
+        .connect(server)
+        .await
+        .map_err(|e| format!("{server}: {e}"))?;
+    socket
+        .send(packet)
+        .await
+        .map_err(|e| format!("{server}: sending the query: {e}"))?;
+    let mut buffer = vec![0u8; 65_535];
+    loop {
+        let n = socket
+            .recv(&mut buffer)
+            .await
+            .map_err(|e| format!("{server}: reading the answer: {e}"))?;
+        // Anything else arriving on the port is not our answer.
+        if let Ok(answer) = hickory_resolver::proto::op::Message::from_vec(&buffer[..n])
+            && answer.id() == id
+        {
+            return Ok(answer);
+        }
     }
+}
+
+async fn tcp_exchange(
+    server: SocketAddr,
+    packet: &[u8],
+    id: u16,
+) -> Result<hickory_resolver::proto::op::Message, String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(server)
+        .await
+        .map_err(|e| format!("{server} (TCP): {e}"))?;
+    let length = u16::try_from(packet.len()).map_err(|_| format!("{server}: query too long"))?;
+    let mut framed = length.to_be_bytes().to_vec();
+    framed.extend_from_slice(packet);
+    stream
+        .write_all(&framed)
+        .await
+        .map_err(|e| format!("{server} (TCP): sending the query: {e}"))?;
+    let length = stream
+        .read_u16()
+        .await
+        .map_err(|e| format!("{server} (TCP): reading the answer: {e}"))?;
+    let mut buffer = vec![0u8; usize::from(length)];
+    stream
+        .read_exact(&mut buffer)
+        .await
+        .map_err(|e| format!("{server} (TCP): reading the answer: {e}"))?;
+    let answer = hickory_resolver::proto::op::Message::from_vec(&buffer)
+        .map_err(|e| format!("{server} (TCP): unreadable answer: {e}"))?;
+    if answer.id() != id {
+        return Err(format!("{server} (TCP): an answer to another query"));
+    }
+    Ok(answer)
 }
 
 /// `name.` — fully qualified, so no search domain is ever appended.

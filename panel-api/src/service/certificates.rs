@@ -35,6 +35,19 @@ pub struct CertificateView {
     pub next_attempt_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// The domain's DNS credential is `manual` and an order waits for its TXT records:
+    /// publish every value at `name`; the cert worker finishes the order once it sees them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manual_dns: Option<ManualDns>,
+}
+
+/// What an operator publishes for a manual DNS-01 challenge.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ManualDns {
+    /// `_acme-challenge.example.com`
+    pub name: String,
+    /// One TXT record each (a wildcard certificate has two: `*.example.com` and the apex).
+    pub values: Vec<String>,
 }
 
 impl From<certificates::Model> for CertificateView {
@@ -50,6 +63,13 @@ impl From<certificates::Model> for CertificateView {
             attempts: m.attempts,
             next_attempt_at: m.next_attempt_at,
             updated_at: m.updated_at,
+            manual_dns: match (m.manual_txt_name, m.manual_txt_value) {
+                (Some(name), Some(values)) => Some(ManualDns {
+                    name,
+                    values: values.lines().map(str::to_owned).collect(),
+                }),
+                _ => None,
+            },
         }
     }
 }
