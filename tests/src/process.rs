@@ -12,10 +12,11 @@ use crate::eventually::eventually;
 
 /// Environment variables that would change what a service does and that a test must
 /// set explicitly if it wants them (tracing endpoints, log filters).
-const SCRUBBED: [&str; 7] = [
+const SCRUBBED: [&str; 8] = [
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
     "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
     "OTEL_SDK_DISABLED",
     "OTEL_SERVICE_NAME",
     "SWITCHYARD_OTLP_ENDPOINT",

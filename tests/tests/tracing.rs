@@ -7,8 +7,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,25 +22,15 @@ use prost::Message as _;
 use serde_json::json;
 use switchyard_shared::model::HostRecord;
 use switchyard_shared::store::ChangeSet;
-use switchyard_tests::bins::workspace_bin;
 use switchyard_tests::client;
 use switchyard_tests::eventually::eventually;
 use switchyard_tests::postgres::TestDatabase;
+use switchyard_tests::process::Service;
 use switchyard_tests::redis::TestRedis;
 use switchyard_tests::upstream::Upstream;
 
 /// Long enough for a debug build on a busy two-core machine.
 const DEADLINE: Duration = Duration::from_secs(30);
-
-/// The standard OTLP variables a developer's shell may have set: removed from every
-/// child, so a test configures tracing only through what it passes.
-const OTEL_VARS: [&str; 5] = [
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_PROTOCOL",
-    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-    "OTEL_SDK_DISABLED",
-];
 
 // ---------------------------------------------------------------------------------
 // A local OTLP/HTTP receiver
@@ -217,86 +205,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A service process with its output in a log file; killed when dropped.
-struct Service {
-    child: Option<Child>,
-    log: PathBuf,
-    dir: PathBuf,
-}
-
-impl Service {
-    fn start(binary: &str, args: &[String], env: &[(&str, &str)]) -> Service {
-        let dir = std::env::temp_dir().join(format!("sy-trace-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let log = dir.join(format!("{binary}.log"));
-        let file = std::fs::File::create(&log).expect("log file");
-        let mut command = Command::new(workspace_bin(binary));
-        command
-            .args(args)
-            .current_dir(&dir)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("log file"))
-            .stderr(file);
-        for var in OTEL_VARS {
-            command.env_remove(var);
-        }
-        command.env_remove("SWITCHYARD_OTLP_ENDPOINT");
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("{binary} starts: {e}"));
-        Service {
-            child: Some(child),
-            log,
-            dir,
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM, then waits (with a deadline) for the process to exit.
-    async fn stop(&mut self) -> anyhow::Result<()> {
-        let Some(mut child) = self.child.take() else {
-            return Ok(());
-        };
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .context("kill -TERM")?;
-        let exited = eventually(DEADLINE, "the service exits after SIGTERM", || {
-            let status = child.try_wait();
-            async move {
-                match status {
-                    Ok(Some(status)) => Ok(status),
-                    Ok(None) => Err("still running".to_owned()),
-                    Err(e) => Err(e.to_string()),
-                }
-            }
-        })
-        .await;
-        if exited.is_err() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        exited.map(|_| ())
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 // ---------------------------------------------------------------------------------
 // panel-api: one trace from the API request to the Redis transaction
 // ---------------------------------------------------------------------------------
@@ -340,7 +248,7 @@ async fn panel_zone_write_is_one_trace_from_request_to_redis() -> anyhow::Result
     .collect();
     // A batch delay far beyond the test: whatever arrives was sent by the flush at exit,
     // which is what dropping the guard must do.
-    let mut panel = Service::start("panel-api", &args, &[("OTEL_BSP_SCHEDULE_DELAY", "600000")]);
+    let mut panel = Service::start("panel-api", &args, &[("OTEL_BSP_SCHEDULE_DELAY", "600000")])?;
     let http = reqwest::Client::builder()
         .no_proxy()
         .timeout(client::REQUEST_TIMEOUT)
@@ -556,7 +464,7 @@ async fn proxy_exports_a_span_per_request_when_configured() -> anyhow::Result<()
         "switchyard-proxy",
         &args,
         &[("OTEL_BSP_SCHEDULE_DELAY", "100")],
-    );
+    )?;
     let addr = SocketAddr::from(([127, 0, 0, 1], http));
     get_through(addr, "traced.example.com", "trace-test-request-1")
         .await
@@ -607,7 +515,7 @@ async fn proxy_sends_nothing_without_an_endpoint() -> anyhow::Result<()> {
     let upstream = Upstream::echo("untraced").await;
     put_zone(&redis, "untraced.example.com", &upstream).await?;
     let http = free_port();
-    let mut proxy = Service::start("switchyard-proxy", &proxy_args(&redis, http, &[]), &[]);
+    let mut proxy = Service::start("switchyard-proxy", &proxy_args(&redis, http, &[]), &[])?;
     let addr = SocketAddr::from(([127, 0, 0, 1], http));
     for i in 0..5 {
         get_through(addr, "untraced.example.com", &format!("untraced-{i}"))
