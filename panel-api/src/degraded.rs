@@ -605,6 +605,32 @@ pub async fn unless_down<T>(
     result
 }
 
+/// A read from PostgreSQL answered as JSON, or — while PostgreSQL is unreachable — the
+/// same read from Redis: `fallback` gives `Some(Some(_))` (found, marked degraded),
+/// `Some(None)` (not there or not readable: 404) or `None` (Redis cannot say either: the
+/// original 503).
+pub async fn read_or_degraded<T, D, F>(
+    state: &AppState,
+    read: impl Future<Output = Result<T, crate::error::ApiError>>,
+    fallback: impl FnOnce() -> F,
+) -> Result<axum::response::Response, crate::error::ApiError>
+where
+    T: Serialize,
+    D: Serialize,
+    F: Future<Output = Option<Option<D>>>,
+{
+    use axum::response::IntoResponse as _;
+    match unless_down(state, read).await {
+        Ok(view) => Ok(axum::Json(view).into_response()),
+        Err(crate::error::ApiError::Unavailable(why)) => match fallback().await {
+            Some(Some(view)) => Ok(axum::Json(view).into_response()),
+            Some(None) => Err(crate::error::ApiError::NotFound),
+            None => Err(crate::error::ApiError::Unavailable(why)),
+        },
+        Err(e) => Err(e),
+    }
+}
+
 /// How often [`watch_database`] asks PostgreSQL whether it is there.
 pub const DB_PROBE_EVERY: Duration = Duration::from_secs(1);
 

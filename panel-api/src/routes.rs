@@ -219,7 +219,7 @@ pub mod domains {
     use crate::auth::{Caller, Need};
     use crate::error::ApiError;
     use crate::service::certificates::{self, CertificateView};
-    use axum::response::{IntoResponse, Response};
+    use axum::response::Response;
 
     use crate::degraded;
     use crate::service::ListQuery;
@@ -272,17 +272,12 @@ pub mod domains {
         caller: Caller,
         Path(id): Path<Uuid>,
     ) -> Result<Response, ApiError> {
-        match degraded::unless_down(&state, service::get(&state.db, &caller.principal, id)).await {
-            Ok(view) => Ok(Json(view).into_response()),
-            Err(ApiError::Unavailable(why)) => {
-                match degraded::domain(&state, &caller.principal, id).await {
-                    Some(Some(view)) => Ok(Json(view).into_response()),
-                    Some(None) => Err(ApiError::NotFound),
-                    None => Err(ApiError::Unavailable(why)),
-                }
-            }
-            Err(e) => Err(e),
-        }
+        degraded::read_or_degraded(
+            &state,
+            service::get(&state.db, &caller.principal, id),
+            || degraded::domain(&state, &caller.principal, id),
+        )
+        .await
     }
 
     #[utoipa::path(
@@ -312,18 +307,16 @@ pub mod domains {
         ApiQuery(query): ApiQuery<ListQuery>,
     ) -> Result<Response, ApiError> {
         caller.authorize(Need::Authenticated)?;
-        match degraded::unless_down(&state, service::list(&state.db, &caller.principal, &query))
-            .await
-        {
-            Ok(page) => Ok(Json(page).into_response()),
-            Err(ApiError::Unavailable(why)) => {
+        degraded::read_or_degraded(
+            &state,
+            service::list(&state.db, &caller.principal, &query),
+            || async {
                 degraded::domain_list(&state, &caller.principal, &query)
                     .await
-                    .map(|page| Json(page).into_response())
-                    .ok_or(ApiError::Unavailable(why))
-            }
-            Err(e) => Err(e),
-        }
+                    .map(Some)
+            },
+        )
+        .await
     }
 }
 
@@ -432,12 +425,11 @@ pub mod zones {
         ApiQuery(query): ApiQuery<ZoneListQuery>,
     ) -> Result<Response, ApiError> {
         let after = query.cursor()?;
-        match degraded::unless_down(&state, service::list(&state.db, &caller.principal, &query))
-            .await
-        {
-            Ok(page) => Ok(Json(page).into_response()),
-            // PostgreSQL is down: what the proxies serve, from Redis, marked degraded.
-            Err(ApiError::Unavailable(why)) => {
+        // PostgreSQL down: what the proxies serve, from Redis, marked degraded.
+        degraded::read_or_degraded(
+            &state,
+            service::list(&state.db, &caller.principal, &query),
+            || async {
                 let page = query.page();
                 degraded::zone_list(
                     &state,
@@ -447,11 +439,10 @@ pub mod zones {
                     query.domain_id,
                 )
                 .await
-                .map(|page| Json(page).into_response())
-                .ok_or(ApiError::Unavailable(why))
-            }
-            Err(e) => Err(e),
-        }
+                .map(Some)
+            },
+        )
+        .await
     }
 
     #[utoipa::path(
@@ -463,17 +454,12 @@ pub mod zones {
         caller: Caller,
         Path(id): Path<Uuid>,
     ) -> Result<Response, ApiError> {
-        match degraded::unless_down(&state, service::get(&state.db, &caller.principal, id)).await {
-            Ok(view) => Ok(Json(view).into_response()),
-            Err(ApiError::Unavailable(why)) => {
-                match degraded::zone(&state, &caller.principal, id).await {
-                    Some(Some(view)) => Ok(Json(view).into_response()),
-                    Some(None) => Err(ApiError::NotFound),
-                    None => Err(ApiError::Unavailable(why)),
-                }
-            }
-            Err(e) => Err(e),
-        }
+        degraded::read_or_degraded(
+            &state,
+            service::get(&state.db, &caller.principal, id),
+            || degraded::zone(&state, &caller.principal, id),
+        )
+        .await
     }
 
     #[utoipa::path(
