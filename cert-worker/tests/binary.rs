@@ -10,12 +10,17 @@ use std::time::Duration;
 
 use fred::prelude::KeysInterface as _;
 use support::providers::{FakeProvider, Kind, Mode};
+use switchyard_shared::model::HostRecord;
+use switchyard_shared::store::ChangeSet;
 use switchyard_tests::acme::{AcmeEnv, free_port};
 use switchyard_tests::client::http_get;
 use switchyard_tests::eventually::eventually;
+use switchyard_tests::load::Load;
 use switchyard_tests::postgres::TestDatabase;
 use switchyard_tests::process::Service;
 use switchyard_tests::redis::TestRedis;
+use switchyard_tests::stack::Proxy;
+use switchyard_tests::upstream::Upstream;
 
 #[test]
 fn help_lists_the_settings() {
@@ -223,8 +228,9 @@ fn start_worker(
 
 /// The issue's requirement: a worker SIGKILLed while its order waits for DNS cannot
 /// delete its TXT records; the next start must delete them, close the dead order and
-/// issue the certificate.
-#[tokio::test]
+/// issue the certificate. Meanwhile a proxy on the same Redis serves a zone under steady
+/// load (multi-threaded, so the loop runs while the test waits), and no request fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_order_leaves_no_record_after_restart() -> anyhow::Result<()> {
     let env = AcmeEnv::start().await?;
     let database = TestDatabase::create().await?;
@@ -279,6 +285,31 @@ async fn a_worker_killed_mid_order_leaves_no_record_after_restart() -> anyhow::R
     .await
     .map_err(|e| anyhow::anyhow!("{e}\n--- worker log ---\n{}", first.log_tail(40)))?;
     assert_eq!(logged.len(), 1, "{logged:?}");
+
+    // Traffic keeps flowing through a proxy on the same Redis the whole time: the cert
+    // worker is not in the request path, so its crash must cost no request.
+    let upstream = Upstream::echo("app").await;
+    let proxy = Proxy::start(redis.url(), redis.prefix(), "proxy-during-kill").await?;
+    let host = format!("app.{domain}");
+    let record = serde_json::json!({
+        "host": host,
+        "routes": [{"zone_id": "z-app", "upstreams": [{"url": upstream.url()}]}],
+    });
+    let record = HostRecord::from_json(&host, record.to_string().as_bytes())
+        .map_err(|e| anyhow::anyhow!("test zone: {e}"))?;
+    let mut batch = ChangeSet::new();
+    batch.put_zone(&record);
+    redis.store().apply(&batch).await?;
+    eventually(
+        Duration::from_secs(30),
+        "the proxy routes the zone",
+        || async {
+            let seen = proxy.get(&host, "/").await?;
+            (seen.0 == 200).then_some(()).ok_or(format!("{seen:?}"))
+        },
+    )
+    .await?;
+    let load = Load::start(proxy.http, vec![host.clone()]);
 
     first.kill().await?;
     let left = fake.records();
@@ -361,6 +392,15 @@ async fn a_worker_killed_mid_order_leaves_no_record_after_restart() -> anyhow::R
     assert!(
         metrics.contains(r#"switchyard_cert_orders_total{outcome="interrupted"} 1"#),
         "{metrics}"
+    );
+    // Kill, restart and issuance: not one failed request for the existing zone.
+    let (sent, failures) = load.finish().await;
+    assert!(sent > 10, "the load loop ran ({sent} requests)");
+    assert!(
+        failures.is_empty(),
+        "{} of {sent} failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
     );
 
     second.stop().await?;

@@ -9,6 +9,7 @@ pub mod acme;
 pub mod bins;
 pub mod client;
 pub mod eventually;
+pub mod load;
 pub mod postgres;
 pub mod process;
 pub mod redis;

@@ -9,13 +9,12 @@
 //!   Redis (and the proxy) once it is back.
 //! - A proxy restarted while Redis is down serves from its snapshot file.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
 use switchyard_tests::eventually::eventually;
+use switchyard_tests::load::Load;
 use switchyard_tests::postgres::{ADMIN_URL_ENV, DEFAULT_ADMIN_URL, TestDatabase};
 use switchyard_tests::redis::TestRedis;
 use switchyard_tests::relay::Relay;
@@ -23,8 +22,6 @@ use switchyard_tests::stack::{ADMIN, ADMIN_PASSWORD, Auth, Panel, Proxy};
 use switchyard_tests::upstream::Upstream;
 
 const ZONES: usize = 20;
-/// The load loop's bound: it stops by itself after this many requests.
-const MAX_REQUESTS: u64 = 200_000;
 
 fn host(i: usize) -> String {
     format!("z{i}.faults.test")
@@ -53,69 +50,6 @@ fn via(relay: &Relay, url: &str) -> String {
     url.set_host(Some("127.0.0.1")).expect("a host");
     url.set_port(Some(relay.addr().port())).expect("a port");
     url.to_string()
-}
-
-/// A request loop over the existing zones through one proxy address; every answer
-/// that is not 200 from an upstream is a failure, kept with what was seen.
-struct Load {
-    stop: Arc<AtomicBool>,
-    sent: Arc<AtomicU64>,
-    failures: Arc<std::sync::Mutex<Vec<String>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Load {
-    fn start(proxy: std::net::SocketAddr, hosts: Vec<String>) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let sent = Arc::new(AtomicU64::new(0));
-        let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (s, n, f) = (stop.clone(), sent.clone(), failures.clone());
-        let task = tokio::spawn(async move {
-            let clients: Vec<(String, reqwest::Client)> = hosts
-                .iter()
-                .map(|h| {
-                    let c = switchyard_tests::client::client(h, proxy)
-                        .timeout(Duration::from_secs(5))
-                        .build()
-                        .expect("a client");
-                    (h.clone(), c)
-                })
-                .collect();
-            // A steady trickle, not a flood: the point is coverage over time.
-            let mut pace = tokio::time::interval(Duration::from_millis(2));
-            pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut i = 0usize;
-            while !s.load(Ordering::Relaxed) && n.load(Ordering::Relaxed) < MAX_REQUESTS {
-                pace.tick().await;
-                let (h, c) = &clients[i % clients.len()];
-                i += 1;
-                n.fetch_add(1, Ordering::Relaxed);
-                let seen = c
-                    .get(switchyard_tests::client::url("http", h, "/"))
-                    .send()
-                    .await
-                    .map(|r| r.status().as_u16());
-                match seen {
-                    Ok(200) => {}
-                    other => f.lock().unwrap().push(format!("{h}: {other:?}")),
-                }
-            }
-        });
-        Load {
-            stop,
-            sent,
-            failures,
-            task,
-        }
-    }
-
-    /// Stops the loop; (requests sent, failures).
-    async fn finish(self) -> (u64, Vec<String>) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.task.await;
-        let failures = self.failures.lock().unwrap().clone();
-        (self.sent.load(Ordering::Relaxed), failures)
-    }
 }
 
 async fn routed_to(proxy: &Proxy, host: &str, upstream: &str) -> anyhow::Result<()> {
