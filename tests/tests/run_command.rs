@@ -136,6 +136,16 @@ async fn scripts_up_runs_the_whole_stack_as_the_readme_says() -> anyhow::Result<
         readme_mentions(README_CURL),
         "the README no longer shows {README_CURL}"
     );
+    // Everything scripts/up starts must have been built (scripts/test builds every bin).
+    for bin in [
+        "switchyard-migrate",
+        "switchyard-proxy",
+        "panel-api",
+        "cert-worker",
+        "switchyard-demo-backend",
+    ] {
+        workspace_bin(bin);
+    }
     let stack = Stack::new();
 
     let up = tokio::task::spawn_blocking({
