@@ -13,7 +13,8 @@
 #      thread and $CONNS connections, Host: bench.test, a warm-up run then a measured run
 #      of fixed duration, repeated for $ROUNDS rounds rotating (a) direct to the backend,
 #      (b) nginx (Debian nginx-light, 1 worker) as an equivalent reverse proxy with an
-#      upstream keep-alive pool, (c) switchyard-proxy --local --threads 1. The figure
+#      upstream keep-alive pool, (c) switchyard-proxy --local --threads 1, (d) the same
+#      with --fast-path=false (every request through Pingora's HTTP/1 path). The figure
 #      shown is the median over rounds of each metric. Both proxies write one access
 #      log line per request to a file.
 #   2. Propagation latency: the shared Store API writes a zone change (one atomic batch)
@@ -350,7 +351,7 @@ mapfile -t BACKEND_PIDS < <(echo "$BACKEND_PID"; pgrep -P "$BACKEND_PID")
 mapfile -t NGINX_PIDS < <(echo "$NGINX_PID"; pgrep -P "$NGINX_PID")
 
 start_proxy main "${PREFIX}main:" --local
-MAIN_PROXY_PID=$PROXY_PID MAIN_PROXY_HTTP=$PROXY_HTTP
+MAIN_PROXY_PID=$PROXY_PID MAIN_PROXY_HTTP=$PROXY_HTTP MAIN_PROXY_ADMIN=$PROXY_ADMIN
 wait_zones $((FILLER_ZONES + 1)) 60
 [[ $(curl -fsS --noproxy '*' -H 'Host: bench.test' "http://127.0.0.1:$PROXY_HTTP/") == a ]] ||
     die "switchyard-proxy does not route bench.test to the backend"
@@ -358,14 +359,22 @@ wait_zones $((FILLER_ZONES + 1)) 60
 # ---------------------------------------------------------------- 1
 if want 1; then
 section "1. HTTP keep-alive throughput and latency (wrk -t1 -c$CONNS, ${WARMUP}s warm-up + ${DURATION}s, median of $ROUNDS round(s))"
+# (d): a second proxy on the same data with the fast path off (every request through
+# Pingora's HTTP/1 path), idle on the server core while the others are measured.
+start_proxy pingora "${PREFIX}main:" --local --fast-path=false
+PINGORA_PROXY_PID=$PROXY_PID PINGORA_PROXY_HTTP=$PROXY_HTTP
+wait_zones $((FILLER_ZONES + 1)) 60
+PROXY_PID=$MAIN_PROXY_PID PROXY_HTTP=$MAIN_PROXY_HTTP PROXY_ADMIN=$MAIN_PROXY_ADMIN
+VARIANTS=(direct nginx switchyard pingora)
 declare -A RPS P50 P99 CPU CONNS_UP
-for variant in direct nginx switchyard; do RPS[$variant]="" P50[$variant]="" P99[$variant]="" CPU[$variant]="" CONNS_UP[$variant]=""; done
+for variant in "${VARIANTS[@]}"; do RPS[$variant]="" P50[$variant]="" P99[$variant]="" CPU[$variant]="" CONNS_UP[$variant]=""; done
 for ((round = 1; round <= ROUNDS; round++)); do
-    for variant in direct nginx switchyard; do
+    for variant in "${VARIANTS[@]}"; do
         case $variant in
             direct) out="$(wrk_run direct "$UP_A/" "${BACKEND_PIDS[@]}")" ;;
             nginx) out="$(wrk_run nginx "http://127.0.0.1:$NGINX_HTTP/" "${NGINX_PIDS[@]}")" ;;
             switchyard) out="$(wrk_run switchyard "http://127.0.0.1:$MAIN_PROXY_HTTP/" "$MAIN_PROXY_PID")" ;;
+            pingora) out="$(wrk_run pingora "http://127.0.0.1:$PINGORA_PROXY_HTTP/" "$PINGORA_PROXY_PID")" ;;
         esac
         log "  round $round $variant: $out"
         RPS[$variant]+=" $(field "$out" rps)"
@@ -376,17 +385,18 @@ for ((round = 1; round <= ROUNDS; round++)); do
     done
 done
 # shellcheck disable=SC2086 # the lists are meant to be split
-for variant in direct nginx switchyard; do
+for variant in "${VARIANTS[@]}"; do
     RPS[$variant]="$(median ${RPS[$variant]})" P50[$variant]="$(median ${P50[$variant]})"
     P99[$variant]="$(median ${P99[$variant]})" CPU[$variant]="$(median ${CPU[$variant]})"
     CONNS_UP[$variant]="$(median ${CONNS_UP[$variant]})"
 done
 printf '%-22s %12s %10s %10s %12s %14s %14s %14s %16s\n' "" "requests/s" "p50 ms" "p99 ms" "server CPU" "rps vs nginx" "p99 vs nginx" "rps/CPU-core" "backend conns"
-for variant in direct nginx switchyard; do
+for variant in "${VARIANTS[@]}"; do
     case $variant in
         direct) label="(a) direct to backend" ;;
         nginx) label="(b) nginx 1 worker" ;;
         switchyard) label="(c) switchyard 1 thr" ;;
+        pingora) label="(d) (c) Pingora only" ;;
     esac
     printf '%-22s %12s %10s %10s %11s%% %14s %14s %14s %16s\n' "$label" "${RPS[$variant]}" \
         "$(awk -v u="${P50[$variant]}" 'BEGIN { printf "%.3f", u / 1000 }')" \
@@ -398,7 +408,10 @@ for variant in direct nginx switchyard; do
 done
 echo "(server CPU: the nginx proxy's or switchyard's CPU during the measured run, 100% = one core; for 'direct' the backend's;"
 echo " below ~95% the server core was shared with something else. rps/CPU-core: requests/s divided by that CPU share, less sensitive to such noise."
-echo " backend conns: connections the backend accepted during the measured run; 0 for a proxy = upstream keep-alive reused throughout)"
+echo " backend conns: connections the backend accepted during the measured run; 0 for a proxy = upstream keep-alive reused throughout."
+echo " (d) is the same proxy with --fast-path=false: every request through Pingora's HTTP/1 path, for reference)"
+stop_pid "$PINGORA_PROXY_PID" INT
+forget_pid "$PINGORA_PROXY_PID"
 T_RPS="$(ratio "${RPS[switchyard]}" "${RPS[nginx]}")"
 T_RPS_OK="$(verdict "${RPS[switchyard]} >= ${RPS[nginx]}")"
 T_P99_OK="$(verdict "${P99[switchyard]} <= ${P99[nginx]}")"

@@ -59,6 +59,11 @@ pub struct Config {
     /// Worker threads of the proxy service.
     #[arg(long, env = "SWITCHYARD_THREADS", default_value_t = 2)]
     pub threads: usize,
+    /// Serve plain-HTTP/1.1 requests of the common kind on the proxy's own HTTP/1 path
+    /// (fewer instructions per request than Pingora's); everything else goes through
+    /// Pingora's. `false` sends every request through Pingora's (see docs/proxy.md).
+    #[arg(long, env = "SWITCHYARD_FAST_PATH", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub fast_path: bool,
     /// Default upstream connect timeout, in milliseconds (a zone may set its own).
     #[arg(long, env = "SWITCHYARD_CONNECT_TIMEOUT_MS", default_value_t = 5_000)]
     pub connect_timeout_ms: u64,

@@ -2,7 +2,8 @@
 //! certificate found in Redis.
 //!
 //! It reads Redis only, keeps an immutable in-memory [`snapshot::Snapshot`] swapped
-//! atomically, routes by host with wildcards ([`service`]), picks the TLS certificate per
+//! atomically, routes by host with wildcards ([`service`]; common plain-HTTP/1.1 requests
+//! take the [`fast`] path, everything else Pingora's), picks the TLS certificate per
 //! SNI ([`tls`]) and keeps serving the last snapshot — or the copy it saved on disk —
 //! while Redis, Postgres or the panel are down ([`sync`]).
 //!
@@ -13,6 +14,7 @@
 pub mod access_log;
 pub mod admin;
 pub mod config;
+pub mod fast;
 pub mod metrics;
 pub mod service;
 pub mod snapshot;
@@ -107,8 +109,11 @@ pub fn build_server(config: &Config, settings: Settings) -> anyhow::Result<Serve
             max_attempts: MAX_ATTEMPTS,
         },
     };
-    let mut proxy =
-        pingora::proxy::http_proxy_service_with_name(&server.configuration, router, "proxy");
+    let pingora_proxy = pingora::proxy::http_proxy(&server.configuration, router.clone());
+    let mut proxy = Service::new(
+        "proxy".to_owned(),
+        fast::Front::new(router, pingora_proxy, config.fast_path),
+    );
     proxy.add_tcp(&settings.http_listen.to_string());
     if let Some(addr) = settings.https_listen {
         let selector = tls::CertSelector {

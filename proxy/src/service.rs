@@ -39,6 +39,7 @@ pub struct RouterSettings {
 }
 
 /// The proxy service.
+#[derive(Clone)]
 pub struct Router {
     pub live: Arc<ArcSwap<Snapshot>>,
     pub registry: Arc<Registry>,
@@ -83,7 +84,7 @@ impl Ctx {
 }
 
 /// A request id from the client is kept when it is short and plain.
-fn sane_request_id(value: &str) -> bool {
+pub(crate) fn sane_request_id(value: &str) -> bool {
     (1..=128).contains(&value.len())
         && value
             .bytes()
@@ -162,6 +163,10 @@ impl ProxyHttp for Router {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        // Requests a client pipelines (sends before reading the answers) are answered in
+        // order, as the fast path does; Pingora's default closes the connection instead.
+        // The setting is carried to the connection's next requests.
+        session.as_downstream_mut().set_pipelining_enabled(true);
         let req = session.req_header();
         ctx.request_id = match req
             .headers
@@ -374,9 +379,14 @@ impl ProxyHttp for Router {
     async fn upstream_response_filter(
         &self,
         _session: &mut Session,
-        _upstream_response: &mut ResponseHeader,
+        upstream_response: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        // Hop-by-hop headers (RFC 9110 §7.6.1) describe the upstream connection, not the
+        // client's: Pingora writes its own `connection`, these it would pass on. The
+        // fast path drops the same ones.
+        upstream_response.remove_header("keep-alive");
+        upstream_response.remove_header("proxy-connection");
         if let Some(started) = ctx.upstream_started {
             let elapsed = started.elapsed();
             ctx.upstream_elapsed = Some(elapsed);

@@ -84,7 +84,13 @@ impl Proxy {
             .args(["--https-redirect-port", &https.to_string()])
             .args(["--startup-timeout-ms", "1000"])
             .args(["--health-check-ms", "200"])
-            .args(["--grace-secs", "0"])
+            .args(
+                // No drain wait unless the test sets its own.
+                (!options.extra.iter().any(|a| a == "--grace-secs"))
+                    .then_some(["--grace-secs", "0"])
+                    .into_iter()
+                    .flatten(),
+            )
             .args(&options.extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -158,6 +164,15 @@ impl Proxy {
         )
         .await
         .unwrap_or_else(|e| panic!("{e}\n--- proxy log ---\n{}", self.log_text()));
+    }
+
+    /// Sends SIGTERM (graceful shutdown begins) without waiting for the process to end.
+    pub fn terminate(&self) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+        }
     }
 
     /// Stops the proxy with SIGTERM and waits for it.

@@ -1,0 +1,1165 @@
+//! The HTTP/1.1 fast path: plain-HTTP keep-alive requests proxied without Pingora's
+//! per-request session machinery, and every other connection handed to Pingora.
+//!
+//! Pingora still owns the listeners, the runtimes, TLS, HTTP/2, graceful shutdown and
+//! the zero-downtime upgrade. [`Front`] is the [`ServerApp`] on the proxy's listeners:
+//! a TLS connection goes straight to Pingora's `HttpProxy` (running [`Router`]); a plain
+//! connection is served here, request after request, as long as each request is of the
+//! common kind — HTTP/1.1, origin-form target, one `Host`, no body or a `Content-Length`
+//! one, no `Upgrade`/`Expect`/`Transfer-Encoding`, a zone that answers through a plain
+//! HTTP upstream. The first request that is anything else (an answer the proxy makes
+//! itself — 404, 403, 308, 503 —, a WebSocket upgrade, a chunked upload, a TLS upstream,
+//! a malformed head) is handed to Pingora with every byte read so far, and Pingora keeps
+//! the connection from then on. So each behaviour has one implementation that decides
+//! it, and this module only has to be right about the requests it accepts.
+//!
+//! Why it exists: a profile put ~80% of the proxy's user-space instructions per request
+//! in Pingora's generic HTTP/1 path (header maps with case maps, request header copies,
+//! large futures moved per request, two task channels per request), and the issue's
+//! throughput target is nginx's (docs/benchmarks.md). Here a request costs one read from
+//! the client, one write of a rebuilt head to a pooled upstream connection, one read of
+//! the answer and one write to the client, like nginx; headers are copied as bytes, not
+//! parsed into maps (`httparse` does the parsing, as it does inside Pingora).
+//!
+//! What it must never do: answer differently from the Pingora path for the same request
+//! (the same forwarding headers, answers, access line and metrics), write to a client
+//! before it is sure to keep the request (a request handed over must be untouched), or
+//! reuse an upstream connection whose answer was not read to its end.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::{Buf, BytesMut};
+use pingora::apps::{HttpServerApp, ServerApp};
+use pingora::protocols::Stream;
+use pingora::protocols::http::ServerSession;
+use pingora::proxy::HttpProxy;
+use pingora::server::ShutdownWatch;
+use switchyard_shared::normalize_request_host;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::access_log;
+use crate::service::{Router, sane_request_id};
+use crate::snapshot::RouteEntry;
+use crate::upstreams::{Pick, Upstream};
+
+/// Largest request or response head read here; a larger request head goes to Pingora
+/// (which allows more), a larger response head is a 502.
+const MAX_HEAD: usize = 64 * 1024;
+/// Most header lines in a head parsed here (more: handed to Pingora / 502).
+const MAX_HEADERS: usize = 128;
+/// How long a client connection may sit idle between requests (Pingora's default too).
+const KEEPALIVE: Duration = Duration::from_secs(60);
+/// Longest wait for a client to send more of a request, or to take more of an answer.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+/// An idle upstream connection older than this is closed instead of reused.
+const POOL_IDLE: Duration = Duration::from_secs(30);
+/// Idle connections kept per upstream address.
+const POOL_PER_ADDR: usize = 128;
+/// Read size for bodies streamed through.
+const CHUNK: usize = 16 * 1024;
+/// Keep-alive seconds given to Pingora for a connection handed over.
+const PINGORA_KEEPALIVE_SECS: u64 = 60;
+
+/// The proxy's listener application: the fast path in front of Pingora's proxy.
+pub struct Front {
+    router: Router,
+    pingora: Arc<HttpProxy<Router>>,
+    pool: Pool,
+    enabled: bool,
+}
+
+impl Front {
+    /// `pingora` runs the same `router`; with `enabled` false every connection goes to it.
+    pub fn new(router: Router, pingora: HttpProxy<Router>, enabled: bool) -> Self {
+        Self {
+            router,
+            pingora: Arc::new(pingora),
+            pool: Pool::default(),
+            enabled,
+        }
+    }
+
+    /// Pingora serves the connection from here on, starting with the bytes already read.
+    async fn hand_off(
+        &self,
+        stream: Stream,
+        read: BytesMut,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        let mut session = ServerSession::new_http1(stream);
+        session.set_pipelining_enabled(true);
+        if !read.is_empty() {
+            session.set_pipelined_prefix(read);
+        }
+        session.set_keepalive((!*shutdown.borrow()).then_some(PINGORA_KEEPALIVE_SECS));
+        let mut next = self.pingora.process_new_http(session, shutdown).await;
+        while let Some((stream, settings)) = next.map(|r| r.consume()) {
+            let mut session = ServerSession::new_http1(stream);
+            if let Some(settings) = settings {
+                settings.apply_to_session(&mut session);
+            }
+            next = self.pingora.process_new_http(session, shutdown).await;
+        }
+        None
+    }
+}
+
+#[async_trait]
+impl ServerApp for Front {
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        if !self.enabled || stream.get_ssl_digest().is_some() {
+            return ServerApp::process_new(&self.pingora, stream, shutdown).await;
+        }
+        let client_ip = stream
+            .get_socket_digest()
+            .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).copied())
+            .map(|a| a.ip().to_canonical());
+        let mut conn = Conn {
+            front: self,
+            client: stream,
+            client_ip,
+            buf: BytesMut::with_capacity(8 * 1024),
+            ubuf: BytesMut::with_capacity(8 * 1024),
+            out: Vec::with_capacity(1024),
+        };
+        match conn.serve(shutdown).await {
+            Served::Closed => None,
+            Served::HandOff => {
+                let Conn { client, buf, .. } = conn;
+                self.hand_off(client, buf, shutdown).await
+            }
+        }
+    }
+
+    async fn cleanup(&self) {
+        self.pingora.http_cleanup().await;
+    }
+}
+
+/// How a connection left the fast path.
+enum Served {
+    /// Closed (by either side, or after an answer that ends the connection).
+    Closed,
+    /// Pingora takes it over; `Conn::buf` holds the unprocessed bytes.
+    HandOff,
+}
+
+/// One client connection on the fast path.
+struct Conn<'a> {
+    front: &'a Front,
+    client: Stream,
+    client_ip: Option<IpAddr>,
+    /// Bytes from the client not yet processed (the current request head first).
+    buf: BytesMut,
+    /// Bytes from the upstream.
+    ubuf: BytesMut,
+    /// Heads being written (upstream request, client answer).
+    out: Vec<u8>,
+}
+
+/// A request the fast path took, with its upstream head in `Conn::out`.
+struct Accepted {
+    head_len: usize,
+    method: std::ops::Range<usize>,
+    path: std::ops::Range<usize>,
+    is_head: bool,
+    /// Body length (0 without a body).
+    body_len: u64,
+    client_close: bool,
+    host: String,
+    request_id: String,
+    route: Arc<RouteEntry>,
+    upstream: Arc<Upstream>,
+    addr: SocketAddr,
+}
+
+/// The outcome of looking at the start of `Conn::buf`.
+enum Look {
+    Partial,
+    HandOff,
+    Accept(Box<Accepted>),
+}
+
+/// What went wrong, for the answer and the access log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    ConnectTimeout,
+    Connect,
+    Timeout,
+    Broken,
+    /// The client went away or stopped reading: nothing more to send.
+    ClientGone,
+}
+
+impl Failure {
+    /// Status, access-log category and message, worded as the Pingora path words them.
+    fn answer(self) -> (u16, &'static str, &'static str) {
+        match self {
+            Failure::ConnectTimeout | Failure::Timeout => (
+                504,
+                "upstream_timeout",
+                "504 Gateway Timeout: the upstream did not answer in time",
+            ),
+            Failure::Connect => (
+                502,
+                "upstream_connect",
+                "502 Bad Gateway: cannot connect to the upstream",
+            ),
+            Failure::Broken => (
+                502,
+                "upstream_error",
+                "502 Bad Gateway: the upstream connection failed",
+            ),
+            Failure::ClientGone => (0, "client_gone", ""),
+        }
+    }
+}
+
+/// Why sending a request or reading its answer's head failed.
+enum Exchange {
+    /// A pooled connection turned out closed before any answer byte: safe to resend.
+    Stale,
+    Failed(Failure),
+}
+
+/// How an answer body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    Empty,
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+/// An answer whose head has been parsed, and rebuilt for the client in `Conn::out`.
+struct AnswerHead {
+    status: u16,
+    head_len: usize,
+    framing: Framing,
+    upstream_keepalive: bool,
+}
+
+impl Conn<'_> {
+    async fn serve(&mut self, shutdown: &ShutdownWatch) -> Served {
+        let mut watch = shutdown.clone();
+        loop {
+            let accepted = loop {
+                if !self.buf.is_empty() {
+                    match self.look() {
+                        Look::Accept(a) => break a,
+                        Look::HandOff => return Served::HandOff,
+                        Look::Partial if self.buf.len() >= MAX_HEAD => return Served::HandOff,
+                        Look::Partial => {}
+                    }
+                }
+                let idle = self.buf.is_empty();
+                self.buf.reserve(4096);
+                let read = if idle {
+                    // Between requests a graceful shutdown closes the connection at once.
+                    tokio::select! {
+                        read = pingora_timeout::timeout(KEEPALIVE, self.client.read_buf(&mut self.buf)) => read,
+                        () = until_shutdown(&mut watch) => return Served::Closed,
+                    }
+                } else {
+                    pingora_timeout::timeout(CLIENT_TIMEOUT, self.client.read_buf(&mut self.buf))
+                        .await
+                };
+                match read {
+                    Ok(Ok(n)) if n > 0 => {}
+                    // Closed, failed or idle too long: nothing is owed to the client.
+                    _ => return Served::Closed,
+                }
+            };
+            if !self.proxy_one(*accepted, shutdown).await {
+                return Served::Closed;
+            }
+        }
+    }
+
+    /// Parses the request at the start of `buf` and decides whether the fast path takes
+    /// it; when it does, the upstream request head is left in `out`.
+    fn look(&mut self) -> Look {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut headers);
+        let head_len = match req.parse(&self.buf) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => return Look::Partial,
+            // Too many headers, bad syntax: Pingora answers or refuses those.
+            Err(_) => return Look::HandOff,
+        };
+        let (Some(method), Some(path), Some(1)) = (req.method, req.path, req.version) else {
+            return Look::HandOff;
+        };
+        if !path.starts_with('/') || method == "CONNECT" {
+            return Look::HandOff;
+        }
+        let mut raw_host = None;
+        let mut body_len = None;
+        let mut client_close = false;
+        let mut request_id = None;
+        for h in req.headers.iter() {
+            let name = h.name;
+            if name.eq_ignore_ascii_case("host") {
+                let Ok(v) = std::str::from_utf8(h.value) else {
+                    return Look::HandOff;
+                };
+                if raw_host.replace(v).is_some() {
+                    return Look::HandOff;
+                }
+            } else if name.eq_ignore_ascii_case("content-length") {
+                let Some(n) = parse_length(h.value) else {
+                    return Look::HandOff;
+                };
+                if body_len.replace(n).is_some_and(|m| m != n) {
+                    return Look::HandOff;
+                }
+            } else if name.eq_ignore_ascii_case("connection") {
+                for token in h.value.split(|&b| b == b',') {
+                    let token = token.trim_ascii();
+                    if token.eq_ignore_ascii_case(b"close") {
+                        client_close = true;
+                    } else if !token.eq_ignore_ascii_case(b"keep-alive") && !token.is_empty() {
+                        // `upgrade`, or a header named as hop-by-hop: Pingora's business.
+                        return Look::HandOff;
+                    }
+                }
+            } else if name.eq_ignore_ascii_case("transfer-encoding")
+                || name.eq_ignore_ascii_case("upgrade")
+                || name.eq_ignore_ascii_case("expect")
+            {
+                return Look::HandOff;
+            } else if name.eq_ignore_ascii_case("x-request-id") && request_id.is_none() {
+                request_id = Some(std::str::from_utf8(h.value).unwrap_or_default());
+            }
+        }
+        let Some(raw_host) = raw_host else {
+            return Look::HandOff;
+        };
+        let Ok(host) = normalize_request_host(raw_host) else {
+            return Look::HandOff;
+        };
+        let router = &self.front.router;
+        let route = {
+            let snapshot = router.live.load();
+            match snapshot.lookup(&host).and_then(|e| e.route_for(path)) {
+                Some(route) => route.clone(),
+                None => return Look::HandOff,
+            }
+        };
+        let r = &route.route;
+        if !r.allow.is_empty()
+            && !self
+                .client_ip
+                .is_some_and(|ip| r.allow.iter().any(|net| net.contains(&ip)))
+        {
+            return Look::HandOff;
+        }
+        if r.force_https && !router.settings.local_mode {
+            return Look::HandOff;
+        }
+        let Pick::Upstream(upstream) = route.balancer.pick(router.registry.config(), &[]) else {
+            return Look::HandOff;
+        };
+        if upstream.tls() {
+            return Look::HandOff;
+        }
+        let Some(addr) = upstream.addr() else {
+            return Look::HandOff;
+        };
+        let request_id = match request_id {
+            Some(id) if sane_request_id(id) => id.to_owned(),
+            _ => uuid::Uuid::new_v4().simple().to_string(),
+        };
+        let base = self.buf.as_ptr() as usize;
+        let range = |s: &str| {
+            let start = s.as_ptr() as usize - base;
+            start..start + s.len()
+        };
+        let accepted = Accepted {
+            head_len,
+            method: range(method),
+            path: range(path),
+            is_head: method == "HEAD",
+            body_len: body_len.unwrap_or(0),
+            client_close,
+            host: host.into_owned(),
+            request_id,
+            route,
+            upstream,
+            addr,
+        };
+        upstream_head(
+            &mut self.out,
+            &req,
+            &accepted,
+            &accepted.upstream,
+            self.client_ip,
+        );
+        Look::Accept(Box::new(accepted))
+    }
+
+    /// The upstream head again, for another upstream (a retry after a failed connect).
+    fn rebuild_head(&mut self, a: &Accepted, upstream: &Upstream) {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut headers);
+        // The same bytes were parsed before: this cannot fail.
+        let _ = req.parse(&self.buf[..a.head_len]);
+        upstream_head(&mut self.out, &req, a, upstream, self.client_ip);
+    }
+
+    /// Proxies one accepted request. Returns whether the client connection stays open.
+    async fn proxy_one(&mut self, a: Accepted, shutdown: &ShutdownWatch) -> bool {
+        let started = Instant::now();
+        let span = crate::trace::request_span();
+        let front = self.front;
+        let router = &front.router;
+        let health = router.registry.config();
+        let body_in_buf = (self.buf.len() - a.head_len).min(a.body_len as usize);
+        let body_buffered = body_in_buf as u64 == a.body_len;
+        let max_attempts = router
+            .settings
+            .max_attempts
+            .min(a.route.balancer.upstreams().len());
+        let timeouts = &a.route.route.timeouts;
+        let connect_timeout = timeouts
+            .connect_ms
+            .map_or(router.settings.connect_timeout, |ms| {
+                Duration::from_millis(ms.into())
+            });
+        let read_timeout = timeouts.read_ms.map_or(router.settings.read_timeout, |ms| {
+            Duration::from_millis(ms.into())
+        });
+        let head_end = a.head_len;
+        self.out
+            .extend_from_slice(&self.buf[head_end..head_end + body_in_buf]);
+
+        let mut upstream = a.upstream.clone();
+        let mut addr = a.addr;
+        let mut failed: Vec<SocketAddr> = Vec::new();
+        let mut attempts = 1;
+        let mut upstream_started;
+        let mut from_pool = true;
+        let exchanged = loop {
+            upstream_started = Instant::now();
+            let pooled = if from_pool {
+                front.pool.take(addr, !body_buffered)
+            } else {
+                None
+            };
+            let reused = pooled.is_some();
+            let mut conn = match pooled {
+                Some(conn) => conn,
+                None => match connect(addr, connect_timeout).await {
+                    Ok(conn) => conn,
+                    Err(f) => {
+                        upstream.report_failure(health);
+                        failed.push(addr);
+                        if attempts < max_attempts
+                            && let Pick::Upstream(next) = a.route.balancer.pick(health, &failed)
+                            && !next.tls()
+                            && let Some(next_addr) = next.addr()
+                        {
+                            attempts += 1;
+                            self.rebuild_head(&a, &next);
+                            self.out
+                                .extend_from_slice(&self.buf[head_end..head_end + body_in_buf]);
+                            upstream = next;
+                            addr = next_addr;
+                            continue;
+                        }
+                        break Err(f);
+                    }
+                },
+            };
+            match self
+                .exchange(&mut conn, &a, body_buffered, read_timeout, reused)
+                .await
+            {
+                Ok(head) => break Ok((conn, head)),
+                Err(Exchange::Stale) => {
+                    // The upstream closed its idle connections (restart, idle timeout):
+                    // forget them and send again on a new one.
+                    front.pool.forget(addr);
+                    from_pool = false;
+                }
+                Err(Exchange::Failed(f)) => break Err(f),
+            }
+        };
+
+        let mut status = 0;
+        let mut bytes = 0u64;
+        let mut upstream_ms = 0.0;
+        let mut error = "";
+        let mut keep = false;
+        match exchanged {
+            Ok((mut conn, head)) => {
+                let elapsed = upstream_started.elapsed();
+                upstream_ms = elapsed.as_secs_f64() * 1000.0;
+                router
+                    .metrics
+                    .upstream_seconds
+                    .observe(elapsed.as_secs_f64());
+                upstream.report_success();
+                status = head.status;
+                let close =
+                    a.client_close || head.framing == Framing::UntilClose || *shutdown.borrow();
+                // As Pingora words it: the connection's fate ends the head.
+                self.out.extend_from_slice(if close {
+                    b"connection: close\r\n\r\n"
+                } else {
+                    b"connection: keep-alive\r\n\r\n"
+                });
+                match self
+                    .forward_body(&mut conn, &head, read_timeout, &mut bytes)
+                    .await
+                {
+                    Ok(reusable) => {
+                        if reusable {
+                            front.pool.put(addr, conn);
+                        }
+                        keep = !close;
+                    }
+                    Err(f) => error = f.answer().1,
+                }
+            }
+            Err(f) => {
+                let (code, category, message) = f.answer();
+                error = category;
+                if code > 0 && self.respond(code, message, &a.request_id).await.is_ok() {
+                    status = code;
+                }
+            }
+        }
+
+        let zone = a.route.host.as_str();
+        router.metrics.request(Some(zone), status);
+        let method = std::str::from_utf8(&self.buf[a.method.clone()]).unwrap_or_default();
+        let target = std::str::from_utf8(&self.buf[a.path.clone()]).unwrap_or_default();
+        let path = target.split_once('?').map_or(target, |(p, _)| p);
+        access_log::Entry {
+            request_id: &a.request_id,
+            client_ip: self.client_ip,
+            host: &a.host,
+            zone,
+            method,
+            path,
+            status,
+            bytes: bytes as usize,
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            upstream: Some(addr),
+            upstream_ms,
+            error,
+        }
+        .write();
+        crate::trace::finish(
+            &span,
+            &a.request_id,
+            method,
+            &a.host,
+            Some(zone),
+            status,
+            error,
+        );
+        if keep {
+            // A body streamed from the connection was never in `buf` (see `exchange`).
+            let consumed = (a.head_len + body_in_buf).min(self.buf.len());
+            self.buf.advance(consumed);
+        }
+        keep
+    }
+
+    /// Sends the request in `out` (head and the body bytes already read), streams the
+    /// rest of the body from the client, and reads the answer's head, rebuilt for the
+    /// client into `out`. Interim (1xx) answers are passed on as they come.
+    async fn exchange(
+        &mut self,
+        conn: &mut TcpStream,
+        a: &Accepted,
+        body_buffered: bool,
+        read_timeout: Duration,
+        reused: bool,
+    ) -> Result<AnswerHead, Exchange> {
+        let broken = |reused: bool| {
+            if reused {
+                Exchange::Stale
+            } else {
+                Exchange::Failed(Failure::Broken)
+            }
+        };
+        match pingora_timeout::timeout(read_timeout, conn.write_all(&self.out)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(broken(reused && body_buffered)),
+            Err(_) => return Err(Exchange::Failed(Failure::Timeout)),
+        }
+        if !body_buffered {
+            let in_buf = (self.buf.len() - a.head_len) as u64;
+            let mut left = a.body_len - in_buf;
+            while left > 0 {
+                self.ubuf.clear();
+                self.ubuf.reserve(CHUNK);
+                let n = match pingora_timeout::timeout(
+                    CLIENT_TIMEOUT,
+                    (&mut self.client).take(left).read_buf(&mut self.ubuf),
+                )
+                .await
+                {
+                    Ok(Ok(n)) if n > 0 => n,
+                    _ => return Err(Exchange::Failed(Failure::ClientGone)),
+                };
+                left -= n as u64;
+                match pingora_timeout::timeout(read_timeout, conn.write_all(&self.ubuf)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return Err(Exchange::Failed(Failure::Broken)),
+                    Err(_) => return Err(Exchange::Failed(Failure::Timeout)),
+                }
+            }
+            // The body is consumed from the connection, not from `buf`.
+            self.buf.truncate(a.head_len);
+        }
+        self.ubuf.clear();
+        let mut answered = false;
+        loop {
+            if !self.ubuf.is_empty() {
+                let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                let mut resp = httparse::Response::new(&mut headers);
+                match resp.parse(&self.ubuf) {
+                    Ok(httparse::Status::Complete(head_len)) => {
+                        let status = resp.code.unwrap_or_default();
+                        if (100..200).contains(&status) {
+                            if status == 101 {
+                                return Err(Exchange::Failed(Failure::Broken));
+                            }
+                            // Interim answer (103 Early Hints, 102): pass it on as is.
+                            let head = self.ubuf.split_to(head_len);
+                            answered = true;
+                            if self.write_client(&head).await.is_err() {
+                                return Err(Exchange::Failed(Failure::ClientGone));
+                            }
+                            continue;
+                        }
+                        return match answer_head(&mut self.out, &resp, a, head_len) {
+                            Some(head) => Ok(head),
+                            None => Err(Exchange::Failed(Failure::Broken)),
+                        };
+                    }
+                    Ok(httparse::Status::Partial) if self.ubuf.len() < MAX_HEAD => {}
+                    _ => return Err(Exchange::Failed(Failure::Broken)),
+                }
+                answered = true;
+            }
+            self.ubuf.reserve(4096);
+            match pingora_timeout::timeout(read_timeout, conn.read_buf(&mut self.ubuf)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                Ok(_) => return Err(broken(reused && body_buffered && !answered)),
+                Err(_) => return Err(Exchange::Failed(Failure::Timeout)),
+            }
+        }
+    }
+
+    /// Sends the answer head in `out` with the body bytes already read, then streams the
+    /// rest of the body. `Ok(reusable)`: the answer was passed on whole, and whether the
+    /// upstream connection may serve another request. An error means either side broke
+    /// off; the client connection must then be closed (its answer is cut short).
+    async fn forward_body(
+        &mut self,
+        conn: &mut TcpStream,
+        head: &AnswerHead,
+        read_timeout: Duration,
+        bytes: &mut u64,
+    ) -> Result<bool, Failure> {
+        self.ubuf.advance(head.head_len);
+        let mut chunked = Chunked::default();
+        let mut left = match head.framing {
+            Framing::Empty => 0,
+            Framing::Length(n) => n,
+            Framing::Chunked | Framing::UntilClose => u64::MAX,
+        };
+        let mut first = true;
+        loop {
+            let take = match head.framing {
+                Framing::Chunked => chunked.feed(&self.ubuf).ok_or(Failure::Broken)?,
+                _ => self
+                    .ubuf
+                    .len()
+                    .min(usize::try_from(left).unwrap_or(usize::MAX)),
+            };
+            if head.framing != Framing::UntilClose {
+                left -= take as u64;
+            }
+            *bytes += take as u64;
+            let data = std::mem::take(&mut self.ubuf);
+            let written = if first {
+                first = false;
+                self.out.extend_from_slice(&data[..take]);
+                let out = std::mem::take(&mut self.out);
+                let written = self.write_client(&out).await;
+                self.out = out;
+                written
+            } else if take > 0 {
+                self.write_client(&data[..take]).await
+            } else {
+                Ok(())
+            };
+            let extra = data.len() > take;
+            self.ubuf = data;
+            written.map_err(|_| Failure::ClientGone)?;
+            let done = match head.framing {
+                Framing::Chunked => chunked.done(),
+                Framing::UntilClose => false,
+                _ => left == 0,
+            };
+            if done {
+                // Bytes after the end are not an answer to anything: the connection
+                // is not reused then.
+                return Ok(head.upstream_keepalive && !extra);
+            }
+            self.ubuf.clear();
+            self.ubuf.reserve(CHUNK);
+            match pingora_timeout::timeout(read_timeout, conn.read_buf(&mut self.ubuf)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                Ok(Ok(_)) if head.framing == Framing::UntilClose => return Ok(false),
+                Ok(_) => return Err(Failure::Broken),
+                Err(_) => return Err(Failure::Timeout),
+            }
+        }
+    }
+
+    /// Writes to the client and flushes (Pingora's streams buffer writes).
+    async fn write_client(&mut self, data: &[u8]) -> io::Result<()> {
+        let write = async {
+            self.client.write_all(data).await?;
+            self.client.flush().await
+        };
+        match pingora_timeout::timeout(CLIENT_TIMEOUT, write).await {
+            Ok(r) => r,
+            Err(_) => Err(io::ErrorKind::TimedOut.into()),
+        }
+    }
+
+    /// An answer of the proxy's own, as `Router::respond` writes it, ending the connection.
+    async fn respond(&mut self, status: u16, message: &str, request_id: &str) -> io::Result<()> {
+        let reason = http::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("");
+        let body = format!("{message}\nrequest id: {request_id}\n");
+        let text = format!(
+            "HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n\
+             content-length: {}\r\ncache-control: no-store\r\nx-request-id: {request_id}\r\n\
+             connection: close\r\n\r\n{body}",
+            body.len()
+        );
+        self.write_client(text.as_bytes()).await
+    }
+}
+
+/// Returns once a graceful shutdown has begun (never, if the watch is gone).
+async fn until_shutdown(watch: &mut ShutdownWatch) {
+    while !*watch.borrow_and_update() {
+        if watch.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// A `Content-Length` value: digits only.
+fn parse_length(value: &[u8]) -> Option<u64> {
+    let value = value.trim_ascii();
+    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1), and the
+/// forwarding headers this proxy sets itself.
+fn dropped_upstream(name: &str, preserve_host: bool) -> bool {
+    [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "x-forwarded-for",
+        "x-real-ip",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "x-request-id",
+    ]
+    .iter()
+    .any(|n| name.eq_ignore_ascii_case(n))
+        || (!preserve_host && name.eq_ignore_ascii_case("host"))
+}
+
+/// Writes the upstream request head into `out`: the request line and headers as the
+/// client sent them, less the hop-by-hop ones, with the forwarding headers the Pingora
+/// path sets (`Router::upstream_request_filter`).
+fn upstream_head(
+    out: &mut Vec<u8>,
+    req: &httparse::Request<'_, '_>,
+    a: &Accepted,
+    upstream: &Upstream,
+    client_ip: Option<IpAddr>,
+) {
+    out.clear();
+    out.extend_from_slice(req.method.unwrap_or("GET").as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(req.path.unwrap_or("/").as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let preserve_host = a.route.route.preserve_host;
+    let mut original_host: &[u8] = a.host.as_bytes();
+    let mut prior_forwarded: Option<&[u8]> = None;
+    for h in req.headers.iter() {
+        if h.name.eq_ignore_ascii_case("host") {
+            original_host = h.value;
+        } else if h.name.eq_ignore_ascii_case("x-forwarded-for") && prior_forwarded.is_none() {
+            prior_forwarded = Some(h.value);
+        }
+        if dropped_upstream(h.name, preserve_host) {
+            continue;
+        }
+        out.extend_from_slice(h.name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(h.value);
+        out.extend_from_slice(b"\r\n");
+    }
+    if !preserve_host {
+        out.extend_from_slice(b"host: ");
+        match upstream.host_header() {
+            Some(v) => out.extend_from_slice(v.as_bytes()),
+            None => out.extend_from_slice(upstream.authority().as_bytes()),
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    if let Some(ip) = client_ip {
+        out.extend_from_slice(b"x-forwarded-for: ");
+        if let Some(prior) = prior_forwarded.filter(|p| !p.is_empty())
+            && std::str::from_utf8(prior).is_ok()
+        {
+            out.extend_from_slice(prior);
+            out.extend_from_slice(b", ");
+        }
+        access_log::ip_addr(out, ip);
+        out.extend_from_slice(b"\r\nx-real-ip: ");
+        access_log::ip_addr(out, ip);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"x-forwarded-proto: http\r\nx-forwarded-host: ");
+    out.extend_from_slice(original_host);
+    out.extend_from_slice(b"\r\nx-request-id: ");
+    out.extend_from_slice(a.request_id.as_bytes());
+    out.extend_from_slice(b"\r\n\r\n");
+}
+
+/// Rebuilds an upstream answer head for the client into `out`: status line and headers
+/// as the upstream sent them, less the hop-by-hop ones, with this request's
+/// `x-request-id`, not yet ended (the caller adds `connection` and the blank line). `None` when the head cannot be relayed safely (a bad or ambiguous
+/// `Content-Length`).
+fn answer_head(
+    out: &mut Vec<u8>,
+    resp: &httparse::Response<'_, '_>,
+    a: &Accepted,
+    head_len: usize,
+) -> Option<AnswerHead> {
+    let status = resp.code?;
+    let mut length = None;
+    let mut chunked = None;
+    let mut upstream_keepalive = resp.version == Some(1);
+    for h in resp.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            let n = parse_length(h.value)?;
+            if length.replace(n).is_some_and(|m| m != n) {
+                return None;
+            }
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            let last = h.value.rsplit(|&b| b == b',').next().unwrap_or_default();
+            chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        } else if h.name.eq_ignore_ascii_case("connection")
+            && h.value
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+        {
+            upstream_keepalive = false;
+        }
+    }
+    let framing = if a.is_head || status == 204 || status == 304 {
+        Framing::Empty
+    } else {
+        match (chunked, length) {
+            (Some(true), _) => Framing::Chunked,
+            (Some(false), _) | (None, None) => Framing::UntilClose,
+            (None, Some(n)) => Framing::Length(n),
+        }
+    };
+    if framing == Framing::UntilClose {
+        upstream_keepalive = false;
+    }
+    out.clear();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(&[
+        b'0' + (status / 100 % 10) as u8,
+        b'0' + (status / 10 % 10) as u8,
+        b'0' + (status % 10) as u8,
+    ]);
+    out.push(b' ');
+    out.extend_from_slice(resp.reason.unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for h in resp.headers.iter() {
+        let name = h.name;
+        if [
+            "connection",
+            "keep-alive",
+            "proxy-connection",
+            "x-request-id",
+        ]
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n))
+            || (chunked.is_some() && name.eq_ignore_ascii_case("content-length"))
+        {
+            continue;
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(h.value);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"x-request-id: ");
+    out.extend_from_slice(a.request_id.as_bytes());
+    // The caller ends the head with the `connection` header.
+    out.extend_from_slice(b"\r\n");
+    Some(AnswerHead {
+        status,
+        head_len,
+        framing,
+        upstream_keepalive,
+    })
+}
+
+/// A new connection to an upstream.
+async fn connect(addr: SocketAddr, limit: Duration) -> Result<TcpStream, Failure> {
+    match pingora_timeout::timeout(limit, TcpStream::connect(addr)).await {
+        Ok(Ok(conn)) => {
+            let _ = conn.set_nodelay(true);
+            Ok(conn)
+        }
+        Ok(Err(_)) => Err(Failure::Connect),
+        Err(_) => Err(Failure::ConnectTimeout),
+    }
+}
+
+/// Idle upstream connections by address, shared by every client connection.
+#[derive(Default)]
+struct Pool {
+    idle: Mutex<std::collections::HashMap<SocketAddr, Vec<(TcpStream, Instant)>>>,
+}
+
+impl Pool {
+    /// The most recently used idle connection to `addr`, if one is left. With `check`,
+    /// a connection the upstream has closed or written to since is skipped (one
+    /// non-blocking read); without it the caller resends on a new connection when the
+    /// pooled one turns out closed.
+    fn take(&self, addr: SocketAddr, check: bool) -> Option<TcpStream> {
+        loop {
+            let (conn, since) = self
+                .idle
+                .lock()
+                .expect("never poisoned")
+                .get_mut(&addr)?
+                .pop()?;
+            if since.elapsed() > POOL_IDLE {
+                continue;
+            }
+            if check {
+                let mut probe = [0u8; 1];
+                match conn.try_read(&mut probe) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    _ => continue,
+                }
+            }
+            return Some(conn);
+        }
+    }
+
+    fn put(&self, addr: SocketAddr, conn: TcpStream) {
+        let mut idle = self.idle.lock().expect("never poisoned");
+        let list = idle.entry(addr).or_default();
+        if list.len() < POOL_PER_ADDR {
+            list.push((conn, Instant::now()));
+        }
+    }
+
+    /// Drops every idle connection to `addr`.
+    fn forget(&self, addr: SocketAddr) {
+        let dropped = self.idle.lock().expect("never poisoned").remove(&addr);
+        drop(dropped);
+    }
+}
+
+/// Follows a chunked body (RFC 9112 §7.1) as it passes through unchanged, to find where
+/// it ends.
+#[derive(Debug, Default)]
+struct Chunked {
+    state: ChunkState,
+    /// The size line or trailer line read so far.
+    line: Vec<u8>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum ChunkState {
+    #[default]
+    Size,
+    Data(u64),
+    /// The CRLF after a chunk's data.
+    DataEnd,
+    Trailers,
+    Done,
+}
+
+/// Longest chunk-size or trailer line accepted.
+const MAX_CHUNK_LINE: usize = 8 * 1024;
+
+impl Chunked {
+    /// How many bytes of `input` belong to the body (all of it unless the body ends
+    /// inside it); `None` when the framing is broken.
+    fn feed(&mut self, input: &[u8]) -> Option<usize> {
+        let mut i = 0;
+        while i < input.len() {
+            match self.state {
+                ChunkState::Done => break,
+                ChunkState::Data(n) => {
+                    let take = (input.len() - i).min(usize::try_from(n).unwrap_or(usize::MAX));
+                    i += take;
+                    let left = n - take as u64;
+                    self.state = if left == 0 {
+                        ChunkState::DataEnd
+                    } else {
+                        ChunkState::Data(left)
+                    };
+                }
+                ChunkState::Size | ChunkState::DataEnd | ChunkState::Trailers => {
+                    let b = input[i];
+                    i += 1;
+                    self.line.push(b);
+                    if self.line.len() > MAX_CHUNK_LINE
+                        || (self.state == ChunkState::DataEnd && !b"\r\n".starts_with(&self.line))
+                    {
+                        return None;
+                    }
+                    if b != b'\n' {
+                        continue;
+                    }
+                    let line = std::mem::take(&mut self.line);
+                    self.state = match self.state {
+                        ChunkState::DataEnd if line == b"\r\n" => ChunkState::Size,
+                        ChunkState::DataEnd => return None,
+                        ChunkState::Size => match httparse::parse_chunk_size(&line) {
+                            Ok(httparse::Status::Complete((_, 0))) => ChunkState::Trailers,
+                            Ok(httparse::Status::Complete((_, n))) => ChunkState::Data(n),
+                            _ => return None,
+                        },
+                        _ if line == b"\r\n" || line == b"\n" => ChunkState::Done,
+                        _ => ChunkState::Trailers,
+                    };
+                    self.line = line;
+                    self.line.clear();
+                }
+            }
+        }
+        Some(i)
+    }
+
+    fn done(&self) -> bool {
+        self.state == ChunkState::Done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed_all(parts: &[&[u8]]) -> (Chunked, Vec<usize>) {
+        let mut c = Chunked::default();
+        let taken = parts
+            .iter()
+            .map(|p| c.feed(p).expect("valid framing"))
+            .collect();
+        (c, taken)
+    }
+
+    #[test]
+    fn a_chunked_body_ends_after_the_last_chunk_and_trailers() {
+        let body = b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nx-trailer: 1\r\n\r\nNEXT";
+        let (c, taken) = feed_all(&[body]);
+        assert!(c.done());
+        assert_eq!(
+            taken,
+            [body.len() - 4],
+            "the bytes after the end are not the body's"
+        );
+    }
+
+    #[test]
+    fn a_chunked_body_split_anywhere_is_followed_the_same() {
+        let body: &[u8] = b"a\r\n0123456789\r\n3\r\nabc\r\n0\r\n\r\n";
+        for split in 0..body.len() {
+            let (c, taken) = feed_all(&[&body[..split], &body[split..]]);
+            assert!(c.done(), "split at {split}");
+            assert_eq!(taken.iter().sum::<usize>(), body.len(), "split at {split}");
+        }
+        // One byte at a time.
+        let mut c = Chunked::default();
+        for (i, b) in body.iter().enumerate() {
+            assert!(!c.done(), "done early at byte {i}");
+            assert_eq!(c.feed(std::slice::from_ref(b)), Some(1));
+        }
+        assert!(c.done());
+    }
+
+    #[test]
+    fn broken_chunk_framing_is_refused() {
+        for bad in [
+            &b"zz\r\nhello\r\n"[..],
+            b"5\r\nhelloXX",
+            b"5\r\nhello\r\n0\r\n",
+        ] {
+            let mut c = Chunked::default();
+            let r = c.feed(bad);
+            assert!(
+                r.is_none() || !c.done(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let mut c = Chunked::default();
+        assert_eq!(c.feed(b"5\r\nhelloXX"), None);
+    }
+
+    #[test]
+    fn content_length_values_are_digits_only() {
+        assert_eq!(parse_length(b"0"), Some(0));
+        assert_eq!(parse_length(b" 42 "), Some(42));
+        for bad in [
+            &b""[..],
+            b"-1",
+            b"+1",
+            b"1,1",
+            b"0x10",
+            b"99999999999999999999",
+        ] {
+            assert_eq!(
+                parse_length(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+}
