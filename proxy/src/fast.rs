@@ -172,6 +172,9 @@ struct Accepted {
     method: std::ops::Range<usize>,
     path: std::ops::Range<usize>,
     is_head: bool,
+    /// The method may be sent twice (RFC 9110 §9.2.2), so a request that found its pooled
+    /// connection closed is sent again on a new one.
+    resendable: bool,
     /// Body length (0 without a body).
     body_len: u64,
     client_close: bool,
@@ -389,6 +392,11 @@ impl Conn<'_> {
             method: range(method),
             path: range(path),
             is_head: method == "HEAD",
+            // nginx's rule too: POST, PATCH, LOCK and the like are never resent.
+            resendable: matches!(
+                method,
+                "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
+            ),
             body_len: body_len.unwrap_or(0),
             client_close,
             host: host.into_owned(),
@@ -451,7 +459,7 @@ impl Conn<'_> {
         let exchanged = loop {
             upstream_started = Instant::now();
             let pooled = if from_pool {
-                front.pool.take(addr, !body_buffered)
+                front.pool.take(addr, !(body_buffered && a.resendable))
             } else {
                 None
             };
@@ -597,7 +605,7 @@ impl Conn<'_> {
         };
         match pingora_timeout::timeout(read_timeout, conn.write_all(&self.out)).await {
             Ok(Ok(())) => {}
-            Ok(Err(_)) => return Err(broken(reused && body_buffered)),
+            Ok(Err(_)) => return Err(broken(reused && body_buffered && a.resendable)),
             Err(_) => return Err(Exchange::Failed(Failure::Timeout)),
         }
         if !body_buffered {
@@ -659,7 +667,9 @@ impl Conn<'_> {
             self.ubuf.reserve(4096);
             match pingora_timeout::timeout(read_timeout, conn.read_buf(&mut self.ubuf)).await {
                 Ok(Ok(n)) if n > 0 => {}
-                Ok(_) => return Err(broken(reused && body_buffered && !answered)),
+                Ok(_) => {
+                    return Err(broken(reused && body_buffered && a.resendable && !answered));
+                }
                 Err(_) => return Err(Exchange::Failed(Failure::Timeout)),
             }
         }

@@ -29,11 +29,14 @@ const DEADLINE: Duration = Duration::from_secs(10);
 /// | `/close` | 200 without length: the body ends when the connection closes |
 /// | `/then-close` | like `/length`, then the upstream closes the connection (an idle close the proxy learns about only when it reuses it) |
 /// | `/hints` | 103 Early Hints, then 200 `ok` |
+/// | `/swallow` | counted, then the connection is closed without an answer |
 /// | anything else | 200, the request head as received, then `body <len> <fnv>` of the request body |
 struct RawUpstream {
     addr: std::net::SocketAddr,
     /// Connections that carried at least one request.
     used: Arc<AtomicU64>,
+    /// Requests for `/swallow` received.
+    swallowed: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -45,16 +48,22 @@ impl RawUpstream {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let used = Arc::new(AtomicU64::new(0));
-        let count = used.clone();
+        let swallowed = Arc::new(AtomicU64::new(0));
+        let (count, swallow) = (used.clone(), swallowed.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((conn, _)) = listener.accept().await else {
                     return;
                 };
-                tokio::spawn(serve_raw(conn, count.clone()));
+                tokio::spawn(serve_raw(conn, count.clone(), swallow.clone()));
             }
         });
-        RawUpstream { addr, used, task }
+        RawUpstream {
+            addr,
+            used,
+            swallowed,
+            task,
+        }
     }
 
     fn url(&self) -> String {
@@ -79,7 +88,7 @@ fn fnv(data: &[u8]) -> u64 {
     })
 }
 
-async fn serve_raw(mut conn: TcpStream, used: Arc<AtomicU64>) {
+async fn serve_raw(mut conn: TcpStream, used: Arc<AtomicU64>, swallowed: Arc<AtomicU64>) {
     let mut buf = Vec::new();
     let mut first = true;
     loop {
@@ -126,6 +135,10 @@ async fn serve_raw(mut conn: TcpStream, used: Arc<AtomicU64>) {
                 conn.flush().await.ok();
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 conn.write_all(CHUNKED_PART2).await.is_ok()
+            }
+            "/swallow" => {
+                swallowed.fetch_add(1, Ordering::SeqCst);
+                return;
             }
             "/close" => {
                 let _ = conn
@@ -565,6 +578,37 @@ async fn a_pooled_connection_the_upstream_closed_is_replaced_without_an_error() 
         6,
         "one new upstream connection per request"
     );
+    redis.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_request_lost_on_a_reused_connection_is_resent_only_when_its_method_allows() {
+    let (redis, proxy) = setup(&[]).await;
+    let up = RawUpstream::start().await;
+    let v = put_zones(&redis.store(), &[zone("raw.example.com", &[&up.url()])]).await;
+    proxy.wait_for_version(v.version).await;
+
+    for (method, sent) in [("POST", 1), ("GET", 2), ("PATCH", 1), ("DELETE", 2)] {
+        let before = up.swallowed.load(Ordering::SeqCst);
+        let mut c = Client::connect(&proxy).await;
+        // A pooled connection first, then a request the upstream takes and never answers.
+        c.send(&get("raw.example.com", "/length")).await;
+        assert_eq!(c.answer(false).await.text(), "hello");
+        c.send(
+            format!(
+                "{method} /swallow HTTP/1.1\r\nhost: raw.example.com\r\ncontent-length: 1\r\n\r\nx"
+            )
+            .as_bytes(),
+        )
+        .await;
+        let a = c.answer(false).await;
+        assert_eq!(a.status, 502, "{method}: {}", a.text());
+        assert_eq!(
+            up.swallowed.load(Ordering::SeqCst) - before,
+            sent,
+            "{method} requests the upstream received"
+        );
+    }
     redis.cleanup().await.unwrap();
 }
 
