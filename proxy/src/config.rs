@@ -59,6 +59,11 @@ pub struct Config {
     /// Worker threads of the proxy service.
     #[arg(long, env = "SWITCHYARD_THREADS", default_value_t = 2)]
     pub threads: usize,
+    /// Let idle worker threads take tasks queued on busy ones (tokio's work-stealing
+    /// scheduler). Off: each worker thread runs its own connections in arrival order, as
+    /// an nginx worker does; tail latency under load is lower (see docs/benchmarks.md).
+    #[arg(long, env = "SWITCHYARD_WORK_STEALING", default_value_t = false, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub work_stealing: bool,
     /// Serve plain-HTTP/1.1 requests of the common kind on the proxy's own HTTP/1 path
     /// (fewer instructions per request than Pingora's); everything else goes through
     /// Pingora's. `false` sends every request through Pingora's (see docs/proxy.md).

@@ -77,6 +77,7 @@ pub fn build_server(config: &Config, settings: Settings) -> anyhow::Result<Serve
     };
     let conf = ServerConf {
         threads: config.threads,
+        work_stealing: config.work_stealing,
         upgrade_sock: config.upgrade_sock.clone(),
         grace_period_seconds: Some(config.grace_secs),
         graceful_shutdown_timeout_seconds: Some(config.grace_secs),
