@@ -43,7 +43,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::access_log;
-use crate::service::{Router, sane_request_id};
+use crate::service::{
+    CLIENT_GONE, FailureAnswer, Router, UPSTREAM_CONNECT, UPSTREAM_ERROR, UPSTREAM_TIMEOUT,
+    answer_body, sane_request_id,
+};
 use crate::snapshot::RouteEntry;
 use crate::upstreams::{Pick, Upstream};
 
@@ -204,25 +207,13 @@ enum Failure {
 }
 
 impl Failure {
-    /// Status, access-log category and message, worded as the Pingora path words them.
-    fn answer(self) -> (u16, &'static str, &'static str) {
+    /// Status, access-log category and message, as the Pingora path answers them.
+    fn answer(self) -> FailureAnswer {
         match self {
-            Failure::ConnectTimeout | Failure::Timeout => (
-                504,
-                "upstream_timeout",
-                "504 Gateway Timeout: the upstream did not answer in time",
-            ),
-            Failure::Connect => (
-                502,
-                "upstream_connect",
-                "502 Bad Gateway: cannot connect to the upstream",
-            ),
-            Failure::Broken => (
-                502,
-                "upstream_error",
-                "502 Bad Gateway: the upstream connection failed",
-            ),
-            Failure::ClientGone => (0, "client_gone", ""),
+            Failure::ConnectTimeout | Failure::Timeout => UPSTREAM_TIMEOUT,
+            Failure::Connect => UPSTREAM_CONNECT,
+            Failure::Broken => UPSTREAM_ERROR,
+            Failure::ClientGone => CLIENT_GONE,
         }
     }
 }
@@ -761,7 +752,7 @@ impl Conn<'_> {
             .ok()
             .and_then(|s| s.canonical_reason())
             .unwrap_or("");
-        let body = format!("{message}\nrequest id: {request_id}\n");
+        let body = answer_body(message, request_id);
         let text = format!(
             "HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n\
              content-length: {}\r\ncache-control: no-store\r\nx-request-id: {request_id}\r\n\

@@ -104,6 +104,31 @@ fn is_client_gone(e: &Error) -> bool {
         )
 }
 
+/// A failed upstream exchange, as the client and the access log see it: status,
+/// access-log category and the answer's first line. Shared with the fast path.
+pub(crate) type FailureAnswer = (u16, &'static str, &'static str);
+pub(crate) const UPSTREAM_TIMEOUT: FailureAnswer = (
+    504,
+    "upstream_timeout",
+    "504 Gateway Timeout: the upstream did not answer in time",
+);
+pub(crate) const UPSTREAM_CONNECT: FailureAnswer = (
+    502,
+    "upstream_connect",
+    "502 Bad Gateway: cannot connect to the upstream",
+);
+pub(crate) const UPSTREAM_ERROR: FailureAnswer = (
+    502,
+    "upstream_error",
+    "502 Bad Gateway: the upstream connection failed",
+);
+pub(crate) const CLIENT_GONE: FailureAnswer = (0, "client_gone", "");
+
+/// The body of an answer of the proxy's own.
+pub(crate) fn answer_body(message: &str, request_id: &str) -> String {
+    format!("{message}\nrequest id: {request_id}\n")
+}
+
 impl Router {
     /// Writes an answer of the proxy's own, with the request id in header and body.
     async fn respond(
@@ -114,7 +139,7 @@ impl Router {
         message: &str,
         location: Option<&str>,
     ) -> Result<()> {
-        let body = format!("{message}\nrequest id: {}\n", ctx.request_id);
+        let body = answer_body(message, &ctx.request_id);
         let mut resp = ResponseHeader::build(status, Some(5))?;
         resp.insert_header("content-type", "text/plain; charset=utf-8")?;
         resp.insert_header("content-length", body.len().to_string())?;
@@ -434,22 +459,16 @@ impl ProxyHttp for Router {
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let (code, category, message) = match e.etype() {
             ErrorType::HTTPStatus(code) => (*code, "http_status", "request failed"),
-            _ if is_client_gone(e) => (0, "client_gone", ""),
+            _ if is_client_gone(e) => CLIENT_GONE,
             _ if is_client_error(e) => (400, "bad_request", "400 Bad Request"),
-            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => (
-                504,
-                "upstream_timeout",
-                "504 Gateway Timeout: the upstream did not answer in time",
-            ),
+            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
+                UPSTREAM_TIMEOUT
+            }
             ErrorType::ConnectRefused
             | ErrorType::ConnectNoRoute
             | ErrorType::ConnectError
             | ErrorType::ConnectionClosed
-            | ErrorType::ConnectProxyFailure => (
-                502,
-                "upstream_connect",
-                "502 Bad Gateway: cannot connect to the upstream",
-            ),
+            | ErrorType::ConnectProxyFailure => UPSTREAM_CONNECT,
             ErrorType::TLSHandshakeFailure | ErrorType::InvalidCert | ErrorType::HandshakeError => {
                 (
                     502,
@@ -457,11 +476,7 @@ impl ProxyHttp for Router {
                     "502 Bad Gateway: TLS with the upstream failed",
                 )
             }
-            _ => (
-                502,
-                "upstream_error",
-                "502 Bad Gateway: the upstream connection failed",
-            ),
+            _ => UPSTREAM_ERROR,
         };
         ctx.error.get_or_insert(category);
         if code > 0

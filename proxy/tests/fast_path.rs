@@ -128,12 +128,12 @@ async fn serve_raw(mut conn: TcpStream, used: Arc<AtomicU64>, swallowed: Arc<Ato
                 if conn.write_all(head).await.is_err() || is_head {
                     return;
                 }
-                // Two writes, split inside a chunk, so the proxy sees the body in parts.
+                // Two writes, split inside a chunk (the proxy may read them as one; the
+                // unit tests in fast.rs split chunked bodies at every byte).
                 if conn.write_all(CHUNKED_PART1).await.is_err() {
                     return;
                 }
                 conn.flush().await.ok();
-                tokio::time::sleep(Duration::from_millis(20)).await;
                 conn.write_all(CHUNKED_PART2).await.is_ok()
             }
             "/swallow" => {
@@ -384,14 +384,21 @@ async fn setup(extra: &[&str]) -> (TestRedis, Proxy) {
     (redis, proxy)
 }
 
+/// A proxy started with `extra` flags and a raw upstream behind zone `raw.example.com`,
+/// applied.
+async fn setup_raw(extra: &[&str]) -> (TestRedis, Proxy, RawUpstream) {
+    let (redis, proxy) = setup(extra).await;
+    let up = RawUpstream::start().await;
+    let v = put_zones(&redis.store(), &[zone("raw.example.com", &[&up.url()])]).await;
+    proxy.wait_for_version(v.version).await;
+    (redis, proxy, up)
+}
+
 // ------------------------------------------------------------------ tests
 
 #[tokio::test]
 async fn answers_of_every_framing_pass_through_unchanged_on_one_connection() {
-    let (redis, proxy) = setup(&[]).await;
-    let up = RawUpstream::start().await;
-    let v = put_zones(&redis.store(), &[zone("raw.example.com", &[&up.url()])]).await;
-    proxy.wait_for_version(v.version).await;
+    let (redis, proxy, up) = setup_raw(&[]).await;
 
     let mut c = Client::connect(&proxy).await;
     c.send(&get("raw.example.com", "/length")).await;
@@ -462,10 +469,7 @@ async fn pipelined_requests_are_answered_in_order_by_pingora_alone_too() {
 }
 
 async fn pipelined(flags: &[&str]) {
-    let (redis, proxy) = setup(flags).await;
-    let up = RawUpstream::start().await;
-    let v = put_zones(&redis.store(), &[zone("raw.example.com", &[&up.url()])]).await;
-    proxy.wait_for_version(v.version).await;
+    let (redis, proxy, _up) = setup_raw(flags).await;
 
     // One write: a POST with a body, a GET, a request the proxy answers itself (no zone:
     // the connection goes to Pingora from there), then two more for the zone.
@@ -515,10 +519,7 @@ async fn pipelined(flags: &[&str]) {
 
 #[tokio::test]
 async fn a_large_body_streams_through_and_the_connection_serves_on() {
-    let (redis, proxy) = setup(&[]).await;
-    let up = RawUpstream::start().await;
-    let v = put_zones(&redis.store(), &[zone("raw.example.com", &[&up.url()])]).await;
-    proxy.wait_for_version(v.version).await;
+    let (redis, proxy, _up) = setup_raw(&[]).await;
 
     let body: Vec<u8> = (0..3 * 1024 * 1024).map(|i: u32| (i % 251) as u8).collect();
     let mut c = Client::connect(&proxy).await;
@@ -530,11 +531,8 @@ async fn a_large_body_streams_through_and_the_connection_serves_on() {
         .as_bytes(),
     )
     .await;
-    // Sent in parts with pauses, so the proxy cannot have it all in one read.
-    for part in body.chunks(256 * 1024) {
-        c.send(part).await;
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    // Far more than socket buffers hold: the proxy streams it in many reads.
+    c.send(&body).await;
     let a = c.answer(false).await;
     assert_eq!(a.status, 200);
     assert!(
@@ -551,10 +549,7 @@ async fn a_large_body_streams_through_and_the_connection_serves_on() {
 
 #[tokio::test]
 async fn a_pooled_connection_the_upstream_closed_is_replaced_without_an_error() {
-    let (redis, proxy) = setup(&[]).await;
-    let up = RawUpstream::start().await;
-    let v = put_zones(&redis.store(), &[zone("raw.example.com", &[&up.url()])]).await;
-    proxy.wait_for_version(v.version).await;
+    let (redis, proxy, up) = setup_raw(&[]).await;
 
     let mut c = Client::connect(&proxy).await;
     for round in 0..5 {
@@ -583,10 +578,7 @@ async fn a_pooled_connection_the_upstream_closed_is_replaced_without_an_error() 
 
 #[tokio::test]
 async fn a_request_lost_on_a_reused_connection_is_resent_only_when_its_method_allows() {
-    let (redis, proxy) = setup(&[]).await;
-    let up = RawUpstream::start().await;
-    let v = put_zones(&redis.store(), &[zone("raw.example.com", &[&up.url()])]).await;
-    proxy.wait_for_version(v.version).await;
+    let (redis, proxy, up) = setup_raw(&[]).await;
 
     for (method, sent) in [("POST", 1), ("GET", 2), ("PATCH", 1), ("DELETE", 2)] {
         let before = up.swallowed.load(Ordering::SeqCst);
@@ -682,10 +674,7 @@ async fn hop_by_hop_headers_are_dropped_and_forwarding_headers_appended() {
 
 #[tokio::test]
 async fn a_client_asking_to_close_gets_its_answer_and_then_the_close() {
-    let (redis, proxy) = setup(&[]).await;
-    let up = RawUpstream::start().await;
-    let v = put_zones(&redis.store(), &[zone("raw.example.com", &[&up.url()])]).await;
-    proxy.wait_for_version(v.version).await;
+    let (redis, proxy, up) = setup_raw(&[]).await;
 
     let mut c = Client::connect(&proxy).await;
     c.send(b"GET /length HTTP/1.1\r\nhost: raw.example.com\r\nconnection: close\r\n\r\n")
@@ -705,10 +694,7 @@ async fn a_client_asking_to_close_gets_its_answer_and_then_the_close() {
 #[tokio::test]
 async fn draining_closes_idle_keep_alive_connections_at_once() {
     // A grace period far longer than the wait below: the close comes from the drain.
-    let (redis, mut proxy) = setup(&["--grace-secs", "30"]).await;
-    let up = RawUpstream::start().await;
-    let v = put_zones(&redis.store(), &[zone("raw.example.com", &[&up.url()])]).await;
-    proxy.wait_for_version(v.version).await;
+    let (redis, mut proxy, _up) = setup_raw(&["--grace-secs", "30"]).await;
 
     let mut c = Client::connect(&proxy).await;
     c.send(&get("raw.example.com", "/length")).await;
