@@ -1,0 +1,60 @@
+// Routes: every page is its own lazily loaded chunk, so the first load carries only
+// the shell (layout, auth, API client).
+import { createBrowserRouter, type RouteObject } from "react-router";
+import { AppLayout } from "./layout/AppLayout";
+import { RequireAdmin, RequireAuth } from "./routes/guards";
+import { RouteError } from "./routes/RouteError";
+import { Loading } from "@/components/ui/States";
+
+const notBuilt = (title: string, api: string): RouteObject["lazy"] => async () => {
+  const { NotBuiltYet } = await import("./routes/NotBuiltYet");
+  return { Component: () => <NotBuiltYet title={title} api={api} /> };
+};
+
+export const routes: RouteObject[] = [
+  {
+    // Shown while the first page's chunk loads.
+    hydrateFallbackElement: <Loading what="Loading the panel" />,
+    children: [
+  {
+    path: "/login",
+    lazy: async () => ({ Component: (await import("@/features/auth/components/LoginPage")).LoginPage }),
+  },
+  {
+    element: <RequireAuth />,
+    errorElement: <RouteError />,
+    children: [
+      {
+        element: <AppLayout />,
+        children: [
+          {
+            errorElement: <RouteError />,
+            children: [
+              { index: true, lazy: async () => ({ Component: (await import("@/features/overview/components/OverviewPage")).OverviewPage }) },
+              { path: "zones", lazy: async () => ({ Component: (await import("@/features/zones/components/ZonesPage")).ZonesPage }) },
+              { path: "zones/new", lazy: async () => ({ Component: (await import("@/features/zones/components/ZoneEditorPage")).ZoneEditorPage }) },
+              { path: "zones/:id", lazy: async () => ({ Component: (await import("@/features/zones/components/ZoneEditorPage")).ZoneEditorPage }) },
+              { path: "domains", lazy: notBuilt("Domains", "/api/v1/domains") },
+              { path: "named-backends", lazy: notBuilt("Named backends", "/api/v1/named-backends") },
+              { path: "api-keys", lazy: notBuilt("API keys", "/api/v1/api-keys") },
+              { path: "audit", lazy: notBuilt("Audit", "/api/v1/audit") },
+              { path: "transfer", lazy: notBuilt("Export/Import", "/api/v1/export and /api/v1/import") },
+              {
+                element: <RequireAdmin />,
+                children: [
+                  { path: "dns-credentials", lazy: notBuilt("DNS credentials", "/api/v1/dns-credentials") },
+                  { path: "users", lazy: notBuilt("Users", "/api/v1/users") },
+                ],
+              },
+              { path: "*", lazy: async () => ({ Component: (await import("./routes/NotFound")).NotFound }) },
+            ],
+          },
+        ],
+      },
+    ],
+  },
+    ],
+  },
+];
+
+export const router = createBrowserRouter(routes);

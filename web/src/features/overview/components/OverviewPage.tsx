@@ -1,0 +1,180 @@
+import type { ReactNode } from "react";
+import { Link } from "react-router";
+import { cn } from "@/components/ui/cn";
+import { Empty, ErrorState, Loading, PageHeader } from "@/components/ui/States";
+import { Table, TBody, Td, Th, THead, Tr } from "@/components/ui/Table";
+import { errorMessage } from "@/lib/api/errors";
+import { formatAge, formatDate } from "@/lib/format";
+import { useHealth, type Health } from "@/lib/health";
+import { useDomainCount, useZoneCount, type Count } from "../api/counts";
+
+type Verdict = "up" | "down" | "unknown";
+
+const VERDICT_STYLE: Record<Verdict, string> = {
+  up: "bg-emerald-100 text-emerald-900 dark:bg-emerald-900 dark:text-emerald-100",
+  down: "bg-red-100 text-red-900 dark:bg-red-900 dark:text-red-100",
+  unknown: "bg-slate-200 text-slate-800 dark:bg-slate-700 dark:text-slate-100",
+};
+
+function Pill({ verdict, children }: { verdict: Verdict; children: ReactNode }) {
+  return <span className={cn("rounded px-2 py-0.5 text-xs font-semibold", VERDICT_STYLE[verdict])}>{children}</span>;
+}
+
+function asVerdict(s: string): Verdict {
+  return s === "up" ? "up" : s === "down" ? "down" : "unknown";
+}
+
+function Card({ title, children }: { title: string; children: ReactNode }) {
+  return (
+    <div className="rounded-md border border-slate-200 p-4 dark:border-slate-700">
+      <h3 className="text-sm font-medium text-slate-600 dark:text-slate-400">{title}</h3>
+      <div className="mt-1">{children}</div>
+    </div>
+  );
+}
+
+function Services({ health }: { health: Health }) {
+  const worker = health.cert_worker_heartbeat_age_secs;
+  return (
+    <div className="grid gap-3 sm:grid-cols-3">
+      <Card title="PostgreSQL">
+        <Pill verdict={asVerdict(health.postgres)}>{health.postgres}</Pill>
+      </Card>
+      <Card title="Redis">
+        <Pill verdict={asVerdict(health.redis)}>{health.redis}</Pill>
+        {health.version != null && <span className="ml-2 text-sm">version {health.version}</span>}
+      </Card>
+      <Card title="Cert worker">
+        <Pill verdict={asVerdict(health.cert_worker)}>{health.cert_worker}</Pill>
+        {worker != null && <span className="ml-2 text-sm">heartbeat {formatAge(worker)} ago</span>}
+      </Card>
+    </div>
+  );
+}
+
+function CountCard({ title, query, to }: { title: string; query: { data?: Count | undefined; isPending: boolean; error: unknown }; to: string }) {
+  return (
+    <Card title={title}>
+      {query.isPending ? (
+        <span className="text-sm text-slate-500">…</span>
+      ) : query.data ? (
+        <Link to={to} className="text-2xl font-semibold text-teal-700 hover:underline dark:text-teal-400">
+          {query.data.exact ? query.data.total.toLocaleString() : `${query.data.total.toLocaleString()}+`}
+          {query.data.degraded && <span className="ml-2 text-xs font-normal text-amber-700 dark:text-amber-300">(from Redis)</span>}
+        </Link>
+      ) : (
+        <span className="text-sm text-red-700 dark:text-red-400">{errorMessage(query.error)}</span>
+      )}
+    </Card>
+  );
+}
+
+/** Every proxy: applied version, heartbeat age, current or stale. */
+function FleetStatus({ health }: { health: Health }) {
+  if (health.redis === "down") return <Empty title="Redis does not answer">The proxies report through Redis; their state is unknown until it is back.</Empty>;
+  if (health.proxies.length === 0) return <Empty title="No proxy reports to this Redis yet">Start a proxy with the same Redis and key prefix; it appears here within a heartbeat.</Empty>;
+  return (
+    <Table caption="Proxies">
+      <THead>
+        <tr>
+          <Th>Proxy</Th>
+          <Th>Applied version</Th>
+          <Th>Heartbeat</Th>
+          <Th>State</Th>
+          <Th className="text-right">Zones</Th>
+          <Th className="text-right">Certificates</Th>
+        </tr>
+      </THead>
+      <TBody>
+        {health.proxies.map((p) => (
+          <Tr key={p.id}>
+            <Td className="font-medium break-all">{p.id}</Td>
+            <Td>
+              {p.version}
+              {health.version != null && p.version !== health.version && <span className="text-slate-500"> of {health.version}</span>}
+            </Td>
+            <Td className="whitespace-nowrap">{formatAge(p.heartbeat_age_secs)} ago</Td>
+            <Td>{p.stale ? <Pill verdict="down">stale</Pill> : p.current ? <Pill verdict="up">current</Pill> : <Pill verdict="unknown">behind</Pill>}</Td>
+            <Td className="text-right">{p.zones.toLocaleString()}</Td>
+            <Td className="text-right">{p.certs.toLocaleString()}</Td>
+          </Tr>
+        ))}
+      </TBody>
+    </Table>
+  );
+}
+
+function ExpiringCertificates({ health }: { health: Health }) {
+  if (health.expiring_certificates.length === 0) return <Empty title="No certificate expires within 30 days" />;
+  return (
+    <Table caption="Certificates expiring within 30 days">
+      <THead>
+        <tr>
+          <Th>Certificate</Th>
+          <Th>Expires</Th>
+          <Th className="text-right">Days left</Th>
+        </tr>
+      </THead>
+      <TBody>
+        {health.expiring_certificates.map((c) => (
+          <Tr key={c.name}>
+            <Td className="break-all">{c.name}</Td>
+            <Td>{formatDate(c.not_after)}</Td>
+            <Td className={cn("text-right", c.days_left < 7 && "font-semibold text-red-700 dark:text-red-400")}>{c.days_left < 0 ? "expired" : c.days_left.toFixed(1)}</Td>
+          </Tr>
+        ))}
+      </TBody>
+    </Table>
+  );
+}
+
+export function OverviewPage() {
+  const health = useHealth();
+  const zones = useZoneCount();
+  const domains = useDomainCount();
+  return (
+    <section className="space-y-6">
+      <PageHeader title="Overview">The fleet and the services behind it; refreshed every few seconds.</PageHeader>
+      <div className="grid gap-3 sm:grid-cols-2">
+        <CountCard title="Domains" query={domains} to="/domains" />
+        <CountCard title="Zones" query={zones} to="/zones" />
+      </div>
+      {health.isPending ? (
+        <Loading what="Checking health" />
+      ) : health.isError ? (
+        <ErrorState error={health.error} title="Health is unavailable" retry={() => void health.refetch()} />
+      ) : (
+        <>
+          <section aria-labelledby="services" className="space-y-2">
+            <h2 id="services" className="text-lg font-semibold">
+              Services{" "}
+              <span className={cn("ml-1 align-middle", health.data.status === "ok" ? "" : "")}>
+                <Pill verdict={health.data.status === "ok" ? "up" : "down"}>{health.data.status}</Pill>
+              </span>
+            </h2>
+            <Services health={health.data} />
+            {health.data.problems.length > 0 && (
+              <ul className="list-disc space-y-1 pl-5 text-sm text-amber-900 dark:text-amber-200">
+                {health.data.problems.map((p) => (
+                  <li key={p}>{p}</li>
+                ))}
+              </ul>
+            )}
+          </section>
+          <section aria-labelledby="proxies" className="space-y-2">
+            <h2 id="proxies" className="text-lg font-semibold">
+              Proxies
+            </h2>
+            <FleetStatus health={health.data} />
+          </section>
+          <section aria-labelledby="expiring" className="space-y-2">
+            <h2 id="expiring" className="text-lg font-semibold">
+              Certificates expiring soon
+            </h2>
+            <ExpiringCertificates health={health.data} />
+          </section>
+        </>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,18 @@
+import type { components } from "@/lib/api/schema.gen";
+
+export type ZoneSpec = components["schemas"]["ZoneSpec"];
+export type ZoneView = components["schemas"]["ZoneView"];
+export type DegradedZone = components["schemas"]["DegradedZone"];
+export type ZoneRead = components["schemas"]["ZoneRead"];
+export type ZonePage = components["schemas"]["ZonePage"];
+export type Diff = components["schemas"]["Diff"];
+export type BackendSpec = components["schemas"]["BackendSpec"];
+export type Timeouts = components["schemas"]["Timeouts"];
+export type NamedBackendView = components["schemas"]["NamedBackendView"];
+
+/** A zone as a list or read shows it: from PostgreSQL, or (degraded) from Redis. */
+export type AnyZone = ZoneView | DegradedZone;
+
+export function isDegradedZone(zone: AnyZone): zone is DegradedZone {
+  return "degraded" in zone && zone.degraded;
+}

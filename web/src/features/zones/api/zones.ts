@@ -1,0 +1,123 @@
+// Zone queries and writes. Every write is made twice: first `?dry_run=true` (the diff,
+// nothing changed), then — once the user confirms that diff — for real.
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { api, unwrap } from "@/lib/api/client";
+import { fetchHealth } from "@/lib/health";
+import type { Diff, NamedBackendView, ZoneRead, ZoneSpec, ZoneView } from "./types";
+
+export const PAGE_SIZE = 50;
+
+export const zoneKeys = {
+  all: ["zones"] as const,
+  list: (q: string, after: string | null) => ["zones", "list", { q, after }] as const,
+  detail: (id: string) => ["zones", "detail", id] as const,
+};
+
+/** One page of zones: server-side search, paged by the server's cursor. */
+export function useZonePage(q: string, after: string | null) {
+  return useQuery({
+    queryKey: zoneKeys.list(q, after),
+    queryFn: ({ signal }) =>
+      unwrap(
+        api.GET("/api/v1/zones", {
+          params: { query: { limit: PAGE_SIZE, ...(q ? { q } : {}), ...(after ? { after } : {}) } },
+          signal,
+        }),
+      ),
+    placeholderData: keepPreviousData,
+  });
+}
+
+export function useZone(id: string | undefined) {
+  return useQuery({
+    queryKey: zoneKeys.detail(id ?? ""),
+    queryFn: ({ signal }): Promise<ZoneRead> => unwrap(api.GET("/api/v1/zones/{id}", { params: { path: { id: id ?? "" } }, signal })),
+    enabled: id !== undefined,
+  });
+}
+
+/** A named backend's template, for showing what a zone renders to (null if unreadable). */
+export function useNamedBackendTemplate(id: string | null | undefined) {
+  return useQuery({
+    queryKey: ["named-backends", "detail", id ?? ""],
+    queryFn: async ({ signal }): Promise<NamedBackendView | null> => {
+      try {
+        return await unwrap(api.GET("/api/v1/named-backends/{id}", { params: { path: { id: id ?? "" } }, signal }));
+      } catch {
+        return null;
+      }
+    },
+    enabled: !!id,
+    staleTime: 60_000,
+  });
+}
+
+export type ZoneWrite = { op: "create"; spec: ZoneSpec } | { op: "update"; id: string; spec: ZoneSpec } | { op: "delete"; id: string };
+
+/** The API's answer to a dry run: the diff. */
+export async function dryRun(write: ZoneWrite): Promise<Diff> {
+  const query = { dry_run: true };
+  switch (write.op) {
+    case "create":
+      return (await unwrap(api.POST("/api/v1/zones", { params: { query }, body: write.spec }))) as Diff;
+    case "update":
+      return (await unwrap(api.PUT("/api/v1/zones/{id}", { params: { path: { id: write.id }, query }, body: write.spec }))) as Diff;
+    case "delete":
+      return unwrap(api.DELETE("/api/v1/zones/{id}", { params: { path: { id: write.id }, query } }));
+  }
+}
+
+export interface Applied {
+  /** The zone as stored (absent after a delete). */
+  zone: ZoneView | null;
+  /** When the API answered (ms since epoch, this browser's clock). */
+  appliedAt: number;
+  /**
+   * The version Redis held right after the write answered: the write's own version or,
+   * when another write landed in between, a later one (which includes it). null when
+   * Redis was down: the write is queued and reaches Redis when it is back.
+   */
+  version: number | null;
+  /** Whether the write changed the version at all (false: queued, or nothing to publish). */
+  versionBefore: number | null;
+}
+
+async function redisVersion(): Promise<number | null> {
+  try {
+    return (await fetchHealth()).version ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** Applies a write for real and notes the version it produced. */
+export function useApplyZoneWrite() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: async (write: ZoneWrite): Promise<Applied> => {
+      const versionBefore = await redisVersion();
+      let zone: ZoneView | null = null;
+      switch (write.op) {
+        case "create":
+          zone = (await unwrap(api.POST("/api/v1/zones", { body: write.spec }))) as ZoneView;
+          break;
+        case "update":
+          zone = (await unwrap(api.PUT("/api/v1/zones/{id}", { params: { path: { id: write.id } }, body: write.spec }))) as ZoneView;
+          break;
+        case "delete":
+          await unwrap(api.DELETE("/api/v1/zones/{id}", { params: { path: { id: write.id } } }));
+          break;
+      }
+      const appliedAt = Date.now();
+      const version = await redisVersion();
+      return { zone, appliedAt, version, versionBefore };
+    },
+    onSuccess: (applied, write) => {
+      // Lists and the counts on the overview change; this zone's detail is exact.
+      void client.invalidateQueries({ queryKey: ["zones", "list"] });
+      void client.invalidateQueries({ queryKey: ["overview"] });
+      if (write.op === "delete") client.removeQueries({ queryKey: zoneKeys.detail(write.id) });
+      else if (applied.zone) client.setQueryData(zoneKeys.detail(applied.zone.id), applied.zone);
+    },
+  });
+}

@@ -1,0 +1,58 @@
+import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { cleanup, render, screen, within } from "@testing-library/react";
+import { afterEach, describe, expect, it } from "vitest";
+import type { Diff, ZoneView } from "../api/types";
+import { ZoneDiff } from "./ZoneDiff";
+
+afterEach(cleanup);
+
+const base: ZoneView = {
+  id: "z1",
+  domain_id: "d1",
+  hostname: "app.example.com",
+  path_prefix: "/api",
+  backend: { kind: "upstreams", upstreams: [{ url: "http://10.0.0.5:8080", weight: 1 }] },
+  force_https: false,
+  preserve_host: false,
+  allow: [],
+  timeouts: {},
+  created_at: "2026-01-01T00:00:00Z",
+  updated_at: "2026-01-01T00:00:00Z",
+};
+
+function show(diff: Diff) {
+  const client = new QueryClient();
+  return render(
+    <QueryClientProvider client={client}>
+      <ZoneDiff diff={diff} />
+    </QueryClientProvider>,
+  );
+}
+
+describe("<ZoneDiff>", () => {
+  it("shows a change as before → after for the fields that differ", () => {
+    show({ dry_run: true, created: [], deleted: [], changed: [{ id: "z1", before: base, after: { ...base, force_https: true } }] });
+    const list = screen.getByRole("list", { name: "Changes" });
+    expect(within(list).getByText("Change")).toBeTruthy();
+    expect(within(list).getByText("app.example.com/api")).toBeTruthy();
+    const row = screen.getByRole("row", { name: /Force HTTPS/ });
+    expect(within(row).getByText("no").tagName).toBe("DEL");
+    expect(within(row).getByText("yes").tagName).toBe("INS");
+    expect(screen.queryByRole("row", { name: /Hostname/ })).toBeNull();
+    // What Redis will hold, now and after.
+    expect(screen.getAllByText("zone:app.example.com")).toHaveLength(2);
+    expect(screen.getByText(/"force_https": true/)).toBeTruthy();
+  });
+
+  it("says so when nothing would change", () => {
+    show({ dry_run: true, created: [], deleted: [], changed: [{ id: "z1", before: base, after: base }] });
+    expect(screen.getByText(/Nothing would change/)).toBeTruthy();
+  });
+
+  it("shows a delete with every field going away", () => {
+    show({ dry_run: true, created: [], changed: [], deleted: [base] });
+    expect(screen.getByText("Delete")).toBeTruthy();
+    expect(screen.getByRole("row", { name: /Hostname/ })).toBeTruthy();
+    expect(screen.getByText("no route")).toBeTruthy();
+  });
+});

@@ -1,0 +1,98 @@
+import { Banner } from "@/components/ui/Banner";
+import { cn } from "@/components/ui/cn";
+import { diffEntries, isEmptyDiff, redisView, type ZoneDiffEntry } from "../api/diff";
+import type { Diff, ZoneView } from "../api/types";
+import { useNamedBackendTemplate } from "../api/zones";
+
+const KIND_LABEL = { created: "Create", changed: "Change", deleted: "Delete" } as const;
+const KIND_STYLE = {
+  created: "bg-emerald-100 text-emerald-900 dark:bg-emerald-900 dark:text-emerald-100",
+  changed: "bg-sky-100 text-sky-900 dark:bg-sky-900 dark:text-sky-100",
+  deleted: "bg-red-100 text-red-900 dark:bg-red-900 dark:text-red-100",
+} as const;
+
+function RedisRoute({ zone, label }: { zone: ZoneView | null; label: string }) {
+  const template = useNamedBackendTemplate(zone?.named_backend_id);
+  if (!zone) {
+    return (
+      <div>
+        <p className="text-xs font-semibold uppercase text-slate-500 dark:text-slate-400">{label}</p>
+        <p className="text-sm italic">no route</p>
+      </div>
+    );
+  }
+  const view = redisView(zone, template.data?.url_template);
+  return (
+    <div className="min-w-0">
+      <p className="text-xs font-semibold uppercase text-slate-500 dark:text-slate-400">{label}</p>
+      <p className="text-xs">
+        route in <code>{view.key}</code>
+      </p>
+      <pre className="mt-1 overflow-x-auto rounded bg-slate-100 p-2 text-xs dark:bg-slate-800">{JSON.stringify(view.route, null, 2)}</pre>
+      {view.note && <p className="mt-1 text-xs text-amber-800 dark:text-amber-300">{view.note}</p>}
+    </div>
+  );
+}
+
+function Entry({ entry }: { entry: ZoneDiffEntry }) {
+  return (
+    <li className="rounded-md border border-slate-200 p-3 dark:border-slate-700">
+      <p className="flex flex-wrap items-center gap-2">
+        <span className={cn("rounded px-2 py-0.5 text-xs font-semibold", KIND_STYLE[entry.kind])}>{KIND_LABEL[entry.kind]}</span>
+        <span className="font-medium break-all">
+          {entry.hostname}
+          {entry.path_prefix}
+        </span>
+      </p>
+      {entry.changes.length === 0 ? (
+        <p className="mt-2 text-sm text-slate-600 dark:text-slate-400">Nothing in this zone changes.</p>
+      ) : (
+        <table className="mt-2 w-full text-sm">
+          <caption className="sr-only">Fields of {entry.hostname}, before and after</caption>
+          <thead>
+            <tr className="text-left text-xs uppercase text-slate-500 dark:text-slate-400">
+              <th scope="col" className="py-1 pr-2">Field</th>
+              <th scope="col" className="py-1 pr-2">Before</th>
+              <th scope="col" className="py-1">After</th>
+            </tr>
+          </thead>
+          <tbody>
+            {entry.changes.map((c) => (
+              <tr key={c.field} className="border-t border-slate-100 dark:border-slate-800">
+                <th scope="row" className="py-1 pr-2 text-left font-medium whitespace-nowrap">{c.label}</th>
+                <td className="py-1 pr-2 break-all">
+                  {c.before === null ? <span className="text-slate-400">—</span> : <del className="text-red-800 decoration-red-400 dark:text-red-300">{c.before}</del>}
+                </td>
+                <td className="py-1 break-all">
+                  {c.after === null ? <span className="text-slate-400">—</span> : <ins className="text-emerald-800 no-underline dark:text-emerald-300">{c.after}</ins>}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <details className="mt-2">
+        <summary className="cursor-pointer text-sm text-slate-700 dark:text-slate-300">What Redis will hold (read by the proxies)</summary>
+        <div className="mt-2 grid gap-3 md:grid-cols-2">
+          <RedisRoute zone={entry.before} label="Now" />
+          <RedisRoute zone={entry.after} label="After" />
+        </div>
+      </details>
+    </li>
+  );
+}
+
+/** A write's diff as the API's dry run answered it: every zone, before → after. */
+export function ZoneDiff({ diff }: { diff: Diff }) {
+  if (isEmptyDiff(diff)) {
+    return <Banner tone="info">Nothing would change: the zone already looks like this.</Banner>;
+  }
+  const entries = diffEntries(diff);
+  return (
+    <ul className="space-y-3" aria-label="Changes">
+      {entries.map((e) => (
+        <Entry key={`${e.kind}-${e.id}`} entry={e} />
+      ))}
+    </ul>
+  );
+}

@@ -1,0 +1,199 @@
+import { useState } from "react";
+import { Link, useLocation, useNavigate, useParams } from "react-router";
+import { Banner } from "@/components/ui/Banner";
+import { Button } from "@/components/ui/Button";
+import { Dialog } from "@/components/ui/Dialog";
+import { ErrorState, Loading, PageHeader } from "@/components/ui/States";
+import { WritesBlocked } from "@/components/WritesBlocked";
+import { ApiError, errorMessage } from "@/lib/api/errors";
+import { useRecheckHealth, useWritesAllowed } from "@/lib/health";
+import { emptyZoneForm, formErrors, formFromZone, specFromForm, type FormErrors, type ZoneFormValues } from "../api/form";
+import { isDegradedZone, type AnyZone, type Diff } from "../api/types";
+import { dryRun, useApplyZoneWrite, useZone, type Applied, type ZoneWrite } from "../api/zones";
+import { LiveOnFleet } from "./LiveOnFleet";
+import { ZoneDiff } from "./ZoneDiff";
+import { ZoneForm } from "./ZoneForm";
+
+const NO_ERRORS: FormErrors = { fields: {}, other: [] };
+
+/** State a save hands to the next page (after a create, the zone's own page). */
+export interface AppliedState {
+  applied?: Applied;
+  deleted?: string;
+}
+
+export function ZoneEditorPage() {
+  const { id } = useParams();
+  const zone = useZone(id);
+  if (id === undefined) return <ZoneEditor zone={null} />;
+  if (zone.isPending) return <Loading what="Loading the zone" />;
+  if (zone.isError) {
+    return (
+      <>
+        <PageHeader title="Zone" />
+        <ErrorState error={zone.error} retry={() => void zone.refetch()} />
+        <p className="mt-3">
+          <Link to="/zones" className="text-teal-700 underline dark:text-teal-400">
+            Back to the zones
+          </Link>
+        </p>
+      </>
+    );
+  }
+  // A fresh form whenever the zone itself changes (after a save, or another user's).
+  const z = zone.data;
+  return <ZoneEditor key={`${z.id}-${"updated_at" in z ? z.updated_at : ""}`} zone={z} />;
+}
+
+function ZoneEditor({ zone }: { zone: AnyZone | null }) {
+  const navigate = useNavigate();
+  const location = useLocation();
+  const handed = (location.state ?? {}) as AppliedState;
+  const { allowed } = useWritesAllowed();
+  const recheckHealth = useRecheckHealth();
+  const apply = useApplyZoneWrite();
+
+  const [values, setValues] = useState<ZoneFormValues>(() => (zone ? formFromZone(zone) : emptyZoneForm));
+  const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
+  const [checking, setChecking] = useState(false);
+  const [pending, setPending] = useState<{ write: ZoneWrite; diff: Diff } | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
+  const applied: Applied | null = handed.applied ?? null;
+
+  const degraded = zone !== null && isDegradedZone(zone);
+  const writable = allowed && !degraded;
+  const title = zone ? `${zone.hostname}${zone.path_prefix}` : "New zone";
+
+  const failed = (e: unknown) => {
+    if (e instanceof ApiError && e.status === 422 && e.details.length > 0) setErrors(formErrors(e.details));
+    else setProblem(errorMessage(e));
+    if (e instanceof ApiError && e.status === 503) recheckHealth();
+  };
+
+  /** Step 1: the API's dry run; its diff opens for confirmation. */
+  const preview = (write: ZoneWrite) => {
+    setChecking(true);
+    setProblem(null);
+    setErrors(NO_ERRORS);
+    dryRun(write)
+      .then((diff) => {
+        setPending({ write, diff });
+      })
+      .catch(failed)
+      .finally(() => {
+        setChecking(false);
+      });
+  };
+
+  const save = () => {
+    const result = specFromForm(values);
+    if (!result.ok) {
+      setErrors(formErrors(result.problems));
+      return;
+    }
+    preview(zone ? { op: "update", id: zone.id, spec: result.spec } : { op: "create", spec: result.spec });
+  };
+
+  /** Step 2: confirmed — the write for real. */
+  const confirm = () => {
+    if (!pending) return;
+    const { write } = pending;
+    apply.mutate(write, {
+      onSuccess: (done) => {
+        setPending(null);
+        if (write.op === "delete") {
+          void navigate("/zones", { state: { applied: done, deleted: title } satisfies AppliedState });
+        } else if (write.op === "create" && done.zone) {
+          void navigate(`/zones/${done.zone.id}`, { state: { applied: done } satisfies AppliedState });
+        } else {
+          // The saved zone replaces the cached one, which remounts this editor with a
+          // fresh form; the write's outcome travels in the history state.
+          void navigate(location.pathname, { replace: true, state: { applied: done } satisfies AppliedState });
+        }
+      },
+      onError: (e) => {
+        setPending(null);
+        failed(e);
+      },
+    });
+  };
+
+  return (
+    <section aria-labelledby="zone-title">
+      <nav aria-label="Breadcrumb" className="mb-2 text-sm">
+        <Link to="/zones" className="text-teal-700 underline dark:text-teal-400">
+          Zones
+        </Link>{" "}
+        / <span className="break-all">{title}</span>
+      </nav>
+      <h1 id="zone-title" className="mb-4 text-2xl font-semibold break-all">
+        {title}
+      </h1>
+      <div className="space-y-4">
+        {applied && <LiveOnFleet key={applied.appliedAt} applied={applied} />}
+        {degraded && (
+          <Banner tone="warning" title="Shown as Redis holds it">
+            PostgreSQL is down, so this is the route the proxies serve; it cannot be edited until the database is back.
+          </Banner>
+        )}
+        {problem && (
+          <Banner tone="error" title="Not saved">
+            {problem}
+          </Banner>
+        )}
+        <ZoneForm
+          values={values}
+          onChange={setValues}
+          errors={errors}
+          disabled={!writable}
+          busy={checking}
+          submitLabel={zone ? "Review changes" : "Review new zone"}
+          onSubmit={save}
+          footer={
+            <>
+              {zone && (
+                <Button
+                  variant="danger"
+                  disabled={!writable || checking}
+                  onClick={() => {
+                    preview({ op: "delete", id: zone.id });
+                  }}
+                >
+                  Delete zone
+                </Button>
+              )}
+              <WritesBlocked />
+            </>
+          }
+        />
+      </div>
+      <Dialog
+        open={pending !== null}
+        wide
+        title={pending?.write.op === "delete" ? `Delete ${title}?` : "Review the change"}
+        onClose={() => {
+          if (!apply.isPending) setPending(null);
+        }}
+        footer={
+          <>
+            <Button
+              disabled={apply.isPending}
+              onClick={() => {
+                setPending(null);
+              }}
+            >
+              Cancel
+            </Button>
+            <Button variant={pending?.write.op === "delete" ? "danger" : "primary"} busy={apply.isPending} disabled={!allowed} onClick={confirm}>
+              {pending?.write.op === "delete" ? "Delete" : pending?.write.op === "create" ? "Create" : "Apply"}
+            </Button>
+          </>
+        }
+      >
+        <p className="mb-3 text-sm text-slate-600 dark:text-slate-400">The API checked this change without applying it. Nothing changes until you confirm.</p>
+        {pending && <ZoneDiff diff={pending.diff} />}
+      </Dialog>
+    </section>
+  );
+}
+

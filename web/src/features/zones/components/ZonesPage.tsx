@@ -1,0 +1,160 @@
+import { useEffect, useState } from "react";
+import { Link, useLocation, useNavigate } from "react-router";
+import { Banner } from "@/components/ui/Banner";
+import { Button } from "@/components/ui/Button";
+import { Input } from "@/components/ui/Field";
+import { Empty, ErrorState, Loading, PageHeader } from "@/components/ui/States";
+import { Table, TBody, Td, Th, THead, Tr } from "@/components/ui/Table";
+import { WritesBlocked } from "@/components/WritesBlocked";
+import { formatDate, plural } from "@/lib/format";
+import { useWritesAllowed } from "@/lib/health";
+import { describeBackend } from "../api/diff";
+import { isDegradedZone } from "../api/types";
+import { useZonePage } from "../api/zones";
+import { LiveOnFleet } from "./LiveOnFleet";
+import type { AppliedState } from "./ZoneEditorPage";
+
+const SEARCH_DELAY_MS = 300;
+
+function useDebounced<T>(value: T, ms: number): T {
+  const [debounced, setDebounced] = useState(value);
+  useEffect(() => {
+    const t = window.setTimeout(() => {
+      setDebounced(value);
+    }, ms);
+    return () => {
+      window.clearTimeout(t);
+    };
+  }, [value, ms]);
+  return debounced;
+}
+
+/** Zones, a page at a time by the server's cursor, searched by the server. */
+export function ZonesPage() {
+  const navigate = useNavigate();
+  const handed = (useLocation().state ?? {}) as AppliedState;
+  const { allowed } = useWritesAllowed();
+  const [search, setSearch] = useState("");
+  const q = useDebounced(search.trim(), SEARCH_DELAY_MS);
+  // The cursors of the pages before this one, so "Previous" can go back.
+  const [cursors, setCursors] = useState<(string | null)[]>([null]);
+  const [lastQ, setLastQ] = useState(q);
+  if (q !== lastQ) {
+    setLastQ(q);
+    setCursors([null]);
+  }
+  const after = cursors[cursors.length - 1] ?? null;
+  const page = useZonePage(q, after);
+
+  return (
+    <section>
+      <PageHeader
+        title="Zones"
+        actions={
+          <Button
+            variant="primary"
+            disabled={!allowed}
+            onClick={() => {
+              void navigate("/zones/new");
+            }}
+          >
+            New zone
+          </Button>
+        }
+      >
+        Hostname (and path prefix) → backend.
+      </PageHeader>
+      <div className="space-y-4">
+        {handed.applied && (
+          <div>
+            {handed.deleted && <p className="mb-1 text-sm">Deleted {handed.deleted}.</p>}
+            <LiveOnFleet applied={handed.applied} />
+          </div>
+        )}
+        <WritesBlocked />
+        <div className="max-w-md">
+          <label htmlFor="zone-search" className="sr-only">
+            Search zones by hostname
+          </label>
+          <Input
+            id="zone-search"
+            type="search"
+            placeholder="Search by hostname…"
+            value={search}
+            onChange={(e) => {
+              setSearch(e.target.value);
+            }}
+          />
+        </div>
+        {page.isPending ? (
+          <Loading what="Loading zones" />
+        ) : page.isError ? (
+          <ErrorState error={page.error} retry={() => void page.refetch()} />
+        ) : page.data.items.length === 0 ? (
+          q ? (
+            <Empty title={`No zone matches “${q}”`}>Search looks for the text anywhere in the hostname.</Empty>
+          ) : (
+            <Empty title="No zones yet">{allowed ? <Link to="/zones/new" className="text-teal-700 underline dark:text-teal-400">Create the first zone</Link> : null}</Empty>
+          )
+        ) : (
+          <>
+            {"degraded" in page.data && page.data.degraded && (
+              <Banner tone="warning">These zones come from Redis (PostgreSQL is down): what the proxies serve right now.</Banner>
+            )}
+            <p className="text-sm text-slate-600 dark:text-slate-400" aria-live="polite">
+              {page.data.total_exact ? plural(page.data.total, "zone") : `More than ${plural(page.data.total, "zone")}`}
+              {q && ` matching “${q}”`}
+              {page.isPlaceholderData && " — loading…"}
+            </p>
+            <Table caption="Zones">
+              <THead>
+                <tr>
+                  <Th>Hostname</Th>
+                  <Th>Path</Th>
+                  <Th>Backend</Th>
+                  <Th>HTTPS</Th>
+                  <Th>Updated</Th>
+                </tr>
+              </THead>
+              <TBody>
+                {page.data.items.map((z) => (
+                  <Tr key={z.id}>
+                    <Td className="font-medium break-all">
+                      <Link to={`/zones/${z.id}`} className="text-teal-700 underline-offset-2 hover:underline dark:text-teal-400">
+                        {z.hostname}
+                      </Link>
+                    </Td>
+                    <Td className="break-all">{z.path_prefix || <span className="text-slate-400">/</span>}</Td>
+                    <Td className="break-all">{describeBackend(z.backend)}</Td>
+                    <Td>{z.force_https ? "forced" : "—"}</Td>
+                    <Td className="whitespace-nowrap">{isDegradedZone(z) ? "—" : formatDate(z.updated_at)}</Td>
+                  </Tr>
+                ))}
+              </TBody>
+            </Table>
+            <nav aria-label="Pages" className="flex items-center gap-2">
+              <Button
+                disabled={cursors.length <= 1}
+                onClick={() => {
+                  setCursors((c) => c.slice(0, -1));
+                }}
+              >
+                Previous
+              </Button>
+              <span className="text-sm text-slate-600 dark:text-slate-400">Page {cursors.length}</span>
+              <Button
+                disabled={!page.data.next || page.isPlaceholderData}
+                onClick={() => {
+                  const next = page.data.next;
+                  if (next) setCursors((c) => [...c, next]);
+                }}
+              >
+                Next
+              </Button>
+            </nav>
+          </>
+        )}
+      </div>
+    </section>
+  );
+}
