@@ -94,7 +94,11 @@ impl Admin {
         let Some(entry) = snapshot.lookup(&host) else {
             return json(404, serde_json::json!({"host": host, "zone": null}));
         };
-        let route = entry.route_for(path).map(|r| &r.route);
+        let target = match switchyard_shared::RequestTarget::parse(path.as_bytes()) {
+            Ok(t) => t,
+            Err(e) => return json(400, serde_json::json!({"error": e.to_string()})),
+        };
+        let route = entry.route_for(&target).map(|r| &r.route);
         json(
             200,
             serde_json::json!({"host": host, "zone": entry.host, "route": route}),

@@ -69,6 +69,17 @@ pub struct Config {
     /// Pingora's. `false` sends every request through Pingora's (see docs/proxy.md).
     #[arg(long, env = "SWITCHYARD_FAST_PATH", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub fast_path: bool,
+    /// Accept request header names containing "_". Off by default: a backend that maps
+    /// "_" to "-" (CGI, many frameworks) would read `Transfer_Encoding` or
+    /// `X_Forwarded_For` as headers the proxy never checked (nginx drops them; here the
+    /// request is answered 400).
+    #[arg(long, env = "SWITCHYARD_ALLOW_UNDERSCORE_HEADERS", default_value_t = false, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub allow_underscore_headers: bool,
+    /// Accept request methods with lower-case letters (`get`). Off by default: methods
+    /// are case-sensitive (RFC 9110 §9.1) and a backend that upper-cases them could see a
+    /// different method from the one the proxy decided on.
+    #[arg(long, env = "SWITCHYARD_ALLOW_LOWERCASE_METHODS", default_value_t = false, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub allow_lowercase_methods: bool,
     /// Default upstream connect timeout, in milliseconds (a zone may set its own).
     #[arg(long, env = "SWITCHYARD_CONNECT_TIMEOUT_MS", default_value_t = 5_000)]
     pub connect_timeout_ms: u64,

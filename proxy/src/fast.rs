@@ -38,11 +38,12 @@ use pingora::protocols::Stream;
 use pingora::protocols::http::ServerSession;
 use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
-use switchyard_shared::normalize_request_host;
+use switchyard_shared::RequestTarget;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::access_log;
+use crate::decide::{Decision, Facts, Forward};
 use crate::service::{
     CLIENT_GONE, FailureAnswer, Router, UPSTREAM_CONNECT, UPSTREAM_ERROR, UPSTREAM_TIMEOUT,
     answer_body, sane_request_id,
@@ -173,7 +174,6 @@ struct Conn<'a> {
 struct Accepted {
     head_len: usize,
     method: std::ops::Range<usize>,
-    path: std::ops::Range<usize>,
     is_head: bool,
     /// The method may be sent twice (RFC 9110 §9.2.2), so a request that found its pooled
     /// connection closed is sent again on a new one.
@@ -182,6 +182,8 @@ struct Accepted {
     body_len: u64,
     client_close: bool,
     host: String,
+    /// The normalised target the route was chosen on; it is what goes upstream.
+    target: RequestTarget,
     request_id: String,
     route: Arc<RouteEntry>,
     upstream: Arc<Upstream>,
@@ -192,6 +194,8 @@ struct Accepted {
 enum Look {
     Partial,
     HandOff,
+    /// A malformed head: answered 400 and the connection closed.
+    Refuse,
     Accept(Box<Accepted>),
 }
 
@@ -251,6 +255,10 @@ impl Conn<'_> {
                     match self.look() {
                         Look::Accept(a) => break a,
                         Look::HandOff => return Served::HandOff,
+                        Look::Refuse => {
+                            self.refuse_malformed().await;
+                            return Served::Closed;
+                        }
                         Look::Partial if self.buf.len() >= MAX_HEAD => return Served::HandOff,
                         Look::Partial => {}
                     }
@@ -287,8 +295,13 @@ impl Conn<'_> {
         let head_len = match req.parse(&self.buf) {
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) => return Look::Partial,
-            // Too many headers, bad syntax: Pingora answers or refuses those.
-            Err(_) => return Look::HandOff,
+            // Pingora takes more header lines than this path parses.
+            Err(httparse::Error::TooManyHeaders) => return Look::HandOff,
+            // Anything else httparse refuses (a target with spaces or control bytes, a
+            // bad method or version, obs-fold, whitespace before a colon, bare CR) is
+            // answered 400 here: Pingora would "repair" some of it (it percent-encodes
+            // an illegal request line) and route on the repaired form.
+            Err(_) => return Look::Refuse,
         };
         let (Some(method), Some(path), Some(1)) = (req.method, req.path, req.version) else {
             return Look::HandOff;
@@ -300,13 +313,12 @@ impl Conn<'_> {
         let mut body_len = None;
         let mut client_close = false;
         let mut request_id = None;
+        let mut underscore_header = false;
         for h in req.headers.iter() {
             let name = h.name;
+            underscore_header |= name.contains('_');
             if name.eq_ignore_ascii_case("host") {
-                let Ok(v) = std::str::from_utf8(h.value) else {
-                    return Look::HandOff;
-                };
-                if raw_host.replace(v).is_some() {
+                if raw_host.replace(h.value).is_some() {
                     return Look::HandOff;
                 }
             } else if name.eq_ignore_ascii_case("content-length") {
@@ -338,31 +350,25 @@ impl Conn<'_> {
         let Some(raw_host) = raw_host else {
             return Look::HandOff;
         };
-        let Ok(host) = normalize_request_host(raw_host) else {
-            return Look::HandOff;
-        };
         let router = &self.front.router;
-        let route = {
-            let snapshot = router.live.load();
-            match snapshot.lookup(&host).and_then(|e| e.route_for(path)) {
-                Some(route) => route.clone(),
-                None => return Look::HandOff,
-            }
+        let facts = Facts {
+            method: method.as_bytes(),
+            host: raw_host,
+            target: path.as_bytes(),
+            client_ip: self.client_ip,
+            tls: false,
+            underscore_header,
         };
-        let r = &route.route;
-        if !r.allow.is_empty()
-            && !self
-                .client_ip
-                .is_some_and(|ip| r.allow.iter().any(|net| net.contains(&ip)))
-        {
-            return Look::HandOff;
-        }
-        if r.force_https && !router.settings.local_mode {
-            return Look::HandOff;
-        }
-        let Pick::Upstream(upstream) = route.balancer.pick(router.registry.config(), &[]) else {
+        // Every answer of the proxy's own is Pingora's to write: it decides the same.
+        let Decision::Forward(forward) = router.decide(&facts, &[]) else {
             return Look::HandOff;
         };
+        let Forward {
+            host,
+            target,
+            route,
+            upstream,
+        } = *forward;
         if upstream.tls() {
             return Look::HandOff;
         }
@@ -381,7 +387,6 @@ impl Conn<'_> {
         let accepted = Accepted {
             head_len,
             method: range(method),
-            path: range(path),
             is_head: method == "HEAD",
             // nginx's rule too: POST, PATCH, LOCK and the like are never resent.
             resendable: matches!(
@@ -390,7 +395,8 @@ impl Conn<'_> {
             ),
             body_len: body_len.unwrap_or(0),
             client_close,
-            host: host.into_owned(),
+            host,
+            target,
             request_id,
             route,
             upstream,
@@ -542,8 +548,7 @@ impl Conn<'_> {
         let zone = a.route.host.as_str();
         router.metrics.request(Some(zone), status);
         let method = std::str::from_utf8(&self.buf[a.method.clone()]).unwrap_or_default();
-        let target = std::str::from_utf8(&self.buf[a.path.clone()]).unwrap_or_default();
-        let path = target.split_once('?').map_or(target, |(p, _)| p);
+        let path = a.target.path();
         access_log::Entry {
             request_id: &a.request_id,
             client_ip: self.client_ip,
@@ -746,6 +751,35 @@ impl Conn<'_> {
         }
     }
 
+    /// A head httparse refuses: 400, logged like any answer, and the connection ends.
+    async fn refuse_malformed(&mut self) {
+        let started = Instant::now();
+        let request_id = uuid::Uuid::new_v4().simple().to_string();
+        let status = match self
+            .respond(400, "400 Bad Request: malformed request head", &request_id)
+            .await
+        {
+            Ok(()) => 400,
+            Err(_) => 0,
+        };
+        self.front.router.metrics.request(None, status);
+        access_log::Entry {
+            request_id: &request_id,
+            client_ip: self.client_ip,
+            host: "",
+            zone: "",
+            method: "",
+            path: "",
+            status,
+            bytes: 0,
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            upstream: None,
+            upstream_ms: 0.0,
+            error: "bad_request",
+        }
+        .write();
+    }
+
     /// An answer of the proxy's own, as `Router::respond` writes it, ending the connection.
     async fn respond(&mut self, status: u16, message: &str, request_id: &str) -> io::Result<()> {
         let reason = http::StatusCode::from_u16(status)
@@ -813,11 +847,12 @@ fn upstream_head(
     out.clear();
     out.extend_from_slice(req.method.unwrap_or("GET").as_bytes());
     out.push(b' ');
-    out.extend_from_slice(req.path.unwrap_or("/").as_bytes());
+    out.extend_from_slice(a.target.as_str().as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     let preserve_host = a.route.route.preserve_host;
     let mut original_host: &[u8] = a.host.as_bytes();
     let mut prior_forwarded: Option<&[u8]> = None;
+    let mut wrote_length = false;
     for h in req.headers.iter() {
         if h.name.eq_ignore_ascii_case("host") {
             original_host = h.value;
@@ -825,6 +860,16 @@ fn upstream_head(
             prior_forwarded = Some(h.value);
         }
         if dropped_upstream(h.name, preserve_host) {
+            continue;
+        }
+        // One Content-Length, however the client wrote it (duplicates agree: `look`).
+        if h.name.eq_ignore_ascii_case("content-length") {
+            if !wrote_length {
+                wrote_length = true;
+                out.extend_from_slice(b"content-length: ");
+                out.extend_from_slice(a.body_len.to_string().as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
             continue;
         }
         out.extend_from_slice(h.name.as_bytes());

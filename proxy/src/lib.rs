@@ -14,6 +14,7 @@
 pub mod access_log;
 pub mod admin;
 pub mod config;
+pub mod decide;
 pub mod fast;
 pub mod metrics;
 pub mod service;
@@ -108,6 +109,8 @@ pub fn build_server(config: &Config, settings: Settings) -> anyhow::Result<Serve
             connect_timeout: settings.connect_timeout,
             read_timeout: settings.read_timeout,
             max_attempts: MAX_ATTEMPTS,
+            allow_underscore_headers: config.allow_underscore_headers,
+            allow_lowercase_methods: config.allow_lowercase_methods,
         },
     };
     let pingora_proxy = pingora::proxy::http_proxy(&server.configuration, router.clone());

@@ -18,9 +18,10 @@ use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::proxy::FailToProxy;
 use pingora::upstreams::peer::HttpPeer;
-use switchyard_shared::normalize_request_host;
+use switchyard_shared::RequestTarget;
 
 use crate::access_log;
+use crate::decide::{Answer, Decision, Facts, Forward};
 use crate::metrics::Metrics;
 use crate::snapshot::{RouteEntry, Snapshot};
 use crate::upstreams::{Pick, Registry, Upstream};
@@ -36,6 +37,10 @@ pub struct RouterSettings {
     pub read_timeout: Duration,
     /// Most upstream connection attempts per request (first try included).
     pub max_attempts: usize,
+    /// Accept header names with `_` (`--allow-underscore-headers`).
+    pub allow_underscore_headers: bool,
+    /// Accept methods with lower-case letters (`--allow-lowercase-methods`).
+    pub allow_lowercase_methods: bool,
 }
 
 /// The proxy service.
@@ -56,6 +61,8 @@ pub struct Ctx {
     tls: bool,
     client_ip: Option<IpAddr>,
     route: Option<Arc<RouteEntry>>,
+    /// The normalised target the route was chosen on; it is what goes upstream.
+    target: Option<RequestTarget>,
     /// Picked in `request_filter`, connected in `upstream_peer`.
     picked: Option<Arc<Upstream>>,
     upstream: Option<Arc<Upstream>>,
@@ -81,6 +88,29 @@ impl Ctx {
         self.request_id_value = Some(v.clone());
         Ok(v)
     }
+}
+
+/// The target of an HTTP/1 request line (`METHOD SP target SP version`).
+pub(crate) fn request_line_target(head: &[u8]) -> Option<&[u8]> {
+    let line = head.split(|&b| b == b'\n').next()?;
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let start = line.iter().position(|&b| b == b' ')? + 1;
+    let end = line.iter().rposition(|&b| b == b' ')?;
+    (start < end).then(|| &line[start..end])
+}
+
+/// The single value of the Content-Length header(s), when there is any.
+fn single_content_length(headers: &http::HeaderMap) -> Option<String> {
+    let mut value = None;
+    for v in headers.get_all(http::header::CONTENT_LENGTH) {
+        for part in v.to_str().ok()?.split(',') {
+            let n: u64 = part.trim().parse().ok()?;
+            if value.replace(n).is_some_and(|m| m != n) {
+                return None;
+            }
+        }
+    }
+    value.map(|n| n.to_string())
 }
 
 /// A request id from the client is kept when it is short and plain.
@@ -175,6 +205,7 @@ impl ProxyHttp for Router {
             tls: false,
             client_ip: None,
             route: None,
+            target: None,
             picked: None,
             upstream: None,
             upstream_addr: None,
@@ -212,97 +243,59 @@ impl ProxyHttp for Router {
         let raw_host = req
             .headers
             .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| req.uri.authority().map(|a| a.as_str()))
-            .unwrap_or_default()
-            .to_owned();
-        let path = req
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/")
-            .to_owned();
-        let host = match normalize_request_host(&raw_host) {
-            Ok(h) => h.into_owned(),
-            Err(e) => {
-                ctx.error = Some("bad_host");
-                self.respond(session, ctx, 400, &format!("400 Bad Request: {e}"), None)
-                    .await?;
-                return Ok(true);
-            }
+            .map(|h| h.as_bytes())
+            .or_else(|| req.uri.authority().map(|a| a.as_str().as_bytes()))
+            .unwrap_or_default();
+        // The target as the client sent it: on HTTP/1 from the request line (Pingora's
+        // URI drops a fragment, which must be refused, not ignored), on HTTP/2 `:path`.
+        let raw_head = session
+            .as_downstream()
+            .as_http1()
+            .map(|h1| h1.get_headers_raw_bytes());
+        let target = raw_head
+            .as_deref()
+            .and_then(request_line_target)
+            .unwrap_or_else(|| req.raw_path());
+        let facts = Facts {
+            method: req.method.as_str().as_bytes(),
+            host: raw_host,
+            target,
+            client_ip: ctx.client_ip,
+            tls: ctx.tls,
+            underscore_header: req.headers.keys().any(|n| n.as_str().contains('_')),
         };
-        ctx.host = host;
-        let entry = self.live.load().lookup(&ctx.host).cloned();
-        let route = entry.as_ref().and_then(|e| e.route_for(&path)).cloned();
-        let Some(route) = route else {
-            ctx.error = Some("no_zone");
-            let message = format!("404 Not Found: no zone for host \"{}\"", ctx.host);
-            self.respond(session, ctx, 404, &message, None).await?;
-            return Ok(true);
-        };
-        ctx.route = Some(route.clone());
-        let r = &route.route;
-        if !r.allow.is_empty() {
-            let allowed = ctx
-                .client_ip
-                .is_some_and(|ip| r.allow.iter().any(|net| net.contains(&ip)));
-            if !allowed {
-                ctx.error = Some("forbidden");
-                self.respond(
-                    session,
-                    ctx,
-                    403,
-                    "403 Forbidden: your address may not use this host",
-                    None,
-                )
-                .await?;
-                return Ok(true);
-            }
-        }
-        if r.force_https && !ctx.tls && !self.settings.local_mode {
-            let port = match self.settings.https_port {
-                443 => String::new(),
-                p => format!(":{p}"),
-            };
-            let location = format!("https://{}{port}{path}", ctx.host);
-            ctx.error = Some("redirect");
-            self.respond(
-                session,
-                ctx,
-                308,
-                "308 Permanent Redirect to HTTPS",
-                Some(&location),
-            )
-            .await?;
-            return Ok(true);
-        }
-        match self.pick(&route, ctx) {
-            Pick::Upstream(u) => {
-                ctx.picked = Some(u);
+        match self.decide(&facts, &[]) {
+            Decision::Forward(f) => {
+                let Forward {
+                    host,
+                    target,
+                    route,
+                    upstream,
+                } = *f;
+                ctx.host = host;
+                ctx.target = Some(target);
+                ctx.route = Some(route);
+                ctx.picked = Some(upstream);
                 Ok(false)
             }
-            Pick::NotConfigured => {
-                ctx.error = Some("not_configured");
-                self.respond(
-                    session,
-                    ctx,
-                    503,
-                    "503 Service Unavailable: service not configured for this host",
-                    None,
-                )
-                .await?;
-                Ok(true)
-            }
-            Pick::AllDown => {
-                ctx.error = Some("all_upstreams_down");
-                self.respond(
-                    session,
-                    ctx,
-                    503,
-                    "503 Service Unavailable: every upstream of this host is down",
-                    None,
-                )
-                .await?;
+            Decision::Answer(a) => {
+                let Answer {
+                    status,
+                    category,
+                    message,
+                    location,
+                    host,
+                    route,
+                    close,
+                } = *a;
+                ctx.host = host;
+                ctx.route = route;
+                ctx.error = Some(category.as_str());
+                if close {
+                    session.set_keepalive(None);
+                }
+                self.respond(session, ctx, status, &message, location.as_deref())
+                    .await?;
                 Ok(true)
             }
         }
@@ -360,6 +353,14 @@ impl ProxyHttp for Router {
         ctx: &mut Ctx,
     ) -> Result<()> {
         let route = ctx.route.as_ref().expect("a route was chosen");
+        if let Some(target) = &ctx.target {
+            upstream_request.set_raw_path(target.as_str().as_bytes())?;
+        }
+        // One Content-Length, however the client wrote it (Pingora has checked that
+        // duplicates and lists agree): a backend never sees `5, 5` or two headers.
+        if let Some(length) = single_content_length(&upstream_request.headers) {
+            upstream_request.insert_header(http::header::CONTENT_LENGTH, length)?;
+        }
         let original_host = match session.req_header().headers.get(http::header::HOST) {
             Some(h) if h.to_str().is_ok() => h.clone(),
             _ => HeaderValue::try_from(ctx.host.as_str())
@@ -509,7 +510,10 @@ impl ProxyHttp for Router {
             host: &ctx.host,
             zone: zone.unwrap_or(""),
             method: req.method.as_str(),
-            path: req.uri.path(),
+            path: ctx
+                .target
+                .as_ref()
+                .map_or_else(|| req.uri.path(), |t| t.path()),
             status,
             bytes: session.body_bytes_sent(),
             duration_ms: ctx.started.elapsed().as_secs_f64() * 1000.0,

@@ -20,7 +20,7 @@ use pingora::tls::pkey::{PKey, Private};
 use pingora::tls::x509::X509;
 use serde::{Deserialize, Serialize};
 use switchyard_shared::model::{CertRecord, HostRecord, Route};
-use switchyard_shared::{FORMAT_VERSION, HostMatcher, HostPattern};
+use switchyard_shared::{FORMAT_VERSION, HostMatcher, HostPattern, RequestTarget};
 use time::OffsetDateTime;
 
 use crate::upstreams::{Balancer, Registry};
@@ -75,11 +75,11 @@ impl HostEntry {
         }
     }
 
-    /// The route with the longest path prefix covering `path`.
-    pub fn route_for(&self, path: &str) -> Option<&Arc<RouteEntry>> {
+    /// The route with the longest path prefix covering the (normalised) target.
+    pub fn route_for(&self, target: &RequestTarget) -> Option<&Arc<RouteEntry>> {
         self.routes
             .iter()
-            .find(|r| r.route.path_prefix.matches(path))
+            .find(|r| r.route.path_prefix.matches(target))
     }
 }
 

@@ -14,6 +14,7 @@ pub mod hostname;
 pub mod keys;
 pub mod matcher;
 pub mod model;
+pub mod path;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
@@ -23,4 +24,5 @@ pub use hostname::{HostPattern, HostnameError, normalize_hostname, normalize_req
 pub use keys::{FORMAT_VERSION, Keys};
 pub use matcher::{HostMatcher, Specificity};
 pub use model::{CertRecord, HostRecord, ProxyStatus, Route, ZoneSpec};
+pub use path::{RequestTarget, TargetError};
 pub use store::{ChangeSet, Store, StoreError};

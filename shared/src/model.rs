@@ -59,15 +59,14 @@ impl fmt::Display for ValidationErrors {
 pub struct PathPrefix(String);
 
 impl PathPrefix {
-    /// Normalises (`/` → empty, trailing slash dropped) and validates a prefix.
+    /// Normalises and validates a prefix: `/` → empty, trailing slash dropped,
+    /// percent-escapes in the canonical form requests are matched in
+    /// ([`crate::path::canonical_prefix`]); dot segments, empty segments, path
+    /// parameters, encoded separators, query, fragment, spaces and control characters
+    /// are refused.
     pub fn parse(input: &str) -> Result<Self, String> {
         if input.is_empty() || input == "/" {
             return Ok(Self::default());
-        }
-        if !input.starts_with('/') {
-            return Err(format!(
-                "path prefix \"{input}\" must start with \"/\" (or be empty for the whole host)"
-            ));
         }
         if input.len() > MAX_PATH_PREFIX_LEN {
             return Err(format!(
@@ -75,34 +74,17 @@ impl PathPrefix {
                 input.len()
             ));
         }
-        if let Some(c) = input
-            .chars()
-            .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#'))
-        {
-            return Err(format!(
-                "path prefix \"{}\" contains {:?}; query, fragment, spaces and control characters are not allowed",
-                input.escape_debug(),
-                c
-            ));
-        }
-        if input.contains("//") {
-            return Err(format!(
-                "path prefix \"{input}\" contains an empty segment (\"//\")"
-            ));
-        }
-        Ok(Self(input.trim_end_matches('/').to_owned()))
+        crate::path::canonical_prefix(input).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
-    /// Whether a request path falls under this prefix (segment-wise).
-    pub fn matches(&self, path: &str) -> bool {
-        match path.strip_prefix(self.0.as_str()) {
-            Some(rest) => rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'),
-            None => false,
-        }
+    /// Whether a request falls under this prefix: segment-wise, on the target's
+    /// normalised match path ([`crate::path::RequestTarget::match_path`]).
+    pub fn matches(&self, target: &crate::path::RequestTarget) -> bool {
+        crate::path::prefix_covers(&self.0, target)
     }
 }
 
@@ -750,12 +732,14 @@ mod tests {
 
     #[test]
     fn path_prefixes_match_whole_segments() {
+        let t = |raw: &str| crate::path::RequestTarget::parse(raw.as_bytes()).unwrap();
         let p = PathPrefix::parse("/api/").unwrap();
-        assert!(p.matches("/api"));
-        assert!(p.matches("/api/v1"));
-        assert!(p.matches("/api?x=1"));
-        assert!(!p.matches("/apis"));
-        assert!(PathPrefix::parse("/").unwrap().matches("/anything"));
+        assert!(p.matches(&t("/api")));
+        assert!(p.matches(&t("/api/v1")));
+        assert!(p.matches(&t("/api?x=1")));
+        assert!(p.matches(&t("//api/../api/v1")));
+        assert!(!p.matches(&t("/apis")));
+        assert!(PathPrefix::parse("/").unwrap().matches(&t("/anything")));
         assert!(PathPrefix::parse("/a//b").is_err());
         assert!(PathPrefix::parse("/a b").is_err());
     }

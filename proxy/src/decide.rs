@@ -1,0 +1,276 @@
+//! The decision core: what to do with a request, decided once for every path.
+//!
+//! [`Router::decide`] takes the live snapshot and the facts of a request (method, raw
+//! `Host`, raw target, client address, TLS or not, whether a header name has an `_`)
+//! and returns either [`Decision::Forward`] — the zone's route, the chosen upstream and
+//! the normalised target to send it — or [`Decision::Answer`], an answer the proxy makes
+//! itself (400, 404, 403, 308, 503). The HTTP/1 fast path (`fast.rs`) and Pingora's
+//! HTTP/1 and HTTP/2 path (`service.rs`) both call it, so they cannot route the same
+//! request differently; neither has a routing rule of its own.
+//!
+//! Routes are chosen on the normalised target ([`RequestTarget`], see
+//! `switchyard_shared::path`) and the upstream is sent exactly that target, so a backend
+//! cannot see a path other than the one the route and its allow-list were decided on.
+//!
+//! Must never: do I/O, wait, or allocate more than the answer needs; it runs for every
+//! request.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use switchyard_shared::{RequestTarget, normalize_request_host};
+
+use crate::service::Router;
+use crate::snapshot::RouteEntry;
+use crate::upstreams::{Pick, Upstream};
+
+/// What the decision needs to know of a request.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    pub method: &'a [u8],
+    /// The `Host` header (or the authority of an absolute-form target / `:authority`).
+    pub host: &'a [u8],
+    /// The request target as sent (HTTP/1 request line, HTTP/2 `:path`).
+    pub target: &'a [u8],
+    pub client_ip: Option<IpAddr>,
+    pub tls: bool,
+    /// Some header name contains `_`.
+    pub underscore_header: bool,
+}
+
+/// The proxy's answer to a request.
+pub enum Decision {
+    Forward(Box<Forward>),
+    Answer(Box<Answer>),
+}
+
+/// Send the request upstream.
+pub struct Forward {
+    /// Normalised host.
+    pub host: String,
+    /// Normalised target: what the route was matched on and what goes upstream.
+    pub target: RequestTarget,
+    pub route: Arc<RouteEntry>,
+    pub upstream: Arc<Upstream>,
+}
+
+/// Answer the request without an upstream.
+pub struct Answer {
+    pub status: u16,
+    pub category: Category,
+    /// First line of the body (the request id follows).
+    pub message: String,
+    /// `Location`, for redirects.
+    pub location: Option<String>,
+    /// Normalised host, when it was valid.
+    pub host: String,
+    /// The route, when one was found (for metrics and the access log).
+    pub route: Option<Arc<RouteEntry>>,
+    /// The connection ends after the answer: the request was malformed, and nothing
+    /// after it on the connection can be trusted to be framed as the client meant.
+    pub close: bool,
+}
+
+/// Why a request was answered or failed, as the access log and traces name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Category {
+    BadHost,
+    BadTarget,
+    BadMethod,
+    BadHeader,
+    NoZone,
+    Forbidden,
+    Redirect,
+    NotConfigured,
+    AllUpstreamsDown,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::BadHost => "bad_host",
+            Category::BadTarget => "bad_target",
+            Category::BadMethod => "bad_method",
+            Category::BadHeader => "bad_header",
+            Category::NoZone => "no_zone",
+            Category::Forbidden => "forbidden",
+            Category::Redirect => "redirect",
+            Category::NotConfigured => "not_configured",
+            Category::AllUpstreamsDown => "all_upstreams_down",
+        }
+    }
+}
+
+/// `tchar` of RFC 9110 §5.6.2.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'|'
+                | b'~'
+        )
+}
+
+/// A method is a token; upper-case only unless `allow_lowercase`.
+pub fn method_allowed(method: &[u8], allow_lowercase: bool) -> bool {
+    !method.is_empty()
+        && method.iter().all(|&b| is_tchar(b))
+        && (allow_lowercase || !method.iter().any(u8::is_ascii_lowercase))
+}
+
+impl Router {
+    /// Decides a request (see the module docs). `failed` are upstream addresses this
+    /// request already failed to connect to (a retry picks another).
+    pub fn decide(&self, facts: &Facts<'_>, failed: &[SocketAddr]) -> Decision {
+        let answer = |status, category, message: String| {
+            Decision::Answer(Box::new(Answer {
+                status,
+                category,
+                message,
+                location: None,
+                host: String::new(),
+                route: None,
+                close: status == 400,
+            }))
+        };
+        if !method_allowed(facts.method, self.settings.allow_lowercase_methods) {
+            return answer(
+                400,
+                Category::BadMethod,
+                format!(
+                    "400 Bad Request: method \"{}\" is not allowed; methods are upper-case tokens (e.g. GET, POST)",
+                    facts.method.escape_ascii()
+                ),
+            );
+        }
+        if facts.underscore_header && !self.settings.allow_underscore_headers {
+            return answer(
+                400,
+                Category::BadHeader,
+                "400 Bad Request: header names with \"_\" are not accepted; use \"-\"".to_owned(),
+            );
+        }
+        let host = match std::str::from_utf8(facts.host)
+            .map_err(|_| "the Host header is not UTF-8".to_owned())
+            .and_then(|h| normalize_request_host(h).map_err(|e| e.to_string()))
+        {
+            Ok(h) => h.into_owned(),
+            Err(e) => return answer(400, Category::BadHost, format!("400 Bad Request: {e}")),
+        };
+        let target = match RequestTarget::parse(facts.target) {
+            Ok(t) => t,
+            Err(e) => {
+                return Decision::Answer(Box::new(Answer {
+                    status: 400,
+                    category: Category::BadTarget,
+                    message: format!("400 Bad Request: {e}"),
+                    location: None,
+                    host,
+                    route: None,
+                    close: true,
+                }));
+            }
+        };
+        let route = {
+            let snapshot = self.live.load();
+            snapshot
+                .lookup(&host)
+                .and_then(|e| e.route_for(&target))
+                .cloned()
+        };
+        let own = |status, category, message: String, route, location| {
+            Decision::Answer(Box::new(Answer {
+                status,
+                category,
+                message,
+                location,
+                host: host.clone(),
+                route,
+                close: false,
+            }))
+        };
+        let Some(route) = route else {
+            let message = format!("404 Not Found: no zone for host \"{host}\"");
+            return own(404, Category::NoZone, message, None, None);
+        };
+        let r = &route.route;
+        if !r.allow.is_empty()
+            && !facts
+                .client_ip
+                .is_some_and(|ip| r.allow.iter().any(|net| net.contains(&ip)))
+        {
+            return own(
+                403,
+                Category::Forbidden,
+                "403 Forbidden: your address may not use this host".to_owned(),
+                Some(route),
+                None,
+            );
+        }
+        if r.force_https && !facts.tls && !self.settings.local_mode {
+            let port = match self.settings.https_port {
+                443 => String::new(),
+                p => format!(":{p}"),
+            };
+            let location = format!("https://{host}{port}{}", target.as_str());
+            return own(
+                308,
+                Category::Redirect,
+                "308 Permanent Redirect to HTTPS".to_owned(),
+                Some(route),
+                Some(location),
+            );
+        }
+        match route.balancer.pick(self.registry.config(), failed) {
+            Pick::Upstream(upstream) => Decision::Forward(Box::new(Forward {
+                host,
+                target,
+                route,
+                upstream,
+            })),
+            Pick::NotConfigured => own(
+                503,
+                Category::NotConfigured,
+                "503 Service Unavailable: service not configured for this host".to_owned(),
+                Some(route),
+                None,
+            ),
+            Pick::AllDown => own(
+                503,
+                Category::AllUpstreamsDown,
+                "503 Service Unavailable: every upstream of this host is down".to_owned(),
+                Some(route),
+                None,
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_are_upper_case_tokens() {
+        for ok in ["GET", "POST", "M-SEARCH", "PROPFIND", "X_Y"] {
+            assert!(method_allowed(ok.as_bytes(), false), "{ok}");
+        }
+        for bad in ["get", "Get", "", "G ET", "GE(T", "GET\r"] {
+            assert!(!method_allowed(bad.as_bytes(), false), "{bad}");
+        }
+        assert!(method_allowed(b"get", true));
+        assert!(!method_allowed(b"g(t", true));
+    }
+}
