@@ -19,6 +19,11 @@ function useNow(everyMs: number): number {
   return now;
 }
 
+function sinceText(now: number, since: number): string {
+  const secs = (now - since) / 1000;
+  return secs < 60 ? "less than a minute ago" : `${formatAge(secs)} ago`;
+}
+
 export function DegradedBanner() {
   const { data, error, isError } = useHealth();
   const { down, since } = usePostgresDown();
@@ -36,7 +41,7 @@ export function DegradedBanner() {
       <p>
         {since !== null ? (
           <>
-            Since {new Date(since).toLocaleTimeString()} ({formatAge((now - since) / 1000)} ago, as first seen by this browser).{" "}
+            Since {new Date(since).toLocaleTimeString()} ({sinceText(now, since)}, as first seen by this browser).{" "}
           </>
         ) : null}
         Lists and reads come from Redis (what the proxies serve); every change is disabled until PostgreSQL answers again. Routing is not affected.

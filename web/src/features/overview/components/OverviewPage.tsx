@@ -88,7 +88,7 @@ function FleetStatus({ health }: { health: Health }) {
       <TBody>
         {health.proxies.map((p) => (
           <Tr key={p.id}>
-            <Td className="font-medium break-all">{p.id}</Td>
+            <Td className="font-medium whitespace-nowrap">{p.id}</Td>
             <Td>
               {p.version}
               {health.version != null && p.version !== health.version && <span className="text-slate-500"> of {health.version}</span>}

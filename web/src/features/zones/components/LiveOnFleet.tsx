@@ -9,6 +9,10 @@ import { fleetProgress, type FleetProgress } from "../api/fleet";
 const WATCH_POLL_MS = 250;
 const WATCH_FOR_MS = 60_000;
 
+function formatMs(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
 /**
  * After a save: the version it produced and, as health reports each proxy's applied
  * version, when every proxy has it ("live on 2/2 proxies in 40 ms") or which is stale.
@@ -58,10 +62,15 @@ export function LiveOnFleet({ applied }: { applied: Applied }) {
       {total > 0 && (
         <p>
           {done
-            ? `Live on ${live.length}/${total} ${total === 1 ? "proxy" : "proxies"} in ${Math.round(slowestMs ?? 0)} ms.`
+            ? `Live on ${live.length}/${total} ${total === 1 ? "proxy" : "proxies"}: confirmed ${formatMs(slowestMs ?? 0)} after the save.`
             : watching
               ? `Live on ${live.length}/${total} proxies so far…`
               : `Live on ${live.length}/${total} proxies; not yet on ${behind.join(", ")} after ${WATCH_FOR_MS / 1000} s.`}
+        </p>
+      )}
+      {total > 0 && (
+        <p className="mt-1 text-xs opacity-80">
+          Proxies report the version they applied with their heartbeat (every few seconds), so this is when the panel learned it, not how fast they applied it.
         </p>
       )}
       {stale.length > 0 && (

@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { Link, useLocation, useNavigate } from "react-router";
+import { Link, useLocation, useNavigate, useSearchParams } from "react-router";
 import { Banner } from "@/components/ui/Banner";
 import { Button } from "@/components/ui/Button";
 import { Input } from "@/components/ui/Field";
@@ -34,8 +34,13 @@ export function ZonesPage() {
   const navigate = useNavigate();
   const handed = (useLocation().state ?? {}) as AppliedState;
   const { allowed } = useWritesAllowed();
-  const [search, setSearch] = useState("");
+  // The search lives in the URL (?q=), so a link or a return from login keeps it.
+  const [params, setParams] = useSearchParams();
+  const [search, setSearch] = useState(() => params.get("q") ?? "");
   const q = useDebounced(search.trim(), SEARCH_DELAY_MS);
+  useEffect(() => {
+    if ((params.get("q") ?? "") !== q) setParams(q ? { q } : {}, { replace: true, state: null });
+  }, [q, params, setParams]);
   // The cursors of the pages before this one, so "Previous" can go back.
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
   const [lastQ, setLastQ] = useState(q);
