@@ -48,7 +48,7 @@ export function LoginPage() {
         </div>
         {problem && <Banner tone="error">{problem}</Banner>}
         <Field label="Username">
-          {(p) => <input {...p} name="username" autoComplete="username" required value={username} onChange={(e) => { setUsername(e.target.value); }} />}
+          {(p) => <input {...p} name="username" autoComplete="username" autoFocus required value={username} onChange={(e) => { setUsername(e.target.value); }} />}
         </Field>
         <Field label="Password">
           {(p) => <input {...p} name="password" type="password" autoComplete="current-password" required value={password} onChange={(e) => { setPassword(e.target.value); }} />}
