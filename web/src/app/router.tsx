@@ -34,7 +34,7 @@ export const routes: RouteObject[] = [
               { path: "zones", lazy: async () => ({ Component: (await import("@/features/zones/components/ZonesPage")).ZonesPage }) },
               { path: "zones/new", lazy: async () => ({ Component: (await import("@/features/zones/components/ZoneEditorPage")).ZoneEditorPage }) },
               { path: "zones/:id", lazy: async () => ({ Component: (await import("@/features/zones/components/ZoneEditorPage")).ZoneEditorPage }) },
-              { path: "domains", lazy: notBuilt("Domains", "/api/v1/domains") },
+              { path: "domains", lazy: async () => ({ Component: (await import("@/features/domains/components/DomainsPage")).DomainsPage }) },
               { path: "named-backends", lazy: notBuilt("Named backends", "/api/v1/named-backends") },
               { path: "api-keys", lazy: notBuilt("API keys", "/api/v1/api-keys") },
               { path: "audit", lazy: notBuilt("Audit", "/api/v1/audit") },

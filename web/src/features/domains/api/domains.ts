@@ -1,0 +1,72 @@
+// Domains, their certificates, creating one and re-issuing its certificate.
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { api, unwrap } from "@/lib/api/client";
+import { ApiError } from "@/lib/api/errors";
+import { isInFlight } from "./certificate";
+import type { CertificateView, DomainView, NewDomain } from "./types";
+
+export const PAGE_SIZE = 25;
+/** How often a certificate whose order is in flight is read again. */
+const IN_FLIGHT_POLL_MS = 10_000;
+
+export const domainKeys = {
+  all: ["domains"] as const,
+  list: (q: string, offset: number) => ["domains", "list", { q, offset }] as const,
+  certificate: (id: string) => ["domains", "certificate", id] as const,
+  credentials: ["dns-credentials", "options"] as const,
+};
+
+export function useDomainPage(q: string, offset: number) {
+  return useQuery({
+    queryKey: domainKeys.list(q, offset),
+    queryFn: ({ signal }) => unwrap(api.GET("/api/v1/domains", { params: { query: { limit: PAGE_SIZE, offset, ...(q ? { q } : {}) } }, signal })),
+    placeholderData: keepPreviousData,
+  });
+}
+
+/** The domain's certificate; null when it has none (404). Polled while an order runs. */
+export function useCertificate(domainId: string) {
+  return useQuery({
+    queryKey: domainKeys.certificate(domainId),
+    queryFn: async ({ signal }): Promise<CertificateView | null> => {
+      try {
+        return await unwrap(api.GET("/api/v1/domains/{id}/certificate", { params: { path: { id: domainId } }, signal }));
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 404) return null;
+        throw e;
+      }
+    },
+    refetchInterval: (query) => (isInFlight(query.state.data) ? IN_FLIGHT_POLL_MS : false),
+  });
+}
+
+/** The DNS credentials a new domain may use (admins only: creating domains is theirs). */
+export function useCredentialOptions(enabled: boolean) {
+  return useQuery({
+    queryKey: domainKeys.credentials,
+    queryFn: ({ signal }) => unwrap(api.GET("/api/v1/dns-credentials", { params: { query: { limit: 200 } }, signal })),
+    enabled,
+    staleTime: 30_000,
+  });
+}
+
+export function useCreateDomain() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: (body: NewDomain): Promise<DomainView> => unwrap(api.POST("/api/v1/domains", { body })),
+    onSuccess: () => {
+      void client.invalidateQueries({ queryKey: ["domains", "list"] });
+      void client.invalidateQueries({ queryKey: ["overview"] });
+    },
+  });
+}
+
+export function useReissue() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: (domainId: string): Promise<CertificateView> => unwrap(api.POST("/api/v1/domains/{id}/certificate/reissue", { params: { path: { id: domainId } } })),
+    onSuccess: (cert) => {
+      client.setQueryData(domainKeys.certificate(cert.domain_id), cert);
+    },
+  });
+}

@@ -1,0 +1,8 @@
+import type { components } from "@/lib/api/schema.gen";
+
+export type DomainView = components["schemas"]["DomainView"];
+export type DomainRead = components["schemas"]["DomainRead"];
+export type DomainPage = components["schemas"]["DomainPage"];
+export type NewDomain = components["schemas"]["NewDomain"];
+export type CertificateView = components["schemas"]["CertificateView"];
+export type CredentialView = components["schemas"]["CredentialView"];
