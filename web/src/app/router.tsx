@@ -42,7 +42,7 @@ export const routes: RouteObject[] = [
               {
                 element: <RequireAdmin />,
                 children: [
-                  { path: "dns-credentials", lazy: notBuilt("DNS credentials", "/api/v1/dns-credentials") },
+                  { path: "dns-credentials", lazy: async () => ({ Component: (await import("@/features/dns-credentials/components/CredentialsPage")).CredentialsPage }) },
                   { path: "users", lazy: notBuilt("Users", "/api/v1/users") },
                 ],
               },
