@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::HeaderValue;
 use axum::http::request::Parts;
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use switchyard_shared::{Keys, Store};
 use tracing::Instrument as _;
@@ -45,6 +45,8 @@ pub struct AppState {
     /// Which credentials this instance wrote to Redis lately, so that a busy key is
     /// remembered once a minute rather than on every request.
     pub remembered: std::sync::Arc<crate::degraded::Remembered>,
+    /// The built web panel served at `/` (`--web-dir`); `None` serves the API only.
+    pub web: Option<std::sync::Arc<crate::web::WebPanel>>,
 }
 
 impl AppState {
@@ -69,6 +71,14 @@ impl AppState {
 impl AppState {
     /// Connects to PostgreSQL and Redis as configured (no migrations, no bootstrap).
     pub async fn connect(config: &Config) -> anyhow::Result<Self> {
+        // Settings that cannot work together fail before anything connects.
+        config.validate()?;
+        let web = match &config.web_dir {
+            Some(dir) => Some(std::sync::Arc::new(
+                crate::web::WebPanel::open(dir).map_err(anyhow::Error::msg)?,
+            )),
+            None => None,
+        };
         let mut options = ConnectOptions::new(config.database_url.clone());
         options
             .max_connections(DB_POOL_SIZE)
@@ -95,6 +105,7 @@ impl AppState {
             identity: std::sync::Arc::new(crate::auth::Identity::new(config)?),
             db_up: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
             remembered: Default::default(),
+            web,
         })
     }
 }
@@ -122,11 +133,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .route("/metrics", axum::routing::get(crate::metrics::serve))
 }
 
-/// The whole API under `/api/v1`.
+/// The whole API under `/api/v1`, `/metrics`, and the built web panel (when configured)
+/// for every other GET.
 pub fn router(state: AppState) -> Router {
     let cors = cors_layer(&state.identity.cors_origins);
     let app = Router::from(routes())
-        .fallback(|| async { ApiError::NotFound })
+        .fallback(web_or_not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::degraded::write_gate,
@@ -136,12 +148,25 @@ pub fn router(state: AppState) -> Router {
             crate::metrics::track,
         ))
         .layer(middleware::from_fn(request_context));
-    // Outermost, so that preflight requests are answered before authentication.
+    // Outside the rest, so that preflight requests are answered before authentication.
     match cors {
         Some(cors) => app.layer(cors),
         None => app,
     }
+    // Outermost: every answer, preflights and 404s included, carries them.
+    .layer(middleware::from_fn(crate::web::security_headers))
     .with_state(state)
+}
+
+/// What no route matched: the web panel's file or page for a GET outside `/api`, the
+/// API's JSON 404 for everything else (and for everything without a web panel).
+async fn web_or_not_found(State(state): State<AppState>, request: Request) -> Response {
+    match &state.web {
+        Some(web) if crate::web::WebPanel::serves(request.method(), request.uri().path()) => {
+            web.serve(request).await
+        }
+        _ => ApiError::NotFound.into_response(),
+    }
 }
 
 /// CORS for a separately hosted web panel: only the configured origins, with

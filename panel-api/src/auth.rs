@@ -5,7 +5,8 @@
 //!   exception is `POST /api/v1/api-keys`, which also takes HTTP Basic username +
 //!   password so that a first key can be made without a browser.
 //! - **Session cookies** (the web panel): `POST /api/v1/auth/login` sets `sy_session`
-//!   (HttpOnly, SameSite=Strict, `Secure` unless `--cookie-secure false`) and returns a
+//!   (HttpOnly, SameSite=Strict unless `--cookie-same-site` says otherwise, `Secure`
+//!   unless `--cookie-secure false`) and returns a
 //!   CSRF token (also in the readable cookie `sy_csrf`). Every unsafe request (anything
 //!   but GET, HEAD, OPTIONS) authenticated by the cookie must echo that token in
 //!   `X-CSRF-Token`, which a cross-site form or script cannot do. Sessions are rows in
@@ -218,6 +219,8 @@ pub struct Identity {
     pub secrets: Option<switchyard_shared::secrets::SecretBox>,
     pub session_ttl: Duration,
     pub cookie_secure: bool,
+    /// `--cookie-same-site` (Strict unless the panel is hosted on another site).
+    pub cookie_same_site: axum_extra::extract::cookie::SameSite,
     /// `--cors-origins`; empty means no CORS headers at all.
     pub cors_origins: Vec<String>,
     per_user: DefaultKeyedRateLimiter<String>,
@@ -238,6 +241,13 @@ impl Identity {
             secrets,
             session_ttl: Duration::from_secs(config.session_ttl_secs),
             cookie_secure: config.cookie_secure,
+            cookie_same_site: match config.cookie_same_site {
+                crate::config::CookieSameSite::Strict => {
+                    axum_extra::extract::cookie::SameSite::Strict
+                }
+                crate::config::CookieSameSite::Lax => axum_extra::extract::cookie::SameSite::Lax,
+                crate::config::CookieSameSite::None => axum_extra::extract::cookie::SameSite::None,
+            },
             cors_origins: config.cors_origins.clone(),
             per_user: RateLimiter::keyed(quota(config.login_per_user_per_minute)),
             per_address: RateLimiter::keyed(quota(config.login_per_address_per_minute)),

@@ -2,6 +2,7 @@
 //! below with the reason for each. Secret values are hidden from `--help`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::Parser;
 
@@ -66,11 +67,24 @@ pub struct Config {
     pub login_per_address_per_minute: u32,
     #[command(flatten)]
     pub reconcile: crate::reconcile::ReconcileArgs,
+    /// SameSite attribute of the session cookies: `strict`, `lax` (also sent on links
+    /// from other sites into the panel), or `none` for a web panel hosted on another
+    /// *site* than the API (allowed only together with --cors-origins and Secure
+    /// cookies). A panel on another origin of the same site, e.g. panel.example.com
+    /// calling api.example.com, works with `strict`.
+    #[arg(long, env = "SWITCHYARD_COOKIE_SAME_SITE", value_enum, default_value_t = CookieSameSite::Strict)]
+    pub cookie_same_site: CookieSameSite,
     /// Web origins (e.g. `https://panel.example.com`) allowed to call the API from a
     /// browser with credentials (CORS), comma-separated; none by default. Cookies are
-    /// SameSite=Strict, so a cookie-based panel must be on the same site as the API.
+    /// SameSite=Strict unless --cookie-same-site says otherwise, so a cookie-based panel
+    /// on another site also needs `--cookie-same-site none`.
     #[arg(long, env = "SWITCHYARD_CORS_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
     pub cors_origins: Vec<String>,
+    /// Directory of the built web panel (`web/dist` after `npm run build`, with its
+    /// index.html), served at `/`; unset, the panel serves the API only. A relative path
+    /// is taken from the working directory.
+    #[arg(long, env = "SWITCHYARD_WEB_DIR", value_name = "DIR")]
+    pub web_dir: Option<PathBuf>,
     /// Key sealing DNS provider credentials at rest: 32 random bytes as base64
     /// (`head -c 32 /dev/urandom | base64`), the same key cert-worker opens them with.
     /// Without it, DNS credentials cannot be stored (503), everything else works.
@@ -111,7 +125,9 @@ impl std::fmt::Debug for Config {
                 &self.login_per_address_per_minute,
             )
             .field("reconcile", &self.reconcile)
+            .field("cookie_same_site", &self.cookie_same_site)
             .field("cors_origins", &self.cors_origins)
+            .field("web_dir", &self.web_dir)
             .field("sealing_key", &self.secret_key.as_ref().map(|_| "***"))
             .field("admin_user", &self.admin_user)
             .field(
@@ -120,6 +136,62 @@ impl std::fmt::Debug for Config {
             )
             .field("otlp_endpoint", &self.otlp_endpoint)
             .finish()
+    }
+}
+
+/// The session cookies' `SameSite` attribute (`--cookie-same-site`). `Strict` sends them
+/// only on requests from the API's own site (the panel served by panel-api, or one on a
+/// sibling host of the same site); `Lax` also on top-level navigations from other sites
+/// (links into the panel); `None` on cross-site requests too, for a panel on another
+/// site, where CSRF stays blocked by the `X-CSRF-Token` header that only the
+/// CORS-allowed origins may send. (No doc comments on the variants: clap would list them
+/// on lines of their own, which deploy/gen-env-example does not read.)
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CookieSameSite {
+    Strict,
+    Lax,
+    None,
+}
+
+impl Config {
+    /// Every problem with the settings at once (empty when they are fine), each naming
+    /// the setting, the value and what to do. Flags that parse alone but not together,
+    /// and the web directory, are checked here, before anything connects.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.cookie_same_site == CookieSameSite::None {
+            if self.cors_origins.is_empty() {
+                problems.push(
+                    "SWITCHYARD_COOKIE_SAME_SITE=none sends the session cookie on requests from \
+                     any site; it is only for a panel hosted on another site, so name that \
+                     panel's origin in SWITCHYARD_CORS_ORIGINS (or use strict)"
+                        .to_owned(),
+                );
+            }
+            if !self.cookie_secure {
+                problems.push(
+                    "SWITCHYARD_COOKIE_SAME_SITE=none needs SWITCHYARD_COOKIE_SECURE=true: \
+                     browsers drop SameSite=None cookies that are not Secure"
+                        .to_owned(),
+                );
+            }
+        }
+        if let Some(dir) = &self.web_dir
+            && let Err(problem) = crate::web::WebPanel::open(dir)
+        {
+            problems.push(problem);
+        }
+        problems
+    }
+
+    /// [`Config::problems`] as one error listing them all.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            anyhow::bail!("invalid configuration:\n  - {}", problems.join("\n  - "))
+        }
     }
 }
 
@@ -199,6 +271,32 @@ mod tests {
             .expect_err("refused");
             assert!(err.to_string().contains("is not an origin"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn same_site_none_needs_cors_origins_and_secure_cookies() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["panel-api", "--database-url", "postgres://x/y"];
+            args.extend_from_slice(extra);
+            Config::try_parse_from(args).expect("parses")
+        };
+        assert_eq!(parse(&[]).cookie_same_site, CookieSameSite::Strict);
+        assert!(parse(&[]).problems().is_empty());
+        let alone = parse(&["--cookie-same-site", "none", "--cookie-secure", "false"]);
+        let problems = alone.problems();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("SWITCHYARD_CORS_ORIGINS"));
+        assert!(problems[1].contains("SWITCHYARD_COOKIE_SECURE"));
+        let cross_site = parse(&[
+            "--cookie-same-site",
+            "none",
+            "--cors-origins",
+            "https://panel.example.net",
+        ]);
+        assert!(cross_site.problems().is_empty());
+        let no_panel = parse(&["--web-dir", "/nonexistent/dist"]);
+        let err = no_panel.validate().expect_err("no index.html").to_string();
+        assert!(err.contains("/nonexistent/dist"), "{err}");
     }
 
     #[test]

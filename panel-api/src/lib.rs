@@ -14,7 +14,9 @@
 //! timer.
 //! [`reconcile`] compares all of Redis with PostgreSQL (at start, hourly, and when Redis
 //! answers again) and fixes missing, changed and stale records; `GET /metrics` serves
-//! Prometheus metrics ([`metrics`]). Operations: `docs/panel-operations.md`.
+//! Prometheus metrics ([`metrics`]). Operations: `docs/panel-operations.md`. With
+//! `--web-dir` it also serves the built web panel at `/` ([`web`]); every response
+//! carries the security headers (CSP and friends) of [`web::SECURITY_HEADERS`].
 //!
 //! It must never talk to backends or to the ACME CA, and never return or log a secret
 //! (passwords, API key secrets, session and CSRF tokens or their hashes, DNS
@@ -36,6 +38,7 @@ pub mod openapi;
 pub mod reconcile;
 pub mod routes;
 pub mod service;
+pub mod web;
 
 use std::future::Future;
 

@@ -12,6 +12,12 @@ use switchyard_shared::telemetry;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
+    // Settings that cannot work together (or a web directory without a built panel)
+    // stop the service before it logs or connects, all of them listed at once.
+    if let Err(e) = config.validate() {
+        eprintln!("panel-api: {e}");
+        std::process::exit(2);
+    }
     // Kept to the end of `main`: dropping it sends the last spans.
     let _telemetry = match telemetry::init("panel-api", config.otlp_endpoint.as_ref()) {
         Ok(t) => t,

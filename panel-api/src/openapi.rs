@@ -197,7 +197,7 @@ impl Modify for Conventions {
             RefOr::T(SecurityScheme::ApiKey(ApiKey::Cookie(
                 ApiKeyValue::with_description(
                     crate::auth::SESSION_COOKIE,
-                    "The session cookie POST /api/v1/auth/login sets (HttpOnly, SameSite=Strict). \
+                    "The session cookie POST /api/v1/auth/login sets (HttpOnly, SameSite=Strict by default). \
                  Unsafe methods (POST, PUT, PATCH, DELETE) need `X-CSRF-Token` with it.",
                 ),
             ))),

@@ -643,7 +643,7 @@ pub mod sessions {
     use axum::extract::State;
     use axum::http::StatusCode;
     use axum_extra::extract::CookieJar;
-    use axum_extra::extract::cookie::{Cookie, SameSite};
+    use axum_extra::extract::cookie::Cookie;
     use serde::{Deserialize, Serialize};
     use time::OffsetDateTime;
     use utoipa_axum::router::OpenApiRouter;
@@ -691,7 +691,7 @@ pub mod sessions {
     ) -> Cookie<'static> {
         Cookie::build((name, value))
             .http_only(http_only)
-            .same_site(SameSite::Strict)
+            .same_site(state.identity.cookie_same_site)
             .secure(state.identity.cookie_secure)
             .path("/")
             .max_age(
@@ -704,7 +704,7 @@ pub mod sessions {
     /// Password → session cookie + CSRF token. Rate limited per username and address.
     #[utoipa::path(
         post, path = "/auth/login", tag = "auth", request_body = Login, security(()),
-        responses((status = 200, description = "Logged in: sets the `sy_session` (HttpOnly) and `sy_csrf` cookies", body = LoggedIn, headers(("Set-Cookie" = String, description = "`sy_session=…; HttpOnly; SameSite=Strict; Path=/` and `sy_csrf=…`"))), (status = 401, response = crate::openapi::Unauthorized), (status = 429, response = crate::openapi::TooManyRequests))
+        responses((status = 200, description = "Logged in: sets the `sy_session` (HttpOnly) and `sy_csrf` cookies", body = LoggedIn, headers(("Set-Cookie" = String, description = "`sy_session=…; HttpOnly; SameSite=Strict; Path=/` (SameSite as configured) and `sy_csrf=…`"))), (status = 401, response = crate::openapi::Unauthorized), (status = 429, response = crate::openapi::TooManyRequests))
     )]
     async fn login(
         State(state): State<AppState>,
@@ -799,9 +799,11 @@ pub mod sessions {
                 Err(e) => return Err(e),
             }
         }
+        // With the attributes they were set with: a browser takes a cross-site panel's
+        // removal only as SameSite=None; Secure, like the cookie itself.
         let jar = jar
-            .remove(Cookie::build(SESSION_COOKIE).path("/"))
-            .remove(Cookie::build(CSRF_COOKIE).path("/"));
+            .remove(cookie(&state, SESSION_COOKIE, String::new(), true))
+            .remove(cookie(&state, CSRF_COOKIE, String::new(), false));
         Ok((StatusCode::NO_CONTENT, jar))
     }
 

@@ -110,3 +110,50 @@ fn systemd_units_start_workspace_binaries() {
         assert!(text.contains("EnvironmentFile=/etc/switchyard/switchyard.env"));
     }
 }
+
+/// The lines of the Dockerfile stage `name` (from its `FROM … AS name` to the next `FROM`).
+fn stage<'a>(dockerfile: &'a str, name: &str) -> Vec<&'a str> {
+    let mut lines = dockerfile.lines();
+    let mut out = Vec::new();
+    for line in lines.by_ref() {
+        if line.starts_with("FROM ") && line.split(" AS ").nth(1).map(str::trim) == Some(name) {
+            break;
+        }
+    }
+    for line in lines {
+        if line.starts_with("FROM ") {
+            break;
+        }
+        out.push(line);
+    }
+    out
+}
+
+#[test]
+fn the_panel_image_carries_the_built_web_panel() {
+    let dockerfile = read("deploy/Dockerfile");
+    let web = stage(&dockerfile, "web").join("\n");
+    assert!(web.contains("npm ci"), "the web stage does not run npm ci");
+    assert!(
+        web.contains("npm run build"),
+        "the web stage does not build"
+    );
+    // The panel-api stage copies web/dist out of it and points SWITCHYARD_WEB_DIR there.
+    let panel = stage(&dockerfile, "panel-api");
+    let copy = panel
+        .iter()
+        .find(|l| l.starts_with("COPY --from=web ") && l.contains("/dist "))
+        .unwrap_or_else(|| panic!("the panel-api stage copies no web/dist: {panel:#?}"));
+    let target = copy.split_whitespace().last().expect("a destination");
+    assert!(
+        panel
+            .iter()
+            .any(|l| l.contains(&format!("SWITCHYARD_WEB_DIR={target}"))),
+        "the panel-api stage does not set SWITCHYARD_WEB_DIR={target}"
+    );
+    // Node's build context must not drag a local node_modules or dist along.
+    let ignore = read(".dockerignore");
+    for path in ["web/node_modules", "web/dist"] {
+        assert!(ignore.contains(path), ".dockerignore lacks {path}");
+    }
+}
