@@ -1,0 +1,276 @@
+// The real binaries wired together as a user runs them, one stack per story file:
+// a fresh PostgreSQL database reached through a cuttable relay, a Redis key prefix of its
+// own, `panel-api` serving the built panel (web/dist) and the API on a port the OS picks,
+// a `switchyard-proxy` on the same prefix, and a local HTTP backend. `stop()` takes all of
+// it down again — processes, database, the prefix's keys — whatever state the test left.
+import { request as httpRequest } from "node:http";
+import { createServer, type AddressInfo } from "node:net";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { Backend } from "./backend";
+import { WEB_DIST, REDIS_URL } from "./env";
+import { eventually } from "./eventually";
+import { TestDatabase } from "./postgres";
+import { Service } from "./process";
+import { deletePrefix, newPrefix } from "./redis";
+import { Relay } from "./relay";
+
+/** How long a service may take to become ready (debug builds, a busy 2-core machine). */
+export const READY_DEADLINE_MS = 90_000;
+
+/** The first admin of every stack. */
+export const ADMIN = { username: "root", password: "e2e-admin-password-5c1d" } as const;
+
+export interface Reply {
+  status: number;
+  json: unknown;
+}
+
+/** A small client of the panel's REST API for a story's preconditions and checks. */
+export class Api {
+  constructor(
+    readonly base: string,
+    private readonly authorization: string | null,
+  ) {}
+
+  /** One call; `path` is under `/api/v1`. */
+  async call(method: string, path: string, body?: unknown): Promise<Reply> {
+    const headers: Record<string, string> = {};
+    if (this.authorization) headers.authorization = this.authorization;
+    if (body !== undefined) headers["content-type"] = "application/json";
+    const response = await fetch(`${this.base}/api/v1${path}`, {
+      method,
+      headers,
+      body: body === undefined ? null : JSON.stringify(body),
+    });
+    const text = await response.text();
+    return { status: response.status, json: text ? (JSON.parse(text) as unknown) : null };
+  }
+
+  /** One call that must answer `status`; its JSON. */
+  async expect<T = Record<string, unknown>>(method: string, path: string, body: unknown, status: number): Promise<T> {
+    const reply = await this.call(method, path, body);
+    if (reply.status !== status) {
+      throw new Error(`${method} ${path}: expected ${status}, got ${reply.status} ${JSON.stringify(reply.json)}`);
+    }
+    return reply.json as T;
+  }
+
+  /** A client authenticating with a new API key of `username` (made with the password). */
+  static async forUser(base: string, username: string, password: string): Promise<Api> {
+    const basic = new Api(base, `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`);
+    const key = await basic.expect<{ key: string }>("POST", "/api-keys", { name: "e2e setup" }, 201);
+    return new Api(base, `Bearer ${key.key}`);
+  }
+}
+
+/** The running panel-api. */
+export class Panel {
+  private constructor(
+    readonly service: Service,
+    /** `http://127.0.0.1:PORT`, the panel's origin. */
+    readonly url: string,
+  ) {}
+
+  static async start(databaseUrl: string, prefix: string): Promise<Panel> {
+    if (!existsSync(join(WEB_DIST, "index.html"))) {
+      throw new Error(`${WEB_DIST}/index.html is missing: build the panel first (npm run build in web/)`);
+    }
+    const service = Service.start(
+      "panel-api",
+      [
+        "--listen", "127.0.0.1:0",
+        "--database-url", databaseUrl,
+        "--redis-url", REDIS_URL,
+        "--key-prefix", prefix,
+        "--cookie-secure", "false",
+        "--outbox-replay-secs", "1",
+        "--web-dir", WEB_DIST,
+      ],
+      { SWITCHYARD_ADMIN_USER: ADMIN.username, SWITCHYARD_ADMIN_PASSWORD: ADMIN.password },
+    );
+    try {
+      // panel-api binds port 0 and logs the address it got: {"message":"panel-api serving","listen":"127.0.0.1:PORT"}.
+      const listen = await eventually(
+        "panel-api reports the address it serves on",
+        () => {
+          if (!service.running) throw new Error(`panel-api exited:\n${service.logTail()}`);
+          for (const line of service.logText().split("\n")) {
+            if (!line.includes('"panel-api serving"')) continue;
+            const parsed = JSON.parse(line) as { fields?: { listen?: string } };
+            if (parsed.fields?.listen) return parsed.fields.listen;
+          }
+          return undefined;
+        },
+        READY_DEADLINE_MS,
+      );
+      const url = `http://${listen}`;
+      await eventually("panel-api answers /api/v1/health", async () => ((await fetch(`${url}/api/v1/health`)).ok ? true : undefined), READY_DEADLINE_MS);
+      return new Panel(service, url);
+    } catch (e) {
+      await service.stop();
+      throw e;
+    }
+  }
+}
+
+/**
+ * A port nothing listens on right now, for the proxy: Pingora binds the listeners itself
+ * and does not report a port-0 address, so the proxy gets a port the way tests/src does
+ * (`process::free_port`: bound, then released). `Proxy.start` retries on a lost race.
+ */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => { resolve(); }));
+  return port;
+}
+
+/** A running `switchyard-proxy` in local mode (plain HTTP). */
+export class Proxy {
+  private constructor(
+    readonly service: Service,
+    readonly id: string,
+    readonly httpPort: number,
+    readonly adminPort: number,
+  ) {}
+
+  static async start(prefix: string, id: string): Promise<Proxy> {
+    let lastLog = "";
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const [httpPort, adminPort] = [await freePort(), await freePort()];
+      const service = Service.start("switchyard-proxy", [
+        "--local",
+        "--http-listen", `127.0.0.1:${httpPort}`,
+        "--admin-listen", `127.0.0.1:${adminPort}`,
+        "--redis-url", REDIS_URL,
+        "--key-prefix", prefix,
+        "--snapshot-file", "snapshot.json",
+        "--upgrade-sock", `upgrade-${httpPort}.sock`,
+        "--proxy-id", id,
+        "--grace-secs", "0",
+        "--startup-timeout-ms", "2000",
+        "--threads", "1",
+      ]);
+      try {
+        await eventually(
+          "the proxy is ready",
+          async () => {
+            if (!service.running) throw new Error("exited");
+            return (await fetch(`http://127.0.0.1:${adminPort}/readyz`)).ok ? true : undefined;
+          },
+          READY_DEADLINE_MS,
+        );
+        return new Proxy(service, id, httpPort, adminPort);
+      } catch (e) {
+        lastLog = `${e instanceof Error ? e.message : String(e)}\n${service.logTail()}`;
+        await service.stop();
+      }
+    }
+    throw new Error(`switchyard-proxy did not start:\n${lastLog}`);
+  }
+
+  /** `GET http://{host}{path}` through the proxy: status, headers and body. */
+  get(host: string, path = "/"): Promise<{ status: number; upstream: string | undefined; body: string }> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest({ host: "127.0.0.1", port: this.httpPort, path, headers: { host }, agent: false }, (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => (body += chunk));
+        res.on("end", () => {
+          const upstream = res.headers["x-upstream"];
+          resolve({ status: res.statusCode ?? 0, upstream: Array.isArray(upstream) ? upstream[0] : upstream, body });
+        });
+      });
+      req.on("error", reject);
+      req.end();
+    });
+  }
+}
+
+/** Everything one story runs against. */
+export class Stack {
+  private constructor(
+    readonly db: TestDatabase,
+    readonly prefix: string,
+    readonly relay: Relay,
+    readonly panel: Panel,
+    readonly proxy: Proxy,
+    readonly backend: Backend,
+    /** The first admin, by API key. */
+    readonly admin: Api,
+    private readonly cleanups: (() => Promise<unknown>)[],
+  ) {}
+
+  /** The panel's origin, the browser's base URL. */
+  get url(): string {
+    return this.panel.url;
+  }
+
+  static async start(name: string): Promise<Stack> {
+    const cleanups: (() => Promise<unknown>)[] = [];
+    const undo = async () => {
+      const errors = [];
+      for (const cleanup of cleanups.reverse()) {
+        try {
+          await cleanup();
+        } catch (e) {
+          errors.push(e);
+        }
+      }
+      return errors;
+    };
+    try {
+      const prefix = newPrefix();
+      cleanups.push(() => deletePrefix(prefix));
+      const db = await TestDatabase.create();
+      cleanups.push(() => db.drop());
+      const relay = await Relay.start(db.hostPort);
+      cleanups.push(() => relay.stop());
+      const backend = await Backend.start(`${name}-backend`);
+      cleanups.push(() => backend.stop());
+      const panel = await Panel.start(db.via(relay.host, relay.boundPort), prefix);
+      cleanups.push(() => panel.service.stop());
+      const proxy = await Proxy.start(prefix, `${name}-proxy`);
+      cleanups.push(() => proxy.service.stop());
+      const admin = await Api.forUser(panel.url, ADMIN.username, ADMIN.password);
+      return new Stack(db, prefix, relay, panel, proxy, backend, admin, cleanups);
+    } catch (e) {
+      await undo();
+      throw e;
+    }
+  }
+
+  /** Stops every process, drops the database and deletes the prefix's keys (all attempted). */
+  async stop(): Promise<void> {
+    const errors: unknown[] = [];
+    for (const cleanup of this.cleanups.reverse()) {
+      try {
+        await cleanup();
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+    this.cleanups.length = 0;
+    if (errors.length > 0) throw new AggregateError(errors, "cleaning up the stack");
+  }
+
+  /** A user (role `user`) and, when given, a grant on a domain; the user's id. */
+  async user(username: string, password: string, grant?: { domainId: string; level: "read" | "edit" }): Promise<string> {
+    const user = await this.admin.expect<{ id: string }>("POST", "/users", { username, password, role: "user" }, 201);
+    if (grant) await this.admin.expect("POST", "/grants", { user_id: user.id, domain_id: grant.domainId, level: grant.level }, 201);
+    return user.id;
+  }
+
+  /** A domain (admin); its id. */
+  async domain(name: string): Promise<string> {
+    return (await this.admin.expect<{ id: string }>("POST", "/domains", { name }, 201)).id;
+  }
+
+  /** A zone routed to this stack's backend (admin); its id. */
+  async zone(hostname: string): Promise<string> {
+    const spec = { hostname, backend: { kind: "upstreams", upstreams: [{ url: this.backend.url, weight: 1 }] } };
+    return (await this.admin.expect<{ id: string }>("POST", "/zones", spec, 201)).id;
+  }
+}
