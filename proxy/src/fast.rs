@@ -1,17 +1,20 @@
-//! The HTTP/1.1 fast path: plain-HTTP keep-alive requests proxied without Pingora's
-//! per-request session machinery, and every other connection handed to Pingora.
+//! The HTTP/1.1 fast path: keep-alive requests (plain HTTP, or HTTP/1.1 over TLS after
+//! Pingora's handshake) proxied without Pingora's per-request session machinery, and
+//! every other request handed to Pingora.
 //!
-//! Pingora still owns the listeners, the runtimes, TLS, HTTP/2, graceful shutdown and
-//! the zero-downtime upgrade. [`Front`] is the [`ServerApp`] on the proxy's listeners:
-//! a TLS connection goes straight to Pingora's `HttpProxy` (running [`Router`]); a plain
-//! connection is served here, request after request, as long as each request is of the
-//! common kind — HTTP/1.1, origin-form target, one `Host`, no body or a `Content-Length`
-//! one, no `Upgrade`/`Expect`/`Transfer-Encoding`, a zone that answers through a plain
-//! HTTP upstream. The first request that is anything else (an answer the proxy makes
-//! itself — 404, 403, 308, 503 —, a WebSocket upgrade, a chunked upload, a TLS upstream,
-//! a malformed head) is handed to Pingora with every byte read so far, and Pingora keeps
-//! the connection from then on. So each behaviour has one implementation that decides
-//! it, and this module only has to be right about the requests it accepts.
+//! Pingora still owns the listeners, the runtimes, the TLS handshake (certificate per
+//! SNI), HTTP/2, graceful shutdown and the zero-downtime upgrade. [`Front`] is the
+//! [`ServerApp`] on the proxy's listeners: a connection that negotiated HTTP/2 by ALPN
+//! goes straight to Pingora's `HttpProxy` (running [`Router`]); an HTTP/1 connection,
+//! plain or TLS, is served here, request after request, as long as the decision core
+//! ([`Router::decide`]) forwards it and the request is of the common kind — HTTP/1.1,
+//! origin-form target, one `Host`, no body or a `Content-Length` one, no
+//! `Upgrade`/`Expect`/`Transfer-Encoding`, a plain HTTP upstream. A head `httparse`
+//! refuses is answered 400 here. The first request that is anything else (an answer the
+//! proxy makes itself — 404, 403, 308, 503 —, a WebSocket upgrade, a chunked upload, a TLS
+//! upstream) is handed to Pingora with every byte read so far, and Pingora keeps the
+//! connection from then on. So each behaviour has one implementation that decides it,
+//! and this module only has to be right about the requests it accepts.
 //!
 //! Why it exists: a profile put ~80% of the proxy's user-space instructions per request
 //! in Pingora's generic HTTP/1 path (header maps with case maps, request header copies,
@@ -34,8 +37,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::{Buf, BytesMut};
 use pingora::apps::{HttpServerApp, ServerApp};
-use pingora::protocols::Stream;
 use pingora::protocols::http::ServerSession;
+use pingora::protocols::{ALPN, Stream};
 use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
 use switchyard_shared::RequestTarget;
@@ -120,9 +123,12 @@ impl ServerApp for Front {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
-        if !self.enabled || stream.get_ssl_digest().is_some() {
+        // HTTP/2 (negotiated by ALPN) is Pingora's; HTTP/1 over TLS is served here like
+        // plain HTTP, after Pingora's handshake (certificate per SNI).
+        if !self.enabled || matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             return ServerApp::process_new(&self.pingora, stream, shutdown).await;
         }
+        let tls = stream.get_ssl_digest().is_some();
         let client_ip = stream
             .get_socket_digest()
             .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).copied())
@@ -131,6 +137,7 @@ impl ServerApp for Front {
             front: self,
             client: stream,
             client_ip,
+            tls,
             buf: BytesMut::with_capacity(8 * 1024),
             ubuf: BytesMut::with_capacity(8 * 1024),
             out: Vec::with_capacity(1024),
@@ -162,6 +169,8 @@ struct Conn<'a> {
     front: &'a Front,
     client: Stream,
     client_ip: Option<IpAddr>,
+    /// The connection is HTTPS (`X-Forwarded-Proto`, redirects).
+    tls: bool,
     /// Bytes from the client not yet processed (the current request head first).
     buf: BytesMut,
     /// Bytes from the upstream.
@@ -188,6 +197,8 @@ struct Accepted {
     route: Arc<RouteEntry>,
     upstream: Arc<Upstream>,
     addr: SocketAddr,
+    /// The client connection is HTTPS.
+    tls: bool,
 }
 
 /// The outcome of looking at the start of `Conn::buf`.
@@ -356,7 +367,7 @@ impl Conn<'_> {
             host: raw_host,
             target: path.as_bytes(),
             client_ip: self.client_ip,
-            tls: false,
+            tls: self.tls,
             underscore_header,
         };
         // Every answer of the proxy's own is Pingora's to write: it decides the same.
@@ -401,6 +412,7 @@ impl Conn<'_> {
             route,
             upstream,
             addr,
+            tls: self.tls,
         };
         upstream_head(
             &mut self.out,
@@ -898,7 +910,11 @@ fn upstream_head(
         access_log::ip_addr(out, ip);
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(b"x-forwarded-proto: http\r\nx-forwarded-host: ");
+    out.extend_from_slice(if a.tls {
+        b"x-forwarded-proto: https\r\nx-forwarded-host: "
+    } else {
+        b"x-forwarded-proto: http\r\nx-forwarded-host: "
+    });
     out.extend_from_slice(original_host);
     out.extend_from_slice(b"\r\nx-request-id: ");
     out.extend_from_slice(a.request_id.as_bytes());

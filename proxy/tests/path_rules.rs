@@ -5,19 +5,30 @@
 //! or 400 for a target the proxy does not accept) and reach no backend. Each request is
 //! sent raw on a fresh connection to two proxies on the same Redis: one with the HTTP/1
 //! fast path (the default) and one with `--fast-path=false` (Pingora's path only), and a
-//! recording backend behind each route shows exactly what arrived. A differential test
-//! then feeds generated targets and Host values to both and requires the same route and
-//! the same forwarded target.
+//! recording backend behind each route shows exactly what arrived. Everything is sent
+//! over plain HTTP and again over TLS (HTTP/1.1, which the fast path now serves too). A
+//! differential test then feeds generated targets and Host values to both and requires
+//! the same route and the same forwarded target.
 
 mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::{Proxy, ProxyOptions, put_zones, zone_json};
+use support::{Proxy, ProxyOptions, put_certs, put_zones, zone_json};
+use switchyard_shared::model::CertRecord;
 use switchyard_tests::redis::TestRedis;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use switchyard_tests::upstream::self_signed;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
+
+/// A client connection, plain or TLS.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 const DEADLINE: Duration = Duration::from_secs(10);
 
@@ -84,7 +95,17 @@ struct Bench {
     fast: Proxy,
     pingora: Proxy,
     seen: Seen,
+    /// Trusts the certificate the proxies serve for `a.test`.
+    tls: Arc<ClientConfig>,
 }
+
+/// Plain HTTP or HTTPS (HTTP/1.1).
+#[derive(Debug, Clone, Copy)]
+enum Transport {
+    Plain,
+    Tls,
+}
+const TRANSPORTS: [Transport; 2] = [Transport::Plain, Transport::Tls];
 
 async fn bench() -> Bench {
     let redis = TestRedis::new().await.unwrap();
@@ -101,14 +122,38 @@ async fn bench() -> Bench {
             {"zone_id": "open", "path_prefix": "/", "upstreams": [{"url": open}]},
         ]),
     );
-    let v = put_zones(&redis.store(), &[zone]).await;
+    put_zones(&redis.store(), &[zone]).await;
+    let cert = self_signed(&["a.test"]);
+    let now = time::OffsetDateTime::now_utc();
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    let record = serde_json::json!({
+        "name": "a.test",
+        "names": ["a.test"],
+        "chain_pem": cert.chain_pem,
+        "key_pem": cert.key_pem,
+        "not_before": (now - time::Duration::days(1)).format(rfc3339).unwrap(),
+        "not_after": (now + time::Duration::days(89)).format(rfc3339).unwrap(),
+    });
+    let record = CertRecord::from_json("a.test", record.to_string().as_bytes()).unwrap();
+    let v = put_certs(&redis.store(), &[record]).await;
     fast.wait_for_version(v.version).await;
     pingora.wait_for_version(v.version).await;
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(cert.ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    let tls =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
     Bench {
         _redis: redis,
         fast,
         pingora,
         seen,
+        tls: Arc::new(tls),
     }
 }
 
@@ -121,10 +166,27 @@ struct Outcome {
 }
 
 impl Bench {
+    async fn connect(&self, proxy: &Proxy, transport: Transport) -> Box<dyn Io> {
+        match transport {
+            Transport::Plain => Box::new(TcpStream::connect(proxy.http).await.unwrap()),
+            Transport::Tls => {
+                let tcp = TcpStream::connect(proxy.https).await.unwrap();
+                let name = ServerName::try_from("a.test").unwrap();
+                let tls = TlsConnector::from(self.tls.clone());
+                Box::new(tls.connect(name, tcp).await.unwrap())
+            }
+        }
+    }
+
     /// Sends `request` on a fresh connection to `proxy` and reads the answer's status.
-    async fn send(&self, proxy: &Proxy, request: &[u8]) -> (Outcome, Vec<String>) {
+    async fn send(
+        &self,
+        proxy: &Proxy,
+        transport: Transport,
+        request: &[u8],
+    ) -> (Outcome, Vec<String>) {
         self.seen.lock().unwrap().clear();
-        let mut conn = TcpStream::connect(proxy.http).await.unwrap();
+        let mut conn = self.connect(proxy, transport).await;
         conn.write_all(request).await.unwrap();
         let mut buf = Vec::new();
         let status = loop {
@@ -159,10 +221,10 @@ impl Bench {
     }
 
     /// Sends to both proxies; returns (fast path, Pingora path).
-    async fn both(&self, request: &[u8]) -> [(Outcome, Vec<String>); 2] {
+    async fn both(&self, transport: Transport, request: &[u8]) -> [(Outcome, Vec<String>); 2] {
         [
-            self.send(&self.fast, request).await,
-            self.send(&self.pingora, request).await,
+            self.send(&self.fast, transport, request).await,
+            self.send(&self.pingora, transport, request).await,
         ]
     }
 }
@@ -202,16 +264,21 @@ async fn spellings_of_a_protected_prefix_never_reach_a_backend() {
         "http://a.test/admin",
         "http://a.test/x/../admin",
     ];
-    for target in forbidden {
-        for (i, (outcome, _)) in b.both(&get(target)).await.into_iter().enumerate() {
-            let path = ["fast", "pingora"][i];
+    for (target, transport) in forbidden.iter().flat_map(|t| TRANSPORTS.map(|x| (t, x))) {
+        for (i, (outcome, _)) in b
+            .both(transport, &get(target))
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            let path = format!("{} path over {transport:?}", ["fast", "pingora"][i]);
             assert_eq!(
                 outcome,
                 Outcome {
                     status: 403,
                     reached: None
                 },
-                "{target} on the {path} path"
+                "{target} on the {path}"
             );
         }
     }
@@ -228,16 +295,21 @@ async fn spellings_of_a_protected_prefix_never_reach_a_backend() {
         "/admin%zz",
         "/admin%2",
     ];
-    for target in refused {
-        for (i, (outcome, _)) in b.both(&get(target)).await.into_iter().enumerate() {
-            let path = ["fast", "pingora"][i];
+    for (target, transport) in refused.iter().flat_map(|t| TRANSPORTS.map(|x| (t, x))) {
+        for (i, (outcome, _)) in b
+            .both(transport, &get(target))
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            let path = format!("{} path over {transport:?}", ["fast", "pingora"][i]);
             assert_eq!(
                 outcome,
                 Outcome {
                     status: 400,
                     reached: None
                 },
-                "{target} on the {path} path"
+                "{target} on the {path}"
             );
         }
     }
@@ -250,20 +322,24 @@ async fn spellings_of_a_protected_prefix_never_reach_a_backend() {
         b"GET /admin\x7f HTTP/1.1\r\nHost: a.test\r\n\r\n",
         b"GET /x\tHTTP/1.1\r\nHost: a.test\r\n\r\n",
     ] {
-        let (outcome, _) = b.send(&b.fast, request).await;
-        assert_eq!(
-            outcome,
-            Outcome {
-                status: 400,
-                reached: None
-            },
-            "{}",
-            request.escape_ascii()
-        );
+        for transport in TRANSPORTS {
+            let (outcome, _) = b.send(&b.fast, transport, request).await;
+            assert_eq!(
+                outcome,
+                Outcome {
+                    status: 400,
+                    reached: None
+                },
+                "{} over {transport:?}",
+                request.escape_ascii()
+            );
+        }
     }
     // And after each refusal the next request on a fresh connection is served.
-    for (outcome, _) in b.both(&get("/x")).await {
-        assert_eq!(outcome.status, 200);
+    for transport in TRANSPORTS {
+        for (outcome, _) in b.both(transport, &get("/x")).await {
+            assert_eq!(outcome.status, 200);
+        }
     }
 }
 
@@ -284,16 +360,34 @@ async fn the_backend_receives_the_path_that_was_matched() {
         ("/caf%c3%a9", "/caf%C3%A9"),
         ("http://a.test/y/../z?q", "/z?q"),
     ] {
-        for (i, (outcome, _)) in b.both(&get(target)).await.into_iter().enumerate() {
-            let path = ["fast", "pingora"][i];
-            assert_eq!(
-                outcome,
-                Outcome {
-                    status: 200,
-                    reached: Some(("open".into(), forwarded.into()))
-                },
-                "{target} on the {path} path"
-            );
+        for transport in TRANSPORTS {
+            for (i, (outcome, heads)) in b
+                .both(transport, &get(target))
+                .await
+                .into_iter()
+                .enumerate()
+            {
+                let path = format!("{} path over {transport:?}", ["fast", "pingora"][i]);
+                let proto = match transport {
+                    Transport::Plain => "http",
+                    Transport::Tls => "https",
+                };
+                assert!(
+                    heads[0]
+                        .to_ascii_lowercase()
+                        .contains(&format!("x-forwarded-proto: {proto}\r\n")),
+                    "{path}: {}",
+                    heads[0]
+                );
+                assert_eq!(
+                    outcome,
+                    Outcome {
+                        status: 200,
+                        reached: Some(("open".into(), forwarded.into()))
+                    },
+                    "{target} on the {path}"
+                );
+            }
         }
     }
 }
@@ -308,17 +402,19 @@ async fn methods_header_names_and_lengths_are_checked_the_same_on_both_paths() {
         b"GET /x HTTP/1.1\r\nHost: a.test\r\nTransfer_Encoding: chunked\r\n\r\n",
         b"GET /x HTTP/1.1\r\nHost: a.test\r\nX_Forwarded_For: 10.0.0.1\r\n\r\n",
     ] {
-        for (i, (outcome, _)) in b.both(request).await.into_iter().enumerate() {
-            let path = ["fast", "pingora"][i];
-            assert_eq!(
-                outcome,
-                Outcome {
-                    status: 400,
-                    reached: None
-                },
-                "{} on the {path} path",
-                request.escape_ascii()
-            );
+        for transport in TRANSPORTS {
+            for (i, (outcome, _)) in b.both(transport, request).await.into_iter().enumerate() {
+                let path = format!("{} path over {transport:?}", ["fast", "pingora"][i]);
+                assert_eq!(
+                    outcome,
+                    Outcome {
+                        status: 400,
+                        reached: None
+                    },
+                    "{} on the {path}",
+                    request.escape_ascii()
+                );
+            }
         }
     }
     // Duplicate or listed lengths that agree reach the backend as one Content-Length.
@@ -326,7 +422,12 @@ async fn methods_header_names_and_lengths_are_checked_the_same_on_both_paths() {
         &b"POST /x HTTP/1.1\r\nHost: a.test\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc"[..],
         b"POST /x HTTP/1.1\r\nHost: a.test\r\nContent-Length: 3, 3\r\n\r\nabc",
     ] {
-        for (i, (outcome, heads)) in b.both(request).await.into_iter().enumerate() {
+        for (i, (outcome, heads)) in b
+            .both(Transport::Plain, request)
+            .await
+            .into_iter()
+            .enumerate()
+        {
             let path = ["fast", "pingora"][i];
             assert_eq!(outcome.status, 200, "{path}");
             let lengths: Vec<&str> = heads[0]
@@ -340,7 +441,7 @@ async fn methods_header_names_and_lengths_are_checked_the_same_on_both_paths() {
     // Lengths that disagree are refused.
     let request =
         b"POST /x HTTP/1.1\r\nHost: a.test\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd";
-    for (outcome, _) in b.both(request).await {
+    for (outcome, _) in b.both(Transport::Plain, request).await {
         assert_eq!(
             outcome,
             Outcome {
@@ -389,7 +490,11 @@ async fn both_paths_choose_the_same_route_and_forward_the_same_target() {
         "xn--a.test",
     ];
     for case in 0..300 {
-        let mut target = String::from(if rng.next().is_multiple_of(8) { "" } else { "/" });
+        let mut target = String::from(if rng.next().is_multiple_of(8) {
+            ""
+        } else {
+            "/"
+        });
         for _ in 0..(rng.next() % 8) {
             target.push_str(rng.pick(&pieces));
         }
@@ -398,10 +503,12 @@ async fn both_paths_choose_the_same_route_and_forward_the_same_target() {
         }
         let host = rng.pick(&hosts);
         let request = format!("GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n");
-        let [(fast, _), (pingora, _)] = b.both(request.as_bytes()).await;
+        // Every third case over TLS (SNI a.test whatever the Host says).
+        let transport = TRANSPORTS[usize::from(case % 3 == 0)];
+        let [(fast, _), (pingora, _)] = b.both(transport, request.as_bytes()).await;
         assert_eq!(
             fast, pingora,
-            "case {case} (seed {seed:#x}): GET {target} with Host {host}: fast path vs Pingora's"
+            "case {case} (seed {seed:#x}) over {transport:?}: GET {target} with Host {host}: fast path vs Pingora's"
         );
         if let Some((backend, forwarded)) = &fast.reached {
             // Whatever was forwarded is already in the form routes are matched on, and
