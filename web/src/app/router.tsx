@@ -36,7 +36,7 @@ export const routes: RouteObject[] = [
               { path: "zones/:id", lazy: async () => ({ Component: (await import("@/features/zones/components/ZoneEditorPage")).ZoneEditorPage }) },
               { path: "domains", lazy: async () => ({ Component: (await import("@/features/domains/components/DomainsPage")).DomainsPage }) },
               { path: "named-backends", lazy: notBuilt("Named backends", "/api/v1/named-backends") },
-              { path: "api-keys", lazy: notBuilt("API keys", "/api/v1/api-keys") },
+              { path: "api-keys", lazy: async () => ({ Component: (await import("@/features/api-keys/components/ApiKeysPage")).ApiKeysPage }) },
               { path: "audit", lazy: notBuilt("Audit", "/api/v1/audit") },
               { path: "transfer", lazy: notBuilt("Export/Import", "/api/v1/export and /api/v1/import") },
               {
