@@ -71,7 +71,7 @@ export class Session {
     });
     const bad = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
     if (bad.length > 0) {
-      const lines = bad.flatMap((v) => [`${v.impact ?? ""} ${v.id}: ${v.help}`, ...v.nodes.slice(0, 5).map((n) => `    at ${JSON.stringify(n.target)}`)]);
+      const lines = bad.flatMap((v) => [`${v.impact ?? ""} ${v.id}: ${v.help}`, ...v.nodes.slice(0, 5).map((n) => `    at ${JSON.stringify(n.target)}: ${(n.failureSummary ?? "").replace(/\s+/g, " ")}`)]);
       throw new Error(`accessibility (axe) on "${name}" (${file}):\n${lines.join("\n")}`);
     }
   }

@@ -1,5 +1,5 @@
 // What a user does in the panel, by role and accessible name as they read the screen.
-import type { Page } from "playwright-core";
+import type { Locator, Page } from "playwright-core";
 
 /** Logs in on the login page and waits for the panel's navigation. */
 export async function logIn(page: Page, username: string, password: string): Promise<void> {
@@ -43,4 +43,17 @@ export async function browserFetch(page: Page, method: string, path: string, bod
     },
     { method, path, body, csrf },
   );
+}
+
+/** Passes when no element matches `locator`, or every one that does is disabled. */
+export async function absentOrDisabled(locator: Locator, what: string): Promise<void> {
+  const count = await locator.count();
+  for (let i = 0; i < count; i++) {
+    if (!(await locator.nth(i).isDisabled())) throw new Error(`${what} is offered and enabled`);
+  }
+}
+
+/** The `dark` class on <html>, which Tailwind's `dark:` variant follows. */
+export async function darkTheme(page: Page): Promise<boolean> {
+  return page.evaluate(() => document.documentElement.classList.contains("dark"));
 }
