@@ -44,7 +44,8 @@ export const routes: RouteObject[] = [
                 element: <RequireAdmin />,
                 children: [
                   { path: "dns-credentials", lazy: async () => ({ Component: (await import("@/features/dns-credentials/components/CredentialsPage")).CredentialsPage }) },
-                  { path: "users", lazy: notBuilt("Users", "/api/v1/users") },
+                  { path: "users", lazy: async () => ({ Component: (await import("@/features/users/components/UsersPage")).UsersPage }) },
+                  { path: "users/:id", lazy: async () => ({ Component: (await import("@/features/users/components/UserPage")).UserPage }) },
                 ],
               },
               { path: "*", lazy: async () => ({ Component: (await import("./routes/NotFound")).NotFound }) },
