@@ -38,7 +38,7 @@ export const routes: RouteObject[] = [
               { path: "named-backends", lazy: async () => ({ Component: (await import("@/features/named-backends/components/NamedBackendsPage")).NamedBackendsPage }) },
               { path: "named-backends/:id", lazy: async () => ({ Component: (await import("@/features/named-backends/components/NamedBackendPage")).NamedBackendPage }) },
               { path: "api-keys", lazy: async () => ({ Component: (await import("@/features/api-keys/components/ApiKeysPage")).ApiKeysPage }) },
-              { path: "audit", lazy: notBuilt("Audit", "/api/v1/audit") },
+              { path: "audit", lazy: async () => ({ Component: (await import("@/features/audit/components/AuditPage")).AuditPage }) },
               { path: "transfer", lazy: notBuilt("Export/Import", "/api/v1/export and /api/v1/import") },
               {
                 element: <RequireAdmin />,
