@@ -196,7 +196,7 @@ export class Stack {
     readonly prefix: string,
     readonly relay: Relay,
     readonly panel: Panel,
-    readonly proxy: Proxy,
+    private readonly maybeProxy: Proxy | null,
     readonly backend: Backend,
     /** The first admin, by API key. */
     readonly admin: Api,
@@ -208,7 +208,13 @@ export class Stack {
     return this.panel.url;
   }
 
-  static async start(name: string): Promise<Stack> {
+  get proxy(): Proxy {
+    if (!this.maybeProxy) throw new Error("this stack runs no proxy");
+    return this.maybeProxy;
+  }
+
+  /** Starts it all; `{ proxy: false }` leaves the proxy out (the benchmark). */
+  static async start(name: string, { proxy: withProxy = true } = {}): Promise<Stack> {
     const cleanups: (() => Promise<unknown>)[] = [];
     const undo = async () => {
       const errors = [];
@@ -232,8 +238,8 @@ export class Stack {
       cleanups.push(() => backend.stop());
       const panel = await Panel.start(db.via(relay.host, relay.boundPort), prefix);
       cleanups.push(() => panel.service.stop());
-      const proxy = await Proxy.start(prefix, `${name}-proxy`);
-      cleanups.push(() => proxy.service.stop());
+      const proxy = withProxy ? await Proxy.start(prefix, `${name}-proxy`) : null;
+      if (proxy) cleanups.push(() => proxy.service.stop());
       const admin = await Api.forUser(panel.url, ADMIN.username, ADMIN.password);
       return new Stack(db, prefix, relay, panel, proxy, backend, admin, cleanups);
     } catch (e) {
