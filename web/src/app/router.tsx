@@ -6,11 +6,6 @@ import { RequireAdmin, RequireAuth } from "./routes/guards";
 import { RouteError } from "./routes/RouteError";
 import { Loading } from "@/components/ui/States";
 
-const notBuilt = (title: string, api: string): RouteObject["lazy"] => async () => {
-  const { NotBuiltYet } = await import("./routes/NotBuiltYet");
-  return { Component: () => <NotBuiltYet title={title} api={api} /> };
-};
-
 export const routes: RouteObject[] = [
   {
     // Shown while the first page's chunk loads.
@@ -39,7 +34,7 @@ export const routes: RouteObject[] = [
               { path: "named-backends/:id", lazy: async () => ({ Component: (await import("@/features/named-backends/components/NamedBackendPage")).NamedBackendPage }) },
               { path: "api-keys", lazy: async () => ({ Component: (await import("@/features/api-keys/components/ApiKeysPage")).ApiKeysPage }) },
               { path: "audit", lazy: async () => ({ Component: (await import("@/features/audit/components/AuditPage")).AuditPage }) },
-              { path: "transfer", lazy: notBuilt("Export/Import", "/api/v1/export and /api/v1/import") },
+              { path: "transfer", lazy: async () => ({ Component: (await import("@/features/transfer/components/TransferPage")).TransferPage }) },
               {
                 element: <RequireAdmin />,
                 children: [
