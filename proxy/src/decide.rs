@@ -36,6 +36,8 @@ pub struct Facts<'a> {
     pub tls: bool,
     /// Some header name contains `_`.
     pub underscore_header: bool,
+    /// Why the request's framing is ambiguous ([`crate::framing::check`]), if it is.
+    pub framing: Option<crate::framing::Refusal>,
 }
 
 /// The proxy's answer to a request.
@@ -78,6 +80,7 @@ pub enum Category {
     BadTarget,
     BadMethod,
     BadHeader,
+    BadFraming,
     NoZone,
     Forbidden,
     Redirect,
@@ -92,6 +95,7 @@ impl Category {
             Category::BadTarget => "bad_target",
             Category::BadMethod => "bad_method",
             Category::BadHeader => "bad_header",
+            Category::BadFraming => "bad_framing",
             Category::NoZone => "no_zone",
             Category::Forbidden => "forbidden",
             Category::Redirect => "redirect",
@@ -154,6 +158,9 @@ impl Router {
                     facts.method.escape_ascii()
                 ),
             );
+        }
+        if let Some(why) = facts.framing {
+            return answer(400, Category::BadFraming, format!("400 Bad Request: {why}"));
         }
         if facts.underscore_header && !self.settings.allow_underscore_headers {
             return answer(

@@ -47,6 +47,7 @@ use tokio::net::TcpStream;
 
 use crate::access_log;
 use crate::decide::{Decision, Facts, Forward};
+use crate::framing::{self, BodyFraming, Parsed};
 use crate::service::{
     CLIENT_GONE, FailureAnswer, Router, UPSTREAM_CONNECT, UPSTREAM_ERROR, UPSTREAM_TIMEOUT,
     answer_body, sane_request_id,
@@ -205,8 +206,8 @@ struct Accepted {
 enum Look {
     Partial,
     HandOff,
-    /// A malformed head: answered 400 and the connection closed.
-    Refuse,
+    /// A malformed or ambiguous head: answered 400 and the connection closed.
+    Refuse(framing::Refusal),
     Accept(Box<Accepted>),
 }
 
@@ -266,8 +267,8 @@ impl Conn<'_> {
                     match self.look() {
                         Look::Accept(a) => break a,
                         Look::HandOff => return Served::HandOff,
-                        Look::Refuse => {
-                            self.refuse_malformed().await;
+                        Look::Refuse(why) => {
+                            self.refuse_malformed(why).await;
                             return Served::Closed;
                         }
                         Look::Partial if self.buf.len() >= MAX_HEAD => return Served::HandOff,
@@ -302,17 +303,24 @@ impl Conn<'_> {
     /// it; when it does, the upstream request head is left in `out`.
     fn look(&mut self) -> Look {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut req = httparse::Request::new(&mut headers);
-        let head_len = match req.parse(&self.buf) {
-            Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) => return Look::Partial,
+        let (req, head_len, framing) = match framing::parse_head(&self.buf, &mut headers) {
+            Parsed::Head {
+                req,
+                head_len,
+                framing,
+            } => (req, head_len, framing),
+            Parsed::Partial => return Look::Partial,
             // Pingora takes more header lines than this path parses.
-            Err(httparse::Error::TooManyHeaders) => return Look::HandOff,
-            // Anything else httparse refuses (a target with spaces or control bytes, a
-            // bad method or version, obs-fold, whitespace before a colon, bare CR) is
-            // answered 400 here: Pingora would "repair" some of it (it percent-encodes
-            // an illegal request line) and route on the repaired form.
-            Err(_) => return Look::Refuse,
+            Parsed::TooManyHeaders => return Look::HandOff,
+            // Answered 400 here: Pingora would "repair" some of it (it percent-encodes an
+            // illegal request line) and route on the repaired form.
+            Parsed::Refuse(why) => return Look::Refuse(why),
+        };
+        let body_len = match framing {
+            BodyFraming::None => 0,
+            BodyFraming::Length(n) => n,
+            // Chunked uploads are Pingora's.
+            BodyFraming::Chunked => return Look::HandOff,
         };
         let (Some(method), Some(path), Some(1)) = (req.method, req.path, req.version) else {
             return Look::HandOff;
@@ -321,7 +329,6 @@ impl Conn<'_> {
             return Look::HandOff;
         }
         let mut raw_host = None;
-        let mut body_len = None;
         let mut client_close = false;
         let mut request_id = None;
         let mut underscore_header = false;
@@ -330,13 +337,6 @@ impl Conn<'_> {
             underscore_header |= name.contains('_');
             if name.eq_ignore_ascii_case("host") {
                 if raw_host.replace(h.value).is_some() {
-                    return Look::HandOff;
-                }
-            } else if name.eq_ignore_ascii_case("content-length") {
-                let Some(n) = parse_length(h.value) else {
-                    return Look::HandOff;
-                };
-                if body_len.replace(n).is_some_and(|m| m != n) {
                     return Look::HandOff;
                 }
             } else if name.eq_ignore_ascii_case("connection") {
@@ -369,6 +369,7 @@ impl Conn<'_> {
             client_ip: self.client_ip,
             tls: self.tls,
             underscore_header,
+            framing: None,
         };
         // Every answer of the proxy's own is Pingora's to write: it decides the same.
         let Decision::Forward(forward) = router.decide(&facts, &[]) else {
@@ -404,7 +405,7 @@ impl Conn<'_> {
                 method,
                 "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
             ),
-            body_len: body_len.unwrap_or(0),
+            body_len,
             client_close,
             host,
             target,
@@ -764,11 +765,11 @@ impl Conn<'_> {
     }
 
     /// A head httparse refuses: 400, logged like any answer, and the connection ends.
-    async fn refuse_malformed(&mut self) {
+    async fn refuse_malformed(&mut self, why: &str) {
         let started = Instant::now();
         let request_id = uuid::Uuid::new_v4().simple().to_string();
         let status = match self
-            .respond(400, "400 Bad Request: malformed request head", &request_id)
+            .respond(400, &format!("400 Bad Request: {why}"), &request_id)
             .await
         {
             Ok(()) => 400,
@@ -819,14 +820,6 @@ async fn until_shutdown(watch: &mut ShutdownWatch) {
 }
 
 /// A `Content-Length` value: digits only.
-fn parse_length(value: &[u8]) -> Option<u64> {
-    let value = value.trim_ascii();
-    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(value).ok()?.parse().ok()
-}
-
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), and the
 /// forwarding headers this proxy sets itself.
 fn dropped_upstream(name: &str, preserve_host: bool) -> bool {
@@ -937,7 +930,7 @@ fn answer_head(
     let mut upstream_keepalive = resp.version == Some(1);
     for h in resp.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
-            let n = parse_length(h.value)?;
+            let n = framing::parse_length(h.value)?;
             if length.replace(n).is_some_and(|m| m != n) {
                 return None;
             }
@@ -1206,8 +1199,8 @@ mod tests {
 
     #[test]
     fn content_length_values_are_digits_only() {
-        assert_eq!(parse_length(b"0"), Some(0));
-        assert_eq!(parse_length(b" 42 "), Some(42));
+        assert_eq!(framing::parse_length(b"0"), Some(0));
+        assert_eq!(framing::parse_length(b" 42 "), Some(42));
         for bad in [
             &b""[..],
             b"-1",
@@ -1217,7 +1210,7 @@ mod tests {
             b"99999999999999999999",
         ] {
             assert_eq!(
-                parse_length(bad),
+                framing::parse_length(bad),
                 None,
                 "{:?}",
                 String::from_utf8_lossy(bad)

@@ -16,6 +16,7 @@ pub mod admin;
 pub mod config;
 pub mod decide;
 pub mod fast;
+pub mod framing;
 pub mod metrics;
 pub mod service;
 pub mod snapshot;

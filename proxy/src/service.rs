@@ -263,6 +263,11 @@ impl ProxyHttp for Router {
             client_ip: ctx.client_ip,
             tls: ctx.tls,
             underscore_header: req.headers.keys().any(|n| n.as_str().contains('_')),
+            // Pingora's parser drops a Content-Length that comes with Transfer-Encoding
+            // and accepts bare LF: the raw head is checked by the fast path's rules.
+            framing: raw_head
+                .as_deref()
+                .and_then(|head| crate::framing::check_raw(head).err()),
         };
         match self.decide(&facts, &[]) {
             Decision::Forward(f) => {

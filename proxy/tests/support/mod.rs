@@ -2,6 +2,8 @@
 //! zones the way the panel does (through the shared Redis contract).
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+pub mod raw;
+
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
