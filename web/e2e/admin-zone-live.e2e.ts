@@ -13,6 +13,9 @@ test("an admin creates a domain and a zone, sees it live on the proxy, and traff
   await world.as("admin", async (admin) => {
     const { page } = admin;
     // The admin logs in with the password the panel was started with.
+    await page.goto("/");
+    await page.getByRole("heading", { name: "Log in to Switchyard" }).waitFor();
+    await admin.sees("login");
     await logIn(page, ADMIN.username, ADMIN.password);
     await page.getByRole("heading", { level: 1, name: "Overview" }).waitFor();
     await admin.sees("overview");
@@ -60,5 +63,10 @@ test("an admin creates a domain and a zone, sees it live on the proxy, and traff
     await openSection(page, "Zones");
     await page.getByRole("table", { name: "Zones" }).getByRole("link", { name: "www.shop.test" }).waitFor();
     await admin.sees("zones");
+
+    // The overview now counts the zone and shows the proxy.
+    await openSection(page, "Overview");
+    await page.getByText(`${stack.proxy.id}`).first().waitFor();
+    await admin.sees("overview-with-zone");
   });
 });
