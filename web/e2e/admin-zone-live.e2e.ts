@@ -66,7 +66,7 @@ test("an admin creates a domain and a zone, sees it live on the proxy, and traff
 
     // The overview now counts the zone and shows the proxy.
     await openSection(page, "Overview");
-    await page.getByText(`${stack.proxy.id}`).first().waitFor();
+    await page.getByText(stack.proxy.id).first().waitFor();
     await admin.sees("overview-with-zone");
   });
 });
