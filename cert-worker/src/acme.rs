@@ -14,7 +14,7 @@ use instant_acme::{
 use sea_orm::DatabaseConnection;
 use switchyard_shared::secrets::SecretBox;
 use time::OffsetDateTime;
-use tokio::sync::OnceCell;
+use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::config::AcmeConfig;
@@ -24,6 +24,9 @@ use crate::db;
 pub const ACCOUNT_CONTEXT: &str = "acme_accounts.credentials";
 /// Associated data of sealed certificate keys.
 pub const KEY_CONTEXT: &str = "certificates.key";
+/// The problem type of a request signed by an account the CA does not know (RFC 8555
+/// §7.3.1).
+pub const ACCOUNT_DOES_NOT_EXIST: &str = "urn:ietf:params:acme:error:accountDoesNotExist";
 
 /// What went wrong on the ACME side.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +34,11 @@ pub enum AcmeError {
     /// The CA answered with a problem document.
     #[error("ACME CA ({action}): {problem}")]
     Problem { action: String, problem: String },
+    /// The CA does not know the account (RFC 8555 `accountDoesNotExist`): its state was
+    /// reset (Pebble at every start, a wiped staging CA). [`Acme::replace_account`]
+    /// registers a new one.
+    #[error("ACME CA ({action}): {problem}")]
+    AccountUnknown { action: String, problem: String },
     #[error("ACME ({action}): {message}")]
     Client { action: String, message: String },
     #[error("ACME account: {0}")]
@@ -41,6 +49,12 @@ pub enum AcmeError {
 
 fn acme_err(action: &str) -> impl Fn(instant_acme::Error) -> AcmeError + '_ {
     move |e| match e {
+        instant_acme::Error::Api(p) if p.r#type.as_deref() == Some(ACCOUNT_DOES_NOT_EXIST) => {
+            AcmeError::AccountUnknown {
+                action: action.to_owned(),
+                problem: problem_text(&p),
+            }
+        }
         instant_acme::Error::Api(p) => AcmeError::Problem {
             action: action.to_owned(),
             problem: problem_text(&p),
@@ -72,11 +86,13 @@ pub fn problem_text(p: &instant_acme::Problem) -> String {
     s
 }
 
-/// The account, loaded or created on first use.
+/// The account, loaded or created on first use, and replaced when the CA forgot it.
 pub struct Acme {
     config: AcmeConfig,
     secrets: SecretBox,
-    account: OnceCell<(Uuid, Account)>,
+    /// A lock rather than a once-cell: [`Acme::replace_account`] swaps it, and holding
+    /// it while registering keeps this instance from registering twice at once.
+    account: Mutex<Option<(Uuid, Account)>>,
 }
 
 /// One DNS-01 challenge to answer: publish `value` as TXT at `fqdn`.
@@ -97,7 +113,7 @@ impl Acme {
         Self {
             config,
             secrets,
-            account: OnceCell::new(),
+            account: Mutex::new(None),
         }
     }
 
@@ -115,59 +131,103 @@ impl Acme {
 
     /// The account for the configured directory: restored from Postgres, or registered
     /// once (under an advisory lock, so two instances never register two).
-    pub async fn account(&self, db: &DatabaseConnection) -> Result<&(Uuid, Account), AcmeError> {
-        self.account
-            .get_or_try_init(|| async {
-                let url = &self.config.directory_url;
-                let txn = db::lock_account_creation(db, url).await?;
-                if let Some(stored) = db::load_account(&txn, url).await? {
-                    txn.commit().await?;
-                    let json = self
-                        .secrets
-                        .open_string(ACCOUNT_CONTEXT, &stored.credentials_ciphertext)
-                        .map_err(|e| AcmeError::Account(e.to_string()))?;
-                    let credentials: AccountCredentials = serde_json::from_str(&json)
-                        .map_err(|e| AcmeError::Account(format!("stored credentials: {e}")))?;
-                    let account = self
-                        .builder()?
-                        .from_credentials(credentials)
-                        .await
-                        .map_err(acme_err("restoring the account"))?;
-                    return Ok((stored.id, account));
-                }
-                let contact = self.config.contact.as_ref().map(|c| format!("mailto:{c}"));
-                let contacts: Vec<&str> = contact.iter().map(String::as_str).collect();
-                let eab = self
-                    .config
-                    .eab
-                    .as_ref()
-                    .map(|e| ExternalAccountKey::new(e.kid.clone(), &e.hmac_key));
-                let (account, credentials) = self
-                    .builder()?
-                    .create(
-                        &NewAccount {
-                            contact: &contacts,
-                            terms_of_service_agreed: true,
-                            only_return_existing: false,
-                        },
-                        url.clone(),
-                        eab.as_ref(),
-                    )
-                    .await
-                    .map_err(acme_err("registering the account"))?;
-                let json = serde_json::to_string(&credentials)
-                    .map_err(|e| AcmeError::Account(e.to_string()))?;
-                let sealed = self
-                    .secrets
-                    .seal(ACCOUNT_CONTEXT, json.as_bytes())
-                    .map_err(|e| AcmeError::Account(e.to_string()))?;
+    pub async fn account(&self, db: &DatabaseConnection) -> Result<(Uuid, Account), AcmeError> {
+        let mut cached = self.account.lock().await;
+        if let Some(account) = &*cached {
+            return Ok(account.clone());
+        }
+        let account = self.load_or_register(db, None).await?;
+        *cached = Some(account.clone());
+        Ok(account)
+    }
+
+    /// The CA answered that it does not know `stale` ([`AcmeError::AccountUnknown`]):
+    /// a new account is registered and stored in place of the old one, under the same
+    /// row, so the order log and its rate-limit counts stay. When another instance has
+    /// replaced it already, its account is used instead of registering a third.
+    pub async fn replace_account(
+        &self,
+        db: &DatabaseConnection,
+        stale: &Account,
+    ) -> Result<(Uuid, Account), AcmeError> {
+        let mut cached = self.account.lock().await;
+        let account = self.load_or_register(db, Some(stale.id())).await?;
+        *cached = Some(account.clone());
+        Ok(account)
+    }
+
+    /// The stored account, unless it is `stale_id`; otherwise a new registration, stored.
+    async fn load_or_register(
+        &self,
+        db: &DatabaseConnection,
+        stale_id: Option<&str>,
+    ) -> Result<(Uuid, Account), AcmeError> {
+        let url = &self.config.directory_url;
+        let txn = db::lock_account_creation(db, url).await?;
+        let stored = db::load_account(&txn, url).await?;
+        if let Some(stored) = &stored {
+            let json = self
+                .secrets
+                .open_string(ACCOUNT_CONTEXT, &stored.credentials_ciphertext)
+                .map_err(|e| AcmeError::Account(e.to_string()))?;
+            let credentials: AccountCredentials = serde_json::from_str(&json)
+                .map_err(|e| AcmeError::Account(format!("stored credentials: {e}")))?;
+            let account = self
+                .builder()?
+                .from_credentials(credentials)
+                .await
+                .map_err(acme_err("restoring the account"))?;
+            if stale_id != Some(account.id()) {
+                txn.commit().await?;
+                return Ok((stored.id, account));
+            }
+        }
+        let contact = self.config.contact.as_ref().map(|c| format!("mailto:{c}"));
+        let contacts: Vec<&str> = contact.iter().map(String::as_str).collect();
+        let eab = self
+            .config
+            .eab
+            .as_ref()
+            .map(|e| ExternalAccountKey::new(e.kid.clone(), &e.hmac_key));
+        let (account, credentials) = self
+            .builder()?
+            .create(
+                &NewAccount {
+                    contact: &contacts,
+                    terms_of_service_agreed: true,
+                    only_return_existing: false,
+                },
+                url.clone(),
+                eab.as_ref(),
+            )
+            .await
+            .map_err(acme_err("registering the account"))?;
+        let json =
+            serde_json::to_string(&credentials).map_err(|e| AcmeError::Account(e.to_string()))?;
+        let sealed = self
+            .secrets
+            .seal(ACCOUNT_CONTEXT, json.as_bytes())
+            .map_err(|e| AcmeError::Account(e.to_string()))?;
+        let id = match &stored {
+            Some(stored) => {
+                db::replace_account_credentials(&txn, stored.id, sealed).await?;
+                tracing::warn!(
+                    directory = %url,
+                    forgotten = stale_id.unwrap_or_default(),
+                    account = account.id(),
+                    "the ACME CA no longer knows the stored account (its state was reset); registered a new one"
+                );
+                stored.id
+            }
+            None => {
                 let id =
                     db::insert_account(&txn, url, self.config.contact.as_deref(), sealed).await?;
-                txn.commit().await?;
                 tracing::info!(directory = %url, account = account.id(), "registered ACME account");
-                Ok((id, account))
-            })
-            .await
+                id
+            }
+        };
+        txn.commit().await?;
+        Ok((id, account))
     }
 
     /// Places an order for `names` and returns it with the challenges to publish.

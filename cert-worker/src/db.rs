@@ -89,6 +89,20 @@ pub async fn insert_account<C: ConnectionTrait>(
     row.try_get("", "id")
 }
 
+/// Stores a new registration's credentials in place of ones the CA forgot.
+pub async fn replace_account_credentials<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    ciphertext: Vec<u8>,
+) -> Result<(), DbErr> {
+    db.execute_raw(stmt(
+        "UPDATE acme_accounts SET credentials_ciphertext = $2 WHERE id = $1",
+        vec![id.into(), ciphertext.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
 /// Certificates whose next attempt is due, oldest first.
 pub async fn due(db: &DatabaseConnection, limit: usize) -> Result<Vec<Uuid>, DbErr> {
     db.query_all_raw(stmt(

@@ -30,7 +30,7 @@ use time::OffsetDateTime;
 use tokio::sync::{Mutex, watch};
 use uuid::Uuid;
 
-use crate::acme::{Acme, Challenge, leaf_info};
+use crate::acme::{Acme, AcmeError, Challenge, leaf_info};
 use crate::config::Config;
 use crate::db::{self, Claim, Work};
 use crate::dns::propagation::Propagation;
@@ -469,8 +469,8 @@ impl Worker {
             Ok(s) => s,
             Err(e) => return (None, Err(e.into())),
         };
-        let (account_id, account) = match self.acme.account(&self.db).await {
-            Ok((id, a)) => (*id, a.clone()),
+        let (account_id, mut account) = match self.acme.account(&self.db).await {
+            Ok(account) => account,
             Err(e) => return (None, Err(e.into())),
         };
         if let (Solver::Manual, Some(url)) = (&solver, &work.order_url) {
@@ -490,7 +490,21 @@ impl Worker {
             Ok(Err(limited)) => return (None, Err(limited.into())),
             Err(e) => return (None, Err(e.into())),
         };
-        let (mut order, challenges) = match self.acme.place_order(&account, names).await {
+        let placed = match self.acme.place_order(&account, names).await {
+            // The CA forgot the account (its state was reset): register anew and order
+            // again at once, rather than failing until someone notices.
+            Err(AcmeError::AccountUnknown { .. }) => {
+                match self.acme.replace_account(&self.db, &account).await {
+                    Ok((_, replaced)) => {
+                        account = replaced;
+                        self.acme.place_order(&account, names).await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            placed => placed,
+        };
+        let (mut order, challenges) = match placed {
             Ok(o) => o,
             Err(e) => return (Some(order_id), Err(e.into())),
         };
@@ -589,7 +603,18 @@ impl Worker {
         account: &instant_acme::Account,
         url: &str,
     ) -> Result<Attempt, Failure> {
-        let (mut order, challenges) = self.acme.resume_order(account, url).await?;
+        let (mut order, challenges) = match self.acme.resume_order(account, url).await {
+            Err(AcmeError::AccountUnknown { problem, .. }) => {
+                // The order went with the account; the next attempt orders anew (a
+                // failure clears the order URL) with a new account.
+                self.acme.replace_account(&self.db, account).await?;
+                return Err(Failure(format!(
+                    "the ACME CA forgot the account this order was placed with ({problem}); \
+                     registered a new account, the next attempt orders again"
+                )));
+            }
+            resumed => resumed?,
+        };
         let (name, values) = txt_set(&challenges);
         if challenges.is_empty() {
             return Ok(Attempt::Issued(self.acme.complete(&mut order).await?));

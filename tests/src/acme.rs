@@ -204,7 +204,11 @@ pub struct Pebble {
     management: SocketAddr,
     ca_file: PathBuf,
     ca_pem: String,
-    _dir: TempDir,
+    config_file: PathBuf,
+    dns: SocketAddr,
+    /// How many times [`Pebble::restart`] ran (each run logs to a file of its own).
+    restarts: u32,
+    dir: TempDir,
 }
 
 impl Pebble {
@@ -254,23 +258,51 @@ impl Pebble {
         }});
         let config_file = dir.0.join("pebble-config.json");
         std::fs::write(&config_file, serde_json::to_vec_pretty(&config)?)?;
-        let mut command = Command::new(PEBBLE_BIN);
-        command
-            .arg("-config")
-            .arg(&config_file)
-            .args(["-dnsserver", &dns.to_string()])
-            .env("PEBBLE_VA_NOSLEEP", "1")
-            .env("PEBBLE_WFE_NONCEREJECT", "0")
-            .env("PEBBLE_AUTHZREUSE", "0");
-        let process = Process::spawn(command, dir.0.join("pebble.log"))?;
+        let process = Self::spawn(&config_file, dns, dir.0.join("pebble.log"))?;
         let pebble = Self {
             process,
             listen,
             management,
             ca_file,
             ca_pem: tls.ca_pem,
-            _dir: dir,
+            config_file,
+            dns,
+            restarts: 0,
+            dir,
         };
+        pebble.wait_ready().await?;
+        Ok(pebble)
+    }
+
+    fn spawn(config_file: &Path, dns: SocketAddr, log: PathBuf) -> anyhow::Result<Process> {
+        let mut command = Command::new(PEBBLE_BIN);
+        command
+            .arg("-config")
+            .arg(config_file)
+            .args(["-dnsserver", &dns.to_string()])
+            .env("PEBBLE_VA_NOSLEEP", "1")
+            .env("PEBBLE_WFE_NONCEREJECT", "0")
+            .env("PEBBLE_AUTHZREUSE", "0");
+        Process::spawn(command, log)
+    }
+
+    /// Stops Pebble and starts a new one on the same addresses, with the same listener
+    /// certificate and configuration: to clients the same directory URL, but a CA that
+    /// has forgotten every account, order and certificate and signs with a new root —
+    /// what a restarted Pebble (or a wiped staging CA) looks like.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.process.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.restarts += 1;
+        let log = self.dir.0.join(format!("pebble-{}.log", self.restarts));
+        self.process = Self::spawn(&self.config_file, self.dns, log)?;
+        self.wait_ready().await
+    }
+
+    async fn wait_ready(&self) -> anyhow::Result<()> {
+        let pebble = self;
         let (client, url) = (pebble.client()?, pebble.directory_url());
         eventually(START_TIMEOUT, "Pebble serves its directory", || {
             let (client, url) = (client.clone(), url.clone());
@@ -285,7 +317,7 @@ impl Pebble {
         })
         .await
         .with_context(|| format!("--- pebble log ---\n{}", pebble.process.log_text()))?;
-        Ok(pebble)
+        Ok(())
     }
 
     /// The ACME directory URL.
