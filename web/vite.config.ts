@@ -15,7 +15,8 @@ export default defineConfig({
     alias: { "@": fileURLToPath(new URL("./src", import.meta.url)) },
   },
   server: {
-    proxy: { "/api": { target: api, changeOrigin: false } },
+    // "/api/", not "/api": the panel's own /api-keys page must stay the SPA's.
+    proxy: { "/api/": { target: api, changeOrigin: false } },
   },
   build: {
     // The panel's CSP forbids inline scripts and styles: keep every asset a file.

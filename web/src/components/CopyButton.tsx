@@ -1,5 +1,6 @@
 import { useState } from "react";
 import { Button } from "./ui/Button";
+import { cn } from "./ui/cn";
 
 /** Copies `text` to the clipboard and says whether it worked (announced politely). */
 export function CopyButton({ text, what, className }: { text: string; what: string; className?: string }) {
@@ -20,7 +21,7 @@ export function CopyButton({ text, what, className }: { text: string; what: stri
     );
   };
   return (
-    <span className={className}>
+    <span className={cn("relative", className)}>
       <Button variant="secondary" aria-label={`Copy ${what}`} onClick={copy}>
         {state === "copied" ? "Copied" : "Copy"}
       </Button>

@@ -77,7 +77,7 @@ export function ApiKeysPage() {
                   <Th>State</Th>
                   <Th>Created</Th>
                   <Th>Expires</Th>
-                  <Th>
+                  <Th className="relative">
                     <span className="sr-only">Actions</span>
                   </Th>
                 </tr>

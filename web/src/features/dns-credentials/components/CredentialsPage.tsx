@@ -72,7 +72,7 @@ export function CredentialsPage() {
                   <Th>Secret</Th>
                   <Th>API base URL</Th>
                   <Th>Updated</Th>
-                  <Th>
+                  <Th className="relative">
                     <span className="sr-only">Actions</span>
                   </Th>
                 </tr>

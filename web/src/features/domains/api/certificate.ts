@@ -30,6 +30,7 @@ function when(iso: string | null | undefined): string {
 function relative(iso: string, now: number): string {
   const secs = (new Date(iso).getTime() - now) / 1000;
   if (!Number.isFinite(secs)) return "";
+  if (Math.abs(secs) < 5) return "now";
   return secs >= 0 ? `in ${formatAge(secs)}` : `${formatAge(-secs)} ago`;
 }
 

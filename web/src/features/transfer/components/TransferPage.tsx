@@ -191,7 +191,7 @@ function ImportPanel() {
         Import
       </h2>
       <p className="text-sm text-slate-600 dark:text-slate-400">
-        An export document, or the flat form (<code>{'{"env":{"domains":"app1.com:app1","services":"app1:app1:8080"}}'}</code>). The API checks it first and shows what would change; nothing is written until you confirm, and then all or nothing.
+        An export document, or the flat form (<code className="break-all">{'{"env":{"domains":"app1.com:app1","services":"app1:app1:8080"}}'}</code>). The API checks it first and shows what would change; nothing is written until you confirm, and then all or nothing.
       </p>
       <WritesBlocked />
       {done && <Banner tone="success">{done}</Banner>}

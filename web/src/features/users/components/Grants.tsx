@@ -59,7 +59,7 @@ export function Grants({ userId, username }: { userId: string; username: string 
               <Th>Resource</Th>
               <Th>Level</Th>
               <Th>Since</Th>
-              <Th>
+              <Th className="relative">
                 <span className="sr-only">Actions</span>
               </Th>
             </tr>
@@ -74,8 +74,12 @@ export function Grants({ userId, username }: { userId: string; username: string 
                   <Td>{g.level}</Td>
                   <Td className="whitespace-nowrap">{formatDate(g.created_at)}</Td>
                   <Td>
-                    <Button variant="danger" disabled={!allowed} aria-label={`Revoke ${g.level} grant`} onClick={() => { revoke.reset(); setRevoking(g); }}>
+                    <Button variant="danger" className="relative" disabled={!allowed} onClick={() => { revoke.reset(); setRevoking(g); }}>
                       Revoke
+                      <span className="sr-only">
+                        {" "}
+                        {g.level} on {r ? <>{KIND_LABEL[r.kind].toLowerCase()} <ResourceName kind={r.kind} id={r.id} /></> : "this resource"}
+                      </span>
                     </Button>
                   </Td>
                 </Tr>

@@ -101,7 +101,7 @@ function UserDetail({ user }: { user: UserView }) {
         <FormProblems title="Not changed" message={problem} other={errors.other} />
         <WritesBlocked />
         <div className="grid gap-4 md:grid-cols-3">
-          <form onSubmit={saveRole} noValidate aria-label="Role" className="space-y-2 rounded-md border border-slate-200 p-4 dark:border-slate-700">
+          <form onSubmit={saveRole} noValidate aria-label="Change role" className="space-y-2 rounded-md border border-slate-200 p-4 dark:border-slate-700">
             <Field label="Role" errors={errors.fields.role}>
               {(p) => (
                 <select {...p} disabled={!allowed} value={role} onChange={(e) => { setRole(e.target.value); }}>
@@ -128,7 +128,7 @@ function UserDetail({ user }: { user: UserView }) {
               </Button>
             )}
           </div>
-          <form onSubmit={savePassword} noValidate aria-label="Password" className="space-y-2 rounded-md border border-slate-200 p-4 dark:border-slate-700">
+          <form onSubmit={savePassword} noValidate aria-label="Change password" className="space-y-2 rounded-md border border-slate-200 p-4 dark:border-slate-700">
             <Field label="New password" errors={errors.fields.password} hint="Ends their sessions">
               {(p) => <input {...p} type="password" autoComplete="new-password" disabled={!allowed} value={password} onChange={(e) => { setPassword(e.target.value); }} />}
             </Field>
