@@ -113,6 +113,9 @@ impl ServeHttp for Admin {
         let query = uri.query().unwrap_or("").to_owned();
         match uri.path() {
             "/livez" => reply(200, "text/plain", b"ok\n".to_vec()),
+            "/readyz" if self.state.draining.load(Ordering::Relaxed) => {
+                reply(503, "text/plain", b"draining\n".to_vec())
+            }
             "/readyz" if self.state.ready.load(Ordering::Relaxed) => {
                 reply(200, "text/plain", b"ready\n".to_vec())
             }

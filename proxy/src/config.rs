@@ -10,6 +10,9 @@ use switchyard_shared::Keys;
 /// Where the proxy saves its snapshot when no path is given: beside the working
 /// directory, so a development run needs no privileges.
 pub const DEFAULT_SNAPSHOT_FILE: &str = "switchyard-proxy.snapshot";
+/// Two health checks of a balancer polling every second (a common setting) see the 503
+/// before the listeners close.
+pub const DEFAULT_DRAIN_DELAY_MS: u64 = 2_000;
 
 /// Switchyard's reverse proxy: serves every zone and certificate found in Redis, from an
 /// in-memory snapshot that keeps serving while Redis is away.
@@ -105,6 +108,11 @@ pub struct Config {
     /// Seconds to finish in-flight requests after SIGTERM before exiting.
     #[arg(long, env = "SWITCHYARD_GRACE_SECS", default_value_t = 10)]
     pub grace_secs: u64,
+    /// After SIGTERM, milliseconds to keep serving with `/readyz` answering 503 before the
+    /// listeners close, so load balancers stop sending first. Set it to the balancer's
+    /// health-check interval times its failure threshold; 0 closes at once.
+    #[arg(long, env = "SWITCHYARD_DRAIN_DELAY_MS", default_value_t = DEFAULT_DRAIN_DELAY_MS)]
+    pub drain_delay_ms: u64,
     /// Take over the listeners of a running proxy (zero-downtime upgrade); see docs/proxy.md.
     #[arg(long)]
     pub upgrade: bool,
@@ -135,6 +143,7 @@ pub struct Settings {
     pub startup_timeout: Duration,
     pub full_reload_every: Duration,
     pub health_check_every: Duration,
+    pub drain_delay: Duration,
 }
 
 impl Config {
@@ -222,6 +231,7 @@ impl Config {
             startup_timeout: Duration::from_millis(self.startup_timeout_ms),
             full_reload_every: Duration::from_secs(self.full_reload_secs),
             health_check_every: Duration::from_millis(self.health_check_ms),
+            drain_delay: Duration::from_millis(self.drain_delay_ms),
         })
     }
 }

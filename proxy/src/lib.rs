@@ -15,6 +15,7 @@ pub mod access_log;
 pub mod admin;
 pub mod config;
 pub mod decide;
+pub mod drain;
 pub mod fast;
 pub mod framing;
 pub mod metrics;
@@ -31,9 +32,9 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::listeners::tls::TlsSettings;
-use pingora::server::Server;
 use pingora::server::ShutdownWatch;
 use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::{RunArgs, Server};
 use pingora::services::background::{BackgroundService, background_service};
 use pingora::services::listening::Service;
 
@@ -71,8 +72,9 @@ impl BackgroundService for Background {
     }
 }
 
-/// Builds the Pingora server with the proxy, admin and background services.
-pub fn build_server(config: &Config, settings: Settings) -> anyhow::Result<Server> {
+/// Builds the Pingora server with the proxy, admin and background services, and the
+/// arguments to run it with (the drain-aware signal watch, [`drain::DrainWatch`]).
+pub fn build_server(config: &Config, settings: Settings) -> anyhow::Result<(Server, RunArgs)> {
     let opt = Opt {
         upgrade: config.upgrade,
         ..Opt::default()
@@ -99,6 +101,7 @@ pub fn build_server(config: &Config, settings: Settings) -> anyhow::Result<Serve
     });
     let metrics = Arc::new(Metrics::new());
     let state = Arc::new(SyncState::default());
+    let drain_state = state.clone();
 
     let router = Router {
         live: live.clone(),
@@ -169,5 +172,11 @@ pub fn build_server(config: &Config, settings: Settings) -> anyhow::Result<Serve
     server.add_service(proxy);
     server.add_service(admin);
     server.add_service(background);
-    Ok(server)
+    let run_args = RunArgs {
+        shutdown_signal: Box::new(drain::DrainWatch {
+            state: drain_state,
+            delay: settings.drain_delay,
+        }),
+    };
+    Ok((server, run_args))
 }

@@ -3,7 +3,6 @@
 //! this is a plain `fn main`.
 
 use clap::Parser;
-use pingora::server::RunArgs;
 use switchyard_proxy::config::Config;
 use switchyard_shared::telemetry;
 
@@ -36,10 +35,10 @@ fn main() {
         }
     };
     match switchyard_proxy::build_server(&config, settings) {
-        Ok(server) => {
+        Ok((server, run_args)) => {
             // What `run_forever` does, with the last spans sent and the access log's
             // pending lines written before the exit.
-            server.run(RunArgs::default());
+            server.run(run_args);
             switchyard_proxy::access_log::flush();
             telemetry.shutdown();
             std::process::exit(0)

@@ -49,6 +49,9 @@ pub struct SyncConfig {
 pub struct SyncState {
     /// A snapshot (from Redis or the file) is being served.
     pub ready: AtomicBool,
+    /// A shutdown or upgrade has begun: `/readyz` answers 503 from this moment on, while
+    /// the listeners still serve (see `crate::drain`).
+    pub draining: AtomicBool,
     pub redis_connected: AtomicBool,
     pub last_redis_ok: Mutex<Option<OffsetDateTime>>,
     pub last_error: Mutex<Option<String>>,

@@ -210,6 +210,8 @@ impl Proxy {
             id.to_owned(),
             "--grace-secs".to_owned(),
             "0".to_owned(),
+            "--drain-delay-ms".to_owned(),
+            "0".to_owned(),
             "--startup-timeout-ms".to_owned(),
             "2000".to_owned(),
             "--threads".to_owned(),

@@ -408,6 +408,8 @@ fn proxy_args(redis: &TestRedis, http: u16, extra: &[String]) -> Vec<String> {
         format!("trace-test-{http}"),
         "--grace-secs".to_owned(),
         "0".to_owned(),
+        "--drain-delay-ms".to_owned(),
+        "0".to_owned(),
     ]
     .into();
     args.extend_from_slice(extra);

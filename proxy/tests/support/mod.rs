@@ -38,6 +38,9 @@ pub struct ProxyOptions {
     pub prefix: String,
     pub dir: PathBuf,
     pub extra: Vec<String>,
+    /// Take over the listeners of this running proxy (`--upgrade`), same ports and
+    /// upgrade socket.
+    pub upgrade_from: Option<(SocketAddr, SocketAddr, SocketAddr)>,
 }
 
 impl ProxyOptions {
@@ -49,6 +52,19 @@ impl ProxyOptions {
             prefix: prefix.to_owned(),
             dir,
             extra: Vec::new(),
+            upgrade_from: None,
+        }
+    }
+
+    /// Options for the new process of a zero-downtime upgrade of `old`: the same
+    /// listeners, directory and upgrade socket, and `--upgrade`.
+    pub fn upgrade_of(old: &Proxy, redis_url: &str, prefix: &str) -> Self {
+        Self {
+            redis_url: redis_url.to_owned(),
+            prefix: prefix.to_owned(),
+            dir: old.dir.clone(),
+            extra: vec!["--upgrade".to_owned()],
+            upgrade_from: Some((old.http, old.https, old.admin)),
         }
     }
 
@@ -59,10 +75,19 @@ impl ProxyOptions {
 }
 
 impl Proxy {
-    /// Starts a proxy and waits until its admin listener answers.
+    /// Starts a proxy and waits until its admin listener answers; in upgrade mode, until
+    /// it waits on the upgrade socket for the old process's listeners.
     pub async fn start(options: ProxyOptions) -> Proxy {
-        let (http, https, admin) = (free_port(), free_port(), free_port());
-        let log = options.dir.join(format!("proxy-{http}.log"));
+        let (http, https, admin) = match options.upgrade_from {
+            Some((h, s, a)) => (h.port(), s.port(), a.port()),
+            None => (free_port(), free_port(), free_port()),
+        };
+        let upgrade_sock = options.dir.join(format!("upgrade-{http}.sock"));
+        let log = options.dir.join(if options.upgrade_from.is_some() {
+            format!("proxy-{http}-upgraded.log")
+        } else {
+            format!("proxy-{http}.log")
+        });
         let log_file = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_switchyard-proxy"))
             .args(["--http-listen", &format!("127.0.0.1:{http}")])
@@ -74,14 +99,7 @@ impl Proxy {
                 "--snapshot-file",
                 options.dir.join("snapshot").to_str().unwrap(),
             ])
-            .args([
-                "--upgrade-sock",
-                options
-                    .dir
-                    .join(format!("upgrade-{http}.sock"))
-                    .to_str()
-                    .unwrap(),
-            ])
+            .args(["--upgrade-sock", upgrade_sock.to_str().unwrap()])
             .args(["--proxy-id", &format!("test-{http}")])
             .args(["--https-redirect-port", &https.to_string()])
             .args(["--startup-timeout-ms", "1000"])
@@ -90,6 +108,12 @@ impl Proxy {
                 // No drain wait unless the test sets its own.
                 (!options.extra.iter().any(|a| a == "--grace-secs"))
                     .then_some(["--grace-secs", "0"])
+                    .into_iter()
+                    .flatten(),
+            )
+            .args(
+                (!options.extra.iter().any(|a| a == "--drain-delay-ms"))
+                    .then_some(["--drain-delay-ms", "0"])
                     .into_iter()
                     .flatten(),
             )
@@ -108,6 +132,26 @@ impl Proxy {
             dir: options.dir,
             log,
         };
+        if proxy_is_upgrade(&options.extra) {
+            let sock = upgrade_sock.clone();
+            eventually(
+                Duration::from_secs(20),
+                "the new process waits on the upgrade socket",
+                || {
+                    let sock = sock.clone();
+                    async move {
+                        if sock.exists() {
+                            Ok(())
+                        } else {
+                            Err(format!("no {}", sock.display()))
+                        }
+                    }
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n--- proxy log ---\n{}", proxy.log_text()));
+            return proxy;
+        }
         let admin = proxy.admin;
         eventually(
             Duration::from_secs(20),
@@ -170,11 +214,23 @@ impl Proxy {
 
     /// Sends SIGTERM (graceful shutdown begins) without waiting for the process to end.
     pub fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends a signal by name (`TERM`, `QUIT`, …).
+    pub fn signal(&self, name: &str) {
         if let Some(child) = &self.child {
             let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
+                .args([&format!("-{name}"), &child.id().to_string()])
                 .status();
         }
+    }
+
+    /// Whether the process has ended.
+    pub fn exited(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_none_or(|c| matches!(c.try_wait(), Ok(Some(_))))
     }
 
     /// Stops the proxy with SIGTERM and waits for it.
@@ -203,6 +259,10 @@ impl Drop for Proxy {
             let _ = child.wait();
         }
     }
+}
+
+fn proxy_is_upgrade(extra: &[String]) -> bool {
+    extra.iter().any(|a| a == "--upgrade")
 }
 
 /// A zone record for `host` sending everything to `upstreams`.
