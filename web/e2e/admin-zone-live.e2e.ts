@@ -34,8 +34,8 @@ test("an admin creates a domain and a zone, sees it live on the proxy, and traff
     await admin.sees("zones-empty");
     await page.getByRole("button", { name: "New zone" }).click();
     await page.getByRole("heading", { level: 1, name: "New zone" }).waitFor();
-    await page.getByLabel("Hostname").fill("www.shop.test");
-    await page.getByLabel("Upstream 1 URL").fill(stack.backend.url);
+    await page.getByLabel("Hostname", { exact: true }).fill("www.shop.test");
+    await page.getByLabel("Upstream 1 URL", { exact: true }).fill(stack.backend.url);
     await admin.sees("zone-form");
     await page.getByRole("button", { name: "Review new zone" }).click();
     const review = page.getByRole("dialog", { name: "Review the change" });

@@ -39,7 +39,7 @@ test("with PostgreSQL down the panel shows reads and blocks writes; once it is b
     await zones.getByRole("link", { name: "www.steady.test" }).click();
     await page.getByRole("heading", { level: 1, name: "www.steady.test" }).waitFor();
     expect(await page.getByRole("button", { name: "Review changes" }).isDisabled()).toBe(true);
-    expect(await page.getByLabel("Hostname").isEditable()).toBe(false);
+    expect(await page.getByLabel("Hostname", { exact: true }).isEditable()).toBe(false);
     await admin.sees("zone-read-only");
     const refused = await stack.admin.call("POST", "/zones", { hostname: "late.steady.test", backend: { kind: "none" } });
     expect(refused.status).toBe(503);
@@ -52,8 +52,9 @@ test("with PostgreSQL down the panel shows reads and blocks writes; once it is b
     await eventually("“New zone” is enabled again", async () => ((await newZone.isEnabled()) ? true : undefined));
     await admin.sees("recovered");
     await newZone.click();
-    await page.getByLabel("Hostname").fill("api.steady.test");
-    await page.getByLabel("Upstream 1 URL").fill(stack.backend.url);
+    await page.getByRole("heading", { level: 1, name: "New zone" }).waitFor();
+    await page.getByLabel("Hostname", { exact: true }).fill("api.steady.test");
+    await page.getByLabel("Upstream 1 URL", { exact: true }).fill(stack.backend.url);
     await page.getByRole("button", { name: "Review new zone" }).click();
     await page.getByRole("dialog", { name: "Review the change" }).getByRole("button", { name: "Create" }).click();
     await page.getByRole("heading", { level: 1, name: "api.steady.test" }).waitFor();

@@ -35,7 +35,7 @@ test("a user with a read grant on one domain sees only its zones and cannot edit
     // A zone opens read-only: no field can be changed, nothing can be saved or deleted.
     await table.getByRole("link", { name: "www.granted.test" }).click();
     await page.getByRole("heading", { level: 1, name: "www.granted.test" }).waitFor();
-    const hostname = page.getByLabel("Hostname");
+    const hostname = page.getByLabel("Hostname", { exact: true });
     if ((await hostname.count()) > 0) expect(await hostname.isEditable()).toBe(false);
     await absentOrDisabled(page.getByRole("button", { name: /review changes|save/i }), "saving the zone");
     await absentOrDisabled(page.getByRole("button", { name: /delete/i }), "deleting the zone");
