@@ -20,7 +20,8 @@ test("with PostgreSQL down the panel shows reads and blocks writes; once it is b
     await openSection(page, "Zones");
     const zones = page.getByRole("table", { name: "Zones" });
     await zones.getByRole("link", { name: "www.steady.test" }).waitFor();
-    expect(await page.getByRole("button", { name: "New zone" }).isEnabled()).toBe(true);
+    const newZone = page.getByRole("button", { name: "New zone" });
+    await eventually("“New zone” is enabled", async () => ((await newZone.isEnabled()) ? true : undefined));
 
     // PostgreSQL goes away.
     await stack.relay.cut();
@@ -32,7 +33,7 @@ test("with PostgreSQL down the panel shows reads and blocks writes; once it is b
     await page.getByText(BANNER).waitFor({ timeout: 30_000 });
     await zones.getByRole("link", { name: "www.steady.test" }).waitFor();
     await page.getByText(/These zones come from Redis/).waitFor();
-    expect(await page.getByRole("button", { name: "New zone" }).isDisabled()).toBe(true);
+    expect(await newZone.isDisabled()).toBe(true);
     await admin.sees("zones-from-redis");
 
     // Writes are off on the zone's page too, and the API refuses them.
@@ -48,7 +49,6 @@ test("with PostgreSQL down the panel shows reads and blocks writes; once it is b
     await stack.relay.restore();
     await page.getByText(BANNER).waitFor({ state: "detached", timeout: 60_000 });
     await openSection(page, "Zones");
-    const newZone = page.getByRole("button", { name: "New zone" });
     await eventually("“New zone” is enabled again", async () => ((await newZone.isEnabled()) ? true : undefined));
     await admin.sees("recovered");
     await newZone.click();
