@@ -42,6 +42,9 @@ die() {
 	exit 1
 }
 
+# shown PATH: PATH relative to the repository root when it lies inside, for messages.
+shown() { printf '%s\n' "${1#"$SWITCHYARD_ROOT"/}"; }
+
 # redact URL: the URL with any user:password@ part replaced by ***@, safe to print.
 redact() { sed -E 's|^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#]*@|\1***@|' <<<"$1"; }
 
