@@ -28,6 +28,7 @@ interface AxeViolation {
 /** One user's browser session in a story, with its screenshots and accessibility checks. */
 export class Session {
   private shots = 0;
+  private traced = false;
   readonly dir: string;
 
   private constructor(
@@ -43,6 +44,9 @@ export class Session {
   static async open(browser: Browser, baseURL: string, story: string, who = "admin"): Promise<Session> {
     const context = await browser.newContext({ baseURL, viewport: { width: 1280, height: 800 }, colorScheme: "light" });
     context.setDefaultTimeout(20_000);
+    // A trace (DOM snapshots, screenshots, network) kept only when the story fails:
+    // `npx playwright-core show-trace web/e2e/artifacts/<story>/trace-<who>.zip`.
+    await context.tracing.start({ screenshots: true, snapshots: true });
     const page = await context.newPage();
     return new Session(context, page, story, who);
   }
@@ -76,13 +80,16 @@ export class Session {
     }
   }
 
-  /** A screenshot of whatever is on screen when a story fails. */
+  /** A screenshot of whatever is on screen when a story fails, and the session's trace. */
   async failed(): Promise<void> {
     mkdirSync(this.dir, { recursive: true });
     await this.page.screenshot({ path: join(this.dir, `failed-${this.who}.png`), fullPage: true }).catch(() => undefined);
+    await this.context.tracing.stop({ path: join(this.dir, `trace-${this.who}.zip`) }).catch(() => undefined);
+    this.traced = true;
   }
 
   async close(): Promise<void> {
+    if (!this.traced) await this.context.tracing.stop().catch(() => undefined);
     await this.context.close();
   }
 }
