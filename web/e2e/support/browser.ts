@@ -45,7 +45,7 @@ export class Session {
     const context = await browser.newContext({ baseURL, viewport: { width: 1280, height: 800 }, colorScheme: "light" });
     context.setDefaultTimeout(20_000);
     // A trace (DOM snapshots, screenshots, network) kept only when the story fails:
-    // `npx playwright-core show-trace web/e2e/artifacts/<story>/trace-<who>.zip`.
+    // `npx playwright-core show-trace --port 0 e2e/artifacts/<story>/trace-<who>.zip` (in web/).
     await context.tracing.start({ screenshots: true, snapshots: true });
     const page = await context.newPage();
     return new Session(context, page, story, who);
