@@ -22,6 +22,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Condvar, Mutex, MutexGuard, Once};
 use std::time::{Duration, SystemTime};
 
+use crate::decide::Category;
+
 /// Longest time a line waits in the buffer.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// Pending bytes that wake the writer thread before [`FLUSH_EVERY`].
@@ -143,7 +145,7 @@ pub struct Entry<'a> {
     pub duration_ms: f64,
     pub upstream: Option<SocketAddr>,
     pub upstream_ms: f64,
-    pub error: &'a str,
+    pub error: Option<Category>,
 }
 
 impl Entry<'_> {
@@ -188,7 +190,7 @@ impl Entry<'_> {
         out.extend_from_slice(b"\",\"upstream_ms\":");
         float(out, self.upstream_ms);
         out.extend_from_slice(b",\"error\":");
-        string(out, self.error);
+        string(out, self.error.map_or("", Category::as_str));
         out.extend_from_slice(b"},\"target\":\"access\"}\n");
     }
 }
@@ -312,7 +314,7 @@ mod tests {
             duration_ms: 1.5,
             upstream: Some("10.0.0.1:8080".parse().unwrap()),
             upstream_ms: 0.0,
-            error: "",
+            error: None,
         }
     }
 

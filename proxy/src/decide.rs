@@ -73,7 +73,8 @@ pub struct Answer {
     pub close: bool,
 }
 
-/// Why a request was answered or failed, as the access log and traces name it.
+/// Why a request was answered or failed, as the access log, metrics and traces name it
+/// (`Category::as_str`); one enum for both paths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Category {
     BadHost,
@@ -86,11 +87,38 @@ pub enum Category {
     Redirect,
     NotConfigured,
     AllUpstreamsDown,
+    /// The upstream did not answer in time (504).
+    UpstreamTimeout,
+    /// No connection to the upstream (502).
+    UpstreamConnect,
+    /// The upstream connection broke (502).
+    UpstreamError,
+    /// TLS with the upstream failed (502).
+    UpstreamTls,
+    /// The upstream's host name has no address yet.
+    UnresolvedUpstream,
+    /// The client went away or stopped reading.
+    ClientGone,
+    /// A request Pingora's parser refused.
+    BadRequest,
+    /// Pingora answered with a status of its own.
+    HttpStatus,
+    /// Any other failure.
+    Error,
 }
 
 impl Category {
     pub fn as_str(self) -> &'static str {
         match self {
+            Category::UpstreamTimeout => "upstream_timeout",
+            Category::UpstreamConnect => "upstream_connect",
+            Category::UpstreamError => "upstream_error",
+            Category::UpstreamTls => "upstream_tls",
+            Category::UnresolvedUpstream => "unresolved_upstream",
+            Category::ClientGone => "client_gone",
+            Category::BadRequest => "bad_request",
+            Category::HttpStatus => "http_status",
+            Category::Error => "error",
             Category::BadHost => "bad_host",
             Category::BadTarget => "bad_target",
             Category::BadMethod => "bad_method",

@@ -44,9 +44,10 @@ use pingora::server::ShutdownWatch;
 use switchyard_shared::RequestTarget;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tracing::Span;
 
 use crate::access_log;
-use crate::decide::{Decision, Facts, Forward};
+use crate::decide::{Category, Decision, Facts, Forward};
 use crate::framing::{self, BodyFraming, Parsed};
 use crate::service::{
     CLIENT_GONE, FailureAnswer, Router, UPSTREAM_CONNECT, UPSTREAM_ERROR, UPSTREAM_TIMEOUT,
@@ -516,7 +517,7 @@ impl Conn<'_> {
         let mut status = 0;
         let mut bytes = 0u64;
         let mut upstream_ms = 0.0;
-        let mut error = "";
+        let mut error = None;
         let mut keep = false;
         match exchanged {
             Ok((mut conn, head)) => {
@@ -546,46 +547,33 @@ impl Conn<'_> {
                         }
                         keep = !close;
                     }
-                    Err(f) => error = f.answer().1,
+                    Err(f) => error = Some(f.answer().1),
                 }
             }
             Err(f) => {
                 let (code, category, message) = f.answer();
-                error = category;
+                error = Some(category);
                 if code > 0 && self.respond(code, message, &a.request_id).await.is_ok() {
                     status = code;
                 }
             }
         }
 
-        let zone = a.route.host.as_str();
-        router.metrics.request(Some(zone), status);
-        let method = std::str::from_utf8(&self.buf[a.method.clone()]).unwrap_or_default();
-        let path = a.target.path();
-        access_log::Entry {
+        let entry = access_log::Entry {
             request_id: &a.request_id,
             client_ip: self.client_ip,
             host: &a.host,
-            zone,
-            method,
-            path,
+            zone: a.route.host.as_str(),
+            method: std::str::from_utf8(&self.buf[a.method.clone()]).unwrap_or_default(),
+            path: a.target.path(),
             status,
             bytes: bytes as usize,
             duration_ms: started.elapsed().as_secs_f64() * 1000.0,
             upstream: Some(addr),
             upstream_ms,
             error,
-        }
-        .write();
-        crate::trace::finish(
-            &span,
-            &a.request_id,
-            method,
-            &a.host,
-            Some(zone),
-            status,
-            error,
-        );
+        };
+        crate::complete::complete(&router.metrics, &entry, &span);
         if keep {
             // A body streamed from the connection was never in `buf` (see `exchange`).
             let consumed = (a.head_len + body_in_buf).min(self.buf.len());
@@ -775,8 +763,7 @@ impl Conn<'_> {
             Ok(()) => 400,
             Err(_) => 0,
         };
-        self.front.router.metrics.request(None, status);
-        access_log::Entry {
+        let entry = access_log::Entry {
             request_id: &request_id,
             client_ip: self.client_ip,
             host: "",
@@ -788,9 +775,9 @@ impl Conn<'_> {
             duration_ms: started.elapsed().as_secs_f64() * 1000.0,
             upstream: None,
             upstream_ms: 0.0,
-            error: "bad_request",
-        }
-        .write();
+            error: Some(Category::BadFraming),
+        };
+        crate::complete::complete(&self.front.router.metrics, &entry, &Span::none());
     }
 
     /// An answer of the proxy's own, as `Router::respond` writes it, ending the connection.

@@ -13,6 +13,7 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod complete;
 pub mod config;
 pub mod decide;
 pub mod drain;

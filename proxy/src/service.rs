@@ -21,7 +21,7 @@ use pingora::upstreams::peer::HttpPeer;
 use switchyard_shared::RequestTarget;
 
 use crate::access_log;
-use crate::decide::{Answer, Decision, Facts, Forward};
+use crate::decide::{Answer, Category, Decision, Facts, Forward};
 use crate::metrics::Metrics;
 use crate::snapshot::{RouteEntry, Snapshot};
 use crate::upstreams::{Pick, Registry, Upstream};
@@ -71,7 +71,7 @@ pub struct Ctx {
     attempts: usize,
     upstream_started: Option<Instant>,
     upstream_elapsed: Option<Duration>,
-    error: Option<&'static str>,
+    error: Option<Category>,
     /// The request's trace span; disabled (no cost) unless tracing is on.
     span: tracing::Span,
 }
@@ -136,23 +136,23 @@ fn is_client_gone(e: &Error) -> bool {
 
 /// A failed upstream exchange, as the client and the access log see it: status,
 /// access-log category and the answer's first line. Shared with the fast path.
-pub(crate) type FailureAnswer = (u16, &'static str, &'static str);
+pub(crate) type FailureAnswer = (u16, Category, &'static str);
 pub(crate) const UPSTREAM_TIMEOUT: FailureAnswer = (
     504,
-    "upstream_timeout",
+    Category::UpstreamTimeout,
     "504 Gateway Timeout: the upstream did not answer in time",
 );
 pub(crate) const UPSTREAM_CONNECT: FailureAnswer = (
     502,
-    "upstream_connect",
+    Category::UpstreamConnect,
     "502 Bad Gateway: cannot connect to the upstream",
 );
 pub(crate) const UPSTREAM_ERROR: FailureAnswer = (
     502,
-    "upstream_error",
+    Category::UpstreamError,
     "502 Bad Gateway: the upstream connection failed",
 );
-pub(crate) const CLIENT_GONE: FailureAnswer = (0, "client_gone", "");
+pub(crate) const CLIENT_GONE: FailureAnswer = (0, Category::ClientGone, "");
 
 /// The body of an answer of the proxy's own.
 pub(crate) fn answer_body(message: &str, request_id: &str) -> String {
@@ -295,7 +295,7 @@ impl ProxyHttp for Router {
                 } = *a;
                 ctx.host = host;
                 ctx.route = route;
-                ctx.error = Some(category.as_str());
+                ctx.error = Some(category);
                 if close {
                     session.set_keepalive(None);
                 }
@@ -325,7 +325,7 @@ impl ProxyHttp for Router {
             },
         };
         let Some(addr) = upstream.addr() else {
-            ctx.error = Some("unresolved_upstream");
+            ctx.error = Some(Category::UnresolvedUpstream);
             return Error::e_explain(
                 ErrorType::ConnectNoRoute,
                 "upstream host name is not resolved",
@@ -464,9 +464,9 @@ impl ProxyHttp for Router {
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let (code, category, message) = match e.etype() {
-            ErrorType::HTTPStatus(code) => (*code, "http_status", "request failed"),
+            ErrorType::HTTPStatus(code) => (*code, Category::HttpStatus, "request failed"),
             _ if is_client_gone(e) => CLIENT_GONE,
-            _ if is_client_error(e) => (400, "bad_request", "400 Bad Request"),
+            _ if is_client_error(e) => (400, Category::BadRequest, "400 Bad Request"),
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
                 UPSTREAM_TIMEOUT
             }
@@ -478,7 +478,7 @@ impl ProxyHttp for Router {
             ErrorType::TLSHandshakeFailure | ErrorType::InvalidCert | ErrorType::HandshakeError => {
                 (
                     502,
-                    "upstream_tls",
+                    Category::UpstreamTls,
                     "502 Bad Gateway: TLS with the upstream failed",
                 )
             }
@@ -506,14 +506,12 @@ impl ProxyHttp for Router {
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let zone = ctx.route.as_ref().map(|r| r.host.as_str());
-        self.metrics.request(zone, status);
         let req = session.req_header();
-        access_log::Entry {
+        let entry = access_log::Entry {
             request_id: &ctx.request_id,
             client_ip: ctx.client_ip,
             host: &ctx.host,
-            zone: zone.unwrap_or(""),
+            zone: ctx.route.as_ref().map_or("", |r| r.host.as_str()),
             method: req.method.as_str(),
             path: ctx
                 .target
@@ -526,17 +524,8 @@ impl ProxyHttp for Router {
             upstream_ms: ctx
                 .upstream_elapsed
                 .map_or(0.0, |d| d.as_secs_f64() * 1000.0),
-            error: ctx.error.unwrap_or(if e.is_some() { "error" } else { "" }),
-        }
-        .write();
-        crate::trace::finish(
-            &ctx.span,
-            &ctx.request_id,
-            req.method.as_str(),
-            &ctx.host,
-            zone,
-            status,
-            ctx.error.unwrap_or(if e.is_some() { "error" } else { "" }),
-        );
+            error: ctx.error.or(e.map(|_| Category::Error)),
+        };
+        crate::complete::complete(&self.metrics, &entry, &ctx.span);
     }
 }

@@ -33,7 +33,7 @@ pub fn finish(
     host: &str,
     zone: Option<&str>,
     status: u16,
-    error: &str,
+    error: Option<crate::decide::Category>,
 ) {
     if span.is_disabled() {
         return;
@@ -43,8 +43,8 @@ pub fn finish(
     span.record("host", host);
     span.record("zone", zone.unwrap_or(""));
     span.record("http.response.status_code", status);
-    if !error.is_empty() {
-        span.record("error", error);
+    if let Some(error) = error {
+        span.record("error", error.as_str());
     }
     if status >= 500 {
         span.record("otel.status_code", "error");
