@@ -2,7 +2,7 @@
 // directory of their own, stopped with SIGTERM (SIGKILL after a deadline), and killed
 // when the test process exits for any reason, so a failing test leaves nothing running.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, openSync, closeSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { workspaceBin } from "./env";
@@ -22,6 +22,8 @@ export class Service {
   readonly name: string;
   readonly dir: string;
   readonly log: string;
+  /** A directory the log is copied into when the service stops (the story's artifacts). */
+  keepLogIn: string | null = null;
   private child: ChildProcess | null;
   private exited: Promise<number | null>;
 
@@ -98,6 +100,10 @@ export class Service {
           await this.exited;
         }
       }
+    }
+    if (this.keepLogIn) {
+      mkdirSync(this.keepLogIn, { recursive: true });
+      copyFileSync(this.log, join(this.keepLogIn, `${this.name}.log`));
     }
     if (process.env.SWITCHYARD_TEST_KEEP !== "1") rmSync(this.dir, { recursive: true, force: true });
   }

@@ -8,7 +8,7 @@ import { createServer, type AddressInfo } from "node:net";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Backend } from "./backend";
-import { WEB_DIST, REDIS_URL } from "./env";
+import { ARTIFACTS, WEB_DIST, REDIS_URL } from "./env";
 import { eventually } from "./eventually";
 import { TestDatabase } from "./postgres";
 import { Service } from "./process";
@@ -237,9 +237,13 @@ export class Stack {
       const backend = await Backend.start(`${name}-backend`);
       cleanups.push(() => backend.stop());
       const panel = await Panel.start(db.via(relay.host, relay.boundPort), prefix);
+      panel.service.keepLogIn = join(ARTIFACTS, name);
       cleanups.push(() => panel.service.stop());
       const proxy = withProxy ? await Proxy.start(prefix, `${name}-proxy`) : null;
-      if (proxy) cleanups.push(() => proxy.service.stop());
+      if (proxy) {
+        proxy.service.keepLogIn = join(ARTIFACTS, name);
+        cleanups.push(() => proxy.service.stop());
+      }
       const admin = await Api.forUser(panel.url, ADMIN.username, ADMIN.password);
       return new Stack(db, prefix, relay, panel, proxy, backend, admin, cleanups);
     } catch (e) {
