@@ -200,6 +200,8 @@ fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
             .expose_headers([
                 header::HeaderName::from_static(REQUEST_ID_HEADER),
                 header::RETRY_AFTER,
+                header::HeaderName::from_static(crate::routes::zones::VERSION_HEADER),
+                header::HeaderName::from_static(crate::routes::zones::COMMITTED_AT_HEADER),
             ])
             .max_age(Duration::from_secs(3600)),
     )

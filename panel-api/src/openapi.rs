@@ -29,7 +29,7 @@ use utoipa::openapi::{
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::service::domains::DomainView;
-use crate::service::zones::{Diff, ZoneView};
+use crate::service::zones::{Diff, ZoneView, ZoneWritten};
 
 /// The document's fixed part; [`document`] adds the operations.
 #[derive(OpenApi)]
@@ -401,11 +401,12 @@ pub enum DomainPage {
     Degraded(crate::degraded::DegradedPage<crate::degraded::DegradedDomain>),
 }
 
-/// `PUT /zones/{id}`: the zone as stored, or with `?dry_run=true` the diff.
+/// `PUT /zones/{id}`: the zone as stored (with the write's version and commit time), or
+/// with `?dry_run=true` the diff.
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum ZoneOrDiff {
-    Zone(ZoneView),
+    Zone(ZoneWritten),
     Diff(Diff),
 }
 

@@ -336,7 +336,9 @@ pub mod zones {
     use crate::auth::Caller;
     use crate::degraded;
     use crate::error::ApiError;
-    use crate::service::zones::{self as service, BulkRequest, Diff, ZoneListQuery, ZoneView};
+    use crate::service::zones::{
+        self as service, BulkRequest, Diff, ZoneListQuery, ZoneView, ZoneWritten,
+    };
 
     pub fn router() -> OpenApiRouter<AppState> {
         OpenApiRouter::new()
@@ -358,6 +360,22 @@ pub mod zones {
         pub dry_run: bool,
     }
 
+    /// Response headers of a real `DELETE /zones/{id}` (its answer has no body): the
+    /// Redis version the write produced (absent when Redis did not answer and the change
+    /// is queued) and its commit time (RFC 3339).
+    pub const VERSION_HEADER: &str = "x-switchyard-version";
+    pub const COMMITTED_AT_HEADER: &str = "x-switchyard-committed-at";
+
+    /// A real write's zone with what the write reports (version, commit time).
+    fn written(zone: ZoneView, diff: &Diff) -> ZoneWritten {
+        ZoneWritten::new(
+            zone,
+            diff.version,
+            diff.committed_at
+                .unwrap_or_else(time::OffsetDateTime::now_utc),
+        )
+    }
+
     /// The diff of a dry run (200), or the real answer made from it.
     fn answer(diff: Diff, real: impl FnOnce(Diff) -> Response) -> Response {
         if diff.dry_run {
@@ -369,7 +387,7 @@ pub mod zones {
 
     #[utoipa::path(
         post, path = "/zones", tag = "zones", params(WriteQuery), request_body = ZoneSpec,
-        responses((status = 201, description = "Created", body = ZoneView), (status = 200, description = "`?dry_run=true`: the diff it would apply", body = Diff), (status = 409, response = crate::openapi::Conflict))
+        responses((status = 201, description = "Created: the zone as stored, with the Redis version the write produced and its commit time", body = ZoneWritten), (status = 200, description = "`?dry_run=true`: the diff it would apply", body = Diff), (status = 409, response = crate::openapi::Conflict))
     )]
     async fn create(
         State(state): State<AppState>,
@@ -388,7 +406,8 @@ pub mod zones {
         )
         .await?;
         Ok(answer(diff, |mut d| {
-            (StatusCode::CREATED, Json(d.created.remove(0))).into_response()
+            let zone = written(d.created.remove(0), &d);
+            (StatusCode::CREATED, Json(zone)).into_response()
         }))
     }
 
@@ -483,13 +502,14 @@ pub mod zones {
         )
         .await?;
         Ok(answer(diff, |mut d| {
-            Json(d.changed.remove(0).after).into_response()
+            let zone = written(d.changed.remove(0).after, &d);
+            Json(zone).into_response()
         }))
     }
 
     #[utoipa::path(
         delete, path = "/zones/{id}", tag = "zones", params(("id" = Uuid, Path, description = "The zone's id"), WriteQuery),
-        responses((status = 204, description = "Deleted"), (status = 200, description = "`?dry_run=true`: the diff it would apply", body = Diff), (status = 404, response = crate::openapi::NotFound))
+        responses((status = 204, description = "Deleted", headers(("X-Switchyard-Version" = u64, description = "The global Redis version the write produced; absent when Redis did not answer and the change is queued"), ("X-Switchyard-Committed-At" = String, description = "When the change was committed to PostgreSQL (RFC 3339)"))), (status = 200, description = "`?dry_run=true`: the diff it would apply", body = Diff), (status = 404, response = crate::openapi::NotFound))
     )]
     async fn remove(
         State(state): State<AppState>,
@@ -505,7 +525,20 @@ pub mod zones {
             query.dry_run,
         )
         .await?;
-        Ok(answer(diff, |_| StatusCode::NO_CONTENT.into_response()))
+        Ok(answer(diff, |d| {
+            let mut headers = axum::http::HeaderMap::new();
+            if let Some(v) = d.version {
+                headers.insert(VERSION_HEADER, v.into());
+            }
+            if let Some(at) = d.committed_at.and_then(|at| {
+                at.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            }) && let Ok(value) = axum::http::HeaderValue::from_str(&at)
+            {
+                headers.insert(COMMITTED_AT_HEADER, value);
+            }
+            (StatusCode::NO_CONTENT, headers).into_response()
+        }))
     }
 }
 

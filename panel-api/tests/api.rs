@@ -770,6 +770,9 @@ async fn redis_down_keeps_the_change_and_queues_it() -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!(reply.status, 201, "{}", reply.json);
+    // Committed, but no Redis version: the write is queued.
+    assert_eq!(reply.json["version"], Value::Null, "{}", reply.json);
+    assert!(reply.json["committed_at"].is_string(), "{}", reply.json);
     assert_eq!(zones::Entity::find().count(&panel.db).await?, 1);
     assert_eq!(panel.audit_count("zone.create").await?, 1);
     let queued = redis_outbox::Entity::find().all(&panel.db).await?;

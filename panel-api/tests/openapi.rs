@@ -476,8 +476,22 @@ fn schemas_follow_the_rust_types() {
     );
     assert_eq!(
         zones_post["responses"]["201"]["content"]["application/json"]["schema"]["$ref"],
-        "#/components/schemas/ZoneView"
+        "#/components/schemas/ZoneWritten"
     );
+    let written = &doc["components"]["schemas"]["ZoneWritten"];
+    for field in ["id", "hostname", "version", "committed_at"] {
+        assert!(
+            written["properties"][field].is_object(),
+            "ZoneWritten.{field}: {written}"
+        );
+    }
+    let zones_delete = &doc["paths"]["/api/v1/zones/{id}"]["delete"]["responses"]["204"];
+    for header in ["X-Switchyard-Version", "X-Switchyard-Committed-At"] {
+        assert!(
+            zones_delete["headers"][header].is_object(),
+            "DELETE /zones/{{id}} 204 {header}: {zones_delete}"
+        );
+    }
     assert_eq!(
         zones_post["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
         "#/components/schemas/Diff"

@@ -257,6 +257,14 @@ pub struct BackendDiff {
     pub after: Option<NamedBackendView>,
     /// Every zone whose routing the change re-renders.
     pub zones: Vec<Rerendered>,
+    /// The global Redis version the write produced (for a change that touches no zone,
+    /// the version Redis held after it); `null` for a dry run, or when Redis did not
+    /// answer and the change is queued.
+    pub version: Option<u64>,
+    /// When the change was committed to PostgreSQL (the panel's clock); `null` for a
+    /// dry run.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub committed_at: Option<OffsetDateTime>,
 }
 
 /// Checks a name and template; every problem, each naming its field and value.
@@ -343,16 +351,14 @@ pub async fn create(
 ) -> Result<BackendDiff, ApiError> {
     let txn = state.db.begin().await?;
     let view = insert(&txn, principal, actor, input).await?;
-    if dry_run {
-        txn.rollback().await?;
-    } else {
-        txn.commit().await?;
-    }
+    let written = zone_service::finish(state, txn, Default::default(), dry_run).await?;
     Ok(BackendDiff {
         dry_run,
         before: None,
         after: Some(view),
         zones: Vec::new(),
+        version: written.version,
+        committed_at: written.committed_at,
     })
 }
 
@@ -579,17 +585,14 @@ pub async fn update(
     // Every hostname of every zone using it, rebuilt in one write-through: one
     // ChangeSet, one Redis transaction, one version.
     let pending = sync::enqueue(&txn, users.iter().map(|z| z.hostname.clone())).await?;
-    if dry_run {
-        txn.rollback().await?;
-    } else {
-        txn.commit().await?;
-        sync::write_through(state, pending).await;
-    }
+    let written = zone_service::finish(state, txn, pending, dry_run).await?;
     Ok(BackendDiff {
         dry_run,
         before: Some(before),
         after: Some(after),
         zones: rerendered,
+        version: written.version,
+        committed_at: written.committed_at,
     })
 }
 
@@ -630,15 +633,13 @@ pub async fn delete(
         },
     )
     .await?;
-    if dry_run {
-        txn.rollback().await?;
-    } else {
-        txn.commit().await?;
-    }
+    let written = zone_service::finish(state, txn, Default::default(), dry_run).await?;
     Ok(BackendDiff {
         dry_run,
         before: Some(before),
         after: None,
         zones: Vec::new(),
+        version: written.version,
+        committed_at: written.committed_at,
     })
 }

@@ -146,16 +146,30 @@ pub const SYNC_LOCK_SQL: &str = "hashtextextended('switchyard:redis-sync', 0)";
 /// request never hangs on them: a full reconciliation of 100,000 zones takes seconds.
 pub const SYNC_LOCK_TIMEOUT: &str = "10s";
 
-/// Writes the pending hostnames to Redis and clears their outbox rows. Failures are
-/// logged, never returned: the change is committed and the outbox keeps it.
-pub async fn write_through(state: &AppState, pending: Pending) {
-    if let Err(error) = try_write_through(state, &pending).await {
-        state.metrics.write_through_failures.inc();
-        tracing::warn!(
-            error,
-            hostnames = ?pending.hostnames,
-            "Redis write-through failed; the change is committed and queued in redis_outbox"
-        );
+/// Writes the pending hostnames to Redis and clears their outbox rows; answers the
+/// global version that write produced, or `None` when Redis did not take it. Failures
+/// are logged, never returned: the change is committed and the outbox keeps it.
+///
+/// A change with nothing for Redis (no hostname) answers the version Redis holds: a
+/// proxy at that version has everything the change affects.
+pub async fn write_through(state: &AppState, pending: Pending) -> Option<u64> {
+    if pending.hostnames.is_empty() {
+        return match tokio::time::timeout(REDIS_WRITE_TIMEOUT, state.store.meta()).await {
+            Ok(Ok((version, _))) => Some(version),
+            _ => None,
+        };
+    }
+    match try_write_through(state, &pending).await {
+        Ok(version) => Some(version),
+        Err(error) => {
+            state.metrics.write_through_failures.inc();
+            tracing::warn!(
+                error,
+                hostnames = ?pending.hostnames,
+                "Redis write-through failed; the change is committed and queued in redis_outbox"
+            );
+            None
+        }
     }
 }
 
@@ -165,7 +179,7 @@ pub async fn write_through(state: &AppState, pending: Pending) {
     skip_all,
     fields(hostnames = pending.hostnames.len())
 )]
-async fn try_write_through(state: &AppState, pending: &Pending) -> Result<(), String> {
+async fn try_write_through(state: &AppState, pending: &Pending) -> Result<u64, String> {
     // Rebuild and Redis write happen under a per-hostname advisory lock (taken in sorted
     // order, so two writers cannot deadlock). Each change commits before it gets here,
     // so whoever takes the lock last reads every commit before it: Redis ends up with
@@ -213,7 +227,7 @@ async fn try_write_through(state: &AppState, pending: &Pending) -> Result<(), St
     txn.commit()
         .await
         .map_err(|e| format!("clearing the outbox: {e}"))?;
-    Ok(())
+    Ok(applied.version)
 }
 
 /// Outbox rows replayed per round; bounds one round's work and transaction size.

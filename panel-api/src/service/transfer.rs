@@ -198,16 +198,13 @@ pub async fn import(
         request.delete = existing.into_values().map(|r| r.id).collect();
     }
     if request.create.is_empty() && request.update.is_empty() && request.delete.is_empty() {
-        if dry_run {
-            txn.rollback().await?;
-        } else {
-            txn.commit().await?;
-        }
+        let written = zones::finish(state, txn, Default::default(), dry_run).await?;
         return Ok(Diff {
             dry_run,
             named_backends_created: created,
             ..Default::default()
-        });
+        }
+        .written(written));
     }
     let diff = zones::bulk_in(state, txn, principal, actor, request, dry_run)
         .await

@@ -53,6 +53,69 @@ pub struct Diff {
     /// An import only: the named backends it created (before the zones using them).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub named_backends_created: Vec<super::named_backends::NamedBackendView>,
+    /// The global Redis version the write produced: a proxy at this version or later
+    /// serves it. `null` for a dry run, or when Redis did not answer: the change is
+    /// committed and queued, and reaches Redis once it is back.
+    pub version: Option<u64>,
+    /// When the change was committed to PostgreSQL (the panel's clock); `null` for a
+    /// dry run. A proxy's `applied_at` minus this is how long it took to go live.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub committed_at: Option<OffsetDateTime>,
+}
+
+impl Diff {
+    pub fn written(self, written: Written) -> Self {
+        Diff {
+            version: written.version,
+            committed_at: written.committed_at,
+            ..self
+        }
+    }
+}
+
+/// What a committed write reports about itself: see [`Diff::version`] and
+/// [`Diff::committed_at`]; both `None` for a dry run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Written {
+    pub version: Option<u64>,
+    pub committed_at: Option<OffsetDateTime>,
+}
+
+/// A zone as `POST /zones` and `PUT /zones/{id}` answer it: as stored, with the Redis
+/// version the write produced and its commit time.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ZoneWritten {
+    pub id: Uuid,
+    pub domain_id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub named_backend_id: Option<Uuid>,
+    #[serde(flatten)]
+    pub spec: ZoneSpec,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// The global Redis version the write produced; `null` when Redis did not answer
+    /// and the change is queued (it reaches Redis once Redis is back).
+    pub version: Option<u64>,
+    /// When the change was committed to PostgreSQL (the panel's clock).
+    #[serde(with = "time::serde::rfc3339")]
+    pub committed_at: OffsetDateTime,
+}
+
+impl ZoneWritten {
+    pub fn new(view: ZoneView, version: Option<u64>, committed_at: OffsetDateTime) -> Self {
+        ZoneWritten {
+            id: view.id,
+            domain_id: view.domain_id,
+            named_backend_id: view.named_backend_id,
+            spec: view.spec,
+            created_at: view.created_at,
+            updated_at: view.updated_at,
+            version,
+            committed_at,
+        }
+    }
 }
 
 /// One changed zone.
@@ -64,24 +127,28 @@ pub struct Change {
 }
 
 /// Commits and writes through, or — for a dry run — rolls back.
-async fn finish(
+pub(crate) async fn finish(
     state: &AppState,
     txn: DatabaseTransaction,
     pending: sync::Pending,
     dry_run: bool,
-) -> Result<(), ApiError> {
+) -> Result<Written, ApiError> {
     if dry_run {
         txn.rollback().await?;
-    } else {
-        let commit = tracing::info_span!(
-            target: switchyard_shared::telemetry::TARGET,
-            "postgres commit",
-            "db.system" = "postgresql"
-        );
-        tracing::Instrument::instrument(txn.commit(), commit).await?;
-        sync::write_through(state, pending).await;
+        return Ok(Written::default());
     }
-    Ok(())
+    let commit = tracing::info_span!(
+        target: switchyard_shared::telemetry::TARGET,
+        "postgres commit",
+        "db.system" = "postgresql"
+    );
+    tracing::Instrument::instrument(txn.commit(), commit).await?;
+    let committed_at = OffsetDateTime::now_utc();
+    let version = sync::write_through(state, pending).await;
+    Ok(Written {
+        version,
+        committed_at: Some(committed_at),
+    })
 }
 
 /// The spec a stored row was made from (the inverse of [`row_fields`]), with a named
@@ -386,12 +453,13 @@ pub async fn create(
     )
     .await?;
     let pending = sync::enqueue(&txn, [view.spec.hostname.clone()]).await?;
-    finish(state, txn, pending, dry_run).await?;
+    let written = finish(state, txn, pending, dry_run).await?;
     Ok(Diff {
         dry_run,
         created: vec![view],
         ..Default::default()
-    })
+    }
+    .written(written))
 }
 
 /// One zone the caller may read.
@@ -519,12 +587,13 @@ pub async fn update(
         [before.spec.hostname.clone(), after.spec.hostname.clone()],
     )
     .await?;
-    finish(state, txn, pending, dry_run).await?;
+    let written = finish(state, txn, pending, dry_run).await?;
     Ok(Diff {
         dry_run,
         changed: vec![Change { id, before, after }],
         ..Default::default()
-    })
+    }
+    .written(written))
 }
 
 pub async fn delete(
@@ -556,12 +625,13 @@ pub async fn delete(
     )
     .await?;
     let pending = sync::enqueue(&txn, [before.spec.hostname.clone()]).await?;
-    finish(state, txn, pending, dry_run).await?;
+    let written = finish(state, txn, pending, dry_run).await?;
     Ok(Diff {
         dry_run,
         deleted: vec![before],
         ..Default::default()
-    })
+    }
+    .written(written))
 }
 
 /// Most items one bulk request may carry: 10,000-zone imports fit twice over, and the
@@ -887,8 +957,8 @@ pub async fn bulk_in(
             .await?;
     }
     let pending = sync::enqueue(&txn, touched_hosts).await?;
-    finish(state, txn, pending, dry_run).await?;
-    Ok(diff)
+    let written = finish(state, txn, pending, dry_run).await?;
+    Ok(diff.written(written))
 }
 
 /// An audit row for [`bulk`], written with the others in one statement.

@@ -63,6 +63,7 @@ pub struct Reply {
     pub json: Value,
     /// Every `Set-Cookie` header of the response.
     pub set_cookies: Vec<String>,
+    pub headers: reqwest::header::HeaderMap,
 }
 
 pub enum Auth<'a> {
@@ -213,6 +214,7 @@ impl Panel {
             .iter()
             .filter_map(|v| v.to_str().ok().map(str::to_owned))
             .collect();
+        let headers = response.headers().clone();
         let text = response.text().await?;
         self.bodies.push((format!("{method} {path}"), text.clone()));
         let json = if text.is_empty() {
@@ -225,6 +227,7 @@ impl Panel {
             status,
             json,
             set_cookies,
+            headers,
         })
     }
 

@@ -485,7 +485,20 @@ export interface components {
         BackendDiff: {
             after?: components["schemas"]["NamedBackendView"] | null;
             before?: components["schemas"]["NamedBackendView"] | null;
+            /**
+             * Format: date-time
+             * @description When the change was committed to PostgreSQL (the panel's clock); `null` for a
+             *     dry run.
+             */
+            committed_at?: string | null;
             dry_run: boolean;
+            /**
+             * Format: int64
+             * @description The global Redis version the write produced (for a change that touches no zone,
+             *     the version Redis held after it); `null` for a dry run, or when Redis did not
+             *     answer and the change is queued.
+             */
+            version?: number | null;
             /** @description Every zone whose routing the change re-renders. */
             zones: components["schemas"]["Rerendered"][];
         };
@@ -613,11 +626,24 @@ export interface components {
          */
         Diff: {
             changed: components["schemas"]["Change"][];
+            /**
+             * Format: date-time
+             * @description When the change was committed to PostgreSQL (the panel's clock); `null` for a
+             *     dry run. A proxy's `applied_at` minus this is how long it took to go live.
+             */
+            committed_at?: string | null;
             created: components["schemas"]["ZoneView"][];
             deleted: components["schemas"]["ZoneView"][];
             dry_run: boolean;
             /** @description An import only: the named backends it created (before the zones using them). */
             named_backends_created?: components["schemas"]["NamedBackendView"][];
+            /**
+             * Format: int64
+             * @description The global Redis version the write produced: a proxy at this version or later
+             *     serves it. `null` for a dry run, or when Redis did not answer: the change is
+             *     committed and queued, and reaches Redis once it is back.
+             */
+            version?: number | null;
         };
         /** @description What `GET /api/v1/export` answers and `POST /api/v1/import` takes. */
         Document: {
@@ -1256,8 +1282,11 @@ export interface components {
             updated_at: string;
             username: string;
         };
-        /** @description `PUT /zones/{id}`: the zone as stored, or with `?dry_run=true` the diff. */
-        ZoneOrDiff: components["schemas"]["ZoneView"] | components["schemas"]["Diff"];
+        /**
+         * @description `PUT /zones/{id}`: the zone as stored (with the write's version and commit time), or
+         *     with `?dry_run=true` the diff.
+         */
+        ZoneOrDiff: components["schemas"]["ZoneWritten"] | components["schemas"]["Diff"];
         /** @description `GET /zones`: a page of zones, or while PostgreSQL is down, of zones from Redis. */
         ZonePage: components["schemas"]["Page_ZoneView"] | components["schemas"]["DegradedPage_DegradedZone"];
         /** @description `GET /zones/{id}`: the zone, or while PostgreSQL is down, the zone as Redis holds it. */
@@ -1296,6 +1325,41 @@ export interface components {
             timeouts?: components["schemas"]["Timeouts"];
             /** Format: date-time */
             updated_at: string;
+        };
+        /**
+         * @description A zone as `POST /zones` and `PUT /zones/{id}` answer it: as stored, with the Redis
+         *     version the write produced and its commit time.
+         */
+        ZoneWritten: {
+            /** @description CIDRs or single addresses; empty allows everyone. */
+            allow?: string[];
+            backend: components["schemas"]["BackendSpec"];
+            /**
+             * Format: date-time
+             * @description When the change was committed to PostgreSQL (the panel's clock).
+             */
+            committed_at: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: uuid */
+            domain_id: string;
+            force_https?: boolean;
+            hostname: string;
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            named_backend_id?: string | null;
+            path_prefix?: string;
+            preserve_host?: boolean;
+            timeouts?: components["schemas"]["Timeouts"];
+            /** Format: date-time */
+            updated_at: string;
+            /**
+             * Format: int64
+             * @description The global Redis version the write produced; `null` when Redis did not answer
+             *     and the change is queued (it reaches Redis once Redis is back).
+             */
+            version?: number | null;
         };
     };
     responses: {
@@ -2474,13 +2538,13 @@ export interface operations {
                     "application/json": components["schemas"]["Diff"];
                 };
             };
-            /** @description Created */
+            /** @description Created: the zone as stored, with the Redis version the write produced and its commit time */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ZoneView"];
+                    "application/json": components["schemas"]["ZoneWritten"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2621,6 +2685,10 @@ export interface operations {
             /** @description Deleted */
             204: {
                 headers: {
+                    /** @description When the change was committed to PostgreSQL (RFC 3339) */
+                    "X-Switchyard-Committed-At"?: string;
+                    /** @description The global Redis version the write produced; absent when Redis did not answer and the change is queued */
+                    "X-Switchyard-Version"?: number;
                     [name: string]: unknown;
                 };
                 content?: never;

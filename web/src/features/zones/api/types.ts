@@ -2,6 +2,8 @@ import type { components } from "@/lib/api/schema.gen";
 
 export type ZoneSpec = components["schemas"]["ZoneSpec"];
 export type ZoneView = components["schemas"]["ZoneView"];
+/** A zone as a real create or update answers it: plus the write's version and commit time. */
+export type ZoneWritten = components["schemas"]["ZoneWritten"];
 export type DegradedZone = components["schemas"]["DegradedZone"];
 export type ZoneRead = components["schemas"]["ZoneRead"];
 export type ZonePage = components["schemas"]["ZonePage"];

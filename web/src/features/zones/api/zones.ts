@@ -2,8 +2,7 @@
 // nothing changed), then — once the user confirms that diff — for real.
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, unwrap } from "@/lib/api/client";
-import { fetchHealth } from "@/lib/health";
-import type { Diff, NamedBackendView, ZoneRead, ZoneSpec, ZoneView } from "./types";
+import type { Diff, NamedBackendView, ZoneRead, ZoneSpec, ZoneView, ZoneWritten } from "./types";
 
 export const PAGE_SIZE = 50;
 
@@ -70,24 +69,39 @@ export async function dryRun(write: ZoneWrite): Promise<Diff> {
 export interface Applied {
   /** The zone as stored (absent after a delete). */
   zone: ZoneView | null;
-  /** When the API answered (ms since epoch, this browser's clock). */
-  appliedAt: number;
   /**
-   * The version Redis held right after the write answered: the write's own version or,
-   * when another write landed in between, a later one (which includes it). null when
-   * Redis was down: the write is queued and reaches Redis when it is back.
+   * When the change was committed to PostgreSQL (ms since epoch, the panel's clock), as
+   * the write answered it.
+   */
+  committedAt: number;
+  /** When the answer arrived (ms since epoch, this browser's clock). */
+  answeredAt: number;
+  /**
+   * The global Redis version the write produced. null when Redis was down: the write is
+   * queued and reaches Redis when it is back.
    */
   version: number | null;
-  /** Whether the write changed the version at all (false: queued, or nothing to publish). */
-  versionBefore: number | null;
 }
 
-async function redisVersion(): Promise<number | null> {
-  try {
-    return (await fetchHealth()).version ?? null;
-  } catch {
-    return null;
-  }
+const VERSION_HEADER = "x-switchyard-version";
+const COMMITTED_AT_HEADER = "x-switchyard-committed-at";
+
+/** The write's commit time as ms since epoch (this browser's clock if it is unreadable). */
+function parseTime(text: string | null | undefined): number {
+  const ms = text ? Date.parse(text) : NaN;
+  return Number.isFinite(ms) ? ms : Date.now();
+}
+
+/** A DELETE answers 204 without a body: the version and commit time are headers. */
+export function receiptFromHeaders(headers: Headers): { version: number | null; committedAt: number } {
+  const raw = headers.get(VERSION_HEADER);
+  const version = raw === null ? NaN : Number(raw);
+  return { version: Number.isSafeInteger(version) ? version : null, committedAt: parseTime(headers.get(COMMITTED_AT_HEADER)) };
+}
+
+/** The zone itself (a written zone is a zone with two fields more). */
+function withoutReceipt(written: ZoneWritten): ZoneView {
+  return written;
 }
 
 /** Applies a write for real and notes the version it produced. */
@@ -95,22 +109,22 @@ export function useApplyZoneWrite() {
   const client = useQueryClient();
   return useMutation({
     mutationFn: async (write: ZoneWrite): Promise<Applied> => {
-      const versionBefore = await redisVersion();
-      let zone: ZoneView | null = null;
       switch (write.op) {
-        case "create":
-          zone = (await unwrap(api.POST("/api/v1/zones", { body: write.spec }))) as ZoneView;
-          break;
-        case "update":
-          zone = (await unwrap(api.PUT("/api/v1/zones/{id}", { params: { path: { id: write.id } }, body: write.spec }))) as ZoneView;
-          break;
-        case "delete":
-          await unwrap(api.DELETE("/api/v1/zones/{id}", { params: { path: { id: write.id } } }));
-          break;
+        case "create": {
+          const written = (await unwrap(api.POST("/api/v1/zones", { body: write.spec }))) as ZoneWritten;
+          return { zone: withoutReceipt(written), version: written.version ?? null, committedAt: parseTime(written.committed_at), answeredAt: Date.now() };
+        }
+        case "update": {
+          const written = (await unwrap(api.PUT("/api/v1/zones/{id}", { params: { path: { id: write.id } }, body: write.spec }))) as ZoneWritten;
+          return { zone: withoutReceipt(written), version: written.version ?? null, committedAt: parseTime(written.committed_at), answeredAt: Date.now() };
+        }
+        case "delete": {
+          const call = api.DELETE("/api/v1/zones/{id}", { params: { path: { id: write.id } } });
+          await unwrap(call);
+          const { headers } = (await call).response;
+          return { zone: null, ...receiptFromHeaders(headers), answeredAt: Date.now() };
+        }
       }
-      const appliedAt = Date.now();
-      const version = await redisVersion();
-      return { zone, appliedAt, version, versionBefore };
     },
     onSuccess: (applied, write) => {
       // Lists and the counts on the overview change; this zone's detail is exact.

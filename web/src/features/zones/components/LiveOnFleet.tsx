@@ -25,11 +25,11 @@ export function LiveOnFleet({ applied }: { applied: Applied }) {
 
   // Each new health answer folds into the progress (React's "adjust state while
   // rendering" pattern: no effect, no extra render pass).
-  if (data && dataUpdatedAt !== lastUpdate && dataUpdatedAt >= applied.appliedAt) {
-    const next = fleetProgress(data, applied.version, progress?.seen ?? {}, dataUpdatedAt, applied.appliedAt);
+  if (data && dataUpdatedAt !== lastUpdate && dataUpdatedAt >= applied.answeredAt) {
+    const next = fleetProgress(data, applied.version, progress?.seen ?? {}, dataUpdatedAt, applied.answeredAt);
     setLastUpdate(dataUpdatedAt);
     setProgress(next);
-    if (next.done || dataUpdatedAt - applied.appliedAt > WATCH_FOR_MS) setWatching(false);
+    if (next.done || dataUpdatedAt - applied.answeredAt > WATCH_FOR_MS) setWatching(false);
   }
 
   const title = applied.version === null ? "Saved; not yet in Redis" : `Saved: version ${applied.version}`;

@@ -6,7 +6,8 @@ import { Dialog } from "@/components/ui/Dialog";
 import { ErrorState, Loading, PageHeader } from "@/components/ui/States";
 import { WritesBlocked } from "@/components/WritesBlocked";
 import { ApiError, errorMessage } from "@/lib/api/errors";
-import { useRecheckHealth, useWritesAllowed } from "@/lib/health";
+import { useCan } from "@/lib/can";
+import { useRecheckHealth } from "@/lib/health";
 import { emptyZoneForm, formErrors, formFromZone, specFromForm, type FormErrors, type ZoneFormValues } from "../api/form";
 import { isDegradedZone, type AnyZone, type Diff } from "../api/types";
 import { dryRun, useApplyZoneWrite, useZone, type Applied, type ZoneWrite } from "../api/zones";
@@ -49,7 +50,8 @@ function ZoneEditor({ zone }: { zone: AnyZone | null }) {
   const navigate = useNavigate();
   const location = useLocation();
   const handed = (location.state ?? {}) as AppliedState;
-  const { allowed } = useWritesAllowed();
+  const can = useCan(zone ? { kind: "zone", domainId: zone.domain_id } : { kind: "new-zone" });
+  const allowed = can.allowed;
   const recheckHealth = useRecheckHealth();
   const apply = useApplyZoneWrite();
 
@@ -130,7 +132,7 @@ function ZoneEditor({ zone }: { zone: AnyZone | null }) {
         {title}
       </h1>
       <div className="space-y-4">
-        {applied && <LiveOnFleet key={applied.appliedAt} applied={applied} />}
+        {applied && <LiveOnFleet key={applied.answeredAt} applied={applied} />}
         {degraded && (
           <Banner tone="warning" title="Shown as Redis holds it">
             PostgreSQL is down, so this is the route the proxies serve; it cannot be edited until the database is back.
@@ -162,7 +164,7 @@ function ZoneEditor({ zone }: { zone: AnyZone | null }) {
                   Delete zone
                 </Button>
               )}
-              <WritesBlocked />
+              <WritesBlocked can={can} />
             </>
           }
         />

@@ -1,0 +1,164 @@
+//! Issue #14: what writes report about themselves (the Redis version they produced and
+//! their commit time) and what dry runs show of Redis (the records before and after).
+
+mod common;
+
+use common::*;
+use fred::prelude::KeysInterface as _;
+use reqwest::Method;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+async fn redis_version(panel: &Panel) -> anyhow::Result<u64> {
+    let keys = panel.redis.keys().clone();
+    let v: Option<u64> = panel.redis.client().get(keys.version()).await?;
+    Ok(v.unwrap_or(0))
+}
+
+fn committed_at(json: &Value) -> OffsetDateTime {
+    let text = json["committed_at"]
+        .as_str()
+        .unwrap_or_else(|| panic!("committed_at in {json}"));
+    OffsetDateTime::parse(text, &Rfc3339).expect("RFC 3339")
+}
+
+#[tokio::test]
+async fn every_write_answers_the_redis_version_it_produced() -> anyhow::Result<()> {
+    let mut panel = Panel::start().await?;
+    let (_, key) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    let admin = || Auth::Bearer(&key);
+    panel.domain(&key, "example.com").await?;
+    let start = OffsetDateTime::now_utc();
+
+    // POST /zones: the zone as stored, plus its version and commit time.
+    let reply = panel
+        .call(
+            Method::POST,
+            "/zones",
+            admin(),
+            Some(zone("app.example.com", "", "http://127.0.0.1:9001")),
+        )
+        .await?;
+    assert_eq!(reply.status, 201, "{}", reply.json);
+    let id = reply.json["id"].as_str().unwrap().to_owned();
+    let v1 = reply.json["version"].as_u64().expect("a version");
+    assert_eq!(v1, redis_version(&panel).await?);
+    let at = committed_at(&reply.json);
+    assert!(at >= start && at <= OffsetDateTime::now_utc(), "{at}");
+
+    // PUT: the next version.
+    let reply = panel
+        .call(
+            Method::PUT,
+            &format!("/zones/{id}"),
+            admin(),
+            Some(zone("app.example.com", "", "http://127.0.0.1:9002")),
+        )
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    let v2 = reply.json["version"].as_u64().expect("a version");
+    assert_eq!(v2, v1 + 1);
+    assert!(committed_at(&reply.json) >= at);
+
+    // A dry run changes nothing and reports no version.
+    let reply = panel
+        .call(
+            Method::PUT,
+            &format!("/zones/{id}?dry_run=true"),
+            admin(),
+            Some(zone("app.example.com", "", "http://127.0.0.1:9003")),
+        )
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(reply.json["version"], Value::Null);
+    assert_eq!(reply.json["committed_at"], Value::Null);
+    assert_eq!(redis_version(&panel).await?, v2);
+
+    // Bulk: one version for the whole batch.
+    let reply = panel
+        .call(
+            Method::POST,
+            "/zones/bulk",
+            admin(),
+            Some(json!({"create": [
+                zone("a.example.com", "", "http://127.0.0.1:9001"),
+                zone("b.example.com", "", "http://127.0.0.1:9001"),
+            ]})),
+        )
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(reply.json["version"], v2 + 1, "{}", reply.json);
+    committed_at(&reply.json);
+
+    // A named backend's template change: one version for every zone it re-renders.
+    let reply = panel
+        .call(
+            Method::POST,
+            "/named-backends",
+            admin(),
+            Some(json!({"name": "svc", "url_template": "http://{first_label}.internal:8080"})),
+        )
+        .await?;
+    assert_eq!(reply.status, 201, "{}", reply.json);
+    let backend = reply.json["id"].as_str().unwrap().to_owned();
+    let reply = panel
+        .call(
+            Method::POST,
+            "/zones",
+            admin(),
+            Some(json!({"hostname": "c.example.com", "backend": {"kind": "named", "name": "svc"}})),
+        )
+        .await?;
+    assert_eq!(reply.status, 201, "{}", reply.json);
+    let v3 = reply.json["version"].as_u64().unwrap();
+    let reply = panel
+        .call(
+            Method::PUT,
+            &format!("/named-backends/{backend}"),
+            admin(),
+            Some(json!({"name": "svc", "url_template": "http://{first_label}.internal:9090"})),
+        )
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(reply.json["version"], v3 + 1, "{}", reply.json);
+    committed_at(&reply.json);
+
+    // An import.
+    let reply = panel
+        .call(
+            Method::POST,
+            "/import",
+            admin(),
+            Some(
+                json!({"format": "switchyard-export/1", "domains": ["example.com"],
+                        "zones": [zone("d.example.com", "", "http://127.0.0.1:9001")]}),
+            ),
+        )
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(reply.json["version"], v3 + 2, "{}", reply.json);
+
+    // DELETE answers 204 without a body: the version and commit time are headers.
+    let reply = panel
+        .call(Method::DELETE, &format!("/zones/{id}"), admin(), None)
+        .await?;
+    assert_eq!(reply.status, 204);
+    let header = |name: &str| {
+        reply
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        header("x-switchyard-version"),
+        Some((v3 + 3).to_string()),
+        "{:?}",
+        reply.headers
+    );
+    let at = header("x-switchyard-committed-at").expect("commit time");
+    OffsetDateTime::parse(&at, &Rfc3339)?;
+    assert_eq!(redis_version(&panel).await?, v3 + 3);
+    panel.stop().await
+}
