@@ -2,7 +2,8 @@ import { Button } from "@/components/ui/Button";
 import { cn } from "@/components/ui/cn";
 import { CopyButton } from "@/components/CopyButton";
 import { errorMessage } from "@/lib/api/errors";
-import { useRecheckHealth, useWritesAllowed } from "@/lib/health";
+import { useCan } from "@/lib/can";
+import { useRecheckHealth } from "@/lib/health";
 import { ApiError } from "@/lib/api/errors";
 import { certificateNames, summarizeCertificate, type Tone } from "../api/certificate";
 import { useCertificate, useReissue } from "../api/domains";
@@ -48,7 +49,7 @@ function ManualDnsRecords({ name, values }: { name: string; values: string[] }) 
 export function CertificateStatus({ domainId, domainName, degraded }: { domainId: string; domainName: string; degraded: boolean }) {
   const cert = useCertificate(domainId);
   const reissue = useReissue();
-  const { allowed } = useWritesAllowed();
+  const can = useCan({ kind: "domain", domainId });
   const recheckHealth = useRecheckHealth();
   if (cert.isPending) return <p className="text-sm text-slate-500 dark:text-slate-400">Reading the certificate…</p>;
   if (cert.isError) {
@@ -80,7 +81,7 @@ export function CertificateStatus({ domainId, domainName, degraded }: { domainId
         <div className="flex flex-wrap items-center gap-2 pt-1">
           <Button
             aria-label={`Re-issue the certificate of ${domainName}`}
-            disabled={!allowed}
+            disabled={!can.allowed}
             busy={reissue.isPending}
             onClick={() => {
               reissue.mutate(domainId, {
@@ -92,6 +93,7 @@ export function CertificateStatus({ domainId, domainName, degraded }: { domainId
           >
             Re-issue
           </Button>
+          {can.because === "rights" && <span className="text-xs text-slate-700 dark:text-slate-300">{can.reason}</span>}
           {reissue.isSuccess && <span role="status" className="text-xs text-emerald-800 dark:text-emerald-300">Re-issue scheduled: due now.</span>}
           {reissue.isError && <span role="alert" className="text-xs text-red-700 dark:text-red-400">Not re-issued: {errorMessage(reissue.error)}</span>}
         </div>

@@ -8,7 +8,7 @@ import { Empty, ErrorState, Loading, PageHeader } from "@/components/ui/States";
 import { WritesBlocked } from "@/components/WritesBlocked";
 import { useAuth } from "@/lib/auth";
 import { formatDate, plural } from "@/lib/format";
-import { useWritesAllowed } from "@/lib/health";
+import { useCan } from "@/lib/can";
 import { useDebounced } from "@/lib/useDebounced";
 import { PAGE_SIZE, useCredentialOptions, useDomainPage } from "../api/domains";
 import { CertificateStatus } from "./CertificateStatus";
@@ -17,7 +17,7 @@ import { NewDomainDialog } from "./NewDomainDialog";
 /** Domains with their certificate: state, expiry, next attempt, manual TXT records, re-issue. */
 export function DomainsPage() {
   const { isAdmin } = useAuth();
-  const { allowed } = useWritesAllowed();
+  const { allowed } = useCan({ kind: "admin" });
   const [search, setSearch] = useState("");
   const q = useDebounced(search.trim(), 300);
   const [offset, setOffset] = useState(0);

@@ -1,14 +1,11 @@
 // Who may change a named backend (the API decides; the page only avoids offering what
 // it would refuse) and how a template change reads.
+import { rightsReason } from "@/lib/can";
 import type { BackendDiff, Me, NamedBackendView } from "./types";
 
 /** Owner, an edit grant, or an admin; presets only admins. */
 export function canEdit(backend: NamedBackendView, me: Me | null | undefined): boolean {
-  if (!me) return false;
-  if (me.role === "admin") return true;
-  if (backend.preset) return false;
-  if (backend.owner_user_id === me.user_id) return true;
-  return me.grants.some((g) => g.named_backend_id === backend.id && g.level === "edit");
+  return rightsReason(me, { kind: "named-backend", backend }) === null;
 }
 
 /** "Preset", "Yours", "Granted to you", "Another user's" (admins see every backend). */

@@ -9,11 +9,12 @@ import { FormProblems } from "@/components/FormProblems";
 import { WritesBlocked } from "@/components/WritesBlocked";
 import { ApiError, errorMessage } from "@/lib/api/errors";
 import { useAuth } from "@/lib/auth";
+import { useCan } from "@/lib/can";
 import { fieldErrors, NO_FIELD_ERRORS, type FieldErrors } from "@/lib/fieldErrors";
 import { formatDate, plural } from "@/lib/format";
-import { useRecheckHealth, useWritesAllowed } from "@/lib/health";
+import { useRecheckHealth } from "@/lib/health";
 import { dryRunDelete, dryRunUpdate, useBackend, useBackendZones, useDeleteBackend, useUpdateBackend } from "../api/backends";
-import { canEdit, ownership } from "../api/rules";
+import { ownership } from "../api/rules";
 import type { BackendDiff, NamedBackendView } from "../api/types";
 import { TEMPLATE_HINT } from "./NewBackendDialog";
 import { Parameters } from "./Parameters";
@@ -41,12 +42,11 @@ export function NamedBackendPage() {
 
 function BackendEditor({ backend }: { backend: NamedBackendView }) {
   const { user } = useAuth();
-  const { allowed } = useWritesAllowed();
+  const can = useCan({ kind: "named-backend", backend });
   const recheckHealth = useRecheckHealth();
   const navigate = useNavigate();
   const location = useLocation();
   const handed = (location.state ?? {}) as { created?: boolean; saved?: string };
-  const editable = canEdit(backend, user);
   const update = useUpdateBackend(backend.id);
   const remove = useDeleteBackend(backend.id);
   const [name, setName] = useState(backend.name);
@@ -112,7 +112,7 @@ function BackendEditor({ backend }: { backend: NamedBackendView }) {
     review("update");
   };
 
-  const writable = allowed && editable;
+  const writable = can.allowed;
   return (
     <section aria-labelledby="backend-title">
       <nav aria-label="Breadcrumb" className="mb-2 text-sm">
@@ -130,7 +130,7 @@ function BackendEditor({ backend }: { backend: NamedBackendView }) {
       <div className="space-y-4">
         {handed.created && <Banner tone="success">Created. Zones can use it as a named backend “{backend.name}”.</Banner>}
         {handed.saved && <Banner tone="success">{handed.saved}</Banner>}
-        {!editable && <Banner tone="info">{backend.preset ? "A preset: only admins change it." : "You may use this backend but not change it."}</Banner>}
+        {can.because === "rights" && <Banner tone="info">{can.reason}</Banner>}
         <FormProblems title="Not saved" message={problem} other={errors.other} />
         <form onSubmit={submit} noValidate aria-label="Named backend" className="max-w-3xl space-y-4">
           <fieldset disabled={!writable} className="space-y-4">
@@ -151,7 +151,7 @@ function BackendEditor({ backend }: { backend: NamedBackendView }) {
             <Button variant="danger" disabled={!writable || checking} onClick={() => { review("delete"); }}>
               Delete named backend
             </Button>
-            {editable && <WritesBlocked />}
+            {can.because === "health" && <WritesBlocked can={can} />}
           </div>
         </form>
         <ZonesUsing backendId={backend.id} />
@@ -166,7 +166,7 @@ function BackendEditor({ backend }: { backend: NamedBackendView }) {
             <Button disabled={update.isPending || remove.isPending} onClick={() => { setPending(null); }}>
               Cancel
             </Button>
-            <Button variant={pending?.op === "delete" ? "danger" : "primary"} busy={update.isPending || remove.isPending} disabled={!allowed} onClick={confirm}>
+            <Button variant={pending?.op === "delete" ? "danger" : "primary"} busy={update.isPending || remove.isPending} disabled={!can.allowed} onClick={confirm}>
               {pending?.op === "delete" ? "Delete" : "Apply"}
             </Button>
           </>

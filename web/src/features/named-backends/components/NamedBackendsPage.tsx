@@ -8,7 +8,7 @@ import { Table, TBody, Td, Th, THead, Tr } from "@/components/ui/Table";
 import { WritesBlocked } from "@/components/WritesBlocked";
 import { useAuth } from "@/lib/auth";
 import { plural } from "@/lib/format";
-import { useWritesAllowed } from "@/lib/health";
+import { useCan } from "@/lib/can";
 import { useDebounced } from "@/lib/useDebounced";
 import { PAGE_SIZE, useBackendPage } from "../api/backends";
 import { ownership } from "../api/rules";
@@ -18,7 +18,7 @@ import { Parameters } from "./Parameters";
 /** Named backends: presets and custom ones, each a URL template zones render with their parameters. */
 export function NamedBackendsPage() {
   const { user, isAdmin } = useAuth();
-  const { allowed } = useWritesAllowed();
+  const { allowed } = useCan({ kind: "own" });
   const navigate = useNavigate();
   const [search, setSearch] = useState("");
   const q = useDebounced(search.trim(), 300);

@@ -7,7 +7,8 @@ import { PageHeader } from "@/components/ui/States";
 import { WritesBlocked } from "@/components/WritesBlocked";
 import { ApiError, errorMessage } from "@/lib/api/errors";
 import { plural } from "@/lib/format";
-import { useRecheckHealth, useWritesAllowed } from "@/lib/health";
+import { useCan } from "@/lib/can";
+import { useRecheckHealth } from "@/lib/health";
 import { exportFileName, groupProblems, parseImport, summarizeDiff, type ImportDiff, type ProblemGroup } from "../api/parse";
 import { fetchExport, runImport, useApplyImport, type ImportRequest } from "../api/transfer";
 import { ImportDiffView } from "./ImportDiffView";
@@ -100,7 +101,9 @@ function Problems({ groups }: { groups: ProblemGroup[] }) {
 }
 
 function ImportPanel() {
-  const { allowed } = useWritesAllowed();
+  // An import writes zones under the domains it names, each of which must be editable.
+  const can = useCan({ kind: "new-zone" });
+  const allowed = can.allowed;
   const recheckHealth = useRecheckHealth();
   const apply = useApplyImport();
   const [pasted, setPasted] = useState("");
@@ -193,7 +196,7 @@ function ImportPanel() {
       <p className="text-sm text-slate-600 dark:text-slate-400">
         An export document, or the flat form (<code className="break-all">{'{"env":{"domains":"app1.com:app1","services":"app1:app1:8080"}}'}</code>). The API checks it first and shows what would change; nothing is written until you confirm, and then all or nothing.
       </p>
-      <WritesBlocked />
+      <WritesBlocked can={can} />
       {done && <Banner tone="success">{done}</Banner>}
       {problem && (
         <Banner tone="error" title="Not imported">

@@ -7,7 +7,7 @@ import { Empty, ErrorState, Loading, PageHeader } from "@/components/ui/States";
 import { Table, TBody, Td, Th, THead, Tr } from "@/components/ui/Table";
 import { WritesBlocked } from "@/components/WritesBlocked";
 import { formatDate, plural } from "@/lib/format";
-import { useWritesAllowed } from "@/lib/health";
+import { useCan } from "@/lib/can";
 import { describeBackend } from "../api/diff";
 import { isDegradedZone } from "../api/types";
 import { useZonePage } from "../api/zones";
@@ -33,7 +33,7 @@ function useDebounced<T>(value: T, ms: number): T {
 export function ZonesPage() {
   const navigate = useNavigate();
   const handed = (useLocation().state ?? {}) as AppliedState;
-  const { allowed } = useWritesAllowed();
+  const can = useCan({ kind: "new-zone" });
   // The search lives in the URL (?q=), so a link or a return from login keeps it.
   const [params, setParams] = useSearchParams();
   const [search, setSearch] = useState(() => params.get("q") ?? "");
@@ -58,7 +58,7 @@ export function ZonesPage() {
         actions={
           <Button
             variant="primary"
-            disabled={!allowed}
+            disabled={!can.allowed}
             onClick={() => {
               void navigate("/zones/new");
             }}
@@ -76,7 +76,7 @@ export function ZonesPage() {
             <LiveOnFleet applied={handed.applied} />
           </div>
         )}
-        <WritesBlocked />
+        <WritesBlocked can={can} />
         <div className="max-w-md">
           <label htmlFor="zone-search" className="sr-only">
             Search zones by hostname
@@ -99,7 +99,7 @@ export function ZonesPage() {
           q ? (
             <Empty title={`No zone matches “${q}”`}>Search looks for the text anywhere in the hostname.</Empty>
           ) : (
-            <Empty title="No zones yet">{allowed ? <Link to="/zones/new" className="text-teal-700 underline dark:text-teal-400">Create the first zone</Link> : null}</Empty>
+            <Empty title="No zones yet">{can.allowed ? <Link to="/zones/new" className="text-teal-700 underline dark:text-teal-400">Create the first zone</Link> : null}</Empty>
           )
         ) : (
           <>
@@ -129,7 +129,7 @@ export function ZonesPage() {
                         {z.hostname}
                       </Link>
                     </Td>
-                    <Td className="break-all">{z.path_prefix || <span className="text-slate-400">/</span>}</Td>
+                    <Td className="break-all">{z.path_prefix || <span className="text-slate-500 dark:text-slate-400">/</span>}</Td>
                     <Td className="break-all">{describeBackend(z.backend)}</Td>
                     <Td>{z.force_https ? "forced" : "—"}</Td>
                     <Td className="whitespace-nowrap">{isDegradedZone(z) ? "—" : formatDate(z.updated_at)}</Td>
