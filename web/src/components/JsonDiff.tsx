@@ -30,10 +30,10 @@ export function JsonDiff({ before, after, caption }: { before: unknown; after: u
                 <tr key={c.path} className="border-t border-slate-100 dark:border-slate-800">
                   <th scope="row" className="py-1 pr-2 text-left font-mono text-xs font-medium break-all">{c.path}</th>
                   <td className="py-1 pr-2 font-mono text-xs break-all">
-                    {c.before === null ? <span className="text-slate-400">—</span> : c.kind === "same" ? c.before : <del className="text-red-800 decoration-red-400 dark:text-red-300">{c.before}</del>}
+                    {c.before === null ? <span className="text-slate-500 dark:text-slate-400">—</span> : c.kind === "same" ? c.before : <del className="text-red-800 decoration-red-400 dark:text-red-300">{c.before}</del>}
                   </td>
                   <td className="py-1 font-mono text-xs break-all">
-                    {c.after === null ? <span className="text-slate-400">—</span> : c.kind === "same" ? c.after : <ins className="text-emerald-800 no-underline dark:text-emerald-300">{c.after}</ins>}
+                    {c.after === null ? <span className="text-slate-500 dark:text-slate-400">—</span> : c.kind === "same" ? c.after : <ins className="text-emerald-800 no-underline dark:text-emerald-300">{c.after}</ins>}
                   </td>
                 </tr>
               ))}

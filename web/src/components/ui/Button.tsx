@@ -5,11 +5,11 @@ type Variant = "primary" | "secondary" | "danger" | "ghost";
 
 const variants: Record<Variant, string> = {
   primary:
-    "bg-teal-700 text-white hover:bg-teal-800 disabled:bg-teal-700/50 dark:bg-teal-600 dark:hover:bg-teal-500 dark:disabled:bg-teal-600/40",
+    "bg-teal-700 text-white hover:bg-teal-800 disabled:bg-teal-700/50 dark:disabled:bg-teal-700/40",
   secondary:
     "border border-slate-300 bg-white text-slate-800 hover:bg-slate-50 disabled:text-slate-400 dark:border-slate-600 dark:bg-slate-900 dark:text-slate-100 dark:hover:bg-slate-800 dark:disabled:text-slate-500",
   danger:
-    "bg-red-700 text-white hover:bg-red-800 disabled:bg-red-700/50 dark:bg-red-600 dark:hover:bg-red-500 dark:disabled:bg-red-600/40",
+    "bg-red-700 text-white hover:bg-red-800 disabled:bg-red-700/50 dark:disabled:bg-red-700/40",
   ghost:
     "text-slate-700 hover:bg-slate-100 disabled:text-slate-400 dark:text-slate-200 dark:hover:bg-slate-800",
 };

@@ -83,7 +83,7 @@ export function CredentialsPage() {
                     <Td className="font-medium break-all">{c.name}</Td>
                     <Td>{isProvider(c.provider) ? PROVIDER_LABELS[c.provider] : c.provider}</Td>
                     <Td>{c.secret === "set" ? "set (hidden)" : c.provider === "manual" ? "none needed" : c.secret}</Td>
-                    <Td className="break-all">{c.api_base_url ?? <span className="text-slate-400">the provider's</span>}</Td>
+                    <Td className="break-all">{c.api_base_url ?? <span className="text-slate-500 dark:text-slate-400">the provider's</span>}</Td>
                     <Td className="whitespace-nowrap">{formatDate(c.updated_at)}</Td>
                     <Td>
                       <div className="flex flex-wrap gap-2">

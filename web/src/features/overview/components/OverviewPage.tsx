@@ -56,7 +56,7 @@ function CountCard({ title, query, to }: { title: string; query: { data?: Count 
   return (
     <Card title={title}>
       {query.isPending ? (
-        <span className="text-sm text-slate-500">…</span>
+        <span className="text-sm text-slate-500 dark:text-slate-400">…</span>
       ) : query.data ? (
         <Link to={to} className="text-2xl font-semibold text-teal-700 hover:underline dark:text-teal-400">
           {query.data.exact ? query.data.total.toLocaleString() : `${query.data.total.toLocaleString()}+`}
@@ -91,7 +91,7 @@ function FleetStatus({ health }: { health: Health }) {
             <Td className="font-medium whitespace-nowrap">{p.id}</Td>
             <Td>
               {p.version}
-              {health.version != null && p.version !== health.version && <span className="text-slate-500"> of {health.version}</span>}
+              {health.version != null && p.version !== health.version && <span className="text-slate-500 dark:text-slate-400"> of {health.version}</span>}
             </Td>
             <Td className="whitespace-nowrap">{formatAge(p.heartbeat_age_secs)} ago</Td>
             <Td>{p.stale ? <Pill verdict="down">stale</Pill> : p.current ? <Pill verdict="up">current</Pill> : <Pill verdict="unknown">behind</Pill>}</Td>

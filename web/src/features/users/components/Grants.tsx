@@ -18,7 +18,7 @@ import type { GrantView } from "../api/types";
 const KIND_LABEL: Record<ResourceKind, string> = { domain: "Domain", named_backend: "Named backend" };
 
 function Name({ query, id }: { query: { isPending: boolean; isError: boolean; data?: string | undefined }; id: string }) {
-  if (query.isPending) return <span className="text-slate-500">…</span>;
+  if (query.isPending) return <span className="text-slate-500 dark:text-slate-400">…</span>;
   if (query.isError || query.data === undefined) return <span className="font-mono text-xs">{id}</span>;
   return <span className="break-all">{query.data}</span>;
 }

@@ -61,10 +61,10 @@ function Entry({ entry }: { entry: ZoneDiffEntry }) {
               <tr key={c.field} className="border-t border-slate-100 dark:border-slate-800">
                 <th scope="row" className="py-1 pr-2 text-left font-medium whitespace-nowrap">{c.label}</th>
                 <td className="py-1 pr-2 break-all">
-                  {c.before === null ? <span className="text-slate-400">—</span> : <del className="text-red-800 decoration-red-400 dark:text-red-300">{c.before}</del>}
+                  {c.before === null ? <span className="text-slate-500 dark:text-slate-400">—</span> : <del className="text-red-800 decoration-red-400 dark:text-red-300">{c.before}</del>}
                 </td>
                 <td className="py-1 break-all">
-                  {c.after === null ? <span className="text-slate-400">—</span> : <ins className="text-emerald-800 no-underline dark:text-emerald-300">{c.after}</ins>}
+                  {c.after === null ? <span className="text-slate-500 dark:text-slate-400">—</span> : <ins className="text-emerald-800 no-underline dark:text-emerald-300">{c.after}</ins>}
                 </td>
               </tr>
             ))}
