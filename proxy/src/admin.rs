@@ -98,7 +98,7 @@ impl Admin {
             Ok(t) => t,
             Err(e) => return json(400, serde_json::json!({"error": e.to_string()})),
         };
-        let route = entry.route_for(&target).map(|r| &r.route);
+        let route = entry.route_for(&target).map(|r| r.route_record());
         json(
             200,
             serde_json::json!({"host": host, "zone": entry.host, "route": route}),

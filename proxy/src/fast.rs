@@ -871,10 +871,7 @@ fn upstream_head(
     }
     if !preserve_host {
         out.extend_from_slice(b"host: ");
-        match upstream.host_header() {
-            Some(v) => out.extend_from_slice(v.as_bytes()),
-            None => out.extend_from_slice(upstream.authority().as_bytes()),
-        }
+        out.extend_from_slice(upstream.authority().as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     if let Some(ip) = client_ip {

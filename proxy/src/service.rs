@@ -374,10 +374,7 @@ impl ProxyHttp for Router {
         if !route.route.preserve_host
             && let Some(u) = &ctx.upstream
         {
-            match u.host_header() {
-                Some(value) => upstream_request.insert_header(http::header::HOST, value.clone())?,
-                None => upstream_request.insert_header(http::header::HOST, u.authority())?,
-            }
+            upstream_request.insert_header(http::header::HOST, u.authority())?;
         }
         if let Some(ip) = ctx.client_ip {
             let mut text = Vec::with_capacity(48);

@@ -25,12 +25,22 @@ use time::OffsetDateTime;
 
 use crate::upstreams::{Balancer, Registry};
 
-/// One route of a host, ready to serve.
+/// One route of a host, ready to serve. `route.upstreams` is empty: the upstreams are
+/// the balancer's ([`RouteEntry::route_record`] gives the route as stored).
 #[derive(Debug)]
 pub struct RouteEntry {
     pub host: HostPattern,
     pub route: Route,
     pub balancer: Balancer,
+}
+
+impl RouteEntry {
+    /// The route as stored in Redis, upstreams included.
+    pub fn route_record(&self) -> Route {
+        let mut route = self.route.clone();
+        route.upstreams = self.balancer.specs();
+        route
+    }
 }
 
 /// Everything routed for one hostname pattern. The record is not kept beside the
@@ -55,11 +65,13 @@ impl HostEntry {
         // most of the proxy's memory.
         let mut routes: Vec<Arc<RouteEntry>> = Vec::with_capacity(records.len());
         for mut route in records {
-            route.upstreams.shrink_to_fit();
+            // The upstreams live once, in the balancer (shared endpoints and weights);
+            // `RouteEntry::route_record` puts them back when the record is needed.
+            let specs = std::mem::take(&mut route.upstreams);
             route.allow.shrink_to_fit();
             routes.push(Arc::new(RouteEntry {
                 host: host.clone(),
-                balancer: registry.balancer(&route.upstreams),
+                balancer: registry.balancer(&specs),
                 route,
             }));
         }
@@ -71,7 +83,7 @@ impl HostEntry {
     pub fn record(&self) -> HostRecord {
         HostRecord {
             host: self.host.clone(),
-            routes: self.routes.iter().map(|r| r.route.clone()).collect(),
+            routes: self.routes.iter().map(|r| r.route_record()).collect(),
         }
     }
 
@@ -489,7 +501,17 @@ mod tests {
         let entry = HostEntry::build(record, &registry);
         assert_eq!((entry.routes.len(), entry.routes.capacity()), (1, 1));
         let route = &entry.routes[0].route;
-        assert_eq!((route.upstreams.len(), route.upstreams.capacity()), (1, 1));
+        assert_eq!(
+            route.upstreams.capacity(),
+            0,
+            "upstreams live in the balancer"
+        );
         assert_eq!((route.allow.len(), route.allow.capacity()), (1, 1));
+        let again = entry.record();
+        assert_eq!(again.routes[0].upstreams.len(), 1);
+        assert_eq!(
+            again.routes[0].upstreams[0].url.as_str(),
+            "http://127.0.0.1:8080"
+        );
     }
 }

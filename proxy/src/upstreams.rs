@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -52,8 +52,6 @@ impl Default for HealthConfig {
 #[derive(Debug)]
 pub struct Upstream {
     pub url: BackendUrl,
-    /// [`Self::authority`] as a header value, made once (requests only clone it).
-    host_header: Option<http::HeaderValue>,
     addrs: ArcSwap<Vec<SocketAddr>>,
     next_addr: AtomicU32,
     /// False once active checks or passive ejection say it is down.
@@ -64,27 +62,26 @@ pub struct Upstream {
     /// Milliseconds since `epoch` of the last trickle probe let through
     /// ([`NEVER`] before the first).
     last_trickle_ms: AtomicU64,
-    epoch: Instant,
 }
 
+/// The time health timestamps count from (one per process: a field per endpoint would
+/// cost 16 bytes a zone at a million zones with their own upstreams).
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
 impl Upstream {
-    fn new(url: BackendUrl, epoch: Instant) -> Self {
+    fn new(url: BackendUrl) -> Self {
         let literal: Vec<SocketAddr> = ip_literal(url.host())
             .map(|ip| vec![SocketAddr::new(ip, url.port())])
             .unwrap_or_default();
-        let mut upstream = Self {
+        Self {
             url,
-            host_header: None,
             addrs: ArcSwap::from_pointee(literal),
             next_addr: AtomicU32::new(0),
             up: AtomicBool::new(true),
             failures: AtomicU32::new(0),
             ejected_until_ms: AtomicU64::new(0),
             last_trickle_ms: AtomicU64::new(NEVER),
-            epoch,
-        };
-        upstream.host_header = http::HeaderValue::try_from(upstream.authority()).ok();
-        upstream
+        }
     }
 
     /// Whether TLS is used towards this endpoint.
@@ -100,19 +97,10 @@ impl Upstream {
             .trim_end_matches(']')
     }
 
-    /// `host:port` as the Host header of an upstream request.
-    pub fn authority(&self) -> String {
-        if self.url.port() == self.url.scheme().default_port() {
-            self.url.host().to_owned()
-        } else {
-            format!("{}:{}", self.url.host(), self.url.port())
-        }
-    }
-
-    /// The `Host` header of an upstream request ([`Self::authority`]), ready made.
-    /// `None` when the authority is not a valid header value.
-    pub fn host_header(&self) -> Option<&http::HeaderValue> {
-        self.host_header.as_ref()
+    /// `host[:port]` as the Host header of an upstream request (the port only when it
+    /// is not the scheme's default).
+    pub fn authority(&self) -> &str {
+        self.url.authority()
     }
 
     /// An address to connect to (round robin over resolved addresses), if resolved.
@@ -126,7 +114,7 @@ impl Upstream {
     }
 
     fn now_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
+        EPOCH.elapsed().as_millis() as u64
     }
 
     /// Up, and not passively ejected.
@@ -216,6 +204,23 @@ impl Balancer {
         &self.upstreams
     }
 
+    /// The upstreams with their weights, as a route's record lists them.
+    pub fn specs(&self) -> Vec<UpstreamSpec> {
+        let mut previous = 0;
+        self.upstreams
+            .iter()
+            .zip(&self.cumulative)
+            .map(|(u, &c)| {
+                let weight = c - previous;
+                previous = c;
+                UpstreamSpec {
+                    url: u.url.clone(),
+                    weight,
+                }
+            })
+            .collect()
+    }
+
     /// Weighted round robin over available upstreams, skipping `exclude` (endpoints
     /// that already failed for this request).
     pub fn pick(&self, config: &HealthConfig, exclude: &[SocketAddr]) -> Pick {
@@ -246,18 +251,36 @@ impl Balancer {
 }
 
 /// Every upstream in use, by URL; entries die with the last route that uses them.
+///
+/// Keyed by a 64-bit hash of the URL rather than by a copy of it (the URL lives once, in
+/// the [`Upstream`]); a URL whose hash is taken by another live URL — never seen in
+/// practice — goes to `collisions`, keyed by its text.
 pub struct Registry {
     config: HealthConfig,
-    epoch: Instant,
-    by_url: Mutex<HashMap<String, Weak<Upstream>>>,
+    by_url: Mutex<UrlIndex>,
+}
+
+#[derive(Default)]
+struct UrlIndex {
+    by_hash: HashMap<u64, Weak<Upstream>>,
+    collisions: HashMap<String, Weak<Upstream>>,
+}
+
+fn url_hash(url: &str) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    // A fixed seed: the index lives in one process, and its keys are operators' URLs.
+    let mut h =
+        std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .build_hasher();
+    h.write(url.as_bytes());
+    h.finish()
 }
 
 impl Registry {
     pub fn new(config: HealthConfig) -> Arc<Self> {
         Arc::new(Self {
             config,
-            epoch: Instant::now(),
-            by_url: Mutex::new(HashMap::new()),
+            by_url: Mutex::new(UrlIndex::default()),
         })
     }
 
@@ -267,13 +290,27 @@ impl Registry {
 
     /// The shared endpoint for a URL, created on first use.
     pub fn get(&self, url: &BackendUrl) -> Arc<Upstream> {
-        let mut map = self.by_url.lock().expect("registry lock is never poisoned");
-        if let Some(existing) = map.get(url.as_str()).and_then(Weak::upgrade) {
-            return existing;
+        let mut index = self.by_url.lock().expect("registry lock is never poisoned");
+        let hash = url_hash(url.as_str());
+        let in_place = index.by_hash.get(&hash).and_then(Weak::upgrade);
+        match in_place {
+            Some(existing) if existing.url == *url => return existing,
+            Some(_) => {
+                if let Some(existing) = index.collisions.get(url.as_str()).and_then(Weak::upgrade) {
+                    return existing;
+                }
+                let upstream = Arc::new(Upstream::new(url.clone()));
+                index
+                    .collisions
+                    .insert(url.as_str().to_owned(), Arc::downgrade(&upstream));
+                upstream
+            }
+            None => {
+                let upstream = Arc::new(Upstream::new(url.clone()));
+                index.by_hash.insert(hash, Arc::downgrade(&upstream));
+                upstream
+            }
         }
-        let upstream = Arc::new(Upstream::new(url.clone(), self.epoch));
-        map.insert(url.as_str().to_owned(), Arc::downgrade(&upstream));
-        upstream
     }
 
     /// A balancer over the given upstream specs.
@@ -295,9 +332,18 @@ impl Registry {
 
     /// Every live endpoint; forgets the dead ones.
     pub fn live(&self) -> Vec<Arc<Upstream>> {
-        let mut map = self.by_url.lock().expect("registry lock is never poisoned");
-        map.retain(|_, w| w.strong_count() > 0);
-        map.values().filter_map(Weak::upgrade).collect()
+        let mut index = self.by_url.lock().expect("registry lock is never poisoned");
+        index.by_hash.retain(|_, w| w.strong_count() > 0);
+        index.collisions.retain(|_, w| w.strong_count() > 0);
+        let UrlIndex {
+            by_hash,
+            collisions,
+        } = &*index;
+        by_hash
+            .values()
+            .chain(collisions.values())
+            .filter_map(Weak::upgrade)
+            .collect()
     }
 
     /// Resolves endpoints named by host name that have no address yet.
