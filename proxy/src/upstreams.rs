@@ -294,7 +294,7 @@ impl Registry {
         let hash = url_hash(url.as_str());
         let in_place = index.by_hash.get(&hash).and_then(Weak::upgrade);
         match in_place {
-            Some(existing) if existing.url == *url => return existing,
+            Some(existing) if existing.url == *url => existing,
             Some(_) => {
                 if let Some(existing) = index.collisions.get(url.as_str()).and_then(Weak::upgrade) {
                     return existing;
