@@ -422,8 +422,15 @@ pub mod mirror {
     #[serde(deny_unknown_fields)]
     pub struct ProxyView {
         pub id: String,
-        /// The version its snapshot reflects.
+        /// The version its snapshot reflects (the same as `applied_version`).
         pub version: u64,
+        /// The version its snapshot reflects.
+        pub applied_version: u64,
+        /// When it applied that version (the proxy's clock; published right after it
+        /// applies a new version). Minus a write's `committed_at`: how long the write
+        /// took to go live on this proxy.
+        #[serde(with = "time::serde::rfc3339")]
+        pub applied_at: time::OffsetDateTime,
         /// Seconds since its last heartbeat.
         pub heartbeat_age_secs: f64,
         /// Its heartbeat is old: stopped, or cut off from Redis.

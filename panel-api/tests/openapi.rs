@@ -525,6 +525,8 @@ fn mirrored_schemas_match_the_real_types() {
     let proxy = serde_json::to_value(ProxyView {
         id: "p1".into(),
         version: 3,
+        applied_version: 3,
+        applied_at: time::OffsetDateTime::UNIX_EPOCH,
         heartbeat_age_secs: 1.5,
         stale: false,
         current: true,

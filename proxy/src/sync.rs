@@ -7,8 +7,11 @@
 //!    entry that cannot be read triggers a full reload.
 //! 3. Reload fully on a timer, which heals anything missed.
 //! 4. While Redis is away, keep serving the last snapshot and retry with backoff.
-//! 5. Publish this proxy's applied version and a heartbeat; save the snapshot to disk
-//!    after changes (at most once per `save_every`).
+//! 5. Publish this proxy's status (applied version, when it applied it, heartbeat): every
+//!    `heartbeat_every`, and right after a new version is applied — debounced to at most
+//!    one write per [`PUBLISH_GAP`], so a burst of changes costs a few writes a second —
+//!    so the panel sees a change live within milliseconds, not at the next heartbeat.
+//!    Save the snapshot to disk after changes (at most once per `save_every`).
 //!
 //! A record that fails validation is left out of an update, so the previous version of
 //! that record keeps serving; it is logged and counted.
@@ -88,7 +91,13 @@ pub struct Syncer {
     last_saved_at: Option<tokio::time::Instant>,
     /// The snapshot save running in the background, if any.
     saving: Option<tokio::task::JoinHandle<()>>,
+    /// Woken when a snapshot is applied, so the status goes out at once.
+    applied: Arc<tokio::sync::Notify>,
 }
+
+/// Shortest time between two status writes made because a new version was applied: a
+/// burst of changes costs at most four writes a second per proxy (plus heartbeats).
+pub const PUBLISH_GAP: Duration = Duration::from_millis(250);
 
 /// Backoff between reconnection attempts: doubles from 100 ms to 5 s.
 fn backoff(attempt: u32) -> Duration {
@@ -112,6 +121,7 @@ impl Syncer {
             last_saved_version: None,
             last_saved_at: None,
             saving: None,
+            applied: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -157,6 +167,7 @@ impl Syncer {
             self.config.clone(),
             self.writer.live().clone(),
             self.state.clone(),
+            self.applied.clone(),
             shutdown.clone(),
         ));
         let mut full_reload = tokio::time::interval(self.config.full_reload_every);
@@ -284,6 +295,7 @@ impl Syncer {
         self.writer.replace(snapshot).await;
         *self.state.source.lock().expect("never poisoned") = "redis";
         self.state.ready.store(true, Ordering::Relaxed);
+        self.applied.notify_one();
         self.metrics.full_reloads.inc();
         Ok(())
     }
@@ -352,6 +364,7 @@ impl Syncer {
         }
         self.registry.resolve_missing().await;
         self.writer.apply(&update).await;
+        self.applied.notify_one();
         self.metrics.feed_entries.inc_by(entries.len() as u64);
         let live = self.writer.live().load_full();
         self.publish_gauges(&live);
@@ -465,39 +478,69 @@ impl Syncer {
     }
 }
 
-/// Publishes this proxy's status every `heartbeat_every`.
+/// Publishes this proxy's status every `heartbeat_every`, and soon after `applied` wakes
+/// it (a new snapshot), at most once per [`PUBLISH_GAP`] for those.
 async fn heartbeat_loop(
     store: Store,
     config: SyncConfig,
     live: Arc<arc_swap::ArcSwap<Snapshot>>,
     state: Arc<SyncState>,
+    applied: Arc<tokio::sync::Notify>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut ticks = tokio::time::interval(config.heartbeat_every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_write: Option<tokio::time::Instant> = None;
+    // The version last published and when it was applied: a full reload that finds the
+    // same version rebuilds the snapshot, but the version was applied when it first was.
+    let mut published: Option<(u64, OffsetDateTime)> = None;
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
+            _ = applied.notified() => {
+                // Debounce: the changes of a burst go out together, PUBLISH_GAP apart.
+                if let Some(due) = last_write.map(|t| t + PUBLISH_GAP)
+                    && due > tokio::time::Instant::now()
+                {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(due) => {}
+                        _ = shutdown.changed() => return,
+                    }
+                }
+                if published.is_some_and(|(v, _)| v == live.load().version) {
+                    continue;
+                }
+            }
             _ = shutdown.changed() => return,
         }
         if !state.ready.load(Ordering::Relaxed) {
             continue;
         }
         let snapshot = live.load_full();
+        let applied_at = match published {
+            Some((version, at)) if version == snapshot.version => at,
+            _ => snapshot.applied_at,
+        };
         let status = ProxyStatus {
             id: config.proxy_id.clone(),
             version: snapshot.version,
             heartbeat_at: OffsetDateTime::now_utc(),
-            applied_at: snapshot.applied_at,
+            applied_at,
             zones: snapshot.zone_count() as u64,
             certs: snapshot.cert_count() as u64,
         };
+        drop(snapshot);
         let json = serde_json::to_string(&status).expect("status serialises");
+        last_write = Some(tokio::time::Instant::now());
+        // The next heartbeat is due a full period after this write.
+        ticks.reset();
         let result: Result<(), _> = store
             .client()
             .hset(config.keys.proxies(), (config.proxy_id.as_str(), json))
             .await;
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "cannot publish proxy status");
+        match result {
+            Ok(()) => published = Some((status.version, applied_at)),
+            Err(e) => tracing::debug!(error = %e, "cannot publish proxy status"),
         }
     }
 }

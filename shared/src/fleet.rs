@@ -1,7 +1,8 @@
 //! What the fleet reports about itself in Redis, judged: which proxies apply the current
 //! version, how old each heartbeat is, and when the cert worker last beat.
 //!
-//! Proxies publish a [`ProxyStatus`] in the `proxies` hash every few seconds; the cert
+//! Proxies publish a [`ProxyStatus`] in the `proxies` hash every few seconds and right
+//! after they apply a new version (with the time they applied it); the cert
 //! worker writes `heartbeat:cert-worker`. The panel's health endpoint and the operators'
 //! status command read them through [`Store::fleet`] so both say the same thing.
 
@@ -25,8 +26,14 @@ pub const CERT_WORKER: &str = "cert-worker";
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProxyView {
     pub id: String,
-    /// The version its snapshot reflects.
+    /// The version its snapshot reflects (the same as `applied_version`, kept for the
+    /// scripts that read it).
     pub version: u64,
+    /// The version its snapshot reflects.
+    pub applied_version: u64,
+    /// When it applied that version (its own clock).
+    #[serde(with = "time::serde::rfc3339")]
+    pub applied_at: OffsetDateTime,
     /// Seconds since its last heartbeat (0 when its clock is ahead of ours).
     pub heartbeat_age_secs: f64,
     /// Its heartbeat is older than [`STALE_AFTER`]: stopped, or cut off from Redis.
@@ -69,6 +76,8 @@ impl Fleet {
                     proxies.push(ProxyView {
                         id: s.id,
                         version: s.version,
+                        applied_version: s.version,
+                        applied_at: s.applied_at,
                         heartbeat_age_secs,
                         stale,
                         current: !stale && s.version >= version,

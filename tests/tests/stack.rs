@@ -329,3 +329,94 @@ async fn two_proxies_converge_after_a_burst_of_1000_writes() -> anyhow::Result<(
     redis.cleanup().await?;
     database.drop_now().await
 }
+
+/// After a write, health reports every proxy at the write's version with `applied_at`
+/// shortly after the write's `committed_at`, and does so long before the next 5-second
+/// heartbeat: proxies publish their status as soon as they apply a new version.
+#[tokio::test]
+async fn health_reports_every_proxy_live_shortly_after_a_write() -> anyhow::Result<()> {
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+
+    let database = TestDatabase::create().await?;
+    let redis = TestRedis::new().await?;
+    let panel = Panel::start(database.url(), redis.url(), redis.prefix()).await?;
+    let proxies = [
+        Proxy::start(redis.url(), redis.prefix(), "live-a").await?,
+        Proxy::start(redis.url(), redis.prefix(), "live-b").await?,
+    ];
+    let upstream = Upstream::echo("live").await;
+    let admin = panel.key(ADMIN, ADMIN_PASSWORD).await?;
+    panel
+        .expect(
+            Method::POST,
+            "/domains",
+            &admin,
+            Some(json!({"name": "live.test"})),
+            201,
+        )
+        .await?;
+    let time_of = |v: &Value| {
+        v.as_str()
+            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+            .ok_or_else(|| format!("not a time: {v}"))
+    };
+    // Three writes in a row: each must show on every proxy within a second, where a
+    // status published only with the heartbeat (every 5 s) could not keep up.
+    for i in 0..3 {
+        let written = panel
+            .expect(
+                Method::POST,
+                "/zones",
+                &admin,
+                Some(zone(&format!("w{i}.live.test"), &upstream)),
+                201,
+            )
+            .await?;
+        let version = written["version"].as_u64().expect("the write's version");
+        let committed = time_of(&written["committed_at"]).map_err(anyhow::Error::msg)?;
+        let lags = eventually(
+            Duration::from_secs(1),
+            "health shows every proxy at the write's version",
+            || async {
+                let health = panel
+                    .call(Method::GET, "/health", Auth::None, None)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .json;
+                let listed = health["proxies"].as_array().cloned().unwrap_or_default();
+                let mut lags = Vec::new();
+                for proxy in &proxies {
+                    let p = listed
+                        .iter()
+                        .find(|p| p["id"] == proxy.id.as_str())
+                        .ok_or_else(|| format!("{} not listed: {health}", proxy.id))?;
+                    if p["applied_version"].as_u64() < Some(version) {
+                        return Err(format!(
+                            "{} at {}: {health}",
+                            proxy.id, p["applied_version"]
+                        ));
+                    }
+                    let age = p["heartbeat_age_secs"].as_f64().unwrap_or(f64::MAX);
+                    if age > 5.0 {
+                        return Err(format!("{} heartbeat {age} s old", proxy.id));
+                    }
+                    lags.push(time_of(&p["applied_at"])? - committed);
+                }
+                Ok(lags)
+            },
+        )
+        .await?;
+        for lag in lags {
+            // Same machine, same clock: applied after the commit (a few ms of slack for
+            // rounding), and well within the second.
+            assert!(
+                lag > -time::Duration::milliseconds(5) && lag < time::Duration::seconds(1),
+                "applied {lag} after the commit"
+            );
+        }
+    }
+    drop((panel, proxies));
+    redis.cleanup().await?;
+    database.drop_now().await
+}

@@ -1211,6 +1211,18 @@ export interface components {
         };
         /** @description One proxy as the fleet view shows it (`switchyard_shared::fleet::ProxyView`). */
         ProxyView: {
+            /**
+             * Format: date-time
+             * @description When it applied that version (the proxy's clock; published right after it
+             *     applies a new version). Minus a write's `committed_at`: how long the write
+             *     took to go live on this proxy.
+             */
+            applied_at: string;
+            /**
+             * Format: int64
+             * @description The version its snapshot reflects.
+             */
+            applied_version: number;
             /** Format: int64 */
             certs: number;
             /** @description Fresh, and applying the version Redis holds now. */
@@ -1225,7 +1237,7 @@ export interface components {
             stale: boolean;
             /**
              * Format: int64
-             * @description The version its snapshot reflects.
+             * @description The version its snapshot reflects (the same as `applied_version`).
              */
             version: number;
             /** Format: int64 */

@@ -90,8 +90,9 @@ function FleetStatus({ health }: { health: Health }) {
           <Tr key={p.id}>
             <Td className="font-medium whitespace-nowrap">{p.id}</Td>
             <Td>
-              {p.version}
-              {health.version != null && p.version !== health.version && <span className="text-slate-500 dark:text-slate-400"> of {health.version}</span>}
+              {p.applied_version}
+              {health.version != null && p.applied_version !== health.version && <span className="text-slate-500 dark:text-slate-400"> of {health.version}</span>}
+              <span className="block text-xs text-slate-500 dark:text-slate-400">applied {new Date(p.applied_at).toLocaleTimeString()}</span>
             </Td>
             <Td className="whitespace-nowrap">{formatAge(p.heartbeat_age_secs)} ago</Td>
             <Td>{p.stale ? <Pill verdict="down">stale</Pill> : p.current ? <Pill verdict="up">current</Pill> : <Pill verdict="unknown">behind</Pill>}</Td>

@@ -15,7 +15,8 @@ function formatMs(ms: number): string {
 
 /**
  * After a save: the version it produced and, as health reports each proxy's applied
- * version, when every proxy has it ("live on 2/2 proxies in 40 ms") or which is stale.
+ * version and when it applied it, how long every proxy took ("live on 2/2 proxies in
+ * 40 ms"), or which is stale.
  */
 export function LiveOnFleet({ applied }: { applied: Applied }) {
   const [progress, setProgress] = useState<FleetProgress | null>(null);
@@ -26,7 +27,7 @@ export function LiveOnFleet({ applied }: { applied: Applied }) {
   // Each new health answer folds into the progress (React's "adjust state while
   // rendering" pattern: no effect, no extra render pass).
   if (data && dataUpdatedAt !== lastUpdate && dataUpdatedAt >= applied.answeredAt) {
-    const next = fleetProgress(data, applied.version, progress?.seen ?? {}, dataUpdatedAt, applied.answeredAt);
+    const next = fleetProgress(data, applied.version, progress?.seen ?? {}, applied.committedAt);
     setLastUpdate(dataUpdatedAt);
     setProgress(next);
     if (next.done || dataUpdatedAt - applied.answeredAt > WATCH_FOR_MS) setWatching(false);
@@ -62,22 +63,20 @@ export function LiveOnFleet({ applied }: { applied: Applied }) {
       {total > 0 && (
         <p>
           {done
-            ? `Live on ${live.length}/${total} ${total === 1 ? "proxy" : "proxies"}: confirmed ${formatMs(slowestMs ?? 0)} after the save.`
+            ? `Live on ${live.length}/${total} ${total === 1 ? "proxy" : "proxies"} in ${formatMs(slowestMs ?? 0)}.`
             : watching
               ? `Live on ${live.length}/${total} proxies so far…`
               : `Live on ${live.length}/${total} proxies; not yet on ${behind.join(", ")} after ${WATCH_FOR_MS / 1000} s.`}
         </p>
       )}
-      {total > 0 && (
-        <p className="mt-1 text-xs opacity-80">
-          Proxies report the version they applied with their heartbeat (every few seconds), so this is when the panel learned it, not how fast they applied it.
-        </p>
+      {total > 0 && done && (
+        <p className="mt-1 text-xs opacity-80">From the commit to the slowest proxy applying it (each proxy reports when it applied the version).</p>
       )}
       {stale.length > 0 && (
         <ul className="mt-1 list-disc pl-5">
           {stale.map((p) => (
             <li key={p.id}>
-              Proxy “{p.id}” is stale (last heartbeat {formatAge(p.heartbeat_age_secs)} ago, at version {p.version}): it gets this change when it is back.
+              Proxy “{p.id}” is stale (last heartbeat {formatAge(p.heartbeat_age_secs)} ago, at version {p.applied_version}): it gets this change when it is back.
             </li>
           ))}
         </ul>
