@@ -183,46 +183,28 @@ async fn an_upgrade_under_load_fails_no_request() {
             .map(|(_, c, _)| c.load(Ordering::Relaxed))
             .collect()
     };
-    let before = counts(&loads);
-    eventually(
-        DEADLINE,
-        "every client is served before the upgrade",
-        || {
+    let progressed = async |what: &str, more: u64| {
+        let from = counts(&loads);
+        eventually(DEADLINE, what, || {
             let now = counts(&loads);
-            let before = before.clone();
+            let from = from.clone();
             async move {
-                if now.iter().zip(&before).all(|(n, b)| n >= &(b + 50)) {
+                if now.iter().zip(&from).all(|(n, b)| *n >= b + more) {
                     Ok(())
                 } else {
                     Err(format!("{now:?}"))
                 }
             }
-        },
-    )
-    .await
-    .unwrap();
+        })
+        .await
+        .unwrap();
+    };
+    progressed("every client is served before the upgrade", 50).await;
     let mut new = Proxy::start(ProxyOptions::upgrade_of(&old, redis.url(), redis.prefix())).await;
     old.signal("QUIT");
     // The new process serves (its own snapshot from Redis) and the load goes on.
     new.wait_for_version(v.version).await;
-    let handed_over = counts(&loads);
-    eventually(
-        DEADLINE,
-        "every client is served after the hand-over",
-        || {
-            let now = counts(&loads);
-            let handed_over = handed_over.clone();
-            async move {
-                if now.iter().zip(&handed_over).all(|(n, b)| n >= &(b + 200)) {
-                    Ok(())
-                } else {
-                    Err(format!("{now:?}"))
-                }
-            }
-        },
-    )
-    .await
-    .unwrap();
+    progressed("every client is served after the hand-over", 200).await;
     // The WebSocket opened on the old process still works during its drain.
     socket.send(Message::text("after")).await.unwrap();
     assert_eq!(

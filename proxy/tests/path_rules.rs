@@ -26,6 +26,31 @@ fn get(target: &str) -> Vec<u8> {
     format!("GET {target} HTTP/1.1\r\nHost: a.test\r\n\r\n").into_bytes()
 }
 
+trait ExpectRefused {
+    /// Each target, on both paths and both transports, is answered `status` and
+    /// reaches no backend.
+    async fn expect_refused(&self, targets: &[&str], status: u16);
+}
+
+impl ExpectRefused for support::raw::Bench {
+    async fn expect_refused(&self, targets: &[&str], status: u16) {
+        for (target, transport) in targets.iter().flat_map(|t| TRANSPORTS.map(|x| (t, x))) {
+            let outcomes = self.both(transport, &get(target)).await;
+            for (i, (outcome, _)) in outcomes.into_iter().enumerate() {
+                let path = format!("{} path over {transport:?}", ["fast", "pingora"][i]);
+                assert_eq!(
+                    outcome,
+                    Outcome {
+                        status,
+                        reached: None
+                    },
+                    "{target} on the {path}"
+                );
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn spellings_of_a_protected_prefix_never_reach_a_backend() {
     let b = bench(admin_and_open()).await;
@@ -57,24 +82,7 @@ async fn spellings_of_a_protected_prefix_never_reach_a_backend() {
         "http://a.test/admin",
         "http://a.test/x/../admin",
     ];
-    for (target, transport) in forbidden.iter().flat_map(|t| TRANSPORTS.map(|x| (t, x))) {
-        for (i, (outcome, _)) in b
-            .both(transport, &get(target))
-            .await
-            .into_iter()
-            .enumerate()
-        {
-            let path = format!("{} path over {transport:?}", ["fast", "pingora"][i]);
-            assert_eq!(
-                outcome,
-                Outcome {
-                    status: 403,
-                    reached: None
-                },
-                "{target} on the {path}"
-            );
-        }
-    }
+    b.expect_refused(&forbidden, 403).await;
     // Refused with 400: a fragment, a backslash, an encoded control character, a bad
     // escape, an absolute-form target naming another host than `Host`.
     let refused = [
@@ -88,24 +96,7 @@ async fn spellings_of_a_protected_prefix_never_reach_a_backend() {
         "/admin%zz",
         "/admin%2",
     ];
-    for (target, transport) in refused.iter().flat_map(|t| TRANSPORTS.map(|x| (t, x))) {
-        for (i, (outcome, _)) in b
-            .both(transport, &get(target))
-            .await
-            .into_iter()
-            .enumerate()
-        {
-            let path = format!("{} path over {transport:?}", ["fast", "pingora"][i]);
-            assert_eq!(
-                outcome,
-                Outcome {
-                    status: 400,
-                    reached: None
-                },
-                "{target} on the {path}"
-            );
-        }
-    }
+    b.expect_refused(&refused, 400).await;
     // Raw whitespace and control bytes in the request line: the fast path sees every
     // new connection's first request and refuses them. (Pingora's own parser would
     // percent-encode them; see docs/proxy.md.)

@@ -89,40 +89,45 @@ pub async fn recorder(name: &'static str, seen: Seen) -> String {
     format!("http://{addr}")
 }
 
+/// Reads more of the connection into `buf`; false when it ended.
+async fn read_more(conn: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
+    let mut chunk = [0u8; 8192];
+    match conn.read(&mut chunk).await {
+        Ok(n) if n > 0 => {
+            buf.extend_from_slice(&chunk[..n]);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The end of the line (its CRLF) that starts at `at`, reading more as needed.
+async fn line_end(conn: &mut TcpStream, buf: &mut Vec<u8>, at: usize) -> Option<usize> {
+    loop {
+        if let Some(i) = buf[at..].windows(2).position(|w| w == b"\r\n") {
+            return Some(at + i);
+        }
+        if !read_more(conn, buf).await {
+            return None;
+        }
+    }
+}
+
 /// Where a chunked body that starts at `start` ends (after its last chunk and
 /// trailers), reading more as needed; `None` if the connection ends first or the body
 /// is malformed.
 async fn chunked_end(conn: &mut TcpStream, buf: &mut Vec<u8>, start: usize) -> Option<usize> {
     let mut at = start;
     loop {
-        // A line: size (hex, maybe with extensions), or a trailer, or the final blank.
-        let line_end = loop {
-            if let Some(i) = buf[at..].windows(2).position(|w| w == b"\r\n") {
-                break at + i;
-            }
-            let mut chunk = [0u8; 8192];
-            match conn.read(&mut chunk).await {
-                Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
-                _ => return None,
-            }
-        };
-        let line = std::str::from_utf8(&buf[at..line_end]).ok()?.to_owned();
-        let size_text = line.split(';').next()?.trim();
-        let size = usize::from_str_radix(size_text, 16).ok()?;
-        at = line_end + 2;
+        // A line: size (hex, maybe with extensions).
+        let end = line_end(conn, buf, at).await?;
+        let line = std::str::from_utf8(&buf[at..end]).ok()?.to_owned();
+        let size = usize::from_str_radix(line.split(';').next()?.trim(), 16).ok()?;
+        at = end + 2;
         if size == 0 {
             // Trailers up to a blank line.
             loop {
-                let end = loop {
-                    if let Some(i) = buf[at..].windows(2).position(|w| w == b"\r\n") {
-                        break at + i;
-                    }
-                    let mut chunk = [0u8; 8192];
-                    match conn.read(&mut chunk).await {
-                        Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
-                        _ => return None,
-                    }
-                };
+                let end = line_end(conn, buf, at).await?;
                 let blank = end == at;
                 at = end + 2;
                 if blank {
@@ -131,10 +136,8 @@ async fn chunked_end(conn: &mut TcpStream, buf: &mut Vec<u8>, start: usize) -> O
             }
         }
         while buf.len() < at + size + 2 {
-            let mut chunk = [0u8; 8192];
-            match conn.read(&mut chunk).await {
-                Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
-                _ => return None,
+            if !read_more(conn, buf).await {
+                return None;
             }
         }
         at += size + 2;
