@@ -2,10 +2,10 @@
 # Switchyard proxy benchmark (issue 3, "Benchmark"). Prints figures side by side with
 # ratios and checks the issue's targets. Results and method: docs/benchmarks.md.
 #
-# Usage: bench/proxy.sh [--quick] [--parts=1,2,3,4]
-#   --quick   very short runs (about a minute) to check the script works; the figures
-#             are not meaningful.
-#   --parts   run only these of the four parts below (default: all); the targets of the
+# Usage: bench/proxy.sh [--quick] [--parts=1,2,3,4,5,6,7,8]
+#   --quick   very short runs (a few minutes for all parts) to check the script works;
+#             the figures are not meaningful.
+#   --parts   run only these of the eight parts below (default: all); the targets of the
 #             parts not run are not printed.
 #
 # What it measures, and how:
@@ -14,8 +14,9 @@
 #      of fixed duration, repeated for $ROUNDS rounds rotating (a) direct to the backend,
 #      (b) nginx (Debian nginx-light, 1 worker) as an equivalent reverse proxy with an
 #      upstream keep-alive pool, (c) switchyard-proxy --local --threads 1, (d) the same
-#      with --fast-path=false (every request through Pingora's HTTP/1 path). The figure
-#      shown is the median over rounds of each metric. Both proxies write one access
+#      with --fast-path=false (every request through Pingora's HTTP/1 path), (e) HAProxy
+#      (Debian haproxy, nbthread 1, http-reuse always; bench/haproxy.cfg.template). The figure
+#      shown is the median over rounds of each metric. Every proxy writes one access
 #      log line per request to a file. This is a virtual machine: a measured run during
 #      which the hypervisor took ("steal" in /proc/stat) more than 5 ms per second from
 #      the two cores is measured again, up to 3 times, whatever the variant; the steal
@@ -37,13 +38,35 @@
 #      (bench/loader, 32 concurrent connections, one thread), for a fixed time after a
 #      warm-up. Dynamic: the proxy with $CERTS wildcard certificates from Redis (ECDSA
 #      P-256, leaf + CA), SNI rotating over all of them. Static references: nginx with
-#      one certificate in its config (the target's reference) and the proxy with a single
-#      certificate and one SNI. Server CPU time is read from /proc to show CPU per
-#      handshake too.
+#      one certificate in its config (the target's reference), HAProxy with the same
+#      one, and the proxy with a single certificate and one SNI. Server CPU time is read
+#      from /proc to show CPU per handshake too.
+# Parts 5-8 compare switchyard-proxy --threads 1 with nginx (1 worker) and HAProxy
+# (nbthread 1) on every protocol, all three terminating TLS with the same ECDSA P-256
+# certificate (switchyard gets it from Redis, with 1,001 zones loaded; --default-cert
+# names it for clients that send no usable SNI: h2load and oha send none to an IP
+# address, wrk sends "127.0.0.1"), HTTP/2 by ALPN, the same backend; each figure is the
+# median of rounds rotating nginx, HAProxy, switchyard, with the steal rule of part 1.
+#   5. HTTP/1.1 over TLS 1.3, keep-alive: wrk -t1 -c$CONNS over https, as part 1.
+#   6. HTTP/2 over TLS: h2load (Debian nghttp2-client) -t1 -c$CONNS -m10 (10 concurrent
+#      streams per connection), a warm-up run then a measured run; requests/s, and
+#      p50/p99 of the per-request times from h2load's --log-file (closed loop).
+#   7. Open-loop latency: oha (cargo install oha --locked, done here when missing) at a
+#      fixed rate (-q, --latency-correction: latency counted from when a request was due,
+#      so a stalled server is not hidden by the client waiting), -c$CONNS, for HTTP/1.1
+#      plain, HTTP/1.1 over TLS and HTTP/2 (--http2), at 50% and 80% of nginx's
+#      capacity for that protocol (its median from part 1, 5 or 6 when run, otherwise one
+#      closed-loop run measured here); p50/p99/p99.9, the rate achieved, $OL_ROUNDS rounds.
+#   8. New TLS connections per second, TLS 1.3 (bench/loader, 32 concurrent, as part 4
+#      but each connection also reads until the server closes it, so the session tickets
+#      sent after the handshake are received): full handshakes (no resumption), then
+#      with session resumption (the client keeps the tickets and offers one; the loader
+#      counts the handshakes the server resumed, so a server that does not resume shows
+#      0%).
 #
-# Pinning (2 cores): core $LOAD_CPU runs the load generators (wrk, the Rust client), the
+# Pinning (2 cores): core $LOAD_CPU runs the load generators (wrk, h2load, oha, the Rust client), the
 # backend nginx and the private Redis; core $SUT_CPU runs only the server under test
-# (nginx or switchyard-proxy, all their threads). The same for every variant: in the
+# (nginx, HAProxy or switchyard-proxy, all their threads). The same for every variant: in the
 # "direct" row the backend shares its core with wrk and nothing runs on the other core.
 #
 # Redis: a private redis-server on a free port (no persistence) unless BENCH_REDIS_URL is
@@ -58,14 +81,14 @@
 set -Eeuo pipefail
 
 QUICK=0
-PARTS=1,2,3,4
+PARTS=1,2,3,4,5,6,7,8
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ;;
         --parts=*)
             PARTS="${arg#--parts=}"
-            [[ $PARTS =~ ^[1-4](,[1-4])*$ ]] || {
-                echo "--parts: \"$PARTS\" is not a comma-separated list of 1, 2, 3, 4" >&2
+            [[ $PARTS =~ ^[1-8](,[1-8])*$ ]] || {
+                echo "--parts: \"$PARTS\" is not a comma-separated list of 1 to 8" >&2
                 exit 2
             }
             ;;
@@ -86,10 +109,10 @@ LOAD_CPU="${BENCH_LOAD_CPU:-0}"
 SUT_CPU="${BENCH_SUT_CPU:-1}"
 CONNS=32
 if [[ $QUICK == 1 ]]; then
-    WARMUP=1 DURATION=3 ROUNDS=1 PROP_CHANGES=100 PROP_SPACED=20 PROP_BIG=50 CERTS=50 HS_WARMUP=1 HS_SECS=3
+    WARMUP=1 DURATION=3 ROUNDS=1 OL_ROUNDS=1 PROP_CHANGES=100 PROP_SPACED=20 PROP_BIG=50 CERTS=50 HS_WARMUP=1 HS_SECS=3
     RSS_SIZES=(1000 10000)
 else
-    WARMUP=2 DURATION=10 ROUNDS=5 PROP_CHANGES=1000 PROP_SPACED=200 PROP_BIG=300 CERTS=1000 HS_WARMUP=2 HS_SECS=10
+    WARMUP=2 DURATION=10 ROUNDS=5 OL_ROUNDS=3 PROP_CHANGES=1000 PROP_SPACED=200 PROP_BIG=300 CERTS=1000 HS_WARMUP=2 HS_SECS=10
     RSS_SIZES=(1000 100000 1000000)
 fi
 FILLER_ZONES=1000
@@ -111,7 +134,8 @@ trap 'log "bench: failed at line $LINENO: $BASH_COMMAND"' ERR
 # ---------------------------------------------------------------- tools
 ensure_tools() {
     local missing=() pair cmd pkg
-    for pair in wrk:wrk nginx:nginx-light redis-server:redis-server redis-cli:redis-tools \
+    for pair in wrk:wrk nginx:nginx-light haproxy:haproxy h2load:nghttp2-client \
+        redis-server:redis-server redis-cli:redis-tools \
         curl:curl jq:jq taskset:util-linux ss:iproute2 shuf:coreutils cargo:-; do
         cmd="${pair%%:*}" pkg="${pair#*:}"
         if ! command -v "$cmd" >/dev/null 2>&1; then
@@ -125,6 +149,22 @@ ensure_tools() {
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
     (($(nproc) >= 2)) || die "needs 2 cores for pinning, found $(nproc)"
+}
+
+# ensure_oha: sets OHA; installs oha with cargo (into ~/.cargo/bin, kept for later runs)
+# when it is missing. Only part 7 needs it.
+OHA=""
+ensure_oha() {
+    local bin="${CARGO_HOME:-$HOME/.cargo}/bin/oha"
+    OHA="$(command -v oha 2>/dev/null || true)"
+    [[ -z $OHA && -x $bin ]] && OHA="$bin"
+    if [[ -z $OHA ]]; then
+        log "oha is missing: installing it with 'cargo install oha --locked' (once, kept in ${bin%/oha}; several minutes on 2 cores)"
+        cargo install -q oha --locked || die "cargo install oha --locked failed"
+        OHA="$bin"
+    fi
+    [[ -x $OHA ]] || die "no oha binary at $OHA"
+    "$OHA" --help | grep -q -- '--latency-correction' || die "$OHA has no --latency-correction"
 }
 
 # ---------------------------------------------------------------- processes and cleanup
@@ -162,8 +202,13 @@ cleanup() {
     trap - ERR
     set +e
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-        # switchyard-proxy (Pingora) stops fast on SIGINT; nginx stops fast on TERM.
-        stop_pid "${PIDS[i]}" INT
+        # switchyard-proxy (Pingora) stops fast on SIGINT; nginx stops fast on TERM or INT;
+        # HAProxy on TERM (a background job of this script ignores INT, and HAProxy keeps that).
+        if [[ ${PIDS[i]} == "${HAPROXY_PID:-}" ]]; then
+            stop_pid "${PIDS[i]}" TERM
+        else
+            stop_pid "${PIDS[i]}" INT
+        fi
     done
     if [[ -n $REDIS_URL && -n $LOADER && -x $LOADER ]]; then
         "$LOADER" cleanup --redis-url "$REDIS_URL" --prefix "$PREFIX" >/dev/null 2>&1 ||
@@ -210,7 +255,7 @@ field() { awk -v k="$2" '{for (i = 1; i <= NF; i++) { n = index($i, "="); if (su
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
 # ratio A B: A / B with two decimals.
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2f", a / b }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
 
 verdict() { if awk "BEGIN { exit !($1) }"; then echo PASS; else echo FAIL; fi; }
 
@@ -227,7 +272,9 @@ loader() {
 render() {
     # render TEMPLATE OUT: fill the @NAME@ placeholders.
     sed -e "s|@WORK@|$WORK|g" -e "s|@BACKEND_A@|$BACKEND_A|g" -e "s|@BACKEND_B@|$BACKEND_B|g" \
-        -e "s|@NGINX_HTTP@|$NGINX_HTTP|g" -e "s|@NGINX_HTTPS@|$NGINX_HTTPS|g" "$1" >"$2"
+        -e "s|@NGINX_HTTP@|$NGINX_HTTP|g" -e "s|@NGINX_HTTPS@|$NGINX_HTTPS|g" \
+        -e "s|@NGINX_TLS@|$NGINX_TLS|g" -e "s|@HAPROXY_HTTP@|$HAPROXY_HTTP|g" \
+        -e "s|@HAPROXY_TLS@|$HAPROXY_TLS|g" "$1" >"$2"
     if grep -q '@[A-Z_]*@' "$2"; then die "unfilled placeholder in $2"; fi
 }
 
@@ -239,6 +286,17 @@ start_nginx() {
         die "nginx rejects $conf: $(cat "$WORK/nginx-t.log")"
     taskset -c "$cpu" nginx -c "$conf" -p "$WORK/" -g 'daemon off;' \
         >>"$WORK/nginx-stdout.log" 2>>"$WORK/nginx-stderr.log" &
+    STARTED_PID=$!
+    PIDS+=("$STARTED_PID")
+}
+
+# start_haproxy CPU CONF: HAProxy in the foreground (one process, nbthread 1 in CONF)
+# pinned to CPU, its log (stdout) appended to a file; sets STARTED_PID.
+start_haproxy() {
+    local cpu="$1" conf="$2"
+    haproxy -c -q -f "$conf" >>"$WORK/haproxy-check.log" 2>&1 ||
+        die "haproxy rejects $conf: $(cat "$WORK/haproxy-check.log")"
+    taskset -c "$cpu" haproxy -db -f "$conf" >>"$WORK/haproxy-access.log" 2>>"$WORK/haproxy-stderr.log" &
     STARTED_PID=$!
     PIDS+=("$STARTED_PID")
 }
@@ -312,7 +370,8 @@ echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' 
 echo "pinning: core $LOAD_CPU = wrk / TLS client / backend nginx / Redis; core $SUT_CPU = server under test"
 echo "mode:    $([[ $QUICK == 1 ]] && echo "QUICK (figures not meaningful)" || echo full)"
 echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min load average before the run; other work on the machine adds noise)"
-echo "tools:   $(nginx -v 2>&1 | sed 's/.*: //'), wrk $(dpkg-query -W -f '${Version}' wrk 2>/dev/null || echo '?'), $(redis-server --version | awk '{print $3}')"
+want 7 && ensure_oha
+echo "tools:   $(nginx -v 2>&1 | sed 's/.*: //'), HAProxy $(haproxy -v | awk 'NR == 1 {print $3}'), wrk $(dpkg-query -W -f '${Version}' wrk 2>/dev/null || echo '?'), h2load $(h2load --version | awk '{print $2}' | sed 's|.*/||'), $(redis-server --version | awk '{print $3}')${OHA:+, $("$OHA" --version)}"
 
 log "building release binaries (cargo build --release -p proxy -p switchyard-bench)"
 (cd "$ROOT" && cargo build --release -q -p proxy -p switchyard-bench) || die "build failed"
@@ -341,6 +400,7 @@ else
 fi
 
 BACKEND_A="$(free_port)" BACKEND_B="$(free_port)" NGINX_HTTP="$(free_port)" NGINX_HTTPS="$(free_port)"
+NGINX_TLS="$(free_port)" HAPROXY_HTTP="$(free_port)" HAPROXY_TLS="$(free_port)"
 UP_A="http://127.0.0.1:$BACKEND_A" UP_B="http://127.0.0.1:$BACKEND_B"
 
 log "writing data: bench zone, $FILLER_ZONES filler zones, certificates"
@@ -348,17 +408,26 @@ loader zone --prefix "${PREFIX}main:" --host bench.test --upstream "$UP_A" >/dev
 loader zones --prefix "${PREFIX}main:" --count "$FILLER_ZONES" --upstream "$UP_A" >/dev/null
 # One certificate for the static references; its PEM files are nginx's static certificate.
 loader certs --prefix "${PREFIX}tls1:" --count 1 --pem-dir "$WORK" >/dev/null
+# The same data as the main proxy's beside that certificate: the TLS proxy of parts 5-8.
+loader zone --prefix "${PREFIX}tls1:" --host bench.test --upstream "$UP_A" >/dev/null
+loader zones --prefix "${PREFIX}tls1:" --count "$FILLER_ZONES" --upstream "$UP_A" >/dev/null
+# HAProxy reads the chain and the key from one file.
+cat "$WORK/static-chain.pem" "$WORK/static-key.pem" >"$WORK/static-combined.pem"
 CERTS_OUT="$(loader certs --prefix "${PREFIX}tlsN:" --count "$CERTS" | grep '^RESULT')"
 echo "certs:   $CERTS wildcard certificates made and written in $(field "$CERTS_OUT" secs) s"
 
 render "$BENCH/nginx-backend.conf.template" "$WORK/nginx-backend.conf"
 render "$BENCH/nginx-proxy.conf.template" "$WORK/nginx-proxy.conf"
+render "$BENCH/haproxy.cfg.template" "$WORK/haproxy.cfg"
 start_nginx "$LOAD_CPU" "$WORK/nginx-backend.conf"
 BACKEND_PID=$STARTED_PID
 start_nginx "$SUT_CPU" "$WORK/nginx-proxy.conf"
 NGINX_PID=$STARTED_PID
+start_haproxy "$SUT_CPU" "$WORK/haproxy.cfg"
+HAPROXY_PID=$STARTED_PID
 wait_until 10 "backend nginx" http_ok "$UP_A/"
 wait_until 10 "nginx proxy" http_ok -H 'Host: bench.test' "http://127.0.0.1:$NGINX_HTTP/"
+wait_until 10 "HAProxy" http_ok -H 'Host: bench.test' "http://127.0.0.1:$HAPROXY_HTTP/"
 # CPU is counted over the master and its worker(s).
 mapfile -t BACKEND_PIDS < <(echo "$BACKEND_PID"; pgrep -P "$BACKEND_PID")
 mapfile -t NGINX_PIDS < <(echo "$NGINX_PID"; pgrep -P "$NGINX_PID")
@@ -378,7 +447,7 @@ start_proxy pingora "${PREFIX}main:" --local --fast-path=false
 PINGORA_PROXY_PID=$PROXY_PID PINGORA_PROXY_HTTP=$PROXY_HTTP
 wait_zones $((FILLER_ZONES + 1)) 60
 PROXY_PID=$MAIN_PROXY_PID PROXY_HTTP=$MAIN_PROXY_HTTP PROXY_ADMIN=$MAIN_PROXY_ADMIN
-VARIANTS=(direct nginx switchyard pingora)
+VARIANTS=(direct nginx switchyard pingora haproxy)
 declare -A RPS P50 P99 CPU CONNS_UP STEAL
 for variant in "${VARIANTS[@]}"; do RPS[$variant]="" P50[$variant]="" P99[$variant]="" CPU[$variant]="" CONNS_UP[$variant]="" STEAL[$variant]=""; done
 REMEASURED=0
@@ -390,6 +459,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
                 nginx) out="$(wrk_run nginx "http://127.0.0.1:$NGINX_HTTP/" "${NGINX_PIDS[@]}")" ;;
                 switchyard) out="$(wrk_run switchyard "http://127.0.0.1:$MAIN_PROXY_HTTP/" "$MAIN_PROXY_PID")" ;;
                 pingora) out="$(wrk_run pingora "http://127.0.0.1:$PINGORA_PROXY_HTTP/" "$PINGORA_PROXY_PID")" ;;
+                haproxy) out="$(wrk_run haproxy "http://127.0.0.1:$HAPROXY_HTTP/" "$HAPROXY_PID")" ;;
             esac
             # A run the hypervisor disturbed is measured again (the same rule for every
             # variant); after STEAL_RETRIES the last one counts.
@@ -428,6 +498,7 @@ for variant in "${VARIANTS[@]}"; do
         nginx) label="(b) nginx 1 worker" ;;
         switchyard) label="(c) switchyard 1 thr" ;;
         pingora) label="(d) (c) Pingora only" ;;
+        haproxy) label="(e) HAProxy 1 thread" ;;
     esac
     printf '%-22s %12s %10s %10s %11s%% %14s %14s %14s %16s\n' "$label" "${RPS[$variant]}" \
         "$(awk -v u="${P50[$variant]}" 'BEGIN { printf "%.3f", u / 1000 }')" \
@@ -441,6 +512,7 @@ echo "(server CPU: the nginx proxy's or switchyard's CPU during the measured run
 echo " below ~95% the server core was shared with something else. rps/CPU-core: requests/s divided by that CPU share, less sensitive to such noise."
 echo " backend conns: connections the backend accepted during the measured run; 0 for a proxy = upstream keep-alive reused throughout."
 echo " (d) is the same proxy with --fast-path=false: every request through Pingora's HTTP/1 path, for reference)"
+echo "switchyard / HAProxy: requests/s $(ratio "${RPS[switchyard]}" "${RPS[haproxy]}"), p99 $(ratio "${P99[switchyard]}" "${P99[haproxy]}")"
 echo "per round: requests/s / p99 ms / ms the hypervisor took from the two cores during the run (steal; tens of ms go with"
 echo "latency spikes of whichever server was measured then):"
 for variant in "${VARIANTS[@]}"; do printf '  %-11s%s\n' "$variant" "${ROUNDS_SEEN[$variant]}"; done
@@ -550,6 +622,8 @@ log "  proxy, 1 cert: $HS_ONE"
 stop_proxy
 HS_NGX="$(hs_run "nginx (static)" "127.0.0.1:$NGINX_HTTPS" 1 "${NGINX_PIDS[@]}")"
 log "  nginx static: $HS_NGX"
+HS_HAP="$(hs_run "HAProxy (static)" "127.0.0.1:$HAPROXY_TLS" 1 "$HAPROXY_PID")"
+log "  HAProxy static: $HS_HAP"
 printf '%-44s %14s %16s %12s\n' "" "handshakes/s" "server CPU/hs" "vs nginx"
 printf '%-44s %14s %13s us %12s\n' "switchyard, $CERTS certs from Redis, SNI spread" "$(field "$HS_DYN" per_sec)" \
     "$(field "$HS_DYN" server_cpu_us_per_hs)" "$(ratio "$(field "$HS_DYN" per_sec)" "$(field "$HS_NGX" per_sec)")"
@@ -557,8 +631,340 @@ printf '%-44s %14s %13s us %12s\n' "switchyard, 1 cert, one SNI" "$(field "$HS_O
     "$(field "$HS_ONE" server_cpu_us_per_hs)" "$(ratio "$(field "$HS_ONE" per_sec)" "$(field "$HS_NGX" per_sec)")"
 printf '%-44s %14s %13s us %12s\n' "nginx, static certificate (reference)" "$(field "$HS_NGX" per_sec)" \
     "$(field "$HS_NGX" server_cpu_us_per_hs)" "1.00"
+printf '%-44s %14s %13s us %12s\n' "HAProxy, the same static certificate" "$(field "$HS_HAP" per_sec)" \
+    "$(field "$HS_HAP" server_cpu_us_per_hs)" "$(ratio "$(field "$HS_HAP" per_sec)" "$(field "$HS_NGX" per_sec)")"
 echo "dynamic vs switchyard with 1 cert: $(ratio "$(field "$HS_DYN" per_sec)" "$(field "$HS_ONE" per_sec)")"
 T_HS="$(ratio "$(field "$HS_DYN" per_sec)" "$(field "$HS_NGX" per_sec)")"
+fi
+
+# ---------------------------------------------------------------- 5-8: every protocol
+# Parts 5-8 compare the three servers on the same footing: nginx (NGINX_TLS server of
+# nginx-proxy.conf, plain on NGINX_HTTP), HAProxy, and a switchyard-proxy with TLS whose
+# data (the static certificate, bench.test and the filler zones) is under ${PREFIX}tls1:.
+SERVERS=(nginx haproxy switchyard)
+declare -A RUNS=() CAP=() CAP_HOW=()
+REMEASURED_NEW=0
+
+# server_pids VARIANT: the processes whose CPU counts for VARIANT.
+server_pids() {
+    case $1 in
+        nginx) echo "${NGINX_PIDS[@]}" ;;
+        haproxy) echo "$HAPROXY_PID" ;;
+        switchyard) echo "$TLSP_PID" ;;
+    esac
+}
+# server_url PROTO VARIANT: plain -> http://..., tls and h2 -> https://...
+server_url() {
+    case $1:$2 in
+        plain:nginx) echo "http://127.0.0.1:$NGINX_HTTP/" ;;
+        plain:haproxy) echo "http://127.0.0.1:$HAPROXY_HTTP/" ;;
+        plain:switchyard) echo "http://127.0.0.1:$TLSP_HTTP/" ;;
+        *:nginx) echo "https://127.0.0.1:$NGINX_TLS/" ;;
+        *:haproxy) echo "https://127.0.0.1:$HAPROXY_TLS/" ;;
+        *:switchyard) echo "https://127.0.0.1:$TLSP_HTTPS/" ;;
+    esac
+}
+server_label() {
+    case $1 in
+        nginx) echo "nginx, 1 worker" ;;
+        haproxy) echo "HAProxy, nbthread 1" ;;
+        switchyard) echo "switchyard, 1 thread" ;;
+    esac
+}
+
+# measure PIDS COMMAND...: COMMAND prints one RESULT line; appended: the CPU the
+# processes PIDS (space-separated) used while it ran (cpu_pct, 100 = one core), the
+# hypervisor's steal over both cores (steal_ms) and the command's wall time (wall_ms).
+measure() {
+    local pids c0 c1 s0 s1 t0 t1 out
+    read -r -a pids <<<"$1"
+    shift
+    c0=$(cpu_ticks "${pids[@]}") s0=$(steal_ticks) t0=$(date +%s%N)
+    out="$("$@")" || return 1
+    c1=$(cpu_ticks "${pids[@]}") s1=$(steal_ticks) t1=$(date +%s%N)
+    echo "$out cpu_pct=$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v w=$(((t1 - t0) / 1000000)) 'BEGIN { printf "%.0f", 100 * t / hz / (w / 1000) }') steal_ms=$(((s1 - s0) * 1000 / CLK_TCK)) wall_ms=$(((t1 - t0) / 1000000))"
+}
+
+# rounds TAG COUNT RUNNER VARIANTS...: COUNT rounds, each running "RUNNER VARIANT" for
+# every variant in turn; a run in which the hypervisor took more than 5 ms per second
+# (steal_ms against wall_ms, or DURATION) is measured again, at most STEAL_RETRIES
+# times. The RESULT lines are kept in RUNS[TAG/VARIANT], one per round.
+rounds() {
+    local tag="$1" count="$2" runner="$3" round variant attempt out limit wall
+    shift 3
+    for variant in "$@"; do RUNS[$tag/$variant]=""; done
+    for ((round = 1; round <= count; round++)); do
+        for variant in "$@"; do
+            for ((attempt = 1; attempt <= STEAL_RETRIES + 1; attempt++)); do
+                out="$("$runner" "$variant")" || die "$tag: the run against $variant failed"
+                wall="$(field "$out" wall_ms)"
+                limit=$((${wall:-0} > 0 ? 5 * ${wall:-0} / 1000 : STEAL_MAX_MS))
+                (($(field "$out" steal_ms) <= limit)) && break
+                ((attempt <= STEAL_RETRIES)) || break
+                log "  $tag round $round $variant: steal $(field "$out" steal_ms) ms > $limit ms, measuring again"
+                REMEASURED_NEW=$((REMEASURED_NEW + 1))
+            done
+            log "  $tag round $round $variant: $out"
+            RUNS[$tag/$variant]+="$out"$'\n'
+        done
+    done
+}
+
+# med TAG VARIANT KEY: the median of KEY over the rounds kept for TAG/VARIANT.
+med() {
+    local line vals=()
+    while IFS= read -r line; do
+        [[ -n $line ]] && vals+=("$(field "$line" "$3")")
+    done <<<"${RUNS[$1/$2]}"
+    median "${vals[@]}"
+}
+# per_round TAG VARIANT AWK_PRINTF KEY...: every round's KEYs, formatted by the awk
+# printf arguments AWK_PRINTF over $1.. (the KEYs' values in order), two spaces apart.
+per_round() {
+    local tag="$1" variant="$2" fmt="$3" line k vals text=""
+    shift 3
+    while IFS= read -r line; do
+        [[ -n $line ]] || continue
+        vals=""
+        for k in "$@"; do vals+=" $(field "$line" "$k")"; done
+        text+="  $(awk "{ printf $fmt }" <<<"$vals")"
+    done <<<"${RUNS[$tag/$variant]}"
+    echo "$text"
+}
+ms() { awk -v u="$1" 'BEGIN { printf "%.3f", u / 1000 }'; }
+
+# Runners: each prints one RESULT line with cpu_pct, steal_ms and wall_ms.
+# HTTP/1.1 (plain or TLS) keep-alive throughput: wrk_run above (warm-up, then measured).
+# shellcheck disable=SC2046 # server_pids lists pids to be split
+h1_tput() { wrk_run "$1" "$(server_url "$H1_PROTO" "$1")" $(server_pids "$1"); }
+
+# h2load_result URL SECS: one h2load run; requests/s and latencies (from --log-file).
+h2load_result() {
+    local out rps ok failed errored non2xx pct
+    out="$(taskset -c "$LOAD_CPU" h2load -t1 -c"$CONNS" -m10 -D "$2" -H ':authority: bench.test' \
+        --log-file="$WORK/h2load-requests.log" "$1" 2>&1)" || { log "$out"; return 1; }
+    rps="$(awk '/^finished in/ {print $4}' <<<"$out")"
+    read -r ok failed errored < <(awk '/^requests:/ {print $8, $10, $12}' <<<"$out")
+    non2xx="$(awk '/^status codes:/ {print $5 + $7 + $9}' <<<"$out")"
+    [[ -n $rps && -n $ok ]] || { log "$out"; return 1; }
+    pct="$(awk -F'\t' '{print $3}' "$WORK/h2load-requests.log" | sort -n |
+        awk '{v[NR] = $1} END { printf "p50_us=%d p99_us=%d p999_us=%d", v[int(NR * 0.5 + 0.5)], v[int(NR * 0.99 + 0.5)], v[int(NR * 0.999 + 0.5)] }')"
+    echo "RESULT rps=${rps%.*} $pct requests=$ok failed=$failed errored=$errored non2xx=$non2xx"
+}
+h2_tput() {
+    local url out
+    url="$(server_url h2 "$1")"
+    h2load_result "$url" "$WARMUP" >/dev/null || return 1
+    out="$(measure "$(server_pids "$1")" h2load_result "$url" "$DURATION")" || return 1
+    # Streams still open when the duration ends are counted as failed by h2load; errors
+    # beyond that (resets, non-2xx) are not expected.
+    [[ $(field "$out" errored) == 0 && $(field "$out" non2xx) == 0 ]] ||
+        { log "$1: h2load saw errors: $out"; return 1; }
+    echo "$out"
+}
+
+# oha_result PROTO URL RATE SECS: one open-loop run; p50/p99/p99.9 in microseconds.
+# The URL's host is replaced by bench.test and oha told to connect to 127.0.0.1
+# (--connect-to), so that Host (HTTP/1.1) and :authority (HTTP/2) name the zone; over TLS
+# the SNI is then bench.test too, which only switchyard's --default-cert covers.
+oha_result() {
+    local proto="$1" url="$2" rate="$3" secs="$4" json port flags=()
+    [[ $proto == h2 ]] && flags+=(--http2)
+    [[ $proto != plain ]] && flags+=(--insecure)
+    port="${url##*:}" port="${port%/}"
+    json="$(taskset -c "$LOAD_CPU" "$OHA" -z "${secs}s" -q "$rate" -c "$CONNS" --latency-correction \
+        --no-tui --output-format json "${flags[@]}" --connect-to "bench.test:$port:127.0.0.1:$port" \
+        "${url/127.0.0.1/bench.test}")" || return 1
+    jq -r '"RESULT rps=\(.summary.requestsPerSec | floor) p50_us=\(.latencyPercentiles.p50 * 1e6 | floor) p99_us=\(.latencyPercentiles.p99 * 1e6 | floor) p999_us=\(.latencyPercentiles["p99.9"] * 1e6 | floor) ok=\(.statusCodeDistribution["200"] // 0) other_status=\([.statusCodeDistribution | to_entries[] | select(.key != "200") | .value] | add // 0) errors=\([.errorDistribution | to_entries[] | select(.key | test("deadline") | not) | .value] | add // 0)"' <<<"$json"
+}
+ol_run() {
+    local url out
+    url="$(server_url "$OL_PROTO" "$1")"
+    oha_result "$OL_PROTO" "$url" "$OL_RATE" "$WARMUP" >/dev/null || return 1
+    out="$(measure "$(server_pids "$1")" oha_result "$OL_PROTO" "$url" "$OL_RATE" "$DURATION")" || return 1
+    [[ $(field "$out" other_status) == 0 && $(field "$out" errors) == 0 ]] ||
+        { log "$1: oha saw errors: $out"; return 1; }
+    echo "$out"
+}
+
+# TLS connections (part 8): the loader, each connection drained (tickets received).
+hs_new() {
+    local addr pids
+    case $1 in
+        nginx) addr="127.0.0.1:$NGINX_TLS" ;;
+        haproxy) addr="127.0.0.1:$HAPROXY_TLS" ;;
+        switchyard) addr="127.0.0.1:$TLSP_HTTPS" ;;
+    esac
+    pids="$(server_pids "$1")"
+    # shellcheck disable=SC2086 # HS_MODE is one flag
+    measure "$pids" loader handshakes --addr "$addr" --domains 1 --warmup-secs "$HS_WARMUP" \
+        --secs "$HS_SECS" --cpu-pids "${pids// /,}" $HS_MODE 2>>"$WORK/handshakes.log" |
+        grep '^RESULT'
+}
+
+# tput_table TAG UNIT: rows nginx / HAProxy / switchyard with ratios.
+tput_table() {
+    local tag="$1" v
+    printf '%-24s %12s %10s %10s %10s %12s %14s %10s %12s\n' "" "requests/s" "p50 ms" "p99 ms" "server CPU" "rps/CPU-core" "$2" "rps vs" "p99 vs"
+    for v in "${SERVERS[@]}"; do
+        local rps p50 p99 cpu vs_rps="" vs_p99=""
+        rps="$(med "$tag" "$v" rps)" p50="$(med "$tag" "$v" p50_us)" p99="$(med "$tag" "$v" p99_us)" cpu="$(med "$tag" "$v" cpu_pct)"
+        if [[ $v != switchyard ]]; then
+            vs_rps="$(ratio "$(med "$tag" switchyard rps)" "$rps")" vs_p99="$(ratio "$(med "$tag" switchyard p99_us)" "$p99")"
+        fi
+        printf '%-24s %12s %10s %10s %9s%% %12s %14s %10s %12s\n' "$(server_label "$v")" "$rps" "$(ms "$p50")" "$(ms "$p99")" "$cpu" \
+            "$(awk -v r="$rps" -v c="$cpu" 'BEGIN { if (c > 0) printf "%.0f", r * 100 / c; else print "n/a" }')" \
+            "$(med "$tag" "$v" "$3")" "$vs_rps" "$vs_p99"
+    done
+    echo "(rps vs / p99 vs: switchyard's median divided by that server's; rps/CPU-core: requests/s per CPU-second of the server)"
+    echo "per round, requests/s / p99 ms / steal ms:"
+    for v in "${SERVERS[@]}"; do
+        # shellcheck disable=SC2016 # awk code in single quotes
+        printf '  %-11s%s\n' "$v" "$(per_round "$tag" "$v" '"%.1fk/%.2f/%d", $1 / 1000, $2 / 1000, $3' rps p99_us steal_ms)"
+    done
+}
+
+if want 5 || want 6 || want 7 || want 8; then
+    start_proxy tlsp "${PREFIX}tls1:" --default-cert '*.c0.bench.test'
+    TLSP_PID=$PROXY_PID TLSP_HTTP=$PROXY_HTTP TLSP_HTTPS=$PROXY_HTTPS
+    wait_zones $((FILLER_ZONES + 1)) 60
+    wait_until 60 "the certificate in the TLS proxy" certs_at_least 1
+    for v in "${SERVERS[@]}"; do
+        for p in plain tls; do
+            [[ $(curl -fsS --noproxy '*' -k -H 'Host: bench.test' "$(server_url "$p" "$v")") == a ]] ||
+                die "$v does not proxy bench.test ($p) to the backend"
+        done
+        [[ $(curl -fsS --noproxy '*' -k --http2 -o /dev/null -w '%{http_version}' -H 'Host: bench.test' "$(server_url h2 "$v")") == 2 ]] ||
+            die "$v does not speak HTTP/2 over TLS"
+    done
+    echo
+    echo "servers for parts 5-8: nginx 1 worker (TLS on :$NGINX_TLS), HAProxy nbthread 1 (:$HAPROXY_HTTP, TLS :$HAPROXY_TLS),"
+    echo "  switchyard-proxy --threads 1 (:$TLSP_HTTP, TLS :$TLSP_HTTPS), $((FILLER_ZONES + 1)) zones, 1 certificate from Redis"
+    echo "  TLS as negotiated by an OpenSSL client ($(openssl version | awk '{print $1, $2}')):"
+    for v in "${SERVERS[@]}"; do
+        printf '    %-11s %s\n' "$v" "$(openssl s_client -connect "127.0.0.1:$(server_url tls "$v" | sed 's|.*:\([0-9]*\)/|\1|')" \
+            -servername h.c0.bench.test -alpn h2,http/1.1 </dev/null 2>/dev/null |
+            awk '/^New, / {v = $2 " " $5} /^Server Temp Key/ {k = $4} /^ALPN protocol/ {a = $3} END { print v " " k " ALPN " a }' | tr -d ',')"
+    done
+fi
+
+# ---------------------------------------------------------------- 5
+if want 5; then
+    section "5. HTTP/1.1 over TLS 1.3, keep-alive (wrk -t1 -c$CONNS https, ${WARMUP}s warm-up + ${DURATION}s, median of $ROUNDS round(s))"
+    H1_PROTO=tls
+    rounds tls "$ROUNDS" h1_tput "${SERVERS[@]}"
+    tput_table tls "backend conns" upstream_conns
+    CAP[tls]="$(med tls nginx rps)" CAP_HOW[tls]="nginx's median in part 5"
+fi
+
+# ---------------------------------------------------------------- 6
+if want 6; then
+    section "6. HTTP/2 over TLS (h2load -t1 -c$CONNS -m10, ${WARMUP}s warm-up run + ${DURATION}s, median of $ROUNDS round(s))"
+    rounds h2 "$ROUNDS" h2_tput "${SERVERS[@]}"
+    tput_table h2 "streams failed" failed
+    echo "(latencies: per-request times from h2load's log, closed loop with up to 10 streams per connection in flight;"
+    echo " streams failed: those still open when the measured duration ended)"
+    CAP[h2]="$(med h2 nginx rps)" CAP_HOW[h2]="nginx's median in part 6"
+fi
+
+# ---------------------------------------------------------------- 7
+if want 7; then
+    section "7. Open-loop latency at fixed rates (oha -q, --latency-correction, -c$CONNS, ${WARMUP}s warm-up + ${DURATION}s, median of $OL_ROUNDS round(s))"
+    if want 1; then CAP[plain]="${RPS[nginx]}" CAP_HOW[plain]="nginx's median in part 1"; fi
+    for proto in plain tls h2; do
+        if [[ -z ${CAP[$proto]:-} ]]; then
+            case $proto in
+                plain | tls) H1_PROTO=$proto out="$(h1_tput nginx)" ;;
+                h2) out="$(h2_tput nginx)" ;;
+            esac
+            CAP[$proto]="$(field "$out" rps)" CAP_HOW[$proto]="one closed-loop run of nginx measured here"
+        fi
+    done
+    printf '%-9s %-5s %9s  %-11s %11s %9s %9s %10s %14s\n' "protocol" "load" "rate/s" "server" "achieved/s" "p50 ms" "p99 ms" "p99.9 ms" "p99 vs nginx"
+    for proto in plain tls h2; do
+        for pct in 50 80; do
+            OL_PROTO=$proto OL_RATE=$((${CAP[$proto]} * pct / 100))
+            rounds "ol-$proto-$pct" "$OL_ROUNDS" ol_run "${SERVERS[@]}"
+            for v in "${SERVERS[@]}"; do
+                p99="$(med "ol-$proto-$pct" "$v" p99_us)"
+                printf '%-9s %-5s %9s  %-11s %11s %9s %9s %10s %14s\n' "$proto" "$pct%" "$OL_RATE" "$v" \
+                    "$(med "ol-$proto-$pct" "$v" rps)" "$(ms "$(med "ol-$proto-$pct" "$v" p50_us)")" "$(ms "$p99")" \
+                    "$(ms "$(med "ol-$proto-$pct" "$v" p999_us)")" "$(ratio "$p99" "$(med "ol-$proto-$pct" nginx p99_us)")"
+            done
+        done
+    done
+    echo "(rate: target requests/s = 50% / 80% of nginx's capacity for the protocol: plain ${CAP[plain]}/s (${CAP_HOW[plain]}),"
+    echo " TLS ${CAP[tls]}/s (${CAP_HOW[tls]}), HTTP/2 ${CAP[h2]}/s (${CAP_HOW[h2]}); p99 vs: against nginx's p99 at the same rate;"
+    echo " latencies are corrected for coordinated omission (counted from when each request was due); each run opens $CONNS new"
+    echo " connections, so its first requests wait for the handshakes)"
+    echo "per round, p99 ms / p99.9 ms / steal ms:"
+    for proto in plain tls h2; do
+        for pct in 50 80; do
+            for v in "${SERVERS[@]}"; do
+                # shellcheck disable=SC2016 # awk code in single quotes
+                printf '  %-6s %-4s %-11s%s\n' "$proto" "$pct%" "$v" "$(per_round "ol-$proto-$pct" "$v" '"%.2f/%.2f/%d", $1 / 1000, $2 / 1000, $3' p99_us p999_us steal_ms)"
+            done
+        done
+    done
+fi
+
+# ---------------------------------------------------------------- 8
+if want 8; then
+    section "8. New TLS 1.3 connections/s (32 concurrent, ${HS_WARMUP}s warm-up + ${HS_SECS}s, median of $ROUNDS round(s))"
+    HS_MODE=--drain
+    rounds hs-full "$ROUNDS" hs_new "${SERVERS[@]}"
+    HS_MODE=--resume
+    rounds hs-resume "$ROUNDS" hs_new "${SERVERS[@]}"
+    printf '%-34s %16s %14s %16s %10s %12s\n' "" "connections/s" "resumed" "server CPU/conn" "vs nginx" "vs HAProxy"
+    for mode in full resume; do
+        for v in "${SERVERS[@]}"; do
+            n="$(med "hs-$mode" "$v" per_sec)"
+            printf '%-34s %16s %13s%% %13s us %10s %12s\n' "$(server_label "$v"), $([[ $mode == full ]] && echo full || echo resumption)" "$n" \
+                "$(awk -v r="$(med "hs-$mode" "$v" resumed)" -v h="$(med "hs-$mode" "$v" handshakes)" 'BEGIN { printf "%.0f", (h > 0 ? 100 * r / h : 0) }')" \
+                "$(med "hs-$mode" "$v" server_cpu_us_per_hs)" "$(ratio "$n" "$(med "hs-$mode" nginx per_sec)")" \
+                "$(ratio "$n" "$(med "hs-$mode" haproxy per_sec)")"
+        done
+    done
+    echo "(full: no resumption offered; resumption: the client offers a ticket from an earlier connection; resumed: share of"
+    echo " the measured connections the server resumed, so 0% means it does not resume. Each connection: TCP connect, TLS 1.3"
+    echo " handshake (X25519, ECDSA P-256), close_notify, read until the server closes)"
+    echo "per round, handshakes/s / steal ms:"
+    for mode in full resume; do
+        for v in "${SERVERS[@]}"; do
+            # shellcheck disable=SC2016 # awk code in single quotes
+            printf '  %-7s %-11s%s\n' "$mode" "$v" "$(per_round "hs-$mode" "$v" '"%d/%d", $1, $2' per_sec steal_ms)"
+        done
+    done
+fi
+if want 5 || want 6 || want 7 || want 8; then
+    echo
+    echo "parts 5-8: runs measured again because of steal > 5 ms per second: $REMEASURED_NEW"
+    stop_pid "$TLSP_PID" INT
+    forget_pid "$TLSP_PID"
+fi
+
+# ---------------------------------------------------------------- summary of 1, 5-8
+if want 1 || want 5 || want 6 || want 7 || want 8; then
+    section "every protocol: switchyard against nginx and HAProxy (medians above)"
+    # sum_row LABEL SWITCHYARD NGINX HAPROXY
+    sum_row() { printf '%-44s %12s %12s %12s %10s %12s\n' "$1" "$2" "$3" "$4" "$(ratio "$2" "$3")" "$(ratio "$2" "$4")"; }
+    printf '%-44s %12s %12s %12s %10s %12s\n' "" "switchyard" "nginx" "HAProxy" "sy/nginx" "sy/HAProxy"
+    if want 1; then sum_row "HTTP/1.1 plain, requests/s (part 1)" "${RPS[switchyard]}" "${RPS[nginx]}" "${RPS[haproxy]}"; fi
+    if want 5; then sum_row "HTTP/1.1 over TLS, requests/s (part 5)" "$(med tls switchyard rps)" "$(med tls nginx rps)" "$(med tls haproxy rps)"; fi
+    if want 6; then sum_row "HTTP/2 over TLS, requests/s (part 6)" "$(med h2 switchyard rps)" "$(med h2 nginx rps)" "$(med h2 haproxy rps)"; fi
+    if want 7; then
+        for proto in plain tls h2; do
+            for pct in 50 80; do
+                sum_row "open loop $proto at $pct%, p99 ms (part 7)" "$(ms "$(med "ol-$proto-$pct" switchyard p99_us)")" \
+                    "$(ms "$(med "ol-$proto-$pct" nginx p99_us)")" "$(ms "$(med "ol-$proto-$pct" haproxy p99_us)")"
+            done
+        done
+    fi
+    if want 8; then
+        sum_row "new TLS connections/s, full (part 8)" "$(med hs-full switchyard per_sec)" "$(med hs-full nginx per_sec)" "$(med hs-full haproxy per_sec)"
+        sum_row "new TLS connections/s, resumption (part 8)" "$(med hs-resume switchyard per_sec)" "$(med hs-resume nginx per_sec)" "$(med hs-resume haproxy per_sec)"
+    fi
+    echo "(for requests/s and connections/s higher is better; for p99 lower is better)"
 fi
 
 # ---------------------------------------------------------------- logs

@@ -6,8 +6,9 @@
 //! - `certs`: makes a CA and N wildcard certificates (ECDSA P-256) and writes them.
 //! - `propagate`: writes a zone change, then polls the proxy until it answers from the
 //!   new upstream; repeats and prints the latency distribution.
-//! - `handshakes`: fresh TLS handshakes (no resumption) for a fixed time, SNI spread over
-//!   many names; prints handshakes per second.
+//! - `handshakes`: fresh TLS handshakes (no resumption, or with `--resume` TLS 1.3
+//!   session resumption) for a fixed time, SNI spread over many names; prints handshakes
+//!   per second.
 //! - `cleanup`: deletes every key under a prefix (SCAN + UNLINK, never FLUSH).
 //!
 //! Results are printed as one line of `key=value` pairs starting with `RESULT`, for the
@@ -30,16 +31,18 @@ use switchyard_shared::Keys;
 use switchyard_shared::model::{CertRecord, HostRecord};
 use switchyard_shared::store::{ChangeSet, Store, connect};
 use time::OffsetDateTime;
-use tokio::io::AsyncWriteExt as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls;
-use tokio_rustls::rustls::client::Resumption;
 use tokio_rustls::rustls::client::danger::{
     HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
 };
+use tokio_rustls::rustls::client::{
+    ClientSessionStore, Resumption, Tls12ClientSessionValue, Tls13ClientSessionValue,
+};
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use tokio_rustls::rustls::{DigitallySignedStruct, SignatureScheme};
+use tokio_rustls::rustls::{DigitallySignedStruct, HandshakeKind, NamedGroup, SignatureScheme};
 
 #[derive(Parser)]
 #[command(about = "Benchmark helpers for bench/proxy.sh")]
@@ -71,6 +74,11 @@ enum Command {
         upstream: String,
         #[arg(long, default_value_t = 10_000)]
         batch: u64,
+        /// Give zone i its own upstream, http://127.a.b.c:PORT (a.b.c = i in base 256,
+        /// loopback only), PORT taken from --upstream: the memory case where nothing is
+        /// shared between zones.
+        #[arg(long)]
+        distinct_upstreams: bool,
     },
     /// Write one zone HOST → UPSTREAM.
     Zone {
@@ -141,6 +149,16 @@ enum Command {
         /// Server processes whose CPU time (from /proc) is reported for the measured window.
         #[arg(long, value_delimiter = ',')]
         cpu_pids: Vec<u32>,
+        /// After each handshake, send close_notify and read until the server closes: the
+        /// session tickets a TLS 1.3 server sends after the handshake are read (and kept
+        /// with --resume). Costs the client one more round trip per connection.
+        #[arg(long)]
+        drain: bool,
+        /// Resume sessions: keep the tickets the server sends (implies --drain) and offer
+        /// one on the next connection (TLS 1.3 PSK with (EC)DHE). The RESULT line counts
+        /// the handshakes the server actually resumed.
+        #[arg(long)]
+        resume: bool,
     },
     /// Delete every key under the prefix.
     Cleanup {
@@ -166,7 +184,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             count,
             upstream,
             batch,
-        } => zones(&redis, start, count, &upstream, batch).await,
+            distinct_upstreams,
+        } => zones(&redis, start, count, &upstream, batch, distinct_upstreams).await,
         Command::Zone {
             redis,
             host,
@@ -215,6 +234,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             secs,
             check_names,
             cpu_pids,
+            drain,
+            resume,
         } => {
             handshakes(
                 &addr,
@@ -223,6 +244,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 (warmup_secs, secs),
                 check_names,
                 &cpu_pids,
+                HandshakeMode {
+                    drain: drain || resume,
+                    resume,
+                },
             )
             .await
         }
@@ -253,8 +278,10 @@ async fn zones(
     count: u64,
     upstream: &str,
     batch: u64,
+    distinct_upstreams: bool,
 ) -> anyhow::Result<()> {
     let store = store(redis).await?;
+    let port = upstream.rsplit(':').next().unwrap_or("80").to_owned();
     let started = Instant::now();
     let mut written = 0;
     let mut version = 0;
@@ -263,6 +290,18 @@ async fn zones(
         let mut set = ChangeSet::new();
         for i in start + written..start + end {
             let host = format!("h{i}.d{}.bench.test", i / 100);
+            let own;
+            let upstream = if distinct_upstreams {
+                own = format!(
+                    "http://127.{}.{}.{}:{port}",
+                    (i >> 16) & 255,
+                    (i >> 8) & 255,
+                    i & 255
+                );
+                own.as_str()
+            } else {
+                upstream
+            };
             set.put_zone(&zone_record(&host, &format!("bench-{i}"), upstream)?);
         }
         version = store.apply(&set).await?.version;
@@ -509,25 +548,128 @@ impl ServerCertVerifier for AcceptAnything {
     }
 }
 
+/// Session store for `--resume`: like rustls's `ClientSessionMemoryCache`, but keeping
+/// up to 1,024 TLS 1.3 tickets per server name instead of 8, so that 32 connections in
+/// flight to one name do not run out of tickets (each takes one; the server sends new
+/// ones after each handshake).
+#[derive(Debug, Default)]
+struct TicketStore {
+    kx: std::sync::Mutex<std::collections::HashMap<ServerName<'static>, NamedGroup>>,
+    tls12:
+        std::sync::Mutex<std::collections::HashMap<ServerName<'static>, Tls12ClientSessionValue>>,
+    tls13: std::sync::Mutex<
+        std::collections::HashMap<
+            ServerName<'static>,
+            std::collections::VecDeque<Tls13ClientSessionValue>,
+        >,
+    >,
+}
+
+const TICKETS_PER_NAME: usize = 1024;
+
+impl ClientSessionStore for TicketStore {
+    fn set_kx_hint(&self, server_name: ServerName<'static>, group: NamedGroup) {
+        self.kx
+            .lock()
+            .expect("never poisoned")
+            .insert(server_name, group);
+    }
+
+    fn kx_hint(&self, server_name: &ServerName<'_>) -> Option<NamedGroup> {
+        self.kx
+            .lock()
+            .expect("never poisoned")
+            .get(server_name)
+            .copied()
+    }
+
+    fn set_tls12_session(&self, server_name: ServerName<'static>, value: Tls12ClientSessionValue) {
+        self.tls12
+            .lock()
+            .expect("never poisoned")
+            .insert(server_name, value);
+    }
+
+    fn tls12_session(&self, server_name: &ServerName<'_>) -> Option<Tls12ClientSessionValue> {
+        self.tls12
+            .lock()
+            .expect("never poisoned")
+            .get(server_name)
+            .cloned()
+    }
+
+    fn remove_tls12_session(&self, server_name: &ServerName<'static>) {
+        self.tls12
+            .lock()
+            .expect("never poisoned")
+            .remove(server_name);
+    }
+
+    fn insert_tls13_ticket(
+        &self,
+        server_name: ServerName<'static>,
+        value: Tls13ClientSessionValue,
+    ) {
+        let mut map = self.tls13.lock().expect("never poisoned");
+        let tickets = map.entry(server_name).or_default();
+        if tickets.len() >= TICKETS_PER_NAME {
+            tickets.pop_front();
+        }
+        tickets.push_back(value);
+    }
+
+    fn take_tls13_ticket(
+        &self,
+        server_name: &ServerName<'static>,
+    ) -> Option<Tls13ClientSessionValue> {
+        self.tls13
+            .lock()
+            .expect("never poisoned")
+            .get_mut(server_name)
+            .and_then(std::collections::VecDeque::pop_back)
+    }
+}
+
 fn sni(i: u64, domains: u64) -> String {
     format!("h.c{}.bench.test", i % domains.max(1))
 }
 
-async fn handshake(connector: &TlsConnector, addr: &str, name: &str) -> anyhow::Result<Vec<u8>> {
+#[derive(Clone, Copy)]
+struct HandshakeMode {
+    /// Read until the server closes after close_notify (receives session tickets).
+    drain: bool,
+    /// Keep tickets and offer them (the connector's resumption setting).
+    resume: bool,
+}
+
+/// One connection: the handshake, then close. Returns the leaf certificate and whether
+/// the server resumed a session.
+async fn handshake(
+    connector: &TlsConnector,
+    addr: &str,
+    name: &str,
+    drain: bool,
+) -> anyhow::Result<(Vec<u8>, bool)> {
     let tcp = TcpStream::connect(addr).await?;
     tcp.set_nodelay(true)?;
     let server_name = ServerName::try_from(name.to_owned())?;
     let mut tls = connector.connect(server_name, tcp).await?;
-    let leaf = tls
-        .get_ref()
-        .1
+    let conn = tls.get_ref().1;
+    let resumed = conn.handshake_kind() == Some(HandshakeKind::Resumed);
+    let leaf = conn
         .peer_certificates()
         .and_then(|c| c.first())
         .map(|c| c.as_ref().to_vec())
         .unwrap_or_default();
     // close_notify and FIN, as a well-behaved client would.
     let _ = tls.shutdown().await;
-    Ok(leaf)
+    if drain {
+        // The tickets arrive after the handshake; whatever ends the read (the server's
+        // close_notify, a FIN without it, a reset) is fine.
+        let mut sink = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(2), tls.read_to_end(&mut sink)).await;
+    }
+    Ok((leaf, resumed))
 }
 
 /// User + system CPU seconds consumed so far by these processes (Linux, USER_HZ = 100).
@@ -556,6 +698,7 @@ async fn handshakes(
     (warmup_secs, secs): (f64, f64),
     check_names: u64,
     cpu_pids: &[u32],
+    mode: HandshakeMode,
 ) -> anyhow::Result<()> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let schemes = provider
@@ -566,13 +709,17 @@ async fn handshakes(
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AcceptAnything(schemes)))
         .with_no_client_auth();
-    config.resumption = Resumption::disabled();
+    config.resumption = if mode.resume {
+        Resumption::store(Arc::new(TicketStore::default()))
+    } else {
+        Resumption::disabled()
+    };
     let connector = TlsConnector::from(Arc::new(config));
 
     // The right certificate for each checked name: its wildcard appears in the leaf.
     for i in 0..check_names.min(domains.max(1)) {
         let name = sni(i, domains);
-        let leaf = handshake(&connector, addr, &name)
+        let (leaf, _) = handshake(&connector, addr, &name, mode.drain)
             .await
             .with_context(|| format!("handshake with SNI {name}"))?;
         let want = format!("*.c{i}.bench.test");
@@ -582,14 +729,16 @@ async fn handshakes(
     }
 
     let ok = Arc::new(AtomicU64::new(0));
+    let resumed = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let next = Arc::new(AtomicU64::new(0));
     let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
     let mut tasks = Vec::new();
     for _ in 0..concurrency.max(1) {
-        let (ok, errors, stop, next, first_error) = (
+        let (ok, resumed, errors, stop, next, first_error) = (
             ok.clone(),
+            resumed.clone(),
             errors.clone(),
             stop.clone(),
             next.clone(),
@@ -600,9 +749,12 @@ async fn handshakes(
         tasks.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let name = sni(next.fetch_add(1, Ordering::Relaxed), domains);
-                match handshake(&connector, &addr, &name).await {
-                    Ok(_) => {
+                match handshake(&connector, &addr, &name, mode.drain).await {
+                    Ok((_, was_resumed)) => {
                         ok.fetch_add(1, Ordering::Relaxed);
+                        if was_resumed {
+                            resumed.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                     Err(e) => {
                         errors.fetch_add(1, Ordering::Relaxed);
@@ -617,15 +769,17 @@ async fn handshakes(
         }));
     }
     tokio::time::sleep(Duration::from_secs_f64(warmup_secs)).await;
-    let (ok0, err0, t0, cpu0) = (
+    let (ok0, res0, err0, t0, cpu0) = (
         ok.load(Ordering::Relaxed),
+        resumed.load(Ordering::Relaxed),
         errors.load(Ordering::Relaxed),
         Instant::now(),
         cpu_secs(cpu_pids)?,
     );
     tokio::time::sleep(Duration::from_secs_f64(secs)).await;
-    let (ok1, err1, elapsed, cpu1) = (
+    let (ok1, res1, err1, elapsed, cpu1) = (
         ok.load(Ordering::Relaxed),
+        resumed.load(Ordering::Relaxed),
         errors.load(Ordering::Relaxed),
         t0.elapsed(),
         cpu_secs(cpu_pids)?,
@@ -642,7 +796,8 @@ async fn handshakes(
     }
     let server_cpu = cpu1 - cpu0;
     println!(
-        "RESULT handshakes={done} errors={failed} secs={:.2} per_sec={rate:.0} server_cpu_pct={:.0} server_cpu_us_per_hs={:.0}",
+        "RESULT handshakes={done} resumed={} errors={failed} secs={:.2} per_sec={rate:.0} server_cpu_pct={:.0} server_cpu_us_per_hs={:.0}",
+        res1 - res0,
         elapsed.as_secs_f64(),
         100.0 * server_cpu / elapsed.as_secs_f64(),
         1e6 * server_cpu / done.max(1) as f64,
