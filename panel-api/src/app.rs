@@ -47,6 +47,49 @@ pub struct AppState {
     pub remembered: std::sync::Arc<crate::degraded::Remembered>,
     /// The built web panel served at `/` (`--web-dir`); `None` serves the API only.
     pub web: Option<std::sync::Arc<crate::web::WebPanel>>,
+    /// Since when this instance has seen PostgreSQL and Redis fail, for health.
+    pub outages: std::sync::Arc<Outages>,
+}
+
+/// Since when each store has been failing, as this instance saw it: the first failure
+/// after it last answered. Cleared as soon as it answers again.
+#[derive(Debug, Default)]
+pub struct Outages {
+    postgres: std::sync::Mutex<Option<time::OffsetDateTime>>,
+    redis: std::sync::Mutex<Option<time::OffsetDateTime>>,
+}
+
+/// One of the stores [`Outages`] follows.
+#[derive(Debug, Clone, Copy)]
+pub enum Dependency {
+    Postgres,
+    Redis,
+}
+
+impl Outages {
+    fn slot(&self, store: Dependency) -> &std::sync::Mutex<Option<time::OffsetDateTime>> {
+        match store {
+            Dependency::Postgres => &self.postgres,
+            Dependency::Redis => &self.redis,
+        }
+    }
+
+    /// Notes that `store` answered (`up`) or failed now; returns since when it is down
+    /// (`None` while up).
+    pub fn note(&self, store: Dependency, up: bool) -> Option<time::OffsetDateTime> {
+        let mut since = self.slot(store).lock().expect("never poisoned");
+        if up {
+            *since = None;
+        } else if since.is_none() {
+            *since = Some(time::OffsetDateTime::now_utc());
+        }
+        *since
+    }
+
+    /// Since when `store` is down, if it is.
+    pub fn since(&self, store: Dependency) -> Option<time::OffsetDateTime> {
+        *self.slot(store).lock().expect("never poisoned")
+    }
 }
 
 impl AppState {
@@ -55,6 +98,7 @@ impl AppState {
     }
 
     pub fn set_db_up(&self, up: bool) {
+        self.outages.note(Dependency::Postgres, up);
         let was = self.db_up.swap(up, std::sync::atomic::Ordering::Relaxed);
         if was != up {
             if up {
@@ -106,6 +150,7 @@ impl AppState {
             db_up: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
             remembered: Default::default(),
             web,
+            outages: Default::default(),
         })
     }
 }

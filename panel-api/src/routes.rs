@@ -25,6 +25,14 @@ pub mod health {
         pub problems: Vec<String>,
         pub postgres: &'static str,
         pub redis: &'static str,
+        /// Since when PostgreSQL has been failing, as this panel saw it (the first
+        /// failure after it last answered); `null` while it answers.
+        #[serde(with = "time::serde::rfc3339::option")]
+        pub postgres_down_since: Option<time::OffsetDateTime>,
+        /// Since when Redis has been failing, as this panel saw it; `null` while it
+        /// answers.
+        #[serde(with = "time::serde::rfc3339::option")]
+        pub redis_down_since: Option<time::OffsetDateTime>,
         /// `up` (heartbeat fresher than 3 beats), `down`, or `unknown` (Redis down).
         pub cert_worker: &'static str,
         pub cert_worker_heartbeat_age_secs: Option<f64>,
@@ -65,7 +73,13 @@ pub mod health {
             Ok(Ok(found)) => Some(found),
             _ => None,
         };
-        Json(verdict(Some(postgres_up), redis))
+        use crate::app::Dependency;
+        let mut health = verdict(Some(postgres_up), redis);
+        // The database watcher notices an outage within a second; the probe here may be
+        // the first to see it (or to see it end).
+        health.postgres_down_since = state.outages.note(Dependency::Postgres, postgres_up);
+        health.redis_down_since = state.outages.note(Dependency::Redis, health.redis == "up");
+        Json(health)
     }
 
     /// The overall verdict from what the probes found; `postgres` is `None` when it was
@@ -83,6 +97,8 @@ pub mod health {
             problems: Vec::new(),
             postgres: postgres.map_or("unchecked", up),
             redis: up(redis.is_some()),
+            postgres_down_since: None,
+            redis_down_since: None,
             cert_worker: "unknown",
             cert_worker_heartbeat_age_secs: None,
             version: None,

@@ -750,6 +750,11 @@ async fn redis_down_keeps_the_change_and_queues_it() -> anyhow::Result<()> {
         reply.json
     );
     assert_eq!(reply.json["cert_worker"], "unknown");
+    assert!(reply.json["redis_down_since"].is_string(), "{}", reply.json);
+    assert_eq!(reply.json["postgres_down_since"], Value::Null);
+    let since = reply.json["redis_down_since"].clone();
+    let reply = panel.call(Method::GET, "/health", Auth::None, None).await?;
+    assert_eq!(reply.json["redis_down_since"], since);
 
     let (_, key) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
     let reply = panel
@@ -829,6 +834,17 @@ async fn postgres_down_answers_503_and_health_says_so() -> anyhow::Result<()> {
         "{}",
         reply.json
     );
+    // Since when: the first failure this panel saw, the same on every later answer.
+    let since = reply.json["postgres_down_since"].clone();
+    let since_time = time::OffsetDateTime::parse(
+        since.as_str().unwrap_or_default(),
+        &time::format_description::well_known::Rfc3339,
+    )?;
+    assert!(since_time <= time::OffsetDateTime::now_utc());
+    assert_eq!(reply.json["redis_down_since"], Value::Null);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let reply = panel.call(Method::GET, "/health", Auth::None, None).await?;
+    assert_eq!(reply.json["postgres_down_since"], since, "{}", reply.json);
     let before = panel.redis.all_keys().await?;
     let reply = panel
         .call(

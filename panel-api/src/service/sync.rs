@@ -160,7 +160,10 @@ pub async fn write_through(state: &AppState, pending: Pending) -> Option<u64> {
         };
     }
     match try_write_through(state, &pending).await {
-        Ok(version) => Some(version),
+        Ok(version) => {
+            state.outages.note(crate::app::Dependency::Redis, true);
+            Some(version)
+        }
         Err(error) => {
             state.metrics.write_through_failures.inc();
             tracing::warn!(

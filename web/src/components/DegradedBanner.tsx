@@ -41,7 +41,7 @@ export function DegradedBanner() {
       <p>
         {since !== null ? (
           <>
-            Since {new Date(since).toLocaleTimeString()} ({sinceText(now, since)}, as first seen by this browser).{" "}
+            Since {new Date(since).toLocaleTimeString()} ({sinceText(now, since)}, when the panel API first saw it fail).{" "}
           </>
         ) : null}
         Lists and reads come from Redis (what the proxies serve); every change is disabled until PostgreSQL answers again. Routing is not affected.

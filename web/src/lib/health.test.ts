@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { writesBlockedReason, type Health } from "./health";
+import { downSince, writesBlockedReason, type Health } from "./health";
 import { isDark, nextThemeSetting } from "./theme";
 import { formatAge } from "./format";
 
@@ -8,6 +8,8 @@ const ok: Health = {
   problems: [],
   postgres: "up",
   redis: "up",
+  postgres_down_since: null,
+  redis_down_since: null,
   cert_worker: "up",
   cert_worker_heartbeat_age_secs: 1,
   version: 3,
@@ -52,5 +54,14 @@ describe("ages", () => {
     expect(formatAge(2 * 3600 + 300)).toBe("2 h 5 min");
     expect(formatAge(5 * 86400)).toBe("5 d");
     expect(formatAge(-1)).toBe("—");
+  });
+});
+
+describe("since when a service is down", () => {
+  it("is the API's own first sighting, read from health", () => {
+    expect(downSince("2026-11-22T10:00:05.5Z")).toBe(Date.parse("2026-11-22T10:00:05.5Z"));
+    expect(downSince(null)).toBeNull();
+    expect(downSince(undefined)).toBeNull();
+    expect(downSince("garbage")).toBeNull();
   });
 });

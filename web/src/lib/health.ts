@@ -1,6 +1,5 @@
 // The API's health document, polled: the degraded banner, useWritesAllowed(), the
 // overview and "live on the fleet" all read this one query.
-import { useEffect, useSyncExternalStore } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, unwrap } from "./api/client";
 import type { components } from "./api/schema.gen";
@@ -27,54 +26,20 @@ export function useHealth(pollMs: number = HEALTH_POLL_MS) {
   });
 }
 
-// The API says *that* PostgreSQL is down, not since when; the panel remembers when this
-// browser first saw it (kept across reloads), and says so.
-const DOWN_SINCE_KEY = "switchyard.postgresDownSince";
-const downListeners = new Set<() => void>();
-
-function readDownSince(): number | null {
-  try {
-    const v = window.localStorage.getItem(DOWN_SINCE_KEY);
-    const n = v === null ? NaN : Number(v);
-    return Number.isFinite(n) ? n : null;
-  } catch {
-    return null;
-  }
-}
-
-function writeDownSince(value: number | null): void {
-  try {
-    if (value === null) window.localStorage.removeItem(DOWN_SINCE_KEY);
-    else window.localStorage.setItem(DOWN_SINCE_KEY, String(value));
-  } catch {
-    /* not remembered across reloads */
-  }
-  downListeners.forEach((l) => {
-    l();
-  });
+/** Since when (ms since epoch) health says a service has been down; null while it is up. */
+export function downSince(text: string | null | undefined): number | null {
+  const ms = text ? Date.parse(text) : NaN;
+  return Number.isFinite(ms) ? ms : null;
 }
 
 /**
- * Whether PostgreSQL is down and since when this browser noticed. Updates the
- * remembered moment as health answers arrive.
+ * Whether PostgreSQL is down and since when: the panel API's own first sighting of the
+ * failure (`postgres_down_since`), the same for every browser.
  */
 export function usePostgresDown(): { down: boolean; since: number | null } {
   const { data } = useHealth();
   const down = data?.postgres === "down";
-  const since = useSyncExternalStore(
-    (onChange) => {
-      downListeners.add(onChange);
-      return () => downListeners.delete(onChange);
-    },
-    readDownSince,
-    () => null,
-  );
-  useEffect(() => {
-    if (data === undefined) return;
-    if (down && readDownSince() === null) writeDownSince(Date.now());
-    if (!down && readDownSince() !== null) writeDownSince(null);
-  }, [data, down]);
-  return { down, since: down ? since : null };
+  return { down, since: down ? downSince(data.postgres_down_since) : null };
 }
 
 export interface WritesAllowed {

@@ -767,10 +767,22 @@ export interface components {
             /** @description Certificates served that expire within 30 days (or have expired). */
             expiring_certificates: components["schemas"]["ExpiringCert"][];
             postgres: string;
+            /**
+             * Format: date-time
+             * @description Since when PostgreSQL has been failing, as this panel saw it (the first
+             *     failure after it last answered); `null` while it answers.
+             */
+            postgres_down_since?: string | null;
             problems: string[];
             /** @description Each proxy's applied version, heartbeat age, and whether it is current. */
             proxies: components["schemas"]["ProxyView"][];
             redis: string;
+            /**
+             * Format: date-time
+             * @description Since when Redis has been failing, as this panel saw it; `null` while it
+             *     answers.
+             */
+            redis_down_since?: string | null;
             /** @description `ok` when every part below is fine, `degraded` otherwise; `problems` says why. */
             status: string;
             /**
