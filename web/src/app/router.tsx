@@ -27,6 +27,7 @@ export const routes: RouteObject[] = [
             children: [
               { index: true, lazy: async () => ({ Component: (await import("@/features/overview/components/OverviewPage")).OverviewPage }) },
               { path: "zones", lazy: async () => ({ Component: (await import("@/features/zones/components/ZonesPage")).ZonesPage }) },
+              { path: "zones/bulk", lazy: async () => ({ Component: (await import("@/features/zones/components/BulkZonesPage")).BulkZonesPage }) },
               { path: "zones/new", lazy: async () => ({ Component: (await import("@/features/zones/components/ZoneEditorPage")).ZoneEditorPage }) },
               { path: "zones/:id", lazy: async () => ({ Component: (await import("@/features/zones/components/ZoneEditorPage")).ZoneEditorPage }) },
               { path: "domains", lazy: async () => ({ Component: (await import("@/features/domains/components/DomainsPage")).DomainsPage }) },

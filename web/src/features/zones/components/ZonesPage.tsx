@@ -56,15 +56,25 @@ export function ZonesPage() {
       <PageHeader
         title="Zones"
         actions={
-          <Button
-            variant="primary"
-            disabled={!can.allowed}
-            onClick={() => {
-              void navigate("/zones/new");
-            }}
-          >
-            New zone
-          </Button>
+          <>
+            <Button
+              disabled={!can.allowed}
+              onClick={() => {
+                void navigate("/zones/bulk");
+              }}
+            >
+              Bulk
+            </Button>
+            <Button
+              variant="primary"
+              disabled={!can.allowed}
+              onClick={() => {
+                void navigate("/zones/new");
+              }}
+            >
+              New zone
+            </Button>
+          </>
         }
       >
         Hostname (and path prefix) → backend.
