@@ -23,15 +23,19 @@ pub const DEFAULT_DRAIN_DELAY_MS: u64 = 2_000;
 #[command(version)]
 pub struct Config {
     /// Plain HTTP listener (redirects to HTTPS for zones that force it, unless --local).
+    /// Port 0 on any listener: the system picks a free port, and the proxy logs the
+    /// addresses it got (message "proxy listening", fields http, https, admin).
     #[arg(long, env = "SWITCHYARD_HTTP_LISTEN", default_value = "0.0.0.0:8080")]
     pub http_listen: String,
     /// HTTPS listener, certificate chosen per SNI; HTTP/2 by ALPN. Ignored with --local.
+    /// Port 0: a free port, logged (see --http-listen).
     #[arg(long, env = "SWITCHYARD_HTTPS_LISTEN", default_value = "0.0.0.0:8443")]
     pub https_listen: String,
     /// Port written into HTTPS redirects (the public one, e.g. 443 behind a port map).
     #[arg(long, env = "SWITCHYARD_HTTPS_REDIRECT_PORT", default_value_t = 443)]
     pub https_redirect_port: u16,
     /// Admin listener: /livez /readyz /status /route /metrics. Keep it private.
+    /// Port 0: a free port, logged (see --http-listen).
     #[arg(
         long,
         env = "SWITCHYARD_ADMIN_LISTEN",
@@ -53,7 +57,7 @@ pub struct Config {
     /// It holds private keys: keep its directory private.
     #[arg(long, env = "SWITCHYARD_SNAPSHOT_FILE", default_value = DEFAULT_SNAPSHOT_FILE)]
     pub snapshot_file: PathBuf,
-    /// Name this proxy reports in Redis (default: host name and listener port).
+    /// Name this proxy reports in Redis (default: host name and HTTP listener port).
     #[arg(long, env = "SWITCHYARD_PROXY_ID")]
     pub proxy_id: Option<String>,
     /// Development mode: no TLS listener, every zone served on plain HTTP.
@@ -206,20 +210,35 @@ impl Config {
         }
         if let (Some(a), Some(b)) = (http_listen, https_listen)
             && a == b
+            && a.port() != 0
             && !self.local
         {
             problems.push(format!("--http-listen and --https-listen are both {a}"));
+        }
+        if self.upgrade {
+            for (flag, a) in [
+                ("http-listen", http_listen),
+                ("https-listen", https_listen.filter(|_| !self.local)),
+                ("admin-listen", admin_listen),
+            ] {
+                if let Some(a) = a
+                    && a.port() == 0
+                {
+                    problems.push(format!(
+                        "--{flag} {a}: an upgrade takes over the running proxy's listeners; \
+                         give the addresses it logged (\"proxy listening\"), not port 0"
+                    ));
+                }
+            }
         }
         if !problems.is_empty() {
             return Err(problems);
         }
         let http_listen = http_listen.expect("checked");
-        let proxy_id = self.proxy_id.clone().unwrap_or_else(|| {
-            let host = std::fs::read_to_string("/etc/hostname")
-                .map(|h| h.trim().to_owned())
-                .unwrap_or_else(|_| "proxy".to_owned());
-            format!("{host}:{}", http_listen.port())
-        });
+        let proxy_id = self
+            .proxy_id
+            .clone()
+            .unwrap_or_else(|| default_proxy_id(http_listen.port()));
         Ok(Settings {
             http_listen,
             https_listen: if self.local { None } else { https_listen },
@@ -234,6 +253,15 @@ impl Config {
             drain_delay: Duration::from_millis(self.drain_delay_ms),
         })
     }
+}
+
+/// The name a proxy reports without `--proxy-id`: host name and HTTP listener port (the
+/// port the system picked, for port 0: see [`crate::build_server`]).
+pub fn default_proxy_id(http_port: u16) -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "proxy".to_owned());
+    format!("{host}:{http_port}")
 }
 
 #[cfg(test)]
@@ -281,5 +309,26 @@ mod tests {
             .validate()
             .unwrap();
         assert!(local.https_listen.is_none());
+    }
+
+    #[test]
+    fn port_zero_is_allowed_except_for_an_upgrade() {
+        let zero = [
+            "switchyard-proxy",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--https-listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ];
+        let settings = Config::parse_from(zero).validate().unwrap();
+        assert_eq!(settings.http_listen.port(), 0);
+        assert_eq!(settings.https_listen.unwrap().port(), 0);
+        let problems = Config::parse_from(zero.iter().chain(&["--upgrade"]))
+            .validate()
+            .unwrap_err();
+        assert_eq!(problems.len(), 3, "{problems:#?}");
+        assert!(problems[0].contains("not port 0"), "{problems:#?}");
     }
 }

@@ -27,11 +27,14 @@ pub mod tls;
 pub mod trace;
 pub mod upstreams;
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use anyhow::Context as _;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
+use pingora::listeners::TcpSocketOptions;
 use pingora::listeners::tls::TlsSettings;
 use pingora::server::ShutdownWatch;
 use pingora::server::configuration::{Opt, ServerConf};
@@ -56,6 +59,43 @@ const FEED_BLOCK: Duration = Duration::from_secs(5);
 /// Connection attempts per request across a zone's upstreams (first try included).
 const MAX_ATTEMPTS: usize = 3;
 
+/// The placeholder sockets of [`reserve_port`], open until the process exits.
+static PLACEHOLDERS: Mutex<Vec<socket2::Socket>> = Mutex::new(Vec::new());
+
+/// A listen address with port 0 made concrete before Pingora binds it: a placeholder
+/// socket with SO_REUSEPORT is bound to it (the system picks the port) but never listens,
+/// so it takes no connection, and it stays open until the process exits, so nothing else
+/// can take the port (a socket without SO_REUSEPORT, or of another user, cannot bind it;
+/// the system's own port-0 search skips it). Pingora then binds the concrete address with
+/// SO_REUSEPORT beside it. Returns the address and the socket options to bind it with;
+/// any other address is returned as is, bound exactly as before (no options).
+fn reserve_port(addr: SocketAddr) -> anyhow::Result<(SocketAddr, Option<TcpSocketOptions>)> {
+    if addr.port() != 0 {
+        return Ok((addr, None));
+    }
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+        .with_context(|| format!("a socket to reserve a port on {addr}"))?;
+    socket
+        .set_reuse_port(true)
+        .with_context(|| format!("SO_REUSEPORT to reserve a port on {addr}"))?;
+    socket
+        .bind(&addr.into())
+        .with_context(|| format!("binding {addr}"))?;
+    let bound = socket
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .with_context(|| format!("the port bound for {addr}"))?;
+    PLACEHOLDERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(socket);
+    let mut options = TcpSocketOptions::default();
+    options.so_reuseport = Some(true);
+    Ok((bound, Some(options)))
+}
+
 /// Runs the sync loop and the upstream health checks on Pingora's background runtime.
 struct Background {
     syncer: Mutex<Option<Syncer>>,
@@ -75,7 +115,11 @@ impl BackgroundService for Background {
 
 /// Builds the Pingora server with the proxy, admin and background services, and the
 /// arguments to run it with (the drain-aware signal watch, [`drain::DrainWatch`]).
-pub fn build_server(config: &Config, settings: Settings) -> anyhow::Result<(Server, RunArgs)> {
+///
+/// Listen addresses with port 0 get a free port ([`reserve_port`]); once every address is
+/// known it logs them, as `proxy listening` with fields `http`, `https` (unless
+/// `--local`) and `admin`, each `IP:PORT`.
+pub fn build_server(config: &Config, mut settings: Settings) -> anyhow::Result<(Server, RunArgs)> {
     let opt = Opt {
         upgrade: config.upgrade,
         ..Opt::default()
@@ -94,6 +138,16 @@ pub fn build_server(config: &Config, settings: Settings) -> anyhow::Result<(Serv
     };
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
+
+    let (http_listen, http_options) = reserve_port(settings.http_listen)?;
+    let https_listen = settings.https_listen.map(reserve_port).transpose()?;
+    let (admin_listen, admin_options) = reserve_port(settings.admin_listen)?;
+    if config.proxy_id.is_none() && settings.http_listen.port() == 0 {
+        settings.proxy_id = config::default_proxy_id(http_listen.port());
+    }
+    settings.http_listen = http_listen;
+    settings.https_listen = https_listen.as_ref().map(|(a, _)| *a);
+    settings.admin_listen = admin_listen;
 
     let live = Arc::new(ArcSwap::from_pointee(Snapshot::empty()));
     let registry = Registry::new(HealthConfig {
@@ -123,15 +177,15 @@ pub fn build_server(config: &Config, settings: Settings) -> anyhow::Result<(Serv
         "proxy".to_owned(),
         fast::Front::new(router, pingora_proxy, config.fast_path),
     );
-    proxy.add_tcp(&settings.http_listen.to_string());
-    if let Some(addr) = settings.https_listen {
+    add_tcp(&mut proxy, http_listen, http_options);
+    if let Some((addr, options)) = https_listen {
         let selector = tls::CertSelector {
             live: live.clone(),
             default_cert: config.default_cert.clone(),
         };
         let mut tls = TlsSettings::with_callbacks(Box::new(selector))?;
         tls.enable_h2();
-        proxy.add_tls_with_settings(&addr.to_string(), None, tls);
+        proxy.add_tls_with_settings(&addr.to_string(), options, tls);
     }
 
     let mut admin = Service::new(
@@ -143,7 +197,7 @@ pub fn build_server(config: &Config, settings: Settings) -> anyhow::Result<(Serv
             proxy_id: settings.proxy_id.clone(),
         },
     );
-    admin.add_tcp(&settings.admin_listen.to_string());
+    add_tcp(&mut admin, admin_listen, admin_options);
 
     let syncer = Syncer::new(
         SyncConfig {
@@ -179,5 +233,29 @@ pub fn build_server(config: &Config, settings: Settings) -> anyhow::Result<(Serv
             delay: settings.drain_delay,
         }),
     };
+    // Pingora binds when the server runs; the ports are held meanwhile (port 0: by the
+    // placeholders), so the addresses are final. Tests read them from this line.
+    match settings.https_listen {
+        Some(https) => tracing::info!(
+            http = %settings.http_listen,
+            https = %https,
+            admin = %settings.admin_listen,
+            "proxy listening"
+        ),
+        None => tracing::info!(
+            http = %settings.http_listen,
+            admin = %settings.admin_listen,
+            "proxy listening"
+        ),
+    }
     Ok((server, run_args))
+}
+
+/// A plain TCP listener on `addr`, with the options [`reserve_port`] gave (none: as
+/// Pingora binds by default).
+fn add_tcp<A>(service: &mut Service<A>, addr: SocketAddr, options: Option<TcpSocketOptions>) {
+    match options {
+        Some(options) => service.add_tcp_with_settings(&addr.to_string(), options),
+        None => service.add_tcp(&addr.to_string()),
+    }
 }

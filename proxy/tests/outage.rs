@@ -11,11 +11,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use support::{Proxy, ProxyOptions, free_port, put_zones, zone};
+use support::{Proxy, ProxyOptions, put_zones, zone};
 use switchyard_shared::Keys;
 use switchyard_shared::store::{self, Store};
 use switchyard_tests::client;
 use switchyard_tests::eventually::eventually;
+// redis-server cannot report a port-0 address: the private Redis gets a released one.
+use switchyard_tests::process::free_port;
 use switchyard_tests::upstream::Upstream;
 
 /// A private Redis with append-only persistence, as in production: data survives a

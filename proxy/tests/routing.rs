@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Proxy, ProxyOptions, put_zones, zone, zone_json};
+use support::{HTTPS_REDIRECT_PORT, Proxy, ProxyOptions, put_zones, zone, zone_json};
 use switchyard_shared::store::ChangeSet;
 use switchyard_tests::eventually::eventually;
 use switchyard_tests::redis::TestRedis;
@@ -193,7 +193,7 @@ async fn answers_the_proxy_makes_itself_name_the_request_id() {
     assert_eq!(resp.status, 308);
     assert_eq!(
         resp.header("location").unwrap(),
-        format!("https://secure.example.com:{}/a/b?c=d", proxy.https.port())
+        format!("https://secure.example.com:{HTTPS_REDIRECT_PORT}/a/b?c=d")
     );
     assert_eq!(
         slow.request_count(),

@@ -1,6 +1,7 @@
 //! The workspace's binaries as real processes: started with their output in a log
 //! file, stopped with SIGTERM (and killed if they do not go), killed when dropped.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -26,12 +27,62 @@ const SCRUBBED: [&str; 8] = [
 /// How long a service may take to exit after SIGTERM.
 pub const STOP_DEADLINE: Duration = Duration::from_secs(30);
 
-/// A free port on 127.0.0.1 (bound, then released for the service to take).
+/// A free port on 127.0.0.1 (bound, then released for the service to take). Only for
+/// programs that cannot bind port 0 and report the address they got (Redis, Pebble):
+/// the workspace's services can, and a test reads their address from their log
+/// ([`logged_fields`]).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port()
+}
+
+/// The `fields` of the first JSON log line in `text` whose message is `message`. The
+/// workspace's services report the addresses they bound that way: panel-api
+/// `{"fields":{"message":"panel-api serving","listen":"IP:PORT"}}`, switchyard-proxy
+/// [`ProxyListening`].
+pub fn logged_fields(
+    text: &str,
+    message: &str,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let quoted = format!("\"{message}\"");
+    text.lines()
+        .filter(|line| line.contains(&quoted))
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find_map(|line| match line.get("fields") {
+            Some(serde_json::Value::Object(fields))
+                if fields.get("message").and_then(|m| m.as_str()) == Some(message) =>
+            {
+                Some(fields.clone())
+            }
+            _ => None,
+        })
+}
+
+/// The addresses a `switchyard-proxy` listens on, from its log line
+/// `{"fields":{"message":"proxy listening","http":"IP:PORT","https":"IP:PORT","admin":"IP:PORT"}}`
+/// (no `https` with `--local`): start it with port 0 and read them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyListening {
+    pub http: SocketAddr,
+    pub https: Option<SocketAddr>,
+    pub admin: SocketAddr,
+}
+
+impl ProxyListening {
+    pub const MESSAGE: &str = "proxy listening";
+
+    /// From a proxy's log text, once the line is there.
+    pub fn from_log(text: &str) -> Option<ProxyListening> {
+        let fields = logged_fields(text, Self::MESSAGE)?;
+        let addr = |name: &str| -> Option<SocketAddr> { fields.get(name)?.as_str()?.parse().ok() };
+        Some(ProxyListening {
+            http: addr("http")?,
+            https: addr("https"),
+            admin: addr("admin")?,
+        })
+    }
 }
 
 /// A running service. Its working directory is a fresh temporary directory (removed on
@@ -101,6 +152,30 @@ impl Service {
         let text = self.log_text();
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Waits (up to `deadline`) for a `switchyard-proxy` to log the addresses it listens
+    /// on; fails at once if it exits first.
+    pub async fn proxy_listening(&mut self, deadline: Duration) -> anyhow::Result<ProxyListening> {
+        let log = self.log.clone();
+        let seen = eventually(
+            deadline,
+            "the proxy logs the addresses it listens on",
+            || {
+                let running = self.running();
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                async move {
+                    match ProxyListening::from_log(&text) {
+                        Some(listening) => Ok(Some(listening)),
+                        None if !running => Ok(None),
+                        None => Err(format!("no \"{}\" line yet", ProxyListening::MESSAGE)),
+                    }
+                }
+            },
+        )
+        .await
+        .with_context(|| self.log_tail(20))?;
+        seen.with_context(|| format!("the proxy exited before listening:\n{}", self.log_tail(20)))
     }
 
     /// Still running?

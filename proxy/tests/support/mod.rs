@@ -4,7 +4,7 @@
 
 pub mod raw;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -13,15 +13,12 @@ use switchyard_shared::model::{CertRecord, HostRecord};
 use switchyard_shared::store::{Applied, ChangeSet, Store};
 use switchyard_tests::client::{self, Response};
 use switchyard_tests::eventually::eventually;
+use switchyard_tests::process::ProxyListening;
 
-/// A free port on 127.0.0.1 (bound, then released for the proxy to take).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+/// The port the proxy writes into its HTTPS redirects (`--https-redirect-port`). Only
+/// written, never bound: the HTTPS listener's own port is known only once the proxy
+/// reports it.
+pub const HTTPS_REDIRECT_PORT: u16 = 8443;
 
 /// A running proxy process; killed when dropped.
 pub struct Proxy {
@@ -31,6 +28,16 @@ pub struct Proxy {
     pub admin: SocketAddr,
     pub dir: PathBuf,
     pub log: PathBuf,
+    /// The socket an upgrade hands the listeners over through.
+    pub upgrade_sock: PathBuf,
+}
+
+/// What the new process of an upgrade takes over from the old one.
+pub struct UpgradeFrom {
+    pub http: SocketAddr,
+    pub https: SocketAddr,
+    pub admin: SocketAddr,
+    pub upgrade_sock: PathBuf,
 }
 
 pub struct ProxyOptions {
@@ -38,9 +45,9 @@ pub struct ProxyOptions {
     pub prefix: String,
     pub dir: PathBuf,
     pub extra: Vec<String>,
-    /// Take over the listeners of this running proxy (`--upgrade`), same ports and
+    /// Take over the listeners of this running proxy (`--upgrade`), same addresses and
     /// upgrade socket.
-    pub upgrade_from: Option<(SocketAddr, SocketAddr, SocketAddr)>,
+    pub upgrade_from: Option<UpgradeFrom>,
 }
 
 impl ProxyOptions {
@@ -64,7 +71,12 @@ impl ProxyOptions {
             prefix: prefix.to_owned(),
             dir: old.dir.clone(),
             extra: vec!["--upgrade".to_owned()],
-            upgrade_from: Some((old.http, old.https, old.admin)),
+            upgrade_from: Some(UpgradeFrom {
+                http: old.http,
+                https: old.https,
+                admin: old.admin,
+                upgrade_sock: old.upgrade_sock.clone(),
+            }),
         }
     }
 
@@ -75,24 +87,32 @@ impl ProxyOptions {
 }
 
 impl Proxy {
-    /// Starts a proxy and waits until its admin listener answers; in upgrade mode, until
-    /// it waits on the upgrade socket for the old process's listeners.
+    /// Starts a proxy on ports the system picks (port 0; the addresses are read from its
+    /// "proxy listening" log line) and waits until its admin listener answers. In upgrade
+    /// mode it gets the old process's addresses and the wait is until it waits on the
+    /// upgrade socket for the old process's listeners (it logs its addresses only once it
+    /// has them).
     pub async fn start(options: ProxyOptions) -> Proxy {
-        let (http, https, admin) = match options.upgrade_from {
-            Some((h, s, a)) => (h.port(), s.port(), a.port()),
-            None => (free_port(), free_port(), free_port()),
+        let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+        let (http, https, admin) = match &options.upgrade_from {
+            Some(old) => (old.http, old.https, old.admin),
+            None => (any_port, any_port, any_port),
         };
-        let upgrade_sock = options.dir.join(format!("upgrade-{http}.sock"));
+        let name = uuid::Uuid::new_v4().simple().to_string();
+        let upgrade_sock = match &options.upgrade_from {
+            Some(old) => old.upgrade_sock.clone(),
+            None => options.dir.join(format!("upgrade-{name}.sock")),
+        };
         let log = options.dir.join(if options.upgrade_from.is_some() {
-            format!("proxy-{http}-upgraded.log")
+            format!("proxy-{name}-upgraded.log")
         } else {
-            format!("proxy-{http}.log")
+            format!("proxy-{name}.log")
         });
         let log_file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_switchyard-proxy"))
-            .args(["--http-listen", &format!("127.0.0.1:{http}")])
-            .args(["--https-listen", &format!("127.0.0.1:{https}")])
-            .args(["--admin-listen", &format!("127.0.0.1:{admin}")])
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard-proxy"))
+            .args(["--http-listen", &http.to_string()])
+            .args(["--https-listen", &https.to_string()])
+            .args(["--admin-listen", &admin.to_string()])
             .args(["--redis-url", &options.redis_url])
             .args(["--key-prefix", &options.prefix])
             .args([
@@ -100,8 +120,8 @@ impl Proxy {
                 options.dir.join("snapshot").to_str().unwrap(),
             ])
             .args(["--upgrade-sock", upgrade_sock.to_str().unwrap()])
-            .args(["--proxy-id", &format!("test-{http}")])
-            .args(["--https-redirect-port", &https.to_string()])
+            .args(["--proxy-id", &format!("test-{name}")])
+            .args(["--https-redirect-port", &HTTPS_REDIRECT_PORT.to_string()])
             .args(["--startup-timeout-ms", "1000"])
             .args(["--health-check-ms", "200"])
             .args(
@@ -124,16 +144,18 @@ impl Proxy {
             .stderr(log_file)
             .spawn()
             .expect("the proxy binary starts");
-        let proxy = Proxy {
-            child: Some(child),
-            http: SocketAddr::from(([127, 0, 0, 1], http)),
-            https: SocketAddr::from(([127, 0, 0, 1], https)),
-            admin: SocketAddr::from(([127, 0, 0, 1], admin)),
-            dir: options.dir,
-            log,
-        };
+        let log_text = |log: &PathBuf| std::fs::read_to_string(log).unwrap_or_default();
         if proxy_is_upgrade(&options.extra) {
-            let sock = upgrade_sock.clone();
+            let proxy = Proxy {
+                child: Some(child),
+                http,
+                https,
+                admin,
+                dir: options.dir,
+                log,
+                upgrade_sock: upgrade_sock.clone(),
+            };
+            let sock = upgrade_sock;
             eventually(
                 Duration::from_secs(20),
                 "the new process waits on the upgrade socket",
@@ -152,6 +174,34 @@ impl Proxy {
             .unwrap_or_else(|e| panic!("{e}\n--- proxy log ---\n{}", proxy.log_text()));
             return proxy;
         }
+        // The addresses it got; a process that exits first ends the wait at once.
+        let listening = eventually(
+            Duration::from_secs(20),
+            "the proxy logs the addresses it listens on",
+            || {
+                let exited = matches!(child.try_wait(), Ok(Some(_)));
+                let text = log_text(&log);
+                async move {
+                    match ProxyListening::from_log(&text) {
+                        Some(listening) => Ok(Some(listening)),
+                        None if exited => Ok(None),
+                        None => Err(format!("no \"{}\" line yet", ProxyListening::MESSAGE)),
+                    }
+                }
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n--- proxy log ---\n{}", log_text(&log)))
+        .unwrap_or_else(|| panic!("the proxy exited\n--- proxy log ---\n{}", log_text(&log)));
+        let proxy = Proxy {
+            child: Some(child),
+            http: listening.http,
+            https: listening.https.expect("the HTTPS listener (no --local)"),
+            admin: listening.admin,
+            dir: options.dir,
+            log,
+            upgrade_sock,
+        };
         let admin = proxy.admin;
         eventually(
             Duration::from_secs(20),
