@@ -4,7 +4,6 @@ import { Banner } from "@/components/ui/Banner";
 import { Button } from "@/components/ui/Button";
 import { Dialog } from "@/components/ui/Dialog";
 import { Field } from "@/components/ui/Field";
-import { Table, TBody, Td, Th, THead, Tr } from "@/components/ui/Table";
 import { WritesBlocked } from "@/components/WritesBlocked";
 import { ApiError, errorMessage } from "@/lib/api/errors";
 import { plural } from "@/lib/format";
@@ -69,25 +68,17 @@ function ColumnsHelp() {
       <summary className="cursor-pointer font-medium">CSV columns and JSON shape</summary>
       <div className="mt-2 space-y-2">
         <p>The first row names the columns, in any order; only hostname is required. Quote a value that holds a comma, a quote (written "") or a line break.</p>
-        <Table caption="CSV columns">
-          <THead>
-            <tr>
-              <Th>Column</Th>
-              <Th>Meaning</Th>
-            </tr>
-          </THead>
-          <TBody>
-            {Object.entries(CSV_COLUMNS).map(([name, c]) => (
-              <Tr key={name}>
-                <Td className="whitespace-nowrap">
-                  <code className="text-xs">{name}</code>
-                  {c.aliases.length > 0 && <span className="block text-xs text-slate-500 dark:text-slate-400">or {c.aliases.join(", ")}</span>}
-                </Td>
-                <Td className="min-w-48">{c.help}</Td>
-              </Tr>
-            ))}
-          </TBody>
-        </Table>
+        <dl aria-label="CSV columns" className="space-y-1.5">
+          {Object.entries(CSV_COLUMNS).map(([name, c]) => (
+            <div key={name}>
+              <dt className="inline font-semibold">
+                <code className="text-xs">{name}</code>
+                {c.aliases.length > 0 && <span className="text-xs font-normal text-slate-600 dark:text-slate-400"> (or {c.aliases.join(", ")})</span>}
+              </dt>
+              <dd className="inline break-words">: {c.help}</dd>
+            </div>
+          ))}
+        </dl>
         <p>Example:</p>
         <pre className="overflow-x-auto rounded bg-slate-100 p-2 text-xs dark:bg-slate-800">{EXAMPLE}</pre>
         <p>
@@ -113,7 +104,7 @@ export function BulkZonesPage() {
   const [pasted, setPasted] = useState("");
   const [file, setFile] = useState<{ name: string; text: string } | null>(null);
   const [checking, setChecking] = useState(false);
-  const [problems, setProblems] = useState<{ title: string; list: RowProblem[] } | null>(null);
+  const [problems, setProblems] = useState<{ title: string; list: RowProblem[]; sent: boolean } | null>(null);
   const [message, setMessage] = useState<string | null>(null);
   const [review, setReview] = useState<Review | null>(null);
   const [done, setDone] = useState<{ diff: Diff; applied: Applied } | null>(null);
@@ -142,7 +133,7 @@ export function BulkZonesPage() {
   };
 
   const failed = (e: unknown, sources: BulkSources, title: string) => {
-    if (e instanceof ApiError && e.status === 422 && e.details.length > 0) setProblems({ title, list: mapBulkProblems(e.details, sources) });
+    if (e instanceof ApiError && e.status === 422 && e.details.length > 0) setProblems({ title, list: mapBulkProblems(e.details, sources), sent: true });
     else setMessage(errorMessage(e));
     if (e instanceof ApiError && e.status === 503) recheckHealth();
   };
@@ -152,7 +143,7 @@ export function BulkZonesPage() {
     reset();
     const parsed = parseBulk(file ? file.text : pasted);
     if (!parsed.ok) {
-      setProblems({ title: "Not sent: fix these rows first", list: parsed.problems });
+      setProblems({ title: "Not sent: these rows cannot be read", list: parsed.problems, sent: false });
       return;
     }
     const { request, sources } = parsed;
@@ -222,7 +213,7 @@ export function BulkZonesPage() {
             {message}
           </Banner>
         )}
-        {problems && <BulkProblems title={problems.title} problems={problems.list} />}
+        {problems && <BulkProblems title={problems.title} problems={problems.list} sent={problems.sent} />}
         <ColumnsHelp />
         <fieldset disabled={!allowed} className="space-y-3">
           <legend className="sr-only">Zones to send</legend>
