@@ -172,25 +172,24 @@ impl Proxy {
     /// Starts a proxy named `id` on `redis_url` under `prefix` and waits until it is
     /// ready (a snapshot loaded).
     pub async fn start(redis_url: &str, prefix: &str, id: &str) -> anyhow::Result<Proxy> {
-        let proxy = Self::spawn(redis_url, prefix, id, None)?;
+        let proxy = Self::spawn(redis_url, prefix, id, None).await?;
         proxy.ready().await?;
         Ok(proxy)
     }
 
-    /// Starts a proxy in `dir` (where an earlier one left its snapshot file), on the
-    /// same ports as before if given.
-    pub fn spawn(
+    /// Starts a proxy and waits until it reports its addresses (not until it is
+    /// ready): on ports the system picks (port 0, read from its log), or in `dir` (where
+    /// an earlier one left its snapshot file) on the same ports as before if given.
+    pub async fn spawn(
         redis_url: &str,
         prefix: &str,
         id: &str,
         restart: Option<(&Path, SocketAddr, SocketAddr)>,
     ) -> anyhow::Result<Proxy> {
+        let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
         let (http, admin) = match restart {
             Some((_, http, admin)) => (http, admin),
-            None => (
-                SocketAddr::from(([127, 0, 0, 1], free_port())),
-                SocketAddr::from(([127, 0, 0, 1], free_port())),
-            ),
+            None => (any_port, any_port),
         };
         let args: Vec<String> = [
             "--local".to_owned(),
@@ -205,7 +204,7 @@ impl Proxy {
             "--snapshot-file".to_owned(),
             "snapshot.json".to_owned(),
             "--upgrade-sock".to_owned(),
-            format!("upgrade-{}.sock", http.port()),
+            "upgrade.sock".to_owned(),
             "--proxy-id".to_owned(),
             id.to_owned(),
             "--grace-secs".to_owned(),
@@ -218,14 +217,15 @@ impl Proxy {
             "1".to_owned(),
         ]
         .into();
-        let service = match restart {
+        let mut service = match restart {
             Some((dir, _, _)) => Service::start_in("switchyard-proxy", &args, &[], dir)?,
             None => Service::start("switchyard-proxy", &args, &[])?,
         };
+        let listening = service.proxy_listening(READY_DEADLINE).await?;
         Ok(Proxy {
             service,
-            http,
-            admin,
+            http: listening.http,
+            admin: listening.admin,
             id: id.to_owned(),
         })
     }

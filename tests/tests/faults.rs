@@ -247,7 +247,8 @@ async fn postgres_and_redis_outages_under_load_fail_no_request_and_lose_nothing(
         redis.prefix(),
         "faults-1",
         Some((&dir, proxy.http, proxy.admin)),
-    )?;
+    )
+    .await?;
     restarted.ready().await?;
     let status = restarted.status().await?;
     assert_eq!(status["source"], "file", "{status}");

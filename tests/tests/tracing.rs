@@ -389,13 +389,14 @@ async fn panel_zone_write_is_one_trace_from_request_to_redis() -> anyhow::Result
 // proxy: a span per request when configured, nothing at all when not
 // ---------------------------------------------------------------------------------
 
-fn proxy_args(redis: &TestRedis, http: u16, extra: &[String]) -> Vec<String> {
+/// A proxy in local mode on ports the system picks (read from its log).
+fn proxy_args(redis: &TestRedis, id: &str, extra: &[String]) -> Vec<String> {
     let mut args: Vec<String> = [
         "--local".to_owned(),
         "--http-listen".to_owned(),
-        format!("127.0.0.1:{http}"),
+        "127.0.0.1:0".to_owned(),
         "--admin-listen".to_owned(),
-        format!("127.0.0.1:{}", free_port()),
+        "127.0.0.1:0".to_owned(),
         "--redis-url".to_owned(),
         redis.url().to_owned(),
         "--key-prefix".to_owned(),
@@ -403,9 +404,9 @@ fn proxy_args(redis: &TestRedis, http: u16, extra: &[String]) -> Vec<String> {
         "--snapshot-file".to_owned(),
         "snapshot".to_owned(),
         "--upgrade-sock".to_owned(),
-        format!("upgrade-{http}.sock"),
+        "upgrade.sock".to_owned(),
         "--proxy-id".to_owned(),
-        format!("trace-test-{http}"),
+        format!("trace-test-{id}"),
         "--grace-secs".to_owned(),
         "0".to_owned(),
         "--drain-delay-ms".to_owned(),
@@ -456,10 +457,9 @@ async fn proxy_exports_a_span_per_request_when_configured() -> anyhow::Result<()
     let redis = TestRedis::new().await?;
     let upstream = Upstream::echo("traced").await;
     put_zone(&redis, "traced.example.com", &upstream).await?;
-    let http = free_port();
     let args = proxy_args(
         &redis,
-        http,
+        "traced",
         &["--otlp-endpoint".to_owned(), receiver.endpoint()],
     );
     let mut proxy = Service::start(
@@ -467,7 +467,7 @@ async fn proxy_exports_a_span_per_request_when_configured() -> anyhow::Result<()
         &args,
         &[("OTEL_BSP_SCHEDULE_DELAY", "100")],
     )?;
-    let addr = SocketAddr::from(([127, 0, 0, 1], http));
+    let addr = proxy.proxy_listening(DEADLINE).await?.http;
     get_through(addr, "traced.example.com", "trace-test-request-1")
         .await
         .with_context(|| proxy.log_text())?;
@@ -516,9 +516,12 @@ async fn proxy_sends_nothing_without_an_endpoint() -> anyhow::Result<()> {
     let redis = TestRedis::new().await?;
     let upstream = Upstream::echo("untraced").await;
     put_zone(&redis, "untraced.example.com", &upstream).await?;
-    let http = free_port();
-    let mut proxy = Service::start("switchyard-proxy", &proxy_args(&redis, http, &[]), &[])?;
-    let addr = SocketAddr::from(([127, 0, 0, 1], http));
+    let mut proxy = Service::start(
+        "switchyard-proxy",
+        &proxy_args(&redis, "untraced", &[]),
+        &[],
+    )?;
+    let addr = proxy.proxy_listening(DEADLINE).await?.http;
     for i in 0..5 {
         get_through(addr, "untraced.example.com", &format!("untraced-{i}"))
             .await
