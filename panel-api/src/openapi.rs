@@ -441,6 +441,43 @@ pub mod mirror {
         pub certs: u64,
     }
 
+    /// The routes of one hostname pattern as Redis holds them under `zone:<pattern>`
+    /// (`switchyard_shared::model::HostRecord`): what the proxies read.
+    #[derive(Debug, Serialize, Deserialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct ZoneRecord {
+        pub host: String,
+        /// One route per path prefix.
+        pub routes: Vec<RouteRecord>,
+    }
+
+    /// One route of a [`ZoneRecord`] (`switchyard_shared::model::Route`): named backends
+    /// already rendered to upstreams.
+    #[derive(Debug, Serialize, Deserialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct RouteRecord {
+        pub zone_id: String,
+        pub path_prefix: String,
+        /// Empty: the proxy answers 503 "service not configured for this host".
+        pub upstreams: Vec<UpstreamRecord>,
+        /// The named backend the upstreams were rendered from (informational).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub named_backend: Option<String>,
+        pub force_https: bool,
+        pub preserve_host: bool,
+        /// Client networks allowed; empty allows everyone.
+        pub allow: Vec<String>,
+        pub timeouts: switchyard_shared::model::Timeouts,
+    }
+
+    /// One upstream of a [`RouteRecord`] (`switchyard_shared::model::Upstream`).
+    #[derive(Debug, Serialize, Deserialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct UpstreamRecord {
+        pub url: String,
+        pub weight: u32,
+    }
+
     /// A certificate that expires soon (`switchyard_shared::fleet::ExpiringCert`).
     #[derive(Debug, Serialize, Deserialize, ToSchema)]
     #[serde(deny_unknown_fields)]

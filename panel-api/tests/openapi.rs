@@ -537,6 +537,27 @@ fn mirrored_schemas_match_the_real_types() {
     serde_json::from_value::<mirror::ProxyView>(proxy.clone()).expect("the mirror reads it");
     assert_eq!(keys(&proxy), properties("ProxyView"));
 
+    // A zone record as the write path gives it to Redis, every field set.
+    let record = switchyard_shared::model::HostRecord::from_json(
+        "app.example.com",
+        json!({"host": "app.example.com", "routes": [{
+            "zone_id": "z1", "path_prefix": "/api",
+            "upstreams": [{"url": "http://10.0.0.5:8080", "weight": 3}],
+            "named_backend": "svc", "force_https": true, "preserve_host": true,
+            "allow": ["10.0.0.0/8"], "timeouts": {"connect_ms": 500, "read_ms": 3000}}]})
+        .to_string()
+        .as_bytes(),
+    )
+    .expect("a valid record");
+    let record: Value = serde_json::from_str(&record.to_json()).unwrap();
+    serde_json::from_value::<mirror::ZoneRecord>(record.clone()).expect("the mirror reads it");
+    assert_eq!(keys(&record), properties("ZoneRecord"));
+    assert_eq!(keys(&record["routes"][0]), properties("RouteRecord"));
+    assert_eq!(
+        keys(&record["routes"][0]["upstreams"][0]),
+        properties("UpstreamRecord")
+    );
+
     let cert = serde_json::to_value(ExpiringCert {
         name: "*.example.com".into(),
         not_after: time::OffsetDateTime::UNIX_EPOCH,

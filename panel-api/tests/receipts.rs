@@ -162,3 +162,110 @@ async fn every_write_answers_the_redis_version_it_produced() -> anyhow::Result<(
     assert_eq!(redis_version(&panel).await?, v3 + 3);
     panel.stop().await
 }
+
+/// The value of a zone key as Redis holds it, parsed.
+async fn redis_record(panel: &Panel, host: &str) -> anyhow::Result<Option<Value>> {
+    let key = panel.redis.keys().zone(host);
+    let text: Option<String> = panel.redis.client().get(key).await?;
+    Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
+}
+
+#[tokio::test]
+async fn dry_runs_show_the_exact_redis_records_before_and_after() -> anyhow::Result<()> {
+    let mut panel = Panel::start().await?;
+    let (_, key) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    let admin = || Auth::Bearer(&key);
+    panel.domain(&key, "example.com").await?;
+    let reply = panel
+        .call(
+            Method::POST,
+            "/named-backends",
+            admin(),
+            Some(json!({"name": "svc", "url_template": "http://{first_label}.internal:{port}"})),
+        )
+        .await?;
+    assert_eq!(reply.status, 201, "{}", reply.json);
+    let id = panel.zone(&key, "app.example.com").await?;
+    let zone_key = panel.redis.keys().zone("app.example.com");
+
+    // A change to a named backend: `after` carries the URL the template renders to,
+    // exactly as the real write then stores it.
+    let named = json!({"hostname": "app.example.com",
+                       "backend": {"kind": "named", "name": "svc", "params": {"port": "8443"}}});
+    let reply = panel
+        .call(
+            Method::PUT,
+            &format!("/zones/{id}?dry_run=true"),
+            admin(),
+            Some(named.clone()),
+        )
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    let records = reply.json["records"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(records.len(), 1, "{}", reply.json);
+    assert_eq!(records[0]["hostname"], "app.example.com");
+    assert_eq!(records[0]["key"], zone_key.as_str());
+    let now = redis_record(&panel, "app.example.com").await?;
+    assert_eq!(Some(&records[0]["before"]), now.as_ref());
+    assert_eq!(
+        records[0]["after"]["routes"][0]["upstreams"][0]["url"], "http://app.internal:8443",
+        "{}",
+        records[0]
+    );
+    assert_eq!(records[0]["after"]["routes"][0]["named_backend"], "svc");
+    // Nothing changed…
+    assert_eq!(redis_record(&panel, "app.example.com").await?, now);
+    // …and the real write stores exactly what the dry run said.
+    let reply = panel
+        .call(Method::PUT, &format!("/zones/{id}"), admin(), Some(named))
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(
+        reply.json["records"],
+        Value::Null,
+        "a real write has no preview"
+    );
+    assert_eq!(
+        redis_record(&panel, "app.example.com").await?.as_ref(),
+        Some(&records[0]["after"])
+    );
+
+    // A new hostname has no record before; a delete has none after.
+    let reply = panel
+        .call(
+            Method::POST,
+            "/zones/bulk?dry_run=true",
+            admin(),
+            Some(
+                json!({"create": [zone("new.example.com", "", "http://127.0.0.1:9005")],
+                        "delete": [id]}),
+            ),
+        )
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    let records = reply.json["records"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let by_host = |h: &str| {
+        records
+            .iter()
+            .find(|r| r["hostname"] == h)
+            .cloned()
+            .unwrap_or_else(|| panic!("{h} in {records:?}"))
+    };
+    let created = by_host("new.example.com");
+    assert_eq!(created["before"], Value::Null);
+    assert_eq!(
+        created["after"]["routes"][0]["upstreams"][0]["url"],
+        "http://127.0.0.1:9005"
+    );
+    let deleted = by_host("app.example.com");
+    assert!(deleted["before"].is_object());
+    assert_eq!(deleted["after"], Value::Null);
+    assert!(redis_record(&panel, "new.example.com").await?.is_none());
+    panel.stop().await
+}

@@ -111,6 +111,12 @@ impl ChangeSet {
         self
     }
 
+    /// The zone writes of this batch, as the write applies them: each hostname pattern
+    /// with the exact JSON its key gets (`None`: the key is deleted).
+    pub fn zone_values(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        self.zones.iter().map(|(n, v)| (n.as_str(), v.as_deref()))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.zones.is_empty() && self.certs.is_empty()
     }

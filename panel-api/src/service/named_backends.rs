@@ -265,6 +265,9 @@ pub struct BackendDiff {
     /// dry run.
     #[serde(with = "time::serde::rfc3339::option")]
     pub committed_at: Option<OffsetDateTime>,
+    /// A dry run only (empty otherwise): the Redis record of every hostname re-rendered,
+    /// now and as the change would write it.
+    pub records: Vec<sync::RecordChange>,
 }
 
 /// Checks a name and template; every problem, each naming its field and value.
@@ -359,6 +362,7 @@ pub async fn create(
         zones: Vec::new(),
         version: written.version,
         committed_at: written.committed_at,
+        records: written.records,
     })
 }
 
@@ -593,6 +597,7 @@ pub async fn update(
         zones: rerendered,
         version: written.version,
         committed_at: written.committed_at,
+        records: written.records,
     })
 }
 
@@ -641,5 +646,6 @@ pub async fn delete(
         zones: Vec::new(),
         version: written.version,
         committed_at: written.committed_at,
+        records: written.records,
     })
 }

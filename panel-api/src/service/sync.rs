@@ -133,6 +133,56 @@ pub async fn rebuild(
     Ok(changes)
 }
 
+/// One hostname's Redis record before and after a write, as a dry run shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct RecordChange {
+    /// The hostname pattern.
+    pub hostname: String,
+    /// The Redis key (under the deployment's prefix).
+    pub key: String,
+    /// The record the write-through writes for the rows committed now — what Redis
+    /// holds while it is in step — or `null`: no key.
+    #[schema(value_type = Option<crate::openapi::mirror::ZoneRecord>)]
+    pub before: Option<serde_json::Value>,
+    /// The exact record the write would write, or `null`: the key would be deleted.
+    #[schema(value_type = Option<crate::openapi::mirror::ZoneRecord>)]
+    pub after: Option<serde_json::Value>,
+}
+
+/// The Redis records of the pending hostnames before and after a change not committed
+/// yet: `after` rendered by [`rebuild`] on the change's transaction (it sees the change),
+/// `before` on another connection (it sees only what is committed). Both are the JSON
+/// the write path gives Redis, from the same code, never a second renderer.
+pub async fn preview(
+    db: &impl ConnectionTrait,
+    txn: &impl ConnectionTrait,
+    keys: &switchyard_shared::Keys,
+    pending: &Pending,
+) -> Result<Vec<RecordChange>, DbErr> {
+    let values = |changes: ChangeSet| -> BTreeMap<String, Option<serde_json::Value>> {
+        changes
+            .zone_values()
+            .map(|(name, json)| {
+                (
+                    name.to_owned(),
+                    json.and_then(|j| serde_json::from_str(j).ok()),
+                )
+            })
+            .collect()
+    };
+    let after = values(rebuild(txn, &pending.hostnames).await?);
+    let mut before = values(rebuild(db, &pending.hostnames).await?);
+    Ok(after
+        .into_iter()
+        .map(|(hostname, after)| RecordChange {
+            key: keys.zone(&hostname),
+            before: before.remove(&hostname).flatten(),
+            after,
+            hostname,
+        })
+        .collect())
+}
+
 /// Taken (inside the sync transaction, before any per-hostname lock) by every
 /// write-through in shared mode, and by the reconciler in exclusive mode
 /// (`pg_advisory_xact_lock`): write-throughs run side by side, a reconciliation runs

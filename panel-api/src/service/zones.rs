@@ -61,6 +61,10 @@ pub struct Diff {
     /// dry run. A proxy's `applied_at` minus this is how long it took to go live.
     #[serde(with = "time::serde::rfc3339::option")]
     pub committed_at: Option<OffsetDateTime>,
+    /// A dry run only (empty otherwise): per hostname the write touches, its Redis record
+    /// now and the exact record the write would write (the JSON the proxies read), by
+    /// hostname.
+    pub records: Vec<sync::RecordChange>,
 }
 
 impl Diff {
@@ -68,17 +72,19 @@ impl Diff {
         Diff {
             version: written.version,
             committed_at: written.committed_at,
+            records: written.records,
             ..self
         }
     }
 }
 
 /// What a committed write reports about itself: see [`Diff::version`] and
-/// [`Diff::committed_at`]; both `None` for a dry run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// [`Diff::committed_at`]; both `None` for a dry run, which has [`Diff::records`].
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Written {
     pub version: Option<u64>,
     pub committed_at: Option<OffsetDateTime>,
+    pub records: Vec<sync::RecordChange>,
 }
 
 /// A zone as `POST /zones` and `PUT /zones/{id}` answer it: as stored, with the Redis
@@ -134,8 +140,12 @@ pub(crate) async fn finish(
     dry_run: bool,
 ) -> Result<Written, ApiError> {
     if dry_run {
+        let records = sync::preview(&state.db, &txn, state.store.keys(), &pending).await?;
         txn.rollback().await?;
-        return Ok(Written::default());
+        return Ok(Written {
+            records,
+            ..Written::default()
+        });
     }
     let commit = tracing::info_span!(
         target: switchyard_shared::telemetry::TARGET,
@@ -148,6 +158,7 @@ pub(crate) async fn finish(
     Ok(Written {
         version,
         committed_at: Some(committed_at),
+        records: Vec::new(),
     })
 }
 

@@ -493,6 +493,11 @@ export interface components {
             committed_at?: string | null;
             dry_run: boolean;
             /**
+             * @description A dry run only (empty otherwise): the Redis record of every hostname re-rendered,
+             *     now and as the change would write it.
+             */
+            records: components["schemas"]["RecordChange"][];
+            /**
              * Format: int64
              * @description The global Redis version the write produced (for a change that touches no zone,
              *     the version Redis held after it); `null` for a dry run, or when Redis did not
@@ -637,6 +642,12 @@ export interface components {
             dry_run: boolean;
             /** @description An import only: the named backends it created (before the zones using them). */
             named_backends_created?: components["schemas"]["NamedBackendView"][];
+            /**
+             * @description A dry run only (empty otherwise): per hostname the write touches, its Redis record
+             *     now and the exact record the write would write (the JSON the proxies read), by
+             *     hostname.
+             */
+            records: components["schemas"]["RecordChange"][];
             /**
              * Format: int64
              * @description The global Redis version the write produced: a proxy at this version or later
@@ -1255,6 +1266,15 @@ export interface components {
             /** Format: int64 */
             zones: number;
         };
+        /** @description One hostname's Redis record before and after a write, as a dry run shows it. */
+        RecordChange: {
+            after?: components["schemas"]["ZoneRecord"] | null;
+            before?: components["schemas"]["ZoneRecord"] | null;
+            /** @description The hostname pattern. */
+            hostname: string;
+            /** @description The Redis key (under the deployment's prefix). */
+            key: string;
+        };
         /** @description A zone a template change re-renders: its upstream URL before and after. */
         Rerendered: {
             after: string;
@@ -1263,6 +1283,23 @@ export interface components {
             /** Format: uuid */
             id: string;
             path_prefix: string;
+        };
+        /**
+         * @description One route of a [`ZoneRecord`] (`switchyard_shared::model::Route`): named backends
+         *     already rendered to upstreams.
+         */
+        RouteRecord: {
+            /** @description Client networks allowed; empty allows everyone. */
+            allow: string[];
+            force_https: boolean;
+            /** @description The named backend the upstreams were rendered from (informational). */
+            named_backend?: string | null;
+            path_prefix: string;
+            preserve_host: boolean;
+            timeouts: components["schemas"]["Timeouts"];
+            /** @description Empty: the proxy answers 503 "service not configured for this host". */
+            upstreams: components["schemas"]["UpstreamRecord"][];
+            zone_id: string;
         };
         /** @description Per-route timeouts; `None` means the proxy's configured default. */
         Timeouts: {
@@ -1276,6 +1313,12 @@ export interface components {
              * @description Milliseconds to wait for an upstream's answer, 1–3,600,000.
              */
             read_ms?: number | null;
+        };
+        /** @description One upstream of a [`RouteRecord`] (`switchyard_shared::model::Upstream`). */
+        UpstreamRecord: {
+            url: string;
+            /** Format: int32 */
+            weight: number;
         };
         /** @description An upstream as given by a user: the URL is validated by [`ZoneSpec::validate`]. */
         UpstreamSpec: {
@@ -1315,6 +1358,15 @@ export interface components {
         ZonePage: components["schemas"]["Page_ZoneView"] | components["schemas"]["DegradedPage_DegradedZone"];
         /** @description `GET /zones/{id}`: the zone, or while PostgreSQL is down, the zone as Redis holds it. */
         ZoneRead: components["schemas"]["ZoneView"] | components["schemas"]["DegradedZone"];
+        /**
+         * @description The routes of one hostname pattern as Redis holds them under `zone:<pattern>`
+         *     (`switchyard_shared::model::HostRecord`): what the proxies read.
+         */
+        ZoneRecord: {
+            host: string;
+            /** @description One route per path prefix. */
+            routes: components["schemas"]["RouteRecord"][];
+        };
         /** @description A zone as a user or script gives it. */
         ZoneSpec: {
             /** @description CIDRs or single addresses; empty allows everyone. */

@@ -34,7 +34,7 @@ describe("named backend rules", () => {
 
   it("summarizes a dry run: rename, template, zones re-rendered", () => {
     const s = summarizeChange({
-      dry_run: true,
+      dry_run: true, records: [],
       before: backend,
       after: { ...backend, name: "svc2", url_template: "https://{first_label}.svc:{port}" },
       zones: [

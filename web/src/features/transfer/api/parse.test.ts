@@ -66,7 +66,7 @@ describe("groupProblems", () => {
 
 describe("summaries", () => {
   it("counts a diff and names the export file", () => {
-    expect(summarizeDiff({ dry_run: true, created: [], changed: [], deleted: [], named_backends_created: [] })).toEqual({ created: 0, changed: 0, deleted: 0, backendsCreated: 0 });
+    expect(summarizeDiff({ dry_run: true, records: [], created: [], changed: [], deleted: [], named_backends_created: [] })).toEqual({ created: 0, changed: 0, deleted: 0, backendsCreated: 0 });
     expect(exportFileName(new Date(2026, 0, 5))).toBe("switchyard-export-2026-01-05.json");
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { describeBackend, diffEntries, fieldChanges, isEmptyDiff, redisView, renderTemplate } from "./diff";
+import { describeBackend, diffEntries, fieldChanges, isEmptyDiff, recordsOf } from "./diff";
 import type { Diff, ZoneView } from "./types";
 
 function zone(over: Partial<ZoneView> = {}): ZoneView {
@@ -38,7 +38,7 @@ describe("diff computation", () => {
 
   it("orders entries created, changed, deleted", () => {
     const diff: Diff = {
-      dry_run: true,
+      dry_run: true, records: [],
       created: [zone({ id: "c", hostname: "new.example.com" })],
       changed: [{ id: "z1", before: zone(), after: zone({ allow: ["10.0.0.0/8"] }) }],
       deleted: [zone({ id: "d", hostname: "old.example.com", path_prefix: "/v1" })],
@@ -53,8 +53,8 @@ describe("diff computation", () => {
   });
 
   it("knows a diff that changes nothing", () => {
-    expect(isEmptyDiff({ dry_run: true, created: [], changed: [{ id: "z1", before: zone(), after: zone({ updated_at: "2027-01-01T00:00:00Z" }) }], deleted: [] })).toBe(true);
-    expect(isEmptyDiff({ dry_run: true, created: [zone()], changed: [], deleted: [] })).toBe(false);
+    expect(isEmptyDiff({ dry_run: true, records: [], created: [], changed: [{ id: "z1", before: zone(), after: zone({ updated_at: "2027-01-01T00:00:00Z" }) }], deleted: [] })).toBe(true);
+    expect(isEmptyDiff({ dry_run: true, records: [], created: [zone()], changed: [], deleted: [] })).toBe(false);
   });
 
   it("describes backends for people", () => {
@@ -65,34 +65,11 @@ describe("diff computation", () => {
 });
 
 describe("what Redis will hold", () => {
-  it("renders a named backend's template like the API does", () => {
-    expect(renderTemplate("http://{first_label}.svc.internal:{port}", "app.example.com", { port: "8080" })).toEqual({ url: "http://app.svc.internal:8080" });
-    expect(renderTemplate("https://{host}/{{x}}", "a.b", {})).toEqual({ url: "https://a.b/{x}" });
-    expect(renderTemplate("http://{first_label}:1", "*.example.com", {})).toEqual({ problem: "uses {first_label} but “*.example.com” starts with a wildcard" });
-    expect(renderTemplate("http://x:{port}", "a.b", {})).toEqual({ problem: "needs the parameter “port”" });
-  });
-
-  it("builds the route of the zone's hostname key", () => {
-    const view = redisView(zone({ path_prefix: "/api", force_https: true, timeouts: { connect_ms: 100, read_ms: null } }), null);
-    expect(view).toEqual({
-      key: "zone:app.example.com",
-      note: null,
-      route: {
-        zone_id: "z1",
-        path_prefix: "/api",
-        upstreams: [{ url: "http://10.0.0.5:8080", weight: 1 }],
-        force_https: true,
-        preserve_host: false,
-        allow: [],
-        timeouts: { connect_ms: 100 },
-      },
-    });
-  });
-
-  it("renders named backends into upstreams, or says why it cannot", () => {
-    const named = zone({ backend: { kind: "named", name: "svc", params: { port: "9000" } } });
-    expect(redisView(named, "http://{first_label}.internal:{port}").route?.upstreams).toEqual([{ url: "http://app.internal:9000", weight: 1 }]);
-    expect(redisView(named, "http://{first_label}.internal:{port}").route?.named_backend).toBe("svc");
-    expect(redisView(named, null).note).toMatch(/template could not be read/);
+  it("picks the records of the entry's hostnames (old and new)", () => {
+    const record = (hostname: string) => ({ hostname, key: `p:zone:${hostname}`, before: null, after: { host: hostname, routes: [] } });
+    const moved = zone({ hostname: "new.example.com" });
+    const diff: Diff = { dry_run: true, created: [], deleted: [], changed: [{ id: "z1", before: zone(), after: moved }], records: [record("app.example.com"), record("new.example.com"), record("other.example.com")] };
+    const [entry] = diffEntries(diff);
+    expect(entry && recordsOf(diff, entry).map((r) => r.hostname)).toEqual(["app.example.com", "new.example.com"]);
   });
 });

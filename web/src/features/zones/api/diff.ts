@@ -1,7 +1,7 @@
 // A write's diff (the API's dry-run answer) as what a person reads: per zone, created /
-// changed / deleted, the fields that differ before → after, and the route the proxies
-// will read from Redis for it.
-import type { AnyZone, BackendSpec, Diff, ZoneSpec, ZoneView } from "./types";
+// changed / deleted, the fields that differ before → after, and the Redis record the
+// proxies will read for its hostname — exactly as the API renders it (`records`).
+import type { AnyZone, BackendSpec, Diff, RecordChange, ZoneSpec, ZoneView } from "./types";
 
 export type FieldName = "hostname" | "path_prefix" | "backend" | "force_https" | "preserve_host" | "allow" | "timeouts";
 
@@ -89,82 +89,11 @@ export function isEmptyDiff(diff: Diff): boolean {
   return diff.created.length + diff.deleted.length === 0 && diff.changed.every((c) => fieldChanges(c.before, c.after).length === 0);
 }
 
-/** Renders a named backend's URL template for a zone (`{host}`, `{first_label}`, params). */
-export function renderTemplate(template: string, hostname: string, params: Record<string, string>): { url: string } | { problem: string } {
-  let out = "";
-  for (let i = 0; i < template.length; i++) {
-    const c = template.charAt(i);
-    const next = template.charAt(i + 1);
-    if ((c === "{" && next === "{") || (c === "}" && next === "}")) {
-      out += c;
-      i++;
-    } else if (c === "{") {
-      const end = template.indexOf("}", i);
-      if (end < 0) return { problem: `unclosed “{” in ${template}` };
-      const name = template.slice(i + 1, end);
-      if (name === "host") out += hostname;
-      else if (name === "first_label") {
-        const first = hostname.split(".")[0] ?? "";
-        if (first === "*" || first === "**") return { problem: `uses {first_label} but “${hostname}” starts with a wildcard` };
-        out += first;
-      } else if (name in params) out += params[name] ?? "";
-      else return { problem: `needs the parameter “${name}”` };
-      i = end;
-    } else out += c;
-  }
-  return { url: out };
-}
-
-/** One route in a hostname's Redis record, as the proxies read it (shared::model::Route). */
-export interface RedisRoute {
-  zone_id: string;
-  path_prefix: string;
-  upstreams: { url: string; weight: number }[];
-  named_backend?: string;
-  force_https: boolean;
-  preserve_host: boolean;
-  allow: string[];
-  timeouts: { connect_ms?: number; read_ms?: number };
-}
-
-export interface RedisView {
-  /** The key under the deployment's prefix (e.g. `switchyard:zone:app.example.com`). */
-  key: string;
-  route: RedisRoute | null;
-  /** Why the upstreams could not be shown (a named backend whose template is unknown). */
-  note: string | null;
-}
-
 /**
- * The route this zone becomes in Redis — what the dry run's diff implies the proxies will
- * serve. A named backend is rendered with its template when it is known.
+ * The Redis records a diff entry touches, as the API's dry run rendered them: the record
+ * of its hostname (and of its old hostname, when a change moves it), now and after.
  */
-export function redisView(zone: ZoneView, template: string | null | undefined): RedisView {
-  const key = `zone:${zone.hostname}`;
-  const t = zone.timeouts ?? {};
-  const timeouts: RedisRoute["timeouts"] = {};
-  if (t.connect_ms != null) timeouts.connect_ms = t.connect_ms;
-  if (t.read_ms != null) timeouts.read_ms = t.read_ms;
-  const route: RedisRoute = {
-    zone_id: zone.id,
-    path_prefix: zone.path_prefix ?? "",
-    upstreams: [],
-    force_https: zone.force_https ?? false,
-    preserve_host: zone.preserve_host ?? false,
-    allow: zone.allow ?? [],
-    timeouts,
-  };
-  const b = zone.backend;
-  let note: string | null = null;
-  if (b.kind === "upstreams") route.upstreams = b.upstreams.map((u) => ({ url: u.url, weight: u.weight }));
-  if (b.kind === "named") {
-    route.named_backend = b.name;
-    if (template == null) note = `rendered from named backend “${b.name}” (its template could not be read)`;
-    else {
-      const r = renderTemplate(template, zone.hostname, b.params ?? {});
-      if ("url" in r) route.upstreams = [{ url: r.url, weight: 1 }];
-      else note = `named backend “${b.name}” ${r.problem}`;
-    }
-  }
-  return { key, route, note };
+export function recordsOf(diff: Diff, entry: ZoneDiffEntry): RecordChange[] {
+  const hosts = new Set([entry.before?.hostname, entry.after?.hostname].filter((h): h is string => h !== undefined));
+  return diff.records.filter((r) => hosts.has(r.hostname));
 }

@@ -8,6 +8,8 @@ export type DegradedZone = components["schemas"]["DegradedZone"];
 export type ZoneRead = components["schemas"]["ZoneRead"];
 export type ZonePage = components["schemas"]["ZonePage"];
 export type Diff = components["schemas"]["Diff"];
+/** One hostname's Redis record now and after a write (dry runs). */
+export type RecordChange = components["schemas"]["RecordChange"];
 export type BackendSpec = components["schemas"]["BackendSpec"];
 export type Timeouts = components["schemas"]["Timeouts"];
 export type NamedBackendView = components["schemas"]["NamedBackendView"];

@@ -2,7 +2,7 @@
 // nothing changed), then — once the user confirms that diff — for real.
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, unwrap } from "@/lib/api/client";
-import type { Diff, NamedBackendView, ZoneRead, ZoneSpec, ZoneView, ZoneWritten } from "./types";
+import type { Diff, ZoneRead, ZoneSpec, ZoneView, ZoneWritten } from "./types";
 
 export const PAGE_SIZE = 50;
 
@@ -32,22 +32,6 @@ export function useZone(id: string | undefined) {
     queryKey: zoneKeys.detail(id ?? ""),
     queryFn: ({ signal }): Promise<ZoneRead> => unwrap(api.GET("/api/v1/zones/{id}", { params: { path: { id: id ?? "" } }, signal })),
     enabled: id !== undefined,
-  });
-}
-
-/** A named backend's template, for showing what a zone renders to (null if unreadable). */
-export function useNamedBackendTemplate(id: string | null | undefined) {
-  return useQuery({
-    queryKey: ["named-backends", "detail", id ?? ""],
-    queryFn: async ({ signal }): Promise<NamedBackendView | null> => {
-      try {
-        return await unwrap(api.GET("/api/v1/named-backends/{id}", { params: { path: { id: id ?? "" } }, signal }));
-      } catch {
-        return null;
-      }
-    },
-    enabled: !!id,
-    staleTime: 60_000,
   });
 }
 

@@ -31,7 +31,14 @@ function show(diff: Diff) {
 
 describe("<ZoneDiff>", () => {
   it("shows a change as before → after for the fields that differ", () => {
-    show({ dry_run: true, created: [], deleted: [], changed: [{ id: "z1", before: base, after: { ...base, force_https: true } }] });
+    const route = { zone_id: "z1", path_prefix: "/api", upstreams: [{ url: "http://10.0.0.5:8080", weight: 1 }], force_https: false, preserve_host: false, allow: [], timeouts: {} };
+    const record = {
+      hostname: "app.example.com",
+      key: "switchyard:zone:app.example.com",
+      before: { host: "app.example.com", routes: [route] },
+      after: { host: "app.example.com", routes: [{ ...route, force_https: true }] },
+    };
+    show({ dry_run: true, created: [], deleted: [], changed: [{ id: "z1", before: base, after: { ...base, force_https: true } }], records: [record] });
     const list = screen.getByRole("list", { name: "Changes" });
     expect(within(list).getByText("Change")).toBeTruthy();
     expect(within(list).getByText("app.example.com/api")).toBeTruthy();
@@ -40,19 +47,21 @@ describe("<ZoneDiff>", () => {
     expect(within(row).getByText("yes").tagName).toBe("INS");
     expect(screen.queryByRole("row", { name: /Hostname/ })).toBeNull();
     // What Redis will hold, now and after.
-    expect(screen.getAllByText("zone:app.example.com")).toHaveLength(2);
+    expect(screen.getByText("switchyard:zone:app.example.com")).toBeTruthy();
+    expect(screen.getByText(/"force_https": false/)).toBeTruthy();
     expect(screen.getByText(/"force_https": true/)).toBeTruthy();
   });
 
   it("says so when nothing would change", () => {
-    show({ dry_run: true, created: [], deleted: [], changed: [{ id: "z1", before: base, after: base }] });
+    show({ dry_run: true, created: [], deleted: [], changed: [{ id: "z1", before: base, after: base }], records: [] });
     expect(screen.getByText(/Nothing would change/)).toBeTruthy();
   });
 
   it("shows a delete with every field going away", () => {
-    show({ dry_run: true, created: [], changed: [], deleted: [base] });
+    const record = { hostname: "app.example.com", key: "switchyard:zone:app.example.com", before: { host: "app.example.com", routes: [] }, after: null };
+    show({ dry_run: true, created: [], changed: [], deleted: [base], records: [record] });
     expect(screen.getByText("Delete")).toBeTruthy();
     expect(screen.getByRole("row", { name: /Hostname/ })).toBeTruthy();
-    expect(screen.getByText("no route")).toBeTruthy();
+    expect(screen.getByText("no record")).toBeTruthy();
   });
 });

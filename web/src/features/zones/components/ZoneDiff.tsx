@@ -1,8 +1,7 @@
 import { Banner } from "@/components/ui/Banner";
 import { cn } from "@/components/ui/cn";
-import { diffEntries, isEmptyDiff, redisView, type ZoneDiffEntry } from "../api/diff";
-import type { Diff, ZoneView } from "../api/types";
-import { useNamedBackendTemplate } from "../api/zones";
+import { diffEntries, isEmptyDiff, recordsOf, type ZoneDiffEntry } from "../api/diff";
+import type { Diff, RecordChange } from "../api/types";
 
 const KIND_LABEL = { created: "Create", changed: "Change", deleted: "Delete" } as const;
 const KIND_STYLE = {
@@ -11,30 +10,20 @@ const KIND_STYLE = {
   deleted: "bg-red-100 text-red-900 dark:bg-red-900 dark:text-red-100",
 } as const;
 
-function RedisRoute({ zone, label }: { zone: ZoneView | null; label: string }) {
-  const template = useNamedBackendTemplate(zone?.named_backend_id);
-  if (!zone) {
-    return (
-      <div>
-        <p className="text-xs font-semibold uppercase text-slate-500 dark:text-slate-400">{label}</p>
-        <p className="text-sm italic">no route</p>
-      </div>
-    );
-  }
-  const view = redisView(zone, template.data?.url_template);
+function RedisRecord({ value, label }: { value: unknown; label: string }) {
   return (
     <div className="min-w-0">
       <p className="text-xs font-semibold uppercase text-slate-500 dark:text-slate-400">{label}</p>
-      <p className="text-xs">
-        route in <code>{view.key}</code>
-      </p>
-      <pre className="mt-1 overflow-x-auto rounded bg-slate-100 p-2 text-xs dark:bg-slate-800">{JSON.stringify(view.route, null, 2)}</pre>
-      {view.note && <p className="mt-1 text-xs text-amber-800 dark:text-amber-300">{view.note}</p>}
+      {value === null || value === undefined ? (
+        <p className="text-sm italic">no record</p>
+      ) : (
+        <pre className="mt-1 overflow-x-auto rounded bg-slate-100 p-2 text-xs dark:bg-slate-800">{JSON.stringify(value, null, 2)}</pre>
+      )}
     </div>
   );
 }
 
-function Entry({ entry }: { entry: ZoneDiffEntry }) {
+function Entry({ entry, records }: { entry: ZoneDiffEntry; records: RecordChange[] }) {
   return (
     <li className="rounded-md border border-slate-200 p-3 dark:border-slate-700">
       <p className="flex flex-wrap items-center gap-2">
@@ -71,13 +60,23 @@ function Entry({ entry }: { entry: ZoneDiffEntry }) {
           </tbody>
         </table>
       )}
-      <details className="mt-2">
-        <summary className="cursor-pointer text-sm text-slate-700 dark:text-slate-300">What Redis will hold (read by the proxies)</summary>
-        <div className="mt-2 grid gap-3 md:grid-cols-2">
-          <RedisRoute zone={entry.before} label="Now" />
-          <RedisRoute zone={entry.after} label="After" />
-        </div>
-      </details>
+      {records.length > 0 && (
+        <details className="mt-2">
+          <summary className="cursor-pointer text-sm text-slate-700 dark:text-slate-300">What Redis will hold (read by the proxies)</summary>
+          {records.map((r) => (
+            <div key={r.key} className="mt-2">
+              <p className="text-xs">
+                <code>{r.key}</code>
+                {JSON.stringify(r.before) === JSON.stringify(r.after) && <span className="ml-2 text-slate-500 dark:text-slate-400">(unchanged)</span>}
+              </p>
+              <div className="mt-1 grid gap-3 md:grid-cols-2">
+                <RedisRecord value={r.before} label="Now" />
+                <RedisRecord value={r.after} label="After" />
+              </div>
+            </div>
+          ))}
+        </details>
+      )}
     </li>
   );
 }
@@ -91,7 +90,7 @@ export function ZoneDiff({ diff }: { diff: Diff }) {
   return (
     <ul className="space-y-3" aria-label="Changes">
       {entries.map((e) => (
-        <Entry key={`${e.kind}-${e.id}`} entry={e} />
+        <Entry key={`${e.kind}-${e.id}`} entry={e} records={recordsOf(diff, e)} />
       ))}
     </ul>
   );
