@@ -32,7 +32,9 @@
 #   3. Memory: zones h<i>.d<i/100>.bench.test are written to Redis (batches of 10k), a
 #      fresh proxy is started on them, and VmRSS / VmHWM are read from /proc/PID/status
 #      once /status reports every zone; VmRSS again after one incremental change (the
-#      proxy then keeps a spare copy of its index for cheap updates).
+#      proxy then keeps a spare copy of its index for cheap updates). Then the largest
+#      size again with an own upstream per zone (http://127.a.b.c, loopback; health
+#      checks off), VmRSS 30 s after loading.
 #   4. TLS handshakes/s: fresh full handshakes (TLS 1.3, X25519, no session resumption,
 #      the client does not verify the chain so that it stays cheap) from a Rust client
 #      (bench/loader, 32 concurrent connections, one thread), for a fixed time after a
@@ -586,6 +588,25 @@ for n in "${RSS_SIZES[@]}"; do
     fi
     stop_proxy
 done
+# The same largest size with nothing shared between zones: zone i's upstream is
+# http://127.a.b.c:PORT (loopback only), so every zone keeps an endpoint of its own. Active
+# health checks are off for this row: they would connect to every one of them.
+RSSD_PREFIX="${PREFIX}rssd:"
+n="${RSS_SIZES[-1]}"
+out="$(loader zones --prefix "$RSSD_PREFIX" --count "$n" --upstream "$UP_A" --distinct-upstreams | grep '^RESULT')"
+write_secs="$(field "$out" secs)"
+t0=$(date +%s.%N)
+start_proxy "rssd$n" "$RSSD_PREFIX" --local --health-check-ms 0
+wait_zones "$n" 900
+load_secs="$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"
+# Steady state: RSS 30 s after the last zone was loaded (allocator trimming settles).
+sleep "$((QUICK ? 2 : 30))"
+rss_distinct="$(vm_kib "$PROXY_PID" VmRSS)"
+hwm_distinct="$(vm_kib "$PROXY_PID" VmHWM)"
+printf '%-10s %12s s %12s s %12s MiB %14s     %8s MiB  (an own upstream per zone)\n' "$n" "$write_secs" "$load_secs" \
+    "$(mib "$rss_distinct")" "-" "$(mib "$hwm_distinct")"
+stop_proxy
+loader cleanup --prefix "$RSSD_PREFIX" >/dev/null
 echo "(write to Redis: the loader writing the new zones in batches of 10k; proxy load: start to /status showing every zone)"
 echo
 echo "propagation with $LAST_N zones loaded:"
