@@ -4,8 +4,8 @@
 #
 #   web/scripts/check-api-drift.sh [openapi.json]
 #
-# Without an argument the document comes from ../target/debug/switchyard-openapi
-# (cargo build -p panel-api --bin switchyard-openapi).
+# Without an argument the document comes from $CARGO_TARGET_DIR/debug/switchyard-openapi
+# (default ../target; cargo build -p panel-api --bin switchyard-openapi).
 set -euo pipefail
 
 web="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -21,7 +21,12 @@ let documentText;
 if (input) {
   documentText = readFileSync(input, "utf8");
 } else {
-  const binary = resolve(web, "../target/debug/switchyard-openapi");
+  // Where cargo put the binaries: $CARGO_TARGET_DIR (as scripts/test and the browser
+  // tests honour it), else the workspace's target/.
+  const targetDir = process.env.CARGO_TARGET_DIR
+    ? resolve(web, "..", process.env.CARGO_TARGET_DIR)
+    : resolve(web, "../target");
+  const binary = resolve(targetDir, "debug/switchyard-openapi");
   if (!existsSync(binary)) {
     console.error(`gen:api: ${binary} is missing; build it with\n  cargo build -p panel-api --bin switchyard-openapi\nor pass a document: npm run gen:api -- path/to/openapi.json`);
     process.exit(1);
