@@ -4,7 +4,6 @@
 // a `switchyard-proxy` on the same prefix, and a local HTTP backend. `stop()` takes all of
 // it down again — processes, database, the prefix's keys — whatever state the test left.
 import { request as httpRequest } from "node:http";
-import { createServer, type AddressInfo } from "node:net";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Backend } from "./backend";
@@ -115,16 +114,23 @@ export class Panel {
 }
 
 /**
- * A port nothing listens on right now, for the proxy: Pingora binds the listeners itself
- * and does not report a port-0 address, so the proxy gets a port the way tests/src does
- * (`process::free_port`: bound, then released). `Proxy.start` retries on a lost race.
+ * The addresses a proxy reports once it knows them (it binds port 0 and logs the ports it
+ * got): {"fields":{"message":"proxy listening","http":"127.0.0.1:PORT","admin":"127.0.0.1:PORT"}}
+ * (no `https` with `--local`).
  */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => { resolve(); }));
-  return port;
+function proxyListening(log: string): { http: string; admin: string } | undefined {
+  for (const line of log.split("\n")) {
+    if (!line.includes('"proxy listening"')) continue;
+    const parsed = JSON.parse(line) as { fields?: { http?: string; admin?: string } };
+    const { http, admin } = parsed.fields ?? {};
+    if (http && admin) return { http, admin };
+  }
+  return undefined;
+}
+
+/** The port of `IP:PORT` (IPv4). */
+function portOf(address: string): number {
+  return Number(address.slice(address.lastIndexOf(":") + 1));
 }
 
 /** A running `switchyard-proxy` in local mode (plain HTTP). */
@@ -137,38 +143,42 @@ export class Proxy {
   ) {}
 
   static async start(prefix: string, id: string): Promise<Proxy> {
-    let lastLog = "";
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const [httpPort, adminPort] = [await freePort(), await freePort()];
-      const service = Service.start("switchyard-proxy", [
-        "--local",
-        "--http-listen", `127.0.0.1:${httpPort}`,
-        "--admin-listen", `127.0.0.1:${adminPort}`,
-        "--redis-url", REDIS_URL,
-        "--key-prefix", prefix,
-        "--snapshot-file", "snapshot.json",
-        "--upgrade-sock", `upgrade-${httpPort}.sock`,
-        "--proxy-id", id,
-        "--grace-secs", "0",
-        "--startup-timeout-ms", "2000",
-        "--threads", "1",
-      ]);
-      try {
-        await eventually(
-          "the proxy is ready",
-          async () => {
-            if (!service.running) throw new Error("exited");
-            return (await fetch(`http://127.0.0.1:${adminPort}/readyz`)).ok ? true : undefined;
-          },
-          READY_DEADLINE_MS,
-        );
-        return new Proxy(service, id, httpPort, adminPort);
-      } catch (e) {
-        lastLog = `${e instanceof Error ? e.message : String(e)}\n${service.logTail()}`;
-        await service.stop();
-      }
+    const service = Service.start("switchyard-proxy", [
+      "--local",
+      "--http-listen", "127.0.0.1:0",
+      "--admin-listen", "127.0.0.1:0",
+      "--redis-url", REDIS_URL,
+      "--key-prefix", prefix,
+      "--snapshot-file", "snapshot.json",
+      "--upgrade-sock", "upgrade.sock",
+      "--proxy-id", id,
+      "--grace-secs", "0",
+      "--startup-timeout-ms", "2000",
+      "--threads", "1",
+    ]);
+    try {
+      const listening = await eventually(
+        "the proxy reports the addresses it listens on",
+        () => {
+          if (!service.running) throw new Error(`switchyard-proxy exited:\n${service.logTail()}`);
+          return proxyListening(service.logText());
+        },
+        READY_DEADLINE_MS,
+      );
+      const [httpPort, adminPort] = [portOf(listening.http), portOf(listening.admin)];
+      await eventually(
+        "the proxy is ready",
+        async () => {
+          if (!service.running) throw new Error(`switchyard-proxy exited:\n${service.logTail()}`);
+          return (await fetch(`http://127.0.0.1:${adminPort}/readyz`)).ok ? true : undefined;
+        },
+        READY_DEADLINE_MS,
+      );
+      return new Proxy(service, id, httpPort, adminPort);
+    } catch (e) {
+      await service.stop();
+      throw e;
     }
-    throw new Error(`switchyard-proxy did not start:\n${lastLog}`);
   }
 
   /** `GET http://{host}{path}` through the proxy: status, headers and body. */
