@@ -33,7 +33,8 @@ use axum_extra::extract::CookieJar;
 use base64::Engine as _;
 use governor::clock::Clock as _;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -360,8 +361,41 @@ async fn principal_from_key(state: &AppState, token: &str) -> Result<Verified, A
     if !valid {
         return Err(ApiError::Unauthorized);
     }
+    note_key_use(state, &key).await;
     let principal = principal_of(user, format!("api key {KEY_MARKER}{}", key.prefix), None);
     Ok((principal, None, key.expires_at))
+}
+
+/// `api_keys.last_used_at` is kept to this precision: a busy key costs one UPDATE a
+/// minute, not one per request.
+pub const KEY_USE_PRECISION: Duration = Duration::from_secs(60);
+
+/// Records that `key` authenticated, when its `last_used_at` is older than
+/// [`KEY_USE_PRECISION`] (also checked in the UPDATE, so concurrent requests and other
+/// panel instances write it once). A failure is logged and ignored: it must not refuse
+/// a valid key.
+async fn note_key_use(state: &AppState, key: &api_keys::Model) {
+    let now = OffsetDateTime::now_utc();
+    if key
+        .last_used_at
+        .is_some_and(|t| now - t < KEY_USE_PRECISION)
+    {
+        return;
+    }
+    let stale_before = now - KEY_USE_PRECISION;
+    let result = api_keys::Entity::update_many()
+        .col_expr(api_keys::Column::LastUsedAt, Expr::value(now))
+        .filter(api_keys::Column::Id.eq(key.id))
+        .filter(
+            Condition::any()
+                .add(api_keys::Column::LastUsedAt.is_null())
+                .add(api_keys::Column::LastUsedAt.lt(stale_before)),
+        )
+        .exec(&state.db)
+        .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, key = %key.id, "cannot record the API key's last use");
+    }
 }
 
 /// Checks a session cookie (known, not revoked, not expired, user enabled) and, for an

@@ -1,5 +1,6 @@
 //! Issue #14: what writes report about themselves (the Redis version they produced and
-//! their commit time) and what dry runs show of Redis (the records before and after).
+//! their commit time), what dry runs show of Redis (the records before and after), and
+//! API keys' last use.
 
 mod common;
 
@@ -267,5 +268,70 @@ async fn dry_runs_show_the_exact_redis_records_before_and_after() -> anyhow::Res
     assert!(deleted["before"].is_object());
     assert_eq!(deleted["after"], Value::Null);
     assert!(redis_record(&panel, "new.example.com").await?.is_none());
+    panel.stop().await
+}
+
+#[tokio::test]
+async fn api_keys_record_their_last_use_at_most_once_a_minute() -> anyhow::Result<()> {
+    use panel_api::entity::api_keys;
+    use sea_orm::{ActiveModelTrait as _, ActiveValue::Set, EntityTrait as _};
+
+    let mut panel = Panel::start().await?;
+    let (id, key) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    let (other_id, _) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    let listed = |json: &Value, id: &str| {
+        json["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|k| k["id"] == id).cloned())
+            .unwrap_or_else(|| panic!("key {id} in {json}"))
+    };
+    let before = OffsetDateTime::now_utc();
+    let reply = panel
+        .call(Method::GET, "/api-keys", Auth::Bearer(&key), None)
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    // The request that lists them used the key: recorded before the answer.
+    let used = committed_at(&json!({"committed_at": listed(&reply.json, &id)["last_used_at"]}));
+    assert!(used >= before - time::Duration::seconds(1), "{used}");
+    assert_eq!(listed(&reply.json, &other_id)["last_used_at"], Value::Null);
+
+    // Within the minute, further uses write nothing: a marker time set by hand stays.
+    let uuid: uuid::Uuid = id.parse()?;
+    let marker = OffsetDateTime::now_utc() - time::Duration::seconds(30);
+    api_keys::ActiveModel {
+        id: Set(uuid),
+        last_used_at: Set(Some(marker)),
+        ..Default::default()
+    }
+    .update(&panel.db)
+    .await?;
+    panel
+        .call(Method::GET, "/me", Auth::Bearer(&key), None)
+        .await?;
+    let row = api_keys::Entity::find_by_id(uuid)
+        .one(&panel.db)
+        .await?
+        .unwrap();
+    assert_eq!(
+        row.last_used_at.map(|t| t.unix_timestamp()),
+        Some(marker.unix_timestamp())
+    );
+    // Older than a minute: the next use records the time again.
+    let stale = OffsetDateTime::now_utc() - time::Duration::seconds(90);
+    api_keys::ActiveModel {
+        id: Set(uuid),
+        last_used_at: Set(Some(stale)),
+        ..Default::default()
+    }
+    .update(&panel.db)
+    .await?;
+    panel
+        .call(Method::GET, "/me", Auth::Bearer(&key), None)
+        .await?;
+    let row = api_keys::Entity::find_by_id(uuid)
+        .one(&panel.db)
+        .await?
+        .unwrap();
+    assert!(row.last_used_at.unwrap() > stale + time::Duration::seconds(60));
     panel.stop().await
 }

@@ -43,6 +43,10 @@ pub struct ApiKeyView {
     pub expires_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
+    /// When the key last authenticated a request (to the minute: recorded at most once
+    /// a minute); `null` if never.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
 }
 
 impl From<api_keys::Model> for ApiKeyView {
@@ -54,6 +58,7 @@ impl From<api_keys::Model> for ApiKeyView {
             created_at: m.created_at,
             expires_at: m.expires_at,
             revoked_at: m.revoked_at,
+            last_used_at: m.last_used_at,
         }
     }
 }

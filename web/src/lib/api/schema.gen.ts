@@ -458,6 +458,12 @@ export interface components {
             expires_at?: string | null;
             /** Format: uuid */
             id: string;
+            /**
+             * Format: date-time
+             * @description When the key last authenticated a request (to the minute: recorded at most once
+             *     a minute); `null` if never.
+             */
+            last_used_at?: string | null;
             name: string;
             /** @description `sy_<prefix>`: enough to recognise the key, useless to authenticate. */
             prefix: string;
@@ -918,6 +924,12 @@ export interface components {
                 expires_at?: string | null;
                 /** Format: uuid */
                 id: string;
+                /**
+                 * Format: date-time
+                 * @description When the key last authenticated a request (to the minute: recorded at most once
+                 *     a minute); `null` if never.
+                 */
+                last_used_at?: string | null;
                 name: string;
                 /** @description `sy_<prefix>`: enough to recognise the key, useless to authenticate. */
                 prefix: string;

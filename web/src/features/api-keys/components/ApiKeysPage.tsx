@@ -77,6 +77,7 @@ export function ApiKeysPage() {
                   <Th>State</Th>
                   <Th>Created</Th>
                   <Th>Expires</Th>
+                  <Th>Last used</Th>
                   <Th className="relative">
                     <span className="sr-only">Actions</span>
                   </Th>
@@ -97,6 +98,7 @@ export function ApiKeysPage() {
                       </Td>
                       <Td className="whitespace-nowrap">{formatDate(k.created_at)}</Td>
                       <Td className="whitespace-nowrap">{k.expires_at ? formatDate(k.expires_at) : "never"}</Td>
+                      <Td className="whitespace-nowrap">{k.last_used_at ? formatDate(k.last_used_at) : "never"}</Td>
                       <Td>
                         {state !== "revoked" && (
                           <Button variant="danger" aria-label={`Revoke ${k.name}`} disabled={!allowed} onClick={() => { revoke.reset(); setRevoking(k); }}>
