@@ -87,21 +87,7 @@ async fn the_service_issues_reports_and_stops_cleanly() -> anyhow::Result<()> {
     let conn = support::migrated(&database).await?;
     let redis = TestRedis::new().await?;
     let domain = "service.example";
-    let fake = FakeProvider::start(
-        Kind::Cloudflare,
-        domain,
-        Mode::Normal,
-        vec![env.dns.management_url()],
-    )
-    .await;
-    let credential = support::insert_credential(
-        &conn,
-        fake.provider(),
-        Some(fake.secret()),
-        Some(fake.base_url()),
-    )
-    .await?;
-    let id = support::insert_certificate(&conn, domain, Some(credential), "pending").await?;
+    let (_fake, id) = support::pending_cloudflare_order(&env, &conn, domain).await?;
 
     let admin = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
     let mut child = Running(

@@ -7,7 +7,6 @@
 mod support;
 
 use acme_row::{account_rows, reissue};
-use support::providers::{FakeProvider, Kind, Mode};
 use switchyard_cert_worker::Outcome;
 use switchyard_tests::acme::AcmeEnv;
 use switchyard_tests::postgres::TestDatabase;
@@ -55,21 +54,7 @@ async fn a_ca_that_forgot_the_account_gets_a_new_one_and_the_order_goes_through(
     let conn = support::migrated(&database).await?;
     let redis = TestRedis::new().await?;
     let domain = "reset.example";
-    let fake = FakeProvider::start(
-        Kind::Cloudflare,
-        domain,
-        Mode::Normal,
-        vec![env.dns.management_url()],
-    )
-    .await;
-    let credential = support::insert_credential(
-        &conn,
-        fake.provider(),
-        Some(fake.secret()),
-        Some(fake.base_url()),
-    )
-    .await?;
-    let id = support::insert_certificate(&conn, domain, Some(credential), "pending").await?;
+    let (_fake, id) = support::pending_cloudflare_order(&env, &conn, domain).await?;
     let config = |env: &AcmeEnv| {
         support::config(
             env,

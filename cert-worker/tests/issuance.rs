@@ -131,21 +131,7 @@ async fn account_is_registered_with_external_account_binding() -> anyhow::Result
     let conn = support::migrated(&database).await?;
     let redis = TestRedis::new().await?;
     let domain = "eab.example";
-    let fake = FakeProvider::start(
-        Kind::Cloudflare,
-        domain,
-        Mode::Normal,
-        vec![env.dns.management_url()],
-    )
-    .await;
-    let credential = support::insert_credential(
-        &conn,
-        fake.provider(),
-        Some(fake.secret()),
-        Some(fake.base_url()),
-    )
-    .await?;
-    let id = support::insert_certificate(&conn, domain, Some(credential), "pending").await?;
+    let (_fake, id) = support::pending_cloudflare_order(&env, &conn, domain).await?;
 
     // Without the binding the CA refuses the account, and the error says so.
     let config = support::config(

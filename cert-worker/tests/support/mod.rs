@@ -92,6 +92,33 @@ pub async fn insert_certificate(
     Ok(row.try_get("", "id")?)
 }
 
+/// A fake Cloudflare answering for `domain` (writing its TXT records into `env`'s
+/// challtestsrv), a credential for it and the domain's pending certificate row: the
+/// start of most issuance tests. Returns the provider (keep it alive) and the
+/// certificate id.
+pub async fn pending_cloudflare_order(
+    env: &AcmeEnv,
+    conn: &DatabaseConnection,
+    domain: &str,
+) -> anyhow::Result<(providers::FakeProvider, Uuid)> {
+    let fake = providers::FakeProvider::start(
+        providers::Kind::Cloudflare,
+        domain,
+        providers::Mode::Normal,
+        vec![env.dns.management_url()],
+    )
+    .await;
+    let credential = insert_credential(
+        conn,
+        fake.provider(),
+        Some(fake.secret()),
+        Some(fake.base_url()),
+    )
+    .await?;
+    let id = insert_certificate(conn, domain, Some(credential), "pending").await?;
+    Ok((fake, id))
+}
+
 pub async fn status(conn: &DatabaseConnection, id: Uuid) -> anyhow::Result<String> {
     Ok(cert_row(conn, id).await?.status)
 }
