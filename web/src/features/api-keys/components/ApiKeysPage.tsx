@@ -11,7 +11,7 @@ import { WritesBlocked } from "@/components/WritesBlocked";
 import { ApiError, errorMessage } from "@/lib/api/errors";
 import { formatDate, plural } from "@/lib/format";
 import { useRecheckHealth, useWritesAllowed } from "@/lib/health";
-import { useDebounced } from "@/lib/useDebounced";
+import { usePagedSearch } from "@/lib/usePagedSearch";
 import { keyState, PAGE_SIZE, useKeyPage, useRevokeKey, type ApiKeyView, type KeyState } from "../api/keys";
 import { NewKeyDialog } from "./NewKeyDialog";
 
@@ -25,14 +25,7 @@ const STATE_STYLE: Record<KeyState, string> = {
 export function ApiKeysPage() {
   const { allowed } = useWritesAllowed();
   const recheckHealth = useRecheckHealth();
-  const [search, setSearch] = useState("");
-  const q = useDebounced(search.trim(), 300);
-  const [offset, setOffset] = useState(0);
-  const [lastQ, setLastQ] = useState(q);
-  if (q !== lastQ) {
-    setLastQ(q);
-    setOffset(0);
-  }
+  const { search, setSearch, q, offset, setOffset } = usePagedSearch();
   const page = useKeyPage(q, offset);
   const revoke = useRevokeKey();
   const [creating, setCreating] = useState(false);

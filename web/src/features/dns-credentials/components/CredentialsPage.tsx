@@ -10,7 +10,7 @@ import { WritesBlocked } from "@/components/WritesBlocked";
 import { ApiError, errorMessage } from "@/lib/api/errors";
 import { formatDate, plural } from "@/lib/format";
 import { useRecheckHealth, useWritesAllowed } from "@/lib/health";
-import { useDebounced } from "@/lib/useDebounced";
+import { usePagedSearch } from "@/lib/usePagedSearch";
 import { PAGE_SIZE, useCredentialPage, useDeleteCredential } from "../api/credentials";
 import { isProvider, PROVIDER_LABELS } from "../api/secret";
 import type { CredentialView } from "../api/types";
@@ -20,14 +20,7 @@ import { CredentialDialog } from "./CredentialDialog";
 export function CredentialsPage() {
   const { allowed } = useWritesAllowed();
   const recheckHealth = useRecheckHealth();
-  const [search, setSearch] = useState("");
-  const q = useDebounced(search.trim(), 300);
-  const [offset, setOffset] = useState(0);
-  const [lastQ, setLastQ] = useState(q);
-  if (q !== lastQ) {
-    setLastQ(q);
-    setOffset(0);
-  }
+  const { search, setSearch, q, offset, setOffset } = usePagedSearch();
   const page = useCredentialPage(q, offset);
   const remove = useDeleteCredential();
   const [editing, setEditing] = useState<CredentialView | "new" | null>(null);

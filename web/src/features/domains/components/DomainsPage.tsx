@@ -9,7 +9,7 @@ import { WritesBlocked } from "@/components/WritesBlocked";
 import { useAuth } from "@/lib/auth";
 import { formatDate, plural } from "@/lib/format";
 import { useCan } from "@/lib/can";
-import { useDebounced } from "@/lib/useDebounced";
+import { usePagedSearch } from "@/lib/usePagedSearch";
 import { PAGE_SIZE, useCredentialOptions, useDomainPage } from "../api/domains";
 import { CertificateStatus } from "./CertificateStatus";
 import { NewDomainDialog } from "./NewDomainDialog";
@@ -18,14 +18,7 @@ import { NewDomainDialog } from "./NewDomainDialog";
 export function DomainsPage() {
   const { isAdmin } = useAuth();
   const { allowed } = useCan({ kind: "admin" });
-  const [search, setSearch] = useState("");
-  const q = useDebounced(search.trim(), 300);
-  const [offset, setOffset] = useState(0);
-  const [lastQ, setLastQ] = useState(q);
-  if (q !== lastQ) {
-    setLastQ(q);
-    setOffset(0);
-  }
+  const { search, setSearch, q, offset, setOffset } = usePagedSearch();
   const page = useDomainPage(q, offset);
   const credentials = useCredentialOptions(isAdmin);
   const credentialName = (id: string | null | undefined) => {

@@ -9,7 +9,7 @@ import { WritesBlocked } from "@/components/WritesBlocked";
 import { useAuth } from "@/lib/auth";
 import { plural } from "@/lib/format";
 import { useCan } from "@/lib/can";
-import { useDebounced } from "@/lib/useDebounced";
+import { usePagedSearch } from "@/lib/usePagedSearch";
 import { PAGE_SIZE, useBackendPage } from "../api/backends";
 import { ownership } from "../api/rules";
 import { NewBackendDialog } from "./NewBackendDialog";
@@ -20,14 +20,7 @@ export function NamedBackendsPage() {
   const { user, isAdmin } = useAuth();
   const { allowed } = useCan({ kind: "own" });
   const navigate = useNavigate();
-  const [search, setSearch] = useState("");
-  const q = useDebounced(search.trim(), 300);
-  const [offset, setOffset] = useState(0);
-  const [lastQ, setLastQ] = useState(q);
-  if (q !== lastQ) {
-    setLastQ(q);
-    setOffset(0);
-  }
+  const { search, setSearch, q, offset, setOffset } = usePagedSearch();
   const page = useBackendPage(q, offset);
   const [creating, setCreating] = useState(false);
 

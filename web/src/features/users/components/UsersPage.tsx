@@ -9,7 +9,7 @@ import { Table, TBody, Td, Th, THead, Tr } from "@/components/ui/Table";
 import { WritesBlocked } from "@/components/WritesBlocked";
 import { formatDate, plural } from "@/lib/format";
 import { useWritesAllowed } from "@/lib/health";
-import { useDebounced } from "@/lib/useDebounced";
+import { usePagedSearch } from "@/lib/usePagedSearch";
 import { PAGE_SIZE, useUserPage } from "../api/users";
 import { NewUserDialog } from "./NewUserDialog";
 
@@ -17,14 +17,7 @@ import { NewUserDialog } from "./NewUserDialog";
 export function UsersPage() {
   const { allowed } = useWritesAllowed();
   const navigate = useNavigate();
-  const [search, setSearch] = useState("");
-  const q = useDebounced(search.trim(), 300);
-  const [offset, setOffset] = useState(0);
-  const [lastQ, setLastQ] = useState(q);
-  if (q !== lastQ) {
-    setLastQ(q);
-    setOffset(0);
-  }
+  const { search, setSearch, q, offset, setOffset } = usePagedSearch();
   const page = useUserPage(q, offset);
   const [creating, setCreating] = useState(false);
 
