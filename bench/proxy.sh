@@ -2,9 +2,12 @@
 # Switchyard proxy benchmark (issue 3, "Benchmark"). Prints figures side by side with
 # ratios and checks the issue's targets. Results and method: docs/benchmarks.md.
 #
-# Usage: bench/proxy.sh [--quick] [--parts=1,2,3,4,5,6,7,8]
+# Usage: bench/proxy.sh [--quick] [--parts=1,2,3,4,5,6,7,8] [--serve]
 #   --quick   very short runs (a few minutes for all parts) to check the script works;
 #             the figures are not meaningful.
+#   --serve   start the servers of parts 5-8 as they are measured (pinned, same backend,
+#             same certificate), print their addresses and wait (Ctrl-C stops them all):
+#             for profiling by hand, e.g. `perf record -p PID` while h2load runs.
 #   --parts   run only these of the eight parts below (default: all); the targets of the
 #             parts not run are not printed.
 #
@@ -83,10 +86,12 @@
 set -Eeuo pipefail
 
 QUICK=0
+SERVE=0
 PARTS=1,2,3,4,5,6,7,8
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ;;
+        --serve) SERVE=1 ;;
         --parts=*)
             PARTS="${arg#--parts=}"
             [[ $PARTS =~ ^[1-8](,[1-8])*$ ]] || {
@@ -104,6 +109,8 @@ for arg in "$@"; do
             ;;
     esac
 done
+# The servers of parts 5-8 and nothing measured.
+[[ $SERVE == 1 ]] && PARTS=5
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BENCH="$ROOT/bench"
@@ -866,6 +873,20 @@ if want 5 || want 6 || want 7 || want 8; then
         printf '    %-11s %s\n' "$v" "$(openssl s_client -connect "127.0.0.1:$(server_url tls "$v" | sed 's|.*:\([0-9]*\)/|\1|')" \
             -servername h.c0.bench.test -alpn h2,http/1.1 </dev/null 2>/dev/null |
             awk '/^New, / {v = $2 " " $5} /^Server Temp Key/ {k = $4} /^ALPN protocol/ {a = $3} END { print v " " k " ALPN " a }' | tr -d ',')"
+    done
+fi
+
+if [[ $SERVE == 1 ]]; then
+    section "serving (--serve): Ctrl-C stops everything"
+    for v in "${SERVERS[@]}"; do
+        printf '  %-11s pids %-16s %s  %s  %s\n' "$v" "$(server_pids "$v" | tr '\n' ' ')" \
+            "$(server_url plain "$v")" "$(server_url tls "$v")" "$(server_url h2 "$v")"
+    done
+    echo "  send Host: bench.test (h2load: -H ':authority: bench.test'); load from core $LOAD_CPU, servers on core $SUT_CPU"
+    # `wait` (not a foreground sleep) lets the exit trap run as soon as a signal comes.
+    while :; do
+        sleep 3600 &
+        wait $!
     done
 fi
 

@@ -71,9 +71,9 @@ pub struct Config {
     /// an nginx worker does; tail latency under load is lower (see docs/benchmarks.md).
     #[arg(long, env = "SWITCHYARD_WORK_STEALING", default_value_t = false, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub work_stealing: bool,
-    /// Serve plain-HTTP/1.1 requests of the common kind on the proxy's own HTTP/1 path
-    /// (fewer instructions per request than Pingora's); everything else goes through
-    /// Pingora's. `false` sends every request through Pingora's (see docs/proxy.md).
+    /// Serve HTTP/1.1 requests (plain and TLS) and HTTP/2 streams of the common kind on
+    /// the proxy's own path (fewer instructions per request than Pingora's); everything
+    /// else goes through Pingora's. `false` sends every request through Pingora's (see docs/proxy.md).
     #[arg(long, env = "SWITCHYARD_FAST_PATH", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub fast_path: bool,
     /// Accept request header names containing "_". Off by default: a backend that maps
@@ -87,6 +87,12 @@ pub struct Config {
     /// different method from the one the proxy decided on.
     #[arg(long, env = "SWITCHYARD_ALLOW_LOWERCASE_METHODS", default_value_t = false, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub allow_lowercase_methods: bool,
+    /// Idle keep-alive connections to upstreams kept for reuse, in all (the fast path's
+    /// pool and Pingora's each keep up to this many). A request that finds no idle
+    /// connection opens a new one, so this should exceed the number of requests in
+    /// flight at once (an HTTP/2 client alone may have 100 per connection).
+    #[arg(long, env = "SWITCHYARD_UPSTREAM_IDLE_MAX", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub upstream_idle_max: u32,
     /// Default upstream connect timeout, in milliseconds (a zone may set its own).
     #[arg(long, env = "SWITCHYARD_CONNECT_TIMEOUT_MS", default_value_t = 5_000)]
     pub connect_timeout_ms: u64,

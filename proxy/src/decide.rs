@@ -4,9 +4,10 @@
 //! `Host`, raw target, client address, TLS or not, whether a header name has an `_`)
 //! and returns either [`Decision::Forward`] — the zone's route, the chosen upstream and
 //! the normalised target to send it — or [`Decision::Answer`], an answer the proxy makes
-//! itself (400, 404, 403, 308, 503). The HTTP/1 fast path (`fast.rs`) and Pingora's
-//! HTTP/1 and HTTP/2 path (`service.rs`) both call it, so they cannot route the same
-//! request differently; neither has a routing rule of its own.
+//! itself (400, 404, 403, 308, 503). The fast path (`fast.rs` for HTTP/1, `fast/h2.rs`
+//! for HTTP/2 streams) and Pingora's HTTP/1 and HTTP/2 path (`service.rs`) all call it,
+//! so they cannot route the same request differently; none has a routing rule of its
+//! own.
 //!
 //! Routes are chosen on the normalised target ([`RequestTarget`], see
 //! `switchyard_shared::path`) and the upstream is sent exactly that target, so a backend

@@ -1,11 +1,12 @@
-//! The HTTP/1.1 fast path: keep-alive requests (plain HTTP, or HTTP/1.1 over TLS after
-//! Pingora's handshake) proxied without Pingora's per-request session machinery, and
-//! every other request handed to Pingora.
+//! The fast path: keep-alive HTTP/1.1 requests (plain HTTP, or over TLS after Pingora's
+//! handshake) and HTTP/2 streams proxied without Pingora's per-request session
+//! machinery, and every other request handed to Pingora.
 //!
 //! Pingora still owns the listeners, the runtimes, the TLS handshake (certificate per
-//! SNI), HTTP/2, graceful shutdown and the zero-downtime upgrade. [`Front`] is the
-//! [`ServerApp`] on the proxy's listeners: a connection that negotiated HTTP/2 by ALPN
-//! goes straight to Pingora's `HttpProxy` (running [`Router`]); an HTTP/1 connection,
+//! SNI), the HTTP/2 codec, graceful shutdown and the zero-downtime upgrade. [`Front`] is
+//! the [`ServerApp`] on the proxy's listeners: a connection that negotiated HTTP/2 by
+//! ALPN is served stream by stream by [`h2`] (each stream here or by Pingora's
+//! `HttpProxy`, which runs the same [`Router`]); an HTTP/1 connection,
 //! plain or TLS, is served here, request after request, as long as the decision core
 //! ([`Router::decide`]) forwards it and the request is of the common kind — HTTP/1.1,
 //! origin-form target, one `Host`, no body or a `Content-Length` one, no
@@ -54,7 +55,9 @@ use crate::service::{
     answer_body, sane_request_id,
 };
 use crate::snapshot::RouteEntry;
-use crate::upstreams::{Pick, Upstream};
+use crate::upstreams::{HealthConfig, Pick, Upstream};
+
+mod h2;
 
 /// Largest request or response head read here; a larger request head goes to Pingora
 /// (which allows more), a larger response head is a 502.
@@ -67,8 +70,6 @@ const KEEPALIVE: Duration = Duration::from_secs(60);
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 /// An idle upstream connection older than this is closed instead of reused.
 const POOL_IDLE: Duration = Duration::from_secs(30);
-/// Idle connections kept per upstream address.
-const POOL_PER_ADDR: usize = 128;
 /// Read size for bodies streamed through.
 const CHUNK: usize = 16 * 1024;
 /// Keep-alive seconds given to Pingora for a connection handed over.
@@ -84,11 +85,12 @@ pub struct Front {
 
 impl Front {
     /// `pingora` runs the same `router`; with `enabled` false every connection goes to it.
-    pub fn new(router: Router, pingora: HttpProxy<Router>, enabled: bool) -> Self {
+    /// At most `idle_max` idle upstream connections are kept (`--upstream-idle-max`).
+    pub fn new(router: Router, pingora: HttpProxy<Router>, enabled: bool, idle_max: usize) -> Self {
         Self {
             router,
             pingora: Arc::new(pingora),
-            pool: Pool::default(),
+            pool: Pool::new(idle_max),
             enabled,
         }
     }
@@ -125,10 +127,14 @@ impl ServerApp for Front {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
-        // HTTP/2 (negotiated by ALPN) is Pingora's; HTTP/1 over TLS is served here like
-        // plain HTTP, after Pingora's handshake (certificate per SNI).
-        if !self.enabled || matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
+        // HTTP/1 over TLS is served here like plain HTTP, after Pingora's handshake
+        // (certificate per SNI); HTTP/2 (negotiated by ALPN) stream by stream (`h2.rs`).
+        if !self.enabled {
             return ServerApp::process_new(&self.pingora, stream, shutdown).await;
+        }
+        if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
+            self.serve_h2(stream, shutdown).await;
+            return None;
         }
         let tls = stream.get_ssl_digest().is_some();
         let client_ip = stream
@@ -203,6 +209,21 @@ struct Accepted {
     tls: bool,
 }
 
+impl Accepted {
+    fn head_facts<'a>(&'a self, method: &'a str, client_ip: Option<IpAddr>) -> HeadFacts<'a> {
+        HeadFacts {
+            method,
+            target: self.target.as_str(),
+            host: &self.host,
+            preserve_host: self.route.route.preserve_host,
+            body_len: self.body_len,
+            tls: self.tls,
+            request_id: &self.request_id,
+            client_ip,
+        }
+    }
+}
+
 /// The outcome of looking at the start of `Conn::buf`.
 enum Look {
     Partial,
@@ -244,7 +265,7 @@ enum Exchange {
 
 /// How an answer body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Framing {
+pub(crate) enum Framing {
     Empty,
     Length(u64),
     Chunked,
@@ -401,11 +422,7 @@ impl Conn<'_> {
             head_len,
             method: range(method),
             is_head: method == "HEAD",
-            // nginx's rule too: POST, PATCH, LOCK and the like are never resent.
-            resendable: matches!(
-                method,
-                "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
-            ),
+            resendable: resendable_method(method),
             body_len,
             client_close,
             host,
@@ -418,10 +435,9 @@ impl Conn<'_> {
         };
         upstream_head(
             &mut self.out,
-            &req,
-            &accepted,
+            &accepted.head_facts(method, self.client_ip),
+            req.headers.iter().map(|h| (h.name, h.value)),
             &accepted.upstream,
-            self.client_ip,
         );
         Look::Accept(Box::new(accepted))
     }
@@ -432,7 +448,13 @@ impl Conn<'_> {
         let mut req = httparse::Request::new(&mut headers);
         // The same bytes were parsed before: this cannot fail.
         let _ = req.parse(&self.buf[..a.head_len]);
-        upstream_head(&mut self.out, &req, a, upstream, self.client_ip);
+        let method = std::str::from_utf8(&self.buf[a.method.clone()]).unwrap_or_default();
+        upstream_head(
+            &mut self.out,
+            &a.head_facts(method, self.client_ip),
+            req.headers.iter().map(|h| (h.name, h.value)),
+            upstream,
+        );
     }
 
     /// Proxies one accepted request. Returns whether the client connection stays open.
@@ -441,93 +463,41 @@ impl Conn<'_> {
         let span = crate::trace::request_span();
         let front = self.front;
         let router = &front.router;
-        let health = router.registry.config();
         let body_in_buf = (self.buf.len() - a.head_len).min(a.body_len as usize);
         let body_buffered = body_in_buf as u64 == a.body_len;
-        let max_attempts = router
-            .settings
-            .max_attempts
-            .min(a.route.balancer.upstreams().len());
-        let timeouts = &a.route.route.timeouts;
-        let connect_timeout = timeouts
-            .connect_ms
-            .map_or(router.settings.connect_timeout, |ms| {
-                Duration::from_millis(ms.into())
-            });
-        let read_timeout = timeouts.read_ms.map_or(router.settings.read_timeout, |ms| {
-            Duration::from_millis(ms.into())
-        });
+        let (connect_timeout, read_timeout) = router.timeouts(&a.route);
         let head_end = a.head_len;
         self.out
             .extend_from_slice(&self.buf[head_end..head_end + body_in_buf]);
 
-        let mut upstream = a.upstream.clone();
-        let mut addr = a.addr;
-        let mut failed: Vec<SocketAddr> = Vec::new();
-        let mut attempts = 1;
-        let mut upstream_started;
-        let mut from_pool = true;
-        let exchanged = loop {
-            upstream_started = Instant::now();
-            let pooled = if from_pool {
-                front.pool.take(addr, !(body_buffered && a.resendable))
-            } else {
-                None
-            };
-            let reused = pooled.is_some();
-            let mut conn = match pooled {
-                Some(conn) => conn,
-                None => match connect(addr, connect_timeout).await {
-                    Ok(conn) => conn,
-                    Err(f) => {
-                        upstream.report_failure(health);
-                        failed.push(addr);
-                        if attempts < max_attempts
-                            && let Pick::Upstream(next) = a.route.balancer.pick(health, &failed)
-                            && !next.tls()
-                            && let Some(next_addr) = next.addr()
-                        {
-                            attempts += 1;
-                            self.rebuild_head(&a, &next);
-                            self.out
-                                .extend_from_slice(&self.buf[head_end..head_end + body_in_buf]);
-                            upstream = next;
-                            addr = next_addr;
-                            continue;
-                        }
-                        break Err(f);
-                    }
-                },
-            };
-            match self
-                .exchange(&mut conn, &a, body_buffered, read_timeout, reused)
-                .await
-            {
-                Ok(head) => break Ok((conn, head)),
-                Err(Exchange::Stale) => {
-                    // The upstream closed its idle connections (restart, idle timeout):
-                    // forget them and send again on a new one.
-                    front.pool.forget(addr);
-                    from_pool = false;
-                }
-                Err(Exchange::Failed(f)) => break Err(f),
-            }
+        let mut attempt = H1Attempt {
+            conn: self,
+            a: &a,
+            body_buffered,
+            body_in_buf,
+            read_timeout,
         };
+        let Attempted {
+            result: exchanged,
+            addr,
+            elapsed,
+        } = front
+            .attempts(
+                &a.route,
+                (a.upstream.clone(), a.addr),
+                !(body_buffered && a.resendable),
+                connect_timeout,
+                &mut attempt,
+            )
+            .await;
 
         let mut status = 0;
         let mut bytes = 0u64;
-        let mut upstream_ms = 0.0;
+        let upstream_ms = elapsed.map_or(0.0, |e| e.as_secs_f64() * 1000.0);
         let mut error = None;
         let mut keep = false;
         match exchanged {
             Ok((mut conn, head)) => {
-                let elapsed = upstream_started.elapsed();
-                upstream_ms = elapsed.as_secs_f64() * 1000.0;
-                router
-                    .metrics
-                    .upstream_seconds
-                    .observe(elapsed.as_secs_f64());
-                upstream.report_success();
                 status = head.status;
                 let close =
                     a.client_close || head.framing == Framing::UntilClose || *shutdown.borrow();
@@ -797,6 +767,177 @@ impl Conn<'_> {
     }
 }
 
+/// One request's side of sending it upstream, for [`Front::attempts`]: the HTTP/1
+/// fast path's and the HTTP/2 one's.
+trait Attempt {
+    /// The answer's head, as the exchange reads it.
+    type Head;
+    /// Rewrites the upstream request for another upstream (after a failed connection).
+    fn retarget(&mut self, upstream: &Upstream);
+    /// Sends the request on `conn` (`reused`: it came from the pool) and reads the
+    /// answer's head.
+    async fn exchange(
+        &mut self,
+        conn: &mut TcpStream,
+        reused: bool,
+    ) -> Result<Self::Head, Exchange>;
+}
+
+/// How [`Front::attempts`] ended.
+struct Attempted<H> {
+    /// The connection with the answer's head read, or why there is none.
+    result: Result<(TcpStream, H), Failure>,
+    /// The address of the last attempt.
+    addr: SocketAddr,
+    /// How long the upstream took to answer (the head), when it did.
+    elapsed: Option<Duration>,
+}
+
+impl Front {
+    /// Sends a request to `first` and reads its answer's head: on an idle pooled
+    /// connection when there is one (with `check_pooled`, one the upstream has closed
+    /// meanwhile is skipped: the request may not be sent twice), else on a new one. A
+    /// failed connection is reported to the health registry and the route's next
+    /// upstream is tried, up to the proxy's attempts per request; a pooled connection
+    /// that turns out closed before any answer makes the pool forget that address and
+    /// the request go again on a new connection. The one place both fast paths decide
+    /// where a request goes and whether it is sent again.
+    async fn attempts<A: Attempt>(
+        &self,
+        route: &RouteEntry,
+        first: (Arc<Upstream>, SocketAddr),
+        check_pooled: bool,
+        connect_timeout: Duration,
+        request: &mut A,
+    ) -> Attempted<A::Head> {
+        let health = self.router.registry.config();
+        let max_attempts = self
+            .router
+            .settings
+            .max_attempts
+            .min(route.balancer.upstreams().len());
+        let (mut upstream, mut addr) = first;
+        let mut failed: Vec<SocketAddr> = Vec::new();
+        let mut attempts = 1;
+        let mut from_pool = true;
+        loop {
+            let started = Instant::now();
+            let pooled = if from_pool {
+                self.pool.take(addr, check_pooled)
+            } else {
+                None
+            };
+            let reused = pooled.is_some();
+            let mut conn = match pooled {
+                Some(conn) => conn,
+                None => match connect(addr, connect_timeout).await {
+                    Ok(conn) => conn,
+                    Err(f) => {
+                        upstream.report_failure(health);
+                        failed.push(addr);
+                        if attempts < max_attempts
+                            && let Some((next, next_addr)) = next_upstream(route, health, &failed)
+                        {
+                            attempts += 1;
+                            request.retarget(&next);
+                            upstream = next;
+                            addr = next_addr;
+                            continue;
+                        }
+                        return Attempted {
+                            result: Err(f),
+                            addr,
+                            elapsed: None,
+                        };
+                    }
+                },
+            };
+            let (result, elapsed) = match request.exchange(&mut conn, reused).await {
+                Ok(head) => {
+                    let elapsed = started.elapsed();
+                    self.router
+                        .metrics
+                        .upstream_seconds
+                        .observe(elapsed.as_secs_f64());
+                    upstream.report_success();
+                    (Ok((conn, head)), Some(elapsed))
+                }
+                Err(Exchange::Stale) => {
+                    // The upstream closed its idle connections (restart, idle timeout):
+                    // forget them and send again on a new one.
+                    self.pool.forget(addr);
+                    from_pool = false;
+                    continue;
+                }
+                Err(Exchange::Failed(f)) => (Err(f), None),
+            };
+            return Attempted {
+                result,
+                addr,
+                elapsed,
+            };
+        }
+    }
+}
+
+/// An HTTP/1 request's side of [`Front::attempts`].
+struct H1Attempt<'c, 'f> {
+    conn: &'c mut Conn<'f>,
+    a: &'c Accepted,
+    body_buffered: bool,
+    /// Body bytes read with the head (sent with it).
+    body_in_buf: usize,
+    read_timeout: Duration,
+}
+
+impl Attempt for H1Attempt<'_, '_> {
+    type Head = AnswerHead;
+
+    fn retarget(&mut self, upstream: &Upstream) {
+        self.conn.rebuild_head(self.a, upstream);
+        let start = self.a.head_len;
+        let conn = &mut *self.conn;
+        conn.out
+            .extend_from_slice(&conn.buf[start..start + self.body_in_buf]);
+    }
+
+    async fn exchange(
+        &mut self,
+        conn: &mut TcpStream,
+        reused: bool,
+    ) -> Result<AnswerHead, Exchange> {
+        self.conn
+            .exchange(conn, self.a, self.body_buffered, self.read_timeout, reused)
+            .await
+    }
+}
+
+/// Methods a request may be sent with twice (RFC 9110 §9.2.2): one that found its
+/// pooled connection closed is sent again on a new one. nginx's rule too: POST, PATCH,
+/// LOCK and the like are never resent.
+fn resendable_method(method: &str) -> bool {
+    matches!(
+        method,
+        "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
+    )
+}
+
+/// Another upstream of `route` after a failed connection to each of `failed`, when the
+/// fast path can use it (plain HTTP, address known); else the request fails as is.
+fn next_upstream(
+    route: &RouteEntry,
+    health: &HealthConfig,
+    failed: &[SocketAddr],
+) -> Option<(Arc<Upstream>, SocketAddr)> {
+    match route.balancer.pick(health, failed) {
+        Pick::Upstream(next) if !next.tls() => {
+            let addr = next.addr()?;
+            Some((next, addr))
+        }
+        _ => None,
+    }
+}
+
 /// Returns once a graceful shutdown has begun (never, if the watch is gone).
 async fn until_shutdown(watch: &mut ShutdownWatch) {
     while !*watch.borrow_and_update() {
@@ -826,55 +967,78 @@ fn dropped_upstream(name: &str, preserve_host: bool) -> bool {
         || (!preserve_host && name.eq_ignore_ascii_case("host"))
 }
 
-/// Writes the upstream request head into `out`: the request line and headers as the
-/// client sent them, less the hop-by-hop ones, with the forwarding headers the Pingora
-/// path sets (`Router::upstream_request_filter`).
-fn upstream_head(
+/// What an upstream request head says besides the client's own headers.
+pub(crate) struct HeadFacts<'a> {
+    pub method: &'a str,
+    /// The normalised target the route was chosen on.
+    pub target: &'a str,
+    /// The normalised host (`X-Forwarded-Host` when the client sent no `Host`).
+    pub host: &'a str,
+    pub preserve_host: bool,
+    /// The body's length, written as the one `Content-Length` when the client sent one.
+    pub body_len: u64,
+    /// The client connection is HTTPS.
+    pub tls: bool,
+    pub request_id: &'a str,
+    pub client_ip: Option<IpAddr>,
+}
+
+/// Writes the upstream request head into `out`: the request line and the client's
+/// headers (`name`, `value`), less the hop-by-hop ones, with the forwarding headers the
+/// Pingora path sets (`Router::upstream_request_filter`). Used by the HTTP/1 and the
+/// HTTP/2 fast path.
+pub(crate) fn upstream_head<'h>(
     out: &mut Vec<u8>,
-    req: &httparse::Request<'_, '_>,
-    a: &Accepted,
+    facts: &HeadFacts<'_>,
+    headers: impl Iterator<Item = (&'h str, &'h [u8])>,
     upstream: &Upstream,
-    client_ip: Option<IpAddr>,
 ) {
     out.clear();
-    out.extend_from_slice(req.method.unwrap_or("GET").as_bytes());
+    out.extend_from_slice(facts.method.as_bytes());
     out.push(b' ');
-    out.extend_from_slice(a.target.as_str().as_bytes());
+    out.extend_from_slice(facts.target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    let preserve_host = a.route.route.preserve_host;
-    let mut original_host: &[u8] = a.host.as_bytes();
+    let preserve_host = facts.preserve_host;
+    let mut original_host: Option<&[u8]> = None;
     let mut prior_forwarded: Option<&[u8]> = None;
     let mut wrote_length = false;
-    for h in req.headers.iter() {
-        if h.name.eq_ignore_ascii_case("host") {
-            original_host = h.value;
-        } else if h.name.eq_ignore_ascii_case("x-forwarded-for") && prior_forwarded.is_none() {
-            prior_forwarded = Some(h.value);
+    for (name, value) in headers {
+        if name.eq_ignore_ascii_case("host") {
+            original_host = Some(value);
+        } else if name.eq_ignore_ascii_case("x-forwarded-for") && prior_forwarded.is_none() {
+            prior_forwarded = Some(value);
         }
-        if dropped_upstream(h.name, preserve_host) {
+        if dropped_upstream(name, preserve_host) {
             continue;
         }
-        // One Content-Length, however the client wrote it (duplicates agree: `look`).
-        if h.name.eq_ignore_ascii_case("content-length") {
+        // One Content-Length, however the client wrote it (duplicates agree).
+        if name.eq_ignore_ascii_case("content-length") {
             if !wrote_length {
                 wrote_length = true;
                 out.extend_from_slice(b"content-length: ");
-                out.extend_from_slice(a.body_len.to_string().as_bytes());
+                out.extend_from_slice(facts.body_len.to_string().as_bytes());
                 out.extend_from_slice(b"\r\n");
             }
             continue;
         }
-        out.extend_from_slice(h.name.as_bytes());
+        out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");
-        out.extend_from_slice(h.value);
+        out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
+    let sent_host = original_host.is_some();
+    let original_host = original_host.unwrap_or(facts.host.as_bytes());
     if !preserve_host {
         out.extend_from_slice(b"host: ");
         out.extend_from_slice(upstream.authority().as_bytes());
         out.extend_from_slice(b"\r\n");
+    } else if !sent_host {
+        // HTTP/2 names the host in `:authority`: an HTTP/1 upstream needs `Host`.
+        out.extend_from_slice(b"host: ");
+        out.extend_from_slice(original_host);
+        out.extend_from_slice(b"\r\n");
     }
-    if let Some(ip) = client_ip {
+    if let Some(ip) = facts.client_ip {
         out.extend_from_slice(b"x-forwarded-for: ");
         if let Some(prior) = prior_forwarded.filter(|p| !p.is_empty())
             && std::str::from_utf8(prior).is_ok()
@@ -887,14 +1051,14 @@ fn upstream_head(
         access_log::ip_addr(out, ip);
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(if a.tls {
+    out.extend_from_slice(if facts.tls {
         b"x-forwarded-proto: https\r\nx-forwarded-host: "
     } else {
         b"x-forwarded-proto: http\r\nx-forwarded-host: "
     });
     out.extend_from_slice(original_host);
     out.extend_from_slice(b"\r\nx-request-id: ");
-    out.extend_from_slice(a.request_id.as_bytes());
+    out.extend_from_slice(facts.request_id.as_bytes());
     out.extend_from_slice(b"\r\n\r\n");
 }
 
@@ -908,6 +1072,48 @@ fn answer_head(
     a: &Accepted,
     head_len: usize,
 ) -> Option<AnswerHead> {
+    let status = resp.code?;
+    let (framing, upstream_keepalive, chunked) = answer_framing(resp, a.is_head)?;
+    out.clear();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(&[
+        b'0' + (status / 100 % 10) as u8,
+        b'0' + (status / 10 % 10) as u8,
+        b'0' + (status % 10) as u8,
+    ]);
+    out.push(b' ');
+    out.extend_from_slice(resp.reason.unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for h in resp.headers.iter() {
+        let name = h.name;
+        if answer_header_dropped(name, chunked, false) {
+            continue;
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(h.value);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"x-request-id: ");
+    out.extend_from_slice(a.request_id.as_bytes());
+    // The caller ends the head with the `connection` header.
+    out.extend_from_slice(b"\r\n");
+    Some(AnswerHead {
+        status,
+        head_len,
+        framing,
+        upstream_keepalive,
+    })
+}
+
+/// How an upstream answer's body is framed, whether the upstream connection may serve
+/// another request after it, and whether it came chunked (its `Content-Length`, if
+/// any, is then not passed on). `None` when the head cannot be relayed safely (a bad or
+/// ambiguous `Content-Length`). Shared by the HTTP/1 and HTTP/2 fast paths.
+pub(crate) fn answer_framing(
+    resp: &httparse::Response<'_, '_>,
+    is_head: bool,
+) -> Option<(Framing, bool, bool)> {
     let status = resp.code?;
     let mut length = None;
     let mut chunked = None;
@@ -929,7 +1135,7 @@ fn answer_head(
             upstream_keepalive = false;
         }
     }
-    let framing = if a.is_head || status == 204 || status == 304 {
+    let framing = if is_head || status == 204 || status == 304 {
         Framing::Empty
     } else {
         match (chunked, length) {
@@ -941,45 +1147,26 @@ fn answer_head(
     if framing == Framing::UntilClose {
         upstream_keepalive = false;
     }
-    out.clear();
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(&[
-        b'0' + (status / 100 % 10) as u8,
-        b'0' + (status / 10 % 10) as u8,
-        b'0' + (status % 10) as u8,
-    ]);
-    out.push(b' ');
-    out.extend_from_slice(resp.reason.unwrap_or("").as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for h in resp.headers.iter() {
-        let name = h.name;
-        if [
-            "connection",
-            "keep-alive",
-            "proxy-connection",
-            "x-request-id",
-        ]
-        .iter()
-        .any(|n| name.eq_ignore_ascii_case(n))
-            || (chunked.is_some() && name.eq_ignore_ascii_case("content-length"))
-        {
-            continue;
-        }
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(h.value);
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"x-request-id: ");
-    out.extend_from_slice(a.request_id.as_bytes());
-    // The caller ends the head with the `connection` header.
-    out.extend_from_slice(b"\r\n");
-    Some(AnswerHead {
-        status,
-        head_len,
-        framing,
-        upstream_keepalive,
-    })
+    Some((framing, upstream_keepalive, chunked.is_some()))
+}
+
+/// Whether an upstream answer's header is not passed on: the hop-by-hop ones (RFC 9110
+/// §7.6.1), the upstream's `X-Request-Id` (the proxy sets its own), the `Content-Length`
+/// of a chunked answer, and to an HTTP/2 client also HTTP/1's `Transfer-Encoding` and
+/// `Upgrade` (HTTP/2 frames the body itself).
+fn answer_header_dropped(name: &str, chunked: bool, http2: bool) -> bool {
+    [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "x-request-id",
+    ]
+    .iter()
+    .any(|n| name.eq_ignore_ascii_case(n))
+        || (chunked && name.eq_ignore_ascii_case("content-length"))
+        || (http2
+            && (name.eq_ignore_ascii_case("transfer-encoding")
+                || name.eq_ignore_ascii_case("upgrade")))
 }
 
 /// A new connection to an upstream.
@@ -994,25 +1181,43 @@ async fn connect(addr: SocketAddr, limit: Duration) -> Result<TcpStream, Failure
     }
 }
 
-/// Idle upstream connections by address, shared by every client connection.
-#[derive(Default)]
+/// Idle upstream connections by address, shared by every client connection, at most
+/// `max` in all.
 struct Pool {
-    idle: Mutex<std::collections::HashMap<SocketAddr, Vec<(TcpStream, Instant)>>>,
+    idle: Mutex<PoolState>,
+    max: usize,
+}
+
+#[derive(Default)]
+struct PoolState {
+    by_addr: std::collections::HashMap<SocketAddr, Vec<(TcpStream, Instant)>>,
+    total: usize,
 }
 
 impl Pool {
+    fn new(max: usize) -> Self {
+        Self {
+            idle: Mutex::default(),
+            max: max.max(1),
+        }
+    }
+
     /// The most recently used idle connection to `addr`, if one is left. With `check`,
     /// a connection the upstream has closed or written to since is skipped (one
     /// non-blocking read); without it the caller resends on a new connection when the
     /// pooled one turns out closed.
     fn take(&self, addr: SocketAddr, check: bool) -> Option<TcpStream> {
         loop {
-            let (conn, since) = self
-                .idle
-                .lock()
-                .expect("never poisoned")
-                .get_mut(&addr)?
-                .pop()?;
+            let (conn, since) = {
+                let mut idle = self.idle.lock().expect("never poisoned");
+                let list = idle.by_addr.get_mut(&addr)?;
+                let taken = list.pop()?;
+                if list.is_empty() {
+                    idle.by_addr.remove(&addr);
+                }
+                idle.total -= 1;
+                taken
+            };
             if since.elapsed() > POOL_IDLE {
                 continue;
             }
@@ -1027,17 +1232,34 @@ impl Pool {
         }
     }
 
+    /// Keeps `conn` for reuse; when the pool is full, connections idle too long are let go
+    /// first, and if it is still full `conn` is closed.
     fn put(&self, addr: SocketAddr, conn: TcpStream) {
         let mut idle = self.idle.lock().expect("never poisoned");
-        let list = idle.entry(addr).or_default();
-        if list.len() < POOL_PER_ADDR {
-            list.push((conn, Instant::now()));
+        if idle.total >= self.max {
+            let state = &mut *idle;
+            state.by_addr.retain(|_, list| {
+                list.retain_mut(|(_, since)| since.elapsed() <= POOL_IDLE);
+                !list.is_empty()
+            });
+            state.total = state.by_addr.values().map(Vec::len).sum();
+            if state.total >= self.max {
+                return;
+            }
         }
+        idle.by_addr
+            .entry(addr)
+            .or_default()
+            .push((conn, Instant::now()));
+        idle.total += 1;
     }
 
     /// Drops every idle connection to `addr`.
     fn forget(&self, addr: SocketAddr) {
-        let dropped = self.idle.lock().expect("never poisoned").remove(&addr);
+        let mut idle = self.idle.lock().expect("never poisoned");
+        let dropped = idle.by_addr.remove(&addr);
+        idle.total -= dropped.as_ref().map_or(0, Vec::len);
+        drop(idle);
         drop(dropped);
     }
 }
@@ -1045,7 +1267,7 @@ impl Pool {
 /// Follows a chunked body (RFC 9112 §7.1) as it passes through unchanged, to find where
 /// it ends.
 #[derive(Debug, Default)]
-struct Chunked {
+pub(crate) struct Chunked {
     state: ChunkState,
     /// The size line or trailer line read so far.
     line: Vec<u8>,
@@ -1069,12 +1291,23 @@ impl Chunked {
     /// How many bytes of `input` belong to the body (all of it unless the body ends
     /// inside it); `None` when the framing is broken.
     fn feed(&mut self, input: &[u8]) -> Option<usize> {
+        self.feed_with(input, &mut |_| {})
+    }
+
+    /// [`Self::feed`], handing each run of chunk data (the body without its framing) to
+    /// `data`.
+    pub(crate) fn feed_with(
+        &mut self,
+        input: &[u8],
+        data: &mut impl FnMut(&[u8]),
+    ) -> Option<usize> {
         let mut i = 0;
         while i < input.len() {
             match self.state {
                 ChunkState::Done => break,
                 ChunkState::Data(n) => {
                     let take = (input.len() - i).min(usize::try_from(n).unwrap_or(usize::MAX));
+                    data(&input[i..i + take]);
                     i += take;
                     let left = n - take as u64;
                     self.state = if left == 0 {
@@ -1115,7 +1348,7 @@ impl Chunked {
         Some(i)
     }
 
-    fn done(&self) -> bool {
+    pub(crate) fn done(&self) -> bool {
         self.state == ChunkState::Done
     }
 }

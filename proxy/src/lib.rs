@@ -130,6 +130,9 @@ pub fn build_server(config: &Config, mut settings: Settings) -> anyhow::Result<(
         upgrade_sock: config.upgrade_sock.clone(),
         grace_period_seconds: Some(config.grace_secs),
         graceful_shutdown_timeout_seconds: Some(config.grace_secs),
+        // Pingora's pool is one LRU of this size times `threads`.
+        upstream_keepalive_pool_size: (config.upstream_idle_max as usize / config.threads.max(1))
+            .max(1),
         ca_file: config
             .upstream_ca_file
             .as_ref()
@@ -175,7 +178,12 @@ pub fn build_server(config: &Config, mut settings: Settings) -> anyhow::Result<(
     let pingora_proxy = pingora::proxy::http_proxy(&server.configuration, router.clone());
     let mut proxy = Service::new(
         "proxy".to_owned(),
-        fast::Front::new(router, pingora_proxy, config.fast_path),
+        fast::Front::new(
+            router,
+            pingora_proxy,
+            config.fast_path,
+            config.upstream_idle_max as usize,
+        ),
     );
     add_tcp(&mut proxy, http_listen, http_options);
     if let Some((addr, options)) = https_listen {

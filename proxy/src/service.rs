@@ -100,7 +100,7 @@ pub(crate) fn request_line_target(head: &[u8]) -> Option<&[u8]> {
 }
 
 /// The single value of the Content-Length header(s), when there is any.
-fn single_content_length(headers: &http::HeaderMap) -> Option<String> {
+pub(crate) fn single_content_length(headers: &http::HeaderMap) -> Option<u64> {
     let mut value = None;
     for v in headers.get_all(http::header::CONTENT_LENGTH) {
         for part in v.to_str().ok()?.split(',') {
@@ -110,7 +110,67 @@ fn single_content_length(headers: &http::HeaderMap) -> Option<String> {
             }
         }
     }
-    value.map(|n| n.to_string())
+    value
+}
+
+/// The facts the decision core needs of a request Pingora parsed: `raw_head` is the
+/// HTTP/1 head as received (`None` on HTTP/2). Shared by Pingora's path and the HTTP/2
+/// fast path.
+pub(crate) fn request_facts<'a>(
+    req: &'a pingora::http::RequestHeader,
+    raw_head: Option<&'a [u8]>,
+    client_ip: Option<IpAddr>,
+    tls: bool,
+) -> Facts<'a> {
+    let raw_host = req
+        .headers
+        .get(http::header::HOST)
+        .map(|h| h.as_bytes())
+        .or_else(|| req.uri.authority().map(|a| a.as_str().as_bytes()))
+        .unwrap_or_default();
+    // The target as the client sent it: on HTTP/1 from the request line (Pingora's URI
+    // drops a fragment, which must be refused, not ignored), on HTTP/2 `:path`.
+    let target = raw_head
+        .and_then(request_line_target)
+        .unwrap_or_else(|| req.raw_path());
+    Facts {
+        method: req.method.as_str().as_bytes(),
+        host: raw_host,
+        target,
+        client_ip,
+        tls,
+        underscore_header: req.headers.keys().any(|n| n.as_str().contains('_')),
+        // Pingora's parser drops a Content-Length that comes with Transfer-Encoding and
+        // accepts bare LF: the raw head is checked by the fast path's rules.
+        framing: raw_head.and_then(|head| crate::framing::check_raw(head).err()),
+    }
+}
+
+/// The request's id: the client's `X-Request-Id` when it is sane, else a new one.
+pub(crate) fn request_id_of(headers: &http::HeaderMap) -> String {
+    match headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
+        Some(id) if sane_request_id(id) => id.to_owned(),
+        _ => uuid::Uuid::new_v4().simple().to_string(),
+    }
+}
+
+/// An answer of the proxy's own: head and body, with the request id in both.
+pub(crate) fn own_answer(
+    status: u16,
+    message: &str,
+    request_id: &str,
+    location: Option<&str>,
+) -> Result<(ResponseHeader, Bytes)> {
+    let body = answer_body(message, request_id);
+    let mut resp = ResponseHeader::build(status, Some(5))?;
+    resp.insert_header("content-type", "text/plain; charset=utf-8")?;
+    resp.insert_header("content-length", body.len().to_string())?;
+    resp.insert_header("cache-control", "no-store")?;
+    resp.insert_header("x-request-id", request_id)?;
+    if let Some(location) = location {
+        resp.insert_header("location", location)?;
+    }
+    Ok((resp, Bytes::from(body)))
 }
 
 /// A request id from the client is kept when it is short and plain.
@@ -169,20 +229,20 @@ impl Router {
         message: &str,
         location: Option<&str>,
     ) -> Result<()> {
-        let body = answer_body(message, &ctx.request_id);
-        let mut resp = ResponseHeader::build(status, Some(5))?;
-        resp.insert_header("content-type", "text/plain; charset=utf-8")?;
-        resp.insert_header("content-length", body.len().to_string())?;
-        resp.insert_header("cache-control", "no-store")?;
-        resp.insert_header("x-request-id", ctx.request_id.as_str())?;
-        if let Some(location) = location {
-            resp.insert_header("location", location)?;
-        }
+        let (resp, body) = own_answer(status, message, &ctx.request_id, location)?;
         session.write_response_header(Box::new(resp), false).await?;
-        session
-            .write_response_body(Some(Bytes::from(body)), true)
-            .await?;
+        session.write_response_body(Some(body), true).await?;
         Ok(())
+    }
+
+    /// The connect and read timeouts for `route`: its own, else the proxy's defaults.
+    pub(crate) fn timeouts(&self, route: &RouteEntry) -> (Duration, Duration) {
+        let own = &route.route.timeouts;
+        let ms = |ms: u32| Duration::from_millis(ms.into());
+        (
+            own.connect_ms.map_or(self.settings.connect_timeout, ms),
+            own.read_ms.map_or(self.settings.read_timeout, ms),
+        )
     }
 
     fn pick(&self, route: &RouteEntry, ctx: &Ctx) -> Pick {
@@ -224,14 +284,7 @@ impl ProxyHttp for Router {
         // The setting is carried to the connection's next requests.
         session.as_downstream_mut().set_pipelining_enabled(true);
         let req = session.req_header();
-        ctx.request_id = match req
-            .headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(id) if sane_request_id(id) => id.to_owned(),
-            _ => uuid::Uuid::new_v4().simple().to_string(),
-        };
+        ctx.request_id = request_id_of(&req.headers);
         ctx.client_ip = session
             .client_addr()
             .and_then(|a| a.as_inet())
@@ -240,35 +293,11 @@ impl ProxyHttp for Router {
             .digest()
             .and_then(|d| d.ssl_digest.as_ref())
             .is_some();
-        let raw_host = req
-            .headers
-            .get(http::header::HOST)
-            .map(|h| h.as_bytes())
-            .or_else(|| req.uri.authority().map(|a| a.as_str().as_bytes()))
-            .unwrap_or_default();
-        // The target as the client sent it: on HTTP/1 from the request line (Pingora's
-        // URI drops a fragment, which must be refused, not ignored), on HTTP/2 `:path`.
         let raw_head = session
             .as_downstream()
             .as_http1()
             .map(|h1| h1.get_headers_raw_bytes());
-        let target = raw_head
-            .as_deref()
-            .and_then(request_line_target)
-            .unwrap_or_else(|| req.raw_path());
-        let facts = Facts {
-            method: req.method.as_str().as_bytes(),
-            host: raw_host,
-            target,
-            client_ip: ctx.client_ip,
-            tls: ctx.tls,
-            underscore_header: req.headers.keys().any(|n| n.as_str().contains('_')),
-            // Pingora's parser drops a Content-Length that comes with Transfer-Encoding
-            // and accepts bare LF: the raw head is checked by the fast path's rules.
-            framing: raw_head
-                .as_deref()
-                .and_then(|head| crate::framing::check_raw(head).err()),
-        };
+        let facts = request_facts(req, raw_head.as_deref(), ctx.client_ip, ctx.tls);
         match self.decide(&facts, &[]) {
             Decision::Forward(f) => {
                 let Forward {
@@ -333,18 +362,9 @@ impl ProxyHttp for Router {
         };
         ctx.attempts += 1;
         let mut peer = HttpPeer::new(addr, upstream.tls(), upstream.sni().to_owned());
-        let timeouts = &route.route.timeouts;
-        peer.options.connection_timeout = Some(
-            timeouts
-                .connect_ms
-                .map_or(self.settings.connect_timeout, |ms| {
-                    Duration::from_millis(ms.into())
-                }),
-        );
-        peer.options.read_timeout =
-            Some(timeouts.read_ms.map_or(self.settings.read_timeout, |ms| {
-                Duration::from_millis(ms.into())
-            }));
+        let (connect_timeout, read_timeout) = self.timeouts(&route);
+        peer.options.connection_timeout = Some(connect_timeout);
+        peer.options.read_timeout = Some(read_timeout);
         ctx.upstream_addr = Some(addr);
         ctx.upstream = Some(upstream);
         ctx.upstream_started = Some(Instant::now());
@@ -364,7 +384,7 @@ impl ProxyHttp for Router {
         // One Content-Length, however the client wrote it (Pingora has checked that
         // duplicates and lists agree): a backend never sees `5, 5` or two headers.
         if let Some(length) = single_content_length(&upstream_request.headers) {
-            upstream_request.insert_header(http::header::CONTENT_LENGTH, length)?;
+            upstream_request.insert_header(http::header::CONTENT_LENGTH, length.to_string())?;
         }
         let original_host = match session.req_header().headers.get(http::header::HOST) {
             Some(h) if h.to_str().is_ok() => h.clone(),

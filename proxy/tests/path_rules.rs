@@ -6,13 +6,14 @@
 //! sent raw on a fresh connection to two proxies on the same Redis: one with the HTTP/1
 //! fast path (the default) and one with `--fast-path=false` (Pingora's path only), and a
 //! recording backend behind each route shows exactly what arrived. Everything is sent
-//! over plain HTTP and again over TLS (HTTP/1.1, which the fast path now serves too). A
+//! over plain HTTP and again over TLS (HTTP/1.1, which the fast path now serves too),
+//! and over HTTP/2 (whose streams have a fast path too) when a client can send it. A
 //! differential test then feeds generated targets and Host values to both and requires
 //! the same route and the same forwarded target.
 
 mod support;
 
-use support::raw::{Outcome, TRANSPORTS, Transport, bench};
+use support::raw::{H2Request, Outcome, TRANSPORTS, Transport, bench};
 
 /// `a.test/admin` allow-listed to 10.0.0.0/8, `a.test/` open to all.
 fn admin_and_open() -> serde_json::Value {
@@ -27,13 +28,36 @@ fn get(target: &str) -> Vec<u8> {
 }
 
 trait ExpectRefused {
-    /// Each target, on both paths and both transports, is answered `status` and
-    /// reaches no backend.
+    /// Each target, on both paths and every transport (HTTP/1.1 plain and over TLS,
+    /// HTTP/2), is answered `status` and reaches no backend. Over HTTP/2 a malformed
+    /// target (400) may also be refused by resetting the stream.
     async fn expect_refused(&self, targets: &[&str], status: u16);
 }
 
 impl ExpectRefused for support::raw::Bench {
     async fn expect_refused(&self, targets: &[&str], status: u16) {
+        for target in targets {
+            // Targets an HTTP/2 client library can put in `:path` unchanged.
+            let Ok(pq) = target.parse::<http::uri::PathAndQuery>() else {
+                continue;
+            };
+            if pq.as_str() != *target {
+                continue;
+            }
+            let outcomes = self.h2_both(&H2Request::get(target)).await;
+            for (i, (outcome, _)) in outcomes.into_iter().enumerate() {
+                let path = ["fast", "pingora"][i];
+                assert_eq!(
+                    outcome.reached, None,
+                    "{target} over HTTP/2 on the {path} path"
+                );
+                assert!(
+                    outcome.status == status || (status == 400 && outcome.status == 0),
+                    "{target} over HTTP/2 on the {path} path: {} (want {status})",
+                    outcome.status
+                );
+            }
+        }
         for (target, transport) in targets.iter().flat_map(|t| TRANSPORTS.map(|x| (t, x))) {
             let outcomes = self.both(transport, &get(target)).await;
             for (i, (outcome, _)) in outcomes.into_iter().enumerate() {
@@ -294,6 +318,21 @@ async fn both_paths_choose_the_same_route_and_forward_the_same_target() {
             fast, pingora,
             "case {case} (seed {seed:#x}) over {transport:?}: GET {target} with Host {host}: fast path vs Pingora's"
         );
+        // Every third case over HTTP/2 too, when a client can send it: HTTP/2 streams
+        // have a fast path of their own (fast/h2.rs).
+        if case % 3 == 1
+            && target
+                .parse::<http::uri::PathAndQuery>()
+                .is_ok_and(|pq| pq.as_str() == target)
+        {
+            let mut req = H2Request::get(&target);
+            req.authority = host.to_owned();
+            let [(fast2, _), (pingora2, _)] = b.h2_both(&req).await;
+            assert_eq!(
+                fast2, pingora2,
+                "case {case} (seed {seed:#x}) over HTTP/2: GET {target} with :authority {host}: fast path vs Pingora's"
+            );
+        }
         if let Some((backend, forwarded)) = &fast.reached {
             // Whatever was forwarded is already in the form routes are matched on, and
             // never a spelling of the protected prefix.

@@ -153,6 +153,30 @@ pub struct Bench {
     pub tls: Arc<ClientConfig>,
 }
 
+/// A request sent over HTTP/2 ([`Bench::h2_both`]).
+#[derive(Debug, Clone)]
+pub struct H2Request {
+    pub method: &'static str,
+    /// `:path`, as sent.
+    pub path: String,
+    /// `:authority`.
+    pub authority: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+impl H2Request {
+    pub fn get(path: &str) -> Self {
+        Self {
+            method: "GET",
+            path: path.to_owned(),
+            authority: "a.test".to_owned(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+}
+
 /// Plain HTTP or HTTPS (HTTP/1.1).
 #[derive(Debug, Clone, Copy)]
 pub enum Transport {
@@ -178,21 +202,34 @@ pub async fn bench(routes: serde_json::Value) -> Bench {
         .replace("\"url\":\"open\"", &format!("\"url\":\"{open}\""));
     let zone = zone_json("a.test", serde_json::from_str(&routes).unwrap());
     put_zones(&redis.store(), &[zone]).await;
-    let cert = self_signed(&["a.test"]);
+    let (record, tls) = served_cert("a.test");
+    let v = put_certs(&redis.store(), &[record]).await;
+    fast.wait_for_version(v.version).await;
+    pingora.wait_for_version(v.version).await;
+    Bench {
+        redis,
+        fast,
+        pingora,
+        seen,
+        tls,
+    }
+}
+
+/// A self-signed certificate record for `name` (valid for 89 more days) to store in
+/// Redis, and a client configuration that trusts it.
+pub fn served_cert(name: &str) -> (CertRecord, Arc<ClientConfig>) {
+    let cert = self_signed(&[name]);
     let now = time::OffsetDateTime::now_utc();
     let rfc3339 = &time::format_description::well_known::Rfc3339;
     let record = serde_json::json!({
-        "name": "a.test",
-        "names": ["a.test"],
+        "name": name,
+        "names": [name],
         "chain_pem": cert.chain_pem,
         "key_pem": cert.key_pem,
         "not_before": (now - time::Duration::days(1)).format(rfc3339).unwrap(),
         "not_after": (now + time::Duration::days(89)).format(rfc3339).unwrap(),
     });
-    let record = CertRecord::from_json("a.test", record.to_string().as_bytes()).unwrap();
-    let v = put_certs(&redis.store(), &[record]).await;
-    fast.wait_for_version(v.version).await;
-    pingora.wait_for_version(v.version).await;
+    let record = CertRecord::from_json(name, record.to_string().as_bytes()).unwrap();
     let mut roots = RootCertStore::empty();
     roots
         .add(CertificateDer::from_pem_slice(cert.ca_pem.as_bytes()).unwrap())
@@ -203,13 +240,25 @@ pub async fn bench(routes: serde_json::Value) -> Bench {
             .unwrap()
             .with_root_certificates(roots)
             .with_no_client_auth();
-    Bench {
-        redis,
-        fast,
-        pingora,
-        seen,
-        tls: Arc::new(tls),
-    }
+    (record, Arc::new(tls))
+}
+
+/// The requests the recording backends saw since the last call: (backend, target) of
+/// the first, and every head. Panics when one request reached more than one backend
+/// request.
+fn take_heads(seen: &Seen) -> (Option<(String, String)>, Vec<String>) {
+    let heads: Vec<(String, String)> = std::mem::take(&mut *seen.lock().unwrap());
+    assert!(
+        heads.len() <= 1,
+        "one request reached {} backend requests: {heads:?}",
+        heads.len()
+    );
+    let reached = heads.first().map(|(name, head)| {
+        let line = head.lines().next().unwrap_or_default();
+        let target = line.split(' ').nth(1).unwrap_or_default().to_owned();
+        (name.clone(), target)
+    });
+    (reached, heads.into_iter().map(|(_, h)| h).collect())
 }
 
 /// What one raw request came to.
@@ -220,7 +269,112 @@ pub struct Outcome {
     pub reached: Option<(String, String)>,
 }
 
+/// An HTTP/2 connection (TLS, ALPN `h2`) to `addr` for `name`, trusting `tls`'s roots;
+/// the connection is driven by a task of its own.
+pub async fn h2_connect(
+    addr: std::net::SocketAddr,
+    tls: &ClientConfig,
+    name: &str,
+) -> h2::client::SendRequest<bytes::Bytes> {
+    let mut config = tls.clone();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let server = ServerName::try_from(name.to_owned()).unwrap();
+    let stream = TlsConnector::from(Arc::new(config))
+        .connect(server, tcp)
+        .await
+        .unwrap();
+    assert_eq!(
+        stream.get_ref().1.alpn_protocol(),
+        Some(&b"h2"[..]),
+        "HTTP/2 negotiated"
+    );
+    let (send, conn) = h2::client::handshake(stream).await.unwrap();
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    send
+}
+
+/// An answer read whole over HTTP/2: status, headers, body.
+#[derive(Debug)]
+pub struct H2Answer {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// Sends `req` on `send` and reads the whole answer (within [`DEADLINE`]); `Err` when
+/// the stream was reset or failed.
+pub async fn h2_request(
+    send: &mut h2::client::SendRequest<bytes::Bytes>,
+    req: &H2Request,
+) -> Result<H2Answer, String> {
+    let exchange = async {
+        let uri = format!("https://{}{}", req.authority, req.path);
+        let mut builder = http::Request::builder().method(req.method).uri(uri);
+        for (name, value) in &req.headers {
+            builder = builder.header(*name, value);
+        }
+        let request = builder.body(()).map_err(|e| format!("request: {e}"))?;
+        let mut ready = send
+            .clone()
+            .ready()
+            .await
+            .map_err(|e| format!("ready: {e}"))?;
+        let (answer, mut body_out) = ready
+            .send_request(request, req.body.is_empty())
+            .map_err(|e| format!("send: {e}"))?;
+        if !req.body.is_empty() {
+            for piece in req.body.chunks(16 * 1024) {
+                body_out.reserve_capacity(piece.len());
+                body_out
+                    .send_data(bytes::Bytes::copy_from_slice(piece), false)
+                    .map_err(|e| format!("body: {e}"))?;
+            }
+            body_out
+                .send_data(bytes::Bytes::new(), true)
+                .map_err(|e| format!("body end: {e}"))?;
+        }
+        let answer = answer.await.map_err(|e| format!("answer: {e}"))?;
+        let (parts, mut recv) = answer.into_parts();
+        let mut body = Vec::new();
+        while let Some(data) = recv.data().await {
+            let data = data.map_err(|e| format!("answer body: {e}"))?;
+            let _ = recv.flow_control().release_capacity(data.len());
+            body.extend_from_slice(&data);
+        }
+        Ok(H2Answer {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+        })
+    };
+    tokio::time::timeout(DEADLINE, exchange)
+        .await
+        .map_err(|_| "no answer in time".to_owned())?
+}
+
 impl Bench {
+    /// Sends `req` over HTTP/2 on a fresh connection to `proxy`; the status is 0 when
+    /// the proxy reset the stream.
+    pub async fn h2_send(&self, proxy: &Proxy, req: &H2Request) -> (Outcome, Vec<String>) {
+        self.seen.lock().unwrap().clear();
+        let mut send = h2_connect(proxy.https, &self.tls, "a.test").await;
+        // A stream the proxy resets (a malformed request) is status 0.
+        let status = h2_request(&mut send, req).await.map_or(0, |a| a.status);
+        let (reached, raw_heads) = take_heads(&self.seen);
+        (Outcome { status, reached }, raw_heads)
+    }
+
+    /// Sends over HTTP/2 to both proxies; returns (fast path, Pingora path).
+    pub async fn h2_both(&self, req: &H2Request) -> [(Outcome, Vec<String>); 2] {
+        [
+            self.h2_send(&self.fast, req).await,
+            self.h2_send(&self.pingora, req).await,
+        ]
+    }
+
     pub async fn connect(&self, proxy: &Proxy, transport: Transport) -> Box<dyn Io> {
         match transport {
             Transport::Plain => Box::new(TcpStream::connect(proxy.http).await.unwrap()),
@@ -260,18 +414,7 @@ impl Bench {
                 ),
             }
         };
-        let heads: Vec<(String, String)> = std::mem::take(&mut *self.seen.lock().unwrap());
-        assert!(
-            heads.len() <= 1,
-            "one request reached {} backend requests: {heads:?}",
-            heads.len()
-        );
-        let reached = heads.first().map(|(name, head)| {
-            let line = head.lines().next().unwrap_or_default();
-            let target = line.split(' ').nth(1).unwrap_or_default().to_owned();
-            (name.clone(), target)
-        });
-        let raw_heads = heads.into_iter().map(|(_, h)| h).collect();
+        let (reached, raw_heads) = take_heads(&self.seen);
         (Outcome { status, reached }, raw_heads)
     }
 
