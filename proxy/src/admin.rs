@@ -2,8 +2,8 @@
 //!
 //! - `GET /livez`: 200 while the process runs.
 //! - `GET /readyz`: 200 once a snapshot (from Redis or the snapshot file) is served.
-//! - `GET /status`: JSON with the applied version, its age, its source, sizes, and
-//!   whether Redis answers (and since when it does not).
+//! - `GET /status`: JSON with the applied version, its age, its source, sizes, the TLS
+//!   ticket key ring in use, and whether Redis answers (and since when it does not).
 //! - `GET /route?host=H&path=P`: which pattern and upstreams serve a host — the
 //!   authoritative answer to "what does host X route to".
 //! - `GET /metrics`: Prometheus text format.
@@ -70,6 +70,8 @@ impl Admin {
             "source": *self.state.source.lock().expect("never poisoned"),
             "zones": snapshot.zone_count(),
             "certs": snapshot.cert_count(),
+            // The shared TLS ticket key ring in use (0: the proxy's own, none read yet).
+            "tls_ticket_generation": crate::tickets::generation(),
             "redis": {
                 "connected": self.state.redis_connected.load(Ordering::Relaxed),
                 "seconds_since_ok": last_ok.map(|t| (now - t).as_seconds_f64()),

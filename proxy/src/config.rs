@@ -93,6 +93,11 @@ pub struct Config {
     /// flight at once (an HTTP/2 client alone may have 100 per connection).
     #[arg(long, env = "SWITCHYARD_UPSTREAM_IDLE_MAX", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     pub upstream_idle_max: u32,
+    /// How often the TLS session ticket keys that every proxy on this Redis shares are
+    /// rotated, in seconds (one proxy rotates, all follow within seconds; a key
+    /// decrypts tickets for two periods). See docs/proxy.md, "Session resumption".
+    #[arg(long, env = "SWITCHYARD_TLS_TICKET_ROTATE_SECS", default_value_t = 43_200, value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub tls_ticket_rotate_secs: u64,
     /// Default upstream connect timeout, in milliseconds (a zone may set its own).
     #[arg(long, env = "SWITCHYARD_CONNECT_TIMEOUT_MS", default_value_t = 5_000)]
     pub connect_timeout_ms: u64,

@@ -23,6 +23,9 @@ pub mod metrics;
 pub mod service;
 pub mod snapshot;
 pub mod sync;
+// The one module with `unsafe`: OpenSSL's ticket key callback (see its header).
+#[allow(unsafe_code)]
+pub mod tickets;
 pub mod tls;
 pub mod trace;
 pub mod upstreams;
@@ -193,6 +196,7 @@ pub fn build_server(config: &Config, mut settings: Settings) -> anyhow::Result<(
         };
         let mut tls = TlsSettings::with_callbacks(Box::new(selector))?;
         tls.enable_h2();
+        tickets::install(&mut tls);
         proxy.add_tls_with_settings(&addr.to_string(), options, tls);
     }
 
@@ -218,6 +222,10 @@ pub fn build_server(config: &Config, mut settings: Settings) -> anyhow::Result<(
             heartbeat_every: HEARTBEAT_EVERY,
             save_every: SAVE_EVERY,
             feed_block: FEED_BLOCK,
+            ticket_rotate: settings
+                .https_listen
+                .is_some()
+                .then(|| Duration::from_secs(config.tls_ticket_rotate_secs)),
         },
         SnapshotWriter::new(live),
         registry.clone(),

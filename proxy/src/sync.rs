@@ -45,6 +45,8 @@ pub struct SyncConfig {
     pub save_every: Duration,
     /// Longest wait of one blocking feed read; bounds how late shutdown is noticed.
     pub feed_block: Duration,
+    /// Rotation period of the shared TLS ticket keys; `None` without a TLS listener.
+    pub ticket_rotate: Option<Duration>,
 }
 
 /// What the admin endpoints report about the sync loop.
@@ -170,6 +172,14 @@ impl Syncer {
             self.applied.clone(),
             shutdown.clone(),
         ));
+        let tickets = self.config.ticket_rotate.map(|period| {
+            tokio::spawn(crate::tickets::keep_in_step(
+                store.clone(),
+                self.config.keys.clone(),
+                period,
+                shutdown.clone(),
+            ))
+        });
         let mut full_reload = tokio::time::interval(self.config.full_reload_every);
         full_reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         full_reload.tick().await;
@@ -222,6 +232,9 @@ impl Syncer {
         }
         self.maybe_save(true).await;
         heartbeat.abort();
+        if let Some(tickets) = tickets {
+            tickets.abort();
+        }
         let _ = main.quit().await;
         let _ = feed.quit().await;
     }

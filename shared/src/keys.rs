@@ -13,6 +13,7 @@
 //! | `switchyard:certs` | set | every name that has a `cert:` key |
 //! | `switchyard:changes` | stream | one entry per version: which zones and certs changed |
 //! | `switchyard:proxies` | hash | proxy id → [`ProxyStatus`](crate::model::ProxyStatus) JSON |
+//! | `switchyard:tls:ticket-keys` | hash | the TLS session ticket key ring the proxies share: `generation`, `rotated_at`, `keys` |
 //! | `switchyard:heartbeat:cert-worker` | string | last cert-worker heartbeat (RFC 3339) |
 //! | `switchyard:panel:domains` | string | the panel's copy of every domain (degraded reads) |
 //! | `switchyard:panel:login:<user>` | string, 5 min | a password login remembered for degraded mode |
@@ -113,6 +114,13 @@ impl Keys {
     /// Hash: proxy id → status JSON.
     pub fn proxies(&self) -> String {
         format!("{}proxies", self.prefix)
+    }
+
+    /// Hash: the TLS session ticket key ring every proxy uses (`generation`,
+    /// `rotated_at` in Unix seconds, `keys`: next, current and previous key in hex,
+    /// comma-separated). Written and rotated by the proxies (proxy/src/tickets.rs).
+    pub fn ticket_keys(&self) -> String {
+        format!("{}tls:ticket-keys", self.prefix)
     }
 
     /// String: the heartbeat of a named background service (`cert-worker`).
