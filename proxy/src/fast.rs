@@ -217,6 +217,7 @@ impl Accepted {
             host: &self.host,
             preserve_host: self.route.route.preserve_host,
             body_len: self.body_len,
+            chunked: false,
             tls: self.tls,
             request_id: &self.request_id,
             client_ip,
@@ -977,6 +978,9 @@ pub(crate) struct HeadFacts<'a> {
     pub preserve_host: bool,
     /// The body's length, written as the one `Content-Length` when the client sent one.
     pub body_len: u64,
+    /// The body has no length (an HTTP/2 stream without `Content-Length`): it goes
+    /// upstream with `Transfer-Encoding: chunked`, framed by the proxy.
+    pub chunked: bool,
     /// The client connection is HTTPS.
     pub tls: bool,
     pub request_id: &'a str,
@@ -1025,6 +1029,9 @@ pub(crate) fn upstream_head<'h>(
         out.extend_from_slice(b": ");
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
+    }
+    if facts.chunked {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
     }
     let sent_host = original_host.is_some();
     let original_host = original_host.unwrap_or(facts.host.as_bytes());

@@ -12,10 +12,11 @@
 //! ([`answer_framing`]), the same idle-connection pool, the same retry rules.
 //!
 //! A stream is taken when: it is not `CONNECT`, has no `Expect`, `Upgrade` or
-//! `Transfer-Encoding` header, has no body or one with a `Content-Length`, the decision
-//! core forwards it, and the chosen upstream is plain HTTP with a known address. The
-//! rest — 400/404/403/308/503, TLS upstreams, bodies without a length — go to Pingora,
-//! stream by stream, on the same connection.
+//! `Transfer-Encoding` header, the decision core forwards it, and the chosen upstream is
+//! plain HTTP with a known address. A body with a `Content-Length` goes up as it is; one
+//! without (HTTP/2 allows that) goes up chunked, framed here: each non-empty DATA frame
+//! a chunk, one last chunk. The rest — 400/404/403/308/503, TLS upstreams — go to
+//! Pingora, stream by stream, on the same connection.
 //!
 //! Must never: answer differently from Pingora's path for the same request (headers
 //! forwarded, answers, access line and metrics), or reuse an upstream connection whose
@@ -65,6 +66,8 @@ struct Taken {
     upstream: Arc<Upstream>,
     addr: SocketAddr,
     body_len: u64,
+    /// The body has no length: it goes upstream chunked.
+    chunked: bool,
     request_id: String,
     client_ip: Option<IpAddr>,
     tls: bool,
@@ -165,10 +168,14 @@ impl Front {
         {
             return None;
         }
-        let body_len = if session.is_body_done() {
-            0
+        let (body_len, chunked) = if session.is_body_done() {
+            (0, false)
+        } else if req.headers.contains_key(http::header::CONTENT_LENGTH) {
+            (single_content_length(&req.headers)?, false)
         } else {
-            single_content_length(&req.headers)?
+            // A body without a length (HTTP/2 allows it): framed here as chunked, each
+            // DATA frame a chunk, empty frames skipped, one last chunk at the end.
+            (0, true)
         };
         let digest = session.digest();
         let tls = digest.is_some_and(|d| d.ssl_digest.is_some());
@@ -198,6 +205,7 @@ impl Front {
             upstream,
             addr,
             body_len,
+            chunked,
             request_id: request_id_of(&req.headers),
             client_ip,
             tls,
@@ -214,7 +222,7 @@ impl Front {
 
         // The start of the body (all of it, when it is small).
         let mut body = BytesMut::new();
-        let mut body_done = t.body_len == 0;
+        let mut body_done = t.body_len == 0 && !t.chunked;
         let mut error = None;
         while !body_done && body.len() < BUFFERED_BODY {
             match read_client_body(&mut session).await {
@@ -344,6 +352,7 @@ fn h2_head(out: &mut Vec<u8>, session: &HttpSession, t: &Taken, upstream: &Upstr
         host: &t.host,
         preserve_host: t.route.route.preserve_host,
         body_len: t.body_len,
+        chunked: t.chunked,
         tls: t.tls,
         request_id: &t.request_id,
         client_ip: t.client_ip,
@@ -430,15 +439,20 @@ async fn exchange(
         Err(Failure::Broken) => return Err(stale),
         Err(f) => return Err(Exchange::Failed(f)),
     }
-    if !sent.body.is_empty() {
-        send(conn, sent.body, timeout)
-            .await
-            .map_err(Exchange::Failed)?;
-    }
+    send_body(conn, sent.body, t.chunked, timeout)
+        .await
+        .map_err(Exchange::Failed)?;
     if !sent.body_done {
         while let Some(data) = read_client_body(session).await.map_err(Exchange::Failed)? {
-            send(conn, &data, timeout).await.map_err(Exchange::Failed)?;
+            send_body(conn, &data, t.chunked, timeout)
+                .await
+                .map_err(Exchange::Failed)?;
         }
+    }
+    if t.chunked {
+        send(conn, b"0\r\n\r\n", timeout)
+            .await
+            .map_err(Exchange::Failed)?;
     }
     ubuf.clear();
     let mut answered = false;
@@ -482,6 +496,27 @@ async fn send(conn: &mut TcpStream, data: &[u8], timeout: Duration) -> Result<()
         Ok(Err(_)) => Err(Failure::Broken),
         Err(_) => Err(Failure::Timeout),
     }
+}
+
+/// Writes a piece of the request body upstream, as a chunk when `chunked` (an empty
+/// piece writes nothing: an empty chunk would end the body).
+async fn send_body(
+    conn: &mut TcpStream,
+    data: &[u8],
+    chunked: bool,
+    timeout: Duration,
+) -> Result<(), Failure> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    if !chunked {
+        return send(conn, data, timeout).await;
+    }
+    let mut framed = Vec::with_capacity(data.len() + 20);
+    framed.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+    framed.extend_from_slice(data);
+    framed.extend_from_slice(b"\r\n");
+    send(conn, &framed, timeout).await
 }
 
 /// The upstream's answer head as the client gets it: the upstream's headers less the
