@@ -424,6 +424,25 @@ impl ProxyHttp for Router {
         Ok(())
     }
 
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        _ctx: &mut Ctx,
+    ) -> Result<()> {
+        // An empty last piece of a body (an HTTP/2 DATA frame with no data that ends the
+        // stream, as many clients send): Pingora would write it to a chunked upstream
+        // body as an empty chunk — which *is* the last chunk — and then the last chunk
+        // again, and the backend would read the second as the start of another request.
+        // Without it Pingora writes the last chunk once. (Empty pieces before the end
+        // Pingora skips itself.)
+        if end_of_stream && body.as_ref().is_some_and(Bytes::is_empty) {
+            *body = None;
+        }
+        Ok(())
+    }
+
     async fn upstream_response_filter(
         &self,
         _session: &mut Session,
