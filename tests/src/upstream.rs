@@ -179,17 +179,22 @@ impl Upstream {
     }
 
     /// An address on 127.0.0.1 where nothing listens, so connecting is refused: a port is
-    /// bound and released at once. (Another process could take the port later; with the
-    /// OS's port rotation that is unlikely within a test.)
+    /// bound but never listened on, and stays bound until the test process ends, so no
+    /// other socket (a proxy binding port 0, say) can be given it meanwhile.
     ///
     /// # Panics
     /// If no port can be bound at all.
     pub fn refusing() -> SocketAddr {
-        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        let socket = tokio::net::TcpSocket::new_v4().expect("refusing upstream: socket");
+        socket
+            .bind((Ipv4Addr::LOCALHOST, 0).into())
             .expect("refusing upstream: bind 127.0.0.1:0");
-        listener
+        let addr = socket
             .local_addr()
-            .expect("refusing upstream: local address")
+            .expect("refusing upstream: local address");
+        // Held, never listened on: connections are refused, the port stays taken.
+        std::mem::forget(socket);
+        addr
     }
 
     /// The name given at construction.
