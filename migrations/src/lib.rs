@@ -24,6 +24,7 @@
 mod m20261122_000001_initial;
 mod m20261122_000002_acme_orders;
 mod m20261202_000003_acme_order_dns_records;
+mod m20261206_000004_zone_policies;
 
 // The sea-orm convention: callers write `use migrations::{Migrator, MigratorTrait};`.
 pub use sea_orm_migration::prelude::*;
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_initial::Migration),
             Box::new(m20261122_000002_acme_orders::Migration),
             Box::new(m20261202_000003_acme_order_dns_records::Migration),
+            Box::new(m20261206_000004_zone_policies::Migration),
         ]
     }
 }

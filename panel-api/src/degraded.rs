@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use fred::prelude::{Expiration, HashesInterface as _, KeysInterface as _, SetsInterface as _};
 use serde::{Deserialize, Serialize};
 use switchyard_shared::model::{BackendSpec, Timeouts, UpstreamSpec};
+use switchyard_shared::policy::Policies;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -405,6 +406,10 @@ pub struct DegradedZone {
     pub preserve_host: bool,
     pub allow: Vec<String>,
     pub timeouts: Timeouts,
+    /// As the record holds them (normalised: basic-auth users by hash only); absent
+    /// when the route has none.
+    #[serde(skip_serializing_if = "Policies::is_empty")]
+    pub policies: Policies,
     pub degraded: bool,
 }
 
@@ -453,6 +458,7 @@ async fn readable_zones(state: &AppState, principal: &Principal) -> Option<Vec<D
                 preserve_host: route.preserve_host,
                 allow: route.allow.iter().map(|n| n.to_string()).collect(),
                 timeouts: route.timeouts,
+                policies: route.policies.map(|p| *p).unwrap_or_default(),
                 degraded: true,
             });
         }

@@ -61,6 +61,11 @@ pub enum ApiError {
     /// 503: a service the request needs (PostgreSQL) is unreachable; nothing was changed.
     #[error("{0}")]
     Unavailable(&'static str),
+    /// 503: a write needs to know what only Redis can say — whether every live proxy
+    /// reads the data format the write needs ([`crate::service::format_gate`]) — and
+    /// Redis cannot be read; the message says why. Nothing was changed.
+    #[error("{0}")]
+    RedisUnavailable(String),
     /// 500: anything else. Logged with detail; the client sees a generic message.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -108,7 +113,9 @@ impl ApiError {
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
             ApiError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Unavailable(_) | ApiError::RedisUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

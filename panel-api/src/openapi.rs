@@ -60,7 +60,8 @@ use crate::service::zones::{Diff, ZoneView, ZoneWritten};
         schemas(crate::error::ErrorResponse),
         responses(
             BadRequest, Unauthorized, Forbidden, NotFound, Conflict, TooLarge,
-            UnsupportedMediaType, Invalid, TooManyRequests, Unavailable, Internal
+            UnsupportedMediaType, Invalid, TooManyRequests, Unavailable, Internal,
+            ZoneConflict, ZoneUnavailable
         )
     ),
 )]
@@ -76,6 +77,7 @@ pub fn document() -> &'static serde_json::Value {
         Conventions.modify(&mut doc);
         let mut json = serde_json::to_value(&doc).expect("the OpenAPI document serialises");
         close_flattened(&mut json);
+        write_only_fields(&mut json);
         json
     });
     &DOC
@@ -99,6 +101,26 @@ fn close_flattened(doc: &mut serde_json::Value) {
         .cloned()
         .unwrap_or_default();
     close_in(doc, &components);
+}
+
+/// utoipa leaves out a field serde reads but never writes (`#[serde(skip_serializing)]`),
+/// so a client generated from the document could not send it: a basic-auth user's
+/// `password`, which the panel replaces by its hash (`switchyard_shared::policy::BasicUser`).
+/// It is added here as `writeOnly`, unless the type's schema already has it (with
+/// `skip_serializing_if` and `schema(write_only)` on the field, utoipa writes it itself).
+fn write_only_fields(doc: &mut serde_json::Value) {
+    if let Some(serde_json::Value::Object(properties)) =
+        doc.pointer_mut("/components/schemas/BasicUser/properties")
+    {
+        properties.entry("password").or_insert_with(|| {
+            serde_json::json!({
+                "type": ["string", "null"],
+                "writeOnly": true,
+                "description": "Write-only: give a password instead of `hash` and the panel \
+                    stores its argon2id hash (answers show `hash`); never stored or returned."
+            })
+        });
+    }
 }
 
 fn close_in(value: &mut serde_json::Value, components: &serde_json::Value) {
@@ -343,6 +365,8 @@ error_responses! {
     Invalid: "`invalid`: well-formed but invalid input (body or query); `details` lists every problem, and nothing was changed";
     Unavailable: "`unavailable`: PostgreSQL is unreachable; nothing was changed (reads of zones and domains are served from Redis meanwhile)";
     Internal: "`internal`: anything else; the details are in the server log under the response's `x-request-id`";
+    ZoneConflict: "`conflict`: a zone with this hostname and path prefix exists (or another request created one meanwhile); or a zone written has `policies`, which need Redis data format 2, while Redis is below it and a live proxy reads only format 1 — the message names each such proxy with its `reads_format`: upgrade the proxies first (docs/redis-schema.md). Nothing was changed; a dry run answers the same";
+    ZoneUnavailable: "`unavailable`: PostgreSQL is unreachable; or a zone written has `policies` while Redis is below data format 2 and Redis cannot be read to check that every proxy reads it (the message says why). Nothing was changed";
 }
 
 /// 429 with `Retry-After`.
@@ -405,6 +429,10 @@ pub enum DomainPage {
 /// with `?dry_run=true` the diff.
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a schema only, never built: the handler answers either type directly"
+)]
 pub enum ZoneOrDiff {
     Zone(ZoneWritten),
     Diff(Diff),
@@ -439,6 +467,9 @@ pub mod mirror {
         pub current: bool,
         pub zones: u64,
         pub certs: u64,
+        /// The highest Redis data format it reads: 1 for proxies older than format 2
+        /// (route policies), which the panel does not write while such a proxy is live.
+        pub reads_format: u32,
     }
 
     /// The routes of one hostname pattern as Redis holds them under `zone:<pattern>`
@@ -468,6 +499,10 @@ pub mod mirror {
         /// Client networks allowed; empty allows everyone.
         pub allow: Vec<String>,
         pub timeouts: switchyard_shared::model::Timeouts,
+        /// The route's policies, normalised (basic-auth users by hash only); absent when
+        /// it has none (such a record is data format 1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub policies: Option<switchyard_shared::policy::Policies>,
     }
 
     /// One upstream of a [`RouteRecord`] (`switchyard_shared::model::Upstream`).

@@ -403,7 +403,7 @@ pub mod zones {
 
     #[utoipa::path(
         post, path = "/zones", tag = "zones", params(WriteQuery), request_body = ZoneSpec,
-        responses((status = 201, description = "Created: the zone as stored, with the Redis version the write produced and its commit time", body = ZoneWritten), (status = 200, description = "`?dry_run=true`: the diff it would apply", body = Diff), (status = 409, response = crate::openapi::Conflict))
+        responses((status = 201, description = "Created: the zone as stored, with the Redis version the write produced and its commit time", body = ZoneWritten), (status = 200, description = "`?dry_run=true`: the diff it would apply", body = Diff), (status = 409, response = crate::openapi::ZoneConflict), (status = 503, response = crate::openapi::ZoneUnavailable))
     )]
     async fn create(
         State(state): State<AppState>,
@@ -430,7 +430,7 @@ pub mod zones {
     /// All-or-nothing create / replace / delete of many zones; answers the diff.
     #[utoipa::path(
         post, path = "/zones/bulk", tag = "zones", params(WriteQuery), request_body = BulkRequest,
-        responses((status = 200, description = "The diff applied (or, with `?dry_run=true`, that would be)", body = Diff), (status = 409, response = crate::openapi::Conflict))
+        responses((status = 200, description = "The diff applied (or, with `?dry_run=true`, that would be)", body = Diff), (status = 409, response = crate::openapi::ZoneConflict), (status = 503, response = crate::openapi::ZoneUnavailable))
     )]
     async fn bulk(
         State(state): State<AppState>,
@@ -499,7 +499,7 @@ pub mod zones {
 
     #[utoipa::path(
         put, path = "/zones/{id}", tag = "zones", params(("id" = Uuid, Path, description = "The zone's id"), WriteQuery), request_body = ZoneSpec,
-        responses((status = 200, description = "The zone as stored, or with `?dry_run=true` the diff", body = crate::openapi::ZoneOrDiff), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+        responses((status = 200, description = "The zone as stored, or with `?dry_run=true` the diff", body = crate::openapi::ZoneOrDiff), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::ZoneConflict), (status = 503, response = crate::openapi::ZoneUnavailable))
     )]
     async fn update(
         State(state): State<AppState>,
@@ -1145,7 +1145,7 @@ pub mod transfer {
     /// All or nothing; `?dry_run=true` answers the diff only.
     #[utoipa::path(
         post, path = "/import", tag = "transfer", params(WriteQuery), request_body = Document,
-        responses((status = 200, description = "The diff applied (or, with `?dry_run=true`, that would be)", body = Diff))
+        responses((status = 200, description = "The diff applied (or, with `?dry_run=true`, that would be)", body = Diff), (status = 409, response = crate::openapi::ZoneConflict), (status = 503, response = crate::openapi::ZoneUnavailable))
     )]
     async fn import(
         State(state): State<AppState>,

@@ -210,6 +210,7 @@ async fn zone_lifecycle_is_written_through_and_audited() -> anyhow::Result<()> {
     let now = time::OffsetDateTime::now_utc();
     let publish = |id: &str, version: u64| {
         let status = switchyard_shared::model::ProxyStatus {
+            reads_format: switchyard_shared::FORMAT_VERSION,
             id: id.into(),
             version,
             heartbeat_at: now,

@@ -504,6 +504,80 @@ fn schemas_follow_the_rust_types() {
     }
 }
 
+/// Route policies are in the zone schemas with every nested type, a basic-auth
+/// `password` is documented as write-only, and the zone writes document the data format
+/// gate's 409 and 503.
+#[test]
+fn policies_and_the_format_gate_are_documented() {
+    let doc = doc();
+    let schemas = &doc["components"]["schemas"];
+    let required = |s: &Value| -> BTreeSet<String> {
+        s["required"]
+            .as_array()
+            .map(|r| r.iter().map(|v| v.as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default()
+    };
+    for zone in ["ZoneSpec", "ZoneView", "ZoneWritten", "DegradedZone"] {
+        assert_eq!(
+            schemas[zone]["properties"]["policies"]["$ref"], "#/components/schemas/Policies",
+            "{zone}"
+        );
+        assert!(!required(&schemas[zone]).contains("policies"), "{zone}");
+    }
+    let record_policies = &schemas["RouteRecord"]["properties"]["policies"];
+    assert!(
+        record_policies
+            .to_string()
+            .contains("#/components/schemas/Policies")
+    );
+    assert_eq!(schemas["Policies"]["additionalProperties"], false);
+    assert!(required(&schemas["Policies"]).is_empty());
+    for nested in [
+        "Rewrite",
+        "Redirect",
+        "HeaderRules",
+        "HeaderValue",
+        "Hsts",
+        "BasicAuth",
+        "BasicUser",
+        "RateLimit",
+        "RateKey",
+        "ErrorPage",
+    ] {
+        assert!(schemas[nested].is_object(), "schema {nested}");
+    }
+    let user = &schemas["BasicUser"];
+    assert_eq!(required(user), BTreeSet::from(["username".into()]));
+    assert_eq!(user["properties"]["password"]["writeOnly"], true, "{user}");
+    assert!(user["properties"]["hash"].is_object());
+    assert_eq!(
+        required(&schemas["RateLimit"]),
+        BTreeSet::from(["requests".into()])
+    );
+    assert!(schemas["ProxyView"]["properties"]["reads_format"].is_object());
+
+    for (method, path) in [
+        ("post", "/api/v1/zones"),
+        ("put", "/api/v1/zones/{id}"),
+        ("post", "/api/v1/zones/bulk"),
+        ("post", "/api/v1/import"),
+    ] {
+        let responses = &doc["paths"][path][method]["responses"];
+        assert_eq!(
+            responses["409"]["$ref"], "#/components/responses/ZoneConflict",
+            "{method} {path}"
+        );
+        assert_eq!(
+            responses["503"]["$ref"], "#/components/responses/ZoneUnavailable",
+            "{method} {path}"
+        );
+    }
+    let conflict = doc["components"]["responses"]["ZoneConflict"]["description"]
+        .as_str()
+        .unwrap();
+    assert!(conflict.contains("upgrade the proxies first"), "{conflict}");
+}
+
 /// The schemas written out for `switchyard-shared` types that have no `ToSchema` of
 /// their own hold what the real types serialise, field for field.
 #[test]
@@ -532,6 +606,7 @@ fn mirrored_schemas_match_the_real_types() {
         current: true,
         zones: 10,
         certs: 2,
+        reads_format: 2,
     })
     .unwrap();
     serde_json::from_value::<mirror::ProxyView>(proxy.clone()).expect("the mirror reads it");
@@ -544,7 +619,8 @@ fn mirrored_schemas_match_the_real_types() {
             "zone_id": "z1", "path_prefix": "/api",
             "upstreams": [{"url": "http://10.0.0.5:8080", "weight": 3}],
             "named_backend": "svc", "force_https": true, "preserve_host": true,
-            "allow": ["10.0.0.0/8"], "timeouts": {"connect_ms": 500, "read_ms": 3000}}]})
+            "allow": ["10.0.0.0/8"], "timeouts": {"connect_ms": 500, "read_ms": 3000},
+            "policies": {"hsts": {"max_age_secs": 600}}}]})
         .to_string()
         .as_bytes(),
     )
@@ -755,6 +831,36 @@ async fn real_answers_fit_their_schemas() -> anyhow::Result<()> {
     fits("ErrorResponse", &reply.json);
     fits("ErrorBody", &reply.json["error"]);
     fits("FieldError", &reply.json["error"]["details"][0]);
+    // A zone with policies, as written and answered.
+    let mut with_policies = zone_json("policies.openapi.example");
+    with_policies["path_prefix"] = json!("/app");
+    with_policies["policies"] = json!({
+        "rewrite": {"kind": "strip_prefix"},
+        "request_headers": {"set": [{"name": "X-A", "value": "{host}"}]},
+        "hsts": {"max_age_secs": 600},
+        "basic_auth": {"users": [{"username": "ann", "password": "pw-1"}]},
+        "rate_limit": {"requests": 5},
+        "error_pages": {"429": {"body": "slow"}}
+    });
+    let reply = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(with_policies),
+        )
+        .await?;
+    assert_eq!(reply.status, 201, "{}", reply.json);
+    fits("ZoneWritten", &reply.json);
+    let policies = &reply.json["policies"];
+    fits("Policies", policies);
+    fits("BasicAuth", &policies["basic_auth"]);
+    fits("BasicUser", &policies["basic_auth"]["users"][0]);
+    fits("RateLimit", &policies["rate_limit"]);
+    fits("Hsts", &policies["hsts"]);
+    fits("HeaderRules", &policies["request_headers"]);
+    fits("HeaderValue", &policies["request_headers"]["set"][0]);
+    fits("ErrorPage", &policies["error_pages"]["429"]);
     panel.stop().await
 }
 

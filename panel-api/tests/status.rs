@@ -51,6 +51,7 @@ async fn status_lists_proxies_heartbeats_and_says_what_needs_attention() -> anyh
     let now = OffsetDateTime::now_utc();
     for (id, v) in [("edge-1", version), ("edge-2", version - 1)] {
         let s = ProxyStatus {
+            reads_format: switchyard_shared::FORMAT_VERSION,
             id: id.into(),
             version: v,
             heartbeat_at: now,
@@ -85,6 +86,7 @@ async fn status_lists_proxies_heartbeats_and_says_what_needs_attention() -> anyh
 
     // edge-2 catches up: all well, exit 0; the JSON form is the health document.
     let s = ProxyStatus {
+        reads_format: switchyard_shared::FORMAT_VERSION,
         id: "edge-2".into(),
         version,
         heartbeat_at: now,

@@ -76,6 +76,13 @@ pub struct Config {
     /// else goes through Pingora's. `false` sends every request through Pingora's (see docs/proxy.md).
     #[arg(long, env = "SWITCHYARD_FAST_PATH", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub fast_path: bool,
+    /// Load balancers or proxies in front of this one, as CIDRs or addresses
+    /// (comma-separated): when the TCP peer is one of them, the client's address is taken
+    /// from `X-Forwarded-For` (the rightmost entry not itself trusted), for allow-lists,
+    /// rate limits, `X-Real-IP` and the access log. Empty (the default): the peer is the
+    /// client, and `X-Forwarded-For` from clients is only passed on.
+    #[arg(long, env = "SWITCHYARD_TRUSTED_PROXIES", value_delimiter = ',', value_parser = switchyard_shared::model::parse_cidr, value_name = "CIDRS")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Accept request header names containing "_". Off by default: a backend that maps
     /// "_" to "-" (CGI, many frameworks) would read `Transfer_Encoding` or
     /// `X_Forwarded_For` as headers the proxy never checked (nginx drops them; here the

@@ -9,6 +9,11 @@
 //! so they cannot route the same request differently; none has a routing rule of its
 //! own.
 //!
+//! After the route, its policies ([`crate::policy::RoutePolicy`]) in this order: rate
+//! limit (429), basic auth (401), redirect rule, body size by `Content-Length` (413),
+//! then the upstream and the path rewrite. A request whose route has no policies pays
+//! one branch for them.
+//!
 //! Routes are chosen on the normalised target ([`RequestTarget`], see
 //! `switchyard_shared::path`) and the upstream is sent exactly that target, so a backend
 //! cannot see a path other than the one the route and its allow-list were decided on.
@@ -19,8 +24,10 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use switchyard_shared::policy::is_tchar;
 use switchyard_shared::{RequestTarget, normalize_request_host};
 
+use crate::policy::Refusal;
 use crate::service::Router;
 use crate::snapshot::RouteEntry;
 use crate::upstreams::{Pick, Upstream};
@@ -39,6 +46,90 @@ pub struct Facts<'a> {
     pub underscore_header: bool,
     /// Why the request's framing is ambiguous ([`crate::framing::check`]), if it is.
     pub framing: Option<crate::framing::Refusal>,
+    /// The body's declared length (`Content-Length`), when it has one.
+    pub content_length: Option<u64>,
+    /// The request's headers, for the route's policies (basic auth, a rate-limit key).
+    pub headers: &'a dyn HeaderLookup,
+}
+
+/// Looks a request header up by name (any case); the first field of that name.
+pub trait HeaderLookup {
+    fn header(&self, name: &str) -> Option<&[u8]>;
+    /// Calls `f` with every field of that name, in order.
+    fn each(&self, name: &str, f: &mut dyn FnMut(&[u8]));
+}
+
+impl std::fmt::Debug for dyn HeaderLookup + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<headers>")
+    }
+}
+
+/// The headers httparse parsed from an HTTP/1 head.
+pub struct H1Headers<'a, 'b>(pub &'a [httparse::Header<'b>]);
+
+impl HeaderLookup for H1Headers<'_, '_> {
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        self.0
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    }
+
+    fn each(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
+        for h in self.0.iter().filter(|h| h.name.eq_ignore_ascii_case(name)) {
+            f(h.value);
+        }
+    }
+}
+
+impl HeaderLookup for http::HeaderMap {
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        self.get(name).map(|v| v.as_bytes())
+    }
+
+    fn each(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
+        for v in self.get_all(name) {
+            f(v.as_bytes());
+        }
+    }
+}
+
+/// The client's address: the TCP peer's, unless the peer is one of the `trusted`
+/// proxies (`--trusted-proxies`); then the rightmost `X-Forwarded-For` entry that is not
+/// itself trusted, walking from the peer towards the client as nginx's `real_ip_recursive`
+/// does. An entry that is not an address ends the walk at the last trusted hop; a chain
+/// of trusted hops only gives its leftmost one.
+pub fn client_address(
+    trusted: &[ipnet::IpNet],
+    peer: Option<IpAddr>,
+    headers: &dyn HeaderLookup,
+) -> Option<IpAddr> {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let peer = peer?;
+    if trusted.is_empty() || !is_trusted(&peer) {
+        return Some(peer);
+    }
+    // Each entry as an address, or `None` where it is not one.
+    let mut entries: Vec<Option<IpAddr>> = Vec::new();
+    headers.each("x-forwarded-for", &mut |value| {
+        entries.extend(value.split(|&b| b == b',').map(|entry| {
+            std::str::from_utf8(entry.trim_ascii())
+                .ok()
+                .and_then(|t| t.parse::<IpAddr>().ok())
+        }));
+    });
+    let mut client = peer;
+    for entry in entries.iter().rev() {
+        let Some(ip) = entry else {
+            break;
+        };
+        client = ip.to_canonical();
+        if !is_trusted(&client) {
+            break;
+        }
+    }
+    Some(client)
 }
 
 /// The proxy's answer to a request.
@@ -55,6 +146,15 @@ pub struct Forward {
     pub target: RequestTarget,
     pub route: Arc<RouteEntry>,
     pub upstream: Arc<Upstream>,
+    /// The path and query sent upstream when the route rewrites it (else `target`'s).
+    pub rewritten: Option<String>,
+}
+
+impl Forward {
+    /// What goes upstream: the rewritten target, else the normalised one.
+    pub fn upstream_target(&self) -> &str {
+        self.rewritten.as_deref().unwrap_or(self.target.as_str())
+    }
 }
 
 /// Answer the request without an upstream.
@@ -69,9 +169,12 @@ pub struct Answer {
     pub host: String,
     /// The route, when one was found (for metrics and the access log).
     pub route: Option<Arc<RouteEntry>>,
-    /// The connection ends after the answer: the request was malformed, and nothing
-    /// after it on the connection can be trusted to be framed as the client meant.
+    /// The connection ends after the answer: the request was malformed (nothing after
+    /// it on the connection can be trusted to be framed as the client meant), or its
+    /// body was refused unread.
     pub close: bool,
+    /// Further headers of the answer (`Retry-After`, `WWW-Authenticate`).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 /// Why a request was answered or failed, as the access log, metrics and traces name it
@@ -86,6 +189,12 @@ pub enum Category {
     NoZone,
     Forbidden,
     Redirect,
+    /// The route's rate limit (429).
+    RateLimited,
+    /// The route's basic auth refused the credentials, or there were none (401).
+    Unauthorized,
+    /// The body is larger than the route allows (413).
+    BodyTooLarge,
     NotConfigured,
     AllUpstreamsDown,
     /// The upstream did not answer in time (504).
@@ -128,32 +237,13 @@ impl Category {
             Category::NoZone => "no_zone",
             Category::Forbidden => "forbidden",
             Category::Redirect => "redirect",
+            Category::RateLimited => "rate_limited",
+            Category::Unauthorized => "unauthorized",
+            Category::BodyTooLarge => "body_too_large",
             Category::NotConfigured => "not_configured",
             Category::AllUpstreamsDown => "all_upstreams_down",
         }
     }
-}
-
-/// `tchar` of RFC 9110 §5.6.2.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'-'
-                | b'.'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'|'
-                | b'~'
-        )
 }
 
 /// A method is a token; upper-case only unless `allow_lowercase`.
@@ -176,6 +266,7 @@ impl Router {
                 host: String::new(),
                 route: None,
                 close: status == 400,
+                headers: Vec::new(),
             }))
         };
         if !method_allowed(facts.method, self.settings.allow_lowercase_methods) {
@@ -216,6 +307,7 @@ impl Router {
                     host,
                     route: None,
                     close: true,
+                    headers: Vec::new(),
                 }));
             }
         };
@@ -235,6 +327,7 @@ impl Router {
                 host: host.clone(),
                 route,
                 close: false,
+                headers: Vec::new(),
             }))
         };
         let Some(route) = route else {
@@ -269,12 +362,82 @@ impl Router {
                 Some(location),
             );
         }
+        let mut rewritten = None;
+        if let Some(policy) = &route.policy {
+            if let Err(refusal) = policy.admit(facts.client_ip, |name| facts.headers.header(name)) {
+                let (status, category, message, header) = match refusal {
+                    Refusal::RateLimited(secs) => (
+                        429,
+                        Category::RateLimited,
+                        "429 Too Many Requests: this client's rate limit for this host is used up; retry later",
+                        ("retry-after", secs.to_string()),
+                    ),
+                    Refusal::Unauthorized(challenge) => (
+                        401,
+                        Category::Unauthorized,
+                        "401 Unauthorized: this host needs a user name and password",
+                        ("www-authenticate", challenge),
+                    ),
+                };
+                return Decision::Answer(Box::new(Answer {
+                    status,
+                    category,
+                    message: message.to_owned(),
+                    location: None,
+                    host,
+                    route: Some(route.clone()),
+                    close: false,
+                    headers: vec![header],
+                }));
+            }
+            if let Some((code, location)) = policy.redirect(target.path(), target.query()) {
+                let message = format!(
+                    "{code} {}",
+                    http::StatusCode::from_u16(code)
+                        .ok()
+                        .and_then(|c| c.canonical_reason())
+                        .unwrap_or("Redirect")
+                );
+                return own(
+                    code,
+                    Category::Redirect,
+                    message,
+                    Some(route.clone()),
+                    Some(location),
+                );
+            }
+            if let (Some(max), Some(len)) = (policy.max_body, facts.content_length)
+                && len > max
+            {
+                return Decision::Answer(Box::new(Answer {
+                    status: 413,
+                    category: Category::BodyTooLarge,
+                    message: format!(
+                        "413 Content Too Large: the body is {len} bytes; this host accepts at most {max}"
+                    ),
+                    location: None,
+                    host,
+                    route: Some(route.clone()),
+                    // The body is not read: nothing after it can be framed.
+                    close: true,
+                    headers: Vec::new(),
+                }));
+            }
+            if let Some(path) = policy.rewrite(r.path_prefix.as_str(), target.path()) {
+                rewritten = Some(match target.query() {
+                    Some(q) if path.contains('?') => format!("{path}&{q}"),
+                    Some(q) => format!("{path}?{q}"),
+                    None => path,
+                });
+            }
+        }
         match route.balancer.pick(self.registry.config(), failed) {
             Pick::Upstream(upstream) => Decision::Forward(Box::new(Forward {
                 host,
                 target,
                 route,
                 upstream,
+                rewritten,
             })),
             Pick::NotConfigured => own(
                 503,
@@ -308,5 +471,33 @@ mod tests {
         }
         assert!(method_allowed(b"get", true));
         assert!(!method_allowed(b"g(t", true));
+    }
+
+    #[test]
+    fn the_client_is_the_rightmost_untrusted_forwarded_address() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let ip = |t: &str| Some(t.parse::<IpAddr>().unwrap());
+        let with = |values: &[&str]| {
+            let mut map = http::HeaderMap::new();
+            for v in values {
+                map.append("x-forwarded-for", v.parse().unwrap());
+            }
+            map
+        };
+        let of = |peer: &str, values: &[&str]| client_address(&trusted, ip(peer), &with(values));
+        assert_eq!(of("192.0.2.1", &["198.51.100.1"]), ip("192.0.2.1"));
+        assert_eq!(of("10.0.0.1", &["198.51.100.1"]), ip("198.51.100.1"));
+        assert_eq!(
+            of("10.0.0.1", &["1.1.1.1, 198.51.100.1", "10.9.9.9"]),
+            ip("198.51.100.1")
+        );
+        assert_eq!(of("10.0.0.1", &["10.2.2.2, 10.3.3.3"]), ip("10.2.2.2"));
+        assert_eq!(of("10.0.0.1", &["198.51.100.1, nonsense"]), ip("10.0.0.1"));
+        assert_eq!(of("10.0.0.1", &[]), ip("10.0.0.1"));
+        assert_eq!(of("10.0.0.1", &["::ffff:198.51.100.1"]), ip("198.51.100.1"));
+        assert_eq!(
+            client_address(&[], ip("10.0.0.1"), &with(&["1.1.1.1"])),
+            ip("10.0.0.1")
+        );
     }
 }

@@ -30,6 +30,7 @@
 //! before it is sure to keep the request (a request handed over must be untouched), or
 //! reuse an upstream connection whose answer was not read to its end.
 
+use std::cell::RefCell;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -48,11 +49,12 @@ use tokio::net::TcpStream;
 use tracing::Span;
 
 use crate::access_log;
-use crate::decide::{Category, Decision, Facts, Forward};
+use crate::decide::{Category, Decision, Facts, Forward, H1Headers, client_address};
 use crate::framing::{self, BodyFraming, Parsed};
+use crate::policy::{RoutePolicy, Vars};
 use crate::service::{
-    CLIENT_GONE, FailureAnswer, Router, UPSTREAM_CONNECT, UPSTREAM_ERROR, UPSTREAM_TIMEOUT,
-    answer_body, sane_request_id,
+    CLIENT_GONE, DECIDED, FailureAnswer, Router, UPSTREAM_CONNECT, UPSTREAM_ERROR,
+    UPSTREAM_TIMEOUT, own_body, sane_request_id,
 };
 use crate::snapshot::RouteEntry;
 use crate::upstreams::{HealthConfig, Pick, Upstream};
@@ -96,10 +98,12 @@ impl Front {
     }
 
     /// Pingora serves the connection from here on, starting with the bytes already read.
+    /// `decided`: the decision the fast path made for the first request in `read`.
     async fn hand_off(
         &self,
         stream: Stream,
         read: BytesMut,
+        decided: Option<Decision>,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
         let mut session = ServerSession::new_http1(stream);
@@ -108,7 +112,11 @@ impl Front {
             session.set_pipelined_prefix(read);
         }
         session.set_keepalive((!*shutdown.borrow()).then_some(PINGORA_KEEPALIVE_SECS));
-        let mut next = self.pingora.process_new_http(session, shutdown).await;
+        let first = self.pingora.process_new_http(session, shutdown);
+        let mut next = match decided {
+            Some(d) => DECIDED.scope(RefCell::new(Some(d)), first).await,
+            None => first.await,
+        };
         while let Some((stream, settings)) = next.map(|r| r.consume()) {
             let mut session = ServerSession::new_http1(stream);
             if let Some(settings) = settings {
@@ -137,14 +145,14 @@ impl ServerApp for Front {
             return None;
         }
         let tls = stream.get_ssl_digest().is_some();
-        let client_ip = stream
+        let peer_ip = stream
             .get_socket_digest()
             .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).copied())
             .map(|a| a.ip().to_canonical());
         let mut conn = Conn {
             front: self,
             client: stream,
-            client_ip,
+            peer_ip,
             tls,
             buf: BytesMut::with_capacity(8 * 1024),
             ubuf: BytesMut::with_capacity(8 * 1024),
@@ -152,9 +160,9 @@ impl ServerApp for Front {
         };
         match conn.serve(shutdown).await {
             Served::Closed => None,
-            Served::HandOff => {
+            Served::HandOff(decided) => {
                 let Conn { client, buf, .. } = conn;
-                self.hand_off(client, buf, shutdown).await
+                self.hand_off(client, buf, decided, shutdown).await
             }
         }
     }
@@ -169,14 +177,16 @@ enum Served {
     /// Closed (by either side, or after an answer that ends the connection).
     Closed,
     /// Pingora takes it over; `Conn::buf` holds the unprocessed bytes.
-    HandOff,
+    /// Pingora serves the rest, with the decision already made for the first request.
+    HandOff(Option<Decision>),
 }
 
 /// One client connection on the fast path.
 struct Conn<'a> {
     front: &'a Front,
     client: Stream,
-    client_ip: Option<IpAddr>,
+    /// The TCP peer (the client, or a trusted proxy in front: see `Accepted::client_ip`).
+    peer_ip: Option<IpAddr>,
     /// The connection is HTTPS (`X-Forwarded-Proto`, redirects).
     tls: bool,
     /// Bytes from the client not yet processed (the current request head first).
@@ -199,28 +209,34 @@ struct Accepted {
     body_len: u64,
     client_close: bool,
     host: String,
-    /// The normalised target the route was chosen on; it is what goes upstream.
+    /// The normalised target the route was chosen on.
     target: RequestTarget,
+    /// What goes upstream instead of `target` when the route rewrites the path.
+    rewritten: Option<String>,
     request_id: String,
     route: Arc<RouteEntry>,
     upstream: Arc<Upstream>,
     addr: SocketAddr,
     /// The client connection is HTTPS.
     tls: bool,
+    /// The client's address ([`crate::decide::client_address`]).
+    client_ip: Option<IpAddr>,
 }
 
 impl Accepted {
-    fn head_facts<'a>(&'a self, method: &'a str, client_ip: Option<IpAddr>) -> HeadFacts<'a> {
+    fn head_facts<'a>(&'a self, method: &'a str, peer_ip: Option<IpAddr>) -> HeadFacts<'a> {
         HeadFacts {
             method,
-            target: self.target.as_str(),
+            target: self.rewritten.as_deref().unwrap_or(self.target.as_str()),
             host: &self.host,
             preserve_host: self.route.route.preserve_host,
             body_len: self.body_len,
             chunked: false,
             tls: self.tls,
             request_id: &self.request_id,
-            client_ip,
+            client_ip: self.client_ip,
+            peer_ip,
+            policy: self.route.policy.as_deref(),
         }
     }
 }
@@ -229,6 +245,8 @@ impl Accepted {
 enum Look {
     Partial,
     HandOff,
+    /// Decided, but Pingora writes the answer or forwards (a TLS upstream).
+    Decided(Decision),
     /// A malformed or ambiguous head: answered 400 and the connection closed.
     Refuse(framing::Refusal),
     Accept(Box<Accepted>),
@@ -289,12 +307,15 @@ impl Conn<'_> {
                 if !self.buf.is_empty() {
                     match self.look() {
                         Look::Accept(a) => break a,
-                        Look::HandOff => return Served::HandOff,
+                        Look::HandOff => return Served::HandOff(None),
+                        Look::Decided(d) => return Served::HandOff(Some(d)),
                         Look::Refuse(why) => {
                             self.refuse_malformed(why).await;
                             return Served::Closed;
                         }
-                        Look::Partial if self.buf.len() >= MAX_HEAD => return Served::HandOff,
+                        Look::Partial if self.buf.len() >= MAX_HEAD => {
+                            return Served::HandOff(None);
+                        }
                         Look::Partial => {}
                     }
                 }
@@ -339,9 +360,9 @@ impl Conn<'_> {
             // illegal request line) and route on the repaired form.
             Parsed::Refuse(why) => return Look::Refuse(why),
         };
-        let body_len = match framing {
-            BodyFraming::None => 0,
-            BodyFraming::Length(n) => n,
+        let (body_len, content_length) = match framing {
+            BodyFraming::None => (0, None),
+            BodyFraming::Length(n) => (n, Some(n)),
             // Chunked uploads are Pingora's.
             BodyFraming::Chunked => return Look::HandOff,
         };
@@ -385,31 +406,35 @@ impl Conn<'_> {
             return Look::HandOff;
         };
         let router = &self.front.router;
+        let headers = H1Headers(req.headers);
+        let client_ip = client_address(&router.settings.trusted_proxies, self.peer_ip, &headers);
         let facts = Facts {
             method: method.as_bytes(),
             host: raw_host,
             target: path.as_bytes(),
-            client_ip: self.client_ip,
+            client_ip,
             tls: self.tls,
             underscore_header,
             framing: None,
+            content_length,
+            headers: &headers,
         };
-        // Every answer of the proxy's own is Pingora's to write: it decides the same.
-        let Decision::Forward(forward) = router.decide(&facts, &[]) else {
-            return Look::HandOff;
+        // Every answer of the proxy's own is Pingora's to write, with this decision.
+        let forward = match router.decide(&facts, &[]) {
+            Decision::Forward(f) => f,
+            answer => return Look::Decided(answer),
+        };
+        let addr = match forward.upstream.addr() {
+            Some(addr) if !forward.upstream.tls() => addr,
+            _ => return Look::Decided(Decision::Forward(forward)),
         };
         let Forward {
             host,
             target,
             route,
             upstream,
+            rewritten,
         } = *forward;
-        if upstream.tls() {
-            return Look::HandOff;
-        }
-        let Some(addr) = upstream.addr() else {
-            return Look::HandOff;
-        };
         let request_id = match request_id {
             Some(id) if sane_request_id(id) => id.to_owned(),
             _ => uuid::Uuid::new_v4().simple().to_string(),
@@ -428,15 +453,17 @@ impl Conn<'_> {
             client_close,
             host,
             target,
+            rewritten,
             request_id,
             route,
             upstream,
             addr,
             tls: self.tls,
+            client_ip,
         };
         upstream_head(
             &mut self.out,
-            &accepted.head_facts(method, self.client_ip),
+            &accepted.head_facts(method, self.peer_ip),
             req.headers.iter().map(|h| (h.name, h.value)),
             &accepted.upstream,
         );
@@ -452,7 +479,7 @@ impl Conn<'_> {
         let method = std::str::from_utf8(&self.buf[a.method.clone()]).unwrap_or_default();
         upstream_head(
             &mut self.out,
-            &a.head_facts(method, self.client_ip),
+            &a.head_facts(method, self.peer_ip),
             req.headers.iter().map(|h| (h.name, h.value)),
             upstream,
         );
@@ -524,7 +551,12 @@ impl Conn<'_> {
             Err(f) => {
                 let (code, category, message) = f.answer();
                 error = Some(category);
-                if code > 0 && self.respond(code, message, &a.request_id).await.is_ok() {
+                if code > 0
+                    && self
+                        .respond(code, message, &a.request_id, Some(&a.route))
+                        .await
+                        .is_ok()
+                {
                     status = code;
                 }
             }
@@ -532,7 +564,7 @@ impl Conn<'_> {
 
         let entry = access_log::Entry {
             request_id: &a.request_id,
-            client_ip: self.client_ip,
+            client_ip: a.client_ip,
             host: &a.host,
             zone: a.route.host.as_str(),
             method: std::str::from_utf8(&self.buf[a.method.clone()]).unwrap_or_default(),
@@ -728,7 +760,7 @@ impl Conn<'_> {
         let started = Instant::now();
         let request_id = uuid::Uuid::new_v4().simple().to_string();
         let status = match self
-            .respond(400, &format!("400 Bad Request: {why}"), &request_id)
+            .respond(400, &format!("400 Bad Request: {why}"), &request_id, None)
             .await
         {
             Ok(()) => 400,
@@ -736,7 +768,7 @@ impl Conn<'_> {
         };
         let entry = access_log::Entry {
             request_id: &request_id,
-            client_ip: self.client_ip,
+            client_ip: self.peer_ip,
             host: "",
             zone: "",
             method: "",
@@ -752,14 +784,20 @@ impl Conn<'_> {
     }
 
     /// An answer of the proxy's own, as `Router::respond` writes it, ending the connection.
-    async fn respond(&mut self, status: u16, message: &str, request_id: &str) -> io::Result<()> {
+    async fn respond(
+        &mut self,
+        status: u16,
+        message: &str,
+        request_id: &str,
+        route: Option<&RouteEntry>,
+    ) -> io::Result<()> {
         let reason = http::StatusCode::from_u16(status)
             .ok()
             .and_then(|s| s.canonical_reason())
             .unwrap_or("");
-        let body = answer_body(message, request_id);
+        let (content_type, body) = own_body(route, status, message, request_id);
         let text = format!(
-            "HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n\
+            "HTTP/1.1 {status} {reason}\r\ncontent-type: {content_type}\r\n\
              content-length: {}\r\ncache-control: no-store\r\nx-request-id: {request_id}\r\n\
              connection: close\r\n\r\n{body}",
             body.len()
@@ -984,7 +1022,13 @@ pub(crate) struct HeadFacts<'a> {
     /// The client connection is HTTPS.
     pub tls: bool,
     pub request_id: &'a str,
+    /// The client's address: `X-Real-IP`.
     pub client_ip: Option<IpAddr>,
+    /// The TCP peer's: appended to `X-Forwarded-For` (the same as `client_ip` unless
+    /// the peer is a trusted proxy).
+    pub peer_ip: Option<IpAddr>,
+    /// The route's policies: their request header edits apply.
+    pub policy: Option<&'a RoutePolicy>,
 }
 
 /// Writes the upstream request head into `out`: the request line and the client's
@@ -1012,7 +1056,9 @@ pub(crate) fn upstream_head<'h>(
         } else if name.eq_ignore_ascii_case("x-forwarded-for") && prior_forwarded.is_none() {
             prior_forwarded = Some(value);
         }
-        if dropped_upstream(name, preserve_host) {
+        if dropped_upstream(name, preserve_host)
+            || facts.policy.is_some_and(|p| p.request.drops(name))
+        {
             continue;
         }
         // One Content-Length, however the client wrote it (duplicates agree).
@@ -1045,7 +1091,7 @@ pub(crate) fn upstream_head<'h>(
         out.extend_from_slice(original_host);
         out.extend_from_slice(b"\r\n");
     }
-    if let Some(ip) = facts.client_ip {
+    if let Some(peer) = facts.peer_ip {
         out.extend_from_slice(b"x-forwarded-for: ");
         if let Some(prior) = prior_forwarded.filter(|p| !p.is_empty())
             && std::str::from_utf8(prior).is_ok()
@@ -1053,8 +1099,11 @@ pub(crate) fn upstream_head<'h>(
             out.extend_from_slice(prior);
             out.extend_from_slice(b", ");
         }
-        access_log::ip_addr(out, ip);
-        out.extend_from_slice(b"\r\nx-real-ip: ");
+        access_log::ip_addr(out, peer);
+        out.extend_from_slice(b"\r\n");
+    }
+    if let Some(ip) = facts.client_ip {
+        out.extend_from_slice(b"x-real-ip: ");
         access_log::ip_addr(out, ip);
         out.extend_from_slice(b"\r\n");
     }
@@ -1066,7 +1115,27 @@ pub(crate) fn upstream_head<'h>(
     out.extend_from_slice(original_host);
     out.extend_from_slice(b"\r\nx-request-id: ");
     out.extend_from_slice(facts.request_id.as_bytes());
-    out.extend_from_slice(b"\r\n\r\n");
+    out.extend_from_slice(b"\r\n");
+    if let Some(policy) = facts.policy {
+        let vars = Vars {
+            client_ip: facts.client_ip,
+            request_id: facts.request_id,
+            host: facts.host,
+            tls: facts.tls,
+        };
+        policy.request.each_appended(&vars, |name, value| {
+            header_line(out, name, value);
+        });
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes `name: value\r\n`.
+fn header_line(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Rebuilds an upstream answer head for the client into `out`: status line and headers
@@ -1091,20 +1160,37 @@ fn answer_head(
     out.push(b' ');
     out.extend_from_slice(resp.reason.unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
+    let policy = a.route.policy.as_deref().filter(|p| p.edits_answers());
     for h in resp.headers.iter() {
         let name = h.name;
-        if answer_header_dropped(name, chunked, false) {
+        if answer_header_dropped(name, chunked, false)
+            || policy.is_some_and(|p| p.drops_answer_header(name, a.tls))
+        {
             continue;
         }
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(h.value);
-        out.extend_from_slice(b"\r\n");
+        header_line(out, name, h.value);
     }
     out.extend_from_slice(b"x-request-id: ");
     out.extend_from_slice(a.request_id.as_bytes());
     // The caller ends the head with the `connection` header.
     out.extend_from_slice(b"\r\n");
+    if let Some(policy) = policy {
+        let vars = Vars {
+            client_ip: a.client_ip,
+            request_id: &a.request_id,
+            host: &a.host,
+            tls: a.tls,
+        };
+        policy.answer_additions(
+            &vars,
+            |name| {
+                resp.headers
+                    .iter()
+                    .any(|h| h.name.eq_ignore_ascii_case(name))
+            },
+            |name, value| header_line(out, name, value),
+        );
+    }
     Some(AnswerHead {
         status,
         head_len,

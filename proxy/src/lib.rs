@@ -20,6 +20,7 @@ pub mod drain;
 pub mod fast;
 pub mod framing;
 pub mod metrics;
+pub mod policy;
 pub mod service;
 pub mod snapshot;
 pub mod sync;
@@ -176,6 +177,7 @@ pub fn build_server(config: &Config, mut settings: Settings) -> anyhow::Result<(
             max_attempts: MAX_ATTEMPTS,
             allow_underscore_headers: config.allow_underscore_headers,
             allow_lowercase_methods: config.allow_lowercase_methods,
+            trusted_proxies: config.trusted_proxies.clone(),
         },
     };
     let pingora_proxy = pingora::proxy::http_proxy(&server.configuration, router.clone());

@@ -21,8 +21,9 @@ use pingora::upstreams::peer::HttpPeer;
 use switchyard_shared::RequestTarget;
 
 use crate::access_log;
-use crate::decide::{Answer, Category, Decision, Facts, Forward};
+use crate::decide::{Answer, Category, Decision, Facts, Forward, client_address};
 use crate::metrics::Metrics;
+use crate::policy::Vars;
 use crate::snapshot::{RouteEntry, Snapshot};
 use crate::upstreams::{Pick, Registry, Upstream};
 
@@ -41,6 +42,8 @@ pub struct RouterSettings {
     pub allow_underscore_headers: bool,
     /// Accept methods with lower-case letters (`--allow-lowercase-methods`).
     pub allow_lowercase_methods: bool,
+    /// Peers whose `X-Forwarded-For` names the client (`--trusted-proxies`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// The proxy service.
@@ -59,10 +62,17 @@ pub struct Ctx {
     started: Instant,
     host: String,
     tls: bool,
+    /// The client's address ([`crate::decide::client_address`]).
     client_ip: Option<IpAddr>,
+    /// The TCP peer's (appended to `X-Forwarded-For`).
+    peer_ip: Option<IpAddr>,
     route: Option<Arc<RouteEntry>>,
-    /// The normalised target the route was chosen on; it is what goes upstream.
+    /// The normalised target the route was chosen on.
     target: Option<RequestTarget>,
+    /// The rewritten path and query, when the route rewrites (else `target` goes up).
+    rewritten: Option<String>,
+    /// Request body bytes seen so far (for the route's `max_body_bytes`).
+    body_seen: u64,
     /// Picked in `request_filter`, connected in `upstream_peer`.
     picked: Option<Arc<Upstream>>,
     upstream: Option<Arc<Upstream>>,
@@ -143,6 +153,8 @@ pub(crate) fn request_facts<'a>(
         // Pingora's parser drops a Content-Length that comes with Transfer-Encoding and
         // accepts bare LF: the raw head is checked by the fast path's rules.
         framing: raw_head.and_then(|head| crate::framing::check_raw(head).err()),
+        content_length: single_content_length(&req.headers),
+        headers: &req.headers,
     }
 }
 
@@ -154,23 +166,57 @@ pub(crate) fn request_id_of(headers: &http::HeaderMap) -> String {
     }
 }
 
-/// An answer of the proxy's own: head and body, with the request id in both.
+/// An answer of the proxy's own: head and body, with the request id in both. The
+/// route's page for `status` replaces the plain-text body when it has one.
 pub(crate) fn own_answer(
     status: u16,
     message: &str,
     request_id: &str,
     location: Option<&str>,
+    route: Option<&RouteEntry>,
+    headers: &[(&'static str, String)],
 ) -> Result<(ResponseHeader, Bytes)> {
-    let body = answer_body(message, request_id);
-    let mut resp = ResponseHeader::build(status, Some(5))?;
-    resp.insert_header("content-type", "text/plain; charset=utf-8")?;
+    let (content_type, body) = own_body(route, status, message, request_id);
+    let mut resp = ResponseHeader::build(status, Some(5 + headers.len()))?;
+    resp.insert_header("content-type", content_type)?;
     resp.insert_header("content-length", body.len().to_string())?;
     resp.insert_header("cache-control", "no-store")?;
     resp.insert_header("x-request-id", request_id)?;
     if let Some(location) = location {
         resp.insert_header("location", location)?;
     }
+    for (name, value) in headers {
+        resp.insert_header(*name, value.as_str())?;
+    }
     Ok((resp, Bytes::from(body)))
+}
+
+/// The content type and body of an answer of the proxy's own: the route's page for
+/// `status`, else the plain-text message with the request id. Both paths answer so.
+pub(crate) fn own_body(
+    route: Option<&RouteEntry>,
+    status: u16,
+    message: &str,
+    request_id: &str,
+) -> (String, String) {
+    if let Some((content_type, body)) = route
+        .and_then(|r| r.policy.as_ref())
+        .and_then(|p| p.page(status, request_id))
+    {
+        return (content_type.to_owned(), body);
+    }
+    (
+        "text/plain; charset=utf-8".to_owned(),
+        answer_body(message, request_id),
+    )
+}
+
+tokio::task_local! {
+    /// A decision the fast path already made for the first request of a connection (or
+    /// HTTP/2 stream) it hands to Pingora: Pingora's `request_filter` takes it instead
+    /// of deciding again, so a request is decided — and charged to its rate limit —
+    /// exactly once.
+    pub(crate) static DECIDED: std::cell::RefCell<Option<Decision>>;
 }
 
 /// A request id from the client is kept when it is short and plain.
@@ -228,8 +274,16 @@ impl Router {
         status: u16,
         message: &str,
         location: Option<&str>,
+        headers: &[(&'static str, String)],
     ) -> Result<()> {
-        let (resp, body) = own_answer(status, message, &ctx.request_id, location)?;
+        let (resp, body) = own_answer(
+            status,
+            message,
+            &ctx.request_id,
+            location,
+            ctx.route.as_deref(),
+            headers,
+        )?;
         session.write_response_header(Box::new(resp), false).await?;
         session.write_response_body(Some(body), true).await?;
         Ok(())
@@ -264,8 +318,11 @@ impl ProxyHttp for Router {
             host: String::new(),
             tls: false,
             client_ip: None,
+            peer_ip: None,
             route: None,
             target: None,
+            rewritten: None,
+            body_seen: 0,
             picked: None,
             upstream: None,
             upstream_addr: None,
@@ -285,10 +342,11 @@ impl ProxyHttp for Router {
         session.as_downstream_mut().set_pipelining_enabled(true);
         let req = session.req_header();
         ctx.request_id = request_id_of(&req.headers);
-        ctx.client_ip = session
+        ctx.peer_ip = session
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip().to_canonical());
+        ctx.client_ip = client_address(&self.settings.trusted_proxies, ctx.peer_ip, &req.headers);
         ctx.tls = session
             .digest()
             .and_then(|d| d.ssl_digest.as_ref())
@@ -297,17 +355,26 @@ impl ProxyHttp for Router {
             .as_downstream()
             .as_http1()
             .map(|h1| h1.get_headers_raw_bytes());
-        let facts = request_facts(req, raw_head.as_deref(), ctx.client_ip, ctx.tls);
-        match self.decide(&facts, &[]) {
+        let decided = DECIDED.try_with(|d| d.borrow_mut().take()).ok().flatten();
+        let decision = match decided {
+            Some(d) => d,
+            None => self.decide(
+                &request_facts(req, raw_head.as_deref(), ctx.client_ip, ctx.tls),
+                &[],
+            ),
+        };
+        match decision {
             Decision::Forward(f) => {
                 let Forward {
                     host,
                     target,
                     route,
                     upstream,
+                    rewritten,
                 } = *f;
                 ctx.host = host;
                 ctx.target = Some(target);
+                ctx.rewritten = rewritten;
                 ctx.route = Some(route);
                 ctx.picked = Some(upstream);
                 Ok(false)
@@ -321,6 +388,7 @@ impl ProxyHttp for Router {
                     host,
                     route,
                     close,
+                    headers,
                 } = *a;
                 ctx.host = host;
                 ctx.route = route;
@@ -328,8 +396,15 @@ impl ProxyHttp for Router {
                 if close {
                     session.set_keepalive(None);
                 }
-                self.respond(session, ctx, status, &message, location.as_deref())
-                    .await?;
+                self.respond(
+                    session,
+                    ctx,
+                    status,
+                    &message,
+                    location.as_deref(),
+                    &headers,
+                )
+                .await?;
                 Ok(true)
             }
         }
@@ -377,8 +452,10 @@ impl ProxyHttp for Router {
         upstream_request: &mut pingora::http::RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        let route = ctx.route.as_ref().expect("a route was chosen");
-        if let Some(target) = &ctx.target {
+        let route = ctx.route.clone().expect("a route was chosen");
+        if let Some(rewritten) = &ctx.rewritten {
+            upstream_request.set_raw_path(rewritten.as_bytes())?;
+        } else if let Some(target) = &ctx.target {
             upstream_request.set_raw_path(target.as_str().as_bytes())?;
         }
         // One Content-Length, however the client wrote it (Pingora has checked that
@@ -396,11 +473,14 @@ impl ProxyHttp for Router {
         {
             upstream_request.insert_header(http::header::HOST, u.authority())?;
         }
-        if let Some(ip) = ctx.client_ip {
+        let header_of = |ip: IpAddr| {
             let mut text = Vec::with_capacity(48);
             access_log::ip_addr(&mut text, ip);
-            let ip = HeaderValue::from_maybe_shared(Bytes::from(text))
-                .explain_err(ErrorType::InvalidHTTPHeader, |_| "invalid client address")?;
+            HeaderValue::from_maybe_shared(Bytes::from(text))
+                .explain_err(ErrorType::InvalidHTTPHeader, |_| "invalid client address")
+        };
+        if let Some(peer) = ctx.peer_ip {
+            let ip = header_of(peer)?;
             let forwarded = match upstream_request
                 .headers
                 .get("x-forwarded-for")
@@ -413,7 +493,9 @@ impl ProxyHttp for Router {
                 _ => ip.clone(),
             };
             upstream_request.insert_header("x-forwarded-for", forwarded)?;
-            upstream_request.insert_header("x-real-ip", ip)?;
+        }
+        if let Some(client) = ctx.client_ip {
+            upstream_request.insert_header("x-real-ip", header_of(client)?)?;
         }
         upstream_request.insert_header(
             "x-forwarded-proto",
@@ -421,6 +503,31 @@ impl ProxyHttp for Router {
         )?;
         upstream_request.insert_header("x-forwarded-host", original_host)?;
         upstream_request.insert_header("x-request-id", ctx.request_id_header()?)?;
+        if let Some(policy) = &route.policy
+            && !policy.request.is_empty()
+        {
+            for name in policy.request.dropped_names() {
+                upstream_request.remove_header(name.as_str());
+            }
+            let vars = Vars {
+                client_ip: ctx.client_ip,
+                request_id: &ctx.request_id,
+                host: &ctx.host,
+                tls: ctx.tls,
+            };
+            let mut failed = None;
+            policy.request.each_appended(&vars, |name, value| {
+                // Values were validated when the record was read: visible text.
+                if let Ok(v) = HeaderValue::from_bytes(value)
+                    && let Err(e) = upstream_request.append_header(name.to_owned(), v)
+                {
+                    failed = Some(e);
+                }
+            });
+            if let Some(e) = failed {
+                return Err(e);
+            }
+        }
         Ok(())
     }
 
@@ -429,8 +536,20 @@ impl ProxyHttp for Router {
         _session: &mut Session,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
-        _ctx: &mut Ctx,
+        ctx: &mut Ctx,
     ) -> Result<()> {
+        if let Some(max) = ctx
+            .route
+            .as_ref()
+            .and_then(|r| r.policy.as_ref())
+            .and_then(|p| p.max_body)
+        {
+            ctx.body_seen += body.as_ref().map_or(0, |b| b.len() as u64);
+            if ctx.body_seen > max {
+                ctx.error = Some(Category::BodyTooLarge);
+                return Error::e_explain(ErrorType::HTTPStatus(413), "request body too large");
+            }
+        }
         // An empty last piece of a body (an HTTP/2 DATA frame with no data that ends the
         // stream, as many clients send): Pingora would write it to a chunked upstream
         // body as an empty chunk — which *is* the last chunk — and then the last chunk
@@ -472,6 +591,32 @@ impl ProxyHttp for Router {
         ctx: &mut Ctx,
     ) -> Result<()> {
         upstream_response.insert_header("x-request-id", ctx.request_id_header()?)?;
+        if let Some(policy) = ctx.route.as_ref().and_then(|r| r.policy.as_ref())
+            && policy.edits_answers()
+        {
+            for name in policy.answer_dropped_names(ctx.tls) {
+                upstream_response.remove_header(name);
+            }
+            let vars = Vars {
+                client_ip: ctx.client_ip,
+                request_id: &ctx.request_id,
+                host: &ctx.host,
+                tls: ctx.tls,
+            };
+            let mut added = Vec::new();
+            policy.answer_additions(
+                &vars,
+                |name| upstream_response.headers.contains_key(name),
+                |name, value| {
+                    if let Ok(v) = HeaderValue::from_bytes(value) {
+                        added.push((name.to_owned(), v));
+                    }
+                },
+            );
+            for (name, value) in added {
+                upstream_response.append_header(name, value)?;
+            }
+        }
         Ok(())
     }
 
@@ -500,6 +645,11 @@ impl ProxyHttp for Router {
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let (code, category, message) = match e.etype() {
+            ErrorType::HTTPStatus(413) if ctx.error == Some(Category::BodyTooLarge) => (
+                413,
+                Category::BodyTooLarge,
+                "413 Content Too Large: the body is larger than this host accepts",
+            ),
             ErrorType::HTTPStatus(code) => (*code, Category::HttpStatus, "request failed"),
             _ if is_client_gone(e) => CLIENT_GONE,
             _ if is_client_error(e) => (400, Category::BadRequest, "400 Bad Request"),
@@ -523,7 +673,7 @@ impl ProxyHttp for Router {
         ctx.error.get_or_insert(category);
         if code > 0
             && session.response_written().is_none()
-            && let Err(write) = self.respond(session, ctx, code, message, None).await
+            && let Err(write) = self.respond(session, ctx, code, message, None, &[]).await
         {
             tracing::debug!(error = %write, "cannot send the error answer");
         }

@@ -23,6 +23,7 @@ use switchyard_shared::model::{CertRecord, HostRecord, Route};
 use switchyard_shared::{FORMAT_VERSION, HostMatcher, HostPattern, RequestTarget};
 use time::OffsetDateTime;
 
+use crate::policy::RoutePolicy;
 use crate::upstreams::{Balancer, Registry};
 
 /// One route of a host, ready to serve. `route.upstreams` is empty: the upstreams are
@@ -32,6 +33,8 @@ pub struct RouteEntry {
     pub host: HostPattern,
     pub route: Route,
     pub balancer: Balancer,
+    /// `route.policies` compiled; `None` (most routes) costs nothing per request.
+    pub policy: Option<Box<RoutePolicy>>,
 }
 
 impl RouteEntry {
@@ -72,6 +75,10 @@ impl HostEntry {
             routes.push(Arc::new(RouteEntry {
                 host: host.clone(),
                 balancer: registry.balancer(&specs),
+                policy: route
+                    .policies
+                    .as_deref()
+                    .map(|p| Box::new(RoutePolicy::compile(p))),
                 route,
             }));
         }
@@ -320,10 +327,10 @@ impl Snapshot {
                 format,
                 version,
                 feed_id,
-            }) if format == FORMAT_VERSION => (version, feed_id),
+            }) if (1..=FORMAT_VERSION).contains(&format) => (version, feed_id),
             Ok(FileLine::Header { format, .. }) => {
                 return Err(format!(
-                    "snapshot file {} has data format {format}; this build reads {FORMAT_VERSION}",
+                    "snapshot file {} has data format {format}; this build reads formats 1–{FORMAT_VERSION}",
                     path.display()
                 ));
             }

@@ -22,9 +22,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fred::prelude::*;
+use switchyard_shared::Keys;
 use switchyard_shared::model::ProxyStatus;
 use switchyard_shared::store::{self, FeedEntry, Store, StoreError};
-use switchyard_shared::{FORMAT_VERSION, Keys};
 use time::OffsetDateTime;
 
 use crate::metrics::Metrics;
@@ -325,7 +325,7 @@ impl Syncer {
         let mut zone_names = Vec::new();
         let mut cert_names = Vec::new();
         for (expected, entry) in (current + 1..).zip(entries.iter()) {
-            if entry.format != FORMAT_VERSION.to_string() {
+            if !switchyard_shared::keys::readable_format(&entry.format) {
                 return Err(format!(
                     "feed entry {} has data format {}",
                     entry.id, entry.format
@@ -535,6 +535,7 @@ async fn heartbeat_loop(
             _ => snapshot.applied_at,
         };
         let status = ProxyStatus {
+            reads_format: switchyard_shared::FORMAT_VERSION,
             id: config.proxy_id.clone(),
             version: snapshot.version,
             heartbeat_at: OffsetDateTime::now_utc(),

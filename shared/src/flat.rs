@@ -226,6 +226,7 @@ impl FlatConfig {
                 preserve_host: false,
                 allow: Vec::new(),
                 timeouts: Default::default(),
+                policies: Default::default(),
             };
             let no_named: BTreeMap<String, UrlTemplate> = BTreeMap::new();
             let valid = match zone.validate(&field, "", &no_named) {

@@ -42,6 +42,8 @@ pub struct ProxyView {
     pub current: bool,
     pub zones: u64,
     pub certs: u64,
+    /// The highest data format it reads (1 for proxies older than format 2).
+    pub reads_format: u32,
 }
 
 /// The fleet at one moment.
@@ -83,6 +85,7 @@ impl Fleet {
                         current: !stale && s.version >= version,
                         zones: s.zones,
                         certs: s.certs,
+                        reads_format: s.reads_format,
                     });
                 }
                 Err(e) => unreadable.push(format!("proxy \"{id}\": {e}")),
@@ -100,6 +103,17 @@ impl Fleet {
             unreadable,
             cert_worker_heartbeat_age_secs,
         }
+    }
+}
+
+impl Fleet {
+    /// Fresh proxies that cannot read data `format`: writing it would leave them on
+    /// their last snapshot. Stale ones are left out (stopped, or gone for good).
+    pub fn not_reading(&self, format: u32) -> Vec<&ProxyView> {
+        self.proxies
+            .iter()
+            .filter(|p| !p.stale && p.reads_format < format)
+            .collect()
     }
 }
 
@@ -161,6 +175,7 @@ mod tests {
 
     fn status(id: &str, version: u64, beat: OffsetDateTime) -> (String, String) {
         let s = ProxyStatus {
+            reads_format: crate::FORMAT_VERSION,
             id: id.into(),
             version,
             heartbeat_at: beat,

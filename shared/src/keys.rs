@@ -26,9 +26,20 @@
 //! For Redis Cluster, choose a prefix with a hash tag (`{switchyard}:`) so that every key
 //! lands in one slot and the write script stays atomic.
 
-/// The data format version this build reads and writes. A reader that finds another
-/// value refuses the data instead of misrouting.
-pub const FORMAT_VERSION: u32 = 1;
+/// The highest data format version this build reads and writes. Format 2 added route
+/// policies ([`crate::policy::Policies`]); a record without policies is written exactly
+/// as format 1 wrote it. Writers raise the `format` key to what a batch needs (never
+/// lower it); a reader that finds a format above its own refuses the data and keeps
+/// what it has instead of misrouting. Upgrade order: proxies first, then the panel
+/// and the cert worker (docs/redis-schema.md).
+pub const FORMAT_VERSION: u32 = 2;
+
+/// Whether a `format` value (the key, or a feed entry's field) is one this build reads:
+/// 1 up to [`FORMAT_VERSION`].
+pub fn readable_format(text: &str) -> bool {
+    text.parse::<u32>()
+        .is_ok_and(|f| (1..=FORMAT_VERSION).contains(&f))
+}
 
 /// The prefix used when none is configured.
 pub const DEFAULT_PREFIX: &str = "switchyard:";

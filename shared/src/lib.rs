@@ -15,6 +15,7 @@ pub mod keys;
 pub mod matcher;
 pub mod model;
 pub mod path;
+pub mod policy;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;

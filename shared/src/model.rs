@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 
 use crate::backend::{BackendUrl, UrlTemplate};
 use crate::hostname::HostPattern;
+use crate::policy::Policies;
 
 /// Highest upstream weight; weights are relative, so a small range is enough.
 pub const MAX_WEIGHT: u32 = 1000;
@@ -156,11 +157,31 @@ pub struct Route {
     pub allow: Vec<IpNet>,
     #[serde(default)]
     pub timeouts: Timeouts,
+    /// What the route does besides forwarding; absent when nothing (data format 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policies: Option<Box<Policies>>,
 }
 
 impl Route {
-    /// Checks what serde cannot: weight and timeout ranges.
+    /// Checks what serde cannot: weight and timeout ranges, and the policies.
     fn problems(&self, field: &str, out: &mut Vec<FieldError>) {
+        if let Some(p) = &self.policies {
+            let f = format!("{field}.policies");
+            let passwords = p
+                .basic_auth
+                .iter()
+                .flat_map(|a| &a.users)
+                .any(|u| u.password.is_some());
+            if passwords {
+                out.push(FieldError {
+                    field: format!("{f}.basic_auth"),
+                    problem: "holds a password in clear; records hold only hashes".into(),
+                });
+            } else {
+                let mut copy = (**p).clone();
+                copy.check(&f, !self.path_prefix.as_str().is_empty(), out);
+            }
+        }
         for (i, u) in self.upstreams.iter().enumerate() {
             weight_problem(
                 &format!("{field}.upstreams[{i}].weight"),
@@ -199,6 +220,10 @@ fn timeout_problems(field: &str, t: &Timeouts, out: &mut Vec<FieldError>) {
             });
         }
     }
+}
+
+fn format_one() -> u32 {
+    1
 }
 
 /// Why a record read from Redis was refused.
@@ -286,6 +311,16 @@ impl HostRecord {
     /// The JSON stored in Redis.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("records always serialise")
+    }
+
+    /// The lowest data format that can carry this record: 2 when a route has policies,
+    /// else 1 (such a record is exactly what format 1 wrote).
+    pub fn format_needed(&self) -> u32 {
+        if self.routes.iter().any(|r| r.policies.is_some()) {
+            2
+        } else {
+            1
+        }
     }
 }
 
@@ -384,10 +419,14 @@ impl CertRecord {
     }
 }
 
-/// What a proxy publishes about itself in the `proxies` hash.
+/// What a proxy publishes about itself in the `proxies` hash. Unknown fields are
+/// ignored, so a proxy upgraded before the panel (the upgrade order) can publish more.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ProxyStatus {
+    /// The highest data format it reads ([`crate::FORMAT_VERSION`] of its build);
+    /// absent from proxies older than format 2, which read only format 1.
+    #[serde(default = "format_one")]
+    pub reads_format: u32,
     pub id: String,
     /// The global version its snapshot reflects.
     pub version: u64,
@@ -447,6 +486,10 @@ pub struct ZoneSpec {
     pub allow: Vec<String>,
     #[serde(default)]
     pub timeouts: Timeouts,
+    /// Rewrites, redirects, header edits, HSTS, limits, basic auth, rate limit, error
+    /// pages ([`Policies`]); empty by default.
+    #[serde(default, skip_serializing_if = "Policies::is_empty")]
+    pub policies: Policies,
 }
 
 /// The named backends a zone may reference, by name.
@@ -466,6 +509,8 @@ impl NamedBackends for BTreeMap<String, UrlTemplate> {
 }
 
 /// A validated zone: its normalised pattern and the route the proxy will serve.
+/// `route.policies` is the normalised form of the spec's policies (header names
+/// lower-cased, passwords replaced by hashes): store that, never the spec's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidZone {
     pub host: HostPattern,
@@ -576,6 +621,8 @@ impl ZoneSpec {
                 }
             },
         };
+        let mut policies = self.policies.clone();
+        policies.check("policies", !path_prefix.as_str().is_empty(), &mut errors);
         let route = Route {
             zone_id: zone_id.to_owned(),
             path_prefix,
@@ -585,6 +632,7 @@ impl ZoneSpec {
             preserve_host: self.preserve_host,
             allow,
             timeouts: self.timeouts,
+            policies: (!policies.is_empty()).then(|| Box::new(policies)),
         };
         timeout_problems("timeouts", &route.timeouts, &mut errors);
         match host {

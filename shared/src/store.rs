@@ -27,15 +27,20 @@ pub const FEED_MAX_LEN: u64 = 100_000;
 pub const SNAPSHOT_BATCH: usize = 1_000;
 
 const WRITE_SCRIPT: &str = r#"
-local format = redis.call('GET', KEYS[1])
-if format and format ~= ARGV[1] then
-  return redis.error_reply('SWITCHYARD_FORMAT Redis holds data format ' .. format .. ', this writer uses ' .. ARGV[1])
+local stored = redis.call('GET', KEYS[1])
+local format = 0
+if stored then format = tonumber(stored) or 1000000 end
+if format > tonumber(ARGV[5]) then
+  return redis.error_reply('SWITCHYARD_FORMAT Redis holds data format ' .. stored .. ', this writer reads up to ' .. ARGV[5])
 end
-if not format then redis.call('SET', KEYS[1], ARGV[1]) end
+if tonumber(ARGV[1]) > format then
+  format = tonumber(ARGV[1])
+  redis.call('SET', KEYS[1], ARGV[1])
+end
 local v = redis.call('INCR', KEYS[2])
 local n = #KEYS - 5
 for i = 1, n do
-  local base = 4 + (i - 1) * 3
+  local base = 5 + (i - 1) * 3
   local index = KEYS[4]
   if ARGV[base + 1] == 'c' then index = KEYS[5] end
   local member = ARGV[base + 2]
@@ -49,7 +54,7 @@ for i = 1, n do
   end
 end
 local id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*',
-  'v', v, 'format', ARGV[1], 'zones', ARGV[3], 'certs', ARGV[4])
+  'v', v, 'format', tostring(format), 'zones', ARGV[3], 'certs', ARGV[4])
 return {v, id}
 "#;
 
@@ -66,7 +71,7 @@ pub enum StoreError {
     #[error("redis: {0}")]
     Redis(#[from] fred::error::Error),
     #[error(
-        "Redis holds data format {found}; this build understands format {supported}. Upgrade this service or migrate the data."
+        "Redis holds data format {found}; this build understands formats up to {supported}. Upgrade this service or migrate the data."
     )]
     Format { found: String, supported: u32 },
     #[error("malformed change feed entry {id}: {problem}")]
@@ -78,6 +83,8 @@ pub enum StoreError {
 pub struct ChangeSet {
     zones: Vec<(String, Option<String>)>,
     certs: Vec<(String, Option<String>)>,
+    /// The highest data format a record of this batch needs (0: none written yet).
+    format: u32,
 }
 
 impl ChangeSet {
@@ -87,6 +94,7 @@ impl ChangeSet {
 
     /// Writes (or replaces) the routes of one hostname pattern.
     pub fn put_zone(&mut self, record: &HostRecord) -> &mut Self {
+        self.format = self.format.max(record.format_needed());
         self.zones
             .push((record.host.as_str().to_owned(), Some(record.to_json())));
         self
@@ -123,6 +131,12 @@ impl ChangeSet {
 
     pub fn len(&self) -> usize {
         self.zones.len() + self.certs.len()
+    }
+
+    /// The data format this batch needs Redis to be at: 1, or 2 when a zone record has
+    /// route policies. Applying it raises Redis's format to this, never lowers it.
+    pub fn format_needed(&self) -> u32 {
+        self.format.max(1)
     }
 }
 
@@ -238,10 +252,11 @@ impl Store {
         let zone_names: Vec<&str> = changes.zones.iter().map(|(n, _)| n.as_str()).collect();
         let cert_names: Vec<&str> = changes.certs.iter().map(|(n, _)| n.as_str()).collect();
         let mut args: Vec<String> = vec![
-            FORMAT_VERSION.to_string(),
+            changes.format_needed().to_string(),
             FEED_MAX_LEN.to_string(),
             serde_json::to_string(&zone_names).expect("names serialise"),
             serde_json::to_string(&cert_names).expect("names serialise"),
+            FORMAT_VERSION.to_string(),
         ];
         for (kind, list) in [("z", &changes.zones), ("c", &changes.certs)] {
             for (name, value) in list {
@@ -283,7 +298,7 @@ impl Store {
             .meta
             .evalsha_with_reload(&self.client, vec![k.format(), k.version(), k.changes()], ())
             .await?;
-        if !format.is_empty() && format != FORMAT_VERSION.to_string() {
+        if !format.is_empty() && !crate::keys::readable_format(&format) {
             return Err(StoreError::Format {
                 found: format,
                 supported: FORMAT_VERSION,

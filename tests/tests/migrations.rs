@@ -110,7 +110,8 @@ async fn migrations_apply_roll_back_completely_and_apply_again() -> anyhow::Resu
         [
             "m20261122_000001_initial",
             "m20261122_000002_acme_orders",
-            "m20261202_000003_acme_order_dns_records"
+            "m20261202_000003_acme_order_dns_records",
+            "m20261206_000004_zone_policies"
         ]
     );
     assert!(Migrator::get_pending_migrations(&db).await?.is_empty());
@@ -254,6 +255,13 @@ async fn constraints_accept_valid_rows_and_reject_invalid_ones() -> anyhow::Resu
                  VALUES ('{EXAMPLE_COM}', 'new.example.com', 'none', 0)"
             ),
             "zones_connect_timeout_ms_check",
+        ),
+        (
+            &format!(
+                "INSERT INTO zones (domain_id, hostname, backend_kind, policies) \
+                 VALUES ('{EXAMPLE_COM}', 'new.example.com', 'none', '[]')"
+            ),
+            "zones_policies_check",
         ),
         (
             "INSERT INTO zones (domain_id, hostname, backend_kind) \

@@ -163,19 +163,19 @@ async fn a_newer_data_format_is_refused_and_nothing_changes() -> anyhow::Result<
     let keys = redis.keys().clone();
     let _: () = redis
         .client()
-        .set(keys.format(), "2", None, None, false)
+        .set(keys.format(), "3", None, None, false)
         .await?;
 
     let mut batch = ChangeSet::new();
     batch.put_zone(&zone("app.example.com", "http://10.0.0.1:80"));
     let err = store.apply(&batch).await.unwrap_err();
     assert!(
-        matches!(&err, StoreError::Format { found, supported: 1 } if found == "2"),
+        matches!(&err, StoreError::Format { found, supported: 2 } if found == "3"),
         "{err}"
     );
     assert!(
         err.to_string()
-            .contains("Redis holds data format 2; this build understands format 1")
+            .contains("Redis holds data format 3; this build understands formats up to 2")
     );
     assert!(matches!(
         store.snapshot().await,
@@ -184,6 +184,49 @@ async fn a_newer_data_format_is_refused_and_nothing_changes() -> anyhow::Result<
 
     // Nothing was written: only the format key exists under the prefix.
     assert_eq!(redis.all_keys().await?, [keys.format()]);
+    redis.cleanup().await
+}
+
+#[tokio::test]
+async fn a_zone_with_policies_raises_the_format_to_2_and_it_stays() -> anyhow::Result<()> {
+    let redis = TestRedis::new().await?;
+    let store = redis.store();
+    let keys = redis.keys().clone();
+    let format = || async {
+        let f: String = redis.client().get(keys.format()).await?;
+        anyhow::Ok(f)
+    };
+
+    let mut batch = ChangeSet::new();
+    batch.put_zone(&zone("plain.example.com", "http://10.0.0.1:80"));
+    assert_eq!(batch.format_needed(), 1);
+    store.apply(&batch).await?;
+    assert_eq!(format().await?, "1");
+
+    let json = serde_json::json!({
+        "host": "hsts.example.com",
+        "routes": [{"zone_id": "z2", "upstreams": [{"url": "http://10.0.0.2:80"}],
+                    "policies": {"hsts": {"max_age_secs": 600}}}]
+    });
+    let with_policies = HostRecord::from_json("hsts.example.com", json.to_string().as_bytes())?;
+    let mut batch = ChangeSet::new();
+    batch.put_zone(&with_policies);
+    assert_eq!(batch.format_needed(), 2);
+    let applied = store.apply(&batch).await?;
+    assert_eq!(format().await?, "2");
+
+    // A later batch without policies does not lower it, and its feed entry says 2.
+    let mut batch = ChangeSet::new();
+    batch.put_zone(&zone("plain.example.com", "http://10.0.0.3:80"));
+    store.apply(&batch).await?;
+    assert_eq!(format().await?, "2");
+    let entries = store.feed_after(&applied.feed_id, 10, None).await?;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].format, "2");
+
+    // This build reads format 2 back: the snapshot holds both records.
+    let snapshot = store.snapshot().await?;
+    assert_eq!(snapshot.zones.len(), 2, "{:?}", snapshot.rejected);
     redis.cleanup().await
 }
 
@@ -296,6 +339,7 @@ async fn the_fleet_view_judges_published_proxy_statuses() -> anyhow::Result<()> 
     let now = OffsetDateTime::now_utc();
     for (id, version) in [("edge-1", 2), ("edge-2", 1)] {
         let status = ProxyStatus {
+            reads_format: switchyard_shared::FORMAT_VERSION,
             id: id.into(),
             version,
             heartbeat_at: now,

@@ -80,7 +80,7 @@ enum Command {
         #[arg(long)]
         distinct_upstreams: bool,
     },
-    /// Write one zone HOST → UPSTREAM.
+    /// Write one zone HOST → UPSTREAM, with the route policies POLICIES (JSON) if given.
     Zone {
         #[command(flatten)]
         redis: RedisArgs,
@@ -88,6 +88,8 @@ enum Command {
         host: String,
         #[arg(long)]
         upstream: String,
+        #[arg(long)]
+        policies: Option<String>,
     },
     /// Make a CA and COUNT certificates for *.c<i>.bench.test (+ c<i>.bench.test) and
     /// write them; with --pem-dir, also write c0's chain and key there for nginx.
@@ -190,10 +192,25 @@ async fn run(command: Command) -> anyhow::Result<()> {
             redis,
             host,
             upstream,
+            policies,
         } => {
             let store = store(&redis).await?;
             let mut set = ChangeSet::new();
-            set.put_zone(&zone_record(&host, "bench-single", &upstream)?);
+            let record = match policies {
+                None => zone_record(&host, "bench-single", &upstream)?,
+                Some(policies) => {
+                    let policies: serde_json::Value =
+                        serde_json::from_str(&policies).context("--policies is not JSON")?;
+                    let json = serde_json::json!({
+                        "host": host,
+                        "routes": [{"zone_id": "bench-policies", "upstreams": [{"url": upstream}],
+                                    "policies": policies}],
+                    });
+                    HostRecord::from_json(&host, json.to_string().as_bytes())
+                        .with_context(|| format!("zone record for {host}"))?
+                }
+            };
+            set.put_zone(&record);
             let applied = store.apply(&set).await?;
             println!("RESULT version={}", applied.version);
             Ok(())

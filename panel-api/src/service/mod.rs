@@ -8,6 +8,7 @@ pub mod audit_reads;
 pub mod certificates;
 pub mod dns_credentials;
 pub mod domains;
+pub mod format_gate;
 pub mod grants;
 pub mod named_backends;
 pub mod sessions;

@@ -24,7 +24,7 @@ use switchyard_shared::model::{HostRecord, Route};
 use switchyard_shared::{ChangeSet, HostPattern};
 
 use super::named_backends::{Catalog, One};
-use super::zones::spec_with;
+use super::zones::{spec_with, stored_policies};
 use crate::app::AppState;
 use crate::entity::{redis_outbox, zones};
 
@@ -85,6 +85,12 @@ pub fn render(hostname: &str, rows: &[zones::Model], named: &RenderContext) -> O
     let mut routes: Vec<Route> = Vec::with_capacity(rows.len());
     for row in rows {
         let backend = named.get(row.named_backend_id);
+        // `spec_with` shows unreadable policies as none; publishing the route without
+        // them (its basic auth, its limits) would open it, so it stays out of Redis.
+        if let Err(e) = stored_policies(row) {
+            tracing::error!(zone = %row.id, error = %e, "stored zone's policies are unreadable; not published");
+            continue;
+        }
         match spec_with(row, backend).validate("zone", &row.id.to_string(), &One(backend)) {
             Ok(valid) => routes.push(valid.route),
             // Only possible if a row was edited outside the panel: keep it out of

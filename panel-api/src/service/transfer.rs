@@ -206,18 +206,24 @@ pub async fn import(
         }
         .written(written));
     }
+    let as_written = |details: Vec<FieldError>| -> Vec<FieldError> {
+        details
+            .into_iter()
+            .map(|d| FieldError {
+                field: renumber(&d.field, &create_at, &update_at),
+                problem: d.problem,
+            })
+            .collect()
+    };
     let diff = zones::bulk_in(state, txn, principal, actor, request, dry_run)
         .await
         .map_err(|e| match e {
-            ApiError::Invalid { details, .. } => invalid(
-                details
-                    .into_iter()
-                    .map(|d| FieldError {
-                        field: renumber(&d.field, &create_at, &update_at),
-                        problem: d.problem,
-                    })
-                    .collect(),
-            ),
+            ApiError::Invalid { details, .. } => invalid(as_written(details)),
+            // The data format gate names the zone that has policies.
+            ApiError::Conflict { message, details } => ApiError::Conflict {
+                message,
+                details: as_written(details),
+            },
             other => other,
         })?;
     Ok(Diff {

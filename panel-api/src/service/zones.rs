@@ -14,11 +14,12 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use switchyard_shared::HostPattern;
 use switchyard_shared::model::{BackendSpec, FieldError, Timeouts, UpstreamSpec, ZoneSpec};
+use switchyard_shared::policy::Policies;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::named_backends::{Catalog, Entry, Names};
-use super::{Actor, AuditEntry, ListQuery, Page, audit, bounded_count, domains, sync};
+use super::{Actor, AuditEntry, ListQuery, Page, audit, bounded_count, domains, format_gate, sync};
 use crate::app::AppState;
 use crate::auth::{Level, Need, Principal, Scope, authorize};
 use crate::entity::{audit_log, zones};
@@ -197,7 +198,16 @@ pub fn spec_with(row: &zones::Model, named: Option<&Entry>) -> ZoneSpec {
             connect_ms: row.connect_timeout_ms.and_then(|v| u32::try_from(v).ok()),
             read_ms: row.read_timeout_ms.and_then(|v| u32::try_from(v).ok()),
         },
+        // A row whose policies cannot be read shows none here; [`sync::render`] keeps
+        // it out of Redis rather than publish the route without them.
+        policies: stored_policies(row).unwrap_or_default(),
     }
+}
+
+/// The row's policies as stored (normalised by [`check_with`]: hashes, never passwords).
+/// An error only for a row edited outside the panel.
+pub fn stored_policies(row: &zones::Model) -> Result<Policies, serde_json::Error> {
+    serde_json::from_value(row.policies.clone())
 }
 
 fn view_of(row: zones::Model, catalog: &Catalog) -> ZoneView {
@@ -365,10 +375,14 @@ fn check_with(
     }
     match (validated, domain_id) {
         (Ok(valid), Some(domain_id)) if errors.is_empty() => Ok(Checked {
-            // Stored normalised, so lookups and the Redis key agree.
+            // Stored normalised, so lookups and the Redis key agree; the policies as
+            // validation normalised them (header names lower-cased, a basic-auth
+            // password replaced by its argon2id hash): the spec's own may hold a
+            // password in clear, which must reach no row, record, answer or log.
             spec: ZoneSpec {
                 hostname: valid.host.as_str().to_owned(),
                 path_prefix: valid.route.path_prefix.as_str().to_owned(),
+                policies: valid.route.policies.map(|p| *p).unwrap_or_default(),
                 ..spec
             },
             domain_id,
@@ -407,6 +421,9 @@ fn row_fields(row: &mut zones::ActiveModel, checked: &Checked) {
     // Validation bounds both timeouts far below i32::MAX.
     row.connect_timeout_ms = Set(spec.timeouts.connect_ms.map(|v| v as i32));
     row.read_timeout_ms = Set(spec.timeouts.read_ms.map(|v| v as i32));
+    // Normalised by `check_with`: hashes only (`password` is never serialised either).
+    row.policies =
+        Set(serde_json::to_value(&spec.policies).unwrap_or_else(|_| serde_json::json!({})));
 }
 
 fn conflict(spec: &ZoneSpec, e: sea_orm::DbErr) -> ApiError {
@@ -440,6 +457,7 @@ pub async fn create(
     let txn = state.db.begin().await?;
     let catalog = Catalog::load(&txn).await?;
     let checked = check(&txn, principal, id, spec, &catalog.names_for(principal)).await?;
+    format_gate::check(state, format_gate::needed(&checked.spec), "policies").await?;
     let mut row = zones::ActiveModel {
         id: Set(id),
         ..Default::default()
@@ -571,6 +589,7 @@ pub async fn update(
         .names_for(principal)
         .keeping(catalog.get(existing.named_backend_id));
     let checked = check(&txn, principal, id, spec, &names).await?;
+    format_gate::check(state, format_gate::needed(&checked.spec), "policies").await?;
     let before = view_of(existing.clone(), &catalog);
     let mut row: zones::ActiveModel = existing.into();
     row_fields(&mut row, &checked);
@@ -648,7 +667,7 @@ pub async fn delete(
 /// Most items one bulk request may carry: 10,000-zone imports fit twice over, and the
 /// request stays well inside the body limit and one transaction's comfort zone.
 pub const MAX_BULK_ITEMS: usize = 20_000;
-/// Rows per multi-row INSERT: 16 columns × 2,000 rows stays far below PostgreSQL's
+/// Rows per multi-row INSERT: 17 columns × 2,000 rows stays far below PostgreSQL's
 /// 65,535 bind parameters per statement.
 pub const INSERT_CHUNK: usize = 2_000;
 
@@ -863,6 +882,24 @@ pub async fn bulk_in(
             ),
             details: errors,
         });
+    }
+    // The highest data format an item's record needs, asked for once, naming the first
+    // item that needs it.
+    let writes = || {
+        let creates = creates.iter().map(|(i, _, c)| (*i, "create", &c.spec));
+        let updates = updates.iter().map(|(i, _, c)| (*i, "update", &c.spec));
+        creates.chain(updates)
+    };
+    let needed = writes()
+        .map(|(_, _, spec)| format_gate::needed(spec))
+        .max()
+        .unwrap_or(1);
+    if let Some((i, kind, _)) = writes().find(|(_, _, spec)| format_gate::needed(spec) == needed) {
+        let at = match kind {
+            "create" => format!("create[{i}].policies"),
+            _ => format!("update[{i}].zone.policies"),
+        };
+        format_gate::check(state, needed, &at).await?;
     }
 
     let mut diff = Diff {

@@ -22,6 +22,7 @@
 //! forwarded, answers, access line and metrics), or reuse an upstream connection whose
 //! answer was not read to its end.
 
+use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,8 +46,9 @@ use super::{
     until_shutdown, upstream_head,
 };
 use crate::access_log;
-use crate::decide::{Decision, Forward};
-use crate::service::{own_answer, request_facts, request_id_of, single_content_length};
+use crate::decide::{Decision, Forward, client_address};
+use crate::policy::Vars;
+use crate::service::{DECIDED, own_answer, request_facts, request_id_of, single_content_length};
 use crate::snapshot::RouteEntry;
 use crate::upstreams::Upstream;
 
@@ -62,6 +64,8 @@ struct Taken {
     method: Method,
     host: String,
     target: RequestTarget,
+    /// What goes upstream instead of `target` when the route rewrites the path.
+    rewritten: Option<String>,
     route: Arc<RouteEntry>,
     upstream: Arc<Upstream>,
     addr: SocketAddr,
@@ -69,7 +73,10 @@ struct Taken {
     /// The body has no length: it goes upstream chunked.
     chunked: bool,
     request_id: String,
+    /// The client's address ([`crate::decide::client_address`]).
     client_ip: Option<IpAddr>,
+    /// The TCP peer's.
+    peer_ip: Option<IpAddr>,
     tls: bool,
 }
 
@@ -145,17 +152,24 @@ impl Front {
 
     async fn h2_stream(self: &Arc<Self>, session: HttpSession, shutdown: &ShutdownWatch) {
         match self.h2_take(&session) {
-            Some(taken) => self.h2_proxy(session, taken).await,
-            None => {
+            Ok(taken) => self.h2_proxy(session, taken).await,
+            Err(decided) => {
                 let session = ServerSession::new_http2(session);
                 // Boxed: Pingora's future is large, and most streams never need it.
-                Box::pin(self.pingora.process_new_http(session, shutdown)).await;
+                let serve = Box::pin(self.pingora.process_new_http(session, shutdown));
+                match decided {
+                    // Pingora's `request_filter` takes this decision instead of
+                    // deciding (and charging a rate limit) again.
+                    Some(d) => DECIDED.scope(RefCell::new(Some(d)), serve).await,
+                    None => serve.await,
+                };
             }
         }
     }
 
-    /// Whether the fast path serves this stream (see the module's header).
-    fn h2_take(&self, session: &HttpSession) -> Option<Taken> {
+    /// Whether the fast path serves this stream (see the module's header); if not,
+    /// the decision already made for it, if any.
+    fn h2_take(&self, session: &HttpSession) -> Result<Taken, Option<Decision>> {
         let req = session.req_header();
         if req.method == Method::CONNECT
             || [
@@ -166,12 +180,12 @@ impl Front {
             .iter()
             .any(|n| req.headers.contains_key(n))
         {
-            return None;
+            return Err(None);
         }
         let (body_len, chunked) = if session.is_body_done() {
             (0, false)
         } else if req.headers.contains_key(http::header::CONTENT_LENGTH) {
-            (single_content_length(&req.headers)?, false)
+            (single_content_length(&req.headers).ok_or(None)?, false)
         } else {
             // A body without a length (HTTP/2 allows it): framed here as chunked, each
             // DATA frame a chunk, empty frames skipped, one last chunk at the end.
@@ -179,28 +193,40 @@ impl Front {
         };
         let digest = session.digest();
         let tls = digest.is_some_and(|d| d.ssl_digest.is_some());
-        let client_ip = digest
+        let peer_ip = digest
             .and_then(|d| d.socket_digest.as_ref())
             .and_then(|s| s.peer_addr().and_then(|a| a.as_inet()).copied())
             .map(|a| a.ip().to_canonical());
+        let client_ip =
+            client_address(&self.router.settings.trusted_proxies, peer_ip, &req.headers);
         let facts = request_facts(req, None, client_ip, tls);
-        let Decision::Forward(forward) = self.router.decide(&facts, &[]) else {
-            return None;
+        let forward = match self.router.decide(&facts, &[]) {
+            Decision::Forward(f) => f,
+            answer => return Err(Some(answer)),
+        };
+        // A body without a length under a size limit is counted by Pingora's path.
+        let counted = chunked
+            && forward
+                .route
+                .policy
+                .as_ref()
+                .is_some_and(|p| p.max_body.is_some());
+        let addr = match forward.upstream.addr() {
+            Some(addr) if !forward.upstream.tls() && !counted => addr,
+            _ => return Err(Some(Decision::Forward(forward))),
         };
         let Forward {
             host,
             target,
             route,
             upstream,
+            rewritten,
         } = *forward;
-        if upstream.tls() {
-            return None;
-        }
-        let addr = upstream.addr()?;
-        Some(Taken {
+        Ok(Taken {
             method: req.method.clone(),
             host,
             target,
+            rewritten,
             route,
             upstream,
             addr,
@@ -208,6 +234,7 @@ impl Front {
             chunked,
             request_id: request_id_of(&req.headers),
             client_ip,
+            peer_ip,
             tls,
         })
     }
@@ -317,7 +344,8 @@ impl Front {
                 let (code, category, message) = f.answer();
                 error = Some(category);
                 if code > 0
-                    && let Ok((resp, answer)) = own_answer(code, message, &t.request_id, None)
+                    && let Ok((resp, answer)) =
+                        own_answer(code, message, &t.request_id, None, Some(&t.route), &[])
                     && session.write_response_header(Box::new(resp), false).is_ok()
                     && session.write_body(answer, true).await.is_ok()
                 {
@@ -348,7 +376,7 @@ impl Front {
 fn h2_head(out: &mut Vec<u8>, session: &HttpSession, t: &Taken, upstream: &Upstream) {
     let facts = HeadFacts {
         method: t.method.as_str(),
-        target: t.target.as_str(),
+        target: t.rewritten.as_deref().unwrap_or(t.target.as_str()),
         host: &t.host,
         preserve_host: t.route.route.preserve_host,
         body_len: t.body_len,
@@ -356,6 +384,8 @@ fn h2_head(out: &mut Vec<u8>, session: &HttpSession, t: &Taken, upstream: &Upstr
         tls: t.tls,
         request_id: &t.request_id,
         client_ip: t.client_ip,
+        peer_ip: t.peer_ip,
+        policy: t.route.policy.as_deref(),
     };
     let headers = session
         .req_header()
@@ -527,8 +557,11 @@ fn answer_head(resp: &httparse::Response<'_, '_>, t: &Taken, head_len: usize) ->
     let status = resp.code?;
     let (framing, upstream_keepalive, chunked) = answer_framing(resp, t.method == Method::HEAD)?;
     let mut head = ResponseHeader::build_no_case(status, Some(resp.headers.len() + 1)).ok()?;
+    let policy = t.route.policy.as_deref().filter(|p| p.edits_answers());
     for h in resp.headers.iter() {
-        if answer_header_dropped(h.name, chunked, true) {
+        if answer_header_dropped(h.name, chunked, true)
+            || policy.is_some_and(|p| p.drops_answer_header(h.name, t.tls))
+        {
             continue;
         }
         let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;
@@ -537,6 +570,28 @@ fn answer_head(resp: &httparse::Response<'_, '_>, t: &Taken, head_len: usize) ->
     }
     head.insert_header("x-request-id", t.request_id.as_str())
         .ok()?;
+    if let Some(policy) = policy {
+        let vars = Vars {
+            client_ip: t.client_ip,
+            request_id: &t.request_id,
+            host: &t.host,
+            tls: t.tls,
+        };
+        let mut added = Vec::new();
+        policy.answer_additions(
+            &vars,
+            |name| {
+                resp.headers
+                    .iter()
+                    .any(|h| h.name.eq_ignore_ascii_case(name))
+            },
+            |name, value| added.push((name.to_owned(), value.to_vec())),
+        );
+        for (name, value) in added {
+            let value = HeaderValue::from_bytes(&value).ok()?;
+            head.append_header(name, value).ok()?;
+        }
+    }
     Some(Head {
         status,
         head_len,

@@ -536,6 +536,29 @@ export interface components {
                 [key: string]: string;
             };
         };
+        /** @description HTTP basic authentication. */
+        BasicAuth: {
+            /**
+             * @description Shown by browsers in their login prompt.
+             * @default Restricted
+             */
+            realm: string;
+            users: components["schemas"]["BasicUser"][];
+        };
+        /**
+         * @description One basic-auth user: a hash (argon2id PHC string, or bcrypt `$2a$`/`$2b$`/`$2y$`),
+         *     or — when written — a password the panel hashes (argon2id) and then forgets.
+         */
+        BasicUser: {
+            hash?: string | null;
+            /**
+             * @description Write-only: replaced by its hash before anything is stored; never returned.
+             *     (`skip_serializing_if = "never"` rather than `skip_serializing`, so the OpenAPI
+             *     document still lists it, as `writeOnly`.)
+             */
+            password?: string | null;
+            username: string;
+        };
         /** @description `POST /api/v1/zones/bulk` body. Applied all together or not at all. */
         BulkRequest: {
             create?: components["schemas"]["ZoneSpec"][];
@@ -626,6 +649,11 @@ export interface components {
             id: string;
             named_backend?: string | null;
             path_prefix: string;
+            /**
+             * @description As the record holds them (normalised: basic-auth users by hash only); absent
+             *     when the route has none.
+             */
+            policies?: components["schemas"]["Policies"];
             preserve_host: boolean;
             timeouts: components["schemas"]["Timeouts"];
         };
@@ -703,6 +731,13 @@ export interface components {
             /** @description What went wrong, for a person. */
             message: string;
         };
+        /** @description A page the proxy answers with instead of its plain-text message. */
+        ErrorPage: {
+            /** @description Up to 64 KiB; `{request_id}` is replaced by the request's id. */
+            body: string;
+            /** @default text/html; charset=utf-8 */
+            content_type: string;
+        };
         /** @description Every failure's body. */
         ErrorResponse: {
             error: components["schemas"]["ErrorBody"];
@@ -776,6 +811,24 @@ export interface components {
             /** Format: uuid */
             user_id: string;
         };
+        /**
+         * @description Header edits of one direction, applied in order: remove, then set (replacing), then
+         *     add (appending).
+         */
+        HeaderRules: {
+            add?: components["schemas"]["HeaderValue"][];
+            remove?: string[];
+            set?: components["schemas"]["HeaderValue"][];
+        };
+        /** @description One header name and value template. */
+        HeaderValue: {
+            name: string;
+            /**
+             * @description Text; `{client_ip}`, `{request_id}`, `{host}`, `{scheme}` are replaced; `{{` and
+             *     `}}` are literal braces.
+             */
+            value: string;
+        };
         Health: {
             /** @description `up` (heartbeat fresher than 3 beats), `down`, or `unknown` (Redis down). */
             cert_worker: string;
@@ -807,6 +860,17 @@ export interface components {
              * @description The version Redis holds; `None` when Redis is down.
              */
             version?: number | null;
+        };
+        /** @description `Strict-Transport-Security`. */
+        Hsts: {
+            include_subdomains?: boolean;
+            /**
+             * Format: int32
+             * @description Seconds, 0–63,072,000 (0 tells browsers to forget the host).
+             */
+            max_age_secs: number;
+            /** @description Needs `include_subdomains` and a max-age of at least a year. */
+            preload?: boolean;
         };
         LoggedIn: {
             /** @description Echo in `X-CSRF-Token` on every unsafe request (also in the `sy_csrf` cookie). */
@@ -1057,6 +1121,11 @@ export interface components {
                 id: string;
                 named_backend?: string | null;
                 path_prefix: string;
+                /**
+                 * @description As the record holds them (normalised: basic-auth users by hash only); absent
+                 *     when the route has none.
+                 */
+                policies?: components["schemas"]["Policies"];
                 preserve_host: boolean;
                 timeouts: components["schemas"]["Timeouts"];
             }[];
@@ -1222,6 +1291,11 @@ export interface components {
                  */
                 named_backend_id?: string | null;
                 path_prefix?: string;
+                /**
+                 * @description Rewrites, redirects, header edits, HSTS, limits, basic auth, rate limit, error
+                 *     pages ([`Policies`]); empty by default.
+                 */
+                policies?: components["schemas"]["Policies"];
                 preserve_host?: boolean;
                 timeouts?: components["schemas"]["Timeouts"];
                 /** Format: date-time */
@@ -1243,6 +1317,35 @@ export interface components {
              */
             total: number;
             total_exact: boolean;
+        };
+        /** @description Everything a route does besides forwarding. Empty (the default) costs nothing. */
+        Policies: {
+            basic_auth?: components["schemas"]["BasicAuth"] | null;
+            /**
+             * @description Pages for the proxy's own answers, by status ("401", "403", "413", "429", "502",
+             *     "503", "504").
+             */
+            error_pages?: {
+                [key: string]: components["schemas"]["ErrorPage"];
+            };
+            hsts?: components["schemas"]["Hsts"] | null;
+            /**
+             * Format: int64
+             * @description Largest request body accepted, in bytes; larger bodies are answered 413.
+             */
+            max_body_bytes?: number | null;
+            rate_limit?: components["schemas"]["RateLimit"] | null;
+            redirect?: components["schemas"]["Redirect"] | null;
+            /** @description Edits of the request sent upstream. */
+            request_headers?: components["schemas"]["HeaderRules"];
+            /** @description Edits of the answer sent to the client. */
+            response_headers?: components["schemas"]["HeaderRules"];
+            rewrite?: components["schemas"]["Rewrite"] | null;
+            /**
+             * @description Adds `X-Content-Type-Options: nosniff`, `X-Frame-Options: SAMEORIGIN` and
+             *     `Referrer-Policy: strict-origin-when-cross-origin` to answers that lack them.
+             */
+            security_headers?: boolean;
         };
         /** @description One proxy as the fleet view shows it (`switchyard_shared::fleet::ProxyView`). */
         ProxyView: {
@@ -1268,6 +1371,12 @@ export interface components {
              */
             heartbeat_age_secs: number;
             id: string;
+            /**
+             * Format: int32
+             * @description The highest Redis data format it reads: 1 for proxies older than format 2
+             *     (route policies), which the panel does not write while such a proxy is live.
+             */
+            reads_format: number;
             /** @description Its heartbeat is old: stopped, or cut off from Redis. */
             stale: boolean;
             /**
@@ -1278,6 +1387,38 @@ export interface components {
             /** Format: int64 */
             zones: number;
         };
+        /** @description What a rate limit counts by. */
+        RateKey: {
+            /** @enum {string} */
+            kind: "client_ip";
+        } | {
+            /** @enum {string} */
+            kind: "header";
+            name: string;
+        };
+        /**
+         * @description A token bucket (GCRA) per key and per proxy: `requests` per `per_secs` seconds on
+         *     average, up to `burst` at once.
+         */
+        RateLimit: {
+            /**
+             * Format: int32
+             * @description Requests allowed at once before the rate applies (default: `requests`).
+             */
+            burst?: number | null;
+            key?: components["schemas"]["RateKey"];
+            /**
+             * Format: int32
+             * @description The window, 1–3,600 seconds.
+             * @default 1
+             */
+            per_secs: number;
+            /**
+             * Format: int32
+             * @description 1–1,000,000.
+             */
+            requests: number;
+        };
         /** @description One hostname's Redis record before and after a write, as a dry run shows it. */
         RecordChange: {
             after?: components["schemas"]["ZoneRecord"] | null;
@@ -1287,6 +1428,23 @@ export interface components {
             /** @description The Redis key (under the deployment's prefix). */
             key: string;
         };
+        /**
+         * @description A redirect rule: paths matching `pattern` (every path when absent) are answered with
+         *     `code` and `Location: target`, where `$1`, `${name}` are the pattern's captures.
+         */
+        Redirect: {
+            /**
+             * Format: int32
+             * @description 301, 302, 307 or 308.
+             * @default 302
+             */
+            code: number;
+            /** @description Append the request's query to the target. */
+            keep_query?: boolean;
+            pattern?: string | null;
+            /** @description An absolute URL (`https://…`) or a path (`/…`). */
+            target: string;
+        };
         /** @description A zone a template change re-renders: its upstream URL before and after. */
         Rerendered: {
             after: string;
@@ -1295,6 +1453,20 @@ export interface components {
             /** Format: uuid */
             id: string;
             path_prefix: string;
+        };
+        /** @description How the upstream path is rewritten. */
+        Rewrite: {
+            /** @enum {string} */
+            kind: "strip_prefix";
+        } | {
+            /** @enum {string} */
+            kind: "replace_prefix";
+            with: string;
+        } | {
+            /** @enum {string} */
+            kind: "regex";
+            pattern: string;
+            replacement: string;
         };
         /**
          * @description One route of a [`ZoneRecord`] (`switchyard_shared::model::Route`): named backends
@@ -1307,6 +1479,7 @@ export interface components {
             /** @description The named backend the upstreams were rendered from (informational). */
             named_backend?: string | null;
             path_prefix: string;
+            policies?: components["schemas"]["Policies"] | null;
             preserve_host: boolean;
             timeouts: components["schemas"]["Timeouts"];
             /** @description Empty: the proxy answers 503 "service not configured for this host". */
@@ -1387,6 +1560,11 @@ export interface components {
             force_https?: boolean;
             hostname: string;
             path_prefix?: string;
+            /**
+             * @description Rewrites, redirects, header edits, HSTS, limits, basic auth, rate limit, error
+             *     pages ([`Policies`]); empty by default.
+             */
+            policies?: components["schemas"]["Policies"];
             preserve_host?: boolean;
             timeouts?: components["schemas"]["Timeouts"];
         };
@@ -1409,6 +1587,11 @@ export interface components {
              */
             named_backend_id?: string | null;
             path_prefix?: string;
+            /**
+             * @description Rewrites, redirects, header edits, HSTS, limits, basic auth, rate limit, error
+             *     pages ([`Policies`]); empty by default.
+             */
+            policies?: components["schemas"]["Policies"];
             preserve_host?: boolean;
             timeouts?: components["schemas"]["Timeouts"];
             /** Format: date-time */
@@ -1438,6 +1621,11 @@ export interface components {
             /** Format: uuid */
             named_backend_id?: string | null;
             path_prefix?: string;
+            /**
+             * @description Rewrites, redirects, header edits, HSTS, limits, basic auth, rate limit, error
+             *     pages ([`Policies`]); empty by default.
+             */
+            policies?: components["schemas"]["Policies"];
             preserve_host?: boolean;
             timeouts?: components["schemas"]["Timeouts"];
             /** Format: date-time */
@@ -1545,6 +1733,24 @@ export interface components {
         };
         /** @description `unsupported_media_type`: the body is not declared as `Content-Type: application/json` */
         UnsupportedMediaType: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
+        /** @description `conflict`: a zone with this hostname and path prefix exists (or another request created one meanwhile); or a zone written has `policies`, which need Redis data format 2, while Redis is below it and a live proxy reads only format 1 — the message names each such proxy with its `reads_format`: upgrade the proxies first (docs/redis-schema.md). Nothing was changed; a dry run answers the same */
+        ZoneConflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
+        /** @description `unavailable`: PostgreSQL is unreachable; or a zone written has `policies` while Redis is below data format 2 and Redis cannot be read to check that every proxy reads it (the message says why). Nothing was changed */
+        ZoneUnavailable: {
             headers: {
                 [name: string]: unknown;
             };
@@ -2177,11 +2383,12 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            409: components["responses"]["ZoneConflict"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Invalid"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["Unavailable"];
+            503: components["responses"]["ZoneUnavailable"];
         };
     };
     transfer_import_flat: {
@@ -2638,12 +2845,12 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
-            409: components["responses"]["Conflict"];
+            409: components["responses"]["ZoneConflict"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Invalid"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["Unavailable"];
+            503: components["responses"]["ZoneUnavailable"];
         };
     };
     zones_bulk: {
@@ -2673,12 +2880,12 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
-            409: components["responses"]["Conflict"];
+            409: components["responses"]["ZoneConflict"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Invalid"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["Unavailable"];
+            503: components["responses"]["ZoneUnavailable"];
         };
     };
     zones_read: {
@@ -2739,12 +2946,12 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            409: components["responses"]["Conflict"];
+            409: components["responses"]["ZoneConflict"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Invalid"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["Unavailable"];
+            503: components["responses"]["ZoneUnavailable"];
         };
     };
     zones_remove: {

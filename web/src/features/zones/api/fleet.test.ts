@@ -25,6 +25,7 @@ function health(proxies: { id: string; version: number; appliedMs?: number; stal
       heartbeat_age_secs: p.stale ? 120 : 1,
       zones: 1,
       certs: 0,
+      reads_format: 2,
     })),
   };
 }

@@ -1,0 +1,816 @@
+//! Route policies (issue 16, data format 2) through the panel: stored normalised in
+//! PostgreSQL and Redis, a basic-auth password answered only as its argon2id hash and
+//! found nowhere else, invalid policies refused by field, the data format gate (no
+//! policy write while a live proxy reads only format 1), and every other path a zone
+//! takes — bulk, dry runs, named-backend re-rendering, reconciliation, degraded reads,
+//! export and import — keeping them.
+
+mod common;
+
+use std::time::Duration;
+
+use clap::Parser as _;
+use common::*;
+use fred::interfaces::{HashesInterface as _, KeysInterface as _};
+use panel_api::entity::{audit_log, zones};
+use panel_api::{AppState, Config};
+use reqwest::Method;
+use sea_orm::{EntityTrait as _, PaginatorTrait as _};
+use serde_json::{Value, json};
+use switchyard_shared::model::ProxyStatus;
+use switchyard_shared::policy::verify_password;
+use switchyard_tests::eventually::eventually;
+use switchyard_tests::relay::Relay;
+
+/// A basic-auth password given in clear: it must never come back, nor be stored.
+const PASSWORD: &str = "ann-clear-password-5e1d";
+/// The replacement password of the update.
+const NEW_PASSWORD: &str = "ann-new-password-77b0";
+/// A bcrypt hash as users bring them from htpasswd files (kept as given).
+const BCRYPT_HASH: &str = "$2y$12$QjSH496pcT5CEbzjD/vtVeH03tfHKFy36d4J0Ltp3lRtee9HDxY3K";
+
+/// Every policy kind, as a user writes it: mixed-case header names, a password in clear.
+fn every_policy(password: &str) -> Value {
+    json!({
+        "rewrite": {"kind": "replace_prefix", "with": "/v2"},
+        "redirect": {"code": 301, "pattern": "^/app/old/(.*)$", "target": "https://new.policies.test/$1", "keep_query": true},
+        "request_headers": {
+            "remove": ["X-Debug"],
+            "set": [{"name": "X-Client", "value": "{client_ip}"}],
+            "add": [{"name": "X-Via", "value": "switchyard {request_id}"}]
+        },
+        "response_headers": {"remove": ["Server"], "set": [{"name": "Cache-Control", "value": "no-store"}]},
+        "hsts": {"max_age_secs": 31536000, "include_subdomains": true, "preload": true},
+        "security_headers": true,
+        "max_body_bytes": 1048576,
+        "basic_auth": {"realm": "Staff", "users": [
+            {"username": "ann", "password": password},
+            {"username": "bob", "hash": BCRYPT_HASH}
+        ]},
+        "rate_limit": {"requests": 10, "per_secs": 60, "burst": 20, "key": {"kind": "header", "name": "X-Api-Key"}},
+        "error_pages": {
+            "429": {"body": "<h1>Slow down ({request_id})</h1>"},
+            "503": {"content_type": "text/plain; charset=utf-8", "body": "down for maintenance"}
+        }
+    })
+}
+
+/// [`every_policy`] as the panel stores and answers it: header names lower-cased,
+/// defaults filled in, ann's password replaced by `ann_hash`.
+fn every_policy_normalised(ann_hash: &str) -> Value {
+    json!({
+        "rewrite": {"kind": "replace_prefix", "with": "/v2"},
+        "redirect": {"code": 301, "pattern": "^/app/old/(.*)$", "target": "https://new.policies.test/$1", "keep_query": true},
+        "request_headers": {
+            "remove": ["x-debug"],
+            "set": [{"name": "x-client", "value": "{client_ip}"}],
+            "add": [{"name": "x-via", "value": "switchyard {request_id}"}]
+        },
+        "response_headers": {"remove": ["server"], "set": [{"name": "cache-control", "value": "no-store"}]},
+        "hsts": {"max_age_secs": 31536000, "include_subdomains": true, "preload": true},
+        "security_headers": true,
+        "max_body_bytes": 1048576,
+        "basic_auth": {"realm": "Staff", "users": [
+            {"username": "ann", "hash": ann_hash},
+            {"username": "bob", "hash": BCRYPT_HASH}
+        ]},
+        "rate_limit": {"requests": 10, "per_secs": 60, "burst": 20, "key": {"kind": "header", "name": "x-api-key"}},
+        "error_pages": {
+            "429": {"content_type": "text/html; charset=utf-8", "body": "<h1>Slow down ({request_id})</h1>"},
+            "503": {"content_type": "text/plain; charset=utf-8", "body": "down for maintenance"}
+        }
+    })
+}
+
+fn zone_with(host: &str, prefix: &str, policies: Value) -> Value {
+    let mut spec = zone(host, prefix, "http://127.0.0.1:9001");
+    spec["policies"] = policies;
+    spec
+}
+
+/// The hash the panel made of ann's password, checked to be argon2id of `password`.
+fn ann_hash(policies: &Value, password: &str) -> String {
+    let ann = &policies["basic_auth"]["users"][0];
+    assert_eq!(ann["username"], "ann", "{policies}");
+    assert!(ann.get("password").is_none(), "a password came back: {ann}");
+    let hash = ann["hash"].as_str().expect("ann has a hash").to_owned();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(
+        verify_password(&hash, password),
+        "the hash is of the password given"
+    );
+    hash
+}
+
+/// A zone as `PUT` takes it: the spec's fields of a `GET` answer.
+fn spec_of_view(view: &Value) -> Value {
+    let mut spec = view.clone();
+    let object = spec.as_object_mut().unwrap();
+    for field in [
+        "id",
+        "domain_id",
+        "named_backend_id",
+        "created_at",
+        "updated_at",
+    ] {
+        object.remove(field);
+    }
+    spec
+}
+
+/// The raw Redis value of a hostname's record.
+async fn raw_record(panel: &Panel, host: &str) -> anyhow::Result<Option<String>> {
+    Ok(panel
+        .redis
+        .client()
+        .get(panel.redis.keys().zone(host))
+        .await?)
+}
+
+/// The policies of a hostname's (one-route) Redis record, as JSON.
+async fn record_policies(panel: &Panel, host: &str) -> anyhow::Result<Value> {
+    let record = panel
+        .zone_record(host)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("{host} is not in Redis"))?;
+    Ok(serde_json::to_value(&record.routes[0].policies)?)
+}
+
+async fn redis_format(panel: &Panel) -> anyhow::Result<Option<String>> {
+    Ok(panel
+        .redis
+        .client()
+        .get(panel.redis.keys().format())
+        .await?)
+}
+
+/// Everything the audit log holds, as text.
+async fn audit_text(panel: &Panel) -> anyhow::Result<String> {
+    let rows = audit_log::Entity::find().all(&panel.db).await?;
+    Ok(rows
+        .iter()
+        .map(|r| format!("{:?} {:?}", r.before, r.after))
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+#[tokio::test]
+async fn every_policy_kind_round_trips_and_a_password_is_kept_only_as_its_hash()
+-> anyhow::Result<()> {
+    let mut panel = Panel::start().await?;
+    let (_, key) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    panel.domain(&key, "policies.test").await?;
+    let host = "app.policies.test";
+
+    let created = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(zone_with(host, "/app", every_policy(PASSWORD))),
+        )
+        .await?;
+    assert_eq!(created.status, 201, "{}", created.json);
+    let id = created.json["id"].as_str().unwrap().to_owned();
+    let policies = created.json["policies"].clone();
+    let hash = ann_hash(&policies, PASSWORD);
+    assert_eq!(policies, every_policy_normalised(&hash));
+
+    // GET answers exactly what was stored.
+    let read = panel
+        .call(
+            Method::GET,
+            &format!("/zones/{id}"),
+            Auth::Bearer(&key),
+            None,
+        )
+        .await?;
+    assert_eq!(read.status, 200, "{}", read.json);
+    assert_eq!(read.json["policies"], policies);
+
+    // Redis holds the normalised policies (so the data format is 2), PostgreSQL too.
+    let raw = raw_record(&panel, host)
+        .await?
+        .expect("the record is in Redis");
+    assert!(
+        !raw.contains(PASSWORD) && !raw.contains("password"),
+        "{raw}"
+    );
+    assert_eq!(record_policies(&panel, host).await?, policies);
+    assert_eq!(redis_format(&panel).await?.as_deref(), Some("2"));
+    let row = zones::Entity::find_by_id(id.parse::<uuid::Uuid>()?)
+        .one(&panel.db)
+        .await?
+        .expect("the row");
+    assert_eq!(row.policies, policies);
+
+    // The same spec back (hashes, no password) changes nothing; a new password gives a
+    // new hash.
+    let mut spec = spec_of_view(&read.json);
+    let same = panel
+        .call(
+            Method::PUT,
+            &format!("/zones/{id}"),
+            Auth::Bearer(&key),
+            Some(spec.clone()),
+        )
+        .await?;
+    assert_eq!(same.status, 200, "{}", same.json);
+    assert_eq!(same.json["policies"], policies);
+    spec["policies"]["basic_auth"]["users"][0] =
+        json!({"username": "ann", "password": NEW_PASSWORD});
+    let changed = panel
+        .call(
+            Method::PUT,
+            &format!("/zones/{id}"),
+            Auth::Bearer(&key),
+            Some(spec),
+        )
+        .await?;
+    assert_eq!(changed.status, 200, "{}", changed.json);
+    let new_hash = ann_hash(&changed.json["policies"], NEW_PASSWORD);
+    assert!(!verify_password(&new_hash, PASSWORD));
+    assert_eq!(
+        record_policies(&panel, host).await?,
+        changed.json["policies"]
+    );
+
+    // The audit log has the hashes, never a password.
+    let audit = audit_text(&panel).await?;
+    assert!(
+        audit.contains(&hash) && audit.contains(&new_hash),
+        "{audit}"
+    );
+    assert!(!audit.contains(PASSWORD) && !audit.contains(NEW_PASSWORD));
+    assert!(!audit.contains("\"password\""), "{audit}");
+    assert_eq!(panel.audit_count("zone.create").await?, 1);
+    assert_eq!(panel.audit_count("zone.update").await?, 2);
+
+    // Neither in any answer nor in the log.
+    assert_no_secrets(&panel, &[ADMIN_PASSWORD, PASSWORD, NEW_PASSWORD]);
+    panel.stop().await
+}
+
+#[tokio::test]
+async fn invalid_policies_are_refused_by_field_and_nothing_changes() -> anyhow::Result<()> {
+    let mut panel = Panel::start().await?;
+    let (_, key) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    panel.domain(&key, "policies.test").await?;
+    let host = "bad.policies.test";
+    let invalid = json!({
+        "request_headers": {"set": [{"name": "Transfer-Encoding", "value": "chunked"}]},
+        "hsts": {"max_age_secs": 600, "preload": true},
+        "basic_auth": {"users": [
+            {"username": "a:b", "password": PASSWORD},
+            {"username": "carl", "hash": "hunter2"}
+        ]},
+        "rate_limit": {"requests": 0, "per_secs": 7200},
+        "error_pages": {"418": {"body": "teapot"}}
+    });
+    let fields_of = |reply: &Reply| -> Vec<String> {
+        reply.json["error"]["details"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no details: {}", reply.json))
+            .iter()
+            .map(|d| d["field"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    for path in ["/zones", "/zones?dry_run=true"] {
+        let reply = panel
+            .call(
+                Method::POST,
+                path,
+                Auth::Bearer(&key),
+                Some(zone_with(host, "", invalid.clone())),
+            )
+            .await?;
+        assert_eq!(reply.status, 422, "{}", reply.json);
+        assert_eq!(reply.json["error"]["code"], "invalid");
+        let fields = fields_of(&reply);
+        for want in [
+            "policies.request_headers.set[0].name",
+            "policies.hsts.preload",
+            "policies.basic_auth.users[0].username",
+            "policies.basic_auth.users[1].hash",
+            "policies.rate_limit.requests",
+            "policies.rate_limit.per_secs",
+            "policies.error_pages.418",
+        ] {
+            assert!(
+                fields.iter().any(|f| f == want),
+                "{want} is not named: {fields:?}"
+            );
+        }
+    }
+    // A policy serde does not know is named too.
+    let reply = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(zone_with(host, "", json!({"cors": true}))),
+        )
+        .await?;
+    assert_eq!(reply.status, 422, "{}", reply.json);
+    assert_eq!(fields_of(&reply), ["policies.cors"]);
+    // Bulk: the same, with the item's position.
+    let reply = panel
+        .call(
+            Method::POST,
+            "/zones/bulk",
+            Auth::Bearer(&key),
+            Some(json!({"create": [
+                zone("ok.policies.test", "", "http://127.0.0.1:9001"),
+                zone_with(host, "", json!({"rate_limit": {"requests": 0}}))
+            ]})),
+        )
+        .await?;
+    assert_eq!(reply.status, 422, "{}", reply.json);
+    assert_eq!(
+        fields_of(&reply),
+        ["create[1].policies.rate_limit.requests"]
+    );
+
+    // Nothing changed anywhere.
+    assert_eq!(zones::Entity::find().count(&panel.db).await?, 0);
+    assert_eq!(panel.audit_count("zone.create").await?, 0);
+    assert!(panel.zone_record(host).await?.is_none());
+    assert!(panel.zone_record("ok.policies.test").await?.is_none());
+    assert_ne!(redis_format(&panel).await?.as_deref(), Some("2"));
+    assert_no_secrets(&panel, &[ADMIN_PASSWORD, PASSWORD]);
+    panel.stop().await
+}
+
+/// A proxy's status as it publishes it; `reads_format: None` is an old proxy's, which
+/// has no such field. `age` is how long ago its heartbeat was.
+fn status(id: &str, reads_format: Option<u32>, age: Duration) -> (String, String) {
+    let now = time::OffsetDateTime::now_utc();
+    let mut json = serde_json::to_value(ProxyStatus {
+        reads_format: reads_format.unwrap_or(1),
+        id: id.into(),
+        version: 1,
+        heartbeat_at: now - age,
+        applied_at: now - age,
+        zones: 0,
+        certs: 0,
+    })
+    .unwrap();
+    if reads_format.is_none() {
+        json.as_object_mut().unwrap().remove("reads_format");
+    }
+    (id.to_owned(), json.to_string())
+}
+
+#[tokio::test]
+async fn policy_writes_wait_until_every_live_proxy_reads_format_2() -> anyhow::Result<()> {
+    let mut panel = Panel::start().await?;
+    let (_, key) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    panel.domain(&key, "policies.test").await?;
+    let (client, proxies) = (panel.redis.client().clone(), panel.redis.keys().proxies());
+    let publish = |entry: (String, String)| {
+        let (client, proxies) = (client.clone(), proxies.clone());
+        async move { client.hset::<(), _, _>(proxies, entry).await }
+    };
+    // An old proxy, alive; a retired one (no heartbeat for a minute) does not count.
+    publish(status("edge-old", None, Duration::ZERO)).await?;
+    publish(status("edge-retired", None, Duration::from_secs(60))).await?;
+    // As answered: with its defaults spelled out.
+    let hsts =
+        json!({"hsts": {"max_age_secs": 600, "include_subdomains": false, "preload": false}});
+    let refused = |reply: &Reply, field: &str| {
+        assert_eq!(reply.status, 409, "{}", reply.json);
+        let error = &reply.json["error"];
+        assert_eq!(error["code"], "conflict");
+        let message = error["message"].as_str().unwrap();
+        for want in [
+            "\"edge-old\" (reads_format 1)",
+            "upgrade the proxies first",
+            "format 2",
+        ] {
+            assert!(message.contains(want), "{want} is not in: {message}");
+        }
+        assert!(!message.contains("edge-retired"), "{message}");
+        assert_eq!(error["details"][0]["field"], field, "{error}");
+    };
+
+    for path in ["/zones", "/zones?dry_run=true"] {
+        let reply = panel
+            .call(
+                Method::POST,
+                path,
+                Auth::Bearer(&key),
+                Some(zone_with("hsts.policies.test", "", hsts.clone())),
+            )
+            .await?;
+        refused(&reply, "policies");
+    }
+    // A zone without policies is format 1: written as ever.
+    let plain = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(zone("plain.policies.test", "", "http://127.0.0.1:9001")),
+        )
+        .await?;
+    assert_eq!(plain.status, 201, "{}", plain.json);
+    let plain_id = plain.json["id"].as_str().unwrap().to_owned();
+    assert_eq!(redis_format(&panel).await?.as_deref(), Some("1"));
+    // Adding policies to it, by update, bulk or import: refused alike.
+    let mut spec = zone("plain.policies.test", "", "http://127.0.0.1:9001");
+    spec["policies"] = hsts.clone();
+    let reply = panel
+        .call(
+            Method::PUT,
+            &format!("/zones/{plain_id}"),
+            Auth::Bearer(&key),
+            Some(spec.clone()),
+        )
+        .await?;
+    refused(&reply, "policies");
+    let reply = panel
+        .call(
+            Method::POST,
+            "/zones/bulk",
+            Auth::Bearer(&key),
+            Some(json!({
+                "create": [zone("other.policies.test", "", "http://127.0.0.1:9001")],
+                "update": [{"id": plain_id, "zone": spec}]
+            })),
+        )
+        .await?;
+    refused(&reply, "update[0].zone.policies");
+    let document = json!({
+        "format": "switchyard-export/1",
+        "domains": ["policies.test"],
+        "zones": [
+            zone("plain.policies.test", "", "http://127.0.0.1:9001"),
+            zone_with("hsts.policies.test", "", hsts.clone())
+        ]
+    });
+    for path in ["/import", "/import?dry_run=true"] {
+        let reply = panel
+            .call(
+                Method::POST,
+                path,
+                Auth::Bearer(&key),
+                Some(document.clone()),
+            )
+            .await?;
+        refused(&reply, "zones[1].policies");
+    }
+    // Nothing of it reached PostgreSQL or Redis.
+    assert_eq!(zones::Entity::find().count(&panel.db).await?, 1);
+    assert!(panel.zone_record("hsts.policies.test").await?.is_none());
+    assert!(panel.zone_record("other.policies.test").await?.is_none());
+    assert_eq!(
+        record_policies(&panel, "plain.policies.test").await?,
+        Value::Null
+    );
+    assert_eq!(redis_format(&panel).await?.as_deref(), Some("1"));
+    assert_eq!(panel.audit_count("zone.update").await?, 0);
+
+    // The proxy is upgraded: it reads format 2, and the write goes through.
+    publish(status("edge-old", Some(2), Duration::ZERO)).await?;
+    let reply = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(zone_with("hsts.policies.test", "", hsts.clone())),
+        )
+        .await?;
+    assert_eq!(reply.status, 201, "{}", reply.json);
+    assert_eq!(reply.json["policies"], hsts);
+    assert_eq!(redis_format(&panel).await?.as_deref(), Some("2"));
+    assert_eq!(record_policies(&panel, "hsts.policies.test").await?, hsts);
+
+    // Once Redis is at format 2 there is nothing left to protect: an old proxy
+    // rejoining refuses the data whatever is written, so writes do not wait for it.
+    publish(status("edge-old", None, Duration::ZERO)).await?;
+    let reply = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(zone_with("late.policies.test", "", hsts.clone())),
+        )
+        .await?;
+    assert_eq!(reply.status, 201, "{}", reply.json);
+    // The fleet view shows what each proxy reads.
+    let health = panel.call(Method::GET, "/health", Auth::None, None).await?;
+    let edge = health.json["proxies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "edge-old")
+        .cloned()
+        .unwrap_or_else(|| panic!("edge-old in {}", health.json));
+    assert_eq!(edge["reads_format"], 1);
+    panel.stop().await
+}
+
+#[tokio::test]
+async fn without_redis_a_policy_write_is_refused_and_a_plain_one_queued() -> anyhow::Result<()> {
+    // Nothing listens on port 1: Redis is "down" for this panel.
+    let mut panel = Panel::start_with_redis(Some("redis://127.0.0.1:1")).await?;
+    let (_, key) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    panel.domain(&key, "policies.test").await?;
+    let reply = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(zone_with(
+                "hsts.policies.test",
+                "",
+                json!({"hsts": {"max_age_secs": 600}}),
+            )),
+        )
+        .await?;
+    assert_eq!(reply.status, 503, "{}", reply.json);
+    assert_eq!(reply.json["error"]["code"], "unavailable");
+    let message = reply.json["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("could not read Redis") && message.contains("nothing was changed"),
+        "{message}"
+    );
+    assert_eq!(zones::Entity::find().count(&panel.db).await?, 0);
+    // Without policies the write does not need Redis to decide: committed and queued.
+    let reply = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(zone("plain.policies.test", "", "http://127.0.0.1:9001")),
+        )
+        .await?;
+    assert_eq!(reply.status, 201, "{}", reply.json);
+    assert_eq!(reply.json["version"], Value::Null);
+    panel.stop().await
+}
+
+#[tokio::test]
+async fn policies_survive_bulk_dry_runs_named_backends_and_reconciliation() -> anyhow::Result<()> {
+    let mut panel = Panel::start().await?;
+    let (_, key) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    panel.domain(&key, "policies.test").await?;
+
+    // A dry run shows the record it would write: the hash, never the password.
+    let dry = panel
+        .call(
+            Method::POST,
+            "/zones?dry_run=true",
+            Auth::Bearer(&key),
+            Some(zone_with(
+                "dry.policies.test",
+                "/app",
+                every_policy(PASSWORD),
+            )),
+        )
+        .await?;
+    assert_eq!(dry.status, 200, "{}", dry.json);
+    ann_hash(&dry.json["created"][0]["policies"], PASSWORD);
+    let after = &dry.json["records"][0]["after"]["routes"][0]["policies"];
+    ann_hash(after, PASSWORD);
+    assert_eq!(zones::Entity::find().count(&panel.db).await?, 0);
+    assert!(panel.zone_record("dry.policies.test").await?.is_none());
+
+    // Bulk: created with the hash, written through.
+    let bulk = panel
+        .call(
+            Method::POST,
+            "/zones/bulk",
+            Auth::Bearer(&key),
+            Some(json!({"create": [
+                zone_with("bulk.policies.test", "/app", every_policy(PASSWORD)),
+                zone("plain.policies.test", "", "http://127.0.0.1:9001")
+            ]})),
+        )
+        .await?;
+    assert_eq!(bulk.status, 200, "{}", bulk.json);
+    let policies = bulk.json["created"][0]["policies"].clone();
+    let hash = ann_hash(&policies, PASSWORD);
+    assert_eq!(policies, every_policy_normalised(&hash));
+    assert_eq!(
+        record_policies(&panel, "bulk.policies.test").await?,
+        policies
+    );
+    assert_eq!(redis_format(&panel).await?.as_deref(), Some("2"));
+
+    // A named backend's new template re-renders its zones; their policies stay.
+    let backend = panel
+        .call(
+            Method::POST,
+            "/named-backends",
+            Auth::Bearer(&key),
+            Some(json!({"name": "svc", "url_template": "http://{first_label}.internal:{port}"})),
+        )
+        .await?;
+    assert_eq!(backend.status, 201, "{}", backend.json);
+    let backend_id = backend.json["id"].as_str().unwrap().to_owned();
+    let hsts = json!({
+        "hsts": {"max_age_secs": 600, "include_subdomains": false, "preload": false},
+        "security_headers": true
+    });
+    let named = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(json!({
+                "hostname": "nb.policies.test",
+                "backend": {"kind": "named", "name": "svc", "params": {"port": "8080"}},
+                "policies": hsts
+            })),
+        )
+        .await?;
+    assert_eq!(named.status, 201, "{}", named.json);
+    let reply = panel
+        .call(
+            Method::PUT,
+            &format!("/named-backends/{backend_id}"),
+            Auth::Bearer(&key),
+            Some(
+                json!({"name": "svc", "url_template": "http://{first_label}.svc.internal:{port}"}),
+            ),
+        )
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    let record = panel.zone_record("nb.policies.test").await?.unwrap();
+    assert_eq!(upstream_urls(&record, ""), ["http://nb.svc.internal:8080"]);
+    assert_eq!(record_policies(&panel, "nb.policies.test").await?, hsts);
+
+    // Reconciliation rebuilds a lost record exactly, and then finds nothing to fix.
+    let config = Config::try_parse_from([
+        "panel-api",
+        "--database-url",
+        panel.database.as_ref().unwrap().url(),
+        "--redis-url",
+        panel.redis.url(),
+        "--key-prefix",
+        panel.redis.prefix(),
+    ])?;
+    let state = AppState::connect(&config).await?;
+    let before = raw_record(&panel, "bulk.policies.test").await?.unwrap();
+    let _: i64 = panel
+        .redis
+        .client()
+        .del(panel.redis.keys().zone("bulk.policies.test"))
+        .await?;
+    let report = panel_api::reconcile::reconcile(&state)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    assert_eq!((report.missing, report.changed), (1, 0), "{report:?}");
+    assert_eq!(
+        raw_record(&panel, "bulk.policies.test").await?.unwrap(),
+        before
+    );
+    let again = panel_api::reconcile::reconcile(&state)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    assert_eq!(
+        (again.missing, again.changed, again.stale),
+        (0, 0, 0),
+        "{again:?}"
+    );
+    state.db.close().await?;
+
+    assert_no_secrets(&panel, &[ADMIN_PASSWORD, PASSWORD]);
+    panel.stop().await
+}
+
+#[tokio::test]
+async fn export_and_import_into_a_fresh_panel_keep_the_policies() -> anyhow::Result<()> {
+    let mut source = Panel::start().await?;
+    let (_, key) = source.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    source.domain(&key, "policies.test").await?;
+    let created = source
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(zone_with(
+                "app.policies.test",
+                "/app",
+                every_policy(PASSWORD),
+            )),
+        )
+        .await?;
+    assert_eq!(created.status, 201, "{}", created.json);
+    let policies = created.json["policies"].clone();
+    let hash = ann_hash(&policies, PASSWORD);
+    let exported = source
+        .call(Method::GET, "/export", Auth::Bearer(&key), None)
+        .await?;
+    assert_eq!(exported.status, 200, "{}", exported.json);
+    assert_eq!(exported.json["zones"][0]["policies"], policies);
+    // Importing it back changes nothing: the stored form is the normal form.
+    let again = source
+        .call(
+            Method::POST,
+            "/import",
+            Auth::Bearer(&key),
+            Some(exported.json.clone()),
+        )
+        .await?;
+    assert_eq!(again.status, 200, "{}", again.json);
+    assert_eq!(again.json["changed"], json!([]), "{}", again.json);
+    assert_eq!(again.json["created"], json!([]), "{}", again.json);
+    assert_no_secrets(&source, &[ADMIN_PASSWORD, PASSWORD]);
+    source.stop().await?;
+
+    let mut target = Panel::start().await?;
+    let (_, key) = target.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    target.domain(&key, "policies.test").await?;
+    let imported = target
+        .call(
+            Method::POST,
+            "/import",
+            Auth::Bearer(&key),
+            Some(exported.json.clone()),
+        )
+        .await?;
+    assert_eq!(imported.status, 200, "{}", imported.json);
+    assert_eq!(imported.json["created"][0]["policies"], policies);
+    let listed = target
+        .call(Method::GET, "/zones", Auth::Bearer(&key), None)
+        .await?;
+    assert_eq!(listed.json["items"][0]["policies"], policies);
+    // The same hash: it still admits ann with her password.
+    assert_eq!(
+        listed.json["items"][0]["policies"]["basic_auth"]["users"][0]["hash"],
+        hash.as_str()
+    );
+    assert_eq!(
+        record_policies(&target, "app.policies.test").await?,
+        policies
+    );
+    assert_eq!(redis_format(&target).await?.as_deref(), Some("2"));
+    target.stop().await
+}
+
+/// The panel's database URL, pointed at the relay instead.
+fn via(relay: &Relay, url: &str) -> String {
+    let mut url = reqwest::Url::parse(url).expect("the test database URL parses");
+    url.set_host(Some("127.0.0.1")).expect("a host");
+    url.set_port(Some(relay.addr().port())).expect("a port");
+    url.to_string()
+}
+
+fn database_target() -> String {
+    use switchyard_tests::postgres::{ADMIN_URL_ENV, DEFAULT_ADMIN_URL};
+    let admin = std::env::var(ADMIN_URL_ENV).unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_owned());
+    let url = reqwest::Url::parse(&admin).expect("the test database URL parses");
+    format!(
+        "{}:{}",
+        url.host_str().unwrap_or("127.0.0.1"),
+        url.port().unwrap_or(5432)
+    )
+}
+
+#[tokio::test]
+async fn degraded_reads_show_the_policies_redis_holds() -> anyhow::Result<()> {
+    let mut relay = Relay::start(&database_target()).await?;
+    let mut panel = Panel::start_full(None, |url| via(&relay, url), &[]).await?;
+    let (_, key) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    panel.domain(&key, "policies.test").await?;
+    let created = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(zone_with(
+                "app.policies.test",
+                "/app",
+                every_policy(PASSWORD),
+            )),
+        )
+        .await?;
+    assert_eq!(created.status, 201, "{}", created.json);
+    let id = created.json["id"].as_str().unwrap().to_owned();
+    let policies = created.json["policies"].clone();
+
+    relay.cut().await;
+    let (http, base) = (panel.http.clone(), panel.base.clone());
+    let zone = eventually(Duration::from_secs(15), "degraded reads", || async {
+        let r = http
+            .get(format!("{base}/zones/{id}"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let text = r.text().await.map_err(|e| e.to_string())?;
+        let json: Value = serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))?;
+        match json["degraded"].as_bool() {
+            Some(true) => Ok(json),
+            _ => Err(format!("not degraded yet: {json}")),
+        }
+    })
+    .await?;
+    assert_eq!(zone["policies"], policies, "{zone}");
+    assert!(!zone.to_string().contains(PASSWORD));
+    relay.restore().await?;
+    panel.stop().await
+}

@@ -1,0 +1,595 @@
+//! A route's policies compiled for the request path: patterns compiled, header templates
+//! parsed, rate-limit buckets and the basic-auth cache allocated — once, when the
+//! snapshot is built ([`RoutePolicy::compile`]).
+//!
+//! Every policy *decision* is made here or in the decision core (`decide.rs`), never in a
+//! path: which headers an edit drops and which it appends ([`HeaderEdits`],
+//! [`RoutePolicy::drops_answer_header`], [`RoutePolicy::answer_additions`]), what an
+//! answer of the proxy's own looks like ([`RoutePolicy::page`]), whether a request
+//! passes basic auth or its rate limit. The HTTP/1 fast path, its HTTP/2 counterpart and
+//! Pingora's path only apply the result in their own representation of a head.
+//!
+//! Must never: block on I/O, or keep a credential in clear (the basic-auth cache keys on
+//! a SHA-256 digest of the `Authorization` value).
+
+use std::collections::HashSet;
+use std::hash::{BuildHasher, Hasher};
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use sha2::{Digest, Sha256};
+use switchyard_shared::policy::{
+    BasicAuth, HeaderRules, Piece, Policies, RateKey, Rewrite, parse_template,
+};
+
+/// What a header template may refer to.
+pub struct Vars<'a> {
+    pub client_ip: Option<IpAddr>,
+    pub request_id: &'a str,
+    pub host: &'a str,
+    pub tls: bool,
+}
+
+/// A parsed header value template.
+#[derive(Debug)]
+pub struct Template(Vec<Piece>);
+
+impl Template {
+    fn parse(text: &str) -> Self {
+        // The record was validated when it was read: a template that fails here cannot
+        // occur; it is kept as text rather than dropped.
+        Self(parse_template(text).unwrap_or_else(|_| vec![Piece::Text(text.to_owned())]))
+    }
+
+    /// Appends the value to `out`.
+    pub fn render(&self, vars: &Vars<'_>, out: &mut Vec<u8>) {
+        for piece in &self.0 {
+            match piece {
+                Piece::Text(t) => out.extend_from_slice(t.as_bytes()),
+                Piece::ClientIp => {
+                    if let Some(ip) = vars.client_ip {
+                        crate::access_log::ip_addr(out, ip);
+                    }
+                }
+                Piece::RequestId => out.extend_from_slice(vars.request_id.as_bytes()),
+                Piece::Host => out.extend_from_slice(vars.host.as_bytes()),
+                Piece::Scheme => out.extend_from_slice(if vars.tls { b"https" } else { b"http" }),
+            }
+        }
+    }
+}
+
+/// Header edits of one direction: names whose existing fields are dropped (removed and
+/// set ones) and fields appended (set, then added), in order.
+#[derive(Debug, Default)]
+pub struct HeaderEdits {
+    drop: Vec<String>,
+    append: Vec<(String, Template)>,
+}
+
+impl HeaderEdits {
+    fn compile(rules: &HeaderRules) -> Self {
+        let mut drop: Vec<String> = rules.remove.clone();
+        drop.extend(rules.set.iter().map(|h| h.name.clone()));
+        drop.sort();
+        drop.dedup();
+        let append = rules
+            .set
+            .iter()
+            .chain(&rules.add)
+            .map(|h| (h.name.clone(), Template::parse(&h.value)))
+            .collect();
+        Self { drop, append }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.drop.is_empty() && self.append.is_empty()
+    }
+
+    /// Whether an existing field with this name is left out.
+    pub fn drops(&self, name: &str) -> bool {
+        self.drop.iter().any(|d| name.eq_ignore_ascii_case(d))
+    }
+
+    /// The names [`Self::drops`] is true for (lower case).
+    pub fn dropped_names(&self) -> &[String] {
+        &self.drop
+    }
+
+    /// Calls `add` with each appended field: name and rendered value.
+    pub fn each_appended(&self, vars: &Vars<'_>, mut add: impl FnMut(&str, &[u8])) {
+        let mut value = Vec::new();
+        for (name, template) in &self.append {
+            value.clear();
+            template.render(vars, &mut value);
+            add(name, &value);
+        }
+    }
+}
+
+/// The security-header preset: set on answers that lack them.
+pub const SECURITY_HEADERS: [(&str, &str); 3] = [
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "SAMEORIGIN"),
+    ("referrer-policy", "strict-origin-when-cross-origin"),
+];
+
+/// A rewrite, compiled.
+#[derive(Debug)]
+enum CompiledRewrite {
+    StripPrefix,
+    ReplacePrefix(String),
+    Regex(regex::Regex, String),
+}
+
+/// A redirect rule, compiled.
+#[derive(Debug)]
+struct CompiledRedirect {
+    code: u16,
+    pattern: regex::Regex,
+    target: String,
+    keep_query: bool,
+}
+
+/// Successful basic-auth verifications remembered per route, by digest of the header:
+/// verifying an argon2id or bcrypt hash costs milliseconds of CPU by design.
+const AUTH_CACHE_MAX: usize = 1024;
+
+struct BasicCheck {
+    realm: String,
+    users: Vec<(String, String)>,
+    verified: Mutex<HashSet<[u8; 32]>>,
+}
+
+impl std::fmt::Debug for BasicCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BasicCheck")
+            .field("realm", &self.realm)
+            .field("users", &self.users.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Keyed GCRA buckets of one route on this proxy.
+struct Limiter {
+    limiter: DefaultKeyedRateLimiter<u128>,
+    key: RateKey,
+    hasher: foldhash::fast::RandomState,
+    checks: AtomicU64,
+}
+
+impl std::fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limiter")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a request did not pass a route's access policies.
+pub enum Refusal {
+    /// 429, retry after this many seconds.
+    RateLimited(u64),
+    /// 401 with this `WWW-Authenticate` value.
+    Unauthorized(String),
+}
+
+/// One route's policies, ready for requests.
+#[derive(Debug)]
+pub struct RoutePolicy {
+    rewrite: Option<CompiledRewrite>,
+    redirect: Option<CompiledRedirect>,
+    pub request: HeaderEdits,
+    pub response: HeaderEdits,
+    hsts: Option<String>,
+    security_headers: bool,
+    pub max_body: Option<u64>,
+    basic: Option<BasicCheck>,
+    limiter: Option<Limiter>,
+    pages: Vec<(u16, String, Template)>,
+}
+
+impl RoutePolicy {
+    /// Compiles validated policies (records are checked when read from Redis).
+    pub fn compile(p: &Policies) -> Self {
+        let rewrite = p.rewrite.as_ref().and_then(|r| match r {
+            Rewrite::StripPrefix => Some(CompiledRewrite::StripPrefix),
+            Rewrite::ReplacePrefix { with } => Some(CompiledRewrite::ReplacePrefix(with.clone())),
+            Rewrite::Regex {
+                pattern,
+                replacement,
+            } => switchyard_shared::policy::compile_regex(pattern)
+                .ok()
+                .map(|re| CompiledRewrite::Regex(re, replacement.clone())),
+        });
+        let redirect = p.redirect.as_ref().and_then(|r| {
+            let pattern = r.pattern.as_deref().unwrap_or("^.*$");
+            switchyard_shared::policy::compile_regex(pattern)
+                .ok()
+                .map(|pattern| CompiledRedirect {
+                    code: r.code,
+                    pattern,
+                    target: r.target.clone(),
+                    keep_query: r.keep_query,
+                })
+        });
+        let basic = p
+            .basic_auth
+            .as_ref()
+            .map(|BasicAuth { realm, users }| BasicCheck {
+                realm: realm.clone(),
+                users: users
+                    .iter()
+                    .filter_map(|u| Some((u.username.clone(), u.hash.clone()?)))
+                    .collect(),
+                verified: Mutex::new(HashSet::new()),
+            });
+        let limiter = p.rate_limit.as_ref().and_then(|r| {
+            let burst = NonZeroU32::new(r.burst())?;
+            let period = Duration::from_secs(r.per_secs.into()) / r.requests.max(1);
+            let quota = Quota::with_period(period)?.allow_burst(burst);
+            Some(Limiter {
+                limiter: DefaultKeyedRateLimiter::keyed(quota),
+                key: r.key.clone(),
+                hasher: foldhash::fast::RandomState::default(),
+                checks: AtomicU64::new(0),
+            })
+        });
+        let pages = p
+            .error_pages
+            .iter()
+            .filter_map(|(status, page)| {
+                Some((
+                    status.parse().ok()?,
+                    page.content_type.clone(),
+                    Template::parse(
+                        &page
+                            .body
+                            .replace('{', "{{")
+                            .replace('}', "}}")
+                            .replace("{{request_id}}", "{request_id}"),
+                    ),
+                ))
+            })
+            .collect();
+        Self {
+            rewrite,
+            redirect,
+            request: HeaderEdits::compile(&p.request_headers),
+            response: HeaderEdits::compile(&p.response_headers),
+            hsts: p.hsts.map(|h| h.value()),
+            security_headers: p.security_headers,
+            max_body: p.max_body_bytes,
+            basic,
+            limiter,
+            pages,
+        }
+    }
+
+    /// Whether the request passes the rate limit and basic auth (in that order: a
+    /// client guessing passwords is limited first). `header` looks a request header up.
+    pub fn admit<'h>(
+        &self,
+        client_ip: Option<IpAddr>,
+        header: impl Fn(&str) -> Option<&'h [u8]>,
+    ) -> Result<(), Refusal> {
+        if let Some(l) = &self.limiter {
+            let key = match &l.key {
+                RateKey::ClientIp => match client_ip {
+                    Some(IpAddr::V4(v4)) => u128::from(v4.to_ipv6_mapped()),
+                    Some(IpAddr::V6(v6)) => u128::from(v6),
+                    None => 0,
+                },
+                RateKey::Header { name } => {
+                    let mut h = l.hasher.build_hasher();
+                    h.write(header(name).unwrap_or_default());
+                    u128::from(h.finish()) | (1 << 127)
+                }
+            };
+            if let Err(not_until) = l.limiter.check_key(&key) {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                return Err(Refusal::RateLimited(
+                    wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+                ));
+            }
+            // Buckets of keys that are full again are forgotten now and then, so the
+            // table is as large as the set of recently active clients.
+            if l.checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
+                l.limiter.retain_recent();
+                l.limiter.shrink_to_fit();
+            }
+        }
+        if let Some(b) = &self.basic {
+            let passes = header("authorization").is_some_and(|value| b.passes(value));
+            if !passes {
+                return Err(Refusal::Unauthorized(format!(
+                    "Basic realm=\"{}\", charset=\"UTF-8\"",
+                    b.realm
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The redirect for `path` (normalised, without query) and `query`, if the rule
+    /// matches: status and `Location`.
+    pub fn redirect(&self, path: &str, query: Option<&str>) -> Option<(u16, String)> {
+        let r = self.redirect.as_ref()?;
+        let caps = r.pattern.captures(path)?;
+        let mut location = String::new();
+        caps.expand(&r.target, &mut location);
+        if r.keep_query
+            && let Some(q) = query
+        {
+            location.push(if location.contains('?') { '&' } else { '?' });
+            location.push_str(q);
+        }
+        Some((r.code, location))
+    }
+
+    /// The path sent upstream instead of `path` (normalised, without query), if a
+    /// rewrite applies. `prefix` is the route's path prefix.
+    pub fn rewrite(&self, prefix: &str, path: &str) -> Option<String> {
+        match self.rewrite.as_ref()? {
+            CompiledRewrite::StripPrefix => Some(match after_prefix(prefix, path) {
+                "" => "/".to_owned(),
+                rest if rest.starts_with('/') => rest.to_owned(),
+                rest => format!("/{rest}"),
+            }),
+            CompiledRewrite::ReplacePrefix(with) => {
+                let base = with.strip_suffix('/').unwrap_or(with);
+                Some(match after_prefix(prefix, path) {
+                    "" if base.is_empty() => "/".to_owned(),
+                    rest if rest.is_empty() || rest.starts_with('/') => format!("{base}{rest}"),
+                    rest => format!("{base}/{rest}"),
+                })
+            }
+            CompiledRewrite::Regex(re, replacement) => {
+                let out = re.replace(path, replacement.as_str());
+                Some(if out.starts_with('/') {
+                    out.into_owned()
+                } else {
+                    format!("/{out}")
+                })
+            }
+        }
+    }
+
+    /// Whether an upstream answer's header is left out (replaced or removed).
+    pub fn drops_answer_header(&self, name: &str, tls: bool) -> bool {
+        self.response.drops(name)
+            || (tls
+                && self.hsts.is_some()
+                && name.eq_ignore_ascii_case("strict-transport-security"))
+    }
+
+    /// The names [`Self::drops_answer_header`] is true for.
+    pub fn answer_dropped_names(&self, tls: bool) -> impl Iterator<Item = &str> {
+        self.response
+            .dropped_names()
+            .iter()
+            .map(String::as_str)
+            .chain((tls && self.hsts.is_some()).then_some("strict-transport-security"))
+    }
+
+    /// The answer's added fields: the edits, HSTS over HTTPS, and the security preset
+    /// where the answer has none of its own (`has` says whether it has a header).
+    pub fn answer_additions(
+        &self,
+        vars: &Vars<'_>,
+        has: impl Fn(&str) -> bool,
+        mut add: impl FnMut(&str, &[u8]),
+    ) {
+        self.response.each_appended(vars, &mut add);
+        if vars.tls
+            && let Some(v) = &self.hsts
+        {
+            add("strict-transport-security", v.as_bytes());
+        }
+        if self.security_headers {
+            for (name, value) in SECURITY_HEADERS {
+                if !has(name) && !self.response.drops(name) {
+                    add(name, value.as_bytes());
+                }
+            }
+        }
+    }
+
+    /// Whether answers need editing at all.
+    pub fn edits_answers(&self) -> bool {
+        !self.response.is_empty() || self.hsts.is_some() || self.security_headers
+    }
+
+    /// The route's page for an answer of the proxy's own: content type and body.
+    pub fn page(&self, status: u16, request_id: &str) -> Option<(&str, String)> {
+        let (_, content_type, body) = self.pages.iter().find(|(s, _, _)| *s == status)?;
+        let mut out = Vec::new();
+        body.render(
+            &Vars {
+                client_ip: None,
+                request_id,
+                host: "",
+                tls: false,
+            },
+            &mut out,
+        );
+        Some((content_type, String::from_utf8_lossy(&out).into_owned()))
+    }
+}
+
+/// The part of `path` after the route's `prefix`. The route was matched on the path's
+/// match view (path parameters dropped, encoded slashes read as `/`), so the forwarded
+/// path may not start with the prefix's exact bytes; then nothing is stripped.
+fn after_prefix<'p>(prefix: &str, path: &'p str) -> &'p str {
+    path.strip_prefix(prefix).unwrap_or(path)
+}
+
+impl BasicCheck {
+    fn passes(&self, header: &[u8]) -> bool {
+        let digest: [u8; 32] = Sha256::digest(header).into();
+        if self
+            .verified
+            .lock()
+            .expect("never poisoned")
+            .contains(&digest)
+        {
+            return true;
+        }
+        let Some(encoded) = header
+            .strip_prefix(b"Basic ")
+            .or_else(|| header.strip_prefix(b"basic "))
+        else {
+            return false;
+        };
+        use base64::Engine;
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim_ascii())
+        else {
+            return false;
+        };
+        let Ok(text) = std::str::from_utf8(&decoded) else {
+            return false;
+        };
+        let Some((username, password)) = text.split_once(':') else {
+            return false;
+        };
+        let ok = self.users.iter().any(|(u, hash)| {
+            u == username && switchyard_shared::policy::verify_password(hash, password)
+        });
+        if ok {
+            let mut verified = self.verified.lock().expect("never poisoned");
+            if verified.len() >= AUTH_CACHE_MAX {
+                verified.clear();
+            }
+            verified.insert(digest);
+        }
+        ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(json: serde_json::Value) -> RoutePolicy {
+        let mut p: Policies = serde_json::from_value(json).unwrap();
+        let mut out = Vec::new();
+        p.check("policies", true, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        RoutePolicy::compile(&p)
+    }
+
+    #[test]
+    fn rewrites_prefixes_and_patterns() {
+        let p = policy(serde_json::json!({"rewrite": {"kind": "strip_prefix"}}));
+        assert_eq!(p.rewrite("/api", "/api/v1/x").as_deref(), Some("/v1/x"));
+        assert_eq!(p.rewrite("/api", "/api").as_deref(), Some("/"));
+        let p = policy(serde_json::json!({"rewrite": {"kind": "replace_prefix", "with": "/v2/"}}));
+        assert_eq!(p.rewrite("/api", "/api/x").as_deref(), Some("/v2/x"));
+        assert_eq!(p.rewrite("/api", "/api").as_deref(), Some("/v2"));
+        let p = policy(serde_json::json!({"rewrite": {
+            "kind": "regex", "pattern": "^/users/(\\d+)$", "replacement": "/u?id=$1"}}));
+        assert_eq!(p.rewrite("", "/users/42").as_deref(), Some("/u?id=42"));
+        assert_eq!(p.rewrite("", "/other").as_deref(), Some("/other"));
+    }
+
+    #[test]
+    fn redirects_expand_captures_and_keep_the_query_when_asked() {
+        let p = policy(serde_json::json!({"redirect": {
+            "code": 301, "pattern": "^/old/(?P<rest>.*)$", "target": "https://new.example/${rest}",
+            "keep_query": true}}));
+        assert_eq!(
+            p.redirect("/old/a/b", Some("x=1")),
+            Some((301, "https://new.example/a/b?x=1".to_owned()))
+        );
+        assert_eq!(p.redirect("/new", None), None);
+    }
+
+    #[test]
+    fn the_rate_limit_allows_the_burst_then_says_when_to_retry() {
+        let p =
+            policy(serde_json::json!({"rate_limit": {"requests": 1, "per_secs": 60, "burst": 2}}));
+        let ip = Some("192.0.2.1".parse().unwrap());
+        assert!(p.admit(ip, |_| None).is_ok());
+        assert!(p.admit(ip, |_| None).is_ok());
+        match p.admit(ip, |_| None) {
+            Err(Refusal::RateLimited(s)) => assert!((1..=60).contains(&s), "{s}"),
+            _ => panic!("the third request should be limited"),
+        }
+        // Another client has its own bucket.
+        assert!(
+            p.admit(Some("192.0.2.2".parse().unwrap()), |_| None)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn basic_auth_checks_the_header_and_remembers_success() {
+        let p = policy(serde_json::json!({"basic_auth": {"realm": "Ops", "users": [
+            {"username": "ann", "password": "pw"}]}}));
+        use base64::Engine;
+        let good = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("ann:pw")
+        );
+        let bad = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("ann:px")
+        );
+        assert!(p.admit(None, |_| Some(good.as_bytes())).is_ok());
+        assert!(p.admit(None, |_| Some(good.as_bytes())).is_ok());
+        match p.admit(None, |_| Some(bad.as_bytes())) {
+            Err(Refusal::Unauthorized(v)) => {
+                assert_eq!(v, "Basic realm=\"Ops\", charset=\"UTF-8\"")
+            }
+            _ => panic!("a wrong password must not pass"),
+        }
+        assert!(p.admit(None, |_| None).is_err());
+    }
+
+    #[test]
+    fn answer_edits_hsts_and_the_preset() {
+        let p = policy(serde_json::json!({
+            "response_headers": {"remove": ["Server"], "set": [{"name": "X-Frame-Options", "value": "DENY"}]},
+            "hsts": {"max_age_secs": 600},
+            "security_headers": true
+        }));
+        assert!(p.drops_answer_header("server", false));
+        assert!(p.drops_answer_header("Strict-Transport-Security", true));
+        assert!(!p.drops_answer_header("Strict-Transport-Security", false));
+        let vars = Vars {
+            client_ip: None,
+            request_id: "r1",
+            host: "a.test",
+            tls: true,
+        };
+        let mut added = Vec::new();
+        p.answer_additions(
+            &vars,
+            |n| n == "referrer-policy",
+            |n, v| added.push(format!("{n}: {}", String::from_utf8_lossy(v))),
+        );
+        assert_eq!(
+            added,
+            [
+                "x-frame-options: DENY",
+                "strict-transport-security: max-age=600",
+                "x-content-type-options: nosniff"
+            ]
+        );
+    }
+
+    #[test]
+    fn pages_keep_the_request_id_and_literal_braces() {
+        let p = policy(serde_json::json!({"error_pages": {
+            "503": {"body": "<p>down {x} id={request_id}</p>"}}}));
+        let (ct, body) = p.page(503, "abc").unwrap();
+        assert_eq!(ct, "text/html; charset=utf-8");
+        assert_eq!(body, "<p>down {x} id=abc</p>");
+        assert!(p.page(502, "abc").is_none());
+    }
+}

@@ -1,0 +1,578 @@
+//! Route policies end to end, on the real binary with recording backends: header edits,
+//! HSTS and the security preset, basic auth, rate limits (charged once per request, and
+//! recovering), redirect rules, path rewrites, body limits and error pages — each on
+//! the fast path and on Pingora's path, over plain HTTP, TLS and HTTP/2, which must
+//! answer alike. Plus the data format guard: a proxy keeps its snapshot when Redis holds
+//! a format it does not read.
+
+mod support;
+
+use std::time::Duration;
+
+use base64::Engine;
+use support::raw::{Bench, H2Request, Io, TRANSPORTS, Transport, bench, h2_connect, h2_request};
+use support::{Proxy, ProxyOptions, put_zones, zone, zone_json};
+use switchyard_tests::eventually::eventually;
+use switchyard_tests::redis::TestRedis;
+use switchyard_tests::upstream::Upstream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// An answer read whole from a raw connection.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads one answer (head and a `Content-Length` body) from `conn`.
+async fn read_answer(conn: &mut Box<dyn Io>) -> Answer {
+    let mut buf = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut hs = [httparse::EMPTY_HEADER; 64];
+        let mut resp = httparse::Response::new(&mut hs);
+        if let Ok(httparse::Status::Complete(head_len)) = resp.parse(&buf) {
+            let headers: Vec<(String, String)> = resp
+                .headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.name.to_ascii_lowercase(),
+                        String::from_utf8_lossy(h.value).into_owned(),
+                    )
+                })
+                .collect();
+            let len: usize = headers
+                .iter()
+                .find(|(n, _)| n == "content-length")
+                .map_or(0, |(_, v)| v.parse().unwrap());
+            if buf.len() >= head_len + len {
+                return Answer {
+                    status: resp.code.unwrap(),
+                    body: String::from_utf8_lossy(&buf[head_len..head_len + len]).into_owned(),
+                    headers,
+                };
+            }
+        }
+        let mut chunk = [0u8; 8192];
+        match tokio::time::timeout_at(deadline, conn.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            other => panic!(
+                "no whole answer: {other:?}, have {:?}",
+                String::from_utf8_lossy(&buf)
+            ),
+        }
+    }
+}
+
+/// Sends one HTTP/1.1 request on a fresh connection; the answer and the request heads
+/// the backends received.
+async fn send(
+    b: &Bench,
+    proxy: &Proxy,
+    transport: Transport,
+    request: &str,
+) -> (Answer, Vec<String>) {
+    b.seen.lock().unwrap().clear();
+    let mut conn = b.connect(proxy, transport).await;
+    conn.write_all(request.as_bytes()).await.unwrap();
+    let answer = read_answer(&mut conn).await;
+    let heads = std::mem::take(&mut *b.seen.lock().unwrap())
+        .into_iter()
+        .map(|(_, h)| h)
+        .collect();
+    (answer, heads)
+}
+
+/// Sends over HTTP/2 on a fresh connection; the answer (status, lower-case headers,
+/// body) and the backends' heads.
+async fn send_h2(b: &Bench, proxy: &Proxy, req: &H2Request) -> (Answer, Vec<String>) {
+    b.seen.lock().unwrap().clear();
+    let mut conn = h2_connect(proxy.https, &b.tls, "a.test").await;
+    let a = h2_request(&mut conn, req).await.expect("an HTTP/2 answer");
+    let heads = std::mem::take(&mut *b.seen.lock().unwrap())
+        .into_iter()
+        .map(|(_, h)| h)
+        .collect();
+    let answer = Answer {
+        status: a.status,
+        headers: a
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect(),
+        body: String::from_utf8_lossy(&a.body).into_owned(),
+    };
+    (answer, heads)
+}
+
+fn get(path: &str, extra: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nhost: a.test\r\n{extra}\r\n")
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+/// bcrypt at the lowest cost: verified in microseconds even in a debug build.
+fn hash(password: &str) -> String {
+    bcrypt::hash(password, 4).unwrap()
+}
+
+fn header_of(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_owned())
+    })
+}
+
+#[tokio::test]
+async fn header_edits_hsts_and_the_security_preset_apply_on_every_path() {
+    let b = bench(serde_json::json!([{
+        "zone_id": "z", "upstreams": [{"url": "open"}],
+        "policies": {
+            "request_headers": {
+                "remove": ["x-debug"],
+                "set": [{"name": "x-env", "value": "prod {client_ip} {scheme}"}],
+                "add": [{"name": "x-tag", "value": "{{literal}} {host}"}]
+            },
+            "response_headers": {"add": [{"name": "x-served-by", "value": "edge {request_id}"}]},
+            "hsts": {"max_age_secs": 600, "include_subdomains": true},
+            "security_headers": true
+        }
+    }]))
+    .await;
+    let request = get(
+        "/x",
+        "x-debug: 1\r\nx-env: client-said\r\nx-request-id: rid-1\r\n",
+    );
+    for proxy in [&b.fast, &b.pingora] {
+        for transport in TRANSPORTS {
+            let (a, heads) = send(&b, proxy, transport, &request).await;
+            let scheme = match transport {
+                Transport::Plain => "http",
+                Transport::Tls => "https",
+            };
+            let what = format!("{transport:?} via port {}", proxy.http);
+            assert_eq!(a.status, 200, "{what}: {a:?}");
+            assert_eq!(heads.len(), 1, "{what}");
+            let head = &heads[0];
+            assert_eq!(header_of(head, "x-debug"), None, "{what}: {head}");
+            assert_eq!(
+                header_of(head, "x-env").as_deref(),
+                Some(format!("prod 127.0.0.1 {scheme}").as_str()),
+                "{what}: {head}"
+            );
+            assert_eq!(head.matches("x-env").count(), 1, "{what}: {head}");
+            assert_eq!(
+                header_of(head, "x-tag").as_deref(),
+                Some("{literal} a.test"),
+                "{what}"
+            );
+            assert_eq!(a.header("x-served-by"), Some("edge rid-1"), "{what}");
+            assert_eq!(
+                a.header("x-content-type-options"),
+                Some("nosniff"),
+                "{what}"
+            );
+            assert_eq!(a.header("x-frame-options"), Some("SAMEORIGIN"), "{what}");
+            assert_eq!(
+                a.header("strict-transport-security"),
+                matches!(transport, Transport::Tls).then_some("max-age=600; includeSubDomains"),
+                "{what}: HSTS only over HTTPS"
+            );
+        }
+        let mut req = H2Request::get("/x");
+        req.headers.push(("x-debug", "1".into()));
+        let (a, heads) = send_h2(&b, proxy, &req).await;
+        assert_eq!(a.status, 200, "{a:?}");
+        assert_eq!(header_of(&heads[0], "x-debug"), None);
+        assert_eq!(
+            header_of(&heads[0], "x-env").as_deref(),
+            Some("prod 127.0.0.1 https")
+        );
+        assert_eq!(
+            a.header("strict-transport-security"),
+            Some("max-age=600; includeSubDomains")
+        );
+        assert_eq!(a.header("x-content-type-options"), Some("nosniff"));
+        assert!(
+            a.header("x-served-by")
+                .is_some_and(|v| v.starts_with("edge "))
+        );
+    }
+    b.redis.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn basic_auth_lets_the_right_password_through_and_nothing_else() {
+    let b = bench(serde_json::json!([{
+        "zone_id": "z", "upstreams": [{"url": "admin"}],
+        "policies": {"basic_auth": {"realm": "Ops", "users": [
+            {"username": "ann", "hash": hash("right")},
+            {"username": "bob", "hash": hash("other")}
+        ]}}
+    }]))
+    .await;
+    for proxy in [&b.fast, &b.pingora] {
+        for transport in TRANSPORTS {
+            for (auth, want) in [
+                (Some(basic("ann", "right")), 200),
+                (Some(basic("ann", "right")), 200),
+                (Some(basic("bob", "other")), 200),
+                (Some(basic("ann", "wrong")), 401),
+                (Some(basic("ann", "other")), 401),
+                (Some(basic("eve", "right")), 401),
+                (Some("Bearer abc".to_owned()), 401),
+                (Some("Basic !!!".to_owned()), 401),
+                (None, 401),
+            ] {
+                let extra = auth
+                    .as_ref()
+                    .map(|a| format!("authorization: {a}\r\n"))
+                    .unwrap_or_default();
+                let (a, heads) = send(&b, proxy, transport, &get("/", &extra)).await;
+                assert_eq!(a.status, want, "{transport:?} {auth:?}: {a:?}");
+                if want == 401 {
+                    assert!(heads.is_empty(), "a refused request reached the backend");
+                    assert_eq!(
+                        a.header("www-authenticate"),
+                        Some("Basic realm=\"Ops\", charset=\"UTF-8\"")
+                    );
+                    assert!(a.body.contains("request id: "), "{}", a.body);
+                } else {
+                    assert_eq!(a.body, "admin");
+                }
+            }
+        }
+        let mut req = H2Request::get("/");
+        let (a, _) = send_h2(&b, proxy, &req).await;
+        assert_eq!(a.status, 401);
+        req.headers.push(("authorization", basic("ann", "right")));
+        let (a, _) = send_h2(&b, proxy, &req).await;
+        assert_eq!(a.status, 200);
+    }
+    b.redis.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_rate_limit_is_charged_once_per_request_and_recovers() {
+    let b = bench(serde_json::json!([
+        {"zone_id": "guarded", "path_prefix": "/guarded", "upstreams": [{"url": "open"}],
+         "policies": {
+            "rate_limit": {"requests": 3, "per_secs": 3600},
+            "basic_auth": {"users": [{"username": "ann", "hash": hash("pw")}]}
+         }},
+        {"zone_id": "quick", "path_prefix": "/quick", "upstreams": [{"url": "open"}],
+         "policies": {"rate_limit": {"requests": 1, "per_secs": 1}}},
+        {"zone_id": "keyed", "path_prefix": "/keyed", "upstreams": [{"url": "open"}],
+         "policies": {"rate_limit": {"requests": 1, "per_secs": 3600,
+                                     "key": {"kind": "header", "name": "X-Api-Key"}}}}
+    ]))
+    .await;
+    for proxy in [&b.fast, &b.pingora] {
+        // Three requests without credentials use up the bucket: each is refused 401 (the
+        // fast path decides and Pingora writes the answer — charged once, not twice),
+        // over plain HTTP, TLS and HTTP/2 alike; the fourth, with the right password,
+        // is over the limit.
+        for transport in TRANSPORTS {
+            let (a, _) = send(&b, proxy, transport, &get("/guarded", "")).await;
+            assert_eq!(a.status, 401, "{transport:?}: {a:?}");
+        }
+        let (a, _) = send_h2(&b, proxy, &H2Request::get("/guarded")).await;
+        assert_eq!(
+            a.status, 401,
+            "the third request is within the limit: {a:?}"
+        );
+        let auth = format!("authorization: {}\r\n", basic("ann", "pw"));
+        let (a, heads) = send(&b, proxy, Transport::Plain, &get("/guarded", &auth)).await;
+        assert_eq!(a.status, 429, "the fourth request is over the limit: {a:?}");
+        assert!(heads.is_empty());
+        let retry: u64 = a.header("retry-after").unwrap().parse().unwrap();
+        assert!((1..=3600).contains(&retry), "{retry}");
+        assert!(a.body.contains("429 Too Many Requests"), "{}", a.body);
+
+        // One per second: the second at once is refused, and a later one passes.
+        let (a, _) = send(&b, proxy, Transport::Plain, &get("/quick", "")).await;
+        assert_eq!(a.status, 200);
+        let (a, _) = send(&b, proxy, Transport::Tls, &get("/quick", "")).await;
+        assert_eq!(a.status, 429);
+        assert_eq!(a.header("retry-after"), Some("1"));
+        eventually(Duration::from_secs(5), "the bucket refills", || async {
+            let (a, _) = send(&b, proxy, Transport::Plain, &get("/quick", "")).await;
+            if a.status == 200 {
+                Ok(())
+            } else {
+                Err(format!("still {}", a.status))
+            }
+        })
+        .await
+        .unwrap();
+
+        // Keyed by a header: each key has its own bucket.
+        for (key, want) in [("k1", 200), ("k1", 429), ("k2", 200), ("K1", 200)] {
+            let (a, _) = send(
+                &b,
+                proxy,
+                Transport::Plain,
+                &get("/keyed", &format!("x-api-key: {key}\r\n")),
+            )
+            .await;
+            assert_eq!(a.status, want, "key {key}");
+        }
+    }
+    b.redis.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn redirects_rewrites_body_limits_and_error_pages() {
+    let b = bench(serde_json::json!([
+        {"zone_id": "root", "upstreams": [{"url": "open"}]},
+        {"zone_id": "old", "path_prefix": "/old", "upstreams": [{"url": "open"}],
+         "policies": {"redirect": {"code": 301, "pattern": "^/old/(?P<rest>.+)$",
+                                   "target": "/new/${rest}", "keep_query": true}}},
+        {"zone_id": "api", "path_prefix": "/api", "upstreams": [{"url": "admin"}],
+         "policies": {"rewrite": {"kind": "strip_prefix"}}},
+        {"zone_id": "v1", "path_prefix": "/v1", "upstreams": [{"url": "admin"}],
+         "policies": {"rewrite": {"kind": "regex", "pattern": "^/v1/users/(\\d+)$",
+                                  "replacement": "/users?id=$1"}}},
+        {"zone_id": "small", "path_prefix": "/small", "upstreams": [{"url": "open"}],
+         "policies": {"max_body_bytes": 10}},
+        {"zone_id": "none", "path_prefix": "/none",
+         "policies": {"error_pages": {"503": {"body": "<h1>Soon</h1><!-- {request_id} -->"}}}}
+    ]))
+    .await;
+    for proxy in [&b.fast, &b.pingora] {
+        for transport in TRANSPORTS {
+            let t = format!("{transport:?}");
+            let (a, heads) = send(&b, proxy, transport, &get("/old/a/b?x=1", "")).await;
+            assert_eq!(a.status, 301, "{t}");
+            assert_eq!(a.header("location"), Some("/new/a/b?x=1"), "{t}");
+            assert!(heads.is_empty());
+            // `/old` alone does not match the pattern: forwarded.
+            let (a, _) = send(&b, proxy, transport, &get("/old", "")).await;
+            assert_eq!(a.status, 200, "{t}");
+
+            let (a, heads) = send(&b, proxy, transport, &get("/api/v2/items?q=1", "")).await;
+            assert_eq!(a.status, 200, "{t}");
+            assert!(
+                heads[0].starts_with("GET /v2/items?q=1 HTTP/1.1"),
+                "{t}: {}",
+                heads[0]
+            );
+            let (_, heads) = send(&b, proxy, transport, &get("/api", "")).await;
+            assert!(heads[0].starts_with("GET / HTTP/1.1"), "{t}: {}", heads[0]);
+            let (_, heads) = send(&b, proxy, transport, &get("/v1/users/42?x=1", "")).await;
+            assert!(
+                heads[0].starts_with("GET /users?id=42&x=1 HTTP/1.1"),
+                "{t}: {}",
+                heads[0]
+            );
+
+            let post = |len: usize| {
+                format!(
+                    "POST /small HTTP/1.1\r\nhost: a.test\r\ncontent-length: {len}\r\n\r\n{}",
+                    "b".repeat(len)
+                )
+            };
+            let (a, heads) = send(&b, proxy, transport, &post(10)).await;
+            assert_eq!(a.status, 200, "{t}");
+            assert_eq!(heads.len(), 1);
+            let (a, heads) = send(&b, proxy, transport, &post(11)).await;
+            assert_eq!(a.status, 413, "{t}: {a:?}");
+            assert!(heads.is_empty(), "{t}");
+            // A chunked body is counted as it comes.
+            let chunked = "POST /small HTTP/1.1\r\nhost: a.test\r\ntransfer-encoding: chunked\r\n\r\n\
+                           8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n";
+            let (a, heads) = send(&b, proxy, transport, chunked).await;
+            assert_eq!(a.status, 413, "{t}: {a:?}");
+            assert!(heads.is_empty(), "{t}: {heads:?}");
+
+            let (a, _) = send(&b, proxy, transport, &get("/none", "")).await;
+            assert_eq!(a.status, 503, "{t}");
+            assert_eq!(a.header("content-type"), Some("text/html; charset=utf-8"));
+            let id = a.header("x-request-id").unwrap();
+            assert_eq!(a.body, format!("<h1>Soon</h1><!-- {id} -->"), "{t}");
+        }
+        let (a, _) = send_h2(&b, proxy, &H2Request::get("/old/z")).await;
+        assert_eq!((a.status, a.header("location")), (301, Some("/new/z")));
+        let (_, heads) = send_h2(&b, proxy, &H2Request::get("/api/h2")).await;
+        assert!(heads[0].starts_with("GET /h2 HTTP/1.1"), "{}", heads[0]);
+        let mut req = H2Request::get("/small");
+        req.method = "POST";
+        req.body = b"0123456789abc".to_vec();
+        let (a, heads) = send_h2(&b, proxy, &req).await;
+        assert_eq!(a.status, 413, "a body without a length over HTTP/2: {a:?}");
+        assert!(heads.is_empty());
+    }
+    b.redis.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_502_from_the_fast_path_uses_the_zones_page() {
+    let redis = TestRedis::new().await.unwrap();
+    let proxy = Proxy::start(ProxyOptions::new(redis.url(), redis.prefix())).await;
+    let refused = Upstream::refusing();
+    let v = put_zones(
+        &redis.store(),
+        &[zone_json(
+            "down.test",
+            serde_json::json!([{"zone_id": "d", "upstreams": [{"url": format!("http://{refused}")}],
+                "policies": {"error_pages": {"502": {"content_type": "text/plain", "body": "down, id {request_id}"}}}}]),
+        )],
+    )
+    .await;
+    proxy.wait_for_version(v.version).await;
+    let a = proxy.get("down.test", "/").await;
+    assert_eq!(a.status, 502);
+    let id = a.header("x-request-id").unwrap().to_owned();
+    assert_eq!(a.body, format!("down, id {id}"));
+    redis.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_proxy_keeps_its_snapshot_when_redis_holds_a_newer_format() {
+    let redis = TestRedis::new().await.unwrap();
+    let proxy = Proxy::start(ProxyOptions::new(redis.url(), redis.prefix())).await;
+    let echo = Upstream::echo("old").await;
+    let v = put_zones(&redis.store(), &[zone("kept.test", &[&echo.url()])]).await;
+    proxy.wait_for_version(v.version).await;
+
+    // What a newer writer leaves: the format raised past this build's, a new record
+    // and its feed entry.
+    let keys = redis.keys().clone();
+    let client = redis.client();
+    use fred::prelude::*;
+    let _: () = client
+        .set(keys.format(), "99", None, None, false)
+        .await
+        .unwrap();
+    let new_zone = zone("new.test", &[&echo.url()]).to_json();
+    let _: () = client
+        .set(keys.zone("new.test"), new_zone, None, None, false)
+        .await
+        .unwrap();
+    let _: () = client.sadd(keys.zone_index(), "new.test").await.unwrap();
+    let next: u64 = client.incr(keys.version()).await.unwrap();
+    let _: String = client
+        .xadd(
+            keys.changes(),
+            false,
+            None,
+            "*",
+            vec![
+                ("v", next.to_string()),
+                ("format", "99".to_owned()),
+                ("zones", "[\"new.test\"]".to_owned()),
+                ("certs", "[]".to_owned()),
+            ],
+        )
+        .await
+        .unwrap();
+
+    eventually(
+        Duration::from_secs(10),
+        "the proxy reports the format",
+        || async {
+            let log = proxy.log_text();
+            if log.contains("data format 99") {
+                Ok(())
+            } else {
+                Err("no mention of data format 99 in the log yet".to_owned())
+            }
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(proxy.get("kept.test", "/").await.status, 200);
+    assert_eq!(proxy.get("new.test", "/").await.status, 404);
+    assert_eq!(proxy.status().await["version"], v.version);
+    redis.cleanup().await.unwrap();
+}
+
+/// GET with an `X-Forwarded-For` header through `proxy`'s plain listener.
+async fn get_forwarded(proxy: &Proxy, xff: Option<&str>) -> switchyard_tests::client::Response {
+    use switchyard_tests::client::{Response, client, url};
+    let mut req =
+        client("trust.test", proxy.http)
+            .build()
+            .unwrap()
+            .get(url("http", "trust.test", "/"));
+    if let Some(xff) = xff {
+        req = req.header("x-forwarded-for", xff);
+    }
+    Response::read(req.send().await.unwrap()).await.unwrap()
+}
+
+#[tokio::test]
+async fn the_client_behind_a_trusted_proxy_is_named_by_x_forwarded_for() {
+    let redis = TestRedis::new().await.unwrap();
+    let echo = Upstream::echo("echo").await;
+    let trusting = |fast: bool| {
+        ProxyOptions::new(redis.url(), redis.prefix())
+            .arg("--trusted-proxies=127.0.0.1,10.0.0.0/8")
+            .arg(if fast {
+                "--fast-path=true"
+            } else {
+                "--fast-path=false"
+            })
+    };
+    let fast = Proxy::start(trusting(true)).await;
+    let pingora = Proxy::start(trusting(false)).await;
+    let untrusting = Proxy::start(ProxyOptions::new(redis.url(), redis.prefix())).await;
+    let v = put_zones(
+        &redis.store(),
+        &[zone_json(
+            "trust.test",
+            serde_json::json!([{"zone_id": "t", "allow": ["203.0.113.0/24"],
+                                "upstreams": [{"url": echo.url()}]}]),
+        )],
+    )
+    .await;
+    for p in [&fast, &pingora, &untrusting] {
+        p.wait_for_version(v.version).await;
+    }
+    for proxy in [&fast, &pingora] {
+        for (xff, want, real_ip) in [
+            (Some("203.0.113.7"), 200, "203.0.113.7"),
+            // A trusted hop on the way is walked past.
+            (Some("203.0.113.7, 10.1.2.3"), 200, "203.0.113.7"),
+            // What the client itself wrote (leftmost) is not believed.
+            (Some("198.51.100.1, 203.0.113.8"), 200, "203.0.113.8"),
+            (Some("198.51.100.1"), 403, ""),
+            (Some("203.0.113.7, junk"), 403, ""),
+            (None, 403, ""),
+        ] {
+            let a = get_forwarded(proxy, xff).await;
+            assert_eq!(a.status, want, "{xff:?}: {}", a.body);
+            if want == 200 {
+                let seen = &a.json().unwrap()["headers"];
+                assert_eq!(seen["x-real-ip"], real_ip, "{xff:?}");
+                assert_eq!(
+                    seen["x-forwarded-for"],
+                    format!("{}, 127.0.0.1", xff.unwrap()),
+                    "the peer is appended to the chain"
+                );
+            }
+        }
+    }
+    // Without --trusted-proxies the header changes nothing.
+    let a = get_forwarded(&untrusting, Some("203.0.113.7")).await;
+    assert_eq!(a.status, 403);
+    redis.cleanup().await.unwrap();
+}

@@ -1,0 +1,1177 @@
+//! What a route does besides forwarding: its policies, as users write them and as the
+//! Redis record carries them.
+//!
+//! One type, [`Policies`], serves both: a zone spec's `policies` object is validated by
+//! [`Policies::check`] (every problem with its field named, e.g.
+//! `policies.rate_limit.requests`) and normalised (header names lower-cased, a basic-auth
+//! password replaced by its argon2id hash), and the normalised value is what the record
+//! stores and the proxy compiles. A route without policies stores none, so its record is
+//! unchanged from data format 1 ([`Policies::is_empty`], [`crate::model::HostRecord::format_needed`]).
+//!
+//! Must never: keep a password in clear (only hashes leave [`Policies::check`]), accept a
+//! regular expression without a size limit, or accept a header edit that changes how a
+//! message is framed (`Content-Length`, `Transfer-Encoding`, `Connection`, …).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::FieldError;
+
+/// Compiled size limit of a rewrite or redirect pattern (the `regex` crate's
+/// `size_limit`): patterns are matched in linear time, and this bounds their memory.
+pub const REGEX_SIZE_LIMIT: usize = 64 * 1024;
+/// Longest pattern text accepted.
+pub const MAX_PATTERN_LEN: usize = 1024;
+/// Longest header value template, redirect target or rewrite replacement.
+pub const MAX_TEMPLATE_LEN: usize = 4096;
+/// Header edits per direction (set + add + remove).
+pub const MAX_HEADER_RULES: usize = 64;
+/// Basic-auth users per route.
+pub const MAX_BASIC_USERS: usize = 1000;
+/// Largest custom error page body.
+pub const MAX_ERROR_PAGE_BYTES: usize = 64 * 1024;
+/// Largest `max_body_bytes`: 64 GiB (beyond that, say nothing and stream).
+pub const MAX_BODY_LIMIT: u64 = 64 << 30;
+/// Longest HSTS max-age: two years, the preload list's recommendation.
+pub const MAX_HSTS_AGE: u32 = 63_072_000;
+/// The preload list's minimum max-age: one year.
+pub const PRELOAD_MIN_AGE: u32 = 31_536_000;
+/// Highest rate: a million requests per window.
+pub const MAX_RATE: u32 = 1_000_000;
+/// Longest rate window: an hour.
+pub const MAX_RATE_WINDOW: u32 = 3600;
+
+/// Statuses the proxy answers itself for a route, which a custom page may replace.
+pub const ERROR_PAGE_STATUSES: [u16; 7] = [401, 403, 413, 429, 502, 503, 504];
+
+/// Request headers the proxy sets itself from what it knows of the client; a rule would
+/// contradict them (use `preserve_host` and trusted-proxy settings instead).
+pub const FORWARDING_HEADERS: [&str; 4] = [
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+];
+
+/// Variables a header value template may use.
+pub const HEADER_VARIABLES: [&str; 4] = ["client_ip", "request_id", "host", "scheme"];
+
+/// Headers no rule may set, add or remove: they frame the message or the connection,
+/// or are the proxy's own (`Host` is `preserve_host`'s; forwarding headers are rebuilt).
+pub const PROTECTED_HEADERS: [&str; 10] = [
+    "connection",
+    "content-length",
+    "host",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "x-request-id",
+];
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// For fields that are read but never written out.
+fn never<T>(_: &T) -> bool {
+    true
+}
+
+/// Everything a route does besides forwarding. Empty (the default) costs nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Policies {
+    /// Rewrites the path sent upstream (the route is still chosen on the request's path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rewrite: Option<Rewrite>,
+    /// Answers with a redirect instead of forwarding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<Redirect>,
+    /// Edits of the request sent upstream.
+    #[serde(default, skip_serializing_if = "HeaderRules::is_empty")]
+    pub request_headers: HeaderRules,
+    /// Edits of the answer sent to the client.
+    #[serde(default, skip_serializing_if = "HeaderRules::is_empty")]
+    pub response_headers: HeaderRules,
+    /// `Strict-Transport-Security` on answers over HTTPS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hsts: Option<Hsts>,
+    /// Adds `X-Content-Type-Options: nosniff`, `X-Frame-Options: SAMEORIGIN` and
+    /// `Referrer-Policy: strict-origin-when-cross-origin` to answers that lack them.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub security_headers: bool,
+    /// Largest request body accepted, in bytes; larger bodies are answered 413.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 68_719_476_736_u64))]
+    pub max_body_bytes: Option<u64>,
+    /// Users who may pass, by HTTP basic authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuth>,
+    /// Requests per window per client (or per header value), answered 429 beyond it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    /// Pages for the proxy's own answers, by status ("401", "403", "413", "429", "502",
+    /// "503", "504").
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub error_pages: BTreeMap<String, ErrorPage>,
+}
+
+/// How the upstream path is rewritten.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Rewrite {
+    /// Removes the route's path prefix: route `/api`, request `/api/v1` → `/v1`.
+    StripPrefix,
+    /// Replaces the route's path prefix: with `/v2`, `/api/x` → `/v2/x`.
+    ReplacePrefix { with: String },
+    /// Replaces the first match of `pattern` in the path; `replacement` may use `$1`,
+    /// `${name}`. The query is kept.
+    Regex {
+        pattern: String,
+        replacement: String,
+    },
+}
+
+fn default_redirect_code() -> u16 {
+    302
+}
+
+/// A redirect rule: paths matching `pattern` (every path when absent) are answered with
+/// `code` and `Location: target`, where `$1`, `${name}` are the pattern's captures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Redirect {
+    /// 301, 302, 307 or 308.
+    #[serde(default = "default_redirect_code")]
+    #[cfg_attr(feature = "openapi", schema(default = 302))]
+    pub code: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// An absolute URL (`https://…`) or a path (`/…`).
+    pub target: String,
+    /// Append the request's query to the target.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub keep_query: bool,
+}
+
+/// One header name and value template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HeaderValue {
+    pub name: String,
+    /// Text; `{client_ip}`, `{request_id}`, `{host}`, `{scheme}` are replaced; `{{` and
+    /// `}}` are literal braces.
+    pub value: String,
+}
+
+/// Header edits of one direction, applied in order: remove, then set (replacing), then
+/// add (appending).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HeaderRules {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub set: Vec<HeaderValue>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add: Vec<HeaderValue>,
+}
+
+impl HeaderRules {
+    pub fn is_empty(&self) -> bool {
+        self.remove.is_empty() && self.set.is_empty() && self.add.is_empty()
+    }
+}
+
+/// `Strict-Transport-Security`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Hsts {
+    /// Seconds, 0–63,072,000 (0 tells browsers to forget the host).
+    #[cfg_attr(feature = "openapi", schema(maximum = 63_072_000))]
+    pub max_age_secs: u32,
+    #[serde(default)]
+    pub include_subdomains: bool,
+    /// Needs `include_subdomains` and a max-age of at least a year.
+    #[serde(default)]
+    pub preload: bool,
+}
+
+impl Hsts {
+    /// The header value.
+    pub fn value(&self) -> String {
+        let mut v = format!("max-age={}", self.max_age_secs);
+        if self.include_subdomains {
+            v.push_str("; includeSubDomains");
+        }
+        if self.preload {
+            v.push_str("; preload");
+        }
+        v
+    }
+}
+
+fn default_realm() -> String {
+    "Restricted".to_owned()
+}
+
+/// HTTP basic authentication.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    /// Shown by browsers in their login prompt.
+    #[serde(default = "default_realm")]
+    #[cfg_attr(feature = "openapi", schema(default = "Restricted"))]
+    pub realm: String,
+    pub users: Vec<BasicUser>,
+}
+
+/// One basic-auth user: a hash (argon2id PHC string, or bcrypt `$2a$`/`$2b$`/`$2y$`),
+/// or — when written — a password the panel hashes (argon2id) and then forgets.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct BasicUser {
+    pub username: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    /// Write-only: replaced by its hash before anything is stored; never returned.
+    /// (`skip_serializing_if = "never"` rather than `skip_serializing`, so the OpenAPI
+    /// document still lists it, as `writeOnly`.)
+    #[serde(default, skip_serializing_if = "never")]
+    #[cfg_attr(feature = "openapi", schema(write_only))]
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for BasicUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BasicUser")
+            .field("username", &self.username)
+            .field("hash", &self.hash)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// What a rate limit counts by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RateKey {
+    /// The client's address (as trusted-proxy settings determine it).
+    ClientIp,
+    /// A request header's value (e.g. an API key header); requests without it share one
+    /// bucket.
+    Header { name: String },
+}
+
+fn default_window() -> u32 {
+    1
+}
+
+fn default_rate_key() -> RateKey {
+    RateKey::ClientIp
+}
+
+/// A token bucket (GCRA) per key and per proxy: `requests` per `per_secs` seconds on
+/// average, up to `burst` at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// 1–1,000,000.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1_000_000))]
+    pub requests: u32,
+    /// The window, 1–3,600 seconds.
+    #[serde(default = "default_window")]
+    #[cfg_attr(feature = "openapi", schema(default = 1, minimum = 1, maximum = 3600))]
+    pub per_secs: u32,
+    /// Requests allowed at once before the rate applies (default: `requests`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1_000_000))]
+    pub burst: Option<u32>,
+    #[serde(default = "default_rate_key")]
+    pub key: RateKey,
+}
+
+impl RateLimit {
+    pub fn burst(&self) -> u32 {
+        self.burst.unwrap_or(self.requests)
+    }
+}
+
+fn default_content_type() -> String {
+    "text/html; charset=utf-8".to_owned()
+}
+
+/// A page the proxy answers with instead of its plain-text message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ErrorPage {
+    #[serde(default = "default_content_type")]
+    #[cfg_attr(feature = "openapi", schema(default = "text/html; charset=utf-8"))]
+    pub content_type: String,
+    /// Up to 64 KiB; `{request_id}` is replaced by the request's id.
+    pub body: String,
+}
+
+/// Adds one problem.
+fn push(out: &mut Vec<FieldError>, field: impl Into<String>, problem: impl Into<String>) {
+    out.push(FieldError {
+        field: field.into(),
+        problem: problem.into(),
+    });
+}
+
+/// `tchar` of RFC 9110 §5.6.2: a byte of a token (method, header name).
+pub fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'|'
+                | b'~'
+        )
+}
+
+/// A token of RFC 9110 §5.6.2: one or more [`is_tchar`] bytes.
+pub fn is_token(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(is_tchar)
+}
+
+/// One piece of a parsed header value template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    Text(String),
+    ClientIp,
+    RequestId,
+    Host,
+    Scheme,
+}
+
+/// Parses a header value template into pieces, or says what is wrong.
+pub fn parse_template(value: &str) -> Result<Vec<Piece>, String> {
+    if value.len() > MAX_TEMPLATE_LEN {
+        return Err(format!(
+            "is {} bytes; at most {MAX_TEMPLATE_LEN} are allowed",
+            value.len()
+        ));
+    }
+    if let Some(b) = value
+        .bytes()
+        .find(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+    {
+        return Err(format!(
+            "contains the control byte 0x{b:02x}; header values are visible text, spaces and tabs"
+        ));
+    }
+    let mut pieces = Vec::new();
+    let mut text = String::new();
+    let mut rest = value;
+    while let Some(i) = rest.find(['{', '}']) {
+        text.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        if let Some(after) = tail.strip_prefix("{{") {
+            text.push('{');
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("}}") {
+            text.push('}');
+            rest = after;
+        } else if tail.starts_with('}') {
+            return Err("has a lone \"}\"; write \"}}\" for a literal brace".to_owned());
+        } else {
+            let Some(end) = tail.find('}') else {
+                return Err(
+                    "has a \"{\" that is never closed; write \"{{\" for a literal brace".to_owned(),
+                );
+            };
+            let name = &tail[1..end];
+            let piece = match name {
+                "client_ip" => Piece::ClientIp,
+                "request_id" => Piece::RequestId,
+                "host" => Piece::Host,
+                "scheme" => Piece::Scheme,
+                other => {
+                    return Err(format!(
+                        "uses the unknown variable {{{}}}; available: {}",
+                        other.escape_debug(),
+                        HEADER_VARIABLES.map(|v| format!("{{{v}}}")).join(", ")
+                    ));
+                }
+            };
+            if !text.is_empty() {
+                pieces.push(Piece::Text(std::mem::take(&mut text)));
+            }
+            pieces.push(piece);
+            rest = &tail[end + 1..];
+        }
+    }
+    text.push_str(rest);
+    if !text.is_empty() {
+        pieces.push(Piece::Text(text));
+    }
+    Ok(pieces)
+}
+
+/// Compiles a user's pattern with the size limit, or says why not.
+pub fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {
+    if pattern.len() > MAX_PATTERN_LEN {
+        return Err(format!(
+            "pattern is {} characters; at most {MAX_PATTERN_LEN} are allowed",
+            pattern.len()
+        ));
+    }
+    regex::RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| match e {
+            regex::Error::CompiledTooBig(_) => format!(
+                "pattern \"{}\" compiles to more than {} KiB; simplify it",
+                pattern.escape_debug(),
+                REGEX_SIZE_LIMIT / 1024
+            ),
+            other => format!(
+                "pattern \"{}\" is not a valid regular expression: {}",
+                pattern.escape_debug(),
+                other.to_string().lines().last().unwrap_or("syntax error")
+            ),
+        })
+}
+
+/// Checks a `$1` / `${name}` replacement against the pattern's groups.
+fn replacement_problem(re: &regex::Regex, replacement: &str) -> Option<String> {
+    if replacement.len() > MAX_TEMPLATE_LEN {
+        return Some(format!(
+            "is {} bytes; at most {MAX_TEMPLATE_LEN} are allowed",
+            replacement.len()
+        ));
+    }
+    let bytes = replacement.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'$' {
+            i += 1;
+            continue;
+        }
+        if bytes.get(i + 1) == Some(&b'$') {
+            i += 2;
+            continue;
+        }
+        let (name, next) = if bytes.get(i + 1) == Some(&b'{') {
+            match replacement[i + 2..].find('}') {
+                Some(end) => (&replacement[i + 2..i + 2 + end], i + 3 + end),
+                None => return Some("has a \"${\" that is never closed".to_owned()),
+            }
+        } else {
+            let len = replacement[i + 1..]
+                .bytes()
+                .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+                .count();
+            (&replacement[i + 1..i + 1 + len], i + 1 + len)
+        };
+        if name.is_empty() {
+            return Some(
+                "has a \"$\" without a group; write \"$$\" for a literal dollar".to_owned(),
+            );
+        }
+        let known = match name.parse::<usize>() {
+            Ok(n) => n < re.captures_len(),
+            Err(_) => re.capture_names().flatten().any(|n| n == name),
+        };
+        if !known {
+            return Some(format!(
+                "refers to group \"{name}\", which the pattern does not have (it has {} numbered group{})",
+                re.captures_len() - 1,
+                if re.captures_len() == 2 { "" } else { "s" }
+            ));
+        }
+        i = next;
+    }
+    None
+}
+
+/// A path for rewrites: starts with `/`, no query, fragment, spaces or control bytes.
+fn path_problem(path: &str) -> Option<String> {
+    if !path.starts_with('/') {
+        return Some(format!("\"{}\" must start with \"/\"", path.escape_debug()));
+    }
+    if path.len() > MAX_TEMPLATE_LEN {
+        return Some(format!("is longer than {MAX_TEMPLATE_LEN} characters"));
+    }
+    if let Some(c) = path
+        .chars()
+        .find(|c| c.is_control() || matches!(c, ' ' | '?' | '#' | '\\'))
+    {
+        return Some(format!(
+            "\"{}\" contains {:?}; a path has no spaces, control characters, \"?\", \"#\" or \"\\\"",
+            path.escape_debug(),
+            c
+        ));
+    }
+    None
+}
+
+fn check_header_name(
+    name: &str,
+    field: String,
+    request: bool,
+    out: &mut Vec<FieldError>,
+) -> String {
+    let lower = name.to_ascii_lowercase();
+    if !is_token(name) {
+        push(
+            out,
+            field,
+            format!(
+                "header name \"{}\" is not a token (letters, digits and !#$%&'*+-.^_`|~)",
+                name.escape_debug()
+            ),
+        );
+    } else if PROTECTED_HEADERS.contains(&lower.as_str()) {
+        push(
+            out,
+            field,
+            format!(
+                "header \"{lower}\" cannot be edited: it frames the message or is the proxy's own ({})",
+                PROTECTED_HEADERS.join(", ")
+            ),
+        );
+    } else if request && FORWARDING_HEADERS.contains(&lower.as_str()) {
+        push(
+            out,
+            field,
+            format!(
+                "request header \"{lower}\" is set by the proxy from the client's connection ({}); it cannot be edited",
+                FORWARDING_HEADERS.join(", ")
+            ),
+        );
+    }
+    lower
+}
+
+impl HeaderRules {
+    fn check(&mut self, field: &str, request: bool, out: &mut Vec<FieldError>) {
+        let count = self.remove.len() + self.set.len() + self.add.len();
+        if count > MAX_HEADER_RULES {
+            push(
+                out,
+                field,
+                format!("has {count} header edits; at most {MAX_HEADER_RULES} are allowed"),
+            );
+        }
+        for (i, name) in self.remove.iter_mut().enumerate() {
+            *name = check_header_name(name, format!("{field}.remove[{i}]"), request, out);
+        }
+        for (kind, list) in [("set", &mut self.set), ("add", &mut self.add)] {
+            for (i, h) in list.iter_mut().enumerate() {
+                h.name =
+                    check_header_name(&h.name, format!("{field}.{kind}[{i}].name"), request, out);
+                if let Err(problem) = parse_template(&h.value) {
+                    push(
+                        out,
+                        format!("{field}.{kind}[{i}].value"),
+                        format!("value of header \"{}\" {problem}", h.name),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Whether `hash` is a PHC argon2id string or a bcrypt hash this build can verify.
+fn hash_problem(hash: &str) -> Option<String> {
+    if hash.starts_with("$argon2") {
+        return match argon2::PasswordHash::new(hash) {
+            Ok(h) if h.algorithm.as_str() == "argon2id" => None,
+            Ok(h) => Some(format!(
+                "is an {} hash; only argon2id among the argon2 variants is accepted",
+                h.algorithm
+            )),
+            Err(e) => Some(format!("is not a valid argon2id hash: {e}")),
+        };
+    }
+    if let Some(rest) = ["$2a$", "$2b$", "$2y$"]
+        .iter()
+        .find_map(|p| hash.strip_prefix(p))
+    {
+        // $2b$<cost>$<53 characters of salt and hash>
+        let ok = rest.len() == 56
+            && rest[..2].bytes().all(|b| b.is_ascii_digit())
+            && rest.as_bytes()[2] == b'$'
+            && (4..=31).contains(&rest[..2].parse::<u32>().unwrap_or(0))
+            && rest[3..]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'/');
+        return (!ok).then(|| "is not a valid bcrypt hash ($2b$<cost>$<53 characters>)".to_owned());
+    }
+    Some(
+        "is neither an argon2id hash ($argon2id$…) nor a bcrypt hash ($2b$…); passwords are never stored in plain text — give \"password\" instead and the panel hashes it"
+            .to_owned(),
+    )
+}
+
+/// Hashes a password with argon2id (the `argon2` crate's defaults: 19 MiB, 2 passes).
+pub fn hash_password(password: &str) -> String {
+    use argon2::PasswordHasher;
+    let salt =
+        argon2::password_hash::SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 with default parameters hashes any password")
+        .to_string()
+}
+
+/// Whether `password` matches a hash [`Policies::check`] accepted.
+pub fn verify_password(hash: &str, password: &str) -> bool {
+    if hash.starts_with("$argon2") {
+        use argon2::PasswordVerifier;
+        argon2::PasswordHash::new(hash).is_ok_and(|h| {
+            argon2::Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+    } else {
+        bcrypt::verify(password, hash).unwrap_or(false)
+    }
+}
+
+impl Policies {
+    /// Nothing set: the route only forwards.
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+
+    /// Validates and normalises in place; `field` names the policies object
+    /// (`policies`, `routes[0].policies`). `has_prefix`: the route has a path prefix
+    /// (a prefix rewrite needs one).
+    pub fn check(&mut self, field: &str, has_prefix: bool, out: &mut Vec<FieldError>) {
+        match &self.rewrite {
+            None => {}
+            Some(Rewrite::StripPrefix) if !has_prefix => push(
+                out,
+                format!("{field}.rewrite"),
+                "strip_prefix needs a route with a path prefix; this route covers the whole host",
+            ),
+            Some(Rewrite::StripPrefix) => {}
+            Some(Rewrite::ReplacePrefix { with }) => {
+                if !has_prefix {
+                    push(
+                        out,
+                        format!("{field}.rewrite"),
+                        "replace_prefix needs a route with a path prefix; this route covers the whole host",
+                    );
+                }
+                if let Some(p) = path_problem(with) {
+                    push(
+                        out,
+                        format!("{field}.rewrite.with"),
+                        format!("replacement path {p}"),
+                    );
+                }
+            }
+            Some(Rewrite::Regex {
+                pattern,
+                replacement,
+            }) => match compile_regex(pattern) {
+                Err(p) => push(out, format!("{field}.rewrite.pattern"), p),
+                Ok(re) => {
+                    if let Some(p) = replacement_problem(&re, replacement) {
+                        push(
+                            out,
+                            format!("{field}.rewrite.replacement"),
+                            format!("replacement \"{}\" {p}", replacement.escape_debug()),
+                        );
+                    } else if !replacement.starts_with('/') && !replacement.starts_with('$') {
+                        push(
+                            out,
+                            format!("{field}.rewrite.replacement"),
+                            format!(
+                                "replacement \"{}\" must start with \"/\" (or a group that holds one)",
+                                replacement.escape_debug()
+                            ),
+                        );
+                    }
+                }
+            },
+        }
+        if let Some(r) = &self.redirect {
+            if ![301, 302, 307, 308].contains(&r.code) {
+                push(
+                    out,
+                    format!("{field}.redirect.code"),
+                    format!("redirect code {} is not one of 301, 302, 307, 308", r.code),
+                );
+            }
+            let re = match &r.pattern {
+                None => compile_regex("^.*$").ok(),
+                Some(p) => match compile_regex(p) {
+                    Ok(re) => Some(re),
+                    Err(problem) => {
+                        push(out, format!("{field}.redirect.pattern"), problem);
+                        None
+                    }
+                },
+            };
+            let target_field = format!("{field}.redirect.target");
+            if let Some(re) = re
+                && let Some(p) = replacement_problem(&re, &r.target)
+            {
+                push(
+                    out,
+                    target_field.clone(),
+                    format!("target \"{}\" {p}", r.target.escape_debug()),
+                );
+            }
+            let absolute = r.target.starts_with("https://") || r.target.starts_with("http://");
+            if !absolute && !r.target.starts_with('/') && !r.target.starts_with('$') {
+                push(
+                    out,
+                    target_field,
+                    format!(
+                        "target \"{}\" must be an http(s):// URL or a path starting with \"/\"",
+                        r.target.escape_debug()
+                    ),
+                );
+            } else if let Some(c) = r.target.chars().find(|c| c.is_control() || *c == ' ') {
+                push(
+                    out,
+                    target_field,
+                    format!(
+                        "target \"{}\" contains {c:?}; encode spaces as %20",
+                        r.target.escape_debug()
+                    ),
+                );
+            }
+        }
+        self.request_headers
+            .check(&format!("{field}.request_headers"), true, out);
+        self.response_headers
+            .check(&format!("{field}.response_headers"), false, out);
+        if let Some(h) = &self.hsts {
+            if h.max_age_secs > MAX_HSTS_AGE {
+                push(
+                    out,
+                    format!("{field}.hsts.max_age_secs"),
+                    format!(
+                        "max-age {} is longer than two years ({MAX_HSTS_AGE} seconds)",
+                        h.max_age_secs
+                    ),
+                );
+            }
+            if h.preload && (!h.include_subdomains || h.max_age_secs < PRELOAD_MIN_AGE) {
+                push(
+                    out,
+                    format!("{field}.hsts.preload"),
+                    format!(
+                        "preload needs include_subdomains and a max-age of at least {PRELOAD_MIN_AGE} seconds (one year), as the preload list requires"
+                    ),
+                );
+            }
+        }
+        if let Some(n) = self.max_body_bytes
+            && (n == 0 || n > MAX_BODY_LIMIT)
+        {
+            push(
+                out,
+                format!("{field}.max_body_bytes"),
+                format!("max_body_bytes is {n}; it must be 1–{MAX_BODY_LIMIT} (64 GiB)"),
+            );
+        }
+        if let Some(auth) = &mut self.basic_auth {
+            check_basic_auth(auth, &format!("{field}.basic_auth"), out);
+        }
+        if let Some(r) = &self.rate_limit {
+            let f = format!("{field}.rate_limit");
+            if r.requests == 0 || r.requests > MAX_RATE {
+                push(
+                    out,
+                    format!("{f}.requests"),
+                    format!("requests is {}; it must be 1–{MAX_RATE}", r.requests),
+                );
+            }
+            if r.per_secs == 0 || r.per_secs > MAX_RATE_WINDOW {
+                push(
+                    out,
+                    format!("{f}.per_secs"),
+                    format!(
+                        "per_secs is {}; the window must be 1–{MAX_RATE_WINDOW} seconds",
+                        r.per_secs
+                    ),
+                );
+            }
+            if let Some(b) = r.burst
+                && (b == 0 || b > MAX_RATE)
+            {
+                push(
+                    out,
+                    format!("{f}.burst"),
+                    format!("burst is {b}; it must be 1–{MAX_RATE}"),
+                );
+            }
+            if let RateKey::Header { name } = &r.key
+                && !is_token(name)
+            {
+                push(
+                    out,
+                    format!("{f}.key.name"),
+                    format!("header name \"{}\" is not a token", name.escape_debug()),
+                );
+            }
+        }
+        if let Some(RateLimit {
+            key: RateKey::Header { name },
+            ..
+        }) = &mut self.rate_limit
+        {
+            *name = name.to_ascii_lowercase();
+        }
+        for (status, page) in &self.error_pages {
+            let f = format!("{field}.error_pages.{status}");
+            if !status
+                .parse::<u16>()
+                .is_ok_and(|s| ERROR_PAGE_STATUSES.contains(&s))
+            {
+                push(
+                    out,
+                    f.clone(),
+                    format!(
+                        "status \"{}\" has no page of its own; pages can replace {}",
+                        status.escape_debug(),
+                        ERROR_PAGE_STATUSES.map(|s| s.to_string()).join(", ")
+                    ),
+                );
+            }
+            if page.body.len() > MAX_ERROR_PAGE_BYTES {
+                push(
+                    out,
+                    format!("{f}.body"),
+                    format!(
+                        "page is {} bytes; at most {MAX_ERROR_PAGE_BYTES} (64 KiB) are allowed",
+                        page.body.len()
+                    ),
+                );
+            }
+            if let Err(p) = parse_template(&page.content_type) {
+                push(
+                    out,
+                    format!("{f}.content_type"),
+                    format!("content type {p}"),
+                );
+            } else if !page.content_type.contains('/') {
+                push(
+                    out,
+                    format!("{f}.content_type"),
+                    format!(
+                        "content type \"{}\" is not a media type such as text/html",
+                        page.content_type.escape_debug()
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn check_basic_auth(auth: &mut BasicAuth, field: &str, out: &mut Vec<FieldError>) {
+    if auth.realm.is_empty()
+        || auth.realm.len() > 200
+        || auth
+            .realm
+            .chars()
+            .any(|c| c.is_control() || c == '"' || c == '\\')
+    {
+        push(
+            out,
+            format!("{field}.realm"),
+            format!(
+                "realm \"{}\" must be 1–200 characters without quotes, backslashes or control characters",
+                auth.realm.escape_debug()
+            ),
+        );
+    }
+    if auth.users.is_empty() {
+        push(
+            out,
+            format!("{field}.users"),
+            "lists no user; nobody could pass (remove basic_auth to open the route)",
+        );
+    }
+    if auth.users.len() > MAX_BASIC_USERS {
+        push(
+            out,
+            format!("{field}.users"),
+            format!(
+                "lists {} users; at most {MAX_BASIC_USERS} are allowed",
+                auth.users.len()
+            ),
+        );
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, user) in auth.users.iter_mut().enumerate() {
+        let f = format!("{field}.users[{i}]");
+        if user.username.is_empty()
+            || user.username.len() > 128
+            || user.username.contains(':')
+            || user.username.chars().any(char::is_control)
+        {
+            push(
+                out,
+                format!("{f}.username"),
+                format!(
+                    "username \"{}\" must be 1–128 characters without \":\" or control characters",
+                    user.username.escape_debug()
+                ),
+            );
+        } else if !seen.insert(user.username.clone()) {
+            push(
+                out,
+                format!("{f}.username"),
+                format!(
+                    "username \"{}\" appears twice",
+                    user.username.escape_debug()
+                ),
+            );
+        }
+        match (&user.hash, user.password.take()) {
+            (Some(_), Some(_)) => push(out, f, "gives both hash and password; give one".to_owned()),
+            (None, None) => push(out, f, "gives neither hash nor password".to_owned()),
+            (None, Some(password)) => {
+                if password.is_empty() || password.len() > 1024 {
+                    push(
+                        out,
+                        format!("{f}.password"),
+                        "password must be 1–1024 bytes".to_owned(),
+                    );
+                } else {
+                    user.hash = Some(hash_password(&password));
+                }
+            }
+            (Some(hash), None) => {
+                if let Some(p) = hash_problem(hash) {
+                    push(out, format!("{f}.hash"), format!("hash {p}"));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(json: serde_json::Value) -> Result<Policies, Vec<FieldError>> {
+        let mut p: Policies = serde_json::from_value(json).unwrap();
+        let mut out = Vec::new();
+        p.check("policies", true, &mut out);
+        if out.is_empty() { Ok(p) } else { Err(out) }
+    }
+
+    fn fields(json: serde_json::Value) -> Vec<String> {
+        check(json)
+            .unwrap_err()
+            .into_iter()
+            .map(|e| format!("{}: {}", e.field, e.problem))
+            .collect()
+    }
+
+    #[test]
+    fn empty_policies_serialise_to_nothing() {
+        let p = Policies::default();
+        assert!(p.is_empty());
+        assert_eq!(serde_json::to_string(&p).unwrap(), "{}");
+    }
+
+    #[test]
+    fn a_password_is_replaced_by_its_argon2id_hash() {
+        let p = check(serde_json::json!({
+            "basic_auth": {"users": [{"username": "ann", "password": "s3cret"}]}
+        }))
+        .unwrap();
+        let user = &p.basic_auth.as_ref().unwrap().users[0];
+        assert!(user.password.is_none());
+        let hash = user.hash.as_deref().unwrap();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(verify_password(hash, "s3cret"));
+        assert!(!verify_password(hash, "S3cret"));
+        let json = serde_json::to_string(&p).unwrap();
+        assert!(!json.contains("s3cret"), "{json}");
+        assert_eq!(p.basic_auth.unwrap().realm, "Restricted");
+    }
+
+    #[test]
+    fn bcrypt_hashes_are_accepted_and_verified() {
+        let hash = bcrypt::hash("pw", 4).unwrap();
+        let p = check(serde_json::json!({
+            "basic_auth": {"users": [{"username": "bob", "hash": hash}]}
+        }))
+        .unwrap();
+        let h = p.basic_auth.unwrap().users[0].hash.clone().unwrap();
+        assert!(verify_password(&h, "pw"));
+        assert!(!verify_password(&h, "px"));
+    }
+
+    #[test]
+    fn plain_text_and_broken_hashes_are_refused() {
+        let errs = fields(serde_json::json!({
+            "basic_auth": {"realm": "a\"b", "users": [
+                {"username": "a", "hash": "hunter2"},
+                {"username": "a:b", "hash": "$2b$04$short"},
+                {"username": "c"},
+                {"username": "d", "hash": "$argon2i$v=19$m=16,t=2,p=1$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAA"}
+            ]}
+        }));
+        let text = errs.join("\n");
+        for want in [
+            "policies.basic_auth.realm: realm \"a\\\"b\" must be",
+            "policies.basic_auth.users[0].hash: hash is neither an argon2id hash",
+            "policies.basic_auth.users[1].username: username \"a:b\"",
+            "policies.basic_auth.users[1].hash: hash is not a valid bcrypt hash",
+            "policies.basic_auth.users[2]: gives neither hash nor password",
+            "policies.basic_auth.users[3].hash: hash is an argon2i hash",
+        ] {
+            assert!(text.contains(want), "{text}\nshould contain {want}");
+        }
+    }
+
+    #[test]
+    fn header_rules_are_normalised_and_framing_headers_refused() {
+        let p = check(serde_json::json!({
+            "request_headers": {"remove": ["X-Debug"], "set": [{"name": "X-Client", "value": "{client_ip}"}]}
+        }))
+        .unwrap();
+        assert_eq!(p.request_headers.remove, ["x-debug"]);
+        assert_eq!(p.request_headers.set[0].name, "x-client");
+        let text = fields(serde_json::json!({
+            "request_headers": {"set": [{"name": "Transfer-Encoding", "value": "chunked"}],
+                                "remove": ["X-Forwarded-For"]},
+            "response_headers": {"add": [
+                {"name": "X A", "value": "1"},
+                {"name": "x-b", "value": "{nope}"},
+                {"name": "x-c", "value": "a\r\nb"}
+            ]}
+        }))
+        .join("\n");
+        for want in [
+            "policies.request_headers.set[0].name: header \"transfer-encoding\" cannot be edited",
+            "policies.request_headers.remove[0]: request header \"x-forwarded-for\" is set by the proxy",
+            "policies.response_headers.add[0].name: header name \"X A\" is not a token",
+            "policies.response_headers.add[1].value: value of header \"x-b\" uses the unknown variable {nope}; available: {client_ip}",
+            "policies.response_headers.add[2].value: value of header \"x-c\" contains the control byte 0x0d",
+        ] {
+            assert!(text.contains(want), "{text}\nshould contain {want}");
+        }
+    }
+
+    #[test]
+    fn templates_parse_into_pieces() {
+        assert_eq!(
+            parse_template("ip={client_ip} {{x}}").unwrap(),
+            [
+                Piece::Text("ip=".into()),
+                Piece::ClientIp,
+                Piece::Text(" {x}".into())
+            ]
+        );
+        assert!(parse_template("a}b").is_err());
+        assert!(parse_template("{client_ip").is_err());
+    }
+
+    #[test]
+    fn patterns_and_replacements_are_checked() {
+        let text = fields(serde_json::json!({
+            "rewrite": {"kind": "regex", "pattern": "^/old/(.*)$", "replacement": "/new/$2"},
+            "redirect": {"code": 303, "pattern": "(", "target": "example.com/x"}
+        }))
+        .join("\n");
+        for want in [
+            "policies.rewrite.replacement: replacement \"/new/$2\" refers to group \"2\", which the pattern does not have (it has 1 numbered group)",
+            "policies.redirect.code: redirect code 303 is not one of 301, 302, 307, 308",
+            "policies.redirect.pattern: pattern \"(\" is not a valid regular expression",
+            "policies.redirect.target: target \"example.com/x\" must be an http(s):// URL",
+        ] {
+            assert!(text.contains(want), "{text}\nshould contain {want}");
+        }
+        let huge = "^(a|b|c|d){1000}$";
+        let text = fields(serde_json::json!({
+            "rewrite": {"kind": "regex", "pattern": huge, "replacement": "/"}
+        }))
+        .join("\n");
+        assert!(text.contains("compiles to more than 64 KiB"), "{text}");
+        let mut p: Policies = serde_json::from_value(serde_json::json!({
+            "rewrite": {"kind": "strip_prefix"}
+        }))
+        .unwrap();
+        let mut out = Vec::new();
+        p.check("policies", false, &mut out);
+        assert_eq!(out[0].field, "policies.rewrite");
+    }
+
+    #[test]
+    fn limits_hsts_and_pages_are_bounded() {
+        let text = fields(serde_json::json!({
+            "hsts": {"max_age_secs": 600, "preload": true},
+            "max_body_bytes": 0,
+            "rate_limit": {"requests": 0, "per_secs": 7200, "key": {"kind": "header", "name": "x key"}},
+            "error_pages": {"418": {"body": "teapot"}, "503": {"content_type": "html", "body": "x"}}
+        }))
+        .join("\n");
+        for want in [
+            "policies.hsts.preload: preload needs include_subdomains",
+            "policies.max_body_bytes: max_body_bytes is 0; it must be 1–",
+            "policies.rate_limit.requests: requests is 0",
+            "policies.rate_limit.per_secs: per_secs is 7200",
+            "policies.rate_limit.key.name: header name \"x key\" is not a token",
+            "policies.error_pages.418: status \"418\" has no page of its own; pages can replace 401, 403, 413, 429, 502, 503, 504",
+            "policies.error_pages.503.content_type: content type \"html\" is not a media type",
+        ] {
+            assert!(text.contains(want), "{text}\nshould contain {want}");
+        }
+        let p = check(serde_json::json!({
+            "hsts": {"max_age_secs": 31536000, "include_subdomains": true, "preload": true},
+            "rate_limit": {"requests": 10, "key": {"kind": "header", "name": "X-Api-Key"}}
+        }))
+        .unwrap();
+        assert_eq!(
+            p.hsts.unwrap().value(),
+            "max-age=31536000; includeSubDomains; preload"
+        );
+        let r = p.rate_limit.unwrap();
+        assert_eq!((r.per_secs, r.burst()), (1, 10));
+        assert_eq!(
+            r.key,
+            RateKey::Header {
+                name: "x-api-key".into()
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let err =
+            serde_json::from_value::<Policies>(serde_json::json!({"cors": true})).unwrap_err();
+        assert!(err.to_string().contains("unknown field `cors`"), "{err}");
+    }
+}
