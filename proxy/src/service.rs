@@ -158,6 +158,23 @@ pub(crate) fn request_facts<'a>(
     }
 }
 
+/// The `Cookie` fields of an HTTP/2 request joined into the one field an HTTP/1.1
+/// upstream expects (RFC 9113 §8.2.3: HTTP/2 clients may split cookies into several
+/// fields; they are joined with `"; "`). `None` unless there are two or more. Both
+/// paths forward HTTP/2 requests with it.
+pub(crate) fn joined_cookies(headers: &http::HeaderMap) -> Option<Vec<u8>> {
+    let mut values = headers.get_all(http::header::COOKIE).iter();
+    let first = values.next()?;
+    let mut joined = first.as_bytes().to_vec();
+    let mut more = false;
+    for v in values {
+        more = true;
+        joined.extend_from_slice(b"; ");
+        joined.extend_from_slice(v.as_bytes());
+    }
+    more.then_some(joined)
+}
+
 /// The request's id: the client's `X-Request-Id` when it is sane, else a new one.
 pub(crate) fn request_id_of(headers: &http::HeaderMap) -> String {
     match headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
@@ -457,6 +474,13 @@ impl ProxyHttp for Router {
             upstream_request.set_raw_path(rewritten.as_bytes())?;
         } else if let Some(target) = &ctx.target {
             upstream_request.set_raw_path(target.as_str().as_bytes())?;
+        }
+        if session.as_downstream().is_http2()
+            && let Some(joined) = joined_cookies(&upstream_request.headers)
+        {
+            let value = HeaderValue::from_bytes(&joined)
+                .explain_err(ErrorType::InvalidHTTPHeader, |_| "invalid cookie")?;
+            upstream_request.insert_header(http::header::COOKIE, value)?;
         }
         // One Content-Length, however the client wrote it (Pingora has checked that
         // duplicates and lists agree): a backend never sees `5, 5` or two headers.

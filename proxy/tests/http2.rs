@@ -454,3 +454,21 @@ async fn a_body_without_length_is_chunked_once_and_whole() {
     }
     b.redis.cleanup().await.unwrap();
 }
+
+#[tokio::test]
+async fn cookies_split_over_fields_reach_an_http1_backend_as_one_field() {
+    let b = bench(serde_json::json!([{"zone_id": "open", "upstreams": [{"url": "open"}]}])).await;
+    let mut req = H2Request::get("/c");
+    req.headers.push(("cookie", "a=1".into()));
+    req.headers.push(("x-between", "y".into()));
+    req.headers.push(("cookie", "b=2".into()));
+    for (outcome, heads) in b.h2_both(&req).await {
+        assert_eq!(outcome.status, 200);
+        let cookies: Vec<&str> = heads[0]
+            .lines()
+            .filter(|l| l.to_ascii_lowercase().starts_with("cookie:"))
+            .collect();
+        assert_eq!(cookies, ["cookie: a=1; b=2"], "{}", heads[0]);
+    }
+    b.redis.cleanup().await.unwrap();
+}

@@ -316,11 +316,12 @@ impl HostRecord {
     /// The lowest data format that can carry this record: 2 when a route has policies,
     /// else 1 (such a record is exactly what format 1 wrote).
     pub fn format_needed(&self) -> u32 {
-        if self.routes.iter().any(|r| r.policies.is_some()) {
-            2
-        } else {
-            1
-        }
+        self.routes
+            .iter()
+            .filter_map(|r| r.policies.as_deref())
+            .map(Policies::format_needed)
+            .max()
+            .unwrap_or(1)
     }
 }
 

@@ -665,6 +665,12 @@ impl Policies {
         self == &Self::default()
     }
 
+    /// The data format a route with these policies needs: 1 when empty (a format-1
+    /// record), else 2 — the one rule the record writer and the panel's gate follow.
+    pub fn format_needed(&self) -> u32 {
+        if self.is_empty() { 1 } else { 2 }
+    }
+
     /// Validates and normalises in place; `field` names the policies object
     /// (`policies`, `routes[0].policies`). `has_prefix`: the route has a path prefix
     /// (a prefix rewrite needs one).

@@ -22,10 +22,10 @@ use super::sync::REDIS_WRITE_TIMEOUT;
 use crate::app::AppState;
 use crate::error::ApiError;
 
-/// The data format a zone's record needs: 2 with policies, else 1 (the rule of
-/// [`switchyard_shared::model::HostRecord::format_needed`], for a spec).
+/// The data format a zone's record needs (the rule of
+/// [`switchyard_shared::policy::Policies::format_needed`]).
 pub fn needed(spec: &ZoneSpec) -> u32 {
-    if spec.policies.is_empty() { 1 } else { 2 }
+    spec.policies.format_needed()
 }
 
 /// Refuses a write whose records need data format `needed` while Redis holds a lower

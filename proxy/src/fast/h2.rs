@@ -48,7 +48,9 @@ use super::{
 use crate::access_log;
 use crate::decide::{Decision, Forward, client_address};
 use crate::policy::Vars;
-use crate::service::{DECIDED, own_answer, request_facts, request_id_of, single_content_length};
+use crate::service::{
+    DECIDED, joined_cookies, own_answer, request_facts, request_id_of, single_content_length,
+};
 use crate::snapshot::RouteEntry;
 use crate::upstreams::Upstream;
 
@@ -387,11 +389,19 @@ fn h2_head(out: &mut Vec<u8>, session: &HttpSession, t: &Taken, upstream: &Upstr
         peer_ip: t.peer_ip,
         policy: t.route.policy.as_deref(),
     };
-    let headers = session
-        .req_header()
-        .headers
-        .iter()
-        .map(|(name, value)| (name.as_str(), value.as_bytes()));
+    let req_headers = &session.req_header().headers;
+    let cookies = joined_cookies(req_headers);
+    let mut cookie_written = false;
+    let headers = req_headers.iter().filter_map(|(name, value)| {
+        if let Some(joined) = &cookies
+            && name == http::header::COOKIE
+        {
+            // The first `cookie` field carries them all; the others are dropped.
+            return (!std::mem::replace(&mut cookie_written, true))
+                .then_some(("cookie", joined.as_slice()));
+        }
+        Some((name.as_str(), value.as_bytes()))
+    });
     upstream_head(out, &facts, headers, upstream);
 }
 

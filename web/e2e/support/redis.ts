@@ -26,3 +26,13 @@ export async function deletePrefix(prefix: string): Promise<number> {
   for (let i = 0; i < keys.length; i += 500) await cli(["DEL", ...keys.slice(i, i + 500)]);
   return keys.length;
 }
+
+/** Sets one field of a hash (HSET). */
+export async function setHashField(key: string, field: string, value: string): Promise<void> {
+  await cli(["HSET", key, field, value]);
+}
+
+/** Deletes one field of a hash (HDEL). */
+export async function deleteHashField(key: string, field: string): Promise<void> {
+  await cli(["HDEL", key, field]);
+}

@@ -11,7 +11,7 @@ import { ARTIFACTS, WEB_DIST, REDIS_URL } from "./env";
 import { eventually } from "./eventually";
 import { TestDatabase } from "./postgres";
 import { Service } from "./process";
-import { deletePrefix, newPrefix } from "./redis";
+import { deleteHashField, deletePrefix, newPrefix, setHashField } from "./redis";
 import { Relay } from "./relay";
 
 /** How long a service may take to become ready (debug builds, a busy 2-core machine). */
@@ -181,10 +181,10 @@ export class Proxy {
     }
   }
 
-  /** `GET http://{host}{path}` through the proxy: status, headers and body. */
-  get(host: string, path = "/"): Promise<{ status: number; upstream: string | undefined; body: string }> {
+  /** `GET http://{host}{path}` through the proxy, with `headers`: status, headers and body. */
+  get(host: string, path = "/", headers: Record<string, string> = {}): Promise<{ status: number; upstream: string | undefined; body: string }> {
     return new Promise((resolve, reject) => {
-      const req = httpRequest({ host: "127.0.0.1", port: this.httpPort, path, headers: { host }, agent: false }, (res) => {
+      const req = httpRequest({ host: "127.0.0.1", port: this.httpPort, path, headers: { ...headers, host }, agent: false }, (res) => {
         let body = "";
         res.setEncoding("utf8");
         res.on("data", (chunk: string) => (body += chunk));
@@ -281,6 +281,18 @@ export class Stack {
     const user = await this.admin.expect<{ id: string }>("POST", "/users", { username, password, role: "user" }, 201);
     if (grant) await this.admin.expect("POST", "/grants", { user_id: user.id, domain_id: grant.domainId, level: grant.level }, 201);
     return user.id;
+  }
+
+  /**
+   * A proxy status in the fleet of a build older than data format 2 (it publishes no
+   * `reads_format`), its heartbeat a few minutes ahead so it stays fresh while the story
+   * runs: what the panel's format gate refuses policies for. The function removes it.
+   */
+  async oldProxy(id: string): Promise<() => Promise<void>> {
+    const now = new Date();
+    const status = { id, version: 0, heartbeat_at: new Date(now.getTime() + 300_000).toISOString(), applied_at: now.toISOString(), zones: 0, certs: 0 };
+    await setHashField(`${this.prefix}proxies`, id, JSON.stringify(status));
+    return () => deleteHashField(`${this.prefix}proxies`, id);
   }
 
   /** A domain (admin); its id. */

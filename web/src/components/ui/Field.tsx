@@ -52,14 +52,42 @@ export function Select(props: SelectHTMLAttributes<HTMLSelectElement>) {
   return <select {...props} className={cn(control, normal, props.className)} />;
 }
 
-export function Checkbox({ label, ...props }: InputHTMLAttributes<HTMLInputElement> & { label: ReactNode }) {
+/** A labelled checkbox; with `hint` or `errors` (the API's problems), those under it. */
+export function Checkbox({ label, hint, errors, ...props }: InputHTMLAttributes<HTMLInputElement> & { label: ReactNode; hint?: ReactNode; errors?: string[] | undefined }) {
   const id = useId();
-  return (
+  const hasErrors = errors !== undefined && errors.length > 0;
+  const described = [hint ? `${id}-hint` : null, hasErrors ? `${id}-errors` : null].filter(Boolean).join(" ");
+  const box = (
     <div className="flex items-center gap-2">
-      <input id={id} type="checkbox" className="size-4 rounded border-slate-300 accent-teal-700 dark:border-slate-600" {...props} />
+      <input
+        id={id}
+        type="checkbox"
+        className="size-4 rounded border-slate-300 accent-teal-700 dark:border-slate-600"
+        aria-invalid={hasErrors || undefined}
+        aria-describedby={described || undefined}
+        {...props}
+      />
       <label htmlFor={id} className="text-sm text-slate-700 dark:text-slate-200">
         {label}
       </label>
+    </div>
+  );
+  if (!hint && !hasErrors) return box;
+  return (
+    <div className="space-y-1">
+      {box}
+      {hint && (
+        <p id={`${id}-hint`} className="pl-6 text-xs text-slate-500 dark:text-slate-400">
+          {hint}
+        </p>
+      )}
+      {hasErrors && (
+        <ul id={`${id}-errors`} className="space-y-0.5 pl-6 text-sm text-red-700 dark:text-red-400">
+          {errors.map((e) => (
+            <li key={e}>{e}</li>
+          ))}
+        </ul>
+      )}
     </div>
   );
 }

@@ -1,9 +1,10 @@
 // A write's diff (the API's dry-run answer) as what a person reads: per zone, created /
 // changed / deleted, the fields that differ before → after, and the Redis record the
 // proxies will read for its hostname — exactly as the API renders it (`records`).
+import { describePolicies } from "./policies";
 import type { AnyZone, BackendSpec, Diff, RecordChange, ZoneSpec, ZoneView } from "./types";
 
-export type FieldName = "hostname" | "path_prefix" | "backend" | "force_https" | "preserve_host" | "allow" | "timeouts";
+export type FieldName = "hostname" | "path_prefix" | "backend" | "force_https" | "preserve_host" | "allow" | "timeouts" | "policies";
 
 export const FIELD_LABELS: Record<FieldName, string> = {
   hostname: "Hostname",
@@ -13,6 +14,7 @@ export const FIELD_LABELS: Record<FieldName, string> = {
   preserve_host: "Preserve Host",
   allow: "Allowed clients",
   timeouts: "Timeouts",
+  policies: "Policies",
 };
 
 const FIELDS = Object.keys(FIELD_LABELS) as FieldName[];
@@ -44,6 +46,7 @@ export function describeZone(z: ZoneSpec | AnyZone): Record<FieldName, string> {
     preserve_host: z.preserve_host ? "yes" : "no",
     allow: z.allow && z.allow.length > 0 ? z.allow.join(", ") : "everyone",
     timeouts: timeouts || "defaults",
+    policies: describePolicies(z.policies),
   };
 }
 
@@ -65,9 +68,21 @@ export interface ZoneDiffEntry {
   after: ZoneView | null;
 }
 
+/** A zone's policies as JSON to compare, `{}` and none alike. */
+function policiesJson(z: ZoneSpec | AnyZone): string {
+  const p = z.policies;
+  return p && Object.keys(p).length > 0 ? JSON.stringify(p) : "";
+}
+
 export function fieldChanges(before: ZoneSpec | AnyZone | null, after: ZoneSpec | AnyZone | null): FieldChange[] {
   const b = before ? describeZone(before) : null;
   const a = after ? describeZone(after) : null;
+  if (a && after && before) {
+    // A user's new password shows only as a new hash: say so, without the hash. Any other
+    // change the words leave out (an error page's body) is still a change.
+    a.policies = describePolicies(after.policies, before.policies);
+    if (a.policies === b?.policies && policiesJson(after) !== policiesJson(before)) a.policies += " (details changed)";
+  }
   return FIELDS.filter((f) => b?.[f] !== a?.[f] || b === null || a === null).map((field) => ({
     field,
     label: FIELD_LABELS[field],

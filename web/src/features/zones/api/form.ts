@@ -1,8 +1,10 @@
 // The zone form ↔ the API's ZoneSpec, and the API's 422 field errors → the form's fields.
 // The form keeps text as typed (numbers, one address per line, `name=value` lines);
 // only what cannot be sent at all (a timeout that is not a number) is refused here —
-// every other check is the API's, shown next to the field it names.
+// every other check is the API's, shown next to the field it names. The route policies'
+// part of the form is policies.ts.
 import type { FieldProblem } from "@/lib/api/errors";
+import { emptyPolicyForm, policiesFromForm, policyErrorTarget, policyFormFromApi, type PolicyField, type PolicyFormValues } from "./policies";
 import type { AnyZone, BackendSpec, ZoneSpec } from "./types";
 
 export type BackendKind = BackendSpec["kind"];
@@ -26,6 +28,7 @@ export interface ZoneFormValues {
   allow: string;
   connect_ms: string;
   read_ms: string;
+  policies: PolicyFormValues;
 }
 
 export const emptyZoneForm: ZoneFormValues = {
@@ -40,6 +43,7 @@ export const emptyZoneForm: ZoneFormValues = {
   allow: "",
   connect_ms: "",
   read_ms: "",
+  policies: emptyPolicyForm,
 };
 
 /** The form filled from a zone as the API shows it. */
@@ -65,6 +69,7 @@ export function formFromZone(zone: AnyZone | ZoneSpec): ZoneFormValues {
     allow: (zone.allow ?? []).join("\n"),
     connect_ms: zone.timeouts?.connect_ms != null ? String(zone.timeouts.connect_ms) : "",
     read_ms: zone.timeouts?.read_ms != null ? String(zone.timeouts.read_ms) : "",
+    policies: policyFormFromApi(zone.policies),
   };
 }
 
@@ -126,6 +131,7 @@ export function specFromForm(form: ZoneFormValues): SpecResult {
   }
   const connect_ms = optionalInteger(form.connect_ms, "timeouts.connect_ms", problems);
   const read_ms = optionalInteger(form.read_ms, "timeouts.read_ms", problems);
+  const policies = policiesFromForm(form.policies, problems);
   if (problems.length > 0) return { ok: false, problems };
   const timeouts: ZoneSpec["timeouts"] = {};
   if (connect_ms !== undefined) timeouts.connect_ms = connect_ms;
@@ -140,6 +146,8 @@ export function specFromForm(form: ZoneFormValues): SpecResult {
       preserve_host: form.preserve_host,
       allow: lines(form.allow),
       timeouts,
+      // Only with something in it: a zone without policies is sent without the key.
+      ...(policies ? { policies } : {}),
     },
   };
 }
@@ -156,7 +164,8 @@ export type FormField =
   | "backend.params"
   | "allow"
   | "timeouts.connect_ms"
-  | "timeouts.read_ms";
+  | "timeouts.read_ms"
+  | PolicyField;
 
 export interface FormErrors {
   /** Problems by the form field they belong next to. */
@@ -172,8 +181,10 @@ const DIRECT = new Set<string>(["hostname", "path_prefix", "backend", "backend.u
  * allow list ("line 4: …"), `backend.upstreams[1]` on that upstream's URL,
  * `backend.params.port` on the parameters, `backend.kind` on the kind. A problem with
  * no field, or one the form does not show, goes to `other` with its field named.
+ * `policies…` goes next to the policy's input (policies.ts); `form`, the values the
+ * request was built from, turns the API's list positions into the form's rows.
  */
-export function formErrors(details: FieldProblem[]): FormErrors {
+export function formErrors(details: FieldProblem[], form?: ZoneFormValues): FormErrors {
   const out: FormErrors = { fields: {}, other: [] };
   const add = (field: FormField, problem: string) => {
     (out.fields[field] ??= []).push(problem);
@@ -189,6 +200,10 @@ export function formErrors(details: FieldProblem[]): FormErrors {
     else if (/^backend\.params(\.|\[|$)/.test(f)) add("backend.params", problem);
     else if (f === "backend.kind") add("backend", problem);
     else if (f === "timeouts") add("timeouts.connect_ms", problem);
+    else if (/^policies(\.|\[|$)/.test(f)) {
+      const target = policyErrorTarget(f, form?.policies);
+      add(target.field, target.prefix ? `${target.prefix}: ${problem}` : problem);
+    }
     else out.other.push(f ? `${f}: ${problem}` : problem);
   }
   return out;

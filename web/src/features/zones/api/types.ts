@@ -13,6 +13,11 @@ export type RecordChange = components["schemas"]["RecordChange"];
 export type BackendSpec = components["schemas"]["BackendSpec"];
 export type Timeouts = components["schemas"]["Timeouts"];
 export type NamedBackendView = components["schemas"]["NamedBackendView"];
+/** A route's policies (rewrite, redirect, header edits, HSTS, limits, auth, error pages). */
+export type Policies = components["schemas"]["Policies"];
+export type BasicUser = components["schemas"]["BasicUser"];
+export type HeaderRules = components["schemas"]["HeaderRules"];
+export type Rewrite = components["schemas"]["Rewrite"];
 
 /** A zone as a list or read shows it: from PostgreSQL, or (degraded) from Redis. */
 export type AnyZone = ZoneView | DegradedZone;

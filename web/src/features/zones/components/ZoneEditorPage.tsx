@@ -58,30 +58,42 @@ function ZoneEditor({ zone }: { zone: AnyZone | null }) {
   const [values, setValues] = useState<ZoneFormValues>(() => (zone ? formFromZone(zone) : emptyZoneForm));
   const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
   const [checking, setChecking] = useState(false);
-  const [pending, setPending] = useState<{ write: ZoneWrite; diff: Diff } | null>(null);
+  /** The write the diff shows, and the form values it was made from (for its problems). */
+  const [pending, setPending] = useState<{ write: ZoneWrite; diff: Diff; form: ZoneFormValues | null } | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
+  /** A 409: the save was refused as a whole (a live proxy too old for policies, a duplicate). */
+  const [refusal, setRefusal] = useState<{ title: string; message: string } | null>(null);
   const applied: Applied | null = handed.applied ?? null;
 
   const degraded = zone !== null && isDegradedZone(zone);
   const writable = allowed && !degraded;
   const title = zone ? `${zone.hostname}${zone.path_prefix}` : "New zone";
 
-  const failed = (e: unknown) => {
-    if (e instanceof ApiError && e.status === 422 && e.details.length > 0) setErrors(formErrors(e.details));
-    else setProblem(errorMessage(e));
+  /** Shows why a write was refused; `form`: the values it was made from, for the fields. */
+  const failed = (e: unknown, form: ZoneFormValues | null) => {
+    if (e instanceof ApiError && e.status === 422 && e.details.length > 0) setErrors(formErrors(e.details, form ?? undefined));
+    else if (e instanceof ApiError && e.status === 409) {
+      // The format gate names the proxies to upgrade in its message, and puts each on `policies`.
+      const gate = e.details.some((d) => /(^|\.)policies$/.test(d.field));
+      setRefusal({ title: gate ? "Not saved: upgrade the proxies first" : "Not saved: it conflicts with what is stored", message: e.message });
+      setErrors(formErrors(e.details, form ?? undefined));
+    } else setProblem(errorMessage(e));
     if (e instanceof ApiError && e.status === 503) recheckHealth();
   };
 
   /** Step 1: the API's dry run; its diff opens for confirmation. */
-  const preview = (write: ZoneWrite) => {
+  const preview = (write: ZoneWrite, form: ZoneFormValues | null) => {
     setChecking(true);
     setProblem(null);
+    setRefusal(null);
     setErrors(NO_ERRORS);
     dryRun(write)
       .then((diff) => {
-        setPending({ write, diff });
+        setPending({ write, diff, form });
       })
-      .catch(failed)
+      .catch((e: unknown) => {
+        failed(e, form);
+      })
       .finally(() => {
         setChecking(false);
       });
@@ -90,16 +102,17 @@ function ZoneEditor({ zone }: { zone: AnyZone | null }) {
   const save = () => {
     const result = specFromForm(values);
     if (!result.ok) {
-      setErrors(formErrors(result.problems));
+      setRefusal(null);
+      setErrors(formErrors(result.problems, values));
       return;
     }
-    preview(zone ? { op: "update", id: zone.id, spec: result.spec } : { op: "create", spec: result.spec });
+    preview(zone ? { op: "update", id: zone.id, spec: result.spec } : { op: "create", spec: result.spec }, values);
   };
 
   /** Step 2: confirmed — the write for real. */
   const confirm = () => {
     if (!pending) return;
-    const { write } = pending;
+    const { write, form } = pending;
     apply.mutate(write, {
       onSuccess: (done) => {
         setPending(null);
@@ -115,7 +128,7 @@ function ZoneEditor({ zone }: { zone: AnyZone | null }) {
       },
       onError: (e) => {
         setPending(null);
-        failed(e);
+        failed(e, form);
       },
     });
   };
@@ -151,6 +164,13 @@ function ZoneEditor({ zone }: { zone: AnyZone | null }) {
           busy={checking}
           submitLabel={zone ? "Review changes" : "Review new zone"}
           onSubmit={save}
+          refusal={
+            refusal && (
+              <Banner tone="error" title={refusal.title}>
+                {refusal.message}
+              </Banner>
+            )
+          }
           footer={
             <>
               {zone && (
@@ -158,7 +178,7 @@ function ZoneEditor({ zone }: { zone: AnyZone | null }) {
                   variant="danger"
                   disabled={!writable || checking}
                   onClick={() => {
-                    preview({ op: "delete", id: zone.id });
+                    preview({ op: "delete", id: zone.id }, null);
                   }}
                 >
                   Delete zone

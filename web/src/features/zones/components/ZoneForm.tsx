@@ -1,8 +1,10 @@
-import type { ReactNode, SubmitEvent } from "react";
+import { useState, type ReactNode, type SubmitEvent } from "react";
 import { Banner } from "@/components/ui/Banner";
 import { Button } from "@/components/ui/Button";
 import { Checkbox, Field } from "@/components/ui/Field";
 import type { BackendKind, FormErrors, FormField, ZoneFormValues } from "../api/form";
+import { formPolicyBadges } from "../api/policies";
+import { PoliciesSection } from "./PoliciesSection";
 
 interface Props {
   values: ZoneFormValues;
@@ -15,10 +17,14 @@ interface Props {
   submitLabel: string;
   /** Next to the submit button (e.g. why it is disabled, a delete button). */
   footer?: ReactNode;
+  /** Right above the submit button: why the last save was refused as a whole (a 409). */
+  refusal?: ReactNode;
 }
 
 /** The zone's fields; the API's problems appear next to the field they name. */
-export function ZoneForm({ values, onChange, errors, disabled, onSubmit, busy, submitLabel, footer }: Props) {
+export function ZoneForm({ values, onChange, errors, disabled, onSubmit, busy, submitLabel, footer, refusal }: Props) {
+  // Policies start expanded only when the zone has some.
+  const [policiesOpen] = useState(() => formPolicyBadges(values.policies).length > 0);
   const set = <K extends keyof ZoneFormValues>(key: K, value: ZoneFormValues[K]) => {
     onChange({ ...values, [key]: value });
   };
@@ -146,6 +152,18 @@ export function ZoneForm({ values, onChange, errors, disabled, onSubmit, busy, s
           </Field>
         </div>
       </fieldset>
+      {/* Outside the fieldset: a read-only user can still expand it to read the policies. */}
+      <PoliciesSection
+        values={values.policies}
+        onChange={(policies) => {
+          set("policies", policies);
+        }}
+        errors={errors}
+        disabled={disabled}
+        hasPathPrefix={values.path_prefix.trim() !== ""}
+        defaultOpen={policiesOpen}
+      />
+      {refusal}
       <div className="flex flex-wrap items-center gap-3">
         <Button type="submit" variant="primary" disabled={disabled} busy={busy}>
           {submitLabel}

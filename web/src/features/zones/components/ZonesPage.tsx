@@ -9,9 +9,11 @@ import { WritesBlocked } from "@/components/WritesBlocked";
 import { formatDate, plural } from "@/lib/format";
 import { useCan } from "@/lib/can";
 import { describeBackend } from "../api/diff";
-import { isDegradedZone } from "../api/types";
+import { policyBadges } from "../api/policies";
+import { isDegradedZone, type Policies } from "../api/types";
 import { useZonePage } from "../api/zones";
 import { LiveOnFleet } from "./LiveOnFleet";
+import { PolicyBadge } from "./PoliciesSection";
 import type { AppliedState } from "./ZoneEditorPage";
 
 const SEARCH_DELAY_MS = 300;
@@ -128,6 +130,7 @@ export function ZonesPage() {
                   <Th>Path</Th>
                   <Th>Backend</Th>
                   <Th>HTTPS</Th>
+                  <Th>Policies</Th>
                   <Th>Updated</Th>
                 </tr>
               </THead>
@@ -142,6 +145,9 @@ export function ZonesPage() {
                     <Td className="break-all">{z.path_prefix || <span className="text-slate-500 dark:text-slate-400">/</span>}</Td>
                     <Td className="break-all">{describeBackend(z.backend)}</Td>
                     <Td>{z.force_https ? "forced" : "—"}</Td>
+                    <Td>
+                      <ZonePolicies policies={z.policies} />
+                    </Td>
                     <Td className="whitespace-nowrap">{isDegradedZone(z) ? "—" : formatDate(z.updated_at)}</Td>
                   </Tr>
                 ))}
@@ -171,5 +177,20 @@ export function ZonesPage() {
         )}
       </div>
     </section>
+  );
+}
+
+/** The policies a zone has, as compact badges ("—" for none). */
+function ZonePolicies({ policies }: { policies: Policies | null | undefined }) {
+  const badges = policyBadges(policies);
+  if (badges.length === 0) return <span className="text-slate-500 dark:text-slate-400">—</span>;
+  return (
+    <ul aria-label="Policies" className="flex flex-wrap gap-1">
+      {badges.map((b) => (
+        <li key={b}>
+          <PolicyBadge label={b} />
+        </li>
+      ))}
+    </ul>
   );
 }

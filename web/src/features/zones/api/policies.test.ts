@@ -1,0 +1,255 @@
+import { describe, expect, it } from "vitest";
+import { fieldChanges } from "./diff";
+import { emptyZoneForm, formErrors, formFromZone, specFromForm, type ZoneFormValues } from "./form";
+import { blankUser, describePolicies, emptyPolicyForm, policyBadges, policyFormFromApi, splitBytes, type PolicyFormValues } from "./policies";
+import type { Policies, ZoneView } from "./types";
+
+const ANN_HASH = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$3q2+7w0Cq0a0c0b0d0e0f0g0h0i0j0k0l0m0n0o0p0q";
+const BOB_HASH = "$2b$12$abcdefghijklmnopqrstuuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01";
+
+/** Everything docs/policies.md shows, as the API returns it (users by hash only). */
+const stored: Policies = {
+  rewrite: { kind: "strip_prefix" },
+  redirect: { code: 301, pattern: "^/old/(.*)$", target: "/new/$1", keep_query: true },
+  request_headers: { remove: ["x-debug"], set: [{ name: "x-env", value: "prod" }], add: [{ name: "x-client", value: "{client_ip} via {scheme}" }] },
+  response_headers: { remove: ["server"] },
+  hsts: { max_age_secs: 31536000, include_subdomains: true },
+  security_headers: true,
+  max_body_bytes: 10485760,
+  basic_auth: { realm: "Staff", users: [{ username: "ann", hash: ANN_HASH }, { username: "bob", hash: BOB_HASH }] },
+  rate_limit: { requests: 100, per_secs: 60, burst: 20, key: { kind: "header", name: "x-api-key" } },
+  error_pages: { "503": { content_type: "text/html; charset=utf-8", body: "<h1>Back soon</h1><!-- {request_id} -->" } },
+};
+
+const zone = (policies?: Policies): ZoneView => ({
+  id: "0b6f0c8e-0000-4000-8000-000000000001",
+  domain_id: "0b6f0c8e-0000-4000-8000-000000000002",
+  hostname: "app.example.com",
+  path_prefix: "/api",
+  backend: { kind: "upstreams", upstreams: [{ url: "http://10.0.0.5:8080", weight: 1 }] },
+  force_https: false,
+  preserve_host: false,
+  allow: [],
+  timeouts: {},
+  ...(policies ? { policies } : {}),
+  created_at: "2026-01-01T00:00:00Z",
+  updated_at: "2026-01-02T00:00:00Z",
+});
+
+const withPolicies = (p: Partial<PolicyFormValues>): ZoneFormValues => ({ ...emptyZoneForm, hostname: "app.example.com", policies: { ...emptyPolicyForm, ...p } });
+
+function sent(form: ZoneFormValues) {
+  const result = specFromForm(form);
+  if (!result.ok) throw new Error(`not sendable: ${JSON.stringify(result.problems)}`);
+  return result.spec;
+}
+
+describe("policies: form → payload", () => {
+  it("sends no policies key when nothing is on", () => {
+    expect("policies" in sent(withPolicies({}))).toBe(false);
+    // Values typed into a policy that is switched off are not sent either.
+    const off = withPolicies({
+      rateLimit: { ...emptyPolicyForm.rateLimit, on: false, requests: "5" },
+      basicAuth: { on: false, realm: "x", users: [{ ...blankUser(), username: "ann", password: "pw" }] },
+      request_headers: { remove: ["  "], set: [{ name: "", value: "" }], add: [] },
+      hsts: { ...emptyPolicyForm.hsts, on: false },
+    });
+    expect("policies" in sent(off)).toBe(false);
+  });
+
+  it("gives back what the API stored: every policy, stored users by their hash", () => {
+    const form = formFromZone(zone(stored));
+    expect(sent(form).policies).toEqual(stored);
+    // The hash is carried, never shown in a field a person types into.
+    expect(form.policies.basicAuth.users.map((u) => [u.username, u.password, u.replace])).toEqual([
+      ["ann", "", false],
+      ["bob", "", false],
+    ]);
+  });
+
+  it("keeps a stored user's hash, sends a replaced or new user's password, and drops a removed one", () => {
+    const form = formFromZone(zone(stored));
+    const [ann, bob] = form.policies.basicAuth.users;
+    if (!ann || !bob) throw new Error("two users");
+    form.policies = {
+      ...form.policies,
+      basicAuth: {
+        ...form.policies.basicAuth,
+        users: [ann, { ...blankUser(), username: " cat ", password: " s3cret " }],
+      },
+    };
+    expect(sent(form).policies?.basic_auth?.users).toEqual([
+      { username: "ann", hash: ANN_HASH },
+      { username: "cat", password: " s3cret " },
+    ]);
+    form.policies.basicAuth.users = [{ ...ann, replace: true, password: "new-pass" }, bob];
+    expect(sent(form).policies?.basic_auth?.users).toEqual([
+      { username: "ann", password: "new-pass" },
+      { username: "bob", hash: BOB_HASH },
+    ]);
+  });
+
+  it("omits empty parts: blank rows, empty lists, defaults left as they are", () => {
+    const spec = sent(
+      withPolicies({
+        request_headers: { remove: ["", " x-debug "], set: [{ name: "", value: "" }], add: [] },
+        response_headers: { remove: [], set: [], add: [{ name: "", value: " " }] },
+        redirect: { on: true, code: "302", pattern: " ", target: " /maintenance ", keepQuery: false },
+        rateLimit: { on: true, requests: "10", perSecs: "", burst: "", keyKind: "client_ip", keyHeader: "" },
+        basicAuth: { on: true, realm: "", users: [{ ...blankUser(), username: "ann", password: "pw" }, blankUser()] },
+        errorPages: [{ status: "429", contentType: "", body: "slow down" }],
+      }),
+    );
+    expect(spec.policies).toEqual({
+      request_headers: { remove: ["x-debug"] },
+      redirect: { code: 302, target: "/maintenance" },
+      rate_limit: { requests: 10, per_secs: 1 },
+      basic_auth: { realm: "Restricted", users: [{ username: "ann", password: "pw" }] },
+      error_pages: { "429": { content_type: "text/html; charset=utf-8", body: "slow down" } },
+    });
+  });
+
+  it("turns a size with its unit into bytes, and bytes into the largest exact unit", () => {
+    const spec = sent(withPolicies({ maxBody: { on: true, amount: "1.5", unit: "MiB" } }));
+    expect(spec.policies).toEqual({ max_body_bytes: 1572864 });
+    expect(splitBytes(10485760)).toEqual({ amount: "10", unit: "MiB" });
+    expect(splitBytes(68719476736)).toEqual({ amount: "64", unit: "GiB" });
+    expect(splitBytes(1500)).toEqual({ amount: "1500", unit: "B" });
+    expect(policyFormFromApi({ max_body_bytes: 2048 }).maxBody).toEqual({ on: true, amount: "2", unit: "KiB" });
+  });
+
+  it("sends numbers the API checks (0 included), and refuses only what is not a number", () => {
+    expect(sent(withPolicies({ rateLimit: { ...emptyPolicyForm.rateLimit, on: true, requests: "0" } })).policies?.rate_limit?.requests).toBe(0);
+    const result = specFromForm(
+      withPolicies({
+        rateLimit: { on: true, requests: "", perSecs: "a minute", burst: "99999999999", keyKind: "client_ip", keyHeader: "" },
+        hsts: { on: true, maxAge: "1y", includeSubdomains: false, preload: false },
+        maxBody: { on: true, amount: "0.5", unit: "B" },
+        errorPages: [
+          { status: "503", contentType: "", body: "a" },
+          { status: "503", contentType: "", body: "b" },
+        ],
+      }),
+    );
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems.map((p) => p.field)).toEqual([
+      "policies.hsts.max_age_secs",
+      "policies.max_body_bytes",
+      "policies.rate_limit.requests",
+      "policies.rate_limit.per_secs",
+      "policies.rate_limit.burst",
+      "policies.error_pages[1].status",
+    ]);
+    // …and those problems land next to their inputs.
+    const errors = formErrors(result.problems);
+    expect(errors.other).toEqual([]);
+    expect(errors.fields["policies.rate_limit.requests"]).toEqual(["give the number of requests"]);
+    expect(errors.fields["policies.error_pages[1].status"]).toEqual(["503 has a page above already; a status has one page"]);
+  });
+});
+
+describe("policies: the API's problems → the form's inputs", () => {
+  it("puts each problem next to its input", () => {
+    const errors = formErrors([
+      { field: "policies.rate_limit.requests", problem: "requests is 0; it must be 1–1000000" },
+      { field: "policies.rate_limit.key.name", problem: 'header name "x key" is not a token' },
+      { field: "policies.hsts.preload", problem: "preload needs include_subdomains" },
+      { field: "policies.max_body_bytes", problem: "max_body_bytes is 0" },
+      { field: "policies.rewrite", problem: "strip_prefix needs a route with a path prefix" },
+      { field: "policies.rewrite.replacement", problem: "refers to group 2" },
+      { field: "policies.redirect.code", problem: "303 is not one of 301, 302, 307, 308" },
+      { field: "policies.basic_auth.realm", problem: "realm must be 1–200 characters" },
+      { field: "policies.basic_auth.users", problem: "lists no user" },
+      { field: "policies.basic_auth.users[0].hash", problem: "hash is neither an argon2id hash nor bcrypt" },
+      { field: "policies.basic_auth.users[1]", problem: "gives neither hash nor password" },
+      { field: "policies.basic_auth.users[1].username", problem: 'username "a:b"' },
+      { field: "policies.basic_auth.users[2].password", problem: "password must be 1–1024 bytes" },
+      { field: "policies.request_headers", problem: "has 65 header edits" },
+      { field: "policies.response_headers.add[0].value", problem: "uses the unknown variable {nope}" },
+    ]);
+    expect(errors.other).toEqual([]);
+    expect(errors.fields).toEqual({
+      "policies.rate_limit.requests": ["requests is 0; it must be 1–1000000"],
+      "policies.rate_limit.key.name": ['header name "x key" is not a token'],
+      "policies.hsts.preload": ["preload needs include_subdomains"],
+      "policies.max_body_bytes": ["max_body_bytes is 0"],
+      "policies.rewrite": ["strip_prefix needs a route with a path prefix"],
+      "policies.rewrite.replacement": ["refers to group 2"],
+      "policies.redirect.code": ["303 is not one of 301, 302, 307, 308"],
+      "policies.basic_auth.realm": ["realm must be 1–200 characters"],
+      "policies.basic_auth.users": ["lists no user"],
+      "policies.basic_auth.users[0].credential": ["hash is neither an argon2id hash nor bcrypt"],
+      "policies.basic_auth.users[1].credential": ["gives neither hash nor password"],
+      "policies.basic_auth.users[1].username": ['username "a:b"'],
+      "policies.basic_auth.users[2].password": ["password must be 1–1024 bytes"],
+      "policies.request_headers": ["has 65 header edits"],
+      "policies.response_headers.add[0].value": ["uses the unknown variable {nope}"],
+    });
+  });
+
+  it("turns the API's positions into the form's rows when blank rows were left out", () => {
+    const form = withPolicies({
+      request_headers: { remove: ["", "x-forwarded-for"], set: [{ name: "", value: "" }, { name: "x-a", value: "1" }, { name: "Bad Name", value: "2" }], add: [] },
+      basicAuth: { on: true, realm: "r", users: [blankUser(), { ...blankUser(), username: "a:b", password: "pw" }] },
+      errorPages: [
+        { status: "401", contentType: "", body: "" },
+        { status: "503", contentType: "html", body: "" },
+      ],
+    });
+    const errors = formErrors(
+      [
+        { field: "policies.request_headers.remove[0]", problem: "is set by the proxy" },
+        { field: "policies.request_headers.set[1].name", problem: "not a token" },
+        { field: "policies.basic_auth.users[0].username", problem: "has a colon" },
+        { field: "policies.error_pages.503.content_type", problem: "not a media type" },
+      ],
+      form,
+    );
+    expect(errors.fields).toEqual({
+      "policies.request_headers.remove[1]": ["is set by the proxy"],
+      "policies.request_headers.set[2].name": ["not a token"],
+      "policies.basic_auth.users[1].username": ["has a colon"],
+      "policies.error_pages[1].content_type": ["not a media type"],
+    });
+  });
+
+  it("reads bulk-shaped positions, and keeps what names no input on the section", () => {
+    const errors = formErrors([
+      { field: "create[0].policies.rate_limit.per_secs", problem: "per_secs is 7200" },
+      { field: "policies", problem: 'proxy "edge-1" reads data format 1; policies need format 2' },
+      { field: "policies.something_new", problem: "unknown field `something_new`" },
+    ]);
+    expect(errors.other).toEqual([]);
+    expect(errors.fields).toEqual({
+      "policies.rate_limit.per_secs": ["per_secs is 7200"],
+      policies: ['proxy "edge-1" reads data format 1; policies need format 2', "something_new: unknown field `something_new`"],
+    });
+  });
+});
+
+describe("policies in words", () => {
+  it("badges what a zone has, in the list's order", () => {
+    expect(policyBadges(undefined)).toEqual([]);
+    expect(policyBadges({})).toEqual([]);
+    expect(policyBadges(stored)).toEqual(["auth", "rate limit", "HSTS", "security headers", "rewrite", "redirect", "headers", "body limit", "error pages"]);
+    expect(policyBadges({ response_headers: { remove: [] }, hsts: { max_age_secs: 0 } })).toEqual(["HSTS"]);
+  });
+
+  it("shows a policy change in the dry run's diff, a new password without its hash", () => {
+    const after: Policies = { ...stored, basic_auth: { realm: "Staff", users: [{ username: "ann", hash: "$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdG5ld3NhbHQ$other" }, { username: "bob", hash: BOB_HASH }] } };
+    const [change] = fieldChanges(zone(stored), zone(after));
+    expect(change?.field).toBe("policies");
+    expect(change?.after).toContain("basic auth “Staff”: ann (new password), bob");
+    expect(`${change?.before ?? ""}${change?.after ?? ""}`).not.toContain("$argon2id");
+    expect(describePolicies(stored)).toBe(
+      "rewrite: strip the prefix; redirect 301 ^/old/(.*)$ → /new/$1 (with the query); request headers: remove x-debug, set x-env: prod, add x-client: {client_ip} via {scheme}; " +
+        "response headers: remove server; HSTS max-age 31536000, includeSubDomains; security headers; body ≤ 10 MiB; basic auth “Staff”: ann, bob; " +
+        "rate limit 100 per 60 s, burst 20, by header x-api-key; error pages: 503",
+    );
+    // A change the words leave out is still shown as one.
+    const newBody: Policies = { ...stored, error_pages: { "503": { content_type: "text/html; charset=utf-8", body: "<h1>Soon</h1>" } } };
+    expect(fieldChanges(zone(stored), zone(newBody))[0]?.after).toMatch(/\(details changed\)$/);
+    expect(fieldChanges(zone(), zone({}))).toEqual([]);
+  });
+});

@@ -1,0 +1,429 @@
+// A route's policies in the zone form ↔ the API's `Policies` (docs/policies.md), and the
+// API's problems with them (`policies.rate_limit.requests`,
+// `policies.basic_auth.users[0].hash`) → the form's inputs.
+//
+// The payload holds only what is on: a policy switched off, a blank header row or an
+// empty list is left out, and with nothing on there is no `policies` at all. A basic-auth
+// user the API already holds is sent back with its stored `hash` (kept) unless the
+// operator gives a new password, which goes as `password` (the panel hashes it). The
+// hash itself is never shown. As in the rest of the form, only what cannot be sent at
+// all (a number that is not one) is refused here; limits are the API's to check.
+import type { FieldProblem } from "@/lib/api/errors";
+import type { BasicUser, HeaderRules, Policies, Rewrite } from "./types";
+
+export const REDIRECT_CODES = ["301", "302", "307", "308"] as const;
+export type RedirectCode = (typeof REDIRECT_CODES)[number];
+
+/** The proxy's own answers a custom page may replace. */
+export const ERROR_PAGE_STATUSES = ["401", "403", "413", "429", "502", "503", "504"] as const;
+export type ErrorPageStatus = (typeof ERROR_PAGE_STATUSES)[number];
+
+export const SIZE_UNITS = ["B", "KiB", "MiB", "GiB"] as const;
+export type SizeUnit = (typeof SIZE_UNITS)[number];
+export const UNIT_BYTES: Record<SizeUnit, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+
+/** The API's limits, for hints (it checks them itself). */
+export const MAX_BODY_BYTES = 64 * 1024 ** 3;
+export const ONE_YEAR_SECS = 31_536_000;
+export const MAX_HSTS_SECS = 63_072_000;
+export const DEFAULT_CONTENT_TYPE = "text/html; charset=utf-8";
+export const DEFAULT_REALM = "Restricted";
+/** The API's counters are u32: a larger number is not even read. */
+const U32_MAX = 4_294_967_295;
+
+export type HeaderDirection = "request_headers" | "response_headers";
+
+export interface HeaderRow {
+  name: string;
+  value: string;
+}
+
+export interface HeaderEditsForm {
+  /** Header names, one a row. */
+  remove: string[];
+  set: HeaderRow[];
+  add: HeaderRow[];
+}
+
+export interface AuthUserRow {
+  username: string;
+  /** The hash the API holds for this user (kept, never shown); null for a user added here. */
+  storedHash: string | null;
+  /** A stored user whose password is being replaced by `password`. */
+  replace: boolean;
+  /** A new user's password, or a stored user's new one. */
+  password: string;
+}
+
+export interface ErrorPageRow {
+  status: ErrorPageStatus;
+  /** Empty: the API's default, HTML. */
+  contentType: string;
+  body: string;
+}
+
+export type RewriteKind = "none" | Rewrite["kind"];
+export type RateKeyKind = "client_ip" | "header";
+
+export interface PolicyFormValues {
+  rewrite: { kind: RewriteKind; with: string; pattern: string; replacement: string };
+  redirect: { on: boolean; code: RedirectCode; pattern: string; target: string; keepQuery: boolean };
+  request_headers: HeaderEditsForm;
+  response_headers: HeaderEditsForm;
+  hsts: { on: boolean; maxAge: string; includeSubdomains: boolean; preload: boolean };
+  securityHeaders: boolean;
+  maxBody: { on: boolean; amount: string; unit: SizeUnit };
+  basicAuth: { on: boolean; realm: string; users: AuthUserRow[] };
+  rateLimit: { on: boolean; requests: string; perSecs: string; burst: string; keyKind: RateKeyKind; keyHeader: string };
+  errorPages: ErrorPageRow[];
+}
+
+export const blankUser = (): AuthUserRow => ({ username: "", storedHash: null, replace: false, password: "" });
+
+const noHeaderEdits: HeaderEditsForm = { remove: [], set: [], add: [] };
+
+export const emptyPolicyForm: PolicyFormValues = {
+  rewrite: { kind: "none", with: "", pattern: "", replacement: "" },
+  redirect: { on: false, code: "302", pattern: "", target: "", keepQuery: false },
+  request_headers: noHeaderEdits,
+  response_headers: noHeaderEdits,
+  hsts: { on: false, maxAge: String(ONE_YEAR_SECS), includeSubdomains: false, preload: false },
+  securityHeaders: false,
+  maxBody: { on: false, amount: "10", unit: "MiB" },
+  basicAuth: { on: false, realm: DEFAULT_REALM, users: [] },
+  rateLimit: { on: false, requests: "", perSecs: "1", burst: "", keyKind: "client_ip", keyHeader: "" },
+  errorPages: [],
+};
+
+/** `bytes` in the largest unit that holds it exactly (10485760 → 10 MiB). */
+export function splitBytes(bytes: number): { amount: string; unit: SizeUnit } {
+  for (const unit of [...SIZE_UNITS].reverse()) {
+    if (bytes >= UNIT_BYTES[unit] && bytes % UNIT_BYTES[unit] === 0) return { amount: String(bytes / UNIT_BYTES[unit]), unit };
+  }
+  return { amount: String(bytes), unit: "B" };
+}
+
+/** The form filled from a zone's policies as the API shows them. */
+export function policyFormFromApi(p: Policies | null | undefined): PolicyFormValues {
+  if (!p) return emptyPolicyForm;
+  const headers = (r: HeaderRules | undefined): HeaderEditsForm => ({
+    remove: [...(r?.remove ?? [])],
+    set: (r?.set ?? []).map((h) => ({ name: h.name, value: h.value })),
+    add: (r?.add ?? []).map((h) => ({ name: h.name, value: h.value })),
+  });
+  const rw = p.rewrite;
+  const redirect = p.redirect;
+  const code = String(redirect?.code ?? 302);
+  const rate = p.rate_limit;
+  return {
+    rewrite: {
+      kind: rw?.kind ?? "none",
+      with: rw?.kind === "replace_prefix" ? rw.with : "",
+      pattern: rw?.kind === "regex" ? rw.pattern : "",
+      replacement: rw?.kind === "regex" ? rw.replacement : "",
+    },
+    redirect: redirect
+      ? {
+          on: true,
+          code: (REDIRECT_CODES as readonly string[]).includes(code) ? (code as RedirectCode) : "302",
+          pattern: redirect.pattern ?? "",
+          target: redirect.target,
+          keepQuery: redirect.keep_query ?? false,
+        }
+      : emptyPolicyForm.redirect,
+    request_headers: headers(p.request_headers),
+    response_headers: headers(p.response_headers),
+    hsts: p.hsts
+      ? { on: true, maxAge: String(p.hsts.max_age_secs), includeSubdomains: p.hsts.include_subdomains ?? false, preload: p.hsts.preload ?? false }
+      : emptyPolicyForm.hsts,
+    securityHeaders: p.security_headers ?? false,
+    maxBody: p.max_body_bytes != null ? { on: true, ...splitBytes(p.max_body_bytes) } : emptyPolicyForm.maxBody,
+    basicAuth: p.basic_auth
+      ? {
+          on: true,
+          realm: p.basic_auth.realm,
+          users: p.basic_auth.users.map((u) => ({ username: u.username, storedHash: u.hash ?? null, replace: false, password: "" })),
+        }
+      : emptyPolicyForm.basicAuth,
+    rateLimit: rate
+      ? {
+          on: true,
+          requests: String(rate.requests),
+          perSecs: String(rate.per_secs),
+          burst: rate.burst != null ? String(rate.burst) : "",
+          keyKind: rate.key?.kind ?? "client_ip",
+          keyHeader: rate.key?.kind === "header" ? rate.key.name : "",
+        }
+      : emptyPolicyForm.rateLimit,
+    errorPages: Object.entries(p.error_pages ?? {})
+      .filter((entry): entry is [ErrorPageStatus, (typeof entry)[1]] => (ERROR_PAGE_STATUSES as readonly string[]).includes(entry[0]))
+      .map(([status, page]) => ({ status, contentType: page.content_type === DEFAULT_CONTENT_TYPE ? "" : page.content_type, body: page.body })),
+  };
+}
+
+// --- which rows are sent ------------------------------------------------------------------
+// Blank rows are left out, so the API's positions (`set[0]`) are those of the rows sent;
+// these give, for each position, the form's row (the mapping of problems uses them too).
+
+const keptHeaderRows = (rows: HeaderRow[]) => rows.flatMap((r, i) => (r.name.trim() !== "" || r.value.trim() !== "" ? [i] : []));
+const keptNames = (rows: string[]) => rows.flatMap((r, i) => (r.trim() !== "" ? [i] : []));
+const keptUsers = (rows: AuthUserRow[]) => rows.flatMap((u, i) => (u.storedHash !== null || u.username.trim() !== "" || u.password !== "" ? [i] : []));
+
+/** A whole number as typed, or a problem (`what` names it); "" → absent, or a problem when required. */
+function wholeNumber(text: string, field: string, what: string, problems: FieldProblem[], { required = false, max = U32_MAX } = {}): number | undefined {
+  const t = text.trim();
+  if (t === "") {
+    if (required) problems.push({ field, problem: `give the ${what}` });
+    return undefined;
+  }
+  if (!/^\d+$/.test(t)) {
+    problems.push({ field, problem: `"${t}" is not a whole number` });
+    return undefined;
+  }
+  const n = Number(t);
+  if (n > max) {
+    problems.push({ field, problem: `${t} is more than ${max.toLocaleString("en")}` });
+    return undefined;
+  }
+  return n;
+}
+
+function headerRules(form: HeaderEditsForm): HeaderRules | undefined {
+  const rules: HeaderRules = {};
+  const remove = keptNames(form.remove).map((i) => (form.remove[i] ?? "").trim());
+  const row = (r: HeaderRow | undefined) => ({ name: (r?.name ?? "").trim(), value: r?.value ?? "" });
+  const set = keptHeaderRows(form.set).map((i) => row(form.set[i]));
+  const add = keptHeaderRows(form.add).map((i) => row(form.add[i]));
+  if (remove.length > 0) rules.remove = remove;
+  if (set.length > 0) rules.set = set;
+  if (add.length > 0) rules.add = add;
+  return Object.keys(rules).length > 0 ? rules : undefined;
+}
+
+/**
+ * The `policies` the form describes, with only what is on; `undefined` when nothing is.
+ * What cannot be sent is added to `problems`, named by the API's field.
+ */
+export function policiesFromForm(form: PolicyFormValues, problems: FieldProblem[]): Policies | undefined {
+  const p: Policies = {};
+  const rw = form.rewrite;
+  switch (rw.kind) {
+    case "none":
+      break;
+    case "strip_prefix":
+      p.rewrite = { kind: "strip_prefix" };
+      break;
+    case "replace_prefix":
+      p.rewrite = { kind: "replace_prefix", with: rw.with.trim() };
+      break;
+    case "regex":
+      p.rewrite = { kind: "regex", pattern: rw.pattern.trim(), replacement: rw.replacement.trim() };
+      break;
+  }
+  const rd = form.redirect;
+  if (rd.on) {
+    p.redirect = { code: Number(rd.code), target: rd.target.trim() };
+    if (rd.pattern.trim() !== "") p.redirect.pattern = rd.pattern.trim();
+    if (rd.keepQuery) p.redirect.keep_query = true;
+  }
+  for (const dir of ["request_headers", "response_headers"] as const) {
+    const rules = headerRules(form[dir]);
+    if (rules) p[dir] = rules;
+  }
+  const h = form.hsts;
+  if (h.on) {
+    const maxAge = wholeNumber(h.maxAge, "policies.hsts.max_age_secs", "max-age in seconds", problems, { required: true });
+    if (maxAge !== undefined) {
+      p.hsts = { max_age_secs: maxAge };
+      if (h.includeSubdomains) p.hsts.include_subdomains = true;
+      if (h.preload) p.hsts.preload = true;
+    }
+  }
+  if (form.securityHeaders) p.security_headers = true;
+  const mb = form.maxBody;
+  if (mb.on) {
+    const field = "policies.max_body_bytes";
+    const t = mb.amount.trim();
+    const bytes = Number(t) * UNIT_BYTES[mb.unit];
+    if (t === "") problems.push({ field, problem: "give the largest body size" });
+    else if (!/^\d+(\.\d+)?$/.test(t)) problems.push({ field, problem: `"${t}" is not a number` });
+    else if (!Number.isSafeInteger(bytes)) problems.push({ field, problem: `${t} ${mb.unit} is not a whole number of bytes` });
+    else p.max_body_bytes = bytes;
+  }
+  const auth = form.basicAuth;
+  if (auth.on) {
+    const users: BasicUser[] = keptUsers(auth.users).map((i) => {
+      const u = auth.users[i] ?? blankUser();
+      const username = u.username.trim();
+      // A stored user keeps the hash the API gave unless a new password replaces it.
+      return u.storedHash !== null && !u.replace ? { username, hash: u.storedHash } : { username, password: u.password };
+    });
+    p.basic_auth = { realm: auth.realm.trim() === "" ? DEFAULT_REALM : auth.realm.trim(), users };
+  }
+  const rl = form.rateLimit;
+  if (rl.on) {
+    const requests = wholeNumber(rl.requests, "policies.rate_limit.requests", "number of requests", problems, { required: true });
+    const perSecs = wholeNumber(rl.perSecs, "policies.rate_limit.per_secs", "window in seconds", problems);
+    const burst = wholeNumber(rl.burst, "policies.rate_limit.burst", "burst", problems);
+    if (requests !== undefined) {
+      p.rate_limit = { requests, per_secs: perSecs ?? 1 };
+      if (burst !== undefined) p.rate_limit.burst = burst;
+      if (rl.keyKind === "header") p.rate_limit.key = { kind: "header", name: rl.keyHeader.trim() };
+    }
+  }
+  if (form.errorPages.length > 0) {
+    const pages: NonNullable<Policies["error_pages"]> = {};
+    form.errorPages.forEach((page, i) => {
+      if (page.status in pages) {
+        problems.push({ field: `policies.error_pages[${i}].status`, problem: `${page.status} has a page above already; a status has one page` });
+        return;
+      }
+      pages[page.status] = { body: page.body, content_type: page.contentType.trim() === "" ? DEFAULT_CONTENT_TYPE : page.contentType.trim() };
+    });
+    p.error_pages = pages;
+  }
+  return Object.keys(p).length > 0 ? p : undefined;
+}
+
+// --- the API's problems → the form's inputs ----------------------------------------------
+
+/** A field of the policies part of the form: `policies`, or a path in it (form row indices). */
+export type PolicyField = `policies${string}`;
+
+/**
+ * Where a problem with `field` (`policies…`, as the API names it) is shown: the form's
+ * input for it, with the API's list positions turned into the form's rows (blank rows are
+ * not sent) and an error page's status into its row. What names no input goes on the
+ * policy's main input, or on the section itself (`policies`) with the rest of its path.
+ */
+export function policyErrorTarget(field: string, form?: PolicyFormValues): { field: PolicyField; prefix: string } {
+  const at = (f: PolicyField) => ({ field: f, prefix: "" });
+  const rest = field === "policies" ? "" : field.replace(/^policies\.?/, "");
+  const row = (kept: number[] | undefined, i: string) => (kept ? (kept[Number(i)] ?? Number(i)) : Number(i));
+  let m: RegExpExecArray | null;
+  if (rest === "") return at("policies");
+  if ((m = /^rewrite\.(with|pattern|replacement)$/.exec(rest))) return at(`policies.rewrite.${m[1] ?? ""}`);
+  if (/^rewrite(\.|$)/.test(rest)) return at("policies.rewrite");
+  if ((m = /^redirect\.(code|pattern)$/.exec(rest))) return at(`policies.redirect.${m[1] ?? ""}`);
+  if (/^redirect(\.|$)/.test(rest)) return at("policies.redirect.target");
+  if ((m = /^(request_headers|response_headers)\.remove\[(\d+)\]$/.exec(rest))) {
+    const dir = m[1] as HeaderDirection;
+    return at(`policies.${dir}.remove[${row(form && keptNames(form[dir].remove), m[2] ?? "0")}]`);
+  }
+  if ((m = /^(request_headers|response_headers)\.(set|add)\[(\d+)\](?:\.(name|value))?$/.exec(rest))) {
+    const dir = m[1] as HeaderDirection;
+    const kind = m[2] as "set" | "add";
+    return at(`policies.${dir}.${kind}[${row(form && keptHeaderRows(form[dir][kind]), m[3] ?? "0")}].${m[4] ?? "name"}`);
+  }
+  if ((m = /^(request_headers|response_headers)(\.|$)/.exec(rest))) return at(`policies.${m[1] ?? ""}`);
+  if ((m = /^hsts\.(max_age_secs|include_subdomains|preload)$/.exec(rest))) return at(`policies.hsts.${m[1] ?? ""}`);
+  if (/^hsts(\.|$)/.test(rest)) return at("policies.hsts.max_age_secs");
+  if (/^max_body_bytes$/.test(rest)) return at("policies.max_body_bytes");
+  if (/^security_headers$/.test(rest)) return at("policies.security_headers");
+  if (rest === "basic_auth.realm") return at("policies.basic_auth.realm");
+  if ((m = /^basic_auth\.users\[(\d+)\](?:\.(\w+))?$/.exec(rest))) {
+    const i = row(form && keptUsers(form.basicAuth.users), m[1] ?? "0");
+    // `hash` (a stored hash refused) and the user as a whole ("gives neither hash nor
+    // password") are shown on the user's password control.
+    const part = m[2] === "username" || m[2] === "password" ? m[2] : "credential";
+    return at(`policies.basic_auth.users[${i}].${part}`);
+  }
+  if (/^basic_auth(\.|$)/.test(rest)) return at("policies.basic_auth.users");
+  if ((m = /^rate_limit\.(requests|per_secs|burst)$/.exec(rest))) return at(`policies.rate_limit.${m[1] ?? ""}`);
+  if (rest === "rate_limit.key.name") return at("policies.rate_limit.key.name");
+  if (/^rate_limit\.key(\.|$)/.test(rest)) return at("policies.rate_limit.key");
+  if (/^rate_limit(\.|$)/.test(rest)) return at("policies.rate_limit.requests");
+  if ((m = /^error_pages\[(\d+)\]\.(status|content_type|body)$/.exec(rest))) return at(`policies.error_pages[${m[1] ?? "0"}].${m[2] ?? "status"}`);
+  if ((m = /^error_pages\.(\d+)(?:\.(content_type|body))?$/.exec(rest))) {
+    const i = form ? form.errorPages.findIndex((p) => p.status === m?.[1]) : -1;
+    if (i >= 0) return at(`policies.error_pages[${i}].${m[2] ?? "status"}`);
+  }
+  if (/^error_pages(\.|$)/.test(rest)) return { field: "policies.error_pages", prefix: rest.replace(/^error_pages\.?/, "") };
+  return { field: "policies", prefix: rest };
+}
+
+// --- what is on, in words --------------------------------------------------------------------
+
+const hasHeaderRules = (r: HeaderRules | undefined) => (r?.remove?.length ?? 0) + (r?.set?.length ?? 0) + (r?.add?.length ?? 0) > 0;
+
+/** Short names of the policies a zone has, for badges ("auth", "rate limit", "HSTS", …). */
+export function policyBadges(p: Policies | null | undefined): string[] {
+  if (!p) return [];
+  return [
+    p.basic_auth ? "auth" : null,
+    p.rate_limit ? "rate limit" : null,
+    p.hsts ? "HSTS" : null,
+    p.security_headers ? "security headers" : null,
+    p.rewrite ? "rewrite" : null,
+    p.redirect ? "redirect" : null,
+    hasHeaderRules(p.request_headers) || hasHeaderRules(p.response_headers) ? "headers" : null,
+    p.max_body_bytes != null ? "body limit" : null,
+    Object.keys(p.error_pages ?? {}).length > 0 ? "error pages" : null,
+  ].filter((b): b is string => b !== null);
+}
+
+/** The same names for what the form has switched on (whether or not it can be sent yet). */
+export function formPolicyBadges(f: PolicyFormValues): string[] {
+  const headers = (h: HeaderEditsForm) => keptNames(h.remove).length + keptHeaderRows(h.set).length + keptHeaderRows(h.add).length > 0;
+  return [
+    f.basicAuth.on ? "auth" : null,
+    f.rateLimit.on ? "rate limit" : null,
+    f.hsts.on ? "HSTS" : null,
+    f.securityHeaders ? "security headers" : null,
+    f.rewrite.kind !== "none" ? "rewrite" : null,
+    f.redirect.on ? "redirect" : null,
+    headers(f.request_headers) || headers(f.response_headers) ? "headers" : null,
+    f.maxBody.on ? "body limit" : null,
+    f.errorPages.length > 0 ? "error pages" : null,
+  ].filter((b): b is string => b !== null);
+}
+
+/** "10 MiB", "1,500 B". */
+export function formatBytes(bytes: number): string {
+  const { amount, unit } = splitBytes(bytes);
+  return `${Number(amount).toLocaleString("en")} ${unit}`;
+}
+
+function describeHeaders(r: HeaderRules): string {
+  return [
+    ...(r.remove ?? []).map((n) => `remove ${n}`),
+    ...(r.set ?? []).map((h) => `set ${h.name}: ${h.value}`),
+    ...(r.add ?? []).map((h) => `add ${h.name}: ${h.value}`),
+  ].join(", ");
+}
+
+/**
+ * Every policy of a zone in words, for the dry run's before → after. Basic-auth users are
+ * named, never their hashes; one whose stored hash differs from `before`'s is marked
+ * "(new password)".
+ */
+export function describePolicies(p: Policies | null | undefined, before?: Policies | null): string {
+  if (!p) return "none";
+  const parts: string[] = [];
+  const rw = p.rewrite;
+  if (rw) {
+    parts.push(
+      rw.kind === "strip_prefix" ? "rewrite: strip the prefix" : rw.kind === "replace_prefix" ? `rewrite: prefix → ${rw.with}` : `rewrite: ${rw.pattern} → ${rw.replacement}`,
+    );
+  }
+  const rd = p.redirect;
+  if (rd) parts.push(`redirect ${rd.code}${rd.pattern ? ` ${rd.pattern}` : ""} → ${rd.target}${rd.keep_query ? " (with the query)" : ""}`);
+  if (p.request_headers && hasHeaderRules(p.request_headers)) parts.push(`request headers: ${describeHeaders(p.request_headers)}`);
+  if (p.response_headers && hasHeaderRules(p.response_headers)) parts.push(`response headers: ${describeHeaders(p.response_headers)}`);
+  if (p.hsts) parts.push(`HSTS max-age ${p.hsts.max_age_secs}${p.hsts.include_subdomains ? ", includeSubDomains" : ""}${p.hsts.preload ? ", preload" : ""}`);
+  if (p.security_headers) parts.push("security headers");
+  if (p.max_body_bytes != null) parts.push(`body ≤ ${formatBytes(p.max_body_bytes)}`);
+  if (p.basic_auth) {
+    const old = new Map((before?.basic_auth?.users ?? []).map((u) => [u.username, u.hash]));
+    const users = p.basic_auth.users.map((u) => (old.has(u.username) && old.get(u.username) !== u.hash ? `${u.username} (new password)` : u.username));
+    parts.push(`basic auth “${p.basic_auth.realm}”: ${users.join(", ") || "no users"}`);
+  }
+  const rl = p.rate_limit;
+  if (rl) {
+    const key = rl.key?.kind === "header" ? `by header ${rl.key.name}` : "by client IP";
+    parts.push(`rate limit ${rl.requests} per ${rl.per_secs} s${rl.burst != null ? `, burst ${rl.burst}` : ""}, ${key}`);
+  }
+  const pages = Object.keys(p.error_pages ?? {});
+  if (pages.length > 0) parts.push(`error pages: ${pages.join(", ")}`);
+  return parts.length > 0 ? parts.join("; ") : "none";
+}

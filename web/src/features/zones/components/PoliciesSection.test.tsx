@@ -1,0 +1,138 @@
+import { cleanup, fireEvent, render, screen, within } from "@testing-library/react";
+import { useState } from "react";
+import { afterEach, describe, expect, it } from "vitest";
+import { emptyZoneForm, formErrors, formFromZone, specFromForm, type FormErrors, type ZoneFormValues } from "../api/form";
+import type { ZoneView } from "../api/types";
+import { ZoneForm } from "./ZoneForm";
+
+afterEach(cleanup);
+
+const HASH = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$3q2+7w0Cq0a0c0b0d0e0f0g0h0i0j0k0l0m0n0o0p0q";
+
+const zone: ZoneView = {
+  id: "z1",
+  domain_id: "d1",
+  hostname: "app.example.com",
+  path_prefix: "",
+  backend: { kind: "none" },
+  policies: { basic_auth: { realm: "Staff", users: [{ username: "ann", hash: HASH }] }, rate_limit: { requests: 5, per_secs: 1, key: { kind: "client_ip" } } },
+  created_at: "2026-01-01T00:00:00Z",
+  updated_at: "2026-01-01T00:00:00Z",
+};
+
+function Harness({ initial, errors, onValues }: { initial: ZoneFormValues; errors?: FormErrors; onValues?: (v: ZoneFormValues) => void }) {
+  const [values, setValues] = useState(initial);
+  return (
+    <ZoneForm
+      values={values}
+      onChange={(v) => {
+        setValues(v);
+        onValues?.(v);
+      }}
+      errors={errors ?? { fields: {}, other: [] }}
+      disabled={false}
+      onSubmit={() => undefined}
+      busy={false}
+      submitLabel="Review changes"
+    />
+  );
+}
+
+describe("<ZoneForm> policies", () => {
+  it("starts collapsed for a zone without policies, with the summary 'none'", () => {
+    render(<Harness initial={emptyZoneForm} />);
+    const toggle = screen.getByRole("button", { name: /^Policies/ });
+    expect(toggle.getAttribute("aria-expanded")).toBe("false");
+    expect(toggle.textContent).toContain("none");
+    expect(screen.queryByRole("checkbox", { name: "Rate limit" })).toBeNull();
+    fireEvent.click(toggle);
+    expect(toggle.getAttribute("aria-expanded")).toBe("true");
+    fireEvent.click(screen.getByRole("checkbox", { name: "Rate limit" }));
+    expect(screen.getByLabelText("Requests")).toBeTruthy();
+    expect(toggle.textContent).toContain("rate limit");
+  });
+
+  it("shows a stored user as a stored hash to keep or replace, never the hash itself", () => {
+    let last: ZoneFormValues | null = null;
+    const { container } = render(
+      <Harness
+        initial={formFromZone(zone)}
+        onValues={(v) => {
+          last = v;
+        }}
+      />,
+    );
+    const toggle = screen.getByRole("button", { name: /^Policies/ });
+    expect(toggle.getAttribute("aria-expanded")).toBe("true");
+    expect(toggle.textContent).toContain("auth");
+    expect(container.innerHTML).not.toContain("argon2id$");
+    for (const input of container.querySelectorAll("input, textarea")) expect((input as HTMLInputElement).value).not.toContain("$argon2");
+    const choice = screen.getByLabelText<HTMLSelectElement>("User 1 password");
+    expect(choice.value).toBe("keep");
+    expect(screen.getByText(/Stored as an argon2id hash/)).toBeTruthy();
+    fireEvent.change(choice, { target: { value: "replace" } });
+    const fresh = screen.getByLabelText<HTMLInputElement>("User 1 new password");
+    expect(fresh.type).toBe("password");
+    fireEvent.change(fresh, { target: { value: "n3w" } });
+    expect(last).not.toBeNull();
+    expect((last as ZoneFormValues | null)?.policies.basicAuth.users[0]).toMatchObject({ replace: true, password: "n3w", storedHash: HASH });
+  });
+
+  it("shows each of the API's problems next to its input, and opens the section for them", () => {
+    const errors = formErrors([
+      { field: "policies.rate_limit.requests", problem: "requests is 0; it must be 1–1000000" },
+      { field: "policies.basic_auth.users[0].hash", problem: "hash is not a valid bcrypt hash" },
+    ]);
+    const initial = formFromZone(zone);
+    const { rerender } = render(<Harness initial={initial} />);
+    // Collapsed by the user, then the API answers with problems in it: it opens again.
+    const toggle = screen.getByRole("button", { name: /^Policies/ });
+    fireEvent.click(toggle);
+    expect(toggle.getAttribute("aria-expanded")).toBe("false");
+    rerender(<Harness initial={initial} errors={errors} />);
+    expect(toggle.getAttribute("aria-expanded")).toBe("true");
+    const requests = screen.getByLabelText("Requests");
+    expect(requests.getAttribute("aria-invalid")).toBe("true");
+    const described = (requests.getAttribute("aria-describedby") ?? "").split(" ").map((id) => document.getElementById(id)?.textContent ?? "");
+    expect(described.join(" ")).toContain("requests is 0; it must be 1–1000000");
+    const user = screen.getByLabelText("User 1 password");
+    const userDescribed = (user.getAttribute("aria-describedby") ?? "").split(" ").map((id) => document.getElementById(id)?.textContent ?? "");
+    expect(userDescribed.join(" ")).toContain("hash is not a valid bcrypt hash");
+  });
+
+  it("adds and deletes header rows and error pages, sending what was filled in", () => {
+    let last: ZoneFormValues = emptyZoneForm;
+    render(
+      <Harness
+        initial={{ ...emptyZoneForm, hostname: "a.example.com", backendKind: "none" }}
+        onValues={(v) => {
+          last = v;
+        }}
+      />,
+    );
+    fireEvent.click(screen.getByRole("button", { name: /^Policies/ }));
+    const request = within(screen.getByRole("group", { name: "Request headers (to the backend)" }));
+    fireEvent.click(request.getByRole("button", { name: "+ Header to set" }));
+    fireEvent.click(request.getByRole("button", { name: "+ Header to set" }));
+    fireEvent.change(request.getByLabelText("Set request header 2 name"), { target: { value: "x-env" } });
+    fireEvent.change(request.getByLabelText("Set request header 2 value"), { target: { value: "prod" } });
+    fireEvent.click(request.getByRole("button", { name: "+ Header to remove" }));
+    fireEvent.change(request.getByLabelText("Request header to remove 1"), { target: { value: "x-debug" } });
+    const pages = within(screen.getByRole("group", { name: "Custom error pages" }));
+    fireEvent.click(pages.getByRole("button", { name: "Add error page" }));
+    fireEvent.change(pages.getByLabelText("Error page 1 status"), { target: { value: "503" } });
+    fireEvent.change(pages.getByLabelText("Error page 1 body"), { target: { value: "<h1>Back soon</h1>" } });
+    fireEvent.click(screen.getByRole("checkbox", { name: "Max body size" }));
+    fireEvent.change(screen.getByLabelText("Largest request body"), { target: { value: "2" } });
+    fireEvent.change(screen.getByLabelText("Unit"), { target: { value: "GiB" } });
+    expect(screen.getByText(/= 2,147,483,648 bytes/)).toBeTruthy();
+    const result = specFromForm(last);
+    expect(result.ok && result.spec.policies).toEqual({
+      request_headers: { remove: ["x-debug"], set: [{ name: "x-env", value: "prod" }] },
+      max_body_bytes: 2147483648,
+      error_pages: { "503": { content_type: "text/html; charset=utf-8", body: "<h1>Back soon</h1>" } },
+    });
+    fireEvent.click(request.getByRole("button", { name: "Delete set request header 1" }));
+    expect(request.getByLabelText<HTMLInputElement>("Set request header 1 name").value).toBe("x-env");
+  });
+});

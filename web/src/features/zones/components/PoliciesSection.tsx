@@ -1,0 +1,573 @@
+import { useId, useState, type ReactNode } from "react";
+import { Button } from "@/components/ui/Button";
+import { cn } from "@/components/ui/cn";
+import { Checkbox, Field } from "@/components/ui/Field";
+import type { FormErrors, FormField } from "../api/form";
+import {
+  blankUser,
+  ERROR_PAGE_STATUSES,
+  formatBytes,
+  formPolicyBadges,
+  MAX_HSTS_SECS,
+  ONE_YEAR_SECS,
+  REDIRECT_CODES,
+  SIZE_UNITS,
+  UNIT_BYTES,
+  DEFAULT_CONTENT_TYPE,
+  type AuthUserRow,
+  type ErrorPageStatus,
+  type HeaderDirection,
+  type HeaderEditsForm,
+  type HeaderRow,
+  type PolicyFormValues,
+  type RateKeyKind,
+  type RedirectCode,
+  type RewriteKind,
+  type SizeUnit,
+} from "../api/policies";
+
+type Err = (f: FormField) => string[] | undefined;
+
+interface Props {
+  values: PolicyFormValues;
+  onChange: (values: PolicyFormValues) => void;
+  errors: FormErrors;
+  /** Writes are off: every control but the section's toggle is disabled. */
+  disabled: boolean;
+  /** The zone has a path prefix (prefix rewrites need one). */
+  hasPathPrefix: boolean;
+  /** Expanded at first (the zone has policies). */
+  defaultOpen: boolean;
+}
+
+const REDIRECT_LABELS: Record<RedirectCode, string> = {
+  "301": "301 Moved Permanently",
+  "302": "302 Found",
+  "307": "307 Temporary Redirect",
+  "308": "308 Permanent Redirect",
+};
+
+const STATUS_LABELS: Record<ErrorPageStatus, string> = {
+  "401": "401 Unauthorized (basic auth)",
+  "403": "403 Forbidden (allow-list)",
+  "413": "413 Content Too Large (body size)",
+  "429": "429 Too Many Requests (rate limit)",
+  "502": "502 Bad Gateway",
+  "503": "503 Service Unavailable",
+  "504": "504 Gateway Timeout",
+};
+
+const hasPolicyErrors = (errors: FormErrors) => Object.keys(errors.fields).some((f) => f.startsWith("policies"));
+
+/** Problems under a list or a block, for the screen reader too. */
+function Problems({ errors }: { errors: string[] | undefined }) {
+  if (!errors || errors.length === 0) return null;
+  return (
+    <div role="alert">
+      <ul className="space-y-0.5 text-sm text-red-700 dark:text-red-400">
+        {errors.map((e) => (
+          <li key={e}>{e}</li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+function Hint({ children }: { children: ReactNode }) {
+  return <p className="text-xs text-slate-500 dark:text-slate-400">{children}</p>;
+}
+
+/**
+ * One policy: a group named by its legend. With `on`, the legend is the checkbox that
+ * switches the policy on, and its fields show only while it is.
+ */
+function Block({ title, on, onToggle, hint, children }: { title: string; on?: boolean; onToggle?: (on: boolean) => void; hint?: ReactNode; children?: ReactNode }) {
+  const id = useId();
+  return (
+    <fieldset className={cn("space-y-3 rounded-md border border-slate-200 px-4 dark:border-slate-700", on === false ? "pb-2" : "pt-2 pb-4")}>
+      <legend className="px-1 text-sm font-semibold">
+        {onToggle ? (
+          <span className="flex items-center gap-2">
+            <input
+              id={id}
+              type="checkbox"
+              className="size-4 rounded border-slate-300 accent-teal-700 dark:border-slate-600"
+              checked={on ?? false}
+              onChange={(e) => {
+                onToggle(e.target.checked);
+              }}
+            />
+            <label htmlFor={id}>{title}</label>
+          </span>
+        ) : (
+          title
+        )}
+      </legend>
+      {hint && <Hint>{hint}</Hint>}
+      {(on ?? true) && children}
+    </fieldset>
+  );
+}
+
+/** "≈ 1 year", "≈ 30 days", "2 h". */
+function aboutDuration(secs: number): string {
+  if (secs >= ONE_YEAR_SECS) return `≈ ${+(secs / ONE_YEAR_SECS).toFixed(2)} year${secs === ONE_YEAR_SECS ? "" : "s"}`;
+  if (secs >= 86_400) return `≈ ${+(secs / 86_400).toFixed(1)} days`;
+  if (secs >= 3600) return `≈ ${+(secs / 3600).toFixed(1)} h`;
+  return `${secs} s`;
+}
+
+/** What kind of hash the API stores for a user, in words (never the hash itself). */
+function hashKind(hash: string): string {
+  if (hash.startsWith("$argon2id$")) return "an argon2id hash";
+  if (/^\$2[aby]\$/.test(hash)) return "a bcrypt hash";
+  return "a hash";
+}
+
+/** Route policies: collapsed with a summary of what is on, each policy a sub-form. */
+export function PoliciesSection({ values, onChange, errors, disabled, hasPathPrefix, defaultOpen }: Props) {
+  const [open, setOpen] = useState(defaultOpen);
+  // New problems with a policy open the section, so each shows next to its input.
+  const [seenErrors, setSeenErrors] = useState(errors);
+  if (errors !== seenErrors) {
+    setSeenErrors(errors);
+    if (hasPolicyErrors(errors)) setOpen(true);
+  }
+  const panelId = useId();
+  const badges = formPolicyBadges(values);
+  const err: Err = (f) => errors.fields[f];
+  const set = <K extends keyof PolicyFormValues>(key: K, value: PolicyFormValues[K]) => {
+    onChange({ ...values, [key]: value });
+  };
+  const patch = <K extends "rewrite" | "redirect" | "hsts" | "maxBody" | "basicAuth" | "rateLimit">(key: K, part: Partial<PolicyFormValues[K]>) => {
+    onChange({ ...values, [key]: { ...values[key], ...part } });
+  };
+
+  return (
+    <section aria-labelledby={`${panelId}-title`} className="rounded-md border border-slate-200 dark:border-slate-700">
+      <h2 id={`${panelId}-title`} className="text-sm font-semibold">
+        <button
+          type="button"
+          aria-expanded={open}
+          aria-controls={panelId}
+          onClick={() => {
+            setOpen((o) => !o);
+          }}
+          className="flex w-full flex-wrap items-center gap-x-3 gap-y-1 rounded-md px-4 py-3 text-left hover:bg-slate-50 focus-visible:outline-2 focus-visible:outline-teal-600 dark:hover:bg-slate-800/60"
+        >
+          <span aria-hidden="true" className="inline-block w-3 text-slate-500 dark:text-slate-400">
+            {open ? "▾" : "▸"}
+          </span>
+          <span>Policies</span>
+          <span className="flex flex-wrap gap-1 font-normal">
+            {badges.length === 0 ? (
+              <span className="text-slate-500 dark:text-slate-400">none</span>
+            ) : (
+              badges.map((b) => <PolicyBadge key={b} label={b} />)
+            )}
+          </span>
+        </button>
+      </h2>
+      {open && (
+        <div id={panelId} className="space-y-4 border-t border-slate-200 p-4 dark:border-slate-700">
+          <Hint>
+            Applied by the proxy in this order: rate limit, basic auth, redirect, body size; then the rewrite and the header edits. Rate limits are per proxy.
+          </Hint>
+          <Problems errors={err("policies")} />
+          <fieldset disabled={disabled} className="space-y-4">
+            <RewriteBlock values={values} patch={patch} err={err} hasPathPrefix={hasPathPrefix} />
+            <RedirectBlock values={values} patch={patch} err={err} />
+            <HeaderBlock dir="request_headers" value={values.request_headers} onChange={(v) => { set("request_headers", v); }} err={err} />
+            <HeaderBlock dir="response_headers" value={values.response_headers} onChange={(v) => { set("response_headers", v); }} err={err} />
+            <HstsBlock values={values} patch={patch} err={err} />
+            <Block title="Security headers" hint="Where the answer has none: X-Content-Type-Options: nosniff, X-Frame-Options: SAMEORIGIN, Referrer-Policy: strict-origin-when-cross-origin.">
+              <Checkbox label="Add the security headers" checked={values.securityHeaders} errors={err("policies.security_headers")} onChange={(e) => { set("securityHeaders", e.target.checked); }} />
+            </Block>
+            <MaxBodyBlock values={values} patch={patch} err={err} />
+            <BasicAuthBlock values={values} patch={patch} err={err} />
+            <RateLimitBlock values={values} patch={patch} err={err} />
+            <ErrorPagesBlock value={values.errorPages} onChange={(v) => { set("errorPages", v); }} err={err} />
+          </fieldset>
+        </div>
+      )}
+    </section>
+  );
+}
+
+/** A policy's short name as a badge (the zones list shows the same). */
+export function PolicyBadge({ label }: { label: string }) {
+  return <span className="rounded bg-teal-50 px-1.5 py-0.5 text-xs font-medium text-teal-900 ring-1 ring-teal-200 ring-inset dark:bg-teal-950 dark:text-teal-100 dark:ring-teal-800">{label}</span>;
+}
+
+type Patch = <K extends "rewrite" | "redirect" | "hsts" | "maxBody" | "basicAuth" | "rateLimit">(key: K, part: Partial<PolicyFormValues[K]>) => void;
+
+interface BlockProps {
+  values: PolicyFormValues;
+  patch: Patch;
+  err: Err;
+}
+
+function RewriteBlock({ values, patch, err, hasPathPrefix }: BlockProps & { hasPathPrefix: boolean }) {
+  const rw = values.rewrite;
+  return (
+    <Block title="Path rewrite" hint="The path sent upstream; the query is kept.">
+      <Field label="Rewrite" errors={err("policies.rewrite")} hint={hasPathPrefix ? undefined : "Prefix rewrites need a path prefix on this zone."}>
+        {(p) => (
+          <select {...p} value={rw.kind} onChange={(e) => { patch("rewrite", { kind: e.target.value as RewriteKind }); }}>
+            <option value="none">None</option>
+            <option value="strip_prefix">Strip the path prefix (/api/v1 → /v1)</option>
+            <option value="replace_prefix">Replace the path prefix with …</option>
+            <option value="regex">Regular expression → replacement</option>
+          </select>
+        )}
+      </Field>
+      {rw.kind === "replace_prefix" && (
+        <Field label="Replace the prefix with" errors={err("policies.rewrite.with")} hint="A path, e.g. /v2 (/api/x → /v2/x)">
+          {(p) => <input {...p} spellCheck={false} value={rw.with} onChange={(e) => { patch("rewrite", { with: e.target.value }); }} />}
+        </Field>
+      )}
+      {rw.kind === "regex" && (
+        <div className="grid gap-4 sm:grid-cols-2">
+          <Field label="Rewrite pattern" errors={err("policies.rewrite.pattern")} hint="A regular expression over the path, e.g. ^/old/(.*)$">
+            {(p) => <input {...p} spellCheck={false} value={rw.pattern} onChange={(e) => { patch("rewrite", { pattern: e.target.value }); }} />}
+          </Field>
+          <Field label="Replacement" errors={err("policies.rewrite.replacement")} hint="Starts with /; $1 or ${name} are the pattern's groups">
+            {(p) => <input {...p} spellCheck={false} value={rw.replacement} onChange={(e) => { patch("rewrite", { replacement: e.target.value }); }} />}
+          </Field>
+        </div>
+      )}
+    </Block>
+  );
+}
+
+function RedirectBlock({ values, patch, err }: BlockProps) {
+  const rd = values.redirect;
+  return (
+    <Block title="Redirect rule" on={rd.on} onToggle={(on) => { patch("redirect", { on }); }}>
+      <div className="grid gap-4 sm:grid-cols-2">
+        <Field label="Redirect code" errors={err("policies.redirect.code")}>
+          {(p) => (
+            <select {...p} value={rd.code} onChange={(e) => { patch("redirect", { code: e.target.value as RedirectCode }); }}>
+              {REDIRECT_CODES.map((c) => (
+                <option key={c} value={c}>
+                  {REDIRECT_LABELS[c]}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
+        <Field label="Redirect pattern" errors={err("policies.redirect.pattern")} hint="A regular expression over the path; empty redirects every path">
+          {(p) => <input {...p} spellCheck={false} value={rd.pattern} onChange={(e) => { patch("redirect", { pattern: e.target.value }); }} />}
+        </Field>
+      </div>
+      <Field label="Redirect target" errors={err("policies.redirect.target")} hint="https://… or /…; $1 or ${name} are the pattern's groups">
+        {(p) => <input {...p} spellCheck={false} value={rd.target} onChange={(e) => { patch("redirect", { target: e.target.value }); }} />}
+      </Field>
+      <Checkbox label="Keep the query string" checked={rd.keepQuery} onChange={(e) => { patch("redirect", { keepQuery: e.target.checked }); }} />
+    </Block>
+  );
+}
+
+function HeaderBlock({ dir, value, onChange, err }: { dir: HeaderDirection; value: HeaderEditsForm; onChange: (v: HeaderEditsForm) => void; err: Err }) {
+  const request = dir === "request_headers";
+  const noun = request ? "request header" : "response header";
+  const Noun = request ? "Request header" : "Response header";
+  const setRow = (kind: "set" | "add", i: number, part: Partial<HeaderRow>) => {
+    onChange({ ...value, [kind]: value[kind].map((r, j) => (j === i ? { ...r, ...part } : r)) });
+  };
+  return (
+    <Block
+      title={request ? "Request headers (to the backend)" : "Response headers (to the client)"}
+      hint={
+        <>
+          Remove, then set (replacing), then add (appending). Values may use {"{client_ip}"}, {"{request_id}"}, {"{host}"}, {"{scheme}"}; write {"{{"} and {"}}"} for braces.
+          {request ? " X-Forwarded-* and X-Real-IP are the proxy's own." : " Applies to the backend's answers."}
+        </>
+      }
+    >
+      <Problems errors={err(`policies.${dir}`)} />
+      {value.remove.map((name, i) => (
+        <div key={`remove-${i}`} className="grid items-start gap-2 sm:grid-cols-[1fr_auto]">
+          <Field label={`${Noun} to remove ${i + 1}`} errors={err(`policies.${dir}.remove[${i}]`)}>
+            {(p) => (
+              <input
+                {...p}
+                spellCheck={false}
+                autoComplete="off"
+                value={name}
+                onChange={(e) => {
+                  onChange({ ...value, remove: value.remove.map((n, j) => (j === i ? e.target.value : n)) });
+                }}
+              />
+            )}
+          </Field>
+          <Button
+            variant="ghost"
+            className="sm:mt-6"
+            aria-label={`Delete ${noun} to remove ${i + 1}`}
+            onClick={() => {
+              onChange({ ...value, remove: value.remove.filter((_, j) => j !== i) });
+            }}
+          >
+            Delete
+          </Button>
+        </div>
+      ))}
+      {(["set", "add"] as const).map((kind) =>
+        value[kind].map((row, i) => (
+          <div key={`${kind}-${i}`} className="grid items-start gap-2 sm:grid-cols-[1fr_1fr_auto]">
+            <Field label={`${kind === "set" ? "Set" : "Add"} ${noun} ${i + 1} name`} errors={err(`policies.${dir}.${kind}[${i}].name`)}>
+              {(p) => <input {...p} spellCheck={false} autoComplete="off" value={row.name} onChange={(e) => { setRow(kind, i, { name: e.target.value }); }} />}
+            </Field>
+            <Field label={`${kind === "set" ? "Set" : "Add"} ${noun} ${i + 1} value`} errors={err(`policies.${dir}.${kind}[${i}].value`)}>
+              {(p) => <input {...p} spellCheck={false} autoComplete="off" value={row.value} onChange={(e) => { setRow(kind, i, { value: e.target.value }); }} />}
+            </Field>
+            <Button
+              variant="ghost"
+              className="sm:mt-6"
+              aria-label={`Delete ${kind === "set" ? "set" : "add"} ${noun} ${i + 1}`}
+              onClick={() => {
+                onChange({ ...value, [kind]: value[kind].filter((_, j) => j !== i) });
+              }}
+            >
+              Delete
+            </Button>
+          </div>
+        )),
+      )}
+      <div className="flex flex-wrap gap-2">
+        <Button onClick={() => { onChange({ ...value, remove: [...value.remove, ""] }); }}>+ Header to remove</Button>
+        <Button onClick={() => { onChange({ ...value, set: [...value.set, { name: "", value: "" }] }); }}>+ Header to set</Button>
+        <Button onClick={() => { onChange({ ...value, add: [...value.add, { name: "", value: "" }] }); }}>+ Header to add</Button>
+      </div>
+    </Block>
+  );
+}
+
+function HstsBlock({ values, patch, err }: BlockProps) {
+  const h = values.hsts;
+  const secs = /^\d+$/.test(h.maxAge.trim()) ? Number(h.maxAge.trim()) : null;
+  return (
+    <Block title="HSTS (Strict-Transport-Security)" on={h.on} onToggle={(on) => { patch("hsts", { on }); }} hint={h.on ? "Sent on answers over HTTPS, replacing the backend's." : undefined}>
+      <Field
+        label="Max-age (seconds)"
+        errors={err("policies.hsts.max_age_secs")}
+        hint={`${secs !== null ? `${aboutDuration(secs)}; ` : ""}one year is ${ONE_YEAR_SECS.toLocaleString("en")}, at most ${MAX_HSTS_SECS.toLocaleString("en")} (two years); 0 tells browsers to forget the host`}
+      >
+        {(p) => <input {...p} inputMode="numeric" value={h.maxAge} onChange={(e) => { patch("hsts", { maxAge: e.target.value }); }} />}
+      </Field>
+      <div className="flex flex-wrap gap-6">
+        <Checkbox label="includeSubDomains" checked={h.includeSubdomains} errors={err("policies.hsts.include_subdomains")} onChange={(e) => { patch("hsts", { includeSubdomains: e.target.checked }); }} />
+        <Checkbox label="preload" hint="Needs includeSubDomains and at least one year" checked={h.preload} errors={err("policies.hsts.preload")} onChange={(e) => { patch("hsts", { preload: e.target.checked }); }} />
+      </div>
+    </Block>
+  );
+}
+
+function MaxBodyBlock({ values, patch, err }: BlockProps) {
+  const mb = values.maxBody;
+  const t = mb.amount.trim();
+  const bytes = /^\d+(\.\d+)?$/.test(t) ? Number(t) * UNIT_BYTES[mb.unit] : null;
+  const hint =
+    bytes !== null && Number.isSafeInteger(bytes)
+      ? `= ${bytes.toLocaleString("en")} byte${bytes === 1 ? "" : "s"}${mb.unit === "B" && bytes >= 1024 ? ` (${formatBytes(bytes)})` : ""}; 1 B – 64 GiB; larger bodies are answered 413`
+      : "1 B – 64 GiB; larger bodies are answered 413";
+  return (
+    <Block title="Max body size" on={mb.on} onToggle={(on) => { patch("maxBody", { on }); }}>
+      <div className="grid items-start gap-2 sm:grid-cols-[1fr_8rem]">
+        <Field label="Largest request body" errors={err("policies.max_body_bytes")} hint={hint}>
+          {(p) => <input {...p} inputMode="decimal" value={mb.amount} onChange={(e) => { patch("maxBody", { amount: e.target.value }); }} />}
+        </Field>
+        <Field label="Unit">
+          {(p) => (
+            <select {...p} value={mb.unit} onChange={(e) => { patch("maxBody", { unit: e.target.value as SizeUnit }); }}>
+              {SIZE_UNITS.map((u) => (
+                <option key={u} value={u}>
+                  {u === "B" ? "bytes" : u}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
+      </div>
+    </Block>
+  );
+}
+
+function UserRow({ user, i, onChange, onRemove, err }: { user: AuthUserRow; i: number; onChange: (part: Partial<AuthUserRow>) => void; onRemove: () => void; err: Err }) {
+  const n = i + 1;
+  const base = `policies.basic_auth.users[${i}]` as const;
+  const credential = err(`${base}.credential`);
+  return (
+    <div className="grid items-start gap-2 rounded-md bg-slate-50 p-3 sm:grid-cols-[1fr_1fr_auto] dark:bg-slate-800/40">
+      <Field label={`User ${n} name`} errors={err(`${base}.username`)}>
+        {(p) => <input {...p} spellCheck={false} autoComplete="off" value={user.username} onChange={(e) => { onChange({ username: e.target.value }); }} />}
+      </Field>
+      {user.storedHash !== null ? (
+        <div className="space-y-2">
+          <Field label={`User ${n} password`} errors={credential} hint={`Stored as ${hashKind(user.storedHash)}; the password itself is never kept or shown.`}>
+            {(p) => (
+              <select
+                {...p}
+                value={user.replace ? "replace" : "keep"}
+                onChange={(e) => {
+                  onChange({ replace: e.target.value === "replace", password: "" });
+                }}
+              >
+                <option value="keep">Keep the stored password</option>
+                <option value="replace">Set a new password</option>
+              </select>
+            )}
+          </Field>
+          {user.replace && (
+            <Field label={`User ${n} new password`} errors={err(`${base}.password`)}>
+              {(p) => <input {...p} type="password" autoComplete="new-password" value={user.password} onChange={(e) => { onChange({ password: e.target.value }); }} />}
+            </Field>
+          )}
+        </div>
+      ) : (
+        <Field label={`User ${n} password`} errors={[...(err(`${base}.password`) ?? []), ...(credential ?? [])]} hint="Hashed (argon2id) by the panel; never stored as typed">
+          {(p) => <input {...p} type="password" autoComplete="new-password" value={user.password} onChange={(e) => { onChange({ password: e.target.value }); }} />}
+        </Field>
+      )}
+      <Button variant="ghost" className="sm:mt-6" aria-label={`Remove user ${n}`} onClick={onRemove}>
+        Remove
+      </Button>
+    </div>
+  );
+}
+
+function BasicAuthBlock({ values, patch, err }: BlockProps) {
+  const auth = values.basicAuth;
+  const users = auth.users;
+  return (
+    <Block
+      title="Basic auth"
+      on={auth.on}
+      onToggle={(on) => {
+        // Switched on with nobody to let in: start with one user to fill in.
+        patch("basicAuth", on && users.length === 0 ? { on, users: [blankUser()] } : { on });
+      }}
+      hint={auth.on ? "Asked after the rate limit and the HTTPS redirect. Each wrong password costs a hash verification: pair basic auth with a rate limit." : undefined}
+    >
+      <Field label="Realm" errors={err("policies.basic_auth.realm")} hint="Shown in the browser's login prompt">
+        {(p) => <input {...p} autoComplete="off" value={auth.realm} onChange={(e) => { patch("basicAuth", { realm: e.target.value }); }} />}
+      </Field>
+      <Problems errors={err("policies.basic_auth.users")} />
+      {users.map((u, i) => (
+        <UserRow
+          key={i}
+          user={u}
+          i={i}
+          err={err}
+          onChange={(part) => {
+            patch("basicAuth", { users: users.map((x, j) => (j === i ? { ...x, ...part } : x)) });
+          }}
+          onRemove={() => {
+            patch("basicAuth", { users: users.filter((_, j) => j !== i) });
+          }}
+        />
+      ))}
+      <Button
+        onClick={() => {
+          patch("basicAuth", { users: [...users, blankUser()] });
+        }}
+      >
+        Add user
+      </Button>
+    </Block>
+  );
+}
+
+function RateLimitBlock({ values, patch, err }: BlockProps) {
+  const rl = values.rateLimit;
+  return (
+    <Block
+      title="Rate limit"
+      on={rl.on}
+      onToggle={(on) => { patch("rateLimit", { on }); }}
+      hint={rl.on ? "A token bucket per client (or header value) and per proxy: N proxies allow up to N× this rate. Beyond it: 429 with Retry-After." : undefined}
+    >
+      <div className="grid gap-4 sm:grid-cols-3">
+        <Field label="Requests" errors={err("policies.rate_limit.requests")} hint="1–1,000,000">
+          {(p) => <input {...p} inputMode="numeric" value={rl.requests} onChange={(e) => { patch("rateLimit", { requests: e.target.value }); }} />}
+        </Field>
+        <Field label="Per (seconds)" errors={err("policies.rate_limit.per_secs")} hint="1–3,600; empty is 1">
+          {(p) => <input {...p} inputMode="numeric" value={rl.perSecs} onChange={(e) => { patch("rateLimit", { perSecs: e.target.value }); }} />}
+        </Field>
+        <Field label="Burst" errors={err("policies.rate_limit.burst")} hint="At once; empty: as many as the requests">
+          {(p) => <input {...p} inputMode="numeric" value={rl.burst} onChange={(e) => { patch("rateLimit", { burst: e.target.value }); }} />}
+        </Field>
+      </div>
+      <div className="grid gap-4 sm:grid-cols-2">
+        <Field label="Count requests by" errors={err("policies.rate_limit.key")}>
+          {(p) => (
+            <select {...p} value={rl.keyKind} onChange={(e) => { patch("rateLimit", { keyKind: e.target.value as RateKeyKind }); }}>
+              <option value="client_ip">Client IP address</option>
+              <option value="header">A request header</option>
+            </select>
+          )}
+        </Field>
+        {rl.keyKind === "header" && (
+          <Field label="Header name" errors={err("policies.rate_limit.key.name")} hint="e.g. x-api-key; requests without it share one bucket">
+            {(p) => <input {...p} spellCheck={false} autoComplete="off" value={rl.keyHeader} onChange={(e) => { patch("rateLimit", { keyHeader: e.target.value }); }} />}
+          </Field>
+        )}
+      </div>
+    </Block>
+  );
+}
+
+function ErrorPagesBlock({ value, onChange, err }: { value: PolicyFormValues["errorPages"]; onChange: (v: PolicyFormValues["errorPages"]) => void; err: Err }) {
+  const unused = ERROR_PAGE_STATUSES.filter((s) => !value.some((p) => p.status === s));
+  const setRow = (i: number, part: Partial<PolicyFormValues["errorPages"][number]>) => {
+    onChange(value.map((p, j) => (j === i ? { ...p, ...part } : p)));
+  };
+  return (
+    <Block title="Custom error pages" hint="Replace the proxy's own answers for this route; {request_id} in the body is replaced. Up to 64 KiB each.">
+      <Problems errors={err("policies.error_pages")} />
+      {value.map((page, i) => (
+        <div key={i} className="space-y-2 rounded-md bg-slate-50 p-3 dark:bg-slate-800/40">
+          <div className="grid items-start gap-2 sm:grid-cols-[1fr_1fr_auto]">
+            <Field label={`Error page ${i + 1} status`} errors={err(`policies.error_pages[${i}].status`)}>
+              {(p) => (
+                <select {...p} value={page.status} onChange={(e) => { setRow(i, { status: e.target.value as ErrorPageStatus }); }}>
+                  {ERROR_PAGE_STATUSES.map((s) => (
+                    <option key={s} value={s}>
+                      {STATUS_LABELS[s]}
+                    </option>
+                  ))}
+                </select>
+              )}
+            </Field>
+            <Field label={`Error page ${i + 1} content type`} errors={err(`policies.error_pages[${i}].content_type`)} hint="Empty: HTML">
+              {(p) => <input {...p} spellCheck={false} placeholder={DEFAULT_CONTENT_TYPE} value={page.contentType} onChange={(e) => { setRow(i, { contentType: e.target.value }); }} />}
+            </Field>
+            <Button
+              variant="ghost"
+              className="sm:mt-6"
+              aria-label={`Remove error page ${i + 1}`}
+              onClick={() => {
+                onChange(value.filter((_, j) => j !== i));
+              }}
+            >
+              Remove
+            </Button>
+          </div>
+          <Field label={`Error page ${i + 1} body`} errors={err(`policies.error_pages[${i}].body`)}>
+            {(p) => <textarea {...p} rows={4} spellCheck={false} className={`${p.className} font-mono`} value={page.body} onChange={(e) => { setRow(i, { body: e.target.value }); }} />}
+          </Field>
+        </div>
+      ))}
+      <Button
+        disabled={unused.length === 0}
+        onClick={() => {
+          const status = unused[0];
+          if (status) onChange([...value, { status, contentType: "", body: "" }]);
+        }}
+      >
+        Add error page
+      </Button>
+    </Block>
+  );
+}
