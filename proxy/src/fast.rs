@@ -1123,9 +1123,7 @@ pub(crate) fn upstream_head<'h>(
             host: facts.host,
             tls: facts.tls,
         };
-        policy.request.each_appended(&vars, |name, value| {
-            header_line(out, name, value);
-        });
+        policy.request.write_appended(&vars, out);
     }
     out.extend_from_slice(b"\r\n");
 }

@@ -101,13 +101,29 @@ impl HeaderEdits {
         &self.drop
     }
 
+    /// The appended fields: name and value template, in order.
+    pub fn appended(&self) -> impl Iterator<Item = (&str, &Template)> {
+        self.append.iter().map(|(n, t)| (n.as_str(), t))
+    }
+
     /// Calls `add` with each appended field: name and rendered value.
     pub fn each_appended(&self, vars: &Vars<'_>, mut add: impl FnMut(&str, &[u8])) {
         let mut value = Vec::new();
-        for (name, template) in &self.append {
+        for (name, template) in self.appended() {
             value.clear();
             template.render(vars, &mut value);
             add(name, &value);
+        }
+    }
+
+    /// Writes each appended field as `name: value\r\n` into an HTTP/1 head, rendering
+    /// the value in place (the HTTP/1 fast path's form of [`Self::each_appended`]).
+    pub fn write_appended(&self, vars: &Vars<'_>, out: &mut Vec<u8>) {
+        for (name, template) in self.appended() {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            template.render(vars, out);
+            out.extend_from_slice(b"\r\n");
         }
     }
 }
@@ -386,9 +402,33 @@ impl RoutePolicy {
         mut add: impl FnMut(&str, &[u8]),
     ) {
         self.response.each_appended(vars, &mut add);
-        if vars.tls
-            && let Some(v) = &self.hsts
-        {
+        self.answer_fixed(vars.tls, has, add);
+    }
+
+    /// [`Self::answer_additions`] written as `name: value\r\n` lines into an HTTP/1 head.
+    pub fn write_answer_additions(
+        &self,
+        vars: &Vars<'_>,
+        has: impl Fn(&str) -> bool,
+        out: &mut Vec<u8>,
+    ) {
+        self.response.write_appended(vars, out);
+        self.answer_fixed(vars.tls, has, |name, value| {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n");
+        });
+    }
+
+    /// HSTS over HTTPS and the security preset where the answer lacks it.
+    fn answer_fixed(
+        &self,
+        tls: bool,
+        has: impl Fn(&str) -> bool,
+        mut add: impl FnMut(&str, &[u8]),
+    ) {
+        if tls && let Some(v) = &self.hsts {
             add("strict-transport-security", v.as_bytes());
         }
         if self.security_headers {
