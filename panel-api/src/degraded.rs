@@ -406,8 +406,8 @@ pub struct DegradedZone {
     pub preserve_host: bool,
     pub allow: Vec<String>,
     pub timeouts: Timeouts,
-    /// As the record holds them (normalised: basic-auth users by hash only); absent
-    /// when the route has none.
+    /// As the record holds them (normalised), but basic-auth users by username only:
+    /// hashes are never returned. Absent when the route has none.
     #[serde(skip_serializing_if = "Policies::is_empty")]
     pub policies: Policies,
     pub degraded: bool,
@@ -458,7 +458,7 @@ async fn readable_zones(state: &AppState, principal: &Principal) -> Option<Vec<D
                 preserve_host: route.preserve_host,
                 allow: route.allow.iter().map(|n| n.to_string()).collect(),
                 timeouts: route.timeouts,
-                policies: route.policies.map(|p| *p).unwrap_or_default(),
+                policies: route.policies.map(|p| p.redacted()).unwrap_or_default(),
                 degraded: true,
             });
         }

@@ -499,7 +499,8 @@ pub mod mirror {
         /// Client networks allowed; empty allows everyone.
         pub allow: Vec<String>,
         pub timeouts: switchyard_shared::model::Timeouts,
-        /// The route's policies, normalised (basic-auth users by hash only); absent when
+        /// The route's policies, normalised (as shown: basic-auth users by username only,
+        /// the hash the record holds is never returned); absent when
         /// it has none (such a record is data format 1).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub policies: Option<switchyard_shared::policy::Policies>,

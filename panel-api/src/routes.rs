@@ -1129,10 +1129,12 @@ pub mod transfer {
         ))
     }
 
-    /// The caller's readable slice of the configuration.
+    /// The caller's readable slice of the configuration. The one answer that carries
+    /// basic-auth password hashes (`policies.basic_auth.users[].hash`), so that a panel
+    /// can be rebuilt from the file: treat it as a secret (docs/policies.md).
     #[utoipa::path(
         get, path = "/export", tag = "transfer",
-        responses((status = 200, description = "The caller's readable slice", body = Document))
+        responses((status = 200, description = "The caller's readable slice; basic-auth users keep their `hash` (the only answer that returns one)", body = Document))
     )]
     async fn export(
         State(state): State<AppState>,

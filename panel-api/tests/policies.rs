@@ -1,6 +1,7 @@
 //! Route policies (issue 16, data format 2) through the panel: stored normalised in
-//! PostgreSQL and Redis, a basic-auth password answered only as its argon2id hash and
-//! found nowhere else, invalid policies refused by field, the data format gate (no
+//! PostgreSQL and Redis, a basic-auth password stored only as its argon2id hash, which
+//! no answer, audit row or log line shows (only Redis, PostgreSQL's zone row and the
+//! export file hold it), a user by username only keeping its stored password on update, invalid policies refused by field, the data format gate (no
 //! policy write while a live proxy reads only format 1), and every other path a zone
 //! takes — bulk, dry runs, named-backend re-rendering, reconciliation, degraded reads,
 //! export and import — keeping them.
@@ -80,6 +81,47 @@ fn every_policy_normalised(ann_hash: &str) -> Value {
             "503": {"content_type": "text/plain; charset=utf-8", "body": "down for maintenance"}
         }
     })
+}
+
+/// [`every_policy_normalised`] as every answer shows it: users by username only.
+fn every_policy_shown() -> Value {
+    let mut shown = every_policy_normalised("");
+    shown["basic_auth"]["users"] = json!([{"username": "ann"}, {"username": "bob"}]);
+    shown
+}
+
+/// Hash prefixes: argon2 PHC strings and every bcrypt variant.
+const HASH_MARKS: [&str; 4] = ["$argon2", "$2a$", "$2b$", "$2y$"];
+
+/// No raw response body (but the export file's) nor log line holds a password hash.
+fn assert_no_hashes(panel: &Panel) {
+    for (request, body) in &panel.bodies {
+        if request.starts_with("GET /export") {
+            continue;
+        }
+        for mark in HASH_MARKS {
+            assert!(
+                !body.contains(mark),
+                "{request} answered a password hash ({mark}): {body}"
+            );
+        }
+    }
+    let logs = panel.logs.text();
+    for mark in HASH_MARKS {
+        assert!(
+            !logs.contains(mark),
+            "a password hash ({mark}) reached the logs"
+        );
+    }
+}
+
+/// The zone row's policies as PostgreSQL stores them.
+async fn row_policies(panel: &Panel, id: &str) -> anyhow::Result<Value> {
+    Ok(zones::Entity::find_by_id(id.parse::<uuid::Uuid>()?)
+        .one(&panel.db)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no row {id}"))?
+        .policies)
 }
 
 fn zone_with(host: &str, prefix: &str, policies: Value) -> Value {
@@ -172,11 +214,11 @@ async fn every_policy_kind_round_trips_and_a_password_is_kept_only_as_its_hash()
         .await?;
     assert_eq!(created.status, 201, "{}", created.json);
     let id = created.json["id"].as_str().unwrap().to_owned();
+    // Answered normalised, users by username only: no hash.
     let policies = created.json["policies"].clone();
-    let hash = ann_hash(&policies, PASSWORD);
-    assert_eq!(policies, every_policy_normalised(&hash));
+    assert_eq!(policies, every_policy_shown());
 
-    // GET answers exactly what was stored.
+    // GET answers the same; the list too.
     let read = panel
         .call(
             Method::GET,
@@ -187,8 +229,14 @@ async fn every_policy_kind_round_trips_and_a_password_is_kept_only_as_its_hash()
         .await?;
     assert_eq!(read.status, 200, "{}", read.json);
     assert_eq!(read.json["policies"], policies);
+    let listed = panel
+        .call(Method::GET, "/zones", Auth::Bearer(&key), None)
+        .await?;
+    assert_eq!(listed.status, 200, "{}", listed.json);
+    assert_eq!(listed.json["items"][0]["policies"], policies);
 
-    // Redis holds the normalised policies (so the data format is 2), PostgreSQL too.
+    // Redis holds the normalised policies with the hash (so the data format is 2),
+    // PostgreSQL too.
     let raw = raw_record(&panel, host)
         .await?
         .expect("the record is in Redis");
@@ -196,16 +244,14 @@ async fn every_policy_kind_round_trips_and_a_password_is_kept_only_as_its_hash()
         !raw.contains(PASSWORD) && !raw.contains("password"),
         "{raw}"
     );
-    assert_eq!(record_policies(&panel, host).await?, policies);
+    let stored = record_policies(&panel, host).await?;
+    let hash = ann_hash(&stored, PASSWORD);
+    assert_eq!(stored, every_policy_normalised(&hash));
     assert_eq!(redis_format(&panel).await?.as_deref(), Some("2"));
-    let row = zones::Entity::find_by_id(id.parse::<uuid::Uuid>()?)
-        .one(&panel.db)
-        .await?
-        .expect("the row");
-    assert_eq!(row.policies, policies);
+    assert_eq!(row_policies(&panel, &id).await?, stored);
 
-    // The same spec back (hashes, no password) changes nothing; a new password gives a
-    // new hash.
+    // The same spec back (users by username only, as answered) keeps both passwords:
+    // ann's argon2id hash and bob's bcrypt hash are unchanged.
     let mut spec = spec_of_view(&read.json);
     let same = panel
         .call(
@@ -217,6 +263,31 @@ async fn every_policy_kind_round_trips_and_a_password_is_kept_only_as_its_hash()
         .await?;
     assert_eq!(same.status, 200, "{}", same.json);
     assert_eq!(same.json["policies"], policies);
+    assert_eq!(record_policies(&panel, host).await?, stored);
+    assert!(verify_password(&hash, PASSWORD));
+    assert_eq!(row_policies(&panel, &id).await?, stored);
+
+    // A dry run of the same shows no hash either (diff and record preview).
+    let dry = panel
+        .call(
+            Method::PUT,
+            &format!("/zones/{id}?dry_run=true"),
+            Auth::Bearer(&key),
+            Some(spec.clone()),
+        )
+        .await?;
+    assert_eq!(dry.status, 200, "{}", dry.json);
+    assert_eq!(dry.json["changed"][0]["after"]["policies"], policies);
+    assert_eq!(
+        dry.json["records"][0]["after"]["routes"][0]["policies"],
+        policies
+    );
+    assert_eq!(
+        dry.json["records"][0]["before"]["routes"][0]["policies"],
+        policies
+    );
+
+    // A new password gives a new hash; bob, by username only, keeps his.
     spec["policies"]["basic_auth"]["users"][0] =
         json!({"username": "ann", "password": NEW_PASSWORD});
     let changed = panel
@@ -224,28 +295,66 @@ async fn every_policy_kind_round_trips_and_a_password_is_kept_only_as_its_hash()
             Method::PUT,
             &format!("/zones/{id}"),
             Auth::Bearer(&key),
-            Some(spec),
+            Some(spec.clone()),
         )
         .await?;
     assert_eq!(changed.status, 200, "{}", changed.json);
-    let new_hash = ann_hash(&changed.json["policies"], NEW_PASSWORD);
+    assert_eq!(changed.json["policies"], policies);
+    let now = record_policies(&panel, host).await?;
+    let new_hash = ann_hash(&now, NEW_PASSWORD);
     assert!(!verify_password(&new_hash, PASSWORD));
-    assert_eq!(
-        record_policies(&panel, host).await?,
-        changed.json["policies"]
-    );
+    assert_eq!(now, every_policy_normalised(&new_hash));
 
-    // The audit log has the hashes, never a password.
-    let audit = audit_text(&panel).await?;
-    assert!(
-        audit.contains(&hash) && audit.contains(&new_hash),
-        "{audit}"
+    // A user by username only whom the zone does not know is refused, naming the field.
+    spec["policies"]["basic_auth"]["users"][0] = json!({"username": "carl"});
+    let unknown = panel
+        .call(
+            Method::PUT,
+            &format!("/zones/{id}"),
+            Auth::Bearer(&key),
+            Some(spec),
+        )
+        .await?;
+    assert_eq!(unknown.status, 422, "{}", unknown.json);
+    let detail = &unknown.json["error"]["details"][0];
+    assert_eq!(
+        detail["field"], "policies.basic_auth.users[0]",
+        "{}",
+        unknown.json
     );
-    assert!(!audit.contains(PASSWORD) && !audit.contains(NEW_PASSWORD));
+    assert!(
+        detail["problem"]
+            .as_str()
+            .unwrap()
+            .contains("no stored password for \"carl\" to keep"),
+        "{}",
+        unknown.json
+    );
+    assert_eq!(record_policies(&panel, host).await?, now);
+
+    // The audit log holds no hash (nor password), in its rows and as answered.
+    let audit = audit_text(&panel).await?;
+    for secret in [
+        hash.as_str(),
+        new_hash.as_str(),
+        BCRYPT_HASH,
+        PASSWORD,
+        NEW_PASSWORD,
+    ] {
+        assert!(!audit.contains(secret), "{audit}");
+    }
     assert!(!audit.contains("\"password\""), "{audit}");
+    assert!(!audit.contains("\"hash\""), "{audit}");
     assert_eq!(panel.audit_count("zone.create").await?, 1);
     assert_eq!(panel.audit_count("zone.update").await?, 2);
+    let answered = panel
+        .call(Method::GET, "/audit", Auth::Bearer(&key), None)
+        .await?;
+    assert_eq!(answered.status, 200, "{}", answered.json);
+    assert!(answered.json.to_string().contains("\"username\":\"ann\""));
 
+    // No answer holds a hash: searched in the raw bodies.
+    assert_no_hashes(&panel);
     // Neither in any answer nor in the log.
     assert_no_secrets(&panel, &[ADMIN_PASSWORD, PASSWORD, NEW_PASSWORD]);
     panel.stop().await
@@ -303,6 +412,25 @@ async fn invalid_policies_are_refused_by_field_and_nothing_changes() -> anyhow::
             );
         }
     }
+    // A user by username only has no stored password to keep on a create.
+    let reply = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(zone_with(
+                host,
+                "",
+                json!({"basic_auth": {"users": [{"username": "ann"}]}}),
+            )),
+        )
+        .await?;
+    assert_eq!(reply.status, 422, "{}", reply.json);
+    assert_eq!(fields_of(&reply), ["policies.basic_auth.users[0]"]);
+    assert_eq!(
+        reply.json["error"]["details"][0]["problem"],
+        "gives neither hash nor password, and this zone has no stored password for \"ann\" to keep"
+    );
     // A policy serde does not know is named too.
     let reply = panel
         .call(
@@ -557,7 +685,8 @@ async fn policies_survive_bulk_dry_runs_named_backends_and_reconciliation() -> a
     let (_, key) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
     panel.domain(&key, "policies.test").await?;
 
-    // A dry run shows the record it would write: the hash, never the password.
+    // A dry run shows the record it would write, users by username only: neither the
+    // password nor its hash.
     let dry = panel
         .call(
             Method::POST,
@@ -571,9 +700,9 @@ async fn policies_survive_bulk_dry_runs_named_backends_and_reconciliation() -> a
         )
         .await?;
     assert_eq!(dry.status, 200, "{}", dry.json);
-    ann_hash(&dry.json["created"][0]["policies"], PASSWORD);
+    assert_eq!(dry.json["created"][0]["policies"], every_policy_shown());
     let after = &dry.json["records"][0]["after"]["routes"][0]["policies"];
-    ann_hash(after, PASSWORD);
+    assert_eq!(after, &every_policy_shown());
     assert_eq!(zones::Entity::find().count(&panel.db).await?, 0);
     assert!(panel.zone_record("dry.policies.test").await?.is_none());
 
@@ -591,13 +720,64 @@ async fn policies_survive_bulk_dry_runs_named_backends_and_reconciliation() -> a
         .await?;
     assert_eq!(bulk.status, 200, "{}", bulk.json);
     let policies = bulk.json["created"][0]["policies"].clone();
-    let hash = ann_hash(&policies, PASSWORD);
-    assert_eq!(policies, every_policy_normalised(&hash));
-    assert_eq!(
-        record_policies(&panel, "bulk.policies.test").await?,
-        policies
-    );
+    assert_eq!(policies, every_policy_shown());
+    let stored = record_policies(&panel, "bulk.policies.test").await?;
+    let hash = ann_hash(&stored, PASSWORD);
+    assert_eq!(stored, every_policy_normalised(&hash));
     assert_eq!(redis_format(&panel).await?.as_deref(), Some("2"));
+
+    // A bulk update (dry run, then for real) with ann by username only keeps her
+    // password; a new one for bob changes his.
+    let bulk_id = bulk.json["created"][0]["id"].as_str().unwrap().to_owned();
+    let mut spec = zone_with("bulk.policies.test", "/app", every_policy_shown());
+    spec["policies"]["basic_auth"]["users"][1] =
+        json!({"username": "bob", "password": NEW_PASSWORD});
+    let update = json!({"update": [{"id": bulk_id, "zone": spec}]});
+    let dry = panel
+        .call(
+            Method::POST,
+            "/zones/bulk?dry_run=true",
+            Auth::Bearer(&key),
+            Some(update.clone()),
+        )
+        .await?;
+    assert_eq!(dry.status, 200, "{}", dry.json);
+    assert_eq!(dry.json["changed"][0]["before"]["policies"], policies);
+    assert_eq!(dry.json["changed"][0]["after"]["policies"], policies);
+    assert_eq!(record_policies(&panel, "bulk.policies.test").await?, stored);
+    let updated = panel
+        .call(
+            Method::POST,
+            "/zones/bulk",
+            Auth::Bearer(&key),
+            Some(update),
+        )
+        .await?;
+    assert_eq!(updated.status, 200, "{}", updated.json);
+    assert_eq!(updated.json["changed"][0]["after"]["policies"], policies);
+    let now = record_policies(&panel, "bulk.policies.test").await?;
+    assert_eq!(now["basic_auth"]["users"][0]["hash"], hash.as_str());
+    assert!(verify_password(&hash, PASSWORD));
+    let bob = now["basic_auth"]["users"][1]["hash"].as_str().unwrap();
+    assert!(bob.starts_with("$argon2id$") && verify_password(bob, NEW_PASSWORD));
+    // A bulk create with a user by username only is refused, naming the item's field.
+    let refused = panel
+        .call(
+            Method::POST,
+            "/zones/bulk",
+            Auth::Bearer(&key),
+            Some(json!({"create": [zone_with(
+                "new.policies.test",
+                "",
+                json!({"basic_auth": {"users": [{"username": "ann"}]}})
+            )]})),
+        )
+        .await?;
+    assert_eq!(refused.status, 422, "{}", refused.json);
+    assert_eq!(
+        refused.json["error"]["details"][0]["field"],
+        "create[0].policies.basic_auth.users[0]"
+    );
 
     // A named backend's new template re-renders its zones; their policies stay.
     let backend = panel
@@ -677,7 +857,8 @@ async fn policies_survive_bulk_dry_runs_named_backends_and_reconciliation() -> a
     );
     state.db.close().await?;
 
-    assert_no_secrets(&panel, &[ADMIN_PASSWORD, PASSWORD]);
+    assert_no_secrets(&panel, &[ADMIN_PASSWORD, PASSWORD, NEW_PASSWORD]);
+    assert_no_hashes(&panel);
     panel.stop().await
 }
 
@@ -700,12 +881,16 @@ async fn export_and_import_into_a_fresh_panel_keep_the_policies() -> anyhow::Res
         .await?;
     assert_eq!(created.status, 201, "{}", created.json);
     let policies = created.json["policies"].clone();
-    let hash = ann_hash(&policies, PASSWORD);
+    assert_eq!(policies, every_policy_shown());
+    let stored = record_policies(&source, "app.policies.test").await?;
+    let hash = ann_hash(&stored, PASSWORD);
+    // The export file is the exception: it keeps the hashes, so that a panel can be
+    // rebuilt from it.
     let exported = source
         .call(Method::GET, "/export", Auth::Bearer(&key), None)
         .await?;
     assert_eq!(exported.status, 200, "{}", exported.json);
-    assert_eq!(exported.json["zones"][0]["policies"], policies);
+    assert_eq!(exported.json["zones"][0]["policies"], stored);
     // Importing it back changes nothing: the stored form is the normal form.
     let again = source
         .call(
@@ -718,7 +903,18 @@ async fn export_and_import_into_a_fresh_panel_keep_the_policies() -> anyhow::Res
     assert_eq!(again.status, 200, "{}", again.json);
     assert_eq!(again.json["changed"], json!([]), "{}", again.json);
     assert_eq!(again.json["created"], json!([]), "{}", again.json);
+    // Nor does one whose users are given by username only: the zone it replaces keeps
+    // their stored passwords.
+    let mut by_name = exported.json.clone();
+    by_name["zones"][0]["policies"] = every_policy_shown();
+    let again = source
+        .call(Method::POST, "/import", Auth::Bearer(&key), Some(by_name))
+        .await?;
+    assert_eq!(again.status, 200, "{}", again.json);
+    assert_eq!(again.json["changed"], json!([]), "{}", again.json);
+    assert_eq!(record_policies(&source, "app.policies.test").await?, stored);
     assert_no_secrets(&source, &[ADMIN_PASSWORD, PASSWORD]);
+    assert_no_hashes(&source);
     source.stop().await?;
 
     let mut target = Panel::start().await?;
@@ -738,16 +934,12 @@ async fn export_and_import_into_a_fresh_panel_keep_the_policies() -> anyhow::Res
         .call(Method::GET, "/zones", Auth::Bearer(&key), None)
         .await?;
     assert_eq!(listed.json["items"][0]["policies"], policies);
-    // The same hash: it still admits ann with her password.
-    assert_eq!(
-        listed.json["items"][0]["policies"]["basic_auth"]["users"][0]["hash"],
-        hash.as_str()
-    );
-    assert_eq!(
-        record_policies(&target, "app.policies.test").await?,
-        policies
-    );
+    // The same hash in Redis: it still admits ann with her password.
+    let rebuilt = record_policies(&target, "app.policies.test").await?;
+    assert_eq!(rebuilt, stored);
+    assert_eq!(rebuilt["basic_auth"]["users"][0]["hash"], hash.as_str());
     assert_eq!(redis_format(&target).await?.as_deref(), Some("2"));
+    assert_no_hashes(&target);
     target.stop().await
 }
 
@@ -810,7 +1002,15 @@ async fn degraded_reads_show_the_policies_redis_holds() -> anyhow::Result<()> {
     })
     .await?;
     assert_eq!(zone["policies"], policies, "{zone}");
-    assert!(!zone.to_string().contains(PASSWORD));
+    assert_eq!(zone["policies"], every_policy_shown(), "{zone}");
+    let text = zone.to_string();
+    assert!(!text.contains(PASSWORD));
+    for mark in HASH_MARKS {
+        assert!(
+            !text.contains(mark),
+            "a degraded read answered a hash: {text}"
+        );
+    }
     relay.restore().await?;
     panel.stop().await
 }

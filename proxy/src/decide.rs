@@ -19,7 +19,8 @@
 //! cannot see a path other than the one the route and its allow-list were decided on.
 //!
 //! Must never: do I/O, wait, or allocate more than the answer needs; it runs for every
-//! request.
+//! request. (The one costly step is a route's basic auth meeting a credential it has not
+//! verified before: one password-hash verification, milliseconds of CPU by design.)
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

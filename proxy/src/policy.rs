@@ -21,7 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::state::keyed::DashMapStateStore;
+use governor::{Quota, RateLimiter};
 use sha2::{Digest, Sha256};
 use switchyard_shared::policy::{
     BasicAuth, HeaderRules, Piece, Policies, RateKey, Rewrite, parse_template,
@@ -171,9 +172,14 @@ impl std::fmt::Debug for BasicCheck {
     }
 }
 
-/// Keyed GCRA buckets of one route on this proxy.
+/// Keyed GCRA buckets of one route on this proxy. The map hashes with foldhash's
+/// quality variant (seeded per process) rather than std's SipHash, which is slower per
+/// lookup and buys nothing here.
+type Buckets =
+    RateLimiter<u128, DashMapStateStore<u128, foldhash::quality::RandomState>, DefaultClock>;
+
 struct Limiter {
-    limiter: DefaultKeyedRateLimiter<u128>,
+    limiter: Buckets,
     key: RateKey,
     hasher: foldhash::fast::RandomState,
     checks: AtomicU64,
@@ -250,7 +256,10 @@ impl RoutePolicy {
             let period = Duration::from_secs(r.per_secs.into()) / r.requests.max(1);
             let quota = Quota::with_period(period)?.allow_burst(burst);
             Some(Limiter {
-                limiter: DefaultKeyedRateLimiter::keyed(quota),
+                limiter: Buckets::dashmap_with_hasher(
+                    quota,
+                    foldhash::quality::RandomState::default(),
+                ),
                 key: r.key.clone(),
                 hasher: foldhash::fast::RandomState::default(),
                 checks: AtomicU64::new(0),

@@ -1,5 +1,6 @@
-//! Switchyard's shared core: the domain model, the hostname rules and host matcher,
-//! and the Redis key schema with the helpers that read and write it.
+//! Switchyard's shared core: the domain model (zones, their route policies in
+//! [`policy`]), the hostname rules and host matcher, and the Redis key schema with the
+//! helpers that read and write it.
 //!
 //! Used by all three services (`proxy`, `panel-api`, `cert-worker`), so the rules live
 //! in one place, as does their logging and tracing set-up ([`telemetry`]). This crate

@@ -238,12 +238,20 @@ pub struct BasicAuth {
 }
 
 /// One basic-auth user: a hash (argon2id PHC string, or bcrypt `$2a$`/`$2b$`/`$2y$`),
-/// or — when written — a password the panel hashes (argon2id) and then forgets.
+/// or — when written — a password the panel hashes (argon2id) and then forgets. The
+/// panel's answers show users by `username` only (`Policies::redacted`); on an update,
+/// a user given with neither `hash` nor `password` keeps the password stored for that
+/// username in the zone being updated.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BasicUser {
     pub username: String,
+    /// Write: a hash to store as is (argon2id PHC string, or bcrypt `$2a$`/`$2b$`/`$2y$`).
+    /// Never returned by the panel API (zones, dry runs and their record previews, the
+    /// audit log, degraded reads): users are shown by `username` only. Only the export
+    /// file (`GET /api/v1/export`) carries it, so that a panel can be rebuilt from it. On an update, leave out both `hash` and
+    /// `password` to keep the user's stored password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash: Option<String>,
     /// Write-only: replaced by its hash before anything is stored; never returned.
@@ -258,7 +266,7 @@ impl std::fmt::Debug for BasicUser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BasicUser")
             .field("username", &self.username)
-            .field("hash", &self.hash)
+            .field("hash", &self.hash.as_ref().map(|_| "<redacted>"))
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .finish()
     }
@@ -645,6 +653,29 @@ pub fn hash_password(password: &str) -> String {
         .to_string()
 }
 
+/// [`Policies::redacted`] for JSON already rendered (a Redis record a dry run shows, an
+/// audit row written before hashes were redacted): drops `hash` (and `password`) from
+/// every `basic_auth.users[]` entry anywhere in `value`.
+pub fn redact_json(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if let Some(users) = map
+                .get_mut("basic_auth")
+                .and_then(|a| a.get_mut("users"))
+                .and_then(|u| u.as_array_mut())
+            {
+                for user in users.iter_mut().filter_map(|u| u.as_object_mut()) {
+                    user.remove("hash");
+                    user.remove("password");
+                }
+            }
+            map.values_mut().for_each(redact_json);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_json),
+        _ => {}
+    }
+}
+
 /// Whether `password` matches a hash [`Policies::check`] accepted.
 pub fn verify_password(hash: &str, password: &str) -> bool {
     if hash.starts_with("$argon2") {
@@ -669,6 +700,38 @@ impl Policies {
     /// record), else 2 — the one rule the record writer and the panel's gate follow.
     pub fn format_needed(&self) -> u32 {
         if self.is_empty() { 1 } else { 2 }
+    }
+
+    /// These policies as the panel's API shows them: basic-auth users by `username`
+    /// only, never a hash (nor a password). The one rule for every answer and audit row;
+    /// only the Redis record and the admin export file keep hashes.
+    pub fn redacted(&self) -> Policies {
+        let mut shown = self.clone();
+        if let Some(auth) = &mut shown.basic_auth {
+            for user in &mut auth.users {
+                user.hash = None;
+                user.password = None;
+            }
+        }
+        shown
+    }
+
+    /// For an update: each basic-auth user given with neither `hash` nor `password`
+    /// keeps the hash `stored` holds for the same username (a user `stored` lacks stays
+    /// as given, and [`Policies::check`] refuses it naming the field).
+    pub fn keep_stored_hashes(&mut self, stored: &Policies) {
+        let (Some(auth), Some(old)) = (&mut self.basic_auth, &stored.basic_auth) else {
+            return;
+        };
+        for user in &mut auth.users {
+            if user.hash.is_none() && user.password.is_none() {
+                user.hash = old
+                    .users
+                    .iter()
+                    .find(|u| u.username == user.username)
+                    .and_then(|u| u.hash.clone());
+            }
+        }
     }
 
     /// Validates and normalises in place; `field` names the policies object
@@ -963,7 +1026,14 @@ fn check_basic_auth(auth: &mut BasicAuth, field: &str, out: &mut Vec<FieldError>
         }
         match (&user.hash, user.password.take()) {
             (Some(_), Some(_)) => push(out, f, "gives both hash and password; give one".to_owned()),
-            (None, None) => push(out, f, "gives neither hash nor password".to_owned()),
+            (None, None) => push(
+                out,
+                f,
+                format!(
+                    "gives neither hash nor password, and this zone has no stored password for \"{}\" to keep",
+                    user.username.escape_debug()
+                ),
+            ),
             (None, Some(password)) => {
                 if password.is_empty() || password.len() > 1024 {
                     push(
@@ -1060,6 +1130,45 @@ mod tests {
         ] {
             assert!(text.contains(want), "{text}\nshould contain {want}");
         }
+    }
+
+    #[test]
+    fn hashes_are_redacted_and_kept_by_username() {
+        let stored = check(serde_json::json!({
+            "basic_auth": {"users": [{"username": "ann", "password": "pw"}]}
+        }))
+        .unwrap();
+        let shown = serde_json::to_value(stored.redacted()).unwrap();
+        assert_eq!(
+            shown["basic_auth"]["users"],
+            serde_json::json!([{"username": "ann"}])
+        );
+        let mut json =
+            serde_json::json!({"routes": [{"policies": serde_json::to_value(&stored).unwrap()}]});
+        redact_json(&mut json);
+        assert_eq!(
+            json["routes"][0]["policies"]["basic_auth"]["users"],
+            serde_json::json!([{"username": "ann"}])
+        );
+        let mut p: Policies = serde_json::from_value(serde_json::json!({
+            "basic_auth": {"users": [{"username": "ann"}, {"username": "bob"}]}
+        }))
+        .unwrap();
+        p.keep_stored_hashes(&stored);
+        let users = &p.basic_auth.as_ref().unwrap().users;
+        assert_eq!(
+            users[0].hash,
+            stored.basic_auth.as_ref().unwrap().users[0].hash
+        );
+        assert_eq!(users[1].hash, None);
+        let mut out = Vec::new();
+        p.check("policies", true, &mut out);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].field, "policies.basic_auth.users[1]");
+        assert!(
+            out[0].problem.contains("no stored password for \"bob\""),
+            "{out:?}"
+        );
     }
 
     #[test]

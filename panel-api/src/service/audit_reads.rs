@@ -60,8 +60,9 @@ impl From<audit_log::Model> for AuditView {
             action: m.action,
             resource_type: m.resource_type,
             resource_id: m.resource_id,
-            before: m.before,
-            after: m.after,
+            // Rows written before hashes were redacted may hold them: never shown.
+            before: m.before.map(redacted),
+            after: m.after.map(redacted),
             source_addr: m.source_addr,
             request_id: m.request_id,
         }
@@ -111,4 +112,9 @@ pub async fn list(
         .map(AuditView::from)
         .collect();
     Ok(Page::new(items, count, &paging))
+}
+
+fn redacted(mut value: serde_json::Value) -> serde_json::Value {
+    switchyard_shared::policy::redact_json(&mut value);
+    value
 }

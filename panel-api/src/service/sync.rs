@@ -151,6 +151,8 @@ pub struct RecordChange {
     #[schema(value_type = Option<crate::openapi::mirror::ZoneRecord>)]
     pub before: Option<serde_json::Value>,
     /// The exact record the write would write, or `null`: the key would be deleted.
+    /// Here (as in `before`) basic-auth users show their `username` only: the hash the
+    /// record holds is never returned.
     #[schema(value_type = Option<crate::openapi::mirror::ZoneRecord>)]
     pub after: Option<serde_json::Value>,
 }
@@ -171,7 +173,12 @@ pub async fn preview(
             .map(|(name, json)| {
                 (
                     name.to_owned(),
-                    json.and_then(|j| serde_json::from_str(j).ok()),
+                    // As every answer: basic-auth users by username only.
+                    json.and_then(|j| serde_json::from_str(j).ok())
+                        .map(|mut v| {
+                            switchyard_shared::policy::redact_json(&mut v);
+                            v
+                        }),
                 )
             })
             .collect()

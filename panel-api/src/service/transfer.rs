@@ -31,7 +31,10 @@ use crate::error::ApiError;
 /// The document's format; an import refuses any other.
 pub const FORMAT: &str = "switchyard-export/1";
 
-/// What `GET /api/v1/export` answers and `POST /api/v1/import` takes.
+/// What `GET /api/v1/export` answers and `POST /api/v1/import` takes. Unlike every
+/// other answer, its zones keep basic-auth users' `hash` (a panel can be rebuilt from
+/// the file, with the same passwords); an import's user by username only keeps the
+/// password the replaced zone stores.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Document {
@@ -172,9 +175,11 @@ pub async fn import(
     // Bulk positions → document positions, to name problems as the caller wrote them.
     let mut request = BulkRequest::default();
     let (mut create_at, mut update_at) = (Vec::new(), Vec::new());
-    for (i, spec) in document.zones.into_iter().enumerate() {
+    for (i, mut spec) in document.zones.into_iter().enumerate() {
         match key_of(&spec).and_then(|k| existing.remove(&k)) {
             Some(row) => {
+                // A basic-auth user by username only keeps the zone's stored password.
+                zones::keep_stored_hashes(&mut spec, &row);
                 let normalised = ZoneSpec {
                     hostname: row.hostname.clone(),
                     path_prefix: row.path_prefix.clone(),

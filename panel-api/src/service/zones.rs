@@ -210,12 +210,22 @@ pub fn stored_policies(row: &zones::Model) -> Result<Policies, serde_json::Error
     serde_json::from_value(row.policies.clone())
 }
 
+/// A spec as the API shows it (every [`ZoneView`], so every answer and audit row):
+/// basic-auth users by username only ([`Policies::redacted`]). Only the Redis record
+/// and the admin export ([`spec_of`]) keep hashes.
+pub fn shown(spec: ZoneSpec) -> ZoneSpec {
+    ZoneSpec {
+        policies: spec.policies.redacted(),
+        ..spec
+    }
+}
+
 fn view_of(row: zones::Model, catalog: &Catalog) -> ZoneView {
     ZoneView {
         id: row.id,
         domain_id: row.domain_id,
         named_backend_id: row.named_backend_id,
-        spec: spec_of(&row, catalog),
+        spec: shown(spec_of(&row, catalog)),
         created_at: row.created_at,
         updated_at: row.updated_at,
     }
@@ -389,6 +399,15 @@ fn check_with(
             named_backend_id,
         }),
         _ => Err(errors),
+    }
+}
+
+/// An update's basic-auth users given by username only (neither `hash` nor `password`)
+/// keep the hash the zone being updated stores for that username; answers never show
+/// hashes, so this is how a client keeps a password it does not change.
+pub fn keep_stored_hashes(spec: &mut ZoneSpec, stored: &zones::Model) {
+    if let Ok(old) = stored_policies(stored) {
+        spec.policies.keep_stored_hashes(&old);
     }
 }
 
@@ -573,7 +592,7 @@ pub async fn update(
     principal: &Principal,
     actor: &Actor,
     id: Uuid,
-    spec: ZoneSpec,
+    mut spec: ZoneSpec,
     dry_run: bool,
 ) -> Result<Diff, ApiError> {
     let txn = state.db.begin().await?;
@@ -584,6 +603,7 @@ pub async fn update(
         .await?
         .ok_or(ApiError::NotFound)?;
     authorize(principal, Need::Domain(existing.domain_id, Level::Edit))?;
+    keep_stored_hashes(&mut spec, &existing);
     let catalog = Catalog::load(&txn).await?;
     let names = catalog
         .names_for(principal)
@@ -803,8 +823,11 @@ pub async fn bulk_in(
         }
     }
     let mut updates: Vec<(usize, zones::Model, Checked)> = Vec::with_capacity(request.update.len());
-    for (i, item) in request.update.into_iter().enumerate() {
+    for (i, mut item) in request.update.into_iter().enumerate() {
         let before = own(format!("update[{i}].id"), item.id, &mut errors);
+        if let Some(before) = &before {
+            keep_stored_hashes(&mut item.zone, before);
+        }
         let names = names.keeping(
             before
                 .as_ref()
@@ -967,7 +990,7 @@ pub async fn bulk_in(
             id: *id,
             domain_id: checked.domain_id,
             named_backend_id: checked.named_backend_id,
-            spec: checked.spec.clone(),
+            spec: shown(checked.spec.clone()),
             created_at: now,
             updated_at: now,
         };

@@ -196,7 +196,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's readable slice of the configuration. */
+        /**
+         * The caller's readable slice of the configuration. The one answer that carries
+         *     basic-auth password hashes (`policies.basic_auth.users[].hash`), so that a panel
+         *     can be rebuilt from the file: treat it as a secret (docs/policies.md).
+         */
         get: operations["transfer_export"];
         put?: never;
         post?: never;
@@ -547,9 +551,19 @@ export interface components {
         };
         /**
          * @description One basic-auth user: a hash (argon2id PHC string, or bcrypt `$2a$`/`$2b$`/`$2y$`),
-         *     or — when written — a password the panel hashes (argon2id) and then forgets.
+         *     or — when written — a password the panel hashes (argon2id) and then forgets. The
+         *     panel's answers show users by `username` only (`Policies::redacted`); on an update,
+         *     a user given with neither `hash` nor `password` keeps the password stored for that
+         *     username in the zone being updated.
          */
         BasicUser: {
+            /**
+             * @description Write: a hash to store as is (argon2id PHC string, or bcrypt `$2a$`/`$2b$`/`$2y$`).
+             *     Never returned by the panel API (zones, dry runs and their record previews, the
+             *     audit log, degraded reads): users are shown by `username` only. Only the export
+             *     file (`GET /api/v1/export`) carries it, so that a panel can be rebuilt from it. On an update, leave out both `hash` and
+             *     `password` to keep the user's stored password.
+             */
             hash?: string | null;
             /**
              * @description Write-only: replaced by its hash before anything is stored; never returned.
@@ -650,8 +664,8 @@ export interface components {
             named_backend?: string | null;
             path_prefix: string;
             /**
-             * @description As the record holds them (normalised: basic-auth users by hash only); absent
-             *     when the route has none.
+             * @description As the record holds them (normalised), but basic-auth users by username only:
+             *     hashes are never returned. Absent when the route has none.
              */
             policies?: components["schemas"]["Policies"];
             preserve_host: boolean;
@@ -690,7 +704,12 @@ export interface components {
              */
             version?: number | null;
         };
-        /** @description What `GET /api/v1/export` answers and `POST /api/v1/import` takes. */
+        /**
+         * @description What `GET /api/v1/export` answers and `POST /api/v1/import` takes. Unlike every
+         *     other answer, its zones keep basic-auth users' `hash` (a panel can be rebuilt from
+         *     the file, with the same passwords); an import's user by username only keeps the
+         *     password the replaced zone stores.
+         */
         Document: {
             /** @description The apex names the zones live under; an import requires each to exist already. */
             domains?: string[];
@@ -1122,8 +1141,8 @@ export interface components {
                 named_backend?: string | null;
                 path_prefix: string;
                 /**
-                 * @description As the record holds them (normalised: basic-auth users by hash only); absent
-                 *     when the route has none.
+                 * @description As the record holds them (normalised), but basic-auth users by username only:
+                 *     hashes are never returned. Absent when the route has none.
                  */
                 policies?: components["schemas"]["Policies"];
                 preserve_host: boolean;
@@ -2230,7 +2249,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The caller's readable slice */
+            /** @description The caller's readable slice; basic-auth users keep their `hash` (the only answer that returns one) */
             200: {
                 headers: {
                     [name: string]: unknown;

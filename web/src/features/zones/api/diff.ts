@@ -74,13 +74,15 @@ function policiesJson(z: ZoneSpec | AnyZone): string {
   return p && Object.keys(p).length > 0 ? JSON.stringify(p) : "";
 }
 
-export function fieldChanges(before: ZoneSpec | AnyZone | null, after: ZoneSpec | AnyZone | null): FieldChange[] {
+/** `newPasswords`: the basic-auth users the write gives a new password ([`passwordsSet`]). */
+export function fieldChanges(before: ZoneSpec | AnyZone | null, after: ZoneSpec | AnyZone | null, newPasswords: readonly string[] = []): FieldChange[] {
   const b = before ? describeZone(before) : null;
   const a = after ? describeZone(after) : null;
   if (a && after && before) {
-    // A user's new password shows only as a new hash: say so, without the hash. Any other
-    // change the words leave out (an error page's body) is still a change.
-    a.policies = describePolicies(after.policies, before.policies);
+    // A user's new password does not show in the API's answer (it returns no hashes): the
+    // write's payload says which users get one. Any other change the words leave out (an
+    // error page's body) is still a change.
+    a.policies = describePolicies(after.policies, before.policies, newPasswords);
     if (a.policies === b?.policies && policiesJson(after) !== policiesJson(before)) a.policies += " (details changed)";
   }
   return FIELDS.filter((f) => b?.[f] !== a?.[f] || b === null || a === null).map((field) => ({
@@ -91,17 +93,17 @@ export function fieldChanges(before: ZoneSpec | AnyZone | null, after: ZoneSpec 
   }));
 }
 
-/** The diff's zones in one list: created, then changed, then deleted. */
-export function diffEntries(diff: Diff): ZoneDiffEntry[] {
+/** The diff's zones in one list: created, then changed, then deleted. `newPasswords`: see [`fieldChanges`]. */
+export function diffEntries(diff: Diff, newPasswords: readonly string[] = []): ZoneDiffEntry[] {
   return [
     ...diff.created.map((z) => ({ kind: "created" as const, id: z.id, hostname: z.hostname, path_prefix: z.path_prefix ?? "", changes: fieldChanges(null, z), before: null, after: z })),
-    ...diff.changed.map((c) => ({ kind: "changed" as const, id: c.id, hostname: c.after.hostname, path_prefix: c.after.path_prefix ?? "", changes: fieldChanges(c.before, c.after), before: c.before, after: c.after })),
+    ...diff.changed.map((c) => ({ kind: "changed" as const, id: c.id, hostname: c.after.hostname, path_prefix: c.after.path_prefix ?? "", changes: fieldChanges(c.before, c.after, newPasswords), before: c.before, after: c.after })),
     ...diff.deleted.map((z) => ({ kind: "deleted" as const, id: z.id, hostname: z.hostname, path_prefix: z.path_prefix ?? "", changes: fieldChanges(z, null), before: z, after: null })),
   ];
 }
 
-export function isEmptyDiff(diff: Diff): boolean {
-  return diff.created.length + diff.deleted.length === 0 && diff.changed.every((c) => fieldChanges(c.before, c.after).length === 0);
+export function isEmptyDiff(diff: Diff, newPasswords: readonly string[] = []): boolean {
+  return diff.created.length + diff.deleted.length === 0 && diff.changed.every((c) => fieldChanges(c.before, c.after, newPasswords).length === 0);
 }
 
 /**

@@ -1,13 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { fieldChanges } from "./diff";
+import { fieldChanges, isEmptyDiff } from "./diff";
 import { emptyZoneForm, formErrors, formFromZone, specFromForm, type ZoneFormValues } from "./form";
-import { blankUser, describePolicies, emptyPolicyForm, policyBadges, policyFormFromApi, splitBytes, type PolicyFormValues } from "./policies";
+import { blankUser, describePolicies, emptyPolicyForm, passwordsSet, policyBadges, policyFormFromApi, splitBytes, type PolicyFormValues } from "./policies";
 import type { Policies, ZoneView } from "./types";
 
-const ANN_HASH = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$3q2+7w0Cq0a0c0b0d0e0f0g0h0i0j0k0l0m0n0o0p0q";
-const BOB_HASH = "$2b$12$abcdefghijklmnopqrstuuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01";
-
-/** Everything docs/policies.md shows, as the API returns it (users by hash only). */
+/** Everything docs/policies.md shows, as the API returns it (users by username only: it never answers a hash). */
 const stored: Policies = {
   rewrite: { kind: "strip_prefix" },
   redirect: { code: 301, pattern: "^/old/(.*)$", target: "/new/$1", keep_query: true },
@@ -16,7 +13,7 @@ const stored: Policies = {
   hsts: { max_age_secs: 31536000, include_subdomains: true },
   security_headers: true,
   max_body_bytes: 10485760,
-  basic_auth: { realm: "Staff", users: [{ username: "ann", hash: ANN_HASH }, { username: "bob", hash: BOB_HASH }] },
+  basic_auth: { realm: "Staff", users: [{ username: "ann" }, { username: "bob" }] },
   rate_limit: { requests: 100, per_secs: 60, burst: 20, key: { kind: "header", name: "x-api-key" } },
   error_pages: { "503": { content_type: "text/html; charset=utf-8", body: "<h1>Back soon</h1><!-- {request_id} -->" } },
 };
@@ -57,17 +54,17 @@ describe("policies: form → payload", () => {
     expect("policies" in sent(off)).toBe(false);
   });
 
-  it("gives back what the API stored: every policy, stored users by their hash", () => {
+  it("gives back what the API stored: every policy, stored users by username only", () => {
     const form = formFromZone(zone(stored));
     expect(sent(form).policies).toEqual(stored);
-    // The hash is carried, never shown in a field a person types into.
+    // No hash is needed: a stored user sent by username keeps its stored password.
     expect(form.policies.basicAuth.users.map((u) => [u.username, u.password, u.replace])).toEqual([
       ["ann", "", false],
       ["bob", "", false],
     ]);
   });
 
-  it("keeps a stored user's hash, sends a replaced or new user's password, and drops a removed one", () => {
+  it("keeps a stored user by username only, sends a replaced or new user's password, and drops a removed one", () => {
     const form = formFromZone(zone(stored));
     const [ann, bob] = form.policies.basicAuth.users;
     if (!ann || !bob) throw new Error("two users");
@@ -79,14 +76,17 @@ describe("policies: form → payload", () => {
       },
     };
     expect(sent(form).policies?.basic_auth?.users).toEqual([
-      { username: "ann", hash: ANN_HASH },
+      { username: "ann" },
       { username: "cat", password: " s3cret " },
     ]);
     form.policies.basicAuth.users = [{ ...ann, replace: true, password: "new-pass" }, bob];
     expect(sent(form).policies?.basic_auth?.users).toEqual([
       { username: "ann", password: "new-pass" },
-      { username: "bob", hash: BOB_HASH },
+      { username: "bob" },
     ]);
+    const spec = sent(form);
+    expect(JSON.stringify(spec)).not.toMatch(/"hash"/);
+    expect(passwordsSet(spec.policies)).toEqual(["ann"]);
   });
 
   it("omits empty parts: blank rows, empty lists, defaults left as they are", () => {
@@ -236,12 +236,18 @@ describe("policies in words", () => {
     expect(policyBadges({ response_headers: { remove: [] }, hsts: { max_age_secs: 0 } })).toEqual(["HSTS"]);
   });
 
-  it("shows a policy change in the dry run's diff, a new password without its hash", () => {
-    const after: Policies = { ...stored, basic_auth: { realm: "Staff", users: [{ username: "ann", hash: "$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdG5ld3NhbHQ$other" }, { username: "bob", hash: BOB_HASH }] } };
-    const [change] = fieldChanges(zone(stored), zone(after));
+  it("shows a policy change in the dry run's diff, a new password from the write's payload", () => {
+    // The API answers the same users before and after (no hashes): only the payload
+    // tells that ann gets a new password.
+    const after: Policies = { ...stored, basic_auth: { realm: "Staff", users: [{ username: "ann" }, { username: "bob" }] } };
+    expect(fieldChanges(zone(stored), zone(after))).toEqual([]);
+    const [change] = fieldChanges(zone(stored), zone(after), ["ann"]);
     expect(change?.field).toBe("policies");
     expect(change?.after).toContain("basic auth “Staff”: ann (new password), bob");
-    expect(`${change?.before ?? ""}${change?.after ?? ""}`).not.toContain("$argon2id");
+    expect(change?.before).toContain("basic auth “Staff”: ann, bob");
+    const diff = { dry_run: true, created: [], changed: [{ id: "z", before: zone(stored), after: zone(after) }], deleted: [], version: null, committed_at: null, records: [] };
+    expect(isEmptyDiff(diff)).toBe(true);
+    expect(isEmptyDiff(diff, ["ann"])).toBe(false);
     expect(describePolicies(stored)).toBe(
       "rewrite: strip the prefix; redirect 301 ^/old/(.*)$ → /new/$1 (with the query); request headers: remove x-debug, set x-env: prod, add x-client: {client_ip} via {scheme}; " +
         "response headers: remove server; HSTS max-age 31536000, includeSubDomains; security headers; body ≤ 10 MiB; basic auth “Staff”: ann, bob; " +

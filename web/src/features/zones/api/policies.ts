@@ -3,10 +3,10 @@
 // `policies.basic_auth.users[0].hash`) → the form's inputs.
 //
 // The payload holds only what is on: a policy switched off, a blank header row or an
-// empty list is left out, and with nothing on there is no `policies` at all. A basic-auth
-// user the API already holds is sent back with its stored `hash` (kept) unless the
-// operator gives a new password, which goes as `password` (the panel hashes it). The
-// hash itself is never shown. As in the rest of the form, only what cannot be sent at
+// empty list is left out, and with nothing on there is no `policies` at all. The API
+// never answers a basic-auth hash (users come as `{username}` only); a user it already
+// holds is sent back by username only, which keeps the stored password, unless the
+// operator gives a new password, which goes as `password` (the panel hashes it). As in the rest of the form, only what cannot be sent at
 // all (a number that is not one) is refused here; limits are the API's to check.
 import type { FieldProblem } from "@/lib/api/errors";
 import type { BasicUser, HeaderRules, Policies, Rewrite } from "./types";
@@ -47,8 +47,8 @@ export interface HeaderEditsForm {
 
 export interface AuthUserRow {
   username: string;
-  /** The hash the API holds for this user (kept, never shown); null for a user added here. */
-  storedHash: string | null;
+  /** The username the API holds a password for (kept when sent back by that name); null for a user added here. */
+  stored: string | null;
   /** A stored user whose password is being replaced by `password`. */
   replace: boolean;
   /** A new user's password, or a stored user's new one. */
@@ -78,7 +78,7 @@ export interface PolicyFormValues {
   errorPages: ErrorPageRow[];
 }
 
-export const blankUser = (): AuthUserRow => ({ username: "", storedHash: null, replace: false, password: "" });
+export const blankUser = (): AuthUserRow => ({ username: "", stored: null, replace: false, password: "" });
 
 const noHeaderEdits: HeaderEditsForm = { remove: [], set: [], add: [] };
 
@@ -142,7 +142,7 @@ export function policyFormFromApi(p: Policies | null | undefined): PolicyFormVal
       ? {
           on: true,
           realm: p.basic_auth.realm,
-          users: p.basic_auth.users.map((u) => ({ username: u.username, storedHash: u.hash ?? null, replace: false, password: "" })),
+          users: p.basic_auth.users.map((u) => ({ username: u.username, stored: u.username, replace: false, password: "" })),
         }
       : emptyPolicyForm.basicAuth,
     rateLimit: rate
@@ -167,7 +167,7 @@ export function policyFormFromApi(p: Policies | null | undefined): PolicyFormVal
 
 const keptHeaderRows = (rows: HeaderRow[]) => rows.flatMap((r, i) => (r.name.trim() !== "" || r.value.trim() !== "" ? [i] : []));
 const keptNames = (rows: string[]) => rows.flatMap((r, i) => (r.trim() !== "" ? [i] : []));
-const keptUsers = (rows: AuthUserRow[]) => rows.flatMap((u, i) => (u.storedHash !== null || u.username.trim() !== "" || u.password !== "" ? [i] : []));
+const keptUsers = (rows: AuthUserRow[]) => rows.flatMap((u, i) => (u.stored !== null || u.username.trim() !== "" || u.password !== "" ? [i] : []));
 
 /** A whole number as typed, or a problem (`what` names it); "" → absent, or a problem when required. */
 function wholeNumber(text: string, field: string, what: string, problems: FieldProblem[], { required = false, max = U32_MAX } = {}): number | undefined {
@@ -255,8 +255,9 @@ export function policiesFromForm(form: PolicyFormValues, problems: FieldProblem[
     const users: BasicUser[] = keptUsers(auth.users).map((i) => {
       const u = auth.users[i] ?? blankUser();
       const username = u.username.trim();
-      // A stored user keeps the hash the API gave unless a new password replaces it.
-      return u.storedHash !== null && !u.replace ? { username, hash: u.storedHash } : { username, password: u.password };
+      // A stored user sent by username only keeps its stored password (the API fills in
+      // the hash it holds for that name) unless a new password replaces it.
+      return u.stored !== null && !u.replace ? { username } : { username, password: u.password };
     });
     p.basic_auth = { realm: auth.realm.trim() === "" ? DEFAULT_REALM : auth.realm.trim(), users };
   }
@@ -394,10 +395,11 @@ function describeHeaders(r: HeaderRules): string {
 
 /**
  * Every policy of a zone in words, for the dry run's before → after. Basic-auth users are
- * named, never their hashes; one whose stored hash differs from `before`'s is marked
+ * named (the API never answers their hashes); one that `before` has too and whose
+ * password the write sets (`newPasswords`, from the write's payload) is marked
  * "(new password)".
  */
-export function describePolicies(p: Policies | null | undefined, before?: Policies | null): string {
+export function describePolicies(p: Policies | null | undefined, before?: Policies | null, newPasswords: readonly string[] = []): string {
   if (!p) return "none";
   const parts: string[] = [];
   const rw = p.rewrite;
@@ -414,8 +416,8 @@ export function describePolicies(p: Policies | null | undefined, before?: Polici
   if (p.security_headers) parts.push("security headers");
   if (p.max_body_bytes != null) parts.push(`body ≤ ${formatBytes(p.max_body_bytes)}`);
   if (p.basic_auth) {
-    const old = new Map((before?.basic_auth?.users ?? []).map((u) => [u.username, u.hash]));
-    const users = p.basic_auth.users.map((u) => (old.has(u.username) && old.get(u.username) !== u.hash ? `${u.username} (new password)` : u.username));
+    const old = new Set((before?.basic_auth?.users ?? []).map((u) => u.username));
+    const users = p.basic_auth.users.map((u) => (old.has(u.username) && newPasswords.includes(u.username) ? `${u.username} (new password)` : u.username));
     parts.push(`basic auth “${p.basic_auth.realm}”: ${users.join(", ") || "no users"}`);
   }
   const rl = p.rate_limit;
@@ -426,4 +428,9 @@ export function describePolicies(p: Policies | null | undefined, before?: Polici
   const pages = Object.keys(p.error_pages ?? {});
   if (pages.length > 0) parts.push(`error pages: ${pages.join(", ")}`);
   return parts.length > 0 ? parts.join("; ") : "none";
+}
+
+/** The basic-auth users a write gives a new password (by username): the dry run's diff cannot show them, as the API answers no hashes. */
+export function passwordsSet(p: Policies | null | undefined): string[] {
+  return (p?.basic_auth?.users ?? []).filter((u) => u.password != null).map((u) => u.username);
 }

@@ -117,13 +117,6 @@ function aboutDuration(secs: number): string {
   return `${secs} s`;
 }
 
-/** What kind of hash the API stores for a user, in words (never the hash itself). */
-function hashKind(hash: string): string {
-  if (hash.startsWith("$argon2id$")) return "an argon2id hash";
-  if (/^\$2[aby]\$/.test(hash)) return "a bcrypt hash";
-  return "a hash";
-}
-
 /** Route policies: collapsed with a summary of what is on, each policy a sub-form. */
 export function PoliciesSection({ values, onChange, errors, disabled, hasPathPrefix, defaultOpen }: Props) {
   const [open, setOpen] = useState(defaultOpen);
@@ -403,9 +396,13 @@ function UserRow({ user, i, onChange, onRemove, err }: { user: AuthUserRow; i: n
       <Field label={`User ${n} name`} errors={err(`${base}.username`)}>
         {(p) => <input {...p} spellCheck={false} autoComplete="off" value={user.username} onChange={(e) => { onChange({ username: e.target.value }); }} />}
       </Field>
-      {user.storedHash !== null ? (
+      {user.stored !== null ? (
         <div className="space-y-2">
-          <Field label={`User ${n} password`} errors={credential} hint={`Stored as ${hashKind(user.storedHash)}; the password itself is never kept or shown.`}>
+          <Field
+            label={`User ${n} password`}
+            errors={credential}
+            hint={user.username.trim() === user.stored ? "Stored as a hash, which the panel never shows; the password itself is never kept." : `Only the password of “${user.stored}” is stored: keeping one needs that username, or set a new password.`}
+          >
             {(p) => (
               <select
                 {...p}

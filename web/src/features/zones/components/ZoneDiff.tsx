@@ -81,12 +81,16 @@ function Entry({ entry, records }: { entry: ZoneDiffEntry; records: RecordChange
   );
 }
 
-/** A write's diff as the API's dry run answered it: every zone, before → after. */
-export function ZoneDiff({ diff }: { diff: Diff }) {
-  if (isEmptyDiff(diff)) {
+/**
+ * A write's diff as the API's dry run answered it: every zone, before → after. The API
+ * answers no basic-auth hashes, so `newPasswords` (the users the write gives a new
+ * password, from its payload) marks those changes.
+ */
+export function ZoneDiff({ diff, newPasswords = [] }: { diff: Diff; newPasswords?: readonly string[] }) {
+  if (isEmptyDiff(diff, newPasswords)) {
     return <Banner tone="info">Nothing would change: the zone already looks like this.</Banner>;
   }
-  const entries = diffEntries(diff);
+  const entries = diffEntries(diff, newPasswords);
   return (
     <ul className="space-y-3" aria-label="Changes">
       {entries.map((e) => (

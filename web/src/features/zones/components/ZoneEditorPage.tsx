@@ -9,6 +9,7 @@ import { ApiError, errorMessage } from "@/lib/api/errors";
 import { useCan } from "@/lib/can";
 import { useRecheckHealth } from "@/lib/health";
 import { emptyZoneForm, formErrors, formFromZone, specFromForm, type FormErrors, type ZoneFormValues } from "../api/form";
+import { passwordsSet } from "../api/policies";
 import { isDegradedZone, type AnyZone, type Diff } from "../api/types";
 import { dryRun, useApplyZoneWrite, useZone, type Applied, type ZoneWrite } from "../api/zones";
 import { LiveOnFleet } from "./LiveOnFleet";
@@ -213,7 +214,7 @@ function ZoneEditor({ zone }: { zone: AnyZone | null }) {
         }
       >
         <p className="mb-3 text-sm text-slate-600 dark:text-slate-400">The API checked this change without applying it. Nothing changes until you confirm.</p>
-        {pending && <ZoneDiff diff={pending.diff} />}
+        {pending && <ZoneDiff diff={pending.diff} newPasswords={pending.write.op === "update" ? passwordsSet(pending.write.spec.policies) : []} />}
       </Dialog>
     </section>
   );
