@@ -1179,14 +1179,14 @@ fn answer_head(
             host: &a.host,
             tls: a.tls,
         };
-        policy.answer_additions(
+        policy.write_answer_additions(
             &vars,
             |name| {
                 resp.headers
                     .iter()
                     .any(|h| h.name.eq_ignore_ascii_case(name))
             },
-            |name, value| header_line(out, name, value),
+            out,
         );
     }
     Some(AnswerHead {
