@@ -25,6 +25,7 @@ mod m20261122_000001_initial;
 mod m20261122_000002_acme_orders;
 mod m20261202_000003_acme_order_dns_records;
 mod m20261206_000004_zone_policies;
+mod m20261206_000005_zone_match;
 
 // The sea-orm convention: callers write `use migrations::{Migrator, MigratorTrait};`.
 pub use sea_orm_migration::prelude::*;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_acme_orders::Migration),
             Box::new(m20261202_000003_acme_order_dns_records::Migration),
             Box::new(m20261206_000004_zone_policies::Migration),
+            Box::new(m20261206_000005_zone_match::Migration),
         ]
     }
 }

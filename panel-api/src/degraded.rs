@@ -24,6 +24,7 @@ use fred::prelude::{Expiration, HashesInterface as _, KeysInterface as _, SetsIn
 use serde::{Deserialize, Serialize};
 use switchyard_shared::model::{BackendSpec, Timeouts, UpstreamSpec};
 use switchyard_shared::policy::Policies;
+use switchyard_shared::route_match::RouteMatch;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -410,6 +411,12 @@ pub struct DegradedZone {
     /// hashes are never returned. Absent when the route has none.
     #[serde(skip_serializing_if = "Policies::is_empty")]
     pub policies: Policies,
+    /// The route's match conditions, as the record holds them. Absent when none.
+    #[serde(rename = "match", skip_serializing_if = "RouteMatch::is_empty")]
+    pub matching: RouteMatch,
+    /// Their canonical JSON, the third part of the zone's identity (for the order).
+    #[serde(skip)]
+    pub match_key: String,
     pub degraded: bool,
 }
 
@@ -447,6 +454,7 @@ async fn readable_zones(state: &AppState, principal: &Principal) -> Option<Vec<D
                         .collect(),
                 }
             };
+            let match_key = route.match_key();
             out.push(DegradedZone {
                 id: route.zone_id.clone(),
                 domain_id,
@@ -459,12 +467,19 @@ async fn readable_zones(state: &AppState, principal: &Principal) -> Option<Vec<D
                 allow: route.allow.iter().map(|n| n.to_string()).collect(),
                 timeouts: route.timeouts,
                 policies: route.policies.map(|p| p.redacted()).unwrap_or_default(),
+                match_key,
+                matching: route.matching.map(|m| *m).unwrap_or_default(),
                 degraded: true,
             });
         }
     }
     out.sort_by(|a, b| {
-        (&a.hostname, &a.path_prefix, &a.id).cmp(&(&b.hostname, &b.path_prefix, &b.id))
+        (&a.hostname, &a.path_prefix, &a.match_key, &a.id).cmp(&(
+            &b.hostname,
+            &b.path_prefix,
+            &b.match_key,
+            &b.id,
+        ))
     });
     Some(out)
 }
@@ -508,8 +523,15 @@ pub async fn zone_list(
     let count = Count::exact(zones.len() as u64);
     let start = after.map_or(0, |c| {
         zones.partition_point(|z| {
-            (z.hostname.as_str(), z.path_prefix.as_str())
-                <= (c.hostname.as_str(), c.path_prefix.as_str())
+            (
+                z.hostname.as_str(),
+                z.path_prefix.as_str(),
+                z.match_key.as_str(),
+            ) <= (
+                c.hostname.as_str(),
+                c.path_prefix.as_str(),
+                c.match_key.as_str(),
+            )
         })
     });
     let rest = &zones[start..];
@@ -520,6 +542,7 @@ pub async fn zone_list(
         ZoneCursor {
             hostname: last.hostname.clone(),
             path_prefix: last.path_prefix.clone(),
+            match_key: last.match_key.clone(),
         }
         .encode()
     });

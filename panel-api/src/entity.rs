@@ -116,6 +116,11 @@ pub mod zones {
         /// The route's `Policies` as validated and normalised (`{}`: none); basic-auth
         /// users hold hashes only, never a password (`m20261206_000004_zone_policies`).
         pub policies: Json,
+        /// The route's `RouteMatch` as validated and normalised (`{}`: none), and its
+        /// canonical JSON (`''`: none), the third part of the zone's identity
+        /// (`m20261206_000005_zone_match`).
+        pub conditions: Json,
+        pub match_key: String,
         pub created_at: TimeDateTimeWithTimeZone,
         pub updated_at: TimeDateTimeWithTimeZone,
     }

@@ -365,8 +365,8 @@ error_responses! {
     Invalid: "`invalid`: well-formed but invalid input (body or query); `details` lists every problem, and nothing was changed";
     Unavailable: "`unavailable`: PostgreSQL is unreachable; nothing was changed (reads of zones and domains are served from Redis meanwhile)";
     Internal: "`internal`: anything else; the details are in the server log under the response's `x-request-id`";
-    ZoneConflict: "`conflict`: a zone with this hostname and path prefix exists (or another request created one meanwhile); or a zone written has `policies`, which need Redis data format 2, while Redis is below it and a live proxy reads only format 1 — the message names each such proxy with its `reads_format`: upgrade the proxies first (docs/redis-schema.md). Nothing was changed; a dry run answers the same";
-    ZoneUnavailable: "`unavailable`: PostgreSQL is unreachable; or a zone written has `policies` while Redis is below data format 2 and Redis cannot be read to check that every proxy reads it (the message says why). Nothing was changed";
+    ZoneConflict: "`conflict`: a zone with this hostname, path prefix and match conditions exists (or another request created one meanwhile); or a zone written has `policies` or `match` conditions, which need Redis data format 2, while Redis is below it and a live proxy reads only format 1 — the message names each such proxy with its `reads_format`: upgrade the proxies first (docs/redis-schema.md). Nothing was changed; a dry run answers the same";
+    ZoneUnavailable: "`unavailable`: PostgreSQL is unreachable; or a zone written has `policies` or `match` conditions while Redis is below data format 2 and Redis cannot be read to check that every proxy reads it (the message says why). Nothing was changed";
 }
 
 /// 429 with `Retry-After`.
@@ -468,7 +468,8 @@ pub mod mirror {
         pub zones: u64,
         pub certs: u64,
         /// The highest Redis data format it reads: 1 for proxies older than format 2
-        /// (route policies), which the panel does not write while such a proxy is live.
+        /// (route policies and match conditions), which the panel does not write while
+        /// such a proxy is live.
         pub reads_format: u32,
     }
 
@@ -478,7 +479,7 @@ pub mod mirror {
     #[serde(deny_unknown_fields)]
     pub struct ZoneRecord {
         pub host: String,
-        /// One route per path prefix.
+        /// One route per (path prefix, match conditions).
         pub routes: Vec<RouteRecord>,
     }
 
@@ -504,6 +505,10 @@ pub mod mirror {
         /// it has none (such a record is data format 1).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub policies: Option<switchyard_shared::policy::Policies>,
+        /// What a request must also meet besides host and path prefix, normalised;
+        /// absent when nothing (such a record is data format 1).
+        #[serde(rename = "match", default, skip_serializing_if = "Option::is_none")]
+        pub matching: Option<switchyard_shared::route_match::RouteMatch>,
     }
 
     /// One upstream of a [`RouteRecord`] (`switchyard_shared::model::Upstream`).

@@ -300,7 +300,7 @@ async fn desired_records(
     let mut desired = HashMap::new();
     let mut rows_read = 0u64;
     let mut current: Vec<zones::Model> = Vec::new();
-    let mut after: Option<(String, String)> = None;
+    let mut after: Option<(String, String, String)> = None;
     let mut flush = |rows: &mut Vec<zones::Model>| {
         if let Some(first) = rows.first() {
             let hostname = first.hostname.clone();
@@ -314,11 +314,13 @@ async fn desired_records(
         let mut page = zones::Entity::find()
             .order_by_asc(zones::Column::Hostname)
             .order_by_asc(zones::Column::PathPrefix)
+            .order_by_asc(zones::Column::MatchKey)
             .limit(READ_PAGE);
-        if let Some((hostname, prefix)) = &after {
+        // The zones' identity, so a page never splits or skips rows of one key.
+        if let Some((hostname, prefix, match_key)) = &after {
             page = page.filter(Expr::cust_with_values(
-                "(hostname, path_prefix) > ($1, $2)",
-                [hostname.clone(), prefix.clone()],
+                "(hostname, path_prefix, match_key) > ($1, $2, $3)",
+                [hostname.clone(), prefix.clone(), match_key.clone()],
             ));
         }
         let rows = page
@@ -331,7 +333,11 @@ async fn desired_records(
             if current.first().is_some_and(|c| c.hostname != row.hostname) {
                 flush(&mut current);
             }
-            after = Some((row.hostname.clone(), row.path_prefix.clone()));
+            after = Some((
+                row.hostname.clone(),
+                row.path_prefix.clone(),
+                row.match_key.clone(),
+            ));
             current.push(row);
         }
         if !full {

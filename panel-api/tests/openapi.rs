@@ -620,7 +620,8 @@ fn mirrored_schemas_match_the_real_types() {
             "upstreams": [{"url": "http://10.0.0.5:8080", "weight": 3}],
             "named_backend": "svc", "force_https": true, "preserve_host": true,
             "allow": ["10.0.0.0/8"], "timeouts": {"connect_ms": 500, "read_ms": 3000},
-            "policies": {"hsts": {"max_age_secs": 600}}}]})
+            "policies": {"hsts": {"max_age_secs": 600}},
+            "match": {"methods": ["GET"]}}]})
         .to_string()
         .as_bytes(),
     )

@@ -1014,3 +1014,211 @@ async fn degraded_reads_show_the_policies_redis_holds() -> anyhow::Result<()> {
     relay.restore().await?;
     panel.stop().await
 }
+
+/// Match conditions (docs/routing.md) are part of a zone's identity: zones may share a
+/// hostname and path prefix when their conditions differ, never when they are the same
+/// after normalisation; invalid conditions are refused by field; records, pages, bulk
+/// and export/import all keep the three-part key.
+#[tokio::test]
+async fn match_conditions_are_part_of_a_zones_identity() -> anyhow::Result<()> {
+    let mut panel = Panel::start().await?;
+    let (_, key) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    panel.domain(&key, "match.test").await?;
+    let host = "app.match.test";
+    let with_match = |conditions: Value| {
+        let mut spec = zone(host, "/api", "http://127.0.0.1:9001");
+        spec["match"] = conditions;
+        spec
+    };
+    let plain = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(zone(host, "/api", "http://127.0.0.1:9001")),
+        )
+        .await?;
+    assert_eq!(plain.status, 201, "{}", plain.json);
+    assert!(plain.json.get("match").is_none(), "{}", plain.json);
+    let beta = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(with_match(json!({
+                "methods": ["POST", "GET", "POST"],
+                "headers": [{"name": "X-Beta", "equals": "1"}],
+                "query": [{"name": "v", "equals": "2"}]
+            }))),
+        )
+        .await?;
+    assert_eq!(beta.status, 201, "{}", beta.json);
+    let normalised = json!({
+        "methods": ["GET", "POST"],
+        "headers": [{"name": "x-beta", "equals": "1"}],
+        "query": [{"name": "v", "equals": "2"}]
+    });
+    assert_eq!(beta.json["match"], normalised);
+    // The same conditions written differently are the same zone.
+    let again = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(with_match(json!({
+                "query": [{"name": "v", "equals": "2"}],
+                "headers": [{"name": "x-BETA", "equals": "1"}],
+                "methods": ["GET", "POST"]
+            }))),
+        )
+        .await?;
+    assert_eq!(again.status, 409, "{}", again.json);
+    assert_eq!(again.json["error"]["code"], "conflict");
+    assert!(
+        again.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("match"),
+        "{}",
+        again.json
+    );
+    // Invalid conditions, each named; nothing changes.
+    for path in ["/zones", "/zones?dry_run=true"] {
+        let reply = panel
+            .call(
+                Method::POST,
+                path,
+                Auth::Bearer(&key),
+                Some(with_match(json!({
+                    "path_exact": "/other",
+                    "path_regex": "(",
+                    "methods": ["get"],
+                    "headers": [{"name": "bad name", "regex": "(", "equals": "x"}],
+                    "query": [{"name": ""}]
+                }))),
+            )
+            .await?;
+        assert_eq!(reply.status, 422, "{}", reply.json);
+        let fields: Vec<&str> = reply.json["error"]["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["field"].as_str().unwrap())
+            .collect();
+        for want in [
+            "match.path_exact",
+            "match.path_regex",
+            "match.methods[0]",
+            "match.headers[0].name",
+            "match.headers[0].regex",
+            "match.query[0].name",
+        ] {
+            assert!(fields.contains(&want), "{want} is not named: {fields:?}");
+        }
+    }
+    let reply = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(with_match(json!({"methods": ["GET"], "unknown": 1}))),
+        )
+        .await?;
+    assert_eq!(reply.status, 422, "{}", reply.json);
+    assert_eq!(zones::Entity::find().count(&panel.db).await?, 2);
+    // The record holds both routes; the conditional one says so.
+    let record = panel
+        .zone_record(host)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("{host} is not in Redis"))?;
+    assert_eq!(record.routes.len(), 2, "{record:?}");
+    let shown: Vec<Value> = record
+        .routes
+        .iter()
+        .map(|r| serde_json::to_value(&r.matching).unwrap())
+        .collect();
+    assert!(shown.contains(&normalised), "{shown:?}");
+    assert!(shown.contains(&Value::Null), "{shown:?}");
+    assert_eq!(redis_format(&panel).await?.as_deref(), Some("2"));
+    // Pages of one zone each walk both, in the identity's order.
+    let first = panel
+        .call(Method::GET, "/zones?limit=1", Auth::Bearer(&key), None)
+        .await?;
+    assert_eq!(
+        first.json["items"][0]["id"], plain.json["id"],
+        "{}",
+        first.json
+    );
+    let next = first.json["next"].as_str().expect("a next page");
+    let second = panel
+        .call(
+            Method::GET,
+            &format!("/zones?limit=1&after={next}"),
+            Auth::Bearer(&key),
+            None,
+        )
+        .await?;
+    assert_eq!(
+        second.json["items"][0]["id"], beta.json["id"],
+        "{}",
+        second.json
+    );
+    assert!(second.json["next"].is_null(), "{}", second.json);
+    // Bulk: one identity twice is refused; a third distinct one is created.
+    let reply = panel
+        .call(
+            Method::POST,
+            "/zones/bulk",
+            Auth::Bearer(&key),
+            Some(json!({"create": [
+                with_match(json!({"methods": ["DELETE"]})),
+                with_match(json!({"methods": ["DELETE", "DELETE"]})),
+            ]})),
+        )
+        .await?;
+    assert_eq!(reply.status, 422, "{}", reply.json);
+    assert!(
+        reply.json.to_string().contains("also given at create[0]"),
+        "{}",
+        reply.json
+    );
+    let reply = panel
+        .call(
+            Method::POST,
+            "/zones/bulk",
+            Auth::Bearer(&key),
+            Some(json!({"create": [with_match(json!({"path_exact": "/api/health"}))]})),
+        )
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(zones::Entity::find().count(&panel.db).await?, 3);
+    // Updating a zone onto another's identity is a conflict.
+    let onto = zone(host, "/api", "http://127.0.0.1:9001");
+    let reply = panel
+        .call(
+            Method::PUT,
+            &format!("/zones/{}", beta.json["id"].as_str().unwrap()),
+            Auth::Bearer(&key),
+            Some(onto),
+        )
+        .await?;
+    assert_eq!(reply.status, 409, "{}", reply.json);
+    // Export, then import the file back: every zone is found by its three-part key.
+    let exported = panel
+        .call(Method::GET, "/export", Auth::Bearer(&key), None)
+        .await?;
+    assert_eq!(exported.status, 200, "{}", exported.json);
+    let again = panel
+        .call(
+            Method::POST,
+            "/import",
+            Auth::Bearer(&key),
+            Some(exported.json),
+        )
+        .await?;
+    assert_eq!(again.status, 200, "{}", again.json);
+    assert_eq!(again.json["created"], json!([]), "{}", again.json);
+    assert_eq!(again.json["changed"], json!([]), "{}", again.json);
+    assert_eq!(zones::Entity::find().count(&panel.db).await?, 3);
+    panel.stop().await
+}

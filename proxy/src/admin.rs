@@ -4,8 +4,9 @@
 //! - `GET /readyz`: 200 once a snapshot (from Redis or the snapshot file) is served.
 //! - `GET /status`: JSON with the applied version, its age, its source, sizes, the TLS
 //!   ticket key ring in use, and whether Redis answers (and since when it does not).
-//! - `GET /route?host=H&path=P`: which pattern and upstreams serve a host — the
-//!   authoritative answer to "what does host X route to".
+//! - `GET /route?host=H&path=P&method=M&header=name:value…`: which pattern, route and
+//!   upstreams serve a request — the authoritative answer to "what does host X route
+//!   to" (parameters decoded; `path` may carry a query, `header` may repeat).
 //! - `GET /metrics`: Prometheus text format.
 
 use std::sync::Arc;
@@ -48,12 +49,11 @@ fn json(status: u16, value: serde_json::Value) -> Response<Vec<u8>> {
     )
 }
 
-fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
-    query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+/// The first value of a query parameter, decoded (`application/x-www-form-urlencoded`).
+fn query_param(query: &str, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 impl Admin {
@@ -84,11 +84,35 @@ impl Admin {
         let Some(host) = query_param(query, "host") else {
             return json(
                 400,
-                serde_json::json!({"error": "give ?host=NAME (and optionally &path=/p)"}),
+                serde_json::json!({"error": "give ?host=NAME (and optionally &path=/p?q, &method=GET, &header=name:value…)"}),
             );
         };
-        let path = query_param(query, "path").unwrap_or("/");
-        let host = match normalize_request_host(host) {
+        let path = query_param(query, "path").unwrap_or_else(|| "/".to_owned());
+        let method = query_param(query, "method").unwrap_or_else(|| "GET".to_owned());
+        let mut headers = http::HeaderMap::new();
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            if k != "header" {
+                continue;
+            }
+            let parsed = v.split_once(':').and_then(|(name, value)| {
+                Some((
+                    http::HeaderName::from_bytes(name.trim().as_bytes()).ok()?,
+                    http::HeaderValue::from_str(value.trim()).ok()?,
+                ))
+            });
+            match parsed {
+                Some((name, value)) => {
+                    headers.append(name, value);
+                }
+                None => {
+                    return json(
+                        400,
+                        serde_json::json!({"error": format!("header \"{}\" is not name:value", v.escape_debug())}),
+                    );
+                }
+            }
+        }
+        let host = match normalize_request_host(&host) {
             Ok(h) => h.into_owned(),
             Err(e) => return json(400, serde_json::json!({"error": e.to_string()})),
         };
@@ -100,7 +124,9 @@ impl Admin {
             Ok(t) => t,
             Err(e) => return json(400, serde_json::json!({"error": e.to_string()})),
         };
-        let route = entry.route_for(&target).map(|r| r.route_record());
+        let route = entry
+            .route_for(method.as_bytes(), &target, &headers)
+            .map(|r| r.route_record());
         json(
             200,
             serde_json::json!({"host": host, "zone": entry.host, "route": route}),

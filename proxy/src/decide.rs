@@ -316,7 +316,7 @@ impl Router {
             let snapshot = self.live.load();
             snapshot
                 .lookup(&host)
-                .and_then(|e| e.route_for(&target))
+                .and_then(|e| e.route_for(facts.method, &target, facts.headers))
                 .cloned()
         };
         let own = |status, category, message: String, route, location| {

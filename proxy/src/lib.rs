@@ -21,6 +21,7 @@ pub mod fast;
 pub mod framing;
 pub mod metrics;
 pub mod policy;
+pub mod route_match;
 pub mod service;
 pub mod snapshot;
 pub mod sync;

@@ -20,10 +20,13 @@ use pingora::tls::pkey::{PKey, Private};
 use pingora::tls::x509::X509;
 use serde::{Deserialize, Serialize};
 use switchyard_shared::model::{CertRecord, HostRecord, Route};
+use switchyard_shared::route_match::Precedence;
 use switchyard_shared::{FORMAT_VERSION, HostMatcher, HostPattern, RequestTarget};
 use time::OffsetDateTime;
 
+use crate::decide::HeaderLookup;
 use crate::policy::RoutePolicy;
+use crate::route_match::Conditions;
 use crate::upstreams::{Balancer, Registry};
 
 /// One route of a host, ready to serve. `route.upstreams` is empty: the upstreams are
@@ -35,6 +38,8 @@ pub struct RouteEntry {
     pub balancer: Balancer,
     /// `route.policies` compiled; `None` (most routes) costs nothing per request.
     pub policy: Option<Box<RoutePolicy>>,
+    /// `route.matching` compiled; `None` (most routes) costs nothing per request.
+    pub conditions: Option<Box<Conditions>>,
 }
 
 impl RouteEntry {
@@ -52,7 +57,8 @@ impl RouteEntry {
 #[derive(Debug)]
 pub struct HostEntry {
     pub host: HostPattern,
-    /// Longest path prefix first.
+    /// Greatest precedence first (`switchyard_shared::route_match::Precedence`: exact
+    /// paths, then the longest path prefix, then the most specific conditions).
     pub routes: Vec<Arc<RouteEntry>>,
 }
 
@@ -79,10 +85,19 @@ impl HostEntry {
                     .policies
                     .as_deref()
                     .map(|p| Box::new(RoutePolicy::compile(p))),
+                conditions: route
+                    .matching
+                    .as_deref()
+                    .map(|m| Box::new(Conditions::compile(m))),
                 route,
             }));
         }
-        routes.sort_by_key(|r| std::cmp::Reverse(r.route.path_prefix.as_str().len()));
+        if routes.len() > 1 {
+            fn rank(r: &RouteEntry) -> Precedence<'_> {
+                Precedence::of(&r.route.path_prefix, r.route.matching.as_deref())
+            }
+            routes.sort_by(|a, b| rank(b).cmp(&rank(a)));
+        }
         Arc::new(Self { host, routes })
     }
 
@@ -94,11 +109,20 @@ impl HostEntry {
         }
     }
 
-    /// The route with the longest path prefix covering the (normalised) target.
-    pub fn route_for(&self, target: &RequestTarget) -> Option<&Arc<RouteEntry>> {
-        self.routes
-            .iter()
-            .find(|r| r.route.path_prefix.matches(target))
+    /// The route of greatest precedence that serves the request: its path prefix covers
+    /// the (normalised) target and its conditions, if any, hold.
+    pub fn route_for(
+        &self,
+        method: &[u8],
+        target: &RequestTarget,
+        headers: &dyn HeaderLookup,
+    ) -> Option<&Arc<RouteEntry>> {
+        self.routes.iter().find(|r| {
+            r.route.path_prefix.matches(target)
+                && r.conditions
+                    .as_ref()
+                    .is_none_or(|c| c.admit(method, target, headers))
+        })
     }
 }
 
@@ -520,5 +544,247 @@ mod tests {
             again.routes[0].upstreams[0].url.as_str(),
             "http://127.0.0.1:8080"
         );
+    }
+
+    /// The route choice against a plain reference: every route whose prefix and
+    /// conditions hold is collected, and the documented precedence is applied by hand.
+    mod precedence {
+        use proptest::prelude::*;
+        use switchyard_shared::model::PathPrefix;
+        use switchyard_shared::route_match::{HeaderCondition, QueryCondition, RouteMatch};
+
+        use super::*;
+
+        const PREFIXES: [&str; 4] = ["", "/api", "/api/v1", "/static"];
+        const PATHS: [&str; 9] = [
+            "/",
+            "/api",
+            "/api/v1",
+            "/api/v1/users",
+            "/api/v2",
+            "/static/a.css",
+            "/%61pi/./v1",
+            "/api//v1/users/",
+            "/other",
+        ];
+        const METHODS: [&str; 3] = ["GET", "POST", "DELETE"];
+
+        fn conditions() -> impl Strategy<Value = Option<RouteMatch>> {
+            let exact = prop::option::of(prop::sample::select(vec![
+                "/api/v1",
+                "/api/v1/users",
+                "/static/a.css",
+                "/",
+            ]));
+            let regex = prop::option::of(prop::sample::select(vec![
+                "^/api/v[0-9]+",
+                "users$",
+                "\\.css$",
+            ]));
+            let methods = prop::collection::vec(prop::sample::select(METHODS.to_vec()), 0..3);
+            let header = (
+                prop::sample::select(vec!["x-env", "x-beta"]),
+                prop::option::of(prop::sample::select(vec!["1", "canary"])),
+                any::<bool>(),
+            )
+                .prop_map(|(name, value, pattern)| HeaderCondition {
+                    name: name.to_owned(),
+                    equals: value.filter(|_| !pattern).map(str::to_owned),
+                    regex: value.filter(|_| pattern).map(|v| format!("^{v}")),
+                });
+            let query = (
+                prop::sample::select(vec!["v", "debug"]),
+                prop::option::of(prop::sample::select(vec!["1", "a b"])),
+            )
+                .prop_map(|(name, equals)| QueryCondition {
+                    name: name.to_owned(),
+                    equals: equals.map(str::to_owned),
+                });
+            prop::option::of(
+                (
+                    exact,
+                    regex,
+                    methods,
+                    prop::collection::vec(header, 0..3),
+                    prop::collection::vec(query, 0..2),
+                )
+                    .prop_map(
+                        |(path_exact, path_regex, methods, headers, query)| {
+                            RouteMatch {
+                                // One path condition at most, as validation demands.
+                                path_regex: path_regex
+                                    .filter(|_| path_exact.is_none())
+                                    .map(str::to_owned),
+                                path_exact: path_exact.map(str::to_owned),
+                                methods: methods.into_iter().map(str::to_owned).collect(),
+                                headers,
+                                query,
+                            }
+                        },
+                    ),
+            )
+        }
+
+        /// A route as the reference sees it, if validation accepts it.
+        fn route(i: usize, prefix: &str, m: Option<RouteMatch>) -> Option<Route> {
+            let prefix = PathPrefix::parse(prefix).unwrap();
+            let matching = match m {
+                Some(mut m) => {
+                    let mut out = Vec::new();
+                    m.check("match", &prefix, &mut out);
+                    if !out.is_empty() {
+                        return None;
+                    }
+                    (!m.is_empty()).then(|| Box::new(m))
+                }
+                None => None,
+            };
+            Some(Route {
+                zone_id: format!("z{i}"),
+                path_prefix: prefix,
+                upstreams: Vec::new(),
+                named_backend: None,
+                force_https: false,
+                preserve_host: false,
+                allow: Vec::new(),
+                timeouts: Default::default(),
+                policies: None,
+                matching,
+            })
+        }
+
+        fn decode(text: &str) -> String {
+            let bytes = text.as_bytes();
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < bytes.len() {
+                match bytes[i] {
+                    b'+' => out.push(b' '),
+                    b'%' if i + 2 < bytes.len() => {
+                        let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                        out.push(u8::from_str_radix(hex, 16).unwrap());
+                        i += 2;
+                    }
+                    b => out.push(b),
+                }
+                i += 1;
+            }
+            String::from_utf8(out).unwrap()
+        }
+
+        /// The reference: plain loops, a fresh regex per test, and the precedence of
+        /// `docs/routing.md` spelled out as a tuple.
+        fn reference<'r>(
+            routes: &'r [Route],
+            method: &str,
+            target: &RequestTarget,
+            headers: &[(String, String)],
+        ) -> Option<&'r Route> {
+            let path = target.match_path();
+            let query: Vec<(String, String)> = target
+                .query()
+                .unwrap_or("")
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| match p.split_once('=') {
+                    Some((k, v)) => (decode(k), decode(v)),
+                    None => (decode(p), String::new()),
+                })
+                .collect();
+            let under = |prefix: &str| {
+                prefix.is_empty()
+                    || path == prefix
+                    || (path.starts_with(prefix) && path.as_bytes()[prefix.len()] == b'/')
+            };
+            let passes = |r: &Route| {
+                if !under(r.path_prefix.as_str()) {
+                    return false;
+                }
+                let Some(m) = r.matching.as_deref() else {
+                    return true;
+                };
+                (m.methods.is_empty() || m.methods.iter().any(|x| x == method))
+                    && m.path_exact.as_ref().is_none_or(|e| e == path)
+                    && m.path_regex
+                        .as_ref()
+                        .is_none_or(|p| regex::Regex::new(p).unwrap().is_match(path))
+                    && m.headers.iter().all(|h| {
+                        headers.iter().any(|(n, v)| {
+                            n.eq_ignore_ascii_case(&h.name)
+                                && h.equals.as_ref().is_none_or(|e| e == v)
+                                && h.regex
+                                    .as_ref()
+                                    .is_none_or(|p| regex::Regex::new(p).unwrap().is_match(v))
+                        })
+                    })
+                    && m.query.iter().all(|q| {
+                        query
+                            .iter()
+                            .any(|(k, v)| *k == q.name && q.equals.as_ref().is_none_or(|e| e == v))
+                    })
+            };
+            let rank = |r: &Route| {
+                let empty = RouteMatch::default();
+                let m = r.matching.as_deref().unwrap_or(&empty);
+                (
+                    m.path_exact.is_some(),
+                    r.path_prefix.as_str().len(),
+                    m.path_regex.is_some(),
+                    !m.methods.is_empty(),
+                    m.headers.len(),
+                    m.query.len(),
+                    std::cmp::Reverse(r.match_key()),
+                )
+            };
+            routes.iter().filter(|r| passes(r)).max_by_key(|r| rank(r))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+            #[test]
+            fn the_chosen_route_is_the_references(
+                defs in prop::collection::vec((prop::sample::select(PREFIXES.to_vec()), conditions()), 1..8),
+                method in prop::sample::select(METHODS.to_vec()),
+                path in prop::sample::select(PATHS.to_vec()),
+                query in prop::sample::select(vec!["", "?v=1", "?debug", "?v=a+b", "?v=a%20b&debug=1", "?x=1&v=2"]),
+                headers in prop::collection::vec(
+                    (prop::sample::select(vec!["X-Env", "x-beta"]), prop::sample::select(vec!["1", "canary", "canary-2"])),
+                    0..3,
+                ),
+            ) {
+                let mut routes: Vec<Route> = Vec::new();
+                for (i, (prefix, m)) in defs.into_iter().enumerate() {
+                    if let Some(r) = route(i, prefix, m)
+                        && !routes.iter().any(|o| o.path_prefix == r.path_prefix && o.match_key() == r.match_key())
+                    {
+                        routes.push(r);
+                    }
+                }
+                prop_assume!(!routes.is_empty());
+                let record = HostRecord {
+                    host: HostPattern::parse("a.test").unwrap(),
+                    routes: routes.clone(),
+                };
+                // The record is what Redis would hold: it round-trips and validates.
+                let json = record.to_json();
+                let record = HostRecord::from_json("a.test", json.as_bytes()).unwrap();
+                let entry = HostEntry::build(record, &Registry::new(HealthConfig::default()));
+                let target = RequestTarget::parse(format!("{path}{query}").as_bytes()).unwrap();
+                let mut map = http::HeaderMap::new();
+                let pairs: Vec<(String, String)> =
+                    headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
+                for (n, v) in &pairs {
+                    map.append(
+                        http::HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                        http::HeaderValue::from_str(v).unwrap(),
+                    );
+                }
+                let got = entry
+                    .route_for(method.as_bytes(), &target, &map)
+                    .map(|r| r.route.zone_id.clone());
+                let want = reference(&routes, method, &target, &pairs).map(|r| r.zone_id.clone());
+                prop_assert_eq!(got, want);
+            }
+        }
     }
 }

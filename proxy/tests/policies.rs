@@ -576,3 +576,110 @@ async fn the_client_behind_a_trusted_proxy_is_named_by_x_forwarded_for() {
     assert_eq!(a.status, 403);
     redis.cleanup().await.unwrap();
 }
+
+/// Match conditions (docs/routing.md): methods, headers, exact and pattern paths, query
+/// parameters choose among routes of one host, by the documented precedence, alike on
+/// every path; an allow-listed route stays shut to a method it matches whatever the
+/// path's encoding.
+#[tokio::test]
+async fn match_conditions_choose_the_route_alike_on_every_path() {
+    let b = bench(serde_json::json!([
+        {"zone_id": "root", "upstreams": [{"url": "open"}]},
+        {"zone_id": "writes", "match": {"methods": ["POST", "PUT"]}, "upstreams": [{"url": "admin"}]},
+        {"zone_id": "beta", "match": {"headers": [{"name": "X-Beta", "equals": "1"}]}, "upstreams": [{"url": "admin"}]},
+        {"zone_id": "health", "match": {"path_exact": "/health"}, "upstreams": [{"url": "admin"}]},
+        {"zone_id": "versioned", "match": {"path_regex": "^/v[0-9]+/"}, "upstreams": [{"url": "admin"}]},
+        {"zone_id": "debug", "match": {"query": [{"name": "debug", "equals": "on"}]}, "upstreams": [{"url": "admin"}]},
+        {"zone_id": "api", "path_prefix": "/api", "allow": ["10.0.0.0/8"], "upstreams": [{"url": "admin"}]},
+        {"zone_id": "api-reads", "path_prefix": "/api", "match": {"methods": ["GET"]}, "upstreams": [{"url": "open"}]}
+    ]))
+    .await;
+    // (method, target, extra header lines, expected status, expected backend)
+    let cases: &[(&str, &str, &str, u16, Option<&str>)] = &[
+        ("GET", "/x", "", 200, Some("open")),
+        ("POST", "/x", "content-length: 0\r\n", 200, Some("admin")),
+        ("DELETE", "/x", "", 200, Some("open")),
+        ("GET", "/x", "x-beta: 1\r\n", 200, Some("admin")),
+        ("GET", "/x", "X-BETA:  1 \r\n", 200, Some("admin")),
+        ("GET", "/x", "x-beta: 2\r\n", 200, Some("open")),
+        ("GET", "/health", "", 200, Some("admin")),
+        ("GET", "/./%68ealth", "", 200, Some("admin")),
+        ("GET", "/health/x", "", 200, Some("open")),
+        ("GET", "/v2/users", "", 200, Some("admin")),
+        ("GET", "/v/users", "", 200, Some("open")),
+        ("GET", "/x?debug=on", "", 200, Some("admin")),
+        ("GET", "/x?a=1&debug=%6Fn", "", 200, Some("admin")),
+        ("GET", "/x?debug=off", "", 200, Some("open")),
+        // The longer prefix wins over conditions on a shorter one; at one prefix the
+        // method set wins, and the allow-listed route keeps every other method.
+        ("GET", "/api/x", "", 200, Some("open")),
+        ("GET", "/%61pi//x", "", 200, Some("open")),
+        ("POST", "/api/x", "content-length: 0\r\n", 403, None),
+        ("POST", "/x/../api/x", "content-length: 0\r\n", 403, None),
+        ("DELETE", "/api;v=1/x", "", 403, None),
+    ];
+    for proxy in [&b.fast, &b.pingora] {
+        for transport in TRANSPORTS {
+            for &(method, target, extra, status, backend) in cases {
+                let what = format!(
+                    "{method} {target} {extra:?} {transport:?} via port {}",
+                    proxy.http
+                );
+                b.seen.lock().unwrap().clear();
+                let mut conn = b.connect(proxy, transport).await;
+                let request = format!("{method} {target} HTTP/1.1\r\nhost: a.test\r\n{extra}\r\n");
+                conn.write_all(request.as_bytes()).await.unwrap();
+                let a = read_answer(&mut conn).await;
+                assert_eq!(a.status, status, "{what}: {a:?}");
+                let seen: Vec<String> = std::mem::take(&mut *b.seen.lock().unwrap())
+                    .into_iter()
+                    .map(|(name, _)| name)
+                    .collect();
+                assert_eq!(
+                    seen,
+                    backend.into_iter().map(str::to_owned).collect::<Vec<_>>(),
+                    "{what}"
+                );
+            }
+        }
+        // HTTP/2 decides on the same facts.
+        for (method, path, header, backend) in [
+            ("GET", "/x", None, "open"),
+            ("PUT", "/x", None, "admin"),
+            ("GET", "/x", Some("1"), "admin"),
+            ("GET", "/health", None, "admin"),
+            ("GET", "/x?debug=on", None, "admin"),
+            ("GET", "/api/x", None, "open"),
+        ] {
+            let mut req = H2Request::get(path);
+            req.method = method;
+            if let Some(v) = header {
+                req.headers.push(("x-beta", v.to_owned()));
+            }
+            b.seen.lock().unwrap().clear();
+            let mut conn = h2_connect(proxy.https, &b.tls, "a.test").await;
+            let a = h2_request(&mut conn, &req).await.expect("an HTTP/2 answer");
+            assert_eq!(a.status, 200, "h2 {method} {path}");
+            let seen: Vec<String> = std::mem::take(&mut *b.seen.lock().unwrap())
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect();
+            assert_eq!(seen, [backend], "h2 {method} {path} {header:?}");
+        }
+    }
+    // The admin lookup answers with the same choice.
+    let lookup = switchyard_tests::client::http_get(
+        b.fast.admin,
+        "admin",
+        "/route?host=a.test&path=%2Fx&method=PUT",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        lookup.json().unwrap()["route"]["zone_id"],
+        "writes",
+        "{}",
+        lookup.body
+    );
+    b.redis.cleanup().await.unwrap();
+}

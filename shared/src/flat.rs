@@ -227,6 +227,7 @@ impl FlatConfig {
                 allow: Vec::new(),
                 timeouts: Default::default(),
                 policies: Default::default(),
+                matching: Default::default(),
             };
             let no_named: BTreeMap<String, UrlTemplate> = BTreeMap::new();
             let valid = match zone.validate(&field, "", &no_named) {

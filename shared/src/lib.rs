@@ -17,6 +17,7 @@ pub mod matcher;
 pub mod model;
 pub mod path;
 pub mod policy;
+pub mod route_match;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;

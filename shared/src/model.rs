@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use crate::backend::{BackendUrl, UrlTemplate};
 use crate::hostname::HostPattern;
 use crate::policy::Policies;
+use crate::route_match::RouteMatch;
 
 /// Highest upstream weight; weights are relative, so a small range is enough.
 pub const MAX_WEIGHT: u32 = 1000;
@@ -160,11 +161,37 @@ pub struct Route {
     /// What the route does besides forwarding; absent when nothing (data format 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policies: Option<Box<Policies>>,
+    /// What a request must also meet besides host and path prefix; absent when nothing
+    /// (data format 1). See [`crate::route_match`].
+    #[serde(rename = "match", default, skip_serializing_if = "Option::is_none")]
+    pub matching: Option<Box<RouteMatch>>,
 }
 
 impl Route {
+    /// The route's match conditions as part of its identity ([`RouteMatch::key`]).
+    pub fn match_key(&self) -> String {
+        self.matching
+            .as_deref()
+            .map(RouteMatch::key)
+            .unwrap_or_default()
+    }
+
+    /// The lowest data format that can carry this route (see [`HostRecord::format_needed`]).
+    pub fn format_needed(&self) -> u32 {
+        let empty = (Policies::default(), RouteMatch::default());
+        route_format(
+            self.policies.as_deref().unwrap_or(&empty.0),
+            self.matching.as_deref().unwrap_or(&empty.1),
+        )
+        .0
+    }
+
     /// Checks what serde cannot: weight and timeout ranges, and the policies.
     fn problems(&self, field: &str, out: &mut Vec<FieldError>) {
+        if let Some(m) = &self.matching {
+            let mut copy = (**m).clone();
+            copy.check(&format!("{field}.match"), &self.path_prefix, out);
+        }
         if let Some(p) = &self.policies {
             let f = format!("{field}.policies");
             let passwords = p
@@ -224,6 +251,19 @@ fn timeout_problems(field: &str, t: &Timeouts, out: &mut Vec<FieldError>) {
 
 fn format_one() -> u32 {
     1
+}
+
+/// The one rule for the data format a route needs: 2 when it has policies or match
+/// conditions, else 1 (such a record is exactly what format 1 wrote); with the spec field
+/// that needs it (`policies` first), for messages.
+pub fn route_format(policies: &Policies, matching: &RouteMatch) -> (u32, &'static str) {
+    let by_policies = policies.format_needed();
+    let by_match = if matching.is_empty() { 1 } else { 2 };
+    if by_policies >= by_match {
+        (by_policies, "policies")
+    } else {
+        (by_match, "match")
+    }
 }
 
 /// Why a record read from Redis was refused.
@@ -294,11 +334,11 @@ impl HostRecord {
         }
         let mut seen = std::collections::HashSet::new();
         for (i, route) in self.routes.iter().enumerate() {
-            if !seen.insert(route.path_prefix.as_str()) {
+            if !seen.insert((route.path_prefix.as_str(), route.match_key())) {
                 out.push(FieldError {
                     field: format!("routes[{i}].path_prefix"),
                     problem: format!(
-                        "path prefix \"{}\" appears twice",
+                        "path prefix \"{}\" appears twice with the same match conditions",
                         route.path_prefix.as_str()
                     ),
                 });
@@ -313,13 +353,12 @@ impl HostRecord {
         serde_json::to_string(self).expect("records always serialise")
     }
 
-    /// The lowest data format that can carry this record: 2 when a route has policies,
-    /// else 1 (such a record is exactly what format 1 wrote).
+    /// The lowest data format that can carry this record: 2 when a route has policies
+    /// or match conditions, else 1 (such a record is exactly what format 1 wrote).
     pub fn format_needed(&self) -> u32 {
         self.routes
             .iter()
-            .filter_map(|r| r.policies.as_deref())
-            .map(Policies::format_needed)
+            .map(Route::format_needed)
             .max()
             .unwrap_or(1)
     }
@@ -491,6 +530,16 @@ pub struct ZoneSpec {
     /// pages ([`Policies`]); empty by default.
     #[serde(default, skip_serializing_if = "Policies::is_empty")]
     pub policies: Policies,
+    /// What a request must also meet besides hostname and path prefix: an exact or
+    /// regular-expression path, methods, headers, query parameters
+    /// ([`RouteMatch`]); empty by default. Part of the zone's identity: two zones may
+    /// share a hostname and path prefix when their conditions differ.
+    #[serde(
+        rename = "match",
+        default,
+        skip_serializing_if = "RouteMatch::is_empty"
+    )]
+    pub matching: RouteMatch,
 }
 
 /// The named backends a zone may reference, by name.
@@ -519,6 +568,12 @@ pub struct ValidZone {
 }
 
 impl ZoneSpec {
+    /// The data format this zone's record needs and the field that needs it
+    /// ([`route_format`]).
+    pub fn format_needed(&self) -> (u32, &'static str) {
+        route_format(&self.policies, &self.matching)
+    }
+
     /// Validates everything at once and renders a named backend.
     ///
     /// `item` names the zone in messages (e.g. `zone 3`); the hostname is added to it.
@@ -624,6 +679,8 @@ impl ZoneSpec {
         };
         let mut policies = self.policies.clone();
         policies.check("policies", !path_prefix.as_str().is_empty(), &mut errors);
+        let mut matching = self.matching.clone();
+        matching.check("match", &path_prefix, &mut errors);
         let route = Route {
             zone_id: zone_id.to_owned(),
             path_prefix,
@@ -634,6 +691,7 @@ impl ZoneSpec {
             allow,
             timeouts: self.timeouts,
             policies: (!policies.is_empty()).then(|| Box::new(policies)),
+            matching: (!matching.is_empty()).then(|| Box::new(matching)),
         };
         timeout_problems("timeouts", &route.timeouts, &mut errors);
         match host {

@@ -1,7 +1,7 @@
 //! The data format gate: the panel writes no record a live proxy cannot read.
 //!
-//! A zone record without route policies is data format 1, which every proxy reads; one
-//! with policies needs format 2 ([`switchyard_shared::model::HostRecord::format_needed`]).
+//! A zone record without route policies or match conditions is data format 1, which
+//! every proxy reads; one with either needs format 2 ([`switchyard_shared::model::HostRecord::format_needed`]).
 //! The first write of such a record raises Redis's `format` key to 2, and from then on a
 //! proxy that reads only format 1 refuses every change and keeps serving its last
 //! snapshot. Hence the upgrade order — proxies first, then the panel and the cert worker
@@ -22,10 +22,10 @@ use super::sync::REDIS_WRITE_TIMEOUT;
 use crate::app::AppState;
 use crate::error::ApiError;
 
-/// The data format a zone's record needs (the rule of
-/// [`switchyard_shared::policy::Policies::format_needed`]).
-pub fn needed(spec: &ZoneSpec) -> u32 {
-    spec.policies.format_needed()
+/// The data format a zone's record needs, and the spec field that needs it (the rule of
+/// [`switchyard_shared::model::route_format`]).
+pub fn needed(spec: &ZoneSpec) -> (u32, &'static str) {
+    spec.format_needed()
 }
 
 /// Refuses a write whose records need data format `needed` while Redis holds a lower
@@ -39,10 +39,10 @@ pub async fn check(state: &AppState, needed: u32, field: &str) -> Result<(), Api
     }
     let unreadable = |why: String| {
         ApiError::RedisUnavailable(format!(
-            "this write has route policies, which need Redis data format {needed}; the panel \
-             could not read Redis to check that every proxy reads that format ({why}), so \
-             nothing was changed. Retry once Redis answers (GET /api/v1/health shows it), \
-             or write the zone without policies."
+            "this write has route policies or match conditions, which need Redis data \
+             format {needed}; the panel could not read Redis to check that every proxy reads \
+             that format ({why}), so nothing was changed. Retry once Redis answers (GET \
+             /api/v1/health shows it), or write the zone without them."
         ))
     };
     let store = &state.store;
@@ -82,15 +82,19 @@ pub async fn check(state: &AppState, needed: u32, field: &str) -> Result<(), Api
         proxies = ?named,
         needed,
         current,
-        "refused a write with route policies: a proxy in the fleet cannot read its data format"
+        "refused a write with route policies or match conditions: a proxy in the fleet cannot read its data format"
     );
     Err(ApiError::Conflict {
         message: format!(
-            "this write has route policies, which need Redis data format {needed} (Redis is at \
-             {current}), and {} {} cannot read it: the {} would refuse every change from then \
-             on and keep serving {} last snapshot. Nothing was changed; upgrade the proxies \
-             first (then the panel and the cert worker, docs/redis-schema.md), or write the \
-             zone without policies.",
+            "this write has route policies or match conditions, which need Redis data format \
+             {needed} ({}), and {} {} cannot read it: the {} would refuse every change from \
+             then on and keep serving {} last snapshot. Nothing was changed; upgrade the \
+             proxies first (then the panel and the cert worker, docs/redis-schema.md), or \
+             write the zone without them.",
+            match current {
+                0 => "Redis has no format key yet: format 1".to_owned(),
+                n => format!("Redis is at {n}"),
+            },
             if old.len() == 1 { "proxy" } else { "proxies" },
             named.join(", "),
             if old.len() == 1 { "proxy" } else { "proxies" },
@@ -101,7 +105,7 @@ pub async fn check(state: &AppState, needed: u32, field: &str) -> Result<(), Api
             .map(|p| FieldError {
                 field: field.to_owned(),
                 problem: format!(
-                    "proxy \"{}\" reads data format {}; policies need format {needed}",
+                    "proxy \"{}\" reads data format {}; this needs format {needed}",
                     p.id, p.reads_format
                 ),
             })

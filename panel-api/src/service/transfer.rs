@@ -109,11 +109,21 @@ pub async fn export(db: &DatabaseConnection, principal: &Principal) -> Result<Do
     })
 }
 
-/// The (hostname, path prefix) a spec will be stored under, if both are valid.
-fn key_of(spec: &ZoneSpec) -> Option<(String, String)> {
+/// The (hostname, path prefix, match key) a spec will be stored under, if all three are
+/// valid (normalised as validation would: [`zones::key_of`] of the stored spec).
+fn key_of(spec: &ZoneSpec) -> Option<(String, String, String)> {
     let host = HostPattern::parse(&spec.hostname).ok()?;
     let path = PathPrefix::parse(&spec.path_prefix).ok()?;
-    Some((host.as_str().to_owned(), path.as_str().to_owned()))
+    let mut matching = spec.matching.clone();
+    let mut problems = Vec::new();
+    matching.check("match", &path, &mut problems);
+    problems.is_empty().then(|| {
+        (
+            host.as_str().to_owned(),
+            path.as_str().to_owned(),
+            matching.key(),
+        )
+    })
 }
 
 pub async fn import(
@@ -165,11 +175,18 @@ pub async fn import(
         select = select.filter(zone_rows::Column::DomainId.is_in(ids.clone()));
     }
     let catalog = Catalog::load(&txn).await?;
-    let mut existing: HashMap<(String, String), zone_rows::Model> = select
+    let mut existing: HashMap<(String, String, String), zone_rows::Model> = select
         .all(&txn)
         .await?
         .into_iter()
-        .map(|r| ((r.hostname.clone(), r.path_prefix.clone()), r))
+        .map(|r| {
+            let key = (
+                r.hostname.clone(),
+                r.path_prefix.clone(),
+                r.match_key.clone(),
+            );
+            (key, r)
+        })
         .collect();
 
     // Bulk positions → document positions, to name problems as the caller wrote them.
@@ -183,6 +200,7 @@ pub async fn import(
                 let normalised = ZoneSpec {
                     hostname: row.hostname.clone(),
                     path_prefix: row.path_prefix.clone(),
+                    matching: serde_json::from_value(row.conditions.clone()).unwrap_or_default(),
                     ..spec.clone()
                 };
                 if spec_of(&row, &catalog) != normalised {

@@ -201,6 +201,7 @@ pub fn spec_with(row: &zones::Model, named: Option<&Entry>) -> ZoneSpec {
         // A row whose policies cannot be read shows none here; [`sync::render`] keeps
         // it out of Redis rather than publish the route without them.
         policies: stored_policies(row).unwrap_or_default(),
+        matching: serde_json::from_value(row.conditions.clone()).unwrap_or_default(),
     }
 }
 
@@ -247,20 +248,33 @@ pub struct ZoneListQuery {
     pub named_backend_id: Option<Uuid>,
 }
 
-/// Where a keyset page of zones starts: after this (hostname, path prefix), the list's
-/// order. On the wire it is opaque: URL-safe base64 of `hostname \n path_prefix` (neither
-/// may hold a line break).
+/// Where a keyset page of zones starts: after this (hostname, path prefix, match key),
+/// the list's order. On the wire it is opaque: URL-safe base64 of
+/// `hostname \n path_prefix \n match_key` (none may hold a line break: the key is JSON,
+/// which escapes them). A cursor of the two-part form earlier versions made still reads,
+/// as "after the zone without conditions".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZoneCursor {
     pub hostname: String,
     pub path_prefix: String,
+    pub match_key: String,
 }
 
 impl ZoneCursor {
+    pub fn of(row: &zones::Model) -> Self {
+        Self {
+            hostname: row.hostname.clone(),
+            path_prefix: row.path_prefix.clone(),
+            match_key: row.match_key.clone(),
+        }
+    }
+
     pub fn encode(&self) -> String {
         use base64::Engine as _;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(format!("{}\n{}", self.hostname, self.path_prefix))
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+            "{}\n{}\n{}",
+            self.hostname, self.path_prefix, self.match_key
+        ))
     }
 
     /// Reads `after=`; anything not made by [`ZoneCursor::encode`] is refused naming
@@ -281,13 +295,18 @@ impl ZoneCursor {
             .decode(text)
             .map_err(|_| refuse())?;
         let text = String::from_utf8(bytes).map_err(|_| refuse())?;
-        let (hostname, path_prefix) = text.split_once('\n').ok_or_else(refuse)?;
-        if hostname.is_empty() || !(path_prefix.is_empty() || path_prefix.starts_with('/')) {
+        let (hostname, rest) = text.split_once('\n').ok_or_else(refuse)?;
+        let (path_prefix, match_key) = rest.split_once('\n').unwrap_or((rest, ""));
+        if hostname.is_empty()
+            || !(path_prefix.is_empty() || path_prefix.starts_with('/'))
+            || !(match_key.is_empty() || match_key.starts_with('{'))
+        {
             return Err(refuse());
         }
         Ok(ZoneCursor {
             hostname: hostname.to_owned(),
             path_prefix: path_prefix.to_owned(),
+            match_key: match_key.to_owned(),
         })
     }
 }
@@ -393,6 +412,7 @@ fn check_with(
                 hostname: valid.host.as_str().to_owned(),
                 path_prefix: valid.route.path_prefix.as_str().to_owned(),
                 policies: valid.route.policies.map(|p| *p).unwrap_or_default(),
+                matching: valid.route.matching.map(|m| *m).unwrap_or_default(),
                 ..spec
             },
             domain_id,
@@ -443,18 +463,41 @@ fn row_fields(row: &mut zones::ActiveModel, checked: &Checked) {
     // Normalised by `check_with`: hashes only (`password` is never serialised either).
     row.policies =
         Set(serde_json::to_value(&spec.policies).unwrap_or_else(|_| serde_json::json!({})));
+    row.conditions =
+        Set(serde_json::to_value(&spec.matching).unwrap_or_else(|_| serde_json::json!({})));
+    row.match_key = Set(spec.matching.key());
+}
+
+/// How a zone's identity reads in messages: hostname, path prefix and, when it has
+/// some, its match conditions.
+pub fn identity(spec: &ZoneSpec) -> String {
+    let mut text = format!(
+        "\"{}\" with path prefix \"{}\"",
+        spec.hostname, spec.path_prefix
+    );
+    if !spec.matching.is_empty() {
+        text.push_str(&format!(" and match {}", spec.matching.key()));
+    }
+    text
+}
+
+/// A zone's identity: (hostname, path prefix, match key), unique among zones. The spec
+/// must be normalised (as [`check`] returns it).
+pub fn key_of(spec: &ZoneSpec) -> (String, String, String) {
+    (
+        spec.hostname.clone(),
+        spec.path_prefix.clone(),
+        spec.matching.key(),
+    )
 }
 
 fn conflict(spec: &ZoneSpec, e: sea_orm::DbErr) -> ApiError {
     match super::unique_violation(&e) {
         Some(_) => ApiError::Conflict {
-            message: format!(
-                "a zone for \"{}\" with path prefix \"{}\" already exists",
-                spec.hostname, spec.path_prefix
-            ),
+            message: format!("a zone for {} already exists", identity(spec)),
             details: vec![FieldError {
                 field: "path_prefix".into(),
-                problem: "this hostname already has a zone with this path prefix".into(),
+                problem: "this hostname already has a zone with this path prefix and these match conditions".into(),
             }],
         },
         None => e.into(),
@@ -476,7 +519,8 @@ pub async fn create(
     let txn = state.db.begin().await?;
     let catalog = Catalog::load(&txn).await?;
     let checked = check(&txn, principal, id, spec, &catalog.names_for(principal)).await?;
-    format_gate::check(state, format_gate::needed(&checked.spec), "policies").await?;
+    let (needed, field) = format_gate::needed(&checked.spec);
+    format_gate::check(state, needed, field).await?;
     let mut row = zones::ActiveModel {
         id: Set(id),
         ..Default::default()
@@ -553,32 +597,32 @@ pub async fn list(
             Expr::tuple([
                 Expr::col(zones::Column::Hostname),
                 Expr::col(zones::Column::PathPrefix),
+                Expr::col(zones::Column::MatchKey),
             ])
             .gt(Expr::tuple([
                 Expr::val(after.hostname.as_str()),
                 Expr::val(after.path_prefix.as_str()),
+                Expr::val(after.match_key.as_str()),
             ])),
         );
     }
-    // (hostname, path prefix) is unique, so this order is total and is exactly the
-    // unique index's: a page is an index range scan, not a sort of every row. One row
-    // more than the page tells whether there is a next page.
+    // (hostname, path prefix, match key) is unique, so this order is total and is
+    // exactly the unique index's: a page is an index range scan, not a sort of every
+    // row. One row more than the page tells whether there is a next page.
     let mut rows = select
         .order_by_asc(zones::Column::Hostname)
         .order_by_asc(zones::Column::PathPrefix)
+        .order_by_asc(zones::Column::MatchKey)
         .limit(query.limit() + 1)
         .offset(query.offset())
         .all(db)
         .await?;
     let more = rows.len() as u64 > query.limit();
     rows.truncate(query.limit() as usize);
-    let next = more.then(|| rows.last()).flatten().map(|last| {
-        ZoneCursor {
-            hostname: last.hostname.clone(),
-            path_prefix: last.path_prefix.clone(),
-        }
-        .encode()
-    });
+    let next = more
+        .then(|| rows.last())
+        .flatten()
+        .map(|last| ZoneCursor::of(last).encode());
     let catalog = Catalog::load(db).await?;
     let items = rows.into_iter().map(|r| view_of(r, &catalog)).collect();
     Ok(Page {
@@ -609,7 +653,8 @@ pub async fn update(
         .names_for(principal)
         .keeping(catalog.get(existing.named_backend_id));
     let checked = check(&txn, principal, id, spec, &names).await?;
-    format_gate::check(state, format_gate::needed(&checked.spec), "policies").await?;
+    let (needed, field) = format_gate::needed(&checked.spec);
+    format_gate::check(state, needed, field).await?;
     let before = view_of(existing.clone(), &catalog);
     let mut row: zones::ActiveModel = existing.into();
     row_fields(&mut row, &checked);
@@ -851,9 +896,9 @@ pub async fn bulk_in(
         }
     }
 
-    // (hostname, path prefix) must stay unique: among the new keys, and against the
-    // rows that stay (neither replaced nor deleted).
-    let mut claimed: HashMap<(String, String), String> = HashMap::new();
+    // (hostname, path prefix, match key) must stay unique: among the new keys, and
+    // against the rows that stay (neither replaced nor deleted).
+    let mut claimed: HashMap<(String, String, String), String> = HashMap::new();
     let new_keys = creates
         .iter()
         .map(|(i, _, c)| (format!("create[{i}].path_prefix"), &c.spec))
@@ -863,20 +908,16 @@ pub async fn bulk_in(
                 .map(|(i, _, c)| (format!("update[{i}].zone.path_prefix"), &c.spec)),
         );
     for (at, spec) in new_keys {
-        let key = (spec.hostname.clone(), spec.path_prefix.clone());
-        if let Some(first) = claimed.insert(key, at.clone()) {
+        if let Some(first) = claimed.insert(key_of(spec), at.clone()) {
             errors.push(FieldError {
                 field: at,
-                problem: format!(
-                    "\"{}\" with path prefix \"{}\" is also given at {first}",
-                    spec.hostname, spec.path_prefix
-                ),
+                problem: format!("{} is also given at {first}", identity(spec)),
             });
         }
     }
     let hostnames: Vec<String> = claimed
         .keys()
-        .map(|(h, _)| h.clone())
+        .map(|(h, _, _)| h.clone())
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
@@ -886,12 +927,18 @@ pub async fn bulk_in(
             .all(&txn)
             .await?;
         for row in staying.into_iter().filter(|r| !seen_ids.contains(&r.id)) {
-            if let Some(at) = claimed.get(&(row.hostname.clone(), row.path_prefix.clone())) {
+            let key = (
+                row.hostname.clone(),
+                row.path_prefix.clone(),
+                row.match_key.clone(),
+            );
+            if let Some(at) = claimed.get(&key) {
                 errors.push(FieldError {
                     field: at.clone(),
                     problem: format!(
-                        "a zone for \"{}\" with path prefix \"{}\" already exists ({})",
-                        row.hostname, row.path_prefix, row.id
+                        "a zone for {} already exists ({})",
+                        identity(&spec_of(&row, &catalog)),
+                        row.id
                     ),
                 });
             }
@@ -914,13 +961,16 @@ pub async fn bulk_in(
         creates.chain(updates)
     };
     let needed = writes()
-        .map(|(_, _, spec)| format_gate::needed(spec))
+        .map(|(_, _, spec)| format_gate::needed(spec).0)
         .max()
         .unwrap_or(1);
-    if let Some((i, kind, _)) = writes().find(|(_, _, spec)| format_gate::needed(spec) == needed) {
+    if let Some((i, kind, field)) = writes().find_map(|(i, kind, spec)| {
+        let (format, field) = format_gate::needed(spec);
+        (format == needed).then_some((i, kind, field))
+    }) {
         let at = match kind {
-            "create" => format!("create[{i}].policies"),
-            _ => format!("update[{i}].zone.policies"),
+            "create" => format!("create[{i}].{field}"),
+            _ => format!("update[{i}].zone.{field}"),
         };
         format_gate::check(state, needed, &at).await?;
     }

@@ -661,6 +661,8 @@ export interface components {
             force_https: boolean;
             hostname: string;
             id: string;
+            /** @description The route's match conditions, as the record holds them. Absent when none. */
+            match?: components["schemas"]["RouteMatch"];
             named_backend?: string | null;
             path_prefix: string;
             /**
@@ -829,6 +831,18 @@ export interface components {
             named_backend_id?: string | null;
             /** Format: uuid */
             user_id: string;
+        };
+        /** @description A request header that must be present, equal a value, or match a pattern. */
+        HeaderCondition: {
+            /**
+             * @description Some field of that name has exactly this value. Without `equals` and `regex`, the
+             *     header only has to be present.
+             */
+            equals?: string | null;
+            /** @description Header name, any case (stored lower-case). */
+            name: string;
+            /** @description Some field of that name matches this regular expression. */
+            regex?: string | null;
         };
         /**
          * @description Header edits of one direction, applied in order: remove, then set (replacing), then
@@ -1138,6 +1152,8 @@ export interface components {
                 force_https: boolean;
                 hostname: string;
                 id: string;
+                /** @description The route's match conditions, as the record holds them. Absent when none. */
+                match?: components["schemas"]["RouteMatch"];
                 named_backend?: string | null;
                 path_prefix: string;
                 /**
@@ -1305,6 +1321,13 @@ export interface components {
                 /** Format: uuid */
                 id: string;
                 /**
+                 * @description What a request must also meet besides hostname and path prefix: an exact or
+                 *     regular-expression path, methods, headers, query parameters
+                 *     ([`RouteMatch`]); empty by default. Part of the zone's identity: two zones may
+                 *     share a hostname and path prefix when their conditions differ.
+                 */
+                match?: components["schemas"]["RouteMatch"];
+                /**
                  * Format: uuid
                  * @description The named backend a `{"kind":"named"}` zone uses.
                  */
@@ -1393,7 +1416,8 @@ export interface components {
             /**
              * Format: int32
              * @description The highest Redis data format it reads: 1 for proxies older than format 2
-             *     (route policies), which the panel does not write while such a proxy is live.
+             *     (route policies and match conditions), which the panel does not write while
+             *     such a proxy is live.
              */
             reads_format: number;
             /** @description Its heartbeat is old: stopped, or cut off from Redis. */
@@ -1405,6 +1429,15 @@ export interface components {
             version: number;
             /** Format: int64 */
             zones: number;
+        };
+        /** @description A query parameter that must be present or equal a value (after decoding). */
+        QueryCondition: {
+            /**
+             * @description Some occurrence of the parameter has exactly this value; without it, the
+             *     parameter only has to be present.
+             */
+            equals?: string | null;
+            name: string;
         };
         /** @description What a rate limit counts by. */
         RateKey: {
@@ -1488,6 +1521,25 @@ export interface components {
             replacement: string;
         };
         /**
+         * @description What a request must also meet for a route to serve it. Empty (the default) matches
+         *     every request under the route's path prefix.
+         */
+        RouteMatch: {
+            /** @description Every one of these must hold. */
+            headers?: components["schemas"]["HeaderCondition"][];
+            /** @description Request methods accepted (upper-case tokens, e.g. `GET`); empty accepts any. */
+            methods?: string[];
+            /** @description The whole normalised path equals this (and lies under the path prefix). */
+            path_exact?: string | null;
+            /**
+             * @description The normalised path matches this regular expression (not anchored unless it says
+             *     so). Not together with `path_exact`.
+             */
+            path_regex?: string | null;
+            /** @description Every one of these must hold. */
+            query?: components["schemas"]["QueryCondition"][];
+        };
+        /**
          * @description One route of a [`ZoneRecord`] (`switchyard_shared::model::Route`): named backends
          *     already rendered to upstreams.
          */
@@ -1495,6 +1547,7 @@ export interface components {
             /** @description Client networks allowed; empty allows everyone. */
             allow: string[];
             force_https: boolean;
+            match?: components["schemas"]["RouteMatch"] | null;
             /** @description The named backend the upstreams were rendered from (informational). */
             named_backend?: string | null;
             path_prefix: string;
@@ -1568,7 +1621,7 @@ export interface components {
          */
         ZoneRecord: {
             host: string;
-            /** @description One route per path prefix. */
+            /** @description One route per (path prefix, match conditions). */
             routes: components["schemas"]["RouteRecord"][];
         };
         /** @description A zone as a user or script gives it. */
@@ -1578,6 +1631,13 @@ export interface components {
             backend: components["schemas"]["BackendSpec"];
             force_https?: boolean;
             hostname: string;
+            /**
+             * @description What a request must also meet besides hostname and path prefix: an exact or
+             *     regular-expression path, methods, headers, query parameters
+             *     ([`RouteMatch`]); empty by default. Part of the zone's identity: two zones may
+             *     share a hostname and path prefix when their conditions differ.
+             */
+            match?: components["schemas"]["RouteMatch"];
             path_prefix?: string;
             /**
              * @description Rewrites, redirects, header edits, HSTS, limits, basic auth, rate limit, error
@@ -1600,6 +1660,13 @@ export interface components {
             hostname: string;
             /** Format: uuid */
             id: string;
+            /**
+             * @description What a request must also meet besides hostname and path prefix: an exact or
+             *     regular-expression path, methods, headers, query parameters
+             *     ([`RouteMatch`]); empty by default. Part of the zone's identity: two zones may
+             *     share a hostname and path prefix when their conditions differ.
+             */
+            match?: components["schemas"]["RouteMatch"];
             /**
              * Format: uuid
              * @description The named backend a `{"kind":"named"}` zone uses.
@@ -1637,6 +1704,13 @@ export interface components {
             hostname: string;
             /** Format: uuid */
             id: string;
+            /**
+             * @description What a request must also meet besides hostname and path prefix: an exact or
+             *     regular-expression path, methods, headers, query parameters
+             *     ([`RouteMatch`]); empty by default. Part of the zone's identity: two zones may
+             *     share a hostname and path prefix when their conditions differ.
+             */
+            match?: components["schemas"]["RouteMatch"];
             /** Format: uuid */
             named_backend_id?: string | null;
             path_prefix?: string;
@@ -1759,7 +1833,7 @@ export interface components {
                 "application/json": components["schemas"]["ErrorResponse"];
             };
         };
-        /** @description `conflict`: a zone with this hostname and path prefix exists (or another request created one meanwhile); or a zone written has `policies`, which need Redis data format 2, while Redis is below it and a live proxy reads only format 1 — the message names each such proxy with its `reads_format`: upgrade the proxies first (docs/redis-schema.md). Nothing was changed; a dry run answers the same */
+        /** @description `conflict`: a zone with this hostname, path prefix and match conditions exists (or another request created one meanwhile); or a zone written has `policies` or `match` conditions, which need Redis data format 2, while Redis is below it and a live proxy reads only format 1 — the message names each such proxy with its `reads_format`: upgrade the proxies first (docs/redis-schema.md). Nothing was changed; a dry run answers the same */
         ZoneConflict: {
             headers: {
                 [name: string]: unknown;
@@ -1768,7 +1842,7 @@ export interface components {
                 "application/json": components["schemas"]["ErrorResponse"];
             };
         };
-        /** @description `unavailable`: PostgreSQL is unreachable; or a zone written has `policies` while Redis is below data format 2 and Redis cannot be read to check that every proxy reads it (the message says why). Nothing was changed */
+        /** @description `unavailable`: PostgreSQL is unreachable; or a zone written has `policies` or `match` conditions while Redis is below data format 2 and Redis cannot be read to check that every proxy reads it (the message says why). Nothing was changed */
         ZoneUnavailable: {
             headers: {
                 [name: string]: unknown;
