@@ -1313,8 +1313,12 @@ impl Pool {
                 continue;
             }
             if check {
-                let mut probe = [0u8; 1];
-                match conn.try_read(&mut probe) {
+                // A real non-blocking peek, not `try_read`: tokio answers that from the
+                // readiness its reactor last saw, and a busy reactor may not have seen
+                // the upstream's FIN yet — the request would go out on a dead connection
+                // it may not be resent from.
+                let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+                match socket2::SockRef::from(&conn).peek(&mut probe) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     _ => continue,
                 }
