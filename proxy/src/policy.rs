@@ -249,6 +249,9 @@ enum JwtKeys {
     Fixed(jsonwebtoken::DecodingKey),
     /// `jwks_url`: the shared, refreshed set.
     Set(Arc<JwkSource>),
+    /// The key could not be compiled (cannot happen for a validated record): every
+    /// token is refused — fail closed, never open.
+    Unusable,
 }
 
 /// A `jwt` policy, compiled.
@@ -358,7 +361,7 @@ impl RoutePolicy {
                 ))
             })
             .collect();
-        let jwt = p.jwt.as_ref().and_then(JwtCheck::compile);
+        let jwt = p.jwt.as_ref().map(JwtCheck::compile);
         // Headers written per request: the client's own fields of those names never
         // reach the upstream, whatever the token or the auth service said.
         let mut written: Vec<String> = Vec::new();
@@ -579,13 +582,13 @@ fn after_prefix<'p>(prefix: &str, path: &'p str) -> &'p str {
 }
 
 impl JwtCheck {
-    /// `None` when the policy cannot be compiled (records are validated when read: a
-    /// key that fails here cannot occur; the route then refuses every token).
-    fn compile(j: &Jwt) -> Option<Self> {
+    /// Records are validated when read: a key that fails to compile here cannot occur;
+    /// if it did, the route would refuse every token ([`JwtKeys::Unusable`]).
+    fn compile(j: &Jwt) -> Self {
         use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
         let algorithms: Vec<Algorithm> =
             j.algorithms.iter().filter_map(|a| a.parse().ok()).collect();
-        let mut validation = Validation::new(*algorithms.first()?);
+        let mut validation = Validation::new(Algorithm::RS256);
         validation.algorithms = algorithms.clone();
         validation.leeway = j.leeway_secs.into();
         validation.validate_nbf = true;
@@ -601,20 +604,23 @@ impl JwtCheck {
             required.push("aud");
         }
         validation.set_required_spec_claims(&required);
+        let fixed = |key: Option<DecodingKey>| key.map_or(JwtKeys::Unusable, JwtKeys::Fixed);
         let keys = if let Some(secret) = &j.secret {
-            JwtKeys::Fixed(DecodingKey::from_secret(secret.as_bytes()).ok()?)
+            fixed(DecodingKey::from_secret(secret.as_bytes()).ok())
         } else if let Some(pem) = &j.public_key_pem {
             let pem = pem.as_bytes();
-            JwtKeys::Fixed(match algorithms[0].family() {
-                AlgorithmFamily::Rsa => DecodingKey::from_rsa_pem(pem).ok()?,
-                AlgorithmFamily::Ec => DecodingKey::from_ec_pem(pem).ok()?,
-                AlgorithmFamily::Ed => DecodingKey::from_ed_pem(pem).ok()?,
-                AlgorithmFamily::Hmac => return None,
+            fixed(match algorithms.first().map(|a| a.family()) {
+                Some(AlgorithmFamily::Rsa) => DecodingKey::from_rsa_pem(pem).ok(),
+                Some(AlgorithmFamily::Ec) => DecodingKey::from_ec_pem(pem).ok(),
+                Some(AlgorithmFamily::Ed) => DecodingKey::from_ed_pem(pem).ok(),
+                _ => None,
             })
+        } else if let Some(url) = &j.jwks_url {
+            JwtKeys::Set(crate::jwks::source_for(url))
         } else {
-            JwtKeys::Set(crate::jwks::source_for(j.jwks_url.as_deref()?))
+            JwtKeys::Unusable
         };
-        Some(Self {
+        Self {
             validation,
             keys,
             header: j.token_header().map(str::to_owned),
@@ -625,7 +631,7 @@ impl JwtCheck {
                 .map(|(c, h)| (c.clone(), h.clone()))
                 .collect(),
             challenge: format!("Bearer realm=\"{}\"", j.realm),
-        })
+        }
     }
 
     /// The token the request carries, if any (a cookie's value is copied: cookie
@@ -675,6 +681,7 @@ impl JwtCheck {
         }
         let from_set;
         let key = match &self.keys {
+            JwtKeys::Unusable => return Err(invalid()),
             JwtKeys::Fixed(key) => key,
             JwtKeys::Set(source) => match source.key(head.kid.as_deref(), head.alg) {
                 Some(key) => {
@@ -859,6 +866,66 @@ mod tests {
             _ => panic!("a wrong password must not pass"),
         }
         assert!(p.admit(None, &with(&[])).is_err());
+    }
+
+    #[test]
+    fn jwt_checks_the_token_and_returns_its_claim_headers() {
+        let secret = "0123456789abcdef0123456789abcdef";
+        let p = policy(
+            serde_json::json!({"jwt": {"algorithms": ["HS256"], "secret": secret,
+            "cookie": "tok", "claims_to_headers": {"sub": "x-user", "n": "x-n", "o": "x-o"}}}),
+        );
+        let exp = jsonwebtoken::get_current_timestamp() + 60;
+        let token = |claims: serde_json::Value, key: &str| {
+            jsonwebtoken::encode(
+                &jsonwebtoken::Header::default(),
+                &claims,
+                &jsonwebtoken::EncodingKey::from_secret(key.as_bytes()).unwrap(),
+            )
+            .unwrap()
+        };
+        let good = token(
+            serde_json::json!({"sub": "ann", "n": 7, "o": {"x": 1}, "exp": exp}),
+            secret,
+        );
+        let cookie = format!("a=b; tok={good}");
+        let added = p
+            .admit(None, &with(&[("cookie", "x=y"), ("cookie", &cookie)]))
+            .ok()
+            .unwrap();
+        assert_eq!(
+            added,
+            [
+                ("x-n".to_owned(), b"7".to_vec()),
+                ("x-user".to_owned(), b"ann".to_vec())
+            ]
+        );
+        assert!(p.request.drops("X-User") && p.request.drops("x-o"));
+        let forged = token(
+            serde_json::json!({"sub": "ann", "exp": exp}),
+            "another secret of 32 bytes....",
+        );
+        match p.admit(None, &with(&[("cookie", &format!("tok={forged}"))])) {
+            Err(Refusal::InvalidToken(v)) => {
+                assert_eq!(v, "Bearer realm=\"api\", error=\"invalid_token\"")
+            }
+            _ => panic!("a forged token must not pass"),
+        }
+        match p.admit(None, &with(&[])) {
+            Err(Refusal::InvalidToken(v)) => assert_eq!(v, "Bearer realm=\"api\""),
+            _ => panic!("no token, no entry"),
+        }
+        // A key that cannot be used refuses every token (fail closed).
+        let mut broken: Policies = serde_json::from_value(serde_json::json!({
+            "jwt": {"algorithms": ["HS256"]}}))
+        .unwrap();
+        broken.jwt.as_mut().unwrap().secret = None;
+        let broken = RoutePolicy::compile(&broken);
+        assert!(
+            broken
+                .admit(None, &with(&[("authorization", &format!("Bearer {good}"))]))
+                .is_err()
+        );
     }
 
     #[test]
