@@ -4,7 +4,8 @@
 //! export file hold it), a user by username only keeping its stored password on update, invalid policies refused by field, the data format gate (no
 //! policy write while a live proxy reads only format 1), and every other path a zone
 //! takes — bulk, dry runs, named-backend re-rendering, reconciliation, degraded reads,
-//! export and import — keeping them.
+//! export and import — keeping them. The `jwt` policy's HMAC secret is write-only
+//! the same way; `jwt` and `forward_auth` are refused by field like the others.
 
 mod common;
 
@@ -357,6 +358,130 @@ async fn every_policy_kind_round_trips_and_a_password_is_kept_only_as_its_hash()
     assert_no_hashes(&panel);
     // Neither in any answer nor in the log.
     assert_no_secrets(&panel, &[ADMIN_PASSWORD, PASSWORD, NEW_PASSWORD]);
+    panel.stop().await
+}
+
+/// A JWT HMAC secret: write-only, like a password.
+const JWT_SECRET: &str = "jwt-secret-3f9c1d0a7b5e4c2d9e8f7a6b";
+
+#[tokio::test]
+async fn jwt_and_forward_auth_are_validated_and_the_jwt_secret_never_leaves() -> anyhow::Result<()>
+{
+    let mut panel = Panel::start().await?;
+    let (_, key) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    panel.domain(&key, "policies.test").await?;
+    let host = "auth.policies.test";
+
+    // Invalid: refused with 422, naming each field, nothing stored.
+    let invalid = json!({
+        "jwt": {"algorithms": ["none", "RS256"], "claims_to_headers": {"sub": "Host"}},
+        "forward_auth": {"url": "ftp://auth.policies.test/check", "timeout_ms": 0,
+                         "response_headers": ["X-Forwarded-For"]}
+    });
+    let reply = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(zone_with(host, "", invalid)),
+        )
+        .await?;
+    assert_eq!(reply.status, 422, "{}", reply.json);
+    let details = reply.json["error"]["details"].as_array().unwrap().clone();
+    let problem_of = |field: &str| {
+        details
+            .iter()
+            .find(|d| d["field"] == field)
+            .and_then(|d| d["problem"].as_str())
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("{field} is not named: {details:?}"))
+    };
+    assert!(problem_of("policies.jwt.algorithms[0]").contains("\"none\" is not allowed"));
+    assert!(problem_of("policies.jwt").contains("give exactly one of secret"));
+    assert!(problem_of("policies.jwt.claims_to_headers.sub").contains("\"host\" cannot be edited"));
+    assert!(problem_of("policies.forward_auth.url").contains("ftp"));
+    assert!(problem_of("policies.forward_auth.timeout_ms").contains("1–60000"));
+    assert!(problem_of("policies.forward_auth.response_headers[0]").contains("x-forwarded-for"));
+    assert!(raw_record(&panel, host).await?.is_none());
+    // Two credentials in one Authorization header make no sense.
+    let both = json!({
+        "jwt": {"algorithms": ["HS256"], "secret": JWT_SECRET},
+        "basic_auth": {"users": [{"username": "bob", "hash": BCRYPT_HASH}]}
+    });
+    let reply = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(zone_with(host, "", both)),
+        )
+        .await?;
+    assert_eq!(reply.status, 422, "{}", reply.json);
+    assert_eq!(reply.json["error"]["details"][0]["field"], "policies.jwt");
+
+    // Valid: answered without the secret; Redis and PostgreSQL keep it for the proxies.
+    let policies = json!({
+        "jwt": {"algorithms": ["HS256"], "secret": JWT_SECRET, "issuer": "https://idp.test",
+                "claims_to_headers": {"sub": "X-User"}},
+        "forward_auth": {"url": "https://auth.policies.test/check",
+                         "request_headers": ["Cookie"], "response_headers": ["X-Auth-User"]}
+    });
+    let created = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(zone_with(host, "/", policies)),
+        )
+        .await?;
+    assert_eq!(created.status, 201, "{}", created.json);
+    let id = created.json["id"].as_str().unwrap().to_owned();
+    let shown = created.json["policies"].clone();
+    assert_eq!(
+        shown,
+        json!({
+            "jwt": {"algorithms": ["HS256"], "issuer": "https://idp.test",
+                    "claims_to_headers": {"sub": "x-user"}, "leeway_secs": 30, "realm": "api"},
+            "forward_auth": {"url": "https://auth.policies.test/check",
+                             "request_headers": ["cookie"], "response_headers": ["x-auth-user"],
+                             "timeout_ms": 5000}
+        })
+    );
+    let stored = record_policies(&panel, host).await?;
+    assert_eq!(stored["jwt"]["secret"], JWT_SECRET);
+    assert_eq!(row_policies(&panel, &id).await?, stored);
+    assert_eq!(redis_format(&panel).await?.as_deref(), Some("2"));
+
+    // The view sent back (no key source) keeps the stored secret; so does a dry run,
+    // which shows none either.
+    let read = panel
+        .call(
+            Method::GET,
+            &format!("/zones/{id}"),
+            Auth::Bearer(&key),
+            None,
+        )
+        .await?;
+    assert_eq!(read.json["policies"], shown);
+    let spec = spec_of_view(&read.json);
+    for path in [format!("/zones/{id}?dry_run=true"), format!("/zones/{id}")] {
+        let same = panel
+            .call(Method::PUT, &path, Auth::Bearer(&key), Some(spec.clone()))
+            .await?;
+        assert_eq!(same.status, 200, "{path}: {}", same.json);
+        assert!(!same.json.to_string().contains(JWT_SECRET), "{}", same.json);
+    }
+    assert_eq!(record_policies(&panel, host).await?, stored);
+
+    let audit = audit_text(&panel).await?;
+    assert!(!audit.contains(JWT_SECRET), "{audit}");
+    let answered = panel
+        .call(Method::GET, "/audit", Auth::Bearer(&key), None)
+        .await?;
+    assert_eq!(answered.status, 200, "{}", answered.json);
+    assert!(answered.json.to_string().contains("x-auth-user"));
+    // Neither in any answer nor in the log.
+    assert_no_secrets(&panel, &[ADMIN_PASSWORD, JWT_SECRET]);
     panel.stop().await
 }
 

@@ -127,6 +127,14 @@ pub struct Config {
     /// Interval of active upstream health checks in ms (0 turns them off).
     #[arg(long, env = "SWITCHYARD_HEALTH_CHECK_MS", default_value_t = 5_000)]
     pub health_check_ms: u64,
+    /// Seconds between fetches of each JWK set a `jwt` policy names (`jwks_url`).
+    #[arg(long, env = "SWITCHYARD_JWKS_REFRESH_SECS", default_value_t = 300)]
+    pub jwks_refresh_secs: u64,
+    /// Shortest time between two fetches of one JWK set, in ms: a token naming an
+    /// unknown `kid` asks for a fetch at most this often, so made-up `kid`s cannot make
+    /// the proxy hammer the key server.
+    #[arg(long, env = "SWITCHYARD_JWKS_MIN_REFRESH_MS", default_value_t = 10_000)]
+    pub jwks_min_refresh_ms: u64,
     /// Seconds to finish in-flight requests after SIGTERM before exiting.
     #[arg(long, env = "SWITCHYARD_GRACE_SECS", default_value_t = 10)]
     pub grace_secs: u64,

@@ -10,9 +10,12 @@
 //! own.
 //!
 //! After the route, its policies ([`crate::policy::RoutePolicy`]) in this order: rate
-//! limit (429), basic auth (401), redirect rule, body size by `Content-Length` (413),
-//! then the upstream and the path rewrite. A request whose route has no policies pays
-//! one branch for them.
+//! limit (429), basic auth (401), JWT (401, `Bearer` challenge), redirect rule, body
+//! size by `Content-Length` (413), then the upstream and the path rewrite. A request
+//! whose route has no policies pays one branch for them. The request headers a JWT's
+//! claims add travel in [`Forward::added`]; a route with forward auth is decided as
+//! [`Forward`] with [`Forward::forward_auth`] set, and the sub-request that clears it is
+//! made by Pingora's path alone (`crate::forward_auth`), the one path that may wait.
 //!
 //! Routes are chosen on the normalised target ([`RequestTarget`], see
 //! `switchyard_shared::path`) and the upstream is sent exactly that target, so a backend
@@ -28,7 +31,7 @@ use std::sync::Arc;
 use switchyard_shared::policy::is_tchar;
 use switchyard_shared::{RequestTarget, normalize_request_host};
 
-use crate::policy::Refusal;
+use crate::policy::{AddedHeaders, Refusal};
 use crate::service::Router;
 use crate::snapshot::RouteEntry;
 use crate::upstreams::{Pick, Upstream};
@@ -149,6 +152,12 @@ pub struct Forward {
     pub upstream: Arc<Upstream>,
     /// The path and query sent upstream when the route rewrites it (else `target`'s).
     pub rewritten: Option<String>,
+    /// Request header fields this request adds besides the route's edits (a JWT's
+    /// claims); forward auth adds the service's answer headers later, on Pingora's path.
+    pub added: AddedHeaders,
+    /// The route's forward-auth service must clear the request before it goes upstream:
+    /// only Pingora's path forwards it (the fast paths hand it over).
+    pub forward_auth: bool,
 }
 
 impl Forward {
@@ -192,8 +201,14 @@ pub enum Category {
     Redirect,
     /// The route's rate limit (429).
     RateLimited,
-    /// The route's basic auth refused the credentials, or there were none (401).
+    /// The route's basic auth or JWT check refused the credentials, or there were
+    /// none (401).
     Unauthorized,
+    /// The route's forward-auth service answered other than 2xx; its answer was passed
+    /// back.
+    AuthRefused,
+    /// The route's forward-auth service did not answer (in time), or answered 5xx: 503.
+    AuthUnavailable,
     /// The body is larger than the route allows (413).
     BodyTooLarge,
     NotConfigured,
@@ -240,6 +255,8 @@ impl Category {
             Category::Redirect => "redirect",
             Category::RateLimited => "rate_limited",
             Category::Unauthorized => "unauthorized",
+            Category::AuthRefused => "auth_refused",
+            Category::AuthUnavailable => "auth_unavailable",
             Category::BodyTooLarge => "body_too_large",
             Category::NotConfigured => "not_configured",
             Category::AllUpstreamsDown => "all_upstreams_down",
@@ -364,33 +381,45 @@ impl Router {
             );
         }
         let mut rewritten = None;
+        let mut added = Vec::new();
+        let mut forward_auth = false;
         if let Some(policy) = &route.policy {
-            if let Err(refusal) = policy.admit(facts.client_ip, |name| facts.headers.header(name)) {
-                let (status, category, message, header) = match refusal {
-                    Refusal::RateLimited(secs) => (
-                        429,
-                        Category::RateLimited,
-                        "429 Too Many Requests: this client's rate limit for this host is used up; retry later",
-                        ("retry-after", secs.to_string()),
-                    ),
-                    Refusal::Unauthorized(challenge) => (
-                        401,
-                        Category::Unauthorized,
-                        "401 Unauthorized: this host needs a user name and password",
-                        ("www-authenticate", challenge),
-                    ),
-                };
-                return Decision::Answer(Box::new(Answer {
-                    status,
-                    category,
-                    message: message.to_owned(),
-                    location: None,
-                    host,
-                    route: Some(route.clone()),
-                    close: false,
-                    headers: vec![header],
-                }));
+            match policy.admit(facts.client_ip, facts.headers) {
+                Ok(headers) => added = headers,
+                Err(refusal) => {
+                    let (status, category, message, header) = match refusal {
+                        Refusal::RateLimited(secs) => (
+                            429,
+                            Category::RateLimited,
+                            "429 Too Many Requests: this client's rate limit for this host is used up; retry later",
+                            ("retry-after", secs.to_string()),
+                        ),
+                        Refusal::Unauthorized(challenge) => (
+                            401,
+                            Category::Unauthorized,
+                            "401 Unauthorized: this host needs a user name and password",
+                            ("www-authenticate", challenge),
+                        ),
+                        Refusal::InvalidToken(challenge) => (
+                            401,
+                            Category::Unauthorized,
+                            "401 Unauthorized: this host needs a valid bearer token",
+                            ("www-authenticate", challenge),
+                        ),
+                    };
+                    return Decision::Answer(Box::new(Answer {
+                        status,
+                        category,
+                        message: message.to_owned(),
+                        location: None,
+                        host,
+                        route: Some(route.clone()),
+                        close: false,
+                        headers: vec![header],
+                    }));
+                }
             }
+            forward_auth = policy.forward_auth().is_some();
             if let Some((code, location)) = policy.redirect(target.path(), target.query()) {
                 let message = format!(
                     "{code} {}",
@@ -439,6 +468,8 @@ impl Router {
                 route,
                 upstream,
                 rewritten,
+                added,
+                forward_auth,
             })),
             Pick::NotConfigured => own(
                 503,

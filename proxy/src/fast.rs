@@ -13,7 +13,7 @@
 //! `Upgrade`/`Expect`/`Transfer-Encoding`, a plain HTTP upstream. A head `httparse`
 //! refuses is answered 400 here. The first request that is anything else (an answer the
 //! proxy makes itself — 404, 403, 308, 503 —, a WebSocket upgrade, a chunked upload, a TLS
-//! upstream) is handed to Pingora with every byte read so far, and Pingora keeps the
+//! upstream, a route with forward auth, whose sub-request Pingora's path makes) is handed to Pingora with every byte read so far, and Pingora keeps the
 //! connection from then on. So each behaviour has one implementation that decides it,
 //! and this module only has to be right about the requests it accepts.
 //!
@@ -51,7 +51,7 @@ use tracing::Span;
 use crate::access_log;
 use crate::decide::{Category, Decision, Facts, Forward, H1Headers, client_address};
 use crate::framing::{self, BodyFraming, Parsed};
-use crate::policy::{RoutePolicy, Vars};
+use crate::policy::{AddedHeaders, RoutePolicy, Vars};
 use crate::service::{
     CLIENT_GONE, DECIDED, FailureAnswer, Router, UPSTREAM_CONNECT, UPSTREAM_ERROR,
     UPSTREAM_TIMEOUT, own_body, sane_request_id,
@@ -221,6 +221,8 @@ struct Accepted {
     tls: bool,
     /// The client's address ([`crate::decide::client_address`]).
     client_ip: Option<IpAddr>,
+    /// Request header fields admission added (a JWT's claims).
+    added: AddedHeaders,
 }
 
 impl Accepted {
@@ -237,6 +239,7 @@ impl Accepted {
             client_ip: self.client_ip,
             peer_ip,
             policy: self.route.policy.as_deref(),
+            added: &self.added,
         }
     }
 }
@@ -424,8 +427,9 @@ impl Conn<'_> {
             Decision::Forward(f) => f,
             answer => return Look::Decided(answer),
         };
+        // A TLS upstream, or a forward-auth sub-request before forwarding: Pingora's.
         let addr = match forward.upstream.addr() {
-            Some(addr) if !forward.upstream.tls() => addr,
+            Some(addr) if !forward.upstream.tls() && !forward.forward_auth => addr,
             _ => return Look::Decided(Decision::Forward(forward)),
         };
         let Forward {
@@ -434,6 +438,8 @@ impl Conn<'_> {
             route,
             upstream,
             rewritten,
+            added,
+            forward_auth: _,
         } = *forward;
         let request_id = match request_id {
             Some(id) if sane_request_id(id) => id.to_owned(),
@@ -460,6 +466,7 @@ impl Conn<'_> {
             addr,
             tls: self.tls,
             client_ip,
+            added,
         };
         upstream_head(
             &mut self.out,
@@ -1029,6 +1036,9 @@ pub(crate) struct HeadFacts<'a> {
     pub peer_ip: Option<IpAddr>,
     /// The route's policies: their request header edits apply.
     pub policy: Option<&'a RoutePolicy>,
+    /// Request header fields admission added ([`crate::decide::Forward::added`]),
+    /// written with the edits.
+    pub added: &'a [(String, Vec<u8>)],
 }
 
 /// Writes the upstream request head into `out`: the request line and the client's
@@ -1123,7 +1133,7 @@ pub(crate) fn upstream_head<'h>(
             host: facts.host,
             tls: facts.tls,
         };
-        policy.request.write_appended(&vars, out);
+        policy.request.write_appended(&vars, facts.added, out);
     }
     out.extend_from_slice(b"\r\n");
 }

@@ -18,7 +18,9 @@ pub mod config;
 pub mod decide;
 pub mod drain;
 pub mod fast;
+pub mod forward_auth;
 pub mod framing;
+pub mod jwks;
 pub mod metrics;
 pub mod policy;
 pub mod route_match;
@@ -125,6 +127,11 @@ impl BackgroundService for Background {
 /// known it logs them, as `proxy listening` with fields `http`, `https` (unless
 /// `--local`) and `admin`, each `IP:PORT`.
 pub fn build_server(config: &Config, mut settings: Settings) -> anyhow::Result<(Server, RunArgs)> {
+    // Before any snapshot is compiled: its `jwt` routes start their JWK set fetches.
+    jwks::configure(
+        Duration::from_secs(config.jwks_refresh_secs),
+        Duration::from_millis(config.jwks_min_refresh_ms),
+    );
     let opt = Opt {
         upgrade: config.upgrade,
         ..Opt::default()

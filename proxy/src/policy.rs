@@ -9,9 +9,20 @@
 //! passes basic auth or its rate limit. The HTTP/1 fast path, its HTTP/2 counterpart and
 //! Pingora's path only apply the result in their own representation of a head.
 //!
-//! Must never: block on I/O, or keep a credential in clear (the basic-auth cache keys on
-//! a SHA-256 digest of the `Authorization` value).
+//! A `jwt` policy is checked here too ([`RoutePolicy::admit`]): signature, algorithm and
+//! claims against a key compiled once, or the route's cached JWK set ([`crate::jwks`]);
+//! the claims it copies to request headers come back from `admit` and travel with the
+//! decision to whichever path forwards the request, which applies them together with the
+//! route's request header edits ([`HeaderEdits::each_appended`],
+//! [`HeaderEdits::write_appended`]). A `forward_auth` policy needs a sub-request, which
+//! the decision core cannot make: [`RoutePolicy::forward_auth`] only says it is needed
+//! (see `crate::forward_auth`).
+//!
+//! Must never: block on I/O (an unknown JWT `kid` is refused and asks for a refresh, it
+//! never waits for one), or keep a credential in clear (the basic-auth cache keys on a
+//! SHA-256 digest of the `Authorization` value).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
@@ -24,9 +35,19 @@ use governor::clock::{Clock, DefaultClock};
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
 use switchyard_shared::policy::{
-    BasicAuth, HeaderRules, Piece, Policies, RateKey, Rewrite, parse_template,
+    BasicAuth, ForwardAuth, HeaderRules, Jwt, Piece, Policies, RateKey, Rewrite, parse_template,
 };
+
+use crate::decide::HeaderLookup;
+use crate::jwks::JwkSource;
+
+/// Request header fields one request adds besides the route's edits: the claims a `jwt`
+/// policy copies, the headers a forward-auth service answered with. Decided once, by
+/// admission; applied by each path with the edits.
+pub type AddedHeaders = Vec<(String, Vec<u8>)>;
 
 /// What a header template may refer to.
 pub struct Vars<'a> {
@@ -74,9 +95,12 @@ pub struct HeaderEdits {
 }
 
 impl HeaderEdits {
-    fn compile(rules: &HeaderRules) -> Self {
+    /// `also_drop`: names whose client fields are dropped because a policy writes them
+    /// per request (claim headers, forward-auth copies).
+    fn compile(rules: &HeaderRules, also_drop: &[String]) -> Self {
         let mut drop: Vec<String> = rules.remove.clone();
         drop.extend(rules.set.iter().map(|h| h.name.clone()));
+        drop.extend(also_drop.iter().cloned());
         drop.sort();
         drop.dedup();
         let append = rules
@@ -107,23 +131,39 @@ impl HeaderEdits {
         self.append.iter().map(|(n, t)| (n.as_str(), t))
     }
 
-    /// Calls `add` with each appended field: name and rendered value.
-    pub fn each_appended(&self, vars: &Vars<'_>, mut add: impl FnMut(&str, &[u8])) {
+    /// Calls `add` with each appended field: name and rendered value, then each of
+    /// `added` (the request's [`AddedHeaders`]; empty for answers).
+    pub fn each_appended(
+        &self,
+        vars: &Vars<'_>,
+        added: &[(String, Vec<u8>)],
+        mut add: impl FnMut(&str, &[u8]),
+    ) {
         let mut value = Vec::new();
         for (name, template) in self.appended() {
             value.clear();
             template.render(vars, &mut value);
             add(name, &value);
         }
+        for (name, value) in added {
+            add(name, value);
+        }
     }
 
     /// Writes each appended field as `name: value\r\n` into an HTTP/1 head, rendering
-    /// the value in place (the HTTP/1 fast path's form of [`Self::each_appended`]).
-    pub fn write_appended(&self, vars: &Vars<'_>, out: &mut Vec<u8>) {
+    /// the value in place, then `added` (the HTTP/1 fast path's form of
+    /// [`Self::each_appended`]).
+    pub fn write_appended(&self, vars: &Vars<'_>, added: &[(String, Vec<u8>)], out: &mut Vec<u8>) {
         for (name, template) in self.appended() {
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b": ");
             template.render(vars, out);
+            out.extend_from_slice(b"\r\n");
+        }
+        for (name, value) in added {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value);
             out.extend_from_slice(b"\r\n");
         }
     }
@@ -197,8 +237,45 @@ impl std::fmt::Debug for Limiter {
 pub enum Refusal {
     /// 429, retry after this many seconds.
     RateLimited(u64),
-    /// 401 with this `WWW-Authenticate` value.
+    /// 401 with this `WWW-Authenticate` value (basic auth).
     Unauthorized(String),
+    /// 401 with this `WWW-Authenticate: Bearer …` value: no valid JSON Web Token.
+    InvalidToken(String),
+}
+
+/// Where a `jwt` policy's key comes from.
+enum JwtKeys {
+    /// `secret` or `public_key_pem`, parsed once.
+    Fixed(jsonwebtoken::DecodingKey),
+    /// `jwks_url`: the shared, refreshed set.
+    Set(Arc<JwkSource>),
+    /// The key could not be compiled (cannot happen for a validated record): every
+    /// token is refused — fail closed, never open.
+    Unusable,
+}
+
+/// A `jwt` policy, compiled.
+struct JwtCheck {
+    validation: jsonwebtoken::Validation,
+    keys: JwtKeys,
+    /// The header the token is in (`None`: the cookie).
+    header: Option<String>,
+    cookie: Option<String>,
+    /// (claim, request header) pairs.
+    claims: Vec<(String, String)>,
+    /// `Bearer realm="…"`: the challenge without a token.
+    challenge: String,
+}
+
+impl std::fmt::Debug for JwtCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtCheck")
+            .field("algorithms", &self.validation.algorithms)
+            .field("header", &self.header)
+            .field("cookie", &self.cookie)
+            .field("claims", &self.claims)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One route's policies, ready for requests.
@@ -212,6 +289,8 @@ pub struct RoutePolicy {
     security_headers: bool,
     pub max_body: Option<u64>,
     basic: Option<BasicCheck>,
+    jwt: Option<JwtCheck>,
+    forward_auth: Option<ForwardAuth>,
     limiter: Option<Limiter>,
     pages: Vec<(u16, String, Template)>,
 }
@@ -282,27 +361,48 @@ impl RoutePolicy {
                 ))
             })
             .collect();
+        let jwt = p.jwt.as_ref().map(JwtCheck::compile);
+        // Headers written per request: the client's own fields of those names never
+        // reach the upstream, whatever the token or the auth service said.
+        let mut written: Vec<String> = Vec::new();
+        if let Some(j) = &p.jwt {
+            written.extend(j.claims_to_headers.values().cloned());
+        }
+        if let Some(fa) = &p.forward_auth {
+            written.extend(fa.response_headers.iter().cloned());
+        }
         Self {
             rewrite,
             redirect,
-            request: HeaderEdits::compile(&p.request_headers),
-            response: HeaderEdits::compile(&p.response_headers),
+            request: HeaderEdits::compile(&p.request_headers, &written),
+            response: HeaderEdits::compile(&p.response_headers, &[]),
             hsts: p.hsts.map(|h| h.value()),
             security_headers: p.security_headers,
             max_body: p.max_body_bytes,
             basic,
+            jwt,
+            forward_auth: p.forward_auth.clone(),
             limiter,
             pages,
         }
     }
 
-    /// Whether the request passes the rate limit and basic auth (in that order: a
-    /// client guessing passwords is limited first). `header` looks a request header up.
-    pub fn admit<'h>(
+    /// The route's forward-auth policy: the request must be cleared by the service
+    /// before it goes upstream (done by Pingora's path, `crate::forward_auth`).
+    pub fn forward_auth(&self) -> Option<&ForwardAuth> {
+        self.forward_auth.as_ref()
+    }
+
+    /// Whether the request passes the rate limit, basic auth and the JWT check (in that
+    /// order: a client guessing credentials is limited first); when it does, the
+    /// request headers its token's claims add ([`AddedHeaders`], empty without a `jwt`
+    /// policy).
+    pub fn admit(
         &self,
         client_ip: Option<IpAddr>,
-        header: impl Fn(&str) -> Option<&'h [u8]>,
-    ) -> Result<(), Refusal> {
+        headers: &dyn HeaderLookup,
+    ) -> Result<AddedHeaders, Refusal> {
+        let header = |name: &str| headers.header(name);
         if let Some(l) = &self.limiter {
             let key = match &l.key {
                 RateKey::ClientIp => match client_ip {
@@ -338,7 +438,10 @@ impl RoutePolicy {
                 )));
             }
         }
-        Ok(())
+        match &self.jwt {
+            Some(j) => j.admit(headers),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// The redirect for `path` (normalised, without query) and `query`, if the rule
@@ -410,7 +513,7 @@ impl RoutePolicy {
         has: impl Fn(&str) -> bool,
         mut add: impl FnMut(&str, &[u8]),
     ) {
-        self.response.each_appended(vars, &mut add);
+        self.response.each_appended(vars, &[], &mut add);
         self.answer_fixed(vars.tls, has, add);
     }
 
@@ -421,7 +524,7 @@ impl RoutePolicy {
         has: impl Fn(&str) -> bool,
         out: &mut Vec<u8>,
     ) {
-        self.response.write_appended(vars, out);
+        self.response.write_appended(vars, &[], out);
         self.answer_fixed(vars.tls, has, |name, value| {
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b": ");
@@ -478,6 +581,163 @@ fn after_prefix<'p>(prefix: &str, path: &'p str) -> &'p str {
     path.strip_prefix(prefix).unwrap_or(path)
 }
 
+impl JwtCheck {
+    /// Records are validated when read: a key that fails to compile here cannot occur;
+    /// if it did, the route would refuse every token ([`JwtKeys::Unusable`]).
+    fn compile(j: &Jwt) -> Self {
+        use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
+        let algorithms: Vec<Algorithm> =
+            j.algorithms.iter().filter_map(|a| a.parse().ok()).collect();
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.algorithms = algorithms.clone();
+        validation.leeway = j.leeway_secs.into();
+        validation.validate_nbf = true;
+        let mut required = vec!["exp"];
+        if let Some(iss) = &j.issuer {
+            validation.set_issuer(&[iss]);
+            required.push("iss");
+        }
+        if j.audiences.is_empty() {
+            validation.validate_aud = false;
+        } else {
+            validation.set_audience(&j.audiences);
+            required.push("aud");
+        }
+        validation.set_required_spec_claims(&required);
+        let fixed = |key: Option<DecodingKey>| key.map_or(JwtKeys::Unusable, JwtKeys::Fixed);
+        let keys = if let Some(secret) = &j.secret {
+            fixed(DecodingKey::from_secret(secret.as_bytes()).ok())
+        } else if let Some(pem) = &j.public_key_pem {
+            let pem = pem.as_bytes();
+            fixed(match algorithms.first().map(|a| a.family()) {
+                Some(AlgorithmFamily::Rsa) => DecodingKey::from_rsa_pem(pem).ok(),
+                Some(AlgorithmFamily::Ec) => DecodingKey::from_ec_pem(pem).ok(),
+                Some(AlgorithmFamily::Ed) => DecodingKey::from_ed_pem(pem).ok(),
+                _ => None,
+            })
+        } else if let Some(url) = &j.jwks_url {
+            JwtKeys::Set(crate::jwks::source_for(url))
+        } else {
+            JwtKeys::Unusable
+        };
+        Self {
+            validation,
+            keys,
+            header: j.token_header().map(str::to_owned),
+            cookie: j.cookie.clone(),
+            claims: j
+                .claims_to_headers
+                .iter()
+                .map(|(c, h)| (c.clone(), h.clone()))
+                .collect(),
+            challenge: format!("Bearer realm=\"{}\"", j.realm),
+        }
+    }
+
+    /// The token the request carries, if any (a cookie's value is copied: cookie
+    /// fields are lent one by one).
+    fn token<'h>(&self, headers: &'h dyn HeaderLookup) -> Option<Cow<'h, [u8]>> {
+        if let Some(name) = &self.header {
+            let value = headers.header(name)?.trim_ascii();
+            let token = match value.get(..7) {
+                Some(scheme) if scheme.eq_ignore_ascii_case(b"bearer ") => value[7..].trim_ascii(),
+                // `Authorization` carries a scheme; another header may carry the bare token.
+                _ if name == "authorization" => return None,
+                _ => value,
+            };
+            return (!token.is_empty()).then_some(Cow::Borrowed(token));
+        }
+        let cookie = self.cookie.as_deref()?.as_bytes();
+        let mut found: Option<Vec<u8>> = None;
+        headers.each("cookie", &mut |value| {
+            for pair in value.split(|&b| b == b';') {
+                if let Some(eq) = pair.iter().position(|&b| b == b'=')
+                    && found.is_none()
+                    && pair[..eq].trim_ascii() == cookie
+                {
+                    let v = pair[eq + 1..].trim_ascii();
+                    let v = v
+                        .strip_prefix(b"\"")
+                        .and_then(|v| v.strip_suffix(b"\""))
+                        .unwrap_or(v);
+                    found = Some(v.to_vec());
+                }
+            }
+        });
+        found.filter(|t| !t.is_empty()).map(Cow::Owned)
+    }
+
+    fn admit(&self, headers: &dyn HeaderLookup) -> Result<AddedHeaders, Refusal> {
+        let Some(token) = self.token(headers) else {
+            // RFC 6750 §3.1: a request without a token gets the challenge, no error code.
+            return Err(Refusal::InvalidToken(self.challenge.clone()));
+        };
+        let invalid =
+            || Refusal::InvalidToken(format!("{}, error=\"invalid_token\"", self.challenge));
+        let token = std::str::from_utf8(&token).map_err(|_| invalid())?;
+        let head = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
+        if !self.validation.algorithms.contains(&head.alg) {
+            return Err(invalid());
+        }
+        let from_set;
+        let key = match &self.keys {
+            JwtKeys::Unusable => return Err(invalid()),
+            JwtKeys::Fixed(key) => key,
+            JwtKeys::Set(source) => match source.key(head.kid.as_deref(), head.alg) {
+                Some(key) => {
+                    from_set = key;
+                    &from_set
+                }
+                None => {
+                    // A key the cached set lacks (rotation): fetch again, but never
+                    // wait for it — this request is refused, a later one may pass.
+                    source.request_refresh();
+                    return Err(invalid());
+                }
+            },
+        };
+        if key.family() != head.alg.family() {
+            return Err(invalid());
+        }
+        let data = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
+            token,
+            key,
+            &self.validation,
+        )
+        .map_err(|_| invalid())?;
+        let mut added = Vec::with_capacity(self.claims.len());
+        for (claim, header) in &self.claims {
+            if let Some(value) = data.claims.get(claim).and_then(claim_text) {
+                added.push((header.clone(), value.into_bytes()));
+            }
+        }
+        Ok(added)
+    }
+}
+
+/// A claim's value as a header value: strings as they are, numbers and booleans as
+/// text, a list of those joined with ", "; `None` for objects, nulls and anything with
+/// control characters (it could not be a header value).
+fn claim_text(value: &serde_json::Value) -> Option<String> {
+    fn scalar(v: &serde_json::Value) -> Option<String> {
+        match v {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            serde_json::Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+    let text = match value {
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(scalar)
+            .collect::<Option<Vec<_>>>()?
+            .join(", "),
+        other => scalar(other)?,
+    };
+    (!text.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)).then_some(text)
+}
+
 impl BasicCheck {
     fn passes(&self, header: &[u8]) -> bool {
         let digest: [u8; 32] = Sha256::digest(header).into();
@@ -524,6 +784,14 @@ impl BasicCheck {
 mod tests {
     use super::*;
 
+    fn with(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
+        let mut map = http::HeaderMap::new();
+        for (n, v) in pairs {
+            map.append(*n, v.parse().unwrap());
+        }
+        map
+    }
+
     fn policy(json: serde_json::Value) -> RoutePolicy {
         let mut p: Policies = serde_json::from_value(json).unwrap();
         let mut out = Vec::new();
@@ -563,15 +831,15 @@ mod tests {
         let p =
             policy(serde_json::json!({"rate_limit": {"requests": 1, "per_secs": 60, "burst": 2}}));
         let ip = Some("192.0.2.1".parse().unwrap());
-        assert!(p.admit(ip, |_| None).is_ok());
-        assert!(p.admit(ip, |_| None).is_ok());
-        match p.admit(ip, |_| None) {
+        assert!(p.admit(ip, &with(&[])).is_ok());
+        assert!(p.admit(ip, &with(&[])).is_ok());
+        match p.admit(ip, &with(&[])) {
             Err(Refusal::RateLimited(s)) => assert!((1..=60).contains(&s), "{s}"),
             _ => panic!("the third request should be limited"),
         }
         // Another client has its own bucket.
         assert!(
-            p.admit(Some("192.0.2.2".parse().unwrap()), |_| None)
+            p.admit(Some("192.0.2.2".parse().unwrap()), &with(&[]))
                 .is_ok()
         );
     }
@@ -589,15 +857,75 @@ mod tests {
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode("ann:px")
         );
-        assert!(p.admit(None, |_| Some(good.as_bytes())).is_ok());
-        assert!(p.admit(None, |_| Some(good.as_bytes())).is_ok());
-        match p.admit(None, |_| Some(bad.as_bytes())) {
+        assert!(p.admit(None, &with(&[("authorization", &good)])).is_ok());
+        assert!(p.admit(None, &with(&[("authorization", &good)])).is_ok());
+        match p.admit(None, &with(&[("authorization", &bad)])) {
             Err(Refusal::Unauthorized(v)) => {
                 assert_eq!(v, "Basic realm=\"Ops\", charset=\"UTF-8\"")
             }
             _ => panic!("a wrong password must not pass"),
         }
-        assert!(p.admit(None, |_| None).is_err());
+        assert!(p.admit(None, &with(&[])).is_err());
+    }
+
+    #[test]
+    fn jwt_checks_the_token_and_returns_its_claim_headers() {
+        let secret = "0123456789abcdef0123456789abcdef";
+        let p = policy(
+            serde_json::json!({"jwt": {"algorithms": ["HS256"], "secret": secret,
+            "cookie": "tok", "claims_to_headers": {"sub": "x-user", "n": "x-n", "o": "x-o"}}}),
+        );
+        let exp = jsonwebtoken::get_current_timestamp() + 60;
+        let token = |claims: serde_json::Value, key: &str| {
+            jsonwebtoken::encode(
+                &jsonwebtoken::Header::default(),
+                &claims,
+                &jsonwebtoken::EncodingKey::from_secret(key.as_bytes()).unwrap(),
+            )
+            .unwrap()
+        };
+        let good = token(
+            serde_json::json!({"sub": "ann", "n": 7, "o": {"x": 1}, "exp": exp}),
+            secret,
+        );
+        let cookie = format!("a=b; tok={good}");
+        let added = p
+            .admit(None, &with(&[("cookie", "x=y"), ("cookie", &cookie)]))
+            .ok()
+            .unwrap();
+        assert_eq!(
+            added,
+            [
+                ("x-n".to_owned(), b"7".to_vec()),
+                ("x-user".to_owned(), b"ann".to_vec())
+            ]
+        );
+        assert!(p.request.drops("X-User") && p.request.drops("x-o"));
+        let forged = token(
+            serde_json::json!({"sub": "ann", "exp": exp}),
+            "another secret of 32 bytes....",
+        );
+        match p.admit(None, &with(&[("cookie", &format!("tok={forged}"))])) {
+            Err(Refusal::InvalidToken(v)) => {
+                assert_eq!(v, "Bearer realm=\"api\", error=\"invalid_token\"")
+            }
+            _ => panic!("a forged token must not pass"),
+        }
+        match p.admit(None, &with(&[])) {
+            Err(Refusal::InvalidToken(v)) => assert_eq!(v, "Bearer realm=\"api\""),
+            _ => panic!("no token, no entry"),
+        }
+        // A key that cannot be used refuses every token (fail closed).
+        let mut broken: Policies = serde_json::from_value(serde_json::json!({
+            "jwt": {"algorithms": ["HS256"]}}))
+        .unwrap();
+        broken.jwt.as_mut().unwrap().secret = None;
+        let broken = RoutePolicy::compile(&broken);
+        assert!(
+            broken
+                .admit(None, &with(&[("authorization", &format!("Bearer {good}"))]))
+                .is_err()
+        );
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //!
 //! `request_filter` does everything that can answer without an upstream — host lookup,
 //! route, allow-list, HTTPS redirect, upstream choice — against one load of the live
-//! snapshot; the snapshot itself is let go at once, only the chosen route is kept.
+//! snapshot; the snapshot itself is let go at once, only the chosen route is kept. For a
+//! route with forward auth it then makes the sub-request ([`crate::forward_auth::ask`]),
+//! the only path that does: the fast paths hand such requests over.
 //! Answers the proxy makes itself carry `X-Request-Id` in a header and in the body.
 
 use std::net::{IpAddr, SocketAddr};
@@ -22,8 +24,9 @@ use switchyard_shared::RequestTarget;
 
 use crate::access_log;
 use crate::decide::{Answer, Category, Decision, Facts, Forward, client_address};
+use crate::forward_auth::{Asked, Verdict};
 use crate::metrics::Metrics;
-use crate::policy::Vars;
+use crate::policy::{AddedHeaders, Vars};
 use crate::snapshot::{RouteEntry, Snapshot};
 use crate::upstreams::{Pick, Registry, Upstream};
 
@@ -71,6 +74,9 @@ pub struct Ctx {
     target: Option<RequestTarget>,
     /// The rewritten path and query, when the route rewrites (else `target` goes up).
     rewritten: Option<String>,
+    /// Request header fields added to this request (a JWT's claims, forward-auth
+    /// copies), written with the route's request header edits.
+    added: AddedHeaders,
     /// Request body bytes seen so far (for the route's `max_body_bytes`).
     body_seen: u64,
     /// Picked in `request_filter`, connected in `upstream_peer`.
@@ -306,6 +312,74 @@ impl Router {
         Ok(())
     }
 
+    /// Asks the route's forward-auth service about the request: `Ok(false)` when it
+    /// cleared it (its header copies join `ctx.added`), `Ok(true)` when the client was
+    /// answered instead (the service's refusal, or 503 without a usable answer).
+    async fn clear_by_service(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let Some(route) = ctx.route.clone() else {
+            return Ok(false);
+        };
+        let Some(policy) = route.policy.as_ref().and_then(|p| p.forward_auth()) else {
+            return Ok(false);
+        };
+        let req = session.req_header();
+        let host = req
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or(&ctx.host);
+        let asked = Asked {
+            method: req.method.as_str(),
+            tls: ctx.tls,
+            host,
+            uri: ctx.target.as_ref().map_or("/", |t| t.as_str()),
+            client_ip: ctx.client_ip,
+            headers: &req.headers,
+        };
+        match crate::forward_auth::ask(policy, &asked).await {
+            Verdict::Allow(added) => {
+                ctx.added.extend(added);
+                Ok(false)
+            }
+            Verdict::Deny {
+                status,
+                headers,
+                body,
+            } => {
+                ctx.error = Some(Category::AuthRefused);
+                let mut resp = ResponseHeader::build(status, Some(4 + headers.len()))?;
+                resp.insert_header("content-length", body.len().to_string())?;
+                resp.insert_header("cache-control", "no-store")?;
+                resp.insert_header("x-request-id", ctx.request_id_header()?)?;
+                for (name, value) in headers {
+                    resp.append_header(name, value)?;
+                }
+                session.write_response_header(Box::new(resp), false).await?;
+                session.write_response_body(Some(body), true).await?;
+                Ok(true)
+            }
+            Verdict::Unavailable(why) => {
+                tracing::warn!(
+                    request_id = %ctx.request_id,
+                    host = %ctx.host,
+                    error = %why,
+                    "forward-auth service unusable; answering 503"
+                );
+                ctx.error = Some(Category::AuthUnavailable);
+                self.respond(
+                    session,
+                    ctx,
+                    503,
+                    "503 Service Unavailable: the authorisation service of this host did not answer",
+                    None,
+                    &[],
+                )
+                .await?;
+                Ok(true)
+            }
+        }
+    }
+
     /// The connect and read timeouts for `route`: its own, else the proxy's defaults.
     pub(crate) fn timeouts(&self, route: &RouteEntry) -> (Duration, Duration) {
         let own = &route.route.timeouts;
@@ -339,6 +413,7 @@ impl ProxyHttp for Router {
             route: None,
             target: None,
             rewritten: None,
+            added: Vec::new(),
             body_seen: 0,
             picked: None,
             upstream: None,
@@ -388,12 +463,18 @@ impl ProxyHttp for Router {
                     route,
                     upstream,
                     rewritten,
+                    added,
+                    forward_auth,
                 } = *f;
                 ctx.host = host;
                 ctx.target = Some(target);
                 ctx.rewritten = rewritten;
                 ctx.route = Some(route);
                 ctx.picked = Some(upstream);
+                ctx.added = added;
+                if forward_auth {
+                    return self.clear_by_service(session, ctx).await;
+                }
                 Ok(false)
             }
             Decision::Answer(a) => {
@@ -528,7 +609,7 @@ impl ProxyHttp for Router {
         upstream_request.insert_header("x-forwarded-host", original_host)?;
         upstream_request.insert_header("x-request-id", ctx.request_id_header()?)?;
         if let Some(policy) = &route.policy
-            && !policy.request.is_empty()
+            && (!policy.request.is_empty() || !ctx.added.is_empty())
         {
             for name in policy.request.dropped_names() {
                 upstream_request.remove_header(name.as_str());
@@ -540,14 +621,16 @@ impl ProxyHttp for Router {
                 tls: ctx.tls,
             };
             let mut failed = None;
-            policy.request.each_appended(&vars, |name, value| {
-                // Values were validated when the record was read: visible text.
-                if let Ok(v) = HeaderValue::from_bytes(value)
-                    && let Err(e) = upstream_request.append_header(name.to_owned(), v)
-                {
-                    failed = Some(e);
-                }
-            });
+            policy
+                .request
+                .each_appended(&vars, &ctx.added, |name, value| {
+                    // Values were validated when the record was read: visible text.
+                    if let Ok(v) = HeaderValue::from_bytes(value)
+                        && let Err(e) = upstream_request.append_header(name.to_owned(), v)
+                    {
+                        failed = Some(e);
+                    }
+                });
             if let Some(e) = failed {
                 return Err(e);
             }

@@ -42,6 +42,23 @@ pub const MAX_RATE: u32 = 1_000_000;
 /// Longest rate window: an hour.
 pub const MAX_RATE_WINDOW: u32 = 3600;
 
+/// Algorithms a `jwt` policy may allow (`none` never).
+pub const JWT_ALGORITHMS: [&str; 12] = [
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA", "HS256",
+    "HS384", "HS512",
+];
+/// Shortest HMAC secret of a `jwt` policy: 32 bytes, the output size of SHA-256 (RFC 7518
+/// §3.2 asks for a key at least as long as the hash).
+pub const MIN_JWT_SECRET: usize = 32;
+/// Longest HMAC secret or public key PEM.
+pub const MAX_JWT_KEY: usize = 16 * 1024;
+/// Longest clock leeway of a `jwt` policy: ten minutes.
+pub const MAX_JWT_LEEWAY: u32 = 600;
+/// Claims copied to request headers, audiences, and headers a forward-auth policy names.
+pub const MAX_AUTH_LIST: usize = 32;
+/// Longest forward-auth timeout: a minute.
+pub const MAX_FORWARD_AUTH_TIMEOUT_MS: u32 = 60_000;
+
 /// Statuses the proxy answers itself for a route, which a custom page may replace.
 pub const ERROR_PAGE_STATUSES: [u16; 7] = [401, 403, 413, 429, 502, 503, 504];
 
@@ -112,6 +129,13 @@ pub struct Policies {
     /// Users who may pass, by HTTP basic authentication.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub basic_auth: Option<BasicAuth>,
+    /// Requests must carry a valid JSON Web Token (else 401 with a `Bearer` challenge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<Jwt>,
+    /// Each request is first sent to an authorisation service (its 2xx lets the request
+    /// through; any other answer goes back to the client; no answer is a 503).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward_auth: Option<ForwardAuth>,
     /// Requests per window per client (or per header value), answered 429 beyond it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
@@ -270,6 +294,133 @@ impl std::fmt::Debug for BasicUser {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .finish()
     }
+}
+
+fn default_bearer_realm() -> String {
+    "api".to_owned()
+}
+
+fn default_leeway() -> u32 {
+    30
+}
+
+/// JSON Web Token validation (RFC 7519): a request passes with a token whose signature,
+/// algorithm, `exp` (required), `nbf`, issuer and audience check out; otherwise it is
+/// answered 401 with `WWW-Authenticate: Bearer realm="…"` (and `error="invalid_token"`
+/// when a token was sent, RFC 6750 §3.1).
+///
+/// The key comes from exactly one of `secret` (HMAC), `public_key_pem` or `jwks_url`.
+/// The token is read from the `Authorization: Bearer …` header unless `header` or
+/// `cookie` names another place.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Jwt {
+    /// The `iss` the token must carry (absent: any, or none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// The token's `aud` must name one of these (empty: not checked).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audiences: Vec<String>,
+    /// Algorithms accepted, e.g. `["RS256"]`: RS256, RS384, RS512, PS256, PS384, PS512,
+    /// ES256, ES384, EdDSA (with `public_key_pem` or `jwks_url`) or HS256, HS384, HS512
+    /// (with `secret`). Never `none`.
+    pub algorithms: Vec<String>,
+    /// Write-only: the HMAC secret (at least 32 bytes). Kept in the Redis record for the
+    /// proxies; never returned by the panel API (zones, dry runs, the audit log, degraded
+    /// reads). On an update, leave out all three key sources to keep the stored secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(write_only))]
+    pub secret: Option<String>,
+    /// A PEM public key (RSA, EC P-256/P-384 or Ed25519) matching `algorithms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key_pem: Option<String>,
+    /// A JWK set the proxy fetches and caches (`https://`, or `http://` to a loopback
+    /// address only); refreshed every few minutes and when a token names an unknown `kid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_url: Option<String>,
+    /// The request header carrying the token (default `authorization`, which is read as
+    /// `Bearer <token>`; any other header carries the bare token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    /// The cookie carrying the token, instead of a header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<String>,
+    /// Claim name → request header sent upstream with the claim's value (strings as
+    /// they are, numbers and booleans as text, lists of strings joined with ", "). The
+    /// client's own fields of those names are always removed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub claims_to_headers: BTreeMap<String, String>,
+    /// Clock skew allowed on `exp` and `nbf`, 0–600 seconds.
+    #[serde(default = "default_leeway")]
+    #[cfg_attr(feature = "openapi", schema(default = 30, maximum = 600))]
+    pub leeway_secs: u32,
+    /// The `realm` of the `WWW-Authenticate: Bearer` challenge.
+    #[serde(default = "default_bearer_realm")]
+    #[cfg_attr(feature = "openapi", schema(default = "api"))]
+    pub realm: String,
+}
+
+impl std::fmt::Debug for Jwt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jwt")
+            .field("issuer", &self.issuer)
+            .field("audiences", &self.audiences)
+            .field("algorithms", &self.algorithms)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("public_key_pem", &self.public_key_pem.is_some())
+            .field("jwks_url", &self.jwks_url)
+            .field("header", &self.header)
+            .field("cookie", &self.cookie)
+            .field("claims_to_headers", &self.claims_to_headers)
+            .field("leeway_secs", &self.leeway_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Jwt {
+    /// The request header the token is read from, when not a cookie (lower case).
+    pub fn token_header(&self) -> Option<&str> {
+        match (&self.header, &self.cookie) {
+            (_, Some(_)) => None,
+            (Some(h), None) => Some(h.as_str()),
+            (None, None) => Some("authorization"),
+        }
+    }
+}
+
+fn default_forward_auth_timeout() -> u32 {
+    5000
+}
+
+/// Forward authentication (Traefik's ForwardAuth, nginx's `auth_request`): before a
+/// request goes upstream the proxy sends `GET url` with the request's
+/// `X-Forwarded-Method`, `-Proto`, `-Host`, `-Uri` and `-For` and the client headers
+/// named in `request_headers`. A 2xx answer lets the request through, with the answer's
+/// `response_headers` copied onto it; any other status is returned to the client with
+/// its body and its `Location`, `WWW-Authenticate` and `Set-Cookie` headers; no answer
+/// in `timeout_ms`, a connection failure or a 5xx is a 503 — the request is never
+/// forwarded unless the service said yes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ForwardAuth {
+    /// The authorisation service, `http://` or `https://`.
+    pub url: String,
+    /// Client request headers sent to the service (e.g. `authorization`, `cookie`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_headers: Vec<String>,
+    /// Headers of the service's 2xx answer copied onto the upstream request (the
+    /// client's own fields of those names are always removed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub response_headers: Vec<String>,
+    /// How long the service may take, 1–60,000 ms.
+    #[serde(default = "default_forward_auth_timeout")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(default = 5000, minimum = 1, maximum = 60000)
+    )]
+    pub timeout_ms: u32,
 }
 
 /// What a rate limit counts by.
@@ -655,10 +806,14 @@ pub fn hash_password(password: &str) -> String {
 
 /// [`Policies::redacted`] for JSON already rendered (a Redis record a dry run shows, an
 /// audit row written before hashes were redacted): drops `hash` (and `password`) from
-/// every `basic_auth.users[]` entry anywhere in `value`.
+/// every `basic_auth.users[]` entry and `secret` from every `jwt` object anywhere in
+/// `value`.
 pub fn redact_json(value: &mut serde_json::Value) {
     match value {
         serde_json::Value::Object(map) => {
+            if let Some(jwt) = map.get_mut("jwt").and_then(|j| j.as_object_mut()) {
+                jwt.remove("secret");
+            }
             if let Some(users) = map
                 .get_mut("basic_auth")
                 .and_then(|a| a.get_mut("users"))
@@ -703,7 +858,7 @@ impl Policies {
     }
 
     /// These policies as the panel's API shows them: basic-auth users by `username`
-    /// only, never a hash (nor a password). The one rule for every answer and audit row;
+    /// only, never a hash (nor a password); a `jwt` policy without its `secret`. The one rule for every answer and audit row;
     /// only the Redis record and the admin export file keep hashes.
     pub fn redacted(&self) -> Policies {
         let mut shown = self.clone();
@@ -713,13 +868,25 @@ impl Policies {
                 user.password = None;
             }
         }
+        if let Some(jwt) = &mut shown.jwt {
+            jwt.secret = None;
+        }
         shown
     }
 
     /// For an update: each basic-auth user given with neither `hash` nor `password`
     /// keeps the hash `stored` holds for the same username (a user `stored` lacks stays
     /// as given, and [`Policies::check`] refuses it naming the field).
+    ///
+    /// Likewise a `jwt` policy given without any key source keeps the stored `secret`.
     pub fn keep_stored_hashes(&mut self, stored: &Policies) {
+        if let (Some(jwt), Some(old)) = (&mut self.jwt, &stored.jwt)
+            && jwt.secret.is_none()
+            && jwt.public_key_pem.is_none()
+            && jwt.jwks_url.is_none()
+        {
+            jwt.secret = old.secret.clone();
+        }
         let (Some(auth), Some(old)) = (&mut self.basic_auth, &stored.basic_auth) else {
             return;
         };
@@ -873,6 +1040,13 @@ impl Policies {
         if let Some(auth) = &mut self.basic_auth {
             check_basic_auth(auth, &format!("{field}.basic_auth"), out);
         }
+        if let Some(jwt) = &mut self.jwt {
+            check_jwt(jwt, &format!("{field}.jwt"), out);
+        }
+        if let Some(fa) = &mut self.forward_auth {
+            check_forward_auth(fa, &format!("{field}.forward_auth"), out);
+        }
+        check_auth_combinations(self, field, out);
         if let Some(r) = &self.rate_limit {
             let f = format!("{field}.rate_limit");
             if r.requests == 0 || r.requests > MAX_RATE {
@@ -1050,6 +1224,415 @@ fn check_basic_auth(auth: &mut BasicAuth, field: &str, out: &mut Vec<FieldError>
                     push(out, format!("{f}.hash"), format!("hash {p}"));
                 }
             }
+        }
+    }
+}
+
+/// A URL the proxy fetches: `http(s)://host…` without credentials or fragment; plain
+/// `http` only to a loopback address when `loopback_http_only`.
+fn url_problem(text: &str, loopback_http_only: bool) -> Option<String> {
+    let shown = text.escape_debug();
+    let Ok(url) = url::Url::parse(text) else {
+        return Some(format!(
+            "\"{shown}\" is not a URL such as https://auth.example/check"
+        ));
+    };
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if !loopback_http_only || loopback => {}
+        "http" => {
+            return Some(format!(
+                "\"{shown}\" must use https:// (http:// only to a loopback address such as 127.0.0.1): keys fetched in clear could be forged"
+            ));
+        }
+        other => {
+            return Some(format!(
+                "\"{shown}\" has the scheme \"{other}\"; use https://{}",
+                if loopback_http_only {
+                    ""
+                } else {
+                    " or http://"
+                }
+            ));
+        }
+    }
+    if url.host().is_none() {
+        return Some(format!("\"{shown}\" names no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Some(format!(
+            "\"{shown}\" carries credentials; they would be logged and shown — put none in the URL"
+        ));
+    }
+    if url.fragment().is_some() {
+        return Some(format!("\"{shown}\" has a fragment (#…); remove it"));
+    }
+    if text.len() > MAX_TEMPLATE_LEN {
+        return Some(format!("is longer than {MAX_TEMPLATE_LEN} characters"));
+    }
+    None
+}
+
+fn check_jwt(jwt: &mut Jwt, field: &str, out: &mut Vec<FieldError>) {
+    use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
+    let f = |name: &str| format!("{field}.{name}");
+    if let Some(iss) = &jwt.issuer
+        && (iss.is_empty() || iss.len() > 1024 || iss.chars().any(char::is_control))
+    {
+        push(
+            out,
+            f("issuer"),
+            "issuer must be 1–1024 characters without control characters (leave it out to accept any)",
+        );
+    }
+    if jwt.audiences.len() > MAX_AUTH_LIST {
+        push(
+            out,
+            f("audiences"),
+            format!(
+                "lists {} audiences; at most {MAX_AUTH_LIST} are allowed",
+                jwt.audiences.len()
+            ),
+        );
+    }
+    for (i, aud) in jwt.audiences.iter().enumerate() {
+        if aud.is_empty() || aud.len() > 1024 || aud.chars().any(char::is_control) {
+            push(
+                out,
+                format!("{field}.audiences[{i}]"),
+                "audience must be 1–1024 characters without control characters",
+            );
+        }
+    }
+    let allowed = JWT_ALGORITHMS.join(", ");
+    if jwt.algorithms.is_empty() {
+        push(
+            out,
+            f("algorithms"),
+            format!(
+                "lists no algorithm; name the ones your tokens are signed with, from {allowed}"
+            ),
+        );
+    }
+    let mut families = Vec::new();
+    for (i, name) in jwt.algorithms.iter().enumerate() {
+        let af = format!("{field}.algorithms[{i}]");
+        if name.eq_ignore_ascii_case("none") {
+            push(
+                out,
+                af,
+                format!(
+                    "\"{}\" is not allowed: an unsigned token proves nothing; use one of {allowed}",
+                    name.escape_debug()
+                ),
+            );
+            continue;
+        }
+        match name.parse::<Algorithm>() {
+            Ok(alg) if JWT_ALGORITHMS.contains(&name.as_str()) => {
+                if jwt.algorithms[..i].contains(name) {
+                    push(out, af, format!("\"{name}\" appears twice"));
+                }
+                families.push(alg.family());
+            }
+            _ => push(
+                out,
+                af,
+                format!(
+                    "\"{}\" is not an algorithm; use one of {allowed}",
+                    name.escape_debug()
+                ),
+            ),
+        }
+    }
+    let hmac = families.contains(&AlgorithmFamily::Hmac);
+    let public: Vec<AlgorithmFamily> = families
+        .iter()
+        .copied()
+        .filter(|f| *f != AlgorithmFamily::Hmac)
+        .collect();
+    let sources = [
+        jwt.secret.is_some(),
+        jwt.public_key_pem.is_some(),
+        jwt.jwks_url.is_some(),
+    ]
+    .iter()
+    .filter(|s| **s)
+    .count();
+    if sources != 1 {
+        push(
+            out,
+            field.to_owned(),
+            format!(
+                "gives {} key sources; give exactly one of secret (HMAC), public_key_pem or jwks_url{}",
+                if sources == 0 { "no" } else { "several" },
+                if sources == 0 {
+                    " (on an update, a route with a stored secret keeps it when none is given)"
+                } else {
+                    ""
+                }
+            ),
+        );
+    }
+    if let Some(secret) = &jwt.secret {
+        if secret.len() < MIN_JWT_SECRET || secret.len() > MAX_JWT_KEY {
+            push(
+                out,
+                f("secret"),
+                format!(
+                    "secret is {} bytes; an HMAC secret must be {MIN_JWT_SECRET}–{MAX_JWT_KEY} bytes",
+                    secret.len()
+                ),
+            );
+        }
+        if !public.is_empty() {
+            push(
+                out,
+                f("algorithms"),
+                "a secret verifies HS256, HS384 or HS512 only; the other algorithms need public_key_pem or jwks_url",
+            );
+        }
+    } else if hmac && sources == 1 {
+        push(
+            out,
+            f("algorithms"),
+            "HS256, HS384 and HS512 need a secret; public_key_pem and jwks_url carry public keys for RS*, PS*, ES* and EdDSA",
+        );
+    }
+    if let Some(pem) = &jwt.public_key_pem {
+        let mut distinct = public.clone();
+        distinct.dedup();
+        if pem.len() > MAX_JWT_KEY {
+            push(
+                out,
+                f("public_key_pem"),
+                format!("is {} bytes; at most {MAX_JWT_KEY} are allowed", pem.len()),
+            );
+        } else if distinct.len() > 1 {
+            push(
+                out,
+                f("algorithms"),
+                "one public key serves one family (RS*/PS*, ES* or EdDSA); list algorithms of one family",
+            );
+        } else if let Some(family) = distinct.first() {
+            let parsed = match family {
+                AlgorithmFamily::Rsa => DecodingKey::from_rsa_pem(pem.as_bytes()),
+                AlgorithmFamily::Ec => DecodingKey::from_ec_pem(pem.as_bytes()),
+                _ => DecodingKey::from_ed_pem(pem.as_bytes()),
+            };
+            if parsed.is_err() || !pem.contains("PUBLIC KEY-----") {
+                push(
+                    out,
+                    f("public_key_pem"),
+                    format!(
+                        "is not a PEM public key (-----BEGIN PUBLIC KEY-----) for {}; give the public key that matches the algorithms",
+                        jwt.algorithms.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(url) = &jwt.jwks_url
+        && let Some(p) = url_problem(url, true)
+    {
+        push(out, f("jwks_url"), format!("jwks_url {p}"));
+    }
+    match (&mut jwt.header, &jwt.cookie) {
+        (Some(_), Some(_)) => push(
+            out,
+            field.to_owned(),
+            "gives both header and cookie; the token is read from one place",
+        ),
+        (Some(h), None) => {
+            if !is_token(h) {
+                push(
+                    out,
+                    f("header"),
+                    format!("header name \"{}\" is not a token", h.escape_debug()),
+                );
+            }
+            *h = h.to_ascii_lowercase();
+        }
+        (None, Some(c)) => {
+            if !is_token(c) || c.len() > 256 {
+                push(
+                    out,
+                    f("cookie"),
+                    format!(
+                        "cookie name \"{}\" must be a token of at most 256 characters",
+                        c.escape_debug()
+                    ),
+                );
+            }
+        }
+        (None, None) => {}
+    }
+    if jwt.claims_to_headers.len() > MAX_AUTH_LIST {
+        push(
+            out,
+            f("claims_to_headers"),
+            format!(
+                "maps {} claims; at most {MAX_AUTH_LIST} are allowed",
+                jwt.claims_to_headers.len()
+            ),
+        );
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (claim, header) in std::mem::take(&mut jwt.claims_to_headers) {
+        let cf = format!("{field}.claims_to_headers.{claim}");
+        if claim.is_empty() || claim.len() > 128 || claim.chars().any(char::is_control) {
+            push(
+                out,
+                cf.clone(),
+                "claim name must be 1–128 characters without control characters",
+            );
+        }
+        let lower = check_header_name(&header, cf.clone(), true, out);
+        if !seen.insert(lower.clone()) {
+            push(
+                out,
+                cf,
+                format!("header \"{lower}\" already carries another claim; one claim per header"),
+            );
+        }
+        jwt.claims_to_headers.insert(claim, lower);
+    }
+    if jwt.leeway_secs > MAX_JWT_LEEWAY {
+        push(
+            out,
+            f("leeway_secs"),
+            format!(
+                "leeway_secs is {}; it must be 0–{MAX_JWT_LEEWAY}",
+                jwt.leeway_secs
+            ),
+        );
+    }
+    if jwt.realm.is_empty()
+        || jwt.realm.len() > 200
+        || jwt
+            .realm
+            .chars()
+            .any(|c| c.is_control() || c == '"' || c == '\\')
+    {
+        push(
+            out,
+            f("realm"),
+            format!(
+                "realm \"{}\" must be 1–200 characters without quotes, backslashes or control characters",
+                jwt.realm.escape_debug()
+            ),
+        );
+    }
+}
+
+fn check_forward_auth(fa: &mut ForwardAuth, field: &str, out: &mut Vec<FieldError>) {
+    if let Some(p) = url_problem(&fa.url, false) {
+        push(out, format!("{field}.url"), format!("url {p}"));
+    }
+    if fa.timeout_ms == 0 || fa.timeout_ms > MAX_FORWARD_AUTH_TIMEOUT_MS {
+        push(
+            out,
+            format!("{field}.timeout_ms"),
+            format!(
+                "timeout_ms is {}; it must be 1–{MAX_FORWARD_AUTH_TIMEOUT_MS}",
+                fa.timeout_ms
+            ),
+        );
+    }
+    for (kind, list) in [
+        ("request_headers", &mut fa.request_headers),
+        ("response_headers", &mut fa.response_headers),
+    ] {
+        if list.len() > MAX_AUTH_LIST {
+            push(
+                out,
+                format!("{field}.{kind}"),
+                format!(
+                    "lists {} headers; at most {MAX_AUTH_LIST} are allowed",
+                    list.len()
+                ),
+            );
+        }
+        for (i, name) in list.iter_mut().enumerate() {
+            let hf = format!("{field}.{kind}[{i}]");
+            if kind == "request_headers" {
+                // Any client header may be shown to the service (Authorization, Cookie…).
+                if !is_token(name) {
+                    push(
+                        out,
+                        hf,
+                        format!("header name \"{}\" is not a token", name.escape_debug()),
+                    );
+                }
+                *name = name.to_ascii_lowercase();
+            } else {
+                // Copied onto the upstream request: the rules of request header edits.
+                *name = check_header_name(name, hf, true, out);
+            }
+        }
+    }
+}
+
+/// Whether `a` and `b`, policies of one route, contradict each other: two credentials in
+/// one `Authorization` header, or two policies writing the same request header.
+fn check_auth_combinations(p: &Policies, field: &str, out: &mut Vec<FieldError>) {
+    if let (Some(jwt), Some(_)) = (&p.jwt, &p.basic_auth)
+        && jwt.token_header() == Some("authorization")
+    {
+        push(
+            out,
+            format!("{field}.jwt"),
+            "jwt and basic_auth both read the Authorization header, which carries one credential; read the token from another header or a cookie, or keep one of them",
+        );
+    }
+    let edited: Vec<&str> = p
+        .request_headers
+        .remove
+        .iter()
+        .chain(p.request_headers.set.iter().map(|h| &h.name))
+        .chain(p.request_headers.add.iter().map(|h| &h.name))
+        .map(String::as_str)
+        .collect();
+    let mut written: Vec<(String, &str)> = Vec::new();
+    if let Some(jwt) = &p.jwt {
+        for (claim, header) in &jwt.claims_to_headers {
+            written.push((format!("{field}.jwt.claims_to_headers.{claim}"), header));
+        }
+    }
+    if let Some(fa) = &p.forward_auth {
+        for (i, header) in fa.response_headers.iter().enumerate() {
+            written.push((
+                format!("{field}.forward_auth.response_headers[{i}]"),
+                header,
+            ));
+        }
+    }
+    for (i, (f, header)) in written.iter().enumerate() {
+        if edited.iter().any(|e| e.eq_ignore_ascii_case(header)) {
+            push(
+                out,
+                f.clone(),
+                format!(
+                    "header \"{header}\" is also edited by request_headers; one policy may write it"
+                ),
+            );
+        } else if written[..i]
+            .iter()
+            .any(|(_, h)| h.eq_ignore_ascii_case(header))
+        {
+            push(
+                out,
+                f.clone(),
+                format!(
+                    "header \"{header}\" is written by both jwt and forward_auth; one policy may write it"
+                ),
+            );
         }
     }
 }
@@ -1281,6 +1864,171 @@ mod tests {
                 name: "x-api-key".into()
             }
         );
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    /// An EC P-256 public key (for the PEM check only).
+    const EC_PEM: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEVs/o5+uQbTjL3chynL4wXgUg2R9\nq9UU8I5mEovUf86QZ7kOBIjJwqnzD1omageEHWwHdBO6B+dFabmdT9POxg==\n-----END PUBLIC KEY-----\n";
+
+    #[test]
+    fn jwt_policies_are_normalised() {
+        let p = check(serde_json::json!({"jwt": {
+            "algorithms": ["ES256"], "public_key_pem": EC_PEM, "issuer": "https://idp.test",
+            "audiences": ["api"], "claims_to_headers": {"sub": "X-User", "email": "X-Email"},
+            "header": "X-Token"
+        }}))
+        .unwrap();
+        let jwt = p.jwt.unwrap();
+        assert_eq!(jwt.claims_to_headers["sub"], "x-user");
+        assert_eq!(jwt.header.as_deref(), Some("x-token"));
+        assert_eq!((jwt.leeway_secs, jwt.realm.as_str()), (30, "api"));
+        let p = check(serde_json::json!({"jwt": {
+            "algorithms": ["HS256"], "secret": SECRET, "cookie": "session"}}))
+        .unwrap();
+        assert_eq!(p.jwt.unwrap().token_header(), None);
+        assert!(
+            check(serde_json::json!({"jwt": {
+                "algorithms": ["RS256"], "jwks_url": "http://127.0.0.1:9/keys"}}))
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn jwt_problems_name_their_fields() {
+        let text = fields(serde_json::json!({"jwt": {
+            "algorithms": ["none", "XS256", "ES256", "ES256"],
+            "jwks_url": "http://idp.example/keys",
+            "leeway_secs": 601,
+            "claims_to_headers": {"sub": "Host", "email": "x user"},
+            "header": "authorization", "cookie": "c",
+            "realm": "a\"b"
+        }}))
+        .join("\n");
+        for want in [
+            "policies.jwt.algorithms[0]: \"none\" is not allowed: an unsigned token proves nothing; use one of RS256, RS384",
+            "policies.jwt.algorithms[1]: \"XS256\" is not an algorithm; use one of RS256",
+            "policies.jwt.algorithms[3]: \"ES256\" appears twice",
+            "policies.jwt.jwks_url: jwks_url \"http://idp.example/keys\" must use https://",
+            "policies.jwt.leeway_secs: leeway_secs is 601; it must be 0–600",
+            "policies.jwt.claims_to_headers.sub: header \"host\" cannot be edited",
+            "policies.jwt.claims_to_headers.email: header name \"x user\" is not a token",
+            "policies.jwt: gives both header and cookie",
+            "policies.jwt.realm: realm",
+        ] {
+            assert!(text.contains(want), "{text}\nshould contain {want}");
+        }
+        let text = fields(serde_json::json!({"jwt": {"algorithms": []}})).join("\n");
+        assert!(
+            text.contains("policies.jwt.algorithms: lists no algorithm"),
+            "{text}"
+        );
+        assert!(
+            text.contains("policies.jwt: gives no key sources"),
+            "{text}"
+        );
+        let text = fields(serde_json::json!({"jwt": {
+            "algorithms": ["RS256"], "secret": "short", "jwks_url": "ftp://x/keys"}}))
+        .join("\n");
+        for want in [
+            "policies.jwt: gives several key sources",
+            "policies.jwt.secret: secret is 5 bytes; an HMAC secret must be 32–",
+            "policies.jwt.algorithms: a secret verifies HS256, HS384 or HS512 only",
+            "policies.jwt.jwks_url: jwks_url \"ftp://x/keys\" has the scheme \"ftp\"",
+        ] {
+            assert!(text.contains(want), "{text}\nshould contain {want}");
+        }
+        let text = fields(serde_json::json!({"jwt": {
+            "algorithms": ["RS256"], "public_key_pem": EC_PEM}}))
+        .join("\n");
+        assert!(
+            text.contains("policies.jwt.public_key_pem: is not a PEM public key"),
+            "{text}"
+        );
+        let text = fields(serde_json::json!({"jwt": {
+            "algorithms": ["HS256"], "public_key_pem": EC_PEM}}))
+        .join("\n");
+        assert!(
+            text.contains("policies.jwt.algorithms: HS256, HS384 and HS512 need a secret"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn forward_auth_problems_name_their_fields() {
+        let p = check(serde_json::json!({"forward_auth": {
+            "url": "https://auth.example/check", "request_headers": ["Cookie", "Authorization"],
+            "response_headers": ["X-Auth-User"]}}))
+        .unwrap();
+        let fa = p.forward_auth.unwrap();
+        assert_eq!(fa.request_headers, ["cookie", "authorization"]);
+        assert_eq!(fa.response_headers, ["x-auth-user"]);
+        assert_eq!(fa.timeout_ms, 5000);
+        let text = fields(serde_json::json!({"forward_auth": {
+            "url": "auth.example/check", "timeout_ms": 60001,
+            "request_headers": ["bad header"],
+            "response_headers": ["Content-Length", "X-Forwarded-For"]}}))
+        .join("\n");
+        for want in [
+            "policies.forward_auth.url: url \"auth.example/check\" is not a URL",
+            "policies.forward_auth.timeout_ms: timeout_ms is 60001; it must be 1–60000",
+            "policies.forward_auth.request_headers[0]: header name \"bad header\" is not a token",
+            "policies.forward_auth.response_headers[0]: header \"content-length\" cannot be edited",
+            "policies.forward_auth.response_headers[1]: request header \"x-forwarded-for\" is set by the proxy",
+        ] {
+            assert!(text.contains(want), "{text}\nshould contain {want}");
+        }
+        let text = fields(serde_json::json!({"forward_auth": {
+            "url": "http://user:pw@auth.example/", "timeout_ms": 0}}))
+        .join("\n");
+        assert!(text.contains("carries credentials"), "{text}");
+        assert!(text.contains("timeout_ms is 0"), "{text}");
+    }
+
+    #[test]
+    fn contradicting_auth_policies_are_refused() {
+        let text = fields(serde_json::json!({
+            "basic_auth": {"users": [{"username": "ann", "hash": bcrypt::hash("pw", 4).unwrap()}]},
+            "jwt": {"algorithms": ["HS256"], "secret": SECRET,
+                    "claims_to_headers": {"sub": "x-user", "role": "x-role"}},
+            "forward_auth": {"url": "https://auth.example/", "response_headers": ["X-User"]},
+            "request_headers": {"set": [{"name": "x-role", "value": "guest"}]}
+        }))
+        .join("\n");
+        for want in [
+            "policies.jwt: jwt and basic_auth both read the Authorization header",
+            "policies.jwt.claims_to_headers.role: header \"x-role\" is also edited by request_headers",
+            "policies.forward_auth.response_headers[0]: header \"x-user\" is written by both jwt and forward_auth",
+        ] {
+            assert!(text.contains(want), "{text}\nshould contain {want}");
+        }
+        // With the token in a cookie, basic auth keeps Authorization to itself.
+        assert!(
+            check(serde_json::json!({
+                "basic_auth": {"users": [{"username": "ann", "hash": bcrypt::hash("pw", 4).unwrap()}]},
+                "jwt": {"algorithms": ["HS256"], "secret": SECRET, "cookie": "token"}
+            }))
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn the_jwt_secret_is_redacted_and_kept() {
+        let stored =
+            check(serde_json::json!({"jwt": {"algorithms": ["HS256"], "secret": SECRET}})).unwrap();
+        let shown = serde_json::to_string(&stored.redacted()).unwrap();
+        assert!(!shown.contains(SECRET), "{shown}");
+        assert!(!format!("{stored:?}").contains(SECRET));
+        let mut json =
+            serde_json::json!({"routes": [{"policies": serde_json::to_value(&stored).unwrap()}]});
+        redact_json(&mut json);
+        assert!(!json.to_string().contains(SECRET), "{json}");
+        let mut p: Policies = serde_json::from_str(&shown).unwrap();
+        p.keep_stored_hashes(&stored);
+        assert_eq!(p, stored);
+        let mut out = Vec::new();
+        p.check("policies", true, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        assert_eq!(p.format_needed(), 2);
     }
 
     #[test]

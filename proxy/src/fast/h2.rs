@@ -15,7 +15,8 @@
 //! `Transfer-Encoding` header, the decision core forwards it, and the chosen upstream is
 //! plain HTTP with a known address. A body with a `Content-Length` goes up as it is; one
 //! without (HTTP/2 allows that) goes up chunked, framed here: each non-empty DATA frame
-//! a chunk, one last chunk. The rest — 400/404/403/308/503, TLS upstreams — go to
+//! a chunk, one last chunk. The rest — 400/404/403/308/503, TLS upstreams, routes with
+//! forward auth — go to
 //! Pingora, stream by stream, on the same connection.
 //!
 //! Must never: answer differently from Pingora's path for the same request (headers
@@ -80,6 +81,8 @@ struct Taken {
     /// The TCP peer's.
     peer_ip: Option<IpAddr>,
     tls: bool,
+    /// Request header fields admission added (a JWT's claims).
+    added: crate::policy::AddedHeaders,
 }
 
 /// An upstream answer head, read and converted for the client.
@@ -213,8 +216,9 @@ impl Front {
                 .policy
                 .as_ref()
                 .is_some_and(|p| p.max_body.is_some());
+        // Forward auth's sub-request is made by Pingora's path.
         let addr = match forward.upstream.addr() {
-            Some(addr) if !forward.upstream.tls() && !counted => addr,
+            Some(addr) if !forward.upstream.tls() && !counted && !forward.forward_auth => addr,
             _ => return Err(Some(Decision::Forward(forward))),
         };
         let Forward {
@@ -223,6 +227,8 @@ impl Front {
             route,
             upstream,
             rewritten,
+            added,
+            forward_auth: _,
         } = *forward;
         Ok(Taken {
             method: req.method.clone(),
@@ -238,6 +244,7 @@ impl Front {
             client_ip,
             peer_ip,
             tls,
+            added,
         })
     }
 
@@ -388,6 +395,7 @@ fn h2_head(out: &mut Vec<u8>, session: &HttpSession, t: &Taken, upstream: &Upstr
         client_ip: t.client_ip,
         peer_ip: t.peer_ip,
         policy: t.route.policy.as_deref(),
+        added: &t.added,
     };
     let req_headers = &session.req_header().headers;
     let cookies = joined_cookies(req_headers);

@@ -812,6 +812,33 @@ export interface components {
             /** Format: int64 */
             port: number;
         };
+        /**
+         * @description Forward authentication (Traefik's ForwardAuth, nginx's `auth_request`): before a
+         *     request goes upstream the proxy sends `GET url` with the request's
+         *     `X-Forwarded-Method`, `-Proto`, `-Host`, `-Uri` and `-For` and the client headers
+         *     named in `request_headers`. A 2xx answer lets the request through, with the answer's
+         *     `response_headers` copied onto it; any other status is returned to the client with
+         *     its body and its `Location`, `WWW-Authenticate` and `Set-Cookie` headers; no answer
+         *     in `timeout_ms`, a connection failure or a 5xx is a 503 — the request is never
+         *     forwarded unless the service said yes.
+         */
+        ForwardAuth: {
+            /** @description Client request headers sent to the service (e.g. `authorization`, `cookie`). */
+            request_headers?: string[];
+            /**
+             * @description Headers of the service's 2xx answer copied onto the upstream request (the
+             *     client's own fields of those names are always removed).
+             */
+            response_headers?: string[];
+            /**
+             * Format: int32
+             * @description How long the service may take, 1–60,000 ms.
+             * @default 5000
+             */
+            timeout_ms: number;
+            /** @description The authorisation service, `http://` or `https://`. */
+            url: string;
+        };
         GrantSummary: {
             /** Format: uuid */
             domain_id?: string | null;
@@ -904,6 +931,67 @@ export interface components {
             max_age_secs: number;
             /** @description Needs `include_subdomains` and a max-age of at least a year. */
             preload?: boolean;
+        };
+        /**
+         * @description JSON Web Token validation (RFC 7519): a request passes with a token whose signature,
+         *     algorithm, `exp` (required), `nbf`, issuer and audience check out; otherwise it is
+         *     answered 401 with `WWW-Authenticate: Bearer realm="…"` (and `error="invalid_token"`
+         *     when a token was sent, RFC 6750 §3.1).
+         *
+         *     The key comes from exactly one of `secret` (HMAC), `public_key_pem` or `jwks_url`.
+         *     The token is read from the `Authorization: Bearer …` header unless `header` or
+         *     `cookie` names another place.
+         */
+        Jwt: {
+            /**
+             * @description Algorithms accepted, e.g. `["RS256"]`: RS256, RS384, RS512, PS256, PS384, PS512,
+             *     ES256, ES384, EdDSA (with `public_key_pem` or `jwks_url`) or HS256, HS384, HS512
+             *     (with `secret`). Never `none`.
+             */
+            algorithms: string[];
+            /** @description The token's `aud` must name one of these (empty: not checked). */
+            audiences?: string[];
+            /**
+             * @description Claim name → request header sent upstream with the claim's value (strings as
+             *     they are, numbers and booleans as text, lists of strings joined with ", "). The
+             *     client's own fields of those names are always removed.
+             */
+            claims_to_headers?: {
+                [key: string]: string;
+            };
+            /** @description The cookie carrying the token, instead of a header. */
+            cookie?: string | null;
+            /**
+             * @description The request header carrying the token (default `authorization`, which is read as
+             *     `Bearer <token>`; any other header carries the bare token).
+             */
+            header?: string | null;
+            /** @description The `iss` the token must carry (absent: any, or none). */
+            issuer?: string | null;
+            /**
+             * @description A JWK set the proxy fetches and caches (`https://`, or `http://` to a loopback
+             *     address only); refreshed every few minutes and when a token names an unknown `kid`.
+             */
+            jwks_url?: string | null;
+            /**
+             * Format: int32
+             * @description Clock skew allowed on `exp` and `nbf`, 0–600 seconds.
+             * @default 30
+             */
+            leeway_secs: number;
+            /** @description A PEM public key (RSA, EC P-256/P-384 or Ed25519) matching `algorithms`. */
+            public_key_pem?: string | null;
+            /**
+             * @description The `realm` of the `WWW-Authenticate: Bearer` challenge.
+             * @default api
+             */
+            realm: string;
+            /**
+             * @description Write-only: the HMAC secret (at least 32 bytes). Kept in the Redis record for the
+             *     proxies; never returned by the panel API (zones, dry runs, the audit log, degraded
+             *     reads). On an update, leave out all three key sources to keep the stored secret.
+             */
+            secret?: string | null;
         };
         LoggedIn: {
             /** @description Echo in `X-CSRF-Token` on every unsafe request (also in the `sy_csrf` cookie). */
@@ -1370,7 +1458,9 @@ export interface components {
             error_pages?: {
                 [key: string]: components["schemas"]["ErrorPage"];
             };
+            forward_auth?: components["schemas"]["ForwardAuth"] | null;
             hsts?: components["schemas"]["Hsts"] | null;
+            jwt?: components["schemas"]["Jwt"] | null;
             /**
              * Format: int64
              * @description Largest request body accepted, in bytes; larger bodies are answered 413.
