@@ -188,3 +188,15 @@ describe("the API's problems → the user's rows", () => {
     ]);
   });
 });
+
+describe("bulk labels", () => {
+  it("name a JSON entry by hostname, prefix and match conditions", () => {
+    const parsed = parseBulk(JSON.stringify([
+      { hostname: "a.example.com", path_prefix: "/api", backend: { kind: "none" } },
+      { hostname: "a.example.com", path_prefix: "/api", match: { methods: ["POST"], query: [{ name: "v", equals: "2" }] }, backend: { kind: "none" } },
+    ]));
+    expect(parsed.ok && parsed.sources.create.map((s) => s.label)).toEqual(["a.example.com/api", "a.example.com/api [POST, ?v=2]"]);
+    if (!parsed.ok) return;
+    expect(mapBulkProblems([{ field: "create[1].match.methods[0]", problem: "bad" }], parsed.sources)[0]).toMatchObject({ label: "a.example.com/api [POST, ?v=2]", column: "match.methods[0]", value: "POST" });
+  });
+});

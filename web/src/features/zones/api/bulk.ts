@@ -6,6 +6,7 @@
 // refused here, per row; every other check is the API's (its dry run).
 import type { FieldProblem } from "@/lib/api/errors";
 import type { components } from "@/lib/api/schema.gen";
+import { matchOfInput, zoneLabel } from "@/lib/routeMatch";
 import { parseCsv } from "./csv";
 import type { BackendSpec, ZoneSpec } from "./types";
 
@@ -84,9 +85,10 @@ function list(cell: string): string[] {
   return cell.split(LIST_SEPARATOR).filter((t) => t !== "");
 }
 
-function labelOf(hostname: unknown, path: unknown): string | null {
+/** What a row or entry is, for its problems: hostname, path and conditions (two zones may share the first two). */
+function labelOf(hostname: unknown, path: unknown, match?: unknown): string | null {
   if (typeof hostname !== "string" || hostname === "") return null;
-  return `${hostname}${typeof path === "string" ? path : ""}`;
+  return zoneLabel(hostname, typeof path === "string" ? path : "", matchOfInput(match));
 }
 
 const TRUE = new Set(["true", "yes", "y", "1", "on"]);
@@ -304,7 +306,7 @@ export function parseBulkJson(text: string): ParsedBulk {
         return;
       }
       const zone = key === "update" ? item.zone : item;
-      const label = isRecord(zone) ? labelOf(zone.hostname, zone.path_prefix) : null;
+      const label = isRecord(zone) ? labelOf(zone.hostname, zone.path_prefix, zone.match) : null;
       sources[key].push({ row: null, item: position, label, json: item });
       // The API checks the shape of each item and names what is missing.
       if (key === "create") request.create.push(item as ZoneSpec);

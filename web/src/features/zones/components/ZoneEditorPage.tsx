@@ -7,6 +7,7 @@ import { ErrorState, Loading, PageHeader } from "@/components/ui/States";
 import { WritesBlocked } from "@/components/WritesBlocked";
 import { ApiError, errorMessage } from "@/lib/api/errors";
 import { useCan } from "@/lib/can";
+import { zoneLabel } from "@/lib/routeMatch";
 import { useRecheckHealth } from "@/lib/health";
 import { emptyZoneForm, formErrors, formFromZone, specFromForm, type FormErrors, type ZoneFormValues } from "../api/form";
 import { passwordsSet } from "../api/policies";
@@ -68,7 +69,7 @@ function ZoneEditor({ zone }: { zone: AnyZone | null }) {
 
   const degraded = zone !== null && isDegradedZone(zone);
   const writable = allowed && !degraded;
-  const title = zone ? `${zone.hostname}${zone.path_prefix}` : "New zone";
+  const title = zone ? zoneLabel(zone.hostname, zone.path_prefix, zone.match) : "New zone";
 
   /** Shows why a write was refused; `form`: the values it was made from, for the fields. */
   const failed = (e: unknown, form: ZoneFormValues | null) => {
