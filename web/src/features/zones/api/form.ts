@@ -222,6 +222,15 @@ export function formErrors(details: FieldProblem[], form?: ZoneFormValues): Form
   return out;
 }
 
+/**
+ * Whether a 409's details are the format gate's (a live proxy reads only data format 1):
+ * it puts its problem on the field that needs the newer format, `policies` or `match`
+ * (`create[3].match` in a bulk write). Any other 409 is a conflict with what is stored.
+ */
+export function refusedByFormatGate(details: FieldProblem[]): boolean {
+  return details.some((d) => /(^|\.)(policies|match)$/.test(d.field));
+}
+
 export function hasErrors(errors: FormErrors): boolean {
   return errors.other.length > 0 || Object.keys(errors.fields).length > 0;
 }

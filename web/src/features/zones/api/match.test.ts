@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { FieldProblem } from "@/lib/api/errors";
 import { fieldChanges } from "./diff";
-import { emptyZoneForm, formErrors, formFromZone, specFromForm, type ZoneFormValues } from "./form";
+import { emptyZoneForm, formErrors, formFromZone, refusedByFormatGate, specFromForm, type ZoneFormValues } from "./form";
 import { describeMatch, emptyMatchForm, matchFormFromApi, matchFromForm, methodsOf, type MatchFormValues } from "./match";
 import type { ZoneView } from "./types";
 
@@ -144,5 +144,14 @@ describe("match conditions in the dry run's diff", () => {
       "path matches ^/v1/; header ua matches ^curl; header x present; query v = “2”",
     );
     expect(matchFormFromApi(null)).toBe(emptyMatchForm);
+  });
+});
+
+describe("the format gate's 409", () => {
+  it("is told apart by the field it names: policies or match", () => {
+    expect(refusedByFormatGate([{ field: "match", problem: "needs data format 2" }])).toBe(true);
+    expect(refusedByFormatGate([{ field: "policies", problem: "needs data format 2" }])).toBe(true);
+    expect(refusedByFormatGate([{ field: "hostname", problem: "a zone with these conditions exists" }])).toBe(false);
+    expect(refusedByFormatGate([{ field: "match.methods[0]", problem: "x" }])).toBe(false);
   });
 });
