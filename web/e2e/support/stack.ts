@@ -183,8 +183,13 @@ export class Proxy {
 
   /** `GET http://{host}{path}` through the proxy, with `headers`: status, headers and body. */
   get(host: string, path = "/", headers: Record<string, string> = {}): Promise<{ status: number; upstream: string | undefined; body: string }> {
+    return this.request("GET", host, path, headers);
+  }
+
+  /** `{method} http://{host}{path}` through the proxy (no body), with `headers`: status, the upstream that answered, body. */
+  request(method: string, host: string, path = "/", headers: Record<string, string> = {}): Promise<{ status: number; upstream: string | undefined; body: string }> {
     return new Promise((resolve, reject) => {
-      const req = httpRequest({ host: "127.0.0.1", port: this.httpPort, path, headers: { ...headers, host }, agent: false }, (res) => {
+      const req = httpRequest({ method, host: "127.0.0.1", port: this.httpPort, path, headers: { ...headers, host }, agent: false }, (res) => {
         let body = "";
         res.setEncoding("utf8");
         res.on("data", (chunk: string) => (body += chunk));

@@ -10,6 +10,7 @@ import { WritesBlocked } from "@/components/WritesBlocked";
 import { ApiError, errorMessage } from "@/lib/api/errors";
 import { useAuth } from "@/lib/auth";
 import { useCan } from "@/lib/can";
+import { zoneLabel } from "@/lib/routeMatch";
 import { fieldErrors, NO_FIELD_ERRORS, type FieldErrors } from "@/lib/fieldErrors";
 import { formatDate, plural } from "@/lib/format";
 import { useRecheckHealth } from "@/lib/health";
@@ -203,8 +204,7 @@ function ZonesUsing({ backendId }: { backendId: string }) {
             {zones.data.items.map((z) => (
               <li key={z.id} className="flex flex-wrap justify-between gap-2 px-3 py-2 text-sm">
                 <Link to={`/zones/${z.id}`} className="break-all text-teal-700 underline-offset-2 hover:underline dark:text-teal-400">
-                  {z.hostname}
-                  {z.path_prefix}
+                  {zoneLabel(z.hostname, z.path_prefix, z.match)}
                 </Link>
                 {z.backend.kind === "named" && Object.keys(z.backend.params ?? {}).length > 0 && (
                   <span className="font-mono text-xs break-all text-slate-600 dark:text-slate-400">

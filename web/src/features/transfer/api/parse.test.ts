@@ -58,6 +58,23 @@ describe("groupProblems", () => {
     ]);
   });
 
+  it("tells two zones on one hostname and prefix apart by their conditions", () => {
+    const input = {
+      zones: [
+        { hostname: "app.example.com", path_prefix: "/api", backend: { kind: "none" } },
+        { hostname: "app.example.com", path_prefix: "/api", match: { methods: ["POST"] }, backend: { kind: "none" } },
+      ],
+    };
+    const groups = groupProblems(
+      [
+        { field: "zones[0].backend", problem: "a" },
+        { field: "zones[1].match.methods[0]", problem: "b" },
+      ],
+      input,
+    );
+    expect(groups.map((g) => g.label)).toEqual(["app.example.com/api", "app.example.com/api [POST]"]);
+  });
+
   it("labels flat entries by domain or service name", () => {
     const groups = groupProblems([{ field: "services[0].port", problem: "must be 1–65535" }], { services: [{ name: "app1", host: "h", port: 0 }] });
     expect(groups[0]).toEqual({ position: "services[0]", label: "app1", problems: [{ field: "port", problem: "must be 1–65535" }] });

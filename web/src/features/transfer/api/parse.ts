@@ -4,6 +4,7 @@
 // names each problem by position).
 import type { FieldProblem } from "@/lib/api/errors";
 import type { components } from "@/lib/api/schema.gen";
+import { matchOfInput, zoneLabel } from "@/lib/routeMatch";
 
 export type ExportDocument = components["schemas"]["Document"];
 export type FlatInput = components["schemas"]["FlatInput"];
@@ -57,7 +58,7 @@ function labelOf(input: unknown, list: string, index: number): string | null {
   const item: unknown = Array.isArray(items) ? items[index] : undefined;
   if (typeof item === "string") return item;
   if (!isRecord(item)) return null;
-  if (typeof item.hostname === "string") return `${item.hostname}${typeof item.path_prefix === "string" ? item.path_prefix : ""}`;
+  if (typeof item.hostname === "string") return zoneLabel(item.hostname, typeof item.path_prefix === "string" ? item.path_prefix : "", matchOfInput(item.match));
   if (typeof item.domain === "string") return item.domain;
   if (typeof item.name === "string") return item.name;
   return null;

@@ -3,13 +3,14 @@ import { Banner } from "@/components/ui/Banner";
 import { Button } from "@/components/ui/Button";
 import { JsonDiff } from "@/components/JsonDiff";
 import { plural } from "@/lib/format";
+import { zoneLabel } from "@/lib/routeMatch";
 import { summarizeDiff, type ImportDiff } from "../api/parse";
 
 const SHOWN = 200;
 
 function Changed({ change }: { change: ImportDiff["changed"][number] }) {
   const [open, setOpen] = useState(false);
-  const name = `${change.after.hostname}${change.after.path_prefix ?? ""}`;
+  const name = zoneLabel(change.after.hostname, change.after.path_prefix, change.after.match);
   return (
     <li className="py-1">
       <span className="break-all">{name}</span>{" "}
@@ -50,8 +51,7 @@ export function ImportDiffView({ diff }: { diff: ImportDiff }) {
           <ul className="list-disc pl-5">
             {diff.created.slice(0, SHOWN).map((z) => (
               <li key={z.id} className="break-all">
-                {z.hostname}
-                {z.path_prefix}
+                {zoneLabel(z.hostname, z.path_prefix, z.match)}
               </li>
             ))}
           </ul>
@@ -75,8 +75,7 @@ export function ImportDiffView({ diff }: { diff: ImportDiff }) {
           <ul className="list-disc pl-5">
             {diff.deleted.slice(0, SHOWN).map((z) => (
               <li key={z.id} className="break-all">
-                {z.hostname}
-                {z.path_prefix}
+                {zoneLabel(z.hostname, z.path_prefix, z.match)}
               </li>
             ))}
           </ul>

@@ -188,3 +188,31 @@ describe("the API's problems → the user's rows", () => {
     ]);
   });
 });
+
+describe("bulk labels", () => {
+  it("name a JSON entry by hostname, prefix and match conditions", () => {
+    const parsed = parseBulk(JSON.stringify([
+      { hostname: "a.example.com", path_prefix: "/api", backend: { kind: "none" } },
+      { hostname: "a.example.com", path_prefix: "/api", match: { methods: ["POST"], query: [{ name: "v", equals: "2" }] }, backend: { kind: "none" } },
+    ]));
+    expect(parsed.ok && parsed.sources.create.map((s) => s.label)).toEqual(["a.example.com/api", "a.example.com/api [POST, ?v=2]"]);
+    if (!parsed.ok) return;
+    expect(mapBulkProblems([{ field: "create[1].match.methods[0]", problem: "bad" }], parsed.sources)[0]).toMatchObject({ label: "a.example.com/api [POST, ?v=2]", column: "match.methods[0]", value: "POST" });
+  });
+});
+
+describe("bulk CSV: the match column", () => {
+  it("sends JSON conditions, names the row by them, and refuses what is not a JSON object", () => {
+    const parsed = parseBulkCsv('hostname,upstreams,conditions\na.example.com,http://10.0.0.1:80,"{""methods"":[""POST""]}"\nb.example.com,http://10.0.0.1:80,\n');
+    expect(parsed.ok && parsed.request.create?.map((z) => z.match)).toEqual([{ methods: ["POST"] }, undefined]);
+    expect(parsed.ok && parsed.sources.create.map((s) => s.label)).toEqual(["a.example.com [POST]", "b.example.com"]);
+    if (parsed.ok) {
+      expect(mapBulkProblems([{ field: "create[0].match.methods[0]", problem: "bad" }], parsed.sources)[0]).toMatchObject({ row: 2, column: "conditions", value: '{"methods":["POST"]}' });
+    }
+    const bad = parseBulkCsv("hostname,match\na.example.com,POST\nb.example.com,[1]\n");
+    expect(bad.ok ? [] : bad.problems.map((p) => [p.row, p.column, p.problem])).toEqual([
+      [2, "match", 'not JSON (e.g. {"methods":["POST"]})'],
+      [3, "match", 'not a JSON object (e.g. {"methods":["POST"]})'],
+    ]);
+  });
+});

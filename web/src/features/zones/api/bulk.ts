@@ -6,6 +6,7 @@
 // refused here, per row; every other check is the API's (its dry run).
 import type { FieldProblem } from "@/lib/api/errors";
 import type { components } from "@/lib/api/schema.gen";
+import { matchOfInput, zoneLabel, type RouteMatch } from "@/lib/routeMatch";
 import { parseCsv } from "./csv";
 import type { BackendSpec, ZoneSpec } from "./types";
 
@@ -27,6 +28,10 @@ export const CSV_COLUMNS = {
   params: { aliases: ["backend_params"], help: "the named backend's parameters, name=value separated by spaces, ; or |: port=8080;region=eu" },
   force_https: { aliases: ["https"], help: "true/false (also yes/no, 1/0); empty is false" },
   preserve_host: { aliases: [], help: "true/false; empty is false" },
+  match: {
+    aliases: ["conditions", "match_conditions"],
+    help: 'match conditions as JSON (docs/routing.md), e.g. {"methods":["POST"]}; empty for none. Part of what names the zone: two zones may share hostname and path with different conditions',
+  },
   allow: { aliases: ["allow_cidrs", "cidrs"], help: "allowed client CIDRs or addresses separated by spaces, ; or |; empty allows everyone" },
   connect_ms: { aliases: ["connect_timeout_ms"], help: "connect timeout in milliseconds; empty for the default" },
   read_ms: { aliases: ["read_timeout_ms"], help: "read timeout in milliseconds; empty for the default" },
@@ -84,9 +89,19 @@ function list(cell: string): string[] {
   return cell.split(LIST_SEPARATOR).filter((t) => t !== "");
 }
 
-function labelOf(hostname: unknown, path: unknown): string | null {
+/** What a row or entry is, for its problems: hostname, path and conditions (two zones may share the first two). */
+function labelOf(hostname: unknown, path: unknown, match?: unknown): string | null {
   if (typeof hostname !== "string" || hostname === "") return null;
-  return `${hostname}${typeof path === "string" ? path : ""}`;
+  return zoneLabel(hostname, typeof path === "string" ? path : "", matchOfInput(match));
+}
+
+/** JSON text → its value; null when it is not JSON (to label a row; the row's problem says why). */
+function parseOrNull(text: string | undefined): unknown {
+  try {
+    return text ? (JSON.parse(text) as unknown) : null;
+  } catch {
+    return null;
+  }
 }
 
 const TRUE = new Set(["true", "yes", "y", "1", "on"]);
@@ -160,12 +175,33 @@ function backendOf(ctx: RowContext, cells: Partial<Record<Column, string>>): Bac
   return { kind: "none" };
 }
 
+/** The `match` cell: JSON of the API's shape (the API checks it); empty → none. */
+function matchOf(ctx: RowContext, cells: Partial<Record<Column, string>>): RouteMatch | undefined {
+  const raw = (cells.match ?? "").trim();
+  if (raw === "") return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    rowProblem(ctx, "match", raw, 'not JSON (e.g. {"methods":["POST"]})');
+    return undefined;
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    rowProblem(ctx, "match", raw, 'not a JSON object (e.g. {"methods":["POST"]})');
+    return undefined;
+  }
+  // An object of any shape: the API names what is wrong with it.
+  return value;
+}
+
 function specOf(ctx: RowContext, cells: Partial<Record<Column, string>>): ZoneSpec {
   const spec: ZoneSpec = { hostname: cells.hostname ?? "", path_prefix: cells.path_prefix ?? "", backend: backendOf(ctx, cells), allow: list(cells.allow ?? "") };
   const force = bool(ctx, cells, "force_https");
   if (force !== undefined) spec.force_https = force;
   const preserve = bool(ctx, cells, "preserve_host");
   if (preserve !== undefined) spec.preserve_host = preserve;
+  const match = matchOf(ctx, cells);
+  if (match !== undefined) spec.match = match;
   const connect = wholeNumber(ctx, cells, "connect_ms");
   const read = wholeNumber(ctx, cells, "read_ms");
   if (connect !== undefined || read !== undefined) {
@@ -213,7 +249,7 @@ export function parseBulkCsv(text: string): ParsedBulk {
     columns.forEach((column, k) => {
       if (column !== null) cells[column] = (record.fields[k] ?? "").trim();
     });
-    const ctx: RowContext = { line: record.line, headers, problems, label: labelOf(cells.hostname, cells.path_prefix) };
+    const ctx: RowContext = { line: record.line, headers, problems, label: labelOf(cells.hostname, cells.path_prefix, parseOrNull(cells.match)) };
     if (record.fields.length !== header.fields.length) {
       rowProblem(ctx, null, null, `${record.fields.length} ${record.fields.length === 1 ? "column" : "columns"}, but the header has ${header.fields.length} (a comma inside a value needs quotes)`);
       continue;
@@ -304,7 +340,7 @@ export function parseBulkJson(text: string): ParsedBulk {
         return;
       }
       const zone = key === "update" ? item.zone : item;
-      const label = isRecord(zone) ? labelOf(zone.hostname, zone.path_prefix) : null;
+      const label = isRecord(zone) ? labelOf(zone.hostname, zone.path_prefix, zone.match) : null;
       sources[key].push({ row: null, item: position, label, json: item });
       // The API checks the shape of each item and names what is missing.
       if (key === "create") request.create.push(item as ZoneSpec);
@@ -353,6 +389,7 @@ function csvPlace(field: string, cells: Partial<Record<Column, string>>): { colu
   if (field === "backend" || field === "backend.kind") return (cells.backend ?? "") !== "" ? cell("backend") : cell("upstreams");
   if ((m = /^allow(?:\[(\d+)\])?$/.exec(field))) return m[1] === undefined ? cell("allow") : nth("allow", m[1]);
   if (field === "timeouts.connect_ms") return cell("connect_ms");
+  if (/^match(\.|\[|$)/.test(field)) return cell("match");
   if (field === "timeouts.read_ms") return cell("read_ms");
   return { column: null, value: null };
 }

@@ -31,7 +31,7 @@ describe("diff computation", () => {
 
   it("shows every field of a created or deleted zone", () => {
     const created = fieldChanges(null, zone());
-    expect(created).toHaveLength(8);
+    expect(created).toHaveLength(9);
     expect(created.every((c) => c.before === null && c.after !== null)).toBe(true);
     expect(fieldChanges(zone(), null).every((c) => c.after === null)).toBe(true);
   });

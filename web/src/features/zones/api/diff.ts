@@ -1,14 +1,17 @@
 // A write's diff (the API's dry-run answer) as what a person reads: per zone, created /
 // changed / deleted, the fields that differ before → after, and the Redis record the
 // proxies will read for its hostname — exactly as the API renders it (`records`).
+import { describeMatch } from "./match";
 import { describePolicies } from "./policies";
+import type { RouteMatch } from "@/lib/routeMatch";
 import type { AnyZone, BackendSpec, Diff, RecordChange, ZoneSpec, ZoneView } from "./types";
 
-export type FieldName = "hostname" | "path_prefix" | "backend" | "force_https" | "preserve_host" | "allow" | "timeouts" | "policies";
+export type FieldName = "hostname" | "path_prefix" | "match" | "backend" | "force_https" | "preserve_host" | "allow" | "timeouts" | "policies";
 
 export const FIELD_LABELS: Record<FieldName, string> = {
   hostname: "Hostname",
   path_prefix: "Path prefix",
+  match: "Match conditions",
   backend: "Backend",
   force_https: "Force HTTPS",
   preserve_host: "Preserve Host",
@@ -41,6 +44,7 @@ export function describeZone(z: ZoneSpec | AnyZone): Record<FieldName, string> {
   return {
     hostname: z.hostname,
     path_prefix: z.path_prefix ? z.path_prefix : "(whole host)",
+    match: describeMatch(z.match),
     backend: describeBackend(z.backend),
     force_https: z.force_https ? "yes" : "no",
     preserve_host: z.preserve_host ? "yes" : "no",
@@ -62,6 +66,8 @@ export interface ZoneDiffEntry {
   id: string;
   hostname: string;
   path_prefix: string;
+  /** The zone's conditions (after the write; before it, for a delete): part of what names it. */
+  match: RouteMatch | undefined;
   /** For a change only the fields that differ; for a create or delete every field. */
   changes: FieldChange[];
   before: ZoneView | null;
@@ -96,9 +102,9 @@ export function fieldChanges(before: ZoneSpec | AnyZone | null, after: ZoneSpec 
 /** The diff's zones in one list: created, then changed, then deleted. `newPasswords`: see [`fieldChanges`]. */
 export function diffEntries(diff: Diff, newPasswords: readonly string[] = []): ZoneDiffEntry[] {
   return [
-    ...diff.created.map((z) => ({ kind: "created" as const, id: z.id, hostname: z.hostname, path_prefix: z.path_prefix ?? "", changes: fieldChanges(null, z), before: null, after: z })),
-    ...diff.changed.map((c) => ({ kind: "changed" as const, id: c.id, hostname: c.after.hostname, path_prefix: c.after.path_prefix ?? "", changes: fieldChanges(c.before, c.after, newPasswords), before: c.before, after: c.after })),
-    ...diff.deleted.map((z) => ({ kind: "deleted" as const, id: z.id, hostname: z.hostname, path_prefix: z.path_prefix ?? "", changes: fieldChanges(z, null), before: z, after: null })),
+    ...diff.created.map((z) => ({ kind: "created" as const, id: z.id, hostname: z.hostname, path_prefix: z.path_prefix ?? "", match: z.match, changes: fieldChanges(null, z), before: null, after: z })),
+    ...diff.changed.map((c) => ({ kind: "changed" as const, id: c.id, hostname: c.after.hostname, path_prefix: c.after.path_prefix ?? "", match: c.after.match, changes: fieldChanges(c.before, c.after, newPasswords), before: c.before, after: c.after })),
+    ...diff.deleted.map((z) => ({ kind: "deleted" as const, id: z.id, hostname: z.hostname, path_prefix: z.path_prefix ?? "", match: z.match, changes: fieldChanges(z, null), before: z, after: null })),
   ];
 }
 

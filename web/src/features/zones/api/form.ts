@@ -2,8 +2,9 @@
 // The form keeps text as typed (numbers, one address per line, `name=value` lines);
 // only what cannot be sent at all (a timeout that is not a number) is refused here —
 // every other check is the API's, shown next to the field it names. The route policies'
-// part of the form is policies.ts.
+// part of the form is policies.ts, the match conditions' match.ts.
 import type { FieldProblem } from "@/lib/api/errors";
+import { emptyMatchForm, matchErrorTarget, matchFormFromApi, matchFromForm, type MatchField, type MatchFormValues } from "./match";
 import { emptyPolicyForm, policiesFromForm, policyErrorTarget, policyFormFromApi, type PolicyField, type PolicyFormValues } from "./policies";
 import type { AnyZone, BackendSpec, ZoneSpec } from "./types";
 
@@ -28,6 +29,8 @@ export interface ZoneFormValues {
   allow: string;
   connect_ms: string;
   read_ms: string;
+  /** What a request must also meet (docs/routing.md). */
+  match: MatchFormValues;
   policies: PolicyFormValues;
 }
 
@@ -43,6 +46,7 @@ export const emptyZoneForm: ZoneFormValues = {
   allow: "",
   connect_ms: "",
   read_ms: "",
+  match: emptyMatchForm,
   policies: emptyPolicyForm,
 };
 
@@ -69,6 +73,7 @@ export function formFromZone(zone: AnyZone | ZoneSpec): ZoneFormValues {
     allow: (zone.allow ?? []).join("\n"),
     connect_ms: zone.timeouts?.connect_ms != null ? String(zone.timeouts.connect_ms) : "",
     read_ms: zone.timeouts?.read_ms != null ? String(zone.timeouts.read_ms) : "",
+    match: matchFormFromApi(zone.match),
     policies: policyFormFromApi(zone.policies),
   };
 }
@@ -131,6 +136,7 @@ export function specFromForm(form: ZoneFormValues): SpecResult {
   }
   const connect_ms = optionalInteger(form.connect_ms, "timeouts.connect_ms", problems);
   const read_ms = optionalInteger(form.read_ms, "timeouts.read_ms", problems);
+  const match = matchFromForm(form.match, problems);
   const policies = policiesFromForm(form.policies, problems);
   if (problems.length > 0) return { ok: false, problems };
   const timeouts: ZoneSpec["timeouts"] = {};
@@ -146,6 +152,8 @@ export function specFromForm(form: ZoneFormValues): SpecResult {
       preserve_host: form.preserve_host,
       allow: lines(form.allow),
       timeouts,
+      // Only with a condition in it: a zone without conditions is sent without the key.
+      ...(match ? { match } : {}),
       // Only with something in it: a zone without policies is sent without the key.
       ...(policies ? { policies } : {}),
     },
@@ -165,6 +173,7 @@ export type FormField =
   | "allow"
   | "timeouts.connect_ms"
   | "timeouts.read_ms"
+  | MatchField
   | PolicyField;
 
 export interface FormErrors {
@@ -181,7 +190,8 @@ const DIRECT = new Set<string>(["hostname", "path_prefix", "backend", "backend.u
  * allow list ("line 4: …"), `backend.upstreams[1]` on that upstream's URL,
  * `backend.params.port` on the parameters, `backend.kind` on the kind. A problem with
  * no field, or one the form does not show, goes to `other` with its field named.
- * `policies…` goes next to the policy's input (policies.ts); `form`, the values the
+ * `match…` goes next to the condition's input (match.ts), `policies…` next to the
+ * policy's input (policies.ts); `form`, the values the
  * request was built from, turns the API's list positions into the form's rows.
  */
 export function formErrors(details: FieldProblem[], form?: ZoneFormValues): FormErrors {
@@ -200,13 +210,25 @@ export function formErrors(details: FieldProblem[], form?: ZoneFormValues): Form
     else if (/^backend\.params(\.|\[|$)/.test(f)) add("backend.params", problem);
     else if (f === "backend.kind") add("backend", problem);
     else if (f === "timeouts") add("timeouts.connect_ms", problem);
-    else if (/^policies(\.|\[|$)/.test(f)) {
+    else if (/^match(\.|\[|$)/.test(f)) {
+      const target = matchErrorTarget(f, form?.match);
+      add(target.field, target.prefix ? `${target.prefix}: ${problem}` : problem);
+    } else if (/^policies(\.|\[|$)/.test(f)) {
       const target = policyErrorTarget(f, form?.policies);
       add(target.field, target.prefix ? `${target.prefix}: ${problem}` : problem);
     }
     else out.other.push(f ? `${f}: ${problem}` : problem);
   }
   return out;
+}
+
+/**
+ * Whether a 409's details are the format gate's (a live proxy reads only data format 1):
+ * it puts its problem on the field that needs the newer format, `policies` or `match`
+ * (`create[3].match` in a bulk write). Any other 409 is a conflict with what is stored.
+ */
+export function refusedByFormatGate(details: FieldProblem[]): boolean {
+  return details.some((d) => /(^|\.)(policies|match)$/.test(d.field));
 }
 
 export function hasErrors(errors: FormErrors): boolean {

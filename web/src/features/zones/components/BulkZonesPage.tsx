@@ -9,6 +9,7 @@ import { ApiError, errorMessage } from "@/lib/api/errors";
 import { plural } from "@/lib/format";
 import { useCan } from "@/lib/can";
 import { useRecheckHealth } from "@/lib/health";
+import { zoneLabel, type RouteMatch } from "@/lib/routeMatch";
 import { CSV_COLUMNS, mapBulkProblems, parseBulk, type BulkRequest, type BulkSources, type RowProblem } from "../api/bulk";
 import { bulkDryRun, useApplyBulk } from "../api/bulkWrite";
 import type { Diff } from "../api/types";
@@ -26,7 +27,7 @@ function summary(diff: Diff): string {
   return `${plural(diff.created.length, "zone")} created, ${diff.changed.length.toLocaleString()} changed, ${diff.deleted.length.toLocaleString()} deleted`;
 }
 
-function ZoneList({ title, zones, tone }: { title: string; zones: { id: string; hostname: string; path_prefix?: string }[]; tone: string }) {
+function ZoneList({ title, zones, tone }: { title: string; zones: { id: string; hostname: string; path_prefix?: string; match?: RouteMatch }[]; tone: string }) {
   if (zones.length === 0) return null;
   return (
     <section aria-label={`Zones ${title.toLowerCase()}`}>
@@ -36,8 +37,7 @@ function ZoneList({ title, zones, tone }: { title: string; zones: { id: string; 
       <ul className="list-disc pl-5">
         {zones.slice(0, SHOWN).map((z) => (
           <li key={z.id} className="break-all">
-            {z.hostname}
-            {z.path_prefix}
+            {zoneLabel(z.hostname, z.path_prefix, z.match)}
           </li>
         ))}
       </ul>

@@ -64,4 +64,15 @@ describe("<ZoneDiff>", () => {
     expect(screen.getByRole("row", { name: /Hostname/ })).toBeTruthy();
     expect(screen.getByText("no record")).toBeTruthy();
   });
+
+  it("shows a change of match conditions as a row, and names the zone by them", () => {
+    const before = { ...base, match: { methods: ["GET"] } };
+    const after = { ...base, match: { methods: ["POST"], headers: [{ name: "x-beta", equals: "1" }] } };
+    show({ dry_run: true, created: [], deleted: [], changed: [{ id: "z1", before, after }], records: [] });
+    expect(within(screen.getByRole("list", { name: "Changes" })).getByText("app.example.com/api [POST, x-beta=1]")).toBeTruthy();
+    const row = screen.getByRole("row", { name: /Match conditions/ });
+    expect(within(row).getByText("methods GET").tagName).toBe("DEL");
+    expect(within(row).getByText("methods POST; header x-beta = “1”").tagName).toBe("INS");
+    expect(screen.queryByRole("row", { name: /Policies/ })).toBeNull();
+  });
 });

@@ -1,5 +1,6 @@
 import { Banner } from "@/components/ui/Banner";
 import { cn } from "@/components/ui/cn";
+import { zoneLabel } from "@/lib/routeMatch";
 import { diffEntries, isEmptyDiff, recordsOf, type ZoneDiffEntry } from "../api/diff";
 import type { Diff, RecordChange } from "../api/types";
 
@@ -28,10 +29,7 @@ function Entry({ entry, records }: { entry: ZoneDiffEntry; records: RecordChange
     <li className="rounded-md border border-slate-200 p-3 dark:border-slate-700">
       <p className="flex flex-wrap items-center gap-2">
         <span className={cn("rounded px-2 py-0.5 text-xs font-semibold", KIND_STYLE[entry.kind])}>{KIND_LABEL[entry.kind]}</span>
-        <span className="font-medium break-all">
-          {entry.hostname}
-          {entry.path_prefix}
-        </span>
+        <span className="font-medium break-all">{zoneLabel(entry.hostname, entry.path_prefix, entry.match)}</span>
       </p>
       {entry.changes.length === 0 ? (
         <p className="mt-2 text-sm text-slate-600 dark:text-slate-400">Nothing in this zone changes.</p>

@@ -7,8 +7,9 @@ import { ErrorState, Loading, PageHeader } from "@/components/ui/States";
 import { WritesBlocked } from "@/components/WritesBlocked";
 import { ApiError, errorMessage } from "@/lib/api/errors";
 import { useCan } from "@/lib/can";
+import { zoneLabel } from "@/lib/routeMatch";
 import { useRecheckHealth } from "@/lib/health";
-import { emptyZoneForm, formErrors, formFromZone, specFromForm, type FormErrors, type ZoneFormValues } from "../api/form";
+import { emptyZoneForm, formErrors, formFromZone, refusedByFormatGate, specFromForm, type FormErrors, type ZoneFormValues } from "../api/form";
 import { passwordsSet } from "../api/policies";
 import { isDegradedZone, type AnyZone, type Diff } from "../api/types";
 import { dryRun, useApplyZoneWrite, useZone, type Applied, type ZoneWrite } from "../api/zones";
@@ -68,14 +69,13 @@ function ZoneEditor({ zone }: { zone: AnyZone | null }) {
 
   const degraded = zone !== null && isDegradedZone(zone);
   const writable = allowed && !degraded;
-  const title = zone ? `${zone.hostname}${zone.path_prefix}` : "New zone";
+  const title = zone ? zoneLabel(zone.hostname, zone.path_prefix, zone.match) : "New zone";
 
   /** Shows why a write was refused; `form`: the values it was made from, for the fields. */
   const failed = (e: unknown, form: ZoneFormValues | null) => {
     if (e instanceof ApiError && e.status === 422 && e.details.length > 0) setErrors(formErrors(e.details, form ?? undefined));
     else if (e instanceof ApiError && e.status === 409) {
-      // The format gate names the proxies to upgrade in its message, and puts each on `policies`.
-      const gate = e.details.some((d) => /(^|\.)policies$/.test(d.field));
+      const gate = refusedByFormatGate(e.details);
       setRefusal({ title: gate ? "Not saved: upgrade the proxies first" : "Not saved: it conflicts with what is stored", message: e.message });
       setErrors(formErrors(e.details, form ?? undefined));
     } else setProblem(errorMessage(e));

@@ -3,7 +3,9 @@ import { Banner } from "@/components/ui/Banner";
 import { Button } from "@/components/ui/Button";
 import { Checkbox, Field } from "@/components/ui/Field";
 import type { BackendKind, FormErrors, FormField, ZoneFormValues } from "../api/form";
+import { formMatchBadges } from "../api/match";
 import { formPolicyBadges } from "../api/policies";
+import { MatchSection } from "./MatchSection";
 import { PoliciesSection } from "./PoliciesSection";
 
 interface Props {
@@ -25,6 +27,8 @@ interface Props {
 export function ZoneForm({ values, onChange, errors, disabled, onSubmit, busy, submitLabel, footer, refusal }: Props) {
   // Policies start expanded only when the zone has some.
   const [policiesOpen] = useState(() => formPolicyBadges(values.policies).length > 0);
+  // So do the match conditions.
+  const [matchOpen] = useState(() => formMatchBadges(values.match).length > 0);
   const set = <K extends keyof ZoneFormValues>(key: K, value: ZoneFormValues[K]) => {
     onChange({ ...values, [key]: value });
   };
@@ -53,7 +57,18 @@ export function ZoneForm({ values, onChange, errors, disabled, onSubmit, busy, s
             {(p) => <input {...p} autoComplete="off" spellCheck={false} value={values.path_prefix} onChange={(e) => { set("path_prefix", e.target.value); }} />}
           </Field>
         </div>
-
+      </fieldset>
+      {/* Outside the fieldsets: a read-only user can still expand it to read the conditions. */}
+      <MatchSection
+        values={values.match}
+        onChange={(match) => {
+          set("match", match);
+        }}
+        errors={errors}
+        disabled={disabled}
+        defaultOpen={matchOpen}
+      />
+      <fieldset disabled={disabled} className="space-y-5">
         <fieldset className="space-y-3 rounded-md border border-slate-200 p-4 dark:border-slate-700">
           <legend className="px-1 text-sm font-semibold">Backend</legend>
           <Field label="Kind" errors={err("backend")}>

@@ -8,11 +8,13 @@ import { Table, TBody, Td, Th, THead, Tr } from "@/components/ui/Table";
 import { WritesBlocked } from "@/components/WritesBlocked";
 import { formatDate, plural } from "@/lib/format";
 import { useCan } from "@/lib/can";
+import { matchBadges, type RouteMatch } from "@/lib/routeMatch";
 import { describeBackend } from "../api/diff";
 import { policyBadges } from "../api/policies";
 import { isDegradedZone, type Policies } from "../api/types";
 import { useZonePage } from "../api/zones";
 import { LiveOnFleet } from "./LiveOnFleet";
+import { MatchBadge } from "./MatchSection";
 import { PolicyBadge } from "./PoliciesSection";
 import type { AppliedState } from "./ZoneEditorPage";
 
@@ -142,7 +144,12 @@ export function ZonesPage() {
                         {z.hostname}
                       </Link>
                     </Td>
-                    <Td className="break-all">{z.path_prefix || <span className="text-slate-500 dark:text-slate-400">/</span>}</Td>
+                    <Td className="break-all">
+                      <span className="flex flex-wrap items-center gap-1">
+                        {z.path_prefix || <span className="text-slate-500 dark:text-slate-400">/</span>}
+                        <ZoneMatch match={z.match} />
+                      </span>
+                    </Td>
                     <Td className="break-all">{describeBackend(z.backend)}</Td>
                     <Td>{z.force_https ? "forced" : "—"}</Td>
                     <Td>
@@ -189,6 +196,24 @@ function ZonePolicies({ policies }: { policies: Policies | null | undefined }) {
       {badges.map((b) => (
         <li key={b}>
           <PolicyBadge label={b} />
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+/**
+ * A zone's match conditions as compact badges beside its path ("POST PUT", "x-beta=1",
+ * "?v=2", "= /api/health", "~ ^/v[0-9]+/"): two zones on one hostname and prefix differ here.
+ */
+export function ZoneMatch({ match }: { match: RouteMatch | null | undefined }) {
+  const badges = matchBadges(match);
+  if (badges.length === 0) return null;
+  return (
+    <ul aria-label="Match conditions" className="inline-flex flex-wrap gap-1">
+      {badges.map((b) => (
+        <li key={b}>
+          <MatchBadge label={b} />
         </li>
       ))}
     </ul>
