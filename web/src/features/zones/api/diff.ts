@@ -2,7 +2,7 @@
 // changed / deleted, the fields that differ before → after, and the Redis record the
 // proxies will read for its hostname — exactly as the API renders it (`records`).
 import { describeMatch } from "./match";
-import { describePolicies } from "./policies";
+import { describePolicies, NO_NEW_SECRETS, type NewSecrets } from "./policies";
 import type { RouteMatch } from "@/lib/routeMatch";
 import type { AnyZone, BackendSpec, Diff, RecordChange, ZoneSpec, ZoneView } from "./types";
 
@@ -80,15 +80,15 @@ function policiesJson(z: ZoneSpec | AnyZone): string {
   return p && Object.keys(p).length > 0 ? JSON.stringify(p) : "";
 }
 
-/** `newPasswords`: the basic-auth users the write gives a new password ([`passwordsSet`]). */
-export function fieldChanges(before: ZoneSpec | AnyZone | null, after: ZoneSpec | AnyZone | null, newPasswords: readonly string[] = []): FieldChange[] {
+/** `secrets`: the basic-auth users the write gives a new password and whether it sets a new JWT secret ([`secretsSet`]). */
+export function fieldChanges(before: ZoneSpec | AnyZone | null, after: ZoneSpec | AnyZone | null, secrets: NewSecrets = NO_NEW_SECRETS): FieldChange[] {
   const b = before ? describeZone(before) : null;
   const a = after ? describeZone(after) : null;
   if (a && after && before) {
-    // A user's new password does not show in the API's answer (it returns no hashes): the
-    // write's payload says which users get one. Any other change the words leave out (an
-    // error page's body) is still a change.
-    a.policies = describePolicies(after.policies, before.policies, newPasswords);
+    // A user's new password or a new JWT secret does not show in the API's answer (it
+    // returns no hashes or secrets): the write's payload says what is set. Any other change
+    // the words leave out (an error page's body) is still a change.
+    a.policies = describePolicies(after.policies, before.policies, secrets);
     if (a.policies === b?.policies && policiesJson(after) !== policiesJson(before)) a.policies += " (details changed)";
   }
   return FIELDS.filter((f) => b?.[f] !== a?.[f] || b === null || a === null).map((field) => ({
@@ -99,17 +99,17 @@ export function fieldChanges(before: ZoneSpec | AnyZone | null, after: ZoneSpec 
   }));
 }
 
-/** The diff's zones in one list: created, then changed, then deleted. `newPasswords`: see [`fieldChanges`]. */
-export function diffEntries(diff: Diff, newPasswords: readonly string[] = []): ZoneDiffEntry[] {
+/** The diff's zones in one list: created, then changed, then deleted. `secrets`: see [`fieldChanges`]. */
+export function diffEntries(diff: Diff, secrets: NewSecrets = NO_NEW_SECRETS): ZoneDiffEntry[] {
   return [
     ...diff.created.map((z) => ({ kind: "created" as const, id: z.id, hostname: z.hostname, path_prefix: z.path_prefix ?? "", match: z.match, changes: fieldChanges(null, z), before: null, after: z })),
-    ...diff.changed.map((c) => ({ kind: "changed" as const, id: c.id, hostname: c.after.hostname, path_prefix: c.after.path_prefix ?? "", match: c.after.match, changes: fieldChanges(c.before, c.after, newPasswords), before: c.before, after: c.after })),
+    ...diff.changed.map((c) => ({ kind: "changed" as const, id: c.id, hostname: c.after.hostname, path_prefix: c.after.path_prefix ?? "", match: c.after.match, changes: fieldChanges(c.before, c.after, secrets), before: c.before, after: c.after })),
     ...diff.deleted.map((z) => ({ kind: "deleted" as const, id: z.id, hostname: z.hostname, path_prefix: z.path_prefix ?? "", match: z.match, changes: fieldChanges(z, null), before: z, after: null })),
   ];
 }
 
-export function isEmptyDiff(diff: Diff, newPasswords: readonly string[] = []): boolean {
-  return diff.created.length + diff.deleted.length === 0 && diff.changed.every((c) => fieldChanges(c.before, c.after, newPasswords).length === 0);
+export function isEmptyDiff(diff: Diff, secrets: NewSecrets = NO_NEW_SECRETS): boolean {
+  return diff.created.length + diff.deleted.length === 0 && diff.changed.every((c) => fieldChanges(c.before, c.after, secrets).length === 0);
 }
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { fieldChanges, isEmptyDiff } from "./diff";
 import { emptyZoneForm, formErrors, formFromZone, specFromForm, type ZoneFormValues } from "./form";
-import { blankUser, describePolicies, emptyPolicyForm, passwordsSet, policyBadges, policyFormFromApi, splitBytes, type PolicyFormValues } from "./policies";
+import { blankUser, describePolicies, emptyPolicyForm, formPolicyBadges, passwordsSet, policyBadges, policyFormFromApi, secretsSet, splitBytes, type PolicyFormValues } from "./policies";
 import type { Policies, ZoneView } from "./types";
 
 /** Everything docs/policies.md shows, as the API returns it (users by username only: it never answers a hash). */
@@ -241,13 +241,13 @@ describe("policies in words", () => {
     // tells that ann gets a new password.
     const after: Policies = { ...stored, basic_auth: { realm: "Staff", users: [{ username: "ann" }, { username: "bob" }] } };
     expect(fieldChanges(zone(stored), zone(after))).toEqual([]);
-    const [change] = fieldChanges(zone(stored), zone(after), ["ann"]);
+    const [change] = fieldChanges(zone(stored), zone(after), { passwords: ["ann"], jwtSecret: false });
     expect(change?.field).toBe("policies");
     expect(change?.after).toContain("basic auth “Staff”: ann (new password), bob");
     expect(change?.before).toContain("basic auth “Staff”: ann, bob");
     const diff = { dry_run: true, created: [], changed: [{ id: "z", before: zone(stored), after: zone(after) }], deleted: [], version: null, committed_at: null, records: [] };
     expect(isEmptyDiff(diff)).toBe(true);
-    expect(isEmptyDiff(diff, ["ann"])).toBe(false);
+    expect(isEmptyDiff(diff, { passwords: ["ann"], jwtSecret: false })).toBe(false);
     expect(describePolicies(stored)).toBe(
       "rewrite: strip the prefix; redirect 301 ^/old/(.*)$ → /new/$1 (with the query); request headers: remove x-debug, set x-env: prod, add x-client: {client_ip} via {scheme}; " +
         "response headers: remove server; HSTS max-age 31536000, includeSubDomains; security headers; body ≤ 10 MiB; basic auth “Staff”: ann, bob; " +
@@ -257,5 +257,186 @@ describe("policies in words", () => {
     const newBody: Policies = { ...stored, error_pages: { "503": { content_type: "text/html; charset=utf-8", body: "<h1>Soon</h1>" } } };
     expect(fieldChanges(zone(stored), zone(newBody))[0]?.after).toMatch(/\(details changed\)$/);
     expect(fieldChanges(zone(), zone({}))).toEqual([]);
+  });
+});
+
+// --- JWT and forward auth -------------------------------------------------------------------
+
+/** A 32-byte HMAC secret, as an operator would paste one. */
+const SECRET = "0123456789abcdef0123456789abcdef";
+
+/** The API's answer for a JWT policy with an HMAC secret: no key source at all (the secret is write-only). */
+const storedJwt: Policies = {
+  jwt: {
+    algorithms: ["HS256"],
+    issuer: "https://idp.example",
+    audiences: ["api", "admin"],
+    cookie: "session",
+    claims_to_headers: { sub: "x-user", roles: "x-roles" },
+    leeway_secs: 10,
+    realm: "staff",
+  },
+  forward_auth: { url: "http://auth.internal/check", request_headers: ["cookie"], response_headers: ["x-auth-user"], timeout_ms: 2000 },
+};
+
+describe("JWT and forward auth: form ⇄ payload", () => {
+  it("gives back what the API stored, keeping the stored secret by sending no key source", () => {
+    const form = formFromZone(zone(storedJwt));
+    expect(form.policies.jwt).toMatchObject({ on: true, keyKind: "secret", storedSecret: true, replaceSecret: false, secret: "", tokenFrom: "cookie", tokenCookie: "session" });
+    expect(form.policies.jwt.claims).toEqual([
+      { claim: "sub", header: "x-user" },
+      { claim: "roles", header: "x-roles" },
+    ]);
+    const spec = sent(form);
+    expect(spec.policies).toEqual(storedJwt);
+    expect(spec.policies?.jwt).not.toHaveProperty("secret");
+    expect(secretsSet(spec.policies)).toEqual({ passwords: [], jwtSecret: false });
+  });
+
+  it("sends a new secret only when one is set, and any other key source instead of the secret", () => {
+    const form = formFromZone(zone(storedJwt));
+    form.policies = { ...form.policies, jwt: { ...form.policies.jwt, replaceSecret: true, secret: SECRET } };
+    expect(sent(form).policies?.jwt?.secret).toBe(SECRET);
+    expect(secretsSet(sent(form).policies)).toEqual({ passwords: [], jwtSecret: true });
+    // Switched to a JWK set: the URL replaces the secret (never both).
+    form.policies = { ...form.policies, jwt: { ...form.policies.jwt, keyKind: "jwks_url", jwksUrl: " https://idp.example/keys ", algorithms: ["RS256"] } };
+    const jwt = sent(form).policies?.jwt;
+    expect(jwt?.jwks_url).toBe("https://idp.example/keys");
+    expect(jwt).not.toHaveProperty("secret");
+    expect(jwt).not.toHaveProperty("public_key_pem");
+    // Back to the secret without typing one: the stored one is kept again.
+    form.policies = { ...form.policies, jwt: { ...form.policies.jwt, keyKind: "secret", replaceSecret: false, secret: "" } };
+    expect(sent(form).policies?.jwt).not.toHaveProperty("secret");
+    expect(sent(form).policies?.jwt).not.toHaveProperty("jwks_url");
+  });
+
+  it("reads a public key or a JWK set as that source, with nothing stored to keep", () => {
+    const pem = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----";
+    const form = policyFormFromApi({ jwt: { algorithms: ["EdDSA"], public_key_pem: pem, header: "x-token", leeway_secs: 30, realm: "api" } });
+    expect(form.jwt).toMatchObject({ keyKind: "public_key_pem", storedSecret: false, publicKeyPem: pem, tokenFrom: "header", tokenHeader: "x-token" });
+    expect(policyFormFromApi({ jwt: { algorithms: ["RS256"], jwks_url: "https://idp/keys", header: "authorization", leeway_secs: 30, realm: "api" } }).jwt).toMatchObject({
+      keyKind: "jwks_url",
+      storedSecret: false,
+      tokenFrom: "authorization",
+    });
+  });
+
+  it("sends a new zone's policies with defaults, in the API's algorithm order, leaving out what is empty", () => {
+    const spec = sent(
+      withPolicies({
+        jwt: {
+          ...emptyPolicyForm.jwt,
+          on: true,
+          algorithms: ["HS512", "HS256"],
+          keyKind: "secret",
+          secret: SECRET,
+          audiences: ["", " api "],
+          claims: [{ claim: "", header: "" }, { claim: " sub ", header: " X-User " }],
+          leewaySecs: "",
+          realm: " ",
+        },
+        forwardAuth: { on: true, url: " http://auth.internal/check ", requestHeaders: ["", "Authorization"], responseHeaders: [" "], timeoutMs: "" },
+      }),
+    );
+    expect(spec.policies).toEqual({
+      jwt: { algorithms: ["HS256", "HS512"], secret: SECRET, audiences: ["api"], claims_to_headers: { sub: "X-User" }, leeway_secs: 30, realm: "api" },
+      forward_auth: { url: "http://auth.internal/check", request_headers: ["Authorization"], timeout_ms: 5000 },
+    });
+    // Switched off: nothing of either is sent.
+    const off = withPolicies({ jwt: { ...emptyPolicyForm.jwt, secret: SECRET, algorithms: ["HS256"] }, forwardAuth: { ...emptyPolicyForm.forwardAuth, url: "http://x" } });
+    expect("policies" in sent(off)).toBe(false);
+  });
+
+  it("refuses what cannot be sent: a number that is not one, a claim given twice", () => {
+    const result = specFromForm(
+      withPolicies({
+        jwt: { ...emptyPolicyForm.jwt, on: true, algorithms: ["RS256"], jwksUrl: "https://idp/keys", leewaySecs: "soon", claims: [{ claim: "sub", header: "x-a" }, { claim: "sub", header: "x-b" }] },
+        forwardAuth: { ...emptyPolicyForm.forwardAuth, on: true, url: "http://a", timeoutMs: "2s" },
+      }),
+    );
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems.map((p) => p.field)).toEqual(["policies.jwt.leeway_secs", "policies.jwt.claims_to_headers[1].claim", "policies.forward_auth.timeout_ms"]);
+  });
+});
+
+describe("JWT and forward auth: the API's problems → the form's inputs", () => {
+  it("puts each problem next to its input, by the form's rows", () => {
+    const form = withPolicies({
+      jwt: {
+        ...emptyPolicyForm.jwt,
+        on: true,
+        algorithms: ["HS256"],
+        keyKind: "secret",
+        secret: "short",
+        audiences: ["", "api", ""],
+        claims: [{ claim: "", header: "" }, { claim: "sub", header: "host" }],
+      },
+      forwardAuth: { ...emptyPolicyForm.forwardAuth, on: true, url: "auth", requestHeaders: ["", "bad header"], responseHeaders: ["x-user", "", "content-length"] },
+    });
+    const errors = formErrors(
+      [
+        { field: "policies.jwt.algorithms[0]", problem: '"none" is not allowed' },
+        { field: "policies.jwt.algorithms", problem: "a secret verifies HS256, HS384 or HS512 only" },
+        { field: "policies.jwt.secret", problem: "secret is 5 bytes" },
+        { field: "policies.jwt.audiences[0]", problem: "audience must be 1–1024 characters" },
+        { field: "policies.jwt.claims_to_headers.sub", problem: 'header "host" cannot be edited' },
+        { field: "policies.jwt.claims_to_headers.nope", problem: "gone" },
+        { field: "policies.jwt", problem: "jwt and basic_auth both read the Authorization header" },
+        { field: "policies.jwt.leeway_secs", problem: "leeway_secs is 601" },
+        { field: "policies.jwt.cookie", problem: "cookie name" },
+        { field: "policies.forward_auth.url", problem: 'url "auth" is not a URL' },
+        { field: "policies.forward_auth.timeout_ms", problem: "timeout_ms is 0" },
+        { field: "policies.forward_auth.request_headers[0]", problem: 'header name "bad header" is not a token' },
+        { field: "policies.forward_auth.response_headers[1]", problem: 'header "content-length" cannot be edited' },
+        { field: "update[0].zone.policies.forward_auth", problem: "whole" },
+      ],
+      form,
+    );
+    expect(errors.other).toEqual([]);
+    expect(errors.fields).toEqual({
+      "policies.jwt.algorithms": ['"none" is not allowed', "a secret verifies HS256, HS384 or HS512 only"],
+      "policies.jwt.secret": ["secret is 5 bytes"],
+      "policies.jwt.audiences[1]": ["audience must be 1–1024 characters"],
+      "policies.jwt.claims_to_headers[1].header": ['header "host" cannot be edited'],
+      "policies.jwt.claims_to_headers": ["claim nope: gone"],
+      "policies.jwt": ["jwt and basic_auth both read the Authorization header"],
+      "policies.jwt.leeway_secs": ["leeway_secs is 601"],
+      "policies.jwt.cookie": ["cookie name"],
+      "policies.forward_auth.url": ['url "auth" is not a URL', "whole"],
+      "policies.forward_auth.timeout_ms": ["timeout_ms is 0"],
+      "policies.forward_auth.request_headers[1]": ['header name "bad header" is not a token'],
+      "policies.forward_auth.response_headers[2]": ['header "content-length" cannot be edited'],
+    });
+  });
+});
+
+describe("JWT and forward auth in words", () => {
+  it("badges them in the list and in the form's heading", () => {
+    expect(policyBadges(storedJwt)).toEqual(["JWT", "forward auth"]);
+    expect(policyBadges({ ...stored, ...storedJwt })).toEqual(["auth", "JWT", "forward auth", "rate limit", "HSTS", "security headers", "rewrite", "redirect", "headers", "body limit", "error pages"]);
+    expect(formPolicyBadges(formFromZone(zone(storedJwt)).policies)).toEqual(["JWT", "forward auth"]);
+  });
+
+  it("describes them in the dry run's diff without a secret, marking a new one from the write's payload", () => {
+    expect(describePolicies(storedJwt)).toBe(
+      "JWT HS256 “staff”, HMAC secret, issuer https://idp.example, audience api or admin, token from cookie session, claims sub → x-user, roles → x-roles, leeway 10 s; " +
+        "forward auth http://auth.internal/check, sending cookie, copying x-auth-user, timeout 2000 ms",
+    );
+    // The API answers the policy the same before and after (never its secret): only the
+    // payload tells that the secret changes.
+    expect(fieldChanges(zone(storedJwt), zone(storedJwt))).toEqual([]);
+    const form = formFromZone(zone(storedJwt));
+    form.policies = { ...form.policies, jwt: { ...form.policies.jwt, replaceSecret: true, secret: SECRET } };
+    const payload = sent(form).policies;
+    const [change] = fieldChanges(zone(storedJwt), zone(storedJwt), secretsSet(payload));
+    expect(change?.before).toContain("HMAC secret,");
+    expect(change?.after).toContain("HMAC secret (new secret)");
+    const diff = { dry_run: true, created: [], changed: [{ id: "z", before: zone(storedJwt), after: zone(storedJwt) }], deleted: [], version: null, committed_at: null, records: [] };
+    expect(isEmptyDiff(diff)).toBe(true);
+    expect(isEmptyDiff(diff, secretsSet(payload))).toBe(false);
+    // Whatever the write holds, the words never carry the secret.
+    expect(describePolicies(payload, storedJwt, secretsSet(payload))).not.toContain(SECRET);
+    expect(describePolicies({ jwt: { algorithms: ["RS256"], jwks_url: "https://idp/keys", leeway_secs: 30, realm: "api" } })).toBe("JWT RS256 “api”, JWK set https://idp/keys");
   });
 });

@@ -6,10 +6,14 @@
 // empty list is left out, and with nothing on there is no `policies` at all. The API
 // never answers a basic-auth hash (users come as `{username}` only); a user it already
 // holds is sent back by username only, which keeps the stored password, unless the
-// operator gives a new password, which goes as `password` (the panel hashes it). As in the rest of the form, only what cannot be sent at
-// all (a number that is not one) is refused here; limits are the API's to check.
+// operator gives a new password, which goes as `password` (the panel hashes it). A JWT
+// HMAC `secret` is write-only too: the API answers a `jwt` policy with a stored secret
+// with no key source at all, and such a policy sent back without one keeps the stored
+// secret; a new secret (or another key source) replaces it. As in the rest of the form,
+// only what cannot be sent at all (a number that is not one) is refused here; limits are
+// the API's to check.
 import type { FieldProblem } from "@/lib/api/errors";
-import type { BasicUser, HeaderRules, Policies, Rewrite } from "./types";
+import type { BasicUser, ForwardAuth, HeaderRules, Jwt, Policies, Rewrite } from "./types";
 
 export const REDIRECT_CODES = ["301", "302", "307", "308"] as const;
 export type RedirectCode = (typeof REDIRECT_CODES)[number];
@@ -28,6 +32,16 @@ export const ONE_YEAR_SECS = 31_536_000;
 export const MAX_HSTS_SECS = 63_072_000;
 export const DEFAULT_CONTENT_TYPE = "text/html; charset=utf-8";
 export const DEFAULT_REALM = "Restricted";
+/** The JWT policy's defaults (docs/policies.md). */
+export const DEFAULT_JWT_REALM = "api";
+export const DEFAULT_JWT_LEEWAY_SECS = 30;
+export const MIN_JWT_SECRET_BYTES = 32;
+export const DEFAULT_FORWARD_AUTH_TIMEOUT_MS = 5000;
+
+/** The algorithms the API accepts, in its order: public-key ones, then HMAC (with a secret). */
+export const JWT_PUBLIC_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"] as const;
+export const JWT_HMAC_ALGORITHMS = ["HS256", "HS384", "HS512"] as const;
+export const JWT_ALGORITHMS: readonly string[] = [...JWT_PUBLIC_ALGORITHMS, ...JWT_HMAC_ALGORITHMS];
 /** The API's counters are u32: a larger number is not even read. */
 const U32_MAX = 4_294_967_295;
 
@@ -64,6 +78,47 @@ export interface ErrorPageRow {
 
 export type RewriteKind = "none" | Rewrite["kind"];
 export type RateKeyKind = "client_ip" | "header";
+/** Where the JWT policy's key comes from (exactly one). */
+export type JwtKeyKind = "secret" | "public_key_pem" | "jwks_url";
+/** Where the token is read: `Authorization: Bearer …` (the default), another header, or a cookie. */
+export type JwtTokenFrom = "authorization" | "header" | "cookie";
+
+export interface ClaimRow {
+  claim: string;
+  header: string;
+}
+
+export interface JwtForm {
+  on: boolean;
+  issuer: string;
+  /** One audience a row. */
+  audiences: string[];
+  /** Checked algorithms, in the API's order. */
+  algorithms: string[];
+  keyKind: JwtKeyKind;
+  /** The API holds an HMAC secret for this zone (it answered the policy with no key source). */
+  storedSecret: boolean;
+  /** The stored secret is being replaced by `secret`. */
+  replaceSecret: boolean;
+  secret: string;
+  publicKeyPem: string;
+  jwksUrl: string;
+  tokenFrom: JwtTokenFrom;
+  tokenHeader: string;
+  tokenCookie: string;
+  claims: ClaimRow[];
+  leewaySecs: string;
+  realm: string;
+}
+
+export interface ForwardAuthForm {
+  on: boolean;
+  url: string;
+  /** Header names, one a row. */
+  requestHeaders: string[];
+  responseHeaders: string[];
+  timeoutMs: string;
+}
 
 export interface PolicyFormValues {
   rewrite: { kind: RewriteKind; with: string; pattern: string; replacement: string };
@@ -74,6 +129,8 @@ export interface PolicyFormValues {
   securityHeaders: boolean;
   maxBody: { on: boolean; amount: string; unit: SizeUnit };
   basicAuth: { on: boolean; realm: string; users: AuthUserRow[] };
+  jwt: JwtForm;
+  forwardAuth: ForwardAuthForm;
   rateLimit: { on: boolean; requests: string; perSecs: string; burst: string; keyKind: RateKeyKind; keyHeader: string };
   errorPages: ErrorPageRow[];
 }
@@ -91,6 +148,25 @@ export const emptyPolicyForm: PolicyFormValues = {
   securityHeaders: false,
   maxBody: { on: false, amount: "10", unit: "MiB" },
   basicAuth: { on: false, realm: DEFAULT_REALM, users: [] },
+  jwt: {
+    on: false,
+    issuer: "",
+    audiences: [],
+    algorithms: [],
+    keyKind: "jwks_url",
+    storedSecret: false,
+    replaceSecret: false,
+    secret: "",
+    publicKeyPem: "",
+    jwksUrl: "",
+    tokenFrom: "authorization",
+    tokenHeader: "",
+    tokenCookie: "",
+    claims: [],
+    leewaySecs: String(DEFAULT_JWT_LEEWAY_SECS),
+    realm: DEFAULT_JWT_REALM,
+  },
+  forwardAuth: { on: false, url: "", requestHeaders: [], responseHeaders: [], timeoutMs: String(DEFAULT_FORWARD_AUTH_TIMEOUT_MS) },
   rateLimit: { on: false, requests: "", perSecs: "1", burst: "", keyKind: "client_ip", keyHeader: "" },
   errorPages: [],
 };
@@ -101,6 +177,43 @@ export function splitBytes(bytes: number): { amount: string; unit: SizeUnit } {
     if (bytes >= UNIT_BYTES[unit] && bytes % UNIT_BYTES[unit] === 0) return { amount: String(bytes / UNIT_BYTES[unit]), unit };
   }
   return { amount: String(bytes), unit: "B" };
+}
+
+/** The JWT part of the form from the policy as the API shows it (never with its secret). */
+function jwtFormFromApi(j: Jwt | null | undefined): JwtForm {
+  if (!j) return emptyPolicyForm.jwt;
+  // No key source in the answer: the API holds a secret it never shows.
+  const keyKind: JwtKeyKind = j.public_key_pem != null ? "public_key_pem" : j.jwks_url != null ? "jwks_url" : "secret";
+  const header = j.header ?? null;
+  return {
+    on: true,
+    issuer: j.issuer ?? "",
+    audiences: [...(j.audiences ?? [])],
+    algorithms: [...j.algorithms],
+    keyKind,
+    storedSecret: keyKind === "secret",
+    replaceSecret: false,
+    secret: "",
+    publicKeyPem: j.public_key_pem ?? "",
+    jwksUrl: j.jwks_url ?? "",
+    tokenFrom: j.cookie != null ? "cookie" : header !== null && header !== "authorization" ? "header" : "authorization",
+    tokenHeader: header !== null && header !== "authorization" ? header : "",
+    tokenCookie: j.cookie ?? "",
+    claims: Object.entries(j.claims_to_headers ?? {}).map(([claim, h]) => ({ claim, header: h })),
+    leewaySecs: String(j.leeway_secs),
+    realm: j.realm,
+  };
+}
+
+function forwardAuthFormFromApi(f: ForwardAuth | null | undefined): ForwardAuthForm {
+  if (!f) return emptyPolicyForm.forwardAuth;
+  return {
+    on: true,
+    url: f.url,
+    requestHeaders: [...(f.request_headers ?? [])],
+    responseHeaders: [...(f.response_headers ?? [])],
+    timeoutMs: String(f.timeout_ms),
+  };
 }
 
 /** The form filled from a zone's policies as the API shows them. */
@@ -145,6 +258,8 @@ export function policyFormFromApi(p: Policies | null | undefined): PolicyFormVal
           users: p.basic_auth.users.map((u) => ({ username: u.username, stored: u.username, replace: false, password: "" })),
         }
       : emptyPolicyForm.basicAuth,
+    jwt: jwtFormFromApi(p.jwt),
+    forwardAuth: forwardAuthFormFromApi(p.forward_auth),
     rateLimit: rate
       ? {
           on: true,
@@ -168,6 +283,10 @@ export function policyFormFromApi(p: Policies | null | undefined): PolicyFormVal
 const keptHeaderRows = (rows: HeaderRow[]) => rows.flatMap((r, i) => (r.name.trim() !== "" || r.value.trim() !== "" ? [i] : []));
 const keptNames = (rows: string[]) => rows.flatMap((r, i) => (r.trim() !== "" ? [i] : []));
 const keptUsers = (rows: AuthUserRow[]) => rows.flatMap((u, i) => (u.stored !== null || u.username.trim() !== "" || u.password !== "" ? [i] : []));
+const keptClaims = (rows: ClaimRow[]) => rows.flatMap((r, i) => (r.claim.trim() !== "" || r.header.trim() !== "" ? [i] : []));
+
+/** Whether the JWT form sends no key source, so that the API keeps the secret it stores. */
+export const keepsStoredSecret = (j: JwtForm) => j.keyKind === "secret" && j.storedSecret && !j.replaceSecret;
 
 /** A whole number as typed, or a problem (`what` names it); "" → absent, or a problem when required. */
 function wholeNumber(text: string, field: string, what: string, problems: FieldProblem[], { required = false, max = U32_MAX } = {}): number | undefined {
@@ -261,6 +380,22 @@ export function policiesFromForm(form: PolicyFormValues, problems: FieldProblem[
     });
     p.basic_auth = { realm: auth.realm.trim() === "" ? DEFAULT_REALM : auth.realm.trim(), users };
   }
+  if (form.jwt.on) {
+    const jwt = jwtFromForm(form.jwt, problems);
+    if (jwt) p.jwt = jwt;
+  }
+  const fa = form.forwardAuth;
+  if (fa.on) {
+    const timeout = wholeNumber(fa.timeoutMs, "policies.forward_auth.timeout_ms", "timeout in milliseconds", problems);
+    p.forward_auth = {
+      url: fa.url.trim(),
+      timeout_ms: timeout ?? DEFAULT_FORWARD_AUTH_TIMEOUT_MS,
+    };
+    const request = keptNames(fa.requestHeaders).map((i) => (fa.requestHeaders[i] ?? "").trim());
+    const response = keptNames(fa.responseHeaders).map((i) => (fa.responseHeaders[i] ?? "").trim());
+    if (request.length > 0) p.forward_auth.request_headers = request;
+    if (response.length > 0) p.forward_auth.response_headers = response;
+  }
   const rl = form.rateLimit;
   if (rl.on) {
     const requests = wholeNumber(rl.requests, "policies.rate_limit.requests", "number of requests", problems, { required: true });
@@ -284,6 +419,47 @@ export function policiesFromForm(form: PolicyFormValues, problems: FieldProblem[
     p.error_pages = pages;
   }
   return Object.keys(p).length > 0 ? p : undefined;
+}
+
+/**
+ * The `jwt` policy the form describes. The secret is sent only when typed (a new zone, a
+ * new secret, or a switch to a secret from another key source); a stored secret being
+ * kept is expressed by sending no key source at all, as the API expects.
+ */
+function jwtFromForm(j: JwtForm, problems: FieldProblem[]): Jwt | undefined {
+  const leeway = wholeNumber(j.leewaySecs, "policies.jwt.leeway_secs", "leeway in seconds", problems);
+  // The API's order, whatever order the boxes were checked in; one it does not know stays last.
+  const algorithms = [...JWT_ALGORITHMS.filter((a) => j.algorithms.includes(a)), ...j.algorithms.filter((a) => !JWT_ALGORITHMS.includes(a))];
+  const jwt: Jwt = { algorithms, leeway_secs: leeway ?? DEFAULT_JWT_LEEWAY_SECS, realm: j.realm.trim() === "" ? DEFAULT_JWT_REALM : j.realm.trim() };
+  if (j.issuer.trim() !== "") jwt.issuer = j.issuer.trim();
+  const audiences = keptNames(j.audiences).map((i) => (j.audiences[i] ?? "").trim());
+  if (audiences.length > 0) jwt.audiences = audiences;
+  switch (j.keyKind) {
+    case "secret":
+      // Kept: no key source. The secret is sent as typed (not trimmed: its bytes are the key).
+      if (!keepsStoredSecret(j)) jwt.secret = j.secret;
+      break;
+    case "public_key_pem":
+      jwt.public_key_pem = j.publicKeyPem.trim();
+      break;
+    case "jwks_url":
+      jwt.jwks_url = j.jwksUrl.trim();
+      break;
+  }
+  if (j.tokenFrom === "header") jwt.header = j.tokenHeader.trim();
+  if (j.tokenFrom === "cookie") jwt.cookie = j.tokenCookie.trim();
+  const claims: Record<string, string> = {};
+  for (const i of keptClaims(j.claims)) {
+    const row = j.claims[i] ?? { claim: "", header: "" };
+    const claim = row.claim.trim();
+    if (Object.hasOwn(claims, claim)) {
+      problems.push({ field: `policies.jwt.claims_to_headers[${i}].claim`, problem: `the claim "${claim}" has a row above already; a claim goes to one header` });
+      continue;
+    }
+    claims[claim] = row.header.trim();
+  }
+  if (Object.keys(claims).length > 0) jwt.claims_to_headers = claims;
+  return jwt;
 }
 
 // --- the API's problems → the form's inputs ----------------------------------------------
@@ -333,6 +509,27 @@ export function policyErrorTarget(field: string, form?: PolicyFormValues): { fie
   if ((m = /^rate_limit\.(requests|per_secs|burst)$/.exec(rest))) return at(`policies.rate_limit.${m[1] ?? ""}`);
   if (rest === "rate_limit.key.name") return at("policies.rate_limit.key.name");
   if (/^rate_limit\.key(\.|$)/.test(rest)) return at("policies.rate_limit.key");
+  if ((m = /^jwt\.(issuer|secret|public_key_pem|jwks_url|header|cookie|leeway_secs|realm)$/.exec(rest))) return at(`policies.jwt.${m[1] ?? ""}`);
+  // Each algorithm is a box: a problem with one (or with the list) goes under the boxes.
+  if (/^jwt\.algorithms(\[\d+\])?$/.test(rest)) return at("policies.jwt.algorithms");
+  if ((m = /^jwt\.audiences\[(\d+)\]$/.exec(rest))) return at(`policies.jwt.audiences[${row(form && keptNames(form.jwt.audiences), m[1] ?? "0")}]`);
+  if (rest === "jwt.audiences") return at("policies.jwt.audiences");
+  if ((m = /^jwt\.claims_to_headers\.(.*)$/.exec(rest))) {
+    // The API names a claim (a map key): the row with that claim, its header input.
+    const claim = m[1] ?? "";
+    const i = form ? form.jwt.claims.findIndex((r, j) => r.claim.trim() === claim && keptClaims(form.jwt.claims).includes(j)) : -1;
+    if (i >= 0) return at(`policies.jwt.claims_to_headers[${i}].header`);
+    return { field: "policies.jwt.claims_to_headers", prefix: claim === "" ? "" : `claim ${claim}` };
+  }
+  if (/^jwt\.claims_to_headers$/.test(rest)) return at("policies.jwt.claims_to_headers");
+  if (/^jwt(\.|$)/.test(rest)) return rest === "jwt" ? at("policies.jwt") : { field: "policies.jwt", prefix: rest.replace(/^jwt\./, "") };
+  if ((m = /^forward_auth\.(request_headers|response_headers)\[(\d+)\]$/.exec(rest))) {
+    const kind = m[1] as "request_headers" | "response_headers";
+    const rows = form ? (kind === "request_headers" ? form.forwardAuth.requestHeaders : form.forwardAuth.responseHeaders) : undefined;
+    return at(`policies.forward_auth.${kind}[${row(rows && keptNames(rows), m[2] ?? "0")}]`);
+  }
+  if ((m = /^forward_auth\.(url|timeout_ms|request_headers|response_headers)$/.exec(rest))) return at(`policies.forward_auth.${m[1] ?? ""}`);
+  if (/^forward_auth(\.|$)/.test(rest)) return at("policies.forward_auth.url");
   if (/^rate_limit(\.|$)/.test(rest)) return at("policies.rate_limit.requests");
   if ((m = /^error_pages\[(\d+)\]\.(status|content_type|body)$/.exec(rest))) return at(`policies.error_pages[${m[1] ?? "0"}].${m[2] ?? "status"}`);
   if ((m = /^error_pages\.(\d+)(?:\.(content_type|body))?$/.exec(rest))) {
@@ -352,6 +549,8 @@ export function policyBadges(p: Policies | null | undefined): string[] {
   if (!p) return [];
   return [
     p.basic_auth ? "auth" : null,
+    p.jwt ? "JWT" : null,
+    p.forward_auth ? "forward auth" : null,
     p.rate_limit ? "rate limit" : null,
     p.hsts ? "HSTS" : null,
     p.security_headers ? "security headers" : null,
@@ -368,6 +567,8 @@ export function formPolicyBadges(f: PolicyFormValues): string[] {
   const headers = (h: HeaderEditsForm) => keptNames(h.remove).length + keptHeaderRows(h.set).length + keptHeaderRows(h.add).length > 0;
   return [
     f.basicAuth.on ? "auth" : null,
+    f.jwt.on ? "JWT" : null,
+    f.forwardAuth.on ? "forward auth" : null,
     f.rateLimit.on ? "rate limit" : null,
     f.hsts.on ? "HSTS" : null,
     f.securityHeaders ? "security headers" : null,
@@ -394,12 +595,52 @@ function describeHeaders(r: HeaderRules): string {
 }
 
 /**
+ * What a write sets that the API's answers cannot show (it never answers hashes or
+ * secrets), read from the write's payload ([`secretsSet`]): the basic-auth users given a
+ * new password, and whether the JWT policy gets a new secret.
+ */
+export interface NewSecrets {
+  passwords: readonly string[];
+  jwtSecret: boolean;
+}
+
+export const NO_NEW_SECRETS: NewSecrets = { passwords: [], jwtSecret: false };
+
+function describeJwt(j: Jwt, newSecret: boolean): string {
+  const key = j.public_key_pem != null ? "public key" : j.jwks_url != null ? `JWK set ${j.jwks_url}` : newSecret ? "HMAC secret (new secret)" : "HMAC secret";
+  const token = j.cookie != null ? `cookie ${j.cookie}` : j.header != null && j.header !== "authorization" ? `header ${j.header}` : null;
+  const claims = Object.entries(j.claims_to_headers ?? {}).map(([c, h]) => `${c} → ${h}`);
+  return [
+    `JWT ${j.algorithms.join(", ")} “${j.realm}”, ${key}`,
+    j.issuer != null ? `issuer ${j.issuer}` : null,
+    (j.audiences?.length ?? 0) > 0 ? `audience ${(j.audiences ?? []).join(" or ")}` : null,
+    token ? `token from ${token}` : null,
+    claims.length > 0 ? `claims ${claims.join(", ")}` : null,
+    j.leeway_secs !== DEFAULT_JWT_LEEWAY_SECS ? `leeway ${j.leeway_secs} s` : null,
+  ]
+    .filter((x): x is string => x !== null)
+    .join(", ");
+}
+
+function describeForwardAuth(f: ForwardAuth): string {
+  return [
+    `forward auth ${f.url}`,
+    (f.request_headers?.length ?? 0) > 0 ? `sending ${(f.request_headers ?? []).join(", ")}` : null,
+    (f.response_headers?.length ?? 0) > 0 ? `copying ${(f.response_headers ?? []).join(", ")}` : null,
+    `timeout ${f.timeout_ms} ms`,
+  ]
+    .filter((x): x is string => x !== null)
+    .join(", ");
+}
+
+/**
  * Every policy of a zone in words, for the dry run's before → after. Basic-auth users are
  * named (the API never answers their hashes); one that `before` has too and whose
- * password the write sets (`newPasswords`, from the write's payload) is marked
- * "(new password)".
+ * password the write sets (`secrets.passwords`, from the write's payload) is marked
+ * "(new password)". A JWT secret is never shown, only that there is one, marked
+ * "(new secret)" when the write sets one (`secrets.jwtSecret`).
  */
-export function describePolicies(p: Policies | null | undefined, before?: Policies | null, newPasswords: readonly string[] = []): string {
+export function describePolicies(p: Policies | null | undefined, before?: Policies | null, secrets: NewSecrets = NO_NEW_SECRETS): string {
   if (!p) return "none";
   const parts: string[] = [];
   const rw = p.rewrite;
@@ -417,9 +658,11 @@ export function describePolicies(p: Policies | null | undefined, before?: Polici
   if (p.max_body_bytes != null) parts.push(`body ≤ ${formatBytes(p.max_body_bytes)}`);
   if (p.basic_auth) {
     const old = new Set((before?.basic_auth?.users ?? []).map((u) => u.username));
-    const users = p.basic_auth.users.map((u) => (old.has(u.username) && newPasswords.includes(u.username) ? `${u.username} (new password)` : u.username));
+    const users = p.basic_auth.users.map((u) => (old.has(u.username) && secrets.passwords.includes(u.username) ? `${u.username} (new password)` : u.username));
     parts.push(`basic auth “${p.basic_auth.realm}”: ${users.join(", ") || "no users"}`);
   }
+  if (p.jwt) parts.push(describeJwt(p.jwt, secrets.jwtSecret));
+  if (p.forward_auth) parts.push(describeForwardAuth(p.forward_auth));
   const rl = p.rate_limit;
   if (rl) {
     const key = rl.key?.kind === "header" ? `by header ${rl.key.name}` : "by client IP";
@@ -433,4 +676,9 @@ export function describePolicies(p: Policies | null | undefined, before?: Polici
 /** The basic-auth users a write gives a new password (by username): the dry run's diff cannot show them, as the API answers no hashes. */
 export function passwordsSet(p: Policies | null | undefined): string[] {
   return (p?.basic_auth?.users ?? []).filter((u) => u.password != null).map((u) => u.username);
+}
+
+/** What a write's policies set that the dry run's answer cannot show: new passwords, a new JWT secret. */
+export function secretsSet(p: Policies | null | undefined): NewSecrets {
+  return { passwords: passwordsSet(p), jwtSecret: p?.jwt?.secret != null };
 }

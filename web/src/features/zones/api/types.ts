@@ -13,9 +13,11 @@ export type RecordChange = components["schemas"]["RecordChange"];
 export type BackendSpec = components["schemas"]["BackendSpec"];
 export type Timeouts = components["schemas"]["Timeouts"];
 export type NamedBackendView = components["schemas"]["NamedBackendView"];
-/** A route's policies (rewrite, redirect, header edits, HSTS, limits, auth, error pages). */
+/** A route's policies (rewrite, redirect, header edits, HSTS, limits, basic auth, JWT, forward auth, error pages). */
 export type Policies = components["schemas"]["Policies"];
 export type BasicUser = components["schemas"]["BasicUser"];
+export type Jwt = components["schemas"]["Jwt"];
+export type ForwardAuth = components["schemas"]["ForwardAuth"];
 export type HeaderRules = components["schemas"]["HeaderRules"];
 export type Rewrite = components["schemas"]["Rewrite"];
 

@@ -133,4 +133,101 @@ describe("<ZoneForm> policies", () => {
     fireEvent.click(request.getByRole("button", { name: "Delete set request header 1" }));
     expect(request.getByLabelText<HTMLInputElement>("Set request header 1 name").value).toBe("x-env");
   });
+
+  it("edits a JWT policy: algorithms, key source, token source, claims; a stored secret is kept or replaced, never shown", () => {
+    const stored: ZoneView = {
+      ...zone,
+      policies: { jwt: { algorithms: ["HS256"], audiences: ["api"], claims_to_headers: { sub: "x-user" }, leeway_secs: 30, realm: "api" } },
+    };
+    let last: ZoneFormValues = formFromZone(stored);
+    render(
+      <Harness
+        initial={last}
+        onValues={(v) => {
+          last = v;
+        }}
+      />,
+    );
+    expect(screen.getByRole("button", { name: /^Policies/ }).textContent).toContain("JWT");
+    const jwt = within(screen.getByRole("group", { name: "JWT" }));
+    expect(jwt.getByRole<HTMLInputElement>("checkbox", { name: "HS256" }).checked).toBe(true);
+    expect(jwt.getByLabelText<HTMLSelectElement>("Key source").value).toBe("secret");
+    const choice = jwt.getByLabelText<HTMLSelectElement>("HMAC secret");
+    expect(choice.value).toBe("keep");
+    expect(jwt.getByText(/never shows/)).toBeTruthy();
+    // Kept: sent without any key source.
+    let result = specFromForm(last);
+    expect(result.ok && result.spec.policies?.jwt).toEqual({ algorithms: ["HS256"], audiences: ["api"], claims_to_headers: { sub: "x-user" }, leeway_secs: 30, realm: "api" });
+    fireEvent.change(choice, { target: { value: "replace" } });
+    const fresh = jwt.getByLabelText<HTMLInputElement>("New HMAC secret");
+    expect(fresh.type).toBe("password");
+    fireEvent.change(fresh, { target: { value: "x".repeat(32) } });
+    fireEvent.click(jwt.getByRole("checkbox", { name: "HS512" }));
+    fireEvent.change(jwt.getByLabelText("Token from"), { target: { value: "cookie" } });
+    fireEvent.change(jwt.getByLabelText("Token cookie"), { target: { value: "session" } });
+    fireEvent.click(jwt.getByRole("button", { name: "+ Claim to header" }));
+    fireEvent.change(jwt.getByLabelText("Claim 2"), { target: { value: "roles" } });
+    fireEvent.change(jwt.getByLabelText("Claim 2 header"), { target: { value: "x-roles" } });
+    fireEvent.click(jwt.getByRole("button", { name: "Delete audience 1" }));
+    result = specFromForm(last);
+    expect(result.ok && result.spec.policies?.jwt).toEqual({
+      algorithms: ["HS256", "HS512"],
+      secret: "x".repeat(32),
+      cookie: "session",
+      claims_to_headers: { sub: "x-user", roles: "x-roles" },
+      leeway_secs: 30,
+      realm: "api",
+    });
+    // Another key source instead: its own input, and the secret is not sent.
+    fireEvent.change(jwt.getByLabelText("Key source"), { target: { value: "jwks_url" } });
+    fireEvent.change(jwt.getByLabelText("JWK set URL"), { target: { value: "https://idp.example/keys" } });
+    result = specFromForm(last);
+    expect(result.ok && result.spec.policies?.jwt).toMatchObject({ jwks_url: "https://idp.example/keys" });
+    expect(result.ok && result.spec.policies?.jwt).not.toHaveProperty("secret");
+  });
+
+  it("edits forward auth and shows the API's problems with both policies next to their inputs", () => {
+    let last: ZoneFormValues = emptyZoneForm;
+    const initial = { ...emptyZoneForm, hostname: "a.example.com", backendKind: "none" as const };
+    const { rerender } = render(
+      <Harness
+        initial={initial}
+        onValues={(v) => {
+          last = v;
+        }}
+      />,
+    );
+    fireEvent.click(screen.getByRole("button", { name: /^Policies/ }));
+    fireEvent.click(screen.getByRole("checkbox", { name: "Forward auth" }));
+    const fa = within(screen.getByRole("group", { name: "Forward auth" }));
+    fireEvent.change(fa.getByLabelText("Authorisation service URL"), { target: { value: "http://auth.internal/check" } });
+    fireEvent.click(fa.getByRole("button", { name: "+ Header to send" }));
+    fireEvent.change(fa.getByLabelText("Header to send 1"), { target: { value: "cookie" } });
+    fireEvent.click(fa.getByRole("button", { name: "+ Header to copy" }));
+    fireEvent.change(fa.getByLabelText("Header to copy 1"), { target: { value: "x-user" } });
+    fireEvent.change(fa.getByLabelText("Timeout (ms)"), { target: { value: "1500" } });
+    expect(screen.getByRole("button", { name: /^Policies/ }).textContent).toContain("forward auth");
+    const result = specFromForm(last);
+    expect(result.ok && result.spec.policies).toEqual({ forward_auth: { url: "http://auth.internal/check", request_headers: ["cookie"], response_headers: ["x-user"], timeout_ms: 1500 } });
+
+    fireEvent.click(screen.getByRole("checkbox", { name: "JWT" }));
+    const errors = formErrors(
+      [
+        { field: "policies.forward_auth.url", problem: 'url "x" is not a URL' },
+        { field: "policies.forward_auth.response_headers[0]", problem: 'header "x-user" is written by both jwt and forward_auth' },
+        { field: "policies.jwt.algorithms[0]", problem: '"XS256" is not an algorithm' },
+        { field: "policies.jwt", problem: "gives no key sources" },
+      ],
+      last,
+    );
+    rerender(<Harness initial={initial} errors={errors} />);
+    const describedBy = (el: HTMLElement) => (el.getAttribute("aria-describedby") ?? "").split(" ").map((id) => document.getElementById(id)?.textContent ?? "").join(" ");
+    const url = fa.getByLabelText("Authorisation service URL");
+    expect(url.getAttribute("aria-invalid")).toBe("true");
+    expect(describedBy(url)).toContain('url "x" is not a URL');
+    expect(describedBy(fa.getByLabelText("Header to copy 1"))).toContain("written by both jwt and forward_auth");
+    const jwt = within(screen.getByRole("group", { name: "JWT" }));
+    expect(within(jwt.getByRole("group", { name: "Algorithms" })).getByText('"XS256" is not an algorithm')).toBeTruthy();
+    expect(jwt.getByText("gives no key sources")).toBeTruthy();
+  });
 });

@@ -5,7 +5,13 @@ import { Checkbox, Field } from "@/components/ui/Field";
 import type { FormErrors, FormField } from "../api/form";
 import {
   blankUser,
+  DEFAULT_FORWARD_AUTH_TIMEOUT_MS,
+  DEFAULT_JWT_LEEWAY_SECS,
+  DEFAULT_JWT_REALM,
   ERROR_PAGE_STATUSES,
+  JWT_HMAC_ALGORITHMS,
+  JWT_PUBLIC_ALGORITHMS,
+  MIN_JWT_SECRET_BYTES,
   formatBytes,
   formPolicyBadges,
   MAX_HSTS_SECS,
@@ -19,6 +25,9 @@ import {
   type HeaderDirection,
   type HeaderEditsForm,
   type HeaderRow,
+  type JwtForm,
+  type JwtKeyKind,
+  type JwtTokenFrom,
   type PolicyFormValues,
   type RateKeyKind,
   type RedirectCode,
@@ -48,7 +57,7 @@ const REDIRECT_LABELS: Record<RedirectCode, string> = {
 };
 
 const STATUS_LABELS: Record<ErrorPageStatus, string> = {
-  "401": "401 Unauthorized (basic auth)",
+  "401": "401 Unauthorized (basic auth, JWT)",
   "403": "403 Forbidden (allow-list)",
   "413": "413 Content Too Large (body size)",
   "429": "429 Too Many Requests (rate limit)",
@@ -132,7 +141,7 @@ export function PoliciesSection({ values, onChange, errors, disabled, hasPathPre
   const set = <K extends keyof PolicyFormValues>(key: K, value: PolicyFormValues[K]) => {
     onChange({ ...values, [key]: value });
   };
-  const patch = <K extends "rewrite" | "redirect" | "hsts" | "maxBody" | "basicAuth" | "rateLimit">(key: K, part: Partial<PolicyFormValues[K]>) => {
+  const patch = <K extends PatchKey>(key: K, part: Partial<PolicyFormValues[K]>) => {
     onChange({ ...values, [key]: { ...values[key], ...part } });
   };
 
@@ -164,7 +173,7 @@ export function PoliciesSection({ values, onChange, errors, disabled, hasPathPre
       {open && (
         <div id={panelId} className="space-y-4 border-t border-slate-200 p-4 dark:border-slate-700">
           <Hint>
-            Applied by the proxy in this order: rate limit, basic auth, redirect, body size; then the rewrite and the header edits. Rate limits are per proxy.
+            Applied by the proxy in this order: rate limit, basic auth, JWT, redirect, body size; then the rewrite, forward auth and the header edits. Rate limits are per proxy.
           </Hint>
           <Problems errors={err("policies")} />
           <fieldset disabled={disabled} className="space-y-4">
@@ -178,6 +187,8 @@ export function PoliciesSection({ values, onChange, errors, disabled, hasPathPre
             </Block>
             <MaxBodyBlock values={values} patch={patch} err={err} />
             <BasicAuthBlock values={values} patch={patch} err={err} />
+            <JwtBlock values={values} patch={patch} err={err} />
+            <ForwardAuthBlock values={values} patch={patch} err={err} />
             <RateLimitBlock values={values} patch={patch} err={err} />
             <ErrorPagesBlock value={values.errorPages} onChange={(v) => { set("errorPages", v); }} err={err} />
           </fieldset>
@@ -192,7 +203,8 @@ export function PolicyBadge({ label }: { label: string }) {
   return <span className="rounded bg-teal-50 px-1.5 py-0.5 text-xs font-medium text-teal-900 ring-1 ring-teal-200 ring-inset dark:bg-teal-950 dark:text-teal-100 dark:ring-teal-800">{label}</span>;
 }
 
-type Patch = <K extends "rewrite" | "redirect" | "hsts" | "maxBody" | "basicAuth" | "rateLimit">(key: K, part: Partial<PolicyFormValues[K]>) => void;
+type PatchKey = "rewrite" | "redirect" | "hsts" | "maxBody" | "basicAuth" | "jwt" | "forwardAuth" | "rateLimit";
+type Patch = <K extends PatchKey>(key: K, part: Partial<PolicyFormValues[K]>) => void;
 
 interface BlockProps {
   values: PolicyFormValues;
@@ -565,6 +577,259 @@ function ErrorPagesBlock({ value, onChange, err }: { value: PolicyFormValues["er
       >
         Add error page
       </Button>
+    </Block>
+  );
+}
+
+/** A list of names (audiences, header names), one input a row, each with its own problems. */
+function NameRows({
+  rows,
+  onChange,
+  label,
+  addLabel,
+  field,
+  err,
+}: {
+  rows: string[];
+  onChange: (rows: string[]) => void;
+  /** The row's label, numbered from 1 ("Audience 1"). */
+  label: string;
+  addLabel: string;
+  /** The form field of row `i`. */
+  field: (i: number) => FormField;
+  err: Err;
+}) {
+  return (
+    <div className="space-y-2">
+      {rows.map((name, i) => (
+        <div key={i} className="grid items-start gap-2 sm:grid-cols-[1fr_auto]">
+          <Field label={`${label} ${i + 1}`} errors={err(field(i))}>
+            {(p) => (
+              <input
+                {...p}
+                spellCheck={false}
+                autoComplete="off"
+                value={name}
+                onChange={(e) => {
+                  onChange(rows.map((n, j) => (j === i ? e.target.value : n)));
+                }}
+              />
+            )}
+          </Field>
+          <Button
+            variant="ghost"
+            className="sm:mt-6"
+            aria-label={`Delete ${label.toLowerCase()} ${i + 1}`}
+            onClick={() => {
+              onChange(rows.filter((_, j) => j !== i));
+            }}
+          >
+            Delete
+          </Button>
+        </div>
+      ))}
+      <Button
+        onClick={() => {
+          onChange([...rows, ""]);
+        }}
+      >
+        {addLabel}
+      </Button>
+    </div>
+  );
+}
+
+const KEY_LABELS: Record<JwtKeyKind, string> = {
+  jwks_url: "A JWK set URL (fetched by the proxies)",
+  public_key_pem: "A public key (PEM)",
+  secret: "A shared HMAC secret",
+};
+
+function JwtSecret({ jwt, patch, err }: { jwt: JwtForm; patch: Patch; err: Err }) {
+  const hint = `At least ${MIN_JWT_SECRET_BYTES} bytes. Write-only: the panel never shows it again.`;
+  if (!jwt.storedSecret) {
+    return (
+      <Field label="HMAC secret" errors={err("policies.jwt.secret")} hint={hint}>
+        {(p) => <input {...p} type="password" autoComplete="new-password" value={jwt.secret} onChange={(e) => { patch("jwt", { secret: e.target.value }); }} />}
+      </Field>
+    );
+  }
+  return (
+    <div className="space-y-2">
+      <Field label="HMAC secret" errors={jwt.replaceSecret ? undefined : err("policies.jwt.secret")} hint="Stored for the proxies, which the panel never shows.">
+        {(p) => (
+          <select
+            {...p}
+            value={jwt.replaceSecret ? "replace" : "keep"}
+            onChange={(e) => {
+              patch("jwt", { replaceSecret: e.target.value === "replace", secret: "" });
+            }}
+          >
+            <option value="keep">Keep the stored secret</option>
+            <option value="replace">Set a new secret</option>
+          </select>
+        )}
+      </Field>
+      {jwt.replaceSecret && (
+        <Field label="New HMAC secret" errors={err("policies.jwt.secret")} hint={hint}>
+          {(p) => <input {...p} type="password" autoComplete="new-password" value={jwt.secret} onChange={(e) => { patch("jwt", { secret: e.target.value }); }} />}
+        </Field>
+      )}
+    </div>
+  );
+}
+
+function JwtBlock({ values, patch, err }: BlockProps) {
+  const jwt = values.jwt;
+  const algorithmErrors = err("policies.jwt.algorithms");
+  const known: readonly string[] = [...JWT_PUBLIC_ALGORITHMS, ...JWT_HMAC_ALGORITHMS];
+  const others = jwt.algorithms.filter((a) => !known.includes(a));
+  const algorithmBox = (a: string) => (
+    <Checkbox
+      key={a}
+      label={a}
+      checked={jwt.algorithms.includes(a)}
+      aria-invalid={algorithmErrors !== undefined || undefined}
+      onChange={(e) => {
+        patch("jwt", { algorithms: e.target.checked ? [...jwt.algorithms, a] : jwt.algorithms.filter((x) => x !== a) });
+      }}
+    />
+  );
+  return (
+    <Block
+      title="JWT"
+      on={jwt.on}
+      onToggle={(on) => { patch("jwt", { on }); }}
+      hint={jwt.on ? "A request passes with a token signed by the key with an allowed algorithm, not expired (exp is required), and naming the issuer and an audience when set; otherwise 401." : undefined}
+    >
+      <Problems errors={err("policies.jwt")} />
+      <fieldset className="space-y-2">
+        <legend className="text-sm font-medium text-slate-700 dark:text-slate-200">Algorithms</legend>
+        <div className="flex flex-wrap gap-x-5 gap-y-2">{JWT_PUBLIC_ALGORITHMS.map(algorithmBox)}</div>
+        <div className="flex flex-wrap gap-x-5 gap-y-2">{[...JWT_HMAC_ALGORITHMS, ...others].map(algorithmBox)}</div>
+        <Hint>RS*, PS*, ES* and EdDSA verify with a public key or a JWK set; HS* with a shared secret. Never none.</Hint>
+        <Problems errors={algorithmErrors} />
+      </fieldset>
+      <Field label="Key source" errors={undefined}>
+        {(p) => (
+          <select {...p} value={jwt.keyKind} onChange={(e) => { patch("jwt", { keyKind: e.target.value as JwtKeyKind }); }}>
+            {(["jwks_url", "public_key_pem", "secret"] as const).map((k) => (
+              <option key={k} value={k}>
+                {KEY_LABELS[k]}
+              </option>
+            ))}
+          </select>
+        )}
+      </Field>
+      {jwt.keyKind === "jwks_url" && (
+        <Field label="JWK set URL" errors={err("policies.jwt.jwks_url")} hint="https://…, or http:// to a loopback address only; refreshed every few minutes and when a token names an unknown key">
+          {(p) => <input {...p} spellCheck={false} autoComplete="off" value={jwt.jwksUrl} onChange={(e) => { patch("jwt", { jwksUrl: e.target.value }); }} />}
+        </Field>
+      )}
+      {jwt.keyKind === "public_key_pem" && (
+        <Field label="Public key (PEM)" errors={err("policies.jwt.public_key_pem")} hint="-----BEGIN PUBLIC KEY-----: RSA, EC P-256/P-384 or Ed25519, matching the algorithms">
+          {(p) => <textarea {...p} rows={5} spellCheck={false} className={`${p.className} font-mono`} value={jwt.publicKeyPem} onChange={(e) => { patch("jwt", { publicKeyPem: e.target.value }); }} />}
+        </Field>
+      )}
+      {jwt.keyKind === "secret" && <JwtSecret jwt={jwt} patch={patch} err={err} />}
+      <div className="grid gap-4 sm:grid-cols-2">
+        <Field label="Issuer" errors={err("policies.jwt.issuer")} hint="The iss a token must carry; empty: any">
+          {(p) => <input {...p} spellCheck={false} autoComplete="off" value={jwt.issuer} onChange={(e) => { patch("jwt", { issuer: e.target.value }); }} />}
+        </Field>
+        <Field label="Leeway (seconds)" errors={err("policies.jwt.leeway_secs")} hint={`Clock skew allowed on exp and nbf, 0–600; empty is ${DEFAULT_JWT_LEEWAY_SECS}`}>
+          {(p) => <input {...p} inputMode="numeric" value={jwt.leewaySecs} onChange={(e) => { patch("jwt", { leewaySecs: e.target.value }); }} />}
+        </Field>
+      </div>
+      <Problems errors={err("policies.jwt.audiences")} />
+      <NameRows
+        rows={jwt.audiences}
+        onChange={(audiences) => { patch("jwt", { audiences }); }}
+        label="Audience"
+        addLabel="+ Audience"
+        field={(i) => `policies.jwt.audiences[${i}]`}
+        err={err}
+      />
+      <div className="grid gap-4 sm:grid-cols-2">
+        <Field label="Token from" errors={undefined}>
+          {(p) => (
+            <select {...p} value={jwt.tokenFrom} onChange={(e) => { patch("jwt", { tokenFrom: e.target.value as JwtTokenFrom }); }}>
+              <option value="authorization">Authorization: Bearer …</option>
+              <option value="header">Another request header (the bare token)</option>
+              <option value="cookie">A cookie</option>
+            </select>
+          )}
+        </Field>
+        {jwt.tokenFrom === "header" && (
+          <Field label="Token header" errors={err("policies.jwt.header")}>
+            {(p) => <input {...p} spellCheck={false} autoComplete="off" value={jwt.tokenHeader} onChange={(e) => { patch("jwt", { tokenHeader: e.target.value }); }} />}
+          </Field>
+        )}
+        {jwt.tokenFrom === "cookie" && (
+          <Field label="Token cookie" errors={err("policies.jwt.cookie")}>
+            {(p) => <input {...p} spellCheck={false} autoComplete="off" value={jwt.tokenCookie} onChange={(e) => { patch("jwt", { tokenCookie: e.target.value }); }} />}
+          </Field>
+        )}
+      </div>
+      <Hint>Claims sent upstream as request headers (the client&apos;s own fields of those names are always removed).</Hint>
+      <Problems errors={err("policies.jwt.claims_to_headers")} />
+      {jwt.claims.map((row, i) => (
+        <div key={i} className="grid items-start gap-2 sm:grid-cols-[1fr_1fr_auto]">
+          <Field label={`Claim ${i + 1}`} errors={err(`policies.jwt.claims_to_headers[${i}].claim`)}>
+            {(p) => <input {...p} spellCheck={false} autoComplete="off" value={row.claim} onChange={(e) => { patch("jwt", { claims: jwt.claims.map((r, j) => (j === i ? { ...r, claim: e.target.value } : r)) }); }} />}
+          </Field>
+          <Field label={`Claim ${i + 1} header`} errors={err(`policies.jwt.claims_to_headers[${i}].header`)}>
+            {(p) => <input {...p} spellCheck={false} autoComplete="off" value={row.header} onChange={(e) => { patch("jwt", { claims: jwt.claims.map((r, j) => (j === i ? { ...r, header: e.target.value } : r)) }); }} />}
+          </Field>
+          <Button variant="ghost" className="sm:mt-6" aria-label={`Delete claim ${i + 1}`} onClick={() => { patch("jwt", { claims: jwt.claims.filter((_, j) => j !== i) }); }}>
+            Delete
+          </Button>
+        </div>
+      ))}
+      <Button onClick={() => { patch("jwt", { claims: [...jwt.claims, { claim: "", header: "" }] }); }}>+ Claim to header</Button>
+      <Field label="JWT realm" errors={err("policies.jwt.realm")} hint={`In the WWW-Authenticate: Bearer challenge; empty is “${DEFAULT_JWT_REALM}”`}>
+        {(p) => <input {...p} autoComplete="off" value={jwt.realm} onChange={(e) => { patch("jwt", { realm: e.target.value }); }} />}
+      </Field>
+    </Block>
+  );
+}
+
+function ForwardAuthBlock({ values, patch, err }: BlockProps) {
+  const fa = values.forwardAuth;
+  return (
+    <Block
+      title="Forward auth"
+      on={fa.on}
+      onToggle={(on) => { patch("forwardAuth", { on }); }}
+      hint={fa.on ? "Before forwarding, the proxy asks the service (GET, with X-Forwarded-Method/-Proto/-Host/-Uri/-For): a 2xx lets the request through, another status below 500 is the client's answer, silence or a 5xx is a 503." : undefined}
+    >
+      <div className="grid gap-4 sm:grid-cols-[1fr_12rem]">
+        <Field label="Authorisation service URL" errors={err("policies.forward_auth.url")} hint="http:// or https://, e.g. http://auth.internal/check">
+          {(p) => <input {...p} spellCheck={false} autoComplete="off" value={fa.url} onChange={(e) => { patch("forwardAuth", { url: e.target.value }); }} />}
+        </Field>
+        <Field label="Timeout (ms)" errors={err("policies.forward_auth.timeout_ms")} hint={`1–60,000; empty is ${DEFAULT_FORWARD_AUTH_TIMEOUT_MS.toLocaleString("en")}`}>
+          {(p) => <input {...p} inputMode="numeric" value={fa.timeoutMs} onChange={(e) => { patch("forwardAuth", { timeoutMs: e.target.value }); }} />}
+        </Field>
+      </div>
+      <Hint>Client headers sent to the service (e.g. authorization, cookie).</Hint>
+      <Problems errors={err("policies.forward_auth.request_headers")} />
+      <NameRows
+        rows={fa.requestHeaders}
+        onChange={(requestHeaders) => { patch("forwardAuth", { requestHeaders }); }}
+        label="Header to send"
+        addLabel="+ Header to send"
+        field={(i) => `policies.forward_auth.request_headers[${i}]`}
+        err={err}
+      />
+      <Hint>Headers of the service&apos;s 2xx answer copied onto the request sent upstream (e.g. x-user).</Hint>
+      <Problems errors={err("policies.forward_auth.response_headers")} />
+      <NameRows
+        rows={fa.responseHeaders}
+        onChange={(responseHeaders) => { patch("forwardAuth", { responseHeaders }); }}
+        label="Header to copy"
+        addLabel="+ Header to copy"
+        field={(i) => `policies.forward_auth.response_headers[${i}]`}
+        err={err}
+      />
     </Block>
   );
 }

@@ -1,6 +1,7 @@
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { cleanup, render, screen, within } from "@testing-library/react";
 import { afterEach, describe, expect, it } from "vitest";
+import { NO_NEW_SECRETS, type NewSecrets } from "../api/policies";
 import type { Diff, ZoneView } from "../api/types";
 import { ZoneDiff } from "./ZoneDiff";
 
@@ -20,11 +21,11 @@ const base: ZoneView = {
   updated_at: "2026-01-01T00:00:00Z",
 };
 
-function show(diff: Diff) {
+function show(diff: Diff, secrets: NewSecrets = NO_NEW_SECRETS) {
   const client = new QueryClient();
   return render(
     <QueryClientProvider client={client}>
-      <ZoneDiff diff={diff} />
+      <ZoneDiff diff={diff} secrets={secrets} />
     </QueryClientProvider>,
   );
 }
@@ -74,5 +75,24 @@ describe("<ZoneDiff>", () => {
     expect(within(row).getByText("methods GET").tagName).toBe("DEL");
     expect(within(row).getByText("methods POST; header x-beta = “1”").tagName).toBe("INS");
     expect(screen.queryByRole("row", { name: /Policies/ })).toBeNull();
+  });
+
+  it("shows JWT and forward auth in the policies row, a new secret marked but never shown", () => {
+    // As the API answers: the JWT policy without its secret, before and after alike.
+    const policies = {
+      jwt: { algorithms: ["HS256"], leeway_secs: 30, realm: "api" },
+      forward_auth: { url: "http://auth.internal/check", timeout_ms: 5000 },
+    };
+    const before = { ...base, policies };
+    const after = { ...base, policies };
+    const diff = { dry_run: true, created: [], deleted: [], changed: [{ id: "z1", before, after }], records: [] };
+    show(diff);
+    expect(screen.getByText(/Nothing would change/)).toBeTruthy();
+    cleanup();
+    show(diff, { passwords: [], jwtSecret: true });
+    const row = screen.getByRole("row", { name: /Policies/ });
+    expect(within(row).getByText(/HMAC secret;/).tagName).toBe("DEL");
+    const added = within(row).getByText(/HMAC secret \(new secret\); forward auth http:\/\/auth\.internal\/check, timeout 5000 ms/);
+    expect(added.tagName).toBe("INS");
   });
 });

@@ -2,6 +2,7 @@ import { Banner } from "@/components/ui/Banner";
 import { cn } from "@/components/ui/cn";
 import { zoneLabel } from "@/lib/routeMatch";
 import { diffEntries, isEmptyDiff, recordsOf, type ZoneDiffEntry } from "../api/diff";
+import { NO_NEW_SECRETS, type NewSecrets } from "../api/policies";
 import type { Diff, RecordChange } from "../api/types";
 
 const KIND_LABEL = { created: "Create", changed: "Change", deleted: "Delete" } as const;
@@ -81,14 +82,15 @@ function Entry({ entry, records }: { entry: ZoneDiffEntry; records: RecordChange
 
 /**
  * A write's diff as the API's dry run answered it: every zone, before → after. The API
- * answers no basic-auth hashes, so `newPasswords` (the users the write gives a new
- * password, from its payload) marks those changes.
+ * answers no basic-auth hashes and no JWT secret, so `secrets` (the users the write gives
+ * a new password and whether it sets a new JWT secret, from its payload) marks those
+ * changes.
  */
-export function ZoneDiff({ diff, newPasswords = [] }: { diff: Diff; newPasswords?: readonly string[] }) {
-  if (isEmptyDiff(diff, newPasswords)) {
+export function ZoneDiff({ diff, secrets = NO_NEW_SECRETS }: { diff: Diff; secrets?: NewSecrets }) {
+  if (isEmptyDiff(diff, secrets)) {
     return <Banner tone="info">Nothing would change: the zone already looks like this.</Banner>;
   }
-  const entries = diffEntries(diff, newPasswords);
+  const entries = diffEntries(diff, secrets);
   return (
     <ul className="space-y-3" aria-label="Changes">
       {entries.map((e) => (

@@ -10,7 +10,7 @@ import { useCan } from "@/lib/can";
 import { zoneLabel } from "@/lib/routeMatch";
 import { useRecheckHealth } from "@/lib/health";
 import { emptyZoneForm, formErrors, formFromZone, refusedByFormatGate, specFromForm, type FormErrors, type ZoneFormValues } from "../api/form";
-import { passwordsSet } from "../api/policies";
+import { NO_NEW_SECRETS, secretsSet } from "../api/policies";
 import { isDegradedZone, type AnyZone, type Diff } from "../api/types";
 import { dryRun, useApplyZoneWrite, useZone, type Applied, type ZoneWrite } from "../api/zones";
 import { LiveOnFleet } from "./LiveOnFleet";
@@ -214,7 +214,7 @@ function ZoneEditor({ zone }: { zone: AnyZone | null }) {
         }
       >
         <p className="mb-3 text-sm text-slate-600 dark:text-slate-400">The API checked this change without applying it. Nothing changes until you confirm.</p>
-        {pending && <ZoneDiff diff={pending.diff} newPasswords={pending.write.op === "update" ? passwordsSet(pending.write.spec.policies) : []} />}
+        {pending && <ZoneDiff diff={pending.diff} secrets={pending.write.op === "update" ? secretsSet(pending.write.spec.policies) : NO_NEW_SECRETS} />}
       </Dialog>
     </section>
   );
