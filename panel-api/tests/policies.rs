@@ -499,6 +499,7 @@ async fn invalid_policies_are_refused_by_field_and_nothing_changes() -> anyhow::
             {"username": "carl", "hash": "hunter2"}
         ]},
         "rate_limit": {"requests": 0, "per_secs": 7200},
+        "max_header_bytes": 100,
         "error_pages": {"418": {"body": "teapot"}}
     });
     let fields_of = |reply: &Reply| -> Vec<String> {
@@ -529,6 +530,7 @@ async fn invalid_policies_are_refused_by_field_and_nothing_changes() -> anyhow::
             "policies.basic_auth.users[1].hash",
             "policies.rate_limit.requests",
             "policies.rate_limit.per_secs",
+            "policies.max_header_bytes",
             "policies.error_pages.418",
         ] {
             assert!(

@@ -9,8 +9,8 @@
 //! so they cannot route the same request differently; none has a routing rule of its
 //! own.
 //!
-//! After the route, its policies ([`crate::policy::RoutePolicy`]) in this order: rate
-//! limit (429), basic auth (401), JWT (401, `Bearer` challenge), redirect rule, body
+//! After the route, its policies ([`crate::policy::RoutePolicy`]) in this order: head
+//! size (431, [`head_size`]), rate limit (429), basic auth (401), JWT (401, `Bearer` challenge), redirect rule, body
 //! size by `Content-Length` (413), then the upstream and the path rewrite. A request
 //! whose route has no policies pays one branch for them. The request headers a JWT's
 //! claims add travel in [`Forward::added`]; a route with forward auth is decided as
@@ -52,8 +52,28 @@ pub struct Facts<'a> {
     pub framing: Option<crate::framing::Refusal>,
     /// The body's declared length (`Content-Length`), when it has one.
     pub content_length: Option<u64>,
+    /// The size of the request head as HTTP/1.1 writes it ([`head_size`]), whatever the
+    /// protocol it came in.
+    pub head_bytes: usize,
     /// The request's headers, for the route's policies (basic auth, a rate-limit key).
     pub headers: &'a dyn HeaderLookup,
+}
+
+/// The size of a request head as HTTP/1.1 writes it: `method SP target SP HTTP/1.1 CRLF`,
+/// then `name: value CRLF` per field, then the blank line — the one measure of
+/// `max_header_bytes` for every protocol. `fields` gives each field's name and value
+/// lengths.
+pub fn head_size(
+    method: usize,
+    target: usize,
+    fields: impl Iterator<Item = (usize, usize)>,
+) -> usize {
+    method
+        + 1
+        + target
+        + " HTTP/1.1\r\n".len()
+        + fields.map(|(n, v)| n + 2 + v + 2).sum::<usize>()
+        + 2
 }
 
 /// Looks a request header up by name (any case); the first field of that name.
@@ -211,6 +231,8 @@ pub enum Category {
     AuthUnavailable,
     /// The body is larger than the route allows (413).
     BodyTooLarge,
+    /// The request head is larger than the route allows (431).
+    HeadTooLarge,
     NotConfigured,
     AllUpstreamsDown,
     /// The upstream did not answer in time (504).
@@ -258,6 +280,7 @@ impl Category {
             Category::AuthRefused => "auth_refused",
             Category::AuthUnavailable => "auth_unavailable",
             Category::BodyTooLarge => "body_too_large",
+            Category::HeadTooLarge => "head_too_large",
             Category::NotConfigured => "not_configured",
             Category::AllUpstreamsDown => "all_upstreams_down",
         }
@@ -384,6 +407,24 @@ impl Router {
         let mut added = Vec::new();
         let mut forward_auth = false;
         if let Some(policy) = &route.policy {
+            if let Some(max) = policy.max_head
+                && facts.head_bytes > max
+            {
+                return Decision::Answer(Box::new(Answer {
+                    status: 431,
+                    category: Category::HeadTooLarge,
+                    message: format!(
+                        "431 Request Header Fields Too Large: the request head is {} bytes; this host accepts at most {max}",
+                        facts.head_bytes
+                    ),
+                    location: None,
+                    host,
+                    route: Some(route.clone()),
+                    // A body, if any, is not read: nothing after it can be framed.
+                    close: true,
+                    headers: Vec::new(),
+                }));
+            }
             match policy.admit(facts.client_ip, facts.headers) {
                 Ok(headers) => added = headers,
                 Err(refusal) => {

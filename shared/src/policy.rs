@@ -33,6 +33,10 @@ pub const MAX_BASIC_USERS: usize = 1000;
 pub const MAX_ERROR_PAGE_BYTES: usize = 64 * 1024;
 /// Largest `max_body_bytes`: 64 GiB (beyond that, say nothing and stream).
 pub const MAX_BODY_LIMIT: u64 = 64 << 30;
+/// `max_header_bytes` range: below 1 KiB ordinary browsers fail; above 64 KiB is what
+/// the proxy refuses for every route anyway.
+pub const MIN_HEADER_LIMIT: u32 = 1024;
+pub const MAX_HEADER_LIMIT: u32 = 64 * 1024;
 /// Longest HSTS max-age: two years, the preload list's recommendation.
 pub const MAX_HSTS_AGE: u32 = 63_072_000;
 /// The preload list's minimum max-age: one year.
@@ -126,6 +130,11 @@ pub struct Policies {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 68_719_476_736_u64))]
     pub max_body_bytes: Option<u64>,
+    /// Largest request head accepted, in bytes (the request line and every header field
+    /// as HTTP/1.1 writes them, whatever the protocol); larger heads are answered 431.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1024, maximum = 65536))]
+    pub max_header_bytes: Option<u32>,
     /// Users who may pass, by HTTP basic authentication.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub basic_auth: Option<BasicAuth>,
@@ -1035,6 +1044,17 @@ impl Policies {
                 out,
                 format!("{field}.max_body_bytes"),
                 format!("max_body_bytes is {n}; it must be 1–{MAX_BODY_LIMIT} (64 GiB)"),
+            );
+        }
+        if let Some(n) = self.max_header_bytes
+            && !(MIN_HEADER_LIMIT..=MAX_HEADER_LIMIT).contains(&n)
+        {
+            push(
+                out,
+                format!("{field}.max_header_bytes"),
+                format!(
+                    "max_header_bytes is {n}; it must be {MIN_HEADER_LIMIT}–{MAX_HEADER_LIMIT} (1–64 KiB)"
+                ),
             );
         }
         if let Some(auth) = &mut self.basic_auth {
