@@ -83,6 +83,18 @@ pub struct Config {
     /// client, and `X-Forwarded-For` from clients is only passed on.
     #[arg(long, env = "SWITCHYARD_TRUSTED_PROXIES", value_delimiter = ',', value_parser = switchyard_shared::model::parse_cidr, value_name = "CIDRS")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// PROXY protocol (v1 and v2) on the HTTP and HTTPS listeners: a TCP load balancer
+    /// (HAProxy `send-proxy-v2`, AWS NLB) names the client in a header sent before HTTP or
+    /// the TLS ClientHello. `optional`: peers in --proxy-protocol-from may send it;
+    /// `required`: they must (without it the connection is closed). A header from any
+    /// other peer closes the connection. See docs/proxy.md, "PROXY protocol".
+    #[arg(long, env = "SWITCHYARD_PROXY_PROTOCOL", value_enum, default_value_t = crate::proxy_protocol::Mode::Off, value_name = "MODE")]
+    pub proxy_protocol: crate::proxy_protocol::Mode,
+    /// The load balancers whose PROXY protocol header is believed, as CIDRs or addresses
+    /// (comma-separated); needed with --proxy-protocol=optional|required. The header's
+    /// source address then takes the peer's place, for --trusted-proxies too.
+    #[arg(long, env = "SWITCHYARD_PROXY_PROTOCOL_FROM", value_delimiter = ',', value_parser = switchyard_shared::model::parse_cidr, value_name = "CIDRS")]
+    pub proxy_protocol_from: Vec<ipnet::IpNet>,
     /// Accept request header names containing "_". Off by default: a backend that maps
     /// "_" to "-" (CGI, many frameworks) would read `Transfer_Encoding` or
     /// `X_Forwarded_For` as headers the proxy never checked (nginx drops them; here the
@@ -230,6 +242,23 @@ impl Config {
                 "--upstream-ca-file {} does not exist or is not a file",
                 ca.display()
             ));
+        }
+        match (self.proxy_protocol, self.proxy_protocol_from.is_empty()) {
+            (crate::proxy_protocol::Mode::Off, false) => problems.push(
+                "--proxy-protocol-from is set but --proxy-protocol is off; \
+                 set --proxy-protocol=optional or required, or drop --proxy-protocol-from"
+                    .to_owned(),
+            ),
+            (mode, true) if mode != crate::proxy_protocol::Mode::Off => problems.push(format!(
+                "--proxy-protocol={} needs --proxy-protocol-from: the CIDRs of the load \
+                 balancers whose header is believed (e.g. 10.0.0.0/8)",
+                if mode == crate::proxy_protocol::Mode::Required {
+                    "required"
+                } else {
+                    "optional"
+                }
+            )),
+            _ => {}
         }
         if self.snapshot_file.as_os_str().is_empty() {
             problems.push("--snapshot-file is empty; give a path".to_owned());

@@ -52,6 +52,7 @@ use crate::access_log;
 use crate::decide::{Category, Decision, Facts, Forward, H1Headers, client_address};
 use crate::framing::{self, BodyFraming, Parsed};
 use crate::policy::{AddedHeaders, RoutePolicy, Vars};
+use crate::proxy_protocol::ProxyProtocol;
 use crate::service::{
     CLIENT_GONE, DECIDED, FailureAnswer, Router, UPSTREAM_CONNECT, UPSTREAM_ERROR,
     UPSTREAM_TIMEOUT, own_body, sane_request_id,
@@ -83,17 +84,28 @@ pub struct Front {
     pingora: Arc<HttpProxy<Router>>,
     pool: Pool,
     enabled: bool,
+    /// Read on plain connections before anything else (TLS ones: in Pingora's pre-TLS
+    /// callback, see `crate::build_server`).
+    proxy_protocol: ProxyProtocol,
 }
 
 impl Front {
     /// `pingora` runs the same `router`; with `enabled` false every connection goes to it.
     /// At most `idle_max` idle upstream connections are kept (`--upstream-idle-max`).
-    pub fn new(router: Router, pingora: HttpProxy<Router>, enabled: bool, idle_max: usize) -> Self {
+    /// `proxy_protocol`: the PROXY header plain connections may or must start with.
+    pub fn new(
+        router: Router,
+        pingora: HttpProxy<Router>,
+        enabled: bool,
+        idle_max: usize,
+        proxy_protocol: ProxyProtocol,
+    ) -> Self {
         Self {
             router,
             pingora: Arc::new(pingora),
             pool: Pool::new(idle_max),
             enabled,
+            proxy_protocol,
         }
     }
 
@@ -132,9 +144,16 @@ impl Front {
 impl ServerApp for Front {
     async fn process_new(
         self: &Arc<Self>,
-        stream: Stream,
+        mut stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
+        // A plain connection's PROXY header, before any request byte (a TLS connection's
+        // was read before its handshake). Refused: close.
+        if stream.get_ssl_digest().is_none()
+            && self.proxy_protocol.accept(&mut *stream).await.is_err()
+        {
+            return None;
+        }
         // HTTP/1 over TLS is served here like plain HTTP, after Pingora's handshake
         // (certificate per SNI); HTTP/2 (negotiated by ALPN) stream by stream (`h2.rs`).
         if !self.enabled {

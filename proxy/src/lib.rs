@@ -23,6 +23,7 @@ pub mod framing;
 pub mod jwks;
 pub mod metrics;
 pub mod policy;
+pub mod proxy_protocol;
 pub mod route_match;
 pub mod service;
 pub mod snapshot;
@@ -188,6 +189,10 @@ pub fn build_server(config: &Config, mut settings: Settings) -> anyhow::Result<(
             trusted_proxies: config.trusted_proxies.clone(),
         },
     };
+    let proxy_protocol = proxy_protocol::ProxyProtocol {
+        mode: config.proxy_protocol,
+        from: Arc::from(config.proxy_protocol_from.clone()),
+    };
     let pingora_proxy = pingora::proxy::http_proxy(&server.configuration, router.clone());
     let mut proxy = Service::new(
         "proxy".to_owned(),
@@ -196,9 +201,17 @@ pub fn build_server(config: &Config, mut settings: Settings) -> anyhow::Result<(
             pingora_proxy,
             config.fast_path,
             config.upstream_idle_max as usize,
+            proxy_protocol.clone(),
         ),
     );
     add_tcp(&mut proxy, http_listen, http_options);
+    if proxy_protocol.mode != proxy_protocol::Mode::Off {
+        // The HTTPS listener's header comes before the ClientHello: Pingora reads it in
+        // this callback, before its handshake (the plain listener's in `Front`).
+        proxy
+            .endpoints()
+            .set_pre_tls_callback(Arc::new(proxy_protocol::PreTls(proxy_protocol)));
+    }
     if let Some((addr, options)) = https_listen {
         let selector = tls::CertSelector {
             live: live.clone(),
