@@ -1349,3 +1349,69 @@ async fn match_conditions_are_part_of_a_zones_identity() -> anyhow::Result<()> {
     assert_eq!(zones::Entity::find().count(&panel.db).await?, 3);
     panel.stop().await
 }
+
+#[tokio::test]
+async fn an_invalid_split_is_refused_naming_the_field_and_a_valid_one_is_stored()
+-> anyhow::Result<()> {
+    let mut panel = Panel::start().await?;
+    let (_, key) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    panel.domain(&key, "policies.test").await?;
+    let host = "canary.policies.test";
+
+    let invalid = json!({"split": {
+        "groups": [
+            {"name": "stable", "weight": 90},
+            {"name": "canary", "weight": 1001, "upstreams": [{"url": "http://10.0.0.9:99999"}]}
+        ],
+        "sticky": {"kind": "cookie", "name": "sy cohort"}
+    }});
+    let reply = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(zone_with(host, "", invalid)),
+        )
+        .await?;
+    assert_eq!(reply.status, 422, "{}", reply.json);
+    let details = reply.json["error"]["details"].as_array().unwrap().clone();
+    let problem_of = |field: &str| {
+        details
+            .iter()
+            .find(|d| d["field"] == field)
+            .and_then(|d| d["problem"].as_str())
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("{field} is not named: {details:?}"))
+    };
+    assert!(problem_of("policies.split.groups[1].weight").contains("weights must be 0–1000"));
+    assert!(problem_of("policies.split.groups[1].upstreams[0].url").contains("99999"));
+    assert!(problem_of("policies.split.sticky.name").contains("\"sy cohort\" is not a token"));
+    assert!(raw_record(&panel, host).await?.is_none());
+
+    // Valid: stored normalised, in the record the proxies read.
+    let valid = json!({"split": {
+        "groups": [
+            {"name": "stable", "weight": 90},
+            {"name": "canary", "weight": 10, "upstreams": [{"url": "HTTP://10.0.0.9:8080"}]}
+        ],
+        "sticky": {"kind": "header", "name": "X-User-Id"},
+        "force": {"header": "X-Canary-Cohort"}
+    }});
+    let created = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(zone_with(host, "", valid)),
+        )
+        .await?;
+    assert_eq!(created.status, 201, "{}", created.json);
+    let split = &record_policies(&panel, host).await?["split"];
+    assert_eq!(
+        split["groups"][1]["upstreams"][0]["url"],
+        "http://10.0.0.9:8080"
+    );
+    assert_eq!(split["sticky"]["name"], "x-user-id");
+    assert_eq!(split["force"]["header"], "x-canary-cohort");
+    panel.stop().await
+}

@@ -3,7 +3,8 @@
 //!
 //! Each line has the shape of the other log lines (`tracing_subscriber`'s JSON format):
 //! `{"timestamp":…,"level":"INFO","fields":{request_id, client_ip, host, zone, method,
-//! path, status, bytes, duration_ms, upstream, upstream_ms, error},"target":"access"}`,
+//! path, status, bytes, duration_ms, upstream, upstream_ms, group, error},"target":"access"}`
+//! (`group`: the split group the request went to, empty when its route has no split),
 //! and `RUST_LOG` decides whether it is written, as for any `access` event at INFO.
 //!
 //! Why not a `tracing` event: formatting one through `tracing_subscriber`'s JSON layer
@@ -145,6 +146,8 @@ pub struct Entry<'a> {
     pub duration_ms: f64,
     pub upstream: Option<SocketAddr>,
     pub upstream_ms: f64,
+    /// The route's split group the request went to ("" without a split).
+    pub group: &'a str,
     pub error: Option<Category>,
 }
 
@@ -189,6 +192,8 @@ impl Entry<'_> {
         }
         out.extend_from_slice(b"\",\"upstream_ms\":");
         float(out, self.upstream_ms);
+        out.extend_from_slice(b",\"group\":");
+        string(out, self.group);
         out.extend_from_slice(b",\"error\":");
         string(out, self.error.map_or("", Category::as_str));
         out.extend_from_slice(b"},\"target\":\"access\"}\n");
@@ -314,6 +319,7 @@ mod tests {
             duration_ms: 1.5,
             upstream: Some("10.0.0.1:8080".parse().unwrap()),
             upstream_ms: 0.0,
+            group: "canary",
             error: None,
         }
     }
@@ -332,7 +338,7 @@ mod tests {
                 r#""request_id":"abc\"1","client_ip":"192.0.2.10","host":"shop.example.com","#,
                 r#""zone":"*.example.com","method":"GET","path":"/a\\b","status":200,"#,
                 r#""bytes":1234,"duration_ms":1.5,"upstream":"10.0.0.1:8080","#,
-                r#""upstream_ms":0.0,"error":""},"target":"access"}"#,
+                r#""upstream_ms":0.0,"group":"canary","error":""},"target":"access"}"#,
                 "\n"
             )
         );

@@ -10,8 +10,9 @@
 //! own.
 //!
 //! After the route, its policies ([`crate::policy::RoutePolicy`]) in this order: head
-//! size (431, [`head_size`]), rate limit (429), basic auth (401), JWT (401, `Bearer` challenge), redirect rule, body
-//! size by `Content-Length` (413), then the upstream and the path rewrite. A request
+//! size (431, [`head_size`]), rate limit (429), basic auth (401), JWT (401, `Bearer`
+//! challenge), redirect rule, body size by `Content-Length` (413), the path rewrite, the
+//! split group ([`Forward::cohort`]), then the upstream from the group's balancer. A request
 //! whose route has no policies pays one branch for them. The request headers a JWT's
 //! claims add travel in [`Forward::added`]; a route with forward auth is decided as
 //! [`Forward`] with [`Forward::forward_auth`] set, and the sub-request that clears it is
@@ -31,7 +32,7 @@ use std::sync::Arc;
 use switchyard_shared::policy::is_tchar;
 use switchyard_shared::{RequestTarget, normalize_request_host};
 
-use crate::policy::{AddedHeaders, Refusal};
+use crate::policy::{AddedHeaders, Cohort, Refusal};
 use crate::service::Router;
 use crate::snapshot::RouteEntry;
 use crate::upstreams::{Pick, Upstream};
@@ -178,6 +179,10 @@ pub struct Forward {
     /// The route's forward-auth service must clear the request before it goes upstream:
     /// only Pingora's path forwards it (the fast paths hand it over).
     pub forward_auth: bool,
+    /// The split group the request goes to, when the route splits its traffic: retries
+    /// pick from that group ([`RouteEntry::balancer_for`]), and its answer may set the
+    /// sticky cookie.
+    pub cohort: Option<Cohort>,
 }
 
 impl Forward {
@@ -406,6 +411,7 @@ impl Router {
         let mut rewritten = None;
         let mut added = Vec::new();
         let mut forward_auth = false;
+        let mut cohort = None;
         if let Some(policy) = &route.policy {
             if let Some(max) = policy.max_head
                 && facts.head_bytes > max
@@ -501,8 +507,12 @@ impl Router {
                     None => path,
                 });
             }
+            cohort = policy.split().map(|s| s.choose(facts.headers));
         }
-        match route.balancer.pick(self.registry.config(), failed) {
+        match route
+            .balancer_for(cohort)
+            .pick(self.registry.config(), failed)
+        {
             Pick::Upstream(upstream) => Decision::Forward(Box::new(Forward {
                 host,
                 target,
@@ -511,6 +521,7 @@ impl Router {
                 rewritten,
                 added,
                 forward_auth,
+                cohort,
             })),
             Pick::NotConfigured => own(
                 503,
@@ -519,13 +530,17 @@ impl Router {
                 Some(route),
                 None,
             ),
-            Pick::AllDown => own(
-                503,
-                Category::AllUpstreamsDown,
-                "503 Service Unavailable: every upstream of this host is down".to_owned(),
-                Some(route),
-                None,
-            ),
+            Pick::AllDown => {
+                // A split group's users are not moved to another group: they get what
+                // a route whose upstreams are all down gets, the group named.
+                let message = match route.group_name(cohort) {
+                    "" => "503 Service Unavailable: every upstream of this host is down".to_owned(),
+                    group => format!(
+                        "503 Service Unavailable: every upstream of this host's group \"{group}\" is down"
+                    ),
+                };
+                own(503, Category::AllUpstreamsDown, message, Some(route), None)
+            }
         }
     }
 }

@@ -51,14 +51,14 @@ use tracing::Span;
 use crate::access_log;
 use crate::decide::{Category, Decision, Facts, Forward, H1Headers, client_address};
 use crate::framing::{self, BodyFraming, Parsed};
-use crate::policy::{AddedHeaders, RoutePolicy, Vars};
+use crate::policy::{AddedHeaders, Cohort, RoutePolicy, Vars};
 use crate::proxy_protocol::ProxyProtocol;
 use crate::service::{
     CLIENT_GONE, DECIDED, FailureAnswer, Router, UPSTREAM_CONNECT, UPSTREAM_ERROR,
     UPSTREAM_TIMEOUT, own_body, sane_request_id,
 };
 use crate::snapshot::RouteEntry;
-use crate::upstreams::{HealthConfig, Pick, Upstream};
+use crate::upstreams::{Balancer, HealthConfig, Pick, Upstream};
 
 mod h2;
 
@@ -242,6 +242,8 @@ struct Accepted {
     client_ip: Option<IpAddr>,
     /// Request header fields admission added (a JWT's claims).
     added: AddedHeaders,
+    /// The split group chosen (retries stay in it; its answer may set the cookie).
+    cohort: Option<Cohort>,
 }
 
 impl Accepted {
@@ -464,6 +466,7 @@ impl Conn<'_> {
             rewritten,
             added,
             forward_auth: _,
+            cohort,
         } = *forward;
         let request_id = match request_id {
             Some(id) if sane_request_id(id) => id.to_owned(),
@@ -491,6 +494,7 @@ impl Conn<'_> {
             tls: self.tls,
             client_ip,
             added,
+            cohort,
         };
         upstream_head(
             &mut self.out,
@@ -542,7 +546,7 @@ impl Conn<'_> {
             elapsed,
         } = front
             .attempts(
-                &a.route,
+                a.route.balancer_for(a.cohort),
                 (a.upstream.clone(), a.addr),
                 !(body_buffered && a.resendable),
                 connect_timeout,
@@ -605,6 +609,7 @@ impl Conn<'_> {
             duration_ms: started.elapsed().as_secs_f64() * 1000.0,
             upstream: Some(addr),
             upstream_ms,
+            group: a.route.group_name(a.cohort),
             error,
         };
         crate::complete::complete(&router.metrics, &entry, &span);
@@ -809,6 +814,7 @@ impl Conn<'_> {
             duration_ms: started.elapsed().as_secs_f64() * 1000.0,
             upstream: None,
             upstream_ms: 0.0,
+            group: "",
             error: Some(Category::BadFraming),
         };
         crate::complete::complete(&self.front.router.metrics, &entry, &Span::none());
@@ -874,7 +880,7 @@ impl Front {
     /// where a request goes and whether it is sent again.
     async fn attempts<A: Attempt>(
         &self,
-        route: &RouteEntry,
+        balancer: &Balancer,
         first: (Arc<Upstream>, SocketAddr),
         check_pooled: bool,
         connect_timeout: Duration,
@@ -885,7 +891,7 @@ impl Front {
             .router
             .settings
             .max_attempts
-            .min(route.balancer.upstreams().len());
+            .min(balancer.upstreams().len());
         let (mut upstream, mut addr) = first;
         let mut failed: Vec<SocketAddr> = Vec::new();
         let mut attempts = 1;
@@ -906,7 +912,8 @@ impl Front {
                         upstream.report_failure(health);
                         failed.push(addr);
                         if attempts < max_attempts
-                            && let Some((next, next_addr)) = next_upstream(route, health, &failed)
+                            && let Some((next, next_addr)) =
+                                next_upstream(balancer, health, &failed)
                         {
                             attempts += 1;
                             request.retarget(&next);
@@ -992,14 +999,15 @@ fn resendable_method(method: &str) -> bool {
     )
 }
 
-/// Another upstream of `route` after a failed connection to each of `failed`, when the
-/// fast path can use it (plain HTTP, address known); else the request fails as is.
+/// Another upstream of `balancer` (the request's route or split group) after a failed
+/// connection to each of `failed`, when the fast path can use it (plain HTTP, address
+/// known); else the request fails as is.
 fn next_upstream(
-    route: &RouteEntry,
+    balancer: &Balancer,
     health: &HealthConfig,
     failed: &[SocketAddr],
 ) -> Option<(Arc<Upstream>, SocketAddr)> {
-    match route.balancer.pick(health, failed) {
+    match balancer.pick(health, failed) {
         Pick::Upstream(next) if !next.tls() => {
             let addr = next.addr()?;
             Some((next, addr))
@@ -1156,6 +1164,7 @@ pub(crate) fn upstream_head<'h>(
             request_id: facts.request_id,
             host: facts.host,
             tls: facts.tls,
+            cohort: None,
         };
         policy.request.write_appended(&vars, facts.added, out);
     }
@@ -1212,6 +1221,7 @@ fn answer_head(
             request_id: &a.request_id,
             host: &a.host,
             tls: a.tls,
+            cohort: a.cohort,
         };
         policy.write_answer_additions(
             &vars,

@@ -37,24 +37,30 @@ use governor::{Quota, RateLimiter};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
+use switchyard_shared::BackendUrl;
+use switchyard_shared::model::Upstream as UpstreamSpec;
 use switchyard_shared::policy::{
-    BasicAuth, ForwardAuth, HeaderRules, Jwt, Piece, Policies, RateKey, Rewrite, parse_template,
+    BasicAuth, ForwardAuth, HeaderRules, Jwt, Piece, Policies, RateKey, Rewrite, Split, Sticky,
+    parse_template,
 };
 
 use crate::decide::HeaderLookup;
 use crate::jwks::JwkSource;
+use crate::upstreams::{Balancer, Registry};
 
 /// Request header fields one request adds besides the route's edits: the claims a `jwt`
 /// policy copies, the headers a forward-auth service answered with. Decided once, by
 /// admission; applied by each path with the edits.
 pub type AddedHeaders = Vec<(String, Vec<u8>)>;
 
-/// What a header template may refer to.
+/// What a header template may refer to, and what else shapes a request's edits.
 pub struct Vars<'a> {
     pub client_ip: Option<IpAddr>,
     pub request_id: &'a str,
     pub host: &'a str,
     pub tls: bool,
+    /// The split group the request went to (its answer may set the sticky cookie).
+    pub cohort: Option<Cohort>,
 }
 
 /// A parsed header value template.
@@ -294,11 +300,13 @@ pub struct RoutePolicy {
     forward_auth: Option<ForwardAuth>,
     limiter: Option<Limiter>,
     pages: Vec<(u16, String, Template)>,
+    split: Option<CompiledSplit>,
 }
 
 impl RoutePolicy {
-    /// Compiles validated policies (records are checked when read from Redis).
-    pub fn compile(p: &Policies) -> Self {
+    /// Compiles validated policies (records are checked when read from Redis); a
+    /// split's upstreams come from `registry`, shared with every route naming them.
+    pub fn compile(p: &Policies, registry: &Registry) -> Self {
         let rewrite = p.rewrite.as_ref().and_then(|r| match r {
             Rewrite::StripPrefix => Some(CompiledRewrite::StripPrefix),
             Rewrite::ReplacePrefix { with } => Some(CompiledRewrite::ReplacePrefix(with.clone())),
@@ -386,7 +394,16 @@ impl RoutePolicy {
             forward_auth: p.forward_auth.clone(),
             limiter,
             pages,
+            split: p
+                .split
+                .as_ref()
+                .map(|s| CompiledSplit::compile(s, registry)),
         }
+    }
+
+    /// The route's traffic split, if it has one.
+    pub fn split(&self) -> Option<&CompiledSplit> {
+        self.split.as_ref()
     }
 
     /// The route's forward-auth policy: the request must be cleared by the service
@@ -516,7 +533,7 @@ impl RoutePolicy {
         mut add: impl FnMut(&str, &[u8]),
     ) {
         self.response.each_appended(vars, &[], &mut add);
-        self.answer_fixed(vars.tls, has, add);
+        self.answer_fixed(vars, has, add);
     }
 
     /// [`Self::answer_additions`] written as `name: value\r\n` lines into an HTTP/1 head.
@@ -527,7 +544,7 @@ impl RoutePolicy {
         out: &mut Vec<u8>,
     ) {
         self.response.write_appended(vars, &[], out);
-        self.answer_fixed(vars.tls, has, |name, value| {
+        self.answer_fixed(vars, has, |name, value| {
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b": ");
             out.extend_from_slice(value);
@@ -535,13 +552,20 @@ impl RoutePolicy {
         });
     }
 
-    /// HSTS over HTTPS and the security preset where the answer lacks it.
+    /// HSTS over HTTPS, the security preset where the answer lacks it, and the split's
+    /// sticky cookie when the request was given a group ([`Cohort::set_cookie`]).
     fn answer_fixed(
         &self,
-        tls: bool,
+        vars: &Vars<'_>,
         has: impl Fn(&str) -> bool,
         mut add: impl FnMut(&str, &[u8]),
     ) {
+        let tls = vars.tls;
+        if let (Some(split), Some(cohort)) = (&self.split, vars.cohort)
+            && let Some(cookie) = split.set_cookie(cohort, tls)
+        {
+            add("set-cookie", cookie.as_bytes());
+        }
         if tls && let Some(v) = &self.hsts {
             add("strict-transport-security", v.as_bytes());
         }
@@ -556,7 +580,10 @@ impl RoutePolicy {
 
     /// Whether answers need editing at all.
     pub fn edits_answers(&self) -> bool {
-        !self.response.is_empty() || self.hsts.is_some() || self.security_headers
+        !self.response.is_empty()
+            || self.hsts.is_some()
+            || self.security_headers
+            || self.split.as_ref().is_some_and(CompiledSplit::sets_cookies)
     }
 
     /// The route's page for an answer of the proxy's own: content type and body.
@@ -569,6 +596,7 @@ impl RoutePolicy {
                 request_id,
                 host: "",
                 tls: false,
+                cohort: None,
             },
             &mut out,
         );
@@ -649,24 +677,7 @@ impl JwtCheck {
             };
             return (!token.is_empty()).then_some(Cow::Borrowed(token));
         }
-        let cookie = self.cookie.as_deref()?.as_bytes();
-        let mut found: Option<Vec<u8>> = None;
-        headers.each("cookie", &mut |value| {
-            for pair in value.split(|&b| b == b';') {
-                if let Some(eq) = pair.iter().position(|&b| b == b'=')
-                    && found.is_none()
-                    && pair[..eq].trim_ascii() == cookie
-                {
-                    let v = pair[eq + 1..].trim_ascii();
-                    let v = v
-                        .strip_prefix(b"\"")
-                        .and_then(|v| v.strip_suffix(b"\""))
-                        .unwrap_or(v);
-                    found = Some(v.to_vec());
-                }
-            }
-        });
-        found.filter(|t| !t.is_empty()).map(Cow::Owned)
+        cookie_value(headers, self.cookie.as_deref()?).map(Cow::Owned)
     }
 
     fn admit(&self, headers: &dyn HeaderLookup) -> Result<AddedHeaders, Refusal> {
@@ -715,6 +726,253 @@ impl JwtCheck {
         }
         Ok(added)
     }
+}
+
+/// The value of the request's first cookie called `name` (quotes removed), if it has a
+/// non-empty one. Cookie fields are lent one by one, so the value is copied.
+pub fn cookie_value(headers: &dyn HeaderLookup, name: &str) -> Option<Vec<u8>> {
+    let name = name.as_bytes();
+    let mut found: Option<Vec<u8>> = None;
+    headers.each("cookie", &mut |value| {
+        for pair in value.split(|&b| b == b';') {
+            if let Some(eq) = pair.iter().position(|&b| b == b'=')
+                && found.is_none()
+                && pair[..eq].trim_ascii() == name
+            {
+                let v = pair[eq + 1..].trim_ascii();
+                let v = v
+                    .strip_prefix(b"\"")
+                    .and_then(|v| v.strip_suffix(b"\""))
+                    .unwrap_or(v);
+                found = Some(v.to_vec());
+            }
+        }
+    });
+    found.filter(|t| !t.is_empty())
+}
+
+/// The group a split sent a request to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cohort {
+    /// Index into the split's groups.
+    pub group: u8,
+    /// The answer sets the sticky cookie: the request was drawn, not recognised.
+    pub set_cookie: bool,
+}
+
+/// What keeps a user on a group, compiled.
+#[derive(Debug)]
+enum StickyKey {
+    Cookie(String),
+    Header(String),
+}
+
+/// A split group, compiled.
+#[derive(Debug)]
+struct Group {
+    name: String,
+    weight: u32,
+    /// `None`: the route's own upstreams.
+    balancer: Option<Balancer>,
+    /// `Set-Cookie` values for this group: over plain HTTP, over HTTPS (`Secure`).
+    cookie: Option<[String; 2]>,
+}
+
+/// A `split` policy, compiled: the groups with their balancers, cumulative weights.
+#[derive(Debug)]
+pub struct CompiledSplit {
+    groups: Vec<Group>,
+    /// Cumulative weights: a point `p` in `0..total` falls to the first group whose
+    /// value exceeds it.
+    cumulative: Vec<u32>,
+    sticky: Option<StickyKey>,
+    force_header: Option<String>,
+    force_cookie: Option<String>,
+}
+
+impl CompiledSplit {
+    fn compile(s: &Split, registry: &Registry) -> Self {
+        let mut total = 0;
+        let cumulative = s
+            .groups
+            .iter()
+            .map(|g| {
+                total += g.weight;
+                total
+            })
+            .collect();
+        let groups = s
+            .groups
+            .iter()
+            .map(|g| Group {
+                name: g.name.clone(),
+                weight: g.weight,
+                balancer: g.upstreams.as_ref().map(|list| {
+                    let specs: Vec<UpstreamSpec> = list
+                        .iter()
+                        .filter_map(|u| {
+                            Some(UpstreamSpec {
+                                url: BackendUrl::parse(&u.url).ok()?,
+                                weight: u.weight,
+                            })
+                        })
+                        .collect();
+                    registry.balancer(&specs)
+                }),
+                cookie: match &s.sticky {
+                    Some(Sticky::Cookie { name, max_age_secs }) => {
+                        let plain = format!(
+                            "{name}={}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Lax",
+                            g.name
+                        );
+                        let secure = format!("{plain}; Secure");
+                        Some([plain, secure])
+                    }
+                    _ => None,
+                },
+            })
+            .collect();
+        let sticky = s.sticky.as_ref().map(|k| match k {
+            Sticky::Cookie { name, .. } => StickyKey::Cookie(name.clone()),
+            Sticky::Header { name } => StickyKey::Header(name.clone()),
+        });
+        let force = s.force.clone().unwrap_or_default();
+        Self {
+            groups,
+            cumulative,
+            sticky,
+            force_header: force.header,
+            force_cookie: force.cookie,
+        }
+    }
+
+    /// Whether answers may carry the sticky cookie.
+    pub fn sets_cookies(&self) -> bool {
+        matches!(self.sticky, Some(StickyKey::Cookie(_)))
+    }
+
+    /// A group's name (empty for an index the split does not have).
+    pub fn name(&self, group: u8) -> &str {
+        self.groups
+            .get(usize::from(group))
+            .map_or("", |g| g.name.as_str())
+    }
+
+    /// A group's own balancer; `None` when it uses the route's upstreams.
+    pub fn balancer(&self, group: u8) -> Option<&Balancer> {
+        self.groups.get(usize::from(group))?.balancer.as_ref()
+    }
+
+    /// The `Set-Cookie` value for the answer, when the request was drawn.
+    fn set_cookie(&self, cohort: Cohort, tls: bool) -> Option<&str> {
+        if !cohort.set_cookie {
+            return None;
+        }
+        let [plain, secure] = self
+            .groups
+            .get(usize::from(cohort.group))?
+            .cookie
+            .as_ref()?;
+        Some(if tls { secure } else { plain })
+    }
+
+    /// The group whose name is `value` (ASCII case ignored, surrounding spaces too).
+    fn named(&self, value: &[u8]) -> Option<u8> {
+        let value = value.trim_ascii();
+        self.groups
+            .iter()
+            .position(|g| g.name.as_bytes().eq_ignore_ascii_case(value))
+            .map(|i| i as u8)
+    }
+
+    /// The group a weight point (`0..total`) falls to.
+    fn at(&self, point: u32) -> u8 {
+        self.cumulative.partition_point(|&c| c <= point) as u8
+    }
+
+    fn total(&self) -> u32 {
+        self.cumulative.last().copied().unwrap_or(0).max(1)
+    }
+
+    /// Chooses the request's group: a forced cohort naming a group (header, then
+    /// cookie) wins; else the sticky key — a cookie naming a group with a share, or the
+    /// hash of the sticky header's value ([`sticky_point`]); else a random draw by
+    /// weight, and with cookie stickiness the answer sets the cookie.
+    pub fn choose(&self, headers: &dyn HeaderLookup) -> Cohort {
+        let found = |group| Cohort {
+            group,
+            set_cookie: false,
+        };
+        if let Some(g) = self
+            .force_header
+            .as_deref()
+            .and_then(|h| headers.header(h))
+            .and_then(|v| self.named(v))
+        {
+            return found(g);
+        }
+        if let Some(g) = self
+            .force_cookie
+            .as_deref()
+            .and_then(|c| cookie_value(headers, c))
+            .and_then(|v| self.named(&v))
+        {
+            return found(g);
+        }
+        let total = self.total();
+        match &self.sticky {
+            Some(StickyKey::Cookie(name)) => {
+                if let Some(g) = cookie_value(headers, name)
+                    .and_then(|v| self.named(&v))
+                    .filter(|&g| self.groups[usize::from(g)].weight > 0)
+                {
+                    return found(g);
+                }
+                Cohort {
+                    group: self.at(random_below(total)),
+                    set_cookie: true,
+                }
+            }
+            Some(StickyKey::Header(name)) => match headers.header(name) {
+                Some(v) if !v.trim_ascii().is_empty() => {
+                    found(self.at((sticky_point(v.trim_ascii()) % u64::from(total)) as u32))
+                }
+                _ => found(self.at(random_below(total))),
+            },
+            None => found(self.at(random_below(total))),
+        }
+    }
+}
+
+/// Where a sticky header's value falls: the first 8 bytes of its SHA-256 digest, as a
+/// big-endian number (then taken modulo the total weight). Fixed, so every proxy — and
+/// any tool — puts a user in the same group without sharing state.
+pub fn sticky_point(value: &[u8]) -> u64 {
+    let digest = Sha256::digest(value);
+    u64::from_be_bytes(digest[..8].try_into().expect("a digest has 32 bytes"))
+}
+
+/// A uniform draw in `0..n` (`n` > 0) from a per-thread SplitMix64 generator seeded by
+/// std's per-process random hasher keys: fast, and unpredictable enough to split
+/// traffic (it is no secret).
+fn random_below(n: u32) -> u32 {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(
+            std::collections::hash_map::RandomState::new().build_hasher().finish()
+        );
+    }
+    let x = STATE.with(|s| {
+        let next = s.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+        s.set(next);
+        next
+    });
+    let mut z = x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    // Lemire's multiply-shift: no modulo bias worth speaking of for n ≤ 8,000.
+    ((u128::from(z) * u128::from(n)) >> 64) as u32
 }
 
 /// A claim's value as a header value: strings as they are, numbers and booleans as
@@ -799,7 +1057,7 @@ mod tests {
         let mut out = Vec::new();
         p.check("policies", true, &mut out);
         assert!(out.is_empty(), "{out:?}");
-        RoutePolicy::compile(&p)
+        RoutePolicy::compile(&p, &Registry::new(Default::default()))
     }
 
     #[test]
@@ -922,7 +1180,7 @@ mod tests {
             "jwt": {"algorithms": ["HS256"]}}))
         .unwrap();
         broken.jwt.as_mut().unwrap().secret = None;
-        let broken = RoutePolicy::compile(&broken);
+        let broken = RoutePolicy::compile(&broken, &Registry::new(Default::default()));
         assert!(
             broken
                 .admit(None, &with(&[("authorization", &format!("Bearer {good}"))]))
@@ -945,6 +1203,7 @@ mod tests {
             request_id: "r1",
             host: "a.test",
             tls: true,
+            cohort: None,
         };
         let mut added = Vec::new();
         p.answer_additions(
@@ -960,6 +1219,91 @@ mod tests {
                 "x-content-type-options: nosniff"
             ]
         );
+    }
+
+    #[test]
+    fn a_split_forces_then_sticks_then_draws_by_weight() {
+        let p = policy(serde_json::json!({"split": {
+            "groups": [
+                {"name": "stable", "weight": 3},
+                {"name": "canary", "weight": 1, "upstreams": [{"url": "http://127.0.0.1:9"}]},
+                {"name": "dark", "weight": 0, "upstreams": [{"url": "http://127.0.0.1:8"}]}
+            ],
+            "sticky": {"kind": "cookie", "name": "sy", "max_age_secs": 60},
+            "force": {"header": "x-cohort", "cookie": "force"}
+        }}));
+        let split = p.split().unwrap();
+        let chosen = |pairs: &[(&'static str, &str)]| split.choose(&with(pairs));
+        let named = |group: &str| Cohort {
+            group: match group {
+                "stable" => 0,
+                "canary" => 1,
+                _ => 2,
+            },
+            set_cookie: false,
+        };
+        assert_eq!(chosen(&[("x-cohort", " DARK ")]), named("dark"));
+        assert_eq!(
+            chosen(&[("cookie", "force=dark; sy=stable")]),
+            named("dark")
+        );
+        assert_eq!(chosen(&[("cookie", "sy=\"canary\"")]), named("canary"));
+        // A cookie naming a group without a share (or none) is drawn anew, and set.
+        for cookie in ["sy=dark", "sy=gone", "other=1"] {
+            let c = chosen(&[("x-cohort", "nope"), ("cookie", cookie)]);
+            assert!(c.set_cookie && c.group < 2, "{cookie}: {c:?}");
+        }
+        let drawn = (0..4000).filter(|_| chosen(&[]).group == 1).count();
+        // 1 in 4 of 4,000: mean 1,000, σ ≈ 27.
+        assert!((890..=1110).contains(&drawn), "{drawn}");
+        assert!(p.edits_answers());
+        let cohort = chosen(&[]);
+        let vars = |tls| Vars {
+            client_ip: None,
+            request_id: "r",
+            host: "a.test",
+            tls,
+            cohort: Some(cohort),
+        };
+        let mut added = Vec::new();
+        p.answer_additions(
+            &vars(true),
+            |_| false,
+            |n, v| added.push(format!("{n}: {}", String::from_utf8_lossy(v))),
+        );
+        assert_eq!(
+            added,
+            [format!(
+                "set-cookie: sy={}; Path=/; Max-Age=60; HttpOnly; SameSite=Lax; Secure",
+                split.name(cohort.group)
+            )]
+        );
+        // The split's own upstreams; the route's for a group without them.
+        assert_eq!(split.balancer(1).unwrap().upstreams()[0].url.port(), 9);
+        assert!(split.balancer(0).is_none());
+    }
+
+    #[test]
+    fn a_sticky_header_hashes_to_the_same_group_every_time() {
+        let p = policy(serde_json::json!({"split": {
+            "groups": [{"name": "a", "weight": 50}, {"name": "b", "weight": 50,
+                "upstreams": [{"url": "http://127.0.0.1:9"}]}],
+            "sticky": {"kind": "header", "name": "x-user"}
+        }}));
+        let split = p.split().unwrap();
+        // The point: SHA-256's first 8 bytes as a number, modulo the total weight.
+        let point = sticky_point(b"user-1") % 100;
+        let expected = u8::from(point >= 50);
+        for _ in 0..20 {
+            let c = split.choose(&with(&[("x-user", "user-1")]));
+            assert_eq!(c.group, expected);
+            assert!(!c.set_cookie);
+        }
+        let b_users = (0..1000)
+            .filter(|u| split.choose(&with(&[("x-user", &format!("u{u}"))])).group == 1)
+            .count();
+        assert!((400..=600).contains(&b_users), "{b_users}");
+        assert!(!p.edits_answers(), "a header split sets no cookie");
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::access_log;
 use crate::decide::{Answer, Category, Decision, Facts, Forward, client_address};
 use crate::forward_auth::{Asked, Verdict};
 use crate::metrics::Metrics;
-use crate::policy::{AddedHeaders, Vars};
+use crate::policy::{AddedHeaders, Cohort, Vars};
 use crate::snapshot::{RouteEntry, Snapshot};
 use crate::upstreams::{Pick, Registry, Upstream};
 
@@ -84,6 +84,8 @@ pub struct Ctx {
     upstream: Option<Arc<Upstream>>,
     upstream_addr: Option<SocketAddr>,
     failed_addrs: Vec<SocketAddr>,
+    /// The split group the request went to, when its route splits traffic.
+    cohort: Option<Cohort>,
     attempts: usize,
     upstream_started: Option<Instant>,
     upstream_elapsed: Option<Duration>,
@@ -399,7 +401,7 @@ impl Router {
 
     fn pick(&self, route: &RouteEntry, ctx: &Ctx) -> Pick {
         route
-            .balancer
+            .balancer_for(ctx.cohort)
             .pick(self.registry.config(), &ctx.failed_addrs)
     }
 }
@@ -426,6 +428,7 @@ impl ProxyHttp for Router {
             upstream: None,
             upstream_addr: None,
             failed_addrs: Vec::new(),
+            cohort: None,
             attempts: 0,
             upstream_started: None,
             upstream_elapsed: None,
@@ -472,7 +475,9 @@ impl ProxyHttp for Router {
                     rewritten,
                     added,
                     forward_auth,
+                    cohort,
                 } = *f;
+                ctx.cohort = cohort;
                 ctx.host = host;
                 ctx.target = Some(target);
                 ctx.rewritten = rewritten;
@@ -626,6 +631,7 @@ impl ProxyHttp for Router {
                 request_id: &ctx.request_id,
                 host: &ctx.host,
                 tls: ctx.tls,
+                cohort: ctx.cohort,
             };
             let mut failed = None;
             policy
@@ -716,6 +722,7 @@ impl ProxyHttp for Router {
                 request_id: &ctx.request_id,
                 host: &ctx.host,
                 tls: ctx.tls,
+                cohort: ctx.cohort,
             };
             let mut added = Vec::new();
             policy.answer_additions(
@@ -750,7 +757,7 @@ impl ProxyHttp for Router {
         let others = ctx
             .route
             .as_ref()
-            .map_or(0, |r| r.balancer.upstreams().len());
+            .map_or(0, |r| r.balancer_for(ctx.cohort).upstreams().len());
         if ctx.attempts < self.settings.max_attempts.min(others) {
             e.set_retry(true);
         }
@@ -821,6 +828,7 @@ impl ProxyHttp for Router {
             bytes: session.body_bytes_sent(),
             duration_ms: ctx.started.elapsed().as_secs_f64() * 1000.0,
             upstream: ctx.upstream_addr,
+            group: ctx.route.as_ref().map_or("", |r| r.group_name(ctx.cohort)),
             upstream_ms: ctx
                 .upstream_elapsed
                 .map_or(0.0, |d| d.as_secs_f64() * 1000.0),

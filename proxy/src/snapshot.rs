@@ -25,7 +25,7 @@ use switchyard_shared::{FORMAT_VERSION, HostMatcher, HostPattern, RequestTarget}
 use time::OffsetDateTime;
 
 use crate::decide::HeaderLookup;
-use crate::policy::RoutePolicy;
+use crate::policy::{Cohort, RoutePolicy};
 use crate::route_match::Conditions;
 use crate::upstreams::{Balancer, Registry};
 
@@ -43,6 +43,22 @@ pub struct RouteEntry {
 }
 
 impl RouteEntry {
+    /// The upstreams a request of `cohort` goes to: its split group's own, else the
+    /// route's. Retries choose from the same balancer, so they stay in the group.
+    pub fn balancer_for(&self, cohort: Option<Cohort>) -> &Balancer {
+        cohort
+            .and_then(|c| self.policy.as_ref()?.split()?.balancer(c.group))
+            .unwrap_or(&self.balancer)
+    }
+
+    /// The name of `cohort`'s split group ("" without one), for the access log.
+    pub fn group_name(&self, cohort: Option<Cohort>) -> &str {
+        match (cohort, self.policy.as_ref().and_then(|p| p.split())) {
+            (Some(c), Some(split)) => split.name(c.group),
+            _ => "",
+        }
+    }
+
     /// The route as stored in Redis, upstreams included.
     pub fn route_record(&self) -> Route {
         let mut route = self.route.clone();
@@ -84,7 +100,7 @@ impl HostEntry {
                 policy: route
                     .policies
                     .as_deref()
-                    .map(|p| Box::new(RoutePolicy::compile(p))),
+                    .map(|p| Box::new(RoutePolicy::compile(p, registry))),
                 conditions: route
                     .matching
                     .as_deref()

@@ -2,7 +2,8 @@
 //! HSTS and the security preset, basic auth, rate limits (charged once per request, and
 //! recovering), redirect rules, path rewrites, body limits and error pages — each on
 //! the fast path and on Pingora's path, over plain HTTP, TLS and HTTP/2, which must
-//! answer alike. Plus the data format guard: a proxy keeps its snapshot when Redis holds
+//! answer alike. Traffic splits: the ratio, sticky headers and cookies, forced cohorts,
+//! a group whose upstreams fail. Plus the data format guard: a proxy keeps its snapshot when Redis holds
 //! a format it does not read.
 
 mod support;
@@ -10,7 +11,9 @@ mod support;
 use std::time::Duration;
 
 use base64::Engine;
-use support::raw::{Bench, H2Request, Io, TRANSPORTS, Transport, bench, h2_connect, h2_request};
+use support::raw::{
+    Bench, H2Request, Io, TRANSPORTS, Transport, bench, bench_with, h2_connect, h2_request,
+};
 use support::{Proxy, ProxyOptions, put_zones, zone, zone_json};
 use switchyard_tests::eventually::eventually;
 use switchyard_tests::redis::TestRedis;
@@ -728,6 +731,331 @@ async fn a_head_over_the_routes_limit_is_refused_with_431_on_every_path() {
         req.headers.push(("x-small", small.clone()));
         let (a, _) = send_h2(&b, proxy, &req).await;
         assert_eq!(a.status, 200, "h2: {a:?}");
+    }
+    b.redis.cleanup().await.unwrap();
+}
+
+/// Sends `n` requests one after another on one keep-alive connection; how many answers
+/// came from each backend (by body), and every other status seen.
+async fn tally(
+    b: &Bench,
+    proxy: &Proxy,
+    transport: Transport,
+    n: usize,
+    extra: &str,
+) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    let mut conn = b.connect(proxy, transport).await;
+    let request = get("/s", extra);
+    for _ in 0..n {
+        conn.write_all(request.as_bytes()).await.unwrap();
+        let a = read_answer(&mut conn).await;
+        let key = if a.status == 200 {
+            a.body
+        } else {
+            format!("status {}", a.status)
+        };
+        *counts.entry(key).or_insert(0) += 1;
+    }
+    b.seen.lock().unwrap().clear();
+    counts
+}
+
+/// `count` of `n` draws with probability `p` lies within four standard deviations.
+fn within_binomial(count: usize, n: usize, p: f64) -> bool {
+    let mean = n as f64 * p;
+    let sigma = (n as f64 * p * (1.0 - p)).sqrt();
+    (count as f64 - mean).abs() <= 4.0 * sigma
+}
+
+/// A 90/10 split: "stable" is the route's own upstream ("open"), "canary" its own
+/// ("admin").
+fn split_route(sticky: serde_json::Value) -> serde_json::Value {
+    let mut split = serde_json::json!({
+        "groups": [
+            {"name": "stable", "weight": 90},
+            {"name": "canary", "weight": 10, "upstreams": [{"url": "admin"}]}
+        ],
+        "force": {"header": "x-canary-cohort", "cookie": "force_cohort"}
+    });
+    if !sticky.is_null() {
+        split["sticky"] = sticky;
+    }
+    serde_json::json!([{"zone_id": "z", "upstreams": [{"url": "open"}],
+        "policies": {"split": split}}])
+}
+
+#[tokio::test]
+async fn a_split_divides_traffic_by_weight_on_every_path() {
+    let b = bench(split_route(serde_json::Value::Null)).await;
+    // The fast path over plain HTTP: 10,000 requests, 90/10 within 4σ.
+    let n = 10_000;
+    let counts = tally(&b, &b.fast, Transport::Plain, n, "").await;
+    let canary = counts.get("admin").copied().unwrap_or(0);
+    assert_eq!(
+        canary + counts.get("open").copied().unwrap_or(0),
+        n,
+        "{counts:?}"
+    );
+    assert!(within_binomial(canary, n, 0.1), "{counts:?}");
+    // Pingora's path (plain and TLS) and HTTP/2 on both: fewer, the same rule.
+    for transport in TRANSPORTS {
+        let n = 1000;
+        let counts = tally(&b, &b.pingora, transport, n, "").await;
+        let canary = counts.get("admin").copied().unwrap_or(0);
+        assert_eq!(
+            canary + counts.get("open").copied().unwrap_or(0),
+            n,
+            "{transport:?}: {counts:?}"
+        );
+        assert!(within_binomial(canary, n, 0.1), "{transport:?}: {counts:?}");
+    }
+    for proxy in [&b.fast, &b.pingora] {
+        let mut seen = std::collections::BTreeMap::new();
+        for _ in 0..200 {
+            let (a, _) = send_h2(&b, proxy, &H2Request::get("/s")).await;
+            assert_eq!(a.status, 200, "{a:?}");
+            *seen.entry(a.body).or_insert(0) += 1;
+        }
+        assert!(
+            within_binomial(seen.get("admin").copied().unwrap_or(0), 200, 0.1),
+            "{seen:?}"
+        );
+    }
+    // The access line names the group.
+    for proxy in [&b.fast, &b.pingora] {
+        eventually(
+            Duration::from_secs(10),
+            "the access line names the group",
+            || async {
+                let log = proxy.log_text();
+                (log.contains("\"group\":\"canary\"") && log.contains("\"group\":\"stable\""))
+                    .then_some(())
+                    .ok_or_else(|| "no access line with the group yet".to_owned())
+            },
+        )
+        .await
+        .unwrap();
+    }
+    b.redis.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_sticky_header_keeps_a_user_on_one_group_and_a_forced_cohort_wins() {
+    let b = bench(split_route(
+        serde_json::json!({"kind": "header", "name": "x-user-id"}),
+    ))
+    .await;
+    let mut canary_users = 0;
+    for user in 0..200 {
+        let extra = format!("x-user-id: user-{user}\r\n");
+        // Every proxy, every path puts the user in the same group, every time.
+        let first = tally(&b, &b.fast, Transport::Plain, 3, &extra).await;
+        assert_eq!(first.len(), 1, "user-{user}: {first:?}");
+        let group = first.keys().next().unwrap().clone();
+        let again = tally(&b, &b.pingora, Transport::Tls, 2, &extra).await;
+        assert_eq!(
+            again.keys().collect::<Vec<_>>(),
+            [&group],
+            "user-{user} on Pingora's path"
+        );
+        if user % 20 == 0 {
+            let mut req = H2Request::get("/s");
+            req.headers.push(("x-user-id", format!("user-{user}")));
+            for proxy in [&b.fast, &b.pingora] {
+                let (a, _) = send_h2(&b, proxy, &req).await;
+                assert_eq!(a.body, group, "user-{user} over HTTP/2");
+            }
+        }
+        canary_users += usize::from(group == "admin");
+    }
+    assert!(
+        within_binomial(canary_users, 200, 0.1),
+        "{canary_users} of 200"
+    );
+
+    // A forced cohort wins over the sticky header; an unknown name is ignored.
+    let stable_user = (0..200)
+        .map(|u| format!("user-{u}"))
+        .find(|u| {
+            // The same hash the proxy uses: SHA-256's first 8 bytes, modulo 100.
+            use sha2::Digest;
+            let d = sha2::Sha256::digest(u.as_bytes());
+            u64::from_be_bytes(d[..8].try_into().unwrap()) % 100 < 90
+        })
+        .unwrap();
+    let plain = format!("x-user-id: {stable_user}\r\n");
+    let counts = tally(&b, &b.fast, Transport::Plain, 2, &plain).await;
+    assert_eq!(counts.keys().collect::<Vec<_>>(), ["open"], "{counts:?}");
+    for (extra, expected) in [
+        ("x-canary-cohort: canary\r\n", "admin"),
+        ("x-canary-cohort: Canary\r\n", "admin"),
+        ("cookie: a=1; force_cohort=canary\r\n", "admin"),
+        ("x-canary-cohort: nope\r\n", "open"),
+    ] {
+        let extra = format!("{plain}{extra}");
+        for proxy in [&b.fast, &b.pingora] {
+            let counts = tally(&b, proxy, Transport::Plain, 5, &extra).await;
+            assert_eq!(
+                counts.keys().collect::<Vec<_>>(),
+                [expected],
+                "{extra:?}: {counts:?}"
+            );
+        }
+    }
+    b.redis.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_sticky_cookie_is_set_on_the_first_answer_and_keeps_the_user() {
+    let b = bench(split_route(
+        serde_json::json!({"kind": "cookie", "name": "sy_cohort", "max_age_secs": 600}),
+    ))
+    .await;
+    let backend = |group: &str| if group == "canary" { "admin" } else { "open" };
+    for proxy in [&b.fast, &b.pingora] {
+        for transport in TRANSPORTS {
+            let what = format!("{transport:?} via port {}", proxy.http);
+            let secure = if matches!(transport, Transport::Tls) {
+                "; Secure"
+            } else {
+                ""
+            };
+            // Without the cookie: a group is drawn and the answer sets the cookie to it.
+            let mut groups = std::collections::BTreeSet::new();
+            for _ in 0..40 {
+                let (a, _) = send(&b, proxy, transport, &get("/s", "")).await;
+                assert_eq!(a.status, 200, "{what}");
+                let cookie = a.header("set-cookie").expect("a sticky cookie").to_owned();
+                let group = cookie
+                    .strip_prefix("sy_cohort=")
+                    .and_then(|c| c.split(';').next())
+                    .unwrap()
+                    .to_owned();
+                assert_eq!(
+                    cookie,
+                    format!(
+                        "sy_cohort={group}; Path=/; Max-Age=600; HttpOnly; SameSite=Lax{secure}"
+                    ),
+                    "{what}"
+                );
+                assert_eq!(
+                    a.body,
+                    backend(&group),
+                    "{what}: served by the group it names"
+                );
+                groups.insert(group);
+            }
+            assert!(groups.contains("stable"), "{what}: {groups:?}");
+            // With it: the same group every time, and no new cookie.
+            for group in ["stable", "canary"] {
+                for _ in 0..10 {
+                    let extra = format!("cookie: x=1; sy_cohort={group}\r\n");
+                    let (a, _) = send(&b, proxy, transport, &get("/s", &extra)).await;
+                    assert_eq!(a.body, backend(group), "{what}");
+                    assert_eq!(a.header("set-cookie"), None, "{what}");
+                }
+            }
+            // A cookie naming no group is replaced.
+            let (a, _) = send(
+                &b,
+                proxy,
+                transport,
+                &get("/s", "cookie: sy_cohort=gone\r\n"),
+            )
+            .await;
+            assert!(a.header("set-cookie").is_some(), "{what}");
+            // A forced cohort wins over the cookie and does not replace it.
+            let extra = "cookie: sy_cohort=stable\r\nx-canary-cohort: canary\r\n";
+            let (a, _) = send(&b, proxy, transport, &get("/s", extra)).await;
+            assert_eq!(a.body, "admin", "{what}");
+            assert_eq!(a.header("set-cookie"), None, "{what}");
+        }
+        // HTTP/2: the cookie is set (Secure) and read alike.
+        let (a, _) = send_h2(&b, proxy, &H2Request::get("/s")).await;
+        let cookie = a.header("set-cookie").expect("a sticky cookie over HTTP/2");
+        assert!(
+            cookie.ends_with("; HttpOnly; SameSite=Lax; Secure"),
+            "{cookie}"
+        );
+        let mut req = H2Request::get("/s");
+        req.headers.push(("cookie", "sy_cohort=canary".into()));
+        let (a, _) = send_h2(&b, proxy, &req).await;
+        assert_eq!((a.body.as_str(), a.header("set-cookie")), ("admin", None));
+    }
+    b.redis.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_groups_users_stay_in_it_when_its_upstreams_fail() {
+    let refusing = Upstream::refusing();
+    // The stable group's route upstream is "open"; canary has a refusing upstream and
+    // a working one; "dark" has only a refusing one.
+    let routes = split_route(serde_json::Value::Null).to_string();
+    let mut routes: serde_json::Value = serde_json::from_str(&routes).unwrap();
+    let split = &mut routes[0]["policies"]["split"];
+    split["groups"][1]["upstreams"] = serde_json::json!([
+        {"url": format!("http://{refusing}")}, {"url": "admin"}
+    ]);
+    split["groups"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"name": "dark", "weight": 0,
+            "upstreams": [{"url": format!("http://{refusing}")}]}));
+    // No active checks: the refusing upstream is only found out by connecting to it,
+    // so requests do meet it and are retried.
+    let b = bench_with(routes, &["--health-check-ms=0"]).await;
+    // Connection failures are retried within the group (never in another): canary
+    // answers from "admin".
+    for proxy in [&b.fast, &b.pingora] {
+        for transport in TRANSPORTS {
+            let counts = tally(&b, proxy, transport, 20, "x-canary-cohort: canary\r\n").await;
+            assert_eq!(
+                counts.keys().collect::<Vec<_>>(),
+                ["admin"],
+                "{transport:?}: {counts:?}"
+            );
+        }
+    }
+    // A group whose every upstream is down answers as a route whose upstreams are all
+    // down (502 while it is tried, then 503 naming the group); its users are never
+    // moved to another group, and the other groups are unaffected.
+    for proxy in [&b.fast, &b.pingora] {
+        // Passive health: after three refused connections it is ejected.
+        eventually(
+            Duration::from_secs(10),
+            "the dark group is marked down",
+            || async {
+                let (a, heads) = send(
+                    &b,
+                    proxy,
+                    Transport::Plain,
+                    &get("/s", "x-canary-cohort: dark\r\n"),
+                )
+                .await;
+                if !heads.is_empty() {
+                    return Err(format!("a dark request reached a backend: {heads:?}"));
+                }
+                match a.status {
+                    503 if a
+                        .body
+                        .contains("every upstream of this host's group \"dark\" is down") =>
+                    {
+                        Ok(())
+                    }
+                    502 | 503 => Err(format!("{} {}", a.status, a.body)),
+                    other => panic!("a dark request got {other}: {a:?}"),
+                }
+            },
+        )
+        .await
+        .unwrap();
+        let counts = tally(&b, proxy, Transport::Plain, 200, "").await;
+        assert_eq!(counts.values().sum::<usize>(), 200, "{counts:?}");
+        assert!(
+            counts.keys().all(|k| k == "open" || k == "admin"),
+            "{counts:?}"
+        );
     }
     b.redis.cleanup().await.unwrap();
 }

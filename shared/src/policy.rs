@@ -63,6 +63,19 @@ pub const MAX_AUTH_LIST: usize = 32;
 /// Longest forward-auth timeout: a minute.
 pub const MAX_FORWARD_AUTH_TIMEOUT_MS: u32 = 60_000;
 
+/// Groups of a `split` policy: 2–8.
+pub const MAX_SPLIT_GROUPS: usize = 8;
+/// Highest weight of a split group (0 takes no share: reachable only when forced).
+pub const MAX_SPLIT_WEIGHT: u32 = 1000;
+/// Longest split group name.
+pub const MAX_GROUP_NAME: usize = 32;
+/// Upstreams of one split group.
+pub const MAX_GROUP_UPSTREAMS: usize = 64;
+/// Default lifetime of a split's sticky cookie: a day.
+pub const DEFAULT_STICKY_MAX_AGE: u32 = 86_400;
+/// Longest lifetime of a split's sticky cookie: a year.
+pub const MAX_STICKY_MAX_AGE: u32 = 31_536_000;
+
 /// Statuses the proxy answers itself for a route, which a custom page may replace.
 pub const ERROR_PAGE_STATUSES: [u16; 7] = [401, 403, 413, 429, 502, 503, 504];
 
@@ -148,6 +161,10 @@ pub struct Policies {
     /// Requests per window per client (or per header value), answered 429 beyond it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
+    /// Divides the route's traffic between named upstream groups by weight (a canary
+    /// release), sticky per user, with an optional forced cohort.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<Split>,
     /// Pages for the proxy's own answers, by status ("401", "403", "413", "429", "502",
     /// "503", "504").
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -476,6 +493,246 @@ pub struct RateLimit {
 impl RateLimit {
     pub fn burst(&self) -> u32 {
         self.burst.unwrap_or(self.requests)
+    }
+}
+
+/// A traffic split: each request of the route goes to one of `groups`, chosen by
+/// weight. A forced cohort (`force`) naming a group wins; else the sticky key
+/// (`sticky`) decides; else a random draw by weight. See docs/policies.md.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Split {
+    /// 2–8 groups with unique names; weights 0–1000 with a positive total.
+    pub groups: Vec<SplitGroup>,
+    /// What keeps a user on one group (absent: every request is drawn anew).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sticky: Option<Sticky>,
+    /// A header or cookie whose value, naming a group, sends the request there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force: Option<ForceCohort>,
+}
+
+/// One side of a split.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SplitGroup {
+    /// 1–32 of `a-z`, `0-9`, `-`, `_`; it is the sticky cookie's value and what a
+    /// forced cohort names.
+    pub name: String,
+    /// Share of the route's traffic, 0–1000 (0: only forced requests).
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1000))]
+    pub weight: u32,
+    /// The group's own upstreams; absent: the route's own upstreams (its backend). At
+    /// most one group may leave them out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstreams: Option<Vec<SplitUpstream>>,
+}
+
+/// An upstream of a split group, as a route's upstream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SplitUpstream {
+    /// `http://` or `https://`, a host and an optional port (1–65535).
+    pub url: String,
+    /// Relative share within the group, 1–1000.
+    #[serde(default = "default_upstream_weight")]
+    #[cfg_attr(feature = "openapi", schema(default = 1, minimum = 1, maximum = 1000))]
+    pub weight: u32,
+}
+
+fn default_upstream_weight() -> u32 {
+    1
+}
+
+fn default_sticky_max_age() -> u32 {
+    DEFAULT_STICKY_MAX_AGE
+}
+
+/// What keeps a user on the group they were given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Sticky {
+    /// A cookie holding the group's name; the proxy sets it on the answer of a request
+    /// that had none (or one naming no group with a share).
+    Cookie {
+        name: String,
+        /// The cookie's `Max-Age`, 1–31,536,000 seconds (default a day).
+        #[serde(default = "default_sticky_max_age")]
+        #[cfg_attr(
+            feature = "openapi",
+            schema(default = 86400, minimum = 1, maximum = 31_536_000)
+        )]
+        max_age_secs: u32,
+    },
+    /// A request header identifying the user (e.g. `x-user-id`): its value's hash picks
+    /// the group, the same on every proxy.
+    Header { name: String },
+}
+
+/// Where a forced cohort is read; its value names a group (unknown names are ignored).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ForceCohort {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<String>,
+}
+
+/// Whether `name` is a valid split group name (see [`SplitGroup::name`]).
+pub fn is_group_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_GROUP_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+fn check_split(split: &mut Split, field: &str, out: &mut Vec<FieldError>) {
+    let n = split.groups.len();
+    if !(2..=MAX_SPLIT_GROUPS).contains(&n) {
+        push(
+            out,
+            format!("{field}.groups"),
+            format!("lists {n} groups; a split has 2–{MAX_SPLIT_GROUPS}"),
+        );
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    let mut total = 0u32;
+    let mut own = 0;
+    for (i, g) in split.groups.iter_mut().enumerate() {
+        let gf = format!("{field}.groups[{i}]");
+        if !is_group_name(&g.name) {
+            push(
+                out,
+                format!("{gf}.name"),
+                format!(
+                    "group name \"{}\" must be 1–{MAX_GROUP_NAME} of a-z, 0-9, \"-\", \"_\"",
+                    g.name.escape_debug()
+                ),
+            );
+        } else if seen.contains(&g.name.as_str()) {
+            push(
+                out,
+                format!("{gf}.name"),
+                format!("group name \"{}\" is used twice; names are unique", g.name),
+            );
+        }
+        seen.push(&g.name);
+        if g.weight > MAX_SPLIT_WEIGHT {
+            push(
+                out,
+                format!("{gf}.weight"),
+                format!(
+                    "group \"{}\" has weight {}; weights must be 0–{MAX_SPLIT_WEIGHT}",
+                    g.name.escape_debug(),
+                    g.weight
+                ),
+            );
+        }
+        total = total.saturating_add(g.weight);
+        match &mut g.upstreams {
+            None => own += 1,
+            Some(list) if list.is_empty() => push(
+                out,
+                format!("{gf}.upstreams"),
+                "lists no upstreams; leave upstreams out to use the route's own",
+            ),
+            Some(list) if list.len() > MAX_GROUP_UPSTREAMS => push(
+                out,
+                format!("{gf}.upstreams"),
+                format!(
+                    "lists {} upstreams; at most {MAX_GROUP_UPSTREAMS} are allowed",
+                    list.len()
+                ),
+            ),
+            Some(list) => {
+                for (j, u) in list.iter_mut().enumerate() {
+                    let uf = format!("{gf}.upstreams[{j}]");
+                    match crate::backend::BackendUrl::parse(&u.url) {
+                        Ok(url) => u.url = url.as_str().to_owned(),
+                        Err(e) => push(out, format!("{uf}.url"), e.to_string()),
+                    }
+                    if u.weight == 0 || u.weight > crate::model::MAX_WEIGHT {
+                        push(
+                            out,
+                            format!("{uf}.weight"),
+                            format!(
+                                "backend \"{}\" has weight {}; weights must be 1–{}",
+                                u.url.escape_debug(),
+                                u.weight,
+                                crate::model::MAX_WEIGHT
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    if own > 1 {
+        push(
+            out,
+            format!("{field}.groups"),
+            format!(
+                "{own} groups leave upstreams out; only one group may use the route's own upstreams"
+            ),
+        );
+    }
+    if n > 0 && total == 0 {
+        push(
+            out,
+            format!("{field}.groups"),
+            "every group has weight 0; at least one needs a share of the traffic",
+        );
+    }
+    let token = |name: &str, f: String, what: &str, out: &mut Vec<FieldError>| {
+        if !is_token(name) {
+            push(
+                out,
+                f,
+                format!("{what} name \"{}\" is not a token", name.escape_debug()),
+            );
+        }
+    };
+    match &mut split.sticky {
+        None => {}
+        Some(Sticky::Cookie { name, max_age_secs }) => {
+            token(name, format!("{field}.sticky.name"), "cookie", out);
+            if *max_age_secs == 0 || *max_age_secs > MAX_STICKY_MAX_AGE {
+                push(
+                    out,
+                    format!("{field}.sticky.max_age_secs"),
+                    format!(
+                        "max_age_secs is {max_age_secs}; it must be 1–{MAX_STICKY_MAX_AGE} (a year)"
+                    ),
+                );
+            }
+        }
+        Some(Sticky::Header { name }) => {
+            token(name, format!("{field}.sticky.name"), "header", out);
+            *name = name.to_ascii_lowercase();
+        }
+    }
+    if let Some(force) = &mut split.force {
+        if force.header.is_none() && force.cookie.is_none() {
+            push(
+                out,
+                format!("{field}.force"),
+                "names neither a header nor a cookie; give one or both, or leave force out",
+            );
+        }
+        if let Some(h) = &mut force.header {
+            token(h, format!("{field}.force.header"), "header", out);
+            *h = h.to_ascii_lowercase();
+        }
+        if let Some(c) = &mut force.cookie {
+            token(c, format!("{field}.force.cookie"), "cookie", out);
+        }
     }
 }
 
@@ -1112,6 +1369,9 @@ impl Policies {
         {
             *name = name.to_ascii_lowercase();
         }
+        if let Some(split) = &mut self.split {
+            check_split(split, &format!("{field}.split"), out);
+        }
         for (status, page) in &self.error_pages {
             let f = format!("{field}.error_pages.{status}");
             if !status
@@ -1674,6 +1934,81 @@ mod tests {
             .into_iter()
             .map(|e| format!("{}: {}", e.field, e.problem))
             .collect()
+    }
+
+    #[test]
+    fn a_split_is_normalised_and_its_problems_name_their_fields() {
+        let p = check(serde_json::json!({"split": {
+            "groups": [
+                {"name": "stable", "weight": 90},
+                {"name": "canary", "weight": 10, "upstreams": [{"url": "HTTP://10.0.0.1:80"}]}
+            ],
+            "sticky": {"kind": "header", "name": "X-User-Id"},
+            "force": {"header": "X-Canary-Cohort"}
+        }}))
+        .unwrap();
+        let split = p.split.unwrap();
+        assert_eq!(
+            split.groups[1].upstreams.as_ref().unwrap()[0].url,
+            "http://10.0.0.1"
+        );
+        assert_eq!(
+            split.sticky,
+            Some(Sticky::Header {
+                name: "x-user-id".into()
+            })
+        );
+        assert_eq!(
+            split.force.unwrap().header.as_deref(),
+            Some("x-canary-cohort")
+        );
+        let cookie: Split = serde_json::from_value(serde_json::json!({
+            "groups": [{"name": "a", "weight": 1}, {"name": "b", "weight": 0, "upstreams": [{"url": "http://b"}]}],
+            "sticky": {"kind": "cookie", "name": "sy_cohort"}}))
+        .unwrap();
+        assert_eq!(
+            cookie.sticky,
+            Some(Sticky::Cookie {
+                name: "sy_cohort".into(),
+                max_age_secs: DEFAULT_STICKY_MAX_AGE
+            })
+        );
+
+        let text = fields(serde_json::json!({"split": {
+            "groups": [
+                {"name": "stable", "weight": 90},
+                {"name": "Canary!", "weight": 1001, "upstreams": [
+                    {"url": "ftp://x"}, {"url": "http://ok", "weight": 0}]},
+                {"name": "stable", "weight": 0},
+                {"name": "empty", "weight": 1, "upstreams": []}
+            ],
+            "sticky": {"kind": "cookie", "name": "a b", "max_age_secs": 0},
+            "force": {}
+        }}));
+        assert_eq!(
+            text,
+            [
+                "policies.split.groups[1].name: group name \"Canary!\" must be 1–32 of a-z, 0-9, \"-\", \"_\"",
+                "policies.split.groups[1].weight: group \"Canary!\" has weight 1001; weights must be 0–1000",
+                "policies.split.groups[1].upstreams[0].url: backend \"ftp://x\" uses scheme \"ftp\"; only http and https are allowed",
+                "policies.split.groups[1].upstreams[1].weight: backend \"http://ok\" has weight 0; weights must be 1–1000",
+                "policies.split.groups[2].name: group name \"stable\" is used twice; names are unique",
+                "policies.split.groups[3].upstreams: lists no upstreams; leave upstreams out to use the route's own",
+                "policies.split.groups: 2 groups leave upstreams out; only one group may use the route's own upstreams",
+                "policies.split.sticky.name: cookie name \"a b\" is not a token",
+                "policies.split.sticky.max_age_secs: max_age_secs is 0; it must be 1–31536000 (a year)",
+                "policies.split.force: names neither a header nor a cookie; give one or both, or leave force out",
+            ]
+        );
+        let text = fields(serde_json::json!({"split": {"groups": [
+            {"name": "a", "weight": 0}]}}));
+        assert_eq!(
+            text,
+            [
+                "policies.split.groups: lists 1 groups; a split has 2–8",
+                "policies.split.groups: every group has weight 0; at least one needs a share of the traffic",
+            ]
+        );
     }
 
     #[test]

@@ -83,6 +83,8 @@ struct Taken {
     tls: bool,
     /// Request header fields admission added (a JWT's claims).
     added: crate::policy::AddedHeaders,
+    /// The split group chosen (retries stay in it; its answer may set the cookie).
+    cohort: Option<crate::policy::Cohort>,
 }
 
 /// An upstream answer head, read and converted for the client.
@@ -229,6 +231,7 @@ impl Front {
             rewritten,
             added,
             forward_auth: _,
+            cohort,
         } = *forward;
         Ok(Taken {
             method: req.method.clone(),
@@ -245,6 +248,7 @@ impl Front {
             peer_ip,
             tls,
             added,
+            cohort,
         })
     }
 
@@ -290,7 +294,7 @@ impl Front {
                 };
                 let done = self
                     .attempts(
-                        &t.route,
+                        t.route.balancer_for(t.cohort),
                         (t.upstream.clone(), t.addr),
                         !resendable,
                         connect_timeout,
@@ -375,6 +379,7 @@ impl Front {
             duration_ms: started.elapsed().as_secs_f64() * 1000.0,
             upstream: Some(addr),
             upstream_ms,
+            group: t.route.group_name(t.cohort),
             error,
         };
         crate::complete::complete(&router.metrics, &entry, &span);
@@ -594,6 +599,7 @@ fn answer_head(resp: &httparse::Response<'_, '_>, t: &Taken, head_len: usize) ->
             request_id: &t.request_id,
             host: &t.host,
             tls: t.tls,
+            cohort: t.cohort,
         };
         let mut added = Vec::new();
         policy.answer_additions(

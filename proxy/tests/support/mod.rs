@@ -123,7 +123,16 @@ impl Proxy {
             .args(["--proxy-id", &format!("test-{name}")])
             .args(["--https-redirect-port", &HTTPS_REDIRECT_PORT.to_string()])
             .args(["--startup-timeout-ms", "1000"])
-            .args(["--health-check-ms", "200"])
+            .args(
+                // Quick active checks unless the test sets its own.
+                (!options
+                    .extra
+                    .iter()
+                    .any(|a| a.starts_with("--health-check-ms")))
+                .then_some(["--health-check-ms", "200"])
+                .into_iter()
+                .flatten(),
+            )
             .args(
                 // No drain wait unless the test sets its own.
                 (!options.extra.iter().any(|a| a == "--grace-secs"))

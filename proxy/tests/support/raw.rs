@@ -189,13 +189,24 @@ pub const TRANSPORTS: [Transport; 2] = [Transport::Plain, Transport::Tls];
 /// `a.test` (plain and TLS) with `routes`; `"admin"` and `"open"` in an upstream URL are
 /// replaced by the two recording backends' addresses.
 pub async fn bench(routes: serde_json::Value) -> Bench {
+    bench_with(routes, &[]).await
+}
+
+/// [`bench`] with further proxy flags (`--flag=value`) for both proxies.
+pub async fn bench_with(routes: serde_json::Value, flags: &[&str]) -> Bench {
     let redis = TestRedis::new().await.unwrap();
     let seen: Seen = Arc::default();
     let admin = recorder("admin", seen.clone()).await;
     let open = recorder("open", seen.clone()).await;
-    let fast = Proxy::start(ProxyOptions::new(redis.url(), redis.prefix())).await;
-    let pingora =
-        Proxy::start(ProxyOptions::new(redis.url(), redis.prefix()).arg("--fast-path=false")).await;
+    let options = || {
+        flags
+            .iter()
+            .fold(ProxyOptions::new(redis.url(), redis.prefix()), |o, flag| {
+                o.arg(flag)
+            })
+    };
+    let fast = Proxy::start(options()).await;
+    let pingora = Proxy::start(options().arg("--fast-path=false")).await;
     let routes = routes
         .to_string()
         .replace("\"url\":\"admin\"", &format!("\"url\":\"{admin}\""))

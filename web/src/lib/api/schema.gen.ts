@@ -812,6 +812,11 @@ export interface components {
             /** Format: int64 */
             port: number;
         };
+        /** @description Where a forced cohort is read; its value names a group (unknown names are ignored). */
+        ForceCohort: {
+            cookie?: string | null;
+            header?: string | null;
+        };
         /**
          * @description Forward authentication (Traefik's ForwardAuth, nginx's `auth_request`): before a
          *     request goes upstream the proxy sends `GET url` with the request's
@@ -1466,6 +1471,12 @@ export interface components {
              * @description Largest request body accepted, in bytes; larger bodies are answered 413.
              */
             max_body_bytes?: number | null;
+            /**
+             * Format: int32
+             * @description Largest request head accepted, in bytes (the request line and every header field
+             *     as HTTP/1.1 writes them, whatever the protocol); larger heads are answered 431.
+             */
+            max_header_bytes?: number | null;
             rate_limit?: components["schemas"]["RateLimit"] | null;
             redirect?: components["schemas"]["Redirect"] | null;
             /** @description Edits of the request sent upstream. */
@@ -1478,6 +1489,7 @@ export interface components {
              *     `Referrer-Policy: strict-origin-when-cross-origin` to answers that lack them.
              */
             security_headers?: boolean;
+            split?: components["schemas"]["Split"] | null;
         };
         /** @description One proxy as the fleet view shows it (`switchyard_shared::fleet::ProxyView`). */
         ProxyView: {
@@ -1647,6 +1659,62 @@ export interface components {
             /** @description Empty: the proxy answers 503 "service not configured for this host". */
             upstreams: components["schemas"]["UpstreamRecord"][];
             zone_id: string;
+        };
+        /**
+         * @description A traffic split: each request of the route goes to one of `groups`, chosen by
+         *     weight. A forced cohort (`force`) naming a group wins; else the sticky key
+         *     (`sticky`) decides; else a random draw by weight. See docs/policies.md.
+         */
+        Split: {
+            force?: components["schemas"]["ForceCohort"] | null;
+            /** @description 2–8 groups with unique names; weights 0–1000 with a positive total. */
+            groups: components["schemas"]["SplitGroup"][];
+            sticky?: components["schemas"]["Sticky"] | null;
+        };
+        /** @description One side of a split. */
+        SplitGroup: {
+            /**
+             * @description 1–32 of `a-z`, `0-9`, `-`, `_`; it is the sticky cookie's value and what a
+             *     forced cohort names.
+             */
+            name: string;
+            /**
+             * @description The group's own upstreams; absent: the route's own upstreams (its backend). At
+             *     most one group may leave them out.
+             */
+            upstreams?: components["schemas"]["SplitUpstream"][] | null;
+            /**
+             * Format: int32
+             * @description Share of the route's traffic, 0–1000 (0: only forced requests).
+             */
+            weight: number;
+        };
+        /** @description An upstream of a split group, as a route's upstream. */
+        SplitUpstream: {
+            /** @description `http://` or `https://`, a host and an optional port (1–65535). */
+            url: string;
+            /**
+             * Format: int32
+             * @description Relative share within the group, 1–1000.
+             * @default 1
+             */
+            weight: number;
+        };
+        /** @description What keeps a user on the group they were given. */
+        Sticky: {
+            /** @enum {string} */
+            kind: "cookie";
+            /**
+             * Format: int32
+             * @description The cookie's `Max-Age`, 1–31,536,000 seconds (default a day).
+             * @default 86400
+             */
+            max_age_secs: number;
+            name: string;
+        } | {
+            /** @enum {string} */
+            kind: "header";
+            name: string;
         };
         /** @description Per-route timeouts; `None` means the proxy's configured default. */
         Timeouts: {
