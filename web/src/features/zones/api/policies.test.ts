@@ -54,6 +54,18 @@ describe("policies: form → payload", () => {
     expect("policies" in sent(off)).toBe(false);
   });
 
+  it("sends back unchanged the policies it has no editor for (a split, a header limit)", () => {
+    const withSplit = {
+      ...stored,
+      max_header_bytes: 4096,
+      split: { groups: [{ name: "stable", weight: 90 }, { name: "canary", weight: 10, upstreams: [{ url: "http://10.0.0.9:8080", weight: 1 }] }] },
+    } as typeof stored;
+    const form = formFromZone(zone(withSplit));
+    expect(form.policies.passthrough).toEqual({ max_header_bytes: 4096, split: withSplit.split });
+    expect(sent(form).policies).toEqual(withSplit);
+    expect(formPolicyBadges(form.policies)).toEqual(expect.arrayContaining(["split", "header limit"]));
+  });
+
   it("gives back what the API stored: every policy, stored users by username only", () => {
     const form = formFromZone(zone(stored));
     expect(sent(form).policies).toEqual(stored);

@@ -133,6 +133,33 @@ export interface PolicyFormValues {
   forwardAuth: ForwardAuthForm;
   rateLimit: { on: boolean; requests: string; perSecs: string; burst: string; keyKind: RateKeyKind; keyHeader: string };
   errorPages: ErrorPageRow[];
+  /**
+   * The zone's policies this form has no editor for (a traffic `split`, `max_header_bytes`,
+   * and whatever a newer API adds), sent back unchanged so that saving never drops them.
+   */
+  passthrough: Policies;
+}
+
+/** The policies the form edits; every other field of the API's `Policies` passes through. */
+const EDITED_POLICIES = [
+  "rewrite",
+  "redirect",
+  "request_headers",
+  "response_headers",
+  "hsts",
+  "security_headers",
+  "max_body_bytes",
+  "basic_auth",
+  "jwt",
+  "forward_auth",
+  "rate_limit",
+  "error_pages",
+] as const satisfies readonly (keyof Policies)[];
+
+/** `p` without the policies the form edits. */
+export function passthroughPolicies(p: Policies): Policies {
+  const edited: readonly string[] = EDITED_POLICIES;
+  return Object.fromEntries(Object.entries(p).filter(([key]) => !edited.includes(key)));
 }
 
 export const blankUser = (): AuthUserRow => ({ username: "", stored: null, replace: false, password: "" });
@@ -169,6 +196,7 @@ export const emptyPolicyForm: PolicyFormValues = {
   forwardAuth: { on: false, url: "", requestHeaders: [], responseHeaders: [], timeoutMs: String(DEFAULT_FORWARD_AUTH_TIMEOUT_MS) },
   rateLimit: { on: false, requests: "", perSecs: "1", burst: "", keyKind: "client_ip", keyHeader: "" },
   errorPages: [],
+  passthrough: {},
 };
 
 /** `bytes` in the largest unit that holds it exactly (10485760 → 10 MiB). */
@@ -273,6 +301,7 @@ export function policyFormFromApi(p: Policies | null | undefined): PolicyFormVal
     errorPages: Object.entries(p.error_pages ?? {})
       .filter((entry): entry is [ErrorPageStatus, (typeof entry)[1]] => (ERROR_PAGE_STATUSES as readonly string[]).includes(entry[0]))
       .map(([status, page]) => ({ status, contentType: page.content_type === DEFAULT_CONTENT_TYPE ? "" : page.content_type, body: page.body })),
+    passthrough: passthroughPolicies(p),
   };
 }
 
@@ -324,7 +353,7 @@ function headerRules(form: HeaderEditsForm): HeaderRules | undefined {
  * What cannot be sent is added to `problems`, named by the API's field.
  */
 export function policiesFromForm(form: PolicyFormValues, problems: FieldProblem[]): Policies | undefined {
-  const p: Policies = {};
+  const p: Policies = { ...form.passthrough };
   const rw = form.rewrite;
   switch (rw.kind) {
     case "none":
@@ -558,6 +587,8 @@ export function policyBadges(p: Policies | null | undefined): string[] {
     p.redirect ? "redirect" : null,
     hasHeaderRules(p.request_headers) || hasHeaderRules(p.response_headers) ? "headers" : null,
     p.max_body_bytes != null ? "body limit" : null,
+    p.max_header_bytes != null ? "header limit" : null,
+    p.split ? "split" : null,
     Object.keys(p.error_pages ?? {}).length > 0 ? "error pages" : null,
   ].filter((b): b is string => b !== null);
 }
@@ -576,6 +607,8 @@ export function formPolicyBadges(f: PolicyFormValues): string[] {
     f.redirect.on ? "redirect" : null,
     headers(f.request_headers) || headers(f.response_headers) ? "headers" : null,
     f.maxBody.on ? "body limit" : null,
+    f.passthrough.max_header_bytes != null ? "header limit" : null,
+    f.passthrough.split ? "split" : null,
     f.errorPages.length > 0 ? "error pages" : null,
   ].filter((b): b is string => b !== null);
 }

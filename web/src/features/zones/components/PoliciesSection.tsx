@@ -173,9 +173,15 @@ export function PoliciesSection({ values, onChange, errors, disabled, hasPathPre
       {open && (
         <div id={panelId} className="space-y-4 border-t border-slate-200 p-4 dark:border-slate-700">
           <Hint>
-            Applied by the proxy in this order: rate limit, basic auth, JWT, redirect, body size; then the rewrite, forward auth and the header edits. Rate limits are per proxy.
+            Applied by the proxy in this order: header size, rate limit, basic auth, JWT, redirect, body size; then the rewrite, the traffic split, forward auth and the header edits. Rate limits are per proxy.
           </Hint>
           <Problems errors={err("policies")} />
+          {Object.keys(values.passthrough).length > 0 && (
+            <Hint>
+              This zone also has {Object.keys(values.passthrough).map((k) => k.replaceAll("_", " ")).join(", ")}, set through the API: saving keeps{" "}
+              {Object.keys(values.passthrough).length === 1 ? "it" : "them"} as they are (docs/policies.md).
+            </Hint>
+          )}
           <fieldset disabled={disabled} className="space-y-4">
             <RewriteBlock values={values} patch={patch} err={err} hasPathPrefix={hasPathPrefix} />
             <RedirectBlock values={values} patch={patch} err={err} />
