@@ -49,9 +49,9 @@ const REQUIRED_INDEXES: [(&str, bool, &str); 19] = [
         "(owner_user_id, name) WHERE (owner_user_id IS NOT NULL)",
     ),
     (
-        "zones_hostname_path_prefix_key",
+        "zones_hostname_path_prefix_match_key_key",
         true,
-        "(hostname, path_prefix)",
+        "(hostname, path_prefix, match_key)",
     ),
     (
         "zones_hostname_pattern_idx",
@@ -111,7 +111,8 @@ async fn migrations_apply_roll_back_completely_and_apply_again() -> anyhow::Resu
             "m20261122_000001_initial",
             "m20261122_000002_acme_orders",
             "m20261202_000003_acme_order_dns_records",
-            "m20261206_000004_zone_policies"
+            "m20261206_000004_zone_policies",
+            "m20261206_000005_zone_match"
         ]
     );
     assert!(Migrator::get_pending_migrations(&db).await?.is_empty());
@@ -212,7 +213,21 @@ async fn constraints_accept_valid_rows_and_reject_invalid_ones() -> anyhow::Resu
                 "INSERT INTO zones (domain_id, hostname, backend_kind) \
                  VALUES ('{EXAMPLE_COM}', 'www.example.com', 'none')"
             ),
-            "zones_hostname_path_prefix_key",
+            "zones_hostname_path_prefix_match_key_key",
+        ),
+        (
+            &format!(
+                "INSERT INTO zones (domain_id, hostname, backend_kind, conditions) \
+                 VALUES ('{EXAMPLE_COM}', 'new.example.com', 'none', '[]')"
+            ),
+            "zones_conditions_check",
+        ),
+        (
+            &format!(
+                "INSERT INTO zones (domain_id, hostname, backend_kind, match_key) \
+                 VALUES ('{EXAMPLE_COM}', 'new.example.com', 'none', repeat('x', 1025))"
+            ),
+            "zones_match_key_check",
         ),
         (
             &format!(
