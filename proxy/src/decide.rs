@@ -53,27 +53,19 @@ pub struct Facts<'a> {
     pub framing: Option<crate::framing::Refusal>,
     /// The body's declared length (`Content-Length`), when it has one.
     pub content_length: Option<u64>,
-    /// The size of the request head as HTTP/1.1 writes it ([`head_size`]), whatever the
-    /// protocol it came in.
-    pub head_bytes: usize,
     /// The request's headers, for the route's policies (basic auth, a rate-limit key).
     pub headers: &'a dyn HeaderLookup,
 }
 
 /// The size of a request head as HTTP/1.1 writes it: `method SP target SP HTTP/1.1 CRLF`,
 /// then `name: value CRLF` per field, then the blank line — the one measure of
-/// `max_header_bytes` for every protocol. `fields` gives each field's name and value
-/// lengths.
-pub fn head_size(
-    method: usize,
-    target: usize,
-    fields: impl Iterator<Item = (usize, usize)>,
-) -> usize {
-    method
+/// `max_header_bytes` for every protocol. Computed only for a route that has the limit.
+pub fn head_size(facts: &Facts<'_>) -> usize {
+    facts.method.len()
         + 1
-        + target
+        + facts.target.len()
         + " HTTP/1.1\r\n".len()
-        + fields.map(|(n, v)| n + 2 + v + 2).sum::<usize>()
+        + facts.headers.field_bytes()
         + 2
 }
 
@@ -82,6 +74,8 @@ pub trait HeaderLookup {
     fn header(&self, name: &str) -> Option<&[u8]>;
     /// Calls `f` with every field of that name, in order.
     fn each(&self, name: &str, f: &mut dyn FnMut(&[u8]));
+    /// Every field as HTTP/1.1 writes it (`name: value CRLF`), in bytes ([`head_size`]).
+    fn field_bytes(&self) -> usize;
 }
 
 impl std::fmt::Debug for dyn HeaderLookup + '_ {
@@ -106,6 +100,13 @@ impl HeaderLookup for H1Headers<'_, '_> {
             f(h.value);
         }
     }
+
+    fn field_bytes(&self) -> usize {
+        self.0
+            .iter()
+            .map(|h| h.name.len() + 2 + h.value.len() + 2)
+            .sum()
+    }
 }
 
 impl HeaderLookup for http::HeaderMap {
@@ -117,6 +118,12 @@ impl HeaderLookup for http::HeaderMap {
         for v in self.get_all(name) {
             f(v.as_bytes());
         }
+    }
+
+    fn field_bytes(&self) -> usize {
+        self.iter()
+            .map(|(n, v)| n.as_str().len() + 2 + v.as_bytes().len() + 2)
+            .sum()
     }
 }
 
@@ -414,14 +421,14 @@ impl Router {
         let mut cohort = None;
         if let Some(policy) = &route.policy {
             if let Some(max) = policy.max_head
-                && facts.head_bytes > max
+                && head_size(facts) > max
             {
                 return Decision::Answer(Box::new(Answer {
                     status: 431,
                     category: Category::HeadTooLarge,
                     message: format!(
                         "431 Request Header Fields Too Large: the request head is {} bytes; this host accepts at most {max}",
-                        facts.head_bytes
+                        head_size(facts)
                     ),
                     location: None,
                     host,

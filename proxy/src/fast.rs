@@ -441,11 +441,6 @@ impl Conn<'_> {
             underscore_header,
             framing: None,
             content_length,
-            head_bytes: crate::decide::head_size(
-                method.len(),
-                path.len(),
-                req.headers.iter().map(|h| (h.name.len(), h.value.len())),
-            ),
             headers: &headers,
         };
         // Every answer of the proxy's own is Pingora's to write, with this decision.

@@ -162,13 +162,6 @@ pub(crate) fn request_facts<'a>(
         // accepts bare LF: the raw head is checked by the fast path's rules.
         framing: raw_head.and_then(|head| crate::framing::check_raw(head).err()),
         content_length: single_content_length(&req.headers),
-        head_bytes: crate::decide::head_size(
-            req.method.as_str().len(),
-            target.len(),
-            req.headers
-                .iter()
-                .map(|(n, v)| (n.as_str().len(), v.as_bytes().len())),
-        ),
         headers: &req.headers,
     }
 }
