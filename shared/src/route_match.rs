@@ -145,9 +145,8 @@ impl RouteMatch {
             let f = format!("{field}.path_exact");
             match exact_path(exact) {
                 Err(problem) => push(out, f, problem),
-                Ok(path) => {
-                    let target = crate::RequestTarget::parse(path.as_bytes())
-                        .expect("a canonical exact path parses");
+                Ok(target) => {
+                    let path = target.match_path().to_owned();
                     if !prefix.matches(&target) {
                         push(
                             out,
@@ -263,8 +262,9 @@ impl RouteMatch {
     }
 }
 
-/// An exact path in the form requests are matched in, or why it cannot be one.
-fn exact_path(input: &str) -> Result<String, String> {
+/// An exact path parsed as a request's (its match path is the form stored), or why it
+/// cannot be one.
+fn exact_path(input: &str) -> Result<crate::RequestTarget, String> {
     if input.len() > MAX_VALUE_LEN {
         return Err(format!(
             "path is {} characters; at most {MAX_VALUE_LEN} are allowed",
@@ -283,9 +283,8 @@ fn exact_path(input: &str) -> Result<String, String> {
             input.escape_debug()
         ));
     }
-    let target = crate::RequestTarget::parse(input.as_bytes())
-        .map_err(|e| format!("path \"{}\" is not a valid path: {e}", input.escape_debug()))?;
-    Ok(target.match_path().to_owned())
+    crate::RequestTarget::parse(input.as_bytes())
+        .map_err(|e| format!("path \"{}\" is not a valid path: {e}", input.escape_debug()))
 }
 
 /// How specific a route is; a greater value wins (see the module documentation).
