@@ -26,6 +26,7 @@ mod m20261122_000002_acme_orders;
 mod m20261202_000003_acme_order_dns_records;
 mod m20261206_000004_zone_policies;
 mod m20261206_000005_zone_match;
+mod m20261206_000006_zone_timeouts;
 
 // The sea-orm convention: callers write `use migrations::{Migrator, MigratorTrait};`.
 pub use sea_orm_migration::prelude::*;
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000003_acme_order_dns_records::Migration),
             Box::new(m20261206_000004_zone_policies::Migration),
             Box::new(m20261206_000005_zone_match::Migration),
+            Box::new(m20261206_000006_zone_timeouts::Migration),
         ]
     }
 }

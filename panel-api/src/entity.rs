@@ -113,6 +113,8 @@ pub mod zones {
         pub allow_cidrs: Json,
         pub connect_timeout_ms: Option<i32>,
         pub read_timeout_ms: Option<i32>,
+        pub idle_timeout_ms: Option<i32>,
+        pub total_timeout_ms: Option<i32>,
         /// The route's `Policies` as validated and normalised (`{}`: none); basic-auth
         /// users hold hashes only, never a password (`m20261206_000004_zone_policies`).
         pub policies: Json,

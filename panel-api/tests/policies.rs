@@ -50,6 +50,8 @@ fn every_policy(password: &str) -> Value {
             {"username": "bob", "hash": BCRYPT_HASH}
         ]},
         "rate_limit": {"requests": 10, "per_secs": 60, "burst": 20, "key": {"kind": "header", "name": "X-Api-Key"}},
+        "retry": {"attempts": 3, "on_status": [504, 503]},
+        "circuit_breaker": {"consecutive_failures": 4, "error_percent": 50},
         "error_pages": {
             "429": {"body": "<h1>Slow down ({request_id})</h1>"},
             "503": {"content_type": "text/plain; charset=utf-8", "body": "down for maintenance"}
@@ -77,6 +79,10 @@ fn every_policy_normalised(ann_hash: &str) -> Value {
             {"username": "bob", "hash": BCRYPT_HASH}
         ]},
         "rate_limit": {"requests": 10, "per_secs": 60, "burst": 20, "key": {"kind": "header", "name": "x-api-key"}},
+        "retry": {"attempts": 3, "on_status": [503, 504], "budget_percent": 20, "min_per_sec": 10,
+                  "backoff_ms": 25, "max_backoff_ms": 250},
+        "circuit_breaker": {"consecutive_failures": 4, "error_percent": 50, "window_secs": 10,
+                            "min_requests": 20, "open_secs": 10, "half_open_requests": 1},
         "error_pages": {
             "429": {"content_type": "text/html; charset=utf-8", "body": "<h1>Slow down ({request_id})</h1>"},
             "503": {"content_type": "text/plain; charset=utf-8", "body": "down for maintenance"}
@@ -500,6 +506,8 @@ async fn invalid_policies_are_refused_by_field_and_nothing_changes() -> anyhow::
         ]},
         "rate_limit": {"requests": 0, "per_secs": 7200},
         "max_header_bytes": 100,
+        "retry": {"attempts": 1, "on_status": [500]},
+        "circuit_breaker": {"open_secs": 0},
         "error_pages": {"418": {"body": "teapot"}}
     });
     let fields_of = |reply: &Reply| -> Vec<String> {
@@ -531,6 +539,9 @@ async fn invalid_policies_are_refused_by_field_and_nothing_changes() -> anyhow::
             "policies.rate_limit.requests",
             "policies.rate_limit.per_secs",
             "policies.max_header_bytes",
+            "policies.retry.attempts",
+            "policies.retry.on_status[0]",
+            "policies.circuit_breaker.open_secs",
             "policies.error_pages.418",
         ] {
             assert!(
@@ -1413,5 +1424,71 @@ async fn an_invalid_split_is_refused_naming_the_field_and_a_valid_one_is_stored(
     );
     assert_eq!(split["sticky"]["name"], "x-user-id");
     assert_eq!(split["force"]["header"], "x-canary-cohort");
+    panel.stop().await
+}
+
+/// A zone's idle and total timeouts (data format 2) round-trip through the API, Redis
+/// and PostgreSQL; out-of-range ones are refused naming the field, changing nothing.
+#[tokio::test]
+async fn idle_and_total_timeouts_are_stored_and_bad_ones_named() -> anyhow::Result<()> {
+    let mut panel = Panel::start().await?;
+    let (_, key) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    panel.domain(&key, "policies.test").await?;
+    let host = "slow.policies.test";
+    let mut spec = zone(host, "", "http://127.0.0.1:9001");
+    spec["timeouts"] = json!({"connect_ms": 500, "idle_ms": 0, "total_ms": 86_400_001});
+    let reply = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(spec.clone()),
+        )
+        .await?;
+    assert_eq!(reply.status, 422, "{}", reply.json);
+    let details = reply.json["error"]["details"].as_array().unwrap().clone();
+    let named: Vec<(&str, &str)> = details
+        .iter()
+        .map(|d| (d["field"].as_str().unwrap(), d["problem"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        named,
+        [
+            (
+                "timeouts.idle_ms",
+                "timeout idle_ms is 0; it must be 1–3600000 milliseconds"
+            ),
+            (
+                "timeouts.total_ms",
+                "timeout total_ms is 86400001; it must be 1–86400000 milliseconds"
+            )
+        ]
+    );
+    assert!(panel.zone_record(host).await?.is_none());
+
+    spec["timeouts"] = json!({"connect_ms": 500, "idle_ms": 15000, "total_ms": 120000});
+    let created = panel
+        .call(Method::POST, "/zones", Auth::Bearer(&key), Some(spec))
+        .await?;
+    assert_eq!(created.status, 201, "{}", created.json);
+    let want = json!({"connect_ms": 500, "idle_ms": 15000, "total_ms": 120000});
+    assert_eq!(created.json["timeouts"], want);
+    let id = created.json["id"].as_str().unwrap().to_owned();
+    let read = panel
+        .call(
+            Method::GET,
+            &format!("/zones/{id}"),
+            Auth::Bearer(&key),
+            None,
+        )
+        .await?;
+    assert_eq!(read.json["timeouts"], want, "read back from PostgreSQL");
+    let record = panel
+        .zone_record(host)
+        .await?
+        .expect("the record is in Redis");
+    let t = record.routes[0].timeouts;
+    assert_eq!((t.idle_ms, t.total_ms), (Some(15000), Some(120000)));
+    assert_eq!(redis_format(&panel).await?.as_deref(), Some("2"));
     panel.stop().await
 }

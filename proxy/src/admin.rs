@@ -3,7 +3,9 @@
 //! - `GET /livez`: 200 while the process runs.
 //! - `GET /readyz`: 200 once a snapshot (from Redis or the snapshot file) is served.
 //! - `GET /status`: JSON with the applied version, its age, its source, sizes, the TLS
-//!   ticket key ring in use, and whether Redis answers (and since when it does not).
+//!   ticket key ring in use, whether Redis answers (and since when it does not), and the
+//!   circuit breakers that are open or half-open (a count, and up to 100 by route and
+//!   upstream).
 //! - `GET /route?host=H&path=P&method=M&header=name:value…`: which pattern, route and
 //!   upstreams serve a request — the authoritative answer to "what does host X route
 //!   to" (parameters decoded; `path` may carry a query, `header` may repeat).
@@ -56,6 +58,9 @@ fn query_param(query: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// Circuits `/status` lists by name (the count covers them all).
+const MAX_LISTED_CIRCUITS: usize = 100;
+
 impl Admin {
     fn status(&self) -> serde_json::Value {
         let snapshot = self.live.load();
@@ -76,6 +81,11 @@ impl Admin {
                 "connected": self.state.redis_connected.load(Ordering::Relaxed),
                 "seconds_since_ok": last_ok.map(|t| (now - t).as_seconds_f64()),
                 "last_error": self.state.last_error.lock().expect("never poisoned").clone(),
+            },
+            // Circuit breakers that are not closed: how many, and the first of them.
+            "circuits": {
+                "open": crate::resilience::counts().open_now,
+                "endpoints": crate::resilience::circuits(MAX_LISTED_CIRCUITS),
             },
         })
     }

@@ -4,7 +4,8 @@
 //! `Host`, raw target, client address, TLS or not, whether a header name has an `_`)
 //! and returns either [`Decision::Forward`] — the zone's route, the chosen upstream and
 //! the normalised target to send it — or [`Decision::Answer`], an answer the proxy makes
-//! itself (400, 404, 403, 308, 503). The fast path (`fast.rs` for HTTP/1, `fast/h2.rs`
+//! itself (400, 404, 403, 308, 503; a 503 with `X-Switchyard-Circuit: open` when every
+//! upstream's circuit breaker is open). The fast path (`fast.rs` for HTTP/1, `fast/h2.rs`
 //! for HTTP/2 streams) and Pingora's HTTP/1 and HTTP/2 path (`service.rs`) all call it,
 //! so they cannot route the same request differently; none has a routing rule of its
 //! own.
@@ -247,6 +248,8 @@ pub enum Category {
     HeadTooLarge,
     NotConfigured,
     AllUpstreamsDown,
+    /// Every upstream of the route has its circuit open (503).
+    CircuitOpen,
     /// The upstream did not answer in time (504).
     UpstreamTimeout,
     /// No connection to the upstream (502).
@@ -295,6 +298,7 @@ impl Category {
             Category::HeadTooLarge => "head_too_large",
             Category::NotConfigured => "not_configured",
             Category::AllUpstreamsDown => "all_upstreams_down",
+            Category::CircuitOpen => "circuit_open",
         }
     }
 }
@@ -547,6 +551,19 @@ impl Router {
                     ),
                 };
                 own(503, Category::AllUpstreamsDown, message, Some(route), None)
+            }
+            Pick::CircuitOpen => {
+                crate::resilience::note_rejected();
+                Decision::Answer(Box::new(Answer {
+                    status: 503,
+                    category: Category::CircuitOpen,
+                    message: "503 Service Unavailable: every upstream of this host is failing; its circuit is open".to_owned(),
+                    location: None,
+                    host,
+                    route: Some(route),
+                    close: false,
+                    headers: vec![("x-switchyard-circuit", "open".to_owned())],
+                }))
             }
         }
     }

@@ -53,6 +53,7 @@ use crate::decide::{Category, Decision, Facts, Forward, H1Headers, client_addres
 use crate::framing::{self, BodyFraming, Parsed};
 use crate::policy::{AddedHeaders, Cohort, RoutePolicy, Vars};
 use crate::proxy_protocol::ProxyProtocol;
+use crate::resilience::{Failed, Replay, retry_after};
 use crate::service::{
     CLIENT_GONE, DECIDED, FailureAnswer, Router, UPSTREAM_CONNECT, UPSTREAM_ERROR,
     UPSTREAM_TIMEOUT, own_body, sane_request_id,
@@ -176,6 +177,7 @@ impl ServerApp for Front {
             buf: BytesMut::with_capacity(8 * 1024),
             ubuf: BytesMut::with_capacity(8 * 1024),
             out: Vec::with_capacity(1024),
+            idle: CLIENT_TIMEOUT,
         };
         match conn.serve(shutdown).await {
             Served::Closed => None,
@@ -214,6 +216,8 @@ struct Conn<'a> {
     ubuf: BytesMut,
     /// Heads being written (upstream request, client answer).
     out: Vec<u8>,
+    /// The current exchange's client timeout (its route's `idle_ms`).
+    idle: Duration,
 }
 
 /// A request the fast path took, with its upstream head in `Conn::out`.
@@ -303,6 +307,9 @@ impl Failure {
 enum Exchange {
     /// A pooled connection turned out closed before any answer byte: safe to resend.
     Stale,
+    /// The connection broke before any byte of the answer (and the request was not one
+    /// that is simply sent again as `Stale`): a retry policy may send it again.
+    Reset,
     Failed(Failure),
 }
 
@@ -476,7 +483,7 @@ impl Conn<'_> {
             head_len,
             method: range(method),
             is_head: method == "HEAD",
-            resendable: resendable_method(method),
+            resendable: crate::resilience::idempotent(method.as_bytes()),
             body_len,
             client_close,
             host,
@@ -523,7 +530,9 @@ impl Conn<'_> {
         let router = &front.router;
         let body_in_buf = (self.buf.len() - a.head_len).min(a.body_len as usize);
         let body_buffered = body_in_buf as u64 == a.body_len;
-        let (connect_timeout, read_timeout) = router.timeouts(&a.route);
+        let timeouts = router.timeouts(&a.route);
+        let read_timeout = timeouts.read;
+        self.idle = timeouts.idle;
         let head_end = a.head_len;
         self.out
             .extend_from_slice(&self.buf[head_end..head_end + body_in_buf]);
@@ -535,19 +544,28 @@ impl Conn<'_> {
             body_in_buf,
             read_timeout,
         };
+        let attempts = front.attempts(
+            &a.route,
+            a.cohort,
+            (a.upstream.clone(), a.addr),
+            body_buffered && a.resendable,
+            timeouts.connect,
+            &mut attempt,
+        );
         let Attempted {
             result: exchanged,
             addr,
             elapsed,
-        } = front
-            .attempts(
-                a.route.balancer_for(a.cohort),
-                (a.upstream.clone(), a.addr),
-                !(body_buffered && a.resendable),
-                connect_timeout,
-                &mut attempt,
-            )
-            .await;
+        } = match timeouts.total {
+            None => attempts.await,
+            Some(total) => pingora_timeout::timeout(total, attempts)
+                .await
+                .unwrap_or(Attempted {
+                    result: Err(Failure::Timeout),
+                    addr: a.addr,
+                    elapsed: None,
+                }),
+        };
 
         let mut status = 0;
         let mut bytes = 0u64;
@@ -565,10 +583,14 @@ impl Conn<'_> {
                 } else {
                     b"connection: keep-alive\r\n\r\n"
                 });
-                match self
-                    .forward_body(&mut conn, &head, read_timeout, &mut bytes)
-                    .await
-                {
+                let body = self.forward_body(&mut conn, &head, read_timeout, &mut bytes);
+                let body = match timeouts.left(started) {
+                    None => body.await,
+                    Some(left) => pingora_timeout::timeout(left, body)
+                        .await
+                        .unwrap_or(Err(Failure::Timeout)),
+                };
+                match body {
                     Ok(reusable) => {
                         if reusable {
                             front.pool.put(addr, conn);
@@ -627,16 +649,18 @@ impl Conn<'_> {
         read_timeout: Duration,
         reused: bool,
     ) -> Result<AnswerHead, Exchange> {
-        let broken = |reused: bool| {
-            if reused {
+        // Nothing of the answer came: a pooled connection the upstream had closed
+        // (`Stale`: sent again on a new one, when that is safe), else a reset.
+        let unanswered = |reused: bool| {
+            if reused && body_buffered && a.resendable {
                 Exchange::Stale
             } else {
-                Exchange::Failed(Failure::Broken)
+                Exchange::Reset
             }
         };
         match pingora_timeout::timeout(read_timeout, conn.write_all(&self.out)).await {
             Ok(Ok(())) => {}
-            Ok(Err(_)) => return Err(broken(reused && body_buffered && a.resendable)),
+            Ok(Err(_)) => return Err(unanswered(reused)),
             Err(_) => return Err(Exchange::Failed(Failure::Timeout)),
         }
         if !body_buffered {
@@ -646,7 +670,7 @@ impl Conn<'_> {
                 self.ubuf.clear();
                 self.ubuf.reserve(CHUNK);
                 let n = match pingora_timeout::timeout(
-                    CLIENT_TIMEOUT,
+                    self.idle,
                     (&mut self.client).take(left).read_buf(&mut self.ubuf),
                 )
                 .await
@@ -698,9 +722,8 @@ impl Conn<'_> {
             self.ubuf.reserve(4096);
             match pingora_timeout::timeout(read_timeout, conn.read_buf(&mut self.ubuf)).await {
                 Ok(Ok(n)) if n > 0 => {}
-                Ok(_) => {
-                    return Err(broken(reused && body_buffered && a.resendable && !answered));
-                }
+                Ok(_) if !answered => return Err(unanswered(reused)),
+                Ok(_) => return Err(Exchange::Failed(Failure::Broken)),
                 Err(_) => return Err(Exchange::Failed(Failure::Timeout)),
             }
         }
@@ -780,7 +803,7 @@ impl Conn<'_> {
             self.client.write_all(data).await?;
             self.client.flush().await
         };
-        match pingora_timeout::timeout(CLIENT_TIMEOUT, write).await {
+        match pingora_timeout::timeout(self.idle, write).await {
             Ok(r) => r,
             Err(_) => Err(io::ErrorKind::TimedOut.into()),
         }
@@ -843,7 +866,9 @@ impl Conn<'_> {
 trait Attempt {
     /// The answer's head, as the exchange reads it.
     type Head;
-    /// Rewrites the upstream request for another upstream (after a failed connection).
+    /// The answer's status.
+    fn status(head: &Self::Head) -> u16;
+    /// Rewrites the upstream request for another upstream (after a failed attempt).
     fn retarget(&mut self, upstream: &Upstream);
     /// Sends the request on `conn` (`reused`: it came from the pool) and reads the
     /// answer's head.
@@ -866,55 +891,117 @@ struct Attempted<H> {
 
 impl Front {
     /// Sends a request to `first` and reads its answer's head: on an idle pooled
-    /// connection when there is one (with `check_pooled`, one the upstream has closed
-    /// meanwhile is skipped: the request may not be sent twice), else on a new one. A
-    /// failed connection is reported to the health registry and the route's next
-    /// upstream is tried, up to the proxy's attempts per request; a pooled connection
-    /// that turns out closed before any answer makes the pool forget that address and
-    /// the request go again on a new connection. The one place both fast paths decide
-    /// where a request goes and whether it is sent again.
+    /// connection when there is one (unless `safe`, one the upstream has closed meanwhile
+    /// is skipped: the request may not be sent twice), else on a new one. `safe`: the
+    /// method is idempotent and the whole body is held, so the request may be sent again.
+    ///
+    /// Every attempt's outcome goes to the endpoint's health and the route's circuit
+    /// breakers; whether a failed attempt is sent again, and after how long, is
+    /// [`crate::resilience::retry_after`]'s decision (the route's retry policy and
+    /// budget); the next upstream comes from the route's (or split group's) balancer,
+    /// another one than those that failed when there is one. A pooled connection that
+    /// turns out closed before any answer makes the pool forget that address and the
+    /// request go again on a new connection. The one place both fast paths decide where a
+    /// request goes and whether it is sent again.
     async fn attempts<A: Attempt>(
         &self,
-        balancer: &Balancer,
+        route: &RouteEntry,
+        cohort: Option<crate::policy::Cohort>,
         first: (Arc<Upstream>, SocketAddr),
-        check_pooled: bool,
+        safe: bool,
         connect_timeout: Duration,
         request: &mut A,
     ) -> Attempted<A::Head> {
         let health = self.router.registry.config();
-        let max_attempts = self
+        let balancer = route.balancer_for(cohort);
+        let policy = route.policy.as_deref().and_then(|p| p.retry());
+        if let Some(p) = policy {
+            p.budget.deposit();
+        }
+        let default_tries = self
             .router
             .settings
             .max_attempts
-            .min(balancer.upstreams().len());
+            .min(balancer.upstreams().len()) as u32;
         let (mut upstream, mut addr) = first;
         let mut failed: Vec<SocketAddr> = Vec::new();
-        let mut attempts = 1;
+        let mut tries = 1;
         let mut from_pool = true;
         loop {
             let started = Instant::now();
             let pooled = if from_pool {
-                self.pool.take(addr, check_pooled)
+                self.pool.take(addr, !safe)
             } else {
                 None
             };
             let reused = pooled.is_some();
-            let mut conn = match pooled {
-                Some(conn) => conn,
-                None => match connect(addr, connect_timeout).await {
-                    Ok(conn) => conn,
-                    Err(f) => {
-                        upstream.report_failure(health);
-                        failed.push(addr);
-                        if attempts < max_attempts
-                            && let Some((next, next_addr)) =
-                                next_upstream(balancer, health, &failed)
-                        {
-                            attempts += 1;
-                            request.retarget(&next);
-                            upstream = next;
-                            addr = next_addr;
-                            continue;
+            let outcome = match pooled {
+                Some(conn) => Ok(conn),
+                None => connect(addr, connect_timeout).await,
+            };
+            let (why, failure) = match outcome {
+                Err(f) => {
+                    upstream.report_failure(health);
+                    (Failed::Connect, f)
+                }
+                Ok(mut conn) => match request.exchange(&mut conn, reused).await {
+                    Ok(head) => {
+                        let elapsed = started.elapsed();
+                        self.router
+                            .metrics
+                            .upstream_seconds
+                            .observe(elapsed.as_secs_f64());
+                        upstream.report_success();
+                        let status = A::status(&head);
+                        balancer.report(&upstream, status < 500);
+                        let retry = policy.is_some_and(|p| p.retries_status(status));
+                        if !retry {
+                            return Attempted {
+                                result: Ok((conn, head)),
+                                addr,
+                                elapsed: Some(elapsed),
+                            };
+                        }
+                        // The answer is one the policy retries: unless the retry is
+                        // refused, it is dropped unread with its connection.
+                        let replay = Replay {
+                            safe,
+                            tries,
+                            default_tries,
+                        };
+                        match retry_after(policy, Failed::Status(status), replay).and_then(|wait| {
+                            Some((wait, retry_upstream(balancer, health, &failed, addr)?))
+                        }) {
+                            None => {
+                                return Attempted {
+                                    result: Ok((conn, head)),
+                                    addr,
+                                    elapsed: Some(elapsed),
+                                };
+                            }
+                            Some((wait, next)) => {
+                                drop(conn);
+                                failed.push(addr);
+                                (upstream, addr) = next;
+                                tries += 1;
+                                from_pool = true;
+                                pingora_timeout::sleep(wait).await;
+                                request.retarget(&upstream);
+                                continue;
+                            }
+                        }
+                    }
+                    Err(Exchange::Stale) => {
+                        // The upstream closed its idle connections (restart, idle timeout):
+                        // forget them and send again on a new one.
+                        self.pool.forget(addr);
+                        from_pool = false;
+                        continue;
+                    }
+                    Err(Exchange::Reset) => (Failed::Reset, Failure::Broken),
+                    Err(Exchange::Failed(f)) => {
+                        if f != Failure::ClientGone {
+                            balancer.report(&upstream, false);
                         }
                         return Attempted {
                             result: Err(f),
@@ -924,30 +1011,35 @@ impl Front {
                     }
                 },
             };
-            let (result, elapsed) = match request.exchange(&mut conn, reused).await {
-                Ok(head) => {
-                    let elapsed = started.elapsed();
-                    self.router
-                        .metrics
-                        .upstream_seconds
-                        .observe(elapsed.as_secs_f64());
-                    upstream.report_success();
-                    (Ok((conn, head)), Some(elapsed))
-                }
-                Err(Exchange::Stale) => {
-                    // The upstream closed its idle connections (restart, idle timeout):
-                    // forget them and send again on a new one.
-                    self.pool.forget(addr);
-                    from_pool = false;
-                    continue;
-                }
-                Err(Exchange::Failed(f)) => (Err(f), None),
+            balancer.report(&upstream, false);
+            failed.push(addr);
+            let replay = Replay {
+                safe,
+                tries,
+                default_tries,
             };
-            return Attempted {
-                result,
-                addr,
-                elapsed,
+            let next = retry_after(policy, why, replay).and_then(|wait| {
+                let next = if policy.is_some() {
+                    retry_upstream(balancer, health, &failed, addr)
+                } else {
+                    next_upstream(balancer, health, &failed)
+                };
+                Some((wait, next?))
+            });
+            let Some((wait, next)) = next else {
+                return Attempted {
+                    result: Err(failure),
+                    addr,
+                    elapsed: None,
+                };
             };
+            (upstream, addr) = next;
+            tries += 1;
+            from_pool = true;
+            if !wait.is_zero() {
+                pingora_timeout::sleep(wait).await;
+            }
+            request.retarget(&upstream);
         }
     }
 }
@@ -964,6 +1056,10 @@ struct H1Attempt<'c, 'f> {
 
 impl Attempt for H1Attempt<'_, '_> {
     type Head = AnswerHead;
+
+    fn status(head: &AnswerHead) -> u16 {
+        head.status
+    }
 
     fn retarget(&mut self, upstream: &Upstream) {
         self.conn.rebuild_head(self.a, upstream);
@@ -984,18 +1080,22 @@ impl Attempt for H1Attempt<'_, '_> {
     }
 }
 
-/// Methods a request may be sent with twice (RFC 9110 §9.2.2): one that found its
-/// pooled connection closed is sent again on a new one. nginx's rule too: POST, PATCH,
-/// LOCK and the like are never resent.
-fn resendable_method(method: &str) -> bool {
-    matches!(
-        method,
-        "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
-    )
+/// Where a retry under a policy goes: another upstream than those that `failed`, else
+/// (a route with one endpoint, say) the one that just failed, `last`.
+fn retry_upstream(
+    balancer: &Balancer,
+    health: &HealthConfig,
+    failed: &[SocketAddr],
+    last: SocketAddr,
+) -> Option<(Arc<Upstream>, SocketAddr)> {
+    next_upstream(balancer, health, failed).or_else(|| {
+        let without_last: Vec<SocketAddr> = failed.iter().copied().filter(|a| *a != last).collect();
+        next_upstream(balancer, health, &without_last)
+    })
 }
 
 /// Another upstream of `balancer` (the request's route or split group) after a failed
-/// connection to each of `failed`, when the fast path can use it (plain HTTP, address
+/// attempt on each of `failed`, when the fast path can use it (plain HTTP, address
 /// known); else the request fails as is.
 fn next_upstream(
     balancer: &Balancer,

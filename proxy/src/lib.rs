@@ -5,7 +5,9 @@
 //! atomically, routes by host with wildcards ([`service`]; common plain-HTTP/1.1 requests
 //! take the [`fast`] path, everything else Pingora's), picks the TLS certificate per
 //! SNI ([`tls`]) and keeps serving the last snapshot — or the copy it saved on disk —
-//! while Redis, Postgres or the panel are down ([`sync`]).
+//! while Redis, Postgres or the panel are down ([`sync`]). Whether a failed attempt is
+//! sent again and whether an upstream may take requests (a route's retries, retry budget
+//! and circuit breakers) is decided in [`resilience`] for every path.
 //!
 //! It must never touch PostgreSQL, never write routing data to Redis (only its own
 //! status), and never block a request on Redis: requests only read the snapshot. With
@@ -24,6 +26,7 @@ pub mod jwks;
 pub mod metrics;
 pub mod policy;
 pub mod proxy_protocol;
+pub mod resilience;
 pub mod route_match;
 pub mod service;
 pub mod snapshot;

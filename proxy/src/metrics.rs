@@ -29,6 +29,13 @@ pub struct Metrics {
     pub full_reloads: IntCounter,
     pub feed_entries: IntCounter,
     pub cert_days_left: IntGaugeVec,
+    /// Circuit breakers and retries ([`crate::resilience`]), brought up to date from its
+    /// process-wide counts when the metrics are read.
+    circuits_open: IntGauge,
+    circuits_opened: IntCounter,
+    circuit_rejected: IntCounter,
+    retries: IntCounter,
+    retry_budget_exhausted: IntCounter,
     zones_seen: Mutex<HashSet<String>>,
 }
 
@@ -80,6 +87,23 @@ impl Metrics {
                 &["name"],
             )
             .expect("valid"),
+            circuits_open: gauge(
+                "circuits_open",
+                "Upstream endpoints whose circuit breaker is open or half-open now",
+            ),
+            circuits_opened: counter(
+                "circuits_opened_total",
+                "Times a circuit breaker opened (after failures or a failed probe)",
+            ),
+            circuit_rejected: counter(
+                "circuit_rejected_total",
+                "Requests answered 503 because every upstream of their route had its circuit open",
+            ),
+            retries: counter("retries_total", "Attempts sent again under a retry policy"),
+            retry_budget_exhausted: counter(
+                "retry_budget_exhausted_total",
+                "Retries a route's retry budget refused",
+            ),
             zones_seen: Mutex::new(HashSet::new()),
             registry,
         };
@@ -97,6 +121,11 @@ impl Metrics {
             Box::new(m.full_reloads.clone()),
             Box::new(m.feed_entries.clone()),
             Box::new(m.cert_days_left.clone()),
+            Box::new(m.circuits_open.clone()),
+            Box::new(m.circuits_opened.clone()),
+            Box::new(m.circuit_rejected.clone()),
+            Box::new(m.retries.clone()),
+            Box::new(m.retry_budget_exhausted.clone()),
         ] {
             r.register(c).expect("each metric is registered once");
         }
@@ -129,6 +158,16 @@ impl Metrics {
 
     /// The text exposition format.
     pub fn render(&self) -> Vec<u8> {
+        let counts = crate::resilience::counts();
+        self.circuits_open.set(counts.open_now as i64);
+        for (counter, now) in [
+            (&self.circuits_opened, counts.opened),
+            (&self.circuit_rejected, counts.rejected),
+            (&self.retries, counts.retries),
+            (&self.retry_budget_exhausted, counts.budget_exhausted),
+        ] {
+            counter.inc_by(now.saturating_sub(counter.get()));
+        }
         let mut out = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)

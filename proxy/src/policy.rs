@@ -16,7 +16,9 @@
 //! route's request header edits ([`HeaderEdits::each_appended`],
 //! [`HeaderEdits::write_appended`]). A `forward_auth` policy needs a sub-request, which
 //! the decision core cannot make: [`RoutePolicy::forward_auth`] only says it is needed
-//! (see `crate::forward_auth`).
+//! (see `crate::forward_auth`). A `retry` policy is compiled here with its budget
+//! ([`RoutePolicy::retry`]); the retry decision itself is `crate::resilience`'s, and a
+//! `circuit_breaker` lives in the route's balancers (`crate::upstreams`).
 //!
 //! Must never: block on I/O (an unknown JWT `kid` is refused and asks for a refresh, it
 //! never waits for one), or keep a credential in clear (the basic-auth cache keys on a
@@ -40,12 +42,13 @@ use std::sync::Arc;
 use switchyard_shared::BackendUrl;
 use switchyard_shared::model::Upstream as UpstreamSpec;
 use switchyard_shared::policy::{
-    BasicAuth, ForwardAuth, HeaderRules, Jwt, Piece, Policies, RateKey, Rewrite, Split, Sticky,
-    parse_template,
+    BasicAuth, CircuitBreaker, ForwardAuth, HeaderRules, Jwt, Piece, Policies, RateKey, Rewrite,
+    Split, Sticky, parse_template,
 };
 
 use crate::decide::HeaderLookup;
 use crate::jwks::JwkSource;
+use crate::resilience::RetryPolicy;
 use crate::upstreams::{Balancer, Registry};
 
 /// Request header fields one request adds besides the route's edits: the claims a `jwt`
@@ -301,12 +304,14 @@ pub struct RoutePolicy {
     limiter: Option<Limiter>,
     pages: Vec<(u16, String, Template)>,
     split: Option<CompiledSplit>,
+    retry: Option<RetryPolicy>,
 }
 
 impl RoutePolicy {
     /// Compiles validated policies (records are checked when read from Redis); a
     /// split's upstreams come from `registry`, shared with every route naming them.
-    pub fn compile(p: &Policies, registry: &Registry) -> Self {
+    /// `label` names the route (`host/prefix`) for its circuit breakers in `/status`.
+    pub fn compile(p: &Policies, registry: &Registry, label: &str) -> Self {
         let rewrite = p.rewrite.as_ref().and_then(|r| match r {
             Rewrite::StripPrefix => Some(CompiledRewrite::StripPrefix),
             Rewrite::ReplacePrefix { with } => Some(CompiledRewrite::ReplacePrefix(with.clone())),
@@ -397,8 +402,14 @@ impl RoutePolicy {
             split: p
                 .split
                 .as_ref()
-                .map(|s| CompiledSplit::compile(s, registry)),
+                .map(|s| CompiledSplit::compile(s, registry, p.circuit_breaker.as_ref(), label)),
+            retry: p.retry.as_ref().map(RetryPolicy::compile),
         }
+    }
+
+    /// The route's retry policy, if it has one ([`crate::resilience`]).
+    pub fn retry(&self) -> Option<&RetryPolicy> {
+        self.retry.as_ref()
     }
 
     /// The route's traffic split, if it has one.
@@ -791,7 +802,12 @@ pub struct CompiledSplit {
 }
 
 impl CompiledSplit {
-    fn compile(s: &Split, registry: &Registry) -> Self {
+    fn compile(
+        s: &Split,
+        registry: &Registry,
+        breaker: Option<&CircuitBreaker>,
+        label: &str,
+    ) -> Self {
         let mut total = 0;
         let cumulative = s
             .groups
@@ -817,7 +833,9 @@ impl CompiledSplit {
                             })
                         })
                         .collect();
-                    registry.balancer(&specs)
+                    registry
+                        .balancer(&specs)
+                        .with_breakers(breaker, || format!("{label} group {}", g.name))
                 }),
                 cookie: match &s.sticky {
                     Some(Sticky::Cookie { name, max_age_secs }) => {
@@ -1057,7 +1075,7 @@ mod tests {
         let mut out = Vec::new();
         p.check("policies", true, &mut out);
         assert!(out.is_empty(), "{out:?}");
-        RoutePolicy::compile(&p, &Registry::new(Default::default()))
+        RoutePolicy::compile(&p, &Registry::new(Default::default()), "t.test")
     }
 
     #[test]
@@ -1180,7 +1198,7 @@ mod tests {
             "jwt": {"algorithms": ["HS256"]}}))
         .unwrap();
         broken.jwt.as_mut().unwrap().secret = None;
-        let broken = RoutePolicy::compile(&broken, &Registry::new(Default::default()));
+        let broken = RoutePolicy::compile(&broken, &Registry::new(Default::default()), "t.test");
         assert!(
             broken
                 .admit(None, &with(&[("authorization", &format!("Bearer {good}"))]))

@@ -27,6 +27,7 @@ use crate::decide::{Answer, Category, Decision, Facts, Forward, client_address};
 use crate::forward_auth::{Asked, Verdict};
 use crate::metrics::Metrics;
 use crate::policy::{AddedHeaders, Cohort, Vars};
+use crate::resilience::{Failed, Replay, retry_after};
 use crate::snapshot::{RouteEntry, Snapshot};
 use crate::upstreams::{Pick, Registry, Upstream};
 
@@ -47,6 +48,31 @@ pub struct RouterSettings {
     pub allow_lowercase_methods: bool,
     /// Peers whose `X-Forwarded-For` names the client (`--trusted-proxies`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// How long a client may leave an exchange idle (send no byte of its body, read no byte
+/// of the answer) unless its route says otherwise.
+pub const CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A route's timeouts, resolved against the proxy's defaults ([`Router::timeouts`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RouteTimeouts {
+    /// To connect to an upstream.
+    pub connect: Duration,
+    /// For each read from the upstream (the answer's head, then each piece of its body).
+    pub read: Duration,
+    /// For each read from and write to the client during an exchange.
+    pub idle: Duration,
+    /// For the whole exchange, from the decision to the answer's last byte.
+    pub total: Option<Duration>,
+}
+
+impl RouteTimeouts {
+    /// What is left of the total time at `now` for an exchange begun at `started`
+    /// (`None`: no total limit).
+    pub fn left(&self, started: Instant) -> Option<Duration> {
+        self.total.map(|t| t.saturating_sub(started.elapsed()))
+    }
 }
 
 /// The proxy service.
@@ -87,6 +113,10 @@ pub struct Ctx {
     /// The split group the request went to, when its route splits traffic.
     cohort: Option<Cohort>,
     attempts: usize,
+    /// The wait before the next attempt, as the retry decision set it.
+    retry_wait: Option<Duration>,
+    /// The answer's head came for the current attempt.
+    answered: bool,
     upstream_started: Option<Instant>,
     upstream_elapsed: Option<Duration>,
     error: Option<Category>,
@@ -382,14 +412,33 @@ impl Router {
         }
     }
 
-    /// The connect and read timeouts for `route`: its own, else the proxy's defaults.
-    pub(crate) fn timeouts(&self, route: &RouteEntry) -> (Duration, Duration) {
+    /// The timeouts of `route`: its own, else the proxy's defaults — the one rule of
+    /// every path.
+    pub(crate) fn timeouts(&self, route: &RouteEntry) -> RouteTimeouts {
         let own = &route.route.timeouts;
         let ms = |ms: u32| Duration::from_millis(ms.into());
-        (
-            own.connect_ms.map_or(self.settings.connect_timeout, ms),
-            own.read_ms.map_or(self.settings.read_timeout, ms),
-        )
+        RouteTimeouts {
+            connect: own.connect_ms.map_or(self.settings.connect_timeout, ms),
+            read: own.read_ms.map_or(self.settings.read_timeout, ms),
+            idle: own.idle_ms.map_or(CLIENT_IDLE_TIMEOUT, ms),
+            total: own.total_ms.map(ms),
+        }
+    }
+
+    /// What the request allows of a retry ([`crate::resilience::retry_after`]): an
+    /// idempotent method whose body is held whole (Pingora keeps the start of a body
+    /// for retries; beyond it the body is gone).
+    fn replay(&self, session: &Session, ctx: &Ctx) -> Replay {
+        let others = ctx
+            .route
+            .as_ref()
+            .map_or(0, |r| r.balancer_for(ctx.cohort).upstreams().len());
+        Replay {
+            safe: crate::resilience::idempotent(session.req_header().method.as_str().as_bytes())
+                && !session.as_ref().retry_buffer_truncated(),
+            tries: ctx.attempts as u32,
+            default_tries: self.settings.max_attempts.min(others) as u32,
+        }
     }
 
     fn pick(&self, route: &RouteEntry, ctx: &Ctx) -> Pick {
@@ -423,6 +472,8 @@ impl ProxyHttp for Router {
             failed_addrs: Vec::new(),
             cohort: None,
             attempts: 0,
+            retry_wait: None,
+            answered: false,
             upstream_started: None,
             upstream_elapsed: None,
             error: None,
@@ -477,6 +528,22 @@ impl ProxyHttp for Router {
                 ctx.route = Some(route);
                 ctx.picked = Some(upstream);
                 ctx.added = added;
+                if let Some(retry) = ctx
+                    .route
+                    .as_ref()
+                    .and_then(|r| r.policy.as_deref())
+                    .and_then(|p| p.retry())
+                {
+                    // Keeps the start of the body (Pingora's limit), so a retry can send
+                    // it again; a longer body is not retried.
+                    session.as_mut().enable_retry_buffering();
+                    retry.budget.deposit();
+                }
+                let idle = self.timeouts(ctx.route.as_ref().expect("set above")).idle;
+                if idle != CLIENT_IDLE_TIMEOUT {
+                    session.set_read_timeout(Some(idle));
+                    session.set_write_timeout(Some(idle));
+                }
                 if forward_auth {
                     return self.clear_by_service(session, ctx).await;
                 }
@@ -520,16 +587,36 @@ impl ProxyHttp for Router {
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no route chosen"))?;
         let upstream = match ctx.picked.take() {
             Some(u) => u,
-            // A retry after a failed connection: choose again without the failed address.
-            None => match self.pick(&route, ctx) {
-                Pick::Upstream(u) => u,
-                _ => {
-                    return Error::e_explain(
-                        ErrorType::ConnectRefused,
-                        "no other upstream is available",
-                    );
+            // A retry: choose again without the failed addresses (under a retry policy,
+            // the last one again when there is no other, as the fast path does).
+            None => {
+                if let Some(wait) = ctx.retry_wait.take().filter(|w| !w.is_zero()) {
+                    pingora_timeout::sleep(wait).await;
                 }
-            },
+                match self.pick(&route, ctx) {
+                    Pick::Upstream(u) => u,
+                    _ => match (
+                        route.policy.as_deref().and_then(|p| p.retry()),
+                        ctx.failed_addrs.pop(),
+                    ) {
+                        (Some(_), Some(_)) => match self.pick(&route, ctx) {
+                            Pick::Upstream(u) => u,
+                            _ => {
+                                return Error::e_explain(
+                                    ErrorType::ConnectRefused,
+                                    "no other upstream is available",
+                                );
+                            }
+                        },
+                        _ => {
+                            return Error::e_explain(
+                                ErrorType::ConnectRefused,
+                                "no other upstream is available",
+                            );
+                        }
+                    },
+                }
+            }
         };
         let Some(addr) = upstream.addr() else {
             ctx.error = Some(Category::UnresolvedUpstream);
@@ -539,10 +626,18 @@ impl ProxyHttp for Router {
             );
         };
         ctx.attempts += 1;
+        ctx.answered = false;
         let mut peer = HttpPeer::new(addr, upstream.tls(), upstream.sni().to_owned());
-        let (connect_timeout, read_timeout) = self.timeouts(&route);
-        peer.options.connection_timeout = Some(connect_timeout);
-        peer.options.read_timeout = Some(read_timeout);
+        let timeouts = self.timeouts(&route);
+        // The total time bounds the connection and the wait for the answer's head; the
+        // body's pieces are checked against it as they pass (`upstream_response_body_filter`).
+        let left = timeouts.left(ctx.started).unwrap_or(Duration::MAX);
+        if left.is_zero() {
+            ctx.error = Some(Category::UpstreamTimeout);
+            return Error::e_explain(ErrorType::ReadTimedout, "the route's total time is up");
+        }
+        peer.options.connection_timeout = Some(timeouts.connect.min(left));
+        peer.options.read_timeout = Some(timeouts.read.min(left));
         ctx.upstream_addr = Some(addr);
         ctx.upstream = Some(upstream);
         ctx.upstream_started = Some(Instant::now());
@@ -677,7 +772,7 @@ impl ProxyHttp for Router {
 
     async fn upstream_response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream_response: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
@@ -691,10 +786,54 @@ impl ProxyHttp for Router {
             ctx.upstream_elapsed = Some(elapsed);
             self.metrics.upstream_seconds.observe(elapsed.as_secs_f64());
         }
-        if let Some(u) = &ctx.upstream {
+        ctx.answered = true;
+        let status = upstream_response.status.as_u16();
+        if let (Some(u), Some(route)) = (&ctx.upstream, &ctx.route) {
             u.report_success();
+            route.balancer_for(ctx.cohort).report(u, status < 500);
+        }
+        let policy = ctx
+            .route
+            .as_ref()
+            .and_then(|r| r.policy.as_deref())
+            .and_then(|p| p.retry());
+        if policy.is_some_and(|p| p.retries_status(status))
+            && let Some(wait) =
+                retry_after(policy, Failed::Status(status), self.replay(session, ctx))
+        {
+            // Dropped unread: Pingora sends the request again (`upstream_peer` picks
+            // another upstream), nothing has reached the client yet.
+            if let Some(addr) = ctx.upstream_addr {
+                ctx.failed_addrs.push(addr);
+            }
+            ctx.retry_wait = Some(wait);
+            let mut e = Error::explain(
+                ErrorType::HTTPStatus(status),
+                "the upstream's answer is retried",
+            );
+            e.set_retry(true);
+            return Err(e);
         }
         Ok(())
+    }
+
+    fn upstream_response_body_filter(
+        &self,
+        _session: &mut Session,
+        _body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Option<Duration>> {
+        // A route's total time, checked as the answer's pieces pass: once it is up the
+        // answer is cut (its head is gone; the client sees the connection end).
+        if let Some(route) = &ctx.route
+            && route.route.timeouts.total_ms.is_some()
+            && self.timeouts(route).left(ctx.started) == Some(Duration::ZERO)
+        {
+            ctx.error = Some(Category::UpstreamTimeout);
+            return Error::e_explain(ErrorType::ReadTimedout, "the route's total time is up");
+        }
+        Ok(None)
     }
 
     async fn response_filter(
@@ -736,23 +875,86 @@ impl ProxyHttp for Router {
 
     fn fail_to_connect(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         _peer: &HttpPeer,
         ctx: &mut Ctx,
         mut e: Box<Error>,
     ) -> Box<Error> {
         if let Some(u) = &ctx.upstream {
             u.report_failure(self.registry.config());
+            if let Some(route) = &ctx.route {
+                route.balancer_for(ctx.cohort).report(u, false);
+            }
         }
         if let Some(addr) = ctx.upstream_addr {
             ctx.failed_addrs.push(addr);
         }
-        let others = ctx
+        let policy = ctx
             .route
             .as_ref()
-            .map_or(0, |r| r.balancer_for(ctx.cohort).upstreams().len());
-        if ctx.attempts < self.settings.max_attempts.min(others) {
-            e.set_retry(true);
+            .and_then(|r| r.policy.as_deref())
+            .and_then(|p| p.retry());
+        let replay = self.replay(session, ctx);
+        match retry_after(policy, Failed::Connect, replay) {
+            Some(wait) => {
+                ctx.retry_wait = Some(wait);
+                e.set_retry(true);
+            }
+            None => e.set_retry(false),
+        }
+        e
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut Ctx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        if let ErrorType::HTTPStatus(_) = e.etype()
+            && e.retry()
+        {
+            // Our own: `upstream_response_filter` decided to retry the answer.
+            return e;
+        }
+        let upstream_side = !is_client_error(&e);
+        if upstream_side && let (Some(u), Some(route)) = (&ctx.upstream, &ctx.route) {
+            route.balancer_for(ctx.cohort).report(u, false);
+        }
+        let policy = ctx
+            .route
+            .as_ref()
+            .and_then(|r| r.policy.as_deref())
+            .and_then(|p| p.retry());
+        let reset = upstream_side
+            && !ctx.answered
+            && !matches!(
+                e.etype(),
+                ErrorType::ReadTimedout | ErrorType::WriteTimedout | ErrorType::ConnectTimedout
+            );
+        if policy.is_some() && reset {
+            match retry_after(policy, Failed::Reset, self.replay(session, ctx)) {
+                Some(wait) => {
+                    if let Some(addr) = ctx.upstream_addr {
+                        ctx.failed_addrs.push(addr);
+                    }
+                    ctx.retry_wait = Some(wait);
+                    e.set_retry(true);
+                }
+                None => e.set_retry(false),
+            }
+            return e;
+        }
+        // Pingora's own rule otherwise: a reused connection that broke is sent again
+        // when the request is idempotent and its body is held.
+        if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated()
+        {
+            e.set_retry(false);
+        } else {
+            e.retry.decide_reuse(client_reused);
         }
         e
     }

@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use switchyard_shared::backend::{BackendUrl, Scheme};
 use switchyard_shared::model::Upstream as UpstreamSpec;
+use switchyard_shared::policy::CircuitBreaker;
+
+use crate::resilience::Breakers;
 
 /// How health is judged.
 #[derive(Debug, Clone)]
@@ -187,6 +190,8 @@ pub struct Balancer {
     /// `n % total`, which spreads requests in proportion to the weights.
     cumulative: Vec<u32>,
     counter: AtomicU64,
+    /// The route's circuit breakers, one per upstream, when it has the policy.
+    breakers: Option<Arc<Breakers>>,
 }
 
 /// What [`Balancer::pick`] found.
@@ -197,6 +202,9 @@ pub enum Pick {
     NotConfigured,
     /// Every upstream is down and none may take a probe now (503).
     AllDown,
+    /// Every upstream that is up has its circuit open (503 with
+    /// `X-Switchyard-Circuit: open`).
+    CircuitOpen,
 }
 
 impl Balancer {
@@ -221,8 +229,27 @@ impl Balancer {
             .collect()
     }
 
+    /// Gives the balancer circuit breakers per upstream (`label` names the route in
+    /// `/status`); without a policy it stays as it is, at no cost.
+    pub fn with_breakers(
+        mut self,
+        config: Option<&CircuitBreaker>,
+        label: impl FnOnce() -> String,
+    ) -> Self {
+        self.breakers = config.map(|c| Breakers::new(c, label(), self.upstreams.clone()));
+        self
+    }
+
+    /// What happened to an attempt on `upstream` (`ok`: an answer below 500), for the
+    /// route's circuit breakers, if it has them.
+    pub fn report(&self, upstream: &Upstream, ok: bool) {
+        if let Some(b) = &self.breakers {
+            b.report(upstream, ok);
+        }
+    }
+
     /// Weighted round robin over available upstreams, skipping `exclude` (endpoints
-    /// that already failed for this request).
+    /// that already failed for this request) and those whose circuit is open.
     pub fn pick(&self, config: &HealthConfig, exclude: &[SocketAddr]) -> Pick {
         let total = match self.cumulative.last() {
             Some(&t) if t > 0 => t,
@@ -234,15 +261,26 @@ impl Balancer {
         let usable = |u: &Arc<Upstream>| {
             u.available() && u.addrs.load().iter().any(|a| !exclude.contains(a))
         };
+        let admits = |i: usize| self.breakers.as_ref().is_none_or(|b| b.admits(i));
+        let closed = |i: usize| self.breakers.as_ref().is_none_or(|b| b.closed(i));
+        let mut circuit_open = false;
         for k in 0..count {
-            let u = &self.upstreams[(start + k) % count];
+            let i = (start + k) % count;
+            let u = &self.upstreams[i];
             if usable(u) {
-                return Pick::Upstream(u.clone());
+                if admits(i) {
+                    return Pick::Upstream(u.clone());
+                }
+                circuit_open = true;
             }
         }
+        if circuit_open {
+            return Pick::CircuitOpen;
+        }
         for k in 0..count {
-            let u = &self.upstreams[(start + k) % count];
-            if u.take_trickle(config.trickle_every) {
+            let i = (start + k) % count;
+            let u = &self.upstreams[i];
+            if closed(i) && u.take_trickle(config.trickle_every) {
                 return Pick::Upstream(u.clone());
             }
         }
@@ -327,6 +365,7 @@ impl Registry {
             upstreams,
             cumulative,
             counter: AtomicU64::new(0),
+            breakers: None,
         }
     }
 
@@ -507,6 +546,94 @@ mod tests {
             registry.balancer(&[]).pick(registry.config(), &[]),
             Pick::NotConfigured
         ));
+    }
+
+    fn breaker(failures: u32, open_secs: u32) -> CircuitBreaker {
+        CircuitBreaker {
+            consecutive_failures: failures,
+            error_percent: None,
+            window_secs: 10,
+            min_requests: 20,
+            open_secs,
+            half_open_requests: 1,
+        }
+    }
+
+    #[test]
+    fn consecutive_failures_open_a_circuit_and_the_others_take_the_traffic() {
+        let registry = Registry::new(HealthConfig::default());
+        let b = registry
+            .balancer(&[spec("http://127.0.0.1:1", 1), spec("http://127.0.0.1:2", 1)])
+            .with_breakers(Some(&breaker(3, 3600)), || "a.test".into());
+        let first = b.upstreams()[0].clone();
+        b.report(&first, false);
+        b.report(&first, true);
+        b.report(&first, false);
+        b.report(&first, false);
+        // Not three in a row yet: a success in between reset the count.
+        assert!(matches!(b.pick(registry.config(), &[]), Pick::Upstream(_)));
+        b.report(&first, false);
+        for _ in 0..6 {
+            match b.pick(registry.config(), &[]) {
+                Pick::Upstream(u) => assert_eq!(u.url.port(), 2),
+                other => panic!("{other:?}"),
+            }
+        }
+        let second = b.upstreams()[1].clone();
+        for _ in 0..3 {
+            b.report(&second, false);
+        }
+        // Both endpoints are up (health) but their circuits are open: no trickle.
+        assert!(matches!(b.pick(registry.config(), &[]), Pick::CircuitOpen));
+        assert!(
+            crate::resilience::circuits(10)
+                .iter()
+                .any(|c| c.route == "a.test" && c.state == "open")
+        );
+    }
+
+    #[test]
+    fn an_error_share_over_the_window_opens_a_circuit() {
+        let registry = Registry::new(HealthConfig::default());
+        let config = CircuitBreaker {
+            error_percent: Some(50),
+            min_requests: 10,
+            ..breaker(1000, 3600)
+        };
+        let b = registry
+            .balancer(&[spec("http://127.0.0.1:1", 1)])
+            .with_breakers(Some(&config), || "share.test".into());
+        let only = b.upstreams()[0].clone();
+        for i in 0..9 {
+            b.report(&only, i % 2 == 0);
+        }
+        assert!(
+            matches!(b.pick(registry.config(), &[]), Pick::Upstream(_)),
+            "below min_requests"
+        );
+        b.report(&only, false);
+        assert!(matches!(b.pick(registry.config(), &[]), Pick::CircuitOpen));
+    }
+
+    #[test]
+    fn a_half_open_circuit_lets_one_probe_through_and_closes_on_its_success() {
+        let registry = Registry::new(HealthConfig::default());
+        let b = registry
+            .balancer(&[spec("http://127.0.0.1:1", 1)])
+            .with_breakers(Some(&breaker(1, 0)), || "probe.test".into());
+        let only = b.upstreams()[0].clone();
+        b.report(&only, false);
+        // open_secs 0: a probe is due at once; its failure opens the circuit again.
+        assert!(matches!(b.pick(registry.config(), &[]), Pick::Upstream(_)));
+        b.report(&only, false);
+        assert!(
+            matches!(b.pick(registry.config(), &[]), Pick::Upstream(_)),
+            "reopened, due again"
+        );
+        b.report(&only, true);
+        for _ in 0..5 {
+            assert!(matches!(b.pick(registry.config(), &[]), Pick::Upstream(_)));
+        }
     }
 
     #[test]

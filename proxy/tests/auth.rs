@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use support::raw::{
-    Bench, H2Request, Seen, TRANSPORTS, Transport, bench, h2_connect, h2_request, recorder,
-    served_cert,
+    Answer, Bench, H2Request, Seen, TRANSPORTS, Transport, bench, h2_connect, h2_request,
+    read_answer, recorder, served_cert,
 };
 use support::{Proxy, ProxyOptions, put_certs, put_zones, zone_json};
 use switchyard_tests::eventually::eventually;
@@ -65,30 +65,6 @@ fn token(s: &Signer, claims: &serde_json::Value) -> String {
     jsonwebtoken::encode(&header, claims, &s.encoding).unwrap()
 }
 
-/// An answer read whole.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-    fn all(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-}
-
 /// Sends `request` over HTTP/1.1 on a fresh connection; the answer and the heads the
 /// recording backends got.
 async fn send(
@@ -122,43 +98,7 @@ async fn send_to(
         }
     };
     conn.write_all(request.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let answer = loop {
-        let mut hs = [httparse::EMPTY_HEADER; 64];
-        let mut resp = httparse::Response::new(&mut hs);
-        if let Ok(httparse::Status::Complete(head_len)) = resp.parse(&buf) {
-            let headers: Vec<(String, String)> = resp
-                .headers
-                .iter()
-                .map(|h| {
-                    (
-                        h.name.to_ascii_lowercase(),
-                        String::from_utf8_lossy(h.value).into_owned(),
-                    )
-                })
-                .collect();
-            let len: usize = headers
-                .iter()
-                .find(|(n, _)| n == "content-length")
-                .map_or(0, |(_, v)| v.parse().unwrap());
-            if buf.len() >= head_len + len {
-                break Answer {
-                    status: resp.code.unwrap(),
-                    body: String::from_utf8_lossy(&buf[head_len..head_len + len]).into_owned(),
-                    headers,
-                };
-            }
-        }
-        let mut chunk = [0u8; 8192];
-        match tokio::time::timeout_at(deadline, conn.read(&mut chunk)).await {
-            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
-            other => panic!(
-                "no whole answer: {other:?}, have {:?}",
-                String::from_utf8_lossy(&buf)
-            ),
-        }
-    };
+    let answer = read_answer(&mut conn).await;
     let heads = std::mem::take(&mut *seen.lock().unwrap())
         .into_iter()
         .map(|(_, h)| h)

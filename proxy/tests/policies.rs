@@ -12,71 +12,14 @@ use std::time::Duration;
 
 use base64::Engine;
 use support::raw::{
-    Bench, H2Request, Io, TRANSPORTS, Transport, bench, bench_with, h2_connect, h2_request,
+    Answer, Bench, H2Request, TRANSPORTS, Transport, bench, bench_with, h2_connect, h2_request,
+    read_answer,
 };
 use support::{Proxy, ProxyOptions, put_zones, zone, zone_json};
 use switchyard_tests::eventually::eventually;
 use switchyard_tests::redis::TestRedis;
 use switchyard_tests::upstream::Upstream;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// An answer read whole from a raw connection.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Reads one answer (head and a `Content-Length` body) from `conn`.
-async fn read_answer(conn: &mut Box<dyn Io>) -> Answer {
-    let mut buf = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let mut hs = [httparse::EMPTY_HEADER; 64];
-        let mut resp = httparse::Response::new(&mut hs);
-        if let Ok(httparse::Status::Complete(head_len)) = resp.parse(&buf) {
-            let headers: Vec<(String, String)> = resp
-                .headers
-                .iter()
-                .map(|h| {
-                    (
-                        h.name.to_ascii_lowercase(),
-                        String::from_utf8_lossy(h.value).into_owned(),
-                    )
-                })
-                .collect();
-            let len: usize = headers
-                .iter()
-                .find(|(n, _)| n == "content-length")
-                .map_or(0, |(_, v)| v.parse().unwrap());
-            if buf.len() >= head_len + len {
-                return Answer {
-                    status: resp.code.unwrap(),
-                    body: String::from_utf8_lossy(&buf[head_len..head_len + len]).into_owned(),
-                    headers,
-                };
-            }
-        }
-        let mut chunk = [0u8; 8192];
-        match tokio::time::timeout_at(deadline, conn.read(&mut chunk)).await {
-            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
-            other => panic!(
-                "no whole answer: {other:?}, have {:?}",
-                String::from_utf8_lossy(&buf)
-            ),
-        }
-    }
-}
+use tokio::io::AsyncWriteExt;
 
 /// Sends one HTTP/1.1 request on a fresh connection; the answer and the request heads
 /// the backends received.

@@ -23,6 +23,10 @@ pub const MAX_WEIGHT: u32 = 1000;
 pub const MAX_CONNECT_TIMEOUT_MS: u32 = 60_000;
 /// Longest accepted read timeout: one hour, for long polling and slow exports.
 pub const MAX_READ_TIMEOUT_MS: u32 = 3_600_000;
+/// Longest accepted client idle timeout: one hour, as the read timeout.
+pub const MAX_IDLE_TIMEOUT_MS: u32 = 3_600_000;
+/// Longest accepted total timeout: a day, for very long downloads.
+pub const MAX_TOTAL_TIMEOUT_MS: u32 = 86_400_000;
 /// Longest path prefix; real prefixes are short, this bounds memory per route.
 pub const MAX_PATH_PREFIX_LEN: usize = 1024;
 
@@ -130,6 +134,24 @@ pub struct Timeouts {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3_600_000))]
     pub read_ms: Option<u32>,
+    /// Milliseconds the client may leave the exchange idle — sending no byte of its
+    /// body, or reading no byte of the answer — 1–3,600,000 (data format 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3_600_000))]
+    pub idle_ms: Option<u32>,
+    /// Milliseconds a whole exchange may take, from the request's arrival to the
+    /// answer's last byte, 1–86,400,000 (data format 2). Exceeded before the answer
+    /// starts: 504; after: the connection is cut.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 86_400_000))]
+    pub total_ms: Option<u32>,
+}
+
+impl Timeouts {
+    /// Whether only format-1 fields are set (`connect_ms`, `read_ms`).
+    pub fn format_one(&self) -> bool {
+        self.idle_ms.is_none() && self.total_ms.is_none()
+    }
 }
 
 /// One zone as the proxy serves it: named backends are already rendered to upstreams.
@@ -182,6 +204,7 @@ impl Route {
         route_format(
             self.policies.as_deref().unwrap_or(&empty.0),
             self.matching.as_deref().unwrap_or(&empty.1),
+            &self.timeouts,
         )
         .0
     }
@@ -237,6 +260,8 @@ fn timeout_problems(field: &str, t: &Timeouts, out: &mut Vec<FieldError>) {
     for (name, value, max) in [
         ("connect_ms", t.connect_ms, MAX_CONNECT_TIMEOUT_MS),
         ("read_ms", t.read_ms, MAX_READ_TIMEOUT_MS),
+        ("idle_ms", t.idle_ms, MAX_IDLE_TIMEOUT_MS),
+        ("total_ms", t.total_ms, MAX_TOTAL_TIMEOUT_MS),
     ] {
         if let Some(v) = value
             && (v == 0 || v > max)
@@ -253,17 +278,28 @@ fn format_one() -> u32 {
     1
 }
 
-/// The one rule for the data format a route needs: 2 when it has policies or match
-/// conditions, else 1 (such a record is exactly what format 1 wrote); with the spec field
-/// that needs it (`policies` first), for messages.
-pub fn route_format(policies: &Policies, matching: &RouteMatch) -> (u32, &'static str) {
-    let by_policies = policies.format_needed();
-    let by_match = if matching.is_empty() { 1 } else { 2 };
-    if by_policies >= by_match {
-        (by_policies, "policies")
-    } else {
-        (by_match, "match")
-    }
+/// The one rule for the data format a route needs: 2 when it has policies, match
+/// conditions or a timeout format 1 did not know (`idle_ms`, `total_ms`), else 1 (such a
+/// record is exactly what format 1 wrote); with the spec field that needs it
+/// (`policies` first), for messages.
+pub fn route_format(
+    policies: &Policies,
+    matching: &RouteMatch,
+    timeouts: &Timeouts,
+) -> (u32, &'static str) {
+    [
+        (policies.format_needed(), "policies"),
+        (if matching.is_empty() { 1 } else { 2 }, "match"),
+        (if timeouts.format_one() { 1 } else { 2 }, "timeouts"),
+    ]
+    .into_iter()
+    .fold((1, "policies"), |best, (format, field)| {
+        if format > best.0 {
+            (format, field)
+        } else {
+            best
+        }
+    })
 }
 
 /// Why a record read from Redis was refused.
@@ -571,7 +607,7 @@ impl ZoneSpec {
     /// The data format this zone's record needs and the field that needs it
     /// ([`route_format`]).
     pub fn format_needed(&self) -> (u32, &'static str) {
-        route_format(&self.policies, &self.matching)
+        route_format(&self.policies, &self.matching, &self.timeouts)
     }
 
     /// Validates everything at once and renders a named backend.
@@ -755,6 +791,38 @@ mod tests {
         assert_eq!(v.route.upstreams.len(), 2);
         assert_eq!(v.route.upstreams[1].weight, 1);
         assert_eq!(v.route.allow[1].to_string(), "2001:db8::1/128");
+    }
+
+    #[test]
+    fn idle_and_total_timeouts_are_checked_and_need_format_two() {
+        let base = serde_json::json!({
+            "hostname": "t.example.com",
+            "backend": {"kind": "upstreams", "upstreams": [{"url": "http://10.0.0.1:80"}]},
+            "timeouts": {"connect_ms": 500, "read_ms": 1000}
+        });
+        assert_eq!(spec(base.clone()).format_needed(), (1, "policies"));
+        let mut with_total = base.clone();
+        with_total["timeouts"]["total_ms"] = 5000.into();
+        let z = spec(with_total);
+        assert_eq!(z.format_needed(), (2, "timeouts"));
+        let v = z.validate("zone 1", "z1", &named()).unwrap();
+        assert_eq!(v.route.timeouts.total_ms, Some(5000));
+        assert_eq!(v.route.format_needed(), 2);
+        let mut bad = base;
+        bad["timeouts"]["idle_ms"] = 0.into();
+        bad["timeouts"]["total_ms"] = 86_400_001.into();
+        let text = spec(bad)
+            .validate("zone 1", "z1", &named())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("timeout idle_ms is 0; it must be 1–3600000 milliseconds"),
+            "{text}"
+        );
+        assert!(
+            text.contains("timeout total_ms is 86400001; it must be 1–86400000 milliseconds"),
+            "{text}"
+        );
     }
 
     #[test]

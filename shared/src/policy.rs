@@ -76,6 +76,25 @@ pub const DEFAULT_STICKY_MAX_AGE: u32 = 86_400;
 /// Longest lifetime of a split's sticky cookie: a year.
 pub const MAX_STICKY_MAX_AGE: u32 = 31_536_000;
 
+/// Most tries of one request under a `retry` policy, the first included.
+pub const MAX_RETRY_ATTEMPTS: u32 = 5;
+/// Upstream answers a `retry` policy may send again (idempotent requests only).
+pub const RETRY_STATUSES: [u16; 3] = [502, 503, 504];
+/// Longest backoff before a retry.
+pub const MAX_RETRY_BACKOFF_MS: u32 = 10_000;
+/// Highest floor of retries per second a retry budget always allows.
+pub const MAX_RETRY_FLOOR: u32 = 1000;
+/// Most consecutive failures a circuit breaker may wait for.
+pub const MAX_BREAKER_FAILURES: u32 = 1000;
+/// Longest window of a circuit breaker's error share, in seconds.
+pub const MAX_BREAKER_WINDOW: u32 = 300;
+/// Most requests a circuit breaker's error share may wait for.
+pub const MAX_BREAKER_MIN_REQUESTS: u32 = 100_000;
+/// Longest time a circuit stays open before it lets probes through, in seconds.
+pub const MAX_BREAKER_OPEN_SECS: u32 = 3600;
+/// Most probe requests of a half-open circuit.
+pub const MAX_BREAKER_PROBES: u32 = 100;
+
 /// Statuses the proxy answers itself for a route, which a custom page may replace.
 pub const ERROR_PAGE_STATUSES: [u16; 7] = [401, 403, 413, 429, 502, 503, 504];
 
@@ -165,6 +184,15 @@ pub struct Policies {
     /// release), sticky per user, with an optional forced cohort.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split: Option<Split>,
+    /// Sends a request again, to another upstream, when its attempt failed in a way that
+    /// is safe to repeat — within a budget, so retries cannot multiply an outage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<Retry>,
+    /// Takes an upstream endpoint out of this route's rotation after failures, and lets
+    /// it back after probes succeed (503 with `X-Switchyard-Circuit: open` when every
+    /// endpoint is out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub circuit_breaker: Option<CircuitBreaker>,
     /// Pages for the proxy's own answers, by status ("401", "403", "413", "429", "502",
     /// "503", "504").
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -496,6 +524,142 @@ impl RateLimit {
     }
 }
 
+fn default_retry_statuses() -> Vec<u16> {
+    RETRY_STATUSES.to_vec()
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+fn default_budget_percent() -> u32 {
+    20
+}
+
+fn default_retry_floor() -> u32 {
+    10
+}
+
+fn default_backoff_ms() -> u32 {
+    25
+}
+
+fn default_max_backoff_ms() -> u32 {
+    250
+}
+
+/// When and how often a request is sent again (see docs/policies.md). A connection that
+/// could not be made is always tried on another upstream; an answer in `on_status` or a
+/// connection that broke before the answer's first byte (`on_reset`) only for an
+/// idempotent method (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) whose body the proxy still
+/// holds whole — never a POST. Each retry waits a random time up to
+/// `backoff_ms × 2^(retry − 1)` (at most `max_backoff_ms`), and is made only while the
+/// route's retries over the last 10 seconds stay within `budget_percent` of its requests
+/// (or under `min_per_sec` a second).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Retry {
+    /// Tries in all, the first included: 2–5.
+    #[cfg_attr(feature = "openapi", schema(minimum = 2, maximum = 5))]
+    pub attempts: u32,
+    /// Upstream answers that are tried again, among 502, 503 and 504 (default: all
+    /// three; empty: none).
+    #[serde(default = "default_retry_statuses")]
+    #[cfg_attr(feature = "openapi", schema(default = json!([502, 503, 504])))]
+    pub on_status: Vec<u16>,
+    /// Whether a connection that broke before any byte of the answer is tried again.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    #[cfg_attr(feature = "openapi", schema(default = true))]
+    pub on_reset: bool,
+    /// Retries may add at most this share of the route's requests, 1–100 percent.
+    #[serde(default = "default_budget_percent")]
+    #[cfg_attr(feature = "openapi", schema(default = 20, minimum = 1, maximum = 100))]
+    pub budget_percent: u32,
+    /// Retries a second the budget always allows, 0–1000 (so a quiet route can retry).
+    #[serde(default = "default_retry_floor")]
+    #[cfg_attr(feature = "openapi", schema(default = 10, minimum = 0, maximum = 1000))]
+    pub min_per_sec: u32,
+    /// Base of the exponential backoff, 0–10,000 ms (0: retry at once).
+    #[serde(default = "default_backoff_ms")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(default = 25, minimum = 0, maximum = 10000)
+    )]
+    pub backoff_ms: u32,
+    /// Longest backoff, `backoff_ms`–10,000 ms.
+    #[serde(default = "default_max_backoff_ms")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(default = 250, minimum = 0, maximum = 10000)
+    )]
+    pub max_backoff_ms: u32,
+}
+
+fn default_breaker_failures() -> u32 {
+    5
+}
+
+fn default_breaker_window() -> u32 {
+    10
+}
+
+fn default_breaker_min_requests() -> u32 {
+    20
+}
+
+fn default_breaker_open_secs() -> u32 {
+    10
+}
+
+fn default_breaker_probes() -> u32 {
+    1
+}
+
+/// A circuit breaker per upstream endpoint of the route. A failure is an attempt that got
+/// no answer (no connection, a broken one, a timeout) or an answer with a status of
+/// 500–599. An endpoint's circuit opens after `consecutive_failures` failures in a row,
+/// or when `error_percent` is set and failures reach that share of at least
+/// `min_requests` attempts over the last `window_secs`; it stays open `open_secs`, then
+/// lets `half_open_requests` probes through: that many successes close it, a failure
+/// opens it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CircuitBreaker {
+    /// 1–1000 (default 5).
+    #[serde(default = "default_breaker_failures")]
+    #[cfg_attr(feature = "openapi", schema(default = 5, minimum = 1, maximum = 1000))]
+    pub consecutive_failures: u32,
+    /// 1–100 percent; absent: only consecutive failures open the circuit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
+    pub error_percent: Option<u32>,
+    /// 1–300 seconds (default 10).
+    #[serde(default = "default_breaker_window")]
+    #[cfg_attr(feature = "openapi", schema(default = 10, minimum = 1, maximum = 300))]
+    pub window_secs: u32,
+    /// 1–100,000 (default 20).
+    #[serde(default = "default_breaker_min_requests")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(default = 20, minimum = 1, maximum = 100000)
+    )]
+    pub min_requests: u32,
+    /// 1–3600 seconds (default 10).
+    #[serde(default = "default_breaker_open_secs")]
+    #[cfg_attr(feature = "openapi", schema(default = 10, minimum = 1, maximum = 3600))]
+    pub open_secs: u32,
+    /// 1–100 (default 1).
+    #[serde(default = "default_breaker_probes")]
+    #[cfg_attr(feature = "openapi", schema(default = 1, minimum = 1, maximum = 100))]
+    pub half_open_requests: u32,
+}
+
 /// A traffic split: each request of the route goes to one of `groups`, chosen by
 /// weight. A forced cohort (`force`) naming a group wins; else the sticky key
 /// (`sticky`) decides; else a random draw by weight. See docs/policies.md.
@@ -591,6 +755,99 @@ pub fn is_group_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// Checks a `retry` policy; sorts and dedups its statuses.
+fn check_retry(r: &mut Retry, field: &str, out: &mut Vec<FieldError>) {
+    if !(2..=MAX_RETRY_ATTEMPTS).contains(&r.attempts) {
+        push(
+            out,
+            format!("{field}.attempts"),
+            format!(
+                "attempts is {}; a retry policy allows 2–{MAX_RETRY_ATTEMPTS} tries in all, the first included",
+                r.attempts
+            ),
+        );
+    }
+    for (i, status) in r.on_status.iter().enumerate() {
+        if !RETRY_STATUSES.contains(status) {
+            push(
+                out,
+                format!("{field}.on_status[{i}]"),
+                format!(
+                    "status {status} is not retried; answers that may be retried are 502, 503 and 504"
+                ),
+            );
+        }
+    }
+    r.on_status.sort_unstable();
+    r.on_status.dedup();
+    if !(1..=100).contains(&r.budget_percent) {
+        push(
+            out,
+            format!("{field}.budget_percent"),
+            format!("budget_percent is {}; it must be 1–100", r.budget_percent),
+        );
+    }
+    if r.min_per_sec > MAX_RETRY_FLOOR {
+        push(
+            out,
+            format!("{field}.min_per_sec"),
+            format!(
+                "min_per_sec is {}; it must be 0–{MAX_RETRY_FLOOR}",
+                r.min_per_sec
+            ),
+        );
+    }
+    if r.backoff_ms > MAX_RETRY_BACKOFF_MS {
+        push(
+            out,
+            format!("{field}.backoff_ms"),
+            format!(
+                "backoff_ms is {}; it must be 0–{MAX_RETRY_BACKOFF_MS}",
+                r.backoff_ms
+            ),
+        );
+    }
+    if r.max_backoff_ms > MAX_RETRY_BACKOFF_MS || r.max_backoff_ms < r.backoff_ms {
+        push(
+            out,
+            format!("{field}.max_backoff_ms"),
+            format!(
+                "max_backoff_ms is {}; it must be backoff_ms ({})–{MAX_RETRY_BACKOFF_MS}",
+                r.max_backoff_ms, r.backoff_ms
+            ),
+        );
+    }
+}
+
+/// Checks a `circuit_breaker` policy.
+fn check_breaker(b: &CircuitBreaker, field: &str, out: &mut Vec<FieldError>) {
+    let mut range = |name: &str, value: u32, max: u32| {
+        if !(1..=max).contains(&value) {
+            push(
+                out,
+                format!("{field}.{name}"),
+                format!("{name} is {value}; it must be 1–{max}"),
+            );
+        }
+    };
+    range(
+        "consecutive_failures",
+        b.consecutive_failures,
+        MAX_BREAKER_FAILURES,
+    );
+    if let Some(p) = b.error_percent {
+        range("error_percent", p, 100);
+    }
+    range("window_secs", b.window_secs, MAX_BREAKER_WINDOW);
+    range("min_requests", b.min_requests, MAX_BREAKER_MIN_REQUESTS);
+    range("open_secs", b.open_secs, MAX_BREAKER_OPEN_SECS);
+    range(
+        "half_open_requests",
+        b.half_open_requests,
+        MAX_BREAKER_PROBES,
+    );
 }
 
 fn check_split(split: &mut Split, field: &str, out: &mut Vec<FieldError>) {
@@ -1372,6 +1629,12 @@ impl Policies {
         if let Some(split) = &mut self.split {
             check_split(split, &format!("{field}.split"), out);
         }
+        if let Some(retry) = &mut self.retry {
+            check_retry(retry, &format!("{field}.retry"), out);
+        }
+        if let Some(breaker) = &self.circuit_breaker {
+            check_breaker(breaker, &format!("{field}.circuit_breaker"), out);
+        }
         for (status, page) in &self.error_pages {
             let f = format!("{field}.error_pages.{status}");
             if !status
@@ -1934,6 +2197,60 @@ mod tests {
             .into_iter()
             .map(|e| format!("{}: {}", e.field, e.problem))
             .collect()
+    }
+
+    #[test]
+    fn retry_and_breaker_policies_take_defaults_and_name_bad_fields() {
+        let p = check(serde_json::json!({
+            "retry": {"attempts": 3, "on_status": [504, 502, 502]},
+            "circuit_breaker": {}
+        }))
+        .unwrap();
+        let r = p.retry.unwrap();
+        assert_eq!(r.on_status, vec![502, 504], "sorted, duplicates dropped");
+        assert!(r.on_reset);
+        assert_eq!((r.budget_percent, r.min_per_sec), (20, 10));
+        assert_eq!((r.backoff_ms, r.max_backoff_ms), (25, 250));
+        let b = p.circuit_breaker.unwrap();
+        assert_eq!(
+            (
+                b.consecutive_failures,
+                b.error_percent,
+                b.open_secs,
+                b.half_open_requests
+            ),
+            (5, None, 10, 1)
+        );
+        let text = fields(serde_json::json!({
+            "retry": {"attempts": 9, "on_status": [500], "budget_percent": 0,
+                      "min_per_sec": 5000, "backoff_ms": 300, "max_backoff_ms": 100},
+            "circuit_breaker": {"consecutive_failures": 0, "error_percent": 101,
+                                "window_secs": 301, "min_requests": 0, "open_secs": 0,
+                                "half_open_requests": 101}
+        }))
+        .join("\n");
+        for want in [
+            "policies.retry.attempts: attempts is 9; a retry policy allows 2–5 tries in all",
+            "policies.retry.on_status[0]: status 500 is not retried; answers that may be retried are 502, 503 and 504",
+            "policies.retry.budget_percent: budget_percent is 0; it must be 1–100",
+            "policies.retry.min_per_sec: min_per_sec is 5000; it must be 0–1000",
+            "policies.retry.max_backoff_ms: max_backoff_ms is 100; it must be backoff_ms (300)–10000",
+            "policies.circuit_breaker.consecutive_failures: consecutive_failures is 0; it must be 1–1000",
+            "policies.circuit_breaker.error_percent: error_percent is 101; it must be 1–100",
+            "policies.circuit_breaker.window_secs: window_secs is 301; it must be 1–300",
+            "policies.circuit_breaker.min_requests: min_requests is 0; it must be 1–100000",
+            "policies.circuit_breaker.open_secs: open_secs is 0; it must be 1–3600",
+            "policies.circuit_breaker.half_open_requests: half_open_requests is 101; it must be 1–100",
+        ] {
+            assert!(text.contains(want), "{text}\nshould contain {want}");
+        }
+        assert!(
+            serde_json::from_value::<Policies>(
+                serde_json::json!({"retry": {"attempts": 2, "tries": 1}})
+            )
+            .is_err(),
+            "unknown fields are refused"
+        );
     }
 
     #[test]

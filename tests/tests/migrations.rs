@@ -112,7 +112,8 @@ async fn migrations_apply_roll_back_completely_and_apply_again() -> anyhow::Resu
             "m20261122_000002_acme_orders",
             "m20261202_000003_acme_order_dns_records",
             "m20261206_000004_zone_policies",
-            "m20261206_000005_zone_match"
+            "m20261206_000005_zone_match",
+            "m20261206_000006_zone_timeouts"
         ]
     );
     assert!(Migrator::get_pending_migrations(&db).await?.is_empty());
@@ -270,6 +271,20 @@ async fn constraints_accept_valid_rows_and_reject_invalid_ones() -> anyhow::Resu
                  VALUES ('{EXAMPLE_COM}', 'new.example.com', 'none', 0)"
             ),
             "zones_connect_timeout_ms_check",
+        ),
+        (
+            &format!(
+                "INSERT INTO zones (domain_id, hostname, backend_kind, idle_timeout_ms) \
+                 VALUES ('{EXAMPLE_COM}', 'new.example.com', 'none', 0)"
+            ),
+            "zones_idle_timeout_ms_check",
+        ),
+        (
+            &format!(
+                "INSERT INTO zones (domain_id, hostname, backend_kind, total_timeout_ms) \
+                 VALUES ('{EXAMPLE_COM}', 'new.example.com', 'none', -1)"
+            ),
+            "zones_total_timeout_ms_check",
         ),
         (
             &format!(
@@ -451,9 +466,11 @@ async fn insert_fixture(db: &DatabaseConnection) -> Result<(), DbErr> {
         INSERT INTO zones (domain_id, hostname, backend_kind) VALUES
             ('{EXAMPLE_COM}', 'www.example.com', 'none');
         INSERT INTO zones (domain_id, hostname, path_prefix, backend_kind, upstreams, allow_cidrs,
-                           connect_timeout_ms, read_timeout_ms) VALUES
+                           connect_timeout_ms, read_timeout_ms, idle_timeout_ms,
+                           total_timeout_ms) VALUES
             ('{EXAMPLE_COM}', 'www.example.com', '/api', 'upstreams',
-             '[{{"url": "http://10.0.0.1:8080", "weight": 1}}]', '["10.0.0.0/8"]', 500, 30000);
+             '[{{"url": "http://10.0.0.1:8080", "weight": 1}}]', '["10.0.0.0/8"]', 500, 30000,
+             10000, 120000);
         INSERT INTO zones (domain_id, hostname, backend_kind, named_backend_id, template_params)
             VALUES ('{EXAMPLE_COM}', '*.apps.example.com', 'named', '{K8S_PRESET}',
                     '{{"service": "web", "namespace": "default"}}');

@@ -197,6 +197,8 @@ pub fn spec_with(row: &zones::Model, named: Option<&Entry>) -> ZoneSpec {
         timeouts: Timeouts {
             connect_ms: row.connect_timeout_ms.and_then(|v| u32::try_from(v).ok()),
             read_ms: row.read_timeout_ms.and_then(|v| u32::try_from(v).ok()),
+            idle_ms: row.idle_timeout_ms.and_then(|v| u32::try_from(v).ok()),
+            total_ms: row.total_timeout_ms.and_then(|v| u32::try_from(v).ok()),
         },
         // A row whose policies cannot be read shows none here; [`sync::render`] keeps
         // it out of Redis rather than publish the route without them.
@@ -457,9 +459,11 @@ fn row_fields(row: &mut zones::ActiveModel, checked: &Checked) {
     row.force_https = Set(spec.force_https);
     row.preserve_host = Set(spec.preserve_host);
     row.allow_cidrs = Set(serde_json::json!(spec.allow));
-    // Validation bounds both timeouts far below i32::MAX.
+    // Validation bounds every timeout far below i32::MAX.
     row.connect_timeout_ms = Set(spec.timeouts.connect_ms.map(|v| v as i32));
     row.read_timeout_ms = Set(spec.timeouts.read_ms.map(|v| v as i32));
+    row.idle_timeout_ms = Set(spec.timeouts.idle_ms.map(|v| v as i32));
+    row.total_timeout_ms = Set(spec.timeouts.total_ms.map(|v| v as i32));
     // Normalised by `check_with`: hashes only (`password` is never serialised either).
     row.policies =
         Set(serde_json::to_value(&spec.policies).unwrap_or_else(|_| serde_json::json!({})));

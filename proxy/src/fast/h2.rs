@@ -42,9 +42,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::{
-    Attempt, CHUNK, CLIENT_TIMEOUT, Chunked, Exchange, Failure, Framing, Front, HeadFacts,
-    MAX_HEAD, MAX_HEADERS, Pool, answer_framing, answer_header_dropped, resendable_method,
-    until_shutdown, upstream_head,
+    Attempt, CHUNK, Chunked, Exchange, Failure, Framing, Front, HeadFacts, MAX_HEAD, MAX_HEADERS,
+    Pool, answer_framing, answer_header_dropped, until_shutdown, upstream_head,
 };
 use crate::access_log;
 use crate::decide::{Decision, Forward, client_address};
@@ -257,15 +256,16 @@ impl Front {
         let started = Instant::now();
         let span = crate::trace::request_span();
         let router = &self.router;
-        let (connect_timeout, read_timeout) = router.timeouts(&t.route);
-        session.set_write_timeout(Some(CLIENT_TIMEOUT));
+        let timeouts = router.timeouts(&t.route);
+        let read_timeout = timeouts.read;
+        session.set_write_timeout(Some(timeouts.idle));
 
         // The start of the body (all of it, when it is small).
         let mut body = BytesMut::new();
         let mut body_done = t.body_len == 0 && !t.chunked;
         let mut error = None;
         while !body_done && body.len() < BUFFERED_BODY {
-            match read_client_body(&mut session).await {
+            match read_client_body(&mut session, timeouts.idle).await {
                 Ok(Some(data)) => body.extend_from_slice(&data),
                 Ok(None) => body_done = true,
                 Err(f) => {
@@ -274,7 +274,7 @@ impl Front {
                 }
             }
         }
-        let resendable = body_done && resendable_method(t.method.as_str());
+        let resendable = body_done && crate::resilience::idempotent(t.method.as_str().as_bytes());
 
         let mut ubuf = BytesMut::with_capacity(8 * 1024);
         let (exchanged, addr, elapsed) = match error {
@@ -289,19 +289,26 @@ impl Front {
                     body: &body,
                     body_done,
                     read_timeout,
+                    idle: timeouts.idle,
                     resendable,
                     ubuf: &mut ubuf,
                 };
-                let done = self
-                    .attempts(
-                        t.route.balancer_for(t.cohort),
-                        (t.upstream.clone(), t.addr),
-                        !resendable,
-                        connect_timeout,
-                        &mut attempt,
-                    )
-                    .await;
-                (done.result, done.addr, done.elapsed)
+                let attempts = self.attempts(
+                    &t.route,
+                    t.cohort,
+                    (t.upstream.clone(), t.addr),
+                    resendable,
+                    timeouts.connect,
+                    &mut attempt,
+                );
+                let done = match timeouts.total {
+                    None => Some(attempts.await),
+                    Some(total) => pingora_timeout::timeout(total, attempts).await.ok(),
+                };
+                match done {
+                    Some(done) => (done.result, done.addr, done.elapsed),
+                    None => (Err(Failure::Timeout), t.addr, None),
+                }
             }
         };
 
@@ -342,7 +349,14 @@ impl Front {
                                 pool: &self.pool,
                                 addr,
                             };
-                            relay_body(conn, &mut session, &relay, &mut ubuf, &mut bytes).await
+                            let relayed =
+                                relay_body(conn, &mut session, &relay, &mut ubuf, &mut bytes);
+                            match timeouts.left(started) {
+                                None => relayed.await,
+                                Some(left) => pingora_timeout::timeout(left, relayed)
+                                    .await
+                                    .unwrap_or(Err(Failure::Timeout)),
+                            }
                         }
                     },
                     Err(_) => Err(Failure::ClientGone),
@@ -419,8 +433,11 @@ fn h2_head(out: &mut Vec<u8>, session: &HttpSession, t: &Taken, upstream: &Upstr
 }
 
 /// The next piece of the client's request body (`None` at its end).
-async fn read_client_body(session: &mut HttpSession) -> Result<Option<Bytes>, Failure> {
-    match pingora_timeout::timeout(CLIENT_TIMEOUT, session.read_body_bytes()).await {
+async fn read_client_body(
+    session: &mut HttpSession,
+    idle: Duration,
+) -> Result<Option<Bytes>, Failure> {
+    match pingora_timeout::timeout(idle, session.read_body_bytes()).await {
         Ok(Ok(data)) => Ok(data),
         _ => Err(Failure::ClientGone),
     }
@@ -436,12 +453,18 @@ struct H2Attempt<'a> {
     body: &'a [u8],
     body_done: bool,
     read_timeout: Duration,
+    /// The route's client timeout.
+    idle: Duration,
     resendable: bool,
     ubuf: &'a mut BytesMut,
 }
 
 impl Attempt for H2Attempt<'_> {
     type Head = Head;
+
+    fn status(head: &Head) -> u16 {
+        head.status
+    }
 
     fn retarget(&mut self, upstream: &Upstream) {
         h2_head(&mut self.out, self.session, self.t, upstream);
@@ -453,6 +476,7 @@ impl Attempt for H2Attempt<'_> {
             body: self.body,
             body_done: self.body_done,
             read_timeout: self.read_timeout,
+            idle: self.idle,
             resend: reused && self.resendable,
         };
         exchange(conn, self.session, self.t, &sent, self.ubuf).await
@@ -466,6 +490,8 @@ struct Sent<'a> {
     body: &'a [u8],
     body_done: bool,
     read_timeout: Duration,
+    /// The route's client timeout.
+    idle: Duration,
     /// The connection came from the pool and the request may be sent again: a
     /// connection that turns out closed before any answer is [`Exchange::Stale`].
     resend: bool,
@@ -482,10 +508,12 @@ async fn exchange(
     ubuf: &mut BytesMut,
 ) -> Result<Head, Exchange> {
     let timeout = sent.read_timeout;
+    // Nothing of the answer came: a pooled connection the upstream had closed (`Stale`:
+    // sent again on a new one, when that is safe), else a reset.
     let stale = if sent.resend {
         Exchange::Stale
     } else {
-        Exchange::Failed(Failure::Broken)
+        Exchange::Reset
     };
     match send(conn, sent.head, timeout).await {
         Ok(()) => {}
@@ -496,7 +524,10 @@ async fn exchange(
         .await
         .map_err(Exchange::Failed)?;
     if !sent.body_done {
-        while let Some(data) = read_client_body(session).await.map_err(Exchange::Failed)? {
+        while let Some(data) = read_client_body(session, sent.idle)
+            .await
+            .map_err(Exchange::Failed)?
+        {
             send_body(conn, &data, t.chunked, timeout)
                 .await
                 .map_err(Exchange::Failed)?;
@@ -536,6 +567,7 @@ async fn exchange(
         match pingora_timeout::timeout(timeout, conn.read_buf(ubuf)).await {
             Ok(Ok(n)) if n > 0 => {}
             Ok(_) if sent.resend && !answered => return Err(Exchange::Stale),
+            Ok(_) if !answered => return Err(Exchange::Reset),
             Ok(_) => return Err(Exchange::Failed(Failure::Broken)),
             Err(_) => return Err(Exchange::Failed(Failure::Timeout)),
         }

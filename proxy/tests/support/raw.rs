@@ -437,3 +437,72 @@ impl Bench {
         ]
     }
 }
+
+/// An answer read whole from a raw connection: status, header fields (names in lower
+/// case, in order) and the `Content-Length` body as text.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Answer {
+    /// The first field of that name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every field of that name, in order.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// Reads one answer (its head and a `Content-Length` body) from `conn`, within 10 s.
+pub async fn read_answer(conn: &mut Box<dyn Io>) -> Answer {
+    let mut buf = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut hs = [httparse::EMPTY_HEADER; 64];
+        let mut resp = httparse::Response::new(&mut hs);
+        if let Ok(httparse::Status::Complete(head_len)) = resp.parse(&buf) {
+            let headers: Vec<(String, String)> = resp
+                .headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.name.to_ascii_lowercase(),
+                        String::from_utf8_lossy(h.value).into_owned(),
+                    )
+                })
+                .collect();
+            let len: usize = headers
+                .iter()
+                .find(|(n, _)| n == "content-length")
+                .map_or(0, |(_, v)| v.parse().unwrap());
+            if buf.len() >= head_len + len {
+                return Answer {
+                    status: resp.code.unwrap(),
+                    body: String::from_utf8_lossy(&buf[head_len..head_len + len]).into_owned(),
+                    headers,
+                };
+            }
+        }
+        let mut chunk = [0u8; 8192];
+        match tokio::time::timeout_at(deadline, conn.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            other => panic!(
+                "no whole answer: {other:?}, have {:?}",
+                String::from_utf8_lossy(&buf)
+            ),
+        }
+    }
+}

@@ -614,6 +614,52 @@ export interface components {
             /** Format: uuid */
             id: string;
         };
+        /**
+         * @description A circuit breaker per upstream endpoint of the route. A failure is an attempt that got
+         *     no answer (no connection, a broken one, a timeout) or an answer with a status of
+         *     500–599. An endpoint's circuit opens after `consecutive_failures` failures in a row,
+         *     or when `error_percent` is set and failures reach that share of at least
+         *     `min_requests` attempts over the last `window_secs`; it stays open `open_secs`, then
+         *     lets `half_open_requests` probes through: that many successes close it, a failure
+         *     opens it again.
+         */
+        CircuitBreaker: {
+            /**
+             * Format: int32
+             * @description 1–1000 (default 5).
+             * @default 5
+             */
+            consecutive_failures: number;
+            /**
+             * Format: int32
+             * @description 1–100 percent; absent: only consecutive failures open the circuit.
+             */
+            error_percent?: number | null;
+            /**
+             * Format: int32
+             * @description 1–100 (default 1).
+             * @default 1
+             */
+            half_open_requests: number;
+            /**
+             * Format: int32
+             * @description 1–100,000 (default 20).
+             * @default 20
+             */
+            min_requests: number;
+            /**
+             * Format: int32
+             * @description 1–3600 seconds (default 10).
+             * @default 10
+             */
+            open_secs: number;
+            /**
+             * Format: int32
+             * @description 1–300 seconds (default 10).
+             * @default 10
+             */
+            window_secs: number;
+        };
         /** @description The answer to a creation: the only time the full key is ever returned. */
         CreatedApiKey: components["schemas"]["ApiKeyView"] & {
             key: string;
@@ -1456,6 +1502,7 @@ export interface components {
         /** @description Everything a route does besides forwarding. Empty (the default) costs nothing. */
         Policies: {
             basic_auth?: components["schemas"]["BasicAuth"] | null;
+            circuit_breaker?: components["schemas"]["CircuitBreaker"] | null;
             /**
              * @description Pages for the proxy's own answers, by status ("401", "403", "413", "429", "502",
              *     "503", "504").
@@ -1483,6 +1530,7 @@ export interface components {
             request_headers?: components["schemas"]["HeaderRules"];
             /** @description Edits of the answer sent to the client. */
             response_headers?: components["schemas"]["HeaderRules"];
+            retry?: components["schemas"]["Retry"] | null;
             rewrite?: components["schemas"]["Rewrite"] | null;
             /**
              * @description Adds `X-Content-Type-Options: nosniff`, `X-Frame-Options: SAMEORIGIN` and
@@ -1608,6 +1656,62 @@ export interface components {
             id: string;
             path_prefix: string;
         };
+        /**
+         * @description When and how often a request is sent again (see docs/policies.md). A connection that
+         *     could not be made is always tried on another upstream; an answer in `on_status` or a
+         *     connection that broke before the answer's first byte (`on_reset`) only for an
+         *     idempotent method (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) whose body the proxy still
+         *     holds whole — never a POST. Each retry waits a random time up to
+         *     `backoff_ms × 2^(retry − 1)` (at most `max_backoff_ms`), and is made only while the
+         *     route's retries over the last 10 seconds stay within `budget_percent` of its requests
+         *     (or under `min_per_sec` a second).
+         */
+        Retry: {
+            /**
+             * Format: int32
+             * @description Tries in all, the first included: 2–5.
+             */
+            attempts: number;
+            /**
+             * Format: int32
+             * @description Base of the exponential backoff, 0–10,000 ms (0: retry at once).
+             * @default 25
+             */
+            backoff_ms: number;
+            /**
+             * Format: int32
+             * @description Retries may add at most this share of the route's requests, 1–100 percent.
+             * @default 20
+             */
+            budget_percent: number;
+            /**
+             * Format: int32
+             * @description Longest backoff, `backoff_ms`–10,000 ms.
+             * @default 250
+             */
+            max_backoff_ms: number;
+            /**
+             * Format: int32
+             * @description Retries a second the budget always allows, 0–1000 (so a quiet route can retry).
+             * @default 10
+             */
+            min_per_sec: number;
+            /**
+             * @description Whether a connection that broke before any byte of the answer is tried again.
+             * @default true
+             */
+            on_reset: boolean;
+            /**
+             * @description Upstream answers that are tried again, among 502, 503 and 504 (default: all
+             *     three; empty: none).
+             * @default [
+             *       502,
+             *       503,
+             *       504
+             *     ]
+             */
+            on_status: number[];
+        };
         /** @description How the upstream path is rewritten. */
         Rewrite: {
             /** @enum {string} */
@@ -1725,9 +1829,22 @@ export interface components {
             connect_ms?: number | null;
             /**
              * Format: int32
+             * @description Milliseconds the client may leave the exchange idle — sending no byte of its
+             *     body, or reading no byte of the answer — 1–3,600,000 (data format 2).
+             */
+            idle_ms?: number | null;
+            /**
+             * Format: int32
              * @description Milliseconds to wait for an upstream's answer, 1–3,600,000.
              */
             read_ms?: number | null;
+            /**
+             * Format: int32
+             * @description Milliseconds a whole exchange may take, from the request's arrival to the
+             *     answer's last byte, 1–86,400,000 (data format 2). Exceeded before the answer
+             *     starts: 504; after: the connection is cut.
+             */
+            total_ms?: number | null;
         };
         /** @description One upstream of a [`RouteRecord`] (`switchyard_shared::model::Upstream`). */
         UpstreamRecord: {
