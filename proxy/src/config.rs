@@ -117,6 +117,11 @@ pub struct Config {
     /// decrypts tickets for two periods). See docs/proxy.md, "Session resumption".
     #[arg(long, env = "SWITCHYARD_TLS_TICKET_ROTATE_SECS", default_value_t = 43_200, value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub tls_ticket_rotate_secs: u64,
+    /// How often this proxy sends its counts of fleet-wide rate limits (`scope: "fleet"`)
+    /// to Redis and reads the fleet's back, in milliseconds: the fleet may pass a limit by
+    /// what it lets through in one interval. See docs/policies.md, "Rate limits".
+    #[arg(long, env = "SWITCHYARD_FLEET_RATE_SYNC_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub fleet_rate_sync_ms: u64,
     /// Default upstream connect timeout, in milliseconds (a zone may set its own).
     #[arg(long, env = "SWITCHYARD_CONNECT_TIMEOUT_MS", default_value_t = 5_000)]
     pub connect_timeout_ms: u64,

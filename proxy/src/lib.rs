@@ -20,6 +20,7 @@ pub mod config;
 pub mod decide;
 pub mod drain;
 pub mod fast;
+pub mod fleet_limit;
 pub mod forward_auth;
 pub mod framing;
 pub mod jwks;
@@ -252,6 +253,7 @@ pub fn build_server(config: &Config, mut settings: Settings) -> anyhow::Result<(
                 .https_listen
                 .is_some()
                 .then(|| Duration::from_secs(config.tls_ticket_rotate_secs)),
+            fleet_rate_sync: Duration::from_millis(config.fleet_rate_sync_ms),
         },
         SnapshotWriter::new(live),
         registry.clone(),

@@ -42,11 +42,12 @@ use std::sync::Arc;
 use switchyard_shared::BackendUrl;
 use switchyard_shared::model::Upstream as UpstreamSpec;
 use switchyard_shared::policy::{
-    BasicAuth, CircuitBreaker, ForwardAuth, HeaderRules, Jwt, Piece, Policies, RateKey, Rewrite,
-    Split, Sticky, parse_template,
+    BasicAuth, CircuitBreaker, ForwardAuth, HeaderRules, Jwt, Piece, Policies, RateKey, RateScope,
+    Rewrite, Split, Sticky, parse_template,
 };
 
 use crate::decide::HeaderLookup;
+use crate::fleet_limit::FleetWindow;
 use crate::jwks::JwkSource;
 use crate::resilience::RetryPolicy;
 use crate::upstreams::{Balancer, Registry};
@@ -232,6 +233,8 @@ struct Limiter {
     key: RateKey,
     hasher: foldhash::fast::RandomState,
     checks: AtomicU64,
+    /// The fleet-wide count, with `scope: "fleet"` ([`crate::fleet_limit`]).
+    fleet: Option<Arc<FleetWindow>>,
 }
 
 impl std::fmt::Debug for Limiter {
@@ -311,7 +314,7 @@ impl RoutePolicy {
     /// Compiles validated policies (records are checked when read from Redis); a
     /// split's upstreams come from `registry`, shared with every route naming them.
     /// `label` names the route (`host/prefix`) for its circuit breakers in `/status`.
-    pub fn compile(p: &Policies, registry: &Registry, label: &str) -> Self {
+    pub fn compile(p: &Policies, registry: &Registry, label: &str, zone_id: &str) -> Self {
         let rewrite = p.rewrite.as_ref().and_then(|r| match r {
             Rewrite::StripPrefix => Some(CompiledRewrite::StripPrefix),
             Rewrite::ReplacePrefix { with } => Some(CompiledRewrite::ReplacePrefix(with.clone())),
@@ -356,6 +359,8 @@ impl RoutePolicy {
                 key: r.key.clone(),
                 hasher: foldhash::fast::RandomState::default(),
                 checks: AtomicU64::new(0),
+                fleet: (r.scope == RateScope::Fleet)
+                    .then(|| FleetWindow::new(zone_id, r.requests, r.per_secs)),
             })
         });
         let pages = p
@@ -446,11 +451,28 @@ impl RoutePolicy {
                     u128::from(h.finish()) | (1 << 127)
                 }
             };
-            if let Err(not_until) = l.limiter.check_key(&key) {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                return Err(Refusal::RateLimited(
-                    wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-                ));
+            let local = || match l.limiter.check_key(&key) {
+                Ok(_) => Ok(()),
+                Err(not_until) => {
+                    let wait = not_until.wait_time_from(DefaultClock::default().now());
+                    Err(Refusal::RateLimited(
+                        wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+                    ))
+                }
+            };
+            match &l.fleet {
+                None => local()?,
+                Some(fleet) => {
+                    // A digest every proxy computes alike (the local key's hasher is
+                    // seeded per process).
+                    let fleet_key = match &l.key {
+                        RateKey::ClientIp => key,
+                        RateKey::Header { name } => {
+                            crate::fleet_limit::digest(header(name).unwrap_or_default())
+                        }
+                    };
+                    fleet.admit(fleet_key, local, Refusal::RateLimited)?;
+                }
             }
             // Buckets of keys that are full again are forgotten now and then, so the
             // table is as large as the set of recently active clients.
@@ -1075,7 +1097,7 @@ mod tests {
         let mut out = Vec::new();
         p.check("policies", true, &mut out);
         assert!(out.is_empty(), "{out:?}");
-        RoutePolicy::compile(&p, &Registry::new(Default::default()), "t.test")
+        RoutePolicy::compile(&p, &Registry::new(Default::default()), "t.test", "z")
     }
 
     #[test]
@@ -1198,7 +1220,8 @@ mod tests {
             "jwt": {"algorithms": ["HS256"]}}))
         .unwrap();
         broken.jwt.as_mut().unwrap().secret = None;
-        let broken = RoutePolicy::compile(&broken, &Registry::new(Default::default()), "t.test");
+        let broken =
+            RoutePolicy::compile(&broken, &Registry::new(Default::default()), "t.test", "z");
         assert!(
             broken
                 .admit(None, &with(&[("authorization", &format!("Bearer {good}"))]))

@@ -105,7 +105,7 @@ impl HostEntry {
                 ),
                 policy: route.policies.as_deref().map(|p| {
                     let label = format!("{host}{}", route.path_prefix.as_str());
-                    Box::new(RoutePolicy::compile(p, registry, &label))
+                    Box::new(RoutePolicy::compile(p, registry, &label, &route.zone_id))
                 }),
                 conditions: route
                     .matching

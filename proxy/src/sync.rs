@@ -47,6 +47,8 @@ pub struct SyncConfig {
     pub feed_block: Duration,
     /// Rotation period of the shared TLS ticket keys; `None` without a TLS listener.
     pub ticket_rotate: Option<Duration>,
+    /// Interval of the fleet-wide rate limits' sync (`crate::fleet_limit`).
+    pub fleet_rate_sync: Duration,
 }
 
 /// What the admin endpoints report about the sync loop.
@@ -180,6 +182,12 @@ impl Syncer {
                 shutdown.clone(),
             ))
         });
+        let fleet_limits = tokio::spawn(crate::fleet_limit::keep_in_step(
+            store.clone(),
+            self.config.keys.clone(),
+            self.config.fleet_rate_sync,
+            shutdown.clone(),
+        ));
         let mut full_reload = tokio::time::interval(self.config.full_reload_every);
         full_reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         full_reload.tick().await;
@@ -232,6 +240,7 @@ impl Syncer {
         }
         self.maybe_save(true).await;
         heartbeat.abort();
+        fleet_limits.abort();
         if let Some(tickets) = tickets {
             tickets.abort();
         }

@@ -1002,3 +1002,137 @@ async fn a_groups_users_stay_in_it_when_its_upstreams_fail() {
     }
     b.redis.cleanup().await.unwrap();
 }
+
+/// The sum of every fleet rate-limit count this test's proxies wrote to Redis.
+async fn fleet_total(redis: &TestRedis) -> u64 {
+    use fred::interfaces::KeysInterface as _;
+    let mut total = 0;
+    let mut cursor = "0".to_owned();
+    loop {
+        let (next, keys): (String, Vec<String>) = redis
+            .client()
+            .scan_page(
+                cursor,
+                format!("{}ratelimit:*", redis.prefix()),
+                Some(1000),
+                None,
+            )
+            .await
+            .unwrap();
+        for key in keys {
+            let n: Option<u64> = redis.client().get(&key).await.unwrap();
+            total += n.unwrap_or(0);
+        }
+        if next == "0" {
+            return total;
+        }
+        cursor = next;
+    }
+}
+
+#[tokio::test]
+async fn a_fleet_rate_limit_is_shared_through_redis_and_falls_back_to_the_local_one() {
+    let redis = TestRedis::new().await.unwrap();
+    let echo = Upstream::echo("echo").await;
+    // Proxy C reaches Redis through a relay the test cuts.
+    let mut relay =
+        switchyard_tests::relay::Relay::start(redis.url().trim_start_matches("redis://"))
+            .await
+            .unwrap();
+    let relayed_url = format!("redis://{}", relay.addr());
+    let a = Proxy::start(ProxyOptions::new(redis.url(), redis.prefix())).await;
+    let b = Proxy::start(ProxyOptions::new(redis.url(), redis.prefix())).await;
+    let c = Proxy::start(ProxyOptions::new(&relayed_url, redis.prefix())).await;
+    // Counts are per fixed window of an hour: start well inside one.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    if 3600 - now % 3600 < 60 {
+        tokio::time::sleep(Duration::from_secs(3600 - now % 3600 + 1)).await;
+    }
+    let v = put_zones(
+        &redis.store(),
+        &[zone_json(
+            "fleet.test",
+            serde_json::json!([{
+                "zone_id": "fleet", "upstreams": [{"url": echo.url()}],
+                "policies": {"rate_limit": {"requests": 10, "per_secs": 3600, "scope": "fleet"}}
+            }]),
+        )],
+    )
+    .await;
+    for p in [&a, &b, &c] {
+        p.wait_for_version(v.version).await;
+    }
+    let status = |p: &Proxy| {
+        let http = p.http;
+        async move {
+            switchyard_tests::client::http_get(http, "fleet.test", "/")
+                .await
+                .unwrap()
+                .status
+                .as_u16()
+        }
+    };
+    let synced = |want: u64| {
+        let redis = &redis;
+        async move {
+            eventually(
+                Duration::from_secs(10),
+                &format!("Redis counts {want} requests"),
+                || async move {
+                    match fleet_total(redis).await {
+                        n if n == want => Ok(()),
+                        n => Err(format!("{n} counted")),
+                    }
+                },
+            )
+            .await
+            .unwrap();
+        }
+    };
+    // Six through A (each proxy alone would allow ten).
+    for _ in 0..6 {
+        assert_eq!(status(&a).await, 200);
+    }
+    synced(6).await;
+    // B, one request at a time, each counted before the next: four more, then 429.
+    for n in 1..=4 {
+        assert_eq!(status(&b).await, 200, "request {n} through B");
+        synced(6 + n).await;
+    }
+    let refused = switchyard_tests::client::http_get(b.http, "fleet.test", "/")
+        .await
+        .unwrap();
+    assert_eq!(refused.status, 429, "the fleet's ten are used up");
+    assert!(refused.header("retry-after").is_some());
+    // C sees the fleet's count once it has counted its own first request.
+    assert_eq!(status(&c).await, 200);
+    synced(11).await;
+    assert_eq!(status(&c).await, 429);
+    // Without Redis, C applies its own limit alone: its bucket of ten has nine left
+    // (the requests the fleet refused did not use it).
+    relay.cut().await;
+    eventually(
+        Duration::from_secs(10),
+        "C falls back to its local limit",
+        || {
+            let c = &c;
+            async move {
+                match status(c).await {
+                    200 => Ok(()),
+                    s => Err(format!("answered {s}")),
+                }
+            }
+        },
+    )
+    .await
+    .unwrap();
+    let mut more = 1;
+    while status(&c).await == 200 {
+        more += 1;
+        assert!(more <= 9, "C's local limit allows nine more");
+    }
+    assert_eq!(more, 9);
+}

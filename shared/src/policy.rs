@@ -493,12 +493,33 @@ fn default_window() -> u32 {
     1
 }
 
+/// Where a rate limit is counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RateScope {
+    /// Each proxy keeps its own buckets: N proxies allow up to N× the rate.
+    #[default]
+    Proxy,
+    /// Every proxy on the same Redis counts together, per fixed window of `per_secs`
+    /// (synchronised in the background; each proxy's local limit applies too, and alone
+    /// while Redis does not answer).
+    Fleet,
+}
+
+impl RateScope {
+    fn is_proxy(&self) -> bool {
+        *self == RateScope::Proxy
+    }
+}
+
 fn default_rate_key() -> RateKey {
     RateKey::ClientIp
 }
 
 /// A token bucket (GCRA) per key and per proxy: `requests` per `per_secs` seconds on
-/// average, up to `burst` at once.
+/// average, up to `burst` at once; with `scope: "fleet"` also a count per key over fixed
+/// windows of `per_secs`, shared by every proxy on the same Redis.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -516,6 +537,9 @@ pub struct RateLimit {
     pub burst: Option<u32>,
     #[serde(default = "default_rate_key")]
     pub key: RateKey,
+    /// `proxy` (default) or `fleet`.
+    #[serde(default, skip_serializing_if = "RateScope::is_proxy")]
+    pub scope: RateScope,
 }
 
 impl RateLimit {

@@ -1600,7 +1600,8 @@ export interface components {
         };
         /**
          * @description A token bucket (GCRA) per key and per proxy: `requests` per `per_secs` seconds on
-         *     average, up to `burst` at once.
+         *     average, up to `burst` at once; with `scope: "fleet"` also a count per key over fixed
+         *     windows of `per_secs`, shared by every proxy on the same Redis.
          */
         RateLimit: {
             /**
@@ -1620,7 +1621,14 @@ export interface components {
              * @description 1–1,000,000.
              */
             requests: number;
+            /** @description `proxy` (default) or `fleet`. */
+            scope?: components["schemas"]["RateScope"];
         };
+        /**
+         * @description Where a rate limit is counted.
+         * @enum {string}
+         */
+        RateScope: "proxy" | "fleet";
         /** @description One hostname's Redis record before and after a write, as a dry run shows it. */
         RecordChange: {
             after?: components["schemas"]["ZoneRecord"] | null;
