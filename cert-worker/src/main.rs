@@ -34,6 +34,9 @@ async fn main() -> anyhow::Result<()> {
     );
     let metrics = Metrics::new();
     let listener = metrics::bind(config.admin_listen).await?;
+    // The address bound (the port is free when the configuration says 0): tests and
+    // supervisors read it from this line.
+    tracing::info!(admin = %listener.local_addr()?, "cert-worker listening");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let admin = {
         let mut stop = stop_rx.clone();

@@ -12,7 +12,7 @@ use fred::prelude::KeysInterface as _;
 use support::providers::{FakeProvider, Kind, Mode};
 use switchyard_shared::model::HostRecord;
 use switchyard_shared::store::ChangeSet;
-use switchyard_tests::acme::{AcmeEnv, free_port};
+use switchyard_tests::acme::AcmeEnv;
 use switchyard_tests::client::http_get;
 use switchyard_tests::eventually::eventually;
 use switchyard_tests::load::Load;
@@ -89,7 +89,9 @@ async fn the_service_issues_reports_and_stops_cleanly() -> anyhow::Result<()> {
     let domain = "service.example";
     let (_fake, id) = support::pending_cloudflare_order(&env, &conn, domain).await?;
 
-    let admin = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let log_dir = tempdir_for("cert-worker-binary");
+    let log_path = log_dir.join("cert-worker.log");
+    let log = std::fs::File::create(&log_path)?;
     let mut child = Running(
         Command::new(env!("CARGO_BIN_EXE_cert-worker"))
             .env("DATABASE_URL", database.url())
@@ -102,11 +104,13 @@ async fn the_service_issues_reports_and_stops_cleanly() -> anyhow::Result<()> {
             .env("SWITCHYARD_PROPAGATION_POLL_MS", "100")
             .env("SWITCHYARD_POLL_SECS", "1")
             .env("SWITCHYARD_HEARTBEAT_SECS", "1")
-            .env("SWITCHYARD_CERT_WORKER_ADMIN_LISTEN", admin.to_string())
+            .env("SWITCHYARD_CERT_WORKER_ADMIN_LISTEN", "127.0.0.1:0")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
             .spawn()?,
     );
+    let admin = admin_of(|| std::fs::read_to_string(&log_path).unwrap_or_default()).await?;
 
     let conn2 = conn.clone();
     eventually(
@@ -169,6 +173,7 @@ async fn the_service_issues_reports_and_stops_cleanly() -> anyhow::Result<()> {
     let exists: bool = redis.client().exists(&heartbeat).await?;
     assert!(!exists, "heartbeat left after a clean stop");
 
+    std::fs::remove_dir_all(&log_dir)?;
     conn.close().await?;
     redis.cleanup().await?;
     database.drop_now().await
@@ -176,20 +181,44 @@ async fn the_service_issues_reports_and_stops_cleanly() -> anyhow::Result<()> {
 
 /// The worker binary as a [`Service`] (log in its working directory), against the test's
 /// Pebble, challtestsrv, database and Redis prefix.
-fn start_worker(
+/// A fresh directory under the system's temporary one.
+fn tempdir_for(what: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sy-{what}-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    dir
+}
+
+/// The admin address a cert worker started with port 0 logs (`cert-worker listening`).
+async fn admin_of(log: impl Fn() -> String) -> anyhow::Result<std::net::SocketAddr> {
+    eventually(
+        Duration::from_secs(20),
+        "the cert worker logs its admin address",
+        || {
+            let text = log();
+            async move {
+                switchyard_tests::process::logged_fields(&text, "cert-worker listening")
+                    .and_then(|f| f.get("admin")?.as_str()?.parse().ok())
+                    .ok_or_else(|| "no \"cert-worker listening\" line yet".to_owned())
+            }
+        },
+    )
+    .await
+}
+
+/// Starts the worker binary (admin on port 0) and returns it with its admin address.
+async fn start_worker(
     env: &AcmeEnv,
     database: &TestDatabase,
     redis: &TestRedis,
-    admin: std::net::SocketAddr,
     propagation_timeout_secs: &str,
-) -> anyhow::Result<Service> {
+) -> anyhow::Result<(Service, std::net::SocketAddr)> {
     let ca_file = env.pebble.listener_ca_file().to_string_lossy().into_owned();
     let (directory, resolver, admin) = (
         env.pebble.directory_url(),
         env.dns.dns_addr().to_string(),
-        admin.to_string(),
+        "127.0.0.1:0".to_owned(),
     );
-    Service::start(
+    let service = Service::start(
         "cert-worker",
         &[],
         &[
@@ -209,7 +238,9 @@ fn start_worker(
             ("SWITCHYARD_HEARTBEAT_SECS", "1"),
             ("SWITCHYARD_CERT_WORKER_ADMIN_LISTEN", &admin),
         ],
-    )
+    )?;
+    let admin = admin_of(|| service.log_text()).await?;
+    Ok((service, admin))
 }
 
 /// The issue's requirement: a worker SIGKILLed while its order waits for DNS cannot
@@ -240,8 +271,7 @@ async fn a_worker_killed_mid_order_leaves_no_record_after_restart() -> anyhow::R
     .await?;
     let id = support::insert_certificate(&conn, domain, Some(credential), "pending").await?;
 
-    let admin = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let mut first = start_worker(&env, &database, &redis, admin, "300")?;
+    let (mut first, _) = start_worker(&env, &database, &redis, "300").await?;
     // Both records exist at the provider and the order row has both of their ids: the
     // order is waiting for DNS.
     let conn2 = conn.clone();
@@ -310,7 +340,7 @@ async fn a_worker_killed_mid_order_leaves_no_record_after_restart() -> anyhow::R
 
     // The records of the next order reach DNS; the restarted worker must clean up first.
     fake.set_mode(Mode::Normal);
-    let mut second = start_worker(&env, &database, &redis, admin, "30")?;
+    let (mut second, admin) = start_worker(&env, &database, &redis, "30").await?;
     let conn2 = conn.clone();
     let outcome = eventually(
         Duration::from_secs(60),

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use serde_json::Value;
 
 use crate::eventually::eventually;
-use crate::process::{Service, free_port};
+use crate::process::Service;
 
 /// How long a service may take to become ready (debug builds, migrations, a loaded
 /// 2-core machine).
@@ -47,10 +47,9 @@ impl Panel {
     /// Starts the panel on `database_url` and Redis `redis_url` under `prefix`, with
     /// the stack's first admin, and waits until `/health` answers.
     pub async fn start(database_url: &str, redis_url: &str, prefix: &str) -> anyhow::Result<Panel> {
-        let port = free_port();
         let args: Vec<String> = [
             "--listen",
-            &format!("127.0.0.1:{port}"),
+            "127.0.0.1:0",
             "--database-url",
             database_url,
             "--redis-url",
@@ -70,9 +69,20 @@ impl Panel {
             ("SWITCHYARD_ADMIN_PASSWORD", ADMIN_PASSWORD),
         ];
         let service = Service::start("panel-api", &args, &env)?;
+        // Port 0: the panel binds a free one and logs it (`panel-api serving`).
+        let listen = eventually(READY_DEADLINE, "panel-api logs its address", || {
+            let text = service.log_text();
+            async move {
+                crate::process::logged_fields(&text, "panel-api serving")
+                    .and_then(|f| f.get("listen")?.as_str().map(str::to_owned))
+                    .ok_or_else(|| "no \"panel-api serving\" line yet".to_owned())
+            }
+        })
+        .await
+        .with_context(|| service.log_tail(20))?;
         let panel = Panel {
             service,
-            base: format!("http://127.0.0.1:{port}/api/v1"),
+            base: format!("http://{listen}/api/v1"),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .no_proxy()

@@ -197,14 +197,6 @@ fn value_text(value: Option<&AnyValue>) -> String {
 // Running binaries
 // ---------------------------------------------------------------------------------
 
-/// A free port on 127.0.0.1 (bound, then released for the service to take).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 // ---------------------------------------------------------------------------------
 // panel-api: one trace from the API request to the Redis transaction
 // ---------------------------------------------------------------------------------
@@ -223,11 +215,9 @@ async fn panel_zone_write_is_one_trace_from_request_to_redis() -> anyhow::Result
     let receiver = Receiver::start().await;
     let database = TestDatabase::create().await?;
     let redis = TestRedis::new().await?;
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}/api/v1");
     let args: Vec<String> = [
         "--listen",
-        &format!("127.0.0.1:{port}"),
+        "127.0.0.1:0",
         "--database-url",
         database.url(),
         "--redis-url",
@@ -249,6 +239,18 @@ async fn panel_zone_write_is_one_trace_from_request_to_redis() -> anyhow::Result
     // A batch delay far beyond the test: whatever arrives was sent by the flush at exit,
     // which is what dropping the guard must do.
     let mut panel = Service::start("panel-api", &args, &[("OTEL_BSP_SCHEDULE_DELAY", "600000")])?;
+    // Port 0: the panel binds a free one and logs it (`panel-api serving`).
+    let listen = eventually(DEADLINE, "the panel logs its address", || {
+        let text = panel.log_text();
+        async move {
+            switchyard_tests::process::logged_fields(&text, "panel-api serving")
+                .and_then(|f| f.get("listen")?.as_str().map(str::to_owned))
+                .ok_or_else(|| "no \"panel-api serving\" line yet".to_owned())
+        }
+    })
+    .await
+    .with_context(|| panel.log_text())?;
+    let base = format!("http://{listen}/api/v1");
     let http = reqwest::Client::builder()
         .no_proxy()
         .timeout(client::REQUEST_TIMEOUT)

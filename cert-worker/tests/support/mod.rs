@@ -15,10 +15,11 @@ use migrations::{Migrator, MigratorTrait as _};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
 use switchyard_cert_worker::{Args, Config, Worker, dns::CREDENTIALS_CONTEXT, metrics::Metrics};
 use switchyard_shared::secrets::SecretBox;
-use switchyard_tests::acme::{AcmeEnv, free_port};
+use switchyard_tests::acme::AcmeEnv;
 use switchyard_tests::client;
 use switchyard_tests::eventually::eventually;
 use switchyard_tests::postgres::TestDatabase;
+use switchyard_tests::process::ProxyListening;
 use uuid::Uuid;
 
 /// The tests' secret key (32 bytes, base64).
@@ -280,29 +281,52 @@ impl Proxy {
         );
         let dir = std::env::temp_dir().join(format!("sy-cw-proxy-{}", Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
-        let (http, https, admin) = (free_port(), free_port(), free_port());
         let log = dir.join("proxy.log");
         let file = std::fs::File::create(&log).unwrap();
+        // Port 0 everywhere: the proxy binds free ports and logs them
+        // (`ProxyListening`), so no test guesses a port another may take.
         let child = Command::new(bin)
-            .args(["--http-listen", &format!("127.0.0.1:{http}")])
-            .args(["--https-listen", &format!("127.0.0.1:{https}")])
-            .args(["--admin-listen", &format!("127.0.0.1:{admin}")])
+            .args(["--http-listen", "127.0.0.1:0"])
+            .args(["--https-listen", "127.0.0.1:0"])
+            .args(["--admin-listen", "127.0.0.1:0"])
             .args(["--redis-url", redis_url, "--key-prefix", prefix])
             .args(["--snapshot-file", dir.join("snapshot").to_str().unwrap()])
             .args(["--upgrade-sock", dir.join("upgrade.sock").to_str().unwrap()])
-            .args(["--proxy-id", &format!("cert-worker-test-{http}")])
+            .args([
+                "--proxy-id",
+                &format!("cert-worker-test-{}", Uuid::new_v4().simple()),
+            ])
             .args(["--startup-timeout-ms", "1000", "--grace-secs", "0"])
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
             .stderr(file)
             .spawn()
             .unwrap();
+        let log_path = log.clone();
+        let listening = eventually(
+            Duration::from_secs(20),
+            "the proxy logs the addresses it listens on",
+            || {
+                let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+                async move {
+                    ProxyListening::from_log(&text)
+                        .ok_or_else(|| "no \"proxy listening\" line yet".to_owned())
+                }
+            },
+        )
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "{e}\n--- proxy log ---\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        });
         let proxy = Proxy {
             child,
-            https: SocketAddr::from(([127, 0, 0, 1], https)),
+            https: listening.https.expect("the proxy listens for HTTPS"),
             log,
         };
-        let admin = SocketAddr::from(([127, 0, 0, 1], admin));
+        let admin = listening.admin;
         eventually(
             Duration::from_secs(20),
             "the proxy answers",
