@@ -620,6 +620,7 @@ fn status(id: &str, reads_format: Option<u32>, age: Duration) -> (String, String
         applied_at: now - age,
         zones: 0,
         certs: 0,
+        replica_versions_behind: None,
     })
     .unwrap();
     if reads_format.is_none() {

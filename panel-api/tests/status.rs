@@ -58,6 +58,7 @@ async fn status_lists_proxies_heartbeats_and_says_what_needs_attention() -> anyh
             applied_at: now,
             zones: 1,
             certs: 0,
+            replica_versions_behind: None,
         };
         let _: () = redis
             .client()
@@ -93,6 +94,7 @@ async fn status_lists_proxies_heartbeats_and_says_what_needs_attention() -> anyh
         applied_at: now,
         zones: 1,
         certs: 0,
+        replica_versions_behind: None,
     };
     let _: () = redis
         .client()

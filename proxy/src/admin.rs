@@ -81,6 +81,9 @@ impl Admin {
                 "connected": self.state.redis_connected.load(Ordering::Relaxed),
                 "seconds_since_ok": last_ok.map(|t| (now - t).as_seconds_f64()),
                 "last_error": self.state.last_error.lock().expect("never poisoned").clone(),
+                // Reading a replica (--redis-read-url): versions behind the primary at the
+                // last heartbeat; null otherwise.
+                "replica_versions_behind": *self.state.replica_behind.lock().expect("never poisoned"),
             },
             // Circuit breakers that are not closed: how many, and the first of them.
             "circuits": {

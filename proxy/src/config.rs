@@ -50,6 +50,12 @@ pub struct Config {
         hide_env_values = true
     )]
     pub redis_url: String,
+    /// A Redis to read the routing data from instead (a nearby replica of `--redis-url`):
+    /// the snapshot and the change stream come from it, while the status heartbeat, the
+    /// shared TLS ticket keys and fleet-wide rate limits go to `--redis-url`, the primary.
+    /// Credentials in the URL are never logged. See docs/deploy.md, "Proxies on a replica".
+    #[arg(long, env = "SWITCHYARD_REDIS_READ_URL", hide_env_values = true)]
+    pub redis_read_url: Option<String>,
     /// Prefix of every Switchyard key in Redis.
     #[arg(long, env = "SWITCHYARD_KEY_PREFIX", default_value = switchyard_shared::keys::DEFAULT_PREFIX)]
     pub key_prefix: String,
@@ -212,20 +218,30 @@ impl Config {
         let keys = Keys::new(&self.key_prefix)
             .map_err(|e| problems.push(format!("--key-prefix: {e}")))
             .ok();
-        let scheme_ok = [
-            "redis://",
-            "rediss://",
-            "redis-sentinel://",
-            "rediss-sentinel://",
-            "redis+unix://",
-        ]
-        .iter()
-        .any(|s| self.redis_url.starts_with(s));
-        if !scheme_ok || fred::prelude::Config::from_url(&self.redis_url).is_err() {
-            problems.push(
-                "--redis-url is not a Redis URL; write redis://[user:password@]host:port[/db] or rediss://…"
-                    .to_owned(),
-            );
+        let redis_url_ok = |url: &str| {
+            [
+                "redis://",
+                "rediss://",
+                "redis-sentinel://",
+                "rediss-sentinel://",
+                "redis+unix://",
+            ]
+            .iter()
+            .any(|s| url.starts_with(s))
+                && fred::prelude::Config::from_url(url).is_ok()
+        };
+        // The URL itself is not repeated: it may hold a password.
+        for (flag, url) in [
+            ("--redis-url", Some(&self.redis_url)),
+            ("--redis-read-url", self.redis_read_url.as_ref()),
+        ] {
+            if let Some(url) = url
+                && !redis_url_ok(url)
+            {
+                problems.push(format!(
+                    "{flag} is not a Redis URL; write redis://[user:password@]host:port[/db] or rediss://…"
+                ));
+            }
         }
         if !(1..=256).contains(&self.threads) {
             problems.push(format!("--threads is {}; it must be 1–256", self.threads));

@@ -241,6 +241,7 @@ pub fn build_server(config: &Config, mut settings: Settings) -> anyhow::Result<(
     let syncer = Syncer::new(
         SyncConfig {
             redis_url: config.redis_url.clone(),
+            redis_read_url: config.redis_read_url.clone(),
             keys: settings.keys.clone(),
             proxy_id: settings.proxy_id.clone(),
             snapshot_file: Some(config.snapshot_file.clone()),

@@ -34,7 +34,11 @@ use crate::upstreams::Registry;
 /// Settings of the sync loop.
 #[derive(Debug, Clone)]
 pub struct SyncConfig {
+    /// The primary: status heartbeats, TLS ticket keys, fleet rate limits — and the
+    /// routing data unless `redis_read_url` is set.
     pub redis_url: String,
+    /// Where the routing data is read from instead (a replica), if anywhere.
+    pub redis_read_url: Option<String>,
     pub keys: Keys,
     pub proxy_id: String,
     pub snapshot_file: Option<PathBuf>,
@@ -64,6 +68,9 @@ pub struct SyncState {
     pub last_error: Mutex<Option<String>>,
     /// Where the live snapshot came from: "redis" or "file".
     pub source: Mutex<&'static str>,
+    /// Reading a replica (`--redis-read-url`): versions the snapshot was behind the
+    /// primary at the last heartbeat.
+    pub replica_behind: Mutex<Option<u64>>,
 }
 
 impl SyncState {
@@ -135,13 +142,28 @@ impl Syncer {
         // the feed client's deadline leaves room for its blocking read.
         let timeout = self.config.startup_timeout.max(Duration::from_secs(2));
         let feed_timeout = self.config.feed_block + timeout;
-        let clients = store::client_builder(&self.config.redis_url).and_then(|mut b| {
+        let read_url = self
+            .config
+            .redis_read_url
+            .as_deref()
+            .unwrap_or(&self.config.redis_url);
+        let clients = store::client_builder(read_url).and_then(|mut b| {
             b.with_performance_config(|p| p.default_command_timeout = timeout);
             let main = b.build()?;
             b.with_performance_config(|p| p.default_command_timeout = feed_timeout);
-            Ok((main, b.build()?))
+            let feed = b.build()?;
+            // A replica for reads: the primary for what the proxy writes.
+            let primary = match &self.config.redis_read_url {
+                None => None,
+                Some(_) => {
+                    let mut b = store::client_builder(&self.config.redis_url)?;
+                    b.with_performance_config(|p| p.default_command_timeout = timeout);
+                    Some(b.build()?)
+                }
+            };
+            Ok((main, feed, primary))
         });
-        let (main, feed) = match clients {
+        let (main, feed, primary) = match clients {
             Ok(clients) => clients,
             Err(e) => {
                 tracing::error!(error = %e, "invalid Redis configuration");
@@ -150,8 +172,17 @@ impl Syncer {
         };
         main.connect();
         feed.connect();
+        if let Some(p) = &primary {
+            p.connect();
+        }
         let store = Store::new(main.clone(), self.config.keys.clone());
         let feed_store = Store::new(feed.clone(), self.config.keys.clone());
+        // Where this proxy writes: its status, the ticket keys, fleet rate-limit counts.
+        let write_store = primary
+            .as_ref()
+            .map(|p| Store::new(p.clone(), self.config.keys.clone()));
+        let reading_replica = write_store.is_some();
+        let write_store = write_store.unwrap_or_else(|| store.clone());
 
         // Start-up: Redis within the timeout, else the snapshot file.
         // The timeout bounds reaching Redis, not loading: a million zones take seconds.
@@ -167,7 +198,8 @@ impl Syncer {
         }
 
         let heartbeat = tokio::spawn(heartbeat_loop(
-            store.clone(),
+            write_store.clone(),
+            reading_replica,
             self.config.clone(),
             self.writer.live().clone(),
             self.state.clone(),
@@ -176,14 +208,14 @@ impl Syncer {
         ));
         let tickets = self.config.ticket_rotate.map(|period| {
             tokio::spawn(crate::tickets::keep_in_step(
-                store.clone(),
+                write_store.clone(),
                 self.config.keys.clone(),
                 period,
                 shutdown.clone(),
             ))
         });
         let fleet_limits = tokio::spawn(crate::fleet_limit::keep_in_step(
-            store.clone(),
+            write_store.clone(),
             self.config.keys.clone(),
             self.config.fleet_rate_sync,
             shutdown.clone(),
@@ -504,6 +536,7 @@ impl Syncer {
 /// it (a new snapshot), at most once per [`PUBLISH_GAP`] for those.
 async fn heartbeat_loop(
     store: Store,
+    reading_replica: bool,
     config: SyncConfig,
     live: Arc<arc_swap::ArcSwap<Snapshot>>,
     state: Arc<SyncState>,
@@ -538,6 +571,18 @@ async fn heartbeat_loop(
         if !state.ready.load(Ordering::Relaxed) {
             continue;
         }
+        // On a replica: how many versions the snapshot is behind the primary's.
+        let behind = match reading_replica {
+            false => None,
+            true => match store.meta().await {
+                Ok((version, _)) => {
+                    let behind = version.saturating_sub(live.load().version);
+                    *state.replica_behind.lock().expect("never poisoned") = Some(behind);
+                    Some(behind)
+                }
+                Err(_) => None,
+            },
+        };
         let snapshot = live.load_full();
         let applied_at = match published {
             Some((version, at)) if version == snapshot.version => at,
@@ -551,6 +596,7 @@ async fn heartbeat_loop(
             applied_at,
             zones: snapshot.zone_count() as u64,
             certs: snapshot.cert_count() as u64,
+            replica_versions_behind: behind,
         };
         drop(snapshot);
         let json = serde_json::to_string(&status).expect("status serialises");

@@ -26,16 +26,23 @@ struct PrivateRedis {
     port: u16,
     dir: std::path::PathBuf,
     child: Option<Child>,
+    /// Further `redis-server` arguments (`--replicaof …`).
+    extra: Vec<String>,
 }
 
 impl PrivateRedis {
     async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    async fn start_with(extra: &[&str]) -> Self {
         let dir = std::env::temp_dir().join(format!("sy-redis-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut redis = Self {
             port: free_port(),
             dir,
             child: None,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
         };
         redis.run().await;
         redis
@@ -44,6 +51,7 @@ impl PrivateRedis {
     async fn run(&mut self) {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(&self.extra)
             .args([
                 "--save",
                 "",
@@ -267,4 +275,91 @@ async fn a_proxy_started_while_redis_is_down_serves_its_snapshot_file() {
         assert_eq!(resp.json().unwrap()["upstream"], "from-file");
     }
     drop(redis);
+}
+
+/// A proxy given a replica to read (`--redis-read-url`) serves what the primary holds,
+/// writes its status to the primary, reports how far behind the replica is, and catches
+/// up by the version-gap rule (a full reload) when the replica resynchronises.
+#[tokio::test]
+async fn a_proxy_reads_a_replica_writes_to_the_primary_and_reports_the_lag() {
+    let primary = PrivateRedis::start().await;
+    let replica =
+        PrivateRedis::start_with(&["--replicaof", "127.0.0.1", &primary.port.to_string()]).await;
+    let keys = Keys::new(PREFIX).unwrap();
+    let store = Store::new(store::connect(&primary.url()).await.unwrap(), keys.clone());
+    let replica_client = store::connect(&replica.url()).await.unwrap();
+    let echo = Upstream::echo("one").await;
+    let v = put_zones(&store, &[zone("a.example.com", &[&echo.url()])]).await;
+    let proxy = Proxy::start(
+        ProxyOptions::new(&primary.url(), PREFIX)
+            .arg(&format!("--redis-read-url={}", replica.url())),
+    )
+    .await;
+    proxy.wait_for_version(v.version).await;
+    assert_eq!(proxy.get("a.example.com", "/").await.status, 200);
+
+    // Its status goes to the primary, saying it is not behind.
+    let status_on_primary = |want: u64| {
+        let (store, keys) = (store.clone(), keys.clone());
+        async move {
+            eventually(
+                Duration::from_secs(30),
+                &format!("the primary holds a status {want} versions behind"),
+                || {
+                    let (store, keys) = (store.clone(), keys.clone());
+                    async move {
+                        use fred::interfaces::HashesInterface as _;
+                        let all: std::collections::HashMap<String, String> = store
+                            .client()
+                            .hgetall(keys.proxies())
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        let behind: Vec<Option<u64>> = all
+                            .values()
+                            .filter_map(|j| {
+                                serde_json::from_str::<switchyard_shared::model::ProxyStatus>(j)
+                                    .ok()
+                            })
+                            .map(|s| s.replica_versions_behind)
+                            .collect();
+                        if behind == [Some(want)] {
+                            Ok(())
+                        } else {
+                            Err(format!("statuses say {behind:?}"))
+                        }
+                    }
+                },
+            )
+            .await
+            .unwrap();
+        }
+    };
+    status_on_primary(0).await;
+
+    // The replica stops following: a change on the primary does not reach the proxy,
+    // which says how far behind it is.
+    use fred::interfaces::ClientLike as _;
+    let _: () = replica_client
+        .custom(fred::cmd!("REPLICAOF"), vec!["NO", "ONE"])
+        .await
+        .unwrap();
+    let two = Upstream::echo("two").await;
+    let v2 = put_zones(&store, &[zone("b.example.com", &[&two.url()])]).await;
+    status_on_primary(1).await;
+    assert_eq!(proxy.get("b.example.com", "/").await.status, 404);
+    let status = proxy.status().await;
+    assert_eq!(status["redis"]["replica_versions_behind"], 1, "{status}");
+
+    // It follows again (a full resynchronisation): the proxy catches up.
+    let _: () = replica_client
+        .custom(
+            fred::cmd!("REPLICAOF"),
+            vec!["127.0.0.1".to_owned(), primary.port.to_string()],
+        )
+        .await
+        .unwrap();
+    proxy.wait_for_version(v2.version).await;
+    assert_eq!(proxy.get("b.example.com", "/").await.status, 200);
+    assert_eq!(proxy.get("a.example.com", "/").await.status, 200);
+    status_on_primary(0).await;
 }

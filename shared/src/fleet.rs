@@ -182,6 +182,7 @@ mod tests {
             applied_at: beat,
             zones: 3,
             certs: 1,
+            replica_versions_behind: None,
         };
         (id.into(), serde_json::to_string(&s).unwrap())
     }

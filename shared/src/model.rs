@@ -512,6 +512,10 @@ pub struct ProxyStatus {
     pub applied_at: OffsetDateTime,
     pub zones: u64,
     pub certs: u64,
+    /// A proxy reading a replica (`--redis-read-url`): how many versions its snapshot
+    /// was behind the primary when it wrote this status. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_versions_behind: Option<u64>,
 }
 
 /// How a zone's backend is given by a user or script, before rendering.
