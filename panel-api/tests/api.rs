@@ -217,6 +217,7 @@ async fn zone_lifecycle_is_written_through_and_audited() -> anyhow::Result<()> {
             applied_at: now,
             zones: 1,
             certs: 0,
+            endpoints_down: 0,
         };
         (id.to_owned(), serde_json::to_string(&status).unwrap())
     };

@@ -40,8 +40,8 @@ use std::sync::Arc;
 use switchyard_shared::BackendUrl;
 use switchyard_shared::model::Upstream as UpstreamSpec;
 use switchyard_shared::policy::{
-    BasicAuth, ForwardAuth, HeaderRules, Jwt, Piece, Policies, RateKey, Rewrite, Split, Sticky,
-    parse_template,
+    BasicAuth, ForwardAuth, HeaderRules, HealthCheck, Jwt, Piece, Policies, RateKey, Rewrite,
+    Split, Sticky, parse_template,
 };
 
 use crate::decide::HeaderLookup;
@@ -397,7 +397,7 @@ impl RoutePolicy {
             split: p
                 .split
                 .as_ref()
-                .map(|s| CompiledSplit::compile(s, registry)),
+                .map(|s| CompiledSplit::compile(s, registry, p.health_check.as_ref())),
         }
     }
 
@@ -791,7 +791,8 @@ pub struct CompiledSplit {
 }
 
 impl CompiledSplit {
-    fn compile(s: &Split, registry: &Registry) -> Self {
+    /// `check`: the route's `health_check`, which judges the groups' own upstreams too.
+    fn compile(s: &Split, registry: &Registry, check: Option<&HealthCheck>) -> Self {
         let mut total = 0;
         let cumulative = s
             .groups
@@ -817,7 +818,7 @@ impl CompiledSplit {
                             })
                         })
                         .collect();
-                    registry.balancer(&specs)
+                    registry.balancer_checked(&specs, check)
                 }),
                 cookie: match &s.sticky {
                     Some(Sticky::Cookie { name, max_age_secs }) => {

@@ -96,7 +96,13 @@ impl HostEntry {
             route.allow.shrink_to_fit();
             routes.push(Arc::new(RouteEntry {
                 host: host.clone(),
-                balancer: registry.balancer(&specs),
+                balancer: registry.balancer_checked(
+                    &specs,
+                    route
+                        .policies
+                        .as_deref()
+                        .and_then(|p| p.health_check.as_ref()),
+                ),
                 policy: route
                     .policies
                     .as_deref()

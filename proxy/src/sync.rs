@@ -7,7 +7,8 @@
 //!    entry that cannot be read triggers a full reload.
 //! 3. Reload fully on a timer, which heals anything missed.
 //! 4. While Redis is away, keep serving the last snapshot and retry with backoff.
-//! 5. Publish this proxy's status (applied version, when it applied it, heartbeat): every
+//! 5. Publish this proxy's status (applied version, when it applied it, heartbeat, the
+//!    number of upstream endpoints it judges down): every
 //!    `heartbeat_every`, and right after a new version is applied — debounced to at most
 //!    one write per [`PUBLISH_GAP`], so a burst of changes costs a few writes a second —
 //!    so the panel sees a change live within milliseconds, not at the next heartbeat.
@@ -167,6 +168,7 @@ impl Syncer {
         let heartbeat = tokio::spawn(heartbeat_loop(
             store.clone(),
             self.config.clone(),
+            self.registry.clone(),
             self.writer.live().clone(),
             self.state.clone(),
             self.applied.clone(),
@@ -496,6 +498,7 @@ impl Syncer {
 async fn heartbeat_loop(
     store: Store,
     config: SyncConfig,
+    registry: Arc<Registry>,
     live: Arc<arc_swap::ArcSwap<Snapshot>>,
     state: Arc<SyncState>,
     applied: Arc<tokio::sync::Notify>,
@@ -542,6 +545,7 @@ async fn heartbeat_loop(
             applied_at,
             zones: snapshot.zone_count() as u64,
             certs: snapshot.cert_count() as u64,
+            endpoints_down: registry.summary().endpoints_down as u64,
         };
         drop(snapshot);
         let json = serde_json::to_string(&status).expect("status serialises");

@@ -476,6 +476,10 @@ pub struct ProxyStatus {
     pub applied_at: OffsetDateTime,
     pub zones: u64,
     pub certs: u64,
+    /// Upstream endpoints it cannot send to now: down by its TCP check or passive
+    /// ejection, or by a route's HTTP health check (absent from older proxies: 0).
+    #[serde(default)]
+    pub endpoints_down: u64,
 }
 
 /// How a zone's backend is given by a user or script, before rendering.

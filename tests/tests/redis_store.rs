@@ -346,6 +346,7 @@ async fn the_fleet_view_judges_published_proxy_statuses() -> anyhow::Result<()> 
             applied_at: now,
             zones: 1,
             certs: 0,
+            endpoints_down: 0,
         };
         let _: () = redis
             .client()
