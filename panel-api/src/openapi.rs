@@ -471,6 +471,10 @@ pub mod mirror {
         /// (route policies and match conditions), which the panel does not write while
         /// such a proxy is live.
         pub reads_format: u32,
+        /// Upstream endpoints it judges down (by its TCP check, passive ejection, or a
+        /// route's HTTP `health_check`); its admin API's `GET /upstreams?down=1` lists
+        /// them. 0 from proxies that do not report it.
+        pub endpoints_down: u64,
     }
 
     /// The routes of one hostname pattern as Redis holds them under `zone:<pattern>`

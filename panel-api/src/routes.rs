@@ -23,6 +23,11 @@ pub mod health {
         /// `ok` when every part below is fine, `degraded` otherwise; `problems` says why.
         pub status: &'static str,
         pub problems: Vec<String>,
+        /// Worth knowing, but not a degradation of the platform: upstream endpoints the
+        /// proxies judge down ("proxy \"p1\": 3 upstream endpoints down"). A backend's
+        /// health is its owner's; with thousands of hostnames some backend is always
+        /// down, and the panel's own status must not cry wolf.
+        pub notices: Vec<String>,
         pub postgres: &'static str,
         pub redis: &'static str,
         /// Since when PostgreSQL has been failing, as this panel saw it (the first
@@ -95,6 +100,7 @@ pub mod health {
         let mut health = Health {
             status: "ok",
             problems: Vec::new(),
+            notices: Vec::new(),
             postgres: postgres.map_or("unchecked", up),
             redis: up(redis.is_some()),
             postgres_down_since: None,
@@ -116,6 +122,18 @@ pub mod health {
                 health.cert_worker = up(fresh);
                 if !fresh {
                     problems.push("the cert worker has no recent heartbeat: certificates are not being issued or renewed".to_owned());
+                }
+                for p in fleet
+                    .proxies
+                    .iter()
+                    .filter(|p| !p.stale && p.endpoints_down > 0)
+                {
+                    health.notices.push(format!(
+                        "proxy \"{}\": {} upstream endpoint{} down (its admin API lists them: GET /upstreams?down=1)",
+                        p.id,
+                        p.endpoints_down,
+                        if p.endpoints_down == 1 { "" } else { "s" }
+                    ));
                 }
                 for p in &fleet.proxies {
                     if p.stale {

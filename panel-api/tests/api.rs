@@ -218,6 +218,7 @@ async fn zone_lifecycle_is_written_through_and_audited() -> anyhow::Result<()> {
             zones: 1,
             certs: 0,
             replica_versions_behind: None,
+            endpoints_down: 0,
         };
         (id.to_owned(), serde_json::to_string(&status).unwrap())
     };

@@ -607,6 +607,7 @@ fn mirrored_schemas_match_the_real_types() {
         zones: 10,
         certs: 2,
         reads_format: 2,
+        endpoints_down: 1,
     })
     .unwrap();
     serde_json::from_value::<mirror::ProxyView>(proxy.clone()).expect("the mirror reads it");

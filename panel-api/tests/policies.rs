@@ -5,7 +5,8 @@
 //! policy write while a live proxy reads only format 1), and every other path a zone
 //! takes — bulk, dry runs, named-backend re-rendering, reconciliation, degraded reads,
 //! export and import — keeping them. The `jwt` policy's HMAC secret is write-only
-//! the same way; `jwt` and `forward_auth` are refused by field like the others.
+//! the same way; `jwt` and `forward_auth` are refused by field like the others, and so
+//! is each field of an active `health_check`.
 
 mod common;
 
@@ -55,7 +56,8 @@ fn every_policy(password: &str) -> Value {
         "error_pages": {
             "429": {"body": "<h1>Slow down ({request_id})</h1>"},
             "503": {"content_type": "text/plain; charset=utf-8", "body": "down for maintenance"}
-        }
+        },
+        "health_check": {"path": "/healthz", "expected_status": "200-299, 302", "host": "App.Internal"}
     })
 }
 
@@ -86,6 +88,10 @@ fn every_policy_normalised(ann_hash: &str) -> Value {
         "error_pages": {
             "429": {"content_type": "text/html; charset=utf-8", "body": "<h1>Slow down ({request_id})</h1>"},
             "503": {"content_type": "text/plain; charset=utf-8", "body": "down for maintenance"}
+        },
+        "health_check": {
+            "path": "/healthz", "expected_status": "200-299,302", "host": "app.internal",
+            "interval_ms": 5000, "timeout_ms": 1000, "healthy_threshold": 2, "unhealthy_threshold": 3
         }
     })
 }
@@ -621,6 +627,7 @@ fn status(id: &str, reads_format: Option<u32>, age: Duration) -> (String, String
         zones: 0,
         certs: 0,
         replica_versions_behind: None,
+        endpoints_down: 0,
     })
     .unwrap();
     if reads_format.is_none() {
@@ -1491,5 +1498,118 @@ async fn idle_and_total_timeouts_are_stored_and_bad_ones_named() -> anyhow::Resu
     let t = record.routes[0].timeouts;
     assert_eq!((t.idle_ms, t.total_ms), (Some(15000), Some(120000)));
     assert_eq!(redis_format(&panel).await?.as_deref(), Some("2"));
+    panel.stop().await
+}
+
+#[tokio::test]
+async fn each_invalid_health_check_field_is_refused_by_name_and_a_valid_one_is_stored()
+-> anyhow::Result<()> {
+    let mut panel = Panel::start().await?;
+    let (_, key) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    panel.domain(&key, "policies.test").await?;
+    let host = "checked.policies.test";
+    let valid = json!({"path": "/healthz", "interval_ms": 2000, "timeout_ms": 500});
+    // Each field alone, with what the answer must say about it.
+    for (field, value, says) in [
+        (
+            "path",
+            json!("healthz"),
+            "path \"healthz\" must start with \"/\"",
+        ),
+        ("path", json!("/a b"), "contains ' '"),
+        (
+            "expected_status",
+            json!("2xx"),
+            "\"2xx\" is not a list of status codes (100–599)",
+        ),
+        ("expected_status", json!("500-200"), "ends before it starts"),
+        (
+            "interval_ms",
+            json!(999),
+            "interval_ms is 999; it must be 1000–300000",
+        ),
+        ("interval_ms", json!(300_001), "interval_ms is 300001"),
+        (
+            "timeout_ms",
+            json!(0),
+            "timeout_ms is 0; it must be 1–60000",
+        ),
+        (
+            "timeout_ms",
+            json!(2000),
+            "timeout_ms is 2000; it must be shorter than interval_ms (2000)",
+        ),
+        (
+            "healthy_threshold",
+            json!(0),
+            "healthy_threshold is 0; it must be 1–10",
+        ),
+        (
+            "unhealthy_threshold",
+            json!(11),
+            "unhealthy_threshold is 11; it must be 1–10",
+        ),
+        ("host", json!("a/b"), "host \"a/b\" must be a host name"),
+    ] {
+        let mut check = valid.clone();
+        check[field] = value.clone();
+        let reply = panel
+            .call(
+                Method::POST,
+                "/zones",
+                Auth::Bearer(&key),
+                Some(zone_with(host, "", json!({"health_check": check}))),
+            )
+            .await?;
+        assert_eq!(reply.status, 422, "{field} = {value}: {}", reply.json);
+        let details = reply.json["error"]["details"].as_array().unwrap();
+        let named = format!("policies.health_check.{field}");
+        let problem = details
+            .iter()
+            .find(|d| d["field"] == named.as_str())
+            .and_then(|d| d["problem"].as_str())
+            .unwrap_or_else(|| panic!("{named} is not named: {details:?}"));
+        assert!(problem.contains(says), "{named} = {value}: {problem}");
+        assert_eq!(details.len(), 1, "only {named}: {details:?}");
+    }
+    // An unknown field is refused too, before anything is stored.
+    let mut typo = valid.clone();
+    typo["intervall_ms"] = json!(1000);
+    let reply = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(zone_with(host, "", json!({"health_check": typo}))),
+        )
+        .await?;
+    assert!((400..500).contains(&reply.status), "{}", reply.json);
+    assert!(
+        reply.json.to_string().contains("intervall_ms"),
+        "{}",
+        reply.json
+    );
+    assert!(raw_record(&panel, host).await?.is_none());
+
+    // Valid: stored with its defaults in the record the proxies read.
+    let created = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(zone_with(host, "", json!({"health_check": valid}))),
+        )
+        .await?;
+    assert_eq!(created.status, 201, "{}", created.json);
+    let want = json!({
+        "path": "/healthz", "expected_status": "200-399", "interval_ms": 2000,
+        "timeout_ms": 500, "healthy_threshold": 2, "unhealthy_threshold": 3
+    });
+    assert_eq!(created.json["policies"]["health_check"], want);
+    assert_eq!(record_policies(&panel, host).await?["health_check"], want);
+    assert_eq!(
+        row_policies(&panel, created.json["id"].as_str().unwrap()).await?["health_check"],
+        want
+    );
     panel.stop().await
 }

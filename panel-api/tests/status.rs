@@ -59,6 +59,7 @@ async fn status_lists_proxies_heartbeats_and_says_what_needs_attention() -> anyh
             zones: 1,
             certs: 0,
             replica_versions_behind: None,
+            endpoints_down: 0,
         };
         let _: () = redis
             .client()
@@ -85,7 +86,8 @@ async fn status_lists_proxies_heartbeats_and_says_what_needs_attention() -> anyh
         version - 1
     )));
 
-    // edge-2 catches up: all well, exit 0; the JSON form is the health document.
+    // edge-2 catches up: all well, exit 0; the JSON form is the health document. Its
+    // upstream endpoints down are a notice, not a problem of the fleet.
     let s = ProxyStatus {
         reads_format: switchyard_shared::FORMAT_VERSION,
         id: "edge-2".into(),
@@ -95,6 +97,7 @@ async fn status_lists_proxies_heartbeats_and_says_what_needs_attention() -> anyh
         zones: 1,
         certs: 0,
         replica_versions_behind: None,
+        endpoints_down: 3,
     };
     let _: () = redis
         .client()
@@ -106,6 +109,19 @@ async fn status_lists_proxies_heartbeats_and_says_what_needs_attention() -> anyh
     assert_eq!(doc["status"], "ok");
     assert_eq!(doc["postgres"], "unchecked");
     assert_eq!(doc["proxies"].as_array().map(Vec::len), Some(2));
+    assert_eq!(doc["proxies"][1]["endpoints_down"], 3);
+    assert_eq!(
+        doc["notices"],
+        serde_json::json!([
+            "proxy \"edge-2\": 3 upstream endpoints down (its admin API lists them: GET /upstreams?down=1)"
+        ])
+    );
+    let (code, out, _) = status(&url, keys.prefix(), false);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("upstreams:\n  - proxy \"edge-2\": 3 upstream endpoints down"),
+        "{out}"
+    );
 
     // Redis unreachable: exit 2 with a message naming it, without credentials.
     let (code, _, err) = status("redis://user:hunter2@127.0.0.1:1", keys.prefix(), false);

@@ -9,6 +9,11 @@
 //! - `GET /route?host=H&path=P&method=M&header=name:value…`: which pattern, route and
 //!   upstreams serve a request — the authoritative answer to "what does host X route
 //!   to" (parameters decoded; `path` may carry a query, `header` may repeat).
+//! - `GET /upstreams?down=1&limit=N`: upstream endpoints with their health — up or down,
+//!   by which check (TCP, passive ejection, each route's HTTP check), since when, the
+//!   last error — down ones first, then by URL; `down=1` lists only the down ones;
+//!   `limit` is 1–10,000 (default 100). `/status` carries the counts and the first few
+//!   down endpoints.
 //! - `GET /metrics`: Prometheus text format.
 
 use std::sync::Arc;
@@ -25,11 +30,19 @@ use time::OffsetDateTime;
 use crate::metrics::Metrics;
 use crate::snapshot::Snapshot;
 use crate::sync::SyncState;
+use crate::upstreams::Registry;
+
+/// Down endpoints `/status` names (the rest are counted; `/upstreams` lists them).
+pub const STATUS_DOWN_SHOWN: usize = 20;
+/// Default and largest `limit` of `/upstreams`.
+pub const UPSTREAMS_DEFAULT_LIMIT: usize = 100;
+pub const UPSTREAMS_MAX_LIMIT: usize = 10_000;
 
 pub struct Admin {
     pub live: Arc<ArcSwap<Snapshot>>,
     pub state: Arc<SyncState>,
     pub metrics: Arc<Metrics>,
+    pub registry: Arc<Registry>,
     pub proxy_id: String,
 }
 
@@ -66,6 +79,7 @@ impl Admin {
         let snapshot = self.live.load();
         let now = OffsetDateTime::now_utc();
         let last_ok = *self.state.last_redis_ok.lock().expect("never poisoned");
+        let (down, summary) = self.registry.report(true, STATUS_DOWN_SHOWN);
         serde_json::json!({
             "proxy_id": self.proxy_id,
             "ready": self.state.ready.load(Ordering::Relaxed),
@@ -90,7 +104,54 @@ impl Admin {
                 "open": crate::resilience::counts().open_now,
                 "endpoints": crate::resilience::circuits(MAX_LISTED_CIRCUITS),
             },
+            "upstreams": {
+                "endpoints": summary.endpoints,
+                "endpoints_down": summary.endpoints_down,
+                "http_checks": summary.http_checks,
+                "http_checks_down": summary.http_checks_down,
+                // The first few; GET /upstreams?down=1 lists them all.
+                "down": down
+                    .iter()
+                    .map(|e| serde_json::json!({"url": e.url, "down_by": e.down_by}))
+                    .collect::<Vec<_>>(),
+            },
         })
+    }
+
+    fn upstreams(&self, query: &str) -> Response<Vec<u8>> {
+        let only_down = matches!(
+            query_param(query, "down").as_deref(),
+            Some("1" | "true" | "yes")
+        );
+        let limit = match query_param(query, "limit") {
+            None => UPSTREAMS_DEFAULT_LIMIT,
+            Some(text) => match text.parse::<usize>() {
+                Ok(n) if (1..=UPSTREAMS_MAX_LIMIT).contains(&n) => n,
+                _ => {
+                    return json(
+                        400,
+                        serde_json::json!({"error": format!(
+                            "limit \"{}\" must be a number 1–{UPSTREAMS_MAX_LIMIT}",
+                            text.escape_debug()
+                        )}),
+                    );
+                }
+            },
+        };
+        let (endpoints, summary) = self.registry.report(only_down, limit);
+        let matching = if only_down {
+            summary.endpoints_down
+        } else {
+            summary.endpoints
+        };
+        json(
+            200,
+            serde_json::json!({
+                "summary": summary,
+                "truncated": endpoints.len() < matching,
+                "endpoints": endpoints,
+            }),
+        )
     }
 
     fn route(&self, query: &str) -> Response<Vec<u8>> {
@@ -163,11 +224,12 @@ impl ServeHttp for Admin {
             "/readyz" => reply(503, "text/plain", b"no snapshot loaded yet\n".to_vec()),
             "/status" => json(200, self.status()),
             "/route" => self.route(&query),
+            "/upstreams" => self.upstreams(&query),
             "/metrics" => reply(200, "text/plain; version=0.0.4", self.metrics.render()),
             _ => reply(
                 404,
                 "text/plain",
-                b"not found; try /livez /readyz /status /route /metrics\n".to_vec(),
+                b"not found; try /livez /readyz /status /route /upstreams /metrics\n".to_vec(),
             ),
         }
     }

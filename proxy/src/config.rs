@@ -13,6 +13,9 @@ pub const DEFAULT_SNAPSHOT_FILE: &str = "switchyard-proxy.snapshot";
 /// Two health checks of a balancer polling every second (a common setting) see the 503
 /// before the listeners close.
 pub const DEFAULT_DRAIN_DELAY_MS: u64 = 2_000;
+/// Most HTTP health probes in flight: each holds a socket, and file descriptors are
+/// the traffic's first.
+pub const MAX_PROBE_CONCURRENCY: usize = 10_000;
 
 /// Switchyard's reverse proxy: serves every zone and certificate found in Redis, from an
 /// in-memory snapshot that keeps serving while Redis is away.
@@ -150,6 +153,10 @@ pub struct Config {
     /// Interval of active upstream health checks in ms (0 turns them off).
     #[arg(long, env = "SWITCHYARD_HEALTH_CHECK_MS", default_value_t = 5_000)]
     pub health_check_ms: u64,
+    /// HTTP health probes (routes' `health_check` policies) in flight at most; due
+    /// probes beyond it wait their turn.
+    #[arg(long, env = "SWITCHYARD_HEALTH_PROBE_CONCURRENCY", default_value_t = crate::upstreams::DEFAULT_PROBE_CONCURRENCY)]
+    pub health_probe_concurrency: usize,
     /// Seconds between fetches of each JWK set a `jwt` policy names (`jwks_url`).
     #[arg(long, env = "SWITCHYARD_JWKS_REFRESH_SECS", default_value_t = 300)]
     pub jwks_refresh_secs: u64,
@@ -196,6 +203,7 @@ pub struct Settings {
     pub startup_timeout: Duration,
     pub full_reload_every: Duration,
     pub health_check_every: Duration,
+    pub health_probe_concurrency: usize,
     pub drain_delay: Duration,
 }
 
@@ -255,6 +263,12 @@ impl Config {
             if value == 0 {
                 problems.push(format!("--{flag} is 0; it must be at least 1"));
             }
+        }
+        if !(1..=MAX_PROBE_CONCURRENCY).contains(&self.health_probe_concurrency) {
+            problems.push(format!(
+                "--health-probe-concurrency is {}; it must be 1–{MAX_PROBE_CONCURRENCY}",
+                self.health_probe_concurrency
+            ));
         }
         if let Some(ca) = &self.upstream_ca_file
             && !ca.is_file()
@@ -326,6 +340,7 @@ impl Config {
             startup_timeout: Duration::from_millis(self.startup_timeout_ms),
             full_reload_every: Duration::from_secs(self.full_reload_secs),
             health_check_every: Duration::from_millis(self.health_check_ms),
+            health_probe_concurrency: self.health_probe_concurrency,
             drain_delay: Duration::from_millis(self.drain_delay_ms),
         })
     }

@@ -5,9 +5,11 @@
 //! atomically, routes by host with wildcards ([`service`]; common plain-HTTP/1.1 requests
 //! take the [`fast`] path, everything else Pingora's), picks the TLS certificate per
 //! SNI ([`tls`]) and keeps serving the last snapshot — or the copy it saved on disk —
-//! while Redis, Postgres or the panel are down ([`sync`]). Whether a failed attempt is
-//! sent again and whether an upstream may take requests (a route's retries, retry budget
-//! and circuit breakers) is decided in [`resilience`] for every path.
+//! while Redis, Postgres or the panel are down ([`sync`]). Upstream endpoints are judged
+//! by passive ejection, a TCP check and routes' HTTP health checks ([`upstreams`]),
+//! reported by the admin API and metrics, and counted in its heartbeat. Whether a failed
+//! attempt is sent again and whether an upstream may take requests (a route's retries,
+//! retry budget and circuit breakers) is decided in [`resilience`] for every path.
 //!
 //! It must never touch PostgreSQL, never write routing data to Redis (only its own
 //! status), and never block a request on Redis: requests only read the snapshot. With
@@ -112,6 +114,8 @@ fn reserve_port(addr: SocketAddr) -> anyhow::Result<(SocketAddr, Option<TcpSocke
 struct Background {
     syncer: Mutex<Option<Syncer>>,
     registry: Arc<Registry>,
+    /// Connects HTTP health probes as upstream traffic connects (TLS settings, CA file).
+    probe_connector: Arc<pingora::connectors::http::Connector>,
 }
 
 #[async_trait]
@@ -120,8 +124,14 @@ impl BackgroundService for Background {
         let syncer = self.syncer.lock().expect("never poisoned").take();
         let Some(syncer) = syncer else { return };
         let health = tokio::spawn(self.registry.clone().run(shutdown.clone()));
+        let http_checks = tokio::spawn(
+            self.registry
+                .clone()
+                .run_http_checks(self.probe_connector.clone(), shutdown.clone()),
+        );
         syncer.run(shutdown).await;
         health.abort();
+        http_checks.abort();
     }
 }
 
@@ -172,9 +182,14 @@ pub fn build_server(config: &Config, mut settings: Settings) -> anyhow::Result<(
     let live = Arc::new(ArcSwap::from_pointee(Snapshot::empty()));
     let registry = Registry::new(HealthConfig {
         check_every: settings.health_check_every,
+        max_concurrent_probes: settings.health_probe_concurrency,
         ..HealthConfig::default()
     });
+    let probe_connector = Arc::new(pingora::connectors::http::Connector::new(Some(
+        pingora::connectors::ConnectorOptions::from_server_conf(&server.configuration),
+    )));
     let metrics = Arc::new(Metrics::new());
+    metrics.watch_health(registry.clone());
     let state = Arc::new(SyncState::default());
     let drain_state = state.clone();
 
@@ -233,6 +248,7 @@ pub fn build_server(config: &Config, mut settings: Settings) -> anyhow::Result<(
             live: live.clone(),
             state: state.clone(),
             metrics: metrics.clone(),
+            registry: registry.clone(),
             proxy_id: settings.proxy_id.clone(),
         },
     );
@@ -266,6 +282,7 @@ pub fn build_server(config: &Config, mut settings: Settings) -> anyhow::Result<(
         Background {
             syncer: Mutex::new(Some(syncer)),
             registry,
+            probe_connector,
         },
     );
 

@@ -3,9 +3,14 @@
 //! Request counts are labelled by zone, but only the first [`MAX_ZONE_LABELS`] zones
 //! seen get a label of their own; the rest are counted under `zone="other"`, so a
 //! million zones cannot blow up the metrics' cardinality.
+//!
+//! Upstream health ([`Metrics::watch_health`]) is counts only, never a label per
+//! endpoint (a million zones can have a million endpoints): `upstream_endpoints{state}`,
+//! `health_checks{state}` (HTTP checks, per endpoint and spec) and
+//! `health_probes_total{kind,result}`, read from the registry at each scrape.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
@@ -156,6 +161,13 @@ impl Metrics {
         self.requests.with_label_values(&[zone, class]).inc();
     }
 
+    /// Exports upstream health from `registry` (see the module docs).
+    pub fn watch_health(&self, registry: Arc<crate::upstreams::Registry>) {
+        self.registry
+            .register(Box::new(HealthCollector::new(registry)))
+            .expect("health metrics are registered once");
+    }
+
     /// The text exposition format.
     pub fn render(&self) -> Vec<u8> {
         let counts = crate::resilience::counts();
@@ -179,5 +191,98 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Upstream health, computed from the registry at each scrape.
+struct HealthCollector {
+    registry: Arc<crate::upstreams::Registry>,
+    descs: Vec<prometheus::core::Desc>,
+}
+
+impl HealthCollector {
+    fn new(registry: Arc<crate::upstreams::Registry>) -> Self {
+        use prometheus::core::Collector;
+        let mut collector = Self {
+            registry,
+            descs: Vec::new(),
+        };
+        let (a, b, c) = Self::families();
+        collector.descs = [a.desc(), b.desc(), c.desc()]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        collector
+    }
+
+    /// Fresh metric families (filled at each scrape).
+    fn families() -> (IntGaugeVec, IntGaugeVec, IntCounterVec) {
+        let endpoints = IntGaugeVec::new(
+            Opts::new(
+                "upstream_endpoints",
+                "Distinct upstream endpoints in use, by state (down: by the TCP check, passive ejection, not resolved, or a route's HTTP check)",
+            ),
+            &["state"],
+        )
+        .expect("valid");
+        let checks = IntGaugeVec::new(
+            Opts::new(
+                "health_checks",
+                "HTTP health checks in use (one per endpoint and check spec), by state",
+            ),
+            &["state"],
+        )
+        .expect("valid");
+        let probes = IntCounterVec::new(
+            Opts::new(
+                "health_probes_total",
+                "Active health probes by kind (tcp, http) and result (pass, fail, timeout)",
+            ),
+            &["kind", "result"],
+        )
+        .expect("valid");
+        (endpoints, checks, probes)
+    }
+}
+
+impl prometheus::core::Collector for HealthCollector {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (endpoints, checks, probes) = Self::families();
+        let summary = self.registry.summary();
+        let up = |all: usize, down: usize| (all - down.min(all)) as i64;
+        endpoints
+            .with_label_values(&["up"])
+            .set(up(summary.endpoints, summary.endpoints_down));
+        endpoints
+            .with_label_values(&["down"])
+            .set(summary.endpoints_down as i64);
+        checks
+            .with_label_values(&["up"])
+            .set(up(summary.http_checks, summary.http_checks_down));
+        checks
+            .with_label_values(&["down"])
+            .set(summary.http_checks_down as i64);
+        let counts = &self.registry.probes;
+        for (kind, result, value) in [
+            ("tcp", "pass", &counts.tcp_pass),
+            ("tcp", "fail", &counts.tcp_fail),
+            ("http", "pass", &counts.http_pass),
+            ("http", "fail", &counts.http_fail),
+            ("http", "timeout", &counts.http_timeout),
+        ] {
+            probes
+                .with_label_values(&[kind, result])
+                .inc_by(value.load(Relaxed));
+        }
+        let mut out = endpoints.collect();
+        out.extend(checks.collect());
+        out.extend(probes.collect());
+        out
     }
 }

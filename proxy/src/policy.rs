@@ -42,8 +42,8 @@ use std::sync::Arc;
 use switchyard_shared::BackendUrl;
 use switchyard_shared::model::Upstream as UpstreamSpec;
 use switchyard_shared::policy::{
-    BasicAuth, CircuitBreaker, ForwardAuth, HeaderRules, Jwt, Piece, Policies, RateKey, RateScope,
-    Rewrite, Split, Sticky, parse_template,
+    BasicAuth, CircuitBreaker, ForwardAuth, HeaderRules, HealthCheck, Jwt, Piece, Policies,
+    RateKey, RateScope, Rewrite, Split, Sticky, parse_template,
 };
 
 use crate::decide::HeaderLookup;
@@ -404,10 +404,15 @@ impl RoutePolicy {
             forward_auth: p.forward_auth.clone(),
             limiter,
             pages,
-            split: p
-                .split
-                .as_ref()
-                .map(|s| CompiledSplit::compile(s, registry, p.circuit_breaker.as_ref(), label)),
+            split: p.split.as_ref().map(|s| {
+                CompiledSplit::compile(
+                    s,
+                    registry,
+                    p.circuit_breaker.as_ref(),
+                    p.health_check.as_ref(),
+                    label,
+                )
+            }),
             retry: p.retry.as_ref().map(RetryPolicy::compile),
         }
     }
@@ -824,10 +829,14 @@ pub struct CompiledSplit {
 }
 
 impl CompiledSplit {
+    /// `check`: the route's `health_check`, which judges the groups' own upstreams too;
+    /// `breaker`: its circuit breaker, one circuit per group upstream (`label` names the
+    /// route in `/status`).
     fn compile(
         s: &Split,
         registry: &Registry,
         breaker: Option<&CircuitBreaker>,
+        check: Option<&HealthCheck>,
         label: &str,
     ) -> Self {
         let mut total = 0;
@@ -856,7 +865,7 @@ impl CompiledSplit {
                         })
                         .collect();
                     registry
-                        .balancer(&specs)
+                        .balancer_checked(&specs, check)
                         .with_breakers(breaker, || format!("{label} group {}", g.name))
                 }),
                 cookie: match &s.sticky {

@@ -96,13 +96,21 @@ impl HostEntry {
             route.allow.shrink_to_fit();
             routes.push(Arc::new(RouteEntry {
                 host: host.clone(),
-                balancer: registry.balancer(&specs).with_breakers(
-                    route
-                        .policies
-                        .as_deref()
-                        .and_then(|p| p.circuit_breaker.as_ref()),
-                    || format!("{host}{}", route.path_prefix.as_str()),
-                ),
+                balancer: registry
+                    .balancer_checked(
+                        &specs,
+                        route
+                            .policies
+                            .as_deref()
+                            .and_then(|p| p.health_check.as_ref()),
+                    )
+                    .with_breakers(
+                        route
+                            .policies
+                            .as_deref()
+                            .and_then(|p| p.circuit_breaker.as_ref()),
+                        || format!("{host}{}", route.path_prefix.as_str()),
+                    ),
                 policy: route.policies.as_deref().map(|p| {
                     let label = format!("{host}{}", route.path_prefix.as_str());
                     Box::new(RoutePolicy::compile(p, registry, &label, &route.zone_id))

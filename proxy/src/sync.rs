@@ -7,7 +7,8 @@
 //!    entry that cannot be read triggers a full reload.
 //! 3. Reload fully on a timer, which heals anything missed.
 //! 4. While Redis is away, keep serving the last snapshot and retry with backoff.
-//! 5. Publish this proxy's status (applied version, when it applied it, heartbeat): every
+//! 5. Publish this proxy's status (applied version, when it applied it, heartbeat, the
+//!    number of upstream endpoints it judges down): every
 //!    `heartbeat_every`, and right after a new version is applied — debounced to at most
 //!    one write per [`PUBLISH_GAP`], so a burst of changes costs a few writes a second —
 //!    so the panel sees a change live within milliseconds, not at the next heartbeat.
@@ -181,7 +182,6 @@ impl Syncer {
         let write_store = primary
             .as_ref()
             .map(|p| Store::new(p.clone(), self.config.keys.clone()));
-        let reading_replica = write_store.is_some();
         let write_store = write_store.unwrap_or_else(|| store.clone());
 
         // Start-up: Redis within the timeout, else the snapshot file.
@@ -199,8 +199,8 @@ impl Syncer {
 
         let heartbeat = tokio::spawn(heartbeat_loop(
             write_store.clone(),
-            reading_replica,
             self.config.clone(),
+            self.registry.clone(),
             self.writer.live().clone(),
             self.state.clone(),
             self.applied.clone(),
@@ -536,8 +536,8 @@ impl Syncer {
 /// it (a new snapshot), at most once per [`PUBLISH_GAP`] for those.
 async fn heartbeat_loop(
     store: Store,
-    reading_replica: bool,
     config: SyncConfig,
+    registry: Arc<Registry>,
     live: Arc<arc_swap::ArcSwap<Snapshot>>,
     state: Arc<SyncState>,
     applied: Arc<tokio::sync::Notify>,
@@ -572,7 +572,7 @@ async fn heartbeat_loop(
             continue;
         }
         // On a replica: how many versions the snapshot is behind the primary's.
-        let behind = match reading_replica {
+        let behind = match config.redis_read_url.is_some() {
             false => None,
             true => match store.meta().await {
                 Ok((version, _)) => {
@@ -597,6 +597,7 @@ async fn heartbeat_loop(
             zones: snapshot.zone_count() as u64,
             certs: snapshot.cert_count() as u64,
             replica_versions_behind: behind,
+            endpoints_down: registry.summary().endpoints_down as u64,
         };
         drop(snapshot);
         let json = serde_json::to_string(&status).expect("status serialises");

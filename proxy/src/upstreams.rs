@@ -2,13 +2,23 @@
 //!
 //! Every distinct upstream URL has one [`Upstream`] shared by all routes that use it, so
 //! health is tracked — and actively checked — once per endpoint, however many zones point
-//! at it. Health has two inputs:
+//! at it. Health has three inputs:
 //! - passive: consecutive connection failures eject an endpoint for a while;
-//! - active: a periodic TCP connect to each endpoint marks it up or down.
+//! - active TCP: a periodic TCP connect to each endpoint marks it up or down;
+//! - active HTTP, for routes with a `health_check` policy: an [`HttpCheck`] per
+//!   (endpoint, check spec), shared by every route naming both, probes `GET path` and
+//!   flips after N results in a row. Such a route's [`Balancer`] consults its checks
+//!   instead of the TCP verdict (passive ejection still applies). Checks are scheduled
+//!   by due time ([`Registry::run_http_checks`]), at most
+//!   [`HealthConfig::max_concurrent_probes`] at once, and die with the last route
+//!   holding them.
 //!
 //! When every endpoint of a route is down, the route answers 503 but lets one request
 //! per endpoint through every [`HealthConfig::trickle_every`], so recovery is noticed even
 //! without active checks.
+//!
+//! Must never: log per probe (only state changes, once per check), label metrics per
+//! endpoint, or let a probe run longer than its check's timeout.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -22,6 +32,13 @@ use switchyard_shared::model::Upstream as UpstreamSpec;
 use switchyard_shared::policy::CircuitBreaker;
 
 use crate::resilience::Breakers;
+use switchyard_shared::policy::HealthCheck;
+
+mod checks;
+use checks::{Change, CheckIndex};
+pub use checks::{
+    CheckReport, EndpointReport, HealthSummary, HttpCheck, ProbeCounts, ProbeKind, TcpReport,
+};
 
 /// How health is judged.
 #[derive(Debug, Clone)]
@@ -37,7 +54,14 @@ pub struct HealthConfig {
     /// While all endpoints of a route are down, one request per endpoint per this
     /// interval is let through as a probe.
     pub trickle_every: Duration,
+    /// HTTP health probes in flight at most (`--health-probe-concurrency`).
+    pub max_concurrent_probes: usize,
 }
+
+/// Default of [`HealthConfig::max_concurrent_probes`]: enough for ~50,000 distinct checks
+/// at a 5 s interval answering within 25 ms, few enough that probes never crowd out
+/// traffic for file descriptors.
+pub const DEFAULT_PROBE_CONCURRENCY: usize = 256;
 
 impl Default for HealthConfig {
     fn default() -> Self {
@@ -47,6 +71,7 @@ impl Default for HealthConfig {
             check_every: Duration::from_secs(5),
             check_timeout: Duration::from_secs(1),
             trickle_every: Duration::from_secs(2),
+            max_concurrent_probes: DEFAULT_PROBE_CONCURRENCY,
         }
     }
 }
@@ -127,6 +152,23 @@ impl Upstream {
             && !self.addrs.load().is_empty()
     }
 
+    /// Not passively ejected, and resolved: what a route judged by HTTP checks asks of
+    /// the endpoint besides its checks (the TCP verdict is not consulted).
+    pub fn passively_available(&self) -> bool {
+        self.ejected_until_ms.load(Ordering::Relaxed) <= self.now_ms()
+            && !self.addrs.load().is_empty()
+    }
+
+    /// The TCP check's verdict (true before the first check, and with checks off).
+    pub fn tcp_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// Passively ejected now (too many failed connections in a row).
+    pub fn ejected(&self) -> bool {
+        self.ejected_until_ms.load(Ordering::Relaxed) > self.now_ms()
+    }
+
     /// Lets one probe through per `every` while the endpoint is down.
     fn take_trickle(&self, every: Duration) -> bool {
         let now = self.now_ms();
@@ -192,7 +234,15 @@ pub struct Balancer {
     counter: AtomicU64,
     /// The route's circuit breakers, one per upstream, when it has the policy.
     breakers: Option<Arc<Breakers>>,
+    /// The route's HTTP health checks, one per upstream in the same order; `None` (most
+    /// routes) leaves the TCP check and passive ejection to judge. Boxed: one pointer
+    /// (8 bytes a route) for routes without a check.
+    checks: Option<Box<RouteChecks>>,
 }
+
+/// A route's HTTP checks, one per upstream of its balancer.
+#[derive(Debug)]
+struct RouteChecks(Vec<Arc<HttpCheck>>);
 
 /// What [`Balancer::pick`] found.
 #[derive(Debug)]
@@ -248,6 +298,20 @@ impl Balancer {
         }
     }
 
+    /// Whether upstream `i` may take requests: by the route's HTTP check when it has
+    /// one (plus passive ejection), else by the TCP check and passive ejection.
+    fn judged_up(&self, i: usize, u: &Upstream) -> bool {
+        match &self.checks {
+            Some(checks) => checks.0[i].is_up() && u.passively_available(),
+            None => u.available(),
+        }
+    }
+
+    /// The route's HTTP checks, one per upstream (empty without a `health_check`).
+    pub fn checks(&self) -> &[Arc<HttpCheck>] {
+        self.checks.as_deref().map_or(&[], |c| c.0.as_slice())
+    }
+
     /// Weighted round robin over available upstreams, skipping `exclude` (endpoints
     /// that already failed for this request) and those whose circuit is open.
     pub fn pick(&self, config: &HealthConfig, exclude: &[SocketAddr]) -> Pick {
@@ -258,8 +322,8 @@ impl Balancer {
         let n = (self.counter.fetch_add(1, Ordering::Relaxed) % u64::from(total)) as u32;
         let start = self.cumulative.partition_point(|&c| c <= n);
         let count = self.upstreams.len();
-        let usable = |u: &Arc<Upstream>| {
-            u.available() && u.addrs.load().iter().any(|a| !exclude.contains(a))
+        let usable = |i: usize, u: &Arc<Upstream>| {
+            self.judged_up(i, u) && u.addrs.load().iter().any(|a| !exclude.contains(a))
         };
         let admits = |i: usize| self.breakers.as_ref().is_none_or(|b| b.admits(i));
         let closed = |i: usize| self.breakers.as_ref().is_none_or(|b| b.closed(i));
@@ -267,7 +331,7 @@ impl Balancer {
         for k in 0..count {
             let i = (start + k) % count;
             let u = &self.upstreams[i];
-            if usable(u) {
+            if usable(i, u) {
                 if admits(i) {
                     return Pick::Upstream(u.clone());
                 }
@@ -296,6 +360,17 @@ impl Balancer {
 pub struct Registry {
     config: HealthConfig,
     by_url: Mutex<UrlIndex>,
+    /// HTTP checks in use and their schedule.
+    checks: Mutex<CheckIndex>,
+    /// Wakes [`Registry::run_http_checks`] when a check is due before it planned to wake.
+    wake: tokio::sync::Notify,
+    /// Milliseconds since `EPOCH` until which the check runner sleeps.
+    runner_sleeps_until: AtomicU64,
+    /// Endpoints the TCP check found down: since when and why (only down ones, so the
+    /// memory is bounded by what is broken, not by the number of endpoints).
+    tcp_down: Mutex<HashMap<String, Change>>,
+    /// Probe results since start.
+    pub probes: ProbeCounts,
 }
 
 #[derive(Default)]
@@ -319,6 +394,11 @@ impl Registry {
         Arc::new(Self {
             config,
             by_url: Mutex::new(UrlIndex::default()),
+            checks: Mutex::new(CheckIndex::default()),
+            wake: tokio::sync::Notify::new(),
+            runner_sleeps_until: AtomicU64::new(0),
+            tcp_down: Mutex::new(HashMap::new()),
+            probes: ProbeCounts::default(),
         })
     }
 
@@ -353,6 +433,16 @@ impl Registry {
 
     /// A balancer over the given upstream specs.
     pub fn balancer(&self, specs: &[UpstreamSpec]) -> Balancer {
+        self.balancer_checked(specs, None)
+    }
+
+    /// A balancer over the given upstream specs, judged by `check` (a route's
+    /// `health_check` policy) when given.
+    pub fn balancer_checked(
+        &self,
+        specs: &[UpstreamSpec],
+        check: Option<&HealthCheck>,
+    ) -> Balancer {
         let mut upstreams = Vec::with_capacity(specs.len());
         let mut cumulative = Vec::with_capacity(specs.len());
         let mut total = 0u32;
@@ -361,11 +451,17 @@ impl Registry {
             upstreams.push(self.get(&spec.url));
             cumulative.push(total);
         }
+        let checks = check.filter(|_| !upstreams.is_empty()).map(|spec| {
+            Box::new(RouteChecks(
+                upstreams.iter().map(|u| self.http_check(u, spec)).collect(),
+            ))
+        });
         Balancer {
             upstreams,
             cumulative,
             counter: AtomicU64::new(0),
             breakers: None,
+            checks,
         }
     }
 
@@ -412,24 +508,42 @@ impl Registry {
                 .collect();
             resolve_all(named, self.config.check_timeout).await;
             let timeout = self.config.check_timeout;
+            let registry = &self;
             let checks: Vec<_> = live
                 .into_iter()
                 .map(|u| async move {
-                    let up = match u.addr() {
-                        Some(addr) => matches!(
-                            tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr))
-                                .await,
-                            Ok(Ok(_))
-                        ),
-                        None => false,
+                    let error = match u.addr() {
+                        Some(addr) => {
+                            match tokio::time::timeout(
+                                timeout,
+                                tokio::net::TcpStream::connect(addr),
+                            )
+                            .await
+                            {
+                                Ok(Ok(_)) => None,
+                                Ok(Err(e)) => Some(format!("connecting to {addr}: {e}")),
+                                Err(_) => Some(format!(
+                                    "connecting to {addr}: no answer within {} ms",
+                                    timeout.as_millis()
+                                )),
+                            }
+                        }
+                        None => Some("the host name is not resolved".to_owned()),
                     };
+                    let up = error.is_none();
+                    registry.probes.count(ProbeKind::Tcp, up, false);
                     if up != u.up.load(Ordering::Relaxed) {
                         tracing::info!(upstream = %u.url, up, "active health check changed state");
+                        registry.note_tcp(&u, error.clone());
+                    } else if let Some(e) = error {
+                        // Still down: keep the latest reason.
+                        registry.note_tcp_error(&u, e);
                     }
                     u.set_active_result(up);
                 })
                 .collect();
             run_bounded(checks, 64).await;
+            self.forget_dead_tcp_down();
         }
     }
 }

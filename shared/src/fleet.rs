@@ -44,6 +44,9 @@ pub struct ProxyView {
     pub certs: u64,
     /// The highest data format it reads (1 for proxies older than format 2).
     pub reads_format: u32,
+    /// Upstream endpoints it judges down (its admin API's `/upstreams?down=1` lists
+    /// them); 0 from proxies that do not report it.
+    pub endpoints_down: u64,
 }
 
 /// The fleet at one moment.
@@ -86,6 +89,7 @@ impl Fleet {
                         zones: s.zones,
                         certs: s.certs,
                         reads_format: s.reads_format,
+                        endpoints_down: s.endpoints_down,
                     });
                 }
                 Err(e) => unreadable.push(format!("proxy \"{id}\": {e}")),
@@ -183,6 +187,7 @@ mod tests {
             zones: 3,
             certs: 1,
             replica_versions_behind: None,
+            endpoints_down: 0,
         };
         (id.into(), serde_json::to_string(&s).unwrap())
     }

@@ -516,6 +516,10 @@ pub struct ProxyStatus {
     /// was behind the primary when it wrote this status. Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica_versions_behind: Option<u64>,
+    /// Upstream endpoints it cannot send to now: down by its TCP check or passive
+    /// ejection, or by a route's HTTP health check (absent from older proxies: 0).
+    #[serde(default)]
+    pub endpoints_down: u64,
 }
 
 /// How a zone's backend is given by a user or script, before rendering.

@@ -8,6 +8,10 @@
 //! stores and the proxy compiles. A route without policies stores none, so its record is
 //! unchanged from data format 1 ([`Policies::is_empty`], [`crate::model::HostRecord::format_needed`]).
 //!
+//! A `health_check` is data like the rest: [`Policies::check`] bounds it (interval ≥ 1 s,
+//! timeout below the interval, thresholds 1–10) and [`parse_status_ranges`] is the one
+//! reading of its `expected_status`, for the panel and the proxy's probes alike.
+//!
 //! Must never: keep a password in clear (only hashes leave [`Policies::check`]), accept a
 //! regular expression without a size limit, or accept a header edit that changes how a
 //! message is framed (`Content-Length`, `Transfer-Encoding`, `Connection`, …).
@@ -94,6 +98,25 @@ pub const MAX_BREAKER_MIN_REQUESTS: u32 = 100_000;
 pub const MAX_BREAKER_OPEN_SECS: u32 = 3600;
 /// Most probe requests of a half-open circuit.
 pub const MAX_BREAKER_PROBES: u32 = 100;
+/// Active HTTP health checks: interval 1 s – 5 min (a faster probe is load, not news).
+pub const MIN_CHECK_INTERVAL_MS: u32 = 1000;
+pub const MAX_CHECK_INTERVAL_MS: u32 = 300_000;
+/// Longest timeout of one health probe: a minute (and always shorter than the interval).
+pub const MAX_CHECK_TIMEOUT_MS: u32 = 60_000;
+/// Consecutive results that change an endpoint's state: 1–10.
+pub const MAX_CHECK_THRESHOLD: u32 = 10;
+/// Longest health check path (with its query).
+pub const MAX_CHECK_PATH: usize = 1024;
+/// Status codes and ranges one `expected_status` may list.
+pub const MAX_STATUS_RANGES: usize = 16;
+/// Default `expected_status` of a health check: success and redirects, as HAProxy and
+/// most load balancers count them.
+pub const DEFAULT_EXPECTED_STATUS: &str = "200-399";
+/// Default health check interval, timeout and thresholds.
+pub const DEFAULT_CHECK_INTERVAL_MS: u32 = 5000;
+pub const DEFAULT_CHECK_TIMEOUT_MS: u32 = 1000;
+pub const DEFAULT_HEALTHY_THRESHOLD: u32 = 2;
+pub const DEFAULT_UNHEALTHY_THRESHOLD: u32 = 3;
 
 /// Statuses the proxy answers itself for a route, which a custom page may replace.
 pub const ERROR_PAGE_STATUSES: [u16; 7] = [401, 403, 413, 429, 502, 503, 504];
@@ -197,6 +220,229 @@ pub struct Policies {
     /// "503", "504").
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub error_pages: BTreeMap<String, ErrorPage>,
+    /// An active HTTP health check of the route's upstreams (its split groups' included):
+    /// they are judged by its probes instead of the proxy's TCP connect check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheck>,
+}
+
+fn default_expected_status() -> String {
+    DEFAULT_EXPECTED_STATUS.to_owned()
+}
+fn default_check_interval() -> u32 {
+    DEFAULT_CHECK_INTERVAL_MS
+}
+fn default_check_timeout() -> u32 {
+    DEFAULT_CHECK_TIMEOUT_MS
+}
+fn default_healthy_threshold() -> u32 {
+    DEFAULT_HEALTHY_THRESHOLD
+}
+fn default_unhealthy_threshold() -> u32 {
+    DEFAULT_UNHEALTHY_THRESHOLD
+}
+
+/// An active HTTP health check: every `interval_ms` each proxy sends `GET path` to each
+/// of the route's upstream endpoints (over HTTP or HTTPS, as the upstream's URL says)
+/// and counts an answer with an expected status within `timeout_ms` as a pass. An
+/// endpoint is taken out of the route's rotation after `unhealthy_threshold` failures
+/// in a row and put back after `healthy_threshold` passes in a row. Routes naming the
+/// same endpoint with the same check share one probe.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    /// The path (and optional query) to ask for, e.g. `/healthz`.
+    pub path: String,
+    /// Statuses that count as healthy: codes and ranges separated by commas, e.g.
+    /// `200-399` (the default) or `200,204,301-302`; codes 100–599.
+    #[serde(default = "default_expected_status")]
+    #[cfg_attr(feature = "openapi", schema(default = "200-399"))]
+    pub expected_status: String,
+    /// Time between two probes of an endpoint, 1,000–300,000 ms.
+    #[serde(default = "default_check_interval")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(default = 5000, minimum = 1000, maximum = 300_000)
+    )]
+    pub interval_ms: u32,
+    /// How long a probe may take (connecting included), 1–60,000 ms and shorter than
+    /// `interval_ms`; a probe that takes longer fails.
+    #[serde(default = "default_check_timeout")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(default = 1000, minimum = 1, maximum = 60000)
+    )]
+    pub timeout_ms: u32,
+    /// Passes in a row that bring a down endpoint back, 1–10.
+    #[serde(default = "default_healthy_threshold")]
+    #[cfg_attr(feature = "openapi", schema(default = 2, minimum = 1, maximum = 10))]
+    pub healthy_threshold: u32,
+    /// Failures in a row that take an endpoint out, 1–10.
+    #[serde(default = "default_unhealthy_threshold")]
+    #[cfg_attr(feature = "openapi", schema(default = 3, minimum = 1, maximum = 10))]
+    pub unhealthy_threshold: u32,
+    /// The `Host` header of the probe (`name` or `name:port`); absent: the upstream's
+    /// own authority (its URL's host and port), as requests without `preserve_host`
+    /// send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
+/// Parses an `expected_status` (`200-399`, `200,204,301-302`) into inclusive ranges, or
+/// says what is wrong. The one parser of the panel's check and the proxy's probes.
+pub fn parse_status_ranges(text: &str) -> Result<Vec<(u16, u16)>, String> {
+    let shown = text.escape_debug();
+    let pieces: Vec<&str> = text.split(',').map(str::trim).collect();
+    if pieces.len() > MAX_STATUS_RANGES {
+        return Err(format!(
+            "\"{shown}\" lists {} codes or ranges; at most {MAX_STATUS_RANGES} are allowed",
+            pieces.len()
+        ));
+    }
+    let code = |t: &str| -> Option<u16> {
+        (t.len() == 3 && t.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| t.parse::<u16>().ok())
+            .flatten()
+            .filter(|c| (100..=599).contains(c))
+    };
+    let mut out = Vec::with_capacity(pieces.len());
+    for piece in pieces {
+        let range = match piece.split_once('-') {
+            None => code(piece).map(|c| (c, c)),
+            Some((from, to)) => code(from.trim()).zip(code(to.trim())),
+        };
+        match range {
+            Some((from, to)) if from <= to => out.push((from, to)),
+            Some(_) => {
+                return Err(format!(
+                    "\"{shown}\": the range \"{}\" ends before it starts",
+                    piece.escape_debug()
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "\"{shown}\" is not a list of status codes (100–599) and ranges such as \"200-399\" or \"200,204,301-302\""
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The canonical text of status ranges: `200-299,302`.
+fn status_ranges_text(ranges: &[(u16, u16)]) -> String {
+    ranges
+        .iter()
+        .map(|&(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn check_health_check(hc: &mut HealthCheck, field: &str, out: &mut Vec<FieldError>) {
+    let f = |name: &str| format!("{field}.{name}");
+    let path = &hc.path;
+    if !path.starts_with('/') {
+        push(
+            out,
+            f("path"),
+            format!(
+                "path \"{}\" must start with \"/\" (an absolute path such as /healthz)",
+                path.escape_debug()
+            ),
+        );
+    } else if path.len() > MAX_CHECK_PATH {
+        push(
+            out,
+            f("path"),
+            format!(
+                "path is {} characters; at most {MAX_CHECK_PATH} are allowed",
+                path.len()
+            ),
+        );
+    } else if let Some(c) = path
+        .chars()
+        .find(|c| !c.is_ascii() || c.is_ascii_control() || matches!(c, ' ' | '#' | '\\'))
+    {
+        push(
+            out,
+            f("path"),
+            format!(
+                "path \"{}\" contains {c:?}; a path is ASCII without spaces, control characters, \"#\" or \"\\\" (percent-encode the others)",
+                path.escape_debug()
+            ),
+        );
+    }
+    match parse_status_ranges(&hc.expected_status) {
+        Ok(ranges) => hc.expected_status = status_ranges_text(&ranges),
+        Err(p) => push(out, f("expected_status"), format!("expected_status {p}")),
+    }
+    if !(MIN_CHECK_INTERVAL_MS..=MAX_CHECK_INTERVAL_MS).contains(&hc.interval_ms) {
+        push(
+            out,
+            f("interval_ms"),
+            format!(
+                "interval_ms is {}; it must be {MIN_CHECK_INTERVAL_MS}–{MAX_CHECK_INTERVAL_MS} (1 s – 5 min)",
+                hc.interval_ms
+            ),
+        );
+    }
+    if hc.timeout_ms == 0 || hc.timeout_ms > MAX_CHECK_TIMEOUT_MS {
+        push(
+            out,
+            f("timeout_ms"),
+            format!(
+                "timeout_ms is {}; it must be 1–{MAX_CHECK_TIMEOUT_MS} and shorter than interval_ms",
+                hc.timeout_ms
+            ),
+        );
+    } else if hc.timeout_ms >= hc.interval_ms {
+        push(
+            out,
+            f("timeout_ms"),
+            format!(
+                "timeout_ms is {}; it must be shorter than interval_ms ({}), or probes would overlap",
+                hc.timeout_ms, hc.interval_ms
+            ),
+        );
+    }
+    for (name, value) in [
+        ("healthy_threshold", hc.healthy_threshold),
+        ("unhealthy_threshold", hc.unhealthy_threshold),
+    ] {
+        if value == 0 || value > MAX_CHECK_THRESHOLD {
+            push(
+                out,
+                f(name),
+                format!("{name} is {value}; it must be 1–{MAX_CHECK_THRESHOLD} probes in a row"),
+            );
+        }
+    }
+    if let Some(host) = &mut hc.host {
+        let ok = !host.is_empty()
+            && host.len() <= 261
+            && host.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'[' | b']')
+            });
+        if ok {
+            *host = host.to_ascii_lowercase();
+        } else {
+            push(
+                out,
+                f("host"),
+                format!(
+                    "host \"{}\" must be a host name or address with an optional port (e.g. app.internal:8080), at most 261 characters; leave it out to send the upstream's own",
+                    host.escape_debug()
+                ),
+            );
+        }
+    }
 }
 
 /// How the upstream path is rewritten.
@@ -1659,6 +1905,9 @@ impl Policies {
         if let Some(breaker) = &self.circuit_breaker {
             check_breaker(breaker, &format!("{field}.circuit_breaker"), out);
         }
+        if let Some(hc) = &mut self.health_check {
+            check_health_check(hc, &format!("{field}.health_check"), out);
+        }
         for (status, page) in &self.error_pages {
             let f = format!("{field}.error_pages.{status}");
             if !status
@@ -2350,6 +2599,84 @@ mod tests {
                 "policies.split.groups: every group has weight 0; at least one needs a share of the traffic",
             ]
         );
+    }
+
+    #[test]
+    fn a_health_check_is_normalised_with_defaults() {
+        let p = check(serde_json::json!({"health_check": {
+            "path": "/healthz?full=1",
+            "expected_status": " 200-299 , 302,404 ",
+            "host": "App.Internal:8080"
+        }}))
+        .unwrap();
+        let hc = p.health_check.unwrap();
+        assert_eq!(hc.path, "/healthz?full=1");
+        assert_eq!(hc.expected_status, "200-299,302,404");
+        assert_eq!(hc.host.as_deref(), Some("app.internal:8080"));
+        assert_eq!(
+            (
+                hc.interval_ms,
+                hc.timeout_ms,
+                hc.healthy_threshold,
+                hc.unhealthy_threshold
+            ),
+            (5000, 1000, 2, 3)
+        );
+        let p = check(serde_json::json!({"health_check": {"path": "/"}})).unwrap();
+        assert_eq!(p.health_check.unwrap().expected_status, "200-399");
+        assert_eq!(
+            parse_status_ranges("200,301-308").unwrap(),
+            [(200, 200), (301, 308)]
+        );
+    }
+
+    #[test]
+    fn health_check_problems_name_their_fields() {
+        let text = fields(serde_json::json!({"health_check": {
+            "path": "healthz",
+            "expected_status": "200-abc",
+            "interval_ms": 500,
+            "timeout_ms": 0,
+            "healthy_threshold": 0,
+            "unhealthy_threshold": 11,
+            "host": "a b"
+        }}));
+        assert_eq!(
+            text,
+            [
+                "policies.health_check.path: path \"healthz\" must start with \"/\" (an absolute path such as /healthz)",
+                "policies.health_check.expected_status: expected_status \"200-abc\" is not a list of status codes (100–599) and ranges such as \"200-399\" or \"200,204,301-302\"",
+                "policies.health_check.interval_ms: interval_ms is 500; it must be 1000–300000 (1 s – 5 min)",
+                "policies.health_check.timeout_ms: timeout_ms is 0; it must be 1–60000 and shorter than interval_ms",
+                "policies.health_check.healthy_threshold: healthy_threshold is 0; it must be 1–10 probes in a row",
+                "policies.health_check.unhealthy_threshold: unhealthy_threshold is 11; it must be 1–10 probes in a row",
+                "policies.health_check.host: host \"a b\" must be a host name or address with an optional port (e.g. app.internal:8080), at most 261 characters; leave it out to send the upstream's own",
+            ]
+        );
+        let text = fields(serde_json::json!({"health_check": {
+            "path": "/ok #x", "expected_status": "399-200", "interval_ms": 2000, "timeout_ms": 2000
+        }}));
+        assert_eq!(
+            text,
+            [
+                "policies.health_check.path: path \"/ok #x\" contains ' '; a path is ASCII without spaces, control characters, \"#\" or \"\\\" (percent-encode the others)",
+                "policies.health_check.expected_status: expected_status \"399-200\": the range \"399-200\" ends before it starts",
+                "policies.health_check.timeout_ms: timeout_ms is 2000; it must be shorter than interval_ms (2000), or probes would overlap",
+            ]
+        );
+        for bad in [
+            "",
+            "99",
+            "600",
+            "2000",
+            "200-",
+            "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17",
+        ] {
+            assert!(
+                parse_status_ranges(bad).is_err(),
+                "{bad:?} should be refused"
+            );
+        }
     }
 
     #[test]

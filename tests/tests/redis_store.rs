@@ -347,6 +347,7 @@ async fn the_fleet_view_judges_published_proxy_statuses() -> anyhow::Result<()> 
             zones: 1,
             certs: 0,
             replica_versions_behind: None,
+            endpoints_down: 0,
         };
         let _: () = redis
             .client()

@@ -2,8 +2,8 @@
 //!
 //! Reads Redis only (and PostgreSQL when `--database-url` is given), so it works while
 //! the panel is down: the version Redis holds, each proxy's applied version, heartbeat
-//! age and whether it is current, the cert worker's heartbeat, and the certificates that
-//! expire within 30 days. The same verdict as the panel's `GET /api/v1/health`.
+//! age, whether it is current and how many upstream endpoints it judges down, the cert
+//! worker's heartbeat, and the certificates that expire within 30 days. The same verdict as the panel's `GET /api/v1/health`.
 //! Exit status: 0 all well, 1 something needs attention, 2 Redis cannot be read.
 //! It never writes anything.
 
@@ -125,8 +125,8 @@ fn render(h: &Health, args: &Args) -> String {
         out += "no proxy has reported yet\n";
     } else {
         out += &format!(
-            "{:<32} {:>10} {:>12} {:>9} {:>7}  state\n",
-            "proxy", "version", "heartbeat", "zones", "certs"
+            "{:<32} {:>10} {:>12} {:>9} {:>7} {:>6}  state\n",
+            "proxy", "version", "heartbeat", "zones", "certs", "down"
         );
         for p in &h.proxies {
             let state = if p.stale {
@@ -137,8 +137,8 @@ fn render(h: &Health, args: &Args) -> String {
                 "BEHIND"
             };
             out += &format!(
-                "{:<32} {:>10} {:>10.1} s {:>9} {:>7}  {state}\n",
-                p.id, p.version, p.heartbeat_age_secs, p.zones, p.certs
+                "{:<32} {:>10} {:>10.1} s {:>9} {:>7} {:>6}  {state}\n",
+                p.id, p.version, p.heartbeat_age_secs, p.zones, p.certs, p.endpoints_down
             );
         }
     }
@@ -152,6 +152,13 @@ fn render(h: &Health, args: &Args) -> String {
                 "  {:<40} {:>6.1} days  ({})\n",
                 c.name, c.days_left, c.not_after
             );
+        }
+    }
+    if !h.notices.is_empty() {
+        // Upstream endpoints down: the backends' owners', not a fleet problem (exit 0).
+        out += "\nupstreams:\n";
+        for n in &h.notices {
+            out += &format!("  - {n}\n");
         }
     }
     if !h.problems.is_empty() {

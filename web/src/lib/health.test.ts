@@ -6,6 +6,7 @@ import { formatAge } from "./format";
 const ok: Health = {
   status: "ok",
   problems: [],
+  notices: [],
   postgres: "up",
   redis: "up",
   postgres_down_since: null,

@@ -947,6 +947,13 @@ export interface components {
             cert_worker_heartbeat_age_secs?: number | null;
             /** @description Certificates served that expire within 30 days (or have expired). */
             expiring_certificates: components["schemas"]["ExpiringCert"][];
+            /**
+             * @description Worth knowing, but not a degradation of the platform: upstream endpoints the
+             *     proxies judge down ("proxy \"p1\": 3 upstream endpoints down"). A backend's
+             *     health is its owner's; with thousands of hostnames some backend is always
+             *     down, and the panel's own status must not cry wolf.
+             */
+            notices: string[];
             postgres: string;
             /**
              * Format: date-time
@@ -971,6 +978,55 @@ export interface components {
              * @description The version Redis holds; `None` when Redis is down.
              */
             version?: number | null;
+        };
+        /**
+         * @description An active HTTP health check: every `interval_ms` each proxy sends `GET path` to each
+         *     of the route's upstream endpoints (over HTTP or HTTPS, as the upstream's URL says)
+         *     and counts an answer with an expected status within `timeout_ms` as a pass. An
+         *     endpoint is taken out of the route's rotation after `unhealthy_threshold` failures
+         *     in a row and put back after `healthy_threshold` passes in a row. Routes naming the
+         *     same endpoint with the same check share one probe.
+         */
+        HealthCheck: {
+            /**
+             * @description Statuses that count as healthy: codes and ranges separated by commas, e.g.
+             *     `200-399` (the default) or `200,204,301-302`; codes 100–599.
+             * @default 200-399
+             */
+            expected_status: string;
+            /**
+             * Format: int32
+             * @description Passes in a row that bring a down endpoint back, 1–10.
+             * @default 2
+             */
+            healthy_threshold: number;
+            /**
+             * @description The `Host` header of the probe (`name` or `name:port`); absent: the upstream's
+             *     own authority (its URL's host and port), as requests without `preserve_host`
+             *     send.
+             */
+            host?: string | null;
+            /**
+             * Format: int32
+             * @description Time between two probes of an endpoint, 1,000–300,000 ms.
+             * @default 5000
+             */
+            interval_ms: number;
+            /** @description The path (and optional query) to ask for, e.g. `/healthz`. */
+            path: string;
+            /**
+             * Format: int32
+             * @description How long a probe may take (connecting included), 1–60,000 ms and shorter than
+             *     `interval_ms`; a probe that takes longer fails.
+             * @default 1000
+             */
+            timeout_ms: number;
+            /**
+             * Format: int32
+             * @description Failures in a row that take an endpoint out, 1–10.
+             * @default 3
+             */
+            unhealthy_threshold: number;
         };
         /** @description `Strict-Transport-Security`. */
         Hsts: {
@@ -1511,6 +1567,7 @@ export interface components {
                 [key: string]: components["schemas"]["ErrorPage"];
             };
             forward_auth?: components["schemas"]["ForwardAuth"] | null;
+            health_check?: components["schemas"]["HealthCheck"] | null;
             hsts?: components["schemas"]["Hsts"] | null;
             jwt?: components["schemas"]["Jwt"] | null;
             /**
@@ -1557,6 +1614,13 @@ export interface components {
             certs: number;
             /** @description Fresh, and applying the version Redis holds now. */
             current: boolean;
+            /**
+             * Format: int64
+             * @description Upstream endpoints it judges down (by its TCP check, passive ejection, or a
+             *     route's HTTP `health_check`); its admin API's `GET /upstreams?down=1` lists
+             *     them. 0 from proxies that do not report it.
+             */
+            endpoints_down: number;
             /**
              * Format: double
              * @description Seconds since its last heartbeat.

@@ -69,7 +69,7 @@ function CountCard({ title, query, to }: { title: string; query: { data?: Count 
   );
 }
 
-/** Every proxy: applied version, heartbeat age, current or stale. */
+/** Every proxy: applied version, heartbeat age, current or stale, upstream endpoints it judges down. */
 function FleetStatus({ health }: { health: Health }) {
   if (health.redis === "down") return <Empty title="Redis does not answer">The proxies report through Redis; their state is unknown until it is back.</Empty>;
   if (health.proxies.length === 0) return <Empty title="No proxy reports to this Redis yet">Start a proxy with the same Redis and key prefix; it appears here within a heartbeat.</Empty>;
@@ -83,6 +83,7 @@ function FleetStatus({ health }: { health: Health }) {
           <Th>State</Th>
           <Th className="text-right">Zones</Th>
           <Th className="text-right">Certificates</Th>
+          <Th className="text-right">Endpoints down</Th>
         </tr>
       </THead>
       <TBody>
@@ -98,6 +99,7 @@ function FleetStatus({ health }: { health: Health }) {
             <Td>{p.stale ? <Pill verdict="down">stale</Pill> : p.current ? <Pill verdict="up">current</Pill> : <Pill verdict="unknown">behind</Pill>}</Td>
             <Td className="text-right">{p.zones.toLocaleString()}</Td>
             <Td className="text-right">{p.certs.toLocaleString()}</Td>
+            <Td className={cn("text-right", p.endpoints_down > 0 && "font-semibold text-amber-800 dark:text-amber-300")}>{p.endpoints_down.toLocaleString()}</Td>
           </Tr>
         ))}
       </TBody>
@@ -167,6 +169,16 @@ export function OverviewPage() {
               Proxies
             </h2>
             <FleetStatus health={health.data} />
+            {health.data.notices.length > 0 && (
+              <div role="status" aria-label="Upstream endpoints down" className="space-y-1 text-sm text-slate-700 dark:text-slate-300">
+                <p>Upstream endpoints the proxies take no traffic to (the backends&apos; own health; it does not degrade the panel):</p>
+                <ul className="list-disc space-y-1 pl-5">
+                  {health.data.notices.map((n) => (
+                    <li key={n}>{n}</li>
+                  ))}
+                </ul>
+              </div>
+            )}
           </section>
           <section aria-labelledby="expiring" className="space-y-2">
             <h2 id="expiring" className="text-lg font-semibold">

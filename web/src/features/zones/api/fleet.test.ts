@@ -9,6 +9,7 @@ function health(proxies: { id: string; version: number; appliedMs?: number; stal
   return {
     status: "ok",
     problems: [],
+    notices: [],
     postgres: "up",
     redis: "up",
     cert_worker: "up",
@@ -26,6 +27,7 @@ function health(proxies: { id: string; version: number; appliedMs?: number; stal
       zones: 1,
       certs: 0,
       reads_format: 2,
+      endpoints_down: 0,
     })),
   };
 }
