@@ -1,5 +1,6 @@
 // A real local HTTP backend behind the proxy: answers every request 200 with
-// `x-upstream: <name>` and a JSON description of what it received, and remembers it.
+// `x-upstream: <name>` and a JSON description of what it received, and remembers it —
+// except `/healthz`, which answers `healthStatus` (200 unless a story makes it sick).
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -11,6 +12,8 @@ export interface SeenRequest {
 
 export class Backend {
   readonly seen: SeenRequest[] = [];
+  /** What `/healthz` answers (a health check's probe), while the port stays open. */
+  healthStatus = 200;
   private readonly server: Server;
 
   private constructor(readonly name: string) {
@@ -18,7 +21,8 @@ export class Backend {
       const request = { method: req.method ?? "", path: req.url ?? "", host: req.headers.host ?? "" };
       this.seen.push(request);
       req.resume();
-      res.writeHead(200, { "content-type": "application/json", "x-upstream": name });
+      const status = request.path === "/healthz" ? this.healthStatus : 200;
+      res.writeHead(status, { "content-type": "application/json", "x-upstream": name });
       res.end(JSON.stringify({ upstream: name, ...request }));
     });
   }

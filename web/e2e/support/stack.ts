@@ -3,7 +3,7 @@
 // own, `panel-api` serving the built panel (web/dist) and the API on a port the OS picks,
 // a `switchyard-proxy` on the same prefix, and a local HTTP backend. `stop()` takes all of
 // it down again — processes, database, the prefix's keys — whatever state the test left.
-import { request as httpRequest } from "node:http";
+import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Backend } from "./backend";
@@ -133,6 +133,14 @@ function portOf(address: string): number {
   return Number(address.slice(address.lastIndexOf(":") + 1));
 }
 
+/** What the proxy answered a request: status, the backend that answered (`x-upstream`), the headers, the body. */
+export interface ProxyAnswer {
+  status: number;
+  upstream: string | undefined;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
 /** A running `switchyard-proxy` in local mode (plain HTTP). */
 export class Proxy {
   private constructor(
@@ -182,12 +190,12 @@ export class Proxy {
   }
 
   /** `GET http://{host}{path}` through the proxy, with `headers`: status, headers and body. */
-  get(host: string, path = "/", headers: Record<string, string> = {}): Promise<{ status: number; upstream: string | undefined; body: string }> {
+  get(host: string, path = "/", headers: Record<string, string> = {}): Promise<ProxyAnswer> {
     return this.request("GET", host, path, headers);
   }
 
-  /** `{method} http://{host}{path}` through the proxy (no body), with `headers`: status, the upstream that answered, body. */
-  request(method: string, host: string, path = "/", headers: Record<string, string> = {}): Promise<{ status: number; upstream: string | undefined; body: string }> {
+  /** `{method} http://{host}{path}` through the proxy (no body), with `headers`: status, the upstream that answered, the answer's headers, body. */
+  request(method: string, host: string, path = "/", headers: Record<string, string> = {}): Promise<ProxyAnswer> {
     return new Promise((resolve, reject) => {
       const req = httpRequest({ method, host: "127.0.0.1", port: this.httpPort, path, headers: { ...headers, host }, agent: false }, (res) => {
         let body = "";
@@ -195,7 +203,7 @@ export class Proxy {
         res.on("data", (chunk: string) => (body += chunk));
         res.on("end", () => {
           const upstream = res.headers["x-upstream"];
-          resolve({ status: res.statusCode ?? 0, upstream: Array.isArray(upstream) ? upstream[0] : upstream, body });
+          resolve({ status: res.statusCode ?? 0, upstream: Array.isArray(upstream) ? upstream[0] : upstream, headers: res.headers, body });
         });
       });
       req.on("error", reject);

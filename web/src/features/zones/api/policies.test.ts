@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { fieldChanges, isEmptyDiff } from "./diff";
 import { emptyZoneForm, formErrors, formFromZone, specFromForm, type ZoneFormValues } from "./form";
-import { blankUser, describePolicies, emptyPolicyForm, formPolicyBadges, passwordsSet, policyBadges, policyFormFromApi, secretsSet, splitBytes, type PolicyFormValues } from "./policies";
+import { blankUser, describePolicies, emptyPolicyForm, formPolicyBadges, passwordsSet, policyBadges, policyErrorTarget, policyFormFromApi, secretsSet, splitBytes, type PolicyFormValues } from "./policies";
 import type { Policies, ZoneView } from "./types";
 
 /** Everything docs/policies.md shows, as the API returns it (users by username only: it never answers a hash). */
@@ -54,16 +54,11 @@ describe("policies: form → payload", () => {
     expect("policies" in sent(off)).toBe(false);
   });
 
-  it("sends back unchanged the policies it has no editor for (a split, a header limit)", () => {
-    const withSplit = {
-      ...stored,
-      max_header_bytes: 4096,
-      split: { groups: [{ name: "stable", weight: 90 }, { name: "canary", weight: 10, upstreams: [{ url: "http://10.0.0.9:8080", weight: 1 }] }] },
-    } as typeof stored;
-    const form = formFromZone(zone(withSplit));
-    expect(form.policies.passthrough).toEqual({ max_header_bytes: 4096, split: withSplit.split });
-    expect(sent(form).policies).toEqual(withSplit);
-    expect(formPolicyBadges(form.policies)).toEqual(expect.arrayContaining(["split", "header limit"]));
+  it("sends back unchanged the policies it has no editor for (what a newer API adds)", () => {
+    const newer = { ...stored, mirror: { percent: 5 } } as typeof stored;
+    const form = formFromZone(zone(newer));
+    expect(form.policies.passthrough).toEqual({ mirror: { percent: 5 } });
+    expect(sent(form).policies).toEqual(newer);
   });
 
   it("gives back what the API stored: every policy, stored users by username only", () => {
@@ -450,5 +445,151 @@ describe("JWT and forward auth in words", () => {
     // Whatever the write holds, the words never carry the secret.
     expect(describePolicies(payload, storedJwt, secretsSet(payload))).not.toContain(SECRET);
     expect(describePolicies({ jwt: { algorithms: ["RS256"], jwks_url: "https://idp/keys", leeway_secs: 30, realm: "api" } })).toBe("JWT RS256 “api”, JWK set https://idp/keys");
+  });
+});
+
+describe("health check: form ⇄ payload", () => {
+  const check = { path: "/healthz?full=1", expected_status: "200-299,302", interval_ms: 2000, timeout_ms: 500, healthy_threshold: 1, unhealthy_threshold: 4, host: "app.internal" };
+
+  it("gives back what the API stored, and is no longer passed through unedited", () => {
+    const form = formFromZone(zone({ ...stored, health_check: check }));
+    expect(form.policies.healthCheck).toEqual({
+      on: true,
+      path: "/healthz?full=1",
+      expectedStatus: "200-299,302",
+      intervalMs: "2000",
+      timeoutMs: "500",
+      healthyThreshold: "1",
+      unhealthyThreshold: "4",
+      host: "app.internal",
+    });
+    expect(form.policies.passthrough).toEqual({});
+    expect(sent(form).policies).toEqual({ ...stored, health_check: check });
+  });
+
+  it("sends a new check with the defaults for what is left empty, and no host unless given", () => {
+    const spec = sent(withPolicies({ healthCheck: { ...emptyPolicyForm.healthCheck, on: true, path: " /ready ", expectedStatus: " ", intervalMs: "", timeoutMs: "", healthyThreshold: "", unhealthyThreshold: "" } }));
+    expect(spec.policies).toEqual({
+      health_check: { path: "/ready", expected_status: "200-399", interval_ms: 5000, timeout_ms: 1000, healthy_threshold: 2, unhealthy_threshold: 3 },
+    });
+    expect(formPolicyBadges(withPolicies({ healthCheck: { ...emptyPolicyForm.healthCheck, on: true } }).policies)).toEqual(["health check"]);
+    expect(policyBadges({ health_check: check })).toEqual(["health check"]);
+  });
+
+  it("refuses a number that is not one, and puts the API's problems next to their inputs", () => {
+    const result = specFromForm(withPolicies({ healthCheck: { ...emptyPolicyForm.healthCheck, on: true, intervalMs: "5s" } }));
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.problems).toEqual([{ field: "policies.health_check.interval_ms", problem: '"5s" is not a whole number' }]);
+    for (const field of ["path", "expected_status", "interval_ms", "timeout_ms", "healthy_threshold", "unhealthy_threshold", "host"]) {
+      expect(policyErrorTarget(`policies.health_check.${field}`)).toEqual({ field: `policies.health_check.${field}`, prefix: "" });
+    }
+    expect(policyErrorTarget("policies.health_check")).toEqual({ field: "policies.health_check.path", prefix: "" });
+  });
+
+  it("describes the check in the dry run's diff", () => {
+    expect(describePolicies({ health_check: check })).toBe(
+      "health check GET /healthz?full=1 (Host app.internal) expecting 200-299,302 every 2000 ms, timeout 500 ms, out after 4 failures, back after 1 pass",
+    );
+  });
+});
+
+describe("traffic split and head limit: form ⇄ payload", () => {
+  const split: NonNullable<Policies["split"]> = {
+    groups: [
+      { name: "stable", weight: 90 },
+      { name: "canary", weight: 10, upstreams: [{ url: "http://10.0.0.9:8080", weight: 1 }, { url: "https://10.0.0.10", weight: 3 }] },
+    ],
+    sticky: { kind: "cookie", name: "sy_cohort", max_age_secs: 3600 },
+    force: { header: "x-canary-cohort", cookie: "canary_cohort" },
+  };
+
+  it("gives back what the API stored, now edited rather than passed through", () => {
+    const form = formFromZone(zone({ ...stored, max_header_bytes: 4096, split }));
+    expect(form.policies.passthrough).toEqual({});
+    expect(form.policies.maxHeader).toEqual({ on: true, amount: "4", unit: "KiB" });
+    expect(form.policies.split.groups.map((g) => [g.name, g.weight, g.own, g.upstreams.length])).toEqual([
+      ["stable", "90", false, 0],
+      ["canary", "10", true, 2],
+    ]);
+    expect(sent(form).policies).toEqual({ ...stored, max_header_bytes: 4096, split });
+    expect(formPolicyBadges(form.policies)).toEqual(expect.arrayContaining(["split", "header limit"]));
+    const byHeader = { groups: split.groups, sticky: { kind: "header" as const, name: "x-user-id" } };
+    expect(sent(formFromZone(zone({ split: byHeader }))).policies).toEqual({ split: byHeader });
+    const drawn = { groups: split.groups };
+    expect(sent(formFromZone(zone({ split: drawn }))).policies).toEqual({ split: drawn });
+  });
+
+  it("starts a new split as a canary beside the zone's backend, leaving out blank upstream rows", () => {
+    const form = withPolicies({
+      split: {
+        ...emptyPolicyForm.split,
+        on: true,
+        groups: [
+          { name: " stable ", weight: "95", own: false, upstreams: [] },
+          { name: "canary", weight: "5", own: true, upstreams: [{ url: "", weight: "1" }, { url: " http://10.0.0.9 ", weight: "2" }] },
+        ],
+        forceHeader: " x-cohort ",
+      },
+      maxHeader: { on: true, amount: "8", unit: "KiB" },
+    });
+    expect(sent(form).policies).toEqual({
+      max_header_bytes: 8192,
+      split: {
+        groups: [
+          { name: "stable", weight: 95 },
+          { name: "canary", weight: 5, upstreams: [{ url: "http://10.0.0.9", weight: 2 }] },
+        ],
+        sticky: { kind: "cookie", name: "sy_cohort", max_age_secs: 86400 },
+        force: { header: "x-cohort" },
+      },
+    });
+  });
+
+  it("refuses what is not a number, naming the row as the API would", () => {
+    const result = specFromForm(
+      withPolicies({
+        split: {
+          ...emptyPolicyForm.split,
+          on: true,
+          groups: [
+            { name: "a", weight: "lots", own: false, upstreams: [] },
+            { name: "b", weight: "1", own: true, upstreams: [{ url: "", weight: "1" }, { url: "http://x", weight: "two" }] },
+          ],
+        },
+        maxHeader: { on: true, amount: "", unit: "KiB" },
+      }),
+    );
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems).toEqual([
+      { field: "policies.max_header_bytes", problem: "give the largest request head" },
+      { field: "policies.split.groups[0].weight", problem: '"lots" is not a whole number' },
+      { field: "policies.split.groups[1].upstreams[0].weight", problem: '"two" is not a whole number' },
+    ]);
+  });
+
+  it("puts the API's problems next to their inputs, upstream rows by the form's rows", () => {
+    const form = withPolicies({
+      split: {
+        ...emptyPolicyForm.split,
+        on: true,
+        groups: [
+          { name: "stable", weight: "1", own: false, upstreams: [] },
+          { name: "canary", weight: "1", own: true, upstreams: [{ url: "", weight: "1" }, { url: "ftp://x", weight: "1" }] },
+        ],
+      },
+    }).policies;
+    expect(policyErrorTarget("policies.split.groups[1].upstreams[0].url", form)).toEqual({ field: "policies.split.groups[1].upstreams[1].url", prefix: "" });
+    expect(policyErrorTarget("policies.split.groups[1].name", form)).toEqual({ field: "policies.split.groups[1].name", prefix: "" });
+    expect(policyErrorTarget("policies.split.groups", form)).toEqual({ field: "policies.split.groups", prefix: "" });
+    expect(policyErrorTarget("policies.split.sticky.max_age_secs", form)).toEqual({ field: "policies.split.sticky.max_age_secs", prefix: "" });
+    expect(policyErrorTarget("policies.split.force", form)).toEqual({ field: "policies.split.force", prefix: "" });
+    expect(policyErrorTarget("policies.max_header_bytes", form)).toEqual({ field: "policies.max_header_bytes", prefix: "" });
+  });
+
+  it("describes them in the dry run's diff", () => {
+    expect(describePolicies({ max_header_bytes: 16384, split })).toBe(
+      "request head ≤ 16 KiB; split stable 90 (the zone's backend) / canary 10 (http://10.0.0.9:8080, https://10.0.0.10 ×3), sticky by cookie sy_cohort (3600 s), forced by header x-canary-cohort or cookie canary_cohort",
+    );
   });
 });

@@ -13,7 +13,7 @@
 // only what cannot be sent at all (a number that is not one) is refused here; limits are
 // the API's to check.
 import type { FieldProblem } from "@/lib/api/errors";
-import type { BasicUser, ForwardAuth, HeaderRules, Jwt, Policies, Rewrite } from "./types";
+import type { BasicUser, ForwardAuth, HeaderRules, HealthCheck, Jwt, Policies, Rewrite, Split } from "./types";
 
 export const REDIRECT_CODES = ["301", "302", "307", "308"] as const;
 export type RedirectCode = (typeof REDIRECT_CODES)[number];
@@ -37,6 +37,22 @@ export const DEFAULT_JWT_REALM = "api";
 export const DEFAULT_JWT_LEEWAY_SECS = 30;
 export const MIN_JWT_SECRET_BYTES = 32;
 export const DEFAULT_FORWARD_AUTH_TIMEOUT_MS = 5000;
+/** The request head limit's range (docs/policies.md, `max_header_bytes`). */
+export const MIN_HEADER_BYTES = 1024;
+export const MAX_HEADER_BYTES = 64 * 1024;
+/** The units a head limit is typed in. */
+export const HEADER_UNITS = ["B", "KiB"] as const satisfies readonly SizeUnit[];
+/** A split's limits and defaults (docs/policies.md, "Traffic split"). */
+export const MAX_SPLIT_GROUPS = 8;
+export const DEFAULT_STICKY_MAX_AGE_SECS = 86_400;
+export const DEFAULT_STICKY_COOKIE = "sy_cohort";
+/** The health check's defaults (docs/policies.md, "Active HTTP health checks"). */
+export const DEFAULT_HEALTH_PATH = "/healthz";
+export const DEFAULT_EXPECTED_STATUS = "200-399";
+export const DEFAULT_CHECK_INTERVAL_MS = 5000;
+export const DEFAULT_CHECK_TIMEOUT_MS = 1000;
+export const DEFAULT_HEALTHY_THRESHOLD = 2;
+export const DEFAULT_UNHEALTHY_THRESHOLD = 3;
 
 /** The algorithms the API accepts, in its order: public-key ones, then HMAC (with a secret). */
 export const JWT_PUBLIC_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"] as const;
@@ -120,6 +136,47 @@ export interface ForwardAuthForm {
   timeoutMs: string;
 }
 
+export interface SplitUpstreamRow {
+  url: string;
+  weight: string;
+}
+
+export interface SplitGroupRow {
+  name: string;
+  weight: string;
+  /** Its own upstreams (else the route's own, the zone's backend). */
+  own: boolean;
+  upstreams: SplitUpstreamRow[];
+}
+
+/** What keeps a user on a group: nothing (each request drawn anew), a cookie, or a request header. */
+export type StickyKind = "none" | "cookie" | "header";
+
+export interface SplitForm {
+  on: boolean;
+  groups: SplitGroupRow[];
+  stickyKind: StickyKind;
+  stickyCookie: string;
+  stickyMaxAge: string;
+  stickyHeader: string;
+  /** Forced cohort: a header and/or a cookie naming a group; empty: none. */
+  forceHeader: string;
+  forceCookie: string;
+}
+
+export interface HealthCheckForm {
+  on: boolean;
+  path: string;
+  /** Codes and ranges, e.g. 200-399 or 200,204,301-302; empty: the default. */
+  expectedStatus: string;
+  intervalMs: string;
+  timeoutMs: string;
+  healthyThreshold: string;
+  unhealthyThreshold: string;
+  /** The probe's Host header; empty: the upstream's own authority. */
+  host: string;
+}
+
 export interface PolicyFormValues {
   rewrite: { kind: RewriteKind; with: string; pattern: string; replacement: string };
   redirect: { on: boolean; code: RedirectCode; pattern: string; target: string; keepQuery: boolean };
@@ -128,14 +185,17 @@ export interface PolicyFormValues {
   hsts: { on: boolean; maxAge: string; includeSubdomains: boolean; preload: boolean };
   securityHeaders: boolean;
   maxBody: { on: boolean; amount: string; unit: SizeUnit };
+  maxHeader: { on: boolean; amount: string; unit: SizeUnit };
   basicAuth: { on: boolean; realm: string; users: AuthUserRow[] };
   jwt: JwtForm;
   forwardAuth: ForwardAuthForm;
   rateLimit: { on: boolean; requests: string; perSecs: string; burst: string; keyKind: RateKeyKind; keyHeader: string };
   errorPages: ErrorPageRow[];
+  split: SplitForm;
+  healthCheck: HealthCheckForm;
   /**
-   * The zone's policies this form has no editor for (a traffic `split`, `max_header_bytes`,
-   * and whatever a newer API adds), sent back unchanged so that saving never drops them.
+   * The zone's policies this form has no editor for (whatever a newer API adds), sent back
+   * unchanged so that saving never drops them.
    */
   passthrough: Policies;
 }
@@ -149,11 +209,14 @@ const EDITED_POLICIES = [
   "hsts",
   "security_headers",
   "max_body_bytes",
+  "max_header_bytes",
   "basic_auth",
   "jwt",
   "forward_auth",
   "rate_limit",
   "error_pages",
+  "split",
+  "health_check",
 ] as const satisfies readonly (keyof Policies)[];
 
 /** `p` without the policies the form edits. */
@@ -163,6 +226,14 @@ export function passthroughPolicies(p: Policies): Policies {
 }
 
 export const blankUser = (): AuthUserRow => ({ username: "", stored: null, replace: false, password: "" });
+export const blankSplitUpstream = (): SplitUpstreamRow => ({ url: "", weight: "1" });
+/** A group to fill in: its own upstreams, one row. */
+export const blankSplitGroup = (): SplitGroupRow => ({ name: "", weight: "0", own: true, upstreams: [blankSplitUpstream()] });
+/** A split switched on: the usual canary shape, the zone's backend stable and a canary beside it. */
+export const starterSplitGroups = (): SplitGroupRow[] => [
+  { name: "stable", weight: "90", own: false, upstreams: [] },
+  { name: "canary", weight: "10", own: true, upstreams: [blankSplitUpstream()] },
+];
 
 const noHeaderEdits: HeaderEditsForm = { remove: [], set: [], add: [] };
 
@@ -174,6 +245,7 @@ export const emptyPolicyForm: PolicyFormValues = {
   hsts: { on: false, maxAge: String(ONE_YEAR_SECS), includeSubdomains: false, preload: false },
   securityHeaders: false,
   maxBody: { on: false, amount: "10", unit: "MiB" },
+  maxHeader: { on: false, amount: "16", unit: "KiB" },
   basicAuth: { on: false, realm: DEFAULT_REALM, users: [] },
   jwt: {
     on: false,
@@ -196,6 +268,26 @@ export const emptyPolicyForm: PolicyFormValues = {
   forwardAuth: { on: false, url: "", requestHeaders: [], responseHeaders: [], timeoutMs: String(DEFAULT_FORWARD_AUTH_TIMEOUT_MS) },
   rateLimit: { on: false, requests: "", perSecs: "1", burst: "", keyKind: "client_ip", keyHeader: "" },
   errorPages: [],
+  split: {
+    on: false,
+    groups: [],
+    stickyKind: "cookie",
+    stickyCookie: DEFAULT_STICKY_COOKIE,
+    stickyMaxAge: String(DEFAULT_STICKY_MAX_AGE_SECS),
+    stickyHeader: "",
+    forceHeader: "",
+    forceCookie: "",
+  },
+  healthCheck: {
+    on: false,
+    path: DEFAULT_HEALTH_PATH,
+    expectedStatus: DEFAULT_EXPECTED_STATUS,
+    intervalMs: String(DEFAULT_CHECK_INTERVAL_MS),
+    timeoutMs: String(DEFAULT_CHECK_TIMEOUT_MS),
+    healthyThreshold: String(DEFAULT_HEALTHY_THRESHOLD),
+    unhealthyThreshold: String(DEFAULT_UNHEALTHY_THRESHOLD),
+    host: "",
+  },
   passthrough: {},
 };
 
@@ -244,6 +336,40 @@ function forwardAuthFormFromApi(f: ForwardAuth | null | undefined): ForwardAuthF
   };
 }
 
+function splitFormFromApi(sp: Split | null | undefined): SplitForm {
+  if (!sp) return emptyPolicyForm.split;
+  const sticky = sp.sticky ?? null;
+  return {
+    on: true,
+    groups: sp.groups.map((g) => ({
+      name: g.name,
+      weight: String(g.weight),
+      own: g.upstreams != null,
+      upstreams: (g.upstreams ?? []).map((u) => ({ url: u.url, weight: String(u.weight) })),
+    })),
+    stickyKind: sticky?.kind ?? "none",
+    stickyCookie: sticky?.kind === "cookie" ? sticky.name : DEFAULT_STICKY_COOKIE,
+    stickyMaxAge: String(sticky?.kind === "cookie" ? sticky.max_age_secs : DEFAULT_STICKY_MAX_AGE_SECS),
+    stickyHeader: sticky?.kind === "header" ? sticky.name : "",
+    forceHeader: sp.force?.header ?? "",
+    forceCookie: sp.force?.cookie ?? "",
+  };
+}
+
+function healthCheckFormFromApi(h: HealthCheck | null | undefined): HealthCheckForm {
+  if (!h) return emptyPolicyForm.healthCheck;
+  return {
+    on: true,
+    path: h.path,
+    expectedStatus: h.expected_status,
+    intervalMs: String(h.interval_ms),
+    timeoutMs: String(h.timeout_ms),
+    healthyThreshold: String(h.healthy_threshold),
+    unhealthyThreshold: String(h.unhealthy_threshold),
+    host: h.host ?? "",
+  };
+}
+
 /** The form filled from a zone's policies as the API shows them. */
 export function policyFormFromApi(p: Policies | null | undefined): PolicyFormValues {
   if (!p) return emptyPolicyForm;
@@ -279,6 +405,7 @@ export function policyFormFromApi(p: Policies | null | undefined): PolicyFormVal
       : emptyPolicyForm.hsts,
     securityHeaders: p.security_headers ?? false,
     maxBody: p.max_body_bytes != null ? { on: true, ...splitBytes(p.max_body_bytes) } : emptyPolicyForm.maxBody,
+    maxHeader: p.max_header_bytes != null ? { on: true, ...splitBytes(p.max_header_bytes) } : emptyPolicyForm.maxHeader,
     basicAuth: p.basic_auth
       ? {
           on: true,
@@ -301,6 +428,8 @@ export function policyFormFromApi(p: Policies | null | undefined): PolicyFormVal
     errorPages: Object.entries(p.error_pages ?? {})
       .filter((entry): entry is [ErrorPageStatus, (typeof entry)[1]] => (ERROR_PAGE_STATUSES as readonly string[]).includes(entry[0]))
       .map(([status, page]) => ({ status, contentType: page.content_type === DEFAULT_CONTENT_TYPE ? "" : page.content_type, body: page.body })),
+    split: splitFormFromApi(p.split),
+    healthCheck: healthCheckFormFromApi(p.health_check),
     passthrough: passthroughPolicies(p),
   };
 }
@@ -312,6 +441,7 @@ export function policyFormFromApi(p: Policies | null | undefined): PolicyFormVal
 const keptHeaderRows = (rows: HeaderRow[]) => rows.flatMap((r, i) => (r.name.trim() !== "" || r.value.trim() !== "" ? [i] : []));
 const keptNames = (rows: string[]) => rows.flatMap((r, i) => (r.trim() !== "" ? [i] : []));
 const keptUsers = (rows: AuthUserRow[]) => rows.flatMap((u, i) => (u.stored !== null || u.username.trim() !== "" || u.password !== "" ? [i] : []));
+const keptSplitUpstreams = (rows: SplitUpstreamRow[]) => rows.flatMap((r, i) => (r.url.trim() !== "" || r.weight.trim() !== "1" ? [i] : []));
 const keptClaims = (rows: ClaimRow[]) => rows.flatMap((r, i) => (r.claim.trim() !== "" || r.header.trim() !== "" ? [i] : []));
 
 /** Whether the JWT form sends no key source, so that the API keeps the secret it stores. */
@@ -398,6 +528,16 @@ export function policiesFromForm(form: PolicyFormValues, problems: FieldProblem[
     else if (!Number.isSafeInteger(bytes)) problems.push({ field, problem: `${t} ${mb.unit} is not a whole number of bytes` });
     else p.max_body_bytes = bytes;
   }
+  const mh = form.maxHeader;
+  if (mh.on) {
+    const field = "policies.max_header_bytes";
+    const t = mh.amount.trim();
+    const bytes = Number(t) * UNIT_BYTES[mh.unit];
+    if (t === "") problems.push({ field, problem: "give the largest request head" });
+    else if (!/^\d+(\.\d+)?$/.test(t)) problems.push({ field, problem: `"${t}" is not a number` });
+    else if (!Number.isSafeInteger(bytes) || bytes > U32_MAX) problems.push({ field, problem: `${t} ${mh.unit} is not a whole number of bytes the API can read` });
+    else p.max_header_bytes = bytes;
+  }
   const auth = form.basicAuth;
   if (auth.on) {
     const users: BasicUser[] = keptUsers(auth.users).map((i) => {
@@ -447,7 +587,52 @@ export function policiesFromForm(form: PolicyFormValues, problems: FieldProblem[
     });
     p.error_pages = pages;
   }
+  if (form.split.on) p.split = splitFromForm(form.split, problems);
+  const hc = form.healthCheck;
+  if (hc.on) {
+    const number = (text: string, name: keyof HealthCheck, what: string, fallback: number) =>
+      wholeNumber(text, `policies.health_check.${name}`, what, problems) ?? fallback;
+    p.health_check = {
+      path: hc.path.trim(),
+      expected_status: hc.expectedStatus.trim() === "" ? DEFAULT_EXPECTED_STATUS : hc.expectedStatus.trim(),
+      interval_ms: number(hc.intervalMs, "interval_ms", "interval in milliseconds", DEFAULT_CHECK_INTERVAL_MS),
+      timeout_ms: number(hc.timeoutMs, "timeout_ms", "timeout in milliseconds", DEFAULT_CHECK_TIMEOUT_MS),
+      healthy_threshold: number(hc.healthyThreshold, "healthy_threshold", "number of passes", DEFAULT_HEALTHY_THRESHOLD),
+      unhealthy_threshold: number(hc.unhealthyThreshold, "unhealthy_threshold", "number of failures", DEFAULT_UNHEALTHY_THRESHOLD),
+    };
+    if (hc.host.trim() !== "") p.health_check.host = hc.host.trim();
+  }
   return Object.keys(p).length > 0 ? p : undefined;
+}
+
+/**
+ * The `split` policy the form describes. Every group row is sent (the API's positions are
+ * the form's); within a group, upstream rows left blank are not.
+ */
+function splitFromForm(f: SplitForm, problems: FieldProblem[]): Split {
+  const groups = f.groups.map((g, i) => {
+    const base = `policies.split.groups[${i}]`;
+    const weight = wholeNumber(g.weight, `${base}.weight`, "weight", problems, { required: true }) ?? 0;
+    const group: Split["groups"][number] = { name: g.name.trim(), weight };
+    if (g.own) {
+      // Named by the position sent, as the API would name it (policyErrorTarget maps it back to the row).
+      group.upstreams = keptSplitUpstreams(g.upstreams).map((j, sent) => {
+        const u = g.upstreams[j] ?? blankSplitUpstream();
+        const w = wholeNumber(u.weight, `${base}.upstreams[${sent}].weight`, "weight", problems) ?? 1;
+        return { url: u.url.trim(), weight: w };
+      });
+    }
+    return group;
+  });
+  const split: Split = { groups };
+  if (f.stickyKind === "cookie") {
+    const maxAge = wholeNumber(f.stickyMaxAge, "policies.split.sticky.max_age_secs", "max-age in seconds", problems) ?? DEFAULT_STICKY_MAX_AGE_SECS;
+    split.sticky = { kind: "cookie", name: f.stickyCookie.trim(), max_age_secs: maxAge };
+  }
+  if (f.stickyKind === "header") split.sticky = { kind: "header", name: f.stickyHeader.trim() };
+  const [header, cookie] = [f.forceHeader.trim(), f.forceCookie.trim()];
+  if (header !== "" || cookie !== "") split.force = { ...(header !== "" ? { header } : {}), ...(cookie !== "" ? { cookie } : {}) };
+  return split;
 }
 
 /**
@@ -525,6 +710,17 @@ export function policyErrorTarget(field: string, form?: PolicyFormValues): { fie
   if ((m = /^hsts\.(max_age_secs|include_subdomains|preload)$/.exec(rest))) return at(`policies.hsts.${m[1] ?? ""}`);
   if (/^hsts(\.|$)/.test(rest)) return at("policies.hsts.max_age_secs");
   if (/^max_body_bytes$/.test(rest)) return at("policies.max_body_bytes");
+  if (/^max_header_bytes$/.test(rest)) return at("policies.max_header_bytes");
+  if ((m = /^split\.groups\[(\d+)\]\.upstreams\[(\d+)\](?:\.(url|weight))?$/.exec(rest))) {
+    const g = Number(m[1] ?? "0");
+    const rows = form?.split.groups[g]?.upstreams;
+    return at(`policies.split.groups[${g}].upstreams[${row(rows && keptSplitUpstreams(rows), m[2] ?? "0")}].${m[3] ?? "url"}`);
+  }
+  if ((m = /^split\.groups\[(\d+)\]\.(name|weight|upstreams)$/.exec(rest))) return at(`policies.split.groups[${m[1] ?? "0"}].${m[2] ?? "name"}`);
+  if ((m = /^split\.sticky\.(name|max_age_secs)$/.exec(rest))) return at(`policies.split.sticky.${m[1] ?? "name"}`);
+  if ((m = /^split\.force\.(header|cookie)$/.exec(rest))) return at(`policies.split.force.${m[1] ?? "header"}`);
+  if (rest === "split.force") return at("policies.split.force");
+  if (/^split(\.|$)/.test(rest)) return rest === "split.groups" || rest === "split" ? at("policies.split.groups") : { field: "policies.split.groups", prefix: rest.replace(/^split\./, "") };
   if (/^security_headers$/.test(rest)) return at("policies.security_headers");
   if (rest === "basic_auth.realm") return at("policies.basic_auth.realm");
   if ((m = /^basic_auth\.users\[(\d+)\](?:\.(\w+))?$/.exec(rest))) {
@@ -566,6 +762,8 @@ export function policyErrorTarget(field: string, form?: PolicyFormValues): { fie
     if (i >= 0) return at(`policies.error_pages[${i}].${m[2] ?? "status"}`);
   }
   if (/^error_pages(\.|$)/.test(rest)) return { field: "policies.error_pages", prefix: rest.replace(/^error_pages\.?/, "") };
+  if ((m = /^health_check\.(path|expected_status|interval_ms|timeout_ms|healthy_threshold|unhealthy_threshold|host)$/.exec(rest))) return at(`policies.health_check.${m[1] ?? ""}`);
+  if (/^health_check(\.|$)/.test(rest)) return rest === "health_check" ? at("policies.health_check.path") : { field: "policies.health_check.path", prefix: rest.replace(/^health_check\./, "") };
   return { field: "policies", prefix: rest };
 }
 
@@ -590,6 +788,7 @@ export function policyBadges(p: Policies | null | undefined): string[] {
     p.max_header_bytes != null ? "header limit" : null,
     p.split ? "split" : null,
     Object.keys(p.error_pages ?? {}).length > 0 ? "error pages" : null,
+    p.health_check ? "health check" : null,
   ].filter((b): b is string => b !== null);
 }
 
@@ -607,9 +806,10 @@ export function formPolicyBadges(f: PolicyFormValues): string[] {
     f.redirect.on ? "redirect" : null,
     headers(f.request_headers) || headers(f.response_headers) ? "headers" : null,
     f.maxBody.on ? "body limit" : null,
-    f.passthrough.max_header_bytes != null ? "header limit" : null,
-    f.passthrough.split ? "split" : null,
+    f.maxHeader.on ? "header limit" : null,
+    f.split.on ? "split" : null,
     f.errorPages.length > 0 ? "error pages" : null,
+    f.healthCheck.on ? "health check" : null,
   ].filter((b): b is string => b !== null);
 }
 
@@ -666,6 +866,22 @@ function describeForwardAuth(f: ForwardAuth): string {
     .join(", ");
 }
 
+function describeSplit(sp: Split): string {
+  const groups = sp.groups.map((g) => {
+    const where = g.upstreams == null ? "the zone's backend" : g.upstreams.map((u) => (u.weight === 1 ? u.url : `${u.url} ×${u.weight}`)).join(", ");
+    return `${g.name} ${g.weight} (${where})`;
+  });
+  const sticky = sp.sticky ?? null;
+  const force = [sp.force?.header != null ? `header ${sp.force.header}` : null, sp.force?.cookie != null ? `cookie ${sp.force.cookie}` : null].filter((x): x is string => x !== null);
+  return [
+    `split ${groups.join(" / ")}`,
+    sticky?.kind === "cookie" ? `sticky by cookie ${sticky.name} (${sticky.max_age_secs} s)` : sticky?.kind === "header" ? `sticky by header ${sticky.name}` : "drawn per request",
+    force.length > 0 ? `forced by ${force.join(" or ")}` : null,
+  ]
+    .filter((x): x is string => x !== null)
+    .join(", ");
+}
+
 /**
  * Every policy of a zone in words, for the dry run's before → after. Basic-auth users are
  * named (the API never answers their hashes); one that `before` has too and whose
@@ -689,6 +905,7 @@ export function describePolicies(p: Policies | null | undefined, before?: Polici
   if (p.hsts) parts.push(`HSTS max-age ${p.hsts.max_age_secs}${p.hsts.include_subdomains ? ", includeSubDomains" : ""}${p.hsts.preload ? ", preload" : ""}`);
   if (p.security_headers) parts.push("security headers");
   if (p.max_body_bytes != null) parts.push(`body ≤ ${formatBytes(p.max_body_bytes)}`);
+  if (p.max_header_bytes != null) parts.push(`request head ≤ ${formatBytes(p.max_header_bytes)}`);
   if (p.basic_auth) {
     const old = new Set((before?.basic_auth?.users ?? []).map((u) => u.username));
     const users = p.basic_auth.users.map((u) => (old.has(u.username) && secrets.passwords.includes(u.username) ? `${u.username} (new password)` : u.username));
@@ -703,6 +920,13 @@ export function describePolicies(p: Policies | null | undefined, before?: Polici
   }
   const pages = Object.keys(p.error_pages ?? {});
   if (pages.length > 0) parts.push(`error pages: ${pages.join(", ")}`);
+  if (p.split) parts.push(describeSplit(p.split));
+  const hc = p.health_check;
+  if (hc) {
+    parts.push(
+      `health check GET ${hc.path}${hc.host != null ? ` (Host ${hc.host})` : ""} expecting ${hc.expected_status} every ${hc.interval_ms} ms, timeout ${hc.timeout_ms} ms, out after ${hc.unhealthy_threshold} failure${hc.unhealthy_threshold === 1 ? "" : "s"}, back after ${hc.healthy_threshold} pass${hc.healthy_threshold === 1 ? "" : "es"}`,
+    );
+  }
   return parts.length > 0 ? parts.join("; ") : "none";
 }
 

@@ -20,6 +20,9 @@ export type Jwt = components["schemas"]["Jwt"];
 export type ForwardAuth = components["schemas"]["ForwardAuth"];
 export type HeaderRules = components["schemas"]["HeaderRules"];
 export type Rewrite = components["schemas"]["Rewrite"];
+export type HealthCheck = components["schemas"]["HealthCheck"];
+export type Split = components["schemas"]["Split"];
+export type SplitGroup = components["schemas"]["SplitGroup"];
 
 /** A zone as a list or read shows it: from PostgreSQL, or (degraded) from Redis. */
 export type AnyZone = ZoneView | DegradedZone;

@@ -230,4 +230,51 @@ describe("<ZoneForm> policies", () => {
     expect(within(jwt.getByRole("group", { name: "Algorithms" })).getByText('"XS256" is not an algorithm')).toBeTruthy();
     expect(jwt.getByText("gives no key sources")).toBeTruthy();
   });
+
+  it("edits a traffic split: starts as a canary, adds groups and upstream rows, switches a group to the zone's backend", () => {
+    let last: ZoneFormValues = emptyZoneForm;
+    render(
+      <Harness
+        initial={last}
+        onValues={(v) => {
+          last = v;
+        }}
+      />,
+    );
+    fireEvent.click(screen.getByRole("button", { name: /^Policies/ }));
+    fireEvent.click(screen.getByRole("checkbox", { name: "Traffic split" }));
+    const split = within(screen.getByRole("group", { name: "Traffic split" }));
+    expect(split.getByLabelText<HTMLInputElement>("Group 1 name").value).toBe("stable");
+    expect(split.getByRole<HTMLButtonElement>("button", { name: "Remove group 1" }).disabled).toBe(true);
+    expect(split.getByText("Shares: stable 90%, canary 10%")).toBeTruthy();
+    fireEvent.change(split.getByLabelText("Group 2 upstream 1 URL"), { target: { value: "http://10.0.0.9" } });
+    fireEvent.click(split.getByRole("button", { name: "+ Upstream of group 2" }));
+    fireEvent.change(split.getByLabelText("Group 2 upstream 2 URL"), { target: { value: "http://10.0.0.10" } });
+    fireEvent.change(split.getByLabelText("Group 2 upstream 2 weight"), { target: { value: "3" } });
+    fireEvent.click(split.getByRole("button", { name: "+ Group" }));
+    fireEvent.change(split.getByLabelText("Group 3 name"), { target: { value: "dark" } });
+    fireEvent.change(split.getByLabelText("Group 3 upstream 1 URL"), { target: { value: "http://10.0.0.11" } });
+    fireEvent.change(split.getByLabelText("Keep a user on their group by"), { target: { value: "header" } });
+    fireEvent.change(split.getByLabelText("Sticky header"), { target: { value: "x-user-id" } });
+    let result = specFromForm(last);
+    expect(result.ok && result.spec.policies?.split).toEqual({
+      groups: [
+        { name: "stable", weight: 90 },
+        { name: "canary", weight: 10, upstreams: [{ url: "http://10.0.0.9", weight: 1 }, { url: "http://10.0.0.10", weight: 3 }] },
+        { name: "dark", weight: 0, upstreams: [{ url: "http://10.0.0.11", weight: 1 }] },
+      ],
+      sticky: { kind: "header", name: "x-user-id" },
+    });
+    // Group 3 uses the zone's backend instead; groups can be removed down to two.
+    fireEvent.change(split.getByLabelText("Group 3 upstreams"), { target: { value: "route" } });
+    expect(split.queryByLabelText("Group 3 upstream 1 URL")).toBeNull();
+    fireEvent.click(split.getByRole("button", { name: "Remove group 1" }));
+    expect(split.getByRole<HTMLButtonElement>("button", { name: "Remove group 1" }).disabled).toBe(true);
+    result = specFromForm(last);
+    expect(result.ok && result.spec.policies?.split?.groups).toEqual([
+      { name: "canary", weight: 10, upstreams: [{ url: "http://10.0.0.9", weight: 1 }, { url: "http://10.0.0.10", weight: 3 }] },
+      { name: "dark", weight: 0 },
+    ]);
+    expect(screen.getByRole("button", { name: /^Policies/ }).textContent).toContain("split");
+  });
 });

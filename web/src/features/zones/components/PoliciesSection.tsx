@@ -20,6 +20,20 @@ import {
   SIZE_UNITS,
   UNIT_BYTES,
   DEFAULT_CONTENT_TYPE,
+  DEFAULT_CHECK_INTERVAL_MS,
+  DEFAULT_CHECK_TIMEOUT_MS,
+  DEFAULT_EXPECTED_STATUS,
+  DEFAULT_HEALTHY_THRESHOLD,
+  DEFAULT_UNHEALTHY_THRESHOLD,
+  DEFAULT_STICKY_COOKIE,
+  DEFAULT_STICKY_MAX_AGE_SECS,
+  HEADER_UNITS,
+  MAX_SPLIT_GROUPS,
+  blankSplitGroup,
+  blankSplitUpstream,
+  starterSplitGroups,
+  type SplitGroupRow,
+  type StickyKind,
   type AuthUserRow,
   type ErrorPageStatus,
   type HeaderDirection,
@@ -192,11 +206,14 @@ export function PoliciesSection({ values, onChange, errors, disabled, hasPathPre
               <Checkbox label="Add the security headers" checked={values.securityHeaders} errors={err("policies.security_headers")} onChange={(e) => { set("securityHeaders", e.target.checked); }} />
             </Block>
             <MaxBodyBlock values={values} patch={patch} err={err} />
+            <MaxHeaderBlock values={values} patch={patch} err={err} />
             <BasicAuthBlock values={values} patch={patch} err={err} />
             <JwtBlock values={values} patch={patch} err={err} />
             <ForwardAuthBlock values={values} patch={patch} err={err} />
             <RateLimitBlock values={values} patch={patch} err={err} />
+            <SplitBlock values={values} patch={patch} err={err} />
             <ErrorPagesBlock value={values.errorPages} onChange={(v) => { set("errorPages", v); }} err={err} />
+            <HealthCheckBlock values={values} patch={patch} err={err} />
           </fieldset>
         </div>
       )}
@@ -209,7 +226,7 @@ export function PolicyBadge({ label }: { label: string }) {
   return <span className="rounded bg-teal-50 px-1.5 py-0.5 text-xs font-medium text-teal-900 ring-1 ring-teal-200 ring-inset dark:bg-teal-950 dark:text-teal-100 dark:ring-teal-800">{label}</span>;
 }
 
-type PatchKey = "rewrite" | "redirect" | "hsts" | "maxBody" | "basicAuth" | "jwt" | "forwardAuth" | "rateLimit";
+type PatchKey = "rewrite" | "redirect" | "hsts" | "maxBody" | "maxHeader" | "basicAuth" | "jwt" | "forwardAuth" | "rateLimit" | "split" | "healthCheck";
 type Patch = <K extends PatchKey>(key: K, part: Partial<PolicyFormValues[K]>) => void;
 
 interface BlockProps {
@@ -399,6 +416,185 @@ function MaxBodyBlock({ values, patch, err }: BlockProps) {
               ))}
             </select>
           )}
+        </Field>
+      </div>
+    </Block>
+  );
+}
+
+function MaxHeaderBlock({ values, patch, err }: BlockProps) {
+  const mh = values.maxHeader;
+  const t = mh.amount.trim();
+  const bytes = /^\d+(\.\d+)?$/.test(t) ? Number(t) * UNIT_BYTES[mh.unit] : null;
+  const range = "1–64 KiB, measured as HTTP/1.1 writes the request line and headers (HTTP/2 too); larger heads are answered 431";
+  const hint = bytes !== null && Number.isSafeInteger(bytes) ? `= ${bytes.toLocaleString("en")} bytes; ${range}` : range;
+  return (
+    <Block title="Max request head size" on={mh.on} onToggle={(on) => { patch("maxHeader", { on }); }}>
+      <div className="grid items-start gap-2 sm:grid-cols-[1fr_8rem]">
+        <Field label="Largest request head" errors={err("policies.max_header_bytes")} hint={hint}>
+          {(p) => <input {...p} inputMode="decimal" value={mh.amount} onChange={(e) => { patch("maxHeader", { amount: e.target.value }); }} />}
+        </Field>
+        <Field label="Head size unit">
+          {(p) => (
+            <select {...p} value={mh.unit} onChange={(e) => { patch("maxHeader", { unit: e.target.value as SizeUnit }); }}>
+              {HEADER_UNITS.map((u) => (
+                <option key={u} value={u}>
+                  {u === "B" ? "bytes" : u}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
+      </div>
+    </Block>
+  );
+}
+
+const STICKY_LABELS: Record<StickyKind, string> = {
+  none: "Nothing: every request is drawn by weight",
+  cookie: "A cookie the proxy sets (the group's name)",
+  header: "A request header identifying the user (its hash)",
+};
+
+function SplitGroupBox({ group, i, count, onChange, onRemove, err }: { group: SplitGroupRow; i: number; count: number; onChange: (g: SplitGroupRow) => void; onRemove: () => void; err: Err }) {
+  const n = i + 1;
+  const base = `policies.split.groups[${i}]` as const;
+  const setUpstream = (j: number, part: Partial<SplitGroupRow["upstreams"][number]>) => {
+    onChange({ ...group, upstreams: group.upstreams.map((u, k) => (k === j ? { ...u, ...part } : u)) });
+  };
+  return (
+    <div role="group" aria-label={`Group ${n}`} className="space-y-2 rounded-md bg-slate-50 p-3 dark:bg-slate-800/40">
+      <div className="grid items-start gap-2 sm:grid-cols-[1fr_8rem_1fr_auto]">
+        <Field label={`Group ${n} name`} errors={err(`${base}.name`)} hint="a-z, 0-9, - and _; what the cookie and a forced cohort name">
+          {(p) => <input {...p} spellCheck={false} autoComplete="off" value={group.name} onChange={(e) => { onChange({ ...group, name: e.target.value }); }} />}
+        </Field>
+        <Field label={`Group ${n} weight`} errors={err(`${base}.weight`)} hint="0–1,000; 0: forced only">
+          {(p) => <input {...p} inputMode="numeric" value={group.weight} onChange={(e) => { onChange({ ...group, weight: e.target.value }); }} />}
+        </Field>
+        <Field label={`Group ${n} upstreams`} errors={err(`${base}.upstreams`)}>
+          {(p) => (
+            <select
+              {...p}
+              value={group.own ? "own" : "route"}
+              onChange={(e) => {
+                const own = e.target.value === "own";
+                onChange({ ...group, own, upstreams: own && group.upstreams.length === 0 ? [blankSplitUpstream()] : group.upstreams });
+              }}
+            >
+              <option value="route">The zone&apos;s backend</option>
+              <option value="own">Its own upstreams</option>
+            </select>
+          )}
+        </Field>
+        <Button variant="ghost" className="sm:mt-6" disabled={count <= 2} aria-label={`Remove group ${n}`} onClick={onRemove}>
+          Remove
+        </Button>
+      </div>
+      {group.own && (
+        <>
+          {group.upstreams.map((u, j) => (
+            <div key={j} className="grid items-start gap-2 sm:grid-cols-[1fr_8rem_auto]">
+              <Field label={`Group ${n} upstream ${j + 1} URL`} errors={err(`${base}.upstreams[${j}].url`)} hint="http(s)://host[:port]">
+                {(p) => <input {...p} spellCheck={false} autoComplete="off" value={u.url} onChange={(e) => { setUpstream(j, { url: e.target.value }); }} />}
+              </Field>
+              <Field label={`Group ${n} upstream ${j + 1} weight`} errors={err(`${base}.upstreams[${j}].weight`)}>
+                {(p) => <input {...p} inputMode="numeric" value={u.weight} onChange={(e) => { setUpstream(j, { weight: e.target.value }); }} />}
+              </Field>
+              <Button
+                variant="ghost"
+                className="sm:mt-6"
+                aria-label={`Remove group ${n} upstream ${j + 1}`}
+                onClick={() => {
+                  onChange({ ...group, upstreams: group.upstreams.filter((_, k) => k !== j) });
+                }}
+              >
+                Remove
+              </Button>
+            </div>
+          ))}
+          <Button onClick={() => { onChange({ ...group, upstreams: [...group.upstreams, blankSplitUpstream()] }); }}>+ Upstream of group {n}</Button>
+        </>
+      )}
+    </div>
+  );
+}
+
+function SplitBlock({ values, patch, err }: BlockProps) {
+  const sp = values.split;
+  const groups = sp.groups;
+  const total = groups.reduce((sum, g) => sum + (/^\d+$/.test(g.weight.trim()) ? Number(g.weight.trim()) : 0), 0);
+  const shares = total > 0 ? groups.map((g) => `${g.name.trim() || "?"} ${Math.round(((/^\d+$/.test(g.weight.trim()) ? Number(g.weight.trim()) : 0) / total) * 1000) / 10}%`).join(", ") : null;
+  return (
+    <Block
+      title="Traffic split"
+      on={sp.on}
+      onToggle={(on) => {
+        // Switched on with no group: the usual canary shape to fill in.
+        patch("split", on && groups.length === 0 ? { on, groups: starterSplitGroups() } : { on });
+      }}
+      hint={
+        sp.on
+          ? "Each request goes to one group, by weight; a forced cohort wins, then the sticky cookie or header. A group whose upstreams are all down answers 503: its users are not moved to another group."
+          : undefined
+      }
+    >
+      <Problems errors={err("policies.split.groups")} />
+      {groups.map((g, i) => (
+        <SplitGroupBox
+          key={i}
+          group={g}
+          i={i}
+          count={groups.length}
+          err={err}
+          onChange={(next) => {
+            patch("split", { groups: groups.map((x, j) => (j === i ? next : x)) });
+          }}
+          onRemove={() => {
+            patch("split", { groups: groups.filter((_, j) => j !== i) });
+          }}
+        />
+      ))}
+      <div className="flex flex-wrap items-center gap-3">
+        <Button disabled={groups.length >= MAX_SPLIT_GROUPS} onClick={() => { patch("split", { groups: [...groups, blankSplitGroup()] }); }}>
+          + Group
+        </Button>
+        {shares && <Hint>Shares: {shares}</Hint>}
+      </div>
+      <div className="grid gap-4 sm:grid-cols-2">
+        <Field label="Keep a user on their group by" errors={undefined}>
+          {(p) => (
+            <select {...p} value={sp.stickyKind} onChange={(e) => { patch("split", { stickyKind: e.target.value as StickyKind }); }}>
+              {(["cookie", "header", "none"] as const).map((k) => (
+                <option key={k} value={k}>
+                  {STICKY_LABELS[k]}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
+        {sp.stickyKind === "cookie" && (
+          <Field label="Sticky cookie name" errors={err("policies.split.sticky.name")} hint={`e.g. ${DEFAULT_STICKY_COOKIE}`}>
+            {(p) => <input {...p} spellCheck={false} autoComplete="off" value={sp.stickyCookie} onChange={(e) => { patch("split", { stickyCookie: e.target.value }); }} />}
+          </Field>
+        )}
+        {sp.stickyKind === "cookie" && (
+          <Field label="Cookie max-age (seconds)" errors={err("policies.split.sticky.max_age_secs")} hint={`1–31,536,000; empty is ${DEFAULT_STICKY_MAX_AGE_SECS.toLocaleString("en")} (a day)`}>
+            {(p) => <input {...p} inputMode="numeric" value={sp.stickyMaxAge} onChange={(e) => { patch("split", { stickyMaxAge: e.target.value }); }} />}
+          </Field>
+        )}
+        {sp.stickyKind === "header" && (
+          <Field label="Sticky header" errors={err("policies.split.sticky.name")} hint="e.g. x-user-id: the same user lands in the same group on every proxy">
+            {(p) => <input {...p} spellCheck={false} autoComplete="off" value={sp.stickyHeader} onChange={(e) => { patch("split", { stickyHeader: e.target.value }); }} />}
+          </Field>
+        )}
+      </div>
+      <Problems errors={err("policies.split.force")} />
+      <div className="grid gap-4 sm:grid-cols-2">
+        <Field label="Forced cohort header" errors={err("policies.split.force.header")} hint="Optional, e.g. x-canary-cohort: its value names a group">
+          {(p) => <input {...p} spellCheck={false} autoComplete="off" value={sp.forceHeader} onChange={(e) => { patch("split", { forceHeader: e.target.value }); }} />}
+        </Field>
+        <Field label="Forced cohort cookie" errors={err("policies.split.force.cookie")} hint="Optional; a forced request never gets the sticky cookie">
+          {(p) => <input {...p} spellCheck={false} autoComplete="off" value={sp.forceCookie} onChange={(e) => { patch("split", { forceCookie: e.target.value }); }} />}
         </Field>
       </div>
     </Block>
@@ -836,6 +1032,43 @@ function ForwardAuthBlock({ values, patch, err }: BlockProps) {
         field={(i) => `policies.forward_auth.response_headers[${i}]`}
         err={err}
       />
+    </Block>
+  );
+}
+
+function HealthCheckBlock({ values, patch, err }: BlockProps) {
+  const hc = values.healthCheck;
+  const number = (label: string, key: "intervalMs" | "timeoutMs" | "healthyThreshold" | "unhealthyThreshold", field: string, hint: string) => (
+    <Field label={label} errors={err(`policies.health_check.${field}`)} hint={hint}>
+      {(p) => <input {...p} inputMode="numeric" value={hc[key]} onChange={(e) => { patch("healthCheck", { [key]: e.target.value }); }} />}
+    </Field>
+  );
+  return (
+    <Block
+      title="Health check"
+      on={hc.on}
+      onToggle={(on) => { patch("healthCheck", { on }); }}
+      hint={
+        hc.on
+          ? "Each proxy probes every upstream of this route (its split groups' too) with GET over HTTP or HTTPS, and takes one out of the rotation after enough failures in a row — instead of the TCP connect check. The proxies' admin API (/upstreams) shows what is down."
+          : undefined
+      }
+    >
+      <div className="grid gap-4 sm:grid-cols-2">
+        <Field label="Health check path" errors={err("policies.health_check.path")} hint="An absolute path, with a query if needed, e.g. /healthz">
+          {(p) => <input {...p} spellCheck={false} autoComplete="off" value={hc.path} onChange={(e) => { patch("healthCheck", { path: e.target.value }); }} />}
+        </Field>
+        <Field label="Expected status" errors={err("policies.health_check.expected_status")} hint={`Codes and ranges, e.g. 200-299,302; empty is ${DEFAULT_EXPECTED_STATUS}`}>
+          {(p) => <input {...p} spellCheck={false} autoComplete="off" placeholder={DEFAULT_EXPECTED_STATUS} value={hc.expectedStatus} onChange={(e) => { patch("healthCheck", { expectedStatus: e.target.value }); }} />}
+        </Field>
+        {number("Interval (ms)", "intervalMs", "interval_ms", `Between two probes, 1,000–300,000; empty is ${DEFAULT_CHECK_INTERVAL_MS.toLocaleString("en")}`)}
+        {number("Probe timeout (ms)", "timeoutMs", "timeout_ms", `Shorter than the interval; empty is ${DEFAULT_CHECK_TIMEOUT_MS.toLocaleString("en")}. A slower answer is a failure`)}
+        {number("Failures to take out", "unhealthyThreshold", "unhealthy_threshold", `In a row, 1–10; empty is ${DEFAULT_UNHEALTHY_THRESHOLD}`)}
+        {number("Passes to bring back", "healthyThreshold", "healthy_threshold", `In a row, 1–10; empty is ${DEFAULT_HEALTHY_THRESHOLD}`)}
+      </div>
+      <Field label="Probe Host header" errors={err("policies.health_check.host")} hint="Empty: the upstream's own host and port, as requests without preserve host send">
+        {(p) => <input {...p} spellCheck={false} autoComplete="off" value={hc.host} onChange={(e) => { patch("healthCheck", { host: e.target.value }); }} />}
+      </Field>
     </Block>
   );
 }
