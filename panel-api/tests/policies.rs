@@ -81,7 +81,7 @@ fn every_policy_normalised(ann_hash: &str) -> Value {
             {"username": "bob", "hash": BCRYPT_HASH}
         ]},
         "rate_limit": {"requests": 10, "per_secs": 60, "burst": 20, "key": {"kind": "header", "name": "x-api-key"}},
-        "retry": {"attempts": 3, "on_status": [503, 504], "budget_percent": 20, "min_per_sec": 10,
+        "retry": {"attempts": 3, "on_status": [503, 504], "on_reset": true, "budget_percent": 20, "min_per_sec": 10,
                   "backoff_ms": 25, "max_backoff_ms": 250},
         "circuit_breaker": {"consecutive_failures": 4, "error_percent": 50, "window_secs": 10,
                             "min_requests": 20, "open_secs": 10, "half_open_requests": 1},

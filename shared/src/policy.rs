@@ -802,10 +802,6 @@ fn yes() -> bool {
     true
 }
 
-fn is_true(b: &bool) -> bool {
-    *b
-}
-
 fn default_budget_percent() -> u32 {
     20
 }
@@ -843,7 +839,7 @@ pub struct Retry {
     #[cfg_attr(feature = "openapi", schema(default = json!([502, 503, 504])))]
     pub on_status: Vec<u16>,
     /// Whether a connection that broke before any byte of the answer is tried again.
-    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    #[serde(default = "yes")]
     #[cfg_attr(feature = "openapi", schema(default = true))]
     pub on_reset: bool,
     /// Retries may add at most this share of the route's requests, 1–100 percent.

@@ -1,6 +1,7 @@
 // A real local HTTP backend behind the proxy: answers every request 200 with
 // `x-upstream: <name>` and a JSON description of what it received, and remembers it —
-// except `/healthz`, which answers `healthStatus` (200 unless a story makes it sick).
+// except `/healthz`, which answers `healthStatus` (200 unless a story makes it sick);
+// every other request answers `status` (200 unless a story makes the backend fail).
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -14,6 +15,8 @@ export class Backend {
   readonly seen: SeenRequest[] = [];
   /** What `/healthz` answers (a health check's probe), while the port stays open. */
   healthStatus = 200;
+  /** What every other request answers. */
+  status = 200;
   private readonly server: Server;
 
   private constructor(readonly name: string) {
@@ -21,7 +24,7 @@ export class Backend {
       const request = { method: req.method ?? "", path: req.url ?? "", host: req.headers.host ?? "" };
       this.seen.push(request);
       req.resume();
-      const status = request.path === "/healthz" ? this.healthStatus : 200;
+      const status = request.path === "/healthz" ? this.healthStatus : this.status;
       res.writeHead(status, { "content-type": "application/json", "x-upstream": name });
       res.end(JSON.stringify({ upstream: name, ...request }));
     });

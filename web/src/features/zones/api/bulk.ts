@@ -35,6 +35,8 @@ export const CSV_COLUMNS = {
   allow: { aliases: ["allow_cidrs", "cidrs"], help: "allowed client CIDRs or addresses separated by spaces, ; or |; empty allows everyone" },
   connect_ms: { aliases: ["connect_timeout_ms"], help: "connect timeout in milliseconds; empty for the default" },
   read_ms: { aliases: ["read_timeout_ms"], help: "read timeout in milliseconds; empty for the default" },
+  idle_ms: { aliases: ["idle_timeout_ms"], help: "the client's longest pause in milliseconds; empty for the default" },
+  total_ms: { aliases: ["total_timeout_ms"], help: "the whole exchange's longest time in milliseconds; empty for none" },
   id: { aliases: ["zone_id"], help: "an existing zone's id: the row replaces that zone instead of creating one" },
   action: { aliases: [], help: "create, update (needs id) or delete (needs id; other columns ignored); empty: update when id is given, else create" },
 } as const;
@@ -130,7 +132,7 @@ function bool(ctx: RowContext, cells: Partial<Record<Column, string>>, column: "
   return undefined;
 }
 
-function wholeNumber(ctx: RowContext, cells: Partial<Record<Column, string>>, column: "connect_ms" | "read_ms"): number | undefined {
+function wholeNumber(ctx: RowContext, cells: Partial<Record<Column, string>>, column: "connect_ms" | "read_ms" | "idle_ms" | "total_ms"): number | undefined {
   const raw = cells[column];
   if (raw === undefined || raw === "") return undefined;
   if (!/^\d+$/.test(raw)) {
@@ -204,10 +206,14 @@ function specOf(ctx: RowContext, cells: Partial<Record<Column, string>>): ZoneSp
   if (match !== undefined) spec.match = match;
   const connect = wholeNumber(ctx, cells, "connect_ms");
   const read = wholeNumber(ctx, cells, "read_ms");
-  if (connect !== undefined || read !== undefined) {
+  const idle = wholeNumber(ctx, cells, "idle_ms");
+  const total = wholeNumber(ctx, cells, "total_ms");
+  if (connect !== undefined || read !== undefined || idle !== undefined || total !== undefined) {
     spec.timeouts = {};
     if (connect !== undefined) spec.timeouts.connect_ms = connect;
     if (read !== undefined) spec.timeouts.read_ms = read;
+    if (idle !== undefined) spec.timeouts.idle_ms = idle;
+    if (total !== undefined) spec.timeouts.total_ms = total;
   }
   return spec;
 }
@@ -391,6 +397,8 @@ function csvPlace(field: string, cells: Partial<Record<Column, string>>): { colu
   if (field === "timeouts.connect_ms") return cell("connect_ms");
   if (/^match(\.|\[|$)/.test(field)) return cell("match");
   if (field === "timeouts.read_ms") return cell("read_ms");
+  if (field === "timeouts.idle_ms") return cell("idle_ms");
+  if (field === "timeouts.total_ms") return cell("total_ms");
   return { column: null, value: null };
 }
 

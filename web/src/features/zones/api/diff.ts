@@ -40,7 +40,14 @@ export function describeBackend(b: BackendSpec): string {
 /** Every field of a zone as text, so two versions compare and print alike. */
 export function describeZone(z: ZoneSpec | AnyZone): Record<FieldName, string> {
   const t = z.timeouts ?? {};
-  const timeouts = [t.connect_ms != null ? `connect ${t.connect_ms} ms` : null, t.read_ms != null ? `read ${t.read_ms} ms` : null].filter(Boolean).join(", ");
+  const timeouts = [
+    t.connect_ms != null ? `connect ${t.connect_ms} ms` : null,
+    t.read_ms != null ? `read ${t.read_ms} ms` : null,
+    t.idle_ms != null ? `idle ${t.idle_ms} ms` : null,
+    t.total_ms != null ? `total ${t.total_ms} ms` : null,
+  ]
+    .filter(Boolean)
+    .join(", ");
   return {
     hostname: z.hostname,
     path_prefix: z.path_prefix ? z.path_prefix : "(whole host)",

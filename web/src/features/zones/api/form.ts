@@ -29,6 +29,10 @@ export interface ZoneFormValues {
   allow: string;
   connect_ms: string;
   read_ms: string;
+  /** The client's longest pause during an exchange (data format 2). */
+  idle_ms: string;
+  /** The whole exchange's longest time (data format 2). */
+  total_ms: string;
   /** What a request must also meet (docs/routing.md). */
   match: MatchFormValues;
   policies: PolicyFormValues;
@@ -46,6 +50,8 @@ export const emptyZoneForm: ZoneFormValues = {
   allow: "",
   connect_ms: "",
   read_ms: "",
+  idle_ms: "",
+  total_ms: "",
   match: emptyMatchForm,
   policies: emptyPolicyForm,
 };
@@ -73,6 +79,8 @@ export function formFromZone(zone: AnyZone | ZoneSpec): ZoneFormValues {
     allow: (zone.allow ?? []).join("\n"),
     connect_ms: zone.timeouts?.connect_ms != null ? String(zone.timeouts.connect_ms) : "",
     read_ms: zone.timeouts?.read_ms != null ? String(zone.timeouts.read_ms) : "",
+    idle_ms: zone.timeouts?.idle_ms != null ? String(zone.timeouts.idle_ms) : "",
+    total_ms: zone.timeouts?.total_ms != null ? String(zone.timeouts.total_ms) : "",
     match: matchFormFromApi(zone.match),
     policies: policyFormFromApi(zone.policies),
   };
@@ -136,12 +144,16 @@ export function specFromForm(form: ZoneFormValues): SpecResult {
   }
   const connect_ms = optionalInteger(form.connect_ms, "timeouts.connect_ms", problems);
   const read_ms = optionalInteger(form.read_ms, "timeouts.read_ms", problems);
+  const idle_ms = optionalInteger(form.idle_ms, "timeouts.idle_ms", problems);
+  const total_ms = optionalInteger(form.total_ms, "timeouts.total_ms", problems);
   const match = matchFromForm(form.match, problems);
   const policies = policiesFromForm(form.policies, problems);
   if (problems.length > 0) return { ok: false, problems };
   const timeouts: ZoneSpec["timeouts"] = {};
   if (connect_ms !== undefined) timeouts.connect_ms = connect_ms;
   if (read_ms !== undefined) timeouts.read_ms = read_ms;
+  if (idle_ms !== undefined) timeouts.idle_ms = idle_ms;
+  if (total_ms !== undefined) timeouts.total_ms = total_ms;
   return {
     ok: true,
     spec: {
@@ -173,6 +185,8 @@ export type FormField =
   | "allow"
   | "timeouts.connect_ms"
   | "timeouts.read_ms"
+  | "timeouts.idle_ms"
+  | "timeouts.total_ms"
   | MatchField
   | PolicyField;
 
@@ -183,7 +197,7 @@ export interface FormErrors {
   other: string[];
 }
 
-const DIRECT = new Set<string>(["hostname", "path_prefix", "backend", "backend.upstreams", "backend.name", "backend.params", "allow", "timeouts.connect_ms", "timeouts.read_ms"]);
+const DIRECT = new Set<string>(["hostname", "path_prefix", "backend", "backend.upstreams", "backend.name", "backend.params", "allow", "timeouts.connect_ms", "timeouts.read_ms", "timeouts.idle_ms", "timeouts.total_ms"]);
 
 /**
  * Places each of the API's `{field, problem}` next to a form field: `allow[3]` on the
@@ -224,11 +238,11 @@ export function formErrors(details: FieldProblem[], form?: ZoneFormValues): Form
 
 /**
  * Whether a 409's details are the format gate's (a live proxy reads only data format 1):
- * it puts its problem on the field that needs the newer format, `policies` or `match`
+ * it puts its problem on the field that needs the newer format, `policies`, `match` or `timeouts`
  * (`create[3].match` in a bulk write). Any other 409 is a conflict with what is stored.
  */
 export function refusedByFormatGate(details: FieldProblem[]): boolean {
-  return details.some((d) => /(^|\.)(policies|match)$/.test(d.field));
+  return details.some((d) => /(^|\.)(policies|match|timeouts)$/.test(d.field));
 }
 
 export function hasErrors(errors: FormErrors): boolean {

@@ -102,7 +102,7 @@ describe("policies: form → payload", () => {
         request_headers: { remove: ["", " x-debug "], set: [{ name: "", value: "" }], add: [] },
         response_headers: { remove: [], set: [], add: [{ name: "", value: " " }] },
         redirect: { on: true, code: "302", pattern: " ", target: " /maintenance ", keepQuery: false },
-        rateLimit: { on: true, requests: "10", perSecs: "", burst: "", keyKind: "client_ip", keyHeader: "" },
+        rateLimit: { on: true, requests: "10", perSecs: "", burst: "", keyKind: "client_ip", keyHeader: "", scope: "proxy" },
         basicAuth: { on: true, realm: "", users: [{ ...blankUser(), username: "ann", password: "pw" }, blankUser()] },
         errorPages: [{ status: "429", contentType: "", body: "slow down" }],
       }),
@@ -129,7 +129,7 @@ describe("policies: form → payload", () => {
     expect(sent(withPolicies({ rateLimit: { ...emptyPolicyForm.rateLimit, on: true, requests: "0" } })).policies?.rate_limit?.requests).toBe(0);
     const result = specFromForm(
       withPolicies({
-        rateLimit: { on: true, requests: "", perSecs: "a minute", burst: "99999999999", keyKind: "client_ip", keyHeader: "" },
+        rateLimit: { on: true, requests: "", perSecs: "a minute", burst: "99999999999", keyKind: "client_ip", keyHeader: "", scope: "proxy" },
         hsts: { on: true, maxAge: "1y", includeSubdomains: false, preload: false },
         maxBody: { on: true, amount: "0.5", unit: "B" },
         errorPages: [
@@ -590,6 +590,61 @@ describe("traffic split and head limit: form ⇄ payload", () => {
   it("describes them in the dry run's diff", () => {
     expect(describePolicies({ max_header_bytes: 16384, split })).toBe(
       "request head ≤ 16 KiB; split stable 90 (the zone's backend) / canary 10 (http://10.0.0.9:8080, https://10.0.0.10 ×3), sticky by cookie sy_cohort (3600 s), forced by header x-canary-cohort or cookie canary_cohort",
+    );
+  });
+});
+
+describe("retries, circuit breaker and a fleet rate limit: form ⇄ payload", () => {
+  const resilient: Policies = {
+    rate_limit: { requests: 100, per_secs: 60, scope: "fleet" },
+    retry: { attempts: 3, on_status: [503, 504], on_reset: false, budget_percent: 10, min_per_sec: 5, backoff_ms: 50, max_backoff_ms: 500 },
+    circuit_breaker: { consecutive_failures: 4, error_percent: 50, window_secs: 30, min_requests: 40, open_secs: 15, half_open_requests: 2 },
+  };
+
+  it("gives back what the API stored, every field", () => {
+    expect(sent(formFromZone(zone(resilient))).policies).toEqual(resilient);
+  });
+
+  it("sends a new retry and breaker with their defaults, the statuses in the API's order", () => {
+    const spec = sent(
+      withPolicies({
+        retry: { ...emptyPolicyForm.retry, on: true, attempts: "2", onStatus: [504, 502] },
+        breaker: { ...emptyPolicyForm.breaker, on: true },
+      }),
+    );
+    expect(spec.policies).toEqual({
+      retry: { attempts: 2, on_status: [502, 504], on_reset: true, budget_percent: 20, min_per_sec: 10, backoff_ms: 25, max_backoff_ms: 250 },
+      circuit_breaker: { consecutive_failures: 5, window_secs: 10, min_requests: 20, open_secs: 10, half_open_requests: 1 },
+    });
+    expect(formPolicyBadges(withPolicies({ retry: { ...emptyPolicyForm.retry, on: true } }).policies)).toEqual(["retry"]);
+    expect(policyBadges(resilient)).toEqual(["fleet rate limit", "retry", "circuit breaker"]);
+  });
+
+  it("refuses what is not a number and puts the API's problems next to their inputs", () => {
+    const result = specFromForm(withPolicies({ retry: { ...emptyPolicyForm.retry, on: true, attempts: "" }, breaker: { ...emptyPolicyForm.breaker, on: true, openSecs: "soon" } }));
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    const fields = result.problems.map((p) => p.field);
+    expect(fields).toContain("policies.retry.attempts");
+    expect(fields).toContain("policies.circuit_breaker.open_secs");
+    const form = withPolicies({ retry: { ...emptyPolicyForm.retry, on: true }, breaker: { ...emptyPolicyForm.breaker, on: true } });
+    const errors = formErrors(
+      [
+        { field: "policies.retry.on_status[0]", problem: "status 500 is not retried" },
+        { field: "policies.retry.max_backoff_ms", problem: "too small" },
+        { field: "policies.circuit_breaker.error_percent", problem: "error_percent is 101" },
+      ],
+      form,
+    ).fields;
+    expect(errors["policies.retry.on_status"]).toEqual(["status 500 is not retried"]);
+    expect(errors["policies.retry.max_backoff_ms"]).toEqual(["too small"]);
+    expect(errors["policies.circuit_breaker.error_percent"]).toEqual(["error_percent is 101"]);
+  });
+
+  it("describes them in the dry run's words", () => {
+    expect(describePolicies(resilient)).toBe(
+      "rate limit 100 per 60 s, by client IP, fleet-wide; retry 3 tries on 503, 504, budget 10%, backoff 50–500 ms; " +
+        "circuit breaker after 4 failures or 50% of ≥ 40 in 30 s, open 15 s",
     );
   });
 });

@@ -13,7 +13,7 @@
 // only what cannot be sent at all (a number that is not one) is refused here; limits are
 // the API's to check.
 import type { FieldProblem } from "@/lib/api/errors";
-import type { BasicUser, ForwardAuth, HeaderRules, HealthCheck, Jwt, Policies, Rewrite, Split } from "./types";
+import type { BasicUser, CircuitBreaker, ForwardAuth, HeaderRules, HealthCheck, Jwt, Policies, Retry, Rewrite, Split } from "./types";
 
 export const REDIRECT_CODES = ["301", "302", "307", "308"] as const;
 export type RedirectCode = (typeof REDIRECT_CODES)[number];
@@ -53,6 +53,11 @@ export const DEFAULT_CHECK_INTERVAL_MS = 5000;
 export const DEFAULT_CHECK_TIMEOUT_MS = 1000;
 export const DEFAULT_HEALTHY_THRESHOLD = 2;
 export const DEFAULT_UNHEALTHY_THRESHOLD = 3;
+/** The `retry` policy's defaults and the statuses it may retry (docs/policies.md). */
+export const RETRY_STATUSES = [502, 503, 504] as const;
+export const RETRY_DEFAULTS = { attempts: 3, budgetPercent: 20, minPerSec: 10, backoffMs: 25, maxBackoffMs: 250 } as const;
+/** The `circuit_breaker` policy's defaults. */
+export const BREAKER_DEFAULTS = { consecutiveFailures: 5, windowSecs: 10, minRequests: 20, openSecs: 10, halfOpenRequests: 1 } as const;
 
 /** The algorithms the API accepts, in its order: public-key ones, then HMAC (with a secret). */
 export const JWT_PUBLIC_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"] as const;
@@ -94,6 +99,31 @@ export interface ErrorPageRow {
 
 export type RewriteKind = "none" | Rewrite["kind"];
 export type RateKeyKind = "client_ip" | "header";
+/** Where a rate limit is counted: each proxy alone, or the fleet together through Redis. */
+export type RateScope = "proxy" | "fleet";
+
+export interface RetryForm {
+  on: boolean;
+  attempts: string;
+  /** Which of 502, 503, 504 are retried. */
+  onStatus: number[];
+  onReset: boolean;
+  budgetPercent: string;
+  minPerSec: string;
+  backoffMs: string;
+  maxBackoffMs: string;
+}
+
+export interface BreakerForm {
+  on: boolean;
+  consecutiveFailures: string;
+  /** Empty: only consecutive failures open the circuit. */
+  errorPercent: string;
+  windowSecs: string;
+  minRequests: string;
+  openSecs: string;
+  halfOpenRequests: string;
+}
 /** Where the JWT policy's key comes from (exactly one). */
 export type JwtKeyKind = "secret" | "public_key_pem" | "jwks_url";
 /** Where the token is read: `Authorization: Bearer …` (the default), another header, or a cookie. */
@@ -189,7 +219,9 @@ export interface PolicyFormValues {
   basicAuth: { on: boolean; realm: string; users: AuthUserRow[] };
   jwt: JwtForm;
   forwardAuth: ForwardAuthForm;
-  rateLimit: { on: boolean; requests: string; perSecs: string; burst: string; keyKind: RateKeyKind; keyHeader: string };
+  rateLimit: { on: boolean; requests: string; perSecs: string; burst: string; keyKind: RateKeyKind; keyHeader: string; scope: RateScope };
+  retry: RetryForm;
+  breaker: BreakerForm;
   errorPages: ErrorPageRow[];
   split: SplitForm;
   healthCheck: HealthCheckForm;
@@ -214,6 +246,8 @@ const EDITED_POLICIES = [
   "jwt",
   "forward_auth",
   "rate_limit",
+  "retry",
+  "circuit_breaker",
   "error_pages",
   "split",
   "health_check",
@@ -266,7 +300,26 @@ export const emptyPolicyForm: PolicyFormValues = {
     realm: DEFAULT_JWT_REALM,
   },
   forwardAuth: { on: false, url: "", requestHeaders: [], responseHeaders: [], timeoutMs: String(DEFAULT_FORWARD_AUTH_TIMEOUT_MS) },
-  rateLimit: { on: false, requests: "", perSecs: "1", burst: "", keyKind: "client_ip", keyHeader: "" },
+  rateLimit: { on: false, requests: "", perSecs: "1", burst: "", keyKind: "client_ip", keyHeader: "", scope: "proxy" },
+  retry: {
+    on: false,
+    attempts: String(RETRY_DEFAULTS.attempts),
+    onStatus: [...RETRY_STATUSES],
+    onReset: true,
+    budgetPercent: String(RETRY_DEFAULTS.budgetPercent),
+    minPerSec: String(RETRY_DEFAULTS.minPerSec),
+    backoffMs: String(RETRY_DEFAULTS.backoffMs),
+    maxBackoffMs: String(RETRY_DEFAULTS.maxBackoffMs),
+  },
+  breaker: {
+    on: false,
+    consecutiveFailures: String(BREAKER_DEFAULTS.consecutiveFailures),
+    errorPercent: "",
+    windowSecs: String(BREAKER_DEFAULTS.windowSecs),
+    minRequests: String(BREAKER_DEFAULTS.minRequests),
+    openSecs: String(BREAKER_DEFAULTS.openSecs),
+    halfOpenRequests: String(BREAKER_DEFAULTS.halfOpenRequests),
+  },
   errorPages: [],
   split: {
     on: false,
@@ -290,6 +343,33 @@ export const emptyPolicyForm: PolicyFormValues = {
   },
   passthrough: {},
 };
+
+function retryFormFromApi(r: Retry | null | undefined): RetryForm {
+  if (!r) return emptyPolicyForm.retry;
+  return {
+    on: true,
+    attempts: String(r.attempts),
+    onStatus: [...r.on_status],
+    onReset: r.on_reset,
+    budgetPercent: String(r.budget_percent),
+    minPerSec: String(r.min_per_sec),
+    backoffMs: String(r.backoff_ms),
+    maxBackoffMs: String(r.max_backoff_ms),
+  };
+}
+
+function breakerFormFromApi(b: CircuitBreaker | null | undefined): BreakerForm {
+  if (!b) return emptyPolicyForm.breaker;
+  return {
+    on: true,
+    consecutiveFailures: String(b.consecutive_failures),
+    errorPercent: b.error_percent != null ? String(b.error_percent) : "",
+    windowSecs: String(b.window_secs),
+    minRequests: String(b.min_requests),
+    openSecs: String(b.open_secs),
+    halfOpenRequests: String(b.half_open_requests),
+  };
+}
 
 /** `bytes` in the largest unit that holds it exactly (10485760 → 10 MiB). */
 export function splitBytes(bytes: number): { amount: string; unit: SizeUnit } {
@@ -423,8 +503,11 @@ export function policyFormFromApi(p: Policies | null | undefined): PolicyFormVal
           burst: rate.burst != null ? String(rate.burst) : "",
           keyKind: rate.key?.kind ?? "client_ip",
           keyHeader: rate.key?.kind === "header" ? rate.key.name : "",
+          scope: rate.scope ?? "proxy",
         }
       : emptyPolicyForm.rateLimit,
+    retry: retryFormFromApi(p.retry),
+    breaker: breakerFormFromApi(p.circuit_breaker),
     errorPages: Object.entries(p.error_pages ?? {})
       .filter((entry): entry is [ErrorPageStatus, (typeof entry)[1]] => (ERROR_PAGE_STATUSES as readonly string[]).includes(entry[0]))
       .map(([status, page]) => ({ status, contentType: page.content_type === DEFAULT_CONTENT_TYPE ? "" : page.content_type, body: page.body })),
@@ -574,7 +657,39 @@ export function policiesFromForm(form: PolicyFormValues, problems: FieldProblem[
       p.rate_limit = { requests, per_secs: perSecs ?? 1 };
       if (burst !== undefined) p.rate_limit.burst = burst;
       if (rl.keyKind === "header") p.rate_limit.key = { kind: "header", name: rl.keyHeader.trim() };
+      if (rl.scope === "fleet") p.rate_limit.scope = "fleet";
     }
+  }
+  const rt = form.retry;
+  if (rt.on) {
+    const n = (text: string, field: string, what: string, fallback: number) => wholeNumber(text, `policies.retry.${field}`, what, problems) ?? fallback;
+    const attempts = wholeNumber(rt.attempts, "policies.retry.attempts", "number of tries", problems, { required: true });
+    if (attempts !== undefined) {
+      p.retry = {
+        attempts,
+        on_status: RETRY_STATUSES.filter((s) => rt.onStatus.includes(s)),
+        on_reset: rt.onReset,
+        budget_percent: n(rt.budgetPercent, "budget_percent", "budget in percent", RETRY_DEFAULTS.budgetPercent),
+        min_per_sec: n(rt.minPerSec, "min_per_sec", "retries a second", RETRY_DEFAULTS.minPerSec),
+        backoff_ms: n(rt.backoffMs, "backoff_ms", "backoff in milliseconds", RETRY_DEFAULTS.backoffMs),
+        max_backoff_ms: n(rt.maxBackoffMs, "max_backoff_ms", "longest backoff in milliseconds", RETRY_DEFAULTS.maxBackoffMs),
+      };
+    }
+  }
+  const cb = form.breaker;
+  if (cb.on) {
+    const n = (text: string, field: string, what: string, fallback: number) =>
+      wholeNumber(text, `policies.circuit_breaker.${field}`, what, problems) ?? fallback;
+    const breaker: CircuitBreaker = {
+      consecutive_failures: n(cb.consecutiveFailures, "consecutive_failures", "failures in a row", BREAKER_DEFAULTS.consecutiveFailures),
+      window_secs: n(cb.windowSecs, "window_secs", "window in seconds", BREAKER_DEFAULTS.windowSecs),
+      min_requests: n(cb.minRequests, "min_requests", "number of requests", BREAKER_DEFAULTS.minRequests),
+      open_secs: n(cb.openSecs, "open_secs", "seconds open", BREAKER_DEFAULTS.openSecs),
+      half_open_requests: n(cb.halfOpenRequests, "half_open_requests", "number of probes", BREAKER_DEFAULTS.halfOpenRequests),
+    };
+    const share = wholeNumber(cb.errorPercent, "policies.circuit_breaker.error_percent", "error share in percent", problems);
+    if (share !== undefined) breaker.error_percent = share;
+    p.circuit_breaker = breaker;
   }
   if (form.errorPages.length > 0) {
     const pages: NonNullable<Policies["error_pages"]> = {};
@@ -756,6 +871,12 @@ export function policyErrorTarget(field: string, form?: PolicyFormValues): { fie
   if ((m = /^forward_auth\.(url|timeout_ms|request_headers|response_headers)$/.exec(rest))) return at(`policies.forward_auth.${m[1] ?? ""}`);
   if (/^forward_auth(\.|$)/.test(rest)) return at("policies.forward_auth.url");
   if (/^rate_limit(\.|$)/.test(rest)) return at("policies.rate_limit.requests");
+  if (/^retry\.on_status(\[\d+\])?$/.test(rest)) return at("policies.retry.on_status");
+  if ((m = /^retry\.(attempts|on_reset|budget_percent|min_per_sec|backoff_ms|max_backoff_ms)$/.exec(rest))) return at(`policies.retry.${m[1] ?? ""}`);
+  if (/^retry(\.|$)/.test(rest)) return at("policies.retry.attempts");
+  if ((m = /^circuit_breaker\.(consecutive_failures|error_percent|window_secs|min_requests|open_secs|half_open_requests)$/.exec(rest)))
+    return at(`policies.circuit_breaker.${m[1] ?? ""}`);
+  if (/^circuit_breaker(\.|$)/.test(rest)) return at("policies.circuit_breaker.consecutive_failures");
   if ((m = /^error_pages\[(\d+)\]\.(status|content_type|body)$/.exec(rest))) return at(`policies.error_pages[${m[1] ?? "0"}].${m[2] ?? "status"}`);
   if ((m = /^error_pages\.(\d+)(?:\.(content_type|body))?$/.exec(rest))) {
     const i = form ? form.errorPages.findIndex((p) => p.status === m?.[1]) : -1;
@@ -778,7 +899,9 @@ export function policyBadges(p: Policies | null | undefined): string[] {
     p.basic_auth ? "auth" : null,
     p.jwt ? "JWT" : null,
     p.forward_auth ? "forward auth" : null,
-    p.rate_limit ? "rate limit" : null,
+    p.rate_limit ? (p.rate_limit.scope === "fleet" ? "fleet rate limit" : "rate limit") : null,
+    p.retry ? "retry" : null,
+    p.circuit_breaker ? "circuit breaker" : null,
     p.hsts ? "HSTS" : null,
     p.security_headers ? "security headers" : null,
     p.rewrite ? "rewrite" : null,
@@ -799,7 +922,9 @@ export function formPolicyBadges(f: PolicyFormValues): string[] {
     f.basicAuth.on ? "auth" : null,
     f.jwt.on ? "JWT" : null,
     f.forwardAuth.on ? "forward auth" : null,
-    f.rateLimit.on ? "rate limit" : null,
+    f.rateLimit.on ? (f.rateLimit.scope === "fleet" ? "fleet rate limit" : "rate limit") : null,
+    f.retry.on ? "retry" : null,
+    f.breaker.on ? "circuit breaker" : null,
     f.hsts.on ? "HSTS" : null,
     f.securityHeaders ? "security headers" : null,
     f.rewrite.kind !== "none" ? "rewrite" : null,
@@ -916,7 +1041,19 @@ export function describePolicies(p: Policies | null | undefined, before?: Polici
   const rl = p.rate_limit;
   if (rl) {
     const key = rl.key?.kind === "header" ? `by header ${rl.key.name}` : "by client IP";
-    parts.push(`rate limit ${rl.requests} per ${rl.per_secs} s${rl.burst != null ? `, burst ${rl.burst}` : ""}, ${key}`);
+    parts.push(`rate limit ${rl.requests} per ${rl.per_secs} s${rl.burst != null ? `, burst ${rl.burst}` : ""}, ${key}${rl.scope === "fleet" ? ", fleet-wide" : ""}`);
+  }
+  const rt = p.retry;
+  if (rt) {
+    const on = [...rt.on_status.map(String), ...(rt.on_reset ? ["resets"] : [])];
+    parts.push(
+      `retry ${rt.attempts} tries on ${on.join(", ") || "connection failures only"}, budget ${rt.budget_percent}%, backoff ${rt.backoff_ms}–${rt.max_backoff_ms} ms`,
+    );
+  }
+  const cb = p.circuit_breaker;
+  if (cb) {
+    const share = cb.error_percent != null ? ` or ${cb.error_percent}% of ≥ ${cb.min_requests} in ${cb.window_secs} s` : "";
+    parts.push(`circuit breaker after ${cb.consecutive_failures} failures${share}, open ${cb.open_secs} s`);
   }
   const pages = Object.keys(p.error_pages ?? {});
   if (pages.length > 0) parts.push(`error pages: ${pages.join(", ")}`);

@@ -23,6 +23,8 @@ export type Rewrite = components["schemas"]["Rewrite"];
 export type HealthCheck = components["schemas"]["HealthCheck"];
 export type Split = components["schemas"]["Split"];
 export type SplitGroup = components["schemas"]["SplitGroup"];
+export type Retry = components["schemas"]["Retry"];
+export type CircuitBreaker = components["schemas"]["CircuitBreaker"];
 
 /** A zone as a list or read shows it: from PostgreSQL, or (degraded) from Redis. */
 export type AnyZone = ZoneView | DegradedZone;

@@ -17,6 +17,7 @@ import {
   MAX_HSTS_SECS,
   ONE_YEAR_SECS,
   REDIRECT_CODES,
+  RETRY_STATUSES,
   SIZE_UNITS,
   UNIT_BYTES,
   DEFAULT_CONTENT_TYPE,
@@ -44,6 +45,7 @@ import {
   type JwtTokenFrom,
   type PolicyFormValues,
   type RateKeyKind,
+  type RateScope,
   type RedirectCode,
   type RewriteKind,
   type SizeUnit,
@@ -187,7 +189,7 @@ export function PoliciesSection({ values, onChange, errors, disabled, hasPathPre
       {open && (
         <div id={panelId} className="space-y-4 border-t border-slate-200 p-4 dark:border-slate-700">
           <Hint>
-            Applied by the proxy in this order: header size, rate limit, basic auth, JWT, redirect, body size; then the rewrite, the traffic split, forward auth and the header edits. Rate limits are per proxy.
+            Applied by the proxy in this order: header size, rate limit, basic auth, JWT, redirect, body size; then the rewrite, the traffic split, forward auth and the header edits. Retries and the circuit breaker apply to the attempts upstream.
           </Hint>
           <Problems errors={err("policies")} />
           {Object.keys(values.passthrough).length > 0 && (
@@ -212,6 +214,8 @@ export function PoliciesSection({ values, onChange, errors, disabled, hasPathPre
             <ForwardAuthBlock values={values} patch={patch} err={err} />
             <RateLimitBlock values={values} patch={patch} err={err} />
             <SplitBlock values={values} patch={patch} err={err} />
+            <RetryBlock values={values} patch={patch} err={err} />
+            <BreakerBlock values={values} patch={patch} err={err} />
             <ErrorPagesBlock value={values.errorPages} onChange={(v) => { set("errorPages", v); }} err={err} />
             <HealthCheckBlock values={values} patch={patch} err={err} />
           </fieldset>
@@ -226,7 +230,7 @@ export function PolicyBadge({ label }: { label: string }) {
   return <span className="rounded bg-teal-50 px-1.5 py-0.5 text-xs font-medium text-teal-900 ring-1 ring-teal-200 ring-inset dark:bg-teal-950 dark:text-teal-100 dark:ring-teal-800">{label}</span>;
 }
 
-type PatchKey = "rewrite" | "redirect" | "hsts" | "maxBody" | "maxHeader" | "basicAuth" | "jwt" | "forwardAuth" | "rateLimit" | "split" | "healthCheck";
+type PatchKey = "rewrite" | "redirect" | "hsts" | "maxBody" | "maxHeader" | "basicAuth" | "jwt" | "forwardAuth" | "rateLimit" | "split" | "healthCheck" | "retry" | "breaker";
 type Patch = <K extends PatchKey>(key: K, part: Partial<PolicyFormValues[K]>) => void;
 
 interface BlockProps {
@@ -697,7 +701,13 @@ function RateLimitBlock({ values, patch, err }: BlockProps) {
       title="Rate limit"
       on={rl.on}
       onToggle={(on) => { patch("rateLimit", { on }); }}
-      hint={rl.on ? "A token bucket per client (or header value) and per proxy: N proxies allow up to N× this rate. Beyond it: 429 with Retry-After." : undefined}
+      hint={
+        rl.on
+          ? rl.scope === "fleet"
+            ? "Counted for every proxy on this Redis together, per fixed window (each proxy's own bucket applies too, and alone while Redis does not answer). Beyond it: 429 with Retry-After."
+            : "A token bucket per client (or header value) and per proxy: N proxies allow up to N× this rate. Beyond it: 429 with Retry-After."
+          : undefined
+      }
     >
       <div className="grid gap-4 sm:grid-cols-3">
         <Field label="Requests" errors={err("policies.rate_limit.requests")} hint="1–1,000,000">
@@ -724,6 +734,103 @@ function RateLimitBlock({ values, patch, err }: BlockProps) {
             {(p) => <input {...p} spellCheck={false} autoComplete="off" value={rl.keyHeader} onChange={(e) => { patch("rateLimit", { keyHeader: e.target.value }); }} />}
           </Field>
         )}
+        <Field label="Counted" errors={err("policies.rate_limit.scope")}>
+          {(p) => (
+            <select {...p} value={rl.scope} onChange={(e) => { patch("rateLimit", { scope: e.target.value as RateScope }); }}>
+              <option value="proxy">By each proxy</option>
+              <option value="fleet">By the whole fleet (through Redis)</option>
+            </select>
+          )}
+        </Field>
+      </div>
+    </Block>
+  );
+}
+
+function RetryBlock({ values, patch, err }: BlockProps) {
+  const rt = values.retry;
+  const toggle = (status: number, on: boolean) => {
+    patch("retry", { onStatus: on ? [...rt.onStatus, status] : rt.onStatus.filter((s) => s !== status) });
+  };
+  return (
+    <Block
+      title="Retries"
+      on={rt.on}
+      onToggle={(on) => { patch("retry", { on }); }}
+      hint={
+        rt.on
+          ? "A connection that could not be made is always tried on another upstream. The answers and resets below are retried only for GET, HEAD, OPTIONS, TRACE, PUT and DELETE with a body the proxy still holds — never a POST — within the budget."
+          : undefined
+      }
+    >
+      <div className="grid gap-4 sm:grid-cols-3">
+        <Field label="Tries in all" errors={err("policies.retry.attempts")} hint="2–5, the first included">
+          {(p) => <input {...p} inputMode="numeric" value={rt.attempts} onChange={(e) => { patch("retry", { attempts: e.target.value }); }} />}
+        </Field>
+        <Field label="Budget (% of requests)" errors={err("policies.retry.budget_percent")} hint="Retries over 10 s stay within this share; 1–100">
+          {(p) => <input {...p} inputMode="numeric" value={rt.budgetPercent} onChange={(e) => { patch("retry", { budgetPercent: e.target.value }); }} />}
+        </Field>
+        <Field label="Always allowed (per second)" errors={err("policies.retry.min_per_sec")} hint="So a quiet route can retry; 0–1,000">
+          {(p) => <input {...p} inputMode="numeric" value={rt.minPerSec} onChange={(e) => { patch("retry", { minPerSec: e.target.value }); }} />}
+        </Field>
+        <Field label="Backoff (ms)" errors={err("policies.retry.backoff_ms")} hint="A random wait up to this × 2^(retry − 1); 0 retries at once">
+          {(p) => <input {...p} inputMode="numeric" value={rt.backoffMs} onChange={(e) => { patch("retry", { backoffMs: e.target.value }); }} />}
+        </Field>
+        <Field label="Longest backoff (ms)" errors={err("policies.retry.max_backoff_ms")} hint="At least the backoff; at most 10,000">
+          {(p) => <input {...p} inputMode="numeric" value={rt.maxBackoffMs} onChange={(e) => { patch("retry", { maxBackoffMs: e.target.value }); }} />}
+        </Field>
+      </div>
+      <div className="space-y-1">
+        <p className="text-sm font-medium text-slate-700 dark:text-slate-200">Retry these answers</p>
+        <div className="flex flex-wrap gap-4">
+          {RETRY_STATUSES.map((s) => (
+            <Checkbox key={s} label={String(s)} checked={rt.onStatus.includes(s)} onChange={(e) => { toggle(s, e.target.checked); }} />
+          ))}
+        </div>
+        <Problems errors={err("policies.retry.on_status")} />
+      </div>
+      <Checkbox
+        label="Retry a connection that broke before any byte of the answer"
+        checked={rt.onReset}
+        errors={err("policies.retry.on_reset")}
+        onChange={(e) => { patch("retry", { onReset: e.target.checked }); }}
+      />
+    </Block>
+  );
+}
+
+function BreakerBlock({ values, patch, err }: BlockProps) {
+  const cb = values.breaker;
+  return (
+    <Block
+      title="Circuit breaker"
+      on={cb.on}
+      onToggle={(on) => { patch("breaker", { on }); }}
+      hint={
+        cb.on
+          ? "Per upstream of this zone: failures (no answer, or a 5xx) open its circuit and it gets no requests; after the open time, probes decide. When every circuit is open: 503 with X-Switchyard-Circuit: open."
+          : undefined
+      }
+    >
+      <div className="grid gap-4 sm:grid-cols-3">
+        <Field label="Failures in a row" errors={err("policies.circuit_breaker.consecutive_failures")} hint="1–1,000">
+          {(p) => <input {...p} inputMode="numeric" value={cb.consecutiveFailures} onChange={(e) => { patch("breaker", { consecutiveFailures: e.target.value }); }} />}
+        </Field>
+        <Field label="Or a failure share (%)" errors={err("policies.circuit_breaker.error_percent")} hint="1–100; empty: failures in a row only">
+          {(p) => <input {...p} inputMode="numeric" value={cb.errorPercent} onChange={(e) => { patch("breaker", { errorPercent: e.target.value }); }} />}
+        </Field>
+        <Field label="Over (seconds)" errors={err("policies.circuit_breaker.window_secs")} hint="The share's window, 1–300">
+          {(p) => <input {...p} inputMode="numeric" value={cb.windowSecs} onChange={(e) => { patch("breaker", { windowSecs: e.target.value }); }} />}
+        </Field>
+        <Field label="Of at least (requests)" errors={err("policies.circuit_breaker.min_requests")} hint="Before the share counts; 1–100,000">
+          {(p) => <input {...p} inputMode="numeric" value={cb.minRequests} onChange={(e) => { patch("breaker", { minRequests: e.target.value }); }} />}
+        </Field>
+        <Field label="Open for (seconds)" errors={err("policies.circuit_breaker.open_secs")} hint="1–3,600">
+          {(p) => <input {...p} inputMode="numeric" value={cb.openSecs} onChange={(e) => { patch("breaker", { openSecs: e.target.value }); }} />}
+        </Field>
+        <Field label="Probes" errors={err("policies.circuit_breaker.half_open_requests")} hint="Successes that close it again; 1–100">
+          {(p) => <input {...p} inputMode="numeric" value={cb.halfOpenRequests} onChange={(e) => { patch("breaker", { halfOpenRequests: e.target.value }); }} />}
+        </Field>
       </div>
     </Block>
   );

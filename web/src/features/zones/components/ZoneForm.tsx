@@ -165,6 +165,12 @@ export function ZoneForm({ values, onChange, errors, disabled, onSubmit, busy, s
           <Field label="Read timeout (ms)" errors={err("timeouts.read_ms")} hint="Empty: the proxy's default">
             {(p) => <input {...p} inputMode="numeric" value={values.read_ms} onChange={(e) => { set("read_ms", e.target.value); }} />}
           </Field>
+          <Field label="Client idle timeout (ms)" errors={err("timeouts.idle_ms")} hint="The client's longest pause while sending its body or reading the answer; empty: 60 s">
+            {(p) => <input {...p} inputMode="numeric" value={values.idle_ms} onChange={(e) => { set("idle_ms", e.target.value); }} />}
+          </Field>
+          <Field label="Total timeout (ms)" errors={err("timeouts.total_ms")} hint="The whole exchange, retries included: 504 before the answer starts, cut after; empty: none">
+            {(p) => <input {...p} inputMode="numeric" value={values.total_ms} onChange={(e) => { set("total_ms", e.target.value); }} />}
+          </Field>
         </div>
       </fieldset>
       {/* Outside the fieldset: a read-only user can still expand it to read the policies. */}
