@@ -475,6 +475,10 @@ pub mod mirror {
         /// route's HTTP `health_check`); its admin API's `GET /upstreams?down=1` lists
         /// them. 0 from proxies that do not report it.
         pub endpoints_down: u64,
+        /// A proxy reading a Redis replica (`--redis-read-url`): how many versions its
+        /// snapshot was behind the primary at its last heartbeat. Absent otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub replica_versions_behind: Option<u64>,
     }
 
     /// The routes of one hostname pattern as Redis holds them under `zone:<pattern>`

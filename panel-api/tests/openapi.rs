@@ -608,6 +608,7 @@ fn mirrored_schemas_match_the_real_types() {
         certs: 2,
         reads_format: 2,
         endpoints_down: 1,
+        replica_versions_behind: Some(2),
     })
     .unwrap();
     serde_json::from_value::<mirror::ProxyView>(proxy.clone()).expect("the mirror reads it");

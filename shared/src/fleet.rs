@@ -47,6 +47,10 @@ pub struct ProxyView {
     /// Upstream endpoints it judges down (its admin API's `/upstreams?down=1` lists
     /// them); 0 from proxies that do not report it.
     pub endpoints_down: u64,
+    /// A proxy reading a replica: versions its snapshot was behind the primary at its
+    /// last heartbeat (absent for a proxy that reads the primary).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica_versions_behind: Option<u64>,
 }
 
 /// The fleet at one moment.
@@ -90,6 +94,7 @@ impl Fleet {
                         certs: s.certs,
                         reads_format: s.reads_format,
                         endpoints_down: s.endpoints_down,
+                        replica_versions_behind: s.replica_versions_behind,
                     });
                 }
                 Err(e) => unreadable.push(format!("proxy \"{id}\": {e}")),

@@ -1634,6 +1634,12 @@ export interface components {
              *     such a proxy is live.
              */
             reads_format: number;
+            /**
+             * Format: int64
+             * @description A proxy reading a Redis replica (`--redis-read-url`): how many versions its
+             *     snapshot was behind the primary at its last heartbeat. Absent otherwise.
+             */
+            replica_versions_behind?: number | null;
             /** @description Its heartbeat is old: stopped, or cut off from Redis. */
             stale: boolean;
             /**

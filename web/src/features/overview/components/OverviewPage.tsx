@@ -94,6 +94,11 @@ function FleetStatus({ health }: { health: Health }) {
               {p.applied_version}
               {health.version != null && p.applied_version !== health.version && <span className="text-slate-500 dark:text-slate-400"> of {health.version}</span>}
               <span className="block text-xs text-slate-500 dark:text-slate-400">applied {new Date(p.applied_at).toLocaleTimeString()}</span>
+              {p.replica_versions_behind != null && (
+                <span className={cn("block text-xs", p.replica_versions_behind > 0 ? "font-semibold text-amber-800 dark:text-amber-300" : "text-slate-500 dark:text-slate-400")}>
+                  reads a replica, {p.replica_versions_behind === 0 ? "in step" : `${p.replica_versions_behind.toLocaleString()} behind`}
+                </span>
+              )}
             </Td>
             <Td className="whitespace-nowrap">{formatAge(p.heartbeat_age_secs)} ago</Td>
             <Td>{p.stale ? <Pill verdict="down">stale</Pill> : p.current ? <Pill verdict="up">current</Pill> : <Pill verdict="unknown">behind</Pill>}</Td>
