@@ -60,7 +60,10 @@ use crate::service::{
 use crate::snapshot::RouteEntry;
 use crate::upstreams::{Balancer, HealthConfig, Pick, Upstream};
 
+mod deadline;
 mod h2;
+
+use deadline::Deadline;
 
 /// Largest request or response head read here; a larger request head goes to Pingora
 /// (which allows more), a larger response head is a 502.
@@ -176,6 +179,7 @@ impl ServerApp for Front {
             buf: BytesMut::with_capacity(8 * 1024),
             ubuf: BytesMut::with_capacity(8 * 1024),
             out: Vec::with_capacity(1024),
+            timer: Deadline::default(),
         };
         match conn.serve(shutdown).await {
             Served::Closed => None,
@@ -214,6 +218,8 @@ struct Conn<'a> {
     ubuf: BytesMut,
     /// Heads being written (upstream request, client answer).
     out: Vec<u8>,
+    /// The time limit of every wait (see `deadline.rs`).
+    timer: Deadline,
 }
 
 /// A request the fast path took, with its upstream head in `Conn::out`.
@@ -326,6 +332,8 @@ struct AnswerHead {
 impl Conn<'_> {
     async fn serve(&mut self, shutdown: &ShutdownWatch) -> Served {
         let mut watch = shutdown.clone();
+        // Polled while the connection is idle; made once, not per request.
+        let mut stop = std::pin::pin!(until_shutdown(&mut watch));
         loop {
             let accepted = loop {
                 if !self.buf.is_empty() {
@@ -347,13 +355,18 @@ impl Conn<'_> {
                 self.buf.reserve(4096);
                 let read = if idle {
                     // Between requests a graceful shutdown closes the connection at once.
-                    tokio::select! {
-                        read = pingora_timeout::timeout(KEEPALIVE, self.client.read_buf(&mut self.buf)) => read,
-                        () = until_shutdown(&mut watch) => return Served::Closed,
+                    let read = self.client.read_buf(&mut self.buf);
+                    match self
+                        .timer
+                        .limit_unless(KEEPALIVE, read, stop.as_mut())
+                        .await
+                    {
+                        Some(read) => read,
+                        None => return Served::Closed,
                     }
                 } else {
-                    pingora_timeout::timeout(CLIENT_TIMEOUT, self.client.read_buf(&mut self.buf))
-                        .await
+                    let read = self.client.read_buf(&mut self.buf);
+                    self.timer.limit(CLIENT_TIMEOUT, read).await
                 };
                 match read {
                     Ok(Ok(n)) if n > 0 => {}
@@ -634,7 +647,11 @@ impl Conn<'_> {
                 Exchange::Failed(Failure::Broken)
             }
         };
-        match pingora_timeout::timeout(read_timeout, conn.write_all(&self.out)).await {
+        match self
+            .timer
+            .limit(read_timeout, conn.write_all(&self.out))
+            .await
+        {
             Ok(Ok(())) => {}
             Ok(Err(_)) => return Err(broken(reused && body_buffered && a.resendable)),
             Err(_) => return Err(Exchange::Failed(Failure::Timeout)),
@@ -645,17 +662,23 @@ impl Conn<'_> {
             while left > 0 {
                 self.ubuf.clear();
                 self.ubuf.reserve(CHUNK);
-                let n = match pingora_timeout::timeout(
-                    CLIENT_TIMEOUT,
-                    (&mut self.client).take(left).read_buf(&mut self.ubuf),
-                )
-                .await
+                let n = match self
+                    .timer
+                    .limit(
+                        CLIENT_TIMEOUT,
+                        (&mut self.client).take(left).read_buf(&mut self.ubuf),
+                    )
+                    .await
                 {
                     Ok(Ok(n)) if n > 0 => n,
                     _ => return Err(Exchange::Failed(Failure::ClientGone)),
                 };
                 left -= n as u64;
-                match pingora_timeout::timeout(read_timeout, conn.write_all(&self.ubuf)).await {
+                match self
+                    .timer
+                    .limit(read_timeout, conn.write_all(&self.ubuf))
+                    .await
+                {
                     Ok(Ok(())) => {}
                     Ok(Err(_)) => return Err(Exchange::Failed(Failure::Broken)),
                     Err(_) => return Err(Exchange::Failed(Failure::Timeout)),
@@ -696,7 +719,11 @@ impl Conn<'_> {
                 answered = true;
             }
             self.ubuf.reserve(4096);
-            match pingora_timeout::timeout(read_timeout, conn.read_buf(&mut self.ubuf)).await {
+            match self
+                .timer
+                .limit(read_timeout, conn.read_buf(&mut self.ubuf))
+                .await
+            {
                 Ok(Ok(n)) if n > 0 => {}
                 Ok(_) => {
                     return Err(broken(reused && body_buffered && a.resendable && !answered));
@@ -765,7 +792,11 @@ impl Conn<'_> {
             }
             self.ubuf.clear();
             self.ubuf.reserve(CHUNK);
-            match pingora_timeout::timeout(read_timeout, conn.read_buf(&mut self.ubuf)).await {
+            match self
+                .timer
+                .limit(read_timeout, conn.read_buf(&mut self.ubuf))
+                .await
+            {
                 Ok(Ok(n)) if n > 0 => {}
                 Ok(Ok(_)) if head.framing == Framing::UntilClose => return Ok(false),
                 Ok(_) => return Err(Failure::Broken),
@@ -776,11 +807,12 @@ impl Conn<'_> {
 
     /// Writes to the client and flushes (Pingora's streams buffer writes).
     async fn write_client(&mut self, data: &[u8]) -> io::Result<()> {
+        let Conn { client, timer, .. } = self;
         let write = async {
-            self.client.write_all(data).await?;
-            self.client.flush().await
+            client.write_all(data).await?;
+            client.flush().await
         };
-        match pingora_timeout::timeout(CLIENT_TIMEOUT, write).await {
+        match timer.limit(CLIENT_TIMEOUT, write).await {
             Ok(r) => r,
             Err(_) => Err(io::ErrorKind::TimedOut.into()),
         }
