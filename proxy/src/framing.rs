@@ -15,6 +15,8 @@
 //! ([`check_raw`]) on the raw head of every request it reads, so a request a connection
 //! carries after it was handed over to Pingora is held to the same rules.
 
+use std::mem::MaybeUninit;
+
 /// How the body of an accepted request is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyFraming {
@@ -111,13 +113,15 @@ pub enum Parsed<'h, 'b> {
 }
 
 /// Parses the head at the start of `buf` with `httparse` (strict defaults) and checks its
-/// framing ([`check`]). The fast path reads every request through this.
+/// framing ([`check`]). The fast path reads every request through this. `headers` is
+/// left uninitialised until parsed into: initialising the fast path's 128 cost ~130
+/// instructions per request.
 pub fn parse_head<'h, 'b>(
     buf: &'b [u8],
-    headers: &'h mut [httparse::Header<'b>],
+    headers: &'h mut [MaybeUninit<httparse::Header<'b>>],
 ) -> Parsed<'h, 'b> {
-    let mut req = httparse::Request::new(headers);
-    match req.parse(buf) {
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse_with_uninit_headers(buf, headers) {
         Ok(httparse::Status::Complete(head_len)) => {
             match check(&buf[..head_len], req.version.unwrap_or(1), req.headers) {
                 Ok(framing) => Parsed::Head {
@@ -138,9 +142,9 @@ pub fn parse_head<'h, 'b>(
 
 /// [`check`] for a raw request head (Pingora's path keeps one per request).
 pub fn check_raw(head: &[u8]) -> Result<BodyFraming, Refusal> {
-    let mut headers = [httparse::EMPTY_HEADER; 256];
-    let mut req = httparse::Request::new(&mut headers);
-    match req.parse(head) {
+    let mut headers = [MaybeUninit::uninit(); 256];
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse_with_uninit_headers(head, &mut headers) {
         Ok(httparse::Status::Complete(n)) => {
             let version = req.version.unwrap_or(1);
             check(&head[..n], version, req.headers)
@@ -361,7 +365,7 @@ mod tests {
                 let mut reference_headers = [httparse::EMPTY_HEADER; 64];
                 let mut reference_req = httparse::Request::new(&mut reference_headers);
                 let by_httparse = reference_req.parse(&buf);
-                let mut headers = [httparse::EMPTY_HEADER; 64];
+                let mut headers = [MaybeUninit::uninit(); 64];
                 match parse_head(&buf, &mut headers) {
                     Parsed::Head { head_len, framing, .. } => {
                         prop_assert_eq!(by_httparse, Ok(httparse::Status::Complete(head_len)));
@@ -369,7 +373,7 @@ mod tests {
                         prop_assert_eq!(Some(framing), want);
                         // No prefix of the head is a head.
                         for cut in 0..head_len {
-                            let mut headers = [httparse::EMPTY_HEADER; 64];
+                            let mut headers = [MaybeUninit::uninit(); 64];
                             let partial = matches!(parse_head(&buf[..cut], &mut headers), Parsed::Partial);
                             prop_assert!(partial, "prefix of {} bytes: {:?}", cut, buf[..cut].escape_ascii().to_string());
                         }

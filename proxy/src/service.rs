@@ -217,8 +217,19 @@ pub(crate) fn joined_cookies(headers: &http::HeaderMap) -> Option<Vec<u8>> {
 pub(crate) fn request_id_of(headers: &http::HeaderMap) -> String {
     match headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
         Some(id) if sane_request_id(id) => id.to_owned(),
-        _ => uuid::Uuid::new_v4().simple().to_string(),
+        _ => new_request_id(),
     }
+}
+
+/// A new request id: the 32 lower-case hex digits of a random (v4) UUID, encoded
+/// straight into the string (`to_string` went through the formatting machinery:
+/// ~300 instructions per request, callgrind).
+pub(crate) fn new_request_id() -> String {
+    let mut buf = uuid::Uuid::encode_buffer();
+    uuid::Uuid::new_v4()
+        .simple()
+        .encode_lower(&mut buf)
+        .to_owned()
 }
 
 /// An answer of the proxy's own: head and body, with the request id in both. The

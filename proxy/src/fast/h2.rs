@@ -43,7 +43,7 @@ use tokio::net::TcpStream;
 
 use super::{
     Attempt, CHUNK, Chunked, Exchange, Failure, Framing, Front, HeadFacts, MAX_HEAD, MAX_HEADERS,
-    Pool, answer_framing, answer_header_dropped, until_shutdown, upstream_head,
+    Pool, answer_framing, answer_header_dropped, parse_answer, until_shutdown, upstream_head,
 };
 use crate::access_log;
 use crate::decide::{Decision, Forward, client_address};
@@ -542,9 +542,9 @@ async fn exchange(
     let mut answered = false;
     loop {
         if !ubuf.is_empty() {
-            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut resp = httparse::Response::new(&mut headers);
-            match resp.parse(ubuf) {
+            let mut headers = [std::mem::MaybeUninit::uninit(); MAX_HEADERS];
+            let mut resp = httparse::Response::new(&mut []);
+            match parse_answer(&mut resp, ubuf, &mut headers) {
                 Ok(httparse::Status::Complete(head_len)) => {
                     let status = resp.code.unwrap_or_default();
                     if status == 101 {
