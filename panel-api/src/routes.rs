@@ -153,13 +153,13 @@ pub mod health {
 
 pub mod api_keys {
     use axum::Json;
-    use axum::extract::{Path, State};
+    use axum::extract::State;
     use axum::http::StatusCode;
     use utoipa_axum::router::OpenApiRouter;
     use utoipa_axum::routes;
     use uuid::Uuid;
 
-    use crate::app::{ApiJson, ApiQuery, AppState, RequestMeta};
+    use crate::app::{ApiJson, ApiPath, ApiQuery, AppState, RequestMeta};
     use crate::auth::{Caller, KeyCreator, Need};
     use crate::error::ApiError;
     use crate::service::api_keys::{self as service, ApiKeyView, CreatedApiKey, NewApiKey};
@@ -212,7 +212,7 @@ pub mod api_keys {
     async fn revoke(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
     ) -> Result<StatusCode, ApiError> {
         caller.authorize(Need::Authenticated)?;
         let digest =
@@ -225,13 +225,13 @@ pub mod api_keys {
 
 pub mod domains {
     use axum::Json;
-    use axum::extract::{Path, State};
+    use axum::extract::State;
     use axum::http::StatusCode;
     use utoipa_axum::router::OpenApiRouter;
     use utoipa_axum::routes;
     use uuid::Uuid;
 
-    use crate::app::{ApiJson, ApiQuery, AppState};
+    use crate::app::{ApiJson, ApiPath, ApiQuery, AppState};
     use crate::auth::{Caller, Need};
     use crate::error::ApiError;
     use crate::service::certificates::{self, CertificateView};
@@ -257,7 +257,7 @@ pub mod domains {
     async fn certificate(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
     ) -> Result<Json<CertificateView>, ApiError> {
         Ok(Json(
             certificates::get(&state.db, &caller.principal, id).await?,
@@ -272,7 +272,7 @@ pub mod domains {
     async fn reissue(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
     ) -> Result<Json<CertificateView>, ApiError> {
         Ok(Json(
             certificates::reissue(&state.db, &caller.principal, &caller.actor(), id).await?,
@@ -286,7 +286,7 @@ pub mod domains {
     async fn read(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
     ) -> Result<Response, ApiError> {
         degraded::read_or_degraded(
             &state,
@@ -338,7 +338,7 @@ pub mod domains {
 
 pub mod zones {
     use axum::Json;
-    use axum::extract::{DefaultBodyLimit, Path, State};
+    use axum::extract::{DefaultBodyLimit, State};
     use axum::http::StatusCode;
     use axum::response::{IntoResponse, Response};
     use serde::Deserialize;
@@ -348,7 +348,7 @@ pub mod zones {
     use utoipa_axum::routes;
     use uuid::Uuid;
 
-    use crate::app::{ApiJson, ApiQuery, AppState};
+    use crate::app::{ApiJson, ApiPath, ApiQuery, AppState};
     use crate::auth::Caller;
     use crate::degraded;
     use crate::error::ApiError;
@@ -487,7 +487,7 @@ pub mod zones {
     async fn read(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
     ) -> Result<Response, ApiError> {
         degraded::read_or_degraded(
             &state,
@@ -504,7 +504,7 @@ pub mod zones {
     async fn update(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
         ApiQuery(query): ApiQuery<WriteQuery>,
         ApiJson(spec): ApiJson<ZoneSpec>,
     ) -> Result<Response, ApiError> {
@@ -530,7 +530,7 @@ pub mod zones {
     async fn remove(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
         ApiQuery(query): ApiQuery<WriteQuery>,
     ) -> Result<Response, ApiError> {
         let diff = service::delete(
@@ -560,7 +560,7 @@ pub mod zones {
 
 pub mod named_backends {
     use axum::Json;
-    use axum::extract::{Path, State};
+    use axum::extract::State;
     use axum::http::StatusCode;
     use axum::response::{IntoResponse, Response};
     use utoipa_axum::router::OpenApiRouter;
@@ -568,7 +568,7 @@ pub mod named_backends {
     use uuid::Uuid;
 
     use super::zones::WriteQuery;
-    use crate::app::{ApiJson, ApiQuery, AppState};
+    use crate::app::{ApiJson, ApiPath, ApiQuery, AppState};
     use crate::auth::{Caller, Need};
     use crate::error::ApiError;
     use crate::service::named_backends::{
@@ -631,7 +631,7 @@ pub mod named_backends {
     async fn read(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
     ) -> Result<Json<NamedBackendView>, ApiError> {
         Ok(Json(service::get(&state.db, &caller.principal, id).await?))
     }
@@ -644,7 +644,7 @@ pub mod named_backends {
     async fn update(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
         ApiQuery(query): ApiQuery<WriteQuery>,
         ApiJson(input): ApiJson<NamedBackendUpdate>,
     ) -> Result<Json<BackendDiff>, ApiError> {
@@ -668,7 +668,7 @@ pub mod named_backends {
     async fn remove(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
         ApiQuery(query): ApiQuery<WriteQuery>,
     ) -> Result<Response, ApiError> {
         let diff = service::delete(
@@ -907,13 +907,13 @@ pub mod sessions {
 
 pub mod users {
     use axum::Json;
-    use axum::extract::{Path, State};
+    use axum::extract::State;
     use axum::http::StatusCode;
     use utoipa_axum::router::OpenApiRouter;
     use utoipa_axum::routes;
     use uuid::Uuid;
 
-    use crate::app::{ApiJson, ApiQuery, AppState};
+    use crate::app::{ApiJson, ApiPath, ApiQuery, AppState};
     use crate::auth::{Caller, Need};
     use crate::error::ApiError;
     use crate::service::users::{self as service, NewUser, UserPatch, UserView};
@@ -959,7 +959,7 @@ pub mod users {
     async fn read(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
     ) -> Result<Json<UserView>, ApiError> {
         caller.authorize(Need::Admin)?;
         Ok(Json(service::get(&state.db, id).await?))
@@ -972,7 +972,7 @@ pub mod users {
     async fn update(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
         ApiJson(patch): ApiJson<UserPatch>,
     ) -> Result<Json<UserView>, ApiError> {
         caller.authorize(Need::Admin)?;
@@ -985,13 +985,13 @@ pub mod users {
 
 pub mod grants {
     use axum::Json;
-    use axum::extract::{Path, State};
+    use axum::extract::State;
     use axum::http::StatusCode;
     use utoipa_axum::router::OpenApiRouter;
     use utoipa_axum::routes;
     use uuid::Uuid;
 
-    use crate::app::{ApiJson, ApiQuery, AppState};
+    use crate::app::{ApiJson, ApiPath, ApiQuery, AppState};
     use crate::auth::{Caller, Need};
     use crate::error::ApiError;
     use crate::service::Page;
@@ -1038,7 +1038,7 @@ pub mod grants {
     async fn remove(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
     ) -> Result<StatusCode, ApiError> {
         caller.authorize(Need::Admin)?;
         let user_id = service::delete(&state.db, &caller.actor(), id).await?;
@@ -1171,13 +1171,13 @@ pub mod transfer {
 
 pub mod dns_credentials {
     use axum::Json;
-    use axum::extract::{Path, State};
+    use axum::extract::State;
     use axum::http::StatusCode;
     use utoipa_axum::router::OpenApiRouter;
     use utoipa_axum::routes;
     use uuid::Uuid;
 
-    use crate::app::{ApiJson, ApiQuery, AppState};
+    use crate::app::{ApiJson, ApiPath, ApiQuery, AppState};
     use crate::auth::{Caller, Need};
     use crate::error::ApiError;
     use crate::service::dns_credentials::{
@@ -1225,7 +1225,7 @@ pub mod dns_credentials {
     async fn update(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
         ApiJson(input): ApiJson<CredentialPatch>,
     ) -> Result<Json<CredentialView>, ApiError> {
         caller.authorize(Need::Admin)?;
@@ -1241,7 +1241,7 @@ pub mod dns_credentials {
     async fn remove(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
     ) -> Result<StatusCode, ApiError> {
         caller.authorize(Need::Admin)?;
         service::delete(&state.db, &caller.actor(), id).await?;
