@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::HeaderValue;
 use axum::http::request::Parts;
 use axum::middleware::{self, Next};
@@ -18,6 +18,8 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::config::{Config, redact_url};
 use crate::error::ApiError;
 use crate::routes;
+
+pub use crate::input::{ApiJson, ApiPath, ApiQuery};
 
 /// Connections in the PostgreSQL pool: the API's queries are short, and two cores'
 /// worth of workers rarely hold more than a few at once.
@@ -181,9 +183,25 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// The whole API under `/api/v1`, `/metrics`, and the built web panel (when configured)
 /// for every other GET.
 pub fn router(state: AppState) -> Router {
+    serve_routes(Router::from(routes()), state)
+}
+
+/// `routes` behind the layers every answer of the panel passes through: the request id
+/// and its log line, metrics, the degraded-mode write gate, CORS, the security headers,
+/// the API's JSON error shape for whatever axum answers itself, and a panicking handler
+/// caught. [`router`] serves [`routes`] this way; a test may serve routes of its own the
+/// same way (e.g. one that panics).
+pub fn serve_routes(routes: Router<AppState>, state: AppState) -> Router {
     let cors = cors_layer(&state.identity.cors_origins);
-    let app = Router::from(routes())
+    let app = routes
         .fallback(web_or_not_found)
+        // Innermost: a handler that panics answers a 500 like any other failure, which
+        // every layer outside sees (the request's log line and id, its metrics), instead
+        // of the connection being dropped without an answer.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            crate::error::panic_response,
+        ))
+        .layer(middleware::from_fn(crate::error::json_errors))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::degraded::write_gate,
@@ -338,27 +356,4 @@ async fn request_context(mut request: Request, next: Next) -> Response {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     response
-}
-
-/// `axum::Json`, with its rejections turned into [`ApiError`] (422 naming the field).
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
-pub struct ApiJson<T>(pub T);
-
-/// `axum::extract::Query`, with its rejections turned into a 422.
-pub struct ApiQuery<T>(pub T);
-
-impl<T, S> FromRequestParts<S> for ApiQuery<T>
-where
-    T: serde::de::DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|q| ApiQuery(q.0))
-            .map_err(|e| ApiError::invalid_field("query", e.body_text()))
-    }
 }

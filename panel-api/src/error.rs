@@ -79,8 +79,9 @@ pub struct ErrorResponse<'a> {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody<'a> {
-    /// `bad_request`, `unauthorized`, `forbidden`, `not_found`, `conflict`, `too_large`,
-    /// `unsupported_media_type`, `invalid`, `rate_limited`, `unavailable`, `internal`.
+    /// `bad_request`, `unauthorized`, `forbidden`, `not_found`, `method_not_allowed`,
+    /// `conflict`, `too_large`, `unsupported_media_type`, `invalid`, `rate_limited`,
+    /// `unavailable`, `internal`.
     code: &'static str,
     /// What went wrong, for a person.
     message: String,
@@ -204,7 +205,7 @@ impl From<JsonRejection> for ApiError {
 /// serde_path_to_error (used by axum) renders `path: message`. For an unknown field the
 /// path usually already ends in the field's name; when it does not (`.`, the root), the
 /// name is taken from the message (`unknown field \`x\``).
-fn split_serde_path(text: &str) -> (String, String) {
+pub(crate) fn split_serde_path(text: &str) -> (String, String) {
     let (path, message) = match text.split_once(": ") {
         Some((p, m)) if !p.contains(' ') => (p.to_owned(), m.to_owned()),
         _ => (".".to_owned(), text.to_owned()),
@@ -223,6 +224,99 @@ fn split_serde_path(text: &str) -> (String, String) {
         _ => path,
     };
     (field, message)
+}
+
+/// The JSON error shape for a status nothing in the panel chose a code for.
+fn code_of(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::CONFLICT => "conflict",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        s if s.is_client_error() => "bad_request",
+        _ => "internal",
+    }
+}
+
+/// Answers under `/api/` that something other than [`ApiError`] made — axum itself (405
+/// with its `Allow` header, an extractor's plain-text rejection), a layer — are put in
+/// the API's JSON error shape, keeping their status and headers, so that a client reads
+/// every failure the same way. The panel's own handlers answer [`ApiError`] already; this
+/// catches what they cannot.
+pub async fn json_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !api || is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    // What axum wrote, when short text: its rejections say what was wrong.
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .ok()
+        .and_then(|b| String::from_utf8(b.to_vec()).ok())
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty());
+    let message = match status {
+        // axum adds `Allow` to the answer outside this layer.
+        StatusCode::METHOD_NOT_ALLOWED => format!(
+            "{method} is not an operation of {path}; the Allow header lists the methods it \
+             answers"
+        ),
+        _ => text.unwrap_or_else(|| {
+            status
+                .canonical_reason()
+                .unwrap_or("the request failed")
+                .to_lowercase()
+        }),
+    };
+    if status.is_server_error() {
+        tracing::error!(status = status.as_u16(), %message, "answered without ApiError");
+    }
+    let body = ErrorResponse {
+        error: ErrorBody {
+            code: code_of(status),
+            message,
+            details: &[],
+        },
+    };
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    parts.headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// What a handler that panicked answers (tower-http's `CatchPanic`): a 500 like any
+/// internal error, the panic's message logged (in the request's span, so with its id),
+/// never sent.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned());
+    ApiError::Internal(anyhow::anyhow!("a handler panicked: {message}")).into_response()
 }
 
 impl IntoResponse for ApiError {

@@ -18,6 +18,10 @@
 //! `--web-dir` it also serves the built web panel at `/` ([`web`]); every response
 //! carries the security headers (CSP and friends) of [`web::SECURITY_HEADERS`].
 //!
+//! What a request carries is read by [`input`]'s extractors, checked against the bounds
+//! the OpenAPI document publishes; no input makes a 5xx, every refusal is the JSON error
+//! shape of [`error`], and a handler that panics answers a logged 500.
+//!
 //! It must never talk to backends or to the ACME CA, and never return or log a secret
 //! (passwords, API key secrets, session and CSRF tokens or their hashes, DNS
 //! credentials): a new API key is returned once, in the answer that creates it, and
@@ -33,6 +37,7 @@ pub mod config;
 pub mod degraded;
 pub mod entity;
 pub mod error;
+pub mod input;
 pub mod metrics;
 pub mod openapi;
 pub mod reconcile;
@@ -89,11 +94,23 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let app = router(state.clone());
+    serve_app(state, app, listener, shutdown).await
+}
+
+/// [`serve`] with a router of the caller's making: the panel's routes, or tests' routes
+/// of their own next to them, behind the same layers ([`app::serve_routes`]).
+pub async fn serve_app(
+    state: AppState,
+    app: axum::Router,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     // Degraded mode comes and goes with PostgreSQL; the copy of the domains its reads
     // use is published now and by every reconciliation.
     let watch = tokio::spawn(degraded::watch_database(state.clone()));
     degraded::refresh_domains(&state).await;
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

@@ -77,7 +77,10 @@ pub fn document() -> &'static serde_json::Value {
         Conventions.modify(&mut doc);
         let mut json = serde_json::to_value(&doc).expect("the OpenAPI document serialises");
         close_flattened(&mut json);
+        close_tagged_variants(&mut json);
         write_only_fields(&mut json);
+        no_nul_strings(&mut json);
+        links(&mut json);
         json
     });
     &DOC
@@ -120,6 +123,149 @@ fn write_only_fields(doc: &mut serde_json::Value) {
                     stores its argon2id hash (answers show `hash`); never stored or returned."
             })
         });
+    }
+}
+
+/// A `#[serde(tag = "…")]` enum comes out of utoipa as a `oneOf` of objects, one per
+/// variant, each with the tag as a one-value `enum` property — but without the
+/// container's `deny_unknown_fields`, which utoipa applies to structs only. Every tagged
+/// enum of this API denies unknown fields (the OpenAPI tests check each one against its
+/// Rust type), and serde writes a variant with exactly its fields, so each variant with
+/// fields is closed here. A unit variant (the tag alone, `{"kind":"none"}`) stays open:
+/// serde ignores whatever else such an object holds.
+fn close_tagged_variants(doc: &mut serde_json::Value) {
+    use serde_json::Value;
+    fn tag_of(variant: &Value) -> Option<&str> {
+        let properties = variant.get("properties")?.as_object()?;
+        let required = variant.get("required")?.as_array()?;
+        properties.iter().find_map(|(name, p)| {
+            let one = p.get("enum")?.as_array()?.len() == 1;
+            (one && required.iter().any(|r| r == name)).then_some(name.as_str())
+        })
+    }
+    fn walk(value: &mut Value) {
+        match value {
+            Value::Array(items) => items.iter_mut().for_each(walk),
+            Value::Object(map) => {
+                if let Some(Value::Array(variants)) = map.get_mut("oneOf") {
+                    let tags: Vec<Option<String>> = variants
+                        .iter()
+                        .map(|v| tag_of(v).map(str::to_owned))
+                        .collect();
+                    let tagged = tags.first().and_then(Option::as_ref).is_some()
+                        && tags.iter().all(|t| t == &tags[0])
+                        && variants
+                            .iter()
+                            .all(|v| v.get("type") == Some(&"object".into()));
+                    if tagged {
+                        for v in variants.iter_mut() {
+                            let fields = v
+                                .get("properties")
+                                .and_then(Value::as_object)
+                                .map_or(0, serde_json::Map::len);
+                            if let Value::Object(v) = v
+                                && fields > 1
+                            {
+                                v.entry("additionalProperties").or_insert(false.into());
+                            }
+                        }
+                    }
+                }
+                map.values_mut().for_each(walk);
+            }
+            _ => {}
+        }
+    }
+    walk(doc);
+}
+
+/// OpenAPI links from what answers an id to the operations on that id, so a client (and
+/// Schemathesis's stateful phase) can follow create → read → change → delete: a
+/// collection's `POST` (its 201's `id`) and `GET` (its first item's `id`) link to every
+/// operation under the collection's `/{id}`. Derived from the paths alone.
+fn links(doc: &mut serde_json::Value) {
+    use serde_json::{Map, Value, json};
+    let Some(Value::Object(paths)) = doc.get("paths").cloned() else {
+        return;
+    };
+    for (collection, item) in &paths {
+        let prefix = format!("{collection}/{{id}}");
+        let mut targets = Map::new();
+        for (path, sub) in &paths {
+            if path != &prefix && !path.starts_with(&format!("{prefix}/")) {
+                continue;
+            }
+            for op in sub.as_object().into_iter().flat_map(|m| m.values()) {
+                if let Some(id) = op["operationId"].as_str() {
+                    targets.insert(id.to_owned(), Value::Null);
+                }
+            }
+        }
+        if targets.is_empty() {
+            continue;
+        }
+        for (method, status, pointer) in [("post", "201", "/id"), ("get", "200", "/items/0/id")] {
+            if item[method]["responses"][status]["content"].is_null() {
+                continue;
+            }
+            let links: Map<String, Value> = targets
+                .keys()
+                .map(|id| {
+                    let link = json!({
+                        "operationId": id,
+                        "parameters": {"id": format!("$response.body#{pointer}")},
+                    });
+                    (id.clone(), link)
+                })
+                .collect();
+            if let Some(response) = doc.pointer_mut(&format!(
+                "/paths/{}/{method}/responses/{status}",
+                escape(collection)
+            )) {
+                response["links"] = Value::Object(links);
+            }
+        }
+    }
+    /// A JSON pointer's escaping of one key.
+    fn escape(key: &str) -> String {
+        key.replace('~', "~0").replace('/', "~1")
+    }
+}
+
+/// No text the API takes may hold a NUL (`crate::input` refuses it: PostgreSQL cannot
+/// store one), so every free-text string in the document — one without a `format`,
+/// `enum`, `const` or `pattern` of its own — gets [`crate::input::NO_NUL_PATTERN`].
+/// Answers never hold one either, so the same schemas stay true for them.
+fn no_nul_strings(doc: &mut serde_json::Value) {
+    use serde_json::Value;
+    fn is_string(schema: &serde_json::Map<String, Value>) -> bool {
+        match schema.get("type") {
+            Some(Value::String(t)) => t == "string",
+            Some(Value::Array(ts)) => ts.iter().any(|t| t == "string"),
+            _ => false,
+        }
+    }
+    fn walk(value: &mut Value) {
+        match value {
+            Value::Array(items) => items.iter_mut().for_each(walk),
+            Value::Object(map) => {
+                if is_string(map)
+                    && ["format", "enum", "const", "pattern"]
+                        .iter()
+                        .all(|k| !map.contains_key(*k))
+                {
+                    map.insert("pattern".into(), crate::input::NO_NUL_PATTERN.into());
+                }
+                map.values_mut().for_each(walk);
+            }
+            _ => {}
+        }
+    }
+    if let Some(paths) = doc.get_mut("paths") {
+        walk(paths);
+    }
+    if let Some(schemas) = doc.pointer_mut("/components/schemas") {
+        walk(schemas);
     }
 }
 
@@ -308,8 +454,10 @@ fn conventions(method: HttpMethod, op: &mut Operation) {
             add("403", "Forbidden");
         }
     }
-    let has_query = op.parameters.iter().flatten().any(|p| match p {
-        RefOr::T(p) => p.parameter_in == ParameterIn::Query,
+    // Query and path parameters are checked by `crate::input` (bounds, formats, no NUL,
+    // no unknown or repeated names): a 422 naming the parameter.
+    let has_params = op.parameters.iter().flatten().any(|p| match p {
+        RefOr::T(p) => matches!(p.parameter_in, ParameterIn::Query | ParameterIn::Path),
         RefOr::Ref(_) => false,
     });
     if op.request_body.is_some() {
@@ -317,7 +465,7 @@ fn conventions(method: HttpMethod, op: &mut Operation) {
         add("413", "TooLarge");
         add("415", "UnsupportedMediaType");
     }
-    if op.request_body.is_some() || has_query {
+    if op.request_body.is_some() || has_params {
         add("422", "Invalid");
     }
     let serves_itself = op
@@ -572,9 +720,7 @@ pub mod mirror {
     #[derive(Debug, Deserialize, ToSchema)]
     #[serde(untagged)]
     pub enum FlatInput {
-        Env {
-            env: crate::service::transfer::FlatEnv,
-        },
+        Env(crate::service::transfer::FlatEnvInput),
         Document(FlatConfig),
     }
 }

@@ -171,13 +171,13 @@ pub mod health {
 
 pub mod api_keys {
     use axum::Json;
-    use axum::extract::{Path, State};
+    use axum::extract::State;
     use axum::http::StatusCode;
     use utoipa_axum::router::OpenApiRouter;
     use utoipa_axum::routes;
     use uuid::Uuid;
 
-    use crate::app::{ApiJson, ApiQuery, AppState, RequestMeta};
+    use crate::app::{ApiJson, ApiPath, ApiQuery, AppState, RequestMeta};
     use crate::auth::{Caller, KeyCreator, Need};
     use crate::error::ApiError;
     use crate::service::api_keys::{self as service, ApiKeyView, CreatedApiKey, NewApiKey};
@@ -230,7 +230,7 @@ pub mod api_keys {
     async fn revoke(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
     ) -> Result<StatusCode, ApiError> {
         caller.authorize(Need::Authenticated)?;
         let digest =
@@ -243,13 +243,13 @@ pub mod api_keys {
 
 pub mod domains {
     use axum::Json;
-    use axum::extract::{Path, State};
+    use axum::extract::State;
     use axum::http::StatusCode;
     use utoipa_axum::router::OpenApiRouter;
     use utoipa_axum::routes;
     use uuid::Uuid;
 
-    use crate::app::{ApiJson, ApiQuery, AppState};
+    use crate::app::{ApiJson, ApiPath, ApiQuery, AppState};
     use crate::auth::{Caller, Need};
     use crate::error::ApiError;
     use crate::service::certificates::{self, CertificateView};
@@ -275,7 +275,7 @@ pub mod domains {
     async fn certificate(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
     ) -> Result<Json<CertificateView>, ApiError> {
         Ok(Json(
             certificates::get(&state.db, &caller.principal, id).await?,
@@ -290,7 +290,7 @@ pub mod domains {
     async fn reissue(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
     ) -> Result<Json<CertificateView>, ApiError> {
         Ok(Json(
             certificates::reissue(&state.db, &caller.principal, &caller.actor(), id).await?,
@@ -304,7 +304,7 @@ pub mod domains {
     async fn read(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
     ) -> Result<Response, ApiError> {
         degraded::read_or_degraded(
             &state,
@@ -356,7 +356,7 @@ pub mod domains {
 
 pub mod zones {
     use axum::Json;
-    use axum::extract::{DefaultBodyLimit, Path, State};
+    use axum::extract::{DefaultBodyLimit, State};
     use axum::http::StatusCode;
     use axum::response::{IntoResponse, Response};
     use serde::Deserialize;
@@ -366,7 +366,7 @@ pub mod zones {
     use utoipa_axum::routes;
     use uuid::Uuid;
 
-    use crate::app::{ApiJson, ApiQuery, AppState};
+    use crate::app::{ApiJson, ApiPath, ApiQuery, AppState};
     use crate::auth::Caller;
     use crate::degraded;
     use crate::error::ApiError;
@@ -505,7 +505,7 @@ pub mod zones {
     async fn read(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
     ) -> Result<Response, ApiError> {
         degraded::read_or_degraded(
             &state,
@@ -522,7 +522,7 @@ pub mod zones {
     async fn update(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
         ApiQuery(query): ApiQuery<WriteQuery>,
         ApiJson(spec): ApiJson<ZoneSpec>,
     ) -> Result<Response, ApiError> {
@@ -548,7 +548,7 @@ pub mod zones {
     async fn remove(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
         ApiQuery(query): ApiQuery<WriteQuery>,
     ) -> Result<Response, ApiError> {
         let diff = service::delete(
@@ -578,7 +578,7 @@ pub mod zones {
 
 pub mod named_backends {
     use axum::Json;
-    use axum::extract::{Path, State};
+    use axum::extract::State;
     use axum::http::StatusCode;
     use axum::response::{IntoResponse, Response};
     use utoipa_axum::router::OpenApiRouter;
@@ -586,7 +586,7 @@ pub mod named_backends {
     use uuid::Uuid;
 
     use super::zones::WriteQuery;
-    use crate::app::{ApiJson, ApiQuery, AppState};
+    use crate::app::{ApiJson, ApiPath, ApiQuery, AppState};
     use crate::auth::{Caller, Need};
     use crate::error::ApiError;
     use crate::service::named_backends::{
@@ -649,7 +649,7 @@ pub mod named_backends {
     async fn read(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
     ) -> Result<Json<NamedBackendView>, ApiError> {
         Ok(Json(service::get(&state.db, &caller.principal, id).await?))
     }
@@ -662,7 +662,7 @@ pub mod named_backends {
     async fn update(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
         ApiQuery(query): ApiQuery<WriteQuery>,
         ApiJson(input): ApiJson<NamedBackendUpdate>,
     ) -> Result<Json<BackendDiff>, ApiError> {
@@ -686,7 +686,7 @@ pub mod named_backends {
     async fn remove(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
         ApiQuery(query): ApiQuery<WriteQuery>,
     ) -> Result<Response, ApiError> {
         let diff = service::delete(
@@ -925,13 +925,13 @@ pub mod sessions {
 
 pub mod users {
     use axum::Json;
-    use axum::extract::{Path, State};
+    use axum::extract::State;
     use axum::http::StatusCode;
     use utoipa_axum::router::OpenApiRouter;
     use utoipa_axum::routes;
     use uuid::Uuid;
 
-    use crate::app::{ApiJson, ApiQuery, AppState};
+    use crate::app::{ApiJson, ApiPath, ApiQuery, AppState};
     use crate::auth::{Caller, Need};
     use crate::error::ApiError;
     use crate::service::users::{self as service, NewUser, UserPatch, UserView};
@@ -977,7 +977,7 @@ pub mod users {
     async fn read(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
     ) -> Result<Json<UserView>, ApiError> {
         caller.authorize(Need::Admin)?;
         Ok(Json(service::get(&state.db, id).await?))
@@ -990,7 +990,7 @@ pub mod users {
     async fn update(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
         ApiJson(patch): ApiJson<UserPatch>,
     ) -> Result<Json<UserView>, ApiError> {
         caller.authorize(Need::Admin)?;
@@ -1003,13 +1003,13 @@ pub mod users {
 
 pub mod grants {
     use axum::Json;
-    use axum::extract::{Path, State};
+    use axum::extract::State;
     use axum::http::StatusCode;
     use utoipa_axum::router::OpenApiRouter;
     use utoipa_axum::routes;
     use uuid::Uuid;
 
-    use crate::app::{ApiJson, ApiQuery, AppState};
+    use crate::app::{ApiJson, ApiPath, ApiQuery, AppState};
     use crate::auth::{Caller, Need};
     use crate::error::ApiError;
     use crate::service::Page;
@@ -1056,7 +1056,7 @@ pub mod grants {
     async fn remove(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
     ) -> Result<StatusCode, ApiError> {
         caller.authorize(Need::Admin)?;
         let user_id = service::delete(&state.db, &caller.actor(), id).await?;
@@ -1189,13 +1189,13 @@ pub mod transfer {
 
 pub mod dns_credentials {
     use axum::Json;
-    use axum::extract::{Path, State};
+    use axum::extract::State;
     use axum::http::StatusCode;
     use utoipa_axum::router::OpenApiRouter;
     use utoipa_axum::routes;
     use uuid::Uuid;
 
-    use crate::app::{ApiJson, ApiQuery, AppState};
+    use crate::app::{ApiJson, ApiPath, ApiQuery, AppState};
     use crate::auth::{Caller, Need};
     use crate::error::ApiError;
     use crate::service::dns_credentials::{
@@ -1243,7 +1243,7 @@ pub mod dns_credentials {
     async fn update(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
         ApiJson(input): ApiJson<CredentialPatch>,
     ) -> Result<Json<CredentialView>, ApiError> {
         caller.authorize(Need::Admin)?;
@@ -1259,7 +1259,7 @@ pub mod dns_credentials {
     async fn remove(
         State(state): State<AppState>,
         caller: Caller,
-        Path(id): Path<Uuid>,
+        ApiPath(id): ApiPath<Uuid>,
     ) -> Result<StatusCode, ApiError> {
         caller.authorize(Need::Admin)?;
         service::delete(&state.db, &caller.actor(), id).await?;

@@ -658,6 +658,7 @@ fn mirrored_schemas_match_the_real_types() {
             .unwrap_or_else(|e| panic!("the mirror reads {input}: {e}"));
     }
     for bad in [
+        json!({"env": {"domains": "a.com"}, "colour": "red"}),
         json!({"domains": [{"domain": "a.com", "colour": "red"}]}),
         json!({"services": [{"name": "s", "host": "h"}]}),
     ] {
@@ -869,4 +870,176 @@ async fn real_answers_fit_their_schemas() -> anyhow::Result<()> {
 
 fn zone_json(host: &str) -> Value {
     json!({"hostname": host, "backend": {"kind": "upstreams", "upstreams": [{"url": "http://127.0.0.1:9001"}]}})
+}
+
+/// The document says what the panel enforces: the bounds of every query parameter are
+/// the constants the services use (and `crate::input` checks queries against exactly
+/// these), every operation with parameters or a body documents the 422 that refuses
+/// them, every tagged enum's variants are closed like the Rust type, free text carries
+/// the no-NUL pattern, and creates and lists link to the operations on what they answer.
+#[test]
+fn bounds_closed_objects_and_links_are_documented() {
+    use panel_api::service::{self, api_keys, users};
+    let doc = doc();
+    let schemas = &doc["components"]["schemas"];
+    let param = |method: &str, path: &str, name: &str| -> Value {
+        doc["paths"][path][method]["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == name).cloned())
+            .unwrap_or_else(|| panic!("{method} {path}: no parameter {name}"))["schema"]
+            .clone()
+    };
+    let nul = panel_api::input::NO_NUL_PATTERN;
+    for list in [
+        "/api/v1/api-keys",
+        "/api/v1/audit",
+        "/api/v1/dns-credentials",
+        "/api/v1/domains",
+        "/api/v1/grants",
+        "/api/v1/named-backends",
+        "/api/v1/users",
+        "/api/v1/zones",
+    ] {
+        let limit = param("get", list, "limit");
+        assert_eq!(limit["minimum"], 1, "{list}");
+        assert_eq!(limit["maximum"], service::MAX_PAGE, "{list}");
+        let offset = param("get", list, "offset");
+        assert_eq!(offset["minimum"], 0, "{list}");
+        assert_eq!(offset["maximum"], service::MAX_OFFSET, "{list}");
+        assert!(service::MAX_OFFSET <= i64::MAX as u64);
+        if !list.ends_with("audit") && !list.ends_with("grants") {
+            let q = param("get", list, "q");
+            assert_eq!(q["maxLength"], service::MAX_SEARCH_LEN, "{list}");
+            assert_eq!(q["pattern"], nul, "{list}");
+        }
+    }
+    for name in ["resource_type", "resource_id", "action"] {
+        let p = param("get", "/api/v1/audit", name);
+        assert_eq!(p["maxLength"], service::MAX_SEARCH_LEN, "{name}");
+        assert_eq!(p["pattern"], nul, "{name}");
+    }
+    assert_eq!(param("get", "/api/v1/grants", "user_id")["format"], "uuid");
+
+    // Bodies' bounds are the services' constants.
+    let user = &schemas["NewUser"]["properties"];
+    assert_eq!(user["password"]["minLength"], users::MIN_PASSWORD_LEN);
+    assert_eq!(user["password"]["maxLength"], users::MAX_PASSWORD_LEN);
+    assert_eq!(
+        user["username"]["pattern"],
+        format!("^[A-Za-z0-9._@-]{{1,{}}}$", users::MAX_USERNAME_LEN)
+    );
+    assert_eq!(
+        schemas["UserPatch"]["properties"]["password"]["maxLength"],
+        users::MAX_PASSWORD_LEN
+    );
+    assert_eq!(
+        schemas["NewApiKey"]["properties"]["name"]["maxLength"],
+        api_keys::MAX_NAME_LEN
+    );
+
+    // 422 wherever something is read from the request, with the error shape.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let reads = op["requestBody"].is_object()
+                || op["parameters"].as_array().is_some_and(|p| !p.is_empty());
+            if reads {
+                assert_eq!(
+                    op["responses"]["422"]["$ref"], "#/components/responses/Invalid",
+                    "{method} {path}"
+                );
+            }
+        }
+    }
+
+    // Every tagged enum (a oneOf of objects told apart by a one-value property) has
+    // closed variants, and each is a Rust type that refuses unknown fields: a new tagged
+    // enum must be added here once that is checked.
+    let mut tagged = BTreeSet::new();
+    for (name, schema) in schemas.as_object().unwrap() {
+        let Some(variants) = schema["oneOf"].as_array() else {
+            continue;
+        };
+        let is_tagged = variants.iter().all(|v| {
+            v["type"] == "object"
+                && v["properties"].as_object().is_some_and(|p| {
+                    p.values()
+                        .any(|p| p["enum"].as_array().is_some_and(|e| e.len() == 1))
+                })
+        });
+        if is_tagged {
+            for v in variants {
+                // A unit variant is the tag alone, and serde ignores anything else.
+                let unit = v["properties"].as_object().unwrap().len() == 1;
+                let closed = if unit {
+                    Value::Null
+                } else {
+                    Value::Bool(false)
+                };
+                assert_eq!(v["additionalProperties"], closed, "{name}: {v}");
+            }
+            tagged.insert(name.as_str());
+        }
+    }
+    assert_eq!(
+        tagged,
+        BTreeSet::from(["BackendSpec", "RateKey", "Rewrite", "Sticky"]),
+        "the tagged enums changed: check the new one refuses unknown fields, then list it"
+    );
+    use switchyard_shared::model::BackendSpec;
+    use switchyard_shared::policy::{RateKey, Rewrite, Sticky};
+    let refused = [
+        serde_json::from_value::<BackendSpec>(
+            json!({"kind": "upstreams", "upstreams": [], "x": 1}),
+        )
+        .is_err(),
+        serde_json::from_value::<BackendSpec>(json!({"kind": "named", "name": "a", "x": 1}))
+            .is_err(),
+        serde_json::from_value::<Rewrite>(json!({"kind": "replace_prefix", "with": "/a", "x": 1}))
+            .is_err(),
+        serde_json::from_value::<Rewrite>(
+            json!({"kind": "regex", "pattern": "a", "replacement": "b", "x": 1}),
+        )
+        .is_err(),
+        serde_json::from_value::<RateKey>(json!({"kind": "header", "name": "a", "x": 1})).is_err(),
+        serde_json::from_value::<Sticky>(json!({"kind": "cookie", "name": "a", "x": 1})).is_err(),
+    ];
+    assert!(refused.iter().all(|r| *r), "{refused:?}");
+    // Unit variants take what else their object holds, as the document says.
+    assert!(serde_json::from_value::<BackendSpec>(json!({"kind": "none", "x": 1})).is_ok());
+    assert!(serde_json::from_value::<Rewrite>(json!({"kind": "strip_prefix", "x": 1})).is_ok());
+    // The flat import's `env` form is closed too.
+    let flat = schemas["FlatInput"]["oneOf"].as_array().unwrap();
+    for v in flat {
+        let v = match v["$ref"].as_str() {
+            Some(r) => &schemas[r.rsplit('/').next().unwrap()],
+            None => v,
+        };
+        assert_eq!(v["additionalProperties"], false, "{v}");
+    }
+
+    // Free text, anywhere, carries the no-NUL pattern.
+    assert_eq!(
+        schemas["ZoneSpec"]["properties"]["hostname"]["pattern"],
+        nul
+    );
+    assert_eq!(schemas["NewApiKey"]["properties"]["name"]["pattern"], nul);
+
+    // Links: a create's 201 and a list's 200 lead to the operations on the id.
+    let links = &doc["paths"]["/api/v1/zones"]["post"]["responses"]["201"]["links"];
+    for (op, pointer) in [
+        ("zones_read", "/id"),
+        ("zones_update", "/id"),
+        ("zones_remove", "/id"),
+    ] {
+        assert_eq!(links[op]["operationId"], op, "{links}");
+        assert_eq!(
+            links[op]["parameters"]["id"],
+            format!("$response.body#{pointer}")
+        );
+    }
+    let links = &doc["paths"]["/api/v1/domains"]["get"]["responses"]["200"]["links"];
+    assert_eq!(
+        links["domains_reissue"]["parameters"]["id"],
+        "$response.body#/items/0/id"
+    );
 }

@@ -118,7 +118,7 @@ async fn audit_log_is_filtered_by_actor_resource_and_time() -> anyhow::Result<()
         )
         .await?;
     assert_eq!(reply.status, 422);
-    assert_eq!(reply.json["error"]["details"][0]["field"], "query");
+    assert_eq!(reply.json["error"]["details"][0]["field"], "since");
     panel.stop().await
 }
 

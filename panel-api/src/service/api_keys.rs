@@ -24,6 +24,8 @@ pub const MAX_NAME_LEN: usize = 100;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApiKey {
+    /// 1–100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// RFC 3339; absent or null for a key that does not expire.
     #[serde(default, with = "time::serde::rfc3339::option")]

@@ -19,9 +19,12 @@ pub struct AuditQuery {
     /// The acting user's id.
     pub actor: Option<Uuid>,
     /// `zone`, `domain`, `user`, `grant`, `api_key`, `session`, `certificate`.
+    #[param(max_length = 256)]
     pub resource_type: Option<String>,
+    #[param(max_length = 256)]
     pub resource_id: Option<String>,
     /// e.g. `zone.create`.
+    #[param(max_length = 256)]
     pub action: Option<String>,
     /// RFC 3339; records at or after.
     #[serde(default, with = "time::serde::rfc3339::option")]
@@ -29,7 +32,11 @@ pub struct AuditQuery {
     /// RFC 3339; records before.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub until: Option<OffsetDateTime>,
+    /// Records per page, 1–500; 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
+    /// Records to skip, 0–1,000,000,000; 0 when absent.
+    #[param(minimum = 0, maximum = 1_000_000_000)]
     pub offset: Option<u64>,
 }
 

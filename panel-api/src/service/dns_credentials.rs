@@ -41,8 +41,11 @@ fn secret_fields(provider: &str) -> Option<&'static [&'static str]> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCredential {
+    /// 1–100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// `cloudflare`, `digitalocean`, `porkbun` or `manual`.
+    #[schema(pattern = "^(cloudflare|digitalocean|porkbun|manual)$")]
     pub provider: String,
     /// The provider's secret fields; absent for `manual`.
     #[schema(value_type = Option<Object>)]

@@ -24,6 +24,7 @@ pub struct NewGrant {
     pub domain_id: Option<Uuid>,
     pub named_backend_id: Option<Uuid>,
     /// `read` or `edit`.
+    #[schema(pattern = "^(read|edit)$")]
     pub level: String,
 }
 
@@ -59,7 +60,11 @@ pub struct GrantQuery {
     pub user_id: Option<Uuid>,
     pub domain_id: Option<Uuid>,
     pub named_backend_id: Option<Uuid>,
+    /// Grants per page, 1–500; 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
+    /// Grants to skip, 0–1,000,000,000; 0 when absent.
+    #[param(minimum = 0, maximum = 1_000_000_000)]
     pub offset: Option<u64>,
 }
 

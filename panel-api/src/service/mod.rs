@@ -31,6 +31,15 @@ use crate::entity::audit_log;
 pub const MAX_PAGE: u64 = 500;
 /// Page size when the caller gives none.
 pub const DEFAULT_PAGE: u64 = 50;
+/// Largest `offset` a list takes: more rows than any table here holds, and far inside
+/// PostgreSQL's `bigint` (an offset past `i64::MAX` cannot even be sent to it).
+pub const MAX_OFFSET: u64 = 1_000_000_000;
+/// Longest search text (`q`): a whole hostname (253) fits.
+pub const MAX_SEARCH_LEN: usize = 256;
+
+// The query types' `#[param(...)]` bounds are literals (utoipa reads attributes, not
+// constants); `crate::input::ApiQuery` enforces exactly what they publish, and the
+// OpenAPI tests check that they equal the constants above.
 /// A list's `total` counts at most this many matches; past it the total is a lower
 /// bound (`total_exact: false`). An exact count of 100,000 zones is a scan of all of them
 /// on every page, which is what made a page cost 30–150 ms; counting stops here.
@@ -96,9 +105,14 @@ pub async fn audit(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// Items per page, 1–500; 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
+    /// Items to skip, 0–1,000,000,000; 0 when absent.
+    #[param(minimum = 0, maximum = 1_000_000_000)]
     pub offset: Option<u64>,
-    /// Substring of the name / hostname, case-insensitive.
+    /// Substring of the name / hostname, case-insensitive; at most 256 characters.
+    #[param(max_length = 256)]
     pub q: Option<String>,
 }
 

@@ -224,6 +224,8 @@ fn view_of(row: named_backends::Model) -> NamedBackendView {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewNamedBackend {
+    /// 1–63 characters of a–z, 0–9, `-` and `_`, starting with a letter or digit.
+    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,62}$")]
     pub name: String,
     pub url_template: String,
     /// Admins only: a preset everyone may use (otherwise the caller's own backend).
@@ -235,6 +237,8 @@ pub struct NewNamedBackend {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NamedBackendUpdate {
+    /// As in [`NewNamedBackend::name`].
+    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,62}$")]
     pub name: String,
     pub url_template: String,
 }

@@ -386,9 +386,17 @@ mod tests {
 #[serde(untagged)]
 pub enum FlatInput {
     /// The two variables' values as written in an environment file.
-    Env { env: FlatEnv },
+    Env(FlatEnvInput),
     /// The equivalent document.
     Document(switchyard_shared::flat::FlatConfig),
+}
+
+/// `{"env": {...}}` and nothing else (a struct of its own: an untagged enum's struct
+/// variant would take unknown fields).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FlatEnvInput {
+    pub env: FlatEnv,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -416,7 +424,7 @@ pub async fn import_flat(
         details,
     };
     let config = match input {
-        FlatInput::Env { env } => {
+        FlatInput::Env(FlatEnvInput { env }) => {
             switchyard_shared::flat::FlatConfig::parse_env(&env.domains, &env.services)
                 .map_err(invalid)?
         }

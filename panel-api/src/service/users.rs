@@ -190,10 +190,15 @@ impl From<users::Model> for UserView {
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
+    /// 1–64 characters from a–z, A–Z, 0–9 and `.` `_` `-` `@`.
+    #[schema(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
     pub username: String,
+    /// 12–1024 characters.
+    #[schema(min_length = 12, max_length = 1024)]
     pub password: String,
     /// `admin` or `user` (default).
     #[serde(default = "default_role")]
+    #[schema(pattern = "^(admin|user)$")]
     pub role: String,
 }
 
@@ -205,8 +210,12 @@ fn default_role() -> String {
 #[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
+    /// `admin` or `user`.
+    #[schema(pattern = "^(admin|user)$")]
     pub role: Option<String>,
     pub disabled: Option<bool>,
+    /// 12–1024 characters; ends the user's sessions.
+    #[schema(min_length = 12, max_length = 1024)]
     pub password: Option<String>,
 }
 

@@ -240,11 +240,18 @@ fn view_of(row: zones::Model, catalog: &Catalog) -> ZoneView {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ZoneListQuery {
+    /// Zones per page, 1–500; 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
+    /// Zones to skip, 0–1,000,000,000; 0 when absent (`after` is cheaper).
+    #[param(minimum = 0, maximum = 1_000_000_000)]
     pub offset: Option<u64>,
+    /// Substring of the hostname, case-insensitive; at most 256 characters.
+    #[param(max_length = 256)]
     pub q: Option<String>,
     /// The `next` of the previous page: this page starts after it. Costs the same at
     /// any depth (an index range scan), where `offset` walks every skipped row.
+    #[param(max_length = 8192)]
     pub after: Option<String>,
     pub domain_id: Option<Uuid>,
     pub named_backend_id: Option<Uuid>,
@@ -297,6 +304,10 @@ impl ZoneCursor {
             .decode(text)
             .map_err(|_| refuse())?;
         let text = String::from_utf8(bytes).map_err(|_| refuse())?;
+        // The panel never makes a cursor with a NUL, and PostgreSQL refuses one.
+        if text.contains('\0') {
+            return Err(refuse());
+        }
         let (hostname, rest) = text.split_once('\n').ok_or_else(refuse)?;
         let (path_prefix, match_key) = rest.split_once('\n').unwrap_or((rest, ""));
         if hostname.is_empty()

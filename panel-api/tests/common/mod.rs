@@ -117,6 +117,21 @@ impl Panel {
         database_url: impl FnOnce(&str) -> String,
         extra: &[&str],
     ) -> anyhow::Result<Panel> {
+        Self::start_inner(redis_url, database_url, extra, None).await
+    }
+
+    /// A panel that also serves `routes` of the test's own, behind the same layers as
+    /// every route of the panel (`panel_api::app::serve_routes`).
+    pub async fn start_with_routes(routes: axum::Router<AppState>) -> anyhow::Result<Panel> {
+        Self::start_inner(None, |url| url.to_owned(), &[], Some(routes)).await
+    }
+
+    async fn start_inner(
+        redis_url: Option<&str>,
+        database_url: impl FnOnce(&str) -> String,
+        extra: &[&str],
+        routes: Option<axum::Router<AppState>>,
+    ) -> anyhow::Result<Panel> {
         let logs = Logs::default();
         let writer = logs.clone();
         // Tests run on a current-thread runtime, so a thread-default subscriber sees
@@ -160,7 +175,14 @@ impl Panel {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}/api/v1", listener.local_addr()?);
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(panel_api::serve(state, listener, async {
+        let app = match routes {
+            Some(routes) => panel_api::app::serve_routes(
+                axum::Router::from(panel_api::app::routes()).merge(routes),
+                state.clone(),
+            ),
+            None => panel_api::router(state.clone()),
+        };
+        let server = tokio::spawn(panel_api::serve_app(state, app, listener, async {
             let _ = stopped.await;
         }));
         Ok(Panel {

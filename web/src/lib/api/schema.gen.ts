@@ -789,8 +789,9 @@ export interface components {
         };
         ErrorBody: {
             /**
-             * @description `bad_request`, `unauthorized`, `forbidden`, `not_found`, `conflict`, `too_large`,
-             *     `unsupported_media_type`, `invalid`, `rate_limited`, `unavailable`, `internal`.
+             * @description `bad_request`, `unauthorized`, `forbidden`, `not_found`, `method_not_allowed`,
+             *     `conflict`, `too_large`, `unsupported_media_type`, `invalid`, `rate_limited`,
+             *     `unavailable`, `internal`.
              */
             code: string;
             /** @description One entry per problem (422, some 409); empty otherwise. */
@@ -845,12 +846,17 @@ export interface components {
             services?: string;
         };
         /**
+         * @description `{"env": {...}}` and nothing else (a struct of its own: an untagged enum's struct
+         *     variant would take unknown fields).
+         */
+        FlatEnvInput: {
+            env: components["schemas"]["FlatEnv"];
+        };
+        /**
          * @description `POST /import/flat`'s body (`crate::service::transfer::FlatInput`): the two
          *     variables' values, or the equivalent document.
          */
-        FlatInput: {
-            env: components["schemas"]["FlatEnv"];
-        } | components["schemas"]["FlatConfig"];
+        FlatInput: components["schemas"]["FlatEnvInput"] | components["schemas"]["FlatConfig"];
         /** @description One `name:host:port` entry (`switchyard_shared::flat::FlatService`). */
         FlatService: {
             host: string;
@@ -1133,6 +1139,7 @@ export interface components {
         };
         /** @description `PUT /api/v1/named-backends/{id}`: the new name and template. */
         NamedBackendUpdate: {
+            /** @description As in [`NewNamedBackend::name`]. */
             name: string;
             url_template: string;
         };
@@ -1160,12 +1167,14 @@ export interface components {
              * @description RFC 3339; absent or null for a key that does not expire.
              */
             expires_at?: string | null;
+            /** @description 1–100 characters. */
             name: string;
         };
         /** @description `POST /api/v1/dns-credentials` body. */
         NewCredential: {
             /** @description The provider API's base URL, for a proxy or a test double; absent for the real one. */
             api_base_url?: string | null;
+            /** @description 1–100 characters. */
             name: string;
             /** @description `cloudflare`, `digitalocean`, `porkbun` or `manual`. */
             provider: string;
@@ -1195,6 +1204,7 @@ export interface components {
         };
         /** @description `POST /api/v1/named-backends`. */
         NewNamedBackend: {
+            /** @description 1–63 characters of a–z, 0–9, `-` and `_`, starting with a letter or digit. */
             name: string;
             /** @description Admins only: a preset everyone may use (otherwise the caller's own backend). */
             preset?: boolean;
@@ -1202,9 +1212,11 @@ export interface components {
         };
         /** @description `POST /api/v1/users` body. */
         NewUser: {
+            /** @description 12–1024 characters. */
             password: string;
             /** @description `admin` or `user` (default). */
             role?: string;
+            /** @description 1–64 characters from a–z, A–Z, 0–9 and `.` `_` `-` `@`. */
             username: string;
         };
         /** @description One page of a list. */
@@ -1944,7 +1956,9 @@ export interface components {
         /** @description `PATCH /api/v1/users/{id}` body: only the fields given change. */
         UserPatch: {
             disabled?: boolean | null;
+            /** @description 12–1024 characters; ends the user's sessions. */
             password?: string | null;
+            /** @description `admin` or `user`. */
             role?: string | null;
         };
         /** @description A user as the API shows it: never the password hash. */
@@ -2215,9 +2229,11 @@ export interface operations {
     api_keys_list: {
         parameters: {
             query?: {
+                /** @description Items per page, 1–500; 50 when absent. */
                 limit?: number;
+                /** @description Items to skip, 0–1,000,000,000; 0 when absent. */
                 offset?: number;
-                /** @description Substring of the name / hostname, case-insensitive. */
+                /** @description Substring of the name / hostname, case-insensitive; at most 256 characters. */
                 q?: string;
             };
             header?: never;
@@ -2296,6 +2312,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            422: components["responses"]["Invalid"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -2314,7 +2331,9 @@ export interface operations {
                 since?: string;
                 /** @description RFC 3339; records before. */
                 until?: string;
+                /** @description Records per page, 1–500; 50 when absent. */
                 limit?: number;
+                /** @description Records to skip, 0–1,000,000,000; 0 when absent. */
                 offset?: number;
             };
             header?: never;
@@ -2398,9 +2417,11 @@ export interface operations {
     dns_credentials_list: {
         parameters: {
             query?: {
+                /** @description Items per page, 1–500; 50 when absent. */
                 limit?: number;
+                /** @description Items to skip, 0–1,000,000,000; 0 when absent. */
                 offset?: number;
-                /** @description Substring of the name / hostname, case-insensitive. */
+                /** @description Substring of the name / hostname, case-insensitive; at most 256 characters. */
                 q?: string;
             };
             header?: never;
@@ -2482,6 +2503,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            422: components["responses"]["Invalid"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -2525,9 +2547,11 @@ export interface operations {
     domains_list: {
         parameters: {
             query?: {
+                /** @description Items per page, 1–500; 50 when absent. */
                 limit?: number;
+                /** @description Items to skip, 0–1,000,000,000; 0 when absent. */
                 offset?: number;
-                /** @description Substring of the name / hostname, case-insensitive. */
+                /** @description Substring of the name / hostname, case-insensitive; at most 256 characters. */
                 q?: string;
             };
             header?: never;
@@ -2608,6 +2632,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            422: components["responses"]["Invalid"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -2635,6 +2660,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            422: components["responses"]["Invalid"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -2663,6 +2689,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            422: components["responses"]["Invalid"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -2696,7 +2723,9 @@ export interface operations {
                 user_id?: string;
                 domain_id?: string;
                 named_backend_id?: string;
+                /** @description Grants per page, 1–500; 50 when absent. */
                 limit?: number;
+                /** @description Grants to skip, 0–1,000,000,000; 0 when absent. */
                 offset?: number;
             };
             header?: never;
@@ -2777,6 +2806,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            422: components["responses"]["Invalid"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -2897,9 +2927,11 @@ export interface operations {
     named_backends_list: {
         parameters: {
             query?: {
+                /** @description Items per page, 1–500; 50 when absent. */
                 limit?: number;
+                /** @description Items to skip, 0–1,000,000,000; 0 when absent. */
                 offset?: number;
-                /** @description Substring of the name / hostname, case-insensitive. */
+                /** @description Substring of the name / hostname, case-insensitive; at most 256 characters. */
                 q?: string;
             };
             header?: never;
@@ -2990,6 +3022,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            422: components["responses"]["Invalid"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -3096,9 +3129,11 @@ export interface operations {
     users_list: {
         parameters: {
             query?: {
+                /** @description Items per page, 1–500; 50 when absent. */
                 limit?: number;
+                /** @description Items to skip, 0–1,000,000,000; 0 when absent. */
                 offset?: number;
-                /** @description Substring of the name / hostname, case-insensitive. */
+                /** @description Substring of the name / hostname, case-insensitive; at most 256 characters. */
                 q?: string;
             };
             header?: never;
@@ -3180,6 +3215,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            422: components["responses"]["Invalid"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -3223,8 +3259,11 @@ export interface operations {
     zones_list: {
         parameters: {
             query?: {
+                /** @description Zones per page, 1–500; 50 when absent. */
                 limit?: number;
+                /** @description Zones to skip, 0–1,000,000,000; 0 when absent (`after` is cheaper). */
                 offset?: number;
+                /** @description Substring of the hostname, case-insensitive; at most 256 characters. */
                 q?: string;
                 /**
                  * @description The `next` of the previous page: this page starts after it. Costs the same at
@@ -3357,6 +3396,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            422: components["responses"]["Invalid"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
