@@ -5,6 +5,8 @@
 # without policies and for part 1's policy set (POLICY_SET below, as in bench/proxy.sh).
 #
 #   bench/callgrind.sh        # needs valgrind, nginx, wrk, a Redis at REDIS_URL
+#   CALLGRIND_KEEP=dir bench/callgrind.sh   # also keeps each window's profile in dir,
+#                                           # for callgrind_annotate --inclusive=yes
 #
 # Setup: one nginx worker answering 2 bytes, 1,002 zones written by bench/loader under a
 # key prefix of its own (deleted at the end), the proxy with --local --threads 1 under
@@ -80,6 +82,10 @@ for host in bench.test policies.bench.test bench.test policies.bench.test; do
     out="$(wrk -t1 -c8 -d10s -H "Host: $host" "http://127.0.0.1:$HTTP/")"
     callgrind_control -d "$PROXY" >/dev/null
     wait_until 10 "the callgrind dump" compgen -G "$WORK/cg.*.out.*"
+    if [[ -n ${CALLGRIND_KEEP:-} ]]; then
+        mkdir -p "$CALLGRIND_KEEP"
+        cat "$WORK"/cg.*.out.* >"$CALLGRIND_KEEP/$host.$(date +%s%N).out"
+    fi
     requests="$(awk '/requests in/ {print $1}' <<<"$out")"
     instructions="$(cat "$WORK"/cg.*.out.* | awk '/^(summary|totals):/ {s = $2} END {print s}')"
     [[ -n $requests && $requests -gt 0 && -n $instructions ]] || die "no figures for $host: $out"

@@ -560,7 +560,7 @@ impl Conn<'_> {
         let attempts = front.attempts(
             &a.route,
             a.cohort,
-            (a.upstream.clone(), a.addr),
+            (a.upstream.clone(), a.addr, started),
             body_buffered && a.resendable,
             timeouts.connect,
             &mut attempt,
@@ -585,6 +585,7 @@ impl Conn<'_> {
         let upstream_ms = elapsed.map_or(0.0, |e| e.as_secs_f64() * 1000.0);
         let mut error = None;
         let mut keep = false;
+        let mut reusable = None;
         match exchanged {
             Ok((mut conn, head)) => {
                 status = head.status;
@@ -604,9 +605,9 @@ impl Conn<'_> {
                         .unwrap_or(Err(Failure::Timeout)),
                 };
                 match body {
-                    Ok(reusable) => {
-                        if reusable {
-                            front.pool.put(addr, conn);
+                    Ok(reuse) => {
+                        if reuse {
+                            reusable = Some(conn);
                         }
                         keep = !close;
                     }
@@ -627,6 +628,11 @@ impl Conn<'_> {
             }
         }
 
+        // One clock reading ends the request: the pool's and the access line's.
+        let finished = Instant::now();
+        if let Some(conn) = reusable {
+            front.pool.put(addr, conn, finished);
+        }
         let entry = access_log::Entry {
             request_id: &a.request_id,
             client_ip: a.client_ip,
@@ -636,7 +642,7 @@ impl Conn<'_> {
             path: a.target.path(),
             status,
             bytes: bytes as usize,
-            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            duration_ms: finished.saturating_duration_since(started).as_secs_f64() * 1000.0,
             upstream: Some(addr),
             upstream_ms,
             group: a.route.group_name(a.cohort),
@@ -944,7 +950,8 @@ impl Front {
         &self,
         route: &RouteEntry,
         cohort: Option<crate::policy::Cohort>,
-        first: (Arc<Upstream>, SocketAddr),
+        // The first upstream, its address and when the request's attempts begin.
+        first: (Arc<Upstream>, SocketAddr, Instant),
         safe: bool,
         connect_timeout: Duration,
         request: &mut A,
@@ -960,14 +967,18 @@ impl Front {
             .settings
             .max_attempts
             .min(balancer.upstreams().len()) as u32;
-        let (mut upstream, mut addr) = first;
+        let (mut upstream, mut addr, began) = first;
         let mut failed: Vec<SocketAddr> = Vec::new();
         let mut tries = 1;
         let mut from_pool = true;
+        // The first attempt starts with the request (one clock read fewer per request).
+        let mut started = began;
         loop {
-            let started = Instant::now();
+            if tries > 1 || !from_pool {
+                started = Instant::now();
+            }
             let pooled = if from_pool {
-                self.pool.take(addr, !safe)
+                self.pool.take(addr, !safe, started)
             } else {
                 None
             };
@@ -1490,7 +1501,7 @@ impl Pool {
     /// a connection the upstream has closed or written to since is skipped (one
     /// non-blocking read); without it the caller resends on a new connection when the
     /// pooled one turns out closed.
-    fn take(&self, addr: SocketAddr, check: bool) -> Option<TcpStream> {
+    fn take(&self, addr: SocketAddr, check: bool, now: Instant) -> Option<TcpStream> {
         loop {
             let (conn, since) = {
                 let mut idle = self.idle.lock().expect("never poisoned");
@@ -1502,7 +1513,7 @@ impl Pool {
                 idle.total -= 1;
                 taken
             };
-            if since.elapsed() > POOL_IDLE {
+            if now.saturating_duration_since(since) > POOL_IDLE {
                 continue;
             }
             if check {
@@ -1522,12 +1533,13 @@ impl Pool {
 
     /// Keeps `conn` for reuse; when the pool is full, connections idle too long are let go
     /// first, and if it is still full `conn` is closed.
-    fn put(&self, addr: SocketAddr, conn: TcpStream) {
+    /// `now` is the caller's clock reading, taken anyway for its own use.
+    fn put(&self, addr: SocketAddr, conn: TcpStream, now: Instant) {
         let mut idle = self.idle.lock().expect("never poisoned");
         if idle.total >= self.max {
             let state = &mut *idle;
             state.by_addr.retain(|_, list| {
-                list.retain_mut(|(_, since)| since.elapsed() <= POOL_IDLE);
+                list.retain_mut(|(_, since)| now.saturating_duration_since(*since) <= POOL_IDLE);
                 !list.is_empty()
             });
             state.total = state.by_addr.values().map(Vec::len).sum();
@@ -1535,10 +1547,7 @@ impl Pool {
                 return;
             }
         }
-        idle.by_addr
-            .entry(addr)
-            .or_default()
-            .push((conn, Instant::now()));
+        idle.by_addr.entry(addr).or_default().push((conn, now));
         idle.total += 1;
     }
 

@@ -147,16 +147,13 @@ impl Upstream {
 
     /// Up, and not passively ejected.
     pub fn available(&self) -> bool {
-        self.up.load(Ordering::Relaxed)
-            && self.ejected_until_ms.load(Ordering::Relaxed) <= self.now_ms()
-            && !self.addrs.load().is_empty()
+        self.up.load(Ordering::Relaxed) && self.passively_available()
     }
 
     /// Not passively ejected, and resolved: what a route judged by HTTP checks asks of
     /// the endpoint besides its checks (the TCP verdict is not consulted).
     pub fn passively_available(&self) -> bool {
-        self.ejected_until_ms.load(Ordering::Relaxed) <= self.now_ms()
-            && !self.addrs.load().is_empty()
+        !self.ejected() && !self.addrs.load().is_empty()
     }
 
     /// The TCP check's verdict (true before the first check, and with checks off).
@@ -166,7 +163,12 @@ impl Upstream {
 
     /// Passively ejected now (too many failed connections in a row).
     pub fn ejected(&self) -> bool {
-        self.ejected_until_ms.load(Ordering::Relaxed) > self.now_ms()
+        // 0 (never ejected, or cleared by a success) needs no clock read: the common
+        // case, asked once per request.
+        match self.ejected_until_ms.load(Ordering::Relaxed) {
+            0 => false,
+            until => until > self.now_ms(),
+        }
     }
 
     /// Lets one probe through per `every` while the endpoint is down.
@@ -322,8 +324,11 @@ impl Balancer {
         let n = (self.counter.fetch_add(1, Ordering::Relaxed) % u64::from(total)) as u32;
         let start = self.cumulative.partition_point(|&c| c <= n);
         let count = self.upstreams.len();
+        // `judged_up` already asks for an address; a first pick (nothing excluded)
+        // needs no second look at them.
         let usable = |i: usize, u: &Arc<Upstream>| {
-            self.judged_up(i, u) && u.addrs.load().iter().any(|a| !exclude.contains(a))
+            self.judged_up(i, u)
+                && (exclude.is_empty() || u.addrs.load().iter().any(|a| !exclude.contains(a)))
         };
         let admits = |i: usize| self.breakers.as_ref().is_none_or(|b| b.admits(i));
         let closed = |i: usize| self.breakers.as_ref().is_none_or(|b| b.closed(i));

@@ -153,8 +153,13 @@ impl BackendUrl {
         &self.text
     }
 
+    /// Where the host starts in `text`, which [`Self::parse`] always writes as
+    /// `<scheme>://host[:port]` (read per request: no search).
     fn host_start(&self) -> usize {
-        self.text.find("://").map_or(0, |i| i + 3)
+        match self.scheme {
+            Scheme::Http => "http://".len(),
+            Scheme::Https => "https://".len(),
+        }
     }
 
     /// `host[:port]`, the port only when it is not the scheme's default: what an

@@ -296,7 +296,7 @@ impl Front {
                 let attempts = self.attempts(
                     &t.route,
                     t.cohort,
-                    (t.upstream.clone(), t.addr),
+                    (t.upstream.clone(), t.addr, Instant::now()),
                     resendable,
                     timeouts.connect,
                     &mut attempt,
@@ -332,7 +332,7 @@ impl Front {
                 // before the client has it: the client's next stream can then reuse it.
                 let conn = if end {
                     if upstream_keepalive && ubuf.is_empty() {
-                        self.pool.put(addr, conn);
+                        self.pool.put(addr, conn, Instant::now());
                     }
                     None
                 } else {
@@ -703,7 +703,7 @@ async fn relay_body(
         if done {
             // Bytes after the end answer nothing: the connection is not reused then.
             if relay.upstream_keepalive && ubuf.is_empty() {
-                relay.pool.put(relay.addr, conn);
+                relay.pool.put(relay.addr, conn, Instant::now());
             }
             *bytes += data.len() as u64;
             return session
