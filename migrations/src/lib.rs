@@ -27,6 +27,7 @@ mod m20261202_000003_acme_order_dns_records;
 mod m20261206_000004_zone_policies;
 mod m20261206_000005_zone_match;
 mod m20261206_000006_zone_timeouts;
+mod m20261206_000007_revisions;
 
 // The sea-orm convention: callers write `use migrations::{Migrator, MigratorTrait};`.
 pub use sea_orm_migration::prelude::*;
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000004_zone_policies::Migration),
             Box::new(m20261206_000005_zone_match::Migration),
             Box::new(m20261206_000006_zone_timeouts::Migration),
+            Box::new(m20261206_000007_revisions::Migration),
         ]
     }
 }

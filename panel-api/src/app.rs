@@ -174,7 +174,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(routes::grants::router())
         .merge(routes::audit::router())
         .merge(routes::transfer::router())
-        .merge(routes::dns_credentials::router());
+        .merge(routes::dns_credentials::router())
+        .merge(routes::revisions::router());
     OpenApiRouter::new()
         .nest("/api/v1", api)
         .route("/metrics", axum::routing::get(crate::metrics::serve))

@@ -67,6 +67,8 @@ pub struct Config {
     pub login_per_address_per_minute: u32,
     #[command(flatten)]
     pub reconcile: crate::reconcile::ReconcileArgs,
+    #[command(flatten)]
+    pub retention: crate::service::revisions::RetentionArgs,
     /// SameSite attribute of the session cookies: `strict`, `lax` (also sent on links
     /// from other sites into the panel), or `none` for a web panel hosted on another
     /// *site* than the API (allowed only together with --cors-origins and Secure
@@ -125,6 +127,7 @@ impl std::fmt::Debug for Config {
                 &self.login_per_address_per_minute,
             )
             .field("reconcile", &self.reconcile)
+            .field("retention", &self.retention)
             .field("cookie_same_site", &self.cookie_same_site)
             .field("cors_origins", &self.cors_origins)
             .field("web_dir", &self.web_dir)

@@ -281,3 +281,56 @@ pub mod dns_credentials {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// One committed change to the routing configuration (`m20261206_000007_revisions`).
+pub mod revisions {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "revisions")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub number: i64,
+        pub at: TimeDateTimeWithTimeZone,
+        pub actor_user_id: Option<Uuid>,
+        pub actor_label: String,
+        pub action: String,
+        pub request_id: Option<String>,
+        pub restores: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// One record a revision touched, before and after (`m20261206_000007_revisions`).
+pub mod revision_records {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "revision_records")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub revision: i64,
+        /// `zone`, `named_backend` or `domain`.
+        pub kind: String,
+        pub record_id: Uuid,
+        pub natural_key: String,
+        /// `create`, `update`, `delete` or `rerender`.
+        pub op: String,
+        pub domain_ids: Vec<Uuid>,
+        pub owner_user_id: Option<Uuid>,
+        /// Zones keep basic-auth hashes here (a rollback restores them); every answer
+        /// redacts them.
+        pub before: Option<Json>,
+        pub after: Option<Json>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -5,8 +5,9 @@
 //! tenancy (users, grants; one permission check, [`auth::authorize`]), domains with
 //! their certificates, zones (single, bulk, dry run), named backends (templates
 //! re-rendered into every zone using them in one Redis write,
-//! [`service::named_backends`]), DNS credentials (sealed), the audit log, export/import
-//! and `/health` ([`routes`]), and the OpenAPI document of all of it, generated from
+//! [`service::named_backends`]), DNS credentials (sealed), the audit log, export/import,
+//! the numbered history of the routing configuration with rollback
+//! ([`service::revisions`]) and `/health` ([`routes`]), and the OpenAPI document of all of it, generated from
 //! the code ([`openapi`]). While PostgreSQL is down it serves reads from Redis and
 //! remembered credentials ([`degraded`]). Every mutation commits with its audit
 //! record in one transaction, then rewrites the hostname's Redis record; a Redis failure
@@ -120,8 +121,8 @@ pub async fn serve_app(
 }
 
 /// The whole service: prepare, bind `config.listen`, run the Redis sync loop (reconcile
-/// at start, on a timer and when Redis returns; replay the outbox) in the background,
-/// serve until `shutdown`.
+/// at start, on a timer and when Redis returns; replay the outbox) and the pruning of
+/// old revisions in the background, serve until `shutdown`.
 pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -137,7 +138,9 @@ pub async fn run(
         std::time::Duration::from_secs(config.reconcile.reconcile_interval_secs),
         std::time::Duration::from_secs(config.outbox_replay_secs),
     );
+    let pruning = service::revisions::spawn_pruning(state.clone(), config.retention.clone());
     let served = serve(state, listener, shutdown).await;
     replay.abort();
+    pruning.abort();
     served
 }

@@ -55,13 +55,14 @@ use crate::service::zones::{Diff, ZoneView, ZoneWritten};
         (name = "dns-credentials", description = "DNS provider credentials for DNS-01 (admins only; secrets never returned)"),
         (name = "transfer", description = "Export and import of the caller's configuration"),
         (name = "audit", description = "The audit log"),
+        (name = "revisions", description = "The numbered history of the routing configuration, and rollback"),
     ),
     components(
         schemas(crate::error::ErrorResponse),
         responses(
             BadRequest, Unauthorized, Forbidden, NotFound, Conflict, TooLarge,
             UnsupportedMediaType, Invalid, TooManyRequests, Unavailable, Internal,
-            ZoneConflict, ZoneUnavailable
+            ZoneConflict, ZoneUnavailable, RollbackForbidden
         )
     ),
 )]
@@ -514,6 +515,7 @@ error_responses! {
     Unavailable: "`unavailable`: PostgreSQL is unreachable; nothing was changed (reads of zones and domains are served from Redis meanwhile)";
     Internal: "`internal`: anything else; the details are in the server log under the response's `x-request-id`";
     ZoneConflict: "`conflict`: a zone with this hostname, path prefix and match conditions exists (or another request created one meanwhile); or a zone written has `policies` or `match` conditions, which need Redis data format 2, while Redis is below it and a live proxy reads only format 1 — the message names each such proxy with its `reads_format`: upgrade the proxies first (docs/redis-schema.md). Nothing was changed; a dry run answers the same";
+    RollbackForbidden: "`forbidden`: the caller may read the zone but not change it (a rollback needs an edit grant on its domain, now and at the revision), or a session request without its `X-CSRF-Token`";
     ZoneUnavailable: "`unavailable`: PostgreSQL is unreachable; or a zone written has `policies` or `match` conditions while Redis is below data format 2 and Redis cannot be read to check that every proxy reads it (the message says why). Nothing was changed";
 }
 

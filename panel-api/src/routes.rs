@@ -2,6 +2,8 @@
 //! ([`crate::auth::authorize`], directly or inside the service where the answer depends
 //! on the row: a zone's domain) → one service call → HTTP out.
 
+pub mod revisions;
+
 pub mod health {
     use std::time::Duration;
 

@@ -222,6 +222,15 @@ async fn authorization_matrix_for_every_endpoint_and_caller() -> anyhow::Result<
     world.vars.insert("named", named);
     let cred = credential(&mut panel, &world.admin, "matrix").await?;
     world.vars.insert("cred", cred);
+    // The first revision: the domain's creation, which every grant on it may read.
+    let first_revision = panel_api::entity::revisions::Entity::find()
+        .all(&panel.db)
+        .await?
+        .into_iter()
+        .map(|r| r.number)
+        .min()
+        .unwrap();
+    world.vars.insert("rev", first_revision.to_string());
 
     let zone_body = |host: &str| zone(host, "", "http://127.0.0.1:9001").to_string();
     //                 admin owner reader stranger anon revoked expired session
@@ -453,6 +462,38 @@ async fn authorization_matrix_for_every_endpoint_and_caller() -> anyhow::Result<
             "/named-backends/{fresh_named}",
             None,
             [204, 204, 404, 404, 401, 401, 401, 204],
+        ),
+        (
+            Method::GET,
+            "/revisions",
+            None,
+            [200, 200, 200, 200, 401, 401, 401, 200],
+        ),
+        (
+            Method::GET,
+            "/revisions/{rev}",
+            None,
+            [200, 200, 200, 404, 401, 401, 401, 200],
+        ),
+        (
+            Method::GET,
+            "/zones/{zone}/revisions",
+            None,
+            [200, 200, 200, 404, 401, 401, 401, 200],
+        ),
+        (
+            // Back to before the zone existed: it is deleted. A reader sees the zone and
+            // its history, so refusing them is 403, not 404.
+            Method::POST,
+            "/zones/{fresh_zone}/rollback",
+            Some(r#"{"revision":{rev}}"#.into()),
+            [200, 200, 403, 404, 401, 401, 401, 200],
+        ),
+        (
+            Method::POST,
+            "/rollback?dry_run=true",
+            Some(r#"{"revision":{rev}}"#.into()),
+            [200, 404, 404, 404, 401, 401, 401, 404],
         ),
     ];
 

@@ -13,7 +13,7 @@ const MIGRATIONS_TABLE: &str = "seaql_migrations";
 
 /// Every application table, sorted. A migration that adds or drops one updates this
 /// list and `docs/postgres-schema.md`.
-const APPLICATION_TABLES: [&str; 13] = [
+const APPLICATION_TABLES: [&str; 15] = [
     "acme_accounts",
     "acme_orders",
     "api_keys",
@@ -24,6 +24,8 @@ const APPLICATION_TABLES: [&str; 13] = [
     "grants",
     "named_backends",
     "redis_outbox",
+    "revision_records",
+    "revisions",
     "sessions",
     "users",
     "zones",
@@ -31,7 +33,7 @@ const APPLICATION_TABLES: [&str; 13] = [
 
 /// Indexes the services' queries depend on: name, whether unique, and how their
 /// definition (`pg_indexes.indexdef`) ends — columns, operator class, partial predicate.
-const REQUIRED_INDEXES: [(&str, bool, &str); 19] = [
+const REQUIRED_INDEXES: [(&str, bool, &str); 21] = [
     ("users_username_lower_key", true, "(lower(username))"),
     ("sessions_token_hash_key", true, "(token_hash)"),
     ("sessions_user_id_idx", false, "(user_id)"),
@@ -83,6 +85,12 @@ const REQUIRED_INDEXES: [(&str, bool, &str); 19] = [
         "(resource_type, resource_id, at)",
     ),
     ("redis_outbox_created_at_idx", false, "(created_at)"),
+    (
+        "revision_records_kind_record_id_revision_idx",
+        false,
+        "(kind, record_id, revision)",
+    ),
+    ("revisions_at_idx", false, "(at)"),
 ];
 
 // Fixed ids make the fixture rows readable in the statements below.
@@ -113,7 +121,8 @@ async fn migrations_apply_roll_back_completely_and_apply_again() -> anyhow::Resu
             "m20261202_000003_acme_order_dns_records",
             "m20261206_000004_zone_policies",
             "m20261206_000005_zone_match",
-            "m20261206_000006_zone_timeouts"
+            "m20261206_000006_zone_timeouts",
+            "m20261206_000007_revisions"
         ]
     );
     assert!(Migrator::get_pending_migrations(&db).await?.is_empty());

@@ -57,14 +57,46 @@ pub async fn create(
     let name = switchyard_shared::normalize_hostname(&input.name)
         .map_err(|e| ApiError::invalid_field("name", e.to_string()))?;
     let txn = db.begin().await?;
+    let view = insert(
+        &txn,
+        actor,
+        Uuid::new_v4(),
+        name,
+        input.dns_credential_id,
+        "domain.create",
+    )
+    .await?;
+    super::revisions::record(
+        &txn,
+        actor,
+        "domain.create",
+        None,
+        vec![super::revisions::Touched::domain(None, Some(&view))],
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(view)
+}
+
+/// Inserts a domain (normalised `name`) with its pending certificate order and audit row
+/// (`action`) on `txn`; the caller records the revision. A rollback re-creates a deleted
+/// domain with its old id this way.
+pub async fn insert(
+    txn: &impl ConnectionTrait,
+    actor: &Actor,
+    id: Uuid,
+    name: String,
+    dns_credential_id: Option<Uuid>,
+    action: &str,
+) -> Result<DomainView, ApiError> {
     let row = domains::ActiveModel {
-        id: Set(Uuid::new_v4()),
+        id: Set(id),
         name: Set(name.clone()),
-        dns_credential_id: Set(input.dns_credential_id),
+        dns_credential_id: Set(dns_credential_id),
         created_by: Set(actor.user_id),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(txn)
     .await
     .map_err(|e| match super::unique_violation(&e) {
         Some(_) => ApiError::Conflict {
@@ -92,10 +124,10 @@ pub async fn create(
     ))
     .await?;
     audit(
-        &txn,
+        txn,
         actor,
         AuditEntry {
-            action: "domain.create",
+            action,
             resource_type: "domain",
             resource_id: view.id.to_string(),
             before: None,
@@ -105,7 +137,6 @@ pub async fn create(
         },
     )
     .await?;
-    txn.commit().await?;
     Ok(view)
 }
 

@@ -11,6 +11,7 @@ pub mod domains;
 pub mod format_gate;
 pub mod grants;
 pub mod named_backends;
+pub mod revisions;
 pub mod sessions;
 pub mod sync;
 pub mod transfer;

@@ -24,6 +24,7 @@ use switchyard_shared::model::{FieldError, NamedBackends};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::revisions::{self, Touched};
 use super::{
     Actor, AuditEntry, ListQuery, Page, audit, bounded_count, sync, zones as zone_service,
 };
@@ -188,7 +189,7 @@ impl NamedBackends for One<'_> {
 }
 
 /// A named backend as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NamedBackendView {
     pub id: Uuid,
     pub name: String,
@@ -204,7 +205,7 @@ pub struct NamedBackendView {
     pub updated_at: OffsetDateTime,
 }
 
-fn view_of(row: named_backends::Model) -> NamedBackendView {
+pub(crate) fn view_of(row: named_backends::Model) -> NamedBackendView {
     let parameters = UrlTemplate::parse(&row.url_template)
         .map(|t| t.parameters())
         .unwrap_or_default();
@@ -358,6 +359,14 @@ pub async fn create(
 ) -> Result<BackendDiff, ApiError> {
     let txn = state.db.begin().await?;
     let view = insert(&txn, principal, actor, input).await?;
+    revisions::record(
+        &txn,
+        actor,
+        "named_backend.create",
+        None,
+        vec![Touched::named_backend(None, Some(&view))],
+    )
+    .await?;
     let written = zone_service::finish(state, txn, Default::default(), dry_run).await?;
     Ok(BackendDiff {
         dry_run,
@@ -372,6 +381,7 @@ pub async fn create(
 
 /// Checks and inserts one named backend with its audit row on `txn` (a new backend has
 /// no zones yet, so nothing reaches Redis). Problems name `name`, `url_template`, `preset`.
+/// The caller records the revision (with whatever else its change does).
 pub async fn insert(
     txn: &DatabaseTransaction,
     principal: &Principal,
@@ -480,6 +490,17 @@ pub async fn get(
     Ok(view_of(find(db, principal, id, Level::Read, false).await?))
 }
 
+/// The upstream URL `entry`'s template makes of a zone row (`None`: the zone has no
+/// upstream); `Err` when the zone does not validate with it.
+pub fn rendered_url(
+    row: &zones::Model,
+    entry: Option<&Entry>,
+) -> Result<Option<String>, switchyard_shared::model::ValidationErrors> {
+    let spec = zone_service::spec_with(row, entry);
+    spec.validate("zone", &row.id.to_string(), &One(entry))
+        .map(|v| v.route.upstreams.first().map(|u| u.url.as_str().to_owned()))
+}
+
 /// Most re-render problems listed in one answer; the message gives the full count.
 const MAX_LISTED: usize = 50;
 
@@ -516,22 +537,29 @@ pub async fn update(
         ..new_entry.clone()
     });
     let mut rerendered = Vec::with_capacity(users.len());
+    let mut touched = Vec::with_capacity(users.len() + 1);
     let mut problems = Vec::new();
     let mut failing = 0usize;
     for row in &users {
-        let url_with = |entry: Option<&Entry>| {
-            let spec = zone_service::spec_with(row, entry);
-            spec.validate("zone", &row.id.to_string(), &One(entry))
-                .map(|v| v.route.upstreams.first().map(|u| u.url.as_str().to_owned()))
-        };
+        let url_with = |entry: Option<&Entry>| rendered_url(row, entry);
         match url_with(Some(&new_entry)) {
-            Ok(after) => rerendered.push(Rerendered {
-                id: row.id,
-                hostname: row.hostname.clone(),
-                path_prefix: row.path_prefix.clone(),
-                before: url_with(old_entry.as_ref()).ok().flatten(),
-                after: after.unwrap_or_default(),
-            }),
+            Ok(after) => {
+                let before = url_with(old_entry.as_ref()).ok().flatten();
+                let after = after.unwrap_or_default();
+                touched.push(Touched::zone_rerendered(
+                    &zone_service::full_view_with(row, old_entry.as_ref()),
+                    before.as_deref(),
+                    &zone_service::full_view_with(row, Some(&new_entry)),
+                    &after,
+                ));
+                rerendered.push(Rerendered {
+                    id: row.id,
+                    hostname: row.hostname.clone(),
+                    path_prefix: row.path_prefix.clone(),
+                    before,
+                    after,
+                })
+            }
             Err(e) => {
                 failing += 1;
                 if problems.len() < MAX_LISTED {
@@ -590,6 +618,8 @@ pub async fn update(
         },
     )
     .await?;
+    touched.insert(0, Touched::named_backend(Some(&before), Some(&after)));
+    revisions::record(&txn, actor, "named_backend.update", None, touched).await?;
     // Every hostname of every zone using it, rebuilt in one write-through: one
     // ChangeSet, one Redis transaction, one version.
     let pending = sync::enqueue(&txn, users.iter().map(|z| z.hostname.clone())).await?;
@@ -640,6 +670,14 @@ pub async fn delete(
             before: Some(summary(&before)),
             after: None,
         },
+    )
+    .await?;
+    revisions::record(
+        &txn,
+        actor,
+        "named_backend.delete",
+        None,
+        vec![Touched::named_backend(Some(&before), None)],
     )
     .await?;
     let written = zone_service::finish(state, txn, Default::default(), dry_run).await?;

@@ -40,6 +40,15 @@ pub struct Pending {
     hostnames: BTreeSet<String>,
 }
 
+impl Pending {
+    /// One change's outbox rows made of several parts' (a rollback's zones and the
+    /// zones its named backends re-render), written through together.
+    pub fn merge(&mut self, other: Pending) {
+        self.ids.extend(other.ids);
+        self.hostnames.extend(other.hostnames);
+    }
+}
+
 /// Rows per statement when many hostnames are written, locked or read at once.
 const HOSTS_PER_STATEMENT: usize = 5_000;
 

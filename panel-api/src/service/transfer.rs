@@ -21,6 +21,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::named_backends::{self, Catalog, NamedBackendView, NewNamedBackend};
+use super::revisions::{self, Touched};
 use super::zones::{self, BulkRequest, BulkUpdate, Diff, spec_of};
 use super::{Actor, domains};
 use crate::app::AppState;
@@ -220,11 +221,17 @@ pub async fn import(
     if document.replace {
         request.delete = existing.into_values().map(|r| r.id).collect();
     }
+    let backends_touched: Vec<Touched> = created
+        .iter()
+        .map(|view| Touched::named_backend(None, Some(view)))
+        .collect();
     if request.create.is_empty() && request.update.is_empty() && request.delete.is_empty() {
+        let revision = revisions::record(&txn, actor, "import", None, backends_touched).await?;
         let written = zones::finish(state, txn, Default::default(), dry_run).await?;
         return Ok(Diff {
             dry_run,
             named_backends_created: created,
+            revision,
             ..Default::default()
         }
         .written(written));
@@ -238,17 +245,26 @@ pub async fn import(
             })
             .collect()
     };
-    let diff = zones::bulk_in(state, txn, principal, actor, request, dry_run)
-        .await
-        .map_err(|e| match e {
-            ApiError::Invalid { details, .. } => invalid(as_written(details)),
-            // The data format gate names the zone that has policies.
-            ApiError::Conflict { message, details } => ApiError::Conflict {
-                message,
-                details: as_written(details),
-            },
-            other => other,
-        })?;
+    let diff = zones::bulk_in(
+        state,
+        txn,
+        principal,
+        actor,
+        request,
+        "import",
+        backends_touched,
+        dry_run,
+    )
+    .await
+    .map_err(|e| match e {
+        ApiError::Invalid { details, .. } => invalid(as_written(details)),
+        // The data format gate names the zone that has policies.
+        ApiError::Conflict { message, details } => ApiError::Conflict {
+            message,
+            details: as_written(details),
+        },
+        other => other,
+    })?;
     Ok(Diff {
         named_backends_created: created,
         ..diff

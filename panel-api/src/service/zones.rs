@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::named_backends::{Catalog, Entry, Names};
+use super::revisions::{self, Touched};
 use super::{Actor, AuditEntry, ListQuery, Page, audit, bounded_count, domains, format_gate, sync};
 use crate::app::AppState;
 use crate::auth::{Level, Need, Principal, Scope, authorize};
@@ -66,14 +67,20 @@ pub struct Diff {
     /// now and the exact record the write would write (the JSON the proxies read), by
     /// hostname.
     pub records: Vec<sync::RecordChange>,
+    /// The revision this change recorded (`GET /api/v1/revisions/{number}`); `null` for
+    /// a dry run or a change that changed nothing.
+    pub revision: Option<i64>,
 }
 
 impl Diff {
+    /// The diff with what the write reports; a dry run reports no revision (its number
+    /// was rolled back with it).
     pub fn written(self, written: Written) -> Self {
         Diff {
             version: written.version,
             committed_at: written.committed_at,
             records: written.records,
+            revision: if self.dry_run { None } else { self.revision },
             ..self
         }
     }
@@ -225,10 +232,24 @@ pub fn shown(spec: ZoneSpec) -> ZoneSpec {
 
 fn view_of(row: zones::Model, catalog: &Catalog) -> ZoneView {
     ZoneView {
+        spec: shown(spec_of(&row, catalog)),
+        ..full_view(&row, catalog)
+    }
+}
+
+/// A zone as [`ZoneView`] with basic-auth hashes kept: what a revision stores, so that a
+/// rollback restores the passwords. Never an answer as it is ([`revisions`] redacts).
+pub fn full_view(row: &zones::Model, catalog: &Catalog) -> ZoneView {
+    full_view_with(row, catalog.get(row.named_backend_id))
+}
+
+/// [`full_view`] with the zone's named backend given (e.g. as it was before a change).
+pub fn full_view_with(row: &zones::Model, named: Option<&Entry>) -> ZoneView {
+    ZoneView {
         id: row.id,
         domain_id: row.domain_id,
         named_backend_id: row.named_backend_id,
-        spec: shown(spec_of(&row, catalog)),
+        spec: spec_with(row, named),
         created_at: row.created_at,
         updated_at: row.updated_at,
     }
@@ -541,12 +562,12 @@ pub async fn create(
         ..Default::default()
     };
     row_fields(&mut row, &checked);
-    let view = view_of(
-        row.insert(&txn)
-            .await
-            .map_err(|e| conflict(&checked.spec, e))?,
-        &catalog,
-    );
+    let inserted = row
+        .insert(&txn)
+        .await
+        .map_err(|e| conflict(&checked.spec, e))?;
+    let full = full_view(&inserted, &catalog);
+    let view = view_of(inserted, &catalog);
     audit(
         &txn,
         actor,
@@ -559,11 +580,20 @@ pub async fn create(
         },
     )
     .await?;
+    let revision = revisions::record(
+        &txn,
+        actor,
+        "zone.create",
+        None,
+        vec![Touched::zone(None, Some(&full))],
+    )
+    .await?;
     let pending = sync::enqueue(&txn, [view.spec.hostname.clone()]).await?;
     let written = finish(state, txn, pending, dry_run).await?;
     Ok(Diff {
         dry_run,
         created: vec![view],
+        revision,
         ..Default::default()
     }
     .written(written))
@@ -671,15 +701,24 @@ pub async fn update(
     let (needed, field) = format_gate::needed(&checked.spec);
     format_gate::check(state, needed, field).await?;
     let before = view_of(existing.clone(), &catalog);
+    let full_before = full_view(&existing, &catalog);
     let mut row: zones::ActiveModel = existing.into();
     row_fields(&mut row, &checked);
     row.updated_at = Set(OffsetDateTime::now_utc());
-    let after = view_of(
-        row.update(&txn)
-            .await
-            .map_err(|e| conflict(&checked.spec, e))?,
-        &catalog,
-    );
+    let updated = row
+        .update(&txn)
+        .await
+        .map_err(|e| conflict(&checked.spec, e))?;
+    let full_after = full_view(&updated, &catalog);
+    let after = view_of(updated, &catalog);
+    let revision = revisions::record(
+        &txn,
+        actor,
+        "zone.update",
+        None,
+        vec![Touched::zone(Some(&full_before), Some(&full_after))],
+    )
+    .await?;
     audit(
         &txn,
         actor,
@@ -701,6 +740,7 @@ pub async fn update(
     Ok(Diff {
         dry_run,
         changed: vec![Change { id, before, after }],
+        revision,
         ..Default::default()
     }
     .written(written))
@@ -720,8 +760,18 @@ pub async fn delete(
         .await?
         .ok_or(ApiError::NotFound)?;
     authorize(principal, Need::Domain(existing.domain_id, Level::Edit))?;
-    let before = view_of(existing, &Catalog::load(&txn).await?);
+    let catalog = Catalog::load(&txn).await?;
+    let full_before = full_view(&existing, &catalog);
+    let before = view_of(existing, &catalog);
     zones::Entity::delete_by_id(id).exec(&txn).await?;
+    let revision = revisions::record(
+        &txn,
+        actor,
+        "zone.delete",
+        None,
+        vec![Touched::zone(Some(&full_before), None)],
+    )
+    .await?;
     audit(
         &txn,
         actor,
@@ -739,6 +789,7 @@ pub async fn delete(
     Ok(Diff {
         dry_run,
         deleted: vec![before],
+        revision,
         ..Default::default()
     }
     .written(written))
@@ -761,6 +812,20 @@ pub struct BulkRequest {
     pub update: Vec<BulkUpdate>,
     #[serde(default)]
     pub delete: Vec<Uuid>,
+    /// A rollback's restoring write (never read from a request).
+    #[serde(skip)]
+    pub restore: Option<Restore>,
+}
+
+/// What a rollback adds to a bulk write: the zones it re-creates keep the ids they had
+/// (so their history goes on), and every zone keeps the named backend it had by id,
+/// whatever the name means to the caller now.
+#[derive(Debug, Default, Clone)]
+pub struct Restore {
+    /// The id of each `create` item, by position.
+    pub create_ids: Vec<Uuid>,
+    /// Zone id → the named backend it must use.
+    pub backends: HashMap<Uuid, Uuid>,
 }
 
 /// One replacement in a bulk request: the zone's id and its full new spec.
@@ -790,19 +855,60 @@ pub async fn bulk(
     dry_run: bool,
 ) -> Result<Diff, ApiError> {
     let txn = state.db.begin().await?;
-    bulk_in(state, txn, principal, actor, request, dry_run).await
+    bulk_in(
+        state,
+        txn,
+        principal,
+        actor,
+        request,
+        "zone.bulk",
+        Vec::new(),
+        dry_run,
+    )
+    .await
 }
 
 /// [`bulk`] on a transaction the caller opened (an import creates named backends in it
-/// first); commits it, or rolls it back for a dry run or on any problem.
+/// first, and passes what it changed there as `earlier`): records the whole change as
+/// one revision named `action`, then commits, or rolls back for a dry run or on any
+/// problem.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one write's context, passed through"
+)]
 pub async fn bulk_in(
     state: &AppState,
     txn: DatabaseTransaction,
     principal: &Principal,
     actor: &Actor,
     request: BulkRequest,
+    action: &str,
+    mut earlier: Vec<Touched>,
     dry_run: bool,
 ) -> Result<Diff, ApiError> {
+    let (mut diff, pending, touched) =
+        bulk_apply(state, &txn, principal, actor, request, dry_run).await?;
+    earlier.extend(touched);
+    diff.revision = revisions::record(&txn, actor, action, None, earlier).await?;
+    let written = finish(state, txn, pending, dry_run).await?;
+    Ok(diff.written(written))
+}
+
+/// The statements of a bulk write on `txn`, neither recorded as a revision nor
+/// committed: the diff, the hostnames Redis owes, and the records it touched (for
+/// [`revisions::record`]). Callers finish with [`finish`].
+pub async fn bulk_apply(
+    state: &AppState,
+    txn: &DatabaseTransaction,
+    principal: &Principal,
+    actor: &Actor,
+    mut request: BulkRequest,
+    dry_run: bool,
+) -> Result<(Diff, sync::Pending, Vec<Touched>), ApiError> {
+    let restoring = request.restore.is_some();
+    let restore = request.restore.take().unwrap_or_default();
+    // What a restored zone's named backend name means: the backend it had, by id.
+    let pinned = |id: Uuid| restore.backends.get(&id).copied();
     let items = request.create.len() + request.update.len() + request.delete.len();
     if items == 0 || items > MAX_BULK_ITEMS {
         return Err(ApiError::invalid_field(
@@ -813,12 +919,12 @@ pub async fn bulk_in(
         ));
     }
     let mut errors = Vec::new();
-    let catalog = Catalog::load(&txn).await?;
+    let catalog = Catalog::load(txn).await?;
     let names = catalog.names_for(principal);
 
     // Every domain by name, once: the containing domain of each hostname is then a few
     // hash lookups (the name and each of its parent suffixes), not a query per item.
-    let domain_ids: HashMap<String, Uuid> = super::domains::all_names(&txn).await?;
+    let domain_ids: HashMap<String, Uuid> = super::domains::all_names(txn).await?;
     let domain_of = |host: &str| -> Option<Uuid> {
         let mut rest = host;
         loop {
@@ -841,7 +947,7 @@ pub async fn bulk_in(
         for row in zones::Entity::find()
             .filter(zones::Column::Id.is_in(chunk.to_vec()))
             .lock_exclusive()
-            .all(&txn)
+            .all(txn)
             .await?
         {
             existing.insert(row.id, row);
@@ -874,7 +980,12 @@ pub async fn bulk_in(
     // Each with its position in the request, for error messages.
     let mut creates: Vec<(usize, Uuid, Checked)> = Vec::with_capacity(request.create.len());
     for (i, spec) in request.create.into_iter().enumerate() {
-        let id = Uuid::new_v4();
+        let id = restore
+            .create_ids
+            .get(i)
+            .copied()
+            .unwrap_or_else(Uuid::new_v4);
+        let names = names.keeping(catalog.get(pinned(id)));
         match check_with(principal, id, spec, domain_of, &names) {
             Ok(checked) => creates.push((i, id, checked)),
             Err(es) => es
@@ -889,9 +1000,13 @@ pub async fn bulk_in(
             keep_stored_hashes(&mut item.zone, before);
         }
         let names = names.keeping(
-            before
-                .as_ref()
-                .and_then(|b| catalog.get(b.named_backend_id)),
+            pinned(item.id)
+                .and_then(|id| catalog.get(Some(id)))
+                .or_else(|| {
+                    before
+                        .as_ref()
+                        .and_then(|b| catalog.get(b.named_backend_id))
+                }),
         );
         match (
             before,
@@ -939,7 +1054,7 @@ pub async fn bulk_in(
     for chunk in hostnames.chunks(INSERT_CHUNK) {
         let staying = zones::Entity::find()
             .filter(zones::Column::Hostname.is_in(chunk.to_vec()))
-            .all(&txn)
+            .all(txn)
             .await?;
         for row in staying.into_iter().filter(|r| !seen_ids.contains(&r.id)) {
             let key = (
@@ -996,19 +1111,27 @@ pub async fn bulk_in(
     };
     let mut audits: Vec<audit_log::ActiveModel> = Vec::with_capacity(items);
     let mut touched_hosts: Vec<String> = Vec::with_capacity(items);
+    let mut touched: Vec<Touched> = Vec::with_capacity(items);
+    // A rollback's items are audited as what they are.
+    let (create_action, update_action, delete_action) = if restoring {
+        ("zone.rollback", "zone.rollback", "zone.rollback")
+    } else {
+        ("zone.create", "zone.update", "zone.delete")
+    };
 
     // Deletes first, so a batch may move a (hostname, path) from one zone to another.
     for chunk in deletes.chunks(INSERT_CHUNK) {
         zones::Entity::delete_many()
             .filter(zones::Column::Id.is_in(chunk.iter().map(|r| r.id)))
-            .exec(&txn)
+            .exec(txn)
             .await?;
     }
     for row in deletes {
+        touched.push(Touched::zone(Some(&full_view(&row, &catalog)), None));
         let view = view_of(row, &catalog);
         audits.push(audit_row(
             actor,
-            "zone.delete",
+            delete_action,
             view.id,
             Some(summary(&view)),
             None,
@@ -1017,19 +1140,23 @@ pub async fn bulk_in(
         diff.deleted.push(view);
     }
     for (_, before, checked) in updates {
+        let full_before = full_view(&before, &catalog);
         let before_view = view_of(before.clone(), &catalog);
         let mut row: zones::ActiveModel = before.into();
         row_fields(&mut row, &checked);
         row.updated_at = Set(now);
-        let after = view_of(
-            row.update(&txn)
-                .await
-                .map_err(|e| conflict(&checked.spec, e))?,
-            &catalog,
-        );
+        let updated = row
+            .update(txn)
+            .await
+            .map_err(|e| conflict(&checked.spec, e))?;
+        touched.push(Touched::zone(
+            Some(&full_before),
+            Some(&full_view(&updated, &catalog)),
+        ));
+        let after = view_of(updated, &catalog);
         audits.push(audit_row(
             actor,
-            "zone.update",
+            update_action,
             after.id,
             Some(summary(&before_view)),
             Some(summary(&after)),
@@ -1051,17 +1178,22 @@ pub async fn bulk_in(
             ..Default::default()
         };
         row_fields(&mut row, checked);
-        let view = ZoneView {
+        let full = ZoneView {
             id: *id,
             domain_id: checked.domain_id,
             named_backend_id: checked.named_backend_id,
-            spec: shown(checked.spec.clone()),
+            spec: checked.spec.clone(),
             created_at: now,
             updated_at: now,
         };
+        touched.push(Touched::zone(None, Some(&full)));
+        let view = ZoneView {
+            spec: shown(full.spec),
+            ..full
+        };
         audits.push(audit_row(
             actor,
-            "zone.create",
+            create_action,
             *id,
             None,
             Some(summary(&view)),
@@ -1073,7 +1205,7 @@ pub async fn bulk_in(
     while !rows.is_empty() {
         let rest = rows.split_off(rows.len().min(INSERT_CHUNK));
         zones::Entity::insert_many(std::mem::replace(&mut rows, rest))
-            .exec_without_returning(&txn)
+            .exec_without_returning(txn)
             .await
             .map_err(|e| match super::unique_violation(&e) {
                 Some(_) => ApiError::Conflict {
@@ -1089,12 +1221,11 @@ pub async fn bulk_in(
     while !audits.is_empty() {
         let rest = audits.split_off(audits.len().min(INSERT_CHUNK * 2));
         audit_log::Entity::insert_many(std::mem::replace(&mut audits, rest))
-            .exec_without_returning(&txn)
+            .exec_without_returning(txn)
             .await?;
     }
-    let pending = sync::enqueue(&txn, touched_hosts).await?;
-    let written = finish(state, txn, pending, dry_run).await?;
-    Ok(diff.written(written))
+    let pending = sync::enqueue(txn, touched_hosts).await?;
+    Ok((diff, pending, touched))
 }
 
 /// An audit row for [`bulk`], written with the others in one statement.

@@ -458,3 +458,37 @@ pub fn assert_no_secrets(panel: &Panel, passwords: &[&str]) {
         "a password hash reached the logs"
     );
 }
+
+/// Redis holds exactly what PostgreSQL's zone rows render to (the write path's own
+/// renderer), hostname for hostname.
+pub async fn assert_redis_matches_postgres(panel: &Panel) -> anyhow::Result<()> {
+    use panel_api::entity::zones;
+    use panel_api::service::sync;
+    use sea_orm::QueryOrder as _;
+    let rows = zones::Entity::find()
+        .order_by_asc(zones::Column::Hostname)
+        .order_by_asc(zones::Column::PathPrefix)
+        .all(&panel.db)
+        .await?;
+    let named = sync::render_context(&panel.db).await?;
+    let mut by_host: std::collections::BTreeMap<String, Vec<zones::Model>> = Default::default();
+    for row in rows {
+        by_host.entry(row.hostname.clone()).or_default().push(row);
+    }
+    let expected: std::collections::BTreeMap<String, HostRecord> = by_host
+        .into_iter()
+        .filter_map(|(host, rows)| sync::render(&host, &rows, &named).map(|r| (host, r)))
+        .collect();
+    let snapshot = panel.redis.store().snapshot().await?;
+    anyhow::ensure!(snapshot.rejected.is_empty(), "{:?}", snapshot.rejected);
+    let actual: std::collections::BTreeMap<String, HostRecord> = snapshot
+        .zones
+        .into_iter()
+        .map(|r| (r.host.as_str().to_owned(), r))
+        .collect();
+    anyhow::ensure!(
+        actual == expected,
+        "Redis differs from PostgreSQL:\nredis: {actual:?}\npostgres: {expected:?}"
+    );
+    Ok(())
+}

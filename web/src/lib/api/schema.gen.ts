@@ -369,6 +369,68 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/revisions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The configuration's history, newest first: admins see every revision; a user the
+         *     revisions with a record they may read (zones and domains of their read grants, their
+         *     own, granted and preset named backends), each listing only those records.
+         */
+        get: operations["revisions_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/revisions/{number}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One revision with a page of its records, before and after (basic-auth users by
+         *     username only); only the records the caller may read.
+         */
+        get: operations["revisions_read"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Admins: restores the whole routing configuration (zones, named backends, deleted
+         *     domains) to its state right after `revision`, as one change; `dry_run` (in the body
+         *     or the query) answers every difference and changes nothing.
+         */
+        post: operations["revisions_rollback_all"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users": {
         parameters: {
             query?: never;
@@ -450,6 +512,49 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/zones/{id}/revisions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A zone's history, newest first: every revision that created, changed, re-rendered
+         *     or deleted it. A deleted zone's history stays here, by its id.
+         */
+        get: operations["revisions_zone_history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/zones/{id}/rollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restores the zone to its state right after `revision`: re-created (with its id) if
+         *     deleted since, deleted if it did not exist yet, replaced otherwise. One change with
+         *     its own revision and audit record, written through to Redis; `dry_run` (in the body
+         *     or the query) answers the diff only. A zone already in that state answers an empty
+         *     diff and records nothing.
+         */
+        post: operations["revisions_rollback_zone"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -490,6 +595,21 @@ export interface components {
             resource_id: string;
             resource_type: string;
             source_addr?: string | null;
+        };
+        /** @description A named backend a rollback changed. */
+        BackendChange: {
+            after: components["schemas"]["NamedBackendView"];
+            before: components["schemas"]["NamedBackendView"];
+            /** Format: uuid */
+            id: string;
+        };
+        /** @description What a configuration rollback does to named backends. */
+        BackendChanges: {
+            /** @description Name or template restored (their zones re-rendered). */
+            changed: components["schemas"]["BackendChange"][];
+            /** @description Re-created, with the id they had. */
+            created: components["schemas"]["NamedBackendView"][];
+            deleted: components["schemas"]["NamedBackendView"][];
         };
         /** @description What a named-backend write did, or with `dry_run` would do. */
         BackendDiff: {
@@ -660,6 +780,17 @@ export interface components {
              */
             window_secs: number;
         };
+        /**
+         * @description `POST /api/v1/rollback`: every difference between now and the state right after
+         *     `to_revision`. The zones' part has the fields of a bulk write's diff (with the
+         *     Redis records of a dry run, the version and commit time of a real one).
+         */
+        ConfigDiff: components["schemas"]["Diff"] & {
+            domains: components["schemas"]["DomainChanges"];
+            named_backends: components["schemas"]["BackendChanges"];
+            /** Format: int64 */
+            to_revision: number;
+        };
         /** @description The answer to a creation: the only time the full key is ever returned. */
         CreatedApiKey: components["schemas"]["ApiKeyView"] & {
             key: string;
@@ -746,6 +877,12 @@ export interface components {
             records: components["schemas"]["RecordChange"][];
             /**
              * Format: int64
+             * @description The revision this change recorded (`GET /api/v1/revisions/{number}`); `null` for
+             *     a dry run or a change that changed nothing.
+             */
+            revision?: number | null;
+            /**
+             * Format: int64
              * @description The global Redis version the write produced: a proxy at this version or later
              *     serves it. `null` for a dry run, or when Redis did not answer: the change is
              *     committed and queued, and reaches Redis once it is back.
@@ -773,6 +910,16 @@ export interface components {
              */
             named_backends?: components["schemas"]["BackendEntry"][];
             zones: components["schemas"]["ZoneSpec"][];
+        };
+        /**
+         * @description What a configuration rollback does to domains: it re-creates those deleted since
+         *     (with a new certificate order: the old key is gone) and never deletes one — a
+         *     domain's certificate and grants are not routing, and zones in it are rolled back
+         *     anyway.
+         */
+        DomainChanges: {
+            created: components["schemas"]["DomainView"][];
+            kept: components["schemas"]["KeptDomain"][];
         };
         /** @description `GET /domains`: a page of domains, or while PostgreSQL is down, as last published. */
         DomainPage: components["schemas"]["Page_DomainView"] | components["schemas"]["DegradedPage_DegradedDomain"];
@@ -1106,6 +1253,16 @@ export interface components {
              */
             secret?: string | null;
         };
+        /** @description A domain a configuration rollback leaves as it is, and why. */
+        KeptDomain: {
+            domain: components["schemas"]["DomainView"];
+            reason: string;
+        };
+        /**
+         * @description What a revision record is about.
+         * @enum {string}
+         */
+        Kind: "zone" | "named_backend" | "domain";
         LoggedIn: {
             /** @description Echo in `X-CSRF-Token` on every unsafe request (also in the `sy_csrf` cookie). */
             csrf_token: string;
@@ -1219,6 +1376,11 @@ export interface components {
             /** @description 1–64 characters from a–z, A–Z, 0–9 and `.` `_` `-` `@`. */
             username: string;
         };
+        /**
+         * @description What a change did to a record.
+         * @enum {string}
+         */
+        Op: "create" | "update" | "delete" | "rerender";
         /** @description One page of a list. */
         Page_ApiKeyView: {
             items: {
@@ -1720,6 +1882,15 @@ export interface components {
             /** @description The Redis key (under the deployment's prefix). */
             key: string;
         };
+        /** @description One record of a revision, without its contents. */
+        RecordSummary: {
+            /** Format: uuid */
+            id: string;
+            /** @description `app.example.com/api` for a zone, the name of a named backend or domain. */
+            key: string;
+            kind: components["schemas"]["Kind"];
+            op: components["schemas"]["Op"];
+        };
         /**
          * @description A redirect rule: paths matching `pattern` (every path when absent) are answered with
          *     `code` and `Location: target`, where `$1`, `${name}` are the pattern's captures.
@@ -1802,6 +1973,98 @@ export interface components {
              */
             on_status: number[];
         };
+        /** @description Who made a revision, when, and why. */
+        RevisionHead: {
+            /**
+             * @description `zone.create`, `zone.update`, `zone.delete`, `zone.bulk`, `import`,
+             *     `named_backend.create|update|delete`, `domain.create`, `zone.rollback`, `rollback`.
+             */
+            action: string;
+            /** @description e.g. `alice (api key sy_ab12…)`. */
+            actor: string;
+            /**
+             * Format: uuid
+             * @description `null` once the user is deleted (`actor` still says who it was).
+             */
+            actor_user_id?: string | null;
+            /** Format: date-time */
+            at: string;
+            /**
+             * Format: int64
+             * @description Increasing, not contiguous: a dry run or a failed change uses a number up.
+             */
+            number: number;
+            request_id?: string | null;
+            /**
+             * Format: int64
+             * @description A rollback: the revision whose state it restored.
+             */
+            restores?: number | null;
+        };
+        /** @description A page of revisions (newest first); `next` is the `after` of the next page. */
+        RevisionPage_RevisionSummary: {
+            items: (components["schemas"]["RevisionHead"] & {
+                /** @description The first 20 records the caller may read. */
+                records: components["schemas"]["RecordSummary"][];
+                /**
+                 * Format: int64
+                 * @description How many records of this revision the caller may read.
+                 */
+                records_total: number;
+            })[];
+            /** Format: int64 */
+            limit: number;
+            /** @description Pass as `after=` for the next page; absent on the last page. */
+            next?: string | null;
+        };
+        /** @description A page of revisions (newest first); `next` is the `after` of the next page. */
+        RevisionPage_ZoneRevision: {
+            items: (components["schemas"]["RevisionHead"] & components["schemas"]["RevisionRecord"])[];
+            /** Format: int64 */
+            limit: number;
+            /** @description Pass as `after=` for the next page; absent on the last page. */
+            next?: string | null;
+        };
+        /**
+         * @description One record of a revision with its contents: the record as the API showed it before
+         *     and after (`null`: it did not exist). Basic-auth users show their username only.
+         */
+        RevisionRecord: {
+            after?: Record<string, never> | null;
+            /**
+             * @description A zone (with `rendered`, the upstream URL, for `rerender`), named backend or
+             *     domain as the API shows it.
+             */
+            before?: Record<string, never> | null;
+            /** Format: uuid */
+            id: string;
+            key: string;
+            kind: components["schemas"]["Kind"];
+            op: components["schemas"]["Op"];
+        };
+        /** @description A revision in a list: who, when, and the first records it touched. */
+        RevisionSummary: components["schemas"]["RevisionHead"] & {
+            /** @description The first 20 records the caller may read. */
+            records: components["schemas"]["RecordSummary"][];
+            /**
+             * Format: int64
+             * @description How many records of this revision the caller may read.
+             */
+            records_total: number;
+        };
+        /** @description `GET /api/v1/revisions/{number}`: the revision and a page of its records. */
+        RevisionView: components["schemas"]["RevisionHead"] & {
+            /** Format: int64 */
+            limit: number;
+            /** Format: int64 */
+            offset: number;
+            records: components["schemas"]["RevisionRecord"][];
+            /**
+             * Format: int64
+             * @description How many records of this revision the caller may read.
+             */
+            records_total: number;
+        };
         /** @description How the upstream path is rewritten. */
         Rewrite: {
             /** @enum {string} */
@@ -1815,6 +2078,16 @@ export interface components {
             kind: "regex";
             pattern: string;
             replacement: string;
+        };
+        /** @description `POST /api/v1/zones/{id}/rollback` and `POST /api/v1/rollback`. */
+        RollbackRequest: {
+            /** @description Answer the diff the rollback would apply and change nothing (as `?dry_run=true`). */
+            dry_run?: boolean;
+            /**
+             * Format: int64
+             * @description The revision whose state to restore (the state right after it was committed).
+             */
+            revision: number;
         };
         /**
          * @description What a request must also meet for a route to serve it. Empty (the default) matches
@@ -1991,6 +2264,8 @@ export interface components {
             /** @description One route per (path prefix, match conditions). */
             routes: components["schemas"]["RouteRecord"][];
         };
+        /** @description One entry of a zone's history: the revision and what it did to the zone. */
+        ZoneRevision: components["schemas"]["RevisionHead"] & components["schemas"]["RevisionRecord"];
         /** @description A zone as a user or script gives it. */
         ZoneSpec: {
             /** @description CIDRs or single addresses; empty allows everyone. */
@@ -2146,6 +2421,15 @@ export interface components {
         };
         /** @description `not_found`: no such resource, or one the caller has no grant on (both answer the same) */
         NotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
+        /** @description `forbidden`: the caller may read the zone but not change it (a rollback needs an edit grant on its domain, now and at the revision), or a session request without its `X-CSRF-Token` */
+        RollbackForbidden: {
             headers: {
                 [name: string]: unknown;
             };
@@ -3126,6 +3410,104 @@ export interface operations {
             500: components["responses"]["Internal"];
         };
     };
+    revisions_list: {
+        parameters: {
+            query?: {
+                /** @description Revisions per page, 1–500; 50 when absent. */
+                limit?: number;
+                /** @description The `next` of the previous page: revisions numbered below it. */
+                after?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of revisions, newest first; `next` is the `after` of the next page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevisionPage_RevisionSummary"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            422: components["responses"]["Invalid"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    revisions_read: {
+        parameters: {
+            query?: {
+                /** @description Records per page, 1–500; 50 when absent. */
+                limit?: number;
+                /** @description Records to skip, 0–1,000,000,000; 0 when absent. */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The revision's number */
+                number: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The revision and a page of its records */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevisionView"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["Invalid"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    revisions_rollback_all: {
+        parameters: {
+            query?: {
+                dry_run?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RollbackRequest"];
+            };
+        };
+        responses: {
+            /** @description Every difference applied (or, for a dry run, that would be) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConfigDiff"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["ZoneConflict"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Invalid"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ZoneUnavailable"];
+        };
+    };
     users_list: {
         parameters: {
             query?: {
@@ -3480,6 +3862,78 @@ export interface operations {
             422: components["responses"]["Invalid"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
+        };
+    };
+    revisions_zone_history: {
+        parameters: {
+            query?: {
+                /** @description Revisions per page, 1–500; 50 when absent. */
+                limit?: number;
+                /** @description The `next` of the previous page: revisions numbered below it. */
+                after?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The zone's id (a deleted zone's too) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the zone's revisions, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevisionPage_ZoneRevision"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["Invalid"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    revisions_rollback_zone: {
+        parameters: {
+            query?: {
+                dry_run?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description The zone's id (a deleted zone's too) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RollbackRequest"];
+            };
+        };
+        responses: {
+            /** @description The diff applied (or, for a dry run, that would be), as a zone write answers it */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Diff"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["RollbackForbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["ZoneConflict"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Invalid"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["ZoneUnavailable"];
         };
     };
 }
