@@ -12,6 +12,10 @@
 //! (it refuses the statement, which would be a 500), so a NUL is refused up front — in a
 //! body (anywhere, key or value), in a query parameter and in the cursor of a page. The
 //! document says so with [`NO_NUL_PATTERN`] on its strings.
+//!
+//! A whole number written with a fraction (`7.0`) is the integer it is, as JSON Schema's
+//! `integer` has it: a body that fails only for that is read again with such numbers as
+//! integers.
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -80,9 +84,47 @@ where
                 }
             }
         }
-        axum::Json::<T>::from_bytes(&bytes)
-            .map(|axum::Json(value)| ApiJson(value))
-            .map_err(ApiError::from)
+        match axum::Json::<T>::from_bytes(&bytes) {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => {
+                // JSON Schema's `integer` takes `7.0` (RFC 8259 numbers have no type),
+                // serde's integers do not: a body that failed with whole numbers
+                // written with a fraction is read again with them as integers. Only
+                // on failure, so the usual body is parsed once.
+                if let Ok(mut value) = serde_json::from_slice::<Value>(&bytes)
+                    && whole_numbers_as_integers(&mut value)
+                    && let Ok(taken) = serde_json::from_value::<T>(value)
+                {
+                    return Ok(ApiJson(taken));
+                }
+                Err(ApiError::from(rejection))
+            }
+        }
+    }
+}
+
+/// Turns every float without a fraction (and exactly representable: |x| ≤ 2^53) into
+/// the integer it is; tells whether it changed anything.
+fn whole_numbers_as_integers(value: &mut Value) -> bool {
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let Some(f) = n.as_f64() else {
+                return false;
+            };
+            if f.fract() != 0.0 || f.abs() > EXACT {
+                return false;
+            }
+            *value = Value::from(f as i64);
+            true
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |changed, v| whole_numbers_as_integers(v) | changed),
+        Value::Object(fields) => fields
+            .values_mut()
+            .fold(false, |changed, v| whole_numbers_as_integers(v) | changed),
+        _ => false,
     }
 }
 
@@ -454,6 +496,46 @@ mod tests {
         let mut out = Vec::new();
         nul_fields(&json!("\u{0}"), &mut String::new(), &mut out);
         assert_eq!(out[0].field, ".");
+    }
+
+    #[test]
+    fn whole_numbers_written_with_a_fraction_are_integers() {
+        let mut v = json!({"a": 7.0, "b": [1.0, 2.5, -3.0], "c": {"d": 1e300}, "e": 4});
+        assert!(whole_numbers_as_integers(&mut v));
+        assert_eq!(
+            v,
+            json!({"a": 7, "b": [1, 2.5, -3], "c": {"d": 1e300}, "e": 4})
+        );
+        let mut plain = json!({"a": 1, "b": "x", "c": 0.5});
+        assert!(!whole_numbers_as_integers(&mut plain));
+    }
+
+    #[tokio::test]
+    async fn a_body_takes_whole_numbers_written_with_a_fraction() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Body {
+            revision: i64,
+        }
+        let request = |body: &'static str| {
+            Request::builder()
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(axum::body::Body::from(body))
+                .expect("a request")
+        };
+        let ApiJson(body) = ApiJson::<Body>::from_request(request(r#"{"revision": 1541.0}"#), &())
+            .await
+            .expect("7.0 is the integer 7");
+        assert_eq!(body.revision, 1541);
+        for refused in [r#"{"revision": 1.5}"#, r#"{"revision": 1.0, "x": 1}"#] {
+            let Err(err) = ApiJson::<Body>::from_request(request(refused), &()).await else {
+                panic!("{refused} was taken");
+            };
+            assert!(
+                matches!(err, ApiError::Invalid { .. }),
+                "{refused}: {err:?}"
+            );
+        }
     }
 
     #[test]
