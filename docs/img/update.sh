@@ -20,6 +20,8 @@ pictures=(
 	"web-import-bad-row.png bulk-import/admin-bad-row"
 	"web-degraded.png postgres-outage/admin-zones-from-redis"
 	"web-dark.png dark-mode/admin-zones-dark"
+	"web-zone-rollback.png zone-history/admin-zone-rollback-diff"
+	"web-history.png zone-history/admin-history"
 )
 for entry in "${pictures[@]}"; do
 	read -r name source <<<"$entry"

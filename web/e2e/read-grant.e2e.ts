@@ -1,5 +1,6 @@
 // Story: a user with a read grant on one domain sees only that domain's zones and cannot
-// change them — the panel offers no write control, and the API refuses one anyway.
+// change them — the panel offers no write control (a rollback from the zone's History is
+// disabled, with the reason), and the API refuses one anyway.
 import { expect, test } from "vitest";
 import { absentOrDisabled, browserFetch, logIn, openSection } from "./support/steps";
 import { story } from "./support/story";
@@ -13,6 +14,10 @@ test("a user with a read grant on one domain sees only its zones and cannot edit
   const granted = await stack.domain("granted.test");
   await stack.domain("other.test");
   const wwwId = await stack.zone("www.granted.test");
+  // … changed once, so its history holds a revision to roll back to.
+  await stack.admin.expect("PUT", `/zones/${wwwId}`, { hostname: "www.granted.test", backend: { kind: "none" } }, 200);
+  const history = await stack.admin.expect<{ items: { number: number }[] }>("GET", `/zones/${wwwId}/revisions`, undefined, 200);
+  const firstRevision = history.items[history.items.length - 1]?.number ?? 0;
   await stack.zone("api.granted.test");
   const otherId = await stack.zone("www.other.test");
   await stack.user(READER.username, READER.password, { domainId: granted, level: "read" });
@@ -41,6 +46,12 @@ test("a user with a read grant on one domain sees only its zones and cannot edit
     await absentOrDisabled(page.getByRole("button", { name: /delete/i }), "deleting the zone");
     await reader.sees("zone-read-only");
 
+    // Its History is readable; rolling back is offered disabled, with the reason.
+    const rollBack = page.getByRole("region", { name: "History" }).getByRole("button", { name: `Roll back to this (revision ${firstRevision})` });
+    expect(await rollBack.isDisabled()).toBe(true);
+    const reason = await rollBack.evaluate((b) => document.getElementById(b.getAttribute("aria-describedby") ?? "")?.textContent ?? "");
+    expect(reason).toMatch(/^Read-only: you hold a read grant/);
+
     // The API refuses the write the page does not offer, and the zone stays as it was.
     const before = await stack.admin.expect("GET", `/zones/${wwwId}`, undefined, 200);
     const put = await browserFetch(page, "PUT", `/zones/${wwwId}`, {
@@ -50,6 +61,8 @@ test("a user with a read grant on one domain sees only its zones and cannot edit
     expect([403, 404, 422]).toContain(put.status);
     const del = await browserFetch(page, "DELETE", `/zones/${wwwId}`);
     expect([403, 404]).toContain(del.status);
+    const rollback = await browserFetch(page, "POST", `/zones/${wwwId}/rollback`, { revision: firstRevision, dry_run: true });
+    expect(rollback.status).toBe(403);
     expect(await stack.admin.expect("GET", `/zones/${wwwId}`, undefined, 200)).toEqual(before);
 
     // The other domain's zone does not exist as far as this user can tell.

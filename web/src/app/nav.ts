@@ -14,6 +14,7 @@ export const NAV_ITEMS: NavItem[] = [
   { to: "/users", label: "Users", admin: true },
   { to: "/api-keys", label: "API keys" },
   { to: "/audit", label: "Audit" },
+  { to: "/history", label: "History", admin: true },
   { to: "/transfer", label: "Export/Import" },
 ];
 

@@ -41,6 +41,7 @@ export const routes: RouteObject[] = [
                 children: [
                   { path: "dns-credentials", lazy: async () => ({ Component: (await import("@/features/dns-credentials/components/CredentialsPage")).CredentialsPage }) },
                   { path: "users", lazy: async () => ({ Component: (await import("@/features/users/components/UsersPage")).UsersPage }) },
+                  { path: "history", lazy: async () => ({ Component: (await import("@/features/history/components/HistoryPage")).HistoryPage }) },
                   { path: "users/:id", lazy: async () => ({ Component: (await import("@/features/users/components/UserPage")).UserPage }) },
                 ],
               },

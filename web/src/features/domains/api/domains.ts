@@ -57,6 +57,8 @@ export function useCreateDomain() {
     onSuccess: () => {
       void client.invalidateQueries({ queryKey: ["domains", "list"] });
       void client.invalidateQueries({ queryKey: ["overview"] });
+      // A domain's creation is a revision of the configuration's history.
+      void client.invalidateQueries({ queryKey: ["revisions"] });
     },
   });
 }

@@ -7,6 +7,9 @@ import type { BackendDiff, NamedBackendUpdate, NamedBackendView, NewNamedBackend
 export const PAGE_SIZE = 50;
 export const ZONES_PAGE_SIZE = 25;
 
+/** The configuration's history (the History page): every named-backend write is a revision of it. */
+const REVISIONS_KEY = ["revisions"] as const;
+
 export const backendKeys = {
   all: ["named-backends"] as const,
   list: (q: string, offset: number) => ["named-backends", "list", { q, offset }] as const,
@@ -44,7 +47,10 @@ export function useCreateBackend() {
   const client = useQueryClient();
   return useMutation({
     mutationFn: async (body: NewNamedBackend): Promise<NamedBackendView> => (await unwrap(api.POST("/api/v1/named-backends", { body }))) as NamedBackendView,
-    onSuccess: () => void client.invalidateQueries({ queryKey: ["named-backends", "list"] }),
+    onSuccess: () => {
+      void client.invalidateQueries({ queryKey: ["named-backends", "list"] });
+      void client.invalidateQueries({ queryKey: REVISIONS_KEY });
+    },
   });
 }
 
@@ -65,6 +71,9 @@ export function useUpdateBackend(id: string) {
       void client.invalidateQueries({ queryKey: ["named-backends", "list"] });
       // A rename shows in the zones' backend names.
       if (diff.before?.name !== diff.after?.name) void client.invalidateQueries({ queryKey: ["zones"] });
+      // The change is a revision; the zones it re-rendered have it in their history.
+      else if (diff.zones.length > 0) void client.invalidateQueries({ queryKey: ["zones", "history"] });
+      void client.invalidateQueries({ queryKey: REVISIONS_KEY });
     },
   });
 }
@@ -76,6 +85,7 @@ export function useDeleteBackend(id: string) {
     onSuccess: () => {
       client.removeQueries({ queryKey: backendKeys.detail(id) });
       void client.invalidateQueries({ queryKey: ["named-backends", "list"] });
+      void client.invalidateQueries({ queryKey: REVISIONS_KEY });
     },
   });
 }

@@ -23,6 +23,8 @@ export function useApplyImport() {
     onSuccess: (diff) => {
       void client.invalidateQueries({ queryKey: ["zones"] });
       void client.invalidateQueries({ queryKey: ["overview"] });
+      // An import is one revision of the configuration's history.
+      void client.invalidateQueries({ queryKey: ["revisions"] });
       if ((diff.named_backends_created?.length ?? 0) > 0) void client.invalidateQueries({ queryKey: ["named-backends"] });
     },
   });

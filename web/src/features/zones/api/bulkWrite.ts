@@ -10,7 +10,7 @@ export function bulkDryRun(request: BulkRequest): Promise<Diff> {
   return unwrap(api.POST("/api/v1/zones/bulk", { params: { query: { dry_run: true } }, body: request }));
 }
 
-/** Applies a bulk request; every zone query (lists, details, the overview's count) is stale after it. */
+/** Applies a bulk request; every zone query (lists, details, histories, the overview's count) and the global history are stale after it. */
 export function useApplyBulk() {
   const client = useQueryClient();
   return useMutation({
@@ -18,6 +18,7 @@ export function useApplyBulk() {
     onSuccess: () => {
       void client.invalidateQueries({ queryKey: zoneKeys.all });
       void client.invalidateQueries({ queryKey: ["overview", "zones"] });
+      void client.invalidateQueries({ queryKey: ["revisions"] });
     },
   });
 }

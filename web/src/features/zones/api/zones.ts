@@ -10,6 +10,9 @@ export const zoneKeys = {
   all: ["zones"] as const,
   list: (q: string, after: string | null) => ["zones", "list", { q, after }] as const,
   detail: (id: string) => ["zones", "detail", id] as const,
+  /** Every page of one zone's history. */
+  historyOf: (id: string) => ["zones", "history", id] as const,
+  history: (id: string, after: string | null) => ["zones", "history", id, { after }] as const,
 };
 
 /** One page of zones: server-side search, paged by the server's cursor. */
@@ -76,6 +79,11 @@ function parseTime(text: string | null | undefined): number {
   return Number.isFinite(ms) ? ms : Date.now();
 }
 
+/** What a zone write's answer (a diff: a rollback's) says about where it went. */
+export function appliedFromDiff(diff: Diff, zone: ZoneView | null): Applied {
+  return { zone, version: diff.version ?? null, committedAt: parseTime(diff.committed_at), answeredAt: Date.now() };
+}
+
 /** A DELETE answers 204 without a body: the version and commit time are headers. */
 export function receiptFromHeaders(headers: Headers): { version: number | null; committedAt: number } {
   const raw = headers.get(VERSION_HEADER);
@@ -116,6 +124,9 @@ export function useApplyZoneWrite() {
       void client.invalidateQueries({ queryKey: ["overview"] });
       if (write.op === "delete") client.removeQueries({ queryKey: zoneKeys.detail(write.id) });
       else if (applied.zone) client.setQueryData(zoneKeys.detail(applied.zone.id), applied.zone);
+      // Every write records a revision: this zone's history and the global one have it.
+      if (write.op !== "create") void client.invalidateQueries({ queryKey: zoneKeys.historyOf(write.id) });
+      void client.invalidateQueries({ queryKey: ["revisions"] });
     },
   });
 }

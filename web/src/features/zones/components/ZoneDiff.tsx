@@ -1,3 +1,4 @@
+import type { ReactNode } from "react";
 import { Banner } from "@/components/ui/Banner";
 import { cn } from "@/components/ui/cn";
 import { zoneLabel } from "@/lib/routeMatch";
@@ -25,7 +26,7 @@ function RedisRecord({ value, label }: { value: unknown; label: string }) {
   );
 }
 
-function Entry({ entry, records }: { entry: ZoneDiffEntry; records: RecordChange[] }) {
+function Entry({ entry, records, extra }: { entry: ZoneDiffEntry; records: RecordChange[]; extra?: ReactNode }) {
   return (
     <li className="rounded-md border border-slate-200 p-3 dark:border-slate-700">
       <p className="flex flex-wrap items-center gap-2">
@@ -59,6 +60,7 @@ function Entry({ entry, records }: { entry: ZoneDiffEntry; records: RecordChange
           </tbody>
         </table>
       )}
+      {extra}
       {records.length > 0 && (
         <details className="mt-2">
           <summary className="cursor-pointer text-sm text-slate-700 dark:text-slate-300">What Redis will hold (read by the proxies)</summary>
@@ -84,17 +86,31 @@ function Entry({ entry, records }: { entry: ZoneDiffEntry; records: RecordChange
  * A write's diff as the API's dry run answered it: every zone, before → after. The API
  * answers no basic-auth hashes and no JWT secret, so `secrets` (the users the write gives
  * a new password and whether it sets a new JWT secret, from its payload) marks those
- * changes.
+ * changes. `label` names the list (a page with several diffs: a zone's history); `empty`
+ * replaces the words for a diff that changes nothing; `extra` is shown under each zone's
+ * fields (a history entry's re-rendered upstream URL).
  */
-export function ZoneDiff({ diff, secrets = NO_NEW_SECRETS }: { diff: Diff; secrets?: NewSecrets }) {
-  if (isEmptyDiff(diff, secrets)) {
-    return <Banner tone="info">Nothing would change: the zone already looks like this.</Banner>;
+export function ZoneDiff({
+  diff,
+  secrets = NO_NEW_SECRETS,
+  label = "Changes",
+  empty = "Nothing would change: the zone already looks like this.",
+  extra,
+}: {
+  diff: Diff;
+  secrets?: NewSecrets;
+  label?: string;
+  empty?: ReactNode;
+  extra?: ReactNode;
+}) {
+  if (isEmptyDiff(diff, secrets) && !extra) {
+    return <Banner tone="info">{empty}</Banner>;
   }
   const entries = diffEntries(diff, secrets);
   return (
-    <ul className="space-y-3" aria-label="Changes">
+    <ul className="space-y-3" aria-label={label}>
       {entries.map((e) => (
-        <Entry key={`${e.kind}-${e.id}`} entry={e} records={recordsOf(diff, e)} />
+        <Entry key={`${e.kind}-${e.id}`} entry={e} records={recordsOf(diff, e)} extra={extra} />
       ))}
     </ul>
   );

@@ -12,10 +12,12 @@ import { useRecheckHealth } from "@/lib/health";
 import { emptyZoneForm, formErrors, formFromZone, refusedByFormatGate, specFromForm, type FormErrors, type ZoneFormValues } from "../api/form";
 import { NO_NEW_SECRETS, secretsSet } from "../api/policies";
 import { isDegradedZone, type AnyZone, type Diff } from "../api/types";
-import { dryRun, useApplyZoneWrite, useZone, type Applied, type ZoneWrite } from "../api/zones";
+import { zoneAfterRollback } from "../api/history";
+import { appliedFromDiff, dryRun, useApplyZoneWrite, useZone, type Applied, type ZoneWrite } from "../api/zones";
 import { LiveOnFleet } from "./LiveOnFleet";
 import { ZoneDiff } from "./ZoneDiff";
 import { ZoneForm } from "./ZoneForm";
+import { ZoneHistory, type RolledBack } from "./ZoneHistory";
 
 const NO_ERRORS: FormErrors = { fields: {}, other: [] };
 
@@ -23,23 +25,45 @@ const NO_ERRORS: FormErrors = { fields: {}, other: [] };
 export interface AppliedState {
   applied?: Applied;
   deleted?: string;
+  /** A rollback from the History section: the revision restored, and the one it recorded. */
+  rolledBack?: { to: number; revision: number | null };
+}
+
+/**
+ * After a rollback from the History section: the zone's page again (its detail is the
+ * rolled-back zone already, which remounts the editor with a fresh form), with the
+ * outcome in the history state; the zones list when the rollback deleted the zone.
+ */
+function useShowRollback(title: string) {
+  const navigate = useNavigate();
+  const location = useLocation();
+  return ({ to, diff }: RolledBack) => {
+    const zone = zoneAfterRollback(diff);
+    const state: AppliedState = { applied: appliedFromDiff(diff, zone), rolledBack: { to, revision: diff.revision ?? null } };
+    if (zone === null && diff.deleted.length > 0) void navigate("/zones", { state: { ...state, deleted: title } satisfies AppliedState });
+    else void navigate(location.pathname, { replace: true, state });
+  };
 }
 
 export function ZoneEditorPage() {
   const { id } = useParams();
   const zone = useZone(id);
+  const showRollback = useShowRollback("the zone");
   if (id === undefined) return <ZoneEditor zone={null} />;
   if (zone.isPending) return <Loading what="Loading the zone" />;
   if (zone.isError) {
+    const gone = zone.error instanceof ApiError && zone.error.status === 404;
     return (
       <>
         <PageHeader title="Zone" />
         <ErrorState error={zone.error} retry={() => void zone.refetch()} />
-        <p className="mt-3">
+        <p className="mt-3 mb-6">
           <Link to="/zones" className="text-teal-700 underline dark:text-teal-400">
             Back to the zones
           </Link>
         </p>
+        {/* A deleted zone keeps its history, and a rollback re-creates it. */}
+        {gone && <ZoneHistory zoneId={id} title="the deleted zone" domainId={null} deleted onRolledBack={showRollback} />}
       </>
     );
   }
@@ -70,6 +94,8 @@ function ZoneEditor({ zone }: { zone: AnyZone | null }) {
   const degraded = zone !== null && isDegradedZone(zone);
   const writable = allowed && !degraded;
   const title = zone ? zoneLabel(zone.hostname, zone.path_prefix, zone.match) : "New zone";
+  const showRollback = useShowRollback(title);
+  const rolledBack = handed.rolledBack ?? null;
 
   /** Shows why a write was refused; `form`: the values it was made from, for the fields. */
   const failed = (e: unknown, form: ZoneFormValues | null) => {
@@ -146,6 +172,12 @@ function ZoneEditor({ zone }: { zone: AnyZone | null }) {
         {title}
       </h1>
       <div className="space-y-4">
+        {rolledBack && (
+          <Banner tone="success" title={`Rolled back to revision ${rolledBack.to}`}>
+            The zone is as it was right after revision {rolledBack.to}
+            {rolledBack.revision !== null ? `; the rollback is recorded as revision ${rolledBack.revision}` : ""}.
+          </Banner>
+        )}
         {applied && <LiveOnFleet key={applied.answeredAt} applied={applied} />}
         {degraded && (
           <Banner tone="warning" title="Shown as Redis holds it">
@@ -189,6 +221,7 @@ function ZoneEditor({ zone }: { zone: AnyZone | null }) {
             </>
           }
         />
+        {zone && !degraded && <ZoneHistory zoneId={zone.id} title={title} domainId={zone.domain_id} onRolledBack={showRollback} />}
       </div>
       <Dialog
         open={pending !== null}
