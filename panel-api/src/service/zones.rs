@@ -54,6 +54,16 @@ pub struct Diff {
     /// An import only: the named backends it created (before the zones using them).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub named_backends_created: Vec<super::named_backends::NamedBackendView>,
+    /// Every other row the write creates, changes or deletes — a domain, its certificate,
+    /// a user, grants, keys, DNS credentials — as its audit record summarises it (never a
+    /// secret); absent when there is none (a write of zones alone). The dry run of every
+    /// write that is not a zone write answers this [`Diff`] with its `changes`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<super::write::Effect>,
+    /// An import only: the users it created. They have no usable password (a document
+    /// never carries one): an admin sets one for each (`PATCH /users/{id}`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub users_created: Vec<super::users::UserView>,
     /// The global Redis version the write produced: a proxy at this version or later
     /// serves it. `null` for a dry run, or when Redis did not answer: the change is
     /// committed and queued, and reaches Redis once it is back.
@@ -720,28 +730,51 @@ pub async fn delete(
         .await?
         .ok_or(ApiError::NotFound)?;
     authorize(principal, Need::Domain(existing.domain_id, Level::Edit))?;
-    let before = view_of(existing, &Catalog::load(&txn).await?);
-    zones::Entity::delete_by_id(id).exec(&txn).await?;
-    audit(
-        &txn,
-        actor,
-        AuditEntry {
-            action: "zone.delete",
-            resource_type: "zone",
-            resource_id: id.to_string(),
-            before: Some(summary(&before)),
-            after: None,
-        },
-    )
-    .await?;
-    let pending = sync::enqueue(&txn, [before.spec.hostname.clone()]).await?;
+    let catalog = Catalog::load(&txn).await?;
+    let deleted = delete_rows(&txn, actor, vec![existing], &catalog).await?;
+    let pending = sync::enqueue(&txn, hostnames_of(&deleted)).await?;
     let written = finish(state, txn, pending, dry_run).await?;
     Ok(Diff {
         dry_run,
-        deleted: vec![before],
+        deleted,
         ..Default::default()
     }
     .written(written))
+}
+
+/// The one way zones are deleted (a zone, a bulk request's deletes, a domain's zones):
+/// the rows, locked by the caller, go on `txn` with a `zone.delete` audit record each,
+/// in multi-row statements; answers them as views. The caller enqueues their hostnames
+/// ([`hostnames_of`]) and finishes the write.
+pub(crate) async fn delete_rows(
+    txn: &DatabaseTransaction,
+    actor: &Actor,
+    rows: Vec<zones::Model>,
+    catalog: &Catalog,
+) -> Result<Vec<ZoneView>, ApiError> {
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        zones::Entity::delete_many()
+            .filter(zones::Column::Id.is_in(chunk.iter().map(|r| r.id)))
+            .exec(txn)
+            .await?;
+    }
+    let views: Vec<ZoneView> = rows.into_iter().map(|r| view_of(r, catalog)).collect();
+    // 11 columns per audit row.
+    for chunk in views.chunks(INSERT_CHUNK * 2) {
+        audit_log::Entity::insert_many(
+            chunk
+                .iter()
+                .map(|view| audit_row(actor, "zone.delete", view.id, Some(summary(view)), None)),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    }
+    Ok(views)
+}
+
+/// The hostnames of these zones, to enqueue for Redis.
+pub(crate) fn hostnames_of(views: &[ZoneView]) -> Vec<String> {
+    views.iter().map(|v| v.spec.hostname.clone()).collect()
 }
 
 /// Most items one bulk request may carry: 10,000-zone imports fit twice over, and the
@@ -998,24 +1031,8 @@ pub async fn bulk_in(
     let mut touched_hosts: Vec<String> = Vec::with_capacity(items);
 
     // Deletes first, so a batch may move a (hostname, path) from one zone to another.
-    for chunk in deletes.chunks(INSERT_CHUNK) {
-        zones::Entity::delete_many()
-            .filter(zones::Column::Id.is_in(chunk.iter().map(|r| r.id)))
-            .exec(&txn)
-            .await?;
-    }
-    for row in deletes {
-        let view = view_of(row, &catalog);
-        audits.push(audit_row(
-            actor,
-            "zone.delete",
-            view.id,
-            Some(summary(&view)),
-            None,
-        ));
-        touched_hosts.push(view.spec.hostname.clone());
-        diff.deleted.push(view);
-    }
+    diff.deleted = delete_rows(&txn, actor, deletes, &catalog).await?;
+    touched_hosts.extend(hostnames_of(&diff.deleted));
     for (_, before, checked) in updates {
         let before_view = view_of(before.clone(), &catalog);
         let mut row: zones::ActiveModel = before.into();

@@ -53,7 +53,7 @@ export function useCredentialOptions(enabled: boolean) {
 export function useCreateDomain() {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: (body: NewDomain): Promise<DomainView> => unwrap(api.POST("/api/v1/domains", { body })),
+    mutationFn: async (body: NewDomain): Promise<DomainView> => (await unwrap(api.POST("/api/v1/domains", { body }))) as DomainView,
     onSuccess: () => {
       void client.invalidateQueries({ queryKey: ["domains", "list"] });
       void client.invalidateQueries({ queryKey: ["overview"] });
@@ -64,7 +64,8 @@ export function useCreateDomain() {
 export function useReissue() {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: (domainId: string): Promise<CertificateView> => unwrap(api.POST("/api/v1/domains/{id}/certificate/reissue", { params: { path: { id: domainId } } })),
+    mutationFn: async (domainId: string): Promise<CertificateView> =>
+      (await unwrap(api.POST("/api/v1/domains/{id}/certificate/reissue", { params: { path: { id: domainId } } }))) as CertificateView,
     onSuccess: (cert) => {
       client.setQueryData(domainKeys.certificate(cert.domain_id), cert);
     },

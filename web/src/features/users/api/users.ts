@@ -34,7 +34,7 @@ export function useUser(id: string) {
 export function useCreateUser() {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: (body: NewUser): Promise<UserView> => unwrap(api.POST("/api/v1/users", { body })),
+    mutationFn: async (body: NewUser): Promise<UserView> => (await unwrap(api.POST("/api/v1/users", { body }))) as UserView,
     onSuccess: () => void client.invalidateQueries({ queryKey: ["users", "list"] }),
   });
 }
@@ -42,7 +42,7 @@ export function useCreateUser() {
 export function useUpdateUser(id: string) {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: (patch: UserPatch): Promise<UserView> => unwrap(api.PATCH("/api/v1/users/{id}", { params: { path: { id } }, body: patch })),
+    mutationFn: async (patch: UserPatch): Promise<UserView> => (await unwrap(api.PATCH("/api/v1/users/{id}", { params: { path: { id } }, body: patch }))) as UserView,
     onSuccess: (user) => {
       client.setQueryData(userKeys.detail(id), user);
       void client.invalidateQueries({ queryKey: ["users", "list"] });
@@ -61,7 +61,7 @@ export function useGrants(userId: string) {
 export function useCreateGrant(userId: string) {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: (body: NewGrant): Promise<GrantView> => unwrap(api.POST("/api/v1/grants", { body })),
+    mutationFn: async (body: NewGrant): Promise<GrantView> => (await unwrap(api.POST("/api/v1/grants", { body }))) as GrantView,
     onSuccess: () => void client.invalidateQueries({ queryKey: userKeys.grants(userId) }),
   });
 }
