@@ -1301,3 +1301,63 @@ async fn an_export_with_users_rebuilds_the_configuration_in_a_fresh_panel() -> a
     target.stop().await?;
     source.stop().await
 }
+
+#[tokio::test]
+async fn a_zone_written_while_its_domain_is_deleted_is_a_conflict_not_a_500() -> anyhow::Result<()>
+{
+    use sea_orm::TransactionTrait as _;
+    let mut panel = Panel::start().await?;
+    let (_, admin) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    let domain = panel.domain(&admin, "race.test").await?;
+    // The domain's deletion, not committed yet: its row is locked.
+    let deleting = panel.db.begin().await?;
+    deleting
+        .execute_unprepared(&format!(
+            "DELETE FROM certificates WHERE domain_id = '{domain}'; \
+             DELETE FROM domains WHERE id = '{domain}'"
+        ))
+        .await?;
+    let request = panel
+        .http
+        .post(format!("{}/zones", panel.base))
+        .bearer_auth(&admin)
+        .header("content-type", "application/json")
+        .body(zone("www.race.test", "", "http://127.0.0.1:9001").to_string());
+    let write = tokio::spawn(async move {
+        let reply = request.send().await?;
+        Ok::<_, reqwest::Error>((reply.status().as_u16(), reply.text().await?))
+    });
+    // The zone's insert waits on the domain's row (its foreign key check) …
+    let db = panel.db.clone();
+    switchyard_tests::eventually::eventually(
+        std::time::Duration::from_secs(20),
+        "the zone write waits for the domain's row",
+        || {
+            let db = db.clone();
+            async move {
+                let row = db
+                    .query_one_raw(Statement::from_string(
+                        DbBackend::Postgres,
+                        "SELECT count(*) FROM pg_stat_activity \
+                         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                    ))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or("no row")?;
+                match row.try_get_by_index::<i64>(0) {
+                    Ok(n) if n > 0 => Ok(()),
+                    other => Err(format!("{other:?} waiting")),
+                }
+            }
+        },
+    )
+    .await?;
+    // … and once the deletion commits, the write is refused with 409, nothing written.
+    deleting.commit().await?;
+    let (status, body) = write.await??;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("deleted meanwhile"), "{body}");
+    assert_eq!(count(&panel, "SELECT count(*) FROM zones").await?, 0);
+    assert!(panel.zone_record("www.race.test").await?.is_none());
+    panel.stop().await
+}

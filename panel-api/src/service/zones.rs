@@ -525,7 +525,21 @@ fn conflict(spec: &ZoneSpec, e: sea_orm::DbErr) -> ApiError {
                 problem: "this hostname already has a zone with this path prefix and these match conditions".into(),
             }],
         },
-        None => e.into(),
+        None => gone_meanwhile(e),
+    }
+}
+
+/// A zone written while its domain or named backend was being deleted (the foreign key
+/// refuses it once that commits): 409, nothing changed.
+fn gone_meanwhile(e: sea_orm::DbErr) -> ApiError {
+    match e.sql_err() {
+        Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)) => ApiError::Conflict {
+            message: "the zone's domain or named backend was deleted meanwhile; nothing was \
+                      changed"
+                .into(),
+            details: vec![],
+        },
+        _ => e.into(),
     }
 }
 
@@ -1099,7 +1113,7 @@ pub async fn bulk_in(
                         .into(),
                     details: vec![],
                 },
-                None => e.into(),
+                None => gone_meanwhile(e),
             })?;
     }
     // 11 columns per audit row.
