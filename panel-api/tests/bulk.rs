@@ -473,10 +473,8 @@ async fn export_and_import_round_trip_all_or_nothing() -> anyhow::Result<()> {
     let reply = panel
         .call(Method::GET, "/export", Auth::Bearer(&reader), None)
         .await?;
-    assert_eq!(
-        reply.json["domains"],
-        json!([{"name": "other.test", "dns_credential": null}])
-    );
+    // Credentials are admins' business: a user's slice leaves them out.
+    assert_eq!(reply.json["domains"], json!([{"name": "other.test"}]));
     assert_eq!(reply.json["zones"].as_array().unwrap().len(), 1);
     panel.stop().await
 }

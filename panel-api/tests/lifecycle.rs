@@ -1280,6 +1280,28 @@ async fn an_export_with_users_rebuilds_the_configuration_in_a_fresh_panel() -> a
         .await?;
     assert_eq!(reply.status, 422);
     let (_, ann_key) = target.key_for("ann", "ann-new-password-1").await?;
+    // A user's slice names no credential; an admin importing it leaves them as they are.
+    let slice = target
+        .call(Method::GET, "/export", Auth::Bearer(&ann_key), None)
+        .await?;
+    assert_eq!(
+        slice.json["domains"],
+        json!([{"name": "example.com"}, {"name": "other.test"}])
+    );
+    let reply = target
+        .call(
+            Method::POST,
+            "/import",
+            Auth::Bearer(&fresh),
+            Some(slice.json),
+        )
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(reply.json.get("changes"), None, "{}", reply.json);
+    let again = target
+        .call(Method::GET, "/export", Auth::Bearer(&fresh), None)
+        .await?;
+    assert_eq!(again.json["domains"][0]["dns_credential"], "by-hand");
     let reply = target
         .call(
             Method::GET,

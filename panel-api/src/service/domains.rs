@@ -55,7 +55,7 @@ pub struct DomainPatch {
 }
 
 /// A field given (even as `null`) is `Some`; an absent one stays `None` (its default).
-fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+pub(crate) fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,

@@ -107,9 +107,16 @@ impl DomainEntry {
 pub struct DomainSpec {
     pub name: String,
     /// The name of its DNS credential (`null`: none). The credential — its secret — is
-    /// never in the file: one of that name must exist where the document is imported.
-    #[serde(default)]
-    pub dns_credential: Option<String>,
+    /// never in the file: one of that name must exist where an admin imports it.
+    /// Absent (a user's export: credentials are admins' business): an import leaves the
+    /// domain's credential as it is.
+    #[serde(
+        default,
+        deserialize_with = "super::domains::present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub dns_credential: Option<Option<String>>,
 }
 
 /// A user in a document: never a password or hash.
@@ -231,11 +238,12 @@ pub async fn export(
             .into_iter()
             .map(|d| {
                 DomainEntry::Domain(DomainSpec {
-                    // Credentials are admins' business: a user's slice does not name them.
-                    dns_credential: d
-                        .dns_credential_id
-                        .filter(|_| principal.is_admin())
-                        .and_then(|c| credential_names.get(&c).cloned()),
+                    // Credentials are admins' business: a user's slice leaves the field out
+                    // (which an import reads as "unchanged", never as "none").
+                    dns_credential: principal.is_admin().then(|| {
+                        d.dns_credential_id
+                            .and_then(|c| credential_names.get(&c).cloned())
+                    }),
                     name: d.name,
                 })
             })
@@ -539,7 +547,7 @@ async fn import_domains(
             // Only an admin's document sets credentials.
             _ if !principal.is_admin() => None,
             DomainEntry::Domain(DomainSpec {
-                dns_credential: Some(c),
+                dns_credential: Some(Some(c)),
                 ..
             }) => match credentials.get(c) {
                 Some(id) => Some(Some(*id)),
@@ -556,9 +564,12 @@ async fn import_domains(
                     continue;
                 }
             },
-            DomainEntry::Domain(_) => Some(None),
-            // Format 1 said nothing about credentials: leave them as they are.
-            DomainEntry::Name(_) => None,
+            DomainEntry::Domain(DomainSpec {
+                dns_credential: Some(None),
+                ..
+            }) => Some(None),
+            // Absent, or format 1, which said nothing about credentials: leave them.
+            DomainEntry::Domain(_) | DomainEntry::Name(_) => None,
         };
         let row = domain_rows::Entity::find()
             .filter(domain_rows::Column::Name.eq(name.as_str()))

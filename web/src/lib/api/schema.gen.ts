@@ -889,7 +889,9 @@ export interface components {
         DomainSpec: {
             /**
              * @description The name of its DNS credential (`null`: none). The credential — its secret — is
-             *     never in the file: one of that name must exist where the document is imported.
+             *     never in the file: one of that name must exist where an admin imports it.
+             *     Absent (a user's export: credentials are admins' business): an import leaves the
+             *     domain's credential as it is.
              */
             dns_credential?: string | null;
             name: string;
