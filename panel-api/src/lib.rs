@@ -1,9 +1,12 @@
 //! `panel-api` — Switchyard's control plane: a JSON REST API under `/api/v1` over
 //! PostgreSQL (the source of truth), written through to the routing keys in Redis.
 //!
-//! It serves identity (API keys, cookie sessions with CSRF, login limits — [`auth`]),
-//! tenancy (users, grants; one permission check, [`auth::authorize`]), domains with
-//! their certificates, zones (single, bulk, dry run), named backends (templates
+//! It serves identity (API keys, cookie sessions with CSRF, login limits, a user's own
+//! password change — [`auth`]), tenancy (users, grants; one permission check,
+//! [`auth::authorize`]), domains with their certificates (changed, and deleted with
+//! their zones, certificate and Redis keys: [`service::domains`]), zones (single, bulk),
+//! `?dry_run=true` on every write (one shape and one helper: [`service::write`]),
+//! named backends (templates
 //! re-rendered into every zone using them in one Redis write,
 //! [`service::named_backends`]), DNS credentials (sealed), the audit log, export/import,
 //! the numbered history of the routing configuration with rollback

@@ -506,7 +506,7 @@ macro_rules! error_responses {
 error_responses! {
     BadRequest: "`bad_request`: the body cannot be read (not JSON), or the request does not fit this operation";
     Unauthorized: "`unauthorized`: no credentials, or credentials that are unknown, revoked or expired";
-    Forbidden: "`forbidden`: a request authenticated by the session cookie without its `X-CSRF-Token`";
+    Forbidden: "`forbidden`: a request authenticated by the session cookie without its `X-CSRF-Token`; or, for `POST /me/password`, a `current_password` that is wrong. Nothing was changed";
     NotFound: "`not_found`: no such resource, or one the caller has no grant on (both answer the same)";
     Conflict: "`conflict`: the change conflicts with existing data (a duplicate, or still in use)";
     TooLarge: "`too_large`: the body is larger than accepted (2 MB; 32 MiB for bulk and import)";
@@ -585,6 +585,40 @@ pub enum DomainPage {
 )]
 pub enum ZoneOrDiff {
     Zone(ZoneWritten),
+    Diff(Diff),
+}
+
+/// `PATCH /domains/{id}`: the domain as changed, or with `?dry_run=true` the diff.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum DomainOrDiff {
+    Domain(DomainView),
+    Diff(Diff),
+}
+
+/// `PATCH /users/{id}`: the user as changed, or with `?dry_run=true` the diff.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum UserOrDiff {
+    User(crate::service::users::UserView),
+    Diff(Diff),
+}
+
+/// `PATCH /dns-credentials/{id}`: the credential as changed, or with `?dry_run=true`
+/// the diff.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum CredentialOrDiff {
+    Credential(crate::service::dns_credentials::CredentialView),
+    Diff(Diff),
+}
+
+/// `POST /domains/{id}/certificate/reissue`: the certificate, due now, or with
+/// `?dry_run=true` the diff.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum CertificateOrDiff {
+    Certificate(crate::service::certificates::CertificateView),
     Diff(Diff),
 }
 

@@ -175,14 +175,18 @@ pub mod api_keys {
     use axum::Json;
     use axum::extract::State;
     use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
     use utoipa_axum::router::OpenApiRouter;
     use utoipa_axum::routes;
     use uuid::Uuid;
 
+    use super::zones::WriteQuery;
     use crate::app::{ApiJson, ApiPath, ApiQuery, AppState, RequestMeta};
     use crate::auth::{Caller, KeyCreator, Need};
     use crate::error::ApiError;
     use crate::service::api_keys::{self as service, ApiKeyView, CreatedApiKey, NewApiKey};
+    use crate::service::write::Answer;
+    use crate::service::zones::Diff;
     use crate::service::{ListQuery, Page};
 
     pub fn router() -> OpenApiRouter<AppState> {
@@ -192,22 +196,30 @@ pub mod api_keys {
     }
 
     /// Bearer key or HTTP Basic (the bootstrap path); the key is in this answer only.
+    /// A dry run answers what it would record, never a key.
     #[utoipa::path(
-        post, path = "/api-keys", tag = "api-keys", request_body = NewApiKey,
+        post, path = "/api-keys", tag = "api-keys", params(WriteQuery), request_body = NewApiKey,
         security(("bearer" = []), ("session" = [], "csrf" = []), ("basic" = [])),
-        responses((status = 201, description = "The key, with its secret shown this once", body = CreatedApiKey), (status = 429, response = crate::openapi::TooManyRequests))
+        responses((status = 201, description = "The key, with its secret shown this once", body = CreatedApiKey), (status = 200, description = "`?dry_run=true`: what it would create (`changes`; no key), nothing changed", body = Diff), (status = 429, response = crate::openapi::TooManyRequests))
     )]
     async fn create(
         State(state): State<AppState>,
         meta: RequestMeta,
         KeyCreator(principal): KeyCreator,
+        ApiQuery(query): ApiQuery<WriteQuery>,
         ApiJson(input): ApiJson<NewApiKey>,
-    ) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
+    ) -> Result<Response, ApiError> {
         let caller = Caller::new(principal, meta);
         caller.authorize(Need::Authenticated)?;
-        let created =
-            service::create(&state.db, &caller.actor(), caller.principal.user_id, input).await?;
-        Ok((StatusCode::CREATED, Json(created)))
+        let answer = service::create(
+            &state.db,
+            &caller.actor(),
+            caller.principal.user_id,
+            input,
+            query.dry_run,
+        )
+        .await?;
+        Ok(answer.respond(StatusCode::CREATED))
     }
 
     #[utoipa::path(
@@ -226,20 +238,32 @@ pub mod api_keys {
     }
 
     #[utoipa::path(
-        delete, path = "/api-keys/{id}", tag = "api-keys", params(("id" = Uuid, Path, description = "The key's id")),
-        responses((status = 204, description = "Revoked"), (status = 404, response = crate::openapi::NotFound))
+        delete, path = "/api-keys/{id}", tag = "api-keys", params(("id" = Uuid, Path, description = "The key's id"), WriteQuery),
+        responses((status = 204, description = "Revoked"), (status = 200, description = "`?dry_run=true`: the diff (`changes`), nothing changed", body = Diff), (status = 404, response = crate::openapi::NotFound))
     )]
     async fn revoke(
         State(state): State<AppState>,
         caller: Caller,
         ApiPath(id): ApiPath<Uuid>,
-    ) -> Result<StatusCode, ApiError> {
+        ApiQuery(query): ApiQuery<WriteQuery>,
+    ) -> Result<Response, ApiError> {
         caller.authorize(Need::Authenticated)?;
-        let digest =
-            service::revoke(&state.db, &caller.actor(), caller.principal.user_id, id).await?;
-        // The revoked key must not live on in degraded mode's memory.
-        crate::degraded::forget_auth(&state, &crate::degraded::key_token(&digest)).await;
-        Ok(StatusCode::NO_CONTENT)
+        let answer = service::revoke(
+            &state.db,
+            &caller.actor(),
+            caller.principal.user_id,
+            id,
+            query.dry_run,
+        )
+        .await?;
+        Ok(match answer {
+            Answer::DryRun(diff) => Json(diff).into_response(),
+            Answer::Done(digest) => {
+                // The revoked key must not live on in degraded mode's memory.
+                crate::degraded::forget_auth(&state, &crate::degraded::key_token(&digest)).await;
+                StatusCode::NO_CONTENT.into_response()
+            }
+        })
     }
 }
 
@@ -247,26 +271,44 @@ pub mod domains {
     use axum::Json;
     use axum::extract::State;
     use axum::http::StatusCode;
+    use serde::Deserialize;
     use utoipa_axum::router::OpenApiRouter;
     use utoipa_axum::routes;
     use uuid::Uuid;
 
+    use super::zones::WriteQuery;
     use crate::app::{ApiJson, ApiPath, ApiQuery, AppState};
     use crate::auth::{Caller, Need};
     use crate::error::ApiError;
     use crate::service::certificates::{self, CertificateView};
-    use axum::response::Response;
+    use axum::response::{IntoResponse, Response};
 
     use crate::degraded;
     use crate::service::ListQuery;
-    use crate::service::domains::{self as service, DomainView, NewDomain};
+    use crate::service::domains::{self as service, DomainPatch, NewDomain};
+    use crate::service::zones::Diff;
 
     pub fn router() -> OpenApiRouter<AppState> {
         OpenApiRouter::new()
             .routes(routes!(list, create))
-            .routes(routes!(read))
+            .routes(routes!(read, update, remove))
             .routes(routes!(certificate))
             .routes(routes!(reissue))
+    }
+
+    /// `DELETE /domains/{id}`: `?cascade=true` deletes the domain's zones with it;
+    /// `?dry_run=true` answers the diff and changes nothing.
+    #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+    #[into_params(parameter_in = Query)]
+    #[serde(deny_unknown_fields)]
+    pub struct DeleteQuery {
+        /// Answer what the delete would do (zones, certificate, grants) and change nothing.
+        #[serde(default)]
+        pub dry_run: bool,
+        /// Delete the zones that use the domain too; without it a domain in use is a 409
+        /// naming them.
+        #[serde(default)]
+        pub cascade: bool,
     }
 
     /// The domain's wildcard certificate: status, last error, expiry.
@@ -286,17 +328,24 @@ pub mod domains {
 
     /// Starts the certificate's schedule over, due now (edit grant on the domain).
     #[utoipa::path(
-        post, path = "/domains/{id}/certificate/reissue", tag = "domains", params(("id" = Uuid, Path, description = "The domain's id")),
-        responses((status = 200, description = "The certificate, due now", body = CertificateView), (status = 404, response = crate::openapi::NotFound))
+        post, path = "/domains/{id}/certificate/reissue", tag = "domains", params(("id" = Uuid, Path, description = "The domain's id"), WriteQuery),
+        responses((status = 200, description = "The certificate, due now; with `?dry_run=true` the diff (nothing changed)", body = crate::openapi::CertificateOrDiff), (status = 404, response = crate::openapi::NotFound))
     )]
     async fn reissue(
         State(state): State<AppState>,
         caller: Caller,
         ApiPath(id): ApiPath<Uuid>,
-    ) -> Result<Json<CertificateView>, ApiError> {
-        Ok(Json(
-            certificates::reissue(&state.db, &caller.principal, &caller.actor(), id).await?,
-        ))
+        ApiQuery(query): ApiQuery<WriteQuery>,
+    ) -> Result<Response, ApiError> {
+        let answer = certificates::reissue(
+            &state.db,
+            &caller.principal,
+            &caller.actor(),
+            id,
+            query.dry_run,
+        )
+        .await?;
+        Ok(answer.respond(StatusCode::OK))
     }
 
     #[utoipa::path(
@@ -317,19 +366,77 @@ pub mod domains {
     }
 
     #[utoipa::path(
-        post, path = "/domains", tag = "domains", request_body = NewDomain,
-        responses((status = 201, description = "Created, with a pending certificate order", body = DomainView), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+        post, path = "/domains", tag = "domains", params(WriteQuery), request_body = NewDomain,
+        responses((status = 201, description = "Created, with a pending certificate order", body = crate::service::domains::DomainView), (status = 200, description = "`?dry_run=true`: what it would create (`changes`), nothing changed", body = Diff), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
     )]
     async fn create(
         State(state): State<AppState>,
         caller: Caller,
+        ApiQuery(query): ApiQuery<WriteQuery>,
         ApiJson(input): ApiJson<NewDomain>,
-    ) -> Result<(StatusCode, Json<DomainView>), ApiError> {
+    ) -> Result<Response, ApiError> {
         // Domains are apex names tenants are granted, so only admins create them.
         caller.authorize(Need::Admin)?;
-        let created = service::create(&state.db, &caller.actor(), input).await?;
+        let answer = service::create(&state.db, &caller.actor(), input, query.dry_run).await?;
+        if !answer.is_dry_run() {
+            crate::degraded::refresh_domains(&state).await;
+        }
+        Ok(answer.respond(StatusCode::CREATED))
+    }
+
+    /// Changes the domain's DNS credential (admins). The certificate's next attempt uses
+    /// it; `POST …/certificate/reissue` makes that now.
+    #[utoipa::path(
+        patch, path = "/domains/{id}", tag = "domains", params(("id" = Uuid, Path, description = "The domain's id"), WriteQuery), request_body = DomainPatch,
+        responses((status = 200, description = "The domain as changed, or with `?dry_run=true` the diff (nothing changed)", body = crate::openapi::DomainOrDiff), (status = 404, response = crate::openapi::NotFound))
+    )]
+    async fn update(
+        State(state): State<AppState>,
+        caller: Caller,
+        ApiPath(id): ApiPath<Uuid>,
+        ApiQuery(query): ApiQuery<WriteQuery>,
+        ApiJson(patch): ApiJson<DomainPatch>,
+    ) -> Result<Response, ApiError> {
+        caller.authorize(Need::Admin)?;
+        let answer = service::update(&state, &caller.actor(), id, patch, query.dry_run).await?;
+        if !answer.is_dry_run() {
+            crate::degraded::refresh_domains(&state).await;
+        }
+        Ok(answer.respond(StatusCode::OK))
+    }
+
+    /// Deletes the domain (admins) with its certificate (row, ACME orders, Redis key) and
+    /// the grants on it. While zones use it: 409 naming them, unless `cascade=true`,
+    /// which deletes them too (their Redis records with them, like any zone delete).
+    #[utoipa::path(
+        delete, path = "/domains/{id}", tag = "domains", params(("id" = Uuid, Path, description = "The domain's id"), DeleteQuery),
+        responses((status = 204, description = "Deleted", headers(("X-Switchyard-Version" = u64, description = "The global Redis version the write produced; absent when Redis did not answer and the change is queued"), ("X-Switchyard-Committed-At" = String, description = "When the change was committed to PostgreSQL (RFC 3339)"))), (status = 200, description = "`?dry_run=true`: the diff — zones `deleted` with their Redis `records`, and the domain, certificate and grants in `changes`; nothing changed", body = Diff), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+    )]
+    async fn remove(
+        State(state): State<AppState>,
+        caller: Caller,
+        ApiPath(id): ApiPath<Uuid>,
+        ApiQuery(query): ApiQuery<DeleteQuery>,
+    ) -> Result<Response, ApiError> {
+        caller.authorize(Need::Admin)?;
+        let diff =
+            service::delete(&state, &caller.actor(), id, query.cascade, query.dry_run).await?;
+        if diff.dry_run {
+            return Ok(Json(diff).into_response());
+        }
         crate::degraded::refresh_domains(&state).await;
-        Ok((StatusCode::CREATED, Json(created)))
+        // The users who held grants on it: what degraded mode remembers of them is stale.
+        for effect in diff.changes.iter().filter(|e| e.action == "grant.delete") {
+            if let Some(user) = effect
+                .before
+                .as_ref()
+                .and_then(|b| b["user_id"].as_str())
+                .and_then(|u| u.parse().ok())
+            {
+                crate::degraded::forget_user(&state, user, None).await;
+            }
+        }
+        Ok(super::zones::deleted(&diff))
     }
 
     /// From Redis, marked `degraded`, while PostgreSQL is unreachable.
@@ -561,20 +668,23 @@ pub mod zones {
             query.dry_run,
         )
         .await?;
-        Ok(answer(diff, |d| {
-            let mut headers = axum::http::HeaderMap::new();
-            if let Some(v) = d.version {
-                headers.insert(VERSION_HEADER, v.into());
-            }
-            if let Some(at) = d.committed_at.and_then(|at| {
-                at.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            }) && let Ok(value) = axum::http::HeaderValue::from_str(&at)
-            {
-                headers.insert(COMMITTED_AT_HEADER, value);
-            }
-            (StatusCode::NO_CONTENT, headers).into_response()
-        }))
+        Ok(answer(diff, |d| deleted(&d)))
+    }
+
+    /// A real delete's 204, with the version and commit time headers of the write.
+    pub(super) fn deleted(d: &Diff) -> Response {
+        let mut headers = axum::http::HeaderMap::new();
+        if let Some(v) = d.version {
+            headers.insert(VERSION_HEADER, v.into());
+        }
+        if let Some(at) = d.committed_at.and_then(|at| {
+            at.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        }) && let Ok(value) = axum::http::HeaderValue::from_str(&at)
+        {
+            headers.insert(COMMITTED_AT_HEADER, value);
+        }
+        (StatusCode::NO_CONTENT, headers).into_response()
     }
 }
 
@@ -718,19 +828,65 @@ pub mod sessions {
     use utoipa_axum::router::OpenApiRouter;
     use utoipa_axum::routes;
 
-    use crate::app::{ApiJson, AppState, RequestMeta};
+    use super::zones::WriteQuery;
+    use crate::app::{ApiJson, ApiQuery, AppState, RequestMeta};
     use crate::auth::{self, CSRF_COOKIE, Caller, Grant, Need, SESSION_COOKIE};
     use crate::degraded;
     use crate::error::ApiError;
     use crate::service::Actor;
     use crate::service::sessions as service;
-    use crate::service::users::UserView;
+    use crate::service::users::{self, PasswordChange, UserView};
+    use crate::service::write::Answer;
 
     pub fn router() -> OpenApiRouter<AppState> {
         OpenApiRouter::new()
             .routes(routes!(login))
             .routes(routes!(logout))
             .routes(routes!(me))
+            .routes(routes!(change_password))
+    }
+
+    /// The caller changes their own password, proving the current one (403 when wrong;
+    /// counted against the login limits, 429 over them). Every other session of theirs
+    /// ends; the one this request came with stays valid. API keys stay valid: they are
+    /// separate credentials, each revoked on its own (`DELETE /api-keys/{id}`).
+    /// `?dry_run=true` checks everything (the current password too) and changes nothing.
+    #[utoipa::path(
+        post, path = "/me/password", tag = "auth", params(WriteQuery), request_body = PasswordChange,
+        responses((status = 204, description = "Changed; the caller's other sessions are revoked"), (status = 200, description = "`?dry_run=true`: the diff, nothing changed", body = crate::service::zones::Diff), (status = 429, response = crate::openapi::TooManyRequests))
+    )]
+    async fn change_password(
+        State(state): State<AppState>,
+        caller: Caller,
+        ApiQuery(query): ApiQuery<WriteQuery>,
+        ApiJson(change): ApiJson<PasswordChange>,
+    ) -> Result<axum::response::Response, ApiError> {
+        use axum::response::IntoResponse as _;
+        caller.authorize(Need::Authenticated)?;
+        let addr = caller
+            .meta
+            .source_addr
+            .as_deref()
+            .and_then(|a| a.parse().ok());
+        let answer = users::change_own_password(
+            &state.db,
+            &caller.actor(),
+            caller.principal.user_id,
+            caller.principal.session_id,
+            change,
+            query.dry_run,
+            || state.identity.check_login(&caller.principal.username, addr),
+        )
+        .await?;
+        Ok(match answer {
+            Answer::DryRun(diff) => Json(diff).into_response(),
+            Answer::Done(view) => {
+                // The old password and the other sessions must not live on in degraded
+                // mode's memory (this session is remembered again on its next request).
+                degraded::forget_user(&state, view.id, Some(&view.username)).await;
+                StatusCode::NO_CONTENT.into_response()
+            }
+        })
     }
 
     /// `POST /api/v1/auth/login` body.
@@ -929,34 +1085,40 @@ pub mod users {
     use axum::Json;
     use axum::extract::State;
     use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
     use utoipa_axum::router::OpenApiRouter;
     use utoipa_axum::routes;
     use uuid::Uuid;
 
+    use super::zones::WriteQuery;
     use crate::app::{ApiJson, ApiPath, ApiQuery, AppState};
     use crate::auth::{Caller, Need};
     use crate::error::ApiError;
     use crate::service::users::{self as service, NewUser, UserPatch, UserView};
+    use crate::service::write::Answer;
+    use crate::service::zones::Diff;
     use crate::service::{ListQuery, Page};
 
     pub fn router() -> OpenApiRouter<AppState> {
         OpenApiRouter::new()
             .routes(routes!(list, create))
-            .routes(routes!(read, update))
+            .routes(routes!(read, update, remove))
     }
 
     #[utoipa::path(
-        post, path = "/users", tag = "users", request_body = NewUser,
-        responses((status = 201, description = "Created", body = UserView), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+        post, path = "/users", tag = "users", params(WriteQuery), request_body = NewUser,
+        responses((status = 201, description = "Created", body = UserView), (status = 200, description = "`?dry_run=true`: what it would create (`changes`), nothing changed", body = Diff), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
     )]
     async fn create(
         State(state): State<AppState>,
         caller: Caller,
+        ApiQuery(query): ApiQuery<WriteQuery>,
         ApiJson(input): ApiJson<NewUser>,
-    ) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    ) -> Result<Response, ApiError> {
         caller.authorize(Need::Admin)?;
-        let created = service::create_checked(&state.db, &caller.actor(), input).await?;
-        Ok((StatusCode::CREATED, Json(created)))
+        let answer =
+            service::create_checked(&state.db, &caller.actor(), input, query.dry_run).await?;
+        Ok(answer.respond(StatusCode::CREATED))
     }
 
     #[utoipa::path(
@@ -985,21 +1147,52 @@ pub mod users {
         Ok(Json(service::get(&state.db, id).await?))
     }
 
+    /// A new password or disabling ends the user's sessions. The last enabled admin can
+    /// be neither demoted nor disabled (409).
     #[utoipa::path(
-        patch, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path, description = "The user's id")), request_body = UserPatch,
-        responses((status = 200, description = "The user as changed", body = UserView), (status = 404, response = crate::openapi::NotFound))
+        patch, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path, description = "The user's id"), WriteQuery), request_body = UserPatch,
+        responses((status = 200, description = "The user as changed, or with `?dry_run=true` the diff (nothing changed)", body = crate::openapi::UserOrDiff), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
     )]
     async fn update(
         State(state): State<AppState>,
         caller: Caller,
         ApiPath(id): ApiPath<Uuid>,
+        ApiQuery(query): ApiQuery<WriteQuery>,
         ApiJson(patch): ApiJson<UserPatch>,
-    ) -> Result<Json<UserView>, ApiError> {
+    ) -> Result<Response, ApiError> {
         caller.authorize(Need::Admin)?;
-        let view = service::update(&state.db, &caller.actor(), id, patch).await?;
-        // A disabled user or a new password ends what degraded mode remembers.
-        crate::degraded::forget_user(&state, id, Some(&view.username)).await;
-        Ok(Json(view))
+        let answer = service::update(&state.db, &caller.actor(), id, patch, query.dry_run).await?;
+        if let Answer::Done(view) = &answer {
+            // A disabled user or a new password ends what degraded mode remembers.
+            crate::degraded::forget_user(&state, id, Some(&view.username)).await;
+        }
+        Ok(answer.respond(StatusCode::OK))
+    }
+
+    /// Deletes a user with their sessions, API keys, grants and own named backends, in
+    /// one transaction. Never oneself, never the last enabled admin, nor a user whose
+    /// named backends zones still use (409).
+    #[utoipa::path(
+        delete, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path, description = "The user's id"), WriteQuery),
+        responses((status = 204, description = "Deleted, with everything of theirs"), (status = 200, description = "`?dry_run=true`: the diff (`changes`: the user, their grants and named backends), nothing changed", body = Diff), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+    )]
+    async fn remove(
+        State(state): State<AppState>,
+        caller: Caller,
+        ApiPath(id): ApiPath<Uuid>,
+        ApiQuery(query): ApiQuery<WriteQuery>,
+    ) -> Result<Response, ApiError> {
+        caller.authorize(Need::Admin)?;
+        Ok(
+            match service::delete(&state.db, &caller.actor(), id, query.dry_run).await? {
+                Answer::DryRun(diff) => Json(diff).into_response(),
+                Answer::Done(deleted) => {
+                    // Their keys and sessions must not live on in degraded mode's memory.
+                    crate::degraded::forget_user(&state, id, Some(&deleted.username)).await;
+                    StatusCode::NO_CONTENT.into_response()
+                }
+            },
+        )
     }
 }
 
@@ -1007,15 +1200,19 @@ pub mod grants {
     use axum::Json;
     use axum::extract::State;
     use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
     use utoipa_axum::router::OpenApiRouter;
     use utoipa_axum::routes;
     use uuid::Uuid;
 
+    use super::zones::WriteQuery;
     use crate::app::{ApiJson, ApiPath, ApiQuery, AppState};
     use crate::auth::{Caller, Need};
     use crate::error::ApiError;
     use crate::service::Page;
     use crate::service::grants::{self as service, GrantQuery, GrantView, NewGrant};
+    use crate::service::write::Answer;
+    use crate::service::zones::Diff;
 
     pub fn router() -> OpenApiRouter<AppState> {
         OpenApiRouter::new()
@@ -1024,18 +1221,21 @@ pub mod grants {
     }
 
     #[utoipa::path(
-        post, path = "/grants", tag = "grants", request_body = NewGrant,
-        responses((status = 201, description = "Created", body = GrantView), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+        post, path = "/grants", tag = "grants", params(WriteQuery), request_body = NewGrant,
+        responses((status = 201, description = "Created", body = GrantView), (status = 200, description = "`?dry_run=true`: what it would create (`changes`), nothing changed", body = Diff), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
     )]
     async fn create(
         State(state): State<AppState>,
         caller: Caller,
+        ApiQuery(query): ApiQuery<WriteQuery>,
         ApiJson(input): ApiJson<NewGrant>,
-    ) -> Result<(StatusCode, Json<GrantView>), ApiError> {
+    ) -> Result<Response, ApiError> {
         caller.authorize(Need::Admin)?;
-        let created = service::create(&state.db, &caller.actor(), input).await?;
-        crate::degraded::forget_user(&state, created.user_id, None).await;
-        Ok((StatusCode::CREATED, Json(created)))
+        let answer = service::create(&state.db, &caller.actor(), input, query.dry_run).await?;
+        if let Answer::Done(created) = &answer {
+            crate::degraded::forget_user(&state, created.user_id, None).await;
+        }
+        Ok(answer.respond(StatusCode::CREATED))
     }
 
     #[utoipa::path(
@@ -1052,19 +1252,26 @@ pub mod grants {
     }
 
     #[utoipa::path(
-        delete, path = "/grants/{id}", tag = "grants", params(("id" = Uuid, Path, description = "The grant's id")),
-        responses((status = 204, description = "Deleted"), (status = 404, response = crate::openapi::NotFound))
+        delete, path = "/grants/{id}", tag = "grants", params(("id" = Uuid, Path, description = "The grant's id"), WriteQuery),
+        responses((status = 204, description = "Deleted"), (status = 200, description = "`?dry_run=true`: the diff (`changes`), nothing changed", body = Diff), (status = 404, response = crate::openapi::NotFound))
     )]
     async fn remove(
         State(state): State<AppState>,
         caller: Caller,
         ApiPath(id): ApiPath<Uuid>,
-    ) -> Result<StatusCode, ApiError> {
+        ApiQuery(query): ApiQuery<WriteQuery>,
+    ) -> Result<Response, ApiError> {
         caller.authorize(Need::Admin)?;
-        let user_id = service::delete(&state.db, &caller.actor(), id).await?;
-        // What degraded mode remembers of the user carries the old grants.
-        crate::degraded::forget_user(&state, user_id, None).await;
-        Ok(StatusCode::NO_CONTENT)
+        Ok(
+            match service::delete(&state.db, &caller.actor(), id, query.dry_run).await? {
+                Answer::DryRun(diff) => Json(diff).into_response(),
+                Answer::Done(user_id) => {
+                    // What degraded mode remembers of the user carries the old grants.
+                    crate::degraded::forget_user(&state, user_id, None).await;
+                    StatusCode::NO_CONTENT.into_response()
+                }
+            },
+        )
     }
 }
 
@@ -1112,7 +1319,7 @@ pub mod transfer {
     use crate::auth::{Caller, Need};
     use crate::error::ApiError;
     use crate::routes::zones::{BULK_BODY_LIMIT, WriteQuery};
-    use crate::service::transfer::{self as service, Document};
+    use crate::service::transfer::{self as service, Document, ExportQuery};
     use crate::service::zones::Diff;
 
     pub fn router() -> OpenApiRouter<AppState> {
@@ -1149,25 +1356,47 @@ pub mod transfer {
         ))
     }
 
-    /// The caller's readable slice of the configuration. The one answer that carries
-    /// basic-auth password hashes (`policies.basic_auth.users[].hash`), so that a panel
-    /// can be rebuilt from the file: treat it as a secret (docs/policies.md).
+    /// The caller's readable slice of the configuration (format `switchyard-export/2`):
+    /// domains with their DNS credential by name (admins; never a secret), named
+    /// backends, zones, and with `?include=users` (admins) every user and grant (never a
+    /// password hash or API key). The one answer that carries basic-auth password hashes
+    /// (`policies.basic_auth.users[].hash`), so that a panel can be rebuilt from the
+    /// file: treat it as a secret (docs/policies.md).
     #[utoipa::path(
-        get, path = "/export", tag = "transfer",
-        responses((status = 200, description = "The caller's readable slice; basic-auth users keep their `hash` (the only answer that returns one)", body = Document))
+        get, path = "/export", tag = "transfer", params(ExportQuery),
+        responses((status = 200, description = "The caller's readable slice; basic-auth users keep their `hash` (the only answer that returns one)", body = Document), (status = 404, response = crate::openapi::NotFound))
     )]
     async fn export(
         State(state): State<AppState>,
         caller: Caller,
+        ApiQuery(query): ApiQuery<ExportQuery>,
     ) -> Result<Json<Document>, ApiError> {
+        let with_users = match query.include.as_deref() {
+            None => false,
+            Some("users") => {
+                // Users and grants are admins' to see, like /users.
+                caller.authorize(Need::Admin)?;
+                true
+            }
+            Some(other) => {
+                return Err(ApiError::invalid_field(
+                    "include",
+                    format!("\"{}\" cannot be included: use users", other.escape_debug()),
+                ));
+            }
+        };
         caller.authorize(Need::Authenticated)?;
-        Ok(Json(service::export(&state.db, &caller.principal).await?))
+        Ok(Json(
+            service::export(&state.db, &caller.principal, with_users).await?,
+        ))
     }
 
-    /// All or nothing; `?dry_run=true` answers the diff only.
+    /// All or nothing; `?dry_run=true` answers the diff only. Reads formats
+    /// `switchyard-export/2` and `/1`. Users (admins) are created with no usable
+    /// password and listed in `users_created`: set each one's with `PATCH /users/{id}`.
     #[utoipa::path(
         post, path = "/import", tag = "transfer", params(WriteQuery), request_body = Document,
-        responses((status = 200, description = "The diff applied (or, with `?dry_run=true`, that would be)", body = Diff), (status = 409, response = crate::openapi::ZoneConflict), (status = 503, response = crate::openapi::ZoneUnavailable))
+        responses((status = 200, description = "The diff applied (or, with `?dry_run=true`, that would be); domains, users and grants in `changes`, users created in `users_created`", body = Diff), (status = 409, response = crate::openapi::ZoneConflict), (status = 503, response = crate::openapi::ZoneUnavailable))
     )]
     async fn import(
         State(state): State<AppState>,
@@ -1193,16 +1422,20 @@ pub mod dns_credentials {
     use axum::Json;
     use axum::extract::State;
     use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
     use utoipa_axum::router::OpenApiRouter;
     use utoipa_axum::routes;
     use uuid::Uuid;
 
+    use super::zones::WriteQuery;
     use crate::app::{ApiJson, ApiPath, ApiQuery, AppState};
     use crate::auth::{Caller, Need};
     use crate::error::ApiError;
     use crate::service::dns_credentials::{
         self as service, CredentialPatch, CredentialView, NewCredential,
     };
+    use crate::service::write::Answer;
+    use crate::service::zones::Diff;
     use crate::service::{ListQuery, Page};
 
     pub fn router() -> OpenApiRouter<AppState> {
@@ -1212,17 +1445,25 @@ pub mod dns_credentials {
     }
 
     #[utoipa::path(
-        post, path = "/dns-credentials", tag = "dns-credentials", request_body = NewCredential,
-        responses((status = 201, description = "Created; the secret is sealed and never returned", body = CredentialView), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+        post, path = "/dns-credentials", tag = "dns-credentials", params(WriteQuery), request_body = NewCredential,
+        responses((status = 201, description = "Created; the secret is sealed and never returned", body = CredentialView), (status = 200, description = "`?dry_run=true`: what it would create (`changes`, never the secret), nothing changed", body = Diff), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
     )]
     async fn create(
         State(state): State<AppState>,
         caller: Caller,
+        ApiQuery(query): ApiQuery<WriteQuery>,
         ApiJson(input): ApiJson<NewCredential>,
-    ) -> Result<(StatusCode, Json<CredentialView>), ApiError> {
+    ) -> Result<Response, ApiError> {
         caller.authorize(Need::Admin)?;
-        let created = service::create(&state.db, &state.identity, &caller.actor(), input).await?;
-        Ok((StatusCode::CREATED, Json(created)))
+        let answer = service::create(
+            &state.db,
+            &state.identity,
+            &caller.actor(),
+            input,
+            query.dry_run,
+        )
+        .await?;
+        Ok(answer.respond(StatusCode::CREATED))
     }
 
     #[utoipa::path(
@@ -1239,32 +1480,45 @@ pub mod dns_credentials {
     }
 
     #[utoipa::path(
-        patch, path = "/dns-credentials/{id}", tag = "dns-credentials", params(("id" = Uuid, Path, description = "The credential's id")), request_body = CredentialPatch,
-        responses((status = 200, description = "The credential as changed", body = CredentialView), (status = 404, response = crate::openapi::NotFound))
+        patch, path = "/dns-credentials/{id}", tag = "dns-credentials", params(("id" = Uuid, Path, description = "The credential's id"), WriteQuery), request_body = CredentialPatch,
+        responses((status = 200, description = "The credential as changed, or with `?dry_run=true` the diff (nothing changed)", body = crate::openapi::CredentialOrDiff), (status = 404, response = crate::openapi::NotFound))
     )]
     async fn update(
         State(state): State<AppState>,
         caller: Caller,
         ApiPath(id): ApiPath<Uuid>,
+        ApiQuery(query): ApiQuery<WriteQuery>,
         ApiJson(input): ApiJson<CredentialPatch>,
-    ) -> Result<Json<CredentialView>, ApiError> {
+    ) -> Result<Response, ApiError> {
         caller.authorize(Need::Admin)?;
-        Ok(Json(
-            service::update(&state.db, &state.identity, &caller.actor(), id, input).await?,
-        ))
+        let answer = service::update(
+            &state.db,
+            &state.identity,
+            &caller.actor(),
+            id,
+            input,
+            query.dry_run,
+        )
+        .await?;
+        Ok(answer.respond(StatusCode::OK))
     }
 
     #[utoipa::path(
-        delete, path = "/dns-credentials/{id}", tag = "dns-credentials", params(("id" = Uuid, Path, description = "The credential's id")),
-        responses((status = 204, description = "Deleted"), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+        delete, path = "/dns-credentials/{id}", tag = "dns-credentials", params(("id" = Uuid, Path, description = "The credential's id"), WriteQuery),
+        responses((status = 204, description = "Deleted"), (status = 200, description = "`?dry_run=true`: the diff (`changes`), nothing changed", body = Diff), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
     )]
     async fn remove(
         State(state): State<AppState>,
         caller: Caller,
         ApiPath(id): ApiPath<Uuid>,
-    ) -> Result<StatusCode, ApiError> {
+        ApiQuery(query): ApiQuery<WriteQuery>,
+    ) -> Result<Response, ApiError> {
         caller.authorize(Need::Admin)?;
-        service::delete(&state.db, &caller.actor(), id).await?;
-        Ok(StatusCode::NO_CONTENT)
+        Ok(
+            match service::delete(&state.db, &caller.actor(), id, query.dry_run).await? {
+                Answer::DryRun(diff) => Json(diff).into_response(),
+                Answer::Done(()) => StatusCode::NO_CONTENT.into_response(),
+            },
+        )
     }
 }

@@ -81,6 +81,13 @@ impl World {
             anyhow::ensure!(reply.status == 201, "api key: {}", reply.json);
             out = out.replace("{fresh_key}", reply.json["id"].as_str().unwrap());
         }
+        if out.contains("{fresh_user}") {
+            let admin = self.admin.clone();
+            let id = panel
+                .user(&admin, &format!("fresh{}", self.n), "a-fresh-user-password")
+                .await?;
+            out = out.replace("{fresh_user}", &id);
+        }
         if out.contains("{fresh_cred}") {
             let id = credential(panel, &self.admin, &format!("fresh{}", self.n)).await?;
             out = out.replace("{fresh_cred}", &id);
@@ -263,6 +270,18 @@ async fn authorization_matrix_for_every_endpoint_and_caller() -> anyhow::Result<
             [201, 404, 404, 404, 401, 401, 401, 404],
         ),
         (
+            Method::PATCH,
+            "/domains/{fresh_domain}",
+            Some(r#"{"dns_credential_id":"{cred}"}"#.into()),
+            [200, 404, 404, 404, 401, 401, 401, 404],
+        ),
+        (
+            Method::DELETE,
+            "/domains/{fresh_domain}",
+            None,
+            [204, 404, 404, 404, 401, 401, 401, 404],
+        ),
+        (
             Method::GET,
             "/zones",
             None,
@@ -316,6 +335,22 @@ async fn authorization_matrix_for_every_endpoint_and_caller() -> anyhow::Result<
             "/users/{reader}",
             Some(r#"{"disabled":false}"#.into()),
             [200, 404, 404, 404, 401, 401, 401, 404],
+        ),
+        (
+            Method::DELETE,
+            "/users/{fresh_user}",
+            None,
+            [204, 404, 404, 404, 401, 401, 401, 404],
+        ),
+        (
+            // Everyone may change their own password; the admin's is the one given, so
+            // the others' proof fails (403). A dry run: the callers keep their sessions.
+            Method::POST,
+            "/me/password?dry_run=true",
+            Some(format!(
+                r#"{{"current_password":"{ADMIN_PASSWORD}","new_password":"another-password-{{n}}"}}"#
+            )),
+            [200, 403, 403, 403, 401, 401, 401, 403],
         ),
         (
             Method::GET,
@@ -564,9 +599,20 @@ async fn authorization_matrix_for_every_endpoint_and_caller() -> anyhow::Result<
                     "{method} {path} as {caller}: a dry run was audited"
                 );
             } else if *method != Method::GET {
-                // Every mutation writes exactly one audit record.
+                // Every mutation writes exactly one audit record per row it changes: one,
+                // but for a domain's deletion, which takes its certificate with it.
+                let domain_itself = path
+                    .split('?')
+                    .next()
+                    .and_then(|p| p.strip_prefix("/domains/"))
+                    .is_some_and(|id| !id.contains('/'));
+                let rows = if *method == Method::DELETE && domain_itself {
+                    2
+                } else {
+                    1
+                };
                 assert_eq!(
-                    audits, 1,
+                    audits, rows,
                     "{method} {path} as {caller}: {audits} audit records"
                 );
             }

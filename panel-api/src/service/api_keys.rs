@@ -4,7 +4,6 @@ use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
     ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
     sea_query::{Expr, ExprTrait as _, Func, LikeExpr},
 };
 use serde::{Deserialize, Serialize};
@@ -12,7 +11,8 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Actor, AuditEntry, ListQuery, Page, audit, bounded_count};
+use super::write::{Answer, Write};
+use super::{Actor, AuditEntry, ListQuery, Page, bounded_count};
 use crate::auth::{self, KEY_MARKER};
 use crate::entity::api_keys;
 use crate::error::ApiError;
@@ -78,7 +78,8 @@ pub async fn create(
     actor: &Actor,
     user_id: Uuid,
     input: NewApiKey,
-) -> Result<CreatedApiKey, ApiError> {
+    dry_run: bool,
+) -> Result<Answer<CreatedApiKey>, ApiError> {
     let name = input.name.trim();
     let mut problems = Vec::new();
     if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
@@ -102,8 +103,9 @@ pub async fn create(
             details: problems,
         });
     }
+    // A dry run makes a key too (its row is rolled back), but never answers it.
     let key = auth::generate_key()?;
-    let txn = db.begin().await?;
+    let mut w = Write::begin(db, dry_run).await?;
     let row = api_keys::ActiveModel {
         id: Set(Uuid::new_v4()),
         user_id: Set(user_id),
@@ -113,11 +115,10 @@ pub async fn create(
         expires_at: Set(input.expires_at),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(w.txn())
     .await?;
     let view = ApiKeyView::from(row);
-    audit(
-        &txn,
+    w.audit(
         actor,
         AuditEntry {
             action: "api_key.create",
@@ -128,11 +129,11 @@ pub async fn create(
         },
     )
     .await?;
-    txn.commit().await?;
-    Ok(CreatedApiKey {
+    w.finish(CreatedApiKey {
         view,
         key: key.full,
     })
+    .await
 }
 
 /// The caller's own keys, newest first; `q` searches the name.
@@ -170,24 +171,24 @@ pub async fn revoke(
     actor: &Actor,
     user_id: Uuid,
     id: Uuid,
-) -> Result<String, ApiError> {
-    let txn = db.begin().await?;
+    dry_run: bool,
+) -> Result<Answer<String>, ApiError> {
+    let mut w = Write::begin(db, dry_run).await?;
     let key = api_keys::Entity::find_by_id(id)
         .filter(api_keys::Column::UserId.eq(user_id))
         .lock_exclusive()
-        .one(&txn)
+        .one(w.txn())
         .await?
         .ok_or(ApiError::NotFound)?;
     let secret_hash = key.secret_hash.clone();
     if key.revoked_at.is_some() {
-        return Ok(secret_hash);
+        return w.finish(secret_hash).await;
     }
     let prefix = format!("{KEY_MARKER}{}", key.prefix);
     let mut active: api_keys::ActiveModel = key.into();
     active.revoked_at = Set(Some(OffsetDateTime::now_utc()));
-    active.update(&txn).await?;
-    audit(
-        &txn,
+    active.update(w.txn()).await?;
+    w.audit(
         actor,
         AuditEntry {
             action: "api_key.revoke",
@@ -198,6 +199,5 @@ pub async fn revoke(
         },
     )
     .await?;
-    txn.commit().await?;
-    Ok(secret_hash)
+    w.finish(secret_hash).await
 }

@@ -5,14 +5,15 @@
 
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
-    QuerySelect, Statement, TransactionTrait,
+    QuerySelect, Statement,
 };
 use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Actor, AuditEntry, audit};
+use super::write::{Answer, Write};
+use super::{Actor, AuditEntry};
 use crate::auth::{Level, Need, Principal, authorize};
 use crate::entity::certificates;
 use crate::error::ApiError;
@@ -104,22 +105,23 @@ pub async fn reissue(
     principal: &Principal,
     actor: &Actor,
     domain_id: Uuid,
-) -> Result<CertificateView, ApiError> {
+    dry_run: bool,
+) -> Result<Answer<CertificateView>, ApiError> {
     authorize(principal, Need::Domain(domain_id, Level::Edit))?;
-    let txn = db.begin().await?;
-    let before = of_domain(&txn, domain_id, true).await?;
-    txn.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "UPDATE certificates SET attempts = 0, next_attempt_at = now(), last_error = NULL, \
+    let mut w = Write::begin(db, dry_run).await?;
+    let before = of_domain(w.txn(), domain_id, true).await?;
+    w.txn()
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "UPDATE certificates SET attempts = 0, next_attempt_at = now(), last_error = NULL, \
          status = CASE WHEN status IN ('active', 'renewing', 'failed_renewal') \
                   THEN 'renewing' ELSE 'pending' END, \
          updated_at = now() WHERE id = $1",
-        [before.id.into()],
-    ))
-    .await?;
-    let after = of_domain(&txn, domain_id, false).await?;
-    audit(
-        &txn,
+            [before.id.into()],
+        ))
+        .await?;
+    let after = of_domain(w.txn(), domain_id, false).await?;
+    w.audit(
         actor,
         AuditEntry {
             action: "certificate.reissue",
@@ -130,6 +132,5 @@ pub async fn reissue(
         },
     )
     .await?;
-    txn.commit().await?;
-    Ok(after.into())
+    w.finish(after.into()).await
 }

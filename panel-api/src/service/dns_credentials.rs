@@ -7,8 +7,8 @@
 //! DigitalOcean `{"token"}`, Porkbun `{"api_key", "secret_api_key"}`; `manual` has none.
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrait, QueryOrder, QuerySelect,
-    SqlErr, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, SqlErr,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -16,9 +16,10 @@ use switchyard_shared::model::FieldError;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Actor, AuditEntry, ListQuery, Page, audit, bounded_count};
+use super::write::{Answer, Write};
+use super::{Actor, AuditEntry, ListQuery, Page, bounded_count};
 use crate::auth::Identity;
-use crate::entity::dns_credentials;
+use crate::entity::{dns_credentials, domains};
 use crate::error::ApiError;
 
 /// Associated data the secret is sealed under (cert-worker's `CREDENTIALS_CONTEXT`).
@@ -196,7 +197,8 @@ pub async fn create(
     identity: &Identity,
     actor: &Actor,
     input: NewCredential,
-) -> Result<CredentialView, ApiError> {
+    dry_run: bool,
+) -> Result<Answer<CredentialView>, ApiError> {
     let mut problems = Vec::new();
     let name = input.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 {
@@ -215,7 +217,7 @@ pub async fn create(
     check_base_url(&input.api_base_url, &mut problems);
     invalid(problems)?;
     let sealed = plain.map(|p| seal(identity, &p)).transpose()?;
-    let txn = db.begin().await?;
+    let mut w = Write::begin(db, dry_run).await?;
     let row = dns_credentials::ActiveModel {
         id: Set(Uuid::new_v4()),
         name: Set(name.clone()),
@@ -224,7 +226,7 @@ pub async fn create(
         api_base_url: Set(input.api_base_url),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(w.txn())
     .await
     .map_err(|e| match e.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => ApiError::Conflict {
@@ -234,8 +236,7 @@ pub async fn create(
         _ => e.into(),
     })?;
     let view = CredentialView::from(row);
-    audit(
-        &txn,
+    w.audit(
         actor,
         AuditEntry {
             action: "dns_credential.create",
@@ -246,8 +247,7 @@ pub async fn create(
         },
     )
     .await?;
-    txn.commit().await?;
-    Ok(view)
+    w.finish(view).await
 }
 
 pub async fn list(
@@ -275,11 +275,12 @@ pub async fn update(
     actor: &Actor,
     id: Uuid,
     patch: CredentialPatch,
-) -> Result<CredentialView, ApiError> {
-    let txn = db.begin().await?;
+    dry_run: bool,
+) -> Result<Answer<CredentialView>, ApiError> {
+    let mut w = Write::begin(db, dry_run).await?;
     let existing = dns_credentials::Entity::find_by_id(id)
         .lock_exclusive()
-        .one(&txn)
+        .one(w.txn())
         .await?
         .ok_or(ApiError::NotFound)?;
     let mut problems = Vec::new();
@@ -298,13 +299,12 @@ pub async fn update(
         row.api_base_url = Set(patch.api_base_url);
     }
     row.updated_at = Set(OffsetDateTime::now_utc());
-    let after = CredentialView::from(row.update(&txn).await?);
+    let after = CredentialView::from(row.update(w.txn()).await?);
     let mut summary = json!(after);
     if patch.secret.is_some() {
         summary["secret"] = json!("changed");
     }
-    audit(
-        &txn,
+    w.audit(
         actor,
         AuditEntry {
             action: "dns_credential.update",
@@ -315,30 +315,57 @@ pub async fn update(
         },
     )
     .await?;
-    txn.commit().await?;
-    Ok(after)
+    w.finish(after).await
 }
 
-/// Deletes a credential no domain uses (409 otherwise).
-pub async fn delete(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result<(), ApiError> {
-    let txn = db.begin().await?;
+/// Deletes a credential no domain uses (409 naming the domains otherwise).
+pub async fn delete(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: Uuid,
+    dry_run: bool,
+) -> Result<Answer<()>, ApiError> {
+    let mut w = Write::begin(db, dry_run).await?;
     let existing = dns_credentials::Entity::find_by_id(id)
         .lock_exclusive()
-        .one(&txn)
+        .one(w.txn())
         .await?
         .ok_or(ApiError::NotFound)?;
+    let users: Vec<String> = domains::Entity::find()
+        .select_only()
+        .column(domains::Column::Name)
+        .filter(domains::Column::DnsCredentialId.eq(id))
+        .order_by_asc(domains::Column::Name)
+        .limit(21)
+        .into_tuple::<String>()
+        .all(w.txn())
+        .await?;
+    let in_use = || ApiError::Conflict {
+        message: format!(
+            "domains still use this DNS credential ({}{}); point them elsewhere first \
+             (PATCH /api/v1/domains/{{id}} with another dns_credential_id)",
+            users
+                .iter()
+                .take(20)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+            if users.len() > 20 { ", …" } else { "" }
+        ),
+        details: vec![],
+    };
+    if !users.is_empty() {
+        return Err(in_use());
+    }
     dns_credentials::Entity::delete_by_id(id)
-        .exec(&txn)
+        .exec(w.txn())
         .await
         .map_err(|e| match e.sql_err() {
-            Some(SqlErr::ForeignKeyConstraintViolation(_)) => ApiError::Conflict {
-                message: "domains still use this DNS credential; point them elsewhere first".into(),
-                details: vec![],
-            },
+            // A domain took it up meanwhile.
+            Some(SqlErr::ForeignKeyConstraintViolation(_)) => in_use(),
             _ => e.into(),
         })?;
-    audit(
-        &txn,
+    w.audit(
         actor,
         AuditEntry {
             action: "dns_credential.delete",
@@ -349,6 +376,5 @@ pub async fn delete(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result<
         },
     )
     .await?;
-    txn.commit().await?;
-    Ok(())
+    w.finish(()).await
 }

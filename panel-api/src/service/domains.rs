@@ -1,11 +1,14 @@
 //! Domains: the apex names zones live under. Creating one also queues a pending
-//! wildcard certificate order for the cert worker, in the same transaction.
+//! wildcard certificate order for the cert worker, in the same transaction; a domain's
+//! DNS credential can be changed ([`update`]); deleting one ([`delete`]) is refused
+//! while zones use it, unless asked to delete them too, and removes its certificate (its
+//! row, its ACME orders, and its Redis key) and the grants on it.
 
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
     sea_query::{Expr, ExprTrait as _, LikeExpr},
 };
 use serde::{Deserialize, Serialize};
@@ -13,10 +16,19 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Actor, AuditEntry, ListQuery, Page, audit, bounded_count};
+use super::write::{Answer, Write};
+use super::zones::{self as zone_service, Diff};
+use super::{Actor, named_backends::Catalog};
+use super::{AuditEntry, audit, ListQuery, Page, bounded_count, sync};
+use crate::app::AppState;
 use crate::auth::{Level, Need, Principal, Scope, authorize};
-use crate::entity::domains;
+use crate::entity::{certificates, dns_credentials, domains, grants, zones};
 use crate::error::ApiError;
+use switchyard_shared::model::FieldError;
+
+/// How many of the zones that keep a domain from being deleted the 409 names; the
+/// message gives the count of all of them.
+pub const MAX_NAMED_ZONES: usize = 20;
 
 /// `POST /api/v1/domains` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -27,6 +39,28 @@ pub struct NewDomain {
     /// The DNS credential cert-worker solves this domain's DNS-01 challenges with.
     #[serde(default)]
     pub dns_credential_id: Option<Uuid>,
+}
+
+/// `PATCH /api/v1/domains/{id}` body: only the fields given change. The name cannot
+/// change (zones and the certificate are made for it): create the new domain instead.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DomainPatch {
+    /// The DNS credential cert-worker solves this domain's DNS-01 challenges with from
+    /// its next attempt on (`POST …/certificate/reissue` makes that now); `null` for
+    /// none.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Uuid>)]
+    pub dns_credential_id: Option<Option<Uuid>>,
+}
+
+/// A field given (even as `null`) is `Some`; an absent one stays `None` (its default).
+pub(crate) fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -53,35 +87,52 @@ pub async fn create(
     db: &DatabaseConnection,
     actor: &Actor,
     input: NewDomain,
-) -> Result<DomainView, ApiError> {
+    dry_run: bool,
+) -> Result<Answer<DomainView>, ApiError> {
     let name = switchyard_shared::normalize_hostname(&input.name)
         .map_err(|e| ApiError::invalid_field("name", e.to_string()))?;
-    let txn = db.begin().await?;
-    let view = insert(
-        &txn,
-        actor,
-        Uuid::new_v4(),
-        name,
-        input.dns_credential_id,
-        "domain.create",
-    )
-    .await?;
+    let mut w = Write::begin(db, dry_run).await?;
+    if let Some(id) = input.dns_credential_id {
+        credential_exists(w.txn(), id).await?;
+    }
+    let view = insert(&mut w, actor, name, input.dns_credential_id).await?;
     super::revisions::record(
-        &txn,
+        w.txn(),
         actor,
         "domain.create",
         None,
         vec![super::revisions::Touched::domain(None, Some(&view))],
     )
     .await?;
-    txn.commit().await?;
+    w.finish(view).await
+}
+
+/// Inserts a domain (`name` normalised) with its pending certificate order and its audit
+/// record, on the write (creation and import); the caller records the revision.
+pub(crate) async fn insert(
+    w: &mut Write,
+    actor: &Actor,
+    name: String,
+    dns_credential_id: Option<Uuid>,
+) -> Result<DomainView, ApiError> {
+    let (view, after) = insert_row(w.txn(), actor, Uuid::new_v4(), name, dns_credential_id).await?;
+    w.audit(
+        actor,
+        AuditEntry {
+            action: "domain.create",
+            resource_type: "domain",
+            resource_id: view.id.to_string(),
+            before: None,
+            after: Some(after),
+        },
+    )
+    .await?;
     Ok(view)
 }
 
-/// Inserts a domain (normalised `name`) with its pending certificate order and audit row
-/// (`action`) on `txn`; the caller records the revision. A rollback re-creates a deleted
-/// domain with its old id this way.
-pub async fn insert(
+/// Re-creates a deleted domain with its old id (a rollback), with its pending certificate
+/// order and an audit row (`action`) on `txn`; the caller records the revision.
+pub async fn reinsert(
     txn: &impl ConnectionTrait,
     actor: &Actor,
     id: Uuid,
@@ -89,6 +140,31 @@ pub async fn insert(
     dns_credential_id: Option<Uuid>,
     action: &str,
 ) -> Result<DomainView, ApiError> {
+    let (view, after) = insert_row(txn, actor, id, name, dns_credential_id).await?;
+    audit(
+        txn,
+        actor,
+        AuditEntry {
+            action,
+            resource_type: "domain",
+            resource_id: view.id.to_string(),
+            before: None,
+            after: Some(after),
+        },
+    )
+    .await?;
+    Ok(view)
+}
+
+/// The domain row and its pending certificate order (the one place both are written);
+/// answers the domain and its audit summary.
+async fn insert_row(
+    txn: &impl ConnectionTrait,
+    actor: &Actor,
+    id: Uuid,
+    name: String,
+    dns_credential_id: Option<Uuid>,
+) -> Result<(DomainView, serde_json::Value), ApiError> {
     let row = domains::ActiveModel {
         id: Set(id),
         name: Set(name.clone()),
@@ -101,18 +177,12 @@ pub async fn insert(
     .map_err(|e| match super::unique_violation(&e) {
         Some(_) => ApiError::Conflict {
             message: format!("domain \"{name}\" already exists"),
-            details: vec![switchyard_shared::model::FieldError {
+            details: vec![FieldError {
                 field: "name".into(),
                 problem: "already exists".into(),
             }],
         },
-        None => match e.sql_err() {
-            Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)) => ApiError::invalid_field(
-                "dns_credential_id",
-                "no DNS credential with this id exists",
-            ),
-            _ => e.into(),
-        },
+        None => credential_gone(e),
     })?;
     let view = DomainView::from(row);
     // The cert worker's queue: a pending wildcard order (`*.d` and `d`) for every domain.
@@ -123,21 +193,283 @@ pub async fn insert(
         [view.id.into(), names.clone().into()],
     ))
     .await?;
-    audit(
-        txn,
+    let after = json!({"name": view.name, "dns_credential_id": view.dns_credential_id, "certificate": {"names": names, "status": "pending"}});
+    Ok((view, after))
+}
+
+/// 422 naming `dns_credential_id` unless a credential with this id exists.
+async fn credential_exists(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), ApiError> {
+    match dns_credentials::Entity::find_by_id(id).one(conn).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::invalid_field(
+            "dns_credential_id",
+            format!("no DNS credential {id} exists (GET /api/v1/dns-credentials lists them)"),
+        )),
+    }
+}
+
+/// A credential deleted between the check and the write (its foreign key): the same 422.
+fn credential_gone(e: sea_orm::DbErr) -> ApiError {
+    match e.sql_err() {
+        Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)) => {
+            ApiError::invalid_field("dns_credential_id", "no DNS credential with this id exists")
+        }
+        _ => e.into(),
+    }
+}
+
+/// Changes a domain's DNS credential (admin). A patch that changes nothing answers the
+/// domain as it is and records nothing.
+pub async fn update(
+    state: &AppState,
+    actor: &Actor,
+    id: Uuid,
+    patch: DomainPatch,
+    dry_run: bool,
+) -> Result<Answer<DomainView>, ApiError> {
+    let mut w = Write::begin(&state.db, dry_run).await?;
+    let existing = domains::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(w.txn())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let Some(credential) = patch.dns_credential_id else {
+        return w.finish(DomainView::from(existing)).await;
+    };
+    if let Some(c) = credential {
+        credential_exists(w.txn(), c).await?;
+    }
+    let before = DomainView::from(existing.clone());
+    let unchanged = existing.dns_credential_id == credential;
+    let after = set_credential(&mut w, actor, existing, credential).await?;
+    if !unchanged {
+        super::revisions::record(
+            w.txn(),
+            actor,
+            "domain.update",
+            None,
+            vec![super::revisions::Touched::domain(Some(&before), Some(&after))],
+        )
+        .await?;
+    }
+    w.finish(after).await
+}
+
+/// Points a domain (locked by the caller) at another DNS credential (checked by the
+/// caller), with its audit record; one that already uses it is left alone, unrecorded.
+pub(crate) async fn set_credential(
+    w: &mut Write,
+    actor: &Actor,
+    existing: domains::Model,
+    credential: Option<Uuid>,
+) -> Result<DomainView, ApiError> {
+    if existing.dns_credential_id == credential {
+        return Ok(existing.into());
+    }
+    let id = existing.id;
+    let before = DomainView::from(existing.clone());
+    let mut row: domains::ActiveModel = existing.into();
+    row.dns_credential_id = Set(credential);
+    row.updated_at = Set(OffsetDateTime::now_utc());
+    let after = DomainView::from(row.update(w.txn()).await.map_err(credential_gone)?);
+    w.audit(
         actor,
         AuditEntry {
-            action,
+            action: "domain.update",
             resource_type: "domain",
-            resource_id: view.id.to_string(),
-            before: None,
-            after: Some(
-                json!({"name": view.name, "certificate": {"names": names, "status": "pending"}}),
+            resource_id: id.to_string(),
+            before: Some(
+                json!({"name": before.name, "dns_credential_id": before.dns_credential_id}),
             ),
+            after: Some(json!({"name": after.name, "dns_credential_id": after.dns_credential_id})),
         },
     )
     .await?;
-    Ok(view)
+    Ok(after)
+}
+
+/// Deletes a domain (admin). While zones use it: 409 naming them (the first
+/// [`MAX_NAMED_ZONES`] and the count), unless `cascade`, which deletes them too — with
+/// the zones' own delete ([`zone_service::delete_rows`]: their audit records, and their
+/// Redis records through the outbox and write-through like any zone delete). The
+/// domain's certificate goes with it: its row and its ACME orders (a pending order
+/// included) from PostgreSQL, its `cert:*.<domain>` key from Redis (queued in the outbox
+/// in the same transaction and written in the same batch as the zones); grants on the
+/// domain go too. Each is audited; the answer is the diff (for a dry run, with every
+/// zone's Redis record before and after, and nothing changed).
+pub async fn delete(
+    state: &AppState,
+    actor: &Actor,
+    id: Uuid,
+    cascade: bool,
+    dry_run: bool,
+) -> Result<Diff, ApiError> {
+    let mut w = Write::begin(&state.db, dry_run).await?;
+    let domain = domains::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(w.txn())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let rows = zones::Entity::find()
+        .filter(zones::Column::DomainId.eq(id))
+        .order_by_asc(zones::Column::Hostname)
+        .order_by_asc(zones::Column::PathPrefix)
+        .order_by_asc(zones::Column::MatchKey)
+        .lock_exclusive()
+        .all(w.txn())
+        .await?;
+    let catalog = Catalog::load(w.txn()).await?;
+    if !rows.is_empty() && !cascade {
+        return Err(in_use(&domain.name, &rows, &catalog));
+    }
+    let zone_count = rows.len();
+    let (deleted, mut touched) =
+        zone_service::delete_rows(w.txn(), actor, rows, &catalog, "zone.delete").await?;
+
+    // The certificate: its ACME orders first (cert-worker's log, pending ones included),
+    // then the row.
+    let cert_name = sync::cert_name(&domain.name);
+    if let Some(cert) = certificates::Entity::find()
+        .filter(certificates::Column::DomainId.eq(id))
+        .lock_exclusive()
+        .one(w.txn())
+        .await?
+    {
+        let orders = w
+            .txn()
+            .query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "DELETE FROM acme_orders WHERE certificate_id = $1 RETURNING outcome",
+                [cert.id.into()],
+            ))
+            .await?;
+        let pending_orders = orders
+            .iter()
+            .filter(|r| {
+                r.try_get::<String>("", "outcome")
+                    .is_ok_and(|o| o == "started")
+            })
+            .count();
+        certificates::Entity::delete_by_id(cert.id)
+            .exec(w.txn())
+            .await?;
+        w.audit(
+            actor,
+            AuditEntry {
+                action: "certificate.delete",
+                resource_type: "certificate",
+                resource_id: cert.id.to_string(),
+                before: Some(json!({
+                    "domain_id": id,
+                    "names": cert.names,
+                    "status": cert.status,
+                    "not_after": cert.not_after.map(|t| t.to_string()),
+                    "acme_orders": orders.len(),
+                    "pending_acme_orders": pending_orders,
+                    "redis_key": state.store.keys().cert(&cert_name),
+                })),
+                after: None,
+            },
+        )
+        .await?;
+    }
+    // Grants on the domain (their users lose it).
+    let granted = grants::Entity::find()
+        .filter(grants::Column::DomainId.eq(id))
+        .all(w.txn())
+        .await?;
+    grants::Entity::delete_many()
+        .filter(grants::Column::DomainId.eq(id))
+        .exec(w.txn())
+        .await?;
+    for grant in granted {
+        w.audit(
+            actor,
+            AuditEntry {
+                action: "grant.delete",
+                resource_type: "grant",
+                resource_id: grant.id.to_string(),
+                before: Some(json!(super::grants::GrantView::from(grant))),
+                after: None,
+            },
+        )
+        .await?;
+    }
+    domains::Entity::delete_by_id(id).exec(w.txn()).await?;
+    // One revision for the domain and its zones: a rollback re-creates them together.
+    touched.push(super::revisions::Touched::domain(
+        Some(&DomainView::from(domain.clone())),
+        None,
+    ));
+    let revision =
+        super::revisions::record(w.txn(), actor, "domain.delete", None, touched).await?;
+    w.audit(
+        actor,
+        AuditEntry {
+            action: "domain.delete",
+            resource_type: "domain",
+            resource_id: id.to_string(),
+            before: Some(json!({
+                "name": domain.name,
+                "dns_credential_id": domain.dns_credential_id,
+                "zones_deleted": zone_count,
+            })),
+            after: None,
+        },
+    )
+    .await?;
+    let mut pending = sync::enqueue(w.txn(), zone_service::hostnames_of(&deleted)).await?;
+    sync::enqueue_cert_removals(w.txn(), &mut pending, [cert_name]).await?;
+    w.finish_routing(
+        state,
+        pending,
+        Diff {
+            deleted,
+            revision,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// The 409 of a domain its zones still use: the first [`MAX_NAMED_ZONES`] by name, and
+/// how many there are.
+fn in_use(domain: &str, rows: &[zones::Model], catalog: &Catalog) -> ApiError {
+    let named: Vec<String> = rows
+        .iter()
+        .take(MAX_NAMED_ZONES)
+        .map(|r| zone_service::identity(&zone_service::spec_of(r, catalog)))
+        .collect();
+    let more = rows.len().saturating_sub(MAX_NAMED_ZONES);
+    let mut details = vec![FieldError {
+        field: "cascade".into(),
+        problem: format!(
+            "{} zone(s) use this domain; pass cascade=true to delete them with it \
+             (dry_run=true lists what would go)",
+            rows.len()
+        ),
+    }];
+    details.extend(rows.iter().take(MAX_NAMED_ZONES).map(|r| FieldError {
+        field: format!("zones.{}", r.id),
+        problem: format!(
+            "zone {} uses this domain",
+            zone_service::identity(&zone_service::spec_of(r, catalog))
+        ),
+    }));
+    ApiError::Conflict {
+        message: format!(
+            "domain \"{domain}\" is used by {} zone(s): {}{}; delete them first, or delete \
+             the domain with cascade=true to delete them too",
+            rows.len(),
+            named.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        ),
+        details,
+    }
 }
 
 /// The domains the caller may read; `q` searches the name.

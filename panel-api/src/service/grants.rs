@@ -3,7 +3,7 @@
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, SqlErr, TransactionTrait,
+    QueryOrder, QuerySelect, SqlErr,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -11,7 +11,8 @@ use switchyard_shared::model::FieldError;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Actor, AuditEntry, Page, audit, bounded_count};
+use super::write::{Answer, Write};
+use super::{Actor, AuditEntry, Page, bounded_count};
 use crate::auth::Level;
 use crate::entity::grants;
 use crate::error::ApiError;
@@ -79,7 +80,8 @@ pub async fn create(
     db: &DatabaseConnection,
     actor: &Actor,
     input: NewGrant,
-) -> Result<GrantView, ApiError> {
+    dry_run: bool,
+) -> Result<Answer<GrantView>, ApiError> {
     let mut problems = Vec::new();
     if Level::parse(&input.level).is_none() {
         problems.push(field(
@@ -102,7 +104,7 @@ pub async fn create(
             details: problems,
         });
     }
-    let txn = db.begin().await?;
+    let mut w = Write::begin(db, dry_run).await?;
     let row = grants::ActiveModel {
         id: Set(Uuid::new_v4()),
         user_id: Set(input.user_id),
@@ -111,7 +113,7 @@ pub async fn create(
         level: Set(input.level.clone()),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(w.txn())
     .await
     .map_err(|e| match e.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => ApiError::Conflict {
@@ -131,8 +133,7 @@ pub async fn create(
         _ => e.into(),
     })?;
     let view = GrantView::from(row);
-    audit(
-        &txn,
+    w.audit(
         actor,
         AuditEntry {
             action: "grant.create",
@@ -143,8 +144,7 @@ pub async fn create(
         },
     )
     .await?;
-    txn.commit().await?;
-    Ok(view)
+    w.finish(view).await
 }
 
 pub async fn list(
@@ -181,17 +181,21 @@ pub async fn list(
 }
 
 /// Deletes a grant; answers whose grant it was.
-pub async fn delete(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result<Uuid, ApiError> {
-    let txn = db.begin().await?;
+pub async fn delete(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: Uuid,
+    dry_run: bool,
+) -> Result<Answer<Uuid>, ApiError> {
+    let mut w = Write::begin(db, dry_run).await?;
     let existing = grants::Entity::find_by_id(id)
         .lock_exclusive()
-        .one(&txn)
+        .one(w.txn())
         .await?
         .ok_or(ApiError::NotFound)?;
     let user_id = existing.user_id;
-    grants::Entity::delete_by_id(id).exec(&txn).await?;
-    audit(
-        &txn,
+    grants::Entity::delete_by_id(id).exec(w.txn()).await?;
+    w.audit(
         actor,
         AuditEntry {
             action: "grant.delete",
@@ -202,6 +206,5 @@ pub async fn delete(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result<
         },
     )
     .await?;
-    txn.commit().await?;
-    Ok(user_id)
+    w.finish(user_id).await
 }

@@ -16,6 +16,7 @@ pub mod sessions;
 pub mod sync;
 pub mod transfer;
 pub mod users;
+pub mod write;
 pub mod zones;
 
 use sea_orm::sea_query::Expr;

@@ -1163,7 +1163,7 @@ pub async fn rollback_all(
                         .map(|c| c.id),
                     None => None,
                 };
-                match super::domains::insert(
+                match super::domains::reinsert(
                     &txn,
                     actor,
                     id,

@@ -11,7 +11,14 @@
 //! timer (`--outbox-replay-secs`). The full Postgres → Redis comparison (missing, changed
 //! and stale keys, drift metrics) is [`crate::reconcile`]; it renders records with
 //! [`render`], the same function the write path uses, and excludes write-throughs while
-//! it runs with [`SYNC_LOCK_SQL`] (see there). Kinds other than `zone` are not built yet.
+//! it runs with [`SYNC_LOCK_SQL`] (see there).
+//!
+//! Kind `cert` (key = the certificate's name, `*.example.com`) is a certificate to
+//! remove from Redis: queued by a domain's deletion ([`enqueue_cert_removals`]), written
+//! in the same batch as the zones, and durable through the outbox like them. The panel
+//! only ever removes certificates (cert-worker writes them); a name whose domain exists
+//! again by the time it is written is left alone (cert-worker publishes the new one).
+//! Kind `full` is not built yet.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -38,6 +45,8 @@ pub const REDIS_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct Pending {
     ids: Vec<i64>,
     hostnames: BTreeSet<String>,
+    /// Certificates (by name, `*.example.com`) to remove from Redis.
+    certs: BTreeSet<String>,
 }
 
 impl Pending {
@@ -48,6 +57,11 @@ impl Pending {
         self.hostnames.extend(other.hostnames);
     }
 }
+
+/// `redis_outbox.kind` of a zone hostname to rebuild.
+pub const OUTBOX_ZONE: &str = "zone";
+/// `redis_outbox.kind` of a certificate to remove.
+pub const OUTBOX_CERT: &str = "cert";
 
 /// Rows per statement when many hostnames are written, locked or read at once.
 const HOSTS_PER_STATEMENT: usize = 5_000;
@@ -61,11 +75,12 @@ pub async fn enqueue(
     let mut pending = Pending {
         ids: Vec::new(),
         hostnames: hostnames.into_iter().collect(),
+        certs: BTreeSet::new(),
     };
     let all: Vec<&String> = pending.hostnames.iter().collect();
     for chunk in all.chunks(HOSTS_PER_STATEMENT) {
         let rows = chunk.iter().map(|h| redis_outbox::ActiveModel {
-            kind: Set("zone".into()),
+            kind: Set(OUTBOX_ZONE.into()),
             key: Set((*h).clone()),
             ..Default::default()
         });
@@ -76,6 +91,71 @@ pub async fn enqueue(
         );
     }
     Ok(pending)
+}
+
+/// Records, inside the change's transaction, that these certificates (by name) must
+/// leave Redis: one outbox row each, written through with the zones of `pending`.
+pub async fn enqueue_cert_removals(
+    txn: &impl ConnectionTrait,
+    pending: &mut Pending,
+    names: impl IntoIterator<Item = String>,
+) -> Result<(), DbErr> {
+    let names: Vec<String> = names
+        .into_iter()
+        .filter(|n| !pending.certs.contains(n))
+        .collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    let rows = names.iter().map(|n| redis_outbox::ActiveModel {
+        kind: Set(OUTBOX_CERT.into()),
+        key: Set(n.clone()),
+        ..Default::default()
+    });
+    pending.ids.extend(
+        redis_outbox::Entity::insert_many(rows)
+            .exec_with_returning_keys(txn)
+            .await?,
+    );
+    pending.certs.extend(names);
+    Ok(())
+}
+
+/// The Redis certificate name of a domain's wildcard certificate (what cert-worker
+/// stores it under): `*.example.com`.
+pub fn cert_name(domain: &str) -> String {
+    format!("*.{domain}")
+}
+
+/// Adds to `changes` the removal of each certificate in `certs` whose domain no longer
+/// exists (read on `conn`).
+async fn cert_removals(
+    conn: &impl ConnectionTrait,
+    certs: &BTreeSet<String>,
+    changes: &mut ChangeSet,
+) -> Result<(), DbErr> {
+    if certs.is_empty() {
+        return Ok(());
+    }
+    let domains: Vec<String> = certs
+        .iter()
+        .map(|n| n.strip_prefix("*.").unwrap_or(n).to_owned())
+        .collect();
+    let existing: BTreeSet<String> = crate::entity::domains::Entity::find()
+        .select_only()
+        .column(crate::entity::domains::Column::Name)
+        .filter(crate::entity::domains::Column::Name.is_in(domains))
+        .into_tuple::<String>()
+        .all(conn)
+        .await?
+        .into_iter()
+        .collect();
+    for name in certs {
+        if !existing.contains(name.strip_prefix("*.").unwrap_or(name)) {
+            changes.delete_cert(name);
+        }
+    }
+    Ok(())
 }
 
 /// What rendering a zone row needs besides the row: the named backends, by id.
@@ -225,7 +305,7 @@ pub const SYNC_LOCK_TIMEOUT: &str = "10s";
 /// A change with nothing for Redis (no hostname) answers the version Redis holds: a
 /// proxy at that version has everything the change affects.
 pub async fn write_through(state: &AppState, pending: Pending) -> Option<u64> {
-    if pending.hostnames.is_empty() {
+    if pending.hostnames.is_empty() && pending.certs.is_empty() {
         return match tokio::time::timeout(REDIS_WRITE_TIMEOUT, state.store.meta()).await {
             Ok(Ok((version, _))) => Some(version),
             _ => None,
@@ -272,11 +352,14 @@ async fn try_write_through(state: &AppState, pending: &Pending) -> Result<u64, S
     ))
     .await
     .map_err(|e| format!("waiting for a running reconciliation: {e}"))?;
-    // One statement per chunk; the hostnames come sorted (a BTreeSet) and the ORDER BY
-    // keeps that order inside each statement.
-    let hostnames: Vec<&String> = pending.hostnames.iter().collect();
-    for chunk in hostnames.chunks(HOSTS_PER_STATEMENT) {
-        let list: Vec<String> = chunk.iter().map(|h| (*h).clone()).collect();
+    // One statement per chunk, in sorted order, which the ORDER BY keeps inside each
+    // statement. Certificates lock as `cert:<name>`, which no hostname can be.
+    let mut locks: Vec<String> = pending.hostnames.iter().cloned().collect();
+    locks.extend(pending.certs.iter().map(|n| format!("cert:{n}")));
+    // One total order (bytes, as `COLLATE "C"` below) across chunks and kinds.
+    locks.sort();
+    for chunk in locks.chunks(HOSTS_PER_STATEMENT) {
+        let list: Vec<String> = chunk.to_vec();
         txn.query_all_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "SELECT pg_advisory_xact_lock(hashtextextended(h, 0)) \
@@ -286,9 +369,12 @@ async fn try_write_through(state: &AppState, pending: &Pending) -> Result<u64, S
         .await
         .map_err(|e| format!("locking {} hostname(s): {e}", chunk.len()))?;
     }
-    let changes = rebuild(&txn, &pending.hostnames)
+    let mut changes = rebuild(&txn, &pending.hostnames)
         .await
         .map_err(|e| format!("reading zones: {e}"))?;
+    cert_removals(&txn, &pending.certs, &mut changes)
+        .await
+        .map_err(|e| format!("reading domains: {e}"))?;
     let applied = tokio::time::timeout(REDIS_WRITE_TIMEOUT, state.store.apply(&changes))
         .await
         .map_err(|_| format!("Redis did not answer within {REDIS_WRITE_TIMEOUT:?}"))?
@@ -313,7 +399,7 @@ pub const REPLAY_BATCH: u64 = 1_000;
 /// it returns 0 or fails.
 pub async fn replay_outbox(state: &AppState) -> Result<usize, String> {
     let rows = redis_outbox::Entity::find()
-        .filter(redis_outbox::Column::Kind.eq("zone"))
+        .filter(redis_outbox::Column::Kind.is_in([OUTBOX_ZONE, OUTBOX_CERT]))
         .order_by_asc(redis_outbox::Column::Id)
         .limit(REPLAY_BATCH)
         .all(&state.db)
@@ -322,10 +408,16 @@ pub async fn replay_outbox(state: &AppState) -> Result<usize, String> {
     if rows.is_empty() {
         return Ok(0);
     }
-    let pending = Pending {
+    let mut pending = Pending {
         ids: rows.iter().map(|r| r.id).collect(),
-        hostnames: rows.into_iter().map(|r| r.key).collect(),
+        ..Default::default()
     };
+    for row in rows {
+        match row.kind.as_str() {
+            OUTBOX_CERT => pending.certs.insert(row.key),
+            _ => pending.hostnames.insert(row.key),
+        };
+    }
     try_write_through(state, &pending).await?;
     Ok(pending.ids.len())
 }

@@ -1,4 +1,7 @@
-//! Users and their passwords (argon2id).
+//! Users and their passwords (argon2id): created, changed and deleted by admins; a
+//! user changes their own password ([`change_own_password`]). The panel always keeps an
+//! enabled admin: the last one cannot be deleted, demoted or disabled, and nobody
+//! deletes themselves ([`keep_an_admin`]).
 
 use std::sync::LazyLock;
 
@@ -9,16 +12,17 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait as _, Func, LikeExpr},
 };
 use serde_json::json;
 use switchyard_shared::model::FieldError;
 use uuid::Uuid;
 
-use super::{Actor, AuditEntry, ListQuery, Page, audit, bounded_count};
-use crate::entity::{sessions, users};
+use super::write::{Answer, Write};
+use super::{Actor, AuditEntry, ListQuery, Page, bounded_count};
+use crate::entity::{api_keys, grants, named_backends, sessions, users, zones};
 use crate::error::ApiError;
 
 /// Shortest first-admin password accepted from the environment.
@@ -92,7 +96,22 @@ pub async fn create(
     role: &str,
 ) -> Result<users::Model, ApiError> {
     let password_hash = hash_password(password.to_owned()).await?;
-    let txn = db.begin().await?;
+    let mut w = Write::begin(db, false).await?;
+    let user = insert(&mut w, actor, username, password_hash, role).await?;
+    w.finish(user)
+        .await?
+        .done()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a real write answered a dry run")))
+}
+
+/// Inserts a user and its audit record on the write.
+async fn insert(
+    w: &mut Write,
+    actor: &Actor,
+    username: &str,
+    password_hash: String,
+    role: &str,
+) -> Result<users::Model, ApiError> {
     let user = users::ActiveModel {
         id: Set(Uuid::new_v4()),
         username: Set(username.to_owned()),
@@ -100,17 +119,19 @@ pub async fn create(
         role: Set(role.to_owned()),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(w.txn())
     .await
     .map_err(|e| match super::unique_violation(&e) {
         Some(_) => ApiError::Conflict {
             message: format!("a user named \"{username}\" already exists"),
-            details: vec![],
+            details: vec![FieldError {
+                field: "username".into(),
+                problem: "already exists".into(),
+            }],
         },
         None => e.into(),
     })?;
-    audit(
-        &txn,
+    w.audit(
         actor,
         AuditEntry {
             action: "user.create",
@@ -121,7 +142,6 @@ pub async fn create(
         },
     )
     .await?;
-    txn.commit().await?;
     Ok(user)
 }
 
@@ -237,11 +257,12 @@ fn check_username(username: &str, problems: &mut Vec<FieldError>) {
     }
 }
 
-fn check_password(password: &str, problems: &mut Vec<FieldError>) {
+/// The password rules, for every password a user gets: its length.
+fn check_password(field: &str, password: &str, problems: &mut Vec<FieldError>) {
     let n = password.chars().count();
     if !(MIN_PASSWORD_LEN..=MAX_PASSWORD_LEN).contains(&n) {
         problems.push(FieldError {
-            field: "password".into(),
+            field: field.into(),
             problem: format!(
                 "has {n} characters; use {MIN_PASSWORD_LEN}–{MAX_PASSWORD_LEN} (the value is \
                  not repeated here)"
@@ -273,22 +294,51 @@ fn invalid(problems: Vec<FieldError>) -> Result<(), ApiError> {
     }
 }
 
+/// Problems of a user's name and role (fields `username`, `role`), as creation checks
+/// them; for an import, which names them by position.
+pub fn check_identity(username: &str, role: &str) -> Vec<FieldError> {
+    let mut problems = Vec::new();
+    check_username(username, &mut problems);
+    check_role(role, &mut problems);
+    problems
+}
+
+/// Creates a user with no usable password (an import: passwords never travel in a
+/// document) — the hash of 256 random bits nobody is shown — until an admin sets one
+/// (`PATCH /users/{id}`). Audited like any creation.
+pub(crate) async fn insert_without_password(
+    w: &mut Write,
+    actor: &Actor,
+    username: &str,
+    role: &str,
+    disabled: bool,
+) -> Result<users::Model, ApiError> {
+    let unusable = hash_password(crate::auth::generate_token()?).await?;
+    let user = insert(w, actor, username, unusable, role).await?;
+    if !disabled {
+        return Ok(user);
+    }
+    let mut row: users::ActiveModel = user.into();
+    row.disabled = Set(true);
+    Ok(row.update(w.txn()).await?)
+}
+
 /// Validates and creates a user (admin endpoint).
 pub async fn create_checked(
     db: &DatabaseConnection,
     actor: &Actor,
     input: NewUser,
-) -> Result<UserView, ApiError> {
+    dry_run: bool,
+) -> Result<Answer<UserView>, ApiError> {
     let mut problems = Vec::new();
     check_username(&input.username, &mut problems);
-    check_password(&input.password, &mut problems);
+    check_password("password", &input.password, &mut problems);
     check_role(&input.role, &mut problems);
     invalid(problems)?;
-    Ok(
-        create(db, actor, &input.username, &input.password, &input.role)
-            .await?
-            .into(),
-    )
+    let password_hash = hash_password(input.password).await?;
+    let mut w = Write::begin(db, dry_run).await?;
+    let user = insert(&mut w, actor, &input.username, password_hash, &input.role).await?;
+    w.finish(user.into()).await
 }
 
 /// Users, by username; `q` searches the username.
@@ -322,31 +372,39 @@ pub async fn get(db: &DatabaseConnection, id: Uuid) -> Result<UserView, ApiError
 }
 
 /// Changes role, disabled flag or password. A new password or disabling ends the user's
-/// sessions, so a leaked cookie does not outlive the reset.
+/// sessions, so a leaked cookie does not outlive the reset. The last enabled admin can
+/// be neither demoted nor disabled (409).
 pub async fn update(
     db: &DatabaseConnection,
     actor: &Actor,
     id: Uuid,
     patch: UserPatch,
-) -> Result<UserView, ApiError> {
+    dry_run: bool,
+) -> Result<Answer<UserView>, ApiError> {
     let mut problems = Vec::new();
     if let Some(role) = &patch.role {
         check_role(role, &mut problems);
     }
     if let Some(password) = &patch.password {
-        check_password(password, &mut problems);
+        check_password("password", password, &mut problems);
     }
     invalid(problems)?;
     let password_hash = match &patch.password {
         Some(p) => Some(hash_password(p.clone()).await?),
         None => None,
     };
-    let txn = db.begin().await?;
+    let mut w = Write::begin(db, dry_run).await?;
+    let admins = lock_admins(w.txn()).await?;
     let existing = users::Entity::find_by_id(id)
         .lock_exclusive()
-        .one(&txn)
+        .one(w.txn())
         .await?
         .ok_or(ApiError::NotFound)?;
+    let stays_admin = patch.role.as_deref().unwrap_or(&existing.role) == "admin"
+        && !patch.disabled.unwrap_or(existing.disabled);
+    if !stays_admin {
+        keep_an_admin(&admins, id, "demoted or disabled")?;
+    }
     let before = UserView::from(existing.clone());
     let mut row: users::ActiveModel = existing.into();
     if let Some(role) = patch.role {
@@ -359,25 +417,17 @@ pub async fn update(
         row.password_hash = Set(hash);
     }
     row.updated_at = Set(time::OffsetDateTime::now_utc());
-    let after = UserView::from(row.update(&txn).await?);
-    if patch.password.is_some() || after.disabled {
-        sessions::Entity::update_many()
-            .col_expr(
-                sessions::Column::RevokedAt,
-                Expr::value(time::OffsetDateTime::now_utc()),
-            )
-            .filter(sessions::Column::UserId.eq(id))
-            .filter(sessions::Column::RevokedAt.is_null())
-            .exec(&txn)
-            .await?;
-    }
+    let after = UserView::from(row.update(w.txn()).await?);
     let mut after_summary =
         json!({"username": after.username, "role": after.role, "disabled": after.disabled});
+    if patch.password.is_some() || after.disabled {
+        let ended = revoke_sessions(w.txn(), id, None).await?;
+        after_summary["sessions_revoked"] = json!(ended);
+    }
     if patch.password.is_some() {
         after_summary["password"] = json!("changed");
     }
-    audit(
-        &txn,
+    w.audit(
         actor,
         AuditEntry {
             action: "user.update",
@@ -388,8 +438,286 @@ pub async fn update(
         },
     )
     .await?;
-    txn.commit().await?;
-    Ok(after)
+    w.finish(after).await
+}
+
+/// Revokes the user's live sessions, all but `keep`; answers how many.
+async fn revoke_sessions(
+    txn: &DatabaseTransaction,
+    user_id: Uuid,
+    keep: Option<Uuid>,
+) -> Result<u64, ApiError> {
+    let mut update = sessions::Entity::update_many()
+        .col_expr(
+            sessions::Column::RevokedAt,
+            Expr::value(time::OffsetDateTime::now_utc()),
+        )
+        .filter(sessions::Column::UserId.eq(user_id))
+        .filter(sessions::Column::RevokedAt.is_null());
+    if let Some(keep) = keep {
+        update = update.filter(sessions::Column::Id.ne(keep));
+    }
+    Ok(update.exec(txn).await?.rows_affected)
+}
+
+/// The enabled admins' ids, locked for the rest of the transaction: two admins demoting
+/// or deleting each other at once cannot both see the other remain.
+async fn lock_admins(txn: &DatabaseTransaction) -> Result<Vec<Uuid>, ApiError> {
+    Ok(users::Entity::find()
+        .filter(users::Column::Role.eq("admin"))
+        .filter(users::Column::Disabled.eq(false))
+        .order_by_asc(users::Column::Id)
+        .lock_exclusive()
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|u| u.id)
+        .collect())
+}
+
+/// The one rule that keeps the panel administrable: some enabled admin other than `id`
+/// remains when `id` stops being one (`what`: "deleted", "demoted or disabled"); 409
+/// otherwise. `admins` from [`lock_admins`].
+pub fn keep_an_admin(admins: &[Uuid], id: Uuid, what: &str) -> Result<(), ApiError> {
+    if admins.contains(&id) && admins.iter().all(|a| *a == id) {
+        return Err(ApiError::Conflict {
+            message: format!(
+                "this is the last enabled admin and cannot be {what}: make another user an \
+                 admin first"
+            ),
+            details: vec![],
+        });
+    }
+    Ok(())
+}
+
+/// What deleting a user took with it.
+#[derive(Debug)]
+pub struct Deleted {
+    pub username: String,
+}
+
+/// Deletes a user (admins; never oneself, never the last enabled admin) with their
+/// sessions, API keys, grants and own named backends, in one transaction. A named
+/// backend of theirs that zones still use keeps the user (409 naming it): those zones
+/// are someone's routing, and move to another backend first.
+pub async fn delete(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: Uuid,
+    dry_run: bool,
+) -> Result<Answer<Deleted>, ApiError> {
+    if actor.user_id == Some(id) {
+        return Err(ApiError::Conflict {
+            message: "you cannot delete yourself; another admin can".into(),
+            details: vec![],
+        });
+    }
+    let mut w = Write::begin(db, dry_run).await?;
+    let admins = lock_admins(w.txn()).await?;
+    let user = users::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(w.txn())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    keep_an_admin(&admins, id, "deleted")?;
+    let backends = named_backends::Entity::find()
+        .filter(named_backends::Column::OwnerUserId.eq(id))
+        .order_by_asc(named_backends::Column::Name)
+        .lock_exclusive()
+        .all(w.txn())
+        .await?;
+    let mut used = Vec::new();
+    for b in &backends {
+        let n = zones::Entity::find()
+            .filter(zones::Column::NamedBackendId.eq(b.id))
+            .count(w.txn())
+            .await?;
+        if n > 0 {
+            used.push(format!("\"{}\" ({n} zone(s))", b.name));
+        }
+    }
+    if !used.is_empty() {
+        return Err(ApiError::Conflict {
+            message: format!(
+                "zones use named backends of this user: {}; point those zones elsewhere \
+                 (or delete them) first",
+                used.join(", ")
+            ),
+            details: vec![],
+        });
+    }
+    let sessions_ended = sessions::Entity::delete_many()
+        .filter(sessions::Column::UserId.eq(id))
+        .exec(w.txn())
+        .await?
+        .rows_affected;
+    let keys: Vec<String> = api_keys::Entity::find()
+        .filter(api_keys::Column::UserId.eq(id))
+        .order_by_asc(api_keys::Column::CreatedAt)
+        .all(w.txn())
+        .await?
+        .into_iter()
+        .map(|k| format!("{}{}", crate::auth::KEY_MARKER, k.prefix))
+        .collect();
+    api_keys::Entity::delete_many()
+        .filter(api_keys::Column::UserId.eq(id))
+        .exec(w.txn())
+        .await?;
+    let granted = grants::Entity::find()
+        .filter(grants::Column::UserId.eq(id))
+        .all(w.txn())
+        .await?;
+    grants::Entity::delete_many()
+        .filter(grants::Column::UserId.eq(id))
+        .exec(w.txn())
+        .await?;
+    for grant in granted {
+        w.audit(
+            actor,
+            AuditEntry {
+                action: "grant.delete",
+                resource_type: "grant",
+                resource_id: grant.id.to_string(),
+                before: Some(json!(super::grants::GrantView::from(grant))),
+                after: None,
+            },
+        )
+        .await?;
+    }
+    // The named backends are routing: their deletion is a revision (history shows it; a
+    // rollback names them as not re-creatable, their owner being gone).
+    let mut touched = Vec::new();
+    for b in backends {
+        touched.push(super::revisions::Touched::named_backend(
+            Some(&super::named_backends::view_of(b.clone())),
+            None,
+        ));
+        named_backends::Entity::delete_by_id(b.id)
+            .exec(w.txn())
+            .await?;
+        w.audit(
+            actor,
+            AuditEntry {
+                action: "named_backend.delete",
+                resource_type: "named_backend",
+                resource_id: b.id.to_string(),
+                before: Some(
+                    json!({"name": b.name, "url_template": b.url_template, "owner_user_id": id}),
+                ),
+                after: None,
+            },
+        )
+        .await?;
+    }
+    if !touched.is_empty() {
+        super::revisions::record(w.txn(), actor, "user.delete", None, touched).await?;
+    }
+    users::Entity::delete_by_id(id).exec(w.txn()).await?;
+    w.audit(
+        actor,
+        AuditEntry {
+            action: "user.delete",
+            resource_type: "user",
+            resource_id: id.to_string(),
+            before: Some(json!({
+                "username": user.username,
+                "role": user.role,
+                "disabled": user.disabled,
+                "sessions_deleted": sessions_ended,
+                "api_keys_deleted": keys,
+            })),
+            after: None,
+        },
+    )
+    .await?;
+    w.finish(Deleted {
+        username: user.username,
+    })
+    .await
+}
+
+/// `POST /api/v1/me/password` body.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    /// The password now (checked like a login, and counted against its limits).
+    #[schema(min_length = 1, max_length = 1024)]
+    pub current_password: String,
+    /// 12–1024 characters, different from the current one.
+    #[schema(min_length = 12, max_length = 1024)]
+    pub new_password: String,
+}
+
+/// A user changes their own password: the current one is checked first (403 when it is
+/// wrong), the new one must follow the password rules and differ from it. Every other
+/// session of the user ends (`keep`, the session the request came with, stays valid);
+/// API keys stay valid — they are separate credentials, revoked one by one. `limit`
+/// counts the attempt against the login limits (429 over them): after the body is found
+/// valid, before argon2 runs.
+pub async fn change_own_password(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    user_id: Uuid,
+    keep: Option<Uuid>,
+    change: PasswordChange,
+    dry_run: bool,
+    limit: impl FnOnce() -> Result<(), ApiError>,
+) -> Result<Answer<UserView>, ApiError> {
+    let mut problems = Vec::new();
+    check_password("new_password", &change.new_password, &mut problems);
+    if change.current_password.chars().count() > MAX_PASSWORD_LEN {
+        problems.push(FieldError {
+            field: "current_password".into(),
+            problem: format!("has more than {MAX_PASSWORD_LEN} characters"),
+        });
+    }
+    if change.new_password == change.current_password {
+        problems.push(FieldError {
+            field: "new_password".into(),
+            problem: "is the current password; choose a new one".into(),
+        });
+    }
+    invalid(problems)?;
+    limit()?;
+    let user = users::Entity::find_by_id(user_id)
+        .one(db)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    if !verify_password(change.current_password, user.password_hash).await? {
+        return Err(ApiError::Forbidden(
+            "current_password is not your current password; nothing was changed".into(),
+        ));
+    }
+    let hash = hash_password(change.new_password).await?;
+    let mut w = Write::begin(db, dry_run).await?;
+    let row = users::Entity::find_by_id(user_id)
+        .lock_exclusive()
+        .one(w.txn())
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    let mut row: users::ActiveModel = row.into();
+    row.password_hash = Set(hash);
+    row.updated_at = Set(time::OffsetDateTime::now_utc());
+    let after = UserView::from(row.update(w.txn()).await?);
+    let ended = revoke_sessions(w.txn(), user_id, keep).await?;
+    w.audit(
+        actor,
+        AuditEntry {
+            action: "user.password",
+            resource_type: "user",
+            resource_id: user_id.to_string(),
+            before: None,
+            after: Some(json!({
+                "username": after.username,
+                "password": "changed",
+                "other_sessions_revoked": ended,
+                "api_keys": "kept",
+            })),
+        },
+    )
+    .await?;
+    w.finish(after).await
 }
 
 /// Username of the admin created with a one-time password when the environment names

@@ -55,6 +55,16 @@ pub struct Diff {
     /// An import only: the named backends it created (before the zones using them).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub named_backends_created: Vec<super::named_backends::NamedBackendView>,
+    /// Every other row the write creates, changes or deletes — a domain, its certificate,
+    /// a user, grants, keys, DNS credentials — as its audit record summarises it (never a
+    /// secret); absent when there is none (a write of zones alone). The dry run of every
+    /// write that is not a zone write answers this [`Diff`] with its `changes`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<super::write::Effect>,
+    /// An import only: the users it created. They have no usable password (a document
+    /// never carries one): an admin sets one for each (`PATCH /users/{id}`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub users_created: Vec<super::users::UserView>,
     /// The global Redis version the write produced: a proxy at this version or later
     /// serves it. `null` for a dry run, or when Redis did not answer: the change is
     /// committed and queued, and reaches Redis once it is back.
@@ -536,7 +546,21 @@ fn conflict(spec: &ZoneSpec, e: sea_orm::DbErr) -> ApiError {
                 problem: "this hostname already has a zone with this path prefix and these match conditions".into(),
             }],
         },
-        None => e.into(),
+        None => gone_meanwhile(e),
+    }
+}
+
+/// A zone written while its domain or named backend was being deleted (the foreign key
+/// refuses it once that commits): 409, nothing changed.
+fn gone_meanwhile(e: sea_orm::DbErr) -> ApiError {
+    match e.sql_err() {
+        Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)) => ApiError::Conflict {
+            message: "the zone's domain or named backend was deleted meanwhile; nothing was \
+                      changed"
+                .into(),
+            details: vec![],
+        },
+        _ => e.into(),
     }
 }
 
@@ -761,38 +785,60 @@ pub async fn delete(
         .ok_or(ApiError::NotFound)?;
     authorize(principal, Need::Domain(existing.domain_id, Level::Edit))?;
     let catalog = Catalog::load(&txn).await?;
-    let full_before = full_view(&existing, &catalog);
-    let before = view_of(existing, &catalog);
-    zones::Entity::delete_by_id(id).exec(&txn).await?;
-    let revision = revisions::record(
-        &txn,
-        actor,
-        "zone.delete",
-        None,
-        vec![Touched::zone(Some(&full_before), None)],
-    )
-    .await?;
-    audit(
-        &txn,
-        actor,
-        AuditEntry {
-            action: "zone.delete",
-            resource_type: "zone",
-            resource_id: id.to_string(),
-            before: Some(summary(&before)),
-            after: None,
-        },
-    )
-    .await?;
-    let pending = sync::enqueue(&txn, [before.spec.hostname.clone()]).await?;
+    let (deleted, touched) =
+        delete_rows(&txn, actor, vec![existing], &catalog, "zone.delete").await?;
+    let revision = revisions::record(&txn, actor, "zone.delete", None, touched).await?;
+    let pending = sync::enqueue(&txn, hostnames_of(&deleted)).await?;
     let written = finish(state, txn, pending, dry_run).await?;
     Ok(Diff {
         dry_run,
-        deleted: vec![before],
+        deleted,
         revision,
         ..Default::default()
     }
     .written(written))
+}
+
+/// The one way zones are deleted (a zone, a bulk request's deletes, a domain's zones):
+/// the rows, locked by the caller, go on `txn` with an `action` audit record each
+/// (`zone.delete`, or `zone.rollback`), in multi-row statements; answers them as views,
+/// and as the records the caller's revision notes. The caller enqueues their hostnames
+/// ([`hostnames_of`]) and finishes the write.
+pub(crate) async fn delete_rows(
+    txn: &DatabaseTransaction,
+    actor: &Actor,
+    rows: Vec<zones::Model>,
+    catalog: &Catalog,
+    action: &str,
+) -> Result<(Vec<ZoneView>, Vec<Touched>), ApiError> {
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        zones::Entity::delete_many()
+            .filter(zones::Column::Id.is_in(chunk.iter().map(|r| r.id)))
+            .exec(txn)
+            .await?;
+    }
+    // For the revision: each zone as it was, with its basic-auth hashes.
+    let touched: Vec<Touched> = rows
+        .iter()
+        .map(|r| Touched::zone(Some(&full_view(r, catalog)), None))
+        .collect();
+    let views: Vec<ZoneView> = rows.into_iter().map(|r| view_of(r, catalog)).collect();
+    // 11 columns per audit row.
+    for chunk in views.chunks(INSERT_CHUNK * 2) {
+        audit_log::Entity::insert_many(
+            chunk
+                .iter()
+                .map(|view| audit_row(actor, action, view.id, Some(summary(view)), None)),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    }
+    Ok((views, touched))
+}
+
+/// The hostnames of these zones, to enqueue for Redis.
+pub(crate) fn hostnames_of(views: &[ZoneView]) -> Vec<String> {
+    views.iter().map(|v| v.spec.hostname.clone()).collect()
 }
 
 /// Most items one bulk request may carry: 10,000-zone imports fit twice over, and the
@@ -1120,25 +1166,10 @@ pub async fn bulk_apply(
     };
 
     // Deletes first, so a batch may move a (hostname, path) from one zone to another.
-    for chunk in deletes.chunks(INSERT_CHUNK) {
-        zones::Entity::delete_many()
-            .filter(zones::Column::Id.is_in(chunk.iter().map(|r| r.id)))
-            .exec(txn)
-            .await?;
-    }
-    for row in deletes {
-        touched.push(Touched::zone(Some(&full_view(&row, &catalog)), None));
-        let view = view_of(row, &catalog);
-        audits.push(audit_row(
-            actor,
-            delete_action,
-            view.id,
-            Some(summary(&view)),
-            None,
-        ));
-        touched_hosts.push(view.spec.hostname.clone());
-        diff.deleted.push(view);
-    }
+    let (deleted, gone) = delete_rows(&txn, actor, deletes, &catalog, delete_action).await?;
+    touched.extend(gone);
+    touched_hosts.extend(hostnames_of(&deleted));
+    diff.deleted = deleted;
     for (_, before, checked) in updates {
         let full_before = full_view(&before, &catalog);
         let before_view = view_of(before.clone(), &catalog);
@@ -1214,7 +1245,7 @@ pub async fn bulk_apply(
                         .into(),
                     details: vec![],
                 },
-                None => e.into(),
+                None => gone_meanwhile(e),
             })?;
     }
     // 11 columns per audit row.

@@ -35,6 +35,7 @@ export const routes: RouteObject[] = [
               { path: "named-backends/:id", lazy: async () => ({ Component: (await import("@/features/named-backends/components/NamedBackendPage")).NamedBackendPage }) },
               { path: "api-keys", lazy: async () => ({ Component: (await import("@/features/api-keys/components/ApiKeysPage")).ApiKeysPage }) },
               { path: "audit", lazy: async () => ({ Component: (await import("@/features/audit/components/AuditPage")).AuditPage }) },
+              { path: "account/password", lazy: async () => ({ Component: (await import("@/features/auth/components/ChangePasswordPage")).ChangePasswordPage }) },
               { path: "transfer", lazy: async () => ({ Component: (await import("@/features/transfer/components/TransferPage")).TransferPage }) },
               {
                 element: <RequireAdmin />,

@@ -1,5 +1,5 @@
 import { useEffect, useId, useRef, useState } from "react";
-import { useNavigate } from "react-router";
+import { Link, useNavigate } from "react-router";
 import { useAuth } from "@/lib/auth";
 
 /** The caller's name and role, and logout; Escape or a click outside closes it. */
@@ -45,6 +45,15 @@ export function UserMenu() {
       {open && (
         <div id={menuId} className="absolute right-0 mt-1 w-56 rounded-md border border-slate-200 bg-white p-2 shadow-lg dark:border-slate-700 dark:bg-slate-900">
           <p className="px-2 py-1 text-xs text-slate-500 dark:text-slate-400">Signed in by {user.via}</p>
+          <Link
+            to="/account/password"
+            onClick={() => {
+              setOpen(false);
+            }}
+            className="block w-full rounded px-2 py-1.5 text-left text-sm hover:bg-slate-100 dark:hover:bg-slate-800"
+          >
+            Change password
+          </Link>
           <button
             type="button"
             disabled={busy}

@@ -12,7 +12,10 @@ export interface paths {
         };
         get: operations["api_keys_list"];
         put?: never;
-        /** Bearer key or HTTP Basic (the bootstrap path); the key is in this answer only. */
+        /**
+         * Bearer key or HTTP Basic (the bootstrap path); the key is in this answer only.
+         *     A dry run answers what it would record, never a key.
+         */
         post: operations["api_keys_create"];
         delete?: never;
         options?: never;
@@ -149,10 +152,19 @@ export interface paths {
         get: operations["domains_read"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Deletes the domain (admins) with its certificate (row, ACME orders, Redis key) and
+         *     the grants on it. While zones use it: 409 naming them, unless `cascade=true`,
+         *     which deletes them too (their Redis records with them, like any zone delete).
+         */
+        delete: operations["domains_remove"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Changes the domain's DNS credential (admins). The certificate's next attempt uses
+         *     it; `POST …/certificate/reissue` makes that now.
+         */
+        patch: operations["domains_update"];
         trace?: never;
     };
     "/api/v1/domains/{id}/certificate": {
@@ -197,9 +209,12 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The caller's readable slice of the configuration. The one answer that carries
-         *     basic-auth password hashes (`policies.basic_auth.users[].hash`), so that a panel
-         *     can be rebuilt from the file: treat it as a secret (docs/policies.md).
+         * The caller's readable slice of the configuration (format `switchyard-export/2`):
+         *     domains with their DNS credential by name (admins; never a secret), named
+         *     backends, zones, and with `?include=users` (admins) every user and grant (never a
+         *     password hash or API key). The one answer that carries basic-auth password hashes
+         *     (`policies.basic_auth.users[].hash`), so that a panel can be rebuilt from the
+         *     file: treat it as a secret (docs/policies.md).
          */
         get: operations["transfer_export"];
         put?: never;
@@ -272,7 +287,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** All or nothing; `?dry_run=true` answers the diff only. */
+        /**
+         * All or nothing; `?dry_run=true` answers the diff only. Reads formats
+         *     `switchyard-export/2` and `/1`. Users (admins) are created with no usable
+         *     password and listed in `users_created`: set each one's with `PATCH /users/{id}`.
+         */
         post: operations["transfer_import"];
         delete?: never;
         options?: never;
@@ -313,6 +332,29 @@ export interface paths {
         get: operations["auth_me"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The caller changes their own password, proving the current one (403 when wrong;
+         *     counted against the login limits, 429 over them). Every other session of theirs
+         *     ends; the one this request came with stays valid. API keys stay valid: they are
+         *     separate credentials, each revoked on its own (`DELETE /api-keys/{id}`).
+         *     `?dry_run=true` checks everything (the current password too) and changes nothing.
+         */
+        post: operations["auth_change_password"];
         delete?: never;
         options?: never;
         head?: never;
@@ -457,9 +499,18 @@ export interface paths {
         get: operations["users_read"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Deletes a user with their sessions, API keys, grants and own named backends, in
+         *     one transaction. Never oneself, never the last enabled admin, nor a user whose
+         *     named backends zones still use (409).
+         */
+        delete: operations["users_remove"];
         options?: never;
         head?: never;
+        /**
+         * A new password or disabling ends the user's sessions. The last enabled admin can
+         *     be neither demoted nor disabled (409).
+         */
         patch: operations["users_update"];
         trace?: never;
     };
@@ -705,6 +756,11 @@ export interface components {
             id: string;
             zone: components["schemas"]["ZoneSpec"];
         };
+        /**
+         * @description `POST /domains/{id}/certificate/reissue`: the certificate, due now, or with
+         *     `?dry_run=true` the diff.
+         */
+        CertificateOrDiff: components["schemas"]["CertificateView"] | components["schemas"]["Diff"];
         CertificateView: {
             /** Format: int32 */
             attempts: number;
@@ -795,6 +851,11 @@ export interface components {
         CreatedApiKey: components["schemas"]["ApiKeyView"] & {
             key: string;
         };
+        /**
+         * @description `PATCH /dns-credentials/{id}`: the credential as changed, or with `?dry_run=true`
+         *     the diff.
+         */
+        CredentialOrDiff: components["schemas"]["CredentialView"] | components["schemas"]["Diff"];
         /** @description `PATCH /api/v1/dns-credentials/{id}` body: a new secret (rotation) and/or base URL. */
         CredentialPatch: {
             api_base_url?: string | null;
@@ -859,6 +920,13 @@ export interface components {
         Diff: {
             changed: components["schemas"]["Change"][];
             /**
+             * @description Every other row the write creates, changes or deletes — a domain, its certificate,
+             *     a user, grants, keys, DNS credentials — as its audit record summarises it (never a
+             *     secret); absent when there is none (a write of zones alone). The dry run of every
+             *     write that is not a zone write answers this [`Diff`] with its `changes`.
+             */
+            changes?: components["schemas"]["Effect"][];
+            /**
              * Format: date-time
              * @description When the change was committed to PostgreSQL (the panel's clock); `null` for a
              *     dry run. A proxy's `applied_at` minus this is how long it took to go live.
@@ -882,6 +950,11 @@ export interface components {
              */
             revision?: number | null;
             /**
+             * @description An import only: the users it created. They have no usable password (a document
+             *     never carries one): an admin sets one for each (`PATCH /users/{id}`).
+             */
+            users_created?: components["schemas"]["UserView"][];
+            /**
              * Format: int64
              * @description The global Redis version the write produced: a proxy at this version or later
              *     serves it. `null` for a dry run, or when Redis did not answer: the change is
@@ -896,8 +969,12 @@ export interface components {
          *     password the replaced zone stores.
          */
         Document: {
-            /** @description The apex names the zones live under; an import requires each to exist already. */
-            domains?: string[];
+            /**
+             * @description The apex names the zones live under, with the DNS credential each uses (by name).
+             *     An import creates those missing when the importer is an admin, and otherwise
+             *     requires each to exist and be editable.
+             */
+            domains?: components["schemas"]["DomainEntry"][];
             /**
              * Format: date-time
              * @description Informational; ignored by an import.
@@ -905,10 +982,20 @@ export interface components {
             exported_at?: string | null;
             format: string;
             /**
+             * @description `?include=users` (admins): every grant, by username and domain or named backend
+             *     name. An import (admins) creates those missing and sets the level of those there.
+             */
+            grants?: components["schemas"]["GrantEntry"][];
+            /**
              * @description The named backends the zones use, and the caller's own; an import creates those
              *     missing (as the importer's own, or presets when marked and imported by an admin).
              */
             named_backends?: components["schemas"]["BackendEntry"][];
+            /**
+             * @description `?include=users` (admins): every user, never a password hash or key. An import
+             *     (admins) creates those missing, with no usable password.
+             */
+            users?: components["schemas"]["UserEntry"][];
             zones: components["schemas"]["ZoneSpec"][];
         };
         /**
@@ -921,10 +1008,41 @@ export interface components {
             created: components["schemas"]["DomainView"][];
             kept: components["schemas"]["KeptDomain"][];
         };
+        /**
+         * @description A domain in a document: `switchyard-export/2` writes `{"name", "dns_credential"}`;
+         *     `switchyard-export/1` wrote the bare name.
+         */
+        DomainEntry: components["schemas"]["DomainSpec"] | string;
+        /** @description `PATCH /domains/{id}`: the domain as changed, or with `?dry_run=true` the diff. */
+        DomainOrDiff: components["schemas"]["DomainView"] | components["schemas"]["Diff"];
         /** @description `GET /domains`: a page of domains, or while PostgreSQL is down, as last published. */
         DomainPage: components["schemas"]["Page_DomainView"] | components["schemas"]["DegradedPage_DegradedDomain"];
+        /**
+         * @description `PATCH /api/v1/domains/{id}` body: only the fields given change. The name cannot
+         *     change (zones and the certificate are made for it): create the new domain instead.
+         */
+        DomainPatch: {
+            /**
+             * Format: uuid
+             * @description The DNS credential cert-worker solves this domain's DNS-01 challenges with from
+             *     its next attempt on (`POST …/certificate/reissue` makes that now); `null` for
+             *     none.
+             */
+            dns_credential_id?: string | null;
+        };
         /** @description `GET /domains/{id}`: the domain, or while PostgreSQL is down, as last published. */
         DomainRead: components["schemas"]["DomainView"] | components["schemas"]["DegradedDomain"];
+        /** @description A domain of format 2. */
+        DomainSpec: {
+            /**
+             * @description The name of its DNS credential (`null`: none). The credential — its secret — is
+             *     never in the file: one of that name must exist where an admin imports it.
+             *     Absent (a user's export: credentials are admins' business): an import leaves the
+             *     domain's credential as it is.
+             */
+            dns_credential?: string | null;
+            name: string;
+        };
         DomainView: {
             /** Format: date-time */
             created_at: string;
@@ -933,6 +1051,20 @@ export interface components {
             /** Format: uuid */
             id: string;
             name: string;
+        };
+        /**
+         * @description One row a write creates, changes or deletes, as its audit record summarises it
+         *     (never a secret: a password or DNS secret shows as `"changed"`, keys by prefix).
+         */
+        Effect: {
+            /** @description The audit action, e.g. `domain.delete`, `user.update`, `certificate.delete`. */
+            action: string;
+            /** @description The row's summary after (an object); `null` for something deleted. */
+            after?: unknown;
+            /** @description The row's summary before (an object); `null` for something created. */
+            before?: unknown;
+            resource_id: string;
+            resource_type: string;
         };
         ErrorBody: {
             /**
@@ -1042,6 +1174,15 @@ export interface components {
             timeout_ms: number;
             /** @description The authorisation service, `http://` or `https://`. */
             url: string;
+        };
+        /** @description A grant in a document: exactly one of `domain` and `named_backend`, by name. */
+        GrantEntry: {
+            domain?: string | null;
+            /** @description `read` or `edit`. */
+            level: string;
+            /** @description Resolved on import as the importer's zones resolve backend names. */
+            named_backend?: string | null;
+            username: string;
         };
         GrantSummary: {
             /** Format: uuid */
@@ -1729,6 +1870,13 @@ export interface components {
             total: number;
             total_exact: boolean;
         };
+        /** @description `POST /api/v1/me/password` body. */
+        PasswordChange: {
+            /** @description The password now (checked like a login, and counted against its limits). */
+            current_password: string;
+            /** @description 12–1024 characters, different from the current one. */
+            new_password: string;
+        };
         /** @description Everything a route does besides forwarding. Empty (the default) costs nothing. */
         Policies: {
             basic_auth?: components["schemas"]["BasicAuth"] | null;
@@ -2226,6 +2374,15 @@ export interface components {
              */
             weight: number;
         };
+        /** @description A user in a document: never a password or hash. */
+        UserEntry: {
+            disabled?: boolean;
+            /** @description `admin` or `user`. */
+            role?: string;
+            username: string;
+        };
+        /** @description `PATCH /users/{id}`: the user as changed, or with `?dry_run=true` the diff. */
+        UserOrDiff: components["schemas"]["UserView"] | components["schemas"]["Diff"];
         /** @description `PATCH /api/v1/users/{id}` body: only the fields given change. */
         UserPatch: {
             disabled?: boolean | null;
@@ -2392,7 +2549,7 @@ export interface components {
                 "application/json": components["schemas"]["ErrorResponse"];
             };
         };
-        /** @description `forbidden`: a request authenticated by the session cookie without its `X-CSRF-Token` */
+        /** @description `forbidden`: a request authenticated by the session cookie without its `X-CSRF-Token`; or, for `POST /me/password`, a `current_password` that is wrong. Nothing was changed */
         Forbidden: {
             headers: {
                 [name: string]: unknown;
@@ -2543,7 +2700,9 @@ export interface operations {
     };
     api_keys_create: {
         parameters: {
-            query?: never;
+            query?: {
+                dry_run?: boolean;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -2554,6 +2713,15 @@ export interface operations {
             };
         };
         responses: {
+            /** @description `?dry_run=true`: what it would create (`changes`; no key), nothing changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Diff"];
+                };
+            };
             /** @description The key, with its secret shown this once */
             201: {
                 headers: {
@@ -2576,7 +2744,9 @@ export interface operations {
     };
     api_keys_revoke: {
         parameters: {
-            query?: never;
+            query?: {
+                dry_run?: boolean;
+            };
             header?: never;
             path: {
                 /** @description The key's id */
@@ -2586,6 +2756,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description `?dry_run=true`: the diff (`changes`), nothing changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Diff"];
+                };
+            };
             /** @description Revoked */
             204: {
                 headers: {
@@ -2732,7 +2911,9 @@ export interface operations {
     };
     dns_credentials_create: {
         parameters: {
-            query?: never;
+            query?: {
+                dry_run?: boolean;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -2743,6 +2924,15 @@ export interface operations {
             };
         };
         responses: {
+            /** @description `?dry_run=true`: what it would create (`changes`, never the secret), nothing changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Diff"];
+                };
+            };
             /** @description Created; the secret is sealed and never returned */
             201: {
                 headers: {
@@ -2766,7 +2956,9 @@ export interface operations {
     };
     dns_credentials_remove: {
         parameters: {
-            query?: never;
+            query?: {
+                dry_run?: boolean;
+            };
             header?: never;
             path: {
                 /** @description The credential's id */
@@ -2776,6 +2968,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description `?dry_run=true`: the diff (`changes`), nothing changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Diff"];
+                };
+            };
             /** @description Deleted */
             204: {
                 headers: {
@@ -2794,7 +2995,9 @@ export interface operations {
     };
     dns_credentials_update: {
         parameters: {
-            query?: never;
+            query?: {
+                dry_run?: boolean;
+            };
             header?: never;
             path: {
                 /** @description The credential's id */
@@ -2808,13 +3011,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The credential as changed */
+            /** @description The credential as changed, or with `?dry_run=true` the diff (nothing changed) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["CredentialView"];
+                    "application/json": components["schemas"]["CredentialOrDiff"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2861,7 +3064,9 @@ export interface operations {
     };
     domains_create: {
         parameters: {
-            query?: never;
+            query?: {
+                dry_run?: boolean;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -2872,6 +3077,15 @@ export interface operations {
             };
         };
         responses: {
+            /** @description `?dry_run=true`: what it would create (`changes`), nothing changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Diff"];
+                };
+            };
             /** @description Created, with a pending certificate order */
             201: {
                 headers: {
@@ -2921,6 +3135,93 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    domains_remove: {
+        parameters: {
+            query?: {
+                /** @description Answer what the delete would do (zones, certificate, grants) and change nothing. */
+                dry_run?: boolean;
+                /**
+                 * @description Delete the zones that use the domain too; without it a domain in use is a 409
+                 *     naming them.
+                 */
+                cascade?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description The domain's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `?dry_run=true`: the diff — zones `deleted` with their Redis `records`, and the domain, certificate and grants in `changes`; nothing changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Diff"];
+                };
+            };
+            /** @description Deleted */
+            204: {
+                headers: {
+                    /** @description When the change was committed to PostgreSQL (RFC 3339) */
+                    "X-Switchyard-Committed-At"?: string;
+                    /** @description The global Redis version the write produced; absent when Redis did not answer and the change is queued */
+                    "X-Switchyard-Version"?: number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["Invalid"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    domains_update: {
+        parameters: {
+            query?: {
+                dry_run?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description The domain's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DomainPatch"];
+            };
+        };
+        responses: {
+            /** @description The domain as changed, or with `?dry_run=true` the diff (nothing changed) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DomainOrDiff"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Invalid"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     domains_certificate: {
         parameters: {
             query?: never;
@@ -2951,7 +3252,9 @@ export interface operations {
     };
     domains_reissue: {
         parameters: {
-            query?: never;
+            query?: {
+                dry_run?: boolean;
+            };
             header?: never;
             path: {
                 /** @description The domain's id */
@@ -2961,13 +3264,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The certificate, due now */
+            /** @description The certificate, due now; with `?dry_run=true` the diff (nothing changed) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["CertificateView"];
+                    "application/json": components["schemas"]["CertificateOrDiff"];
                 };
             };
             401: components["responses"]["Unauthorized"];
@@ -2980,7 +3283,10 @@ export interface operations {
     };
     transfer_export: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description `users`: add every user and grant (admins only; never passwords or keys). */
+                include?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -2997,6 +3303,8 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["Invalid"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -3036,7 +3344,9 @@ export interface operations {
     };
     grants_create: {
         parameters: {
-            query?: never;
+            query?: {
+                dry_run?: boolean;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -3047,6 +3357,15 @@ export interface operations {
             };
         };
         responses: {
+            /** @description `?dry_run=true`: what it would create (`changes`), nothing changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Diff"];
+                };
+            };
             /** @description Created */
             201: {
                 headers: {
@@ -3070,7 +3389,9 @@ export interface operations {
     };
     grants_remove: {
         parameters: {
-            query?: never;
+            query?: {
+                dry_run?: boolean;
+            };
             header?: never;
             path: {
                 /** @description The grant's id */
@@ -3080,6 +3401,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description `?dry_run=true`: the diff (`changes`), nothing changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Diff"];
+                };
+            };
             /** @description Deleted */
             204: {
                 headers: {
@@ -3131,7 +3461,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The diff applied (or, with `?dry_run=true`, that would be) */
+            /** @description The diff applied (or, with `?dry_run=true`, that would be); domains, users and grants in `changes`, users created in `users_created` */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3204,6 +3534,48 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    auth_change_password: {
+        parameters: {
+            query?: {
+                dry_run?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordChange"];
+            };
+        };
+        responses: {
+            /** @description `?dry_run=true`: the diff, nothing changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Diff"];
+                };
+            };
+            /** @description Changed; the caller's other sessions are revoked */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Invalid"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -3542,7 +3914,9 @@ export interface operations {
     };
     users_create: {
         parameters: {
-            query?: never;
+            query?: {
+                dry_run?: boolean;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -3553,6 +3927,15 @@ export interface operations {
             };
         };
         responses: {
+            /** @description `?dry_run=true`: what it would create (`changes`), nothing changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Diff"];
+                };
+            };
             /** @description Created */
             201: {
                 headers: {
@@ -3602,9 +3985,50 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    users_remove: {
+        parameters: {
+            query?: {
+                dry_run?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description The user's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `?dry_run=true`: the diff (`changes`: the user, their grants and named backends), nothing changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Diff"];
+                };
+            };
+            /** @description Deleted, with everything of theirs */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["Invalid"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     users_update: {
         parameters: {
-            query?: never;
+            query?: {
+                dry_run?: boolean;
+            };
             header?: never;
             path: {
                 /** @description The user's id */
@@ -3618,19 +4042,20 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The user as changed */
+            /** @description The user as changed, or with `?dry_run=true` the diff (nothing changed) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["UserView"];
+                    "application/json": components["schemas"]["UserOrDiff"];
                 };
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Invalid"];

@@ -24,7 +24,8 @@ export function useKeyPage(q: string, offset: number) {
 export function useCreateKey() {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: (body: NewApiKey): Promise<CreatedApiKey> => unwrap(api.POST("/api/v1/api-keys", { body })),
+    // Not a dry run, so the answer is the key (the 201), never the diff.
+    mutationFn: async (body: NewApiKey): Promise<CreatedApiKey> => (await unwrap(api.POST("/api/v1/api-keys", { body }))) as CreatedApiKey,
     onSuccess: () => void client.invalidateQueries({ queryKey: ["api-keys", "list"] }),
   });
 }

@@ -25,7 +25,7 @@ function useInvalidateCredentials() {
 export function useCreateCredential() {
   const invalidate = useInvalidateCredentials();
   return useMutation({
-    mutationFn: (body: NewCredential): Promise<CredentialView> => unwrap(api.POST("/api/v1/dns-credentials", { body })),
+    mutationFn: async (body: NewCredential): Promise<CredentialView> => (await unwrap(api.POST("/api/v1/dns-credentials", { body }))) as CredentialView,
     onSuccess: invalidate,
   });
 }
@@ -33,8 +33,8 @@ export function useCreateCredential() {
 export function useRotateCredential() {
   const invalidate = useInvalidateCredentials();
   return useMutation({
-    mutationFn: ({ id, patch }: { id: string; patch: CredentialPatch }): Promise<CredentialView> =>
-      unwrap(api.PATCH("/api/v1/dns-credentials/{id}", { params: { path: { id } }, body: patch })),
+    mutationFn: async ({ id, patch }: { id: string; patch: CredentialPatch }): Promise<CredentialView> =>
+      (await unwrap(api.PATCH("/api/v1/dns-credentials/{id}", { params: { path: { id } }, body: patch }))) as CredentialView,
     onSuccess: invalidate,
   });
 }

@@ -11,7 +11,10 @@ import { formatDate, plural } from "@/lib/format";
 import { useCan } from "@/lib/can";
 import { usePagedSearch } from "@/lib/usePagedSearch";
 import { PAGE_SIZE, useCredentialOptions, useDomainPage } from "../api/domains";
+import type { DomainView } from "../api/types";
 import { CertificateStatus } from "./CertificateStatus";
+import { DeleteDomainDialog } from "./DeleteDomainDialog";
+import { EditDomainDialog } from "./EditDomainDialog";
 import { NewDomainDialog } from "./NewDomainDialog";
 
 /** Domains with their certificate: state, expiry, next attempt, manual TXT records, re-issue. */
@@ -28,6 +31,9 @@ export function DomainsPage() {
   };
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState<string | null>(null);
+  const [done, setDone] = useState<string | null>(null);
+  const [editing, setEditing] = useState<DomainView | null>(null);
+  const [deleting, setDeleting] = useState<DomainView | null>(null);
 
   return (
     <section>
@@ -51,6 +57,7 @@ export function DomainsPage() {
             Its certificate order is pending; the state below updates by itself.
           </Banner>
         )}
+        {done && <Banner tone="success">{done}</Banner>}
         <div className="max-w-md">
           <label htmlFor="domain-search" className="sr-only">
             Search domains by name
@@ -83,6 +90,16 @@ export function DomainsPage() {
                           Zones under {d.name}
                         </Link>
                       </p>
+                      {isAdmin && !("degraded" in d && d.degraded) && (
+                        <div className="flex flex-wrap gap-2 pt-1">
+                          <Button disabled={!allowed} aria-label={`Change the DNS credential of ${d.name}`} onClick={() => { setDone(null); setEditing(d); }}>
+                            DNS credential…
+                          </Button>
+                          <Button variant="danger" disabled={!allowed} aria-label={`Delete ${d.name}`} onClick={() => { setDone(null); setDeleting(d); }}>
+                            Delete…
+                          </Button>
+                        </div>
+                      )}
                     </div>
                     <CertificateStatus domainId={d.id} domainName={d.name} degraded={"degraded" in d && d.degraded} />
                   </div>
@@ -93,6 +110,20 @@ export function DomainsPage() {
           </>
         )}
       </div>
+      {editing && (
+        <EditDomainDialog
+          domain={editing}
+          onClose={() => { setEditing(null); }}
+          onSaved={(d) => { setDone(`${d.name} now uses the DNS credential ${credentialName(d.dns_credential_id)}.`); }}
+        />
+      )}
+      {deleting && (
+        <DeleteDomainDialog
+          domain={deleting}
+          onClose={() => { setDeleting(null); }}
+          onDeleted={(name) => { setCreated(null); setDone(`Deleted ${name}.`); }}
+        />
+      )}
       {isAdmin && (
         <NewDomainDialog
           open={creating}

@@ -9,7 +9,7 @@ import { ApiError, errorMessage } from "@/lib/api/errors";
 import { fieldErrors, NO_FIELD_ERRORS, type FieldErrors } from "@/lib/fieldErrors";
 import { useRecheckHealth, useWritesAllowed } from "@/lib/health";
 import { useCreateDomain, useCredentialOptions } from "../api/domains";
-import type { DomainView } from "../api/types";
+import type { CredentialView, DomainView } from "../api/types";
 
 /** Choice value: make a `manual` credential first (when none exists yet). */
 const NEW_MANUAL = "new-manual";
@@ -46,7 +46,7 @@ export function NewDomainDialog({ open, onClose, onCreated }: { open: boolean; o
     try {
       let dnsCredentialId: string | null = chosen === NONE ? null : chosen;
       if (chosen === NEW_MANUAL) {
-        const made = await unwrap(api.POST("/api/v1/dns-credentials", { body: { name: "manual", provider: "manual" } }));
+        const made = (await unwrap(api.POST("/api/v1/dns-credentials", { body: { name: "manual", provider: "manual" } }))) as CredentialView;
         dnsCredentialId = made.id;
         void credentials.refetch();
         setCredential(made.id);

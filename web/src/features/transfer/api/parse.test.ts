@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { exportFileName, groupProblems, parseImport, summarizeDiff, withReplace } from "./parse";
+import { changesNothing, exportFileName, groupProblems, otherChangeLines, parseImport, summarizeDiff, withReplace } from "./parse";
 
 describe("parseImport", () => {
   it("recognises an export document and the flat forms", () => {
@@ -81,9 +81,47 @@ describe("groupProblems", () => {
   });
 });
 
+describe("problem labels", () => {
+  it("names format 2's domains, users and grants by what the document says", () => {
+    const doc = { domains: [{ name: "example.com", dns_credential: "cf" }], users: [{ username: "ann" }], grants: [{ username: "bob", domain: "example.com", level: "read" }] };
+    const groups = groupProblems(
+      [
+        { field: "domains[0].dns_credential", problem: "no DNS credential named \"cf\"" },
+        { field: "users[0].username", problem: "bad" },
+        { field: "grants[0].domain", problem: "missing" },
+      ],
+      doc,
+    );
+    expect(groups.map((g) => [g.position, g.label])).toEqual([
+      ["domains[0]", "example.com"],
+      ["users[0]", "ann"],
+      ["grants[0]", "bob on example.com"],
+    ]);
+  });
+});
+
 describe("summaries", () => {
+  it("counts domains, users and grants an import creates, which change something too", () => {
+    const effect = (action: string) => ({ action, resource_type: action.split(".")[0] ?? "", resource_id: "x", before: null, after: {} });
+    const user = { id: "u", username: "ann", role: "user", disabled: false, created_at: "2026-12-01T00:00:00Z", updated_at: "2026-12-01T00:00:00Z" };
+    const s = summarizeDiff({
+      dry_run: true,
+      records: [],
+      created: [],
+      changed: [],
+      deleted: [],
+      users_created: [user],
+      changes: [effect("user.create"), effect("domain.create"), effect("domain.create"), effect("grant.update"), effect("something.new")],
+    });
+    expect(s.usersCreated).toBe(1);
+    expect(changesNothing(s)).toBe(false);
+    expect(otherChangeLines(s)).toEqual(["1 user created", "2 domains created", "1 grant given its level", "1 something.new"]);
+  });
+
   it("counts a diff and names the export file", () => {
-    expect(summarizeDiff({ dry_run: true, records: [], created: [], changed: [], deleted: [], named_backends_created: [] })).toEqual({ created: 0, changed: 0, deleted: 0, backendsCreated: 0 });
+    const empty = summarizeDiff({ dry_run: true, records: [], created: [], changed: [], deleted: [], named_backends_created: [] });
+    expect(empty).toEqual({ created: 0, changed: 0, deleted: 0, backendsCreated: 0, usersCreated: 0, others: {} });
+    expect(changesNothing(empty)).toBe(true);
     expect(exportFileName(new Date(2026, 0, 5))).toBe("switchyard-export-2026-01-05.json");
   });
 });

@@ -59,6 +59,11 @@ function labelOf(input: unknown, list: string, index: number): string | null {
   if (typeof item === "string") return item;
   if (!isRecord(item)) return null;
   if (typeof item.hostname === "string") return zoneLabel(item.hostname, typeof item.path_prefix === "string" ? item.path_prefix : "", matchOfInput(item.match));
+  if (typeof item.username === "string") {
+    // A user, or a grant: whose, and on what.
+    const target = typeof item.domain === "string" ? item.domain : typeof item.named_backend === "string" ? item.named_backend : null;
+    return target ? `${item.username} on ${target}` : item.username;
+  }
   if (typeof item.domain === "string") return item.domain;
   if (typeof item.name === "string") return item.name;
   return null;
@@ -85,10 +90,44 @@ export interface DiffSummary {
   changed: number;
   deleted: number;
   backendsCreated: number;
+  /** Users an admin's import creates, with no usable password. */
+  usersCreated: number;
+  /** Domains, users and grants the import creates or changes, by what happens: `domain.create` → 2. */
+  others: Record<string, number>;
 }
 
 export function summarizeDiff(diff: ImportDiff): DiffSummary {
-  return { created: diff.created.length, changed: diff.changed.length, deleted: diff.deleted.length, backendsCreated: diff.named_backends_created?.length ?? 0 };
+  const others: Record<string, number> = {};
+  for (const c of diff.changes ?? []) others[c.action] = (others[c.action] ?? 0) + 1;
+  return {
+    created: diff.created.length,
+    changed: diff.changed.length,
+    deleted: diff.deleted.length,
+    backendsCreated: diff.named_backends_created?.length ?? 0,
+    usersCreated: diff.users_created?.length ?? 0,
+    others,
+  };
+}
+
+/** Whether the import would change anything at all. */
+export function changesNothing(s: DiffSummary): boolean {
+  return s.created + s.changed + s.deleted + s.backendsCreated + s.usersCreated === 0 && Object.keys(s.others).length === 0;
+}
+
+const ACTION_WORDS: Record<string, [string, string]> = {
+  "domain.create": ["domain", "created"],
+  "domain.update": ["domain", "given its DNS credential"],
+  "user.create": ["user", "created"],
+  "grant.create": ["grant", "created"],
+  "grant.update": ["grant", "given its level"],
+};
+
+/** `2 domains created`, one line per kind of change besides zones. */
+export function otherChangeLines(s: DiffSummary): string[] {
+  return Object.entries(s.others).map(([action, n]) => {
+    const [noun, verb] = ACTION_WORDS[action] ?? [action, ""];
+    return `${n.toLocaleString()} ${n === 1 ? noun : `${noun}s`}${verb ? ` ${verb}` : ""}`;
+  });
 }
 
 /** `switchyard-export-2026-06-01.json` for a download made at `now`. */

@@ -4,8 +4,9 @@ import { withReplace, type ExportDocument, type ImportDiff, type ParsedImport } 
 
 export type ImportRequest = Extract<ParsedImport, { ok: true }> & { replace: boolean };
 
-export function fetchExport(): Promise<ExportDocument> {
-  return unwrap(api.GET("/api/v1/export"));
+/** The caller's slice; `withUsers` (admins) adds every user and grant (never a password). */
+export function fetchExport(withUsers = false): Promise<ExportDocument> {
+  return unwrap(api.GET("/api/v1/export", { params: { query: withUsers ? { include: "users" } : {} } }));
 }
 
 /** The API's dry run, or (dryRun false) the import itself. */
@@ -26,6 +27,11 @@ export function useApplyImport() {
       // An import is one revision of the configuration's history.
       void client.invalidateQueries({ queryKey: ["revisions"] });
       if ((diff.named_backends_created?.length ?? 0) > 0) void client.invalidateQueries({ queryKey: ["named-backends"] });
+      if ((diff.changes?.length ?? 0) > 0) {
+        void client.invalidateQueries({ queryKey: ["domains"] });
+        void client.invalidateQueries({ queryKey: ["users"] });
+        void client.invalidateQueries({ queryKey: ["grants"] });
+      }
     },
   });
 }

@@ -4,7 +4,7 @@ import { Button } from "@/components/ui/Button";
 import { JsonDiff } from "@/components/JsonDiff";
 import { plural } from "@/lib/format";
 import { zoneLabel } from "@/lib/routeMatch";
-import { summarizeDiff, type ImportDiff } from "../api/parse";
+import { changesNothing, otherChangeLines, summarizeDiff, type ImportDiff } from "../api/parse";
 
 const SHOWN = 200;
 
@@ -25,13 +25,29 @@ function Changed({ change }: { change: ImportDiff["changed"][number] }) {
 /** The import's diff: a summary, then every zone created, changed and deleted. */
 export function ImportDiffView({ diff }: { diff: ImportDiff }) {
   const s = summarizeDiff(diff);
-  if (s.created + s.changed + s.deleted + s.backendsCreated === 0) return <Banner tone="info">Nothing would change: everything in it is already in place.</Banner>;
+  if (changesNothing(s)) return <Banner tone="info">Nothing would change: everything in it is already in place.</Banner>;
+  const others = otherChangeLines(s);
   return (
     <div className="space-y-3 text-sm">
       <p role="status" className="font-medium">
         {plural(s.created, "zone")} created, {s.changed.toLocaleString()} changed, {s.deleted.toLocaleString()} deleted
         {s.backendsCreated > 0 ? `, ${plural(s.backendsCreated, "named backend")} created` : ""}.
       </p>
+      {others.length > 0 && (
+        <section aria-label="Domains, users and grants">
+          <h3 className="font-semibold">Domains, users and grants</h3>
+          <ul className="list-disc pl-5">
+            {others.map((line) => (
+              <li key={line}>{line}</li>
+            ))}
+          </ul>
+        </section>
+      )}
+      {s.usersCreated > 0 && (
+        <Banner tone="warning" title={`${plural(s.usersCreated, "user")} without a password`}>
+          A document never carries passwords: {diff.users_created?.map((u) => u.username).join(", ")} cannot log in until an admin sets a password on their page (Users).
+        </Banner>
+      )}
       {s.backendsCreated > 0 && (
         <section aria-label="Named backends created">
           <h3 className="font-semibold">Named backends created</h3>

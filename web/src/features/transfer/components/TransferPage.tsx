@@ -7,6 +7,7 @@ import { PageHeader } from "@/components/ui/States";
 import { WritesBlocked } from "@/components/WritesBlocked";
 import { ApiError, errorMessage } from "@/lib/api/errors";
 import { plural } from "@/lib/format";
+import { useAuth } from "@/lib/auth";
 import { useCan } from "@/lib/can";
 import { useRecheckHealth } from "@/lib/health";
 import { exportFileName, groupProblems, parseImport, summarizeDiff, type ImportDiff, type ProblemGroup } from "../api/parse";
@@ -17,7 +18,7 @@ import { ImportDiffView } from "./ImportDiffView";
 export function TransferPage() {
   return (
     <section>
-      <PageHeader title="Export / import">Your readable slice (domains, named backends, zones) as one JSON document, and back.</PageHeader>
+      <PageHeader title="Export / import">Your readable slice (domains, named backends, zones; for admins also users and grants) as one JSON document, and back.</PageHeader>
       <div className="grid gap-6 xl:grid-cols-2">
         <ExportPanel />
         <ImportPanel />
@@ -27,12 +28,14 @@ export function TransferPage() {
 }
 
 function ExportPanel() {
+  const { isAdmin } = useAuth();
+  const [withUsers, setWithUsers] = useState(false);
   const [busy, setBusy] = useState(false);
   const [result, setResult] = useState<{ ok: true; text: string } | { ok: false; text: string } | null>(null);
   const download = () => {
     setBusy(true);
     setResult(null);
-    fetchExport()
+    fetchExport(isAdmin && withUsers)
       .then((doc) => {
         const blob = new Blob([JSON.stringify(doc, null, 2)], { type: "application/json" });
         const url = URL.createObjectURL(blob);
@@ -45,7 +48,7 @@ function ExportPanel() {
         window.setTimeout(() => {
           URL.revokeObjectURL(url);
         }, 10_000);
-        setResult({ ok: true, text: `Downloaded ${a.download}: ${plural(doc.zones.length, "zone")}, ${plural(doc.domains?.length ?? 0, "domain")}, ${plural(doc.named_backends?.length ?? 0, "named backend")}.` });
+        setResult({ ok: true, text: `Downloaded ${a.download}: ${plural(doc.zones.length, "zone")}, ${plural(doc.domains?.length ?? 0, "domain")}, ${plural(doc.named_backends?.length ?? 0, "named backend")}${doc.users ? `, ${plural(doc.users.length, "user")}, ${plural(doc.grants?.length ?? 0, "grant")}` : ""}.` });
       })
       .catch((e: unknown) => {
         setResult({ ok: false, text: errorMessage(e) });
@@ -60,8 +63,16 @@ function ExportPanel() {
         Export
       </h2>
       <p className="text-sm text-slate-600 dark:text-slate-400">
-        Every zone you can read, the domains they live under, and the named backends they use (and your own). Secrets and certificates are never part of it.
+        Every zone you can read, the domains they live under (with their DNS credential by name), and the named backends they use (and your own). Secrets, passwords and certificates are never part of it.
       </p>
+      {isAdmin && (
+        <Checkbox
+          label="Include users and grants"
+          hint="Enough to rebuild a panel: imported users get no password until you set one."
+          checked={withUsers}
+          onChange={(e) => { setWithUsers(e.target.checked); }}
+        />
+      )}
       <Button variant="primary" busy={busy} onClick={download}>
         Download export
       </Button>

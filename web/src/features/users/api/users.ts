@@ -1,6 +1,7 @@
 // Users and their grants (admins only), and the choices a grant is made from.
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, unwrap } from "@/lib/api/client";
+import type { Diff } from "@/lib/changes";
 import type { GrantView, NewGrant, NewUser, UserPatch, UserView } from "./types";
 
 export const PAGE_SIZE = 50;
@@ -9,6 +10,7 @@ const CHOICES = 50;
 export const userKeys = {
   list: (q: string, offset: number) => ["users", "list", { q, offset }] as const,
   detail: (id: string) => ["users", "detail", id] as const,
+  deletion: (id: string) => ["users", "deletion", id] as const,
   grants: (userId: string) => ["grants", "list", { user_id: userId }] as const,
   domain: (id: string) => ["domains", "detail", id] as const,
   backend: (id: string) => ["named-backends", "detail", id] as const,
@@ -34,7 +36,7 @@ export function useUser(id: string) {
 export function useCreateUser() {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: (body: NewUser): Promise<UserView> => unwrap(api.POST("/api/v1/users", { body })),
+    mutationFn: async (body: NewUser): Promise<UserView> => (await unwrap(api.POST("/api/v1/users", { body }))) as UserView,
     onSuccess: () => void client.invalidateQueries({ queryKey: ["users", "list"] }),
   });
 }
@@ -42,7 +44,7 @@ export function useCreateUser() {
 export function useUpdateUser(id: string) {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: (patch: UserPatch): Promise<UserView> => unwrap(api.PATCH("/api/v1/users/{id}", { params: { path: { id } }, body: patch })),
+    mutationFn: async (patch: UserPatch): Promise<UserView> => (await unwrap(api.PATCH("/api/v1/users/{id}", { params: { path: { id } }, body: patch }))) as UserView,
     onSuccess: (user) => {
       client.setQueryData(userKeys.detail(id), user);
       void client.invalidateQueries({ queryKey: ["users", "list"] });
@@ -61,7 +63,7 @@ export function useGrants(userId: string) {
 export function useCreateGrant(userId: string) {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: (body: NewGrant): Promise<GrantView> => unwrap(api.POST("/api/v1/grants", { body })),
+    mutationFn: async (body: NewGrant): Promise<GrantView> => (await unwrap(api.POST("/api/v1/grants", { body }))) as GrantView,
     onSuccess: () => void client.invalidateQueries({ queryKey: userKeys.grants(userId) }),
   });
 }
@@ -107,5 +109,29 @@ export function useResourceChoices(kind: "domain" | "named_backend", q: string) 
       return { items: page.items.map((r) => ({ id: r.id, name: r.name })), total: page.total, more: page.total > page.items.length };
     },
     placeholderData: keepPreviousData,
+  });
+}
+
+/** What deleting the user would take with them: the API's dry run (nothing changed). */
+export function useUserDeletionPreview(id: string, enabled: boolean) {
+  return useQuery({
+    queryKey: userKeys.deletion(id),
+    queryFn: (): Promise<Diff> => unwrap(api.DELETE("/api/v1/users/{id}", { params: { path: { id }, query: { dry_run: true } } })) as Promise<Diff>,
+    enabled,
+    gcTime: 0,
+    staleTime: 0,
+    retry: false,
+  });
+}
+
+export function useDeleteUser() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: (id: string) => unwrap(api.DELETE("/api/v1/users/{id}", { params: { path: { id } } })),
+    onSuccess: (_, id) => {
+      client.removeQueries({ queryKey: userKeys.detail(id) });
+      void client.invalidateQueries({ queryKey: ["users", "list"] });
+      void client.invalidateQueries({ queryKey: ["grants"] });
+    },
   });
 }

@@ -1,5 +1,5 @@
 import { useState, type SubmitEvent } from "react";
-import { Link, useLocation, useParams } from "react-router";
+import { Link, useLocation, useNavigate, useParams } from "react-router";
 import { Banner } from "@/components/ui/Banner";
 import { Button } from "@/components/ui/Button";
 import { Dialog } from "@/components/ui/Dialog";
@@ -12,7 +12,8 @@ import { useAuth } from "@/lib/auth";
 import { fieldErrors, NO_FIELD_ERRORS, type FieldErrors } from "@/lib/fieldErrors";
 import { formatDate } from "@/lib/format";
 import { useRecheckHealth, useWritesAllowed } from "@/lib/health";
-import { useUpdateUser, useUser } from "../api/users";
+import { deletionLines, describeUserDeletion } from "../api/deletion";
+import { useDeleteUser, useUpdateUser, useUser, useUserDeletionPreview } from "../api/users";
 import type { UserPatch, UserView } from "../api/types";
 import { Grants } from "./Grants";
 
@@ -48,6 +49,7 @@ function UserDetail({ user }: { user: UserView }) {
   const [problem, setProblem] = useState<string | null>(null);
   const [done, setDone] = useState<string | null>(null);
   const [confirmDisable, setConfirmDisable] = useState(false);
+  const [confirmDelete, setConfirmDelete] = useState(false);
   const self = me?.user_id === user.id;
 
   const patch = (body: UserPatch, message: string) => {
@@ -139,7 +141,17 @@ function UserDetail({ user }: { user: UserView }) {
         </div>
         {user.role === "admin" ? <p className="text-sm text-slate-600 dark:text-slate-400">Admins see and change everything; grants apply to users.</p> : null}
         <Grants userId={user.id} username={user.username} />
+        {!self && (
+          <div className="rounded-md border border-red-200 p-4 dark:border-red-900">
+            <p className="text-sm font-medium">Delete {user.username}</p>
+            <p className="mb-2 text-sm text-slate-600 dark:text-slate-400">With their sessions, API keys, grants and own named backends. What they did stays in the audit log.</p>
+            <Button variant="danger" disabled={!allowed} onClick={() => { setConfirmDelete(true); }}>
+              Delete user…
+            </Button>
+          </div>
+        )}
       </div>
+      {confirmDelete && <DeleteUserDialog user={user} onClose={() => { setConfirmDelete(false); }} />}
       <Dialog
         open={confirmDisable}
         title={`Disable ${user.username}?`}
@@ -160,5 +172,65 @@ function UserDetail({ user }: { user: UserView }) {
         </p>
       </Dialog>
     </section>
+  );
+}
+
+/** Deleting a user: the API's dry run first says what goes, then the delete. */
+function DeleteUserDialog({ user, onClose }: { user: UserView; onClose: () => void }) {
+  const preview = useUserDeletionPreview(user.id, true);
+  const remove = useDeleteUser();
+  const navigate = useNavigate();
+  const { allowed } = useWritesAllowed();
+  const recheckHealth = useRecheckHealth();
+  const lines = preview.data ? deletionLines(describeUserDeletion(preview.data)) : [];
+  const confirm = () => {
+    remove.mutate(user.id, {
+      onSuccess: () => void navigate("/users", { state: { deleted: user.username } }),
+      onError: (err) => {
+        if (err instanceof ApiError && err.status === 503) recheckHealth();
+      },
+    });
+  };
+  return (
+    <Dialog
+      open
+      title={`Delete ${user.username}?`}
+      onClose={() => { if (!remove.isPending) onClose(); }}
+      footer={
+        <>
+          <Button disabled={remove.isPending} onClick={onClose}>
+            Cancel
+          </Button>
+          <Button variant="danger" disabled={!allowed || !preview.isSuccess} busy={remove.isPending} onClick={confirm}>
+            Delete {user.username}
+          </Button>
+        </>
+      }
+    >
+      {preview.isPending ? (
+        <Loading what="Finding what the delete would take with it" />
+      ) : preview.isError ? (
+        // The API refuses it outright (the last admin, zones on their backends): say why.
+        <ErrorState error={preview.error} retry={() => void preview.refetch()} title="This user cannot be deleted" />
+      ) : (
+        <div className="space-y-3 text-sm">
+          {remove.isError && (
+            <Banner tone="error" title="Not deleted">
+              {errorMessage(remove.error)}
+            </Banner>
+          )}
+          {lines.length === 0 ? (
+            <p>They have no sessions, API keys, grants or named backends.</p>
+          ) : (
+            <ul aria-label="What goes with the user" className="list-disc pl-5">
+              {lines.map((l) => (
+                <li key={l}>{l}</li>
+              ))}
+            </ul>
+          )}
+          <p className="text-slate-600 dark:text-slate-400">Nothing has been deleted yet; this cannot be undone once confirmed.</p>
+        </div>
+      )}
+    </Dialog>
   );
 }

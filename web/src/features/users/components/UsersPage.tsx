@@ -1,5 +1,6 @@
 import { useState } from "react";
-import { Link, useNavigate } from "react-router";
+import { Link, useLocation, useNavigate } from "react-router";
+import { Banner } from "@/components/ui/Banner";
 import { Button } from "@/components/ui/Button";
 import { cn } from "@/components/ui/cn";
 import { Input } from "@/components/ui/Field";
@@ -20,6 +21,7 @@ export function UsersPage() {
   const { search, setSearch, q, offset, setOffset } = usePagedSearch();
   const page = useUserPage(q, offset);
   const [creating, setCreating] = useState(false);
+  const deleted = ((useLocation().state ?? {}) as { deleted?: string }).deleted;
 
   return (
     <section>
@@ -34,6 +36,7 @@ export function UsersPage() {
         Admins see everything; a user sees the domains and named backends granted to them.
       </PageHeader>
       <div className="space-y-4">
+        {deleted && <Banner tone="success">Deleted {deleted}, with their sessions, API keys and grants.</Banner>}
         <WritesBlocked />
         <div className="max-w-md">
           <label htmlFor="user-search" className="sr-only">
