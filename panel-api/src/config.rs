@@ -184,6 +184,9 @@ impl Config {
         {
             problems.push(problem);
         }
+        if let Err(problem) = switchyard_shared::redis_url::config(&self.redis_url) {
+            problems.push(format!("SWITCHYARD_REDIS_URL: {problem}"));
+        }
         problems
     }
 
@@ -223,14 +226,7 @@ fn parse_origin(value: &str) -> Result<String, String> {
 
 /// The URL with any `user:password@` replaced by `***@`, safe to log.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-        None => url.to_owned(),
-    }
+    switchyard_shared::redis_url::redact(url)
 }
 
 #[cfg(test)]
