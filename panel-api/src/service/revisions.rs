@@ -194,10 +194,7 @@ impl Touched {
         let with_url = |view: &ZoneView, url: Option<&str>| {
             let mut json = to_json(view);
             if let Some(obj) = json.as_object_mut() {
-                obj.insert(
-                    "rendered".into(),
-                    url.map_or(Value::Null, Value::from),
-                );
+                obj.insert("rendered".into(), url.map_or(Value::Null, Value::from));
             }
             json
         };
