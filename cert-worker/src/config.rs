@@ -56,7 +56,7 @@ pub struct Args {
     /// PostgreSQL database, e.g. postgres://user[:password]@127.0.0.1:5432/switchyard (credentials are never logged).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
-    /// Redis receiving the certificates for the proxies, e.g. redis://[user:password@]host:6379/0.
+    /// Redis receiving the certificates for the proxies, e.g. redis://[user:password@]host:6379/0, rediss://… (TLS) or a Sentinel set, redis-sentinel://HOST:PORT,HOST:PORT,…/SERVICE (docs/deploy.md, "Redis URLs").
     #[arg(
         long,
         env = "SWITCHYARD_REDIS_URL",

@@ -1,5 +1,10 @@
 //! The service: the order loop, the renewal sweep, the heartbeat, publication to Redis.
 //!
+//! Every stored certificate is published at start and again whenever the Redis server
+//! changes under the worker (a Sentinel failover or a restart, noticed by
+//! `switchyard_shared::failover::ServerWatch`): the new primary may lack what the old
+//! one acknowledged.
+//!
 //! One pass ([`Worker::run_once`]) takes the due certificates, claims each one (an
 //! advisory lock, so racing instances never order the same certificate twice), and
 //! solves its DNS-01 challenges: through the provider's API, or — for `manual` — by

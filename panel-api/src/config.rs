@@ -41,7 +41,8 @@ pub struct Config {
     /// (credentials are never logged).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
-    /// Redis holding the routing data, e.g. redis://[user:password@]host:6379/0
+    /// Redis holding the routing data, e.g. redis://[user:password@]host:6379/0, rediss://… (TLS)
+    /// or a Sentinel set, redis-sentinel://HOST:PORT,HOST:PORT,…/SERVICE (docs/deploy.md, "Redis URLs").
     /// (credentials are never logged).
     #[arg(long, env = "SWITCHYARD_REDIS_URL", hide_env_values = true, default_value = DEFAULT_REDIS_URL)]
     pub redis_url: String,

@@ -45,7 +45,9 @@ pub struct Config {
         default_value = "127.0.0.1:9080"
     )]
     pub admin_listen: String,
-    /// Redis with the routing data; credentials in the URL are never logged.
+    /// Redis with the routing data: redis://…, rediss://… (TLS) or a Sentinel set,
+    /// redis-sentinel://HOST:PORT,HOST:PORT,…/SERVICE (docs/deploy.md, "Redis URLs");
+    /// credentials in the URL are never logged.
     #[arg(
         long,
         env = "SWITCHYARD_REDIS_URL",
