@@ -56,7 +56,7 @@ pub struct Args {
     /// PostgreSQL database, e.g. postgres://user[:password]@127.0.0.1:5432/switchyard (credentials are never logged).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
-    /// Redis receiving the certificates for the proxies, e.g. redis://[user:password@]host:6379/0.
+    /// Redis receiving the certificates for the proxies, e.g. redis://[user:password@]host:6379/0, rediss://… (TLS) or a Sentinel set, redis-sentinel://HOST:PORT,HOST:PORT,…/SERVICE (docs/deploy.md, "Redis URLs").
     #[arg(
         long,
         env = "SWITCHYARD_REDIS_URL",
@@ -312,15 +312,15 @@ impl Args {
                 self.concurrency
             ));
         }
-        for (name, url) in [
-            ("--database-url", &self.database_url),
-            ("--redis-url", &self.redis_url),
-        ] {
-            if url::Url::parse(url).is_err() {
-                errors.push(format!(
-                    "{name}: not a URL (the value is not shown: it may hold a password)"
-                ));
-            }
+        if url::Url::parse(&self.database_url).is_err() {
+            errors.push(
+                "--database-url: not a URL (the value is not shown: it may hold a password)"
+                    .to_owned(),
+            );
+        }
+        // The forms every service accepts, decided in one place (the value is not shown).
+        if let Err(problem) = switchyard_shared::redis_url::config(&self.redis_url) {
+            errors.push(format!("--redis-url: {problem}"));
         }
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));

@@ -1,5 +1,10 @@
 //! The service: the order loop, the renewal sweep, the heartbeat, publication to Redis.
 //!
+//! Every stored certificate is published at start and again whenever the Redis server
+//! changes under the worker (a Sentinel failover or a restart, noticed by
+//! `switchyard_shared::failover::ServerWatch`): the new primary may lack what the old
+//! one acknowledged.
+//!
 //! One pass ([`Worker::run_once`]) takes the due certificates, claims each one (an
 //! advisory lock, so racing instances never order the same certificate twice), and
 //! solves its DNS-01 challenges: through the provider's API, or — for `manual` — by
@@ -81,7 +86,14 @@ pub struct Worker {
     metrics: Metrics,
     /// Issued certificates whose Redis write failed; retried every pass.
     unpublished: Mutex<HashSet<Uuid>>,
+    /// Republishing every certificate after a change of Redis server failed; retried
+    /// every pass until it succeeds.
+    republish_all: std::sync::atomic::AtomicBool,
 }
+
+/// How often the worker checks which Redis server it writes to (besides after every
+/// reconnection): a failover is followed by a republication of every certificate.
+pub const SERVER_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Worker {
     /// Connects to Postgres and Redis.
@@ -109,6 +121,7 @@ impl Worker {
             propagation,
             metrics,
             unpublished: Mutex::new(HashSet::new()),
+            republish_all: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -140,6 +153,10 @@ impl Worker {
                 }
             })
         };
+        // Started before the first publication, so that its baseline is the server that
+        // publication wrote to.
+        let mut server =
+            switchyard_shared::failover::ServerWatch::spawn(self.redis.clone(), SERVER_CHECK_EVERY);
         if let Err(e) = self.publish_all().await {
             tracing::warn!(error = %format!("{e:#}"), "republishing stored certificates failed; retrying later");
         }
@@ -153,6 +170,25 @@ impl Worker {
         while !*shutdown.borrow() {
             tokio::select! {
                 _ = shutdown.changed() => {}
+                change = server.changed() => {
+                    // A failover (or a restart) may have lost certificates and the
+                    // heartbeat the old server acknowledged: write them all again.
+                    tracing::warn!(
+                        before = %change.before,
+                        after = %change.after,
+                        "Redis primary changed (failover or restart): republishing every certificate"
+                    );
+                    if let Err(e) = self.heartbeat().await {
+                        tracing::warn!(error = %format!("{e:#}"), "heartbeat not written");
+                    }
+                    match self.publish_all().await {
+                        Ok(n) => tracing::info!(certificates = n, "republished after the Redis primary changed"),
+                        Err(e) => {
+                            tracing::warn!(error = %format!("{e:#}"), "republishing after the Redis primary changed failed; retrying on the next pass");
+                            self.republish_all.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                }
                 _ = renew.tick() => {
                     match self.sweep().await {
                         Ok(n) => tracing::info!(due = n, "renewal sweep"),
@@ -695,12 +731,21 @@ impl Worker {
     }
 
     async fn retry_unpublished(&self) {
+        if self
+            .republish_all
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+            && let Err(e) = self.publish_all().await
+        {
+            tracing::warn!(error = %format!("{e:#}"), "Redis still refuses the certificates");
+            self.republish_all
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         let ids: Vec<Uuid> = self.unpublished.lock().await.iter().copied().collect();
         if ids.is_empty() {
             return;
         }
         match self.publish_ids(Some(&ids)).await {
-            Ok(()) => {
+            Ok(_) => {
                 self.unpublished.lock().await.retain(|id| !ids.contains(id));
                 self.metrics
                     .unpublished
@@ -712,12 +757,13 @@ impl Worker {
         }
     }
 
-    /// Writes every stored certificate to Redis (at start: heals a Redis that lost them).
-    pub async fn publish_all(&self) -> anyhow::Result<()> {
+    /// Writes every stored certificate to Redis (at start, and after a change of Redis
+    /// server: heals a Redis that lost them); how many it wrote.
+    pub async fn publish_all(&self) -> anyhow::Result<usize> {
         self.publish_ids(None).await
     }
 
-    async fn publish_ids(&self, ids: Option<&[Uuid]>) -> anyhow::Result<()> {
+    async fn publish_ids(&self, ids: Option<&[Uuid]>) -> anyhow::Result<usize> {
         let rows = db::stored_certificates(&self.db, ids).await?;
         let mut records = Vec::with_capacity(rows.len());
         for row in rows {
@@ -744,7 +790,8 @@ impl Worker {
                 }
             }
         }
-        self.publish(&records).await
+        self.publish(&records).await?;
+        Ok(records.len())
     }
 }
 

@@ -41,7 +41,8 @@ pub struct Config {
     /// (credentials are never logged).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
-    /// Redis holding the routing data, e.g. redis://[user:password@]host:6379/0
+    /// Redis holding the routing data, e.g. redis://[user:password@]host:6379/0, rediss://… (TLS)
+    /// or a Sentinel set, redis-sentinel://HOST:PORT,HOST:PORT,…/SERVICE (docs/deploy.md, "Redis URLs").
     /// (credentials are never logged).
     #[arg(long, env = "SWITCHYARD_REDIS_URL", hide_env_values = true, default_value = DEFAULT_REDIS_URL)]
     pub redis_url: String,
@@ -184,6 +185,9 @@ impl Config {
         {
             problems.push(problem);
         }
+        if let Err(problem) = switchyard_shared::redis_url::config(&self.redis_url) {
+            problems.push(format!("SWITCHYARD_REDIS_URL: {problem}"));
+        }
         problems
     }
 
@@ -223,14 +227,7 @@ fn parse_origin(value: &str) -> Result<String, String> {
 
 /// The URL with any `user:password@` replaced by `***@`, safe to log.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-        None => url.to_owned(),
-    }
+    switchyard_shared::redis_url::redact(url)
 }
 
 #[cfg(test)]

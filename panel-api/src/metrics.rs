@@ -40,6 +40,9 @@ pub struct Metrics {
     pub outbox_depth: IntGauge,
     /// Write-throughs that failed and were left to the outbox.
     pub write_through_failures: IntCounter,
+    /// Times the Redis server changed under the panel (a Sentinel failover, a restart),
+    /// each followed by a reconciliation.
+    pub redis_server_changes: IntCounter,
     /// Reconciliations by `result` (`ok`, `error`).
     pub reconcile_runs: IntCounterVec,
     /// Keys found wrong by the last successful reconciliation, by `kind`.
@@ -113,6 +116,14 @@ impl Metrics {
             IntCounter::new(
                 name("redis_write_through_failures_total"),
                 "Write-throughs to Redis that failed and were left to the outbox",
+            )
+            .expect("valid metric"),
+        );
+        let redis_server_changes = reg(
+            &registry,
+            IntCounter::new(
+                name("redis_server_changes_total"),
+                "Times the Redis server changed (a failover or a restart); each is followed by a reconciliation",
             )
             .expect("valid metric"),
         );
@@ -199,6 +210,7 @@ impl Metrics {
             http_duration,
             outbox_depth,
             write_through_failures,
+            redis_server_changes,
             reconcile_runs,
             reconcile_drift,
             reconcile_drift_total,

@@ -12,7 +12,10 @@
 //! writes nothing and bumps nothing.
 //!
 //! [`spawn`] runs it at start, every `--reconcile-interval-secs` (hourly by default),
-//! and whenever Redis answers again after failing a probe; it also replays the outbox
+//! whenever Redis answers again after failing a probe, and whenever the Redis server
+//! changed under the client ([`switchyard_shared::failover::ServerWatch`]: a Sentinel
+//! failover promoted a replica, or the server restarted) — writes the old primary
+//! acknowledged but never replicated are lost then, and this restores them; it also replays the outbox
 //! every `--outbox-replay-secs` and keeps the Redis / PostgreSQL / outbox gauges of
 //! [`crate::metrics`] current.
 //!
@@ -70,8 +73,9 @@ pub const DEFAULT_RECONCILE_INTERVAL_SECS: u64 = 3_600;
 /// The reconciler's settings (flattened into [`crate::Config`]).
 #[derive(Args, Debug, Clone)]
 pub struct ReconcileArgs {
-    /// Seconds between full Postgres → Redis reconciliations (one also runs at start and
-    /// whenever Redis answers again after an outage).
+    /// Seconds between full Postgres → Redis reconciliations (one also runs at start,
+    /// whenever Redis answers again after an outage, and after a failover to another
+    /// Redis primary).
     #[arg(long, env = "SWITCHYARD_RECONCILE_INTERVAL_SECS", default_value_t = DEFAULT_RECONCILE_INTERVAL_SECS, value_parser = clap::value_parser!(u64).range(1..))]
     pub reconcile_interval_secs: u64,
     /// Run one reconciliation, print its report as JSON on stdout and exit (no API is
@@ -464,11 +468,28 @@ pub fn spawn(
         );
         full.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Whether the last reconciliation failed (or none ran yet), and when it ran.
+        // Started before the first run, so that its baseline is the server that run wrote.
+        let mut server = switchyard_shared::failover::ServerWatch::spawn(
+            state.store.client().clone(),
+            PROBE_INTERVAL,
+        );
         let mut owed = reconcile(&state).await.is_err();
         let mut last_try = Instant::now();
         let mut redis_was_up = true;
         loop {
             tokio::select! {
+                change = server.changed() => {
+                    state.metrics.redis_server_changes.inc();
+                    tracing::warn!(
+                        before = %change.before,
+                        after = %change.after,
+                        "Redis primary changed (failover or restart): reconciling now, to restore writes the old one did not pass on"
+                    );
+                    owed = reconcile(&state).await.is_err();
+                    // Failed: the next probe that finds both stores up retries at once.
+                    last_try = if owed { Instant::now() - RETRY_AFTER } else { Instant::now() };
+                    sync::replay_all(&state).await;
+                }
                 _ = probe.tick() => {
                     let (redis_up, postgres_up) = probe_once(&state).await;
                     if redis_up && !redis_was_up {

@@ -45,7 +45,9 @@ pub struct Config {
         default_value = "127.0.0.1:9080"
     )]
     pub admin_listen: String,
-    /// Redis with the routing data; credentials in the URL are never logged.
+    /// Redis with the routing data: redis://…, rediss://… (TLS) or a Sentinel set,
+    /// redis-sentinel://HOST:PORT,HOST:PORT,…/SERVICE (docs/deploy.md, "Redis URLs");
+    /// credentials in the URL are never logged.
     #[arg(
         long,
         env = "SWITCHYARD_REDIS_URL",
@@ -226,29 +228,16 @@ impl Config {
         let keys = Keys::new(&self.key_prefix)
             .map_err(|e| problems.push(format!("--key-prefix: {e}")))
             .ok();
-        let redis_url_ok = |url: &str| {
-            [
-                "redis://",
-                "rediss://",
-                "redis-sentinel://",
-                "rediss-sentinel://",
-                "redis+unix://",
-            ]
-            .iter()
-            .any(|s| url.starts_with(s))
-                && fred::prelude::Config::from_url(url).is_ok()
-        };
-        // The URL itself is not repeated: it may hold a password.
+        // The forms every service accepts, decided in one place; the URL itself is not
+        // repeated: it may hold a password.
         for (flag, url) in [
             ("--redis-url", Some(&self.redis_url)),
             ("--redis-read-url", self.redis_read_url.as_ref()),
         ] {
             if let Some(url) = url
-                && !redis_url_ok(url)
+                && let Err(problem) = switchyard_shared::redis_url::config(url)
             {
-                problems.push(format!(
-                    "{flag} is not a Redis URL; write redis://[user:password@]host:port[/db] or rediss://…"
-                ));
+                problems.push(format!("{flag}: {problem}"));
             }
         }
         if !(1..=256).contains(&self.threads) {
@@ -383,7 +372,7 @@ mod tests {
             "--http-listen \"nonsense\" is not an address",
             "--admin-listen \"1.2.3.4\"",
             "--key-prefix: key prefix \"a b\" is not allowed",
-            "--redis-url is not a Redis URL",
+            "--redis-url: scheme \"http://\" is not supported",
             "--threads is 0",
             "--read-timeout-ms is 0",
         ] {

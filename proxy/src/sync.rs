@@ -7,6 +7,10 @@
 //!    entry that cannot be read triggers a full reload.
 //! 3. Reload fully on a timer, which heals anything missed.
 //! 4. While Redis is away, keep serving the last snapshot and retry with backoff.
+//!    When the server it reads is another one than before (a Sentinel failover, a
+//!    restart: [`switchyard_shared::failover::ServerWatch`]), reload fully: the new
+//!    server's change feed is another history, which the snapshot's feed position does
+//!    not belong to.
 //! 5. Publish this proxy's status (applied version, when it applied it, heartbeat, the
 //!    number of upstream endpoints it judges down): every
 //!    `heartbeat_every`, and right after a new version is applied — debounced to at most
@@ -111,6 +115,10 @@ pub struct Syncer {
 /// burst of changes costs at most four writes a second per proxy (plus heartbeats).
 pub const PUBLISH_GAP: Duration = Duration::from_millis(250);
 
+/// How often the proxy checks which Redis server it reads (besides after every
+/// reconnection).
+pub const SERVER_CHECK_EVERY: Duration = Duration::from_secs(2);
+
 /// Backoff between reconnection attempts: doubles from 100 ms to 5 s.
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((100u64 << attempt.min(6)).min(5_000))
@@ -176,6 +184,8 @@ impl Syncer {
         if let Some(p) = &primary {
             p.connect();
         }
+        let mut server =
+            switchyard_shared::failover::ServerWatch::spawn(main.clone(), SERVER_CHECK_EVERY);
         let store = Store::new(main.clone(), self.config.keys.clone());
         let feed_store = Store::new(feed.clone(), self.config.keys.clone());
         // Where this proxy writes: its status, the ticket keys, fleet rate-limit counts.
@@ -266,6 +276,14 @@ impl Syncer {
                     }
                 },
                 _ = full_reload.tick() => need_reload = true,
+                change = server.changed() => {
+                    tracing::info!(
+                        before = %change.before,
+                        after = %change.after,
+                        "the Redis server changed (failover or restart): reloading everything"
+                    );
+                    need_reload = true;
+                }
                 _ = shutdown.changed() => break,
             }
             self.maybe_save(false).await;

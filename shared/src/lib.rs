@@ -9,6 +9,7 @@
 //! other HTTP, no files.
 
 pub mod backend;
+pub mod failover;
 pub mod flat;
 pub mod fleet;
 pub mod hostname;
@@ -17,6 +18,7 @@ pub mod matcher;
 pub mod model;
 pub mod path;
 pub mod policy;
+pub mod redis_url;
 pub mod route_match;
 pub mod secrets;
 pub mod store;

@@ -70,6 +70,10 @@ return {redis.call('GET', KEYS[1]) or '', redis.call('GET', KEYS[2]) or '0', id}
 pub enum StoreError {
     #[error("redis: {0}")]
     Redis(#[from] fred::error::Error),
+    /// The Redis URL is not one of the accepted forms ([`crate::redis_url`]); the
+    /// message never repeats the URL.
+    #[error("Redis URL: {0}")]
+    Url(String),
     #[error(
         "Redis holds data format {found}; this build understands formats up to {supported}. Upgrade this service or migrate the data."
     )]
@@ -185,12 +189,17 @@ pub async fn connect(url: &str) -> Result<Client, StoreError> {
 
 /// A configured, unconnected client builder, for callers that need to tune it.
 ///
+/// Every service builds its Redis clients here, so all accept the same URL forms
+/// ([`crate::redis_url`]: one Redis, TLS, a Sentinel set, credentials). With a Sentinel
+/// set the client asks the sentinels for the primary at every (re)connection and checks
+/// it answers `ROLE` as a primary, so after a failover it reconnects to the new one.
+///
 /// The client reconnects forever, and — unlike fred's default — also when its *first*
 /// connection fails: a proxy or panel started while Redis is down must start following
 /// Redis once it appears (fred's `fail_fast` would end the connection task for good).
 /// Commands sent meanwhile wait for the connection within their own timeout.
 pub fn client_builder(url: &str) -> Result<Builder, StoreError> {
-    let mut config = Config::from_url(url)?;
+    let mut config = crate::redis_url::config(url).map_err(StoreError::Url)?;
     config.fail_fast = false;
     let mut builder = Builder::from_config(config);
     builder

@@ -14,5 +14,6 @@ pub mod postgres;
 pub mod process;
 pub mod redis;
 pub mod relay;
+pub mod sentinel;
 pub mod stack;
 pub mod upstream;

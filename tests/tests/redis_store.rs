@@ -374,3 +374,25 @@ async fn the_fleet_view_judges_published_proxy_statuses() -> anyhow::Result<()> 
     );
     redis.cleanup().await
 }
+
+/// `rediss://` is TLS for real: against a plain-text Redis the handshake fails (a client
+/// built without a TLS feature would connect in plain text and succeed).
+#[tokio::test]
+async fn a_rediss_url_speaks_tls_and_never_falls_back_to_plain_text() {
+    let plain = switchyard_tests::redis::redis_url();
+    let rest = plain
+        .strip_prefix("redis://")
+        .expect("the test Redis is plain text (redis://)");
+    let tls = format!("rediss://{rest}");
+    let result = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        switchyard_shared::store::connect(&tls),
+    )
+    .await
+    .expect("the TLS attempt ends");
+    let error = match result {
+        Ok(_) => panic!("connected to a plain-text Redis over rediss://"),
+        Err(e) => e.to_string(),
+    };
+    assert!(!error.contains("Redis URL"), "the URL was refused: {error}");
+}

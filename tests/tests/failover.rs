@@ -1,0 +1,439 @@
+//! Redis failover with Sentinel (issue 18, item 3), on real processes: a private primary,
+//! replicas and three sentinels ([`RedisTopology`]), the panel, the cert worker and
+//! proxies all given the Sentinel URL.
+//!
+//! - The primary is killed under steady proxy load and a steady stream of panel writes:
+//!   no proxy request fails, every write the panel acknowledged reaches the new primary
+//!   and every proxy, and the panel's health (cert worker and proxy heartbeats on the new
+//!   primary included) is green again, nothing restarted.
+//! - A write the old primary acknowledged but never replicated (it was cut off from its
+//!   replica) is lost by the failover and restored by the reconciliation the panel runs
+//!   when it notices the new primary.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use fred::prelude::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+use switchyard_shared::Keys;
+use switchyard_tests::eventually::eventually;
+use switchyard_tests::load::Load;
+use switchyard_tests::postgres::TestDatabase;
+use switchyard_tests::process::{Service, logged_fields};
+use switchyard_tests::sentinel::{Auth, RedisTopology};
+use switchyard_tests::stack::{ADMIN, ADMIN_PASSWORD, Panel, Proxy, READY_DEADLINE};
+use switchyard_tests::upstream::Upstream;
+
+/// Bound for everything to settle after a failover.
+const AFTER_FAILOVER: Duration = Duration::from_secs(30);
+/// 32 bytes in base64, the cert worker's secret key.
+const SECRET_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+fn prefix() -> String {
+    format!("sy-failover-{}:", uuid::Uuid::new_v4().simple())
+}
+
+fn zone(host: &str, upstream: &Upstream) -> Value {
+    json!({
+        "hostname": host,
+        "backend": {"kind": "upstreams", "upstreams": [{"url": upstream.url()}]},
+    })
+}
+
+async fn routed_to(proxy: &Proxy, host: &str, upstream: &str) -> anyhow::Result<()> {
+    let want = (200, Some(upstream.to_owned()));
+    eventually(
+        AFTER_FAILOVER,
+        &format!("{} routes {host}", proxy.id),
+        || {
+            let want = want.clone();
+            async move {
+                let seen = proxy.get(host, "/").await?;
+                (seen == want).then_some(()).ok_or(format!("{seen:?}"))
+            }
+        },
+    )
+    .await
+}
+
+/// A cert worker on `database` and Redis `redis_url`, beating every second.
+async fn cert_worker(database: &str, redis_url: &str, prefix: &str) -> anyhow::Result<Service> {
+    let args: Vec<String> = [
+        "--database-url",
+        database,
+        "--redis-url",
+        redis_url,
+        "--key-prefix",
+        prefix,
+        "--acme-directory",
+        "https://127.0.0.1:9/directory",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--heartbeat-secs",
+        "1",
+        "--poll-secs",
+        "1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let service = Service::start(
+        "cert-worker",
+        &args,
+        &[("SWITCHYARD_SECRET_KEY", SECRET_KEY)],
+    )?;
+    eventually(READY_DEADLINE, "the cert worker listens", || {
+        let text = service.log_text();
+        async move {
+            logged_fields(&text, "cert-worker listening")
+                .map(|_| ())
+                .ok_or_else(|| "not yet".to_owned())
+        }
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}\n{}", service.log_tail(20)))?;
+    Ok(service)
+}
+
+/// Whether the zone record of `host` is on the Redis at `url`.
+async fn zone_in(url: &str, keys: &Keys, host: &str) -> Result<bool, String> {
+    let client = switchyard_shared::store::connect(url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let exists: Result<i64, _> = client.exists(keys.zone(host)).await;
+    let _ = client.quit().await;
+    exists.map(|n| n == 1).map_err(|e| e.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn primary_killed_under_load_fails_no_request_and_loses_no_acknowledged_write()
+-> anyhow::Result<()> {
+    // Passwords on the data nodes and (others) on the sentinels: the URL forms with auth.
+    let mut topology = RedisTopology::start(
+        2,
+        Auth {
+            password: Some("data-secret-1f".into()),
+            sentinel_password: Some("sentinel-secret-2e".into()),
+        },
+    )
+    .await?;
+    let url = topology.sentinel_url();
+    let prefix = prefix();
+    let keys = Keys::new(&prefix)?;
+    let database = TestDatabase::create().await?;
+    let panel = Panel::start(database.url(), &url, &prefix).await?;
+    let worker = cert_worker(database.url(), &url, &prefix).await?;
+    let proxies = [
+        Proxy::start(&url, &prefix, "failover-1").await?,
+        Proxy::start(&url, &prefix, "failover-2").await?,
+    ];
+    let echo = Upstream::echo("echo").await;
+    let admin = panel.key(ADMIN, ADMIN_PASSWORD).await?;
+    panel
+        .expect(
+            Method::POST,
+            "/domains",
+            &admin,
+            Some(json!({"name": "failover.test"})),
+            201,
+        )
+        .await?;
+    let hosts: Vec<String> = (0..10).map(|i| format!("z{i}.failover.test")).collect();
+    for host in &hosts {
+        panel
+            .expect(Method::POST, "/zones", &admin, Some(zone(host, &echo)), 201)
+            .await?;
+    }
+    for proxy in &proxies {
+        for host in &hosts {
+            routed_to(proxy, host, "echo").await?;
+        }
+    }
+
+    // Steady load on both proxies, and a steady stream of zone creations.
+    let loads: Vec<Load> = proxies
+        .iter()
+        .map(|p| Load::start(p.http, hosts.clone()))
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let acknowledged = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let writer = tokio::spawn({
+        let (stop, acknowledged) = (stop.clone(), acknowledged.clone());
+        let (http, base, admin, upstream) = (
+            panel.http.clone(),
+            panel.base.clone(),
+            admin.clone(),
+            echo.url(),
+        );
+        async move {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) && i < 10_000 {
+                let host = format!("w{i}.failover.test");
+                i += 1;
+                let body = json!({
+                    "hostname": host,
+                    "backend": {"kind": "upstreams", "upstreams": [{"url": upstream}]},
+                });
+                let sent = http
+                    .post(format!("{base}/zones"))
+                    .bearer_auth(&admin)
+                    .header("content-type", "application/json")
+                    .body(body.to_string())
+                    .send()
+                    .await;
+                if matches!(&sent, Ok(r) if r.status().as_u16() == 201) {
+                    acknowledged.lock().unwrap().push(host);
+                }
+            }
+        }
+    });
+    let acknowledged_count = || acknowledged.lock().unwrap().len();
+    eventually(
+        Duration::from_secs(30),
+        "writes before the failover",
+        || {
+            let n = acknowledged_count();
+            async move { (n >= 5).then_some(()).ok_or(format!("{n} writes")) }
+        },
+    )
+    .await?;
+
+    let old = topology.kill_primary();
+    let killed_at = time::OffsetDateTime::now_utc();
+    let new = topology
+        .wait_for_failover(old)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", topology.logs()))?;
+    let before = acknowledged_count();
+    eventually(AFTER_FAILOVER, "writes after the failover", || {
+        let n = acknowledged_count();
+        async move {
+            (n >= before + 5)
+                .then_some(())
+                .ok_or(format!("{n} writes, {before} before"))
+        }
+    })
+    .await?;
+    stop.store(true, Ordering::Relaxed);
+    writer.await?;
+
+    // No proxy request for an existing zone failed.
+    for (load, proxy) in loads.into_iter().zip(&proxies) {
+        let (sent, failures) = load.finish().await;
+        assert!(
+            sent > 10,
+            "{}: the load loop ran ({sent} requests)",
+            proxy.id
+        );
+        assert!(
+            failures.is_empty(),
+            "{}: {} of {sent} requests failed: {failures:?}",
+            proxy.id,
+            failures.len()
+        );
+    }
+    // Every acknowledged write is on the new primary and routed by every proxy.
+    let written = acknowledged.lock().unwrap().clone();
+    let primary = topology.node_url(new);
+    for host in &written {
+        eventually(
+            AFTER_FAILOVER,
+            &format!("{host} on the new primary"),
+            || {
+                let (primary, keys) = (primary.clone(), keys.clone());
+                async move {
+                    zone_in(&primary, &keys, host)
+                        .await?
+                        .then_some(())
+                        .ok_or_else(|| "missing".to_owned())
+                }
+            },
+        )
+        .await?;
+        for proxy in &proxies {
+            routed_to(proxy, host, "echo").await?;
+        }
+    }
+    // The panel's health is green again: Redis up, the cert worker's heartbeat and
+    // every proxy's status fresh on the new primary, every proxy current.
+    let health = format!("{}/health", panel.base);
+    let http = panel.http.clone();
+    let green = eventually(AFTER_FAILOVER, "the panel's health is ok", || {
+        let (http, health) = (http.clone(), health.clone());
+        async move {
+            let text = http
+                .get(&health)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?
+                .text()
+                .await
+                .map_err(|e| e.to_string())?;
+            let json: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+            let current = json["proxies"]
+                .as_array()
+                .is_some_and(|p| p.len() == 2 && p.iter().all(|p| p["current"] == true));
+            (json["status"] == "ok"
+                && json["redis"] == "up"
+                && json["cert_worker"] == "up"
+                && current)
+                .then_some(json.clone())
+                .ok_or(json.to_string())
+        }
+    })
+    .await?;
+    assert!(
+        green["cert_worker_heartbeat_age_secs"]
+            .as_f64()
+            .unwrap_or(f64::MAX)
+            < 5.0,
+        "{green}"
+    );
+    // Those heartbeats were written to the new primary after the old one died.
+    let client = topology.node_client(new).await?;
+    let statuses: std::collections::HashMap<String, String> =
+        client.hgetall(keys.proxies()).await?;
+    for proxy in &proxies {
+        let status: switchyard_shared::model::ProxyStatus =
+            serde_json::from_str(&statuses[&proxy.id])?;
+        assert!(status.heartbeat_at > killed_at, "{status:?}");
+    }
+    let beat: String = client.get(keys.heartbeat("cert-worker")).await?;
+    let beat = time::OffsetDateTime::parse(&beat, &time::format_description::well_known::Rfc3339)?;
+    assert!(beat > killed_at, "{beat}");
+    let _ = client.quit().await;
+    // Each service noticed the new primary by itself (nothing was restarted).
+    let panel_log = panel.service.log_text();
+    assert!(
+        panel_log.contains("Redis primary changed"),
+        "the panel did not reconcile after the failover:\n{}",
+        panel.service.log_tail(30)
+    );
+    assert!(
+        worker.log_text().contains("republishing every certificate"),
+        "the cert worker did not republish:\n{}",
+        worker.log_tail(30)
+    );
+    for proxy in &proxies {
+        assert!(
+            proxy
+                .service
+                .log_text()
+                .contains("the Redis server changed"),
+            "{} did not reload:\n{}",
+            proxy.id,
+            proxy.service.log_tail(30)
+        );
+    }
+    drop(proxies);
+    drop(worker);
+    drop(panel);
+    database.drop_now().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_the_old_primary_acknowledged_but_lost_is_restored_after_the_failover()
+-> anyhow::Result<()> {
+    let mut topology = RedisTopology::start(1, Auth::default()).await?;
+    let url = topology.sentinel_url();
+    let prefix = prefix();
+    let keys = Keys::new(&prefix)?;
+    let database = TestDatabase::create().await?;
+    let panel = Panel::start(database.url(), &url, &prefix).await?;
+    let proxy = Proxy::start(&url, &prefix, "lost-write").await?;
+    let echo = Upstream::echo("echo").await;
+    let admin = panel.key(ADMIN, ADMIN_PASSWORD).await?;
+    panel
+        .expect(
+            Method::POST,
+            "/domains",
+            &admin,
+            Some(json!({"name": "lost.test"})),
+            201,
+        )
+        .await?;
+    panel
+        .expect(
+            Method::POST,
+            "/zones",
+            &admin,
+            Some(zone("kept.lost.test", &echo)),
+            201,
+        )
+        .await?;
+    routed_to(&proxy, "kept.lost.test", "echo").await?;
+
+    // The primary is cut off from its replica, acknowledges a write, and dies.
+    topology.isolate_primary().await?;
+    panel
+        .expect(
+            Method::POST,
+            "/zones",
+            &admin,
+            Some(zone("lost.lost.test", &echo)),
+            201,
+        )
+        .await?;
+    let old = topology.primary;
+    assert!(
+        zone_in(&topology.node_url(old), &keys, "lost.lost.test")
+            .await
+            .map_err(anyhow::Error::msg)?
+    );
+    assert!(
+        !zone_in(&topology.node_url(1), &keys, "lost.lost.test")
+            .await
+            .map_err(anyhow::Error::msg)?,
+        "the replica was not cut off"
+    );
+    routed_to(&proxy, "lost.lost.test", "echo").await?;
+    topology.kill_primary();
+    let new = topology
+        .wait_for_failover(old)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", topology.logs()))?;
+
+    // The reconciliation the panel runs on noticing the new primary writes it again.
+    let primary = topology.node_url(new);
+    eventually(AFTER_FAILOVER, "the lost write is restored", || {
+        let (primary, keys) = (primary.clone(), keys.clone());
+        async move {
+            zone_in(&primary, &keys, "lost.lost.test")
+                .await?
+                .then_some(())
+                .ok_or_else(|| "missing".to_owned())
+        }
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}\n{}", panel.service.log_tail(30)))?;
+    assert!(
+        zone_in(&primary, &keys, "kept.lost.test")
+            .await
+            .map_err(anyhow::Error::msg)?
+    );
+    routed_to(&proxy, "lost.lost.test", "echo").await?;
+    routed_to(&proxy, "kept.lost.test", "echo").await?;
+    assert!(
+        panel.service.log_text().contains("Redis primary changed"),
+        "{}",
+        panel.service.log_tail(30)
+    );
+    let metrics = panel
+        .http
+        .get(panel.base.replace("/api/v1", "/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        metrics.contains("switchyard_panel_redis_server_changes_total 1"),
+        "{metrics}"
+    );
+    drop(proxy);
+    drop(panel);
+    database.drop_now().await?;
+    Ok(())
+}
