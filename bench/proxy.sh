@@ -10,6 +10,8 @@
 #             for profiling by hand, e.g. `perf record -p PID` while h2load runs.
 #   --parts   run only these of the eight parts below (default: all); the targets of the
 #             parts not run are not printed.
+#   SWITCHYARD_BENCH_NO_BUILD=1 (environment): measure the release binaries as they are,
+#             without building them first.
 #
 # What it measures, and how:
 #   1. HTTP throughput and latency, keep-alive, 2-byte responses: wrk (Debian) with one
@@ -390,8 +392,14 @@ echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min load average before 
 want 7 && ensure_oha
 echo "tools:   $(nginx -v 2>&1 | sed 's/.*: //'), HAProxy $(haproxy -v | awk 'NR == 1 {print $3}'), wrk $(dpkg-query -W -f '${Version}' wrk 2>/dev/null || echo '?'), h2load $(h2load --version | awk '{print $2}' | sed 's|.*/||'), $(redis-server --version | awk '{print $3}')${OHA:+, $("$OHA" --version)}"
 
-log "building release binaries (cargo build --release -p proxy -p switchyard-bench)"
-(cd "$ROOT" && cargo build --release -q -p proxy -p switchyard-bench) || die "build failed"
+if [[ -n ${SWITCHYARD_BENCH_NO_BUILD:-} ]]; then
+    # Measures the release binaries as they are (built earlier, e.g. before a change
+    # that does not touch the request path); the figures then belong to that build.
+    log "using the release binaries as built (SWITCHYARD_BENCH_NO_BUILD)"
+else
+    log "building release binaries (cargo build --release -p proxy -p switchyard-bench)"
+    (cd "$ROOT" && cargo build --release -q -p proxy -p switchyard-bench) || die "build failed"
+fi
 # cargo resolves a relative CARGO_TARGET_DIR against the directory it runs in ($ROOT).
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 [[ $TARGET_DIR == /* ]] || TARGET_DIR="$ROOT/$TARGET_DIR"
