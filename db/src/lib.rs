@@ -220,22 +220,23 @@ impl Database {
     /// allows — and the pool moves to the first that fits; `true` if one did.
     pub async fn check(&self) -> bool {
         let target = self.shared.target;
-        let why = match tokio::time::timeout(PROBE_TIMEOUT, role(&self.pool)).await {
+        let (why, wrong_role) = match tokio::time::timeout(PROBE_TIMEOUT, role(&self.pool)).await {
             Ok(Ok(role)) if target.accepts(role.in_recovery, role.read_only) => {
                 let mut state = self.shared.state.lock().expect("never poisoned");
                 state.retry_at = None;
                 state.retry_delay = RETRY_FIRST;
                 return true;
             }
-            Ok(Ok(role)) => role.to_string(),
-            Ok(Err(e)) => describe(&e),
-            Err(_) => format!("no answer within {PROBE_TIMEOUT:?}"),
+            Ok(Ok(role)) => (role.to_string(), true),
+            Ok(Err(e)) => (describe(&e), false),
+            Err(_) => (format!("no answer within {PROBE_TIMEOUT:?}"), false),
         };
-        self.fail_over(&why).await
+        self.fail_over(&why, wrong_role).await
     }
 
-    /// One round over the host list, unless the backoff says not yet.
-    async fn fail_over(&self, why: &str) -> bool {
+    /// One round over the host list, unless the backoff says not yet. `wrong_role`: the
+    /// pool's connection answered, as a server that does not fit.
+    async fn fail_over(&self, why: &str, wrong_role: bool) -> bool {
         let shared = &self.shared;
         let switches_before = self.switches();
         let _round = shared.switching.lock().await;
@@ -255,9 +256,20 @@ impl Database {
                 let mut state = shared.state.lock().expect("never poisoned");
                 state.retry_at = None;
                 state.retry_delay = RETRY_FIRST;
+                // A pool connection answered as the wrong role (one opened to the old
+                // host just as the pool last moved, or a server demoted under it): none
+                // opened before now is handed out again, even when the host that fits
+                // is the pool's own. (Broken connections need no such help: the ping
+                // before each acquire drops them.)
+                // New options first: a connection opened after the cut-off is to the
+                // new host.
                 if index != state.current {
                     self.pool.set_connect_options(shared.hosts[index].1.clone());
+                }
+                if wrong_role || index != state.current {
                     *shared.switched_at.lock().expect("never poisoned") = Instant::now();
+                }
+                if index != state.current {
                     state.current = index;
                     state.switches += 1;
                     tracing::warn!(
