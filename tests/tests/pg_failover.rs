@@ -221,8 +221,10 @@ async fn primary_stopped_and_standby_promoted_degrades_then_recovers_losing_noth
     .await
     .map_err(|e| anyhow::anyhow!("{e:#}\n{}", worker.log_tail(20)))?;
 
-    let promoted_at = time::OffsetDateTime::now_utc().unix_timestamp();
     pair.promote_standby().await?;
+    // At least a second after the stop (the probes above give up after 1 s), so a pass
+    // counted from this second on ran after the stop: on the new primary.
+    let promoted_at = time::OffsetDateTime::now_utc().unix_timestamp();
 
     // After it: the panel leaves degraded mode by itself, on the new primary.
     eventually(
@@ -311,6 +313,12 @@ async fn primary_stopped_and_standby_promoted_degrades_then_recovers_losing_noth
     .await
     .map_err(|e| anyhow::anyhow!("{e:#}\n{}", worker.log_tail(20)))?;
     assert!(worker.running(), "{}", worker.log_tail(20));
+    let ready = http
+        .get(format!("http://{worker_admin}/readyz"))
+        .send()
+        .await?
+        .status();
+    assert_eq!(ready.as_u16(), 200, "{}", worker.log_tail(20));
     assert!(
         worker
             .log_text()
