@@ -53,7 +53,7 @@ pub const DEFAULT_HEARTBEAT_SECS: u64 = 10;
 #[derive(Parser, Clone)]
 #[command(name = "cert-worker", version)]
 pub struct Args {
-    /// PostgreSQL database, e.g. postgres://user[:password]@127.0.0.1:5432/switchyard (credentials are never logged).
+    /// PostgreSQL database, e.g. postgres://user[:password]@127.0.0.1:5432/switchyard, or a primary and its standbys in libpq's form, postgres://user@db1:5432,db2:5432/switchyard?target_session_attrs=read-write: the pool follows the read-write host (credentials are never logged).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
     /// Redis receiving the certificates for the proxies, e.g. redis://[user:password@]host:6379/0, rediss://… (TLS) or a Sentinel set, redis-sentinel://HOST:PORT,HOST:PORT,…/SERVICE (docs/deploy.md, "Redis URLs").
@@ -312,11 +312,10 @@ impl Args {
                 self.concurrency
             ));
         }
-        if url::Url::parse(&self.database_url).is_err() {
-            errors.push(
-                "--database-url: not a URL (the value is not shown: it may hold a password)"
-                    .to_owned(),
-            );
+        if let Err(e) = switchyard_db::DatabaseUrl::parse(&self.database_url) {
+            errors.push(format!(
+                "--database-url: {e} (the URL itself is not shown: it may hold a password)"
+            ));
         }
         // The forms every service accepts, decided in one place (the value is not shown).
         if let Err(problem) = switchyard_shared::redis_url::config(&self.redis_url) {
@@ -383,6 +382,39 @@ mod tests {
             !format!("{c:?}").contains(KEY),
             "the secret key leaked into Debug"
         );
+    }
+
+    #[test]
+    fn a_multi_host_database_url_is_accepted_and_a_bad_one_named() {
+        let url = "postgres://sy:hunter2@db1:5432,db2:5432/sy?target_session_attrs=read-write";
+        let c = Args::try_parse_from([
+            "cert-worker",
+            "--database-url",
+            url,
+            "--secret-key",
+            KEY,
+            "--acme-directory",
+            "letsencrypt",
+        ])
+        .unwrap()
+        .validate()
+        .unwrap();
+        assert_eq!(c.database_url, url);
+        let err = Args::try_parse_from([
+            "cert-worker",
+            "--database-url",
+            "postgres://sy:hunter2@db1:5432,,db2/sy",
+            "--secret-key",
+            KEY,
+            "--acme-directory",
+            "letsencrypt",
+        ])
+        .unwrap()
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("--database-url: host: entry 2"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

@@ -8,8 +8,8 @@
 //! immediately, and a crashed instance's lock goes with its connection.
 
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, Statement, TransactionTrait, Value,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement,
+    TransactionTrait, Value,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -21,16 +21,21 @@ fn stmt(sql: &str, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
 
-/// Opens the pool: one connection per concurrent order for its lock, plus room for the
-/// row updates, the sweep and the account.
-pub async fn connect(url: &str, concurrency: usize) -> Result<DatabaseConnection, DbErr> {
-    let mut options = ConnectOptions::new(url.to_owned());
-    options
-        .max_connections(concurrency as u32 * 2 + 4)
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .acquire_timeout(std::time::Duration::from_secs(30))
-        .sqlx_logging(false);
-    Database::connect(options).await
+/// Opens the pool on the first host of `url` that fits its `target_session_attrs`: one
+/// connection per concurrent order for its lock, plus room for the row updates, the
+/// sweep and the account. [`switchyard_db::Database::check`] (the worker's database
+/// monitor) moves it to a new primary after a failover.
+pub async fn connect(url: &str, concurrency: usize) -> anyhow::Result<switchyard_db::Database> {
+    let url = switchyard_db::DatabaseUrl::parse(url)
+        .map_err(|e| anyhow::anyhow!("--database-url: {e}"))?;
+    let settings = switchyard_db::PoolSettings {
+        max_connections: concurrency as u32 * 2 + 4,
+        acquire_timeout: std::time::Duration::from_secs(30),
+        host_timeout: std::time::Duration::from_secs(10),
+    };
+    switchyard_db::Database::connect(&url, settings)
+        .await
+        .map_err(|e| anyhow::anyhow!("connecting to {}: {e}", url.redacted()))
 }
 
 /// The stored ACME account for a directory.

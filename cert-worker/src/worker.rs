@@ -49,6 +49,38 @@ pub const SERVICE: &str = "cert-worker";
 /// `acme_orders.error` of an order a dead worker left open and another one closed.
 pub const INTERRUPTED_BY_KILL: &str = "interrupted: the worker stopped mid-order (killed)";
 
+/// How often the worker asks PostgreSQL whether its pool's host is there and takes
+/// writes; the same period as the panel's database watcher.
+pub const DB_PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The worker's database monitor: probes the pool's host every [`DB_PROBE_EVERY`] and,
+/// when it is gone or read-only, lets [`switchyard_db::Database::check`] move the pool to
+/// the next host that fits (a promoted standby), so passes that failed during the switch
+/// work again without a restart. Logs when PostgreSQL goes and comes back.
+async fn watch_database(database: switchyard_db::Database, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(DB_PROBE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut was_up = true;
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            _ = tick.tick() => {}
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+        let up = database.check().await;
+        if up != was_up {
+            if up {
+                tracing::info!(host = %database.current_host(), "PostgreSQL answers again: order passes resume");
+            } else {
+                tracing::warn!(host = %database.current_host(), "PostgreSQL is unreachable or read-only: order passes fail until it (or a new primary) answers");
+            }
+            was_up = up;
+        }
+    }
+}
+
 /// What became of one certificate in a pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -77,6 +109,9 @@ impl<E: std::fmt::Display> From<E> for Failure {
 /// The running worker.
 pub struct Worker {
     config: Config,
+    /// The pool's host list and liveness probe (follows a failover to a new primary).
+    database: switchyard_db::Database,
+    /// The sea-orm handle on `database`'s pool, the same whichever host it is on.
     db: DatabaseConnection,
     redis: fred::prelude::Client,
     store: Store,
@@ -98,9 +133,10 @@ pub const SERVER_CHECK_EVERY: std::time::Duration = std::time::Duration::from_se
 impl Worker {
     /// Connects to Postgres and Redis.
     pub async fn connect(config: Config, metrics: Metrics) -> anyhow::Result<Arc<Worker>> {
-        let db = db::connect(&config.database_url, config.concurrency)
+        let database = db::connect(&config.database_url, config.concurrency)
             .await
             .context("connecting to PostgreSQL")?;
+        let db = database.connection().clone();
         let redis = store::connect(&config.redis_url)
             .await
             .context("connecting to Redis")?;
@@ -113,6 +149,7 @@ impl Worker {
         };
         Ok(Arc::new(Worker {
             config,
+            database,
             db,
             redis,
             store,
@@ -153,6 +190,7 @@ impl Worker {
                 }
             })
         };
+        let monitor = tokio::spawn(watch_database(self.database.clone(), shutdown.clone()));
         // Started before the first publication, so that its baseline is the server that
         // publication wrote to.
         let mut server =
@@ -210,10 +248,16 @@ impl Worker {
             }
         }
         beat.await.ok();
+        monitor.await.ok();
         // The heartbeat key goes with a clean stop, so the panel shows "stopped" at once
         // rather than after the key's expiry.
         let _: Result<i64, _> = self.redis.del(self.config.keys.heartbeat(SERVICE)).await;
         Ok(())
+    }
+
+    /// The database handle (tests look at the host it is on).
+    pub fn database(&self) -> &switchyard_db::Database {
+        &self.database
     }
 
     /// Writes `heartbeat:cert-worker` (RFC 3339 time), expiring after three missed beats.

@@ -10,7 +10,7 @@ use axum::http::HeaderValue;
 use axum::http::request::Parts;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse as _, Response};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 use switchyard_shared::{Keys, Store};
 use tracing::Instrument as _;
 use utoipa_axum::router::OpenApiRouter;
@@ -34,7 +34,12 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
+    /// The sea-orm handle on [`AppState::database`]'s pool: the same value whichever
+    /// PostgreSQL host the pool is on.
     pub db: DatabaseConnection,
+    /// The pool's host list and its liveness probe, which moves the pool to a new
+    /// primary ([`crate::degraded::probe_database`]).
+    pub database: switchyard_db::Database,
     pub store: Store,
     /// This instance's Prometheus metrics (`GET /metrics`).
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
@@ -125,15 +130,18 @@ impl AppState {
             )),
             None => None,
         };
-        let mut options = ConnectOptions::new(config.database_url.clone());
-        options
-            .max_connections(DB_POOL_SIZE)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .acquire_timeout(CONNECT_TIMEOUT)
-            .sqlx_logging(false);
-        let db = Database::connect(options)
-            .await
-            .with_context(|| format!("connecting to {}", redact_url(&config.database_url)))?;
+        let url = switchyard_db::DatabaseUrl::parse(&config.database_url)
+            .map_err(|e| anyhow::anyhow!("DATABASE_URL (--database-url): {e}"))?;
+        let database = switchyard_db::Database::connect(
+            &url,
+            switchyard_db::PoolSettings {
+                max_connections: DB_POOL_SIZE,
+                acquire_timeout: CONNECT_TIMEOUT,
+                host_timeout: CONNECT_TIMEOUT,
+            },
+        )
+        .await
+        .with_context(|| format!("connecting to {}", url.redacted()))?;
         let keys = Keys::new(&config.key_prefix)
             .map_err(|e| anyhow::anyhow!("SWITCHYARD_KEY_PREFIX: {}", e.0))?;
         // Built without waiting for a connection: a panel whose Redis is down still
@@ -145,7 +153,8 @@ impl AppState {
         // Runs in the background and reconnects with backoff for as long as it takes.
         fred::prelude::ClientLike::connect(&client);
         Ok(AppState {
-            db,
+            db: database.connection().clone(),
+            database,
             store: Store::new(client, keys),
             metrics: Default::default(),
             identity: std::sync::Arc::new(crate::auth::Identity::new(config)?),

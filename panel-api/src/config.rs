@@ -37,8 +37,10 @@ pub struct Config {
     /// Address and port to serve the API on.
     #[arg(long, env = "SWITCHYARD_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
-    /// PostgreSQL database, e.g. postgres://user[:password]@127.0.0.1:5432/switchyard
-    /// (credentials are never logged).
+    /// PostgreSQL database, e.g. postgres://user[:password]@127.0.0.1:5432/switchyard,
+    /// or a primary and its standbys in libpq's form,
+    /// postgres://user@db1:5432,db2:5432/switchyard?target_session_attrs=read-write:
+    /// the pool follows the read-write host (credentials are never logged).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
     /// Redis holding the routing data, e.g. redis://[user:password@]host:6379/0, rediss://… (TLS)
@@ -163,6 +165,11 @@ impl Config {
     /// and the web directory, are checked here, before anything connects.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
+        if let Err(e) = switchyard_db::DatabaseUrl::parse(&self.database_url) {
+            problems.push(format!(
+                "DATABASE_URL (--database-url): {e} (the URL itself is not shown: it may hold a password)"
+            ));
+        }
         if self.cookie_same_site == CookieSameSite::None {
             if self.cors_origins.is_empty() {
                 problems.push(
@@ -244,6 +251,29 @@ mod tests {
             redact_url("redis://127.0.0.1:6379"),
             "redis://127.0.0.1:6379"
         );
+    }
+
+    #[test]
+    fn a_malformed_database_url_is_named_without_its_password() {
+        let parse = |url: &str| {
+            Config::try_parse_from(["panel-api", "--database-url", url])
+                .expect("parses")
+                .problems()
+        };
+        assert!(
+            parse("postgres://sy:pw@db1:5432,db2:5433/sy?target_session_attrs=read-write")
+                .is_empty()
+        );
+        let problems = parse("postgres://sy:hunter2@db1:5432,db2:99999/sy");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("DATABASE_URL (--database-url): port"),
+            "{problems:?}"
+        );
+        assert!(problems[0].contains("\"99999\""), "{problems:?}");
+        let problems = parse("postgres://sy:hunter2@db1,db2/sy?target_session_attrs=standby");
+        assert!(problems[0].contains("target_session_attrs"), "{problems:?}");
+        assert!(!problems.concat().contains("hunter2"), "{problems:?}");
     }
 
     #[test]

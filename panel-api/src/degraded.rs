@@ -663,17 +663,26 @@ where
 /// How often [`watch_database`] asks PostgreSQL whether it is there.
 pub const DB_PROBE_EVERY: Duration = Duration::from_secs(1);
 
-/// Keeps [`AppState::db_up`] true while PostgreSQL answers a ping within a second, so
-/// degraded mode starts and ends by itself. Runs until the process ends.
+/// The panel's one PostgreSQL liveness probe, run by [`watch_database`] every second
+/// and by `GET /health` on each call: does the pool's host answer within a second and
+/// take writes? When not, the pool moves to the next host of `DATABASE_URL`'s list that
+/// does, if any ([`switchyard_db::Database::check`]: a new primary after a failover).
+/// Notes since when PostgreSQL is down ([`crate::app::Outages`]).
+pub async fn probe_database(state: &AppState) -> bool {
+    let up = state.database.check().await;
+    state.outages.note(crate::app::Dependency::Postgres, up);
+    up
+}
+
+/// Keeps [`AppState::db_up`] true while [`probe_database`] finds PostgreSQL, so degraded
+/// mode starts and ends by itself — also across a failover to a new primary, which the
+/// probe follows. Runs until the process ends.
 pub async fn watch_database(state: AppState) {
     let mut tick = tokio::time::interval(DB_PROBE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let up = matches!(
-            tokio::time::timeout(Duration::from_secs(1), state.db.ping()).await,
-            Ok(Ok(()))
-        );
+        let up = probe_database(&state).await;
         // Logouts made during an outage (here or on another instance) are recorded
         // while PostgreSQL answers, and before sessions are checked against it again:
         // leaving degraded mode waits for them, so none comes back to life.

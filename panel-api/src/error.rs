@@ -131,20 +131,11 @@ impl From<ValidationErrors> for ApiError {
     }
 }
 
-/// Whether `e` says PostgreSQL cannot be reached (rather than that a statement failed).
+/// Whether `e` says PostgreSQL cannot serve the panel now (unreachable, shutting down,
+/// or read-only after a failover) rather than that a statement failed: the one rule
+/// both services use, [`switchyard_db::unavailable`].
 pub fn database_unreachable(e: &sea_orm::DbErr) -> bool {
-    use sea_orm::{DbErr, RuntimeErr};
-    match e {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
-        DbErr::Exec(RuntimeErr::SqlxError(s)) | DbErr::Query(RuntimeErr::SqlxError(s)) => matches!(
-            **s,
-            sea_orm::sqlx::Error::Io(_)
-                | sea_orm::sqlx::Error::PoolTimedOut
-                | sea_orm::sqlx::Error::PoolClosed
-                | sea_orm::sqlx::Error::WorkerCrashed
-        ),
-        _ => false,
-    }
+    switchyard_db::unavailable(e)
 }
 
 /// The 503 message while PostgreSQL is unreachable.

@@ -11,7 +11,8 @@
 //! [`service::named_backends`]), DNS credentials (sealed), the audit log, export/import,
 //! the numbered history of the routing configuration with rollback
 //! ([`service::revisions`]) and `/health` ([`routes`]), and the OpenAPI document of all of it, generated from
-//! the code ([`openapi`]). While PostgreSQL is down it serves reads from Redis and
+//! the code ([`openapi`]). While PostgreSQL is down — or switching to a new primary,
+//! which the shared connector `switchyard_db` follows — it serves reads from Redis and
 //! remembered credentials ([`degraded`]). Every mutation commits with its audit
 //! record in one transaction, then rewrites the hostname's Redis record; a Redis failure
 //! leaves the change committed and queued in `redis_outbox`, replayed at start and on a

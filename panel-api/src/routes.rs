@@ -67,7 +67,8 @@ pub mod health {
         responses((status = 200, description = "Always, while the panel runs; `status` says whether anything is degraded", body = Health))
     )]
     async fn health(State(state): State<AppState>) -> Json<Health> {
-        let postgres = tokio::time::timeout(PROBE_TIMEOUT, state.db.ping());
+        // The same probe as the database watcher's: it also follows a failover.
+        let postgres = tokio::time::timeout(PROBE_TIMEOUT, crate::degraded::probe_database(&state));
         let redis = tokio::time::timeout(PROBE_TIMEOUT, async {
             state.store.client().ping::<String>(None).await?;
             let fleet = state.store.fleet().await?;
@@ -75,7 +76,7 @@ pub mod health {
             Ok::<_, switchyard_shared::StoreError>((fleet, expiring))
         });
         let (postgres, redis) = tokio::join!(postgres, redis);
-        let postgres_up = matches!(postgres, Ok(Ok(())));
+        let postgres_up = matches!(postgres, Ok(true));
         let redis = match redis {
             Ok(Ok(found)) => Some(found),
             _ => None,

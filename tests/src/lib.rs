@@ -11,6 +11,7 @@ pub mod client;
 pub mod eventually;
 pub mod load;
 pub mod postgres;
+pub mod postgres_pair;
 pub mod process;
 pub mod redis;
 pub mod relay;

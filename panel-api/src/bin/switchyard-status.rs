@@ -12,7 +12,6 @@ use std::time::Duration;
 use clap::Parser;
 use panel_api::config::redact_url;
 use panel_api::routes::health::{Health, verdict};
-use sea_orm::{ConnectOptions, Database};
 use switchyard_shared::fleet::EXPIRY_WARNING;
 use switchyard_shared::{Keys, Store, store};
 
@@ -49,15 +48,31 @@ async fn main() {
     let postgres = match &args.database_url {
         None => None,
         Some(url) => {
-            let mut options = ConnectOptions::new(url.clone());
-            options
-                .connect_timeout(TIMEOUT)
-                .max_connections(1)
-                .sqlx_logging(false);
-            let ping = async { Database::connect(options).await?.ping().await };
+            // The services' own connector: a libpq host list finds the read-write host
+            // as the panel would.
+            let url = match switchyard_db::DatabaseUrl::parse(url) {
+                Ok(url) => url,
+                Err(e) => {
+                    eprintln!("switchyard-status: DATABASE_URL (--database-url): {e}");
+                    std::process::exit(2);
+                }
+            };
+            let settings = switchyard_db::PoolSettings {
+                max_connections: 1,
+                acquire_timeout: TIMEOUT,
+                host_timeout: TIMEOUT,
+            };
+            let ping = async {
+                let database = switchyard_db::Database::connect(&url, settings)
+                    .await
+                    .ok()?;
+                let up = database.check().await;
+                database.close().await;
+                Some(up)
+            };
             Some(matches!(
                 tokio::time::timeout(TIMEOUT, ping).await,
-                Ok(Ok(()))
+                Ok(Some(true))
             ))
         }
     };
