@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::write::{Answer, Write};
 use super::zones::{self as zone_service, Diff};
 use super::{Actor, named_backends::Catalog};
-use super::{AuditEntry, audit, ListQuery, Page, bounded_count, sync};
+use super::{AuditEntry, ListQuery, Page, audit, bounded_count, sync};
 use crate::app::AppState;
 use crate::auth::{Level, Need, Principal, Scope, authorize};
 use crate::entity::{certificates, dns_credentials, domains, grants, zones};
@@ -248,7 +248,10 @@ pub async fn update(
             actor,
             "domain.update",
             None,
-            vec![super::revisions::Touched::domain(Some(&before), Some(&after))],
+            vec![super::revisions::Touched::domain(
+                Some(&before),
+                Some(&after),
+            )],
         )
         .await?;
     }
@@ -401,8 +404,7 @@ pub async fn delete(
         Some(&DomainView::from(domain.clone())),
         None,
     ));
-    let revision =
-        super::revisions::record(w.txn(), actor, "domain.delete", None, touched).await?;
+    let revision = super::revisions::record(w.txn(), actor, "domain.delete", None, touched).await?;
     w.audit(
         actor,
         AuditEntry {

@@ -477,15 +477,15 @@ pub async fn import(
         dry_run,
     )
     .await
-        .map_err(|e| match e {
-            ApiError::Invalid { details, .. } => invalid(as_written(details)),
-            // The data format gate names the zone that has policies.
-            ApiError::Conflict { message, details } => ApiError::Conflict {
-                message,
-                details: as_written(details),
-            },
-            other => other,
-        })?;
+    .map_err(|e| match e {
+        ApiError::Invalid { details, .. } => invalid(as_written(details)),
+        // The data format gate names the zone that has policies.
+        ApiError::Conflict { message, details } => ApiError::Conflict {
+            message,
+            details: as_written(details),
+        },
+        other => other,
+    })?;
     Ok(extra(diff))
 }
 
