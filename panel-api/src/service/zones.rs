@@ -1166,7 +1166,7 @@ pub async fn bulk_apply(
     };
 
     // Deletes first, so a batch may move a (hostname, path) from one zone to another.
-    let (deleted, gone) = delete_rows(&txn, actor, deletes, &catalog, delete_action).await?;
+    let (deleted, gone) = delete_rows(txn, actor, deletes, &catalog, delete_action).await?;
     touched.extend(gone);
     touched_hosts.extend(hostnames_of(&deleted));
     diff.deleted = deleted;
