@@ -332,14 +332,17 @@ async fn jwks_rotation_is_picked_up_and_a_key_server_outage_keeps_the_last_keys(
     fast.wait_for_version(v.version).await;
     pingora.wait_for_version(v.version).await;
 
-    let status_of = |proxy: &'static Proxy, transport: Transport, t: String| {
+    // Shared with the closures' futures; dropped (and the processes stopped) at the end.
+    let fast = Arc::new(fast);
+    let pingora = Arc::new(pingora);
+    let status_of = |proxy: Arc<Proxy>, transport: Transport, t: String| {
         let seen = seen.clone();
         let tls = tls.clone();
         async move {
             let (a, _) = send_to(
                 &seen,
                 &tls,
-                proxy,
+                &proxy,
                 transport,
                 &get("/", &format!("authorization: Bearer {t}\r\n")),
             )
@@ -347,13 +350,11 @@ async fn jwks_rotation_is_picked_up_and_a_key_server_outage_keeps_the_last_keys(
             a.status
         }
     };
-    // 'static for the closure: the proxies live until the end of the test.
-    let fast: &'static Proxy = Box::leak(Box::new(fast));
-    let pingora: &'static Proxy = Box::leak(Box::new(pingora));
-    for proxy in [fast, pingora] {
+    for proxy in [&fast, &pingora] {
         // The first fetch happens in the background: poll until the key is there.
         eventually(Duration::from_secs(10), "the JWK set's key is used", || {
             let t = token(&first, &claims());
+            let proxy = Arc::clone(proxy);
             async move {
                 match status_of(proxy, Transport::Plain, t).await {
                     200 => Ok(()),
@@ -367,13 +368,14 @@ async fn jwks_rotation_is_picked_up_and_a_key_server_outage_keeps_the_last_keys(
     // Rotation: the server now publishes k2 as well; a token with the new kid is
     // refused at first (never waiting for a fetch), then passes once it triggered one.
     *served.lock().unwrap() = serde_json::json!({"keys": [first.jwk, second.jwk]}).to_string();
-    for proxy in [fast, pingora] {
+    for proxy in [&fast, &pingora] {
         for transport in TRANSPORTS {
             eventually(
                 Duration::from_secs(10),
                 "a rotated key is picked up",
                 || {
                     let t = token(&second, &claims());
+                    let proxy = Arc::clone(proxy);
                     async move {
                         match status_of(proxy, transport, t).await {
                             200 => Ok(()),
@@ -390,11 +392,15 @@ async fn jwks_rotation_is_picked_up_and_a_key_server_outage_keeps_the_last_keys(
     // that fail, and the keys already known keep working.
     server.abort();
     let before = fetches.load(std::sync::atomic::Ordering::SeqCst);
-    for proxy in [fast, pingora] {
+    for proxy in [&fast, &pingora] {
         eventually(Duration::from_secs(10), "a failed fetch is logged", || {
             let t = token(&third, &claims());
+            let proxy = Arc::clone(proxy);
             async move {
-                assert_eq!(status_of(proxy, Transport::Plain, t).await, 401);
+                assert_eq!(
+                    status_of(Arc::clone(&proxy), Transport::Plain, t).await,
+                    401
+                );
                 if proxy.log_text().contains("JWK set fetch failed") {
                     Ok(())
                 } else {
@@ -406,11 +412,11 @@ async fn jwks_rotation_is_picked_up_and_a_key_server_outage_keeps_the_last_keys(
         .unwrap();
         for transport in TRANSPORTS {
             assert_eq!(
-                status_of(proxy, transport, token(&first, &claims())).await,
+                status_of(Arc::clone(proxy), transport, token(&first, &claims())).await,
                 200
             );
             assert_eq!(
-                status_of(proxy, transport, token(&second, &claims())).await,
+                status_of(Arc::clone(proxy), transport, token(&second, &claims())).await,
                 200
             );
         }
