@@ -1,193 +1,40 @@
-//! The application: shared state, the `/api/v1` router and the per-request context.
+//! The application, top of the crate: the router of every route behind the layers each
+//! answer passes through (request id and log line, metrics, the degraded-mode write
+//! gate, CORS, security headers, the JSON error shape, a caught panic), and the
+//! background watch of PostgreSQL that moves the panel in and out of degraded mode.
+//!
+//! The layers point one way: `app` → `openapi` → `routes` (HTTP only) → `auth` →
+//! `state` → `service` (the operations) → `access`, `liveness` and the foundations
+//! (`entity`, `error`, `input`, `config`, `metrics`, `mirror`, `web`); the test
+//! `tests/layers.rs` refuses an import that points up.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{Request, State};
 use axum::http::HeaderValue;
-use axum::http::request::Parts;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse as _, Response};
-use sea_orm::DatabaseConnection;
-use switchyard_shared::{Keys, Store};
 use tracing::Instrument as _;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::config::{Config, redact_url};
 use crate::error::ApiError;
-use crate::routes;
+use crate::input::RequestId;
+use crate::liveness::{DB_PROBE_EVERY, Liveness};
+use crate::service::credentials;
 
-pub use crate::input::{ApiJson, ApiPath, ApiQuery};
+pub use crate::input::{ApiJson, ApiPath, ApiQuery, RequestMeta};
+pub use crate::liveness::{Dependency, Outages};
+pub use crate::state::{AppState, CONNECT_TIMEOUT, DB_POOL_SIZE};
 
-/// Connections in the PostgreSQL pool: the API's queries are short, and two cores'
-/// worth of workers rarely hold more than a few at once.
-pub const DB_POOL_SIZE: u32 = 10;
-/// How long to wait for PostgreSQL or Redis before calling it down; short, so requests
-/// fail fast (503) instead of piling up while a service is away.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Response header carrying the request id. The id is always generated here, never
 /// taken from the request, so clients cannot inject values into the logs.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// What every handler shares.
-#[derive(Clone)]
-pub struct AppState {
-    /// The sea-orm handle on [`AppState::database`]'s pool: the same value whichever
-    /// PostgreSQL host the pool is on.
-    pub db: DatabaseConnection,
-    /// The pool's host list and its liveness probe, which moves the pool to a new
-    /// primary ([`crate::degraded::probe_database`]).
-    pub database: switchyard_db::Database,
-    pub store: Store,
-    /// This instance's Prometheus metrics (`GET /metrics`).
-    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
-    /// Session settings and login rate limits.
-    pub identity: std::sync::Arc<crate::auth::Identity>,
-    /// Whether PostgreSQL answered lately: kept by [`crate::degraded::watch_database`]
-    /// and cleared by any request that finds it unreachable, so that while it is down
-    /// requests go straight to degraded mode instead of waiting out a connect timeout.
-    pub db_up: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    /// Which credentials this instance wrote to Redis lately, so that a busy key is
-    /// remembered once a minute rather than on every request.
-    pub remembered: std::sync::Arc<crate::degraded::Remembered>,
-    /// The built web panel served at `/` (`--web-dir`); `None` serves the API only.
-    pub web: Option<std::sync::Arc<crate::web::WebPanel>>,
-    /// Since when this instance has seen PostgreSQL and Redis fail, for health.
-    pub outages: std::sync::Arc<Outages>,
-}
-
-/// Since when each store has been failing, as this instance saw it: the first failure
-/// after it last answered. Cleared as soon as it answers again.
-#[derive(Debug, Default)]
-pub struct Outages {
-    postgres: std::sync::Mutex<Option<time::OffsetDateTime>>,
-    redis: std::sync::Mutex<Option<time::OffsetDateTime>>,
-}
-
-/// One of the stores [`Outages`] follows.
-#[derive(Debug, Clone, Copy)]
-pub enum Dependency {
-    Postgres,
-    Redis,
-}
-
-impl Outages {
-    fn slot(&self, store: Dependency) -> &std::sync::Mutex<Option<time::OffsetDateTime>> {
-        match store {
-            Dependency::Postgres => &self.postgres,
-            Dependency::Redis => &self.redis,
-        }
-    }
-
-    /// Notes that `store` answered (`up`) or failed now; returns since when it is down
-    /// (`None` while up).
-    pub fn note(&self, store: Dependency, up: bool) -> Option<time::OffsetDateTime> {
-        let mut since = self.slot(store).lock().expect("never poisoned");
-        if up {
-            *since = None;
-        } else if since.is_none() {
-            *since = Some(time::OffsetDateTime::now_utc());
-        }
-        *since
-    }
-
-    /// Since when `store` is down, if it is.
-    pub fn since(&self, store: Dependency) -> Option<time::OffsetDateTime> {
-        *self.slot(store).lock().expect("never poisoned")
-    }
-}
-
-impl AppState {
-    pub fn db_up(&self) -> bool {
-        self.db_up.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    pub fn set_db_up(&self, up: bool) {
-        self.outages.note(Dependency::Postgres, up);
-        let was = self.db_up.swap(up, std::sync::atomic::Ordering::Relaxed);
-        if was != up {
-            if up {
-                tracing::info!("PostgreSQL answers again: leaving degraded mode");
-            } else {
-                tracing::warn!(
-                    "PostgreSQL is unreachable: degraded mode (reads from Redis, writes 503)"
-                );
-            }
-        }
-    }
-}
-
-impl AppState {
-    /// Connects to PostgreSQL and Redis as configured (no migrations, no bootstrap).
-    pub async fn connect(config: &Config) -> anyhow::Result<Self> {
-        // Settings that cannot work together fail before anything connects.
-        config.validate()?;
-        let web = match &config.web_dir {
-            Some(dir) => Some(std::sync::Arc::new(
-                crate::web::WebPanel::open(dir).map_err(anyhow::Error::msg)?,
-            )),
-            None => None,
-        };
-        let url = switchyard_db::DatabaseUrl::parse(&config.database_url)
-            .map_err(|e| anyhow::anyhow!("DATABASE_URL (--database-url): {e}"))?;
-        let database = switchyard_db::Database::connect(
-            &url,
-            switchyard_db::PoolSettings {
-                max_connections: DB_POOL_SIZE,
-                acquire_timeout: CONNECT_TIMEOUT,
-                host_timeout: CONNECT_TIMEOUT,
-            },
-        )
-        .await
-        .with_context(|| format!("connecting to {}", url.redacted()))?;
-        let keys = Keys::new(&config.key_prefix)
-            .map_err(|e| anyhow::anyhow!("SWITCHYARD_KEY_PREFIX: {}", e.0))?;
-        // Built without waiting for a connection: a panel whose Redis is down still
-        // starts, commits changes and queues them (DESIGN.md, degraded mode).
-        let client = switchyard_shared::store::client_builder(&config.redis_url)
-            .with_context(|| format!("Redis URL {}", redact_url(&config.redis_url)))?
-            .build()
-            .context("building the Redis client")?;
-        // Runs in the background and reconnects with backoff for as long as it takes.
-        fred::prelude::ClientLike::connect(&client);
-        Ok(AppState {
-            db: database.connection().clone(),
-            database,
-            store: Store::new(client, keys),
-            metrics: Default::default(),
-            identity: std::sync::Arc::new(crate::auth::Identity::new(config)?),
-            db_up: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
-            remembered: Default::default(),
-            web,
-            outages: Default::default(),
-        })
-    }
-}
-
-/// Every route the panel serves, with the OpenAPI operations of those under `/api/v1`
-/// (`crate::openapi` builds the document from this; the router below serves it). An
-/// operation is registered with `utoipa_axum::routes!`, which reads the handler's
-/// `#[utoipa::path]`; a plain `.route(…)` would be served undocumented, which the tests
-/// refuse for anything under `/api/v1`.
+/// Every route the panel serves, the OpenAPI document of them included
+/// ([`crate::openapi::routes`]).
 pub fn routes() -> OpenApiRouter<AppState> {
-    let api = OpenApiRouter::new()
-        .merge(routes::health::router())
-        .merge(routes::api_keys::router())
-        .merge(routes::domains::router())
-        .merge(routes::zones::router())
-        .merge(routes::named_backends::router())
-        .merge(routes::sessions::router())
-        .merge(routes::users::router())
-        .merge(routes::grants::router())
-        .merge(routes::audit::router())
-        .merge(routes::transfer::router())
-        .merge(routes::dns_credentials::router())
-        .merge(routes::revisions::router());
-    OpenApiRouter::new()
-        .nest("/api/v1", api)
-        .route("/metrics", axum::routing::get(crate::metrics::serve))
+    crate::openapi::routes()
 }
 
 /// The whole API under `/api/v1`, `/metrics`, and the built web panel (when configured)
@@ -213,11 +60,11 @@ pub fn serve_routes(routes: Router<AppState>, state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(crate::error::json_errors))
         .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::degraded::write_gate,
+            state.liveness.clone(),
+            write_gate,
         ))
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            state.metrics.clone(),
             crate::metrics::track,
         ))
         .layer(middleware::from_fn(request_context));
@@ -268,7 +115,7 @@ fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
             .allow_headers([
                 header::CONTENT_TYPE,
                 header::AUTHORIZATION,
-                header::HeaderName::from_static(crate::auth::CSRF_HEADER),
+                header::HeaderName::from_static(crate::access::CSRF_HEADER),
             ])
             .expose_headers([
                 header::HeaderName::from_static(REQUEST_ID_HEADER),
@@ -279,40 +126,6 @@ fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
             .max_age(Duration::from_secs(3600)),
     )
 }
-
-/// Where a request came from and its id, for logs and the audit log.
-#[derive(Debug, Clone)]
-pub struct RequestMeta {
-    pub request_id: String,
-    pub source_addr: Option<String>,
-}
-
-impl RequestMeta {
-    pub fn from_parts(parts: &Parts) -> Self {
-        RequestMeta {
-            request_id: parts
-                .extensions
-                .get::<RequestId>()
-                .map(|r| r.0.clone())
-                .unwrap_or_default(),
-            source_addr: parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip().to_string()),
-        }
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(RequestMeta::from_parts(parts))
-    }
-}
-
-#[derive(Clone)]
-struct RequestId(String);
 
 /// Gives every request an id (in the extensions, the response header and a log span)
 /// and logs one line per request — method, path, status; never headers or bodies, which
@@ -366,4 +179,46 @@ async fn request_context(mut request: Request, next: Next) -> Response {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     response
+}
+
+/// While PostgreSQL is unreachable, unsafe requests answer 503 at once (nothing could
+/// be changed), except login and logout, which have a degraded path of their own.
+async fn write_gate(
+    State(liveness): State<std::sync::Arc<Liveness>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    use axum::http::Method;
+    let unsafe_method = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let path = request.uri().path();
+    let exempt = path.ends_with("/auth/login") || path.ends_with("/auth/logout");
+    if unsafe_method && !exempt && !liveness.db_up() {
+        return ApiError::Unavailable(crate::error::DB_DOWN).into_response();
+    }
+    next.run(request).await
+}
+
+/// Keeps [`Liveness::db_up`] true while [`Liveness::probe`] finds PostgreSQL, so
+/// degraded mode starts and ends by itself — also across a failover to a new primary,
+/// which the probe follows. Runs until the process ends.
+pub async fn watch_database(state: AppState) {
+    let mut tick = tokio::time::interval(DB_PROBE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let up = state.liveness.probe().await;
+        // Logouts made during an outage (here or on another instance) are recorded
+        // while PostgreSQL answers, and before sessions are checked against it again:
+        // leaving degraded mode waits for them, so none comes back to life.
+        if up
+            && !credentials::apply_revocations(&state.credentials, &state.db).await
+            && !state.liveness.db_up()
+        {
+            continue;
+        }
+        state.liveness.set_db_up(up);
+    }
 }

@@ -69,9 +69,9 @@ pub struct Config {
     #[arg(long, env = "SWITCHYARD_LOGIN_PER_ADDRESS_PER_MINUTE", default_value_t = DEFAULT_LOGIN_PER_ADDRESS_PER_MINUTE, value_parser = clap::value_parser!(u32).range(1..))]
     pub login_per_address_per_minute: u32,
     #[command(flatten)]
-    pub reconcile: crate::reconcile::ReconcileArgs,
+    pub reconcile: ReconcileArgs,
     #[command(flatten)]
-    pub retention: crate::service::revisions::RetentionArgs,
+    pub retention: RetentionArgs,
     /// SameSite attribute of the session cookies: `strict`, `lax` (also sent on links
     /// from other sites into the panel), or `none` for a web panel hosted on another
     /// *site* than the API (allowed only together with --cors-origins and Secure
@@ -344,4 +344,43 @@ mod tests {
         assert_eq!(full.listen.to_string(), DEFAULT_LISTEN);
         assert!(!format!("{full:?}").contains("secret"));
     }
+}
+
+/// One hour: drift only appears when someone edits Redis by hand or a write-through was
+/// lost together with its outbox replay, both rare; a run over 100,000 zones costs a few
+/// seconds of Redis reads.
+pub const DEFAULT_RECONCILE_INTERVAL_SECS: u64 = 3_600;
+
+/// The reconciler's settings (flattened into [`crate::Config`]).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReconcileArgs {
+    /// Seconds between full Postgres → Redis reconciliations (one also runs at start,
+    /// whenever Redis answers again after an outage, and after a failover to another
+    /// Redis primary).
+    #[arg(long, env = "SWITCHYARD_RECONCILE_INTERVAL_SECS", default_value_t = DEFAULT_RECONCILE_INTERVAL_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub reconcile_interval_secs: u64,
+    /// Run one reconciliation, print its report as JSON on stdout and exit (no API is
+    /// served). Exit status 1 when it fails.
+    #[arg(long)]
+    pub reconcile_once: bool,
+}
+
+/// How long revisions are kept by default: 90 days covers a quarter's changes, long
+/// enough to find and undo a mistake noticed late, while a busy panel's history (every
+/// zone of every bulk write, before and after) does not grow without bound.
+pub const DEFAULT_RETENTION_DAYS: u32 = 90;
+/// The newest revisions kept whatever their age: a panel that changes rarely keeps a
+/// history to roll back to even after a quiet quarter.
+pub const DEFAULT_KEEP_MIN: u32 = 100;
+
+/// History's retention (flattened into [`crate::Config`]).
+#[derive(clap::Args, Debug, Clone)]
+pub struct RetentionArgs {
+    /// Days a revision is kept; older ones are pruned hourly, except the newest
+    /// --revision-keep-min.
+    #[arg(long, env = "SWITCHYARD_REVISION_RETENTION_DAYS", default_value_t = DEFAULT_RETENTION_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub revision_retention_days: u32,
+    /// Revisions always kept, whatever their age (the newest ones).
+    #[arg(long, env = "SWITCHYARD_REVISION_KEEP_MIN", default_value_t = DEFAULT_KEEP_MIN)]
+    pub revision_keep_min: u32,
 }

@@ -605,3 +605,38 @@ mod tests {
         assert!(found[1].1.contains("more than once"), "{found:?}");
     }
 }
+
+/// Where a request came from and its id, for logs and the audit log.
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    pub request_id: String,
+    pub source_addr: Option<String>,
+}
+
+impl RequestMeta {
+    pub fn from_parts(parts: &Parts) -> Self {
+        RequestMeta {
+            request_id: parts
+                .extensions
+                .get::<RequestId>()
+                .map(|r| r.0.clone())
+                .unwrap_or_default(),
+            source_addr: parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_string()),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(RequestMeta::from_parts(parts))
+    }
+}
+
+/// The request's id, put in its extensions by the request-context layer.
+#[derive(Clone)]
+pub struct RequestId(pub String);

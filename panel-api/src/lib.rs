@@ -2,8 +2,8 @@
 //! PostgreSQL (the source of truth), written through to the routing keys in Redis.
 //!
 //! It serves identity (API keys, cookie sessions with CSRF, login limits, a user's own
-//! password change — [`auth`]), tenancy (users, grants; one permission check,
-//! [`auth::authorize`]), domains with their certificates (changed, and deleted with
+//! password change — [`auth`], [`service::authn`]), tenancy (users, grants; one permission
+//! check, [`access::authorize`]), domains with their certificates (changed, and deleted with
 //! their zones, certificate and Redis keys: [`service::domains`]), zones (single, bulk),
 //! `?dry_run=true` on every write (one shape and one helper: [`service::write`]),
 //! named backends (templates
@@ -13,7 +13,8 @@
 //! ([`service::revisions`]) and `/health` ([`routes`]), and the OpenAPI document of all of it, generated from
 //! the code ([`openapi`]). While PostgreSQL is down — or switching to a new primary,
 //! which the shared connector `switchyard_db` follows — it serves reads from Redis and
-//! remembered credentials ([`degraded`]). Every mutation commits with its audit
+//! remembered credentials ([`service::degraded`], [`service::credentials`]; whether
+//! PostgreSQL is up is [`liveness`]'s one answer). Every mutation commits with its audit
 //! record in one transaction, then rewrites the hostname's Redis record; a Redis failure
 //! leaves the change committed and queued in `redis_outbox`, replayed at start and on a
 //! timer.
@@ -32,22 +33,31 @@
 //! credentials): a new API key is returned once, in the answer that creates it, and
 //! nowhere else.
 //!
+//! The modules are layered one way — `app` → `openapi` → `routes` (HTTP only) → `auth`
+//! → `state` → `service` (each operation whole: authorization, audit, outbox, cache
+//! invalidation, degraded fallback) → `access` → the foundations; `tests/layers.rs`
+//! refuses an import that points up.
+//!
 //! [`run`] is the whole service; tests call it (or [`app::router`]) in-process.
 
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod app;
 pub mod auth;
 pub mod config;
-pub mod degraded;
 pub mod entity;
 pub mod error;
 pub mod input;
+pub mod liveness;
 pub mod metrics;
+pub mod mirror;
 pub mod openapi;
 pub mod reconcile;
 pub mod routes;
+pub mod schema;
 pub mod service;
+pub mod state;
 pub mod web;
 
 use std::future::Future;
@@ -113,8 +123,8 @@ pub async fn serve_app(
 ) -> anyhow::Result<()> {
     // Degraded mode comes and goes with PostgreSQL; the copy of the domains its reads
     // use is published now and by every reconciliation.
-    let watch = tokio::spawn(degraded::watch_database(state.clone()));
-    degraded::refresh_domains(&state).await;
+    let watch = tokio::spawn(app::watch_database(state.clone()));
+    service::degraded::refresh_domains(&state).await;
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -138,11 +148,11 @@ pub async fn run(
     let bound = listener.local_addr().context("reading the bound address")?;
     tracing::info!(listen = %bound, "panel-api serving");
     let replay = reconcile::spawn(
-        state.clone(),
+        state.stores.clone(),
         std::time::Duration::from_secs(config.reconcile.reconcile_interval_secs),
         std::time::Duration::from_secs(config.outbox_replay_secs),
     );
-    let pruning = service::revisions::spawn_pruning(state.clone(), config.retention.clone());
+    let pruning = service::revisions::spawn_pruning(state.stores.clone(), config.retention.clone());
     let served = serve(state, listener, shutdown).await;
     replay.abort();
     pruning.abort();

@@ -21,8 +21,6 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::app::AppState;
-
 /// Every metric name starts with this.
 pub const NAMESPACE: &str = "switchyard_panel";
 
@@ -231,20 +229,24 @@ impl Metrics {
 }
 
 /// `GET /metrics`.
-pub async fn serve(State(state): State<AppState>) -> Response {
+pub async fn serve(State(metrics): State<std::sync::Arc<Metrics>>) -> Response {
     (
         StatusCode::OK,
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        metrics.render(),
     )
         .into_response()
 }
 
 /// Middleware counting every request by route template, method and status class.
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn track(
+    State(metrics): State<std::sync::Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -264,7 +266,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     let started = Instant::now();
     let response = next.run(request).await;
     let class = format!("{}xx", response.status().as_u16() / 100);
-    let m = &state.metrics;
+    let m = &metrics;
     m.http_requests
         .with_label_values(&[route.as_str(), method, class.as_str()])
         .inc();

@@ -2,7 +2,7 @@
 //!
 //! Nothing in it is written by hand that the code already says: every operation comes
 //! from a handler's `#[utoipa::path]` attribute, registered with the router by
-//! `utoipa_axum::routes!` in the same call that serves it ([`crate::app::routes`]), and
+//! `utoipa_axum::routes!` in the same call that serves it ([`crate::routes::all`]), and
 //! every schema from the Rust type's `utoipa::ToSchema` derive, which reads the serde
 //! attributes (`tag`, `rename_all`, `flatten`, `default`, `skip_serializing_if`,
 //! `deny_unknown_fields`). The zone types of `switchyard-shared` derive it behind that
@@ -18,18 +18,18 @@ use std::sync::LazyLock;
 
 use axum::http::header;
 use axum::response::IntoResponse;
-use serde::Serialize;
 use utoipa::openapi::path::{HttpMethod, Operation, ParameterIn};
 use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
 };
-use utoipa::openapi::{
-    ContentBuilder, HeaderBuilder, OpenApi as Document, Ref, RefOr, Response, ResponseBuilder,
-};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::openapi::{OpenApi as Document, Ref, RefOr};
+use utoipa::{Modify, OpenApi};
 
-use crate::service::domains::DomainView;
-use crate::service::zones::{Diff, ZoneView, ZoneWritten};
+use crate::schema::{
+    BadRequest, Conflict, Forbidden, Internal, Invalid, NotFound, RollbackForbidden, TooLarge,
+    TooManyRequests, Unauthorized, Unavailable, UnsupportedMediaType, ZoneConflict,
+    ZoneUnavailable,
+};
 
 /// The document's fixed part; [`document`] adds the operations.
 #[derive(OpenApi)]
@@ -68,10 +68,18 @@ use crate::service::zones::{Diff, ZoneView, ZoneWritten};
 )]
 struct Fixed;
 
-/// The whole document, built once from [`crate::app::routes`].
+/// Every route the panel serves ([`crate::routes::all_with`]) and this document at
+/// `GET /api/v1/openapi.json`, which is built from them.
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<crate::state::AppState> {
+    crate::routes::all_with(
+        utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(serve)),
+    )
+}
+
+/// The whole document, built once from [`routes`].
 pub fn document() -> &'static serde_json::Value {
     static DOC: LazyLock<serde_json::Value> = LazyLock::new(|| {
-        let mut doc = crate::app::routes().into_openapi();
+        let mut doc = routes().into_openapi();
         let fixed = Fixed::openapi();
         doc.info = fixed.info.clone();
         doc.merge(fixed);
@@ -365,7 +373,7 @@ impl Modify for Conventions {
             SESSION.into(),
             RefOr::T(SecurityScheme::ApiKey(ApiKey::Cookie(
                 ApiKeyValue::with_description(
-                    crate::auth::SESSION_COOKIE,
+                    crate::access::SESSION_COOKIE,
                     "The session cookie POST /api/v1/auth/login sets (HttpOnly, SameSite=Strict by default). \
                  Unsafe methods (POST, PUT, PATCH, DELETE) need `X-CSRF-Token` with it.",
                 ),
@@ -478,285 +486,4 @@ fn conventions(method: HttpMethod, op: &mut Operation) {
         add("503", "Unavailable");
     }
     add("500", "Internal");
-}
-
-/// A response holding the one error shape.
-fn error_response(description: &str) -> ResponseBuilder {
-    ResponseBuilder::new().description(description).content(
-        "application/json",
-        ContentBuilder::new()
-            .schema(Some(Ref::from_schema_name("ErrorResponse")))
-            .build(),
-    )
-}
-
-macro_rules! error_responses {
-    ($($name:ident: $description:literal;)*) => {$(
-        #[doc = $description]
-        pub struct $name;
-
-        impl<'r> utoipa::ToResponse<'r> for $name {
-            fn response() -> (&'r str, RefOr<Response>) {
-                (stringify!($name), error_response($description).build().into())
-            }
-        }
-    )*};
-}
-
-error_responses! {
-    BadRequest: "`bad_request`: the body cannot be read (not JSON), or the request does not fit this operation";
-    Unauthorized: "`unauthorized`: no credentials, or credentials that are unknown, revoked or expired";
-    Forbidden: "`forbidden`: a request authenticated by the session cookie without its `X-CSRF-Token`; or, for `POST /me/password`, a `current_password` that is wrong. Nothing was changed";
-    NotFound: "`not_found`: no such resource, or one the caller has no grant on (both answer the same)";
-    Conflict: "`conflict`: the change conflicts with existing data (a duplicate, or still in use)";
-    TooLarge: "`too_large`: the body is larger than accepted (2 MB; 32 MiB for bulk and import)";
-    UnsupportedMediaType: "`unsupported_media_type`: the body is not declared as `Content-Type: application/json`";
-    Invalid: "`invalid`: well-formed but invalid input (body or query); `details` lists every problem, and nothing was changed";
-    Unavailable: "`unavailable`: PostgreSQL is unreachable; nothing was changed (reads of zones and domains are served from Redis meanwhile)";
-    Internal: "`internal`: anything else; the details are in the server log under the response's `x-request-id`";
-    ZoneConflict: "`conflict`: a zone with this hostname, path prefix and match conditions exists (or another request created one meanwhile); or a zone written has `policies` or `match` conditions, which need Redis data format 2, while Redis is below it and a live proxy reads only format 1 — the message names each such proxy with its `reads_format`: upgrade the proxies first (docs/redis-schema.md). Nothing was changed; a dry run answers the same";
-    RollbackForbidden: "`forbidden`: the caller may read the zone but not change it (a rollback needs an edit grant on its domain, now and at the revision), or a session request without its `X-CSRF-Token`";
-    ZoneUnavailable: "`unavailable`: PostgreSQL is unreachable; or a zone written has `policies` or `match` conditions while Redis is below data format 2 and Redis cannot be read to check that every proxy reads it (the message says why). Nothing was changed";
-}
-
-/// 429 with `Retry-After`.
-pub struct TooManyRequests;
-
-impl<'r> utoipa::ToResponse<'r> for TooManyRequests {
-    fn response() -> (&'r str, RefOr<Response>) {
-        (
-            "TooManyRequests",
-            error_response(
-                "`rate_limited`: too many password checks for this username or from this \
-                 address",
-            )
-            .header(
-                "Retry-After",
-                HeaderBuilder::new()
-                    .schema(Some(<u64 as utoipa::PartialSchema>::schema()))
-                    .description(Some("Seconds to wait"))
-                    .build(),
-            )
-            .build()
-            .into(),
-        )
-    }
-}
-
-/// `GET /zones/{id}`: the zone, or while PostgreSQL is down, the zone as Redis holds it.
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum ZoneRead {
-    Zone(ZoneView),
-    Degraded(crate::degraded::DegradedZone),
-}
-
-/// `GET /zones`: a page of zones, or while PostgreSQL is down, of zones from Redis.
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum ZonePage {
-    Page(crate::service::Page<ZoneView>),
-    Degraded(crate::degraded::DegradedPage<crate::degraded::DegradedZone>),
-}
-
-/// `GET /domains/{id}`: the domain, or while PostgreSQL is down, as last published.
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum DomainRead {
-    Domain(DomainView),
-    Degraded(crate::degraded::DegradedDomain),
-}
-
-/// `GET /domains`: a page of domains, or while PostgreSQL is down, as last published.
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum DomainPage {
-    Page(crate::service::Page<DomainView>),
-    Degraded(crate::degraded::DegradedPage<crate::degraded::DegradedDomain>),
-}
-
-/// `PUT /zones/{id}`: the zone as stored (with the write's version and commit time), or
-/// with `?dry_run=true` the diff.
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "a schema only, never built: the handler answers either type directly"
-)]
-pub enum ZoneOrDiff {
-    Zone(ZoneWritten),
-    Diff(Diff),
-}
-
-/// `PATCH /domains/{id}`: the domain as changed, or with `?dry_run=true` the diff.
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum DomainOrDiff {
-    Domain(DomainView),
-    Diff(Diff),
-}
-
-/// `PATCH /users/{id}`: the user as changed, or with `?dry_run=true` the diff.
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum UserOrDiff {
-    User(crate::service::users::UserView),
-    Diff(Diff),
-}
-
-/// `PATCH /dns-credentials/{id}`: the credential as changed, or with `?dry_run=true`
-/// the diff.
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum CredentialOrDiff {
-    Credential(crate::service::dns_credentials::CredentialView),
-    Diff(Diff),
-}
-
-/// `POST /domains/{id}/certificate/reissue`: the certificate, due now, or with
-/// `?dry_run=true` the diff.
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum CertificateOrDiff {
-    Certificate(crate::service::certificates::CertificateView),
-    Diff(Diff),
-}
-
-/// Schemas of types `switchyard-shared` defines outside its model (in `fleet` and
-/// `flat`), which have no `ToSchema` of their own; a test compares each with what the
-/// real type serialises, so they cannot drift unnoticed.
-pub mod mirror {
-    use serde::{Deserialize, Serialize};
-    use utoipa::ToSchema;
-
-    /// One proxy as the fleet view shows it (`switchyard_shared::fleet::ProxyView`).
-    #[derive(Debug, Serialize, Deserialize, ToSchema)]
-    #[serde(deny_unknown_fields)]
-    pub struct ProxyView {
-        pub id: String,
-        /// The version its snapshot reflects (the same as `applied_version`).
-        pub version: u64,
-        /// The version its snapshot reflects.
-        pub applied_version: u64,
-        /// When it applied that version (the proxy's clock; published right after it
-        /// applies a new version). Minus a write's `committed_at`: how long the write
-        /// took to go live on this proxy.
-        #[serde(with = "time::serde::rfc3339")]
-        pub applied_at: time::OffsetDateTime,
-        /// Seconds since its last heartbeat.
-        pub heartbeat_age_secs: f64,
-        /// Its heartbeat is old: stopped, or cut off from Redis.
-        pub stale: bool,
-        /// Fresh, and applying the version Redis holds now.
-        pub current: bool,
-        pub zones: u64,
-        pub certs: u64,
-        /// The highest Redis data format it reads: 1 for proxies older than format 2
-        /// (route policies and match conditions), which the panel does not write while
-        /// such a proxy is live.
-        pub reads_format: u32,
-        /// Upstream endpoints it judges down (by its TCP check, passive ejection, or a
-        /// route's HTTP `health_check`); its admin API's `GET /upstreams?down=1` lists
-        /// them. 0 from proxies that do not report it.
-        pub endpoints_down: u64,
-        /// A proxy reading a Redis replica (`--redis-read-url`): how many versions its
-        /// snapshot was behind the primary at its last heartbeat. Absent otherwise.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub replica_versions_behind: Option<u64>,
-    }
-
-    /// The routes of one hostname pattern as Redis holds them under `zone:<pattern>`
-    /// (`switchyard_shared::model::HostRecord`): what the proxies read.
-    #[derive(Debug, Serialize, Deserialize, ToSchema)]
-    #[serde(deny_unknown_fields)]
-    pub struct ZoneRecord {
-        pub host: String,
-        /// One route per (path prefix, match conditions).
-        pub routes: Vec<RouteRecord>,
-    }
-
-    /// One route of a [`ZoneRecord`] (`switchyard_shared::model::Route`): named backends
-    /// already rendered to upstreams.
-    #[derive(Debug, Serialize, Deserialize, ToSchema)]
-    #[serde(deny_unknown_fields)]
-    pub struct RouteRecord {
-        pub zone_id: String,
-        pub path_prefix: String,
-        /// Empty: the proxy answers 503 "service not configured for this host".
-        pub upstreams: Vec<UpstreamRecord>,
-        /// The named backend the upstreams were rendered from (informational).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub named_backend: Option<String>,
-        pub force_https: bool,
-        pub preserve_host: bool,
-        /// Client networks allowed; empty allows everyone.
-        pub allow: Vec<String>,
-        pub timeouts: switchyard_shared::model::Timeouts,
-        /// The route's policies, normalised (as shown: basic-auth users by username only,
-        /// the hash the record holds is never returned); absent when
-        /// it has none (such a record is data format 1).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub policies: Option<switchyard_shared::policy::Policies>,
-        /// What a request must also meet besides host and path prefix, normalised;
-        /// absent when nothing (such a record is data format 1).
-        #[serde(rename = "match", default, skip_serializing_if = "Option::is_none")]
-        pub matching: Option<switchyard_shared::route_match::RouteMatch>,
-    }
-
-    /// One upstream of a [`RouteRecord`] (`switchyard_shared::model::Upstream`).
-    #[derive(Debug, Serialize, Deserialize, ToSchema)]
-    #[serde(deny_unknown_fields)]
-    pub struct UpstreamRecord {
-        pub url: String,
-        pub weight: u32,
-    }
-
-    /// A certificate that expires soon (`switchyard_shared::fleet::ExpiringCert`).
-    #[derive(Debug, Serialize, Deserialize, ToSchema)]
-    #[serde(deny_unknown_fields)]
-    pub struct ExpiringCert {
-        pub name: String,
-        #[serde(with = "time::serde::rfc3339")]
-        pub not_after: time::OffsetDateTime,
-        /// Below 0 once expired.
-        pub days_left: f64,
-    }
-
-    /// One `domain[:service]` entry (`switchyard_shared::flat::FlatDomain`).
-    #[derive(Debug, Serialize, Deserialize, ToSchema)]
-    #[serde(deny_unknown_fields)]
-    pub struct FlatDomain {
-        pub domain: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub service: Option<String>,
-    }
-
-    /// One `name:host:port` entry (`switchyard_shared::flat::FlatService`).
-    #[derive(Debug, Serialize, Deserialize, ToSchema)]
-    #[serde(deny_unknown_fields)]
-    pub struct FlatService {
-        pub name: String,
-        pub host: String,
-        pub port: i64,
-    }
-
-    /// The flat form as a document (`switchyard_shared::flat::FlatConfig`); `null`
-    /// entries stand for the empty entries of the environment form.
-    #[derive(Debug, Serialize, Deserialize, ToSchema)]
-    #[serde(deny_unknown_fields)]
-    pub struct FlatConfig {
-        #[serde(default)]
-        pub domains: Vec<Option<FlatDomain>>,
-        #[serde(default)]
-        pub services: Vec<Option<FlatService>>,
-    }
-
-    /// `POST /import/flat`'s body (`crate::service::transfer::FlatInput`): the two
-    /// variables' values, or the equivalent document.
-    #[derive(Debug, Deserialize, ToSchema)]
-    #[serde(untagged)]
-    pub enum FlatInput {
-        Env(crate::service::transfer::FlatEnvInput),
-        Document(FlatConfig),
-    }
 }

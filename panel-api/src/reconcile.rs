@@ -27,7 +27,6 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use clap::Args;
 use fred::prelude::*;
 use fred::types::scan::Scanner;
 use futures_util::StreamExt as _;
@@ -40,8 +39,9 @@ use serde::Serialize;
 use switchyard_shared::model::HostRecord;
 use switchyard_shared::{ChangeSet, Store};
 
-use crate::app::AppState;
+pub use crate::config::{DEFAULT_RECONCILE_INTERVAL_SECS, ReconcileArgs};
 use crate::entity::{redis_outbox, zones};
+use crate::service::Stores;
 use crate::service::sync::{self, SYNC_LOCK_SQL};
 
 /// Keys per `Store::apply` call: one batch is one Lua script call, during which Redis
@@ -65,24 +65,6 @@ pub const PROBE_INTERVAL: Duration = Duration::from_secs(2);
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// After a failed reconciliation, the earliest retry (Redis coming back retries at once).
 pub const RETRY_AFTER: Duration = Duration::from_secs(30);
-/// One hour: drift only appears when someone edits Redis by hand or a write-through was
-/// lost together with its outbox replay, both rare; a run over 100,000 zones costs a few
-/// seconds of Redis reads.
-pub const DEFAULT_RECONCILE_INTERVAL_SECS: u64 = 3_600;
-
-/// The reconciler's settings (flattened into [`crate::Config`]).
-#[derive(Args, Debug, Clone)]
-pub struct ReconcileArgs {
-    /// Seconds between full Postgres → Redis reconciliations (one also runs at start,
-    /// whenever Redis answers again after an outage, and after a failover to another
-    /// Redis primary).
-    #[arg(long, env = "SWITCHYARD_RECONCILE_INTERVAL_SECS", default_value_t = DEFAULT_RECONCILE_INTERVAL_SECS, value_parser = clap::value_parser!(u64).range(1..))]
-    pub reconcile_interval_secs: u64,
-    /// Run one reconciliation, print its report as JSON on stdout and exit (no API is
-    /// served). Exit status 1 when it fails.
-    #[arg(long)]
-    pub reconcile_once: bool,
-}
 
 /// What one reconciliation found and did.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -114,7 +96,7 @@ impl Report {
 }
 
 /// Runs one full reconciliation and records it in the metrics and the log.
-pub async fn reconcile(state: &AppState) -> Result<Report, String> {
+pub async fn reconcile(state: &Stores) -> Result<Report, String> {
     let started = Instant::now();
     let result = tokio::time::timeout(RECONCILE_TIMEOUT, run(state, started))
         .await
@@ -123,7 +105,7 @@ pub async fn reconcile(state: &AppState) -> Result<Report, String> {
     match &result {
         Ok(report) => {
             // The domain copy degraded reads use rides along with every reconciliation.
-            crate::degraded::refresh_domains(state).await;
+            crate::service::degraded::refresh_domains(state).await;
             m.reconcile_runs.with_label_values(&["ok"]).inc();
             for (kind, n) in [
                 ("missing", report.missing),
@@ -193,7 +175,7 @@ async fn bounded<T>(
         })
 }
 
-async fn run(state: &AppState, started: Instant) -> Result<Report, String> {
+async fn run(state: &Stores, started: Instant) -> Result<Report, String> {
     // Fail fast while Redis is away: the run holds the sync lock, and write-throughs
     // would wait for it for nothing.
     match tokio::time::timeout(PROBE_TIMEOUT, state.store.client().ping::<String>(None)).await {
@@ -452,7 +434,7 @@ fn diff(
 /// Starts the sync loop: reconcile now, then probe, replay and reconcile on their
 /// schedules until aborted. See the module docs.
 pub fn spawn(
-    state: AppState,
+    state: Stores,
     reconcile_every: Duration,
     replay_every: Duration,
 ) -> tokio::task::JoinHandle<()> {
@@ -514,7 +496,7 @@ pub fn spawn(
 }
 
 /// Checks Redis and PostgreSQL once, updating the up gauges and the outbox depth.
-pub async fn probe_once(state: &AppState) -> (bool, bool) {
+pub async fn probe_once(state: &Stores) -> (bool, bool) {
     let redis = tokio::time::timeout(PROBE_TIMEOUT, state.store.client().ping::<String>(None));
     let outbox = tokio::time::timeout(PROBE_TIMEOUT, redis_outbox::Entity::find().count(&state.db));
     let (redis, outbox) = tokio::join!(redis, outbox);

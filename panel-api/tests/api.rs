@@ -815,7 +815,7 @@ async fn redis_down_keeps_the_change_and_queues_it() -> anyhow::Result<()> {
     let record = panel.zone_record("app.example.com").await?.unwrap();
     assert!(upstream_urls(&record, "")[0].contains("127.0.0.1:9001"));
     assert_eq!(redis_outbox::Entity::find().count(&panel.db).await?, 0);
-    recovered.db.close().await?;
+    recovered.stores.db.close().await?;
     panel.stop().await
 }
 
@@ -929,7 +929,7 @@ async fn first_start_without_admin_variables_creates_one_admin_once() -> anyhow:
     ])?;
     for _ in 0..2 {
         let state = panel_api::prepare(&config).await?;
-        state.db.close().await?;
+        state.stores.db.close().await?;
     }
     let db = database.connect().await?;
     let all = panel_api::entity::users::Entity::find().all(&db).await?;

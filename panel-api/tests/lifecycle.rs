@@ -317,9 +317,16 @@ async fn a_domain_deleted_while_redis_is_down_leaves_redis_through_the_outbox() 
     let dead = format!("redis://{}", closed.local_addr()?);
     drop(closed);
     let cut = panel_api::prepare(&config(&panel, &dead)?).await?;
-    let actor = panel_api::service::Actor::system("test");
-    let diff =
-        panel_api::service::domains::delete(&cut, &actor, domain.parse()?, true, false).await?;
+    let caller = panel_api::service::Caller::system("test");
+    let diff = panel_api::service::domains::delete(
+        &cut,
+        &cut.credentials,
+        &caller,
+        domain.parse()?,
+        true,
+        false,
+    )
+    .await?;
     assert_eq!(diff.version, None, "Redis did not answer");
     assert_eq!(count(&panel, "SELECT count(*) FROM redis_outbox").await?, 2);
     assert!(panel.zone_record("www.queued.test").await?.is_some());

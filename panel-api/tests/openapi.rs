@@ -594,7 +594,7 @@ fn policies_and_the_format_gate_are_documented() {
 /// their own hold what the real types serialise, field for field.
 #[test]
 fn mirrored_schemas_match_the_real_types() {
-    use panel_api::openapi::mirror;
+    use panel_api::mirror;
     use switchyard_shared::fleet::{ExpiringCert, ProxyView};
 
     let doc = doc();

@@ -1001,7 +1001,7 @@ async fn policies_survive_bulk_dry_runs_named_backends_and_reconciliation() -> a
         (0, 0, 0),
         "{again:?}"
     );
-    state.db.close().await?;
+    state.stores.db.close().await?;
 
     assert_no_secrets(&panel, &[ADMIN_PASSWORD, PASSWORD, NEW_PASSWORD]);
     assert_no_hashes(&panel);

@@ -74,7 +74,7 @@ impl Panel {
         let sync_loop = sync_loop.then(|| {
             // Long timers: only the start and Redis' return trigger a run in the test.
             reconcile::spawn(
-                state.clone(),
+                state.stores.clone(),
                 Duration::from_secs(3_600),
                 Duration::from_secs(3_600),
             )

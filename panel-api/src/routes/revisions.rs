@@ -8,15 +8,16 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::app::{ApiJson, ApiPath, ApiQuery, AppState};
-use crate::auth::{Caller, Need};
+use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::input::{ApiJson, ApiPath, ApiQuery};
 use crate::routes::zones::WriteQuery;
 use crate::service::revisions::{
     self as service, ConfigDiff, RevisionListQuery, RevisionPage, RevisionRecordsQuery,
     RevisionSummary, RevisionView, RollbackRequest, ZoneRevision,
 };
 use crate::service::zones::Diff;
+use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -39,7 +40,6 @@ async fn list(
     caller: Caller,
     ApiQuery(query): ApiQuery<RevisionListQuery>,
 ) -> Result<Json<RevisionPage<RevisionSummary>>, ApiError> {
-    caller.authorize(Need::Authenticated)?;
     Ok(Json(
         service::list(&state.db, &caller.principal, &query).await?,
     ))
@@ -50,7 +50,7 @@ async fn list(
 #[utoipa::path(
     get, path = "/revisions/{number}", tag = "revisions",
     params(("number" = i64, Path, minimum = 1, description = "The revision's number"), RevisionRecordsQuery),
-    responses((status = 200, description = "The revision and a page of its records", body = RevisionView), (status = 404, response = crate::openapi::NotFound))
+    responses((status = 200, description = "The revision and a page of its records", body = RevisionView), (status = 404, response = crate::schema::NotFound))
 )]
 async fn read(
     State(state): State<AppState>,
@@ -58,7 +58,6 @@ async fn read(
     ApiPath(number): ApiPath<i64>,
     ApiQuery(query): ApiQuery<RevisionRecordsQuery>,
 ) -> Result<Json<RevisionView>, ApiError> {
-    caller.authorize(Need::Authenticated)?;
     Ok(Json(
         service::get(&state.db, &caller.principal, number, &query).await?,
     ))
@@ -69,7 +68,7 @@ async fn read(
 #[utoipa::path(
     get, path = "/zones/{id}/revisions", tag = "revisions",
     params(("id" = Uuid, Path, description = "The zone's id (a deleted zone's too)"), RevisionListQuery),
-    responses((status = 200, description = "A page of the zone's revisions, newest first", body = RevisionPage<ZoneRevision>), (status = 404, response = crate::openapi::NotFound))
+    responses((status = 200, description = "A page of the zone's revisions, newest first", body = RevisionPage<ZoneRevision>), (status = 404, response = crate::schema::NotFound))
 )]
 async fn zone_history(
     State(state): State<AppState>,
@@ -77,7 +76,6 @@ async fn zone_history(
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(query): ApiQuery<RevisionListQuery>,
 ) -> Result<Json<RevisionPage<ZoneRevision>>, ApiError> {
-    caller.authorize(Need::Authenticated)?;
     Ok(Json(
         service::zone_history(&state.db, &caller.principal, id, &query).await?,
     ))
@@ -94,10 +92,10 @@ async fn zone_history(
     request_body = RollbackRequest,
     responses(
         (status = 200, description = "The diff applied (or, for a dry run, that would be), as a zone write answers it", body = Diff),
-        (status = 403, response = crate::openapi::RollbackForbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::ZoneConflict),
-        (status = 503, response = crate::openapi::ZoneUnavailable)
+        (status = 403, response = crate::schema::RollbackForbidden),
+        (status = 404, response = crate::schema::NotFound),
+        (status = 409, response = crate::schema::ZoneConflict),
+        (status = 503, response = crate::schema::ZoneUnavailable)
     )
 )]
 async fn rollback_zone(
@@ -107,7 +105,6 @@ async fn rollback_zone(
     ApiQuery(query): ApiQuery<WriteQuery>,
     ApiJson(input): ApiJson<RollbackRequest>,
 ) -> Result<Json<Diff>, ApiError> {
-    caller.authorize(Need::Authenticated)?;
     Ok(Json(
         service::rollback_zone(
             &state,
@@ -128,9 +125,9 @@ async fn rollback_zone(
     post, path = "/rollback", tag = "revisions", params(WriteQuery), request_body = RollbackRequest,
     responses(
         (status = 200, description = "Every difference applied (or, for a dry run, that would be)", body = ConfigDiff),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::ZoneConflict),
-        (status = 503, response = crate::openapi::ZoneUnavailable)
+        (status = 404, response = crate::schema::NotFound),
+        (status = 409, response = crate::schema::ZoneConflict),
+        (status = 503, response = crate::schema::ZoneUnavailable)
     )
 )]
 async fn rollback_all(
@@ -139,7 +136,6 @@ async fn rollback_all(
     ApiQuery(query): ApiQuery<WriteQuery>,
     ApiJson(input): ApiJson<RollbackRequest>,
 ) -> Result<Json<ConfigDiff>, ApiError> {
-    caller.authorize(Need::Admin)?;
     Ok(Json(
         service::rollback_all(
             &state,

@@ -11,9 +11,10 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::credentials::{self, Cache};
 use super::write::{Answer, Write};
 use super::{Actor, AuditEntry, ListQuery, Page, bounded_count};
-use crate::auth::{self, KEY_MARKER};
+use crate::access::{self, KEY_MARKER};
 use crate::entity::api_keys;
 use crate::error::ApiError;
 
@@ -104,7 +105,7 @@ pub async fn create(
         });
     }
     // A dry run makes a key too (its row is rolled back), but never answers it.
-    let key = auth::generate_key()?;
+    let key = access::generate_key()?;
     let mut w = Write::begin(db, dry_run).await?;
     let row = api_keys::ActiveModel {
         id: Set(Uuid::new_v4()),
@@ -166,7 +167,7 @@ pub async fn list(
 /// Revokes one of the caller's keys; someone else's key is a 404. Revoking twice is
 /// harmless and audited once. Answers the key's stored digest (what degraded mode
 /// remembers it by).
-pub async fn revoke(
+async fn revoke_row(
     db: &DatabaseConnection,
     actor: &Actor,
     user_id: Uuid,
@@ -200,4 +201,21 @@ pub async fn revoke(
     )
     .await?;
     w.finish(secret_hash).await
+}
+
+/// Revokes one of the caller's keys; the key does not live on in degraded mode's
+/// memory. Done: the key's digest.
+pub async fn revoke(
+    db: &DatabaseConnection,
+    cache: &Cache,
+    actor: &Actor,
+    user_id: Uuid,
+    id: Uuid,
+    dry_run: bool,
+) -> Result<Answer<String>, ApiError> {
+    let answer = revoke_row(db, actor, user_id, id, dry_run).await?;
+    if let Answer::Done(digest) = &answer {
+        credentials::forget_auth(cache, &credentials::key_token(digest)).await;
+    }
+    Ok(answer)
 }

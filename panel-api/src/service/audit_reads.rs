@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{ListQuery, Page, bounded_count};
-use crate::auth::Principal;
+use crate::access::Principal;
 use crate::entity::audit_log;
 use crate::error::ApiError;
 

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::write::{Answer, Write};
 use super::{Actor, AuditEntry};
-use crate::auth::{Level, Need, Principal, authorize};
+use crate::access::{Level, Need, Principal, authorize};
 use crate::entity::certificates;
 use crate::error::ApiError;
 

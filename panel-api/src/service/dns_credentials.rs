@@ -17,8 +17,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::write::{Answer, Write};
-use super::{Actor, AuditEntry, ListQuery, Page, bounded_count};
-use crate::auth::Identity;
+use super::{AuditEntry, Caller, ListQuery, Page, bounded_count};
+use crate::access::{Identity, Need, Principal, authorize};
 use crate::entity::{dns_credentials, domains};
 use crate::error::ApiError;
 
@@ -195,10 +195,12 @@ fn invalid(problems: Vec<FieldError>) -> Result<(), ApiError> {
 pub async fn create(
     db: &DatabaseConnection,
     identity: &Identity,
-    actor: &Actor,
+    caller: &Caller,
     input: NewCredential,
     dry_run: bool,
 ) -> Result<Answer<CredentialView>, ApiError> {
+    caller.authorize(Need::Admin)?;
+    let actor = &caller.actor();
     let mut problems = Vec::new();
     let name = input.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 {
@@ -252,8 +254,10 @@ pub async fn create(
 
 pub async fn list(
     db: &DatabaseConnection,
+    principal: &Principal,
     query: &ListQuery,
 ) -> Result<Page<CredentialView>, ApiError> {
+    authorize(principal, Need::Admin)?;
     let select = dns_credentials::Entity::find();
     let count = bounded_count(select.clone(), db).await?;
     let items = select
@@ -272,11 +276,13 @@ pub async fn list(
 pub async fn update(
     db: &DatabaseConnection,
     identity: &Identity,
-    actor: &Actor,
+    caller: &Caller,
     id: Uuid,
     patch: CredentialPatch,
     dry_run: bool,
 ) -> Result<Answer<CredentialView>, ApiError> {
+    caller.authorize(Need::Admin)?;
+    let actor = &caller.actor();
     let mut w = Write::begin(db, dry_run).await?;
     let existing = dns_credentials::Entity::find_by_id(id)
         .lock_exclusive()
@@ -321,10 +327,12 @@ pub async fn update(
 /// Deletes a credential no domain uses (409 naming the domains otherwise).
 pub async fn delete(
     db: &DatabaseConnection,
-    actor: &Actor,
+    caller: &Caller,
     id: Uuid,
     dry_run: bool,
 ) -> Result<Answer<()>, ApiError> {
+    caller.authorize(Need::Admin)?;
+    let actor = &caller.actor();
     let mut w = Write::begin(db, dry_run).await?;
     let existing = dns_credentials::Entity::find_by_id(id)
         .lock_exclusive()

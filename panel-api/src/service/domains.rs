@@ -16,12 +16,14 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::Stores;
+use super::credentials::{self, Cache};
+use super::degraded::Found;
 use super::write::{Answer, Write};
 use super::zones::{self as zone_service, Diff};
-use super::{Actor, named_backends::Catalog};
+use super::{Actor, Caller, named_backends::Catalog};
 use super::{AuditEntry, ListQuery, Page, audit, bounded_count, sync};
-use crate::app::AppState;
-use crate::auth::{Level, Need, Principal, Scope, authorize};
+use crate::access::{Level, Need, Principal, Scope, authorize};
 use crate::entity::{certificates, dns_credentials, domains, grants, zones};
 use crate::error::ApiError;
 use switchyard_shared::model::FieldError;
@@ -83,7 +85,7 @@ impl From<domains::Model> for DomainView {
     }
 }
 
-pub async fn create(
+async fn create_row(
     db: &DatabaseConnection,
     actor: &Actor,
     input: NewDomain,
@@ -220,8 +222,8 @@ fn credential_gone(e: sea_orm::DbErr) -> ApiError {
 
 /// Changes a domain's DNS credential (admin). A patch that changes nothing answers the
 /// domain as it is and records nothing.
-pub async fn update(
-    state: &AppState,
+async fn update_row(
+    state: &Stores,
     actor: &Actor,
     id: Uuid,
     patch: DomainPatch,
@@ -300,8 +302,8 @@ pub(crate) async fn set_credential(
 /// in the same transaction and written in the same batch as the zones); grants on the
 /// domain go too. Each is audited; the answer is the diff (for a dry run, with every
 /// zone's Redis record before and after, and nothing changed).
-pub async fn delete(
-    state: &AppState,
+async fn delete_row(
+    state: &Stores,
     actor: &Actor,
     id: Uuid,
     cascade: bool,
@@ -474,6 +476,54 @@ fn in_use(domain: &str, rows: &[zones::Model], catalog: &Catalog) -> ApiError {
     }
 }
 
+/// `GET /domains/{id}`: the domain, or while PostgreSQL is down, as last published.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum DomainRead {
+    Domain(DomainView),
+    Degraded(super::degraded::DegradedDomain),
+}
+
+/// `GET /domains`: a page of domains, or while PostgreSQL is down, as last published.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum DomainPage {
+    Page(Page<DomainView>),
+    Degraded(super::degraded::DegradedPage<super::degraded::DegradedDomain>),
+}
+
+/// One domain the caller may read ([`get`]); while PostgreSQL is down, as last
+/// published to Redis, marked degraded.
+pub async fn read(state: &Stores, principal: &Principal, id: Uuid) -> Result<DomainRead, ApiError> {
+    let found = super::degraded::or_degraded(state, get(&state.db, principal, id), || {
+        super::degraded::domain(state, principal, id)
+    })
+    .await?;
+    Ok(match found {
+        Found::Stored(domain) => DomainRead::Domain(domain),
+        Found::Degraded(domain) => DomainRead::Degraded(domain),
+    })
+}
+
+/// A page of the domains the caller may read ([`list`]); while PostgreSQL is down, as
+/// last published to Redis, marked degraded.
+pub async fn list_or_degraded(
+    state: &Stores,
+    principal: &Principal,
+    query: &ListQuery,
+) -> Result<DomainPage, ApiError> {
+    let found = super::degraded::or_degraded(state, list(&state.db, principal, query), || async {
+        super::degraded::domain_list(state, principal, query)
+            .await
+            .map(Some)
+    })
+    .await?;
+    Ok(match found {
+        Found::Stored(page) => DomainPage::Page(page),
+        Found::Degraded(page) => DomainPage::Degraded(page),
+    })
+}
+
 /// The domains the caller may read; `q` searches the name.
 pub async fn list(
     db: &DatabaseConnection,
@@ -562,4 +612,70 @@ pub async fn containing(
         .order_by_desc(Expr::cust("length(name)"))
         .one(conn)
         .await?)
+}
+
+/// Creates a domain (admins) with a pending certificate order, and publishes the copy
+/// of the domains degraded mode reads.
+pub async fn create(
+    state: &Stores,
+    caller: &Caller,
+    input: NewDomain,
+    dry_run: bool,
+) -> Result<Answer<DomainView>, ApiError> {
+    caller.authorize(Need::Admin)?;
+    let actor = &caller.actor();
+    let answer = create_row(&state.db, actor, input, dry_run).await?;
+    if !answer.is_dry_run() {
+        super::degraded::refresh_domains(state).await;
+    }
+    Ok(answer)
+}
+
+/// Changes a domain's DNS credential, and publishes the copy of the domains degraded
+/// mode reads.
+pub async fn update(
+    state: &Stores,
+    caller: &Caller,
+    id: Uuid,
+    patch: DomainPatch,
+    dry_run: bool,
+) -> Result<Answer<DomainView>, ApiError> {
+    caller.authorize(Need::Admin)?;
+    let actor = &caller.actor();
+    let answer = update_row(state, actor, id, patch, dry_run).await?;
+    if !answer.is_dry_run() {
+        super::degraded::refresh_domains(state).await;
+    }
+    Ok(answer)
+}
+
+/// Deletes a domain with its certificate, grants and (with `cascade`) zones; publishes
+/// the copy of the domains degraded mode reads, and drops what degraded mode remembers
+/// of the users who held grants on it (their grants changed).
+pub async fn delete(
+    state: &Stores,
+    cache: &Cache,
+    caller: &Caller,
+    id: Uuid,
+    cascade: bool,
+    dry_run: bool,
+) -> Result<Diff, ApiError> {
+    caller.authorize(Need::Admin)?;
+    let actor = &caller.actor();
+    let diff = delete_row(state, actor, id, cascade, dry_run).await?;
+    if diff.dry_run {
+        return Ok(diff);
+    }
+    super::degraded::refresh_domains(state).await;
+    for effect in diff.changes.iter().filter(|e| e.action == "grant.delete") {
+        if let Some(user) = effect
+            .before
+            .as_ref()
+            .and_then(|b| b["user_id"].as_str())
+            .and_then(|u| u.parse().ok())
+        {
+            credentials::forget_user(cache, user, None).await;
+        }
+    }
+    Ok(diff)
 }

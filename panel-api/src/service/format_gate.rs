@@ -18,8 +18,8 @@
 use fred::prelude::KeysInterface as _;
 use switchyard_shared::model::{FieldError, ZoneSpec};
 
+use super::Stores;
 use super::sync::REDIS_WRITE_TIMEOUT;
-use crate::app::AppState;
 use crate::error::ApiError;
 
 /// The data format a zone's record needs, and the spec field that needs it (the rule of
@@ -32,7 +32,7 @@ pub fn needed(spec: &ZoneSpec) -> (u32, &'static str) {
 /// format and a fresh proxy reads less (409, naming each), or when Redis cannot be read
 /// to decide (503). `field` is where the request asks for it (`policies`,
 /// `create[3].policies`), named in the 409's details.
-pub async fn check(state: &AppState, needed: u32, field: &str) -> Result<(), ApiError> {
+pub async fn check(state: &Stores, needed: u32, field: &str) -> Result<(), ApiError> {
     if needed <= 1 {
         // Format 1 is what every proxy reads, old or new.
         return Ok(());

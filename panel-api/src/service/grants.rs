@@ -1,5 +1,5 @@
 //! Grants: a user's `read` or `edit` access to one domain or one named backend. Only
-//! admins manage them; [`crate::auth::authorize`] reads them on every request.
+//! admins manage them; [`crate::access::authorize`] reads them on every request.
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
@@ -11,9 +11,10 @@ use switchyard_shared::model::FieldError;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::credentials::{self, Cache};
 use super::write::{Answer, Write};
-use super::{Actor, AuditEntry, Page, bounded_count};
-use crate::auth::Level;
+use super::{Actor, AuditEntry, Caller, Page, bounded_count};
+use crate::access::{Level, Need, Principal, authorize};
 use crate::entity::grants;
 use crate::error::ApiError;
 
@@ -76,7 +77,7 @@ fn field(field: &str, problem: impl Into<String>) -> FieldError {
     }
 }
 
-pub async fn create(
+async fn create_row(
     db: &DatabaseConnection,
     actor: &Actor,
     input: NewGrant,
@@ -149,8 +150,10 @@ pub async fn create(
 
 pub async fn list(
     db: &DatabaseConnection,
+    principal: &Principal,
     query: &GrantQuery,
 ) -> Result<Page<GrantView>, ApiError> {
+    authorize(principal, Need::Admin)?;
     let paging = super::ListQuery {
         limit: query.limit,
         offset: query.offset,
@@ -181,7 +184,7 @@ pub async fn list(
 }
 
 /// Deletes a grant; answers whose grant it was.
-pub async fn delete(
+async fn delete_row(
     db: &DatabaseConnection,
     actor: &Actor,
     id: Uuid,
@@ -207,4 +210,40 @@ pub async fn delete(
     )
     .await?;
     w.finish(user_id).await
+}
+
+/// Grants a user a domain or named backend; what degraded mode remembers of the user
+/// (with the old grants) is dropped.
+pub async fn create(
+    db: &DatabaseConnection,
+    cache: &Cache,
+    caller: &Caller,
+    input: NewGrant,
+    dry_run: bool,
+) -> Result<Answer<GrantView>, ApiError> {
+    caller.authorize(Need::Admin)?;
+    let actor = &caller.actor();
+    let answer = create_row(db, actor, input, dry_run).await?;
+    if let Answer::Done(created) = &answer {
+        credentials::forget_user(cache, created.user_id, None).await;
+    }
+    Ok(answer)
+}
+
+/// Deletes a grant; what degraded mode remembers of its user (with the old grants) is
+/// dropped. Done: the user whose grant it was.
+pub async fn delete(
+    db: &DatabaseConnection,
+    cache: &Cache,
+    caller: &Caller,
+    id: Uuid,
+    dry_run: bool,
+) -> Result<Answer<Uuid>, ApiError> {
+    caller.authorize(Need::Admin)?;
+    let actor = &caller.actor();
+    let answer = delete_row(db, actor, id, dry_run).await?;
+    if let Answer::Done(user_id) = &answer {
+        credentials::forget_user(cache, *user_id, None).await;
+    }
+    Ok(answer)
 }

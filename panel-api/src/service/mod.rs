@@ -1,11 +1,22 @@
-//! The service layer: data access, the audit record and the Redis write-through.
+//! The service layer: each operation of the panel, whole — authorization, data access,
+//! the audit record, the Redis write-through and outbox, the credential cache's
+//! invalidation ([`credentials`]) and the degraded-mode fallback of its reads
+//! ([`degraded`]) — so that a handler only translates HTTP and a new operation cannot
+//! forget one of them.
 //!
 //! Every mutation runs in one PostgreSQL transaction together with its audit row (and,
-//! for routing data, its `redis_outbox` row); handlers never touch the database.
+//! for routing data, its `redis_outbox` row). A service takes the few dependencies it
+//! needs: the database handle alone, or [`Stores`] (PostgreSQL, Redis, the liveness
+//! monitor and the metrics) for what writes through to Redis, plus the credential
+//! [`credentials::Cache`] where a change revokes credentials. It never sees a request
+//! or the application state, and never imports a handler.
 
 pub mod api_keys;
 pub mod audit_reads;
+pub mod authn;
 pub mod certificates;
+pub mod credentials;
+pub mod degraded;
 pub mod dns_credentials;
 pub mod domains;
 pub mod format_gate;
@@ -29,6 +40,17 @@ use uuid::Uuid;
 
 use crate::entity::audit_log;
 
+/// What the routing services share: PostgreSQL (through its liveness monitor, which
+/// knows whether to try it), Redis (the write-through target and degraded-mode source)
+/// and this instance's metrics.
+#[derive(Clone)]
+pub struct Stores {
+    pub db: sea_orm::DatabaseConnection,
+    pub store: switchyard_shared::Store,
+    pub liveness: std::sync::Arc<crate::liveness::Liveness>,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+}
+
 /// Largest page a list returns; bounds the work one request can cause.
 pub const MAX_PAGE: u64 = 500;
 /// Page size when the caller gives none.
@@ -46,6 +68,59 @@ pub const MAX_SEARCH_LEN: usize = 256;
 /// bound (`total_exact: false`). An exact count of 100,000 zones is a scan of all of them
 /// on every page, which is what made a page cost 30–150 ms; counting stops here.
 pub const COUNT_CAP: u64 = 10_000;
+
+/// How [`Caller::system`] is authenticated: by being the service itself.
+const SYSTEM_VIA: &str = "system";
+
+/// An authenticated request as the services see it: who ([`crate::access::Principal`]),
+/// from where, with which request id (for the audit log).
+pub struct Caller {
+    pub principal: crate::access::Principal,
+    pub meta: crate::input::RequestMeta,
+}
+
+impl Caller {
+    pub fn new(principal: crate::access::Principal, meta: crate::input::RequestMeta) -> Self {
+        Self { principal, meta }
+    }
+
+    /// [`crate::access::authorize`] for this caller.
+    pub fn authorize(&self, need: crate::access::Need) -> Result<(), crate::error::ApiError> {
+        crate::access::authorize(&self.principal, need)
+    }
+
+    /// The service acting on its own behalf, with an admin's rights (tools and tests
+    /// that call the services without a request); audited as [`Actor::system`].
+    pub fn system(what: &str) -> Self {
+        Caller {
+            principal: crate::access::Principal {
+                user_id: Uuid::nil(),
+                username: what.to_owned(),
+                role: crate::access::Role::Admin,
+                via: SYSTEM_VIA.to_owned(),
+                session_id: None,
+                grants: Vec::new(),
+            },
+            meta: crate::input::RequestMeta {
+                request_id: String::new(),
+                source_addr: None,
+            },
+        }
+    }
+
+    /// The audit log's view of this caller.
+    pub fn actor(&self) -> Actor {
+        if self.principal.via == SYSTEM_VIA {
+            return Actor::system(&self.principal.username);
+        }
+        Actor {
+            user_id: Some(self.principal.user_id),
+            label: format!("{} ({})", self.principal.username, self.principal.via),
+            source_addr: self.meta.source_addr.clone(),
+            request_id: Some(self.meta.request_id.clone()),
+        }
+    }
+}
 
 /// Who made a change, for the audit log.
 #[derive(Debug, Clone)]

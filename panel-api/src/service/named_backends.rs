@@ -24,12 +24,12 @@ use switchyard_shared::model::{FieldError, NamedBackends};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::Stores;
 use super::revisions::{self, Touched};
 use super::{
     Actor, AuditEntry, ListQuery, Page, audit, bounded_count, sync, zones as zone_service,
 };
-use crate::app::AppState;
-use crate::auth::{Level, Need, Principal, Scope, authorize};
+use crate::access::{Level, Need, Principal, Scope, authorize};
 use crate::entity::{named_backends, zones};
 use crate::error::ApiError;
 
@@ -351,7 +351,7 @@ fn summary(view: &NamedBackendView) -> serde_json::Value {
 }
 
 pub async fn create(
-    state: &AppState,
+    state: &Stores,
     principal: &Principal,
     actor: &Actor,
     input: NewNamedBackend,
@@ -505,7 +505,7 @@ pub fn rendered_url(
 const MAX_LISTED: usize = 50;
 
 pub async fn update(
-    state: &AppState,
+    state: &Stores,
     principal: &Principal,
     actor: &Actor,
     id: Uuid,
@@ -636,7 +636,7 @@ pub async fn update(
 }
 
 pub async fn delete(
-    state: &AppState,
+    state: &Stores,
     principal: &Principal,
     actor: &Actor,
     id: Uuid,

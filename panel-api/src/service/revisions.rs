@@ -38,12 +38,13 @@ use switchyard_shared::model::{BackendSpec, FieldError, ZoneSpec};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::Stores;
 use super::domains::DomainView;
 use super::named_backends::{Catalog, NamedBackendView};
 use super::zones::{BulkRequest, BulkUpdate, Diff, Restore, ZoneView};
 use super::{Actor, AuditEntry, sync};
-use crate::app::AppState;
-use crate::auth::{Level, Need, Principal, Scope, authorize};
+use crate::access::{Level, Need, Principal, Scope, authorize};
+pub use crate::config::{DEFAULT_KEEP_MIN, DEFAULT_RETENTION_DAYS, RetentionArgs};
 use crate::entity::{
     dns_credentials, domains as domain_rows, named_backends as backend_rows, revision_records,
     revisions, users, zones,
@@ -979,7 +980,7 @@ fn rollback_error(e: ApiError, to: i64, plan: &ZonePlan) -> ApiError {
 /// own revision. Needs an edit grant on the zone's domain (now and then): 404 for a zone
 /// the caller cannot read, 403 for one they can read but not change.
 pub async fn rollback_zone(
-    state: &AppState,
+    state: &Stores,
     principal: &Principal,
     actor: &Actor,
     zone_id: Uuid,
@@ -1137,7 +1138,7 @@ fn backend_audit<'a>(
 /// exist yet deleted; every zone a restored template re-renders is rewritten in the
 /// same Redis write. All or nothing; a dry run answers every difference.
 pub async fn rollback_all(
-    state: &AppState,
+    state: &Stores,
     principal: &Principal,
     actor: &Actor,
     to: i64,
@@ -1442,28 +1443,9 @@ pub async fn rollback_all(
 // Retention
 // ---------------------------------------------------------------------------------------
 
-/// How long revisions are kept by default: 90 days covers a quarter's changes, long
-/// enough to find and undo a mistake noticed late, while a busy panel's history (every
-/// zone of every bulk write, before and after) does not grow without bound.
-pub const DEFAULT_RETENTION_DAYS: u32 = 90;
-/// The newest revisions kept whatever their age: a panel that changes rarely keeps a
-/// history to roll back to even after a quiet quarter.
-pub const DEFAULT_KEEP_MIN: u32 = 100;
 /// How often the pruning task runs: revisions age by days, so hourly is plenty and costs
 /// one indexed delete.
 pub const PRUNE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3_600);
-
-/// History's retention (flattened into [`crate::Config`]).
-#[derive(clap::Args, Debug, Clone)]
-pub struct RetentionArgs {
-    /// Days a revision is kept; older ones are pruned hourly, except the newest
-    /// --revision-keep-min.
-    #[arg(long, env = "SWITCHYARD_REVISION_RETENTION_DAYS", default_value_t = DEFAULT_RETENTION_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
-    pub revision_retention_days: u32,
-    /// Revisions always kept, whatever their age (the newest ones).
-    #[arg(long, env = "SWITCHYARD_REVISION_KEEP_MIN", default_value_t = DEFAULT_KEEP_MIN)]
-    pub revision_keep_min: u32,
-}
 
 /// Deletes the revisions older than `days` except the newest `keep_min`, oldest first,
 /// so that what is kept is always every revision from some number on (a rollback to a
@@ -1496,7 +1478,7 @@ pub async fn prune(
 
 /// Prunes at start and every [`PRUNE_INTERVAL`] until aborted; failures are logged and
 /// retried on the next round.
-pub fn spawn_pruning(state: AppState, retention: RetentionArgs) -> tokio::task::JoinHandle<()> {
+pub fn spawn_pruning(state: Stores, retention: RetentionArgs) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(PRUNE_INTERVAL);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Actor, AuditEntry, audit};
-use crate::auth::{generate_token, hash_secret};
+use crate::access::{generate_token, hash_secret};
 use crate::entity::{sessions, users};
 use crate::error::ApiError;
 
@@ -115,4 +115,95 @@ pub async fn revoke(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result<
     }
     txn.commit().await?;
     Ok(())
+}
+
+/// Who logged in, as `POST /auth/login` answers it, and the session made.
+pub struct Login {
+    /// The user's view; while PostgreSQL is down, what Redis remembered of them,
+    /// marked `"degraded": true`.
+    pub user: serde_json::Value,
+    pub session: NewSession,
+}
+
+/// A password login ([`super::authn::password_login`], under the login limits) and its
+/// session: in PostgreSQL, or while PostgreSQL is down for a user who logged in lately,
+/// in Redis only ([`super::credentials::login_session`]).
+pub async fn log_in(
+    state: &super::Stores,
+    cache: &super::credentials::Cache,
+    identity: &crate::access::Identity,
+    username: &str,
+    password: &str,
+    meta: &crate::input::RequestMeta,
+) -> Result<Login, ApiError> {
+    use super::authn::LoggedIn;
+    let addr = meta.source_addr.as_deref().and_then(|a| a.parse().ok());
+    match super::authn::password_login(state, cache, identity, username, password, addr).await? {
+        LoggedIn::Database(user) => {
+            let actor = Actor {
+                user_id: Some(user.id),
+                label: format!("{} (password)", user.username),
+                source_addr: meta.source_addr.clone(),
+                request_id: Some(meta.request_id.clone()),
+            };
+            let session = create(&state.db, &actor, &user, identity.session_ttl).await?;
+            let user = serde_json::to_value(super::users::UserView::from(user)).unwrap_or_default();
+            Ok(Login { user, session })
+        }
+        LoggedIn::Remembered(login) => {
+            let session =
+                super::credentials::login_session(cache, &login, identity.session_ttl).await?;
+            let user = json!({
+                "id": login.user_id,
+                "username": login.username,
+                "role": login.role,
+                "disabled": false,
+                "degraded": true,
+            });
+            Ok(Login { user, session })
+        }
+    }
+}
+
+/// Ends the caller's cookie session: forgotten in Redis at once (it no longer
+/// authenticates), revoked in PostgreSQL — or, while PostgreSQL is down, queued in
+/// Redis until it answers ([`super::credentials::queue_revocation`]). A session of a
+/// degraded login exists in Redis only, and is gone with the first step. 400 for a
+/// caller without a session (an API key).
+pub async fn log_out(
+    state: &super::Stores,
+    cache: &super::credentials::Cache,
+    caller: &super::Caller,
+    session_token: Option<&str>,
+) -> Result<(), ApiError> {
+    let Some(session_id) = caller.principal.session_id else {
+        return Err(ApiError::BadRequest(
+            "logout ends a cookie session; this request carries an API key — revoke \
+             keys with DELETE /api/v1/api-keys/{id}"
+                .into(),
+        ));
+    };
+    if let Some(token) = session_token {
+        let token = super::credentials::session_token(&hash_secret(token));
+        super::credentials::forget_auth(cache, &token).await;
+    }
+    if caller
+        .principal
+        .via
+        .starts_with(super::credentials::REDIS_ONLY_SESSION)
+    {
+        return Ok(());
+    }
+    match revoke(&state.db, &caller.actor(), session_id).await {
+        Ok(()) => Ok(()),
+        Err(ApiError::Unavailable(why)) => {
+            state.liveness.set_db_up(false);
+            if super::credentials::queue_revocation(cache, session_id, &caller.actor()).await {
+                Ok(())
+            } else {
+                Err(ApiError::Unavailable(why))
+            }
+        }
+        Err(e) => Err(e),
+    }
 }

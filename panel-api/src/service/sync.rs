@@ -30,9 +30,9 @@ use sea_orm::{
 use switchyard_shared::model::{HostRecord, Route};
 use switchyard_shared::{ChangeSet, HostPattern};
 
+use super::Stores;
 use super::named_backends::{Catalog, One};
 use super::zones::{spec_with, stored_policies};
-use crate::app::AppState;
 use crate::entity::{redis_outbox, zones};
 
 /// How long a write-through may wait for Redis before the change is left to the outbox:
@@ -237,12 +237,12 @@ pub struct RecordChange {
     pub key: String,
     /// The record the write-through writes for the rows committed now — what Redis
     /// holds while it is in step — or `null`: no key.
-    #[schema(value_type = Option<crate::openapi::mirror::ZoneRecord>)]
+    #[schema(value_type = Option<crate::mirror::ZoneRecord>)]
     pub before: Option<serde_json::Value>,
     /// The exact record the write would write, or `null`: the key would be deleted.
     /// Here (as in `before`) basic-auth users show their `username` only: the hash the
     /// record holds is never returned.
-    #[schema(value_type = Option<crate::openapi::mirror::ZoneRecord>)]
+    #[schema(value_type = Option<crate::mirror::ZoneRecord>)]
     pub after: Option<serde_json::Value>,
 }
 
@@ -304,7 +304,7 @@ pub const SYNC_LOCK_TIMEOUT: &str = "10s";
 ///
 /// A change with nothing for Redis (no hostname) answers the version Redis holds: a
 /// proxy at that version has everything the change affects.
-pub async fn write_through(state: &AppState, pending: Pending) -> Option<u64> {
+pub async fn write_through(state: &Stores, pending: Pending) -> Option<u64> {
     if pending.hostnames.is_empty() && pending.certs.is_empty() {
         return match tokio::time::timeout(REDIS_WRITE_TIMEOUT, state.store.meta()).await {
             Ok(Ok((version, _))) => Some(version),
@@ -313,7 +313,10 @@ pub async fn write_through(state: &AppState, pending: Pending) -> Option<u64> {
     }
     match try_write_through(state, &pending).await {
         Ok(version) => {
-            state.outages.note(crate::app::Dependency::Redis, true);
+            state
+                .liveness
+                .outages()
+                .note(crate::liveness::Dependency::Redis, true);
             Some(version)
         }
         Err(error) => {
@@ -334,7 +337,7 @@ pub async fn write_through(state: &AppState, pending: Pending) -> Option<u64> {
     skip_all,
     fields(hostnames = pending.hostnames.len())
 )]
-async fn try_write_through(state: &AppState, pending: &Pending) -> Result<u64, String> {
+async fn try_write_through(state: &Stores, pending: &Pending) -> Result<u64, String> {
     // Rebuild and Redis write happen under a per-hostname advisory lock (taken in sorted
     // order, so two writers cannot deadlock). Each change commits before it gets here,
     // so whoever takes the lock last reads every commit before it: Redis ends up with
@@ -397,7 +400,7 @@ pub const REPLAY_BATCH: u64 = 1_000;
 /// Replays what Redis missed: the oldest outbox rows, their hostnames rebuilt from the
 /// current rows and written in one batch. Returns how many rows it cleared; run it until
 /// it returns 0 or fails.
-pub async fn replay_outbox(state: &AppState) -> Result<usize, String> {
+pub async fn replay_outbox(state: &Stores) -> Result<usize, String> {
     let rows = redis_outbox::Entity::find()
         .filter(redis_outbox::Column::Kind.is_in([OUTBOX_ZONE, OUTBOX_CERT]))
         .order_by_asc(redis_outbox::Column::Id)
@@ -424,7 +427,7 @@ pub async fn replay_outbox(state: &AppState) -> Result<usize, String> {
 
 /// Replays the whole outbox, batch after batch; logs and stops at the first failure
 /// (the next round retries).
-pub async fn replay_all(state: &AppState) {
+pub async fn replay_all(state: &Stores) {
     loop {
         match replay_outbox(state).await {
             Ok(0) => return,

@@ -34,14 +34,14 @@ use switchyard_shared::model::{FieldError, PathPrefix, ZoneSpec};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::Stores;
 use super::named_backends::{self, Catalog, NamedBackendView, NewNamedBackend};
 use super::revisions::{self, Touched};
 use super::users::{self as user_service, UserView};
 use super::write::Write;
 use super::zones::{self, BulkRequest, BulkUpdate, Diff, spec_of};
 use super::{Actor, AuditEntry, domains};
-use crate::app::AppState;
-use crate::auth::{Level, Principal, Scope};
+use crate::access::{Level, Need, Principal, Scope, authorize};
 use crate::entity::{dns_credentials, domains as domain_rows, grants, users, zones as zone_rows};
 use crate::error::ApiError;
 
@@ -178,6 +178,10 @@ pub async fn export(
     principal: &Principal,
     with_users: bool,
 ) -> Result<Document, ApiError> {
+    if with_users {
+        // Users and grants are admins' to see, like /users.
+        authorize(principal, Need::Admin)?;
+    }
     let scope = principal.domains(Level::Read);
     let mut domain_rows_read = domain_rows::Entity::find()
         .order_by_asc(domain_rows::Column::Name)
@@ -317,7 +321,7 @@ fn key_of(spec: &ZoneSpec) -> Option<(String, String, String)> {
 }
 
 pub async fn import(
-    state: &AppState,
+    state: &Stores,
     principal: &Principal,
     actor: &Actor,
     document: Document,
@@ -907,7 +911,7 @@ mod tests {
 }
 
 /// The flat form as `POST /import/flat` takes it.
-/// Its schema is [`crate::openapi::mirror::FlatInput`].
+/// Its schema is [`crate::mirror::FlatInput`].
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum FlatInput {
@@ -917,29 +921,14 @@ pub enum FlatInput {
     Document(switchyard_shared::flat::FlatConfig),
 }
 
-/// `{"env": {...}}` and nothing else (a struct of its own: an untagged enum's struct
-/// variant would take unknown fields).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FlatEnvInput {
-    pub env: FlatEnv,
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FlatEnv {
-    #[serde(default)]
-    pub domains: String,
-    #[serde(default)]
-    pub services: String,
-}
+pub use crate::mirror::{FlatEnv, FlatEnvInput};
 
 /// Validates the flat form as a whole (every problem at once, by entry number), then
 /// imports its zones like a document: all or nothing, additive (nothing is replaced).
 /// Problems the import finds about a zone (e.g. its domain is not one the caller may
 /// edit) are reported under the `domains` entry it came from.
 pub async fn import_flat(
-    state: &AppState,
+    state: &Stores,
     principal: &Principal,
     actor: &Actor,
     input: FlatInput,

@@ -20,8 +20,10 @@ use serde_json::json;
 use switchyard_shared::model::FieldError;
 use uuid::Uuid;
 
+use super::credentials::{self, Cache};
 use super::write::{Answer, Write};
-use super::{Actor, AuditEntry, ListQuery, Page, bounded_count};
+use super::{Actor, AuditEntry, Caller, ListQuery, Page, bounded_count};
+use crate::access::{Need, Principal, authorize};
 use crate::entity::{api_keys, grants, named_backends, sessions, users, zones};
 use crate::error::ApiError;
 
@@ -313,7 +315,7 @@ pub(crate) async fn insert_without_password(
     role: &str,
     disabled: bool,
 ) -> Result<users::Model, ApiError> {
-    let unusable = hash_password(crate::auth::generate_token()?).await?;
+    let unusable = hash_password(crate::access::generate_token()?).await?;
     let user = insert(w, actor, username, unusable, role).await?;
     if !disabled {
         return Ok(user);
@@ -326,10 +328,12 @@ pub(crate) async fn insert_without_password(
 /// Validates and creates a user (admin endpoint).
 pub async fn create_checked(
     db: &DatabaseConnection,
-    actor: &Actor,
+    caller: &Caller,
     input: NewUser,
     dry_run: bool,
 ) -> Result<Answer<UserView>, ApiError> {
+    caller.authorize(Need::Admin)?;
+    let actor = &caller.actor();
     let mut problems = Vec::new();
     check_username(&input.username, &mut problems);
     check_password("password", &input.password, &mut problems);
@@ -342,7 +346,12 @@ pub async fn create_checked(
 }
 
 /// Users, by username; `q` searches the username.
-pub async fn list(db: &DatabaseConnection, query: &ListQuery) -> Result<Page<UserView>, ApiError> {
+pub async fn list(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    query: &ListQuery,
+) -> Result<Page<UserView>, ApiError> {
+    authorize(principal, Need::Admin)?;
     let mut select = users::Entity::find();
     if let Some(pattern) = query.like_pattern() {
         select = select.filter(
@@ -363,7 +372,12 @@ pub async fn list(db: &DatabaseConnection, query: &ListQuery) -> Result<Page<Use
     Ok(Page::new(items, count, query))
 }
 
-pub async fn get(db: &DatabaseConnection, id: Uuid) -> Result<UserView, ApiError> {
+pub async fn get(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<UserView, ApiError> {
+    authorize(principal, Need::Admin)?;
     users::Entity::find_by_id(id)
         .one(db)
         .await?
@@ -374,7 +388,7 @@ pub async fn get(db: &DatabaseConnection, id: Uuid) -> Result<UserView, ApiError
 /// Changes role, disabled flag or password. A new password or disabling ends the user's
 /// sessions, so a leaked cookie does not outlive the reset. The last enabled admin can
 /// be neither demoted nor disabled (409).
-pub async fn update(
+async fn update_row(
     db: &DatabaseConnection,
     actor: &Actor,
     id: Uuid,
@@ -501,7 +515,7 @@ pub struct Deleted {
 /// sessions, API keys, grants and own named backends, in one transaction. A named
 /// backend of theirs that zones still use keeps the user (409 naming it): those zones
 /// are someone's routing, and move to another backend first.
-pub async fn delete(
+async fn delete_row(
     db: &DatabaseConnection,
     actor: &Actor,
     id: Uuid,
@@ -558,7 +572,7 @@ pub async fn delete(
         .all(w.txn())
         .await?
         .into_iter()
-        .map(|k| format!("{}{}", crate::auth::KEY_MARKER, k.prefix))
+        .map(|k| format!("{}{}", crate::access::KEY_MARKER, k.prefix))
         .collect();
     api_keys::Entity::delete_many()
         .filter(api_keys::Column::UserId.eq(id))
@@ -655,7 +669,7 @@ pub struct PasswordChange {
 /// API keys stay valid — they are separate credentials, revoked one by one. `limit`
 /// counts the attempt against the login limits (429 over them): after the body is found
 /// valid, before argon2 runs.
-pub async fn change_own_password(
+async fn change_own_password_row(
     db: &DatabaseConnection,
     actor: &Actor,
     user_id: Uuid,
@@ -731,11 +745,69 @@ pub async fn ensure_generated_admin(db: &DatabaseConnection) -> Result<Option<St
     if users::Entity::find().count(db).await? > 0 {
         return Ok(None);
     }
-    let password = crate::auth::generate_token()?[..32].to_owned();
+    let password = crate::access::generate_token()?[..32].to_owned();
     let actor = Actor::system("first admin with a one-time password");
     match create(db, &actor, GENERATED_ADMIN, &password, "admin").await {
         Ok(_) => Ok(Some(password)),
         Err(ApiError::Conflict { .. }) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Changes a user (admins); a disabled user or a new password ends what degraded mode
+/// remembers of them.
+pub async fn update(
+    db: &DatabaseConnection,
+    cache: &Cache,
+    caller: &Caller,
+    id: Uuid,
+    patch: UserPatch,
+    dry_run: bool,
+) -> Result<Answer<UserView>, ApiError> {
+    caller.authorize(Need::Admin)?;
+    let actor = &caller.actor();
+    let answer = update_row(db, actor, id, patch, dry_run).await?;
+    if let Answer::Done(view) = &answer {
+        credentials::forget_user(cache, id, Some(&view.username)).await;
+    }
+    Ok(answer)
+}
+
+/// Deletes a user with everything of theirs; their keys and sessions do not live on in
+/// degraded mode's memory.
+pub async fn delete(
+    db: &DatabaseConnection,
+    cache: &Cache,
+    caller: &Caller,
+    id: Uuid,
+    dry_run: bool,
+) -> Result<Answer<Deleted>, ApiError> {
+    caller.authorize(Need::Admin)?;
+    let actor = &caller.actor();
+    let answer = delete_row(db, actor, id, dry_run).await?;
+    if let Answer::Done(deleted) = &answer {
+        credentials::forget_user(cache, id, Some(&deleted.username)).await;
+    }
+    Ok(answer)
+}
+
+/// The caller changes their own password (see [`change_own_password_row`]); the old
+/// password and the other sessions do not live on in degraded mode's memory (the
+/// caller's session is remembered again on its next request).
+#[expect(clippy::too_many_arguments, reason = "each is one fact of the request")]
+pub async fn change_own_password(
+    db: &DatabaseConnection,
+    cache: &Cache,
+    actor: &Actor,
+    user_id: Uuid,
+    keep: Option<Uuid>,
+    change: PasswordChange,
+    dry_run: bool,
+    limit: impl FnOnce() -> Result<(), ApiError>,
+) -> Result<Answer<UserView>, ApiError> {
+    let answer = change_own_password_row(db, actor, user_id, keep, change, dry_run, limit).await?;
+    if let Answer::Done(view) = &answer {
+        credentials::forget_user(cache, view.id, Some(&view.username)).await;
+    }
+    Ok(answer)
 }

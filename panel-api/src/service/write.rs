@@ -14,9 +14,9 @@
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
 use serde::Serialize;
 
+use super::Stores;
 use super::zones::{Diff, finish};
 use super::{Actor, AuditEntry, audit, sync};
-use crate::app::AppState;
 use crate::error::ApiError;
 
 /// One row a write creates, changes or deletes, as its audit record summarises it
@@ -125,7 +125,7 @@ impl Write {
     /// version and commit time; a dry run rolls back.
     pub async fn finish_routing(
         self,
-        state: &AppState,
+        state: &Stores,
         pending: sync::Pending,
         zones: Diff,
     ) -> Result<Diff, ApiError> {

@@ -18,11 +18,12 @@ use switchyard_shared::policy::Policies;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::Stores;
+use super::degraded::Found;
 use super::named_backends::{Catalog, Entry, Names};
 use super::revisions::{self, Touched};
 use super::{Actor, AuditEntry, ListQuery, Page, audit, bounded_count, domains, format_gate, sync};
-use crate::app::AppState;
-use crate::auth::{Level, Need, Principal, Scope, authorize};
+use crate::access::{Level, Need, Principal, Scope, authorize};
 use crate::entity::{audit_log, zones};
 use crate::error::ApiError;
 
@@ -152,7 +153,7 @@ pub struct Change {
 
 /// Commits and writes through, or — for a dry run — rolls back.
 pub(crate) async fn finish(
-    state: &AppState,
+    state: &Stores,
     txn: DatabaseTransaction,
     pending: sync::Pending,
     dry_run: bool,
@@ -569,7 +570,7 @@ fn summary(view: &ZoneView) -> serde_json::Value {
 }
 
 pub async fn create(
-    state: &AppState,
+    state: &Stores,
     principal: &Principal,
     actor: &Actor,
     spec: ZoneSpec,
@@ -621,6 +622,56 @@ pub async fn create(
         ..Default::default()
     }
     .written(written))
+}
+
+/// `GET /zones/{id}`: the zone, or while PostgreSQL is down, the zone as Redis holds it.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum ZoneRead {
+    Zone(ZoneView),
+    Degraded(super::degraded::DegradedZone),
+}
+
+/// `GET /zones`: a page of zones, or while PostgreSQL is down, of zones from Redis.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum ZonePage {
+    Page(Page<ZoneView>),
+    Degraded(super::degraded::DegradedPage<super::degraded::DegradedZone>),
+}
+
+/// One zone the caller may read ([`get`]); while PostgreSQL is down, what the proxies
+/// serve, from Redis, marked degraded.
+pub async fn read(state: &Stores, principal: &Principal, id: Uuid) -> Result<ZoneRead, ApiError> {
+    let found = super::degraded::or_degraded(state, get(&state.db, principal, id), || {
+        super::degraded::zone(state, principal, id)
+    })
+    .await?;
+    Ok(match found {
+        Found::Stored(zone) => ZoneRead::Zone(zone),
+        Found::Degraded(zone) => ZoneRead::Degraded(zone),
+    })
+}
+
+/// A page of the zones the caller may read ([`list`]); while PostgreSQL is down, from
+/// Redis, marked degraded.
+pub async fn list_or_degraded(
+    state: &Stores,
+    principal: &Principal,
+    query: &ZoneListQuery,
+) -> Result<ZonePage, ApiError> {
+    let after = query.cursor()?;
+    let found = super::degraded::or_degraded(state, list(&state.db, principal, query), || async {
+        let page = query.page();
+        super::degraded::zone_list(state, principal, &page, after.as_ref(), query.domain_id)
+            .await
+            .map(Some)
+    })
+    .await?;
+    Ok(match found {
+        Found::Stored(page) => ZonePage::Page(page),
+        Found::Degraded(page) => ZonePage::Degraded(page),
+    })
 }
 
 /// One zone the caller may read.
@@ -701,7 +752,7 @@ pub async fn list(
 }
 
 pub async fn update(
-    state: &AppState,
+    state: &Stores,
     principal: &Principal,
     actor: &Actor,
     id: Uuid,
@@ -771,7 +822,7 @@ pub async fn update(
 }
 
 pub async fn delete(
-    state: &AppState,
+    state: &Stores,
     principal: &Principal,
     actor: &Actor,
     id: Uuid,
@@ -894,7 +945,7 @@ fn item_error(errors: &mut Vec<FieldError>, at: String, e: FieldError) {
 /// item fails, nothing changes. Rows, audit records and outbox rows are written with
 /// multi-row statements, and Redis gets one write for the whole batch.
 pub async fn bulk(
-    state: &AppState,
+    state: &Stores,
     principal: &Principal,
     actor: &Actor,
     request: BulkRequest,
@@ -923,7 +974,7 @@ pub async fn bulk(
     reason = "one write's context, passed through"
 )]
 pub async fn bulk_in(
-    state: &AppState,
+    state: &Stores,
     txn: DatabaseTransaction,
     principal: &Principal,
     actor: &Actor,
@@ -944,7 +995,7 @@ pub async fn bulk_in(
 /// committed: the diff, the hostnames Redis owes, and the records it touched (for
 /// [`revisions::record`]). Callers finish with [`finish`].
 pub async fn bulk_apply(
-    state: &AppState,
+    state: &Stores,
     txn: &DatabaseTransaction,
     principal: &Principal,
     actor: &Actor,
