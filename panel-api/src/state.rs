@@ -100,6 +100,7 @@ impl AppState {
                 store: store.clone(),
                 liveness: Arc::new(Liveness::new(database)),
                 metrics: Default::default(),
+                format_seen: Default::default(),
             },
             credentials: credentials::Cache::new(store),
             identity: Arc::new(Identity::new(config)?),

@@ -826,6 +826,52 @@ async fn without_redis_a_policy_write_is_refused_and_a_plain_one_queued() -> any
 }
 
 #[tokio::test]
+async fn once_redis_was_at_format_2_a_policy_write_without_redis_is_queued() -> anyhow::Result<()> {
+    // Redis behind a relay that can be cut: a failover with no primary yet, as the panel
+    // sees it.
+    let mut relay = switchyard_tests::relay::Relay::start("127.0.0.1:6379").await?;
+    let url = format!("redis://{}", relay.addr());
+    let mut panel = Panel::start_with_redis(Some(&url)).await?;
+    let (_, key) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    panel.domain(&key, "policies.test").await?;
+    let hsts = json!({"hsts": {"max_age_secs": 600}});
+    let first = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(zone_with("one.policies.test", "", hsts.clone())),
+        )
+        .await?;
+    assert_eq!(first.status, 201, "{}", first.json);
+    assert_eq!(redis_format(&panel).await?.as_deref(), Some("2"));
+
+    relay.cut().await;
+    let queued = panel
+        .call(
+            Method::POST,
+            "/zones",
+            Auth::Bearer(&key),
+            Some(zone_with("two.policies.test", "", hsts.clone())),
+        )
+        .await?;
+    assert_eq!(queued.status, 201, "{}", queued.json);
+    assert_eq!(queued.json["version"], Value::Null, "queued, not written");
+    assert_eq!(zones::Entity::find().count(&panel.db).await?, 2);
+    assert!(panel.zone_record("two.policies.test").await?.is_none());
+
+    // Queued for Redis (the outbox, which delivers it when Redis answers again).
+    assert_eq!(
+        panel_api::entity::redis_outbox::Entity::find()
+            .count(&panel.db)
+            .await?,
+        1
+    );
+    relay.restore().await?;
+    panel.stop().await
+}
+
+#[tokio::test]
 async fn policies_survive_bulk_dry_runs_named_backends_and_reconciliation() -> anyhow::Result<()> {
     let mut panel = Panel::start().await?;
     let (_, key) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;

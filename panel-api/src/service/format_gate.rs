@@ -9,11 +9,18 @@
 //! needs, the write is refused with 409 if a fresh proxy in the fleet reads less (each
 //! named, with its `reads_format`), and with 503 if Redis cannot be read to decide. Once
 //! Redis is at the format, no check is needed: it is already raised, whoever reads it.
+//! The highest format this instance has read is remembered ([`super::Stores::format_seen`]),
+//! so once Redis was at a format, writes that need it no longer read Redis first: while
+//! Redis has no primary (a failover), they are committed and queued like any write
+//! instead of answering 503 (DESIGN.md, degraded mode). The format never goes down in
+//! a fleet (proxies are upgraded before it rises), so what was seen stays true.
 //!
 //! Every zone write that can add policies (create, update, bulk, import) asks before
 //! anything is committed, dry runs included, so a dry run answers the same refusal.
 //! Stale proxies (no heartbeat for [`switchyard_shared::fleet::STALE_AFTER`]) are not
 //! counted: stopped, or retired without removing their entry.
+
+use std::sync::atomic::Ordering;
 
 use fred::prelude::KeysInterface as _;
 use switchyard_shared::model::{FieldError, ZoneSpec};
@@ -35,6 +42,10 @@ pub fn needed(spec: &ZoneSpec) -> (u32, &'static str) {
 pub async fn check(state: &Stores, needed: u32, field: &str) -> Result<(), ApiError> {
     if needed <= 1 {
         // Format 1 is what every proxy reads, old or new.
+        return Ok(());
+    }
+    if state.format_seen.load(Ordering::Relaxed) >= needed {
+        // Redis was at it already: raised for good, whoever reads it.
         return Ok(());
     }
     let unreadable = |why: String| {
@@ -63,6 +74,7 @@ pub async fn check(state: &Stores, needed: u32, field: &str) -> Result<(), ApiEr
             ))
         })?,
     };
+    state.format_seen.fetch_max(current, Ordering::Relaxed);
     if current >= needed {
         return Ok(());
     }

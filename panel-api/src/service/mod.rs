@@ -49,6 +49,8 @@ pub struct Stores {
     pub store: switchyard_shared::Store,
     pub liveness: std::sync::Arc<crate::liveness::Liveness>,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// The highest Redis data format this instance has read ([`format_gate`]).
+    pub format_seen: std::sync::Arc<std::sync::atomic::AtomicU32>,
 }
 
 /// Largest page a list returns; bounds the work one request can cause.

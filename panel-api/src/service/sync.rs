@@ -382,6 +382,12 @@ async fn try_write_through(state: &Stores, pending: &Pending) -> Result<u64, Str
         .await
         .map_err(|_| format!("Redis did not answer within {REDIS_WRITE_TIMEOUT:?}"))?
         .map_err(|e| e.to_string())?;
+    // The apply raised Redis's format to what these records need: remembered for the
+    // format gate, so later writes needing it do not depend on reading Redis first.
+    state.format_seen.fetch_max(
+        changes.format_needed(),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     tracing::debug!(version = applied.version, hostnames = ?pending.hostnames, "written through to Redis");
     redis_outbox::Entity::delete_many()
         .filter(redis_outbox::Column::Id.is_in(pending.ids.clone()))
