@@ -378,18 +378,30 @@ impl Writer {
 }
 
 /// A proxy's log message when its Redis server changed, and after a full reload.
-const PROXY_NOTICED: &str = "the Redis server changed (failover or restart): reloading everything";
-const PROXY_RELOADED: &str = "loaded snapshot from Redis";
+const PROXY_NOTICED: &[&str] =
+    &["the Redis server changed (failover or restart): reloading everything"];
+const PROXY_RELOADED: &[&str] = &["loaded snapshot from Redis"];
+/// The panel's when it notices another primary, after a reconciliation, after replaying
+/// queued writes.
+const PANEL_NOTICED: &[&str] = &[
+    "Redis primary changed (failover or restart): reconciling now, to restore writes the old one did not pass on",
+];
+const PANEL_RECONCILED: &[&str] = &[
+    "reconciled Redis with PostgreSQL: no drift",
+    "reconciled Redis with PostgreSQL: drift found and fixed",
+];
+const PANEL_REPLAYED: &[&str] = &["replayed queued Redis writes"];
 
-/// The time of the first JSON log line in `text` with `message`, at or after `after`.
+/// The time of the first JSON log line in `text` with one of `messages`, at or after
+/// `after`.
 fn logged_at(
     text: &str,
-    message: &str,
+    messages: &[&str],
     after: time::OffsetDateTime,
 ) -> Option<time::OffsetDateTime> {
-    let quoted = format!("\"{message}\"");
+    let quoted: Vec<String> = messages.iter().map(|m| format!("\"{m}\"")).collect();
     text.lines()
-        .filter(|line| line.contains(&quoted))
+        .filter(|line| quoted.iter().any(|q| line.contains(q.as_str())))
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter_map(|line| {
             time::OffsetDateTime::parse(
@@ -596,7 +608,17 @@ async fn main() -> anyhow::Result<()> {
 
     let mut failover = None;
     if settings.failover {
-        failover = Some(run_failover(&settings, &mut topology, &writer, &tracker, &proxies).await?);
+        failover = Some(
+            run_failover(
+                &settings,
+                &panel.service,
+                &mut topology,
+                &writer,
+                &tracker,
+                &proxies,
+            )
+            .await?,
+        );
     }
 
     tracker.stop.store(true, Ordering::Relaxed);
@@ -698,6 +720,7 @@ struct Failover {
 /// Phase 3: paced writes across a SIGKILL of the primary and the promotion.
 async fn run_failover(
     settings: &Settings,
+    panel: &switchyard_tests::process::Service,
     topology: &mut RedisTopology,
     writer: &Writer,
     tracker: &Arc<Tracker>,
@@ -836,6 +859,19 @@ async fn run_failover(
     // noticing the new server, and for a proxy the full reload from it.
     let killed_wall = *killed_wall.lock().unwrap();
     let after_kill = |t: time::OffsetDateTime| (t - killed_wall).as_seconds_f64();
+    let panel_log = panel.log_text();
+    let at = |t: Option<time::OffsetDateTime>| {
+        t.map_or("-".to_owned(), |t| format!("{:.2} s", after_kill(t)))
+    };
+    let noticed = logged_at(&panel_log, PANEL_NOTICED, killed_wall);
+    println!(
+        "  {:<28} noticed the new primary at {}, reconciled at {}, replayed queued writes at {} \
+         (after the kill)",
+        "panel",
+        at(noticed),
+        at(noticed.and_then(|t| logged_at(&panel_log, PANEL_RECONCILED, t))),
+        at(logged_at(&panel_log, PANEL_REPLAYED, killed_wall)),
+    );
     let mut reloaded = Vec::new();
     for proxy in proxies {
         let text = proxy.service.log_text();
