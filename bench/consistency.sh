@@ -13,8 +13,9 @@
 #               fetched and applied — not CPU-bound work, and the debug binaries are the
 #               ones the tests build anyway. See docs/benchmarks.md for both.
 #   ARGS        passed on: --writes N, --zones N, --poll-gap-ms MS, --pace-ms MS,
-#               --before-kill N, --after-promotion N, --no-failover
-#               (switchyard-consistency-bench --help).
+#               --before-kill N, --after-promotion N, --no-failover, --with-policies
+#               (every zone also has a route policy, so each write passes the panel's
+#               data-format gate) (switchyard-consistency-bench --help).
 #
 # What runs (all on this machine, loopback, real processes; tests/src harness): a private
 # Redis primary, two replicas and three sentinels (tests/src/sentinel.rs), one panel-api
