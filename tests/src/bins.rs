@@ -1,18 +1,21 @@
 //! The workspace's own executables, for tests that start them as a user would.
 //!
 //! `cargo test --workspace` builds every binary before it runs any test, into the same
-//! profile directory as the test executable (`target/<profile>/`).
+//! profile directory as the test executable (`target/<profile>/`). A program of this
+//! crate (`src/bin/`, e.g. the consistency benchmark) lives in that directory itself.
 
 use std::path::PathBuf;
 
 /// `target/<profile>/<name>`, asserting that it was built.
 pub fn workspace_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test executable has a path");
-    // target/<profile>/deps/<test> → target/<profile>
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test executables live in target/<profile>/deps");
+    // target/<profile>/deps/<test> → target/<profile>; a binary of this crate is in
+    // target/<profile> already.
+    let parent = exe.parent().expect("an executable lives in a directory");
+    let dir = match parent.file_name() {
+        Some(name) if name == "deps" => parent.parent().expect("deps has a parent"),
+        _ => parent,
+    };
     let bin = dir.join(name);
     assert!(
         bin.exists(),

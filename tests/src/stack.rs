@@ -187,6 +187,21 @@ impl Proxy {
         Ok(proxy)
     }
 
+    /// Starts a proxy named `id` that reads the routing data from `read_url` (a replica:
+    /// `--redis-read-url`) and writes its status to `redis_url` (the primary or its
+    /// Sentinel set), and waits until it is ready.
+    pub async fn start_on_replica(
+        redis_url: &str,
+        read_url: &str,
+        prefix: &str,
+        id: &str,
+    ) -> anyhow::Result<Proxy> {
+        let extra = [format!("--redis-read-url={read_url}")];
+        let proxy = Self::spawn_with(redis_url, prefix, id, None, &extra).await?;
+        proxy.ready().await?;
+        Ok(proxy)
+    }
+
     /// Starts a proxy and waits until it reports its addresses (not until it is
     /// ready): on ports the system picks (port 0, read from its log), or in `dir` (where
     /// an earlier one left its snapshot file) on the same ports as before if given.
@@ -195,6 +210,17 @@ impl Proxy {
         prefix: &str,
         id: &str,
         restart: Option<(&Path, SocketAddr, SocketAddr)>,
+    ) -> anyhow::Result<Proxy> {
+        Self::spawn_with(redis_url, prefix, id, restart, &[]).await
+    }
+
+    /// [`Proxy::spawn`] with `extra` arguments after the usual ones.
+    async fn spawn_with(
+        redis_url: &str,
+        prefix: &str,
+        id: &str,
+        restart: Option<(&Path, SocketAddr, SocketAddr)>,
+        extra: &[String],
     ) -> anyhow::Result<Proxy> {
         let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
         let (http, admin) = match restart {
@@ -226,7 +252,9 @@ impl Proxy {
             "--threads".to_owned(),
             "1".to_owned(),
         ]
-        .into();
+        .into_iter()
+        .chain(extra.iter().cloned())
+        .collect();
         let mut service = match restart {
             Some((dir, _, _)) => Service::start_in("switchyard-proxy", &args, &[], dir)?,
             None => Service::start("switchyard-proxy", &args, &[])?,

@@ -9,6 +9,11 @@
 //! - A write the old primary acknowledged but never replicated (it was cut off from its
 //!   replica) is lost by the failover and restored by the reconciliation the panel runs
 //!   when it notices the new primary.
+//! - Proxies on replicas (`--redis-read-url`, two on one replica, one on the other, the
+//!   Sentinel URL for their heartbeats): panel writes reach all three and the fleet view
+//!   shows them current and not behind; when the primary is killed under load, no
+//!   request fails and a write after the promotion reaches all three. How fast, over
+//!   1,000 writes: `bench/consistency.sh` (docs/benchmarks.md).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,6 +61,24 @@ async fn routed_to(proxy: &Proxy, host: &str, upstream: &str) -> anyhow::Result<
         },
     )
     .await
+}
+
+/// Stops the load on each proxy: it ran, and none of its requests failed.
+async fn no_request_failed(loads: Vec<Load>, proxies: &[Proxy]) {
+    for (load, proxy) in loads.into_iter().zip(proxies) {
+        let (sent, failures) = load.finish().await;
+        assert!(
+            sent > 10,
+            "{}: the load loop ran ({sent} requests)",
+            proxy.id
+        );
+        assert!(
+            failures.is_empty(),
+            "{}: {} of {sent} requests failed: {failures:?}",
+            proxy.id,
+            failures.len()
+        );
+    }
 }
 
 /// A cert worker on `database` and Redis `redis_url`, beating every second.
@@ -220,20 +243,7 @@ async fn primary_killed_under_load_fails_no_request_and_loses_no_acknowledged_wr
     writer.await?;
 
     // No proxy request for an existing zone failed.
-    for (load, proxy) in loads.into_iter().zip(&proxies) {
-        let (sent, failures) = load.finish().await;
-        assert!(
-            sent > 10,
-            "{}: the load loop ran ({sent} requests)",
-            proxy.id
-        );
-        assert!(
-            failures.is_empty(),
-            "{}: {} of {sent} requests failed: {failures:?}",
-            proxy.id,
-            failures.len()
-        );
-    }
+    no_request_failed(loads, &proxies).await;
     // Every acknowledged write is on the new primary and routed by every proxy.
     let written = acknowledged.lock().unwrap().clone();
     let primary = topology.node_url(new);
@@ -433,6 +443,118 @@ async fn a_write_the_old_primary_acknowledged_but_lost_is_restored_after_the_fai
         "{metrics}"
     );
     drop(proxy);
+    drop(panel);
+    database.drop_now().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxies_on_two_replicas_follow_panel_writes_and_fail_no_request_in_a_failover()
+-> anyhow::Result<()> {
+    let mut topology = RedisTopology::start(2, Auth::default()).await?;
+    let url = topology.sentinel_url();
+    let prefix = prefix();
+    let database = TestDatabase::create().await?;
+    let panel = Panel::start(database.url(), &url, &prefix).await?;
+    let (replica_a, replica_b) = (topology.node_url(1), topology.node_url(2));
+    let proxies = [
+        Proxy::start_on_replica(&url, &replica_a, &prefix, "replica-a-1").await?,
+        Proxy::start_on_replica(&url, &replica_a, &prefix, "replica-a-2").await?,
+        Proxy::start_on_replica(&url, &replica_b, &prefix, "replica-b-1").await?,
+    ];
+    let (one, two) = (Upstream::echo("one").await, Upstream::echo("two").await);
+    let admin = panel.key(ADMIN, ADMIN_PASSWORD).await?;
+    panel
+        .expect(
+            Method::POST,
+            "/domains",
+            &admin,
+            Some(json!({"name": "replicas.test"})),
+            201,
+        )
+        .await?;
+
+    // 20 writes: ten zones created on "one", then moved to "two".
+    let mut zones = Vec::new();
+    for i in 0..10 {
+        let host = format!("z{i}.replicas.test");
+        let created = panel
+            .expect(Method::POST, "/zones", &admin, Some(zone(&host, &one)), 201)
+            .await?;
+        zones.push((created["id"].as_str().unwrap_or_default().to_owned(), host));
+    }
+    for (id, host) in &zones {
+        panel
+            .expect(
+                Method::PUT,
+                &format!("/zones/{id}"),
+                &admin,
+                Some(zone(host, &two)),
+                200,
+            )
+            .await?;
+    }
+    let hosts: Vec<String> = zones.iter().map(|(_, h)| h.clone()).collect();
+    for proxy in &proxies {
+        for host in &hosts {
+            routed_to(proxy, host, "two").await?;
+        }
+    }
+    // The fleet view: every proxy current, reading a replica that is not behind.
+    let health = format!("{}/health", panel.base);
+    eventually(AFTER_FAILOVER, "every proxy current, 0 behind", || {
+        let (http, health) = (panel.http.clone(), health.clone());
+        async move {
+            let json: Value = serde_json::from_str(
+                &http
+                    .get(&health)
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .text()
+                    .await
+                    .map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| e.to_string())?;
+            let fleet = json["proxies"].as_array().cloned().unwrap_or_default();
+            (fleet.len() == 3
+                && fleet
+                    .iter()
+                    .all(|p| p["current"] == true && p["replica_versions_behind"] == 0))
+            .then_some(())
+            .ok_or(json["proxies"].to_string())
+        }
+    })
+    .await?;
+
+    // The primary dies under load on all three proxies.
+    let loads: Vec<Load> = proxies
+        .iter()
+        .map(|p| Load::start(p.http, hosts.clone()))
+        .collect();
+    let old = topology.kill_primary();
+    let new = topology
+        .wait_for_failover(old)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", topology.logs()))?;
+    // A write after the promotion reaches every proxy, whichever replica it reads.
+    let (id, host) = &zones[0];
+    panel
+        .expect(
+            Method::PUT,
+            &format!("/zones/{id}"),
+            &admin,
+            Some(zone(host, &one)),
+            200,
+        )
+        .await?;
+    for proxy in &proxies {
+        routed_to(proxy, host, "one").await.map_err(|e| {
+            anyhow::anyhow!("{e} (node {new} promoted)\n{}", proxy.service.log_tail(20))
+        })?;
+    }
+    no_request_failed(loads, &proxies).await;
+    drop(proxies);
     drop(panel);
     database.drop_now().await?;
     Ok(())
