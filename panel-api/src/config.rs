@@ -72,6 +72,8 @@ pub struct Config {
     pub reconcile: ReconcileArgs,
     #[command(flatten)]
     pub retention: RetentionArgs,
+    #[command(flatten)]
+    pub dns_check: DnsCheckArgs,
     /// SameSite attribute of the session cookies: `strict`, `lax` (also sent on links
     /// from other sites into the panel), or `none` for a web panel hosted on another
     /// *site* than the API (allowed only together with --cors-origins and Secure
@@ -131,6 +133,7 @@ impl std::fmt::Debug for Config {
             )
             .field("reconcile", &self.reconcile)
             .field("retention", &self.retention)
+            .field("dns_check", &self.dns_check)
             .field("cookie_same_site", &self.cookie_same_site)
             .field("cors_origins", &self.cors_origins)
             .field("web_dir", &self.web_dir)
@@ -383,4 +386,28 @@ pub struct RetentionArgs {
     /// Revisions always kept, whatever their age (the newest ones).
     #[arg(long, env = "SWITCHYARD_REVISION_KEEP_MIN", default_value_t = DEFAULT_KEEP_MIN)]
     pub revision_keep_min: u32,
+}
+
+/// Seconds between the periodic DNS checks of every domain and zone hostname.
+pub const DEFAULT_DNS_CHECK_INTERVAL_SECS: u64 = 3_600;
+
+/// The DNS check's settings (flattened into [`crate::Config`]).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct DnsCheckArgs {
+    /// The fleet's public addresses (comma-separated IPv4/IPv6): what a domain's or a
+    /// zone's A/AAAA records (after CNAMEs) must point at to pass the DNS check. Empty:
+    /// names are still looked up and shown, with the verdict `unconfigured`.
+    #[arg(
+        long,
+        env = "SWITCHYARD_PUBLIC_ADDRESSES",
+        value_delimiter = ',',
+        value_name = "IP,..."
+    )]
+    pub public_addresses: Vec<std::net::IpAddr>,
+    /// The DNS server the check asks (IP:port); the system's resolver when unset.
+    #[arg(long, env = "SWITCHYARD_DNS_CHECK_RESOLVER", value_name = "IP:PORT")]
+    pub dns_check_resolver: Option<std::net::SocketAddr>,
+    /// Seconds between checks of every domain and zone hostname (one runs at start).
+    #[arg(long, env = "SWITCHYARD_DNS_CHECK_INTERVAL_SECS", default_value_t = DEFAULT_DNS_CHECK_INTERVAL_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub dns_check_interval_secs: u64,
 }

@@ -334,3 +334,29 @@ pub mod revision_records {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod dns_checks {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "dns_checks")]
+    pub struct Model {
+        /// The name checked: a domain's apex or a zone's hostname.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        pub checked_at: TimeDateTimeWithTimeZone,
+        pub resolver: String,
+        /// `pass`, `fail` or `unconfigured`.
+        pub verdict: String,
+        /// `[{"type": "A", "value": "203.0.113.7"}, …]`, CNAMEs first.
+        pub records: Json,
+        /// The public addresses configured when it was checked.
+        pub expected: Json,
+        pub problem: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -153,8 +153,14 @@ pub async fn run(
         std::time::Duration::from_secs(config.outbox_replay_secs),
     );
     let pruning = service::revisions::spawn_pruning(state.stores.clone(), config.retention.clone());
+    let dns_checks = service::dns_checks::spawn(
+        state.db.clone(),
+        state.dns.clone(),
+        std::time::Duration::from_secs(config.dns_check.dns_check_interval_secs),
+    );
     let served = serve(state, listener, shutdown).await;
     replay.abort();
     pruning.abort();
+    dns_checks.abort();
     served
 }

@@ -40,6 +40,8 @@ pub struct AppState {
     pub identity: Arc<Identity>,
     /// The built web panel served at `/` (`--web-dir`); `None` serves the API only.
     pub web: Option<Arc<WebPanel>>,
+    /// The DNS check's resolver and the fleet's public addresses.
+    pub dns: Arc<crate::service::dns_checks::Checker>,
 }
 
 impl std::ops::Deref for AppState {
@@ -105,6 +107,7 @@ impl AppState {
             credentials: credentials::Cache::new(store),
             identity: Arc::new(Identity::new(config)?),
             web,
+            dns: Arc::new(crate::service::dns_checks::Checker::new(&config.dns_check)?),
         })
     }
 }

@@ -294,6 +294,18 @@ async fn authorization_matrix_for_every_endpoint_and_caller() -> anyhow::Result<
             [200, 200, 200, 404, 401, 401, 401, 200],
         ),
         (
+            Method::GET,
+            "/zones/{zone}/dns-check",
+            None,
+            [200, 200, 200, 404, 401, 401, 401, 200],
+        ),
+        (
+            Method::GET,
+            "/domains/{domain}/dns-check",
+            None,
+            [200, 200, 200, 404, 401, 401, 401, 200],
+        ),
+        (
             Method::POST,
             "/zones",
             Some(zone_body("z{n}.example.com")),

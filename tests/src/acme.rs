@@ -166,6 +166,16 @@ impl ChallTestSrv {
             .await
     }
 
+    /// Adds `addresses` to `host`'s A answers (which are the default 127.0.0.1 until the
+    /// first is added).
+    pub async fn add_a(&self, host: &str, addresses: &[&str]) -> anyhow::Result<()> {
+        self.post(
+            "/add-a",
+            json!({"host": fqdn(host), "addresses": addresses}),
+        )
+        .await
+    }
+
     /// Removes every TXT value of `host`.
     pub async fn clear_txt(&self, host: &str) -> anyhow::Result<()> {
         self.post("/clear-txt", json!({"host": fqdn(host)})).await

@@ -13,12 +13,13 @@ const MIGRATIONS_TABLE: &str = "seaql_migrations";
 
 /// Every application table, sorted. A migration that adds or drops one updates this
 /// list and `docs/postgres-schema.md`.
-const APPLICATION_TABLES: [&str; 15] = [
+const APPLICATION_TABLES: [&str; 16] = [
     "acme_accounts",
     "acme_orders",
     "api_keys",
     "audit_log",
     "certificates",
+    "dns_checks",
     "dns_credentials",
     "domains",
     "grants",

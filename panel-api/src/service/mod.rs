@@ -17,6 +17,7 @@ pub mod authn;
 pub mod certificates;
 pub mod credentials;
 pub mod degraded;
+pub mod dns_checks;
 pub mod dns_credentials;
 pub mod domains;
 pub mod format_gate;

@@ -201,6 +201,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/domains/{id}/dns-check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The domain's apex: its last DNS check (made now when there is none, or with
+         *     `?refresh=true`) — the resolver asked, the records seen, the verdict against the
+         *     fleet's public addresses and why.
+         */
+        get: operations["domains_domain"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/export": {
         parameters: {
             query?: never;
@@ -558,6 +579,26 @@ export interface paths {
         put: operations["zones_update"];
         post?: never;
         delete: operations["zones_remove"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/zones/{id}/dns-check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The zone's hostname (a wildcard at one label under it): its last DNS check (made
+         *     now when there is none, or with `?refresh=true`).
+         */
+        get: operations["zones_zone"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -961,6 +1002,21 @@ export interface components {
              *     committed and queued, and reaches Redis once it is back.
              */
             version?: number | null;
+        };
+        /** @description A name's last DNS check. */
+        DnsCheckView: {
+            /** Format: date-time */
+            checked_at: string;
+            /** @description The public addresses it was checked against. */
+            expected: string[];
+            /** @description The name asked (a wildcard zone's probe name). */
+            name: string;
+            /** @description Why it failed (or what was not configured); `null` when it passed. */
+            problem?: string | null;
+            records: components["schemas"]["SeenRecord"][];
+            /** @description The DNS server asked (`system` for the system's resolver). */
+            resolver: string;
+            verdict: components["schemas"]["Verdict"];
         };
         /**
          * @description What `GET /api/v1/export` answers and `POST /api/v1/import` takes. Unlike every
@@ -2275,6 +2331,12 @@ export interface components {
             upstreams: components["schemas"]["UpstreamRecord"][];
             zone_id: string;
         };
+        /** @description One record the resolver answered. */
+        SeenRecord: {
+            /** @description `CNAME`, `A` or `AAAA`. */
+            type: string;
+            value: string;
+        };
         /**
          * @description A traffic split: each request of the route goes to one of `groups`, chosen by
          *     weight. A forced cohort (`force`) naming a group wins; else the sticky key
@@ -2403,6 +2465,11 @@ export interface components {
             updated_at: string;
             username: string;
         };
+        /**
+         * @description What a check found.
+         * @enum {string}
+         */
+        Verdict: "pass" | "fail" | "unconfigured";
         /**
          * @description `PUT /zones/{id}`: the zone as stored (with the write's version and commit time), or
          *     with `?dry_run=true` the diff.
@@ -3275,6 +3342,37 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["Invalid"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    domains_domain: {
+        parameters: {
+            query?: {
+                /** @description Look the name up now (and keep the answer) rather than answer the last check. */
+                refresh?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description The domain's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The last (or a fresh) DNS check of the domain's apex */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DnsCheckView"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["Invalid"];
             500: components["responses"]["Internal"];
@@ -4283,6 +4381,37 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["Invalid"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    zones_zone: {
+        parameters: {
+            query?: {
+                /** @description Look the name up now (and keep the answer) rather than answer the last check. */
+                refresh?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description The zone's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The last (or a fresh) DNS check of the zone's hostname */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DnsCheckView"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["Invalid"];
             500: components["responses"]["Internal"];
