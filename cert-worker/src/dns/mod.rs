@@ -1,5 +1,7 @@
 //! DNS providers: one trait — find the zone for a name, create a TXT record, delete it —
-//! and a small client per provider's real HTTP API (Cloudflare, DigitalOcean, Porkbun),
+//! and a client per provider's real HTTP API (Cloudflare with the endpoint definitions of
+//! Cloudflare's own `cloudflare` crate; DigitalOcean and Porkbun, which publish no Rust
+//! client, by hand),
 //! each with a configurable base URL (`dns_credentials.api_base_url`, used by tests).
 //!
 //! Credentials are stored sealed in `dns_credentials.secret_ciphertext` (see
@@ -224,7 +226,7 @@ impl Solver {
             "cloudflare" => {
                 let c: cloudflare::Credentials =
                     json(&plain, "Cloudflare", r#"{"api_token": "..."}"#).map_err(bad)?;
-                Box::new(cloudflare::Cloudflare::new(http.clone(), base, c))
+                Box::new(cloudflare::Cloudflare::new(http.clone(), base, c).map_err(bad)?)
             }
             "digitalocean" => {
                 let c: digitalocean::Credentials =
@@ -250,14 +252,14 @@ impl Solver {
     }
 }
 
+/// What the worker calls itself to the providers' APIs.
+pub const USER_AGENT: &str = concat!("switchyard-cert-worker/", env!("CARGO_PKG_VERSION"));
+
 /// The HTTP client the providers share.
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(API_TIMEOUT)
-        .user_agent(concat!(
-            "switchyard-cert-worker/",
-            env!("CARGO_PKG_VERSION")
-        ))
+        .user_agent(USER_AGENT)
         .build()
         .expect("the HTTP client configuration is static")
 }
@@ -321,7 +323,7 @@ pub(crate) fn truncate(body: &str) -> String {
 
 /// The error and its causes, without the request URL (it may carry credentials in
 /// some APIs' query strings).
-fn without_url(e: reqwest::Error) -> String {
+pub(crate) fn without_url(e: reqwest::Error) -> String {
     let e = e.without_url();
     let mut s = e.to_string();
     let mut source = std::error::Error::source(&e);

@@ -247,12 +247,42 @@ async fn cf_zones(
     if !s.bearer_ok(&headers) {
         return cf_unauthorized();
     }
+    // As Cloudflare answers `GET /zones?name=…`: full zone objects, paginated.
     let result = if q.get("name") == Some(&s.zone) {
-        json!([{"id": format!("zone-{}", s.zone), "name": s.zone}])
+        json!([{
+            "id": format!("zone-{}", s.zone),
+            "name": s.zone,
+            "status": "active",
+            "paused": false,
+            "type": "full",
+            "development_mode": 0,
+            "name_servers": ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"],
+            "original_name_servers": null,
+            "original_registrar": null,
+            "original_dnshost": null,
+            "modified_on": "2026-11-01T10:00:00.000000Z",
+            "created_on": "2026-11-01T09:00:00.000000Z",
+            "activated_on": "2026-11-01T10:00:00.000000Z",
+            "meta": {"step": 2, "custom_certificate_quota": 0, "page_rule_quota": 3,
+                "phishing_detected": false},
+            "owner": {"id": null, "type": "user", "email": null},
+            "account": {"id": "acct-1", "name": "Test account"},
+            "permissions": ["#dns_records:edit", "#zone:read"],
+            "plan": {"id": "free", "name": "Free Website", "price": 0, "currency": "USD",
+                "frequency": "", "is_subscribed": false, "can_subscribe": false,
+                "legacy_id": "free", "legacy_discount": false,
+                "externally_managed": false}
+        }])
     } else {
         json!([])
     };
-    Json(json!({"success": true, "errors": [], "messages": [], "result": result})).into_response()
+    let count = result.as_array().map_or(0, Vec::len);
+    Json(
+        json!({"success": true, "errors": [], "messages": [], "result": result,
+        "result_info": {"page": 1, "per_page": 20, "count": count, "total_count": count,
+            "total_pages": 1}}),
+    )
+    .into_response()
 }
 
 async fn cf_create(
@@ -267,13 +297,32 @@ async fn cf_create(
     }
     assert_eq!(zone, format!("zone-{}", s.zone));
     assert_eq!(body["type"], "TXT");
+    assert!(body["ttl"].is_u64(), "a TTL is sent: {body}");
     let id = s
         .add(
             body["name"].as_str().unwrap().to_owned(),
             body["content"].as_str().unwrap().to_owned(),
         )
         .await;
-    Json(json!({"success": true, "errors": [], "result": {"id": format!("rec{id}"), "name": body["name"], "type": "TXT"}})).into_response()
+    // The record as Cloudflare answers it.
+    let record = json!({
+        "id": format!("rec{id}"),
+        "zone_id": zone,
+        "zone_name": s.zone,
+        "name": body["name"],
+        "type": "TXT",
+        "content": body["content"],
+        "proxiable": false,
+        "proxied": false,
+        "ttl": body["ttl"],
+        "settings": {},
+        "meta": {},
+        "comment": null,
+        "tags": [],
+        "created_on": "2026-12-06T10:00:00.000000Z",
+        "modified_on": "2026-12-06T10:00:00.000000Z"
+    });
+    Json(json!({"success": true, "errors": [], "messages": [], "result": record})).into_response()
 }
 
 async fn cf_delete(
@@ -287,7 +336,7 @@ async fn cf_delete(
     }
     let id: u64 = id.trim_start_matches("rec").parse().unwrap_or(0);
     if s.remove(id).await {
-        Json(json!({"success": true, "errors": [], "result": {"id": format!("rec{id}")}}))
+        Json(json!({"success": true, "errors": [], "messages": [], "result": {"id": format!("rec{id}")}}))
             .into_response()
     } else {
         (StatusCode::NOT_FOUND, Json(json!({"success": false, "errors": [{"code": 81044, "message": "Record does not exist."}]}))).into_response()
