@@ -370,14 +370,19 @@ impl Snapshot {
         self.applied_at = OffsetDateTime::now_utc();
     }
 
-    /// Rebuilds the by-name index; where two certificates cover a name, the one that
-    /// expires last wins.
+    /// Rebuilds the by-name index. Where two certificates cover a name, the one stored
+    /// under that very name wins (a per-host certificate for `example.com` beats the
+    /// wildcard `*.example.com`, which covers `example.com` too: exact beats wildcard),
+    /// then the one that expires last.
     fn index_certs(&mut self) {
         self.cert_names.clear();
+        let rank = |cert: &CertEntry, name: &str| {
+            (cert.record.name.as_str() == name, cert.record.not_after)
+        };
         for cert in self.certs.values() {
             for name in &cert.record.names {
                 let keep = match self.cert_names.get(name.as_str()) {
-                    Some(existing) => existing.record.not_after < cert.record.not_after,
+                    Some(existing) => rank(existing, name.as_str()) < rank(cert, name.as_str()),
                     None => true,
                 };
                 if keep {
