@@ -108,14 +108,15 @@ pub async fn replace_account_credentials<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Whether a DNS-automated domain (one with a DNS credential) covers the hostname `$h`
-/// with its wildcard certificate: the domain itself, or one label below it (`*.d`).
-/// `{h}` is replaced by the SQL expression of the hostname.
-const COVERED_BY_DNS_DOMAIN: &str = "EXISTS (
-    SELECT 1 FROM domains cd
-    WHERE cd.dns_credential_id IS NOT NULL
-      AND (cd.name = {h} OR cd.name = substring({h} from position('.' in {h}) + 1))
-      {issued})";
+/// Whether a DNS-automated domain (one with a DNS credential) covers the hostname `{h}`
+/// with its wildcard certificate: the domain itself, or one label below it (`*.d`);
+/// `{issued}` narrows the domains to those whose wildcard is issued. Two `IN` lists
+/// rather than a join with `OR`, so PostgreSQL hashes the (few) domains once instead of
+/// scanning them per hostname.
+const COVERED_BY_DNS_DOMAIN: &str = "(
+    {h} IN (SELECT cd.name FROM domains cd WHERE cd.dns_credential_id IS NOT NULL {issued})
+    OR substring({h} from position('.' in {h}) + 1)
+       IN (SELECT cd.name FROM domains cd WHERE cd.dns_credential_id IS NOT NULL {issued}))";
 
 fn covered_by_dns_domain(hostname: &str, issued_only: bool) -> String {
     let issued = if issued_only {
@@ -133,15 +134,16 @@ fn covered_by_dns_domain(hostname: &str, issued_only: bool) -> String {
 /// The decision of which exact hostnames get a certificate of their own (HTTP-01):
 /// every hostname of a zone that has no wildcard label and that no DNS-automated domain
 /// covers. Adds a `pending` row for each one that has none; returns the new rows.
-/// One statement: a scan of the zones' distinct hostnames (milliseconds at 10,000
-/// zones), safe for instances running it at once (`ON CONFLICT`).
+/// One statement, safe for instances running it at once (`ON CONFLICT`): a scan of the
+/// zones' distinct hostnames, 0.25 s at 100,000 zones when nothing is new.
 pub async fn add_host_certificates(db: &DatabaseConnection) -> Result<Vec<Uuid>, DbErr> {
     db.query_all_raw(stmt(
         &format!(
             "INSERT INTO certificates (hostname, names, status)
              SELECT z.hostname, jsonb_build_array(z.hostname), 'pending'
              FROM (SELECT DISTINCT hostname FROM zones WHERE position('*' in hostname) = 0) z
-             WHERE NOT {}
+             WHERE NOT EXISTS (SELECT 1 FROM certificates c WHERE c.hostname = z.hostname)
+               AND NOT {}
              ON CONFLICT (hostname) WHERE hostname IS NOT NULL DO NOTHING
              RETURNING id",
             covered_by_dns_domain("z.hostname", false)

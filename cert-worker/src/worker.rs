@@ -13,7 +13,8 @@
 //! failure, and when a shutdown interrupts the wait.
 //!
 //! Per-host certificates (one exact hostname no DNS-automated domain covers) are added
-//! and retired at the start of every pass ([`Worker::sync_host_certificates`]) and then
+//! and retired at the start of a pass every `host_sync_every`
+//! ([`Worker::sync_host_certificates`]) and then
 //! ordered like any other, by HTTP-01 ([`Worker::method`] is where the challenge type is
 //! chosen): the answers go to every proxy as short-lived Redis keys on the change feed,
 //! the worker waits for the live proxies to have applied them, and withdraws them once
@@ -132,6 +133,9 @@ pub struct Worker {
     /// Republishing every certificate after a change of Redis server failed; retried
     /// every pass until it succeeds.
     republish_all: std::sync::atomic::AtomicBool,
+    /// When the per-host certificates were last brought in step with the zones (every
+    /// `host_sync_every`, at the start of a pass).
+    last_host_sync: Mutex<Option<tokio::time::Instant>>,
 }
 
 /// How often the worker checks which Redis server it writes to (besides after every
@@ -167,6 +171,7 @@ impl Worker {
             metrics,
             unpublished: Mutex::new(HashSet::new()),
             republish_all: std::sync::atomic::AtomicBool::new(false),
+            last_host_sync: Mutex::new(None),
         }))
     }
 
@@ -440,8 +445,18 @@ impl Worker {
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<Vec<(Uuid, Outcome)>> {
         self.retry_unpublished().await;
-        if let Err(e) = self.sync_host_certificates().await {
-            tracing::warn!(error = %format!("{e:#}"), "per-host certificates not brought in step with the zones; retrying on the next pass");
+        let sync_due = self
+            .last_host_sync
+            .lock()
+            .await
+            .is_none_or(|at| at.elapsed() >= self.config.host_sync_every);
+        if sync_due {
+            match self.sync_host_certificates().await {
+                Ok(_) => *self.last_host_sync.lock().await = Some(tokio::time::Instant::now()),
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "per-host certificates not brought in step with the zones; retrying on the next pass")
+                }
+            }
         }
         let mut all = Vec::new();
         let mut seen = HashSet::new();
