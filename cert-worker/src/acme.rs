@@ -1,5 +1,6 @@
 //! The ACME side: the account (created once, kept sealed in Postgres) and the steps of
-//! one DNS-01 order for `*.<domain>` and `<domain>`.
+//! one order: DNS-01 for a domain's `*.<domain>` and `<domain>`, HTTP-01 for one exact
+//! hostname ([`ChallengeType`] chooses).
 //!
 //! Client: `instant-acme` — async on tokio and hyper, maintained, RFC 8555 complete with
 //! External Account Binding, and it hands back the CA's problem documents intact, which
@@ -95,10 +96,17 @@ pub struct Acme {
     account: Mutex<Option<(Uuid, Account)>>,
 }
 
-/// One DNS-01 challenge to answer: publish `value` as TXT at `fqdn`.
+/// One challenge to answer. DNS-01: publish `value` as TXT at `fqdn`. HTTP-01: answer
+/// `http://<name>/.well-known/acme-challenge/<token>` with `value`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Challenge {
+    /// The name validated (`d` for both `*.d` and `d`).
+    pub name: String,
+    /// DNS-01: the TXT record's name, `_acme-challenge.<name>`; HTTP-01: `<name>`.
     pub fqdn: String,
+    /// The challenge's token (HTTP-01: the last segment of the URL the CA fetches).
+    pub token: String,
+    /// DNS-01: the TXT value; HTTP-01: the key authorization, the body the CA expects.
     pub value: String,
 }
 
@@ -230,11 +238,13 @@ impl Acme {
         Ok((id, account))
     }
 
-    /// Places an order for `names` and returns it with the challenges to publish.
+    /// Places an order for `names` and returns it with the challenges of `kind` to
+    /// publish.
     pub async fn place_order(
         &self,
         account: &Account,
         names: &[String],
+        kind: ChallengeType,
     ) -> Result<(Order, Vec<Challenge>), AcmeError> {
         let identifiers: Vec<Identifier> =
             names.iter().map(|n| Identifier::Dns(n.clone())).collect();
@@ -242,11 +252,11 @@ impl Acme {
             .new_order(&NewOrder::new(&identifiers))
             .await
             .map_err(acme_err("placing the order"))?;
-        let challenges = challenges(&mut order).await?;
+        let challenges = challenges(&mut order, kind).await?;
         Ok((order, challenges))
     }
 
-    /// Re-opens an order placed earlier (a manual order resumed by URL).
+    /// Re-opens an order placed earlier (a manual DNS-01 order resumed by URL).
     pub async fn resume_order(
         &self,
         account: &Account,
@@ -256,26 +266,30 @@ impl Acme {
             .order(url.to_owned())
             .await
             .map_err(acme_err("re-opening the order"))?;
-        let challenges = challenges(&mut order).await?;
+        let challenges = challenges(&mut order, ChallengeType::Dns01).await?;
         Ok((order, challenges))
     }
 
-    /// Tells the CA the records are in place, waits for validation, finalizes with a
-    /// fresh key and downloads the chain.
-    pub async fn complete(&self, order: &mut Order) -> Result<Issued, AcmeError> {
+    /// Tells the CA the answers of `kind` are in place (TXT records, or the proxies'
+    /// HTTP answers), waits for validation, finalizes with a fresh key and downloads
+    /// the chain.
+    pub async fn complete(
+        &self,
+        order: &mut Order,
+        kind: ChallengeType,
+    ) -> Result<Issued, AcmeError> {
         let mut authorizations = order.authorizations();
         while let Some(authz) = authorizations.next().await {
             let mut authz = authz.map_err(acme_err("reading authorizations"))?;
             if authz.status != AuthorizationStatus::Pending {
                 continue;
             }
-            let mut challenge =
-                authz
-                    .challenge(ChallengeType::Dns01)
-                    .ok_or_else(|| AcmeError::Client {
-                        action: "answering the challenge".into(),
-                        message: "the CA offers no dns-01 challenge".into(),
-                    })?;
+            let mut challenge = authz
+                .challenge(kind.clone())
+                .ok_or_else(|| AcmeError::Client {
+                    action: "answering the challenge".into(),
+                    message: format!("the CA offers no {} challenge", kind_name(&kind)),
+                })?;
             challenge
                 .set_ready()
                 .await
@@ -331,9 +345,9 @@ impl Acme {
     }
 }
 
-/// The dns-01 challenges of an order's pending authorizations. Both `*.d` and `d` are
-/// validated at `_acme-challenge.d`, with two different values.
-async fn challenges(order: &mut Order) -> Result<Vec<Challenge>, AcmeError> {
+/// The challenges of `kind` of an order's pending authorizations. DNS-01: both `*.d`
+/// and `d` are validated at `_acme-challenge.d`, with two different values.
+async fn challenges(order: &mut Order, kind: ChallengeType) -> Result<Vec<Challenge>, AcmeError> {
     let mut out = Vec::new();
     let mut authorizations = order.authorizations();
     while let Some(authz) = authorizations.next().await {
@@ -355,19 +369,42 @@ async fn challenges(order: &mut Order) -> Result<Vec<Challenge>, AcmeError> {
                 message: format!("unexpected identifier {identifier}"),
             });
         };
-        let fqdn = format!("_acme-challenge.{domain}");
+        let domain = domain.clone();
         let challenge = authz
-            .challenge(ChallengeType::Dns01)
+            .challenge(kind.clone())
             .ok_or_else(|| AcmeError::Client {
                 action: "reading authorizations".into(),
-                message: "the CA offers no dns-01 challenge".into(),
+                message: format!(
+                    "the CA offers no {} challenge for {domain}",
+                    kind_name(&kind)
+                ),
             })?;
+        let key_authorization = challenge.key_authorization();
+        let (fqdn, value) = match kind {
+            ChallengeType::Dns01 => (
+                format!("_acme-challenge.{domain}"),
+                key_authorization.dns_value(),
+            ),
+            _ => (domain.clone(), key_authorization.as_str().to_owned()),
+        };
         out.push(Challenge {
+            token: challenge.token.clone(),
+            name: domain,
             fqdn,
-            value: challenge.key_authorization().dns_value(),
+            value,
         });
     }
     Ok(out)
+}
+
+/// The RFC 8555 name of a challenge type, for messages.
+fn kind_name(kind: &ChallengeType) -> &'static str {
+    match kind {
+        ChallengeType::Http01 => "http-01",
+        ChallengeType::Dns01 => "dns-01",
+        ChallengeType::TlsAlpn01 => "tls-alpn-01",
+        _ => "requested",
+    }
 }
 
 /// Why the CA turned the order down: the failed challenges' problem documents (empty

@@ -108,6 +108,105 @@ pub async fn replace_account_credentials<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Whether a DNS-automated domain (one with a DNS credential) covers the hostname `{h}`
+/// with its wildcard certificate: the domain itself, or one label below it (`*.d`);
+/// `{issued}` narrows the domains to those whose wildcard is issued. Two `IN` lists
+/// rather than a join with `OR`, so PostgreSQL hashes the (few) domains once instead of
+/// scanning them per hostname.
+const COVERED_BY_DNS_DOMAIN: &str = "(
+    {h} IN (SELECT cd.name FROM domains cd WHERE cd.dns_credential_id IS NOT NULL {issued})
+    OR substring({h} from position('.' in {h}) + 1)
+       IN (SELECT cd.name FROM domains cd WHERE cd.dns_credential_id IS NOT NULL {issued}))";
+
+fn covered_by_dns_domain(hostname: &str, issued_only: bool) -> String {
+    let issued = if issued_only {
+        "AND EXISTS (SELECT 1 FROM certificates cw
+                     WHERE cw.domain_id = cd.id AND cw.hostname IS NULL
+                       AND cw.chain_pem IS NOT NULL AND cw.not_after > now())"
+    } else {
+        ""
+    };
+    COVERED_BY_DNS_DOMAIN
+        .replace("{h}", hostname)
+        .replace("{issued}", issued)
+}
+
+/// The decision of which exact hostnames get a certificate of their own (HTTP-01):
+/// every hostname of a zone that has no wildcard label and that no DNS-automated domain
+/// covers. Adds a `pending` row for each one that has none; returns the new rows.
+/// One statement, safe for instances running it at once (`ON CONFLICT`): a scan of the
+/// zones' distinct hostnames, 0.25 s at 100,000 zones when nothing is new.
+pub async fn add_host_certificates(db: &DatabaseConnection) -> Result<Vec<Uuid>, DbErr> {
+    db.query_all_raw(stmt(
+        &format!(
+            "INSERT INTO certificates (hostname, names, status)
+             SELECT z.hostname, jsonb_build_array(z.hostname), 'pending'
+             FROM (SELECT DISTINCT hostname FROM zones WHERE position('*' in hostname) = 0) z
+             WHERE NOT EXISTS (SELECT 1 FROM certificates c WHERE c.hostname = z.hostname)
+               AND NOT {}
+             ON CONFLICT (hostname) WHERE hostname IS NOT NULL DO NOTHING
+             RETURNING id",
+            covered_by_dns_domain("z.hostname", false)
+        ),
+        vec![],
+    ))
+    .await?
+    .iter()
+    .map(|r| r.try_get("", "id"))
+    .collect()
+}
+
+/// A per-host certificate no longer needed, locked for retirement.
+#[derive(Debug)]
+pub struct Retired {
+    pub id: Uuid,
+    pub hostname: String,
+    /// It was issued, so its key in Redis must go too.
+    pub issued: bool,
+}
+
+/// The per-host certificates to retire, in `txn`: no zone has their hostname any more
+/// (zones or their domain were deleted), or a DNS-automated domain's *issued* wildcard
+/// covers it now (a credential was added; until the wildcard exists, the host keeps its
+/// own). Each row comes with its claim taken for the life of `txn` ([`Claim`]'s lock),
+/// so a certificate an instance is ordering right now is left for a later sweep.
+pub async fn retirable_host_certificates(txn: &DatabaseTransaction) -> Result<Vec<Retired>, DbErr> {
+    txn.query_all_raw(stmt(
+        &format!(
+            "WITH candidates AS MATERIALIZED (
+                SELECT c.id, c.hostname, c.chain_pem IS NOT NULL AS issued FROM certificates c
+                WHERE c.hostname IS NOT NULL
+                  AND (NOT EXISTS (SELECT 1 FROM zones z WHERE z.hostname = c.hostname)
+                       OR {})
+             )
+             SELECT id, hostname, issued FROM candidates
+             WHERE pg_try_advisory_xact_lock(hashtextextended('certificate:' || id::text, 0))",
+            covered_by_dns_domain("c.hostname", true)
+        ),
+        vec![],
+    ))
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(Retired {
+            id: r.try_get("", "id")?,
+            hostname: r.try_get("", "hostname")?,
+            issued: r.try_get("", "issued")?,
+        })
+    })
+    .collect()
+}
+
+/// Deletes retired per-host certificates (their order log goes with them).
+pub async fn delete_certificates(txn: &DatabaseTransaction, ids: &[Uuid]) -> Result<(), DbErr> {
+    txn.execute_raw(stmt(
+        "DELETE FROM certificates WHERE id = ANY($1)",
+        vec![ids.to_vec().into()],
+    ))
+    .await?;
+    Ok(())
+}
+
 /// Certificates whose next attempt is due, oldest first.
 pub async fn due(db: &DatabaseConnection, limit: usize) -> Result<Vec<Uuid>, DbErr> {
     db.query_all_raw(stmt(
@@ -157,7 +256,12 @@ impl Claim {
 #[derive(Debug, Clone)]
 pub struct Work {
     pub id: Uuid,
+    /// The domain of a wildcard certificate; for a per-host one, its hostname (what logs
+    /// and messages name it by).
     pub domain: String,
+    /// A per-host certificate's exact hostname (ordered by HTTP-01); `None` for a
+    /// domain's wildcard certificate (DNS-01).
+    pub hostname: Option<String>,
     pub names: Vec<String>,
     pub status: CertStatus,
     pub attempts: i32,
@@ -174,11 +278,11 @@ pub struct Work {
 pub async fn load_work(db: &DatabaseConnection, id: Uuid) -> Result<Option<Work>, DbErr> {
     let row = db
         .query_one_raw(stmt(
-            "SELECT c.id, d.name AS domain, c.names, c.status, c.attempts, c.next_attempt_at,
-                    c.order_url, c.manual_txt_name, c.manual_txt_value,
+            "SELECT c.id, COALESCE(d.name, c.hostname) AS domain, c.hostname, c.names, c.status,
+                    c.attempts, c.next_attempt_at, c.order_url, c.manual_txt_name, c.manual_txt_value,
                     cr.name AS cred_name, cr.provider, cr.secret_ciphertext, cr.api_base_url
              FROM certificates c
-             JOIN domains d ON d.id = c.domain_id
+             LEFT JOIN domains d ON d.id = c.domain_id
              LEFT JOIN dns_credentials cr ON cr.id = d.dns_credential_id
              WHERE c.id = $1",
             vec![id.into()],
@@ -191,6 +295,7 @@ pub async fn load_work(db: &DatabaseConnection, id: Uuid) -> Result<Option<Work>
     Ok(Some(Work {
         id: r.try_get("", "id")?,
         domain: r.try_get("", "domain")?,
+        hostname: r.try_get("", "hostname")?,
         names: names
             .as_array()
             .map(|a| {
@@ -514,7 +619,10 @@ pub async fn expiries(db: &DatabaseConnection) -> Result<Vec<OffsetDateTime>, Db
 /// A stored certificate, for (re)publication to Redis.
 pub struct StoredCertificate {
     pub id: Uuid,
+    /// The domain (wildcard) or the hostname (per-host), as in [`Work::domain`].
     pub domain: String,
+    /// A per-host certificate's hostname.
+    pub hostname: Option<String>,
     pub names: Vec<String>,
     pub chain_pem: String,
     pub key_ciphertext: Vec<u8>,
@@ -538,8 +646,9 @@ pub async fn stored_certificates(
     };
     db.query_all_raw(stmt(
         &format!(
-            "SELECT c.id, d.name AS domain, c.names, c.chain_pem, c.key_ciphertext, c.not_before, c.not_after
-             FROM certificates c JOIN domains d ON d.id = c.domain_id
+            "SELECT c.id, COALESCE(d.name, c.hostname) AS domain, c.hostname, c.names, c.chain_pem,
+                    c.key_ciphertext, c.not_before, c.not_after
+             FROM certificates c LEFT JOIN domains d ON d.id = c.domain_id
              WHERE c.chain_pem IS NOT NULL AND c.key_ciphertext IS NOT NULL
                AND c.not_before IS NOT NULL AND c.not_after IS NOT NULL {filter}"
         ),
@@ -552,9 +661,14 @@ pub async fn stored_certificates(
         Ok(StoredCertificate {
             id: r.try_get("", "id")?,
             domain: r.try_get("", "domain")?,
+            hostname: r.try_get("", "hostname")?,
             names: names
                 .as_array()
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
                 .unwrap_or_default(),
             chain_pem: r.try_get("", "chain_pem")?,
             key_ciphertext: r.try_get("", "key_ciphertext")?,

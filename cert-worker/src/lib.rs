@@ -1,13 +1,17 @@
 //! `cert-worker` — Switchyard's certificate worker. It owns the ACME account and the
 //! certificate orders: it obtains one wildcard certificate (`*.<domain>` and `<domain>`)
 //! per domain by ACME DNS-01, answering the challenge through the domain's DNS provider
-//! API (Cloudflare, DigitalOcean, Porkbun) or an operator (`manual`); stores chain and
+//! API (Cloudflare, DigitalOcean, Porkbun) or an operator (`manual`), and one certificate
+//! per exact zone hostname that no DNS-automated domain covers by ACME HTTP-01, answered
+//! by every proxy from a short-lived key it publishes in Redis; stores chain and
 //! sealed key in PostgreSQL; publishes them to Redis for the proxies; and renews them
 //! once a third of their lifetime remains. Failures are stored on the certificate with
 //! the provider's or CA's own words, and retried with capped exponential backoff.
 //!
-//! It must never serve HTTP traffic (its admin listener serves only metrics and health),
-//! never leave a TXT record it created behind (not even when killed: each record is logged
+//! It must never serve HTTP traffic (its admin listener serves only metrics and health;
+//! HTTP-01 answers are the proxies' to serve), never leave a challenge answer in Redis
+//! past its validation (withdrawn after it, expiring by TTL if the worker dies), never
+//! leave a TXT record it created behind (not even when killed: each record is logged
 //! in its order's row, and the next claimant deletes what a dead worker left), never log
 //! or return a secret, and never order a certificate another instance is already ordering.
 //!

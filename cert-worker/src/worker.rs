@@ -12,6 +12,14 @@
 //! TXT records this worker created are always deleted afterwards: after success, after
 //! failure, and when a shutdown interrupts the wait.
 //!
+//! Per-host certificates (one exact hostname no DNS-automated domain covers) are added
+//! and retired at the start of a pass every `host_sync_every`
+//! ([`Worker::sync_host_certificates`]) and then
+//! ordered like any other, by HTTP-01 ([`Worker::method`] is where the challenge type is
+//! chosen): the answers go to every proxy as short-lived Redis keys on the change feed,
+//! the worker waits for the live proxies to have applied them, and withdraws them once
+//! the CA has decided.
+//!
 //! A worker that is killed (SIGKILL, OOM, a crash) cannot delete anything, so each record
 //! is written into its order's row (`acme_orders.dns_records`) before the create call and
 //! again, with the provider's id, as soon as the call returns. Whoever next claims the
@@ -27,9 +35,10 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use fred::prelude::KeysInterface as _;
 use fred::types::Expiration;
-use sea_orm::DatabaseConnection;
+use instant_acme::ChallengeType;
+use sea_orm::{DatabaseConnection, TransactionTrait as _};
 use switchyard_shared::HostPattern;
-use switchyard_shared::model::CertRecord;
+use switchyard_shared::model::{CertRecord, ChallengeRecord};
 use switchyard_shared::store::{self, ChangeSet, Store};
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, watch};
@@ -124,6 +133,9 @@ pub struct Worker {
     /// Republishing every certificate after a change of Redis server failed; retried
     /// every pass until it succeeds.
     republish_all: std::sync::atomic::AtomicBool,
+    /// When the per-host certificates were last brought in step with the zones (every
+    /// `host_sync_every`, at the start of a pass).
+    last_host_sync: Mutex<Option<tokio::time::Instant>>,
 }
 
 /// How often the worker checks which Redis server it writes to (besides after every
@@ -159,6 +171,7 @@ impl Worker {
             metrics,
             unpublished: Mutex::new(HashSet::new()),
             republish_all: std::sync::atomic::AtomicBool::new(false),
+            last_host_sync: Mutex::new(None),
         }))
     }
 
@@ -392,6 +405,39 @@ impl Worker {
         }
     }
 
+    /// Brings the per-host (HTTP-01) certificates in step with the zones
+    /// ([`db::add_host_certificates`] decides which hostnames need one): new ones become
+    /// `pending` and are ordered in this pass; ones no longer needed are deleted, and
+    /// their certificate leaves Redis first (if Redis refuses, nothing is deleted and the
+    /// next pass tries again). Returns how many were added and retired.
+    pub async fn sync_host_certificates(&self) -> anyhow::Result<(usize, usize)> {
+        let added = db::add_host_certificates(&self.db).await?;
+        for id in &added {
+            tracing::info!(certificate = %id, "a zone's hostname needs a certificate of its own (no DNS-automated domain covers it): ordering it by HTTP-01");
+        }
+        let txn = self.db.begin().await?;
+        let retired = db::retirable_host_certificates(&txn).await?;
+        if retired.is_empty() {
+            txn.commit().await?;
+            return Ok((added.len(), 0));
+        }
+        let mut changes = ChangeSet::new();
+        for r in retired.iter().filter(|r| r.issued) {
+            changes.delete_cert(&r.hostname);
+        }
+        self.store
+            .apply(&changes)
+            .await
+            .context("removing retired per-host certificates from Redis")?;
+        let ids: Vec<Uuid> = retired.iter().map(|r| r.id).collect();
+        db::delete_certificates(&txn, &ids).await?;
+        txn.commit().await?;
+        for r in &retired {
+            tracing::info!(certificate = %r.id, hostname = %r.hostname, "per-host certificate retired: no zone has this hostname any more, or a DNS-automated domain's wildcard covers it");
+        }
+        Ok((added.len(), retired.len()))
+    }
+
     /// One pass over the due certificates, `concurrency` at a time, until none is left
     /// due (or shutdown). Returns what happened to each.
     pub async fn run_once(
@@ -399,6 +445,19 @@ impl Worker {
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<Vec<(Uuid, Outcome)>> {
         self.retry_unpublished().await;
+        let sync_due = self
+            .last_host_sync
+            .lock()
+            .await
+            .is_none_or(|at| at.elapsed() >= self.config.host_sync_every);
+        if sync_due {
+            match self.sync_host_certificates().await {
+                Ok(_) => *self.last_host_sync.lock().await = Some(tokio::time::Instant::now()),
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "per-host certificates not brought in step with the zones; retrying on the next pass")
+                }
+            }
+        }
         let mut all = Vec::new();
         let mut seen = HashSet::new();
         loop {
@@ -533,27 +592,15 @@ impl Worker {
         names: &[String],
         mut shutdown: watch::Receiver<bool>,
     ) -> (Option<Uuid>, Result<Attempt, Failure>) {
-        let credential = match &work.credential {
-            Some(c) => c,
-            None => {
-                return (
-                    None,
-                    Err(Failure(format!(
-                        "domain {} has no DNS credential: choose one in the panel so its DNS-01 challenge can be answered",
-                        work.domain
-                    ))),
-                );
-            }
-        };
-        let solver = match Solver::from_credential(credential, &self.config.secrets, &self.http) {
-            Ok(s) => s,
-            Err(e) => return (None, Err(e.into())),
+        let method = match self.method(work) {
+            Ok(m) => m,
+            Err(e) => return (None, Err(e)),
         };
         let (account_id, mut account) = match self.acme.account(&self.db).await {
             Ok(account) => account,
             Err(e) => return (None, Err(e.into())),
         };
-        if let (Solver::Manual, Some(url)) = (&solver, &work.order_url) {
+        if let (Method::Dns(Solver::Manual), Some(url)) = (&method, &work.order_url) {
             let order_id = db::open_order(&self.db, work.id).await.ok().flatten();
             return (order_id, self.resume_manual(work, &account, url).await);
         }
@@ -562,7 +609,9 @@ impl Worker {
             work.id,
             account_id,
             self.config.max_orders_per_hour,
-            matches!(solver, Solver::Api(_)),
+            // The worker answers API and HTTP-01 orders itself: one a dead worker left
+            // open is closed by the next claimant (HTTP-01 answers expire by their TTL).
+            !matches!(method, Method::Dns(Solver::Manual)),
         )
         .await
         {
@@ -570,14 +619,15 @@ impl Worker {
             Ok(Err(limited)) => return (None, Err(limited.into())),
             Err(e) => return (None, Err(e.into())),
         };
-        let placed = match self.acme.place_order(&account, names).await {
+        let kind = method.challenge_type();
+        let placed = match self.acme.place_order(&account, names, kind.clone()).await {
             // The CA forgot the account (its state was reset): register anew and order
             // again at once, rather than failing until someone notices.
             Err(AcmeError::AccountUnknown { .. }) => {
                 match self.acme.replace_account(&self.db, &account).await {
                     Ok((_, replaced)) => {
                         account = replaced;
-                        self.acme.place_order(&account, names).await
+                        self.acme.place_order(&account, names, kind.clone()).await
                     }
                     Err(e) => Err(e),
                 }
@@ -591,8 +641,12 @@ impl Worker {
         if let Err(e) = db::set_order_url(&self.db, order_id, order.url()).await {
             return (Some(order_id), Err(e.into()));
         }
-        let provider = match solver {
-            Solver::Manual => {
+        let provider = match method {
+            Method::Http => {
+                let result = self.solve_http(&mut order, &challenges, shutdown).await;
+                return (Some(order_id), result);
+            }
+            Method::Dns(Solver::Manual) => {
                 let (name, values) = txt_set(&challenges);
                 let next = OffsetDateTime::now_utc() + self.config.poll_every;
                 let result = db::record_manual_wait(
@@ -609,7 +663,7 @@ impl Worker {
                 tracing::info!(certificate = %work.id, txt_name = %name, "manual DNS: waiting for the operator to publish the TXT record");
                 return (Some(order_id), result);
             }
-            Solver::Api(p) => p,
+            Method::Dns(Solver::Api(p)) => p,
         };
         // Records go in before anything may be interrupted, and `created` always holds
         // exactly what must be deleted again.
@@ -624,7 +678,7 @@ impl Worker {
                 let zone = created.first().map(|r| r.zone.clone()).unwrap_or_default();
                 let solve = async {
                     self.propagation.wait_visible(&zone, &name, &values).await?;
-                    Ok::<_, Failure>(self.acme.complete(&mut order).await?)
+                    Ok::<_, Failure>(self.acme.complete(&mut order, kind).await?)
                 };
                 tokio::select! {
                     r = solve => r.map(Attempt::Issued),
@@ -634,6 +688,111 @@ impl Worker {
         };
         self.delete_records(provider.as_ref(), &created).await;
         (Some(order_id), result)
+    }
+
+    /// How a certificate's challenges are answered — the one place this is decided: a
+    /// per-host certificate by HTTP-01 through the proxies; a domain's wildcard by
+    /// DNS-01 through its credential (a provider's API, or an operator for `manual`).
+    fn method(&self, work: &Work) -> Result<Method, Failure> {
+        if work.hostname.is_some() {
+            return Ok(Method::Http);
+        }
+        let Some(credential) = &work.credential else {
+            return Err(Failure(format!(
+                "domain {} has no DNS credential: its wildcard certificate needs DNS-01, so choose one in the panel; \
+                 until then each of its zones' exact hostnames gets a certificate of its own by HTTP-01",
+                work.domain
+            )));
+        };
+        Ok(Method::Dns(Solver::from_credential(
+            credential,
+            &self.config.secrets,
+            &self.http,
+        )?))
+    }
+
+    /// HTTP-01: publishes the answers to every proxy through Redis, waits until the live
+    /// proxies have them, lets the CA validate, and withdraws them again — after
+    /// success, failure, and a shutdown alike (if the worker dies instead, their TTL
+    /// ends them).
+    async fn solve_http(
+        &self,
+        order: &mut instant_acme::Order,
+        challenges: &[Challenge],
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<Attempt, Failure> {
+        // Long enough for the whole validation (the ACME timeout) and a slow CA, short
+        // enough that a dead worker's answers are not served for long.
+        let expires_at =
+            OffsetDateTime::now_utc() + self.config.acme.timeout + CHALLENGE_TTL_MARGIN;
+        let records: Vec<ChallengeRecord> = challenges
+            .iter()
+            .map(|c| ChallengeRecord {
+                host: c.name.clone(),
+                token: c.token.clone(),
+                key_authorization: c.value.clone(),
+                expires_at,
+            })
+            .collect();
+        let mut publish = ChangeSet::new();
+        for r in &records {
+            publish.put_challenge(r);
+        }
+        let applied = self
+            .store
+            .apply(&publish)
+            .await
+            .map_err(|e| Failure(format!("publishing the HTTP-01 answers to Redis: {e}")))?;
+        let solve = async {
+            self.wait_for_proxies(applied.version).await;
+            Ok::<_, Failure>(self.acme.complete(order, ChallengeType::Http01).await?)
+        };
+        let result = tokio::select! {
+            r = solve => r.map(Attempt::Issued),
+            _ = shutdown.wait_for(|stop| *stop) => Ok(Attempt::Interrupted),
+        };
+        let mut withdraw = ChangeSet::new();
+        for r in &records {
+            withdraw.delete_challenge(&r.name());
+        }
+        if let Err(e) = self.store.apply(&withdraw).await {
+            tracing::warn!(error = %e, challenges = records.len(), "HTTP-01 answers not withdrawn from Redis; they expire by themselves at {expires_at}");
+        }
+        result
+    }
+
+    /// Waits (at most [`PROXY_APPLY_WAIT`]) until every live proxy reports having
+    /// applied `version`, so the CA finds the answer whichever proxy it reaches. A proxy
+    /// that is slower than that is not waited for: the CA may still reach another one,
+    /// and its answer says which failed.
+    async fn wait_for_proxies(&self, version: u64) {
+        let deadline = tokio::time::Instant::now() + PROXY_APPLY_WAIT;
+        loop {
+            let behind: Vec<String> = match self.store.fleet().await {
+                Ok(fleet) => fleet
+                    .proxies
+                    .into_iter()
+                    .filter(|p| !p.stale && p.applied_version < version)
+                    .map(|p| p.id)
+                    .collect(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the proxies' status; not waiting for them to apply the HTTP-01 answers");
+                    return;
+                }
+            };
+            if behind.is_empty() {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(
+                    ?behind,
+                    version,
+                    "proxies have not applied the HTTP-01 answers yet; asking the CA to validate anyway"
+                );
+                return;
+            }
+            tokio::time::sleep(PROXY_APPLY_POLL).await;
+        }
     }
 
     /// Creates the challenges' TXT records, logging each in the order's row before the
@@ -697,11 +856,15 @@ impl Worker {
         };
         let (name, values) = txt_set(&challenges);
         if challenges.is_empty() {
-            return Ok(Attempt::Issued(self.acme.complete(&mut order).await?));
+            return Ok(Attempt::Issued(
+                self.acme.complete(&mut order, ChallengeType::Dns01).await?,
+            ));
         }
         let zone = work.domain.clone();
         match self.propagation.check_once(&zone, &name, &values).await? {
-            Ok(()) => Ok(Attempt::Issued(self.acme.complete(&mut order).await?)),
+            Ok(()) => Ok(Attempt::Issued(
+                self.acme.complete(&mut order, ChallengeType::Dns01).await?,
+            )),
             Err(seen) => {
                 tracing::debug!(certificate = %work.id, %seen, "manual TXT record not visible yet");
                 let next = OffsetDateTime::now_utc() + self.config.poll_every;
@@ -748,7 +911,7 @@ impl Worker {
         .await?;
         tracing::info!(certificate = %work.id, domain = %work.domain, not_after = %leaf.not_after, "certificate issued");
         let record = cert_record(
-            &work.domain,
+            &redis_name(&work.domain, work.hostname.as_deref()),
             names,
             &issued.chain_pem,
             &issued.key_pem,
@@ -821,7 +984,7 @@ impl Worker {
                 row.names
             };
             match cert_record(
-                &row.domain,
+                &redis_name(&row.domain, row.hostname.as_deref()),
                 &names,
                 &row.chain_pem,
                 &key_pem,
@@ -842,6 +1005,32 @@ impl Worker {
 /// Certificates per Redis write batch while republishing.
 const PUBLISH_BATCH: usize = 500;
 
+/// How long an HTTP-01 answer outlives the ACME timeout in Redis (its TTL).
+pub const CHALLENGE_TTL_MARGIN: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How long the worker waits for the live proxies to apply its HTTP-01 answers before it
+/// asks the CA to validate: proxies apply a change within milliseconds and report it
+/// within their status debounce (250 ms); ten seconds covers a busy proxy.
+pub const PROXY_APPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+const PROXY_APPLY_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// How a certificate's challenges are answered ([`Worker::method`]).
+enum Method {
+    /// HTTP-01, by every proxy from the answers published in Redis.
+    Http,
+    /// DNS-01, through the domain's credential.
+    Dns(Solver),
+}
+
+impl Method {
+    fn challenge_type(&self) -> ChallengeType {
+        match self {
+            Method::Http => ChallengeType::Http01,
+            Method::Dns(_) => ChallengeType::Dns01,
+        }
+    }
+}
+
 enum Attempt {
     Issued(crate::acme::Issued),
     ManualWaiting,
@@ -857,18 +1046,26 @@ fn txt_set(challenges: &[Challenge]) -> (String, Vec<String>) {
     (name, challenges.iter().map(|c| c.value.clone()).collect())
 }
 
-/// The Redis record of a wildcard certificate: stored under `*.<domain>`, covering
-/// `*.<domain>` and `<domain>` (the proxy picks it for both).
+/// The name a certificate is stored under in Redis: `*.<domain>` for a domain's
+/// wildcard (the proxy picks it for both `*.<domain>` and `<domain>`), the hostname
+/// itself for a per-host certificate (exact beats wildcard at the proxy).
+fn redis_name(domain: &str, hostname: Option<&str>) -> String {
+    match hostname {
+        Some(host) => host.to_owned(),
+        None => format!("*.{domain}"),
+    }
+}
+
+/// The Redis record of a certificate stored under `name` ([`redis_name`]).
 fn cert_record(
-    domain: &str,
+    name: &str,
     names: &[String],
     chain_pem: &str,
     key_pem: &str,
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
 ) -> Result<CertRecord, Failure> {
-    let name = HostPattern::parse(&format!("*.{domain}"))
-        .map_err(|e| Failure(format!("domain {domain}: {e}")))?;
+    let name = HostPattern::parse(name).map_err(|e| Failure(format!("certificate {name}: {e}")))?;
     let names = names
         .iter()
         .map(|n| HostPattern::parse(n).map_err(|e| Failure(format!("name {n}: {e}"))))

@@ -9,7 +9,6 @@ use support::providers::{FakeProvider, Kind, Mode};
 use switchyard_cert_worker::Outcome;
 use switchyard_cert_worker::acme::leaf_info;
 use switchyard_tests::acme::AcmeEnv;
-use switchyard_tests::client::https_get;
 use switchyard_tests::postgres::TestDatabase;
 use switchyard_tests::redis::TestRedis;
 
@@ -78,24 +77,7 @@ async fn issues_and_serves(kind: Kind, domain: &str) -> anyhow::Result<()> {
     let root = env.pebble.issuing_root().await?;
     let proxy = support::Proxy::start(redis.url(), redis.prefix()).await;
     for host in [format!("a.{domain}"), domain.to_owned()] {
-        let https = proxy.https;
-        let root = root.clone();
-        let host2 = host.clone();
-        switchyard_tests::eventually::eventually(
-            std::time::Duration::from_secs(10),
-            &format!("the proxy serves the new certificate for {host}"),
-            || {
-                let (root, host) = (root.clone(), host2.clone());
-                async move {
-                    https_get(https, &host, "/", &root)
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| format!("{e:?}"))
-                }
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n--- proxy log ---\n{}", proxy.log_text()));
+        proxy.wait_serves(&host, &root).await;
     }
 
     drop(proxy);

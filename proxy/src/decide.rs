@@ -5,10 +5,17 @@
 //! and returns either [`Decision::Forward`] — the zone's route, the chosen upstream and
 //! the normalised target to send it — or [`Decision::Answer`], an answer the proxy makes
 //! itself (400, 404, 403, 308, 503; a 503 with `X-Switchyard-Circuit: open` when every
-//! upstream's circuit breaker is open). The fast path (`fast.rs` for HTTP/1, `fast/h2.rs`
+//! upstream's circuit breaker is open; the key authorization of an ACME HTTP-01
+//! challenge, see [`acme_challenge_token`]). The fast path (`fast.rs` for HTTP/1, `fast/h2.rs`
 //! for HTTP/2 streams) and Pingora's HTTP/1 and HTTP/2 path (`service.rs`) all call it,
 //! so they cannot route the same request differently; none has a routing rule of its
 //! own.
+//!
+//! `GET /.well-known/acme-challenge/<token>` is answered right after the host and target
+//! are read, before the zone is looked up: from the challenges the cert worker published
+//! in the snapshot (200, `text/plain`, the key authorization), or 404 — never by a
+//! backend, and whatever the zone's allow-list, auth or HTTPS redirect say, so a CA
+//! validates a per-host certificate through whichever proxy it reaches.
 //!
 //! After the route, its policies ([`crate::policy::RoutePolicy`]) in this order: head
 //! size (431, [`head_size`]), rate limit (429), basic auth (401), JWT (401, `Bearer`
@@ -218,6 +225,9 @@ pub struct Answer {
     pub close: bool,
     /// Further headers of the answer (`Retry-After`, `WWW-Authenticate`).
     pub headers: Vec<(&'static str, String)>,
+    /// The whole body (`text/plain`), in place of the message and the request id: an
+    /// ACME HTTP-01 challenge's key authorization, which the CA compares byte for byte.
+    pub body: Option<String>,
 }
 
 /// Why a request was answered or failed, as the access log, metrics and traces name it
@@ -230,6 +240,9 @@ pub enum Category {
     BadHeader,
     BadFraming,
     NoZone,
+    /// `/.well-known/acme-challenge/<token>`: answered from the published HTTP-01
+    /// challenges (200 with the key authorization, or 404 for an unknown token).
+    AcmeChallenge,
     Forbidden,
     Redirect,
     /// The route's rate limit (429).
@@ -288,6 +301,7 @@ impl Category {
             Category::BadHeader => "bad_header",
             Category::BadFraming => "bad_framing",
             Category::NoZone => "no_zone",
+            Category::AcmeChallenge => "acme_challenge",
             Category::Forbidden => "forbidden",
             Category::Redirect => "redirect",
             Category::RateLimited => "rate_limited",
@@ -301,6 +315,20 @@ impl Category {
             Category::CircuitOpen => "circuit_open",
         }
     }
+}
+
+/// Where HTTP-01 challenges are answered (RFC 8555 §8.3).
+pub const ACME_CHALLENGE_PATH: &str = "/.well-known/acme-challenge/";
+
+/// The token a `GET` or `HEAD` of `/.well-known/acme-challenge/<token>` asks for (on
+/// the normalised path; the query is ignored). Such a request is the fleet's to answer,
+/// whatever the host's zone says: an answer for a token that is not a possible ACME
+/// token (a further `/`, other characters) is a 404 like an unknown one.
+pub fn acme_challenge_token<'t>(method: &[u8], target: &'t RequestTarget) -> Option<&'t str> {
+    if method != b"GET" && method != b"HEAD" {
+        return None;
+    }
+    target.path().strip_prefix(ACME_CHALLENGE_PATH)
 }
 
 /// A method is a token; upper-case only unless `allow_lowercase`.
@@ -324,6 +352,7 @@ impl Router {
                 route: None,
                 close: status == 400,
                 headers: Vec::new(),
+                body: None,
             }))
         };
         if !method_allowed(facts.method, self.settings.allow_lowercase_methods) {
@@ -365,9 +394,38 @@ impl Router {
                     route: None,
                     close: true,
                     headers: Vec::new(),
+                    body: None,
                 }));
             }
         };
+        // HTTP-01 validation: before the zone and any of its policies (allow-list, auth,
+        // HTTPS redirect), because the CA must reach it whatever they say.
+        if let Some(token) = acme_challenge_token(facts.method, &target) {
+            let answer = self
+                .live
+                .load()
+                .challenge_answer(&host, token, time::OffsetDateTime::now_utc())
+                .map(str::to_owned);
+            let (status, message) = match &answer {
+                Some(_) => (200, String::new()),
+                None if switchyard_shared::model::is_challenge_token(token) => (
+                    404,
+                    format!("404 Not Found: no ACME challenge \"{token}\" for host \"{host}\""),
+                ),
+                None => (404, "404 Not Found: not an ACME challenge token".to_owned()),
+            };
+            return Decision::Answer(Box::new(Answer {
+                status,
+                category: Category::AcmeChallenge,
+                message,
+                location: None,
+                host,
+                route: None,
+                close: false,
+                headers: Vec::new(),
+                body: answer,
+            }));
+        }
         let route = {
             let snapshot = self.live.load();
             snapshot
@@ -385,6 +443,7 @@ impl Router {
                 route,
                 close: false,
                 headers: Vec::new(),
+                body: None,
             }))
         };
         let Some(route) = route else {
@@ -440,6 +499,7 @@ impl Router {
                     // A body, if any, is not read: nothing after it can be framed.
                     close: true,
                     headers: Vec::new(),
+                    body: None,
                 }));
             }
             match policy.admit(facts.client_ip, facts.headers) {
@@ -474,6 +534,7 @@ impl Router {
                         route: Some(route.clone()),
                         close: false,
                         headers: vec![header],
+                        body: None,
                     }));
                 }
             }
@@ -509,6 +570,7 @@ impl Router {
                     // The body is not read: nothing after it can be framed.
                     close: true,
                     headers: Vec::new(),
+                    body: None,
                 }));
             }
             if let Some(path) = policy.rewrite(r.path_prefix.as_str(), target.path()) {
@@ -563,6 +625,7 @@ impl Router {
                     route: Some(route),
                     close: false,
                     headers: vec![("x-switchyard-circuit", "open".to_owned())],
+                    body: None,
                 }))
             }
         }

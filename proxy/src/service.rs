@@ -290,6 +290,21 @@ pub(crate) fn own_answer(
     Ok((resp, Bytes::from(body)))
 }
 
+/// An answer of the proxy's own whose body is exactly `body` (`text/plain`, no request
+/// id in it: an ACME challenge's key authorization); the request id is in the header.
+pub(crate) fn exact_answer(
+    status: u16,
+    body: String,
+    request_id: &str,
+) -> Result<(ResponseHeader, Bytes)> {
+    let mut resp = ResponseHeader::build(status, Some(4))?;
+    resp.insert_header("content-type", "text/plain")?;
+    resp.insert_header("content-length", body.len().to_string())?;
+    resp.insert_header("cache-control", "no-store")?;
+    resp.insert_header("x-request-id", request_id)?;
+    Ok((resp, Bytes::from(body)))
+}
+
 /// The content type and body of an answer of the proxy's own: the route's page for
 /// `status`, else the plain-text message with the request id. Both paths answer so.
 pub(crate) fn own_body(
@@ -603,12 +618,19 @@ impl ProxyHttp for Router {
                     route,
                     close,
                     headers,
+                    body,
                 } = *a;
                 ctx.host = host;
                 ctx.route = route;
                 ctx.error = Some(category);
                 if close {
                     session.set_keepalive(None);
+                }
+                if let Some(body) = body {
+                    let (resp, body) = exact_answer(status, body, &ctx.request_id)?;
+                    session.write_response_header(Box::new(resp), false).await?;
+                    session.write_response_body(Some(body), true).await?;
+                    return Ok(true);
                 }
                 self.respond(
                     session,

@@ -19,7 +19,7 @@ use arc_swap::ArcSwap;
 use pingora::tls::pkey::{PKey, Private};
 use pingora::tls::x509::X509;
 use serde::{Deserialize, Serialize};
-use switchyard_shared::model::{CertRecord, HostRecord, Route};
+use switchyard_shared::model::{CertRecord, ChallengeRecord, HostRecord, Route};
 use switchyard_shared::route_match::Precedence;
 use switchyard_shared::{FORMAT_VERSION, HostMatcher, HostPattern, RequestTarget};
 use time::OffsetDateTime;
@@ -212,6 +212,8 @@ pub struct Update {
     pub feed_id: String,
     pub zones: Vec<(String, Option<Arc<HostEntry>>)>,
     pub certs: Vec<(String, Option<Arc<CertEntry>>)>,
+    /// HTTP-01 challenge answers by name (`<host>/<token>`).
+    pub challenges: Vec<(String, Option<Arc<ChallengeRecord>>)>,
 }
 
 /// The routing state at one version.
@@ -226,6 +228,9 @@ pub struct Snapshot {
     certs: HashMap<String, Arc<CertEntry>>,
     /// Certificates by every name they cover (`*.example.com`, `example.com`).
     cert_names: HashMap<String, Arc<CertEntry>>,
+    /// HTTP-01 challenge answers the cert worker published, by `<host>/<token>`. Few
+    /// (one per order in flight) and short-lived; never saved to the snapshot file.
+    challenges: HashMap<String, Arc<ChallengeRecord>>,
 }
 
 impl Default for Snapshot {
@@ -243,6 +248,7 @@ impl Snapshot {
             hosts: HostMatcher::new(),
             certs: HashMap::new(),
             cert_names: HashMap::new(),
+            challenges: HashMap::new(),
         }
     }
 
@@ -267,9 +273,35 @@ impl Snapshot {
                 .map(|c| (c.record.name.to_string(), c))
                 .collect(),
             cert_names: HashMap::new(),
+            challenges: HashMap::new(),
         };
         snapshot.index_certs();
         snapshot
+    }
+
+    /// Replaces the HTTP-01 challenge answers (a full reload read them all).
+    pub fn set_challenges(&mut self, records: Vec<ChallengeRecord>) {
+        self.challenges = records
+            .into_iter()
+            .map(|r| (r.name(), Arc::new(r)))
+            .collect();
+    }
+
+    /// The key authorization that answers `/.well-known/acme-challenge/<token>` for a
+    /// normalised `host` at `now`: only the challenge of that very host and token, and
+    /// only until it expires (an expiry sends no change notification).
+    pub fn challenge_answer(&self, host: &str, token: &str, now: OffsetDateTime) -> Option<&str> {
+        if self.challenges.is_empty() {
+            return None;
+        }
+        self.challenges
+            .get(&ChallengeRecord::name_of(host, token))
+            .filter(|c| c.expires_at > now)
+            .map(|c| c.key_authorization.as_str())
+    }
+
+    pub fn challenge_count(&self) -> usize {
+        self.challenges.len()
     }
 
     /// The entry of the most specific pattern matching a normalised host.
@@ -327,19 +359,30 @@ impl Snapshot {
             }
             self.index_certs();
         }
+        for (name, entry) in &update.challenges {
+            match entry {
+                Some(entry) => self.challenges.insert(name.clone(), entry.clone()),
+                None => self.challenges.remove(name),
+            };
+        }
         self.version = update.version;
         self.feed_id = update.feed_id.clone();
         self.applied_at = OffsetDateTime::now_utc();
     }
 
-    /// Rebuilds the by-name index; where two certificates cover a name, the one that
-    /// expires last wins.
+    /// Rebuilds the by-name index. Where two certificates cover a name, the one stored
+    /// under that very name wins (a per-host certificate for `example.com` beats the
+    /// wildcard `*.example.com`, which covers `example.com` too: exact beats wildcard),
+    /// then the one that expires last.
     fn index_certs(&mut self) {
         self.cert_names.clear();
+        let rank = |cert: &CertEntry, name: &str| {
+            (cert.record.name.as_str() == name, cert.record.not_after)
+        };
         for cert in self.certs.values() {
             for name in &cert.record.names {
                 let keep = match self.cert_names.get(name.as_str()) {
-                    Some(existing) => existing.record.not_after < cert.record.not_after,
+                    Some(existing) => rank(existing, name.as_str()) < rank(cert, name.as_str()),
                     None => true,
                 };
                 if keep {

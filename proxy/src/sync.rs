@@ -338,6 +338,7 @@ impl Syncer {
         }
         self.registry.resolve_missing().await;
         let mut snapshot = Snapshot::build(raw.version, raw.feed_id, hosts, certs);
+        snapshot.set_challenges(raw.challenges);
         // Keep a previously valid record where Redis now holds an invalid one.
         let live = self.writer.live().load_full();
         for rejected in &raw.rejected {
@@ -354,6 +355,7 @@ impl Syncer {
                     feed_id: snapshot.feed_id.clone(),
                     zones: vec![(key.clone(), Some(previous))],
                     certs: vec![],
+                    challenges: vec![],
                 });
             }
         }
@@ -383,6 +385,7 @@ impl Syncer {
         let current = self.writer.live().load().version;
         let mut zone_names = Vec::new();
         let mut cert_names = Vec::new();
+        let mut challenge_names = Vec::new();
         for (expected, entry) in (current + 1..).zip(entries.iter()) {
             if !switchyard_shared::keys::readable_format(&entry.format) {
                 return Err(format!(
@@ -399,7 +402,10 @@ impl Syncer {
             }
             zone_names.extend(entry.zones.iter().cloned());
             cert_names.extend(entry.certs.iter().cloned());
+            challenge_names.extend(entry.challenges.iter().cloned());
         }
+        challenge_names.sort();
+        challenge_names.dedup();
         zone_names.sort();
         zone_names.dedup();
         cert_names.sort();
@@ -434,6 +440,20 @@ impl Syncer {
                 }
             }
         }
+        let challenges = store
+            .challenges(&challenge_names)
+            .await
+            .map_err(|e| e.to_string())?;
+        for (name, record) in challenges {
+            match record {
+                None => update.challenges.push((name, None)),
+                Some(Ok(c)) => update.challenges.push((name, Some(Arc::new(c)))),
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "ACME challenge refused; it is not answered");
+                    self.metrics.rejected_records.inc();
+                }
+            }
+        }
         self.registry.resolve_missing().await;
         self.writer.apply(&update).await;
         self.applied.notify_one();
@@ -442,7 +462,7 @@ impl Syncer {
         self.publish_gauges(&live);
         tracing::debug!(
             version = live.version,
-            changes = zone_names.len() + cert_names.len(),
+            changes = zone_names.len() + cert_names.len() + challenge_names.len(),
             "applied changes"
         );
         Ok(())

@@ -11,7 +11,9 @@
 //! | `switchyard:zones` | set | every pattern that has a `zone:` key |
 //! | `switchyard:cert:<name>` | string | [`CertRecord`](crate::model::CertRecord) JSON |
 //! | `switchyard:certs` | set | every name that has a `cert:` key |
-//! | `switchyard:changes` | stream | one entry per version: which zones and certs changed |
+//! | `switchyard:acme-challenge:<host>/<token>` | string, TTL | [`ChallengeRecord`](crate::model::ChallengeRecord) JSON: an HTTP-01 answer |
+//! | `switchyard:acme-challenges` | sorted set | every `<host>/<token>` with a challenge key, scored by its expiry (Unix seconds) |
+//! | `switchyard:changes` | stream | one entry per version: which zones, certs and challenges changed |
 //! | `switchyard:proxies` | hash | proxy id → [`ProxyStatus`](crate::model::ProxyStatus) JSON |
 //! | `switchyard:tls:ticket-keys` | hash | the TLS session ticket key ring the proxies share: `generation`, `rotated_at`, `keys` |
 //! | `switchyard:heartbeat:cert-worker` | string | last cert-worker heartbeat (RFC 3339) |
@@ -117,6 +119,18 @@ impl Keys {
         format!("{}certs", self.prefix)
     }
 
+    /// String, expiring: one HTTP-01 challenge answer, by its name `<host>/<token>`
+    /// ([`crate::model::ChallengeRecord::name`]), as the URL it answers reads.
+    pub fn acme_challenge(&self, name: &str) -> String {
+        format!("{}acme-challenge:{name}", self.prefix)
+    }
+
+    /// Sorted set: every challenge name with a key, scored by its expiry (Unix
+    /// seconds), so a writer prunes what a dead worker left to expire.
+    pub fn acme_challenge_index(&self) -> String {
+        format!("{}acme-challenges", self.prefix)
+    }
+
     /// Stream: the change feed.
     pub fn changes(&self) -> String {
         format!("{}changes", self.prefix)
@@ -189,6 +203,11 @@ mod tests {
         assert_eq!(k.zone_index(), "t1:zones");
         assert_eq!(k.proxies(), "t1:proxies");
         assert_eq!(k.heartbeat("cert-worker"), "t1:heartbeat:cert-worker");
+        assert_eq!(
+            k.acme_challenge("a.example.com/tok"),
+            "t1:acme-challenge:a.example.com/tok"
+        );
+        assert_eq!(k.acme_challenge_index(), "t1:acme-challenges");
         assert_eq!(Keys::default().version(), "switchyard:version");
         assert_eq!(Keys::new("{sy}:").unwrap().version(), "{sy}:version");
     }

@@ -28,6 +28,6 @@ pub use backend::{BackendUrl, UrlTemplate};
 pub use hostname::{HostPattern, HostnameError, normalize_hostname, normalize_request_host};
 pub use keys::{FORMAT_VERSION, Keys};
 pub use matcher::{HostMatcher, Specificity};
-pub use model::{CertRecord, HostRecord, ProxyStatus, Route, ZoneSpec};
+pub use model::{CertRecord, ChallengeRecord, HostRecord, ProxyStatus, Route, ZoneSpec};
 pub use path::{RequestTarget, TargetError};
 pub use store::{ChangeSet, Store, StoreError};

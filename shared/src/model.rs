@@ -495,6 +495,118 @@ impl CertRecord {
     }
 }
 
+/// The longest ACME challenge token accepted. RFC 8555 tokens carry at least 128 bits
+/// of entropy in base64url (22+ characters); CAs use 43. This bounds memory and keys.
+pub const MAX_CHALLENGE_TOKEN_LEN: usize = 128;
+
+/// An HTTP-01 challenge the fleet answers while a CA validates a per-host order: the
+/// value of `acme-challenge:<host>/<token>` in Redis, written by the cert worker with a
+/// TTL and deleted once the CA has decided. Every proxy answers
+/// `GET http://<host>/.well-known/acme-challenge/<token>` with `key_authorization`
+/// until `expires_at` (the key's TTL ends then too; the proxy checks the time itself,
+/// because an expiry sends no change notification).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeRecord {
+    /// The exact, normalised hostname being validated.
+    pub host: String,
+    /// The challenge token: the last segment of the URL path.
+    pub token: String,
+    /// `<token>.<account key thumbprint>`: the whole answer body (RFC 8555 §8.3).
+    pub key_authorization: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// Whether `token` is a possible ACME token: 1–[`MAX_CHALLENGE_TOKEN_LEN`] base64url
+/// characters (RFC 8555 §8.1). Anything else is never looked up.
+pub fn is_challenge_token(token: &str) -> bool {
+    (1..=MAX_CHALLENGE_TOKEN_LEN).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl ChallengeRecord {
+    /// The name it is stored under and listed by in the feed: `<host>/<token>`, the
+    /// same as the URL it answers (`host` + `/.well-known/acme-challenge/` + `token`).
+    pub fn name(&self) -> String {
+        Self::name_of(&self.host, &self.token)
+    }
+
+    /// The name of the challenge of `host` with `token`.
+    pub fn name_of(host: &str, token: &str) -> String {
+        format!("{host}/{token}")
+    }
+
+    /// Parses and validates a record stored under the key for `key_name`.
+    pub fn from_json(key_name: &str, json: &[u8]) -> Result<Self, RecordError> {
+        let record: ChallengeRecord =
+            serde_json::from_slice(json).map_err(|source| RecordError::Json {
+                kind: "challenge",
+                key: key_name.to_owned(),
+                source,
+            })?;
+        let mut errors = Vec::new();
+        match crate::hostname::normalize_hostname(&record.host) {
+            Ok(normal) if normal == record.host => {}
+            Ok(normal) => errors.push(FieldError {
+                field: "host".into(),
+                problem: format!(
+                    "\"{}\" is not in normal form (expected \"{normal}\")",
+                    record.host
+                ),
+            }),
+            Err(e) => errors.push(FieldError {
+                field: "host".into(),
+                problem: format!("\"{}\": {e}; an exact hostname is required", record.host),
+            }),
+        }
+        if !is_challenge_token(&record.token) {
+            errors.push(FieldError {
+                field: "token".into(),
+                problem: format!(
+                    "is not 1–{MAX_CHALLENGE_TOKEN_LEN} base64url characters (A–Z, a–z, 0–9, -, _)"
+                ),
+            });
+        }
+        let thumbprint = record
+            .key_authorization
+            .strip_prefix(record.token.as_str())
+            .and_then(|rest| rest.strip_prefix('.'));
+        if !thumbprint.is_some_and(is_challenge_token) {
+            errors.push(FieldError {
+                field: "key_authorization".into(),
+                problem: "is not \"<token>.<base64url account key thumbprint>\"".into(),
+            });
+        }
+        if record.name() != key_name {
+            errors.push(FieldError {
+                field: "host".into(),
+                problem: format!(
+                    "record is for \"{}\" but is stored under \"{key_name}\"",
+                    record.name()
+                ),
+            });
+        }
+        if !errors.is_empty() {
+            return Err(RecordError::Invalid {
+                kind: "challenge",
+                key: key_name.to_owned(),
+                problems: ValidationErrors {
+                    item: format!("ACME challenge \"{key_name}\""),
+                    errors,
+                },
+            });
+        }
+        Ok(record)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("records always serialise")
+    }
+}
+
 /// What a proxy publishes about itself in the `proxies` hash. Unknown fields are
 /// ignored, so a proxy upgraded before the panel (the upgrade order) can publish more.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -996,5 +1108,50 @@ mod tests {
                 .to_string()
                 .contains("not after not_before")
         );
+    }
+
+    #[test]
+    fn challenge_records_are_checked_against_their_key() {
+        let good = serde_json::json!({
+            "host": "shop.example.net",
+            "token": "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0",
+            "key_authorization": "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI",
+            "expires_at": "2026-01-01T00:10:00Z"
+        });
+        let key = "shop.example.net/LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0";
+        let r = ChallengeRecord::from_json(key, &serde_json::to_vec(&good).unwrap()).unwrap();
+        assert_eq!(r.name(), key);
+        assert_eq!(
+            ChallengeRecord::from_json(key, r.to_json().as_bytes()).unwrap(),
+            r
+        );
+        for (field, value, problem) in [
+            ("host", "Shop.Example.NET", "not in normal form"),
+            ("host", "*.example.net", "exact hostname"),
+            ("token", "a/b", "base64url"),
+            ("key_authorization", "other.9jg46WB3rR", "<token>."),
+            (
+                "key_authorization",
+                "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0.",
+                "<token>.",
+            ),
+        ] {
+            let mut bad = good.clone();
+            bad[field] = value.into();
+            let err = ChallengeRecord::from_json(key, &serde_json::to_vec(&bad).unwrap())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(problem), "{field}={value}: {err}");
+        }
+        let err =
+            ChallengeRecord::from_json("other.example.net/x", &serde_json::to_vec(&good).unwrap())
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("stored under"), "{err}");
+        assert!(is_challenge_token("a-Z_0"));
+        assert!(!is_challenge_token(""));
+        assert!(!is_challenge_token(
+            &"a".repeat(MAX_CHALLENGE_TOKEN_LEN + 1)
+        ));
     }
 }

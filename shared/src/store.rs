@@ -4,7 +4,10 @@
 //! Writes go through one Lua script so that a batch — one zone or ten thousand — becomes
 //! visible at once: it checks the format, bumps `version`, sets or deletes the record keys,
 //! keeps the index sets in step and appends one entry to the `changes` stream naming what
-//! changed. Readers take a snapshot by noting the version and the last feed entry, then
+//! changed. HTTP-01 challenge answers ride the same script and feed (so proxies learn of
+//! one as fast as of a zone), but their keys carry a TTL and their index is a sorted set
+//! scored by expiry: a challenge a dead worker never withdrew disappears by itself, and
+//! the next challenge write prunes its name from the index. Readers take a snapshot by noting the version and the last feed entry, then
 //! reading every record; replaying the feed from that entry brings them to the present,
 //! because every entry names keys whose full current value is read again.
 
@@ -17,7 +20,7 @@ use fred::types::streams::XReadResponse;
 use futures_util::StreamExt;
 
 use crate::keys::{FORMAT_VERSION, Keys};
-use crate::model::{CertRecord, HostRecord, RecordError};
+use crate::model::{CertRecord, ChallengeRecord, HostRecord, RecordError};
 
 /// Feed entries kept in the stream before Redis trims the oldest; a reader further
 /// behind than this reloads fully. 100k entries of a few hundred bytes is tens of MB.
@@ -38,23 +41,42 @@ if tonumber(ARGV[1]) > format then
   redis.call('SET', KEYS[1], ARGV[1])
 end
 local v = redis.call('INCR', KEYS[2])
-local n = #KEYS - 5
+local n = #KEYS - 6
+local now = tonumber(ARGV[7])
 for i = 1, n do
-  local base = 5 + (i - 1) * 3
-  local index = KEYS[4]
-  if ARGV[base + 1] == 'c' then index = KEYS[5] end
+  local base = 7 + (i - 1) * 4
+  local kind = ARGV[base + 1]
   local member = ARGV[base + 2]
   local value = ARGV[base + 3]
-  if value == '' then
-    redis.call('DEL', KEYS[5 + i])
-    redis.call('SREM', index, member)
+  if kind == 'a' then
+    if value == '' then
+      redis.call('DEL', KEYS[6 + i])
+      redis.call('ZREM', KEYS[6], member)
+    else
+      local expires = tonumber(ARGV[base + 4])
+      redis.call('SET', KEYS[6 + i], value, 'EX', math.max(1, expires - now))
+      redis.call('ZADD', KEYS[6], expires, member)
+    end
   else
-    redis.call('SET', KEYS[5 + i], value)
-    redis.call('SADD', index, member)
+    local index = KEYS[4]
+    if kind == 'c' then index = KEYS[5] end
+    if value == '' then
+      redis.call('DEL', KEYS[6 + i])
+      redis.call('SREM', index, member)
+    else
+      redis.call('SET', KEYS[6 + i], value)
+      redis.call('SADD', index, member)
+    end
   end
 end
-local id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*',
-  'v', v, 'format', tostring(format), 'zones', ARGV[3], 'certs', ARGV[4])
+local fields = {'v', v, 'format', tostring(format), 'zones', ARGV[3], 'certs', ARGV[4]}
+if ARGV[6] ~= '[]' then
+  -- Challenges whose keys expired (a worker that died mid-order) leave the index too.
+  redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now)
+  table.insert(fields, 'challenges')
+  table.insert(fields, ARGV[6])
+end
+local id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', unpack(fields))
 return {v, id}
 "#;
 
@@ -87,6 +109,8 @@ pub enum StoreError {
 pub struct ChangeSet {
     zones: Vec<(String, Option<String>)>,
     certs: Vec<(String, Option<String>)>,
+    /// HTTP-01 challenges: name, JSON and expiry (Unix seconds); `None` deletes.
+    challenges: Vec<(String, Option<(String, i64)>)>,
     /// The highest data format a record of this batch needs (0: none written yet).
     format: u32,
 }
@@ -123,6 +147,21 @@ impl ChangeSet {
         self
     }
 
+    /// Publishes an HTTP-01 challenge answer until its `expires_at` (the key's TTL).
+    pub fn put_challenge(&mut self, record: &ChallengeRecord) -> &mut Self {
+        self.challenges.push((
+            record.name(),
+            Some((record.to_json(), record.expires_at.unix_timestamp())),
+        ));
+        self
+    }
+
+    /// Withdraws an HTTP-01 challenge answer, by its name `<host>/<token>`.
+    pub fn delete_challenge(&mut self, name: &str) -> &mut Self {
+        self.challenges.push((name.to_owned(), None));
+        self
+    }
+
     /// The zone writes of this batch, as the write applies them: each hostname pattern
     /// with the exact JSON its key gets (`None`: the key is deleted).
     pub fn zone_values(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
@@ -130,11 +169,11 @@ impl ChangeSet {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.zones.is_empty() && self.certs.is_empty()
+        self.zones.is_empty() && self.certs.is_empty() && self.challenges.is_empty()
     }
 
     pub fn len(&self) -> usize {
-        self.zones.len() + self.certs.len()
+        self.zones.len() + self.certs.len() + self.challenges.len()
     }
 
     /// The data format this batch needs Redis to be at: 1, or 2 when a zone record has
@@ -161,6 +200,9 @@ pub struct FeedEntry {
     pub format: String,
     pub zones: Vec<String>,
     pub certs: Vec<String>,
+    /// HTTP-01 challenge names (`<host>/<token>`); the field is absent from entries
+    /// without any (and from writers older than challenges), which read as none.
+    pub challenges: Vec<String>,
 }
 
 /// Everything in Redis at (or slightly after) `version`; see the module docs.
@@ -173,7 +215,9 @@ pub struct Snapshot {
     pub feed_id: String,
     pub zones: Vec<HostRecord>,
     pub certs: Vec<CertRecord>,
-    /// Records that failed validation, left out of `zones` / `certs`.
+    /// HTTP-01 challenge answers not yet expired.
+    pub challenges: Vec<ChallengeRecord>,
+    /// Records that failed validation, left out of `zones` / `certs` / `challenges`.
     pub rejected: Vec<RecordError>,
 }
 
@@ -243,7 +287,12 @@ impl Store {
         target = "switchyard_trace",
         name = "redis transaction",
         skip_all,
-        fields(db.system = "redis", zones = changes.zones.len(), certs = changes.certs.len())
+        fields(
+            db.system = "redis",
+            zones = changes.zones.len(),
+            certs = changes.certs.len(),
+            challenges = changes.challenges.len()
+        )
     )]
     pub async fn apply(&self, changes: &ChangeSet) -> Result<Applied, StoreError> {
         if changes.is_empty() {
@@ -257,15 +306,21 @@ impl Store {
             k.changes(),
             k.zone_index(),
             k.cert_index(),
+            k.acme_challenge_index(),
         ];
-        let zone_names: Vec<&str> = changes.zones.iter().map(|(n, _)| n.as_str()).collect();
-        let cert_names: Vec<&str> = changes.certs.iter().map(|(n, _)| n.as_str()).collect();
+        fn names<T>(list: &[(String, T)]) -> String {
+            let names: Vec<&str> = list.iter().map(|(n, _)| n.as_str()).collect();
+            serde_json::to_string(&names).expect("names serialise")
+        }
         let mut args: Vec<String> = vec![
             changes.format_needed().to_string(),
             FEED_MAX_LEN.to_string(),
-            serde_json::to_string(&zone_names).expect("names serialise"),
-            serde_json::to_string(&cert_names).expect("names serialise"),
+            names(&changes.zones),
+            names(&changes.certs),
             FORMAT_VERSION.to_string(),
+            names(&changes.challenges),
+            // The writer's clock: challenge TTLs are what is left until `expires_at`.
+            time::OffsetDateTime::now_utc().unix_timestamp().to_string(),
         ];
         for (kind, list) in [("z", &changes.zones), ("c", &changes.certs)] {
             for (name, value) in list {
@@ -274,10 +329,18 @@ impl Store {
                 } else {
                     k.cert(name)
                 });
-                args.push(kind.to_owned());
-                args.push(name.clone());
-                args.push(value.clone().unwrap_or_default());
+                args.extend([
+                    kind.to_owned(),
+                    name.clone(),
+                    value.clone().unwrap_or_default(),
+                    String::new(),
+                ]);
             }
+        }
+        for (name, value) in &changes.challenges {
+            keys.push(k.acme_challenge(name));
+            let (json, expires) = value.clone().unwrap_or_default();
+            args.extend(["a".to_owned(), name.clone(), json, expires.to_string()]);
         }
         let result: Result<(u64, String), _> = self
             .write
@@ -342,6 +405,28 @@ impl Store {
                 Some(Ok(r)) => snapshot.certs.push(r),
                 Some(Err(e)) => snapshot.rejected.push(e),
                 None => tracing::debug!(cert = %name, "indexed cert vanished while reading"),
+            }
+        }
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        // A plain command: fred's sorted-set interface is a feature this crate does not
+        // otherwise need.
+        let challenge_names: Vec<String> = self
+            .client
+            .custom(
+                fred::cmd!("ZRANGEBYSCORE"),
+                vec![
+                    self.keys.acme_challenge_index(),
+                    now.to_string(),
+                    "+inf".to_owned(),
+                ],
+            )
+            .await?;
+        for (_, record) in self.challenges(&challenge_names).await? {
+            match record {
+                Some(Ok(r)) => snapshot.challenges.push(r),
+                Some(Err(e)) => snapshot.rejected.push(e),
+                // Expired (its TTL ended) or withdrawn while reading.
+                None => {}
             }
         }
         Ok(snapshot)
@@ -412,6 +497,27 @@ impl Store {
             .collect())
     }
 
+    /// Reads the named HTTP-01 challenges; `None` for a name without a key (withdrawn,
+    /// or expired).
+    pub async fn challenges(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<(String, Option<Result<ChallengeRecord, RecordError>>)>, StoreError> {
+        let values = self
+            .fetch(names.iter().map(|n| self.keys.acme_challenge(n)).collect())
+            .await?;
+        Ok(names
+            .iter()
+            .zip(values)
+            .map(|(n, v)| {
+                (
+                    n.clone(),
+                    v.map(|json| ChallengeRecord::from_json(n, &json)),
+                )
+            })
+            .collect())
+    }
+
     /// Feed entries after `after_id` (`""` or `"0"` for all), waiting up to `block_ms`
     /// for the first one when `block_ms` is given.
     ///
@@ -466,6 +572,10 @@ impl FeedEntry {
             format: field("format")?.clone(),
             zones: names("zones")?,
             certs: names("certs")?,
+            challenges: match fields.contains_key("challenges") {
+                true => names("challenges")?,
+                false => Vec::new(),
+            },
             id,
         })
     }

@@ -5,7 +5,9 @@
 //! certificates: [`Pebble::start`] writes a config and a throw-away HTTPS certificate
 //! for Pebble's own listeners into a temporary directory. Pebble resolves every name
 //! through challtestsrv, whose management API ([`ChallTestSrv::set_txt`]) is where the
-//! fake DNS providers of the cert-worker tests put their TXT records.
+//! fake DNS providers of the cert-worker tests put their TXT records; every A lookup
+//! answers 127.0.0.1, so HTTP-01 is validated against `127.0.0.1:<httpPort>`
+//! ([`Pebble::start_with_http_port`]).
 //!
 //! ```no_run
 //! # async fn example() -> anyhow::Result<()> {
@@ -227,7 +229,14 @@ impl Pebble {
     /// (`PEBBLE_WFE_NONCEREJECT=0`) and never reuses authorizations
     /// (`PEBBLE_AUTHZREUSE=0`), so every order is validated for real.
     pub async fn start(dns: SocketAddr) -> anyhow::Result<Self> {
-        Self::start_with(dns, None).await
+        Self::start_with(dns, None, None).await
+    }
+
+    /// Like [`Pebble::start`], validating HTTP-01 challenges on `http_port` (Pebble's
+    /// `httpPort`; a CA uses 80) of the address challtestsrv resolves the name to
+    /// (127.0.0.1): the port of whatever stands in for the fleet's load balancer.
+    pub async fn start_with_http_port(dns: SocketAddr, http_port: u16) -> anyhow::Result<Self> {
+        Self::start_with(dns, None, Some(http_port)).await
     }
 
     /// Like [`Pebble::start`], but new accounts must carry an External Account Binding
@@ -237,10 +246,14 @@ impl Pebble {
         kid: &str,
         hmac_key_b64url: &str,
     ) -> anyhow::Result<Self> {
-        Self::start_with(dns, Some((kid, hmac_key_b64url))).await
+        Self::start_with(dns, Some((kid, hmac_key_b64url)), None).await
     }
 
-    async fn start_with(dns: SocketAddr, eab: Option<(&str, &str)>) -> anyhow::Result<Self> {
+    async fn start_with(
+        dns: SocketAddr,
+        eab: Option<(&str, &str)>,
+        http_port: Option<u16>,
+    ) -> anyhow::Result<Self> {
         let dir = TempDir::new("pebble")?;
         let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let management = SocketAddr::from(([127, 0, 0, 1], free_port()));
@@ -258,8 +271,8 @@ impl Pebble {
             "managementListenAddress": management.to_string(),
             "certificate": cert,
             "privateKey": key,
-            // Unused: challenges other than dns-01 are never answered in these tests.
-            "httpPort": 5002,
+            // Where http-01 is validated; tests without one answer only dns-01.
+            "httpPort": http_port.unwrap_or(5002),
             "tlsPort": 5001,
             "ocspResponderURL": "",
             "externalAccountBindingRequired": eab.is_some(),

@@ -34,7 +34,7 @@ const APPLICATION_TABLES: [&str; 16] = [
 
 /// Indexes the services' queries depend on: name, whether unique, and how their
 /// definition (`pg_indexes.indexdef`) ends — columns, operator class, partial predicate.
-const REQUIRED_INDEXES: [(&str, bool, &str); 21] = [
+const REQUIRED_INDEXES: [(&str, bool, &str); 22] = [
     ("users_username_lower_key", true, "(lower(username))"),
     ("sessions_token_hash_key", true, "(token_hash)"),
     ("sessions_user_id_idx", false, "(user_id)"),
@@ -73,7 +73,16 @@ const REQUIRED_INDEXES: [(&str, bool, &str); 21] = [
         true,
         "(user_id, named_backend_id) WHERE (named_backend_id IS NOT NULL)",
     ),
-    ("certificates_domain_id_key", true, "(domain_id)"),
+    (
+        "certificates_domain_id_key",
+        true,
+        "(domain_id) WHERE (hostname IS NULL)",
+    ),
+    (
+        "certificates_hostname_key",
+        true,
+        "(hostname) WHERE (hostname IS NOT NULL)",
+    ),
     (
         "certificates_status_next_attempt_at_idx",
         false,
@@ -123,7 +132,8 @@ async fn migrations_apply_roll_back_completely_and_apply_again() -> anyhow::Resu
             "m20261206_000004_zone_policies",
             "m20261206_000005_zone_match",
             "m20261206_000006_zone_timeouts",
-            "m20261206_000007_revisions"
+            "m20261206_000007_revisions",
+            "m20261206_000008_host_certificates"
         ]
     );
     assert!(Migrator::get_pending_migrations(&db).await?.is_empty());
@@ -348,6 +358,23 @@ async fn constraints_accept_valid_rows_and_reject_invalid_ones() -> anyhow::Resu
                  VALUES ('{EXAMPLE_COM}', '[\"*.example.com\", \"example.com\"]')"
             ),
             "certificates_domain_id_key",
+        ),
+        (
+            "INSERT INTO certificates (hostname, names) \
+             VALUES ('shop.example.net', '[\"shop.example.net\"]'), \
+                    ('shop.example.net', '[\"shop.example.net\"]')",
+            "certificates_hostname_key",
+        ),
+        (
+            &format!(
+                "INSERT INTO certificates (domain_id, hostname, names) \
+                 VALUES ('{EXAMPLE_COM}', 'a.example.com', '[\"a.example.com\"]')"
+            ),
+            "certificates_kind_check",
+        ),
+        (
+            "INSERT INTO certificates (names) VALUES ('[\"x.example.com\"]')",
+            "certificates_kind_check",
         ),
         (
             &format!("UPDATE certificates SET status = 'issued' WHERE domain_id = '{EXAMPLE_COM}'"),

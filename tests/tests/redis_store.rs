@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use fred::prelude::*;
-use switchyard_shared::model::{CertRecord, HostRecord};
+use switchyard_shared::model::{CertRecord, ChallengeRecord, HostRecord};
 use switchyard_shared::store::{self, ChangeSet, Store, StoreError};
 use switchyard_tests::eventually::eventually;
 use switchyard_tests::redis::TestRedis;
@@ -395,4 +395,99 @@ async fn a_rediss_url_speaks_tls_and_never_falls_back_to_plain_text() {
         Err(e) => e.to_string(),
     };
     assert!(!error.contains("Redis URL"), "the URL was refused: {error}");
+}
+
+fn challenge(host: &str, token: &str, expires_in: time::Duration) -> ChallengeRecord {
+    ChallengeRecord {
+        host: host.to_owned(),
+        token: token.to_owned(),
+        key_authorization: format!("{token}.thumbprint"),
+        expires_at: time::OffsetDateTime::now_utc() + expires_in,
+    }
+}
+
+#[tokio::test]
+async fn challenges_live_until_their_expiry_and_reach_readers_through_the_feed()
+-> anyhow::Result<()> {
+    let redis = TestRedis::new().await?;
+    let store = redis.store();
+    let keys = redis.keys().clone();
+    let live = challenge("shop.example.net", "tokenA", time::Duration::minutes(3));
+    // Published by a worker that died: its key outlives it by a second at most.
+    let dead = challenge("shop.example.net", "tokenB", time::Duration::seconds(-5));
+
+    let mut batch = ChangeSet::new();
+    batch.put_challenge(&live).put_challenge(&dead);
+    let applied = store.apply(&batch).await?;
+
+    // What an operator sees: the record, a TTL of about three minutes, the index.
+    let raw: String = redis
+        .client()
+        .get(keys.acme_challenge("shop.example.net/tokenA"))
+        .await?;
+    assert_eq!(serde_json::from_str::<ChallengeRecord>(&raw)?, live);
+    let ttl: i64 = redis
+        .client()
+        .ttl(keys.acme_challenge("shop.example.net/tokenA"))
+        .await?;
+    assert!((170..=180).contains(&ttl), "TTL {ttl}");
+    let ttl: i64 = redis
+        .client()
+        .ttl(keys.acme_challenge("shop.example.net/tokenB"))
+        .await?;
+    assert!(
+        ttl <= 1,
+        "an expired challenge's key lives at most a second: {ttl}"
+    );
+    // The index keeps only what has not expired (pruned by the write itself).
+    let indexed: Vec<String> = redis
+        .client()
+        .custom(
+            fred::cmd!("ZRANGE"),
+            vec![keys.acme_challenge_index(), "0".into(), "-1".into()],
+        )
+        .await?;
+    assert_eq!(indexed, ["shop.example.net/tokenA"]);
+
+    // The feed names both, zones and certs untouched; a snapshot holds the live one.
+    let feed = store.feed_after("0", 10, None).await?;
+    assert_eq!(feed.len(), 1);
+    assert_eq!(feed[0].version, applied.version);
+    assert_eq!(
+        feed[0].challenges,
+        ["shop.example.net/tokenA", "shop.example.net/tokenB"]
+    );
+    assert!(feed[0].zones.is_empty() && feed[0].certs.is_empty());
+    assert_eq!(store.snapshot().await?.challenges, vec![live.clone()]);
+
+    // Withdrawn: key and index entry gone, and the feed says so.
+    let mut batch = ChangeSet::new();
+    batch.delete_challenge(&live.name());
+    store.apply(&batch).await?;
+    let exists: i64 = redis
+        .client()
+        .exists(keys.acme_challenge("shop.example.net/tokenA"))
+        .await?;
+    assert_eq!(exists, 0);
+    let snapshot = store.snapshot().await?;
+    assert!(snapshot.challenges.is_empty());
+    let feed = store.feed_after("0", 10, None).await?;
+    assert_eq!(feed[1].challenges, ["shop.example.net/tokenA"]);
+
+    // Entries of writers without challenges have no such field and read as none.
+    let mut batch = ChangeSet::new();
+    batch.put_zone(&zone("app.example.com", "http://10.0.0.1:8080"));
+    let applied = store.apply(&batch).await?;
+    let raw: Vec<(String, std::collections::HashMap<String, String>)> = redis
+        .client()
+        .xrange(keys.changes(), applied.feed_id.as_str(), "+", None)
+        .await?;
+    assert!(!raw[0].1.contains_key("challenges"), "{raw:?}");
+    assert!(
+        store.feed_after("0", 10, None).await?[2]
+            .challenges
+            .is_empty()
+    );
+    redis.cleanup().await?;
+    Ok(())
 }

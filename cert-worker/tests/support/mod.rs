@@ -93,6 +93,49 @@ pub async fn insert_certificate(
     Ok(row.try_get("", "id")?)
 }
 
+/// A zone of `domain_id` for `hostname` (one route, no backend), as the panel stores it.
+pub async fn insert_zone(
+    conn: &DatabaseConnection,
+    domain_id: Uuid,
+    hostname: &str,
+    path_prefix: &str,
+) -> anyhow::Result<Uuid> {
+    let row = conn
+        .query_one_raw(stmt(
+            "INSERT INTO zones (domain_id, hostname, path_prefix, backend_kind) VALUES ($1, $2, $3, 'none') RETURNING id",
+            vec![domain_id.into(), hostname.into(), path_prefix.into()],
+        ))
+        .await?
+        .unwrap();
+    Ok(row.try_get("", "id")?)
+}
+
+/// The domain a certificate row belongs to.
+pub async fn domain_of(conn: &DatabaseConnection, certificate: Uuid) -> anyhow::Result<Uuid> {
+    let row = conn
+        .query_one_raw(stmt(
+            "SELECT domain_id FROM certificates WHERE id = $1",
+            vec![certificate.into()],
+        ))
+        .await?
+        .unwrap();
+    Ok(row.try_get("", "domain_id")?)
+}
+
+/// The per-host certificates by hostname, sorted: (hostname, id, status).
+pub async fn host_certificates(
+    conn: &DatabaseConnection,
+) -> anyhow::Result<Vec<(String, Uuid, String)>> {
+    conn.query_all_raw(stmt(
+        "SELECT hostname, id, status FROM certificates WHERE hostname IS NOT NULL ORDER BY hostname",
+        vec![],
+    ))
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get("", "hostname")?, r.try_get("", "id")?, r.try_get("", "status")?)))
+    .collect()
+}
+
 /// A fake Cloudflare answering for `domain` (writing its TXT records into `env`'s
 /// challtestsrv), a credential for it and the domain's pending certificate row: the
 /// start of most issuance tests. Returns the provider (keep it alive) and the
@@ -267,6 +310,7 @@ fn target_dir() -> PathBuf {
 /// The real proxy binary, reading the test's Redis prefix; killed on drop.
 pub struct Proxy {
     child: Child,
+    pub http: SocketAddr,
     pub https: SocketAddr,
     log: PathBuf,
 }
@@ -323,6 +367,7 @@ impl Proxy {
         });
         let proxy = Proxy {
             child,
+            http: listening.http,
             https: listening.https.expect("the proxy listens for HTTPS"),
             log,
         };
@@ -344,6 +389,24 @@ impl Proxy {
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits (10 s at most) until this proxy serves `host` over HTTPS (by SNI) with a
+    /// certificate chaining to `root_pem`; panics with the proxy's log otherwise.
+    pub async fn wait_serves(&self, host: &str, root_pem: &str) {
+        let https = self.https;
+        eventually(
+            Duration::from_secs(10),
+            &format!("proxy {https} serves a certificate for {host} chaining to the root"),
+            || async move {
+                client::https_get(https, host, "/", root_pem)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("{e:?}"))
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n--- proxy log ---\n{}", self.log_text()));
     }
 }
 
