@@ -1,5 +1,9 @@
 //! Everything cert-worker reads and writes in PostgreSQL: the ACME account, the
-//! certificate queue, outcomes, and the order log (`acme_orders`).
+//! certificate queue, outcomes, and the order log (`acme_orders`) — through the
+//! entities the panel uses too ([`switchyard_db::entity`], one schema written once);
+//! plain SQL remains for what an ORM query cannot say as well: advisory locks, the
+//! renewal sweep's date arithmetic with `RETURNING`, the claim-and-join reads, and the
+//! per-host certificate set operations.
 //!
 //! Several instances may run at once. A certificate is worked on by the instance holding
 //! its transaction-scoped advisory lock ([`Claim`]); the lock lives in a transaction of
@@ -7,10 +11,14 @@
 //! progress (such as the TXT record a manual order waits for) is visible to the panel
 //! immediately, and a crashed instance's lock goes with its connection.
 
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement,
-    TransactionTrait, Value,
+    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, DbBackend, DbErr, EntityTrait as _, QueryFilter as _, QueryOrder as _,
+    QuerySelect as _, Statement, TransactionTrait, Value,
 };
+use switchyard_db::entity::{acme_accounts, acme_orders, certificates};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -63,19 +71,14 @@ pub async fn load_account<C: ConnectionTrait>(
     db: &C,
     directory_url: &str,
 ) -> Result<Option<StoredAccount>, DbErr> {
-    let row = db
-        .query_one_raw(stmt(
-            "SELECT id, credentials_ciphertext FROM acme_accounts WHERE directory_url = $1",
-            vec![directory_url.into()],
-        ))
-        .await?;
-    row.map(|r| {
-        Ok(StoredAccount {
-            id: r.try_get("", "id")?,
-            credentials_ciphertext: r.try_get("", "credentials_ciphertext")?,
-        })
-    })
-    .transpose()
+    Ok(acme_accounts::Entity::find()
+        .filter(acme_accounts::Column::DirectoryUrl.eq(directory_url))
+        .one(db)
+        .await?
+        .map(|a| StoredAccount {
+            id: a.id,
+            credentials_ciphertext: a.credentials_ciphertext,
+        }))
 }
 
 pub async fn insert_account<C: ConnectionTrait>(
@@ -84,14 +87,16 @@ pub async fn insert_account<C: ConnectionTrait>(
     contact: Option<&str>,
     ciphertext: Vec<u8>,
 ) -> Result<Uuid, DbErr> {
-    let row = db
-        .query_one_raw(stmt(
-            "INSERT INTO acme_accounts (directory_url, contact, credentials_ciphertext) VALUES ($1, $2, $3) RETURNING id",
-            vec![directory_url.into(), contact.map(str::to_owned).into(), ciphertext.into()],
-        ))
-        .await?
-        .ok_or_else(|| DbErr::RecordNotInserted)?;
-    row.try_get("", "id")
+    let account = acme_accounts::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        directory_url: Set(directory_url.to_owned()),
+        contact: Set(contact.map(str::to_owned)),
+        credentials_ciphertext: Set(ciphertext),
+        created_at: NotSet,
+    }
+    .insert(db)
+    .await?;
+    Ok(account.id)
 }
 
 /// Stores a new registration's credentials in place of ones the CA forgot.
@@ -100,11 +105,14 @@ pub async fn replace_account_credentials<C: ConnectionTrait>(
     id: Uuid,
     ciphertext: Vec<u8>,
 ) -> Result<(), DbErr> {
-    db.execute_raw(stmt(
-        "UPDATE acme_accounts SET credentials_ciphertext = $2 WHERE id = $1",
-        vec![id.into(), ciphertext.into()],
-    ))
-    .await?;
+    acme_accounts::Entity::update_many()
+        .col_expr(
+            acme_accounts::Column::CredentialsCiphertext,
+            Expr::value(ciphertext),
+        )
+        .filter(acme_accounts::Column::Id.eq(id))
+        .exec(db)
+        .await?;
     Ok(())
 }
 
@@ -199,24 +207,25 @@ pub async fn retirable_host_certificates(txn: &DatabaseTransaction) -> Result<Ve
 
 /// Deletes retired per-host certificates (their order log goes with them).
 pub async fn delete_certificates(txn: &DatabaseTransaction, ids: &[Uuid]) -> Result<(), DbErr> {
-    txn.execute_raw(stmt(
-        "DELETE FROM certificates WHERE id = ANY($1)",
-        vec![ids.to_vec().into()],
-    ))
-    .await?;
+    certificates::Entity::delete_many()
+        .filter(certificates::Column::Id.is_in(ids.iter().copied()))
+        .exec(txn)
+        .await?;
     Ok(())
 }
 
 /// Certificates whose next attempt is due, oldest first.
 pub async fn due(db: &DatabaseConnection, limit: usize) -> Result<Vec<Uuid>, DbErr> {
-    db.query_all_raw(stmt(
-        "SELECT id FROM certificates WHERE status <> 'active' AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1",
-        vec![(limit as i64).into()],
-    ))
-    .await?
-    .iter()
-    .map(|r| r.try_get("", "id"))
-    .collect()
+    certificates::Entity::find()
+        .select_only()
+        .column(certificates::Column::Id)
+        .filter(certificates::Column::Status.ne("active"))
+        .filter(Expr::col(certificates::Column::NextAttemptAt).lte(Expr::current_timestamp()))
+        .order_by_asc(certificates::Column::NextAttemptAt)
+        .limit(limit as u64)
+        .into_tuple::<Uuid>()
+        .all(db)
+        .await
 }
 
 /// The right to work on one certificate, held until dropped or finished.
@@ -336,22 +345,23 @@ pub async fn record_issued(
     not_after: OffsetDateTime,
     renew_at: OffsetDateTime,
 ) -> Result<(), DbErr> {
-    db.execute_raw(stmt(
-        "UPDATE certificates SET status = 'active', chain_pem = $2, key_ciphertext = $3,
-            not_before = $4, not_after = $5, next_attempt_at = $6, last_error = NULL,
-            attempts = 0, manual_txt_name = NULL, manual_txt_value = NULL, order_url = NULL,
-            updated_at = now()
-         WHERE id = $1",
-        vec![
-            id.into(),
-            chain_pem.into(),
-            key_ciphertext.into(),
-            not_before.into(),
-            not_after.into(),
-            renew_at.into(),
-        ],
-    ))
-    .await?;
+    use certificates::Column as C;
+    certificates::Entity::update_many()
+        .col_expr(C::Status, Expr::value("active"))
+        .col_expr(C::ChainPem, Expr::value(chain_pem))
+        .col_expr(C::KeyCiphertext, Expr::value(key_ciphertext))
+        .col_expr(C::NotBefore, Expr::value(not_before))
+        .col_expr(C::NotAfter, Expr::value(not_after))
+        .col_expr(C::NextAttemptAt, Expr::value(renew_at))
+        .col_expr(C::LastError, Expr::value(Option::<String>::None))
+        .col_expr(C::Attempts, Expr::value(0))
+        .col_expr(C::ManualTxtName, Expr::value(Option::<String>::None))
+        .col_expr(C::ManualTxtValue, Expr::value(Option::<String>::None))
+        .col_expr(C::OrderUrl, Expr::value(Option::<String>::None))
+        .col_expr(C::UpdatedAt, Expr::current_timestamp())
+        .filter(C::Id.eq(id))
+        .exec(db)
+        .await?;
     Ok(())
 }
 
@@ -364,19 +374,19 @@ pub async fn record_failure(
     attempts: i32,
     next_attempt_at: OffsetDateTime,
 ) -> Result<(), DbErr> {
-    db.execute_raw(stmt(
-        "UPDATE certificates SET status = $2, last_error = $3, attempts = $4, next_attempt_at = $5,
-            manual_txt_name = NULL, manual_txt_value = NULL, order_url = NULL, updated_at = now()
-         WHERE id = $1",
-        vec![
-            id.into(),
-            status.as_str().into(),
-            error.into(),
-            attempts.into(),
-            next_attempt_at.into(),
-        ],
-    ))
-    .await?;
+    use certificates::Column as C;
+    certificates::Entity::update_many()
+        .col_expr(C::Status, Expr::value(status.as_str()))
+        .col_expr(C::LastError, Expr::value(error))
+        .col_expr(C::Attempts, Expr::value(attempts))
+        .col_expr(C::NextAttemptAt, Expr::value(next_attempt_at))
+        .col_expr(C::ManualTxtName, Expr::value(Option::<String>::None))
+        .col_expr(C::ManualTxtValue, Expr::value(Option::<String>::None))
+        .col_expr(C::OrderUrl, Expr::value(Option::<String>::None))
+        .col_expr(C::UpdatedAt, Expr::current_timestamp())
+        .filter(C::Id.eq(id))
+        .exec(db)
+        .await?;
     Ok(())
 }
 
@@ -390,19 +400,16 @@ pub async fn record_manual_wait(
     order_url: &str,
     next_attempt_at: OffsetDateTime,
 ) -> Result<(), DbErr> {
-    db.execute_raw(stmt(
-        "UPDATE certificates SET manual_txt_name = $2, manual_txt_value = $3, order_url = $4,
-            next_attempt_at = $5, updated_at = now()
-         WHERE id = $1",
-        vec![
-            id.into(),
-            txt_name.into(),
-            txt_values.into(),
-            order_url.into(),
-            next_attempt_at.into(),
-        ],
-    ))
-    .await?;
+    use certificates::Column as C;
+    certificates::Entity::update_many()
+        .col_expr(C::ManualTxtName, Expr::value(txt_name))
+        .col_expr(C::ManualTxtValue, Expr::value(txt_values))
+        .col_expr(C::OrderUrl, Expr::value(order_url))
+        .col_expr(C::NextAttemptAt, Expr::value(next_attempt_at))
+        .col_expr(C::UpdatedAt, Expr::current_timestamp())
+        .filter(C::Id.eq(id))
+        .exec(db)
+        .await?;
     Ok(())
 }
 
@@ -500,11 +507,11 @@ pub async fn set_order_url(
     order_id: Uuid,
     url: &str,
 ) -> Result<(), DbErr> {
-    db.execute_raw(stmt(
-        "UPDATE acme_orders SET order_url = $2 WHERE id = $1",
-        vec![order_id.into(), url.into()],
-    ))
-    .await?;
+    acme_orders::Entity::update_many()
+        .col_expr(acme_orders::Column::OrderUrl, Expr::value(url))
+        .filter(acme_orders::Column::Id.eq(order_id))
+        .exec(db)
+        .await?;
     Ok(())
 }
 
@@ -517,11 +524,11 @@ pub async fn set_order_records(
 ) -> Result<(), DbErr> {
     let json = serde_json::to_value(records)
         .map_err(|e| DbErr::Custom(format!("TXT records as JSON: {e}")))?;
-    db.execute_raw(stmt(
-        "UPDATE acme_orders SET dns_records = $2 WHERE id = $1",
-        vec![order_id.into(), json.into()],
-    ))
-    .await?;
+    acme_orders::Entity::update_many()
+        .col_expr(acme_orders::Column::DnsRecords, Expr::value(json))
+        .filter(acme_orders::Column::Id.eq(order_id))
+        .exec(db)
+        .await?;
     Ok(())
 }
 
@@ -539,37 +546,38 @@ pub async fn open_api_orders(
     db: &DatabaseConnection,
     certificate_id: Uuid,
 ) -> Result<Vec<OpenApiOrder>, DbErr> {
-    db.query_all_raw(stmt(
-        "SELECT id, dns_records FROM acme_orders
-         WHERE certificate_id = $1 AND outcome = 'started' AND dns_records IS NOT NULL
-         ORDER BY created_at",
-        vec![certificate_id.into()],
-    ))
-    .await?
-    .iter()
-    .map(|r| {
-        let id: Uuid = r.try_get("", "id")?;
-        let json: serde_json::Value = r.try_get("", "dns_records")?;
-        let records = serde_json::from_value(json)
-            .map_err(|e| DbErr::Custom(format!("acme_orders {id}: dns_records unreadable: {e}")))?;
-        Ok(OpenApiOrder { id, records })
-    })
-    .collect()
+    acme_orders::Entity::find()
+        .filter(acme_orders::Column::CertificateId.eq(certificate_id))
+        .filter(acme_orders::Column::Outcome.eq("started"))
+        .filter(acme_orders::Column::DnsRecords.is_not_null())
+        .order_by_asc(acme_orders::Column::CreatedAt)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|order| {
+            let id = order.id;
+            let records =
+                serde_json::from_value(order.dns_records.unwrap_or_default()).map_err(|e| {
+                    DbErr::Custom(format!("acme_orders {id}: dns_records unreadable: {e}"))
+                })?;
+            Ok(OpenApiOrder { id, records })
+        })
+        .collect()
 }
 
 /// Certificates with an order of [`open_api_orders`]: what a starting worker checks.
 pub async fn certificates_with_open_api_orders(
     db: &DatabaseConnection,
 ) -> Result<Vec<Uuid>, DbErr> {
-    db.query_all_raw(stmt(
-        "SELECT DISTINCT certificate_id FROM acme_orders
-         WHERE outcome = 'started' AND dns_records IS NOT NULL",
-        vec![],
-    ))
-    .await?
-    .iter()
-    .map(|r| r.try_get("", "certificate_id"))
-    .collect()
+    acme_orders::Entity::find()
+        .select_only()
+        .column(acme_orders::Column::CertificateId)
+        .distinct()
+        .filter(acme_orders::Column::Outcome.eq("started"))
+        .filter(acme_orders::Column::DnsRecords.is_not_null())
+        .into_tuple::<Uuid>()
+        .all(db)
+        .await
 }
 
 /// Closes an order in the log.
@@ -578,15 +586,17 @@ pub async fn finish_order(
     order_id: Uuid,
     error: Option<&str>,
 ) -> Result<(), DbErr> {
-    db.execute_raw(stmt(
-        "UPDATE acme_orders SET outcome = $2, error = $3, finished_at = now() WHERE id = $1",
-        vec![
-            order_id.into(),
-            if error.is_some() { "failed" } else { "issued" }.into(),
-            error.map(str::to_owned).into(),
-        ],
-    ))
-    .await?;
+    use acme_orders::Column as C;
+    acme_orders::Entity::update_many()
+        .col_expr(
+            C::Outcome,
+            Expr::value(if error.is_some() { "failed" } else { "issued" }),
+        )
+        .col_expr(C::Error, Expr::value(error.map(str::to_owned)))
+        .col_expr(C::FinishedAt, Expr::current_timestamp())
+        .filter(C::Id.eq(order_id))
+        .exec(db)
+        .await?;
     Ok(())
 }
 
@@ -595,25 +605,28 @@ pub async fn open_order(
     db: &DatabaseConnection,
     certificate_id: Uuid,
 ) -> Result<Option<Uuid>, DbErr> {
-    db.query_one_raw(stmt(
-        "SELECT id FROM acme_orders WHERE certificate_id = $1 AND outcome = 'started' AND dns_records IS NULL ORDER BY created_at DESC LIMIT 1",
-        vec![certificate_id.into()],
-    ))
-    .await?
-    .map(|r| r.try_get("", "id"))
-    .transpose()
+    acme_orders::Entity::find()
+        .select_only()
+        .column(acme_orders::Column::Id)
+        .filter(acme_orders::Column::CertificateId.eq(certificate_id))
+        .filter(acme_orders::Column::Outcome.eq("started"))
+        .filter(acme_orders::Column::DnsRecords.is_null())
+        .order_by_desc(acme_orders::Column::CreatedAt)
+        .into_tuple::<Uuid>()
+        .one(db)
+        .await
 }
 
 /// Active and renewing certificates' expiry, for the days-to-expiry metric.
 pub async fn expiries(db: &DatabaseConnection) -> Result<Vec<OffsetDateTime>, DbErr> {
-    db.query_all_raw(stmt(
-        "SELECT not_after FROM certificates WHERE not_after IS NOT NULL AND status IN ('active', 'renewing', 'failed_renewal')",
-        vec![],
-    ))
-    .await?
-    .iter()
-    .map(|r| r.try_get("", "not_after"))
-    .collect()
+    certificates::Entity::find()
+        .select_only()
+        .column(certificates::Column::NotAfter)
+        .filter(certificates::Column::NotAfter.is_not_null())
+        .filter(certificates::Column::Status.is_in(["active", "renewing", "failed_renewal"]))
+        .into_tuple::<OffsetDateTime>()
+        .all(db)
+        .await
 }
 
 /// A stored certificate, for (re)publication to Redis.

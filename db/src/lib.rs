@@ -23,11 +23,15 @@
 //!   now" (unreachable, shutting down, or read-only after a switch: SQLSTATE 25006),
 //!   so a service answers 503 instead of 500 and its next check moves on.
 //!
+//! [`entity`] is the sea-orm model of every application table, written once for both.
+//!
 //! Shared by both services so they read `DATABASE_URL` and fail over the same way. It
 //! must never print a password: errors name the field ([`UrlError`]) and logs carry
 //! hosts only.
 
 #![forbid(unsafe_code)]
+
+pub mod entity;
 
 pub mod url;
 

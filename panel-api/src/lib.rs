@@ -46,7 +46,8 @@ pub mod access;
 pub mod app;
 pub mod auth;
 pub mod config;
-pub mod entity;
+/// The tables' entities, shared with cert-worker ([`switchyard_db::entity`]).
+pub use switchyard_db::entity;
 pub mod error;
 pub mod input;
 pub mod liveness;

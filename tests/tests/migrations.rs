@@ -133,7 +133,8 @@ async fn migrations_apply_roll_back_completely_and_apply_again() -> anyhow::Resu
             "m20261206_000005_zone_match",
             "m20261206_000006_zone_timeouts",
             "m20261206_000007_revisions",
-            "m20261206_000008_host_certificates"
+            "m20261206_000008_host_certificates",
+            "m20261207_000020_dns_checks"
         ]
     );
     assert!(Migrator::get_pending_migrations(&db).await?.is_empty());

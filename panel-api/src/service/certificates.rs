@@ -51,11 +51,12 @@ pub struct ManualDns {
     pub values: Vec<String>,
 }
 
-impl From<certificates::Model> for CertificateView {
-    fn from(m: certificates::Model) -> Self {
+impl CertificateView {
+    /// The view of `domain_id`'s certificate (the row [`of_domain`] found by it).
+    fn of(m: certificates::Model, domain_id: Uuid) -> Self {
         CertificateView {
             id: m.id,
-            domain_id: m.domain_id,
+            domain_id,
             names: m.names,
             status: m.status,
             last_error: m.last_error,
@@ -81,6 +82,7 @@ async fn of_domain(
     lock: bool,
 ) -> Result<certificates::Model, ApiError> {
     let mut select =
+        // A domain's wildcard row; per-host rows (HTTP-01) have no domain.
         certificates::Entity::find().filter(certificates::Column::DomainId.eq(domain_id));
     if lock {
         select = select.lock_exclusive();
@@ -95,7 +97,10 @@ pub async fn get(
     domain_id: Uuid,
 ) -> Result<CertificateView, ApiError> {
     authorize(principal, Need::Domain(domain_id, Level::Read))?;
-    Ok(of_domain(db, domain_id, false).await?.into())
+    Ok(CertificateView::of(
+        of_domain(db, domain_id, false).await?,
+        domain_id,
+    ))
 }
 
 /// Re-issue: the schedule starts over, due now (the same transition cert-worker's own
@@ -132,5 +137,5 @@ pub async fn reissue(
         },
     )
     .await?;
-    w.finish(after.into()).await
+    w.finish(CertificateView::of(after, domain_id)).await
 }

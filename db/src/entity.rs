@@ -1,6 +1,9 @@
-//! sea-orm entities for the tables this service reads and writes, written by hand to
-//! match `migrations` (column names and types as in `m20261122_000001_initial.rs`).
-//! Relations are left out: every query here names its join condition explicitly.
+//! The sea-orm entities of every application table, written once for the services that
+//! use them (`panel-api` and `cert-worker`) to match `migrations` column for column:
+//! names, types, and nullability (`Option` exactly where the column is nullable).
+//! `tests/tests/migrations.rs` compares each entity with the migrated schema, so a
+//! migration that changes a table without its entity here fails the tests.
+//! Relations are left out: every query names its join condition explicitly.
 
 pub mod users {
     use sea_orm::entity::prelude::*;
@@ -231,25 +234,83 @@ pub mod grants {
 pub mod certificates {
     use sea_orm::entity::prelude::*;
 
+    /// A domain's wildcard certificate (`domain_id` set, `hostname` NULL) or one exact
+    /// hostname's, ordered by HTTP-01 (`hostname` set, `domain_id` NULL).
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "certificates")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: Uuid,
-        pub domain_id: Uuid,
+        pub domain_id: Option<Uuid>,
+        pub hostname: Option<String>,
         pub names: Json,
         pub status: String,
+        /// The chain served (PEM); never returned by the panel.
+        pub chain_pem: Option<String>,
+        /// The private key, sealed by cert-worker; never returned or logged.
+        pub key_ciphertext: Option<Vec<u8>>,
         pub not_before: Option<TimeDateTimeWithTimeZone>,
         pub not_after: Option<TimeDateTimeWithTimeZone>,
         pub last_error: Option<String>,
         pub attempts: i32,
         pub next_attempt_at: TimeDateTimeWithTimeZone,
-        pub created_at: TimeDateTimeWithTimeZone,
-        pub updated_at: TimeDateTimeWithTimeZone,
         /// Written by the cert worker for a `manual` DNS credential's open order.
         pub manual_txt_name: Option<String>,
         /// The TXT values to publish at `manual_txt_name`, one per line.
         pub manual_txt_value: Option<String>,
+        /// The open ACME order's URL, to resume it.
+        pub order_url: Option<String>,
+        pub created_at: TimeDateTimeWithTimeZone,
+        pub updated_at: TimeDateTimeWithTimeZone,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod acme_accounts {
+    use sea_orm::entity::prelude::*;
+
+    /// cert-worker's ACME account at one CA directory.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "acme_accounts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub directory_url: String,
+        pub contact: Option<String>,
+        /// The account key and URL, sealed by cert-worker.
+        pub credentials_ciphertext: Vec<u8>,
+        pub created_at: TimeDateTimeWithTimeZone,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod acme_orders {
+    use sea_orm::entity::prelude::*;
+
+    /// One ACME order of a certificate: the log of attempts, and the DNS records it made.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "acme_orders")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub certificate_id: Uuid,
+        pub account_id: Uuid,
+        pub order_url: Option<String>,
+        /// `started`, `issued` or `failed`.
+        pub outcome: String,
+        pub error: Option<String>,
+        pub created_at: TimeDateTimeWithTimeZone,
+        pub finished_at: Option<TimeDateTimeWithTimeZone>,
+        /// The TXT records the order created at the DNS provider (a JSON array).
+        pub dns_records: Option<Json>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
