@@ -12,6 +12,7 @@ import { useCan } from "@/lib/can";
 import { usePagedSearch } from "@/lib/usePagedSearch";
 import { PAGE_SIZE, useCredentialOptions, useDomainPage } from "../api/domains";
 import type { DomainView } from "../api/types";
+import { DnsCheck } from "@/components/DnsCheck";
 import { CertificateStatus } from "./CertificateStatus";
 import { DeleteDomainDialog } from "./DeleteDomainDialog";
 import { EditDomainDialog } from "./EditDomainDialog";
@@ -102,6 +103,7 @@ export function DomainsPage() {
                       )}
                     </div>
                     <CertificateStatus domainId={d.id} domainName={d.name} degraded={"degraded" in d && d.degraded} />
+                    {!("degraded" in d && d.degraded) && <DnsCheck target={{ kind: "domain", id: d.id }} />}
                   </div>
                 </li>
               ))}

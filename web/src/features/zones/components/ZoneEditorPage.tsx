@@ -14,6 +14,7 @@ import { NO_NEW_SECRETS, secretsSet } from "../api/policies";
 import { isDegradedZone, type AnyZone, type Diff } from "../api/types";
 import { zoneAfterRollback } from "../api/history";
 import { appliedFromDiff, dryRun, useApplyZoneWrite, useZone, type Applied, type ZoneWrite } from "../api/zones";
+import { DnsCheck } from "@/components/DnsCheck";
 import { LiveOnFleet } from "./LiveOnFleet";
 import { ZoneDiff } from "./ZoneDiff";
 import { ZoneForm } from "./ZoneForm";
@@ -221,6 +222,12 @@ function ZoneEditor({ zone }: { zone: AnyZone | null }) {
             </>
           }
         />
+        {zone && !degraded && (
+          <section aria-label="DNS check" className="space-y-2">
+            <h2 className="text-lg font-semibold">DNS</h2>
+            <DnsCheck target={{ kind: "zone", id: zone.id }} />
+          </section>
+        )}
         {zone && !degraded && <ZoneHistory zoneId={zone.id} title={title} domainId={zone.domain_id} onRolledBack={showRollback} />}
       </div>
       <Dialog
