@@ -18,7 +18,7 @@ use sea_orm::{
     DatabaseTransaction, DbBackend, DbErr, EntityTrait as _, QueryFilter as _, QueryOrder as _,
     QuerySelect as _, Statement, TransactionTrait, Value,
 };
-use switchyard_db::entity::{acme_accounts, acme_orders, certificates};
+use switchyard_db::entity::{acme_accounts, acme_orders, certificates, dns_checks};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -690,4 +690,17 @@ pub async fn stored_certificates(
         })
     })
     .collect()
+}
+
+/// The panel's last DNS check of `name` that failed (`dns_checks`, kept by the panel):
+/// what it saw and when. `None` while the name passes, is unchecked, or the panel has
+/// no public addresses to compare with.
+pub async fn failing_dns_check(
+    db: &DatabaseConnection,
+    name: &str,
+) -> Result<Option<dns_checks::Model>, DbErr> {
+    dns_checks::Entity::find_by_id(name.to_owned())
+        .filter(dns_checks::Column::Verdict.eq("fail"))
+        .one(db)
+        .await
 }

@@ -596,6 +596,27 @@ impl Worker {
             Ok(m) => m,
             Err(e) => return (None, Err(e)),
         };
+        if let (Method::Http, Some(hostname)) = (&method, &work.hostname) {
+            // The CA would reach whatever the name points at: an order while it points
+            // elsewhere only burns attempts (and rate limit) at the CA.
+            match db::failing_dns_check(&self.db, hostname).await {
+                Ok(Some(check)) => {
+                    return (
+                        None,
+                        Err(Failure(format!(
+                            "waiting for DNS: {hostname} does not point at the fleet ({}; \
+                             checked {} through {}), so no order was placed; fix its \
+                             A/AAAA/CNAME records, then check DNS again in the panel",
+                            check.problem.as_deref().unwrap_or("no verdict"),
+                            check.checked_at,
+                            check.resolver
+                        ))),
+                    );
+                }
+                Ok(None) => {}
+                Err(e) => return (None, Err(e.into())),
+            }
+        }
         let (account_id, mut account) = match self.acme.account(&self.db).await {
             Ok(account) => account,
             Err(e) => return (None, Err(e.into())),

@@ -290,3 +290,57 @@ async fn per_host_certificates_follow_the_zones_and_dns_automation() -> anyhow::
     redis.cleanup().await?;
     database.drop_now().await
 }
+
+#[tokio::test]
+async fn an_http01_order_waits_while_the_panels_dns_check_fails() -> anyhow::Result<()> {
+    let env = AcmeEnv::start().await?;
+    let database = TestDatabase::create().await?;
+    let conn = support::migrated(&database).await?;
+    let redis = TestRedis::new().await?;
+    let worker = worker(&env, &database, &redis).await;
+    let cert = support::insert_certificate(&conn, "elsewhere.example", None, "pending").await?;
+    let domain = support::domain_of(&conn, cert).await?;
+    support::insert_zone(&conn, domain, "www.elsewhere.example", "").await?;
+    assert_eq!(worker.sync_host_certificates().await?, (1, 0));
+    // The domain's own wildcard waits for a credential; only the per-host one matters.
+    conn.execute_unprepared(&format!(
+        "UPDATE certificates SET next_attempt_at = now() + interval '1 day' WHERE id = '{cert}'"
+    ))
+    .await?;
+    // The panel checked the hostname: it points elsewhere.
+    conn.execute_unprepared(
+        "INSERT INTO dns_checks (name, checked_at, resolver, verdict, records, expected, problem) \
+         VALUES ('www.elsewhere.example', now(), '127.0.0.1:53', 'fail', \
+                 '[{\"type\": \"A\", \"value\": \"192.0.2.7\"}]', '[\"127.0.0.1\"]', \
+                 '192.0.2.7 is not the fleet''s (public addresses: 127.0.0.1)')",
+    )
+    .await?;
+    let outcomes = worker.run_once(support::no_shutdown()).await?;
+    let [(_, Outcome::Failed(error))] = &outcomes[..] else {
+        panic!("{outcomes:?}");
+    };
+    assert!(error.contains("waiting for DNS"), "{error}");
+    assert!(error.contains("192.0.2.7 is not the fleet's"), "{error}");
+    let host = support::host_certificates(&conn).await?;
+    assert_eq!(
+        support::orders_of(&conn, host[0].1).await?,
+        0,
+        "no order at the CA"
+    );
+
+    // Fixed (the panel's next check passes): the order goes ahead at the next attempt.
+    conn.execute_unprepared("UPDATE dns_checks SET verdict = 'pass', problem = NULL")
+        .await?;
+    conn.execute_unprepared(&format!(
+        "UPDATE certificates SET next_attempt_at = now() WHERE id = '{}'",
+        host[0].1
+    ))
+    .await?;
+    worker.run_once(support::no_shutdown()).await?;
+    assert!(
+        support::orders_of(&conn, host[0].1).await? >= 1,
+        "ordered once DNS passes"
+    );
+    drop(conn);
+    database.drop_now().await
+}
