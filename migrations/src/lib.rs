@@ -28,6 +28,7 @@ mod m20261206_000004_zone_policies;
 mod m20261206_000005_zone_match;
 mod m20261206_000006_zone_timeouts;
 mod m20261206_000007_revisions;
+mod m20261206_000009_uploaded_certificates;
 
 // The sea-orm convention: callers write `use migrations::{Migrator, MigratorTrait};`.
 pub use sea_orm_migration::prelude::*;
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000005_zone_match::Migration),
             Box::new(m20261206_000006_zone_timeouts::Migration),
             Box::new(m20261206_000007_revisions::Migration),
+            Box::new(m20261206_000009_uploaded_certificates::Migration),
         ]
     }
 }

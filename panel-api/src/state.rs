@@ -94,15 +94,17 @@ impl AppState {
         // Runs in the background and reconnects with backoff for as long as it takes.
         fred::prelude::ClientLike::connect(&client);
         let store = Store::new(client, keys);
+        let identity = Identity::new(config)?;
         Ok(AppState {
             stores: Stores {
                 db: database.connection().clone(),
                 store: store.clone(),
                 liveness: Arc::new(Liveness::new(database)),
                 metrics: Default::default(),
+                secrets: identity.secrets.clone(),
             },
             credentials: credentials::Cache::new(store),
-            identity: Arc::new(Identity::new(config)?),
+            identity: Arc::new(identity),
             web,
         })
     }

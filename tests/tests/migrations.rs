@@ -13,7 +13,7 @@ const MIGRATIONS_TABLE: &str = "seaql_migrations";
 
 /// Every application table, sorted. A migration that adds or drops one updates this
 /// list and `docs/postgres-schema.md`.
-const APPLICATION_TABLES: [&str; 15] = [
+const APPLICATION_TABLES: [&str; 16] = [
     "acme_accounts",
     "acme_orders",
     "api_keys",
@@ -27,13 +27,14 @@ const APPLICATION_TABLES: [&str; 15] = [
     "revision_records",
     "revisions",
     "sessions",
+    "uploaded_certificates",
     "users",
     "zones",
 ];
 
 /// Indexes the services' queries depend on: name, whether unique, and how their
 /// definition (`pg_indexes.indexdef`) ends — columns, operator class, partial predicate.
-const REQUIRED_INDEXES: [(&str, bool, &str); 21] = [
+const REQUIRED_INDEXES: [(&str, bool, &str); 23] = [
     ("users_username_lower_key", true, "(lower(username))"),
     ("sessions_token_hash_key", true, "(token_hash)"),
     ("sessions_user_id_idx", false, "(user_id)"),
@@ -91,6 +92,8 @@ const REQUIRED_INDEXES: [(&str, bool, &str); 21] = [
         "(kind, record_id, revision)",
     ),
     ("revisions_at_idx", false, "(at)"),
+    ("uploaded_certificates_name_key", true, "(name)"),
+    ("uploaded_certificates_domain_id_idx", false, "(domain_id)"),
 ];
 
 // Fixed ids make the fixture rows readable in the statements below.
@@ -122,7 +125,8 @@ async fn migrations_apply_roll_back_completely_and_apply_again() -> anyhow::Resu
             "m20261206_000004_zone_policies",
             "m20261206_000005_zone_match",
             "m20261206_000006_zone_timeouts",
-            "m20261206_000007_revisions"
+            "m20261206_000007_revisions",
+            "m20261206_000009_uploaded_certificates"
         ]
     );
     assert!(Migrator::get_pending_migrations(&db).await?.is_empty());

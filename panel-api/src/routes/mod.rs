@@ -7,6 +7,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod certificates;
 pub mod dns_credentials;
 pub mod domains;
 pub mod grants;
@@ -41,7 +42,8 @@ pub fn all_with(api: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(transfer::router())
         .merge(dns_credentials::router())
-        .merge(revisions::router());
+        .merge(revisions::router())
+        .merge(certificates::router());
     OpenApiRouter::new()
         .nest("/api/v1", api)
         .route("/metrics", axum::routing::get(crate::metrics::serve))
