@@ -609,7 +609,7 @@ mod tests {
         ] {
             let mut snapshot = Snapshot::build(1, String::new(), Vec::new(), certs);
             assert_eq!(snapshot.cert_count(), 3, "both *.example.com are kept");
-            let source = |s: &Snapshot, n: &str| s.cert_for(n).map(|c| (c.record.member()));
+            let source = |s: &Snapshot, n: &str| s.cert_for(n).map(|c| c.record.member());
             assert_eq!(
                 source(&snapshot, "app.example.com").as_deref(),
                 Some("app.example.com")

@@ -178,12 +178,17 @@ async fn an_uploaded_certificate_beats_the_issued_one_for_the_same_name() {
             "{host} must not get the issued certificate"
         );
     }
-    // Exact beats wildcard, even an uploaded wildcard (no zone: a 404, over a
-    // handshake only the exact certificate's CA verifies).
+    // Exact beats wildcard, even an uploaded wildcard: only the exact certificate's CA
+    // verifies the handshake (the `*.example.com` zone answers).
     let resp = https_get(proxy.https, "app.example.com", "/", &exact.ca_pem)
         .await
         .unwrap();
-    assert_eq!(resp.status, 404);
+    assert_eq!(resp.status, 200);
+    assert!(
+        https_get(proxy.https, "app.example.com", "/", &brought.ca_pem)
+            .await
+            .is_err()
+    );
 
     // Deleting the upload (what the panel's delete writes) hands the names back.
     let mut changes = switchyard_shared::ChangeSet::new();

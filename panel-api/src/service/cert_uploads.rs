@@ -655,6 +655,35 @@ async fn readable(
     Ok(row)
 }
 
+/// What an upload or a replacement stores: the hostname (`None`: the domain), the name
+/// it is stored under, the checked chain, and the key sealed. Refusals before any write.
+async fn checked_and_sealed(
+    stores: &Stores,
+    domain_id: Uuid,
+    hostname: Option<&str>,
+    chain_pem: &str,
+    key_pem: &str,
+) -> Result<(Option<String>, String, Checked, Vec<u8>), ApiError> {
+    let domain = domain_of(&stores.db, domain_id).await?;
+    let (hostname, name, wanted) = target(&domain.name, hostname)?;
+    let checked = check(chain_pem, key_pem, &wanted, OffsetDateTime::now_utc()).map_err(refused)?;
+    let sealed = secrets(stores)?
+        .seal(KEY_CONTEXT, key_pem.as_bytes())
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("sealing a certificate key: {e}")))?;
+    Ok((hostname, name, checked, sealed))
+}
+
+/// The 409 of a name that has an upload (`id` when known).
+fn taken(name: &str, id: Option<Uuid>) -> ApiError {
+    let id = id.map_or_else(|| "{id}".to_owned(), |id| id.to_string());
+    ApiError::Conflict {
+        message: format!(
+            "{name} already has an uploaded certificate ({id}); replace it with PUT /api/v1/uploaded-certificates/{id}"
+        ),
+        details: vec![problem("hostname", format!("{name} has one already"))],
+    }
+}
+
 /// Uploads a certificate for a domain (or a hostname within it): checked, stored with
 /// its key sealed, audited, and written to Redis; 409 when one exists for that name.
 pub async fn create(
@@ -665,31 +694,21 @@ pub async fn create(
     dry_run: bool,
 ) -> Result<Answer<UploadView>, ApiError> {
     caller.authorize(Need::Domain(domain_id, Level::Edit))?;
-    let domain = domain_of(&stores.db, domain_id).await?;
-    let (hostname, name, wanted) = target(&domain.name, input.hostname.as_deref())?;
-    let checked = check(
+    let (hostname, name, checked, sealed) = checked_and_sealed(
+        stores,
+        domain_id,
+        input.hostname.as_deref(),
         &input.chain_pem,
         &input.key_pem,
-        &wanted,
-        OffsetDateTime::now_utc(),
     )
-    .map_err(refused)?;
-    let sealed = secrets(stores)?
-        .seal(KEY_CONTEXT, input.key_pem.as_bytes())
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("sealing a certificate key: {e}")))?;
+    .await?;
     let mut w = Write::begin(&stores.db, dry_run).await?;
     if let Some(there) = uploaded_certificates::Entity::find()
         .filter(uploaded_certificates::Column::Name.eq(&name))
         .one(w.txn())
         .await?
     {
-        return Err(ApiError::Conflict {
-            message: format!(
-                "{name} already has an uploaded certificate ({}); replace it with PUT /api/v1/uploaded-certificates/{}",
-                there.id, there.id
-            ),
-            details: vec![problem("hostname", format!("{name} has one already"))],
-        });
+        return Err(taken(&name, Some(there.id)));
     }
     let now = OffsetDateTime::now_utc();
     let row = uploaded_certificates::ActiveModel {
@@ -713,10 +732,7 @@ pub async fn create(
     .await
     .map_err(|e| match super::unique_violation(&e) {
         // Another request uploaded for the name meanwhile.
-        Some(_) => ApiError::Conflict {
-            message: format!("{name} already has an uploaded certificate; replace it with PUT /api/v1/uploaded-certificates/{{id}}"),
-            details: vec![problem("hostname", format!("{name} has one already"))],
-        },
+        Some(_) => taken(&name, None),
         None => e.into(),
     })?;
     w.audit(
@@ -730,7 +746,8 @@ pub async fn create(
         },
     )
     .await?;
-    finish(stores, w, row, &name).await
+    let view = view(stores, row);
+    finish(stores, w, &name, view).await
 }
 
 /// Replaces an uploaded certificate's chain and key (same names); checked like an upload.
@@ -742,18 +759,14 @@ pub async fn replace(
     dry_run: bool,
 ) -> Result<Answer<UploadView>, ApiError> {
     let before = readable(&stores.db, &caller.principal, id, Level::Edit).await?;
-    let domain = domain_of(&stores.db, before.domain_id).await?;
-    let (_, name, wanted) = target(&domain.name, before.hostname.as_deref())?;
-    let checked = check(
+    let (_, name, checked, sealed) = checked_and_sealed(
+        stores,
+        before.domain_id,
+        before.hostname.as_deref(),
         &input.chain_pem,
         &input.key_pem,
-        &wanted,
-        OffsetDateTime::now_utc(),
     )
-    .map_err(refused)?;
-    let sealed = secrets(stores)?
-        .seal(KEY_CONTEXT, input.key_pem.as_bytes())
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("sealing a certificate key: {e}")))?;
+    .await?;
     let mut w = Write::begin(&stores.db, dry_run).await?;
     let mut row: uploaded_certificates::ActiveModel = before.clone().into();
     row.names = Set(json!(checked.names));
@@ -777,16 +790,14 @@ pub async fn replace(
         },
     )
     .await?;
-    finish(stores, w, after, &name).await
+    let view = view(stores, after);
+    finish(stores, w, &name, view).await
 }
 
-/// Commits (or rolls back a dry run) and writes the certificate through to Redis.
-async fn finish(
-    stores: &Stores,
-    w: Write,
-    row: uploaded_certificates::Model,
-    name: &str,
-) -> Result<Answer<UploadView>, ApiError> {
+/// Queues the Redis write of the upload stored under `name` in the write's
+/// transaction, then commits and writes it through (answering `value`), or rolls a dry
+/// run back (answering its diff).
+async fn finish<T>(stores: &Stores, w: Write, name: &str, value: T) -> Result<Answer<T>, ApiError> {
     let dry_run = w.dry_run();
     let (txn, changes) = w.into_parts();
     let mut pending = sync::Pending::default();
@@ -801,7 +812,7 @@ async fn finish(
     }
     txn.commit().await?;
     sync::write_through(stores, pending).await;
-    Ok(Answer::Done(view(stores, row)))
+    Ok(Answer::Done(value))
 }
 
 /// Deletes an uploaded certificate; its Redis key goes with it (the name falls back to
@@ -815,25 +826,7 @@ pub async fn delete(
     let before = readable(&stores.db, &caller.principal, id, Level::Edit).await?;
     let mut w = Write::begin(&stores.db, dry_run).await?;
     delete_in(&mut w, &caller.actor(), &before).await?;
-    let (txn, changes) = w.into_parts();
-    let mut pending = sync::Pending::default();
-    sync::enqueue_certs(
-        &txn,
-        &mut pending,
-        [CertSource::Uploaded.member(&before.name)],
-    )
-    .await?;
-    if dry_run {
-        txn.rollback().await?;
-        return Ok(Answer::DryRun(super::zones::Diff {
-            dry_run: true,
-            changes,
-            ..Default::default()
-        }));
-    }
-    txn.commit().await?;
-    sync::write_through(stores, pending).await;
-    Ok(Answer::Done(()))
+    finish(stores, w, &before.name, ()).await
 }
 
 /// Deletes one row with its audit record, in `w` (a domain's deletion calls it for each
