@@ -1113,3 +1113,109 @@ pub async fn uncovered(
         .collect();
     Ok(Page::new(items, super::Count::exact(total), query))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pem(label: &str, der: &[u8]) -> String {
+        let body = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der);
+        let lines: Vec<&str> = body
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+            lines.join("\n")
+        )
+    }
+
+    /// A self-signed leaf for `names` with a new key of `alg`: (chain, key PEM, key DER).
+    fn leaf(alg: &'static rcgen::SignatureAlgorithm, names: &[&str]) -> (String, String, Vec<u8>) {
+        let key = rcgen::KeyPair::generate_for(alg).unwrap();
+        let params =
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        (cert.pem(), key.serialize_pem(), key.serialize_der())
+    }
+
+    fn wanted() -> Vec<String> {
+        vec!["*.example.test".into(), "example.test".into()]
+    }
+
+    const NAMES: [&str; 2] = ["*.example.test", "example.test"];
+
+    #[test]
+    fn every_accepted_key_type_passes_and_is_named() {
+        for (alg, label) in [
+            (&rcgen::PKCS_ECDSA_P256_SHA256, "ecdsa-p256"),
+            (&rcgen::PKCS_ECDSA_P384_SHA384, "ecdsa-p384"),
+            (&rcgen::PKCS_ED25519, "ed25519"),
+        ] {
+            let (chain, key, _) = leaf(alg, &NAMES);
+            let checked = check(&chain, &key, &wanted(), OffsetDateTime::now_utc())
+                .unwrap_or_else(|e| panic!("{label}: {e:?}"));
+            assert_eq!(checked.key_type, label);
+            assert_eq!(checked.names, NAMES);
+            assert_eq!(checked.fingerprint_sha256.len(), 64);
+        }
+    }
+
+    /// An SEC1 `EC PRIVATE KEY` (what `openssl ecparam -genkey` writes) is read: the
+    /// PKCS#8 key's inner `ECPrivateKey`, as its own PEM block.
+    #[test]
+    fn an_sec1_ec_key_is_read_and_checked() {
+        let sec1 = |pkcs8: &[u8]| -> Vec<u8> {
+            let (0x30, body, _) = der_element(pkcs8).unwrap() else {
+                panic!("not a SEQUENCE")
+            };
+            let (_, _, rest) = der_element(body).unwrap();
+            let (_, _, rest) = der_element(rest).unwrap();
+            let (0x04, inner, _) = der_element(rest).unwrap() else {
+                panic!("no OCTET STRING")
+            };
+            inner.to_vec()
+        };
+        let (chain, _, der) = leaf(&rcgen::PKCS_ECDSA_P256_SHA256, &NAMES);
+        let key = pem("EC PRIVATE KEY", &sec1(&der));
+        check(&chain, &key, &wanted(), OffsetDateTime::now_utc()).unwrap();
+        // Another key in the same form: refused as not the leaf's.
+        let (_, _, other) = leaf(&rcgen::PKCS_ECDSA_P256_SHA256, &NAMES);
+        let other = pem("EC PRIVATE KEY", &sec1(&other));
+        let problems = check(&chain, &other, &wanted(), OffsetDateTime::now_utc()).unwrap_err();
+        assert_eq!(problems[0].field, "key_pem");
+        assert!(problems[0].problem.contains("does not belong to the leaf"));
+    }
+
+    #[test]
+    fn keys_of_another_type_encrypted_or_doubled_are_refused_by_name() {
+        let (chain, _, _) = leaf(&rcgen::PKCS_ECDSA_P256_SHA256, &NAMES);
+        let (_, ed_key, _) = leaf(&rcgen::PKCS_ED25519, &NAMES);
+        let now = OffsetDateTime::now_utc();
+        let problem_of = |key: &str| {
+            let problems = check(&chain, key, &wanted(), now).unwrap_err();
+            assert_eq!(problems[0].field, "key_pem", "{problems:?}");
+            problems[0].problem.clone()
+        };
+        assert!(problem_of(&ed_key).contains("is not an ecdsa-p256 private key"));
+        assert!(problem_of(&pem("ENCRYPTED PRIVATE KEY", b"\x30\x00")).contains("is encrypted"));
+        assert!(problem_of(&pem("RSA PRIVATE KEY", b"\x30\x00")).contains("cannot hold"));
+        assert!(problem_of(&pem("OPENSSH PRIVATE KEY", b"x")).contains("allowed: `PRIVATE KEY`"));
+        assert!(problem_of(&format!("{ed_key}{ed_key}")).contains("more than one PEM block"));
+    }
+
+    #[test]
+    fn a_wildcard_name_covers_a_hostname_one_label_down_only() {
+        let (chain, key, _) = leaf(&rcgen::PKCS_ECDSA_P256_SHA256, &["*.example.test"]);
+        let now = OffsetDateTime::now_utc();
+        assert!(check(&chain, &key, &["app.example.test".into()], now).is_ok());
+        let problems = check(&chain, &key, &["a.b.example.test".into()], now).unwrap_err();
+        assert!(
+            problems[0]
+                .problem
+                .contains("do not cover a.b.example.test")
+        );
+    }
+}
