@@ -15,6 +15,7 @@ import { isDegradedZone, type AnyZone, type Diff } from "../api/types";
 import { zoneAfterRollback } from "../api/history";
 import { appliedFromDiff, dryRun, useApplyZoneWrite, useZone, type Applied, type ZoneWrite } from "../api/zones";
 import { LiveOnFleet } from "./LiveOnFleet";
+import { ZoneCertificateStatus } from "./ZoneCertificateStatus";
 import { ZoneDiff } from "./ZoneDiff";
 import { ZoneForm } from "./ZoneForm";
 import { ZoneHistory, type RolledBack } from "./ZoneHistory";
@@ -221,6 +222,7 @@ function ZoneEditor({ zone }: { zone: AnyZone | null }) {
             </>
           }
         />
+        {zone && !degraded && <ZoneCertificateStatus zoneId={zone.id} />}
         {zone && !degraded && <ZoneHistory zoneId={zone.id} title={title} domainId={zone.domain_id} onRolledBack={showRollback} />}
       </div>
       <Dialog
