@@ -1098,5 +1098,6 @@ fn cert_record(
         key_pem: key_pem.to_owned(),
         not_before,
         not_after,
+        source: switchyard_shared::certs::CertSource::Issued,
     })
 }

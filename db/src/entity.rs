@@ -319,6 +319,38 @@ pub mod acme_orders {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// `uploaded_certificates`: certificates operators bring (`service::cert_uploads`).
+/// `key_ciphertext` is the sealed private key; it never leaves the panel except to Redis.
+pub mod uploaded_certificates {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "uploaded_certificates")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub domain_id: Uuid,
+        pub hostname: Option<String>,
+        pub name: String,
+        pub names: Json,
+        pub chain_pem: String,
+        pub key_ciphertext: Vec<u8>,
+        pub not_before: TimeDateTimeWithTimeZone,
+        pub not_after: TimeDateTimeWithTimeZone,
+        pub fingerprint_sha256: String,
+        pub issuer: String,
+        pub key_type: String,
+        pub created_by: Option<Uuid>,
+        pub created_at: TimeDateTimeWithTimeZone,
+        pub updated_at: TimeDateTimeWithTimeZone,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod dns_credentials {
     use sea_orm::entity::prelude::*;
 

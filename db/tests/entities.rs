@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use migrations::{Migrator, MigratorTrait as _};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait as _, DatabaseConnection, DbBackend, EntityName as _, EntityTrait,
-    IdenStatic as _, Iterable, Statement,
+    ColumnTrait, ConnectionTrait as _, DatabaseConnection, DbBackend, EntityTrait, IdenStatic as _,
+    Iterable, Statement,
 };
 use switchyard_db::entity::*;
 use switchyard_tests::postgres::TestDatabase;
@@ -62,6 +62,7 @@ async fn every_entity_matches_its_migrated_table() -> anyhow::Result<()> {
         declared::<dns_checks::Entity>(),
         declared::<revisions::Entity>(),
         declared::<revision_records::Entity>(),
+        declared::<uploaded_certificates::Entity>(),
     ];
     let mut problems = Vec::new();
     for (table, columns) in &entities {

@@ -29,6 +29,7 @@ mod m20261206_000005_zone_match;
 mod m20261206_000006_zone_timeouts;
 mod m20261206_000007_revisions;
 mod m20261206_000008_host_certificates;
+mod m20261206_000009_uploaded_certificates;
 mod m20261207_000020_dns_checks;
 
 // The sea-orm convention: callers write `use migrations::{Migrator, MigratorTrait};`.
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000006_zone_timeouts::Migration),
             Box::new(m20261206_000007_revisions::Migration),
             Box::new(m20261206_000008_host_certificates::Migration),
+            Box::new(m20261206_000009_uploaded_certificates::Migration),
             Box::new(m20261207_000020_dns_checks::Migration),
         ]
     }

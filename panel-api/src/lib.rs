@@ -8,7 +8,10 @@
 //! `?dry_run=true` on every write (one shape and one helper: [`service::write`]),
 //! named backends (templates
 //! re-rendered into every zone using them in one Redis write,
-//! [`service::named_backends`]), DNS credentials (sealed), the audit log, export/import,
+//! [`service::named_backends`]), DNS credentials (sealed), uploaded certificates
+//! (checked whole, key sealed, published to Redis, never renewed) and which certificate
+//! serves each zone's hostname — by the proxies' own rule — ([`service::cert_uploads`]),
+//! the audit log, export/import,
 //! the numbered history of the routing configuration with rollback
 //! ([`service::revisions`]) and `/health` ([`routes`]), and the OpenAPI document of all of it, generated from
 //! the code ([`openapi`]). While PostgreSQL is down — or switching to a new primary,

@@ -56,6 +56,7 @@ use crate::schema::{
         (name = "transfer", description = "Export and import of the caller's configuration"),
         (name = "audit", description = "The audit log"),
         (name = "revisions", description = "The numbered history of the routing configuration, and rollback"),
+        (name = "certificates", description = "Uploaded certificates, and which certificate serves each zone's hostname"),
     ),
     components(
         schemas(crate::error::ErrorResponse),

@@ -19,10 +19,13 @@
 //! every `--outbox-replay-secs` and keeps the Redis / PostgreSQL / outbox gauges of
 //! [`crate::metrics`] current.
 //!
+//! Uploaded certificates (`cert:uploaded:<name>`, the panel's own) are reconciled the
+//! same way, rendered by the write path's renderer ([`upload_changes`]).
+//!
 //! It must never write anything to PostgreSQL except deleting outbox rows it has covered,
-//! and never touch Redis keys outside the zone records and their index under the
-//! configured prefix (certificates, proxies' status and other services' keys are not its
-//! business).
+//! and never touch Redis keys outside the zone records, the uploaded certificates and
+//! their indexes under the configured prefix (issued certificates, proxies' status and
+//! other services' keys are not its business).
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -231,7 +234,15 @@ async fn run(state: &Stores, started: Instant) -> Result<Report, String> {
         records: desired.len() as u64,
         ..Report::default()
     };
-    let changes = diff(desired, actual, &mut report);
+    let mut changes = diff(desired, actual, &mut report);
+    let uploads = bounded(
+        "reconciling uploaded certificates",
+        upload_changes(state, &mut report),
+    )
+    .await?;
+    if !uploads.is_empty() {
+        changes.push(uploads);
+    }
     let mut version = None;
     for batch in changes {
         let applied = bounded("writing to Redis", async {
@@ -272,6 +283,64 @@ async fn run(state: &Stores, started: Instant) -> Result<Report, String> {
         .map_err(|e| format!("clearing the outbox: {e}"))?;
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+/// Uploaded certificates (the panel's own certificate keys, `cert:uploaded:<name>`):
+/// every row rendered by the write path's renderer
+/// ([`crate::service::cert_uploads::render`]) and compared with Redis, together with every
+/// `uploaded:` member the `certs` index lists (stale ones are removed). Runs under the
+/// sync lock like the zones; issued certificates stay cert-worker's.
+async fn upload_changes(state: &Stores, report: &mut Report) -> Result<ChangeSet, String> {
+    use switchyard_shared::certs::{CertSource, UPLOADED_MEMBER_PREFIX};
+    let names: Vec<String> = crate::entity::uploaded_certificates::Entity::find()
+        .select_only()
+        .column(crate::entity::uploaded_certificates::Column::Name)
+        .into_tuple()
+        .all(&state.db)
+        .await
+        .map_err(|e| format!("reading uploaded certificates: {e}"))?;
+    let mut members: std::collections::BTreeSet<String> = names
+        .iter()
+        .map(|n| CertSource::Uploaded.member(n))
+        .collect();
+    let indexed = state
+        .store
+        .members(&state.store.keys().cert_index())
+        .await
+        .map_err(|e| format!("reading the certificate index: {e}"))?;
+    members.extend(
+        indexed
+            .into_iter()
+            .filter(|m| m.starts_with(UPLOADED_MEMBER_PREFIX)),
+    );
+    let mut changes = ChangeSet::new();
+    for member in &members {
+        let (_, name) = CertSource::of_member(member);
+        let desired =
+            crate::service::cert_uploads::render(&state.db, state.secrets.as_ref(), name).await?;
+        let actual: Option<String> = state
+            .store
+            .client()
+            .get(state.store.keys().cert(member))
+            .await
+            .map_err(|e| format!("reading {member}: {e}"))?;
+        match (desired, actual) {
+            (Some(record), Some(json)) if record.to_json() == json => {}
+            (Some(record), actual) => {
+                if actual.is_some() {
+                    report.changed += 1;
+                } else {
+                    report.missing += 1;
+                }
+                changes.put_cert(&record);
+            }
+            (None, _) => {
+                report.stale += 1;
+                changes.delete_cert(member);
+            }
+        }
+    }
+    Ok(changes)
 }
 
 /// Every hostname's record as PostgreSQL says it should be, and the number of zone

@@ -120,3 +120,12 @@ pub enum CertificateOrDiff {
     Certificate(crate::service::certificates::CertificateView),
     Diff(Diff),
 }
+
+/// `PUT /uploaded-certificates/{id}`: the certificate as replaced, or with
+/// `?dry_run=true` the diff.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum UploadOrDiff {
+    Upload(crate::service::cert_uploads::UploadView),
+    Diff(Diff),
+}

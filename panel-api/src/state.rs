@@ -96,6 +96,7 @@ impl AppState {
         // Runs in the background and reconnects with backoff for as long as it takes.
         fred::prelude::ClientLike::connect(&client);
         let store = Store::new(client, keys);
+        let identity = Identity::new(config)?;
         Ok(AppState {
             stores: Stores {
                 db: database.connection().clone(),
@@ -103,9 +104,10 @@ impl AppState {
                 liveness: Arc::new(Liveness::new(database)),
                 metrics: Default::default(),
                 format_seen: Default::default(),
+                secrets: identity.secrets.clone(),
             },
             credentials: credentials::Cache::new(store),
-            identity: Arc::new(Identity::new(config)?),
+            identity: Arc::new(identity),
             web,
             dns: Arc::new(crate::service::dns_checks::Checker::new(&config.dns_check)?),
         })

@@ -89,6 +89,7 @@ async fn publish_cert(panel: &Panel, domain: &str) -> anyhow::Result<()> {
         key_pem: "-----BEGIN PRIVATE KEY-----\ntest\n-----END PRIVATE KEY-----\n".into(),
         not_before: now,
         not_after: now + time::Duration::days(90),
+        source: Default::default(),
     };
     let mut changes = ChangeSet::new();
     changes.put_cert(&record);

@@ -66,6 +66,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/zones/{id}/revisions"),
     ("POST", "/api/v1/zones/{id}/rollback"),
     ("POST", "/api/v1/rollback"),
+    ("GET", "/api/v1/domains/{id}/uploaded-certificates"),
+    ("POST", "/api/v1/domains/{id}/uploaded-certificates"),
+    ("GET", "/api/v1/uploaded-certificates/{id}"),
+    ("PUT", "/api/v1/uploaded-certificates/{id}"),
+    ("DELETE", "/api/v1/uploaded-certificates/{id}"),
+    ("GET", "/api/v1/zones/{id}/certificate"),
+    ("GET", "/api/v1/certificates/uncovered"),
 ];
 
 /// The operations that need no credentials.

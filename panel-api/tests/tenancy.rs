@@ -238,6 +238,32 @@ async fn authorization_matrix_for_every_endpoint_and_caller() -> anyhow::Result<
         .min()
         .unwrap();
     world.vars.insert("rev", first_revision.to_string());
+    // An uploaded certificate for app.example.com; bodies of valid uploads (as dry runs:
+    // one name holds one upload) for the domain and for that one.
+    let self_signed = |names: &[&str]| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params =
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        json!({"chain_pem": cert.pem(), "key_pem": key.serialize_pem()})
+    };
+    let mut app_upload = self_signed(&["app.example.com"]);
+    app_upload["hostname"] = "app.example.com".into();
+    let reply = panel
+        .call(
+            Method::POST,
+            &format!("/domains/{domain}/uploaded-certificates"),
+            Auth::Bearer(&world.admin),
+            Some(app_upload),
+        )
+        .await?;
+    anyhow::ensure!(reply.status == 201, "upload: {}", reply.json);
+    world
+        .vars
+        .insert("upload", reply.json["id"].as_str().unwrap().to_owned());
+    let wildcard_upload = self_signed(&["*.example.com", "example.com"]).to_string();
+    let app_replacement = self_signed(&["app.example.com"]).to_string();
 
     let zone_body = |host: &str| zone(host, "", "http://127.0.0.1:9001").to_string();
     //                 admin owner reader stranger anon revoked expired session
@@ -393,6 +419,48 @@ async fn authorization_matrix_for_every_endpoint_and_caller() -> anyhow::Result<
             "/domains/{domain}/certificate/reissue",
             None,
             [200, 200, 404, 404, 401, 401, 401, 200],
+        ),
+        (
+            Method::GET,
+            "/domains/{domain}/uploaded-certificates",
+            None,
+            [200, 200, 200, 404, 401, 401, 401, 200],
+        ),
+        (
+            Method::POST,
+            "/domains/{domain}/uploaded-certificates?dry_run=true",
+            Some(wildcard_upload),
+            [200, 200, 404, 404, 401, 401, 401, 200],
+        ),
+        (
+            Method::GET,
+            "/uploaded-certificates/{upload}",
+            None,
+            [200, 200, 200, 404, 401, 401, 401, 200],
+        ),
+        (
+            Method::PUT,
+            "/uploaded-certificates/{upload}?dry_run=true",
+            Some(app_replacement),
+            [200, 200, 404, 404, 401, 401, 401, 200],
+        ),
+        (
+            Method::DELETE,
+            "/uploaded-certificates/{upload}?dry_run=true",
+            None,
+            [200, 200, 404, 404, 401, 401, 401, 200],
+        ),
+        (
+            Method::GET,
+            "/zones/{zone}/certificate",
+            None,
+            [200, 200, 200, 404, 401, 401, 401, 200],
+        ),
+        (
+            Method::GET,
+            "/certificates/uncovered",
+            None,
+            [200, 200, 200, 200, 401, 401, 401, 200],
         ),
         (
             Method::GET,

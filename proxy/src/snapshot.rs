@@ -19,6 +19,7 @@ use arc_swap::ArcSwap;
 use pingora::tls::pkey::{PKey, Private};
 use pingora::tls::x509::X509;
 use serde::{Deserialize, Serialize};
+use switchyard_shared::certs::CertIndex;
 use switchyard_shared::model::{CertRecord, ChallengeRecord, HostRecord, Route};
 use switchyard_shared::route_match::Precedence;
 use switchyard_shared::{FORMAT_VERSION, HostMatcher, HostPattern, RequestTarget};
@@ -224,10 +225,12 @@ pub struct Snapshot {
     pub feed_id: String,
     pub applied_at: OffsetDateTime,
     hosts: HostMatcher<Arc<HostEntry>>,
-    /// Certificates by the name they are stored under.
+    /// Certificates by their member name in Redis (`*.example.com`,
+    /// `uploaded:*.example.com`: [`CertRecord::member`]).
     certs: HashMap<String, Arc<CertEntry>>,
-    /// Certificates by every name they cover (`*.example.com`, `example.com`).
-    cert_names: HashMap<String, Arc<CertEntry>>,
+    /// Certificates by every name they cover, the preferred one per name: the choice
+    /// the panel's "which certificate" answer makes too (`switchyard_shared::certs`).
+    cert_names: CertIndex<Arc<CertEntry>>,
     /// HTTP-01 challenge answers the cert worker published, by `<host>/<token>`. Few
     /// (one per order in flight) and short-lived; never saved to the snapshot file.
     challenges: HashMap<String, Arc<ChallengeRecord>>,
@@ -247,7 +250,7 @@ impl Snapshot {
             applied_at: OffsetDateTime::now_utc(),
             hosts: HostMatcher::new(),
             certs: HashMap::new(),
-            cert_names: HashMap::new(),
+            cert_names: CertIndex::new(),
             challenges: HashMap::new(),
         }
     }
@@ -268,11 +271,8 @@ impl Snapshot {
             feed_id,
             applied_at: OffsetDateTime::now_utc(),
             hosts: matcher,
-            certs: certs
-                .into_iter()
-                .map(|c| (c.record.name.to_string(), c))
-                .collect(),
-            cert_names: HashMap::new(),
+            certs: certs.into_iter().map(|c| (c.record.member(), c)).collect(),
+            cert_names: CertIndex::new(),
             challenges: HashMap::new(),
         };
         snapshot.index_certs();
@@ -309,14 +309,12 @@ impl Snapshot {
         self.hosts.lookup(host)
     }
 
-    /// The certificate for a TLS server name: an exact name first, then the wildcard of
-    /// its parent (`a.example.com` → `*.example.com`).
+    /// The certificate for a (normalised) TLS server name, by the one rule of
+    /// `switchyard_shared::certs`: an exact name before the wildcard of its parent
+    /// (`a.example.com` → `*.example.com`); for the same name uploaded before issued,
+    /// then the one expiring last.
     pub fn cert_for(&self, server_name: &str) -> Option<&Arc<CertEntry>> {
-        if let Some(c) = self.cert_names.get(server_name) {
-            return Some(c);
-        }
-        let (_, parent) = server_name.split_once('.')?;
-        self.cert_names.get(&format!("*.{parent}"))
+        self.cert_names.for_name(server_name).map(|c| c.value)
     }
 
     pub fn zone_count(&self) -> usize {
@@ -370,26 +368,18 @@ impl Snapshot {
         self.applied_at = OffsetDateTime::now_utc();
     }
 
-    /// Rebuilds the by-name index. Where two certificates cover a name, the one stored
-    /// under that very name wins (a per-host certificate for `example.com` beats the
-    /// wildcard `*.example.com`, which covers `example.com` too: exact beats wildcard),
-    /// then the one that expires last.
+    /// Rebuilds the by-name index; where two certificates cover a name,
+    /// `switchyard_shared::certs` decides which one stays.
     fn index_certs(&mut self) {
-        self.cert_names.clear();
-        let rank = |cert: &CertEntry, name: &str| {
-            (cert.record.name.as_str() == name, cert.record.not_after)
-        };
+        let mut index = CertIndex::new();
         for cert in self.certs.values() {
-            for name in &cert.record.names {
-                let keep = match self.cert_names.get(name.as_str()) {
-                    Some(existing) => rank(existing, name.as_str()) < rank(cert, name.as_str()),
-                    None => true,
-                };
-                if keep {
-                    self.cert_names.insert(name.to_string(), cert.clone());
-                }
-            }
+            index.insert(
+                cert.record.names.iter().map(|n| n.as_str()),
+                &cert.record.candidate(),
+                cert.clone(),
+            );
         }
+        self.cert_names = index;
     }
 
     /// What a save writes, detached from the snapshot: the entries are shared, not
@@ -617,6 +607,70 @@ mod tests {
             again.routes[0].upstreams[0].url.as_str(),
             "http://127.0.0.1:8080"
         );
+    }
+
+    /// The SNI choice follows `switchyard_shared::certs`: exact before wildcard,
+    /// uploaded before issued for the same name, whatever the insertion order; and a
+    /// deleted uploaded certificate hands the name back to the issued one.
+    #[test]
+    fn sni_choice_prefers_exact_then_uploaded() {
+        use switchyard_shared::certs::CertSource;
+        fn entry(name: &str, names: &[&str], source: CertSource) -> Arc<CertEntry> {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let params = rcgen::CertificateParams::new(
+                names.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+            )
+            .unwrap();
+            let cert = params.self_signed(&key).unwrap();
+            let now = OffsetDateTime::now_utc();
+            CertEntry::parse(CertRecord {
+                name: HostPattern::parse(name).unwrap(),
+                names: names
+                    .iter()
+                    .map(|n| HostPattern::parse(n).unwrap())
+                    .collect(),
+                chain_pem: cert.pem(),
+                key_pem: key.serialize_pem(),
+                not_before: now,
+                not_after: now + time::Duration::days(90),
+                source,
+            })
+            .unwrap()
+        }
+        let wild = ["*.example.com", "example.com"];
+        let issued = entry("*.example.com", &wild, CertSource::Issued);
+        let uploaded = entry("*.example.com", &wild, CertSource::Uploaded);
+        let exact = entry("app.example.com", &["app.example.com"], CertSource::Issued);
+        for certs in [
+            vec![issued.clone(), uploaded.clone(), exact.clone()],
+            vec![exact.clone(), uploaded.clone(), issued.clone()],
+        ] {
+            let mut snapshot = Snapshot::build(1, String::new(), Vec::new(), certs);
+            assert_eq!(snapshot.cert_count(), 3, "both *.example.com are kept");
+            let source = |s: &Snapshot, n: &str| s.cert_for(n).map(|c| c.record.member());
+            assert_eq!(
+                source(&snapshot, "app.example.com").as_deref(),
+                Some("app.example.com")
+            );
+            assert_eq!(
+                source(&snapshot, "web.example.com").as_deref(),
+                Some("uploaded:*.example.com")
+            );
+            assert_eq!(
+                source(&snapshot, "example.com").as_deref(),
+                Some("uploaded:*.example.com")
+            );
+            assert_eq!(source(&snapshot, "a.b.example.com"), None);
+            snapshot.apply(&Update {
+                version: 2,
+                certs: vec![("uploaded:*.example.com".into(), None)],
+                ..Update::default()
+            });
+            assert_eq!(
+                source(&snapshot, "web.example.com").as_deref(),
+                Some("*.example.com")
+            );
+        }
     }
 
     /// The route choice against a plain reference: every route whose prefix and

@@ -1,9 +1,12 @@
 //! Certificate choice at TLS handshake time, per SNI, from the live snapshot.
 //!
-//! An exact certificate for the server name wins, then the wildcard of its parent (a
-//! wildcard certificate `*.example.com` also covers `example.com`, which it lists among
-//! its names). A certificate written to Redis is used from the next handshake on. With no
-//! certificate for the name and no default configured, the handshake fails.
+//! One rule decides, `switchyard_shared::certs` (the same one the panel answers "which
+//! certificate does this hostname get" with): an exact certificate for the server name
+//! wins, then the wildcard of its parent (a wildcard certificate `*.example.com` also
+//! covers `example.com`, which it lists among its names); for the same name an uploaded
+//! certificate beats an issued one, then the one expiring last. A certificate written to
+//! Redis is used from the next handshake on. With no certificate for the name and no
+//! default configured, the handshake fails.
 
 use std::sync::Arc;
 
@@ -20,7 +23,8 @@ use crate::snapshot::{CertEntry, Snapshot};
 /// Picks the certificate for each handshake.
 pub struct CertSelector {
     pub live: Arc<ArcSwap<Snapshot>>,
-    /// Stored name of a certificate to use when no other covers the server name.
+    /// Stored name of a certificate to use when no other covers the server name
+    /// (`*.example.com`); where an uploaded and an issued one share it, the rule picks.
     pub default_cert: Option<String>,
 }
 
@@ -33,10 +37,7 @@ impl CertSelector {
             .and_then(|n| snapshot.cert_for(&n).cloned());
         by_name.or_else(|| {
             let default = self.default_cert.as_deref()?;
-            snapshot
-                .certs()
-                .find(|c| c.record.name.as_str() == default)
-                .cloned()
+            snapshot.cert_for(default).cloned()
         })
     }
 }

@@ -1,5 +1,5 @@
-//! TLS termination: certificate per SNI (exact, wildcard, apex), rotation without a
-//! restart, HTTP/2 by ALPN, unknown names refused; and WebSocket upgrades through the
+//! TLS termination: certificate per SNI (exact, wildcard, apex; uploaded before issued),
+//! rotation without a restart, HTTP/2 by ALPN, unknown names refused; and WebSocket upgrades through the
 //! proxy.
 
 mod support;
@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use support::{Proxy, ProxyOptions, put_certs, put_zones, zone};
+use switchyard_shared::certs::CertSource;
 use switchyard_shared::model::CertRecord;
 use switchyard_tests::client::{self, https_get};
 use switchyard_tests::eventually::eventually;
@@ -126,6 +127,78 @@ async fn certificates_are_chosen_per_sni_and_rotate_without_restart() {
             .await
             .is_err()
     );
+    redis.cleanup().await.unwrap();
+}
+
+/// Uploaded beats issued for the same name (`switchyard_shared::certs`): with both in
+/// Redis — as cert-worker and the panel write them, `cert:*.example.com` and
+/// `cert:uploaded:*.example.com` — handshakes get the uploaded one, whichever was
+/// written last; an exact issued certificate still beats the uploaded wildcard; and
+/// deleting the upload hands the name back to the issued certificate.
+#[tokio::test]
+async fn an_uploaded_certificate_beats_the_issued_one_for_the_same_name() {
+    let redis = TestRedis::new().await.unwrap();
+    let proxy = Proxy::start(ProxyOptions::new(redis.url(), redis.prefix())).await;
+    let echo = Upstream::echo("tls-echo").await;
+    let store = redis.store();
+    let wild = ["*.example.com", "example.com"];
+    let issued = self_signed(&wild);
+    let brought = self_signed(&wild);
+    let exact = self_signed(&["app.example.com"]);
+    put_zones(
+        &store,
+        &[
+            zone("*.example.com", &[&echo.url()]),
+            zone("example.com", &[&echo.url()]),
+        ],
+    )
+    .await;
+    let mut upload = record("*.example.com", &wild, &brought);
+    upload.source = CertSource::Uploaded;
+    // The upload first, the issued one after: the order must not matter.
+    put_certs(&store, &[upload.clone()]).await;
+    let v = put_certs(
+        &store,
+        &[
+            record("*.example.com", &wild, &issued),
+            record("app.example.com", &["app.example.com"], &exact),
+        ],
+    )
+    .await;
+    proxy.wait_for_version(v.version).await;
+    for host in ["shop.example.com", "example.com"] {
+        let resp = https_get(proxy.https, host, "/", &brought.ca_pem)
+            .await
+            .unwrap_or_else(|e| panic!("{host} with the uploaded certificate: {e:?}"));
+        assert_eq!(resp.status, 200, "{host}");
+        assert!(
+            https_get(proxy.https, host, "/", &issued.ca_pem)
+                .await
+                .is_err(),
+            "{host} must not get the issued certificate"
+        );
+    }
+    // Exact beats wildcard, even an uploaded wildcard: only the exact certificate's CA
+    // verifies the handshake (the `*.example.com` zone answers).
+    let resp = https_get(proxy.https, "app.example.com", "/", &exact.ca_pem)
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 200);
+    assert!(
+        https_get(proxy.https, "app.example.com", "/", &brought.ca_pem)
+            .await
+            .is_err()
+    );
+
+    // Deleting the upload (what the panel's delete writes) hands the names back.
+    let mut changes = switchyard_shared::ChangeSet::new();
+    changes.delete_cert(&upload.member());
+    let v = store.apply(&changes).await.unwrap();
+    proxy.wait_for_version(v.version).await;
+    let resp = https_get(proxy.https, "shop.example.com", "/", &issued.ca_pem)
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 200);
     redis.cleanup().await.unwrap();
 }
 

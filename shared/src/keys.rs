@@ -9,8 +9,9 @@
 //! | `switchyard:version` | string (integer) | global version, bumped once per write batch |
 //! | `switchyard:zone:<pattern>` | string | [`HostRecord`](crate::model::HostRecord) JSON |
 //! | `switchyard:zones` | set | every pattern that has a `zone:` key |
-//! | `switchyard:cert:<name>` | string | [`CertRecord`](crate::model::CertRecord) JSON |
-//! | `switchyard:certs` | set | every name that has a `cert:` key |
+//! | `switchyard:cert:<name>` | string | an issued [`CertRecord`](crate::model::CertRecord) JSON |
+//! | `switchyard:cert:uploaded:<name>` | string | an uploaded one ([`crate::certs::CertSource::member`]) |
+//! | `switchyard:certs` | set | every member name (`<name>`, `uploaded:<name>`) that has a `cert:` key |
 //! | `switchyard:acme-challenge:<host>/<token>` | string, TTL | [`ChallengeRecord`](crate::model::ChallengeRecord) JSON: an HTTP-01 answer |
 //! | `switchyard:acme-challenges` | sorted set | every `<host>/<token>` with a challenge key, scored by its expiry (Unix seconds) |
 //! | `switchyard:changes` | stream | one entry per version: which zones, certs and challenges changed |
@@ -109,9 +110,10 @@ impl Keys {
         format!("{}zones", self.prefix)
     }
 
-    /// String: one certificate, by the name it is stored under (`*.example.com`).
-    pub fn cert(&self, name: &str) -> String {
-        format!("{}cert:{name}", self.prefix)
+    /// String: one certificate, by its member name (`*.example.com` issued,
+    /// `uploaded:*.example.com` uploaded: [`crate::certs::CertSource::member`]).
+    pub fn cert(&self, member: &str) -> String {
+        format!("{}cert:{member}", self.prefix)
     }
 
     /// Set: every name with a cert key.

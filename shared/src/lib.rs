@@ -1,6 +1,7 @@
 //! Switchyard's shared core: the domain model (zones, their route policies in
-//! [`policy`]), the hostname rules and host matcher, and the Redis key schema with the
-//! helpers that read and write it.
+//! [`policy`]), the hostname rules and host matcher, which certificate serves which name
+//! ([`certs`]: the one rule of the proxies' SNI choice and the panel's answers), and the
+//! Redis key schema with the helpers that read and write it.
 //!
 //! Used by all three services (`proxy`, `panel-api`, `cert-worker`), so the rules live
 //! in one place, as does their logging and tracing set-up ([`telemetry`]). This crate
@@ -9,6 +10,7 @@
 //! other HTTP, no files.
 
 pub mod backend;
+pub mod certs;
 pub mod failover;
 pub mod flat;
 pub mod fleet;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::backend::{BackendUrl, UrlTemplate};
+use crate::certs::CertSource;
 use crate::hostname::HostPattern;
 use crate::policy::Policies;
 use crate::route_match::RouteMatch;
@@ -416,6 +417,11 @@ pub struct CertRecord {
     pub not_before: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub not_after: OffsetDateTime,
+    /// Issued (absent from the JSON, as before uploads existed) or uploaded: the proxy
+    /// prefers an uploaded certificate for a name ([`crate::certs`]), and it is stored
+    /// under another key ([`CertRecord::member`]).
+    #[serde(default, skip_serializing_if = "CertSource::is_issued")]
+    pub source: CertSource,
 }
 
 impl fmt::Debug for CertRecord {
@@ -430,11 +436,27 @@ impl fmt::Debug for CertRecord {
             .field("key_pem", &format_args!("<redacted>"))
             .field("not_before", &self.not_before)
             .field("not_after", &self.not_after)
+            .field("source", &self.source)
             .finish()
     }
 }
 
 impl CertRecord {
+    /// Its name in Redis: the key `cert:<member>`, the `certs` index, the change feed
+    /// (`*.example.com` issued, `uploaded:*.example.com` uploaded).
+    pub fn member(&self) -> String {
+        self.source.member(self.name.as_str())
+    }
+
+    /// What [`crate::certs`]'s choice knows of it.
+    pub fn candidate(&self) -> crate::certs::Candidate {
+        crate::certs::Candidate {
+            member: self.member(),
+            source: self.source,
+            not_after: self.not_after,
+        }
+    }
+
     /// Parses and validates a record stored under the key for `key_name`.
     pub fn from_json(key_name: &str, json: &[u8]) -> Result<Self, RecordError> {
         let record: CertRecord =
@@ -444,12 +466,13 @@ impl CertRecord {
                 source,
             })?;
         let mut errors = Vec::new();
-        if record.name.as_str() != key_name {
+        if record.member() != key_name {
             errors.push(FieldError {
                 field: "name".into(),
                 problem: format!(
-                    "record says name \"{}\" but is stored under \"{key_name}\"",
-                    record.name
+                    "record says name \"{}\" ({}) but is stored under \"{key_name}\"",
+                    record.name,
+                    record.source.as_str()
                 ),
             });
         }
@@ -1153,5 +1176,30 @@ mod tests {
         assert!(!is_challenge_token(
             &"a".repeat(MAX_CHALLENGE_TOKEN_LEN + 1)
         ));
+    }
+
+    #[test]
+    fn uploaded_cert_records_live_under_their_own_member_name() {
+        let json = serde_json::json!({
+            "name": "*.example.com",
+            "names": ["*.example.com", "example.com"],
+            "chain_pem": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+            "key_pem": "-----BEGIN PRIVATE KEY-----\nK\n-----END PRIVATE KEY-----\n",
+            "not_before": "2026-01-01T00:00:00Z",
+            "not_after": "2026-04-01T00:00:00Z",
+            "source": "uploaded"
+        });
+        let bytes = serde_json::to_vec(&json).unwrap();
+        let r = CertRecord::from_json("uploaded:*.example.com", &bytes).unwrap();
+        assert_eq!(r.source, CertSource::Uploaded);
+        assert_eq!(r.member(), "uploaded:*.example.com");
+        // Stored under the issued name it is refused: the two never overwrite each other.
+        let err = CertRecord::from_json("*.example.com", &bytes).unwrap_err();
+        assert!(err.to_string().contains("uploaded"), "{err}");
+        // An issued record is written exactly as before: no `source` field.
+        let mut issued = r.clone();
+        issued.source = CertSource::Issued;
+        assert!(!issued.to_json().contains("source"));
+        assert_eq!(issued.member(), "*.example.com");
     }
 }

@@ -134,16 +134,18 @@ impl ChangeSet {
         self
     }
 
-    /// Writes (or replaces) a certificate.
+    /// Writes (or replaces) a certificate, under its member name
+    /// ([`CertRecord::member`]): every certificate, issued or uploaded, reaches Redis
+    /// through here.
     pub fn put_cert(&mut self, record: &CertRecord) -> &mut Self {
-        self.certs
-            .push((record.name.as_str().to_owned(), Some(record.to_json())));
+        self.certs.push((record.member(), Some(record.to_json())));
         self
     }
 
-    /// Deletes a certificate.
-    pub fn delete_cert(&mut self, name: &str) -> &mut Self {
-        self.certs.push((name.to_owned(), None));
+    /// Deletes a certificate by its member name (`*.example.com`,
+    /// `uploaded:*.example.com`).
+    pub fn delete_cert(&mut self, member: &str) -> &mut Self {
+        self.certs.push((member.to_owned(), None));
         self
     }
 
@@ -160,6 +162,12 @@ impl ChangeSet {
     pub fn delete_challenge(&mut self, name: &str) -> &mut Self {
         self.challenges.push((name.to_owned(), None));
         self
+    }
+
+    /// The certificate writes of this batch: each member name with the exact JSON its
+    /// key gets (`None`: the key is deleted).
+    pub fn cert_values(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        self.certs.iter().map(|(n, v)| (n.as_str(), v.as_deref()))
     }
 
     /// The zone writes of this batch, as the write applies them: each hostname pattern

@@ -13,7 +13,7 @@ const MIGRATIONS_TABLE: &str = "seaql_migrations";
 
 /// Every application table, sorted. A migration that adds or drops one updates this
 /// list and `docs/postgres-schema.md`.
-const APPLICATION_TABLES: [&str; 16] = [
+const APPLICATION_TABLES: [&str; 17] = [
     "acme_accounts",
     "acme_orders",
     "api_keys",
@@ -28,13 +28,14 @@ const APPLICATION_TABLES: [&str; 16] = [
     "revision_records",
     "revisions",
     "sessions",
+    "uploaded_certificates",
     "users",
     "zones",
 ];
 
 /// Indexes the services' queries depend on: name, whether unique, and how their
 /// definition (`pg_indexes.indexdef`) ends — columns, operator class, partial predicate.
-const REQUIRED_INDEXES: [(&str, bool, &str); 22] = [
+const REQUIRED_INDEXES: [(&str, bool, &str); 24] = [
     ("users_username_lower_key", true, "(lower(username))"),
     ("sessions_token_hash_key", true, "(token_hash)"),
     ("sessions_user_id_idx", false, "(user_id)"),
@@ -101,6 +102,8 @@ const REQUIRED_INDEXES: [(&str, bool, &str); 22] = [
         "(kind, record_id, revision)",
     ),
     ("revisions_at_idx", false, "(at)"),
+    ("uploaded_certificates_name_key", true, "(name)"),
+    ("uploaded_certificates_domain_id_idx", false, "(domain_id)"),
 ];
 
 // Fixed ids make the fixture rows readable in the statements below.
@@ -134,6 +137,7 @@ async fn migrations_apply_roll_back_completely_and_apply_again() -> anyhow::Resu
             "m20261206_000006_zone_timeouts",
             "m20261206_000007_revisions",
             "m20261206_000008_host_certificates",
+            "m20261206_000009_uploaded_certificates",
             "m20261207_000020_dns_checks"
         ]
     );

@@ -7,6 +7,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod certificates;
 pub mod dns_checks;
 pub mod dns_credentials;
 pub mod domains;
@@ -43,7 +44,8 @@ pub fn all_with(api: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .merge(transfer::router())
         .merge(dns_credentials::router())
         .merge(revisions::router())
-        .merge(dns_checks::router());
+        .merge(dns_checks::router())
+        .merge(certificates::router());
     OpenApiRouter::new()
         .nest("/api/v1", api)
         .route("/metrics", axum::routing::get(crate::metrics::serve))

@@ -299,8 +299,9 @@ pub(crate) async fn set_credential(
 /// Redis records through the outbox and write-through like any zone delete). The
 /// domain's certificate goes with it: its row and its ACME orders (a pending order
 /// included) from PostgreSQL, its `cert:*.<domain>` key from Redis (queued in the outbox
-/// in the same transaction and written in the same batch as the zones); grants on the
-/// domain go too. Each is audited; the answer is the diff (for a dry run, with every
+/// in the same transaction and written in the same batch as the zones); so do its
+/// uploaded certificates (rows, and `cert:uploaded:<name>` keys) and grants on the
+/// domain. Each is audited; the answer is the diff (for a dry run, with every
 /// zone's Redis record before and after, and nothing changed).
 async fn delete_row(
     state: &Stores,
@@ -378,6 +379,12 @@ async fn delete_row(
         )
         .await?;
     }
+    // Uploaded certificates for the domain and its hostnames: rows here, Redis keys
+    // (`cert:uploaded:<name>`) through the outbox below.
+    let uploads = super::cert_uploads::of_domain(w.txn(), id).await?;
+    for upload in &uploads {
+        super::cert_uploads::delete_in(&mut w, actor, upload).await?;
+    }
     // Grants on the domain (their users lose it).
     let granted = grants::Entity::find()
         .filter(grants::Column::DomainId.eq(id))
@@ -423,7 +430,15 @@ async fn delete_row(
     )
     .await?;
     let mut pending = sync::enqueue(w.txn(), zone_service::hostnames_of(&deleted)).await?;
-    sync::enqueue_cert_removals(w.txn(), &mut pending, [cert_name]).await?;
+    let members = uploads
+        .iter()
+        .map(|u| switchyard_shared::certs::CertSource::Uploaded.member(&u.name));
+    sync::enqueue_certs(
+        w.txn(),
+        &mut pending,
+        std::iter::once(cert_name).chain(members),
+    )
+    .await?;
     w.finish_routing(
         state,
         pending,

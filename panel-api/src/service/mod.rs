@@ -14,6 +14,7 @@
 pub mod api_keys;
 pub mod audit_reads;
 pub mod authn;
+pub mod cert_uploads;
 pub mod certificates;
 pub mod credentials;
 pub mod degraded;
@@ -52,6 +53,9 @@ pub struct Stores {
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// The highest Redis data format this instance has read ([`format_gate`]).
     pub format_seen: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    /// `--secret-key`: seals uploaded certificates' keys, and opens them again when
+    /// they are written to Redis; `None` when not configured.
+    pub secrets: Option<switchyard_shared::secrets::SecretBox>,
 }
 
 /// Largest page a list returns; bounds the work one request can cause.

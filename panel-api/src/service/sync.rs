@@ -13,11 +13,15 @@
 //! [`render`], the same function the write path uses, and excludes write-throughs while
 //! it runs with [`SYNC_LOCK_SQL`] (see there).
 //!
-//! Kind `cert` (key = the certificate's name, `*.example.com`) is a certificate to
-//! remove from Redis: queued by a domain's deletion ([`enqueue_cert_removals`]), written
-//! in the same batch as the zones, and durable through the outbox like them. The panel
-//! only ever removes certificates (cert-worker writes them); a name whose domain exists
-//! again by the time it is written is left alone (cert-worker publishes the new one).
+//! Kind `cert` (key = the certificate's member name: `*.example.com`, or
+//! `uploaded:<name>` for an uploaded one) is a certificate to rewrite in Redis from
+//! PostgreSQL: queued by a domain's deletion and by every uploaded-certificate write
+//! ([`enqueue_certs`]), written in the same batch as the zones, and durable through the
+//! outbox like them. An issued certificate the panel only ever removes (cert-worker
+//! writes them): a name whose domain exists again by the time it is written is left
+//! alone (cert-worker publishes the new one). An uploaded one is rendered from its row
+//! ([`super::cert_uploads::render_into`], key opened with `--secret-key`) or removed
+//! when the row is gone.
 //! Kind `full` is not built yet.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,6 +31,7 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
+use switchyard_shared::certs::CertSource;
 use switchyard_shared::model::{HostRecord, Route};
 use switchyard_shared::{ChangeSet, HostPattern};
 
@@ -45,7 +50,8 @@ pub const REDIS_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct Pending {
     ids: Vec<i64>,
     hostnames: BTreeSet<String>,
-    /// Certificates (by name, `*.example.com`) to remove from Redis.
+    /// Certificates (by member name: `*.example.com` to remove, `uploaded:<name>` to
+    /// rewrite from its row) for Redis.
     certs: BTreeSet<String>,
 }
 
@@ -55,12 +61,13 @@ impl Pending {
     pub fn merge(&mut self, other: Pending) {
         self.ids.extend(other.ids);
         self.hostnames.extend(other.hostnames);
+        self.certs.extend(other.certs);
     }
 }
 
 /// `redis_outbox.kind` of a zone hostname to rebuild.
 pub const OUTBOX_ZONE: &str = "zone";
-/// `redis_outbox.kind` of a certificate to remove.
+/// `redis_outbox.kind` of a certificate to rewrite (or remove).
 pub const OUTBOX_CERT: &str = "cert";
 
 /// Rows per statement when many hostnames are written, locked or read at once.
@@ -93,9 +100,11 @@ pub async fn enqueue(
     Ok(pending)
 }
 
-/// Records, inside the change's transaction, that these certificates (by name) must
-/// leave Redis: one outbox row each, written through with the zones of `pending`.
-pub async fn enqueue_cert_removals(
+/// Records, inside the change's transaction, that these certificates (by member name)
+/// must be rewritten in Redis — removed for an issued one whose domain is gone, written
+/// from its row or removed for an uploaded one: one outbox row each, written through
+/// with the zones of `pending`.
+pub async fn enqueue_certs(
     txn: &impl ConnectionTrait,
     pending: &mut Pending,
     names: impl IntoIterator<Item = String>,
@@ -127,13 +136,20 @@ pub fn cert_name(domain: &str) -> String {
     format!("*.{domain}")
 }
 
-/// Adds to `changes` the removal of each certificate in `certs` whose domain no longer
-/// exists (read on `conn`).
+/// Adds to `changes` the removal of each issued certificate in `certs` whose domain no
+/// longer exists (read on `conn`); uploaded members are [`super::cert_uploads`]'s.
 async fn cert_removals(
     conn: &impl ConnectionTrait,
     certs: &BTreeSet<String>,
     changes: &mut ChangeSet,
 ) -> Result<(), DbErr> {
+    if certs.is_empty() {
+        return Ok(());
+    }
+    let certs: BTreeSet<&String> = certs
+        .iter()
+        .filter(|m| CertSource::of_member(m).0.is_issued())
+        .collect();
     if certs.is_empty() {
         return Ok(());
     }
@@ -378,6 +394,8 @@ async fn try_write_through(state: &Stores, pending: &Pending) -> Result<u64, Str
     cert_removals(&txn, &pending.certs, &mut changes)
         .await
         .map_err(|e| format!("reading domains: {e}"))?;
+    super::cert_uploads::render_into(&txn, state.secrets.as_ref(), &pending.certs, &mut changes)
+        .await?;
     let applied = tokio::time::timeout(REDIS_WRITE_TIMEOUT, state.store.apply(&changes))
         .await
         .map_err(|_| format!("Redis did not answer within {REDIS_WRITE_TIMEOUT:?}"))?

@@ -93,6 +93,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/certificates/uncovered": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The readable zones whose hostname no certificate covers, by hostname (one zone per
+         *     hostname); `q` filters by hostname substring.
+         */
+        get: operations["certificates_uncovered"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/dns-credentials": {
         parameters: {
             query?: never;
@@ -216,6 +236,30 @@ export interface paths {
         get: operations["domains_domain"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/domains/{id}/uploaded-certificates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The domain's uploaded certificates (read grant). */
+        get: operations["certificates_list"];
+        put?: never;
+        /**
+         * Uploads a certificate (chain and key in PEM) for the domain — its wildcard and apex
+         *     — or for one exact hostname within it (edit grant). Checked whole: chain order,
+         *     names, validity, key type and size, key matching the leaf; each refusal a 422
+         *     naming the field, nothing stored. Served by the proxies in preference to an issued
+         *     certificate for the same name; never renewed automatically.
+         */
+        post: operations["certificates_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -494,6 +538,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/uploaded-certificates/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["certificates_read"];
+        /** A new chain and key for the same names (edit grant), checked like an upload. */
+        put: operations["certificates_replace"];
+        post?: never;
+        /**
+         * Deletes it (edit grant) and takes it out of Redis: its names fall back to an issued
+         *     certificate, if one covers them.
+         */
+        delete: operations["certificates_remove"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users": {
         parameters: {
             query?: never;
@@ -579,6 +644,26 @@ export interface paths {
         put: operations["zones_update"];
         post?: never;
         delete: operations["zones_remove"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/zones/{id}/certificate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Which certificate the zone's hostname gets today, by the proxies' own rule (exact
+         *     beats wildcard; uploaded beats issued for the same name).
+         */
+        get: operations["certificates_zone_certificate"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -798,6 +883,11 @@ export interface components {
             zone: components["schemas"]["ZoneSpec"];
         };
         /**
+         * @description Where a certificate comes from.
+         * @enum {string}
+         */
+        CertSource: "issued" | "uploaded";
+        /**
          * @description `POST /domains/{id}/certificate/reissue`: the certificate, due now, or with
          *     `?dry_run=true` the diff.
          */
@@ -888,6 +978,11 @@ export interface components {
             /** Format: int64 */
             to_revision: number;
         };
+        /**
+         * @description How a certificate covers a server name.
+         * @enum {string}
+         */
+        Coverage: "wildcard" | "exact";
         /** @description The answer to a creation: the only time the full key is ever returned. */
         CreatedApiKey: components["schemas"]["ApiKeyView"] & {
             key: string;
@@ -1564,6 +1659,24 @@ export interface components {
             preset?: boolean;
             url_template: string;
         };
+        /** @description `POST /domains/{id}/uploaded-certificates` body. */
+        NewUpload: {
+            /**
+             * @description PEM certificates, the leaf first, then each issuer in turn (the root may be
+             *     left out).
+             */
+            chain_pem: string;
+            /**
+             * @description One exact hostname within the domain the certificate is for; absent or `null`:
+             *     the domain itself, its wildcard and apex (`*.example.com` and `example.com`).
+             */
+            hostname?: string | null;
+            /**
+             * @description The leaf's private key in PEM: PKCS#8 (`PRIVATE KEY`), PKCS#1 (`RSA PRIVATE
+             *     KEY`) or SEC1 (`EC PRIVATE KEY`), unencrypted.
+             */
+            key_pem: string;
+        };
         /** @description `POST /api/v1/users` body. */
         NewUser: {
             /** @description 12–1024 characters. */
@@ -1824,6 +1937,32 @@ export interface components {
                 /** Format: date-time */
                 updated_at: string;
                 url_template: string;
+            }[];
+            /** Format: int64 */
+            limit: number;
+            /**
+             * @description Lists paged by key (zones): pass this as `after=` for the next page; absent on
+             *     the last page. Costs the same however deep the page, unlike `offset`.
+             */
+            next?: string | null;
+            /** Format: int64 */
+            offset: number;
+            /**
+             * Format: int64
+             * @description How many items match: exact when `total_exact`, else at least this many (the
+             *     count stops at 10,000).
+             */
+            total: number;
+            total_exact: boolean;
+        };
+        /** @description One page of a list. */
+        Page_Uncovered: {
+            items: {
+                /** Format: uuid */
+                domain_id: string;
+                hostname: string;
+                /** Format: uuid */
+                zone_id: string;
             }[];
             /** Format: int64 */
             limit: number;
@@ -2112,6 +2251,13 @@ export interface components {
             /** @description An absolute URL (`https://…`) or a path (`/…`). */
             target: string;
         };
+        /** @description `PUT /uploaded-certificates/{id}` body: a new chain and key for the same names. */
+        Replacement: {
+            /** @description As in [`NewUpload::chain_pem`]. */
+            chain_pem: string;
+            /** @description As in [`NewUpload::key_pem`]. */
+            key_pem: string;
+        };
         /** @description A zone a template change re-renders: its upstream URL before and after. */
         Rerendered: {
             after: string;
@@ -2337,6 +2483,24 @@ export interface components {
             type: string;
             value: string;
         };
+        /** @description The certificate a name gets, as the panel shows it. */
+        Serving: {
+            /** @description `exact` (it names the hostname) or `wildcard` (by `*.<parent>`). */
+            coverage: components["schemas"]["Coverage"];
+            /**
+             * Format: uuid
+             * @description The certificate's id: an uploaded certificate's, or the issued one's.
+             */
+            id: string;
+            /** @description What it is stored under (`*.example.com`, a hostname). */
+            name: string;
+            /** @description Every name it covers. */
+            names: string[];
+            /** Format: date-time */
+            not_after: string;
+            /** @description `issued` (cert-worker, renewed automatically) or `uploaded`. */
+            source: components["schemas"]["CertSource"];
+        };
         /**
          * @description A traffic split: each request of the route goes to one of `groups`, chosen by
          *     weight. A forced cohort (`force`) naming a group wins; else the sticky key
@@ -2419,6 +2583,52 @@ export interface components {
              */
             total_ms?: number | null;
         };
+        /** @description One zone whose hostname no certificate covers. */
+        Uncovered: {
+            /** Format: uuid */
+            domain_id: string;
+            hostname: string;
+            /** Format: uuid */
+            zone_id: string;
+        };
+        /** @description A domain's uploaded certificates. */
+        UploadList: {
+            items: components["schemas"]["UploadView"][];
+        };
+        /**
+         * @description `PUT /uploaded-certificates/{id}`: the certificate as replaced, or with
+         *     `?dry_run=true` the diff.
+         */
+        UploadOrDiff: components["schemas"]["UploadView"] | components["schemas"]["Diff"];
+        /** @description An uploaded certificate as the API shows it: never its key. */
+        UploadView: {
+            /** Format: date-time */
+            created_at: string;
+            /** Format: uuid */
+            domain_id: string;
+            /** @description SHA-256 of the leaf (DER), hex. */
+            fingerprint_sha256: string;
+            /** @description The exact hostname it was uploaded for; `null`: the domain (wildcard and apex). */
+            hostname?: string | null;
+            /** Format: uuid */
+            id: string;
+            /** @description The leaf's issuer (distinguished name). */
+            issuer: string;
+            /** @description `rsa-2048`, `ecdsa-p256`, `ecdsa-p384`, `ed25519`. */
+            key_type: string;
+            /** @description What it is stored under: `*.example.com` or the hostname. */
+            name: string;
+            /** @description The leaf's DNS names. */
+            names: string[];
+            /** Format: date-time */
+            not_after: string;
+            /** Format: date-time */
+            not_before: string;
+            /** @description Its Redis key (under the deployment's prefix). */
+            redis_key: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
         /** @description One upstream of a [`RouteRecord`] (`switchyard_shared::model::Upstream`). */
         UpstreamRecord: {
             url: string;
@@ -2470,6 +2680,13 @@ export interface components {
          * @enum {string}
          */
         Verdict: "pass" | "fail" | "unconfigured";
+        /** @description `GET /zones/{id}/certificate`. */
+        ZoneCertificate: {
+            certificate?: components["schemas"]["Serving"] | null;
+            hostname: string;
+            /** Format: uuid */
+            zone_id: string;
+        };
         /**
          * @description `PUT /zones/{id}`: the zone as stored (with the write's version and commit time), or
          *     with `?dry_run=true` the diff.
@@ -2944,6 +3161,37 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    certificates_uncovered: {
+        parameters: {
+            query?: {
+                /** @description Items per page, 1–500; 50 when absent. */
+                limit?: number;
+                /** @description Items to skip, 0–1,000,000,000; 0 when absent. */
+                offset?: number;
+                /** @description Substring of the name / hostname, case-insensitive; at most 256 characters. */
+                q?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of zones no certificate covers */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_Uncovered"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            422: components["responses"]["Invalid"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     dns_credentials_list: {
         parameters: {
             query?: {
@@ -3374,6 +3622,82 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            422: components["responses"]["Invalid"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    certificates_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The domain's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Its uploaded certificates (never a key) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["Invalid"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    certificates_create: {
+        parameters: {
+            query?: {
+                dry_run?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description The domain's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewUpload"];
+            };
+        };
+        responses: {
+            /** @description `?dry_run=true`: what it would store (`changes`), nothing changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Diff"];
+                };
+            };
+            /** @description Stored (the key sealed, never returned) and written to Redis */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadView"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Invalid"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
@@ -3978,6 +4302,110 @@ export interface operations {
             503: components["responses"]["ZoneUnavailable"];
         };
     };
+    certificates_read: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The uploaded certificate's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The uploaded certificate (never its key) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadView"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["Invalid"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    certificates_replace: {
+        parameters: {
+            query?: {
+                dry_run?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description The uploaded certificate's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Replacement"];
+            };
+        };
+        responses: {
+            /** @description The certificate as replaced, or with `?dry_run=true` the diff (nothing changed) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadOrDiff"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Invalid"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    certificates_remove: {
+        parameters: {
+            query?: {
+                dry_run?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description The uploaded certificate's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `?dry_run=true`: the diff (`changes`), nothing changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Diff"];
+                };
+            };
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["Invalid"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     users_list: {
         parameters: {
             query?: {
@@ -4381,6 +4809,34 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["Invalid"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    certificates_zone_certificate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The zone's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The certificate serving the hostname (`certificate: null`: none covers it) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ZoneCertificate"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["Invalid"];
             500: components["responses"]["Internal"];

@@ -10,6 +10,8 @@ export const zoneKeys = {
   all: ["zones"] as const,
   list: (q: string, after: string | null) => ["zones", "list", { q, after }] as const,
   detail: (id: string) => ["zones", "detail", id] as const,
+  /** Which certificate the zone's hostname gets (GET /zones/{id}/certificate). */
+  certificate: (id: string) => ["zones", "certificate", id] as const,
   /** Every page of one zone's history. */
   historyOf: (id: string) => ["zones", "history", id] as const,
   history: (id: string, after: string | null) => ["zones", "history", id, { after }] as const,

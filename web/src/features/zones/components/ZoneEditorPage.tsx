@@ -16,6 +16,7 @@ import { zoneAfterRollback } from "../api/history";
 import { appliedFromDiff, dryRun, useApplyZoneWrite, useZone, type Applied, type ZoneWrite } from "../api/zones";
 import { DnsCheck } from "@/components/DnsCheck";
 import { LiveOnFleet } from "./LiveOnFleet";
+import { ZoneCertificateStatus } from "./ZoneCertificateStatus";
 import { ZoneDiff } from "./ZoneDiff";
 import { ZoneForm } from "./ZoneForm";
 import { ZoneHistory, type RolledBack } from "./ZoneHistory";
@@ -228,6 +229,7 @@ function ZoneEditor({ zone }: { zone: AnyZone | null }) {
             <DnsCheck target={{ kind: "zone", id: zone.id }} />
           </section>
         )}
+        {zone && !degraded && <ZoneCertificateStatus zoneId={zone.id} />}
         {zone && !degraded && <ZoneHistory zoneId={zone.id} title={title} domainId={zone.domain_id} onRolledBack={showRollback} />}
       </div>
       <Dialog
