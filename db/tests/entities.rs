@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use migrations::{Migrator, MigratorTrait as _};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait as _, DatabaseConnection, DbBackend, EntityName as _, EntityTrait,
-    IdenStatic as _, Iterable, Statement,
+    ColumnTrait, ConnectionTrait as _, DatabaseConnection, DbBackend, EntityTrait, IdenStatic as _,
+    Iterable, Statement,
 };
 use switchyard_db::entity::*;
 use switchyard_tests::postgres::TestDatabase;
