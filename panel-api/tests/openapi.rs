@@ -33,6 +33,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/api/v1/domains/{id}"),
     ("DELETE", "/api/v1/domains/{id}"),
     ("GET", "/api/v1/domains/{id}/certificate"),
+    ("GET", "/api/v1/domains/{id}/dns-check"),
+    ("GET", "/api/v1/zones/{id}/dns-check"),
     ("POST", "/api/v1/domains/{id}/certificate/reissue"),
     ("GET", "/api/v1/zones"),
     ("POST", "/api/v1/zones"),
