@@ -6,6 +6,8 @@
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { connect as tlsConnect } from "node:tls";
+import { randomBytes } from "node:crypto";
 import { Backend } from "./backend";
 import { ARTIFACTS, WEB_DIST, REDIS_URL } from "./env";
 import { eventually } from "./eventually";
@@ -86,7 +88,8 @@ export class Panel {
         "--outbox-replay-secs", "1",
         "--web-dir", WEB_DIST,
       ],
-      { SWITCHYARD_ADMIN_USER: ADMIN.username, SWITCHYARD_ADMIN_PASSWORD: ADMIN.password },
+      // A sealing key of its own (uploaded certificates' keys, DNS credentials are sealed with it).
+      { SWITCHYARD_ADMIN_USER: ADMIN.username, SWITCHYARD_ADMIN_PASSWORD: ADMIN.password, SWITCHYARD_SECRET_KEY: randomBytes(32).toString("base64") },
     );
     try {
       // panel-api binds port 0 and logs the address it got: {"message":"panel-api serving","listen":"127.0.0.1:PORT"}.
@@ -118,12 +121,12 @@ export class Panel {
  * got): {"fields":{"message":"proxy listening","http":"127.0.0.1:PORT","admin":"127.0.0.1:PORT"}}
  * (no `https` with `--local`).
  */
-function proxyListening(log: string): { http: string; admin: string } | undefined {
+function proxyListening(log: string): { http: string; admin: string; https?: string } | undefined {
   for (const line of log.split("\n")) {
     if (!line.includes('"proxy listening"')) continue;
-    const parsed = JSON.parse(line) as { fields?: { http?: string; admin?: string } };
-    const { http, admin } = parsed.fields ?? {};
-    if (http && admin) return { http, admin };
+    const parsed = JSON.parse(line) as { fields?: { http?: string; admin?: string; https?: string } };
+    const { http, admin, https } = parsed.fields ?? {};
+    if (http && admin) return https ? { http, admin, https } : { http, admin };
   }
   return undefined;
 }
@@ -141,18 +144,28 @@ export interface ProxyAnswer {
   body: string;
 }
 
-/** A running `switchyard-proxy` in local mode (plain HTTP). */
+/** The certificate a TLS server presented: SHA-256 of its DER (hex, upper case, colons as Node gives it) and its names. */
+export interface PeerCertificate {
+  fingerprint256: string;
+  subjectaltname: string;
+}
+
+/**
+ * A running `switchyard-proxy`: in local mode (plain HTTP), or with `https` also its TLS
+ * listener (certificates by SNI from Redis; zones that force HTTPS redirect).
+ */
 export class Proxy {
   private constructor(
     readonly service: Service,
     readonly id: string,
     readonly httpPort: number,
     readonly adminPort: number,
+    readonly httpsPort: number | null,
   ) {}
 
-  static async start(prefix: string, id: string): Promise<Proxy> {
+  static async start(prefix: string, id: string, { https = false } = {}): Promise<Proxy> {
     const service = Service.start("switchyard-proxy", [
-      "--local",
+      ...(https ? ["--https-listen", "127.0.0.1:0"] : ["--local"]),
       "--http-listen", "127.0.0.1:0",
       "--admin-listen", "127.0.0.1:0",
       "--redis-url", REDIS_URL,
@@ -182,11 +195,29 @@ export class Proxy {
         },
         READY_DEADLINE_MS,
       );
-      return new Proxy(service, id, httpPort, adminPort);
+      return new Proxy(service, id, httpPort, adminPort, listening.https ? portOf(listening.https) : null);
     } catch (e) {
       await service.stop();
       throw e;
     }
+  }
+
+  /**
+   * The certificate the HTTPS listener presents for `servername` (SNI), not verified
+   * (the test compares it with the one it expects); the handshake's error if it fails.
+   */
+  peerCertificate(servername: string): Promise<PeerCertificate> {
+    const port = this.httpsPort;
+    if (port === null) return Promise.reject(new Error("this proxy has no HTTPS listener (start it with { https: true })"));
+    return new Promise((resolve, reject) => {
+      const socket = tlsConnect({ host: "127.0.0.1", port, servername, rejectUnauthorized: false }, () => {
+        const cert = socket.getPeerCertificate();
+        socket.destroy();
+        resolve({ fingerprint256: cert.fingerprint256, subjectaltname: cert.subjectaltname ?? "" });
+      });
+      socket.setTimeout(10_000, () => { socket.destroy(new Error(`TLS handshake for ${servername} timed out`)); });
+      socket.on("error", reject);
+    });
   }
 
   /** `GET http://{host}{path}` through the proxy, with `headers`: status, headers and body. */
@@ -236,8 +267,11 @@ export class Stack {
     return this.maybeProxy;
   }
 
-  /** Starts it all; `{ proxy: false }` leaves the proxy out (the benchmark). */
-  static async start(name: string, { proxy: withProxy = true } = {}): Promise<Stack> {
+  /**
+   * Starts it all; `{ proxy: false }` leaves the proxy out (the benchmark), `{ https: true }`
+   * gives the proxy its TLS listener too.
+   */
+  static async start(name: string, { proxy: withProxy = true, https = false } = {}): Promise<Stack> {
     const cleanups: (() => Promise<unknown>)[] = [];
     const undo = async () => {
       const errors = [];
@@ -262,7 +296,7 @@ export class Stack {
       const panel = await Panel.start(db.via(relay.host, relay.boundPort), prefix);
       panel.service.keepLogIn = join(ARTIFACTS, name);
       cleanups.push(() => panel.service.stop());
-      const proxy = withProxy ? await Proxy.start(prefix, `${name}-proxy`) : null;
+      const proxy = withProxy ? await Proxy.start(prefix, `${name}-proxy`, { https }) : null;
       if (proxy) {
         proxy.service.keepLogIn = join(ARTIFACTS, name);
         cleanups.push(() => proxy.service.stop());

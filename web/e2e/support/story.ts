@@ -17,12 +17,13 @@ export interface StoryWorld {
   as(who: string, steps: (session: Session) => Promise<void>): Promise<void>;
 }
 
-export function story(name: string): StoryWorld {
+/** A story's stack and browser; `https` gives its proxy a TLS listener too. */
+export function story(name: string, { https = false } = {}): StoryWorld {
   let stack: Stack | undefined;
   let browser: Browser | undefined;
   beforeAll(async () => {
     Session.resetArtifacts(name);
-    stack = await Stack.start(name);
+    stack = await Stack.start(name, { https });
     browser = await launchBrowser();
   });
   afterAll(async () => {

@@ -17,6 +17,7 @@ import { CertificateStatus } from "./CertificateStatus";
 import { DeleteDomainDialog } from "./DeleteDomainDialog";
 import { EditDomainDialog } from "./EditDomainDialog";
 import { NewDomainDialog } from "./NewDomainDialog";
+import { UploadedCertificates } from "./UploadedCertificates";
 
 /** Domains with their certificate: state, expiry, next attempt, manual TXT records, re-issue. */
 export function DomainsPage() {
@@ -104,6 +105,7 @@ export function DomainsPage() {
                     </div>
                     <CertificateStatus domainId={d.id} domainName={d.name} degraded={"degraded" in d && d.degraded} />
                     {!("degraded" in d && d.degraded) && <DnsCheck target={{ kind: "domain", id: d.id }} />}
+                    {!("degraded" in d && d.degraded) && <UploadedCertificates domainId={d.id} domainName={d.name} />}
                   </div>
                 </li>
               ))}
