@@ -386,27 +386,7 @@ async fn delete_row(
         super::cert_uploads::delete_in(&mut w, actor, upload).await?;
     }
     // Grants on the domain (their users lose it).
-    let granted = grants::Entity::find()
-        .filter(grants::Column::DomainId.eq(id))
-        .all(w.txn())
-        .await?;
-    grants::Entity::delete_many()
-        .filter(grants::Column::DomainId.eq(id))
-        .exec(w.txn())
-        .await?;
-    for grant in granted {
-        w.audit(
-            actor,
-            AuditEntry {
-                action: "grant.delete",
-                resource_type: "grant",
-                resource_id: grant.id.to_string(),
-                before: Some(json!(super::grants::GrantView::from(grant))),
-                after: None,
-            },
-        )
-        .await?;
-    }
+    super::grants::delete_in(&mut w, actor, grants::Column::DomainId.eq(id)).await?;
     domains::Entity::delete_by_id(id).exec(w.txn()).await?;
     // One revision for the domain and its zones: a rollback re-creates them together.
     touched.push(super::revisions::Touched::domain(

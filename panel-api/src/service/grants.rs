@@ -197,19 +197,40 @@ async fn delete_row(
         .await?
         .ok_or(ApiError::NotFound)?;
     let user_id = existing.user_id;
-    grants::Entity::delete_by_id(id).exec(w.txn()).await?;
-    w.audit(
-        actor,
-        AuditEntry {
-            action: "grant.delete",
-            resource_type: "grant",
-            resource_id: id.to_string(),
-            before: Some(json!(GrantView::from(existing))),
-            after: None,
-        },
-    )
-    .await?;
+    delete_in(&mut w, actor, grants::Column::Id.eq(id)).await?;
     w.finish(user_id).await
+}
+
+/// Deletes, inside `w`, every grant `which` selects (one by id, a user's, a domain's),
+/// each with its `grant.delete` audit entry: the one place grants go.
+pub(super) async fn delete_in(
+    w: &mut Write,
+    actor: &Actor,
+    which: sea_orm::sea_query::SimpleExpr,
+) -> Result<(), ApiError> {
+    let granted = grants::Entity::find()
+        .filter(which.clone())
+        .order_by_asc(grants::Column::CreatedAt)
+        .all(w.txn())
+        .await?;
+    grants::Entity::delete_many()
+        .filter(which)
+        .exec(w.txn())
+        .await?;
+    for grant in granted {
+        w.audit(
+            actor,
+            AuditEntry {
+                action: "grant.delete",
+                resource_type: "grant",
+                resource_id: grant.id.to_string(),
+                before: Some(json!(GrantView::from(grant))),
+                after: None,
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Grants a user a domain or named backend; what degraded mode remembers of the user

@@ -578,27 +578,7 @@ async fn delete_row(
         .filter(api_keys::Column::UserId.eq(id))
         .exec(w.txn())
         .await?;
-    let granted = grants::Entity::find()
-        .filter(grants::Column::UserId.eq(id))
-        .all(w.txn())
-        .await?;
-    grants::Entity::delete_many()
-        .filter(grants::Column::UserId.eq(id))
-        .exec(w.txn())
-        .await?;
-    for grant in granted {
-        w.audit(
-            actor,
-            AuditEntry {
-                action: "grant.delete",
-                resource_type: "grant",
-                resource_id: grant.id.to_string(),
-                before: Some(json!(super::grants::GrantView::from(grant))),
-                after: None,
-            },
-        )
-        .await?;
-    }
+    super::grants::delete_in(&mut w, actor, grants::Column::UserId.eq(id)).await?;
     // The named backends are routing: their deletion is a revision (history shows it; a
     // rollback names them as not re-creatable, their owner being gone).
     let mut touched = Vec::new();
