@@ -5,6 +5,8 @@
 //! Client: `instant-acme` — async on tokio and hyper, maintained, RFC 8555 complete with
 //! External Account Binding, and it hands back the CA's problem documents intact, which
 //! become the certificate's `last_error`. (`acme-lib` is synchronous and unmaintained.)
+//! It speaks through [`ca_client::CaClient`], which also notes the CA's rate-limit answers
+//! and their `Retry-After` (instant-acme drops response headers from its errors).
 
 use std::time::Duration;
 
@@ -20,6 +22,10 @@ use uuid::Uuid;
 
 use crate::config::AcmeConfig;
 use crate::db;
+
+pub mod ca_client;
+
+pub use ca_client::{LastAnswer, RATE_LIMITED, observe};
 
 /// Associated data of the sealed account credentials.
 pub const ACCOUNT_CONTEXT: &str = "acme_accounts.credentials";
@@ -130,11 +136,9 @@ impl Acme {
     }
 
     fn builder(&self) -> Result<instant_acme::AccountBuilder, AcmeError> {
-        match &self.config.ca_file {
-            Some(path) => Account::builder_with_root(path),
-            None => Account::builder(),
-        }
-        .map_err(|e| AcmeError::Account(format!("cannot set up the HTTPS client: {e}")))
+        let client =
+            ca_client::CaClient::new(self.config.ca_file.as_deref()).map_err(AcmeError::Account)?;
+        Ok(Account::builder_with_http(Box::new(client)))
     }
 
     /// The account for the configured directory: restored from Postgres, or registered

@@ -103,6 +103,38 @@ pub fn renewal_due(
     renewal_at(not_before, not_after, now) <= now
 }
 
+/// The longest wait a CA's `Retry-After` may impose on a certificate: a later date is
+/// most likely a mistake (a CA's own rate-limit windows are hours to a week), and a
+/// certificate must not go quiet for longer without anyone trying again.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(7 * 86_400);
+
+/// Reads a `Retry-After` header value (RFC 9110 §10.2.3): a number of seconds, or an
+/// HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`). `None` when it is neither.
+pub fn parse_retry_after(value: &str, now: OffsetDateTime) -> Option<OffsetDateTime> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return now.checked_add(time::Duration::seconds(
+            i64::try_from(seconds).unwrap_or(i64::MAX),
+        ));
+    }
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::PrimitiveDateTime::parse(value, format)
+        .ok()
+        .map(|t| t.assume_utc())
+}
+
+/// When to try again after a failure the CA answered with a `Retry-After`: that time,
+/// never earlier than now and never later than [`MAX_RETRY_AFTER`] from now. `None`
+/// without one: the usual [`backoff`] applies.
+pub fn ca_retry_at(
+    retry_after: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> Option<OffsetDateTime> {
+    retry_after.map(|at| at.clamp(now, now + MAX_RETRY_AFTER))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +197,30 @@ mod tests {
                 Duration::from_secs(secs),
                 "after {attempts} failures"
             );
+        }
+    }
+
+    #[test]
+    fn retry_after_as_seconds_or_http_date_clamped_to_a_week() {
+        let now = datetime!(2026-12-07 03:00 UTC);
+        assert_eq!(
+            parse_retry_after("3600", now),
+            Some(now + time::Duration::hours(1))
+        );
+        assert_eq!(
+            parse_retry_after(" Mon, 07 Dec 2026 05:30:00 GMT ", now),
+            Some(datetime!(2026-12-07 05:30 UTC))
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+        let day = time::Duration::days(1);
+        for (sent, expected) in [
+            (None, None),
+            (Some(now + day), Some(now + day)),
+            (Some(now - day), Some(now)),
+            (Some(now + day * 30), Some(now + day * 7)),
+        ] {
+            assert_eq!(ca_retry_at(sent, now), expected, "{sent:?}");
         }
     }
 }

@@ -529,15 +529,17 @@ impl Worker {
             work.names.clone()
         };
         tracing::info!(certificate = %id, domain = %work.domain, status = work.status.as_str(), "ordering certificate");
-        let (order_id, result) = self.attempt(&work, &names, shutdown).await;
+        // What the CA last answered decides when a failed attempt is retried.
+        let ((order_id, result), answer) =
+            crate::acme::observe(self.attempt(&work, &names, shutdown)).await;
         let outcome = match result {
             Ok(Attempt::Issued(issued)) => match self.store_issued(&work, &names, issued).await {
                 Ok(()) => Outcome::Issued,
-                Err(Failure(e)) => self.record_failure(&work, &e).await?,
+                Err(Failure(e)) => self.record_failure(&work, &e, None).await?,
             },
             Ok(Attempt::ManualWaiting) => Outcome::WaitingForManualDns,
             Ok(Attempt::Interrupted) => Outcome::Interrupted,
-            Err(Failure(e)) => self.record_failure(&work, &e).await?,
+            Err(Failure(e)) => self.record_failure(&work, &e, Some(answer)).await?,
         };
         if let Some(order_id) = order_id {
             match &outcome {
@@ -551,7 +553,9 @@ impl Worker {
         }
         let label = match &outcome {
             Outcome::Issued => "issued",
-            Outcome::Failed(e) if e.starts_with("rate limit guard") => "rate_limited",
+            Outcome::Failed(e) if e.starts_with("rate limit guard") || answer.rate_limited => {
+                "rate_limited"
+            }
             Outcome::Failed(_) => "failed",
             Outcome::WaitingForManualDns => "manual_waiting",
             Outcome::Interrupted => "interrupted",
@@ -564,18 +568,38 @@ impl Worker {
         Ok(outcome)
     }
 
-    async fn record_failure(&self, work: &Work, error: &str) -> anyhow::Result<Outcome> {
+    /// Stores a failed attempt. The next attempt is when the CA asked for it (a
+    /// `Retry-After` on its last answer, `rateLimited` or not, clamped by
+    /// [`schedule::ca_retry_at`]), otherwise after the usual backoff.
+    async fn record_failure(
+        &self,
+        work: &Work,
+        error: &str,
+        answer: Option<crate::acme::LastAnswer>,
+    ) -> anyhow::Result<Outcome> {
         let attempts = work.attempts.saturating_add(1);
-        let wait = schedule::backoff(
-            attempts as u32,
-            self.config.backoff_base,
-            self.config.backoff_cap,
-        );
+        let now = OffsetDateTime::now_utc();
+        let answer = answer.unwrap_or_default();
+        let next = schedule::ca_retry_at(answer.retry_after, now).unwrap_or_else(|| {
+            now + schedule::backoff(
+                attempts as u32,
+                self.config.backoff_base,
+                self.config.backoff_cap,
+            )
+        });
         let status = work.status.after_failure();
-        let next = OffsetDateTime::now_utc() + wait;
-        tracing::warn!(certificate = %work.id, domain = %work.domain, attempts, next_attempt_at = %next, status = status.as_str(), %error, "certificate order failed");
-        db::record_failure(&self.db, work.id, status, error, attempts, next).await?;
-        Ok(Outcome::Failed(error.to_owned()))
+        if answer.rate_limited {
+            tracing::warn!(certificate = %work.id, domain = %work.domain, attempts, next_attempt_at = %next, retry_after_sent = answer.retry_after.is_some(), status = status.as_str(), %error, "the ACME CA rate-limited the order; the next attempt waits as it asked");
+        } else {
+            tracing::warn!(certificate = %work.id, domain = %work.domain, attempts, next_attempt_at = %next, status = status.as_str(), %error, "certificate order failed");
+        }
+        let error = match answer.retry_after {
+            // The CA's words, and that its own date (not the backoff) sets the next try.
+            Some(_) => format!("{error}; the CA asked to wait until {next}"),
+            None => error.to_owned(),
+        };
+        db::record_failure(&self.db, work.id, status, &error, attempts, next).await?;
+        Ok(Outcome::Failed(error))
     }
 
     /// Runs one attempt. Returns the order log id (if an order was placed) and what came
