@@ -5,7 +5,8 @@
 //! per exact zone hostname that no DNS-automated domain covers by ACME HTTP-01, answered
 //! by every proxy from a short-lived key it publishes in Redis; stores chain and
 //! sealed key in PostgreSQL; publishes them to Redis for the proxies; and renews them
-//! once a third of their lifetime remains. An account the CA forgot is registered anew. Failures are
+//! when the CA's ARI window (RFC 9773) says so, or once a third of their lifetime remains
+//! when the CA offers no ARI. An account the CA forgot is registered anew. Failures are
 //! stored on the certificate with the provider's or CA's own words, and retried with
 //! capped exponential backoff — or when the CA's `Retry-After` says (rate limits).
 //!

@@ -22,16 +22,7 @@ async fn a_rate_limited_order_waits_for_the_retry_after_the_ca_sent() -> anyhow:
     let conn = support::migrated(&database).await?;
     let redis = TestRedis::new().await?;
     let (_provider, id) = support::pending_cloudflare_order(&env, &conn, "limited.example").await?;
-    let directory = front.directory_url();
-    let worker = support::worker(support::config(
-        &env,
-        database.url(),
-        redis.url(),
-        redis.prefix(),
-        env.dns.dns_addr(),
-        &["--acme-directory", &directory],
-    ))
-    .await;
+    let worker = support::worker_through(&front.directory_url(), &env, &database, &redis).await;
 
     let before = OffsetDateTime::now_utc();
     let outcomes = worker.run_once(support::no_shutdown()).await?;
