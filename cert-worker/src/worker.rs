@@ -146,6 +146,9 @@ pub struct Worker {
     /// When the per-host certificates were last brought in step with the zones (every
     /// `host_sync_every`, at the start of a pass).
     last_host_sync: Mutex<Option<tokio::time::Instant>>,
+    /// The CA's directory (read when the account was loaded) lists no `renewalInfo`:
+    /// passes skip ARI rather than read the active certificates only to learn it again.
+    ca_without_ari: std::sync::atomic::AtomicBool,
 }
 
 /// How often the worker checks which Redis server it writes to (besides after every
@@ -182,6 +185,7 @@ impl Worker {
             unpublished: Mutex::new(HashSet::new()),
             republish_all: std::sync::atomic::AtomicBool::new(false),
             last_host_sync: Mutex::new(None),
+            ca_without_ari: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -504,10 +508,16 @@ impl Worker {
     /// begun, never after expiry; kept while the window stays the same, chosen again
     /// when it moves — earlier after a revocation), and stores window, time and the next
     /// poll (the CA's `Retry-After`). A certificate whose time has come becomes
-    /// `renewing` at once. A CA without ARI, or an answer that cannot be read, leaves
-    /// the one-third rule (or the last window read) in charge. Returns how many became
+    /// `renewing` at once. A CA without ARI (its directory as read when the account
+    /// was loaded: a CA that starts offering ARI is noticed at the next start), or an
+    /// answer that cannot be read, leaves the one-third rule (or the last window read)
+    /// in charge. Returns how many became
     /// due.
     pub async fn check_renewal_info(&self) -> anyhow::Result<usize> {
+        use std::sync::atomic::Ordering;
+        if self.ca_without_ari.load(Ordering::Relaxed) {
+            return Ok(0);
+        }
         let candidates = db::ari_candidates(&self.db, ARI_BATCH).await?;
         if candidates.is_empty() {
             return Ok(0);
@@ -526,7 +536,13 @@ impl Worker {
             };
             let (info, retry_after) = match read {
                 // The CA offers no ARI: the one-third rule, for every certificate.
-                Ok(None) => return Ok(due),
+                Ok(None) => {
+                    tracing::info!(
+                        "the ACME CA offers no ARI (no renewalInfo in its directory): renewals follow the one-third rule"
+                    );
+                    self.ca_without_ari.store(true, Ordering::Relaxed);
+                    return Ok(due);
+                }
                 Ok(Some(answer)) => answer,
                 Err(e) => {
                     tracing::warn!(certificate = %candidate.id, error = %e, "ARI renewal window not read; asking again later");
