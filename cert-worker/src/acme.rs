@@ -5,12 +5,19 @@
 //! Client: `instant-acme` — async on tokio and hyper, maintained, RFC 8555 complete with
 //! External Account Binding, and it hands back the CA's problem documents intact, which
 //! become the certificate's `last_error`. (`acme-lib` is synchronous and unmaintained.)
+//! It speaks through [`ca_client::CaClient`], which also notes the CA's rate-limit answers
+//! and their `Retry-After` (instant-acme drops response headers from its errors).
+//!
+//! ARI (RFC 9773): [`Acme::renewal_info`] asks the CA's `renewalInfo` for a certificate's
+//! suggested renewal window, and a renewal order names the certificate it replaces
+//! ([`Acme::place_order`]) — both only when the CA's directory offers `renewalInfo`.
 
 use std::time::Duration;
 
 use instant_acme::{
-    Account, AccountCredentials, AuthorizationStatus, ChallengeType, ExternalAccountKey,
-    Identifier, NewAccount, NewOrder, Order, OrderStatus, RetryPolicy,
+    Account, AccountCredentials, AuthorizationStatus, CertificateIdentifier, ChallengeType,
+    ExternalAccountKey, Identifier, NewAccount, NewOrder, Order, OrderStatus, RenewalInfo,
+    RetryPolicy,
 };
 use sea_orm::DatabaseConnection;
 use switchyard_shared::secrets::SecretBox;
@@ -20,6 +27,10 @@ use uuid::Uuid;
 
 use crate::config::AcmeConfig;
 use crate::db;
+
+pub mod ca_client;
+
+pub use ca_client::{LastAnswer, RATE_LIMITED, last_answer, observe};
 
 /// Associated data of the sealed account credentials.
 pub const ACCOUNT_CONTEXT: &str = "acme_accounts.credentials";
@@ -46,6 +57,11 @@ pub enum AcmeError {
     Account(String),
     #[error("database: {0}")]
     Db(#[from] sea_orm::DbErr),
+}
+
+/// Whether the CA answered that it does not know the account.
+fn account_unknown(e: &instant_acme::Error) -> bool {
+    matches!(e, instant_acme::Error::Api(p) if p.r#type.as_deref() == Some(ACCOUNT_DOES_NOT_EXIST))
 }
 
 fn acme_err(action: &str) -> impl Fn(instant_acme::Error) -> AcmeError + '_ {
@@ -130,11 +146,9 @@ impl Acme {
     }
 
     fn builder(&self) -> Result<instant_acme::AccountBuilder, AcmeError> {
-        match &self.config.ca_file {
-            Some(path) => Account::builder_with_root(path),
-            None => Account::builder(),
-        }
-        .map_err(|e| AcmeError::Account(format!("cannot set up the HTTPS client: {e}")))
+        let client =
+            ca_client::CaClient::new(self.config.ca_file.as_deref()).map_err(AcmeError::Account)?;
+        Ok(Account::builder_with_http(Box::new(client)))
     }
 
     /// The account for the configured directory: restored from Postgres, or registered
@@ -239,21 +253,50 @@ impl Acme {
     }
 
     /// Places an order for `names` and returns it with the challenges of `kind` to
-    /// publish.
+    /// publish. `replaces`: the certificate this order renews, named to a CA that offers
+    /// ARI (RFC 9773 §5), which may then exempt the order from rate limits. A CA that
+    /// turns that down (`alreadyReplaced`, or an answer that does not echo it) gets the
+    /// order again without it, unless it said "rate limited".
     pub async fn place_order(
         &self,
         account: &Account,
         names: &[String],
         kind: ChallengeType,
+        replaces: Option<&CertificateIdentifier<'_>>,
     ) -> Result<(Order, Vec<Challenge>), AcmeError> {
         let identifiers: Vec<Identifier> =
             names.iter().map(|n| Identifier::Dns(n.clone())).collect();
-        let mut order = account
-            .new_order(&NewOrder::new(&identifiers))
-            .await
-            .map_err(acme_err("placing the order"))?;
+        let placed = match replaces {
+            Some(id) => {
+                let naming = NewOrder::new(&identifiers).replaces(id.clone());
+                match account.new_order(&naming).await {
+                    Err(e) if !account_unknown(&e) && !last_answer().rate_limited => {
+                        tracing::warn!(replaces = %id, error = %e, "the CA did not take the order naming the certificate it replaces; ordering without");
+                        account.new_order(&NewOrder::new(&identifiers)).await
+                    }
+                    placed => placed,
+                }
+            }
+            None => account.new_order(&NewOrder::new(&identifiers)).await,
+        };
+        let mut order = placed.map_err(acme_err("placing the order"))?;
         let challenges = challenges(&mut order, kind).await?;
         Ok((order, challenges))
+    }
+
+    /// The CA's suggested renewal window for a certificate (RFC 9773 §4.2), and how
+    /// long it asks to wait before asking again (its `Retry-After`). `None` when its
+    /// directory offers no `renewalInfo`.
+    pub async fn renewal_info(
+        &self,
+        account: &Account,
+        certificate: &CertificateIdentifier<'_>,
+    ) -> Result<Option<(RenewalInfo, Duration)>, AcmeError> {
+        match account.renewal_info(certificate).await {
+            Ok(answer) => Ok(Some(answer)),
+            Err(instant_acme::Error::Unsupported(_)) => Ok(None),
+            Err(e) => Err(acme_err("reading the renewal window")(e)),
+        }
     }
 
     /// Re-opens an order placed earlier (a manual DNS-01 order resumed by URL).
@@ -423,6 +466,34 @@ async fn rejection(order: &mut Order) -> String {
         }
     }
     problems.join("; ")
+}
+
+/// The ARI identifier of the leaf of a PEM chain (RFC 9773 §4.1):
+/// `base64url(AKI keyIdentifier) "." base64url(serial)`, the serial as its DER content
+/// octets (a leading zero included).
+pub fn certificate_id(chain_pem: &str) -> Result<CertificateIdentifier<'static>, String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(chain_pem.as_bytes())
+        .map_err(|e| format!("no PEM certificate: {e}"))?;
+    let cert = pem
+        .parse_x509()
+        .map_err(|e| format!("unreadable certificate: {e}"))?;
+    let aki = cert
+        .iter_extensions()
+        .find_map(|ext| match ext.parsed_extension() {
+            x509_parser::extensions::ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                aki.key_identifier.as_ref().map(|k| k.0.to_vec())
+            }
+            _ => None,
+        })
+        .ok_or("the certificate has no authority key identifier")?;
+    Ok(CertificateIdentifier {
+        authority_key_identifier: URL_SAFE_NO_PAD.encode(aki).into(),
+        serial: URL_SAFE_NO_PAD
+            .encode(cert.tbs_certificate.raw_serial())
+            .into(),
+    })
 }
 
 /// Validity and names of the leaf of a PEM chain.

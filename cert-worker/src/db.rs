@@ -280,6 +280,9 @@ pub struct Work {
     pub manual_txt_value: Option<String>,
     /// `None`: the domain has no DNS credential.
     pub credential: Option<CredentialRow>,
+    /// The certificate served now, when it was renewed by the CA's ARI window: the
+    /// renewal order names it as the one it replaces (RFC 9773 §5).
+    pub replaces_chain: Option<String>,
 }
 
 /// Reads a certificate again after taking its lock: another instance may have just
@@ -289,6 +292,7 @@ pub async fn load_work(db: &DatabaseConnection, id: Uuid) -> Result<Option<Work>
         .query_one_raw(stmt(
             "SELECT c.id, COALESCE(d.name, c.hostname) AS domain, c.hostname, c.names, c.status,
                     c.attempts, c.next_attempt_at, c.order_url, c.manual_txt_name, c.manual_txt_value,
+                    CASE WHEN c.ari_window_start IS NOT NULL THEN c.chain_pem END AS replaces_chain,
                     cr.name AS cred_name, cr.provider, cr.secret_ciphertext, cr.api_base_url
              FROM certificates c
              LEFT JOIN domains d ON d.id = c.domain_id
@@ -330,6 +334,7 @@ pub async fn load_work(db: &DatabaseConnection, id: Uuid) -> Result<Option<Work>
             }),
             None => None,
         },
+        replaces_chain: r.try_get("", "replaces_chain")?,
     }))
 }
 
@@ -358,6 +363,17 @@ pub async fn record_issued(
         .col_expr(C::ManualTxtName, Expr::value(Option::<String>::None))
         .col_expr(C::ManualTxtValue, Expr::value(Option::<String>::None))
         .col_expr(C::OrderUrl, Expr::value(Option::<String>::None))
+        // A new certificate: the CA is asked about its window on the next pass.
+        .col_expr(
+            C::AriWindowStart,
+            Expr::value(Option::<OffsetDateTime>::None),
+        )
+        .col_expr(C::AriWindowEnd, Expr::value(Option::<OffsetDateTime>::None))
+        .col_expr(C::AriRenewAt, Expr::value(Option::<OffsetDateTime>::None))
+        .col_expr(
+            C::AriNextPollAt,
+            Expr::value(Option::<OffsetDateTime>::None),
+        )
         .col_expr(C::UpdatedAt, Expr::current_timestamp())
         .filter(C::Id.eq(id))
         .exec(db)
@@ -413,17 +429,22 @@ pub async fn record_manual_wait(
     Ok(())
 }
 
-/// The renewal sweep: active certificates with less than a third of their lifetime left
-/// (or unknown dates, or expired) become `renewing`, due now. Mirrors
-/// [`crate::schedule::renewal_due`]; one statement, so 10,000 certificates take
-/// milliseconds and two instances sweeping at once cannot double-transition a row.
+/// The renewal sweep: active certificates whose renewal time has come become
+/// `renewing`, due now. The renewal time is the one chosen in the CA's ARI window
+/// (`ari_renew_at`) when the CA offers ARI, otherwise the one-third rule
+/// ([`crate::schedule::renewal_due`]: less than a third of the lifetime left); unknown
+/// dates and expired certificates are always due. One statement, so 10,000
+/// certificates take milliseconds and two instances sweeping at once cannot
+/// double-transition a row.
 pub async fn renewal_sweep(db: &DatabaseConnection) -> Result<Vec<Uuid>, DbErr> {
     db.query_all_raw(stmt(
         "UPDATE certificates SET status = 'renewing', attempts = 0, next_attempt_at = now(),
             last_error = NULL, updated_at = now()
          WHERE status = 'active'
            AND (not_before IS NULL OR not_after IS NULL OR not_after <= not_before
-                OR not_after - (not_after - not_before) / 3 <= now())
+                OR not_after <= now()
+                OR CASE WHEN ari_renew_at IS NOT NULL THEN ari_renew_at <= now()
+                        ELSE not_after - (not_after - not_before) / 3 <= now() END)
          RETURNING id",
         vec![],
     ))
@@ -703,4 +724,102 @@ pub async fn failing_dns_check(
         .filter(dns_checks::Column::Verdict.eq("fail"))
         .one(db)
         .await
+}
+
+/// An active certificate whose ARI window is due to be asked for.
+#[derive(Debug, Clone)]
+pub struct AriCandidate {
+    pub id: Uuid,
+    pub chain_pem: String,
+    pub not_after: Option<OffsetDateTime>,
+    /// The window last read, and the renewal time chosen in it.
+    pub window: Option<(OffsetDateTime, OffsetDateTime)>,
+    pub renew_at: Option<OffsetDateTime>,
+}
+
+/// Up to `limit` active certificates whose ARI poll time has come (never asked first).
+pub async fn ari_candidates(
+    db: &DatabaseConnection,
+    limit: usize,
+) -> Result<Vec<AriCandidate>, DbErr> {
+    use certificates::Column as C;
+    let rows = certificates::Entity::find()
+        .filter(C::Status.eq("active"))
+        .filter(C::ChainPem.is_not_null())
+        .filter(
+            C::AriNextPollAt
+                .is_null()
+                .or(Expr::col(C::AriNextPollAt).lte(Expr::current_timestamp())),
+        )
+        // Never asked first (a certificate just issued).
+        .order_by_with_nulls(
+            C::AriNextPollAt,
+            sea_orm::Order::Asc,
+            sea_orm::sea_query::NullOrdering::First,
+        )
+        .limit(limit as u64)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(AriCandidate {
+                id: r.id,
+                chain_pem: r.chain_pem?,
+                not_after: r.not_after,
+                window: r.ari_window_start.zip(r.ari_window_end),
+                renew_at: r.ari_renew_at,
+            })
+        })
+        .collect())
+}
+
+/// The CA's window for an active certificate and the renewal time chosen in it; due
+/// (`renew_at` has come) it becomes `renewing` at once, as the renewal sweep would make
+/// it. Only while still `active`: a certificate being renewed keeps its state.
+pub async fn record_renewal_info(
+    db: &DatabaseConnection,
+    id: Uuid,
+    window: (OffsetDateTime, OffsetDateTime),
+    renew_at: OffsetDateTime,
+    next_poll_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<bool, DbErr> {
+    use certificates::Column as C;
+    let due = renew_at <= now;
+    let mut update = certificates::Entity::update_many()
+        .col_expr(C::AriWindowStart, Expr::value(window.0))
+        .col_expr(C::AriWindowEnd, Expr::value(window.1))
+        .col_expr(C::AriRenewAt, Expr::value(renew_at))
+        .col_expr(C::AriNextPollAt, Expr::value(next_poll_at))
+        .col_expr(C::NextAttemptAt, Expr::value(renew_at))
+        .col_expr(C::UpdatedAt, Expr::current_timestamp());
+    if due {
+        update = update
+            .col_expr(C::Status, Expr::value("renewing"))
+            .col_expr(C::Attempts, Expr::value(0))
+            .col_expr(C::LastError, Expr::value(Option::<String>::None));
+    }
+    let done = update
+        .filter(C::Id.eq(id))
+        .filter(C::Status.eq("active"))
+        .exec(db)
+        .await?;
+    Ok(due && done.rows_affected > 0)
+}
+
+/// The CA's window could not be read: ask again at `next_poll_at`; the last window read
+/// (or the one-third rule) holds meanwhile.
+pub async fn postpone_renewal_info(
+    db: &DatabaseConnection,
+    id: Uuid,
+    next_poll_at: OffsetDateTime,
+) -> Result<(), DbErr> {
+    use certificates::Column as C;
+    certificates::Entity::update_many()
+        .col_expr(C::AriNextPollAt, Expr::value(next_poll_at))
+        .filter(C::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
 }

@@ -5,15 +5,18 @@
 //! per exact zone hostname that no DNS-automated domain covers by ACME HTTP-01, answered
 //! by every proxy from a short-lived key it publishes in Redis; stores chain and
 //! sealed key in PostgreSQL; publishes them to Redis for the proxies; and renews them
-//! once a third of their lifetime remains. Failures are stored on the certificate with
-//! the provider's or CA's own words, and retried with capped exponential backoff.
+//! when the CA's ARI window (RFC 9773) says so, or once a third of their lifetime remains
+//! when the CA offers no ARI. An account the CA forgot is registered anew. Failures are
+//! stored on the certificate with the provider's or CA's own words, and retried with
+//! capped exponential backoff — or when the CA's `Retry-After` says (rate limits).
 //!
 //! It must never serve HTTP traffic (its admin listener serves only metrics and health;
 //! HTTP-01 answers are the proxies' to serve), never leave a challenge answer in Redis
 //! past its validation (withdrawn after it, expiring by TTL if the worker dies), never
 //! leave a TXT record it created behind (not even when killed: each record is logged
 //! in its order's row, and the next claimant deletes what a dead worker left), never log
-//! or return a secret, and never order a certificate another instance is already ordering.
+//! or return a secret, never order a certificate another instance is already ordering,
+//! and never order again before a CA's `Retry-After` (at most a week) has passed.
 //!
 //! `docs/cert-worker.md` is the operator's guide.
 

@@ -103,6 +103,73 @@ pub fn renewal_due(
     renewal_at(not_before, not_after, now) <= now
 }
 
+/// The longest wait a CA's `Retry-After` may impose on a certificate: a later date is
+/// most likely a mistake (a CA's own rate-limit windows are hours to a week), and a
+/// certificate must not go quiet for longer without anyone trying again.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(7 * 86_400);
+
+/// Reads a `Retry-After` header value (RFC 9110 §10.2.3): a number of seconds, or an
+/// HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`). `None` when it is neither.
+pub fn parse_retry_after(value: &str, now: OffsetDateTime) -> Option<OffsetDateTime> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return now.checked_add(time::Duration::seconds(
+            i64::try_from(seconds).unwrap_or(i64::MAX),
+        ));
+    }
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::PrimitiveDateTime::parse(value, format)
+        .ok()
+        .map(|t| t.assume_utc())
+}
+
+/// When to try again after a failure the CA answered with a `Retry-After`: that time,
+/// never earlier than now and never later than [`MAX_RETRY_AFTER`] from now. `None`
+/// without one: the usual [`backoff`] applies.
+pub fn ca_retry_at(
+    retry_after: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> Option<OffsetDateTime> {
+    retry_after.map(|at| at.clamp(now, now + MAX_RETRY_AFTER))
+}
+
+/// The shortest and longest time between two ARI polls of one certificate (RFC 9773
+/// §4.3.2 lets the CA say by `Retry-After`; these bound a CA's mistake either way).
+pub const ARI_POLL_MIN: Duration = Duration::from_secs(60);
+pub const ARI_POLL_MAX: Duration = Duration::from_secs(86_400);
+/// How long to wait before asking again when the CA's `renewalInfo` could not be read:
+/// meanwhile the last window read, or else the one-third rule, holds.
+pub const ARI_POLL_AFTER_ERROR: Duration = Duration::from_secs(3_600);
+
+/// The next ARI poll after an answer that asked to wait `retry_after`.
+pub fn ari_next_poll(retry_after: Duration, now: OffsetDateTime) -> OffsetDateTime {
+    now + retry_after.clamp(ARI_POLL_MIN, ARI_POLL_MAX)
+}
+
+/// When to renew, from the CA's suggested window (RFC 9773 §4.2): a window that has
+/// begun means now; otherwise the point `fraction` (uniform in `[0, 1)`, so that
+/// certificates spread over the window as the RFC asks) of the way through it. Never
+/// after `not_after`. `None` for a window that ends before it starts (the RFC says to
+/// ignore it): the one-third rule ([`renewal_at`]) holds.
+pub fn ari_renewal_at(
+    start: OffsetDateTime,
+    end: OffsetDateTime,
+    not_after: OffsetDateTime,
+    now: OffsetDateTime,
+    fraction: f64,
+) -> Option<OffsetDateTime> {
+    if end < start {
+        return None;
+    }
+    if start <= now {
+        return Some(now);
+    }
+    let at = start + (end - start) * fraction.clamp(0.0, 1.0);
+    Some(at.min(not_after).max(now))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,5 +233,74 @@ mod tests {
                 "after {attempts} failures"
             );
         }
+    }
+
+    #[test]
+    fn retry_after_as_seconds_or_http_date_clamped_to_a_week() {
+        let now = datetime!(2026-12-07 03:00 UTC);
+        assert_eq!(
+            parse_retry_after("3600", now),
+            Some(now + time::Duration::hours(1))
+        );
+        assert_eq!(
+            parse_retry_after(" Mon, 07 Dec 2026 05:30:00 GMT ", now),
+            Some(datetime!(2026-12-07 05:30 UTC))
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+        let day = time::Duration::days(1);
+        for (sent, expected) in [
+            (None, None),
+            (Some(now + day), Some(now + day)),
+            (Some(now - day), Some(now)),
+            (Some(now + day * 30), Some(now + day * 7)),
+        ] {
+            assert_eq!(ca_retry_at(sent, now), expected, "{sent:?}");
+        }
+    }
+
+    #[test]
+    fn ari_window_rules() {
+        let now = datetime!(2026-12-07 03:00 UTC);
+        let d = time::Duration::days;
+        let not_after = now + d(60);
+        // Begun (or past): renew now.
+        assert_eq!(
+            ari_renewal_at(now - d(2), now - d(1), not_after, now, 0.5),
+            Some(now)
+        );
+        assert_eq!(
+            ari_renewal_at(now, now + d(1), not_after, now, 0.9),
+            Some(now)
+        );
+        // Ahead: the given fraction of the way through it.
+        assert_eq!(
+            ari_renewal_at(now + d(10), now + d(12), not_after, now, 0.0),
+            Some(now + d(10))
+        );
+        assert_eq!(
+            ari_renewal_at(now + d(10), now + d(12), not_after, now, 0.5),
+            Some(now + d(11))
+        );
+        // Never after the certificate expires.
+        assert_eq!(
+            ari_renewal_at(now + d(50), now + d(90), not_after, now, 0.9),
+            Some(not_after)
+        );
+        // Inverted: ignored.
+        assert_eq!(
+            ari_renewal_at(now + d(2), now + d(1), not_after, now, 0.5),
+            None
+        );
+        // Polls as the CA asks, within bounds.
+        assert_eq!(
+            ari_next_poll(Duration::from_secs(6 * 3600), now),
+            now + d(1) / 4
+        );
+        assert_eq!(ari_next_poll(Duration::ZERO, now), now + ARI_POLL_MIN);
+        assert_eq!(
+            ari_next_poll(Duration::from_secs(30 * 86_400), now),
+            now + ARI_POLL_MAX
+        );
     }
 }

@@ -52,6 +52,16 @@ use crate::dns::{DnsProvider, LoggedTxtRecord, Solver, TxtRecord};
 use crate::metrics::Metrics;
 use crate::schedule;
 
+/// How many certificates one pass asks the CA's ARI about at most (the rest on the
+/// next passes).
+pub const ARI_BATCH: usize = 100;
+
+/// A number uniform in `[0, 1)`, for spreading renewals over an ARI window.
+fn uniform_fraction() -> f64 {
+    // 53 random bits: the precision of an f64 in [0, 1). Without randomness, the middle.
+    getrandom::u64().map_or(0.5, |bits| (bits >> 11) as f64 / (1u64 << 53) as f64)
+}
+
 /// The service name in `heartbeat:<service>`.
 pub const SERVICE: &str = "cert-worker";
 
@@ -136,6 +146,9 @@ pub struct Worker {
     /// When the per-host certificates were last brought in step with the zones (every
     /// `host_sync_every`, at the start of a pass).
     last_host_sync: Mutex<Option<tokio::time::Instant>>,
+    /// The CA's directory (read when the account was loaded) lists no `renewalInfo`:
+    /// passes skip ARI rather than read the active certificates only to learn it again.
+    ca_without_ari: std::sync::atomic::AtomicBool,
 }
 
 /// How often the worker checks which Redis server it writes to (besides after every
@@ -172,6 +185,7 @@ impl Worker {
             unpublished: Mutex::new(HashSet::new()),
             republish_all: std::sync::atomic::AtomicBool::new(false),
             last_host_sync: Mutex::new(None),
+            ca_without_ari: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -458,6 +472,9 @@ impl Worker {
                 }
             }
         }
+        if let Err(e) = self.check_renewal_info().await {
+            tracing::warn!(error = %format!("{e:#}"), "ARI renewal windows not read; the last windows read (or the one-third rule) hold");
+        }
         let mut all = Vec::new();
         let mut seen = HashSet::new();
         loop {
@@ -483,6 +500,85 @@ impl Worker {
             }
         }
         Ok(all)
+    }
+
+    /// ARI (RFC 9773): asks the CA's `renewalInfo` for the suggested renewal window of
+    /// each active certificate whose poll time has come (up to [`ARI_BATCH`] a pass,
+    /// the never-asked first), picks a renewal time uniformly in the window (now once it has
+    /// begun, never after expiry; kept while the window stays the same, chosen again
+    /// when it moves — earlier after a revocation), and stores window, time and the next
+    /// poll (the CA's `Retry-After`). A certificate whose time has come becomes
+    /// `renewing` at once. A CA without ARI (its directory as read when the account
+    /// was loaded: a CA that starts offering ARI is noticed at the next start), or an
+    /// answer that cannot be read, leaves the one-third rule (or the last window read)
+    /// in charge. Returns how many became
+    /// due.
+    pub async fn check_renewal_info(&self) -> anyhow::Result<usize> {
+        use std::sync::atomic::Ordering;
+        if self.ca_without_ari.load(Ordering::Relaxed) {
+            return Ok(0);
+        }
+        let candidates = db::ari_candidates(&self.db, ARI_BATCH).await?;
+        if candidates.is_empty() {
+            return Ok(0);
+        }
+        let (_, account) = self.acme.account(&self.db).await?;
+        let mut due = 0;
+        for candidate in candidates {
+            let now = OffsetDateTime::now_utc();
+            let read = match crate::acme::certificate_id(&candidate.chain_pem) {
+                Ok(id) => self
+                    .acme
+                    .renewal_info(&account, &id)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(format!("no ARI identifier: {e}")),
+            };
+            let (info, retry_after) = match read {
+                // The CA offers no ARI: the one-third rule, for every certificate.
+                Ok(None) => {
+                    tracing::info!(
+                        "the ACME CA offers no ARI (no renewalInfo in its directory): renewals follow the one-third rule"
+                    );
+                    self.ca_without_ari.store(true, Ordering::Relaxed);
+                    return Ok(due);
+                }
+                Ok(Some(answer)) => answer,
+                Err(e) => {
+                    tracing::warn!(certificate = %candidate.id, error = %e, "ARI renewal window not read; asking again later");
+                    let next = now + schedule::ARI_POLL_AFTER_ERROR;
+                    db::postpone_renewal_info(&self.db, candidate.id, next).await?;
+                    continue;
+                }
+            };
+            let window = (info.suggested_window.start, info.suggested_window.end);
+            let renew_at = match (candidate.window == Some(window), candidate.renew_at) {
+                (true, Some(chosen)) => Some(chosen),
+                _ => schedule::ari_renewal_at(
+                    window.0,
+                    window.1,
+                    candidate.not_after.unwrap_or(window.1),
+                    now,
+                    uniform_fraction(),
+                ),
+            };
+            let Some(renew_at) = renew_at else {
+                tracing::warn!(certificate = %candidate.id, start = %window.0, end = %window.1, "the CA's ARI window ends before it starts; ignored");
+                let next = now + schedule::ARI_POLL_AFTER_ERROR;
+                db::postpone_renewal_info(&self.db, candidate.id, next).await?;
+                continue;
+            };
+            let next_poll = schedule::ari_next_poll(retry_after, now);
+            if db::record_renewal_info(&self.db, candidate.id, window, renew_at, next_poll, now)
+                .await?
+            {
+                due += 1;
+                tracing::info!(certificate = %candidate.id, start = %window.0, end = %window.1, explanation = info.explanation_url.as_deref().unwrap_or(""), "the CA's ARI window has begun: renewing now");
+            } else {
+                tracing::debug!(certificate = %candidate.id, %renew_at, "ARI renewal time chosen");
+            }
+        }
+        Ok(due)
     }
 
     /// Works on one certificate if this instance can claim it and it is still due.
@@ -529,15 +625,17 @@ impl Worker {
             work.names.clone()
         };
         tracing::info!(certificate = %id, domain = %work.domain, status = work.status.as_str(), "ordering certificate");
-        let (order_id, result) = self.attempt(&work, &names, shutdown).await;
+        // What the CA last answered decides when a failed attempt is retried.
+        let ((order_id, result), answer) =
+            crate::acme::observe(self.attempt(&work, &names, shutdown)).await;
         let outcome = match result {
             Ok(Attempt::Issued(issued)) => match self.store_issued(&work, &names, issued).await {
                 Ok(()) => Outcome::Issued,
-                Err(Failure(e)) => self.record_failure(&work, &e).await?,
+                Err(Failure(e)) => self.record_failure(&work, &e, None).await?,
             },
             Ok(Attempt::ManualWaiting) => Outcome::WaitingForManualDns,
             Ok(Attempt::Interrupted) => Outcome::Interrupted,
-            Err(Failure(e)) => self.record_failure(&work, &e).await?,
+            Err(Failure(e)) => self.record_failure(&work, &e, Some(answer)).await?,
         };
         if let Some(order_id) = order_id {
             match &outcome {
@@ -551,7 +649,9 @@ impl Worker {
         }
         let label = match &outcome {
             Outcome::Issued => "issued",
-            Outcome::Failed(e) if e.starts_with("rate limit guard") => "rate_limited",
+            Outcome::Failed(e) if e.starts_with("rate limit guard") || answer.rate_limited => {
+                "rate_limited"
+            }
             Outcome::Failed(_) => "failed",
             Outcome::WaitingForManualDns => "manual_waiting",
             Outcome::Interrupted => "interrupted",
@@ -564,18 +664,38 @@ impl Worker {
         Ok(outcome)
     }
 
-    async fn record_failure(&self, work: &Work, error: &str) -> anyhow::Result<Outcome> {
+    /// Stores a failed attempt. The next attempt is when the CA asked for it (a
+    /// `Retry-After` on its last answer, `rateLimited` or not, clamped by
+    /// [`schedule::ca_retry_at`]), otherwise after the usual backoff.
+    async fn record_failure(
+        &self,
+        work: &Work,
+        error: &str,
+        answer: Option<crate::acme::LastAnswer>,
+    ) -> anyhow::Result<Outcome> {
         let attempts = work.attempts.saturating_add(1);
-        let wait = schedule::backoff(
-            attempts as u32,
-            self.config.backoff_base,
-            self.config.backoff_cap,
-        );
+        let now = OffsetDateTime::now_utc();
+        let answer = answer.unwrap_or_default();
+        let next = schedule::ca_retry_at(answer.retry_after, now).unwrap_or_else(|| {
+            now + schedule::backoff(
+                attempts as u32,
+                self.config.backoff_base,
+                self.config.backoff_cap,
+            )
+        });
         let status = work.status.after_failure();
-        let next = OffsetDateTime::now_utc() + wait;
-        tracing::warn!(certificate = %work.id, domain = %work.domain, attempts, next_attempt_at = %next, status = status.as_str(), %error, "certificate order failed");
-        db::record_failure(&self.db, work.id, status, error, attempts, next).await?;
-        Ok(Outcome::Failed(error.to_owned()))
+        if answer.rate_limited {
+            tracing::warn!(certificate = %work.id, domain = %work.domain, attempts, next_attempt_at = %next, retry_after_sent = answer.retry_after.is_some(), status = status.as_str(), %error, "the ACME CA rate-limited the order; the next attempt waits as it asked");
+        } else {
+            tracing::warn!(certificate = %work.id, domain = %work.domain, attempts, next_attempt_at = %next, status = status.as_str(), %error, "certificate order failed");
+        }
+        let error = match answer.retry_after {
+            // The CA's words, and that its own date (not the backoff) sets the next try.
+            Some(_) => format!("{error}; the CA asked to wait until {next}"),
+            None => error.to_owned(),
+        };
+        db::record_failure(&self.db, work.id, status, &error, attempts, next).await?;
+        Ok(Outcome::Failed(error))
     }
 
     /// Runs one attempt. Returns the order log id (if an order was placed) and what came
@@ -641,14 +761,25 @@ impl Worker {
             Err(e) => return (None, Err(e.into())),
         };
         let kind = method.challenge_type();
-        let placed = match self.acme.place_order(&account, names, kind.clone()).await {
+        // A renewal the CA's ARI window timed names the certificate it replaces.
+        let replaces = work
+            .replaces_chain
+            .as_deref()
+            .and_then(|chain| crate::acme::certificate_id(chain).ok());
+        let placed = match self
+            .acme
+            .place_order(&account, names, kind.clone(), replaces.as_ref())
+            .await
+        {
             // The CA forgot the account (its state was reset): register anew and order
             // again at once, rather than failing until someone notices.
             Err(AcmeError::AccountUnknown { .. }) => {
                 match self.acme.replace_account(&self.db, &account).await {
                     Ok((_, replaced)) => {
                         account = replaced;
-                        self.acme.place_order(&account, names, kind.clone()).await
+                        self.acme
+                            .place_order(&account, names, kind.clone(), replaces.as_ref())
+                            .await
                     }
                     Err(e) => Err(e),
                 }

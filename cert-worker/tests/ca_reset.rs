@@ -2,7 +2,8 @@
 //! restart (the local stack's second day, `scripts/down` then `scripts/up`) the stored
 //! account is unknown to it (`accountDoesNotExist`), as it would be after a staging CA is
 //! wiped. A re-issue must still go through at once: the worker registers a new account,
-//! keeps it under the same row, and the new certificate chains to the new root.
+//! keeps it under the same row, and the new certificate chains to the new root. So must
+//! a first issuance.
 
 mod support;
 
@@ -128,6 +129,28 @@ async fn a_ca_that_forgot_the_account_gets_a_new_one_and_the_order_goes_through(
         vec![(id, Outcome::Issued)]
     );
     assert_eq!(account_rows(&conn).await?, replaced, "registered once more");
+
+    // A first issuance meets a forgotten account too: Pebble restarts again, and a new
+    // domain's pending certificate is issued in one attempt with a new account.
+    env.pebble.restart().await?;
+    let (_second_fake, second) =
+        support::pending_cloudflare_order(&env, &conn, "reset-new.example").await?;
+    let outcomes = fresh.run_once(support::no_shutdown()).await?;
+    let row = support::cert_row(&conn, second).await?;
+    assert_eq!(
+        outcomes,
+        vec![(second, Outcome::Issued)],
+        "last_error: {:?}\npebble log:\n{}",
+        row.last_error,
+        env.pebble.log_text()
+    );
+    let third = account_rows(&conn).await?;
+    assert_eq!(third.len(), 1);
+    assert_eq!(third[0].0, accounts[0].0);
+    assert_ne!(
+        third[0].1, replaced[0].1,
+        "the credentials were not replaced"
+    );
 
     conn.close().await?;
     redis.cleanup().await?;

@@ -1,5 +1,6 @@
 //! The renewal window as a table, checked against both [`schedule::renewal_due`] and
-//! the SQL renewal sweep over a real Postgres.
+//! the SQL renewal sweep over a real Postgres; and the sweep with a renewal time chosen
+//! in a CA's ARI window.
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use switchyard_cert_worker::{db, schedule};
@@ -96,6 +97,39 @@ async fn renewal_sweep_follows_the_same_table() -> anyhow::Result<()> {
     assert!(!swept.contains(&failed));
     // Sweeping again finds nothing new: renewing certificates are already queued.
     assert!(db::renewal_sweep(&conn).await?.is_empty());
+
+    // A renewal time chosen in the CA's ARI window replaces the one-third rule, either
+    // way; an expired certificate is due whatever the window said.
+    let d = |days: i64| now + time::Duration::days(days);
+    let ari_cases = [
+        ("fresh, ARI time passed", d(-1), d(89), d(-1), true),
+        ("29 days left, ARI time ahead", d(-61), d(29), d(5), false),
+        ("expired, ARI time ahead", d(-100), d(-1), d(5), true),
+    ];
+    let mut ari_ids = Vec::new();
+    for (i, (name, not_before, not_after, renew_at, _)) in ari_cases.iter().enumerate() {
+        let id =
+            support::insert_certificate(&conn, &format!("ari{i}.example"), None, "active").await?;
+        conn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "UPDATE certificates SET not_before = $2, not_after = $3, \
+             ari_window_start = $4, ari_window_end = $4 + interval '1 day', ari_renew_at = $4 \
+             WHERE id = $1",
+            vec![
+                id.into(),
+                (*not_before).into(),
+                (*not_after).into(),
+                (*renew_at).into(),
+            ],
+        ))
+        .await
+        .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        ari_ids.push(id);
+    }
+    let swept = db::renewal_sweep(&conn).await?;
+    for ((name, .., due), id) in ari_cases.iter().zip(&ari_ids) {
+        assert_eq!(swept.contains(id), *due, "{name}");
+    }
     conn.close().await?;
     database.drop_now().await
 }

@@ -262,6 +262,14 @@ pub mod certificates {
         pub order_url: Option<String>,
         pub created_at: TimeDateTimeWithTimeZone,
         pub updated_at: TimeDateTimeWithTimeZone,
+        /// ARI (RFC 9773): the renewal window the CA last suggested for the certificate
+        /// served; NULL while the CA offers no ARI (the one-third rule applies).
+        pub ari_window_start: Option<TimeDateTimeWithTimeZone>,
+        pub ari_window_end: Option<TimeDateTimeWithTimeZone>,
+        /// When the worker chose, in that window, to renew.
+        pub ari_renew_at: Option<TimeDateTimeWithTimeZone>,
+        /// When the worker asks the CA for the window again (its `Retry-After`).
+        pub ari_next_poll_at: Option<TimeDateTimeWithTimeZone>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -216,6 +216,10 @@ pub struct Pebble {
     management: SocketAddr,
     ca_file: PathBuf,
     ca_pem: String,
+    /// The listeners' certificate chain and key (PEM), for a front that must be trusted
+    /// like Pebble ([`crate::acme_front::DirectoryFront`]).
+    listener_chain_pem: String,
+    listener_key_pem: String,
     config_file: PathBuf,
     dns: SocketAddr,
     /// How many times [`Pebble::restart`] ran (each run logs to a file of its own).
@@ -288,6 +292,8 @@ impl Pebble {
             management,
             ca_file,
             ca_pem: tls.ca_pem,
+            listener_chain_pem: tls.chain_pem,
+            listener_key_pem: tls.key_pem,
             config_file,
             dns,
             restarts: 0,
@@ -351,6 +357,12 @@ impl Pebble {
     /// PEM file of the CA behind Pebble's HTTPS listeners: what an ACME client must trust.
     pub fn listener_ca_file(&self) -> &Path {
         &self.ca_file
+    }
+
+    /// The certificate chain and key (PEM) of Pebble's listeners: a server presenting them
+    /// on 127.0.0.1 is trusted by whatever trusts [`Pebble::listener_ca_file`].
+    pub fn listener_identity(&self) -> (&str, &str) {
+        (&self.listener_chain_pem, &self.listener_key_pem)
     }
 
     /// An HTTPS client trusting Pebble's listeners.

@@ -6,6 +6,7 @@
 //! own Redis key prefix — and cleans up after itself. It never flushes a shared Redis.
 
 pub mod acme;
+pub mod acme_front;
 pub mod bins;
 pub mod client;
 pub mod eventually;

@@ -370,7 +370,7 @@ impl Drop for AbortOnDrop {
     }
 }
 
-async fn bind(name: &str) -> (TcpListener, SocketAddr) {
+pub(crate) async fn bind(name: &str) -> (TcpListener, SocketAddr) {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await
         .unwrap_or_else(|e| panic!("upstream {name}: bind 127.0.0.1:0: {e}"));
@@ -382,7 +382,7 @@ async fn bind(name: &str) -> (TcpListener, SocketAddr) {
 
 /// Accepts connections until aborted, running each as a task of a [`JoinSet`] owned by
 /// this future, so aborting the accept loop also aborts every open connection.
-async fn accept_loop<F, Fut>(listener: TcpListener, mut on_conn: F)
+pub(crate) async fn accept_loop<F, Fut>(listener: TcpListener, mut on_conn: F)
 where
     F: FnMut(TcpStream) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,

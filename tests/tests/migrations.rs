@@ -138,7 +138,8 @@ async fn migrations_apply_roll_back_completely_and_apply_again() -> anyhow::Resu
             "m20261206_000007_revisions",
             "m20261206_000008_host_certificates",
             "m20261206_000009_uploaded_certificates",
-            "m20261207_000020_dns_checks"
+            "m20261207_000020_dns_checks",
+            "m20261207_000030_certificate_renewal_info"
         ]
     );
     assert!(Migrator::get_pending_migrations(&db).await?.is_empty());

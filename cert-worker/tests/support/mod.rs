@@ -293,6 +293,25 @@ pub async fn worker(config: Config) -> Arc<Worker> {
     Worker::connect(config, Metrics::new()).await.unwrap()
 }
 
+/// A worker ordering through `directory` (a front for Pebble's, see
+/// `switchyard_tests::acme_front`) instead of Pebble's own directory.
+pub async fn worker_through(
+    directory: &str,
+    env: &AcmeEnv,
+    database: &TestDatabase,
+    redis: &switchyard_tests::redis::TestRedis,
+) -> Arc<Worker> {
+    worker(config(
+        env,
+        database.url(),
+        redis.url(),
+        redis.prefix(),
+        env.dns.dns_addr(),
+        &["--acme-directory", directory],
+    ))
+    .await
+}
+
 /// A shutdown channel that never fires.
 pub fn no_shutdown() -> tokio::sync::watch::Receiver<bool> {
     let (tx, rx) = tokio::sync::watch::channel(false);
