@@ -314,18 +314,17 @@ impl Syncer {
 
     /// Loads everything from Redis and publishes it as one new snapshot.
     async fn full_reload(&mut self, store: &Store) -> Result<(), StoreError> {
-        let raw = store.snapshot().await?;
+        // Entries are built batch by batch as the records arrive (the load's peak is the
+        // table plus one batch, not the whole keyspace three times over).
+        let registry = &self.registry;
+        let (raw, hosts) = store
+            .snapshot_mapped(|z| HostEntry::build(z, registry))
+            .await?;
         self.state.redis_ok(&self.metrics);
         for problem in &raw.rejected {
             tracing::error!(error = %problem, "record refused; it is left out");
             self.metrics.rejected_records.inc();
         }
-        let registry = &self.registry;
-        let hosts: Vec<_> = raw
-            .zones
-            .into_iter()
-            .map(|z| HostEntry::build(z, registry))
-            .collect();
         let mut certs = Vec::new();
         for record in raw.certs {
             match CertEntry::parse(record) {

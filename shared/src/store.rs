@@ -393,6 +393,20 @@ impl Store {
 
     /// Reads every zone and certificate. Invalid records are reported in `rejected`.
     pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        let (mut snapshot, zones) = self.snapshot_mapped(|z| z).await?;
+        snapshot.zones = zones;
+        Ok(snapshot)
+    }
+
+    /// [`Store::snapshot`] with each valid zone record handed to `build` as soon as its
+    /// batch is read and parsed, and only what `build` returns kept: `zones` stays empty
+    /// and the built values come back beside it. A proxy builds its table entries this
+    /// way, so a million zones never exist at once as Redis replies, parsed records and
+    /// entries (the load's peak memory is the table plus one batch).
+    pub async fn snapshot_mapped<T>(
+        &self,
+        mut build: impl FnMut(HostRecord) -> T,
+    ) -> Result<(Snapshot, Vec<T>), StoreError> {
         let (version, feed_id) = self.meta().await?;
         let mut snapshot = Snapshot {
             version,
@@ -400,13 +414,17 @@ impl Store {
             ..Snapshot::default()
         };
         let zone_names = self.members(&self.keys.zone_index()).await?;
-        for (name, record) in self.zones(&zone_names).await? {
-            match record {
-                Some(Ok(r)) => snapshot.zones.push(r),
-                Some(Err(e)) => snapshot.rejected.push(e),
-                None => tracing::debug!(zone = %name, "indexed zone vanished while reading"),
+        let mut built = Vec::with_capacity(zone_names.len());
+        for names in zone_names.chunks(SNAPSHOT_BATCH) {
+            for (name, record) in self.zones(names).await? {
+                match record {
+                    Some(Ok(r)) => built.push(build(r)),
+                    Some(Err(e)) => snapshot.rejected.push(e),
+                    None => tracing::debug!(zone = %name, "indexed zone vanished while reading"),
+                }
             }
         }
+        drop(zone_names);
         let cert_names = self.members(&self.keys.cert_index()).await?;
         for (name, record) in self.certs(&cert_names).await? {
             match record {
@@ -437,7 +455,7 @@ impl Store {
                 None => {}
             }
         }
-        Ok(snapshot)
+        Ok((snapshot, built))
     }
 
     /// Every member of an index set, read incrementally with `SSCAN`.
