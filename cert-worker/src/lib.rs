@@ -7,6 +7,9 @@
 //! sealed key in PostgreSQL; publishes them to Redis for the proxies; and renews them
 //! once a third of their lifetime remains. Failures are stored on the certificate with
 //! the provider's or CA's own words, and retried with capped exponential backoff.
+//! Every certificate, issued or uploaded, has its days to expiry and renewal state in
+//! the metrics; an optional webhook hears of failed orders and of certificates 14, 7 and
+//! 3 days before they expire ([`notify`]).
 //!
 //! It must never serve HTTP traffic (its admin listener serves only metrics and health;
 //! HTTP-01 answers are the proxies' to serve), never leave a challenge answer in Redis
@@ -22,6 +25,7 @@ pub mod config;
 pub mod db;
 pub mod dns;
 pub mod metrics;
+pub mod notify;
 pub mod schedule;
 pub mod worker;
 

@@ -31,6 +31,7 @@ mod m20261206_000007_revisions;
 mod m20261206_000008_host_certificates;
 mod m20261206_000009_uploaded_certificates;
 mod m20261207_000020_dns_checks;
+mod m20261207_000030_certificate_notices;
 
 // The sea-orm convention: callers write `use migrations::{Migrator, MigratorTrait};`.
 pub use sea_orm_migration::prelude::*;
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000008_host_certificates::Migration),
             Box::new(m20261206_000009_uploaded_certificates::Migration),
             Box::new(m20261207_000020_dns_checks::Migration),
+            Box::new(m20261207_000030_certificate_notices::Migration),
         ]
     }
 }
