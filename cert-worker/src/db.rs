@@ -29,6 +29,18 @@ fn stmt(sql: &str, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
 
+/// A `names` column (a JSON array of strings) as a list; anything else reads as none.
+fn names_of(names: &serde_json::Value) -> Vec<String> {
+    names
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Opens the pool on the first host of `url` that fits its `target_session_attrs`: one
 /// connection per concurrent order for its lock, plus room for the row updates, the
 /// sweep and the account. [`switchyard_db::Database::check`] (the worker's database
@@ -305,14 +317,7 @@ pub async fn load_work(db: &DatabaseConnection, id: Uuid) -> Result<Option<Work>
         id: r.try_get("", "id")?,
         domain: r.try_get("", "domain")?,
         hostname: r.try_get("", "hostname")?,
-        names: names
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        names: names_of(&names),
         status: CertStatus::parse(&status).ok_or_else(|| {
             DbErr::Custom(format!("certificate {id} has unknown status {status:?}"))
         })?,
@@ -675,14 +680,7 @@ pub async fn stored_certificates(
             id: r.try_get("", "id")?,
             domain: r.try_get("", "domain")?,
             hostname: r.try_get("", "hostname")?,
-            names: names
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            names: names_of(&names),
             chain_pem: r.try_get("", "chain_pem")?,
             key_ciphertext: r.try_get("", "key_ciphertext")?,
             not_before: r.try_get("", "not_before")?,
@@ -747,14 +745,7 @@ pub async fn certificate_states(db: &DatabaseConnection) -> Result<Vec<Certifica
                 CertSource::Issued
             },
             name: r.try_get("", "name")?,
-            names: names
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            names: names_of(&names),
             not_after: r.try_get("", "not_after")?,
             last_error: r.try_get("", "last_error")?,
         })

@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use clap::Parser as _;
 use sea_orm::{ConnectionTrait as _, DatabaseConnection, DbBackend, Statement};
 use serde_json::{Value, json};
-use support::providers::{FakeProvider, Kind, Mode};
+use support::providers::Mode;
 use switchyard_cert_worker::{Args, Config, Outcome};
 use switchyard_tests::acme::AcmeEnv;
 use switchyard_tests::eventually::eventually;
@@ -115,23 +115,16 @@ async fn the_webhook_fired_on_a_failing_renewal() -> anyhow::Result<()> {
     let conn = support::migrated(&database).await?;
     let redis = TestRedis::new().await?;
     let (receiver, addr) = Receiver::start(&[500]).await;
-    let fake = FakeProvider::start(
-        Kind::Cloudflare,
+    // An issued certificate with 20 days left whose renewal is due now; its DNS
+    // provider refuses the credential.
+    let (fake, id) = support::pending_order(
+        &env,
+        &conn,
         "failing.example",
         Mode::Unauthorized,
-        vec![env.dns.management_url()],
-    )
-    .await;
-    let credential = support::insert_credential(
-        &conn,
-        fake.provider(),
-        Some(fake.secret()),
-        Some(fake.base_url()),
+        "renewing",
     )
     .await?;
-    // An issued certificate with 20 days left whose renewal is due now.
-    let id =
-        support::insert_certificate(&conn, "failing.example", Some(credential), "renewing").await?;
     conn.execute_raw(stmt(
         "UPDATE certificates SET not_before = now() - interval '70 days',
                 not_after = now() + interval '20 days' WHERE id = $1",
