@@ -48,6 +48,10 @@ pub const DEFAULT_ACME_TIMEOUT_SECS: u64 = 120;
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9082";
 /// Heartbeat written every loop; the key expires after three missed beats.
 pub const DEFAULT_HEARTBEAT_SECS: u64 = 10;
+/// The per-certificate expiry metrics and the 14/7/3-day notices are brought up to date
+/// every five minutes: days-to-expiry moves slowly, and reading every certificate's
+/// expiry (about 0.2 s of PostgreSQL time per 100,000) that often costs nothing.
+pub const DEFAULT_EXPIRY_CHECK_SECS: u64 = 300;
 
 /// Switchyard certificate worker: obtains and renews wildcard certificates (`*.<domain>`
 /// and `<domain>`) by ACME DNS-01 through the DNS providers' APIs, stores them in
@@ -129,6 +133,22 @@ pub struct Args {
     /// Write the heartbeat to Redis this often (seconds).
     #[arg(long, env = "SWITCHYARD_HEARTBEAT_SECS", default_value_t = DEFAULT_HEARTBEAT_SECS)]
     pub heartbeat_secs: u64,
+    /// Webhook that hears of certificate trouble: a JSON POST when an order or renewal
+    /// fails, and 14, 7 and 3 days before a certificate (issued or uploaded) expires;
+    /// retried with backoff (docs/cert-worker.md, "Expiry notices"). An http:// or
+    /// https:// URL; it may carry a token (only its host is ever logged). Unset: no
+    /// notices.
+    #[arg(
+        long,
+        env = "SWITCHYARD_NOTIFY_WEBHOOK_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub notify_webhook_url: Option<String>,
+    /// Update the per-certificate expiry metrics and send due expiry notices this often
+    /// (seconds).
+    #[arg(long, env = "SWITCHYARD_EXPIRY_CHECK_SECS", default_value_t = DEFAULT_EXPIRY_CHECK_SECS)]
+    pub expiry_check_secs: u64,
     /// OTLP/HTTP receiver to export traces to, e.g. http://127.0.0.1:4318 (`/v1/traces`
     /// is appended). Also read from OTEL_EXPORTER_OTLP_ENDPOINT and
     /// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT; with none of them set, tracing is off.
@@ -175,6 +195,10 @@ pub struct Config {
     pub heartbeat_every: Duration,
     /// `--otlp-endpoint`, for [`switchyard_shared::telemetry::init`].
     pub otlp_endpoint: Option<switchyard_shared::telemetry::OtlpEndpoint>,
+    /// `--notify-webhook-url`: where notices go; `None`, none are sent.
+    pub notify_webhook: Option<crate::notify::Webhook>,
+    /// How often the expiry metrics and notices are brought up to date.
+    pub expiry_check_every: Duration,
 }
 
 /// Where the ACME account lives.
@@ -303,6 +327,7 @@ impl Args {
             ("--backoff-base-secs", self.backoff_base_secs),
             ("--backoff-cap-secs", self.backoff_cap_secs),
             ("--heartbeat-secs", self.heartbeat_secs),
+            ("--expiry-check-secs", self.expiry_check_secs),
         ] {
             if value == 0 {
                 errors.push(format!("{name} 0: must be at least 1"));
@@ -332,6 +357,12 @@ impl Args {
         if let Err(problem) = switchyard_shared::redis_url::config(&self.redis_url) {
             errors.push(format!("--redis-url: {problem}"));
         }
+        let notify_webhook = match self.notify_webhook_url.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(url) => crate::notify::Webhook::parse(url)
+                .map_err(|problem| errors.push(format!("--notify-webhook-url: {problem}")))
+                .ok(),
+        };
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
@@ -360,6 +391,8 @@ impl Args {
             admin_listen: admin_listen.expect("checked"),
             heartbeat_every: Duration::from_secs(self.heartbeat_secs),
             otlp_endpoint: self.otlp_endpoint,
+            notify_webhook,
+            expiry_check_every: Duration::from_secs(self.expiry_check_secs),
         })
     }
 }
@@ -427,6 +460,45 @@ mod tests {
         .to_string();
         assert!(err.contains("--database-url: host: entry 2"), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn the_webhook_url_is_checked_and_never_shown_whole() {
+        let c = parse(&[
+            "--acme-directory",
+            "letsencrypt",
+            "--notify-webhook-url",
+            "https://hooks.example.com/T0/secret-token",
+        ])
+        .unwrap();
+        let hook = c.notify_webhook.as_ref().unwrap();
+        assert_eq!(hook.host(), "hooks.example.com");
+        assert!(!format!("{c:?}").contains("secret-token"), "{c:?}");
+        let c = parse(&[
+            "--acme-directory",
+            "letsencrypt",
+            "--notify-webhook-url",
+            "",
+        ])
+        .unwrap();
+        assert!(c.notify_webhook.is_none());
+        for bad in [
+            "ftp://hooks.example.com/x",
+            "hooks.example.com/secret-token",
+            "https://",
+        ] {
+            let err = parse(&[
+                "--acme-directory",
+                "letsencrypt",
+                "--notify-webhook-url",
+                bad,
+            ])
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("--notify-webhook-url: "), "{err}");
+            assert!(err.contains("http:// or https://"), "{err}");
+            assert!(!err.contains("secret-token"), "{err}");
+        }
     }
 
     #[test]

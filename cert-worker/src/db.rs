@@ -29,6 +29,18 @@ fn stmt(sql: &str, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
 
+/// A `names` column (a JSON array of strings) as a list; anything else reads as none.
+fn names_of(names: &serde_json::Value) -> Vec<String> {
+    names
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Opens the pool on the first host of `url` that fits its `target_session_attrs`: one
 /// connection per concurrent order for its lock, plus room for the row updates, the
 /// sweep and the account. [`switchyard_db::Database::check`] (the worker's database
@@ -309,14 +321,7 @@ pub async fn load_work(db: &DatabaseConnection, id: Uuid) -> Result<Option<Work>
         id: r.try_get("", "id")?,
         domain: r.try_get("", "domain")?,
         hostname: r.try_get("", "hostname")?,
-        names: names
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        names: names_of(&names),
         status: CertStatus::parse(&status).ok_or_else(|| {
             DbErr::Custom(format!("certificate {id} has unknown status {status:?}"))
         })?,
@@ -696,14 +701,7 @@ pub async fn stored_certificates(
             id: r.try_get("", "id")?,
             domain: r.try_get("", "domain")?,
             hostname: r.try_get("", "hostname")?,
-            names: names
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            names: names_of(&names),
             chain_pem: r.try_get("", "chain_pem")?,
             key_ciphertext: r.try_get("", "key_ciphertext")?,
             not_before: r.try_get("", "not_before")?,
@@ -822,4 +820,102 @@ pub async fn postpone_renewal_info(
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// One certificate as the expiry metrics and notices see it: issued (a `certificates`
+/// row, issued yet or not) or uploaded (an `uploaded_certificates` row).
+#[derive(Debug, Clone)]
+pub struct CertificateState {
+    pub id: Uuid,
+    pub source: switchyard_shared::certs::CertSource,
+    /// The name it is stored under (in Redis too): `*.<domain>` or the hostname.
+    pub name: String,
+    pub names: Vec<String>,
+    /// `None` while an issued certificate has never been issued.
+    pub not_after: Option<OffsetDateTime>,
+    /// An issued certificate's last failed attempt; `None` while none failed (always
+    /// for uploaded ones).
+    pub last_error: Option<String>,
+}
+
+/// Every certificate, issued and uploaded, with its expiry and renewal error: one
+/// statement, about 0.2 s at 100,000 certificates.
+pub async fn certificate_states(db: &DatabaseConnection) -> Result<Vec<CertificateState>, DbErr> {
+    use switchyard_shared::certs::CertSource;
+    db.query_all_raw(stmt(
+        "SELECT 'issued' AS source, c.id, COALESCE(c.hostname, '*.' || d.name) AS name, c.names,
+                c.not_after, c.last_error
+         FROM certificates c LEFT JOIN domains d ON d.id = c.domain_id
+         UNION ALL
+         SELECT 'uploaded', u.id, u.name, u.names, u.not_after, NULL
+         FROM uploaded_certificates u",
+        vec![],
+    ))
+    .await?
+    .iter()
+    .map(|r| {
+        let source: String = r.try_get("", "source")?;
+        let names: serde_json::Value = r.try_get("", "names")?;
+        Ok(CertificateState {
+            id: r.try_get("", "id")?,
+            source: if source == "uploaded" {
+                CertSource::Uploaded
+            } else {
+                CertSource::Issued
+            },
+            name: r.try_get("", "name")?,
+            names: names_of(&names),
+            not_after: r.try_get("", "not_after")?,
+            last_error: r.try_get("", "last_error")?,
+        })
+    })
+    .collect()
+}
+
+/// Records that the `threshold_days` notice of this certificate version is sent;
+/// `false` when it already was (by this instance before a restart, or another one).
+/// Inserting is the claim: of racing instances exactly one gets `true`.
+pub async fn claim_expiry_notice(
+    db: &DatabaseConnection,
+    state: &CertificateState,
+    not_after: OffsetDateTime,
+    threshold_days: i32,
+) -> Result<bool, DbErr> {
+    Ok(db
+        .execute_raw(stmt(
+            "INSERT INTO certificate_notices (source, certificate_id, not_after, threshold_days)
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            vec![
+                state.source.as_str().into(),
+                state.id.into(),
+                not_after.into(),
+                threshold_days.into(),
+            ],
+        ))
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+/// Forgets the notices of certificate versions that expired more than `keep_days` ago
+/// (replaced or deleted long since); how many went.
+pub async fn prune_expiry_notices(db: &DatabaseConnection, keep_days: i32) -> Result<u64, DbErr> {
+    Ok(db
+        .execute_raw(stmt(
+            "DELETE FROM certificate_notices WHERE not_after < now() - make_interval(days => $1)",
+            vec![keep_days.into()],
+        ))
+        .await?
+        .rows_affected())
+}
+
+/// A certificate's current expiry (`None`: never issued, or gone).
+pub async fn not_after(db: &DatabaseConnection, id: Uuid) -> Result<Option<OffsetDateTime>, DbErr> {
+    Ok(certificates::Entity::find_by_id(id)
+        .select_only()
+        .column(certificates::Column::NotAfter)
+        .into_tuple::<Option<OffsetDateTime>>()
+        .one(db)
+        .await?
+        .flatten())
 }

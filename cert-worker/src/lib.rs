@@ -9,6 +9,9 @@
 //! when the CA offers no ARI. An account the CA forgot is registered anew. Failures are
 //! stored on the certificate with the provider's or CA's own words, and retried with
 //! capped exponential backoff — or when the CA's `Retry-After` says (rate limits).
+//! Every certificate, issued or uploaded, has its days to expiry and renewal state in
+//! the metrics; an optional webhook hears of failed orders and of certificates 14, 7 and
+//! 3 days before they expire ([`notify`]).
 //!
 //! It must never serve HTTP traffic (its admin listener serves only metrics and health;
 //! HTTP-01 answers are the proxies' to serve), never leave a challenge answer in Redis
@@ -25,6 +28,7 @@ pub mod config;
 pub mod db;
 pub mod dns;
 pub mod metrics;
+pub mod notify;
 pub mod schedule;
 pub mod worker;
 

@@ -50,6 +50,7 @@ use crate::db::{self, Claim, Work};
 use crate::dns::propagation::Propagation;
 use crate::dns::{DnsProvider, LoggedTxtRecord, Solver, TxtRecord};
 use crate::metrics::Metrics;
+use crate::notify::Notifier;
 use crate::schedule;
 
 /// How many certificates one pass asks the CA's ARI about at most (the rest on the
@@ -149,6 +150,8 @@ pub struct Worker {
     /// The CA's directory (read when the account was loaded) lists no `renewalInfo`:
     /// passes skip ARI rather than read the active certificates only to learn it again.
     ca_without_ari: std::sync::atomic::AtomicBool,
+    /// The webhook notices (`--notify-webhook-url`), delivered in tasks of their own.
+    notifier: Notifier,
 }
 
 /// How often the worker checks which Redis server it writes to (besides after every
@@ -172,7 +175,9 @@ impl Worker {
             timeout: config.propagation_timeout,
             poll: config.propagation_poll,
         };
+        let notifier = Notifier::new(config.notify_webhook.clone(), metrics.clone());
         Ok(Arc::new(Worker {
+            notifier,
             config,
             database,
             db,
@@ -232,6 +237,8 @@ impl Worker {
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut renew = tokio::time::interval(self.config.renew_every);
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut expiry = tokio::time::interval(self.config.expiry_check_every);
+        expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !*shutdown.borrow() {
             tokio::select! {
                 _ = shutdown.changed() => {}
@@ -258,6 +265,11 @@ impl Worker {
                     match self.sweep().await {
                         Ok(n) => tracing::info!(due = n, "renewal sweep"),
                         Err(e) => tracing::error!(error = %format!("{e:#}"), "renewal sweep failed"),
+                    }
+                }
+                _ = expiry.tick() => {
+                    if let Err(e) = self.check_expiry().await {
+                        tracing::warn!(error = %format!("{e:#}"), "expiry check failed: the per-certificate metrics and expiry notices wait for the next one");
                     }
                 }
                 _ = poll.tick() => {
@@ -314,6 +326,12 @@ impl Worker {
         self.metrics
             .set_expiries(&expiries, OffsetDateTime::now_utc());
         Ok(due.len())
+    }
+
+    /// Brings the per-certificate expiry metrics up to date and sends the expiry
+    /// notices that are due ([`crate::notify::check_expiry`]); how many it sent.
+    pub async fn check_expiry(&self) -> anyhow::Result<usize> {
+        crate::notify::check_expiry(&self.db, &self.metrics, &self.notifier).await
     }
 
     /// Closes the orders that workers which died mid-order left open, for every
@@ -695,7 +713,21 @@ impl Worker {
             None => error.to_owned(),
         };
         db::record_failure(&self.db, work.id, status, &error, attempts, next).await?;
+        self.notify_failure(work, &error, attempts);
         Ok(Outcome::Failed(error))
+    }
+
+    /// Tells the webhook (if any) that an order failed ([`Notifier::renewal_failed`]).
+    fn notify_failure(&self, work: &Work, error: &str, attempts: i32) {
+        let state = db::CertificateState {
+            id: work.id,
+            source: switchyard_shared::certs::CertSource::Issued,
+            name: redis_name(&work.domain, work.hostname.as_deref()),
+            names: work.names.clone(),
+            not_after: None,
+            last_error: Some(error.to_owned()),
+        };
+        self.notifier.renewal_failed(&self.db, state, attempts);
     }
 
     /// Runs one attempt. Returns the order log id (if an order was placed) and what came

@@ -461,3 +461,30 @@ pub mod dns_checks {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod certificate_notices {
+    use sea_orm::entity::prelude::*;
+
+    /// An expiry notice cert-worker sent: one per certificate version and threshold.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "certificate_notices")]
+    pub struct Model {
+        /// `issued` (a `certificates` row) or `uploaded` (an `uploaded_certificates` row).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub source: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub certificate_id: Uuid,
+        /// The version of the certificate the notice was about.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub not_after: TimeDateTimeWithTimeZone,
+        /// 14, 7 or 3: days before `not_after`.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub threshold_days: i32,
+        pub sent_at: TimeDateTimeWithTimeZone,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -60,6 +60,7 @@ async fn every_entity_matches_its_migrated_table() -> anyhow::Result<()> {
         declared::<acme_orders::Entity>(),
         declared::<dns_credentials::Entity>(),
         declared::<dns_checks::Entity>(),
+        declared::<certificate_notices::Entity>(),
         declared::<revisions::Entity>(),
         declared::<revision_records::Entity>(),
         declared::<uploaded_certificates::Entity>(),

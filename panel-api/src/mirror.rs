@@ -99,6 +99,26 @@ pub struct ExpiringCert {
     pub not_after: time::OffsetDateTime,
     /// Below 0 once expired.
     pub days_left: f64,
+    pub source: switchyard_shared::certs::CertSource,
+    pub why: ExpiryWhy,
+    /// With `renewal_failing`: the last attempt's error, in the CA's or the DNS
+    /// provider's words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Why a certificate near its expiry has not been replaced
+/// (`switchyard_shared::fleet::ExpiryWhy`): `renewal_failing` (issued; the cert
+/// worker's attempts fail, `error` says how), `not_renewable` (uploaded: upload its
+/// successor), `renewal_scheduled` (issued; queued or under way, nothing failed),
+/// `renewal_unknown` (issued; PostgreSQL was not read).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpiryWhy {
+    RenewalFailing,
+    NotRenewable,
+    RenewalScheduled,
+    RenewalUnknown,
 }
 
 /// One `domain[:service]` entry (`switchyard_shared::flat::FlatDomain`).

@@ -604,7 +604,7 @@ fn policies_and_the_format_gate_are_documented() {
 #[test]
 fn mirrored_schemas_match_the_real_types() {
     use panel_api::mirror;
-    use switchyard_shared::fleet::{ExpiringCert, ProxyView};
+    use switchyard_shared::fleet::{ExpiringCert, ExpiryWhy, ProxyView};
 
     let doc = doc();
     let properties = |name: &str| -> BTreeSet<String> {
@@ -658,14 +658,34 @@ fn mirrored_schemas_match_the_real_types() {
         properties("UpstreamRecord")
     );
 
-    let cert = serde_json::to_value(ExpiringCert {
+    let mut cert = ExpiringCert {
         name: "*.example.com".into(),
         not_after: time::OffsetDateTime::UNIX_EPOCH,
         days_left: -3.0,
-    })
-    .unwrap();
+        source: switchyard_shared::certs::CertSource::Issued,
+        why: ExpiryWhy::RenewalUnknown,
+        error: None,
+    };
+    cert.explain(Some("ACME CA (finalize): badCSR".into()));
+    let cert = serde_json::to_value(cert).unwrap();
     serde_json::from_value::<mirror::ExpiringCert>(cert.clone()).expect("the mirror reads it");
     assert_eq!(keys(&cert), properties("ExpiringCert"));
+    for why in [
+        ExpiryWhy::RenewalFailing,
+        ExpiryWhy::NotRenewable,
+        ExpiryWhy::RenewalScheduled,
+        ExpiryWhy::RenewalUnknown,
+    ] {
+        let value = serde_json::to_value(why).unwrap();
+        serde_json::from_value::<mirror::ExpiryWhy>(value.clone())
+            .unwrap_or_else(|e| panic!("the mirror reads {value}: {e}"));
+        assert!(
+            doc["components"]["schemas"]["ExpiryWhy"]["enum"]
+                .as_array()
+                .is_some_and(|values| values.contains(&value)),
+            "{value} in the document's ExpiryWhy"
+        );
+    }
 
     for input in [
         json!({"env": {"domains": "app1.com:app1,status.com", "services": "app1:app1:8080"}}),

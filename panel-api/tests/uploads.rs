@@ -593,3 +593,123 @@ async fn uploads_follow_the_domain_grants() -> anyhow::Result<()> {
     assert_eq!(reply.status, 404);
     panel.stop().await
 }
+
+/// The health list says, for each certificate near its expiry, where it comes from and
+/// why it is not replaced: an uploaded one is `not_renewable`; an issued one whose
+/// renewal fails is `renewal_failing` with the cert worker's last error; one whose
+/// renewal has not failed is `renewal_scheduled`.
+#[tokio::test]
+async fn health_says_why_each_expiring_certificate_is_not_replaced() -> anyhow::Result<()> {
+    let mut panel = Panel::start_with(None, &["--secret-key", SECRET_KEY]).await?;
+    let (_, admin) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    let domain = panel.domain(&admin, "example.test").await?;
+    panel.domain(&admin, "calm.test").await?;
+    let ca1 = ca("Test CA one");
+
+    // An uploaded wildcard with 5 days left.
+    let (leaf_pem, key_pem) = leaf(&ca1, &["*.example.test", "example.test"], -80, 5);
+    let chain = format!("{leaf_pem}{}", ca1.pem);
+    let reply = upload(
+        &mut panel,
+        &admin,
+        &domain,
+        json!({"chain_pem": chain, "key_pem": key_pem}),
+    )
+    .await?;
+    assert_eq!(reply.status, 201, "{}", reply.json);
+
+    // Issued wildcards (as cert-worker publishes them) with 6 and 20 days left: the
+    // first one's renewal fails, the second one's is under way.
+    let error = "cloudflare: create TXT record failed: HTTP 401: Authentication error";
+    let store =
+        switchyard_shared::Store::new(panel.redis.client().clone(), panel.redis.keys().clone());
+    let mut changes = switchyard_shared::store::ChangeSet::new();
+    for (domain, days) in [("example.test", 6), ("calm.test", 20)] {
+        let (leaf_pem, key_pem) = leaf(&ca1, &[&format!("*.{domain}"), domain], -70, days);
+        changes.put_cert(&CertRecord {
+            name: switchyard_shared::HostPattern::parse(&format!("*.{domain}"))?,
+            names: vec![
+                switchyard_shared::HostPattern::parse(&format!("*.{domain}"))?,
+                switchyard_shared::HostPattern::parse(domain)?,
+            ],
+            chain_pem: format!("{leaf_pem}{}", ca1.pem),
+            key_pem,
+            not_before: OffsetDateTime::now_utc() - Duration::days(70),
+            not_after: OffsetDateTime::now_utc() + Duration::days(days),
+            source: CertSource::Issued,
+        });
+    }
+    store.apply(&changes).await?;
+    panel
+        .db
+        .execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "UPDATE certificates SET status = 'failed_renewal', last_error = $1, attempts = 3 \
+             WHERE domain_id = (SELECT id FROM domains WHERE name = 'example.test')",
+            [error.into()],
+        ))
+        .await?;
+    panel
+        .db
+        .execute_unprepared(
+            "UPDATE certificates SET status = 'renewing' \
+             WHERE domain_id = (SELECT id FROM domains WHERE name = 'calm.test')",
+        )
+        .await?;
+
+    let reply = panel.call(Method::GET, "/health", Auth::None, None).await?;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    let listed: Vec<(String, String, String, Value)> = reply.json["expiring_certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_owned(),
+                c["source"].as_str().unwrap().to_owned(),
+                c["why"].as_str().unwrap().to_owned(),
+                c.get("error").cloned().unwrap_or(Value::Null),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            (
+                "*.example.test".to_owned(),
+                "uploaded".to_owned(),
+                "not_renewable".to_owned(),
+                Value::Null
+            ),
+            (
+                "*.example.test".to_owned(),
+                "issued".to_owned(),
+                "renewal_failing".to_owned(),
+                json!(error)
+            ),
+            (
+                "*.calm.test".to_owned(),
+                "issued".to_owned(),
+                "renewal_scheduled".to_owned(),
+                Value::Null
+            ),
+        ],
+        "{}",
+        reply.json
+    );
+    let days = reply.json["expiring_certificates"][0]["days_left"]
+        .as_f64()
+        .unwrap();
+    assert!((4.9..5.0).contains(&days), "{days}");
+    let problems = reply.json["problems"].to_string();
+    assert!(
+        problems.contains("uploaded certificate \\\"*.example.test\\\" expires in"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains(&format!("renewal failing: {error}")),
+        "{problems}"
+    );
+    assert_eq!(reply.json["status"], "degraded");
+    panel.stop().await
+}

@@ -12,6 +12,7 @@ use fred::prelude::*;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use crate::certs::CertSource;
 use crate::model::ProxyStatus;
 use crate::store::{Store, StoreError};
 
@@ -126,13 +127,58 @@ impl Fleet {
     }
 }
 
-/// A certificate in Redis that expires soon (or has expired: `days_left` below 0).
+/// A certificate in Redis that expires soon (or has expired: `days_left` below 0), with
+/// where it comes from and why it is still on its way out.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExpiringCert {
+    /// The name it is stored under: `*.example.com` for a domain's wildcard, the
+    /// hostname for a per-host one (uploaded ones too, without their `uploaded:` prefix;
+    /// `source` tells them apart).
     pub name: String,
     #[serde(with = "time::serde::rfc3339")]
     pub not_after: OffsetDateTime,
     pub days_left: f64,
+    pub source: CertSource,
+    pub why: ExpiryWhy,
+    /// With [`ExpiryWhy::RenewalFailing`]: the last attempt's error, in the CA's or the
+    /// DNS provider's words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Why a certificate near its expiry has not been replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpiryWhy {
+    /// Issued: the cert worker's attempts to renew it fail (`error` says how).
+    RenewalFailing,
+    /// Uploaded: nothing renews it; an operator must upload its successor.
+    NotRenewable,
+    /// Issued: its renewal is queued or under way and has not failed.
+    RenewalScheduled,
+    /// Issued, and its renewal state is unknown: PostgreSQL was not read.
+    RenewalUnknown,
+}
+
+impl ExpiringCert {
+    /// Fills in why an issued certificate is still expiring from its row in PostgreSQL
+    /// (`last_error`: the failure of the last attempt, `None` while none failed); an
+    /// uploaded one stays [`ExpiryWhy::NotRenewable`].
+    pub fn explain(&mut self, last_error: Option<String>) {
+        if !self.source.is_issued() {
+            return;
+        }
+        match last_error {
+            Some(error) => {
+                self.why = ExpiryWhy::RenewalFailing;
+                self.error = Some(error);
+            }
+            None => {
+                self.why = ExpiryWhy::RenewalScheduled;
+                self.error = None;
+            }
+        }
+    }
 }
 
 /// Operators want to hear of a certificate 30 days before it expires: renewal starts at a
@@ -140,7 +186,10 @@ pub struct ExpiringCert {
 pub const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 24 * 3600);
 
 impl Store {
-    /// The certificates proxies serve that expire within `within`, soonest first.
+    /// The certificates proxies serve that expire within `within`, soonest first. Redis
+    /// says whether each is issued or uploaded; why an issued one is not renewed yet is
+    /// PostgreSQL's to say ([`ExpiringCert::explain`]), so it starts as
+    /// [`ExpiryWhy::RenewalUnknown`].
     pub async fn expiring_certs(&self, within: Duration) -> Result<Vec<ExpiringCert>, StoreError> {
         let names = self.members(&self.keys().cert_index()).await?;
         let now = OffsetDateTime::now_utc();
@@ -148,13 +197,19 @@ impl Store {
             .certs(&names)
             .await?
             .into_iter()
-            .filter_map(|(name, record)| {
+            .filter_map(|(_, record)| {
                 let record = record?.ok()?;
                 let left = record.not_after - now;
                 (left.as_seconds_f64() < within.as_secs_f64()).then(|| ExpiringCert {
-                    name,
+                    name: record.name.as_str().to_owned(),
                     not_after: record.not_after,
                     days_left: left.as_seconds_f64() / 86_400.0,
+                    source: record.source,
+                    why: match record.source {
+                        CertSource::Issued => ExpiryWhy::RenewalUnknown,
+                        CertSource::Uploaded => ExpiryWhy::NotRenewable,
+                    },
+                    error: None,
                 })
             })
             .collect();

@@ -13,11 +13,12 @@ const MIGRATIONS_TABLE: &str = "seaql_migrations";
 
 /// Every application table, sorted. A migration that adds or drops one updates this
 /// list and `docs/postgres-schema.md`.
-const APPLICATION_TABLES: [&str; 17] = [
+const APPLICATION_TABLES: [&str; 18] = [
     "acme_accounts",
     "acme_orders",
     "api_keys",
     "audit_log",
+    "certificate_notices",
     "certificates",
     "dns_checks",
     "dns_credentials",
@@ -139,7 +140,8 @@ async fn migrations_apply_roll_back_completely_and_apply_again() -> anyhow::Resu
             "m20261206_000008_host_certificates",
             "m20261206_000009_uploaded_certificates",
             "m20261207_000020_dns_checks",
-            "m20261207_000030_certificate_renewal_info"
+            "m20261207_000030_certificate_renewal_info",
+            "m20261207_000031_certificate_notices"
         ]
     );
     assert!(Migrator::get_pending_migrations(&db).await?.is_empty());

@@ -145,10 +145,22 @@ pub async fn pending_cloudflare_order(
     conn: &DatabaseConnection,
     domain: &str,
 ) -> anyhow::Result<(providers::FakeProvider, Uuid)> {
+    pending_order(env, conn, domain, providers::Mode::Normal, "pending").await
+}
+
+/// [`pending_cloudflare_order`] with the fake answering in `mode` and the certificate
+/// row in `status` (`renewing` for a due renewal).
+pub async fn pending_order(
+    env: &AcmeEnv,
+    conn: &DatabaseConnection,
+    domain: &str,
+    mode: providers::Mode,
+    status: &str,
+) -> anyhow::Result<(providers::FakeProvider, Uuid)> {
     let fake = providers::FakeProvider::start(
         providers::Kind::Cloudflare,
         domain,
-        providers::Mode::Normal,
+        mode,
         vec![env.dns.management_url()],
     )
     .await;
@@ -159,7 +171,7 @@ pub async fn pending_cloudflare_order(
         Some(fake.base_url()),
     )
     .await?;
-    let id = insert_certificate(conn, domain, Some(credential), "pending").await?;
+    let id = insert_certificate(conn, domain, Some(credential), status).await?;
     Ok((fake, id))
 }
 

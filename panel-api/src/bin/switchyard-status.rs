@@ -66,14 +66,9 @@ async fn main() {
                 let database = switchyard_db::Database::connect(&url, settings)
                     .await
                     .ok()?;
-                let up = database.check().await;
-                database.close().await;
-                Some(up)
+                database.check().await.then_some(database)
             };
-            Some(matches!(
-                tokio::time::timeout(TIMEOUT, ping).await,
-                Ok(Some(true))
-            ))
+            Some(tokio::time::timeout(TIMEOUT, ping).await.ok().flatten())
         }
     };
     let keys = match Keys::new(&args.key_prefix) {
@@ -93,10 +88,27 @@ async fn main() {
         let expiring = store.expiring_certs(EXPIRY_WARNING).await?;
         Ok::<_, switchyard_shared::StoreError>((fleet, expiring))
     };
-    let found = match tokio::time::timeout(TIMEOUT, read).await {
+    let mut found = match tokio::time::timeout(TIMEOUT, read).await {
         Ok(Ok(found)) => found,
         Ok(Err(e)) => fail(&args, &e.to_string()),
         Err(_) => fail(&args, "no answer within 5 s"),
+    };
+    // With PostgreSQL, why each issued certificate is still expiring (as the panel says).
+    if let Some(Some(database)) = &postgres {
+        let explain = panel_api::service::expiry::explain(database.connection(), &mut found.1);
+        if !matches!(tokio::time::timeout(TIMEOUT, explain).await, Ok(Ok(()))) {
+            eprintln!(
+                "switchyard-status: the renewal state of expiring certificates could not be read from PostgreSQL"
+            );
+        }
+    }
+    let postgres = match postgres {
+        Some(Some(database)) => {
+            database.close().await;
+            Some(true)
+        }
+        Some(None) => Some(false),
+        None => None,
     };
     let health = verdict(postgres, Some(found));
     if args.json {
@@ -164,8 +176,12 @@ fn render(h: &Health, args: &Args) -> String {
         out += "\n";
         for c in &h.expiring_certificates {
             out += &format!(
-                "  {:<40} {:>6.1} days  ({})\n",
-                c.name, c.days_left, c.not_after
+                "  {:<40} {:>6.1} days  ({}, {})  {}\n",
+                c.name,
+                c.days_left,
+                c.not_after,
+                c.source.as_str(),
+                panel_api::routes::health::expiry_why_text(c)
             );
         }
     }

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use fred::prelude::ClientLike as _;
 use serde::Serialize;
-use switchyard_shared::fleet::{EXPIRY_WARNING, ExpiringCert, Fleet, ProxyView};
+use switchyard_shared::fleet::{EXPIRY_WARNING, ExpiringCert, ExpiryWhy, Fleet, ProxyView};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -41,7 +41,8 @@ pub struct Health {
     /// Each proxy's applied version, heartbeat age, and whether it is current.
     #[schema(value_type = Vec<crate::mirror::ProxyView>)]
     pub proxies: Vec<ProxyView>,
-    /// Certificates served that expire within 30 days (or have expired).
+    /// Certificates served that expire within 30 days (or have expired), soonest first,
+    /// each with its source and why it is not replaced yet.
     #[schema(value_type = Vec<crate::mirror::ExpiringCert>)]
     pub expiring_certificates: Vec<ExpiringCert>,
 }
@@ -68,10 +69,24 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
     });
     let (postgres, redis) = tokio::join!(postgres, redis);
     let postgres_up = matches!(postgres, Ok(true));
-    let redis = match redis {
+    let mut redis = match redis {
         Ok(Ok(found)) => Some(found),
         _ => None,
     };
+    // Why each issued certificate is still expiring is PostgreSQL's to say; without it
+    // they stay `renewal_unknown`.
+    if let (true, Some((_, expiring))) = (postgres_up, redis.as_mut()) {
+        let explained = tokio::time::timeout(
+            PROBE_TIMEOUT,
+            crate::service::expiry::explain(&state.db, expiring),
+        )
+        .await;
+        if !matches!(explained, Ok(Ok(()))) {
+            tracing::warn!(
+                "health: the renewal state of expiring certificates could not be read from PostgreSQL"
+            );
+        }
+    }
     use crate::liveness::Dependency;
     let mut health = verdict(Some(postgres_up), redis);
     // The database watcher notices an outage within a second; the probe here may be
@@ -151,8 +166,11 @@ pub fn verdict(postgres: Option<bool>, redis: Option<(Fleet, Vec<ExpiringCert>)>
             problems.extend(fleet.unreadable.iter().cloned());
             for c in &expiring {
                 problems.push(format!(
-                    "certificate \"{}\" expires in {:.1} days",
-                    c.name, c.days_left
+                    "{} certificate \"{}\" expires in {:.1} days: {}",
+                    c.source.as_str(),
+                    c.name,
+                    c.days_left,
+                    expiry_why_text(c)
                 ));
             }
             health.cert_worker_heartbeat_age_secs = fleet.cert_worker_heartbeat_age_secs;
@@ -166,4 +184,20 @@ pub fn verdict(postgres: Option<bool>, redis: Option<(Fleet, Vec<ExpiringCert>)>
     }
     health.problems = problems;
     health
+}
+
+/// Why an expiring certificate is not replaced yet, in words (the health problems and
+/// the status command).
+pub fn expiry_why_text(c: &ExpiringCert) -> String {
+    match c.why {
+        ExpiryWhy::RenewalFailing => format!(
+            "renewal failing: {}",
+            c.error.as_deref().unwrap_or("no error recorded")
+        ),
+        ExpiryWhy::NotRenewable => {
+            "uploaded, never renewed automatically: upload its successor".to_owned()
+        }
+        ExpiryWhy::RenewalScheduled => "renewal scheduled".to_owned(),
+        ExpiryWhy::RenewalUnknown => "renewal state unknown (PostgreSQL not read)".to_owned(),
+    }
 }

@@ -21,6 +21,7 @@ pub mod degraded;
 pub mod dns_checks;
 pub mod dns_credentials;
 pub mod domains;
+pub mod expiry;
 pub mod format_gate;
 pub mod grants;
 pub mod named_backends;

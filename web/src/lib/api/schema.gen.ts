@@ -1247,10 +1247,26 @@ export interface components {
              * @description Below 0 once expired.
              */
             days_left: number;
+            /**
+             * @description With `renewal_failing`: the last attempt's error, in the CA's or the DNS
+             *     provider's words.
+             */
+            error?: string | null;
             name: string;
             /** Format: date-time */
             not_after: string;
+            source: components["schemas"]["CertSource"];
+            why: components["schemas"]["ExpiryWhy"];
         };
+        /**
+         * @description Why a certificate near its expiry has not been replaced
+         *     (`switchyard_shared::fleet::ExpiryWhy`): `renewal_failing` (issued; the cert
+         *     worker's attempts fail, `error` says how), `not_renewable` (uploaded: upload its
+         *     successor), `renewal_scheduled` (issued; queued or under way, nothing failed),
+         *     `renewal_unknown` (issued; PostgreSQL was not read).
+         * @enum {string}
+         */
+        ExpiryWhy: "renewal_failing" | "not_renewable" | "renewal_scheduled" | "renewal_unknown";
         /** @description One problem with one field, as the API reports it. */
         FieldError: {
             /** @description Dotted path of the field, e.g. `backend.upstreams[1].url`. */
@@ -1390,7 +1406,10 @@ export interface components {
             cert_worker: string;
             /** Format: double */
             cert_worker_heartbeat_age_secs?: number | null;
-            /** @description Certificates served that expire within 30 days (or have expired). */
+            /**
+             * @description Certificates served that expire within 30 days (or have expired), soonest first,
+             *     each with its source and why it is not replaced yet.
+             */
             expiring_certificates: components["schemas"]["ExpiringCert"][];
             /**
              * @description Worth knowing, but not a degradation of the platform: upstream endpoints the

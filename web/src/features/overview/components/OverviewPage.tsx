@@ -7,6 +7,7 @@ import { errorMessage } from "@/lib/api/errors";
 import { formatAge, formatDate } from "@/lib/format";
 import { useHealth, type Health } from "@/lib/health";
 import { useDomainCount, useZoneCount, type Count } from "../api/counts";
+import { expiryWhy } from "../api/expiry";
 
 type Verdict = "up" | "down" | "unknown";
 
@@ -119,16 +120,20 @@ function ExpiringCertificates({ health }: { health: Health }) {
       <THead>
         <tr>
           <Th>Certificate</Th>
+          <Th>Source</Th>
           <Th>Expires</Th>
           <Th className="text-right">Days left</Th>
+          <Th>Why</Th>
         </tr>
       </THead>
       <TBody>
         {health.expiring_certificates.map((c) => (
-          <Tr key={c.name}>
+          <Tr key={`${c.source}:${c.name}`}>
             <Td className="break-all">{c.name}</Td>
+            <Td>{c.source}</Td>
             <Td>{formatDate(c.not_after)}</Td>
             <Td className={cn("text-right", c.days_left < 7 && "font-semibold text-red-700 dark:text-red-400")}>{c.days_left < 0 ? "expired" : c.days_left.toFixed(1)}</Td>
+            <Td className={cn("break-words", c.why === "renewal_failing" && "text-red-700 dark:text-red-400")}>{expiryWhy(c)}</Td>
           </Tr>
         ))}
       </TBody>
