@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use support::{Proxy, ProxyOptions, put_zones, zone};
+use support::{ProxyOptions, put_zones, zone};
 use switchyard_shared::Keys;
 use switchyard_shared::store::{self, Store};
 use switchyard_tests::client;

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
-use support::{Proxy, ProxyOptions, put_certs, put_zones, zone};
+use support::{ProxyOptions, put_certs, put_zones, zone};
 use switchyard_shared::certs::CertSource;
 use switchyard_shared::model::CertRecord;
 use switchyard_tests::client::{self, https_get};

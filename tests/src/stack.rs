@@ -315,6 +315,15 @@ enum RedisSource {
     Url { url: String, prefix: String },
 }
 
+/// The options of the stack's proxy number `n` (from 1): `proxy-<n>`, plain HTTP, one
+/// worker thread (several proxies share a small machine).
+fn proxy_options(redis_url: &str, prefix: &str, n: usize) -> ProxyOptions {
+    ProxyOptions::new(redis_url, prefix)
+        .id(&format!("proxy-{n}"))
+        .local()
+        .arg("--threads=1")
+}
+
 /// Builds a [`Stack`]; see [`Stack::builder`].
 pub struct StackBuilder {
     proxies: Vec<Box<dyn FnOnce(ProxyOptions) -> ProxyOptions + Send>>,
@@ -427,11 +436,7 @@ impl StackBuilder {
         };
         let mut proxies = Vec::new();
         for (i, with) in self.proxies.into_iter().enumerate() {
-            let options = ProxyOptions::new(&redis_url, &prefix)
-                .id(&format!("proxy-{}", i + 1))
-                .local()
-                // One worker thread each: several proxies share a small machine.
-                .arg("--threads=1");
+            let options = proxy_options(&redis_url, &prefix, i + 1);
             proxies.push(with(options).launch().await?);
         }
         for proxy in &proxies {
@@ -501,10 +506,7 @@ impl Stack {
         &mut self,
         with: impl FnOnce(ProxyOptions) -> ProxyOptions,
     ) -> anyhow::Result<&Proxy> {
-        let options = ProxyOptions::new(&self.redis_url, &self.prefix)
-            .id(&format!("proxy-{}", self.proxies.len() + 1))
-            .local()
-            .arg("--threads=1");
+        let options = proxy_options(&self.redis_url, &self.prefix, self.proxies.len() + 1);
         let proxy = with(options).launch_ready().await?;
         self.proxies.push(proxy);
         Ok(self.proxies.last().expect("just pushed"))
@@ -512,20 +514,11 @@ impl Stack {
 
     /// Stops every process, then removes the stack's database and Redis keys.
     pub async fn finish(self) -> anyhow::Result<()> {
-        let Stack {
-            panel,
-            proxies,
-            cert_worker,
-            acme,
-            database,
-            redis,
-            ..
-        } = self;
-        drop((panel, proxies, cert_worker, acme));
-        if let Some(redis) = redis {
+        drop((self.panel, self.proxies, self.cert_worker, self.acme));
+        if let Some(redis) = self.redis {
             redis.cleanup().await?;
         }
-        if let Some(database) = database {
+        if let Some(database) = self.database {
             database.drop_now().await?;
         }
         Ok(())

@@ -7,6 +7,7 @@ pub mod raw;
 
 use switchyard_shared::model::{CertRecord, HostRecord};
 use switchyard_shared::store::{Applied, ChangeSet, Store};
+#[allow(unused_imports)] // not every test file uses each of them
 pub use switchyard_tests::proxy::{HTTPS_REDIRECT_PORT, Proxy, ProxyOptions};
 
 /// A zone record for `host` sending everything to `upstreams`.
