@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use fred::prelude::KeysInterface as _;
@@ -13,18 +13,20 @@ use support::providers::{FakeProvider, Kind, Mode};
 use switchyard_shared::model::HostRecord;
 use switchyard_shared::store::ChangeSet;
 use switchyard_tests::acme::AcmeEnv;
+use switchyard_tests::bins::workspace_bin;
+use switchyard_tests::cert_worker::{BINARY, CertWorkerOptions};
 use switchyard_tests::client::http_get;
 use switchyard_tests::eventually::eventually;
 use switchyard_tests::load::Load;
 use switchyard_tests::postgres::TestDatabase;
 use switchyard_tests::process::Service;
+use switchyard_tests::proxy::ProxyOptions;
 use switchyard_tests::redis::TestRedis;
-use switchyard_tests::stack::Proxy;
 use switchyard_tests::upstream::Upstream;
 
 #[test]
 fn help_lists_the_settings() {
-    let out = Command::new(env!("CARGO_BIN_EXE_cert-worker"))
+    let out = Command::new(workspace_bin(BINARY))
         .arg("--help")
         .output()
         .unwrap();
@@ -45,7 +47,7 @@ fn help_lists_the_settings() {
 #[test]
 fn every_config_problem_is_reported_at_once() {
     let secret = "c2VjcmV0LXRoYXQtaXMtdG9vLXNob3J0";
-    let out = Command::new(env!("CARGO_BIN_EXE_cert-worker"))
+    let out = Command::new(workspace_bin(BINARY))
         .env_clear()
         .args(["--database-url", "postgres://u:hunter2@127.0.0.1/x"])
         .args(["--secret-key", secret])
@@ -70,16 +72,6 @@ fn every_config_problem_is_reported_at_once() {
     );
 }
 
-/// Kills the child if the test ends early.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn the_service_issues_reports_and_stops_cleanly() -> anyhow::Result<()> {
     let env = AcmeEnv::start().await?;
@@ -89,28 +81,12 @@ async fn the_service_issues_reports_and_stops_cleanly() -> anyhow::Result<()> {
     let domain = "service.example";
     let (_fake, id) = support::pending_cloudflare_order(&env, &conn, domain).await?;
 
-    let log_dir = tempdir_for("cert-worker-binary");
-    let log_path = log_dir.join("cert-worker.log");
-    let log = std::fs::File::create(&log_path)?;
-    let mut child = Running(
-        Command::new(env!("CARGO_BIN_EXE_cert-worker"))
-            .env("DATABASE_URL", database.url())
-            .env("SWITCHYARD_REDIS_URL", redis.url())
-            .env("SWITCHYARD_KEY_PREFIX", redis.prefix())
-            .env("SWITCHYARD_SECRET_KEY", support::SECRET_KEY)
-            .env("SWITCHYARD_ACME_DIRECTORY", env.pebble.directory_url())
-            .env("SWITCHYARD_ACME_CA_FILE", env.pebble.listener_ca_file())
-            .env("SWITCHYARD_DNS_RESOLVERS", env.dns.dns_addr().to_string())
-            .env("SWITCHYARD_PROPAGATION_POLL_MS", "100")
-            .env("SWITCHYARD_POLL_SECS", "1")
-            .env("SWITCHYARD_HEARTBEAT_SECS", "1")
-            .env("SWITCHYARD_CERT_WORKER_ADMIN_LISTEN", "127.0.0.1:0")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()?,
-    );
-    let admin = admin_of(|| std::fs::read_to_string(&log_path).unwrap_or_default()).await?;
+    // Configured through the environment only, as the deploy files do.
+    let mut worker = CertWorkerOptions::new(database.url(), redis.url(), redis.prefix())
+        .acme(&env)
+        .launch()
+        .await?;
+    let admin = worker.admin;
 
     let conn2 = conn.clone();
     eventually(
@@ -157,90 +133,30 @@ async fn the_service_issues_reports_and_stops_cleanly() -> anyhow::Result<()> {
     let beat: Option<String> = redis.client().get(&heartbeat).await?;
     assert!(beat.is_some(), "no heartbeat while running");
 
-    Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()?;
-    let status = eventually(
-        Duration::from_secs(10),
-        "the worker exits after SIGTERM",
-        || {
-            let exited = child.0.try_wait().map_err(|e| e.to_string());
-            async move { exited?.ok_or_else(|| "still running".to_owned()) }
-        },
-    )
-    .await?;
+    let status = worker.service.stop_status().await?;
     assert!(status.success(), "exit status {status}");
     let exists: bool = redis.client().exists(&heartbeat).await?;
     assert!(!exists, "heartbeat left after a clean stop");
 
-    std::fs::remove_dir_all(&log_dir)?;
     conn.close().await?;
     redis.cleanup().await?;
     database.drop_now().await
 }
 
-/// The worker binary as a [`Service`] (log in its working directory), against the test's
-/// Pebble, challtestsrv, database and Redis prefix.
-/// A fresh directory under the system's temporary one.
-fn tempdir_for(what: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("sy-{what}-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).expect("a temporary directory");
-    dir
-}
-
-/// The admin address a cert worker started with port 0 logs (`cert-worker listening`).
-async fn admin_of(log: impl Fn() -> String) -> anyhow::Result<std::net::SocketAddr> {
-    eventually(
-        Duration::from_secs(20),
-        "the cert worker logs its admin address",
-        || {
-            let text = log();
-            async move {
-                switchyard_tests::process::logged_fields(&text, "cert-worker listening")
-                    .and_then(|f| f.get("admin")?.as_str()?.parse().ok())
-                    .ok_or_else(|| "no \"cert-worker listening\" line yet".to_owned())
-            }
-        },
-    )
-    .await
-}
-
-/// Starts the worker binary (admin on port 0) and returns it with its admin address.
+/// The worker binary against the test's Pebble, challtestsrv, database and Redis
+/// prefix, giving up on DNS after `propagation_timeout_secs`.
 async fn start_worker(
     env: &AcmeEnv,
     database: &TestDatabase,
     redis: &TestRedis,
-    propagation_timeout_secs: &str,
+    propagation_timeout_secs: u64,
 ) -> anyhow::Result<(Service, std::net::SocketAddr)> {
-    let ca_file = env.pebble.listener_ca_file().to_string_lossy().into_owned();
-    let (directory, resolver, admin) = (
-        env.pebble.directory_url(),
-        env.dns.dns_addr().to_string(),
-        "127.0.0.1:0".to_owned(),
-    );
-    let service = Service::start(
-        "cert-worker",
-        &[],
-        &[
-            ("DATABASE_URL", database.url()),
-            ("SWITCHYARD_REDIS_URL", redis.url()),
-            ("SWITCHYARD_KEY_PREFIX", redis.prefix()),
-            ("SWITCHYARD_SECRET_KEY", support::SECRET_KEY),
-            ("SWITCHYARD_ACME_DIRECTORY", &directory),
-            ("SWITCHYARD_ACME_CA_FILE", &ca_file),
-            ("SWITCHYARD_DNS_RESOLVERS", &resolver),
-            ("SWITCHYARD_PROPAGATION_POLL_MS", "100"),
-            (
-                "SWITCHYARD_PROPAGATION_TIMEOUT_SECS",
-                propagation_timeout_secs,
-            ),
-            ("SWITCHYARD_POLL_SECS", "1"),
-            ("SWITCHYARD_HEARTBEAT_SECS", "1"),
-            ("SWITCHYARD_CERT_WORKER_ADMIN_LISTEN", &admin),
-        ],
-    )?;
-    let admin = admin_of(|| service.log_text()).await?;
-    Ok((service, admin))
+    let worker = CertWorkerOptions::new(database.url(), redis.url(), redis.prefix())
+        .acme(env)
+        .propagation_timeout_secs(propagation_timeout_secs)
+        .launch()
+        .await?;
+    Ok((worker.service, worker.admin))
 }
 
 /// The issue's requirement: a worker SIGKILLed while its order waits for DNS cannot
@@ -271,7 +187,7 @@ async fn a_worker_killed_mid_order_leaves_no_record_after_restart() -> anyhow::R
     .await?;
     let id = support::insert_certificate(&conn, domain, Some(credential), "pending").await?;
 
-    let (mut first, _) = start_worker(&env, &database, &redis, "300").await?;
+    let (mut first, _) = start_worker(&env, &database, &redis, 300).await?;
     // Both records exist at the provider and the order row has both of their ids: the
     // order is waiting for DNS.
     let conn2 = conn.clone();
@@ -305,7 +221,11 @@ async fn a_worker_killed_mid_order_leaves_no_record_after_restart() -> anyhow::R
     // Traffic keeps flowing through a proxy on the same Redis the whole time: the cert
     // worker is not in the request path, so its crash must cost no request.
     let upstream = Upstream::echo("app").await;
-    let proxy = Proxy::start(redis.url(), redis.prefix(), "proxy-during-kill").await?;
+    let proxy = ProxyOptions::new(redis.url(), redis.prefix())
+        .id("proxy-during-kill")
+        .local()
+        .launch_ready()
+        .await?;
     let host = format!("app.{domain}");
     let record = serde_json::json!({
         "host": host,
@@ -320,7 +240,7 @@ async fn a_worker_killed_mid_order_leaves_no_record_after_restart() -> anyhow::R
         Duration::from_secs(30),
         "the proxy routes the zone",
         || async {
-            let seen = proxy.get(&host, "/").await?;
+            let seen = proxy.route(&host, "/").await?;
             (seen.0 == 200).then_some(()).ok_or(format!("{seen:?}"))
         },
     )
@@ -340,7 +260,7 @@ async fn a_worker_killed_mid_order_leaves_no_record_after_restart() -> anyhow::R
 
     // The records of the next order reach DNS; the restarted worker must clean up first.
     fake.set_mode(Mode::Normal);
-    let (mut second, admin) = start_worker(&env, &database, &redis, "30").await?;
+    let (mut second, admin) = start_worker(&env, &database, &redis, 30).await?;
     let conn2 = conn.clone();
     let outcome = eventually(
         Duration::from_secs(60),

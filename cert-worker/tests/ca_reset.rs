@@ -103,7 +103,7 @@ async fn a_ca_that_forgot_the_account_gets_a_new_one_and_the_order_goes_through(
     );
     // The new certificate chains to the running Pebble's root.
     let proxy = support::Proxy::start(redis.url(), redis.prefix()).await;
-    let https = proxy.https;
+    let https = proxy.https();
     switchyard_tests::eventually::eventually(
         std::time::Duration::from_secs(10),
         "the proxy serves the re-issued certificate, trusted by the new root",

@@ -129,12 +129,12 @@ async fn challenges_are_answered_before_the_zone_and_only_for_their_host() {
     // HTTP/2 (TLS) reaches the same decision.
     for proxy in [&b.fast, &b.pingora] {
         let (outcome, heads) = b.h2_send(proxy, &H2Request::get(&path(TOKEN))).await;
-        assert_eq!(outcome.status, 200, "HTTP/2 via {}", proxy.https);
+        assert_eq!(outcome.status, 200, "HTTP/2 via {}", proxy.https());
         assert!(heads.is_empty());
         let (outcome, _) = b
             .h2_send(proxy, &H2Request::get(&path("unknownTOKEN123")))
             .await;
-        assert_eq!(outcome.status, 404, "HTTP/2 via {}", proxy.https);
+        assert_eq!(outcome.status, 404, "HTTP/2 via {}", proxy.https());
     }
 
     // Withdrawn: 404 at once, on every proxy.

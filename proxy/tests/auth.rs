@@ -87,7 +87,7 @@ async fn send_to(
     let mut conn: Box<dyn support::raw::Io> = match transport {
         Transport::Plain => Box::new(tokio::net::TcpStream::connect(proxy.http).await.unwrap()),
         Transport::Tls => {
-            let tcp = tokio::net::TcpStream::connect(proxy.https).await.unwrap();
+            let tcp = tokio::net::TcpStream::connect(proxy.https()).await.unwrap();
             let name = tokio_rustls::rustls::pki_types::ServerName::try_from("a.test").unwrap();
             Box::new(
                 tokio_rustls::TlsConnector::from(tls.clone())
@@ -109,7 +109,7 @@ async fn send_to(
 /// The same over HTTP/2 (TLS, ALPN h2).
 async fn send_h2(b: &Bench, proxy: &Proxy, req: &H2Request) -> (Answer, Vec<String>) {
     b.seen.lock().unwrap().clear();
-    let mut conn = h2_connect(proxy.https, &b.tls, "a.test").await;
+    let mut conn = h2_connect(proxy.https(), &b.tls, "a.test").await;
     let a = h2_request(&mut conn, req).await.expect("an HTTP/2 answer");
     let heads = std::mem::take(&mut *b.seen.lock().unwrap())
         .into_iter()
@@ -316,7 +316,7 @@ async fn jwks_rotation_is_picked_up_and_a_key_server_outage_keeps_the_last_keys(
         for e in extra {
             o = o.arg(e);
         }
-        Proxy::start(o)
+        o.start()
     };
     let fast = start(&[]).await;
     let pingora = start(&["--fast-path=false"]).await;

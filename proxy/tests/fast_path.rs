@@ -380,7 +380,7 @@ async fn setup(extra: &[&str]) -> (TestRedis, Proxy) {
     for a in extra {
         options = options.arg(a);
     }
-    let proxy = Proxy::start(options).await;
+    let proxy = options.start().await;
     (redis, proxy)
 }
 
@@ -704,7 +704,7 @@ async fn draining_closes_idle_keep_alive_connections_at_once() {
         c.closed().await,
         "the idle connection is closed when draining starts"
     );
-    proxy.stop();
+    proxy.stop().await.unwrap();
     redis.cleanup().await.unwrap();
 }
 
@@ -741,9 +741,11 @@ async fn observe(proxy: &Proxy, requests: &[(&str, Vec<u8>)]) -> Vec<String> {
 #[tokio::test]
 async fn the_fast_path_answers_as_pingora_does() {
     let redis = TestRedis::new().await.unwrap();
-    let fast = Proxy::start(ProxyOptions::new(redis.url(), redis.prefix())).await;
-    let reference =
-        Proxy::start(ProxyOptions::new(redis.url(), redis.prefix()).arg("--fast-path=false")).await;
+    let fast = ProxyOptions::new(redis.url(), redis.prefix()).start().await;
+    let reference = ProxyOptions::new(redis.url(), redis.prefix())
+        .arg("--fast-path=false")
+        .start()
+        .await;
     let echo = Upstream::echo("echo").await;
     let up = RawUpstream::start().await;
     let v = put_zones(

@@ -194,7 +194,7 @@ async fn answered_by(proxy: &Proxy, host: &str, n: usize) -> Vec<String> {
 #[tokio::test]
 async fn an_endpoint_failing_its_http_check_is_taken_out_and_comes_back() {
     let redis = TestRedis::new().await.unwrap();
-    let proxy = Proxy::start(ProxyOptions::new(redis.url(), redis.prefix())).await;
+    let proxy = ProxyOptions::new(redis.url(), redis.prefix()).start().await;
     let a = Backend::start("a").await;
     let b = Backend::start("b").await;
     let routes = |zone_id: &str| {
@@ -259,7 +259,7 @@ async fn an_endpoint_failing_its_http_check_is_taken_out_and_comes_back() {
 
     // The admin API, the metrics and the heartbeat say so, without naming endpoints in
     // the metrics.
-    let status = proxy.status().await;
+    let status = proxy.status().await.unwrap();
     assert_eq!(status["upstreams"]["endpoints"], 2, "{status}");
     assert_eq!(status["upstreams"]["endpoints_down"], 1, "{status}");
     assert_eq!(status["upstreams"]["down"][0]["url"], a.url());
@@ -358,7 +358,7 @@ async fn an_endpoint_failing_its_http_check_is_taken_out_and_comes_back() {
 #[tokio::test]
 async fn when_every_endpoint_fails_its_check_the_route_answers_503_and_recovers() {
     let redis = TestRedis::new().await.unwrap();
-    let proxy = Proxy::start(ProxyOptions::new(redis.url(), redis.prefix())).await;
+    let proxy = ProxyOptions::new(redis.url(), redis.prefix()).start().await;
     let a = Backend::start("a").await;
     a.set_health(503);
     let v = put_zones(
@@ -398,11 +398,10 @@ async fn https_upstreams_are_probed_over_verified_tls_with_their_name() {
         uuid::Uuid::new_v4().simple()
     ));
     std::fs::write(&ca_file, &cert.ca_pem).unwrap();
-    let proxy = Proxy::start(
-        ProxyOptions::new(redis.url(), redis.prefix())
-            .arg("--upstream-ca-file")
-            .arg(ca_file.to_str().unwrap()),
-    )
+    let proxy = (ProxyOptions::new(redis.url(), redis.prefix())
+        .arg("--upstream-ca-file")
+        .arg(ca_file.to_str().unwrap()))
+    .start()
     .await;
     let trusted = Upstream::https_echo("trusted", &cert.chain_pem, &cert.key_pem).await;
     let other_ca = self_signed(&["localhost"]);

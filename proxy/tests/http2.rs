@@ -97,7 +97,7 @@ async fn serve_framing(mut conn: TcpStream) {
 /// A proxy serving `h.test` (TLS, certificate from Redis) with `upstreams`, and a client
 /// configuration that trusts it.
 async fn h2_proxy(redis: &TestRedis, upstreams: &[&str]) -> (Proxy, Arc<ClientConfig>) {
-    let proxy = Proxy::start(ProxyOptions::new(redis.url(), redis.prefix())).await;
+    let proxy = ProxyOptions::new(redis.url(), redis.prefix()).start().await;
     put_zones(&redis.store(), &[zone("h.test", upstreams)]).await;
     let (record, tls) = served_cert("h.test");
     let v = put_certs(&redis.store(), &[record]).await;
@@ -221,7 +221,7 @@ async fn answers_of_every_framing_reach_the_client_whole() {
     let accepts = Arc::new(AtomicUsize::new(0));
     let backend = framing_backend(accepts.clone()).await;
     let (proxy, tls) = h2_proxy(&redis, &[&backend]).await;
-    let mut send = h2_connect(proxy.https, &tls, "h.test").await;
+    let mut send = h2_connect(proxy.https(), &tls, "h.test").await;
     let expect = [
         ("/len", 200, &b"length-body"[..]),
         ("/chunked", 200, b"hello world"),
@@ -273,7 +273,7 @@ async fn request_bodies_stream_through_whole() {
     let redis = TestRedis::new().await.unwrap();
     let backend = framing_backend(Arc::default()).await;
     let (proxy, tls) = h2_proxy(&redis, &[&backend]).await;
-    let mut send = h2_connect(proxy.https, &tls, "h.test").await;
+    let mut send = h2_connect(proxy.https(), &tls, "h.test").await;
     for size in [1, 1000, 64 * 1024, 64 * 1024 + 1, 3 * 1024 * 1024] {
         let body: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
         let sum = body
@@ -300,7 +300,7 @@ async fn many_streams_at_once_on_one_connection_all_succeed() {
     let accepts = Arc::new(AtomicUsize::new(0));
     let backend = framing_backend(accepts.clone()).await;
     let (proxy, tls) = h2_proxy(&redis, &[&backend]).await;
-    let mut send = h2_connect(proxy.https, &tls, "h.test").await;
+    let mut send = h2_connect(proxy.https(), &tls, "h.test").await;
     // One request first: the client then has the server's SETTINGS (at most 100 streams
     // at once) and waits for a free stream instead of having extra ones refused.
     let first = h2_request(&mut send, &on_h("/len")).await.unwrap();
@@ -354,7 +354,7 @@ async fn failures_are_answered_and_other_streams_go_to_pingora_on_the_same_conne
     )
     .await;
     proxy.wait_for_version(v.version).await;
-    let send = h2_connect(proxy.https, &tls, "h.test").await;
+    let send = h2_connect(proxy.https(), &tls, "h.test").await;
     let cases = [
         ("h.test", "/len", 200),
         ("dead.h.test", "/", 502),
@@ -411,7 +411,7 @@ async fn a_body_without_length_is_chunked_once_and_whole() {
     .await;
     for proxy in [&b.fast, &b.pingora] {
         b.seen.lock().unwrap().clear();
-        let mut send = h2_connect(proxy.https, &b.tls, "a.test").await;
+        let mut send = h2_connect(proxy.https(), &b.tls, "a.test").await;
         let request = http::Request::builder()
             .method("POST")
             .uri("https://a.test/upload")
@@ -435,7 +435,7 @@ async fn a_body_without_length_is_chunked_once_and_whole() {
         let _ = &mut send;
         assert_eq!(answer.status(), 200);
         // Another request on a new connection, so a desynchronised upstream shows.
-        let mut again = h2_connect(proxy.https, &b.tls, "a.test").await;
+        let mut again = h2_connect(proxy.https(), &b.tls, "a.test").await;
         let next = h2_request(&mut again, &H2Request::get("/next"))
             .await
             .unwrap();
@@ -449,7 +449,7 @@ async fn a_body_without_length_is_chunked_once_and_whole() {
             lines,
             ["POST /upload HTTP/1.1", "GET /next HTTP/1.1"],
             "{:?}: the backend must see exactly the two requests: {seen:?}",
-            proxy.https
+            proxy.https()
         );
     }
     b.redis.cleanup().await.unwrap();

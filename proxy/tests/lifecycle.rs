@@ -35,13 +35,12 @@ async fn readyz(proxy: &Proxy) -> Option<u16> {
 #[tokio::test]
 async fn readiness_turns_503_when_a_drain_starts_while_requests_are_still_served() {
     let redis = TestRedis::new().await.unwrap();
-    let mut proxy = Proxy::start(
-        ProxyOptions::new(redis.url(), redis.prefix())
-            .arg("--drain-delay-ms")
-            .arg("3000")
-            .arg("--grace-secs")
-            .arg("1"),
-    )
+    let mut proxy = (ProxyOptions::new(redis.url(), redis.prefix())
+        .arg("--drain-delay-ms")
+        .arg("3000")
+        .arg("--grace-secs")
+        .arg("1"))
+    .start()
     .await;
     let echo = Upstream::echo("drain").await;
     let v = put_zones(&redis.store(), &[zone("d.test", &[&echo.url()])]).await;
@@ -97,11 +96,10 @@ async fn get_with_retry(c: &reqwest::Client, url: &str) -> Result<(), String> {
 #[tokio::test]
 async fn an_upgrade_under_load_fails_no_request() {
     let redis = TestRedis::new().await.unwrap();
-    let old = Proxy::start(
-        ProxyOptions::new(redis.url(), redis.prefix())
-            .arg("--grace-secs")
-            .arg("5"),
-    )
+    let old = (ProxyOptions::new(redis.url(), redis.prefix())
+        .arg("--grace-secs")
+        .arg("5"))
+    .start()
     .await;
     let echo = Upstream::echo("up").await;
     let ws = Upstream::websocket_echo("ws").await;
@@ -127,7 +125,7 @@ async fn an_upgrade_under_load_fails_no_request() {
     old.wait_for_version(v.version).await;
 
     let tls_client = |h2: bool| {
-        let mut b = client::client("u.test", old.https).tls_built_in_root_certs(false);
+        let mut b = client::client("u.test", old.https()).tls_built_in_root_certs(false);
         for ca in reqwest::Certificate::from_pem_bundle(cert.ca_pem.as_bytes()).unwrap() {
             b = b.add_root_certificate(ca);
         }
@@ -200,7 +198,9 @@ async fn an_upgrade_under_load_fails_no_request() {
         .unwrap();
     };
     progressed("every client is served before the upgrade", 50).await;
-    let mut new = Proxy::start(ProxyOptions::upgrade_of(&old, redis.url(), redis.prefix())).await;
+    let mut new = ProxyOptions::upgrade_of(&old, redis.url(), redis.prefix())
+        .start()
+        .await;
     old.signal("QUIT");
     // The new process serves (its own snapshot from Redis) and the load goes on.
     new.wait_for_version(v.version).await;
@@ -245,6 +245,6 @@ async fn an_upgrade_under_load_fails_no_request() {
     .await
     .unwrap();
     assert_eq!(new.get("u.test", "/after").await.status, 200);
-    new.stop();
+    new.stop().await.unwrap();
     redis.cleanup().await.unwrap();
 }

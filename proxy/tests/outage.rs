@@ -6,28 +6,25 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use support::{Proxy, ProxyOptions, put_zones, zone};
+use support::{ProxyOptions, put_zones, zone};
 use switchyard_shared::Keys;
 use switchyard_shared::store::{self, Store};
 use switchyard_tests::client;
 use switchyard_tests::eventually::eventually;
-// redis-server cannot report a port-0 address: the private Redis gets a released one.
-use switchyard_tests::process::free_port;
+// redis-server cannot bind port 0: the harness offers candidates and proves which one
+// the child took.
+use switchyard_tests::sentinel::RedisProcess;
 use switchyard_tests::upstream::Upstream;
 
 /// A private Redis with append-only persistence, as in production: data survives a
-/// restart on the same directory.
+/// restart on the same directory and port.
 struct PrivateRedis {
-    port: u16,
+    process: RedisProcess,
     dir: std::path::PathBuf,
-    child: Option<Child>,
-    /// Further `redis-server` arguments (`--replicaof …`).
-    extra: Vec<String>,
 }
 
 impl PrivateRedis {
@@ -35,60 +32,54 @@ impl PrivateRedis {
         Self::start_with(&[]).await
     }
 
+    /// `extra`: further `redis-server` arguments (`--replicaof …`).
     async fn start_with(extra: &[&str]) -> Self {
         let dir = std::env::temp_dir().join(format!("sy-redis-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut redis = Self {
-            port: free_port(),
-            dir,
-            child: None,
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-        };
-        redis.run().await;
-        redis
-    }
-
-    async fn run(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(&self.extra)
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-            ])
-            .args(["--dir", self.dir.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed");
-        self.child = Some(child);
-        let url = self.url();
-        eventually(Duration::from_secs(10), "the private Redis answers", || {
-            let url = url.clone();
-            async move {
-                store::connect(&url)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            }
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let data = dir.display().to_string();
+        let process = RedisProcess::start(&dir, "redis", "Ready to accept connections", |port| {
+            let mut args: Vec<String> = ["--port", &port.to_string(), "--bind", "127.0.0.1"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            args.extend(extra.iter().cloned());
+            args.extend(
+                [
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    "always",
+                    "--dir",
+                    &data,
+                ]
+                .iter()
+                .map(|s| s.to_string()),
+            );
+            args
         })
         .await
         .unwrap();
+        Self { process, dir }
+    }
+
+    /// Starts it again on its port, on the data it left.
+    async fn run(&mut self) {
+        self.process.restart("redis").await.unwrap();
     }
 
     fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.kill();
+    }
+
+    fn port(&self) -> u16 {
+        self.process.port
     }
 
     fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("redis://{}", self.process.addr())
     }
 }
 
@@ -110,7 +101,7 @@ async fn redis_stopped_and_started_during_traffic_fails_no_request() {
     let hosts: Vec<String> = (0..20).map(|i| format!("app{i}.example.com")).collect();
     let zones: Vec<_> = hosts.iter().map(|h| zone(h, &[&echo.url()])).collect();
     let v = put_zones(&store, &zones).await;
-    let proxy = Proxy::start(ProxyOptions::new(&redis.url(), PREFIX)).await;
+    let proxy = ProxyOptions::new(&redis.url(), PREFIX).start().await;
     proxy.wait_for_version(v.version).await;
 
     // A bounded request loop over every existing zone, counting failures.
@@ -221,9 +212,8 @@ async fn a_proxy_started_while_redis_is_down_serves_its_snapshot_file() {
         ],
     )
     .await;
-    let options = ProxyOptions::new(&redis.url(), PREFIX);
-    let dir = options.dir.clone();
-    let mut first = Proxy::start(options).await;
+    let mut first = ProxyOptions::new(&redis.url(), PREFIX).start().await;
+    let dir = first.dir.clone();
     first.wait_for_version(v.version).await;
     let snapshot = dir.join("snapshot");
     eventually(
@@ -243,16 +233,17 @@ async fn a_proxy_started_while_redis_is_down_serves_its_snapshot_file() {
     )
     .await
     .unwrap();
-    first.stop();
+    first.stop().await.unwrap();
     use std::os::unix::fs::PermissionsExt as _;
     let mode = std::fs::metadata(&snapshot).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "the snapshot holds private keys: owner only");
 
     // Redis is unreachable for the second proxy: nothing listens on its port.
     let unreachable: SocketAddr = Upstream::refusing();
-    let mut options = ProxyOptions::new(&format!("redis://{unreachable}"), PREFIX);
-    options.dir = dir;
-    let second = Proxy::start(options).await;
+    let second = ProxyOptions::new(&format!("redis://{unreachable}"), PREFIX)
+        .in_dir_of(&first)
+        .start()
+        .await;
     let admin = second.admin;
     eventually(
         Duration::from_secs(10),
@@ -266,7 +257,7 @@ async fn a_proxy_started_while_redis_is_down_serves_its_snapshot_file() {
     )
     .await
     .unwrap();
-    let status = second.status().await;
+    let status = second.status().await.unwrap();
     assert_eq!(status["source"], "file");
     assert_eq!(status["version"].as_u64(), Some(v.version));
     for host in ["cold.example.com", "x.cold.example.com"] {
@@ -284,16 +275,15 @@ async fn a_proxy_started_while_redis_is_down_serves_its_snapshot_file() {
 async fn a_proxy_reads_a_replica_writes_to_the_primary_and_reports_the_lag() {
     let primary = PrivateRedis::start().await;
     let replica =
-        PrivateRedis::start_with(&["--replicaof", "127.0.0.1", &primary.port.to_string()]).await;
+        PrivateRedis::start_with(&["--replicaof", "127.0.0.1", &primary.port().to_string()]).await;
     let keys = Keys::new(PREFIX).unwrap();
     let store = Store::new(store::connect(&primary.url()).await.unwrap(), keys.clone());
     let replica_client = store::connect(&replica.url()).await.unwrap();
     let echo = Upstream::echo("one").await;
     let v = put_zones(&store, &[zone("a.example.com", &[&echo.url()])]).await;
-    let proxy = Proxy::start(
-        ProxyOptions::new(&primary.url(), PREFIX)
-            .arg(&format!("--redis-read-url={}", replica.url())),
-    )
+    let proxy = (ProxyOptions::new(&primary.url(), PREFIX)
+        .arg(&format!("--redis-read-url={}", replica.url())))
+    .start()
     .await;
     proxy.wait_for_version(v.version).await;
     assert_eq!(proxy.get("a.example.com", "/").await.status, 200);
@@ -347,14 +337,14 @@ async fn a_proxy_reads_a_replica_writes_to_the_primary_and_reports_the_lag() {
     let v2 = put_zones(&store, &[zone("b.example.com", &[&two.url()])]).await;
     status_on_primary(1).await;
     assert_eq!(proxy.get("b.example.com", "/").await.status, 404);
-    let status = proxy.status().await;
+    let status = proxy.status().await.unwrap();
     assert_eq!(status["redis"]["replica_versions_behind"], 1, "{status}");
 
     // It follows again (a full resynchronisation): the proxy catches up.
     let _: () = replica_client
         .custom(
             fred::cmd!("REPLICAOF"),
-            vec!["127.0.0.1".to_owned(), primary.port.to_string()],
+            vec!["127.0.0.1".to_owned(), primary.port().to_string()],
         )
         .await
         .unwrap();

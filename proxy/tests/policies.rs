@@ -44,7 +44,7 @@ async fn send(
 /// body) and the backends' heads.
 async fn send_h2(b: &Bench, proxy: &Proxy, req: &H2Request) -> (Answer, Vec<String>) {
     b.seen.lock().unwrap().clear();
-    let mut conn = h2_connect(proxy.https, &b.tls, "a.test").await;
+    let mut conn = h2_connect(proxy.https(), &b.tls, "a.test").await;
     let a = h2_request(&mut conn, req).await.expect("an HTTP/2 answer");
     let heads = std::mem::take(&mut *b.seen.lock().unwrap())
         .into_iter()
@@ -372,7 +372,7 @@ async fn redirects_rewrites_body_limits_and_error_pages() {
 #[tokio::test]
 async fn a_502_from_the_fast_path_uses_the_zones_page() {
     let redis = TestRedis::new().await.unwrap();
-    let proxy = Proxy::start(ProxyOptions::new(redis.url(), redis.prefix())).await;
+    let proxy = ProxyOptions::new(redis.url(), redis.prefix()).start().await;
     let refused = Upstream::refusing();
     let v = put_zones(
         &redis.store(),
@@ -394,7 +394,7 @@ async fn a_502_from_the_fast_path_uses_the_zones_page() {
 #[tokio::test]
 async fn a_proxy_keeps_its_snapshot_when_redis_holds_a_newer_format() {
     let redis = TestRedis::new().await.unwrap();
-    let proxy = Proxy::start(ProxyOptions::new(redis.url(), redis.prefix())).await;
+    let proxy = ProxyOptions::new(redis.url(), redis.prefix()).start().await;
     let echo = Upstream::echo("old").await;
     let v = put_zones(&redis.store(), &[zone("kept.test", &[&echo.url()])]).await;
     proxy.wait_for_version(v.version).await;
@@ -447,7 +447,7 @@ async fn a_proxy_keeps_its_snapshot_when_redis_holds_a_newer_format() {
     .unwrap();
     assert_eq!(proxy.get("kept.test", "/").await.status, 200);
     assert_eq!(proxy.get("new.test", "/").await.status, 404);
-    assert_eq!(proxy.status().await["version"], v.version);
+    assert_eq!(proxy.status().await.unwrap()["version"], v.version);
     redis.cleanup().await.unwrap();
 }
 
@@ -478,9 +478,9 @@ async fn the_client_behind_a_trusted_proxy_is_named_by_x_forwarded_for() {
                 "--fast-path=false"
             })
     };
-    let fast = Proxy::start(trusting(true)).await;
-    let pingora = Proxy::start(trusting(false)).await;
-    let untrusting = Proxy::start(ProxyOptions::new(redis.url(), redis.prefix())).await;
+    let fast = trusting(true).start().await;
+    let pingora = trusting(false).start().await;
+    let untrusting = ProxyOptions::new(redis.url(), redis.prefix()).start().await;
     let v = put_zones(
         &redis.store(),
         &[zone_json(
@@ -603,7 +603,7 @@ async fn match_conditions_choose_the_route_alike_on_every_path() {
                 req.headers.push(("x-beta", v.to_owned()));
             }
             b.seen.lock().unwrap().clear();
-            let mut conn = h2_connect(proxy.https, &b.tls, "a.test").await;
+            let mut conn = h2_connect(proxy.https(), &b.tls, "a.test").await;
             let a = h2_request(&mut conn, &req).await.expect("an HTTP/2 answer");
             assert_eq!(a.status, 200, "h2 {method} {path}");
             let seen: Vec<String> = std::mem::take(&mut *b.seen.lock().unwrap())
@@ -1040,9 +1040,11 @@ async fn a_fleet_rate_limit_is_shared_through_redis_and_falls_back_to_the_local_
             .await
             .unwrap();
     let relayed_url = format!("redis://{}", relay.addr());
-    let a = Proxy::start(ProxyOptions::new(redis.url(), redis.prefix())).await;
-    let b = Proxy::start(ProxyOptions::new(redis.url(), redis.prefix())).await;
-    let c = Proxy::start(ProxyOptions::new(&relayed_url, redis.prefix())).await;
+    let a = ProxyOptions::new(redis.url(), redis.prefix()).start().await;
+    let b = ProxyOptions::new(redis.url(), redis.prefix()).start().await;
+    let c = ProxyOptions::new(&relayed_url, redis.prefix())
+        .start()
+        .await;
     // Counts are per fixed window of an hour: start well inside one.
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -89,7 +89,7 @@ impl Lb {
         for a in args {
             options = options.arg(a);
         }
-        let proxy = Proxy::start(options).await;
+        let proxy = options.start().await;
         proxy.wait_for_version(self.version).await;
         proxy
     }
@@ -105,7 +105,7 @@ impl Lb {
     ) -> std::io::Result<Box<dyn Io>> {
         let addr = match transport {
             Transport::Plain => proxy.http,
-            Transport::Tls => proxy.https,
+            Transport::Tls => proxy.https(),
         };
         let mut tcp = TcpStream::connect(addr).await?;
         tcp.write_all(header).await?;
@@ -398,10 +398,12 @@ async fn a_header_is_refused_from_untrusted_peers_and_required_from_trusted_ones
 #[test]
 fn the_flags_are_checked_together() {
     let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard-proxy"))
-            .args(args)
-            .output()
-            .unwrap();
+        let out = std::process::Command::new(switchyard_tests::bins::workspace_bin(
+            switchyard_tests::proxy::BINARY,
+        ))
+        .args(args)
+        .output()
+        .unwrap();
         assert!(!out.status.success(), "{args:?} was accepted");
         String::from_utf8_lossy(&out.stderr).into_owned()
     };

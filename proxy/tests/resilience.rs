@@ -167,7 +167,7 @@ async fn send(b: &Bench, proxy: &Proxy, via: Via, method: &'static str, path: &s
             read_answer(&mut conn).await
         }
         Via::H2 => {
-            let mut conn = h2_connect(proxy.https, &b.tls, "a.test").await;
+            let mut conn = h2_connect(proxy.https(), &b.tls, "a.test").await;
             // With its length, so the body goes upstream as it came (the test upstream
             // reads `Content-Length` bodies only).
             let req = H2Request {
@@ -345,7 +345,7 @@ async fn a_circuit_opens_after_failures_probes_when_due_and_closes_on_success() 
             2,
             "{what}: an open circuit's upstream gets nothing"
         );
-        let status = proxy.status().await;
+        let status = proxy.status().await.unwrap();
         assert!(
             status["circuits"]["open"].as_u64().unwrap() >= 1,
             "{what}: {status}"
@@ -385,7 +385,7 @@ async fn a_circuit_opens_after_failures_probes_when_due_and_closes_on_success() 
             flaky.hits() - probed >= 2,
             "{what}: closed again, it takes its share"
         );
-        let status = proxy.status().await;
+        let status = proxy.status().await.unwrap();
         assert!(
             !status["circuits"]["endpoints"]
                 .as_array()

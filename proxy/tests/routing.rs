@@ -14,7 +14,7 @@ use switchyard_tests::upstream::Upstream;
 
 async fn setup() -> (TestRedis, Proxy) {
     let redis = TestRedis::new().await.unwrap();
-    let proxy = Proxy::start(ProxyOptions::new(redis.url(), redis.prefix())).await;
+    let proxy = ProxyOptions::new(redis.url(), redis.prefix()).start().await;
     (redis, proxy)
 }
 
@@ -339,7 +339,7 @@ async fn changes_in_redis_reach_routing_without_restart() {
     .unwrap();
 
     // The proxy reports what it applied, in Redis and on its admin listener.
-    let status = proxy.status().await;
+    let status = proxy.status().await.unwrap();
     let version = status["version"].as_u64().unwrap();
     let proxies: std::collections::HashMap<String, String> =
         fred::prelude::HashesInterface::hgetall(redis.client(), redis.keys().proxies())
@@ -519,7 +519,7 @@ async fn every_request_has_one_access_line_even_just_before_shutdown() {
         let resp = proxy.get("logged.example.com", "/last").await;
         ids.push(resp.header("x-request-id").unwrap().to_owned());
     }
-    proxy.stop();
+    proxy.stop().await.unwrap();
     let lines = access_lines(&proxy);
     for id in &ids {
         let n = lines

@@ -29,7 +29,7 @@ fn client(base: &ClientConfig) -> Arc<ClientConfig> {
 /// One HTTPS request to `proxy` for `t.test`, read to the end (so the session tickets
 /// sent after the handshake are received); whether the handshake resumed a session.
 async fn resumed(proxy: &Proxy, config: &Arc<ClientConfig>) -> bool {
-    let tcp = TcpStream::connect(proxy.https).await.unwrap();
+    let tcp = TcpStream::connect(proxy.https()).await.unwrap();
     let name = ServerName::try_from("t.test").unwrap();
     let mut tls = TlsConnector::from(config.clone())
         .connect(name, tcp)
@@ -49,7 +49,7 @@ async fn resumed(proxy: &Proxy, config: &Arc<ClientConfig>) -> bool {
 async fn in_use(proxies: &[&Proxy], generation: u64) {
     eventually(DEADLINE, "the ticket key ring in use", || async move {
         for p in proxies {
-            let g = p.status().await["tls_ticket_generation"].as_u64();
+            let g = p.status().await.unwrap()["tls_ticket_generation"].as_u64();
             if g != Some(generation) {
                 return Err(format!("a proxy uses ring {g:?}, want {generation}"));
             }
@@ -85,8 +85,8 @@ async fn make_due(redis: &TestRedis, keys: &Keys) {
 async fn tickets_resume_across_the_fleet_and_survive_one_rotation() {
     let redis = TestRedis::new().await.unwrap();
     let keys = Keys::new(redis.prefix()).unwrap();
-    let a = Proxy::start(ProxyOptions::new(redis.url(), redis.prefix())).await;
-    let b = Proxy::start(ProxyOptions::new(redis.url(), redis.prefix())).await;
+    let a = ProxyOptions::new(redis.url(), redis.prefix()).start().await;
+    let b = ProxyOptions::new(redis.url(), redis.prefix()).start().await;
     let (record, base) = served_cert("t.test");
     let v = put_certs(&redis.store(), &[record]).await;
     a.wait_for_version(v.version).await;

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
-use support::{Proxy, ProxyOptions, put_certs, put_zones, zone};
+use support::{ProxyOptions, put_certs, put_zones, zone};
 use switchyard_shared::certs::CertSource;
 use switchyard_shared::model::CertRecord;
 use switchyard_tests::client::{self, https_get};
@@ -39,7 +39,7 @@ fn upstream_name(body: &str) -> String {
 #[tokio::test]
 async fn certificates_are_chosen_per_sni_and_rotate_without_restart() {
     let redis = TestRedis::new().await.unwrap();
-    let proxy = Proxy::start(ProxyOptions::new(redis.url(), redis.prefix())).await;
+    let proxy = ProxyOptions::new(redis.url(), redis.prefix()).start().await;
     let echo = Upstream::echo("tls-echo").await;
     let store = redis.store();
     let wildcard = self_signed(&["*.example.com", "example.com"]);
@@ -69,7 +69,7 @@ async fn certificates_are_chosen_per_sni_and_rotate_without_restart() {
 
     // Wildcard and apex are served with the wildcard certificate…
     for host in ["shop.example.com", "example.com"] {
-        let resp = https_get(proxy.https, host, "/", &wildcard.ca_pem)
+        let resp = https_get(proxy.https(), host, "/", &wildcard.ca_pem)
             .await
             .unwrap_or_else(|e| panic!("{host}: {e:?}"));
         assert_eq!(resp.status, 200, "{host}");
@@ -79,17 +79,17 @@ async fn certificates_are_chosen_per_sni_and_rotate_without_restart() {
         );
     }
     // …an exact name with its own certificate (only its CA verifies it)…
-    let resp = https_get(proxy.https, "app.example.com", "/", &exact.ca_pem)
+    let resp = https_get(proxy.https(), "app.example.com", "/", &exact.ca_pem)
         .await
         .unwrap();
     assert_eq!(upstream_name(&resp.body), "tls-echo");
     assert!(
-        https_get(proxy.https, "app.example.com", "/", &wildcard.ca_pem)
+        https_get(proxy.https(), "app.example.com", "/", &wildcard.ca_pem)
             .await
             .is_err()
     );
     // …and a name no certificate covers fails the handshake.
-    let err = https_get(proxy.https, "other.example.org", "/", &wildcard.ca_pem)
+    let err = https_get(proxy.https(), "other.example.org", "/", &wildcard.ca_pem)
         .await
         .unwrap_err();
     assert!(err.is_connect() || err.is_request(), "{err:?}");
@@ -105,7 +105,7 @@ async fn certificates_are_chosen_per_sni_and_rotate_without_restart() {
         )],
     )
     .await;
-    let https = proxy.https;
+    let https = proxy.https();
     let ca = rotated.ca_pem.clone();
     eventually(
         Duration::from_secs(5),
@@ -123,7 +123,7 @@ async fn certificates_are_chosen_per_sni_and_rotate_without_restart() {
     .await
     .unwrap();
     assert!(
-        https_get(proxy.https, "shop.example.com", "/", &wildcard.ca_pem)
+        https_get(proxy.https(), "shop.example.com", "/", &wildcard.ca_pem)
             .await
             .is_err()
     );
@@ -138,7 +138,7 @@ async fn certificates_are_chosen_per_sni_and_rotate_without_restart() {
 #[tokio::test]
 async fn an_uploaded_certificate_beats_the_issued_one_for_the_same_name() {
     let redis = TestRedis::new().await.unwrap();
-    let proxy = Proxy::start(ProxyOptions::new(redis.url(), redis.prefix())).await;
+    let proxy = ProxyOptions::new(redis.url(), redis.prefix()).start().await;
     let echo = Upstream::echo("tls-echo").await;
     let store = redis.store();
     let wild = ["*.example.com", "example.com"];
@@ -167,12 +167,12 @@ async fn an_uploaded_certificate_beats_the_issued_one_for_the_same_name() {
     .await;
     proxy.wait_for_version(v.version).await;
     for host in ["shop.example.com", "example.com"] {
-        let resp = https_get(proxy.https, host, "/", &brought.ca_pem)
+        let resp = https_get(proxy.https(), host, "/", &brought.ca_pem)
             .await
             .unwrap_or_else(|e| panic!("{host} with the uploaded certificate: {e:?}"));
         assert_eq!(resp.status, 200, "{host}");
         assert!(
-            https_get(proxy.https, host, "/", &issued.ca_pem)
+            https_get(proxy.https(), host, "/", &issued.ca_pem)
                 .await
                 .is_err(),
             "{host} must not get the issued certificate"
@@ -180,12 +180,12 @@ async fn an_uploaded_certificate_beats_the_issued_one_for_the_same_name() {
     }
     // Exact beats wildcard, even an uploaded wildcard: only the exact certificate's CA
     // verifies the handshake (the `*.example.com` zone answers).
-    let resp = https_get(proxy.https, "app.example.com", "/", &exact.ca_pem)
+    let resp = https_get(proxy.https(), "app.example.com", "/", &exact.ca_pem)
         .await
         .unwrap();
     assert_eq!(resp.status, 200);
     assert!(
-        https_get(proxy.https, "app.example.com", "/", &brought.ca_pem)
+        https_get(proxy.https(), "app.example.com", "/", &brought.ca_pem)
             .await
             .is_err()
     );
@@ -195,7 +195,7 @@ async fn an_uploaded_certificate_beats_the_issued_one_for_the_same_name() {
     changes.delete_cert(&upload.member());
     let v = store.apply(&changes).await.unwrap();
     proxy.wait_for_version(v.version).await;
-    let resp = https_get(proxy.https, "shop.example.com", "/", &issued.ca_pem)
+    let resp = https_get(proxy.https(), "shop.example.com", "/", &issued.ca_pem)
         .await
         .unwrap();
     assert_eq!(resp.status, 200);
@@ -205,7 +205,7 @@ async fn an_uploaded_certificate_beats_the_issued_one_for_the_same_name() {
 #[tokio::test]
 async fn http2_is_negotiated_by_alpn() {
     let redis = TestRedis::new().await.unwrap();
-    let proxy = Proxy::start(ProxyOptions::new(redis.url(), redis.prefix())).await;
+    let proxy = ProxyOptions::new(redis.url(), redis.prefix()).start().await;
     let echo = Upstream::echo("h2").await;
     let cert = self_signed(&["*.example.com", "example.com"]);
     let store = redis.store();
@@ -221,7 +221,8 @@ async fn http2_is_negotiated_by_alpn() {
     .await;
     proxy.wait_for_version(v.version).await;
 
-    let mut builder = client::client("h2.example.com", proxy.https).tls_built_in_root_certs(false);
+    let mut builder =
+        client::client("h2.example.com", proxy.https()).tls_built_in_root_certs(false);
     for ca in reqwest::Certificate::from_pem_bundle(cert.ca_pem.as_bytes()).unwrap() {
         builder = builder.add_root_certificate(ca);
     }
@@ -243,7 +244,7 @@ async fn http2_is_negotiated_by_alpn() {
 #[tokio::test]
 async fn websocket_upgrades_pass_through() {
     let redis = TestRedis::new().await.unwrap();
-    let proxy = Proxy::start(ProxyOptions::new(redis.url(), redis.prefix())).await;
+    let proxy = ProxyOptions::new(redis.url(), redis.prefix()).start().await;
     let ws = Upstream::websocket_echo("ws").await;
     let v = put_zones(&redis.store(), &[zone("ws.example.com", &[&ws.url()])]).await;
     proxy.wait_for_version(v.version).await;
@@ -273,7 +274,7 @@ async fn https_upstreams_get_sni_and_are_verified() {
     let options = ProxyOptions::new(redis.url(), redis.prefix())
         .arg("--upstream-ca-file")
         .arg(ca_file.to_str().unwrap());
-    let proxy = Proxy::start(options).await;
+    let proxy = options.start().await;
     let trusted = Upstream::https_echo(
         "tls-upstream",
         &upstream_cert.chain_pem,

@@ -1,5 +1,7 @@
 //! Pebble (a test ACME CA) and pebble-challtestsrv (its mock DNS server), as processes a
-//! test starts on free ports and that are killed when dropped.
+//! test starts and that are killed when dropped. Both bind port 0 and neither says which
+//! port it got, so their addresses are read from `/proc` ([`crate::ports`]): no test
+//! guesses a free port.
 //!
 //! Both come from the Debian package `pebble`, which ships no configuration or
 //! certificates: [`Pebble::start`] writes a config and a throw-away HTTPS certificate
@@ -19,7 +21,7 @@
 //! # }
 //! ```
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -28,6 +30,7 @@ use anyhow::Context as _;
 use serde_json::json;
 
 use crate::eventually::eventually;
+use crate::ports::{SocketsOf, sockets_of};
 use crate::upstream::self_signed;
 
 /// The binaries of the Debian package.
@@ -36,14 +39,6 @@ pub const CHALLTESTSRV_BIN: &str = "pebble-challtestsrv";
 
 /// Starting either process takes well under a second; CI machines may be slower.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// A free TCP port on 127.0.0.1 (bound, then released for a child process to take).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free local port")
-}
 
 /// A child process killed (and reaped) on drop, logging to a file.
 struct Process {
@@ -74,6 +69,35 @@ impl Process {
 
     fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the process has bound the sockets `enough` asks for (it binds port
+    /// 0: the kernel picks the ports); fails at once if it exits first.
+    async fn bound(
+        &mut self,
+        what: &str,
+        enough: impl Fn(&SocketsOf) -> bool,
+    ) -> anyhow::Result<SocketsOf> {
+        let pid = self.child.as_ref().map(Child::id).context("not running")?;
+        let enough = &enough;
+        let child = &mut self.child;
+        let seen = eventually(START_TIMEOUT, &format!("{what} binds its ports"), || {
+            let exited = child
+                .as_mut()
+                .is_none_or(|c| !matches!(c.try_wait(), Ok(None)));
+            let sockets = sockets_of(pid);
+            async move {
+                match sockets {
+                    Ok(s) if enough(&s) => Ok(Some(s)),
+                    _ if exited => Ok(None),
+                    Ok(s) => Err(format!("bound so far: {s:?}")),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        })
+        .await
+        .with_context(|| format!("--- {what} log ---\n{}", self.log_text()))?;
+        seen.with_context(|| format!("{what} exited\n--- log ---\n{}", self.log_text()))
     }
 }
 
@@ -113,46 +137,64 @@ pub struct ChallTestSrv {
 }
 
 impl ChallTestSrv {
-    /// Starts it with only DNS and the management API enabled, on free ports.
+    /// Starts it with only DNS and the management API enabled, on ports the kernel
+    /// picks. With `-dns01 127.0.0.1:0` its UDP and TCP DNS servers get a port each: the
+    /// UDP one is the DNS address (TXT answers are small, nothing falls back to TCP);
+    /// of its two TCP listeners the management API is the one that answers HTTP.
     pub async fn start() -> anyhow::Result<Self> {
         let dir = TempDir::new("challtestsrv")?;
-        let dns = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let management = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let mut command = Command::new(CHALLTESTSRV_BIN);
         command
-            .args(["-dns01", &dns.to_string()])
-            .args(["-management", &management.to_string()])
+            .args(["-dns01", "127.0.0.1:0"])
+            .args(["-management", "127.0.0.1:0"])
             .args(["-http01", "", "-https01", "", "-tlsalpn01", ""])
             .args(["-defaultIPv6", ""]);
-        let process = Process::spawn(command, dir.0.join("challtestsrv.log"))?;
-        let srv = Self {
+        let mut process = Process::spawn(command, dir.0.join("challtestsrv.log"))?;
+        let sockets = process
+            .bound("pebble-challtestsrv", |s| {
+                !s.udp.is_empty() && s.tcp_listening.len() >= 2
+            })
+            .await?;
+        let dns = sockets.udp[0];
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        // The DNS-over-TCP listener reads an HTTP request as a length prefix and waits
+        // for the rest: a short timeout tells it apart.
+        let probe = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_millis(500))
+            .build()?;
+        let mut management = None;
+        for addr in &sockets.tcp_listening {
+            let answered = probe
+                .post(format!("http://{addr}/clear-txt"))
+                .body(json!({"host": "ready.invalid."}).to_string())
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if answered {
+                management = Some(*addr);
+                break;
+            }
+        }
+        let management = management.with_context(|| {
+            format!(
+                "no listener of {sockets:?} answers as the management API\n--- challtestsrv log ---\n{}",
+                process.log_text()
+            )
+        })?;
+        Ok(Self {
             process,
             dns,
             management,
-            http: reqwest::Client::builder()
-                .no_proxy()
-                .timeout(Duration::from_secs(10))
-                .build()?,
+            http,
             _dir: dir,
-        };
-        let (http, url) = (srv.http.clone(), format!("http://{management}/clear-txt"));
-        eventually(START_TIMEOUT, "pebble-challtestsrv answers", || {
-            let (http, url) = (http.clone(), url.clone());
-            async move {
-                http.post(&url)
-                    .body(json!({"host": "ready.invalid."}).to_string())
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            }
         })
-        .await
-        .with_context(|| format!("--- challtestsrv log ---\n{}", srv.process.log_text()))?;
-        Ok(srv)
     }
 
-    /// The DNS server (UDP and TCP), for Pebble's `-dnsserver` and resolvers under test.
+    /// The DNS server (UDP), for Pebble's `-dnsserver` and resolvers under test.
     pub fn dns_addr(&self) -> SocketAddr {
         self.dns
     }
@@ -228,7 +270,7 @@ pub struct Pebble {
 }
 
 impl Pebble {
-    /// Starts Pebble on free ports, resolving names through `dns` (challtestsrv). It
+    /// Starts Pebble on ports the kernel picks, resolving names through `dns` (challtestsrv). It
     /// validates at once (`PEBBLE_VA_NOSLEEP`), never rejects nonces at random
     /// (`PEBBLE_WFE_NONCEREJECT=0`) and never reuses authorizations
     /// (`PEBBLE_AUTHZREUSE=0`), so every order is validated for real.
@@ -259,8 +301,7 @@ impl Pebble {
         http_port: Option<u16>,
     ) -> anyhow::Result<Self> {
         let dir = TempDir::new("pebble")?;
-        let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let management = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
         let tls = self_signed(&["127.0.0.1", "localhost"]);
         let (cert, key, ca_file) = (
             dir.0.join("listener.pem"),
@@ -270,9 +311,9 @@ impl Pebble {
         std::fs::write(&cert, &tls.chain_pem)?;
         std::fs::write(&key, &tls.key_pem)?;
         std::fs::write(&ca_file, &tls.ca_pem)?;
-        let config = json!({"pebble": {
-            "listenAddress": listen.to_string(),
-            "managementListenAddress": management.to_string(),
+        let mut config = json!({"pebble": {
+            "listenAddress": any_port.to_string(),
+            "managementListenAddress": any_port.to_string(),
             "certificate": cert,
             "privateKey": key,
             // Where http-01 is validated; tests without one answer only dns-01.
@@ -285,7 +326,18 @@ impl Pebble {
         }});
         let config_file = dir.0.join("pebble-config.json");
         std::fs::write(&config_file, serde_json::to_vec_pretty(&config)?)?;
-        let process = Self::spawn(&config_file, dns, dir.0.join("pebble.log"))?;
+        let mut process = Self::spawn(&config_file, dns, dir.0.join("pebble.log"))?;
+        let sockets = process
+            .bound("pebble", |s| s.tcp_listening.len() >= 2)
+            .await?;
+        let client = listener_client(&tls.ca_pem)?;
+        let (listen, management) = acme_and_management(&client, &sockets.tcp_listening[..2])
+            .await
+            .with_context(|| format!("--- pebble log ---\n{}", process.log_text()))?;
+        // A restart binds the same addresses again: what the kernel gave this Pebble.
+        config["pebble"]["listenAddress"] = json!(listen.to_string());
+        config["pebble"]["managementListenAddress"] = json!(management.to_string());
+        std::fs::write(&config_file, serde_json::to_vec_pretty(&config)?)?;
         let pebble = Self {
             process,
             listen,
@@ -315,7 +367,8 @@ impl Pebble {
         Process::spawn(command, log)
     }
 
-    /// Stops Pebble and starts a new one on the same addresses, with the same listener
+    /// Stops Pebble and starts a new one on the same addresses (the ports the kernel gave
+    /// the first one, taken again at once), with the same listener
     /// certificate and configuration: to clients the same directory URL, but a CA that
     /// has forgotten every account, order and certificate and signs with a new root —
     /// what a restarted Pebble (or a wiped staging CA) looks like.
@@ -367,11 +420,7 @@ impl Pebble {
 
     /// An HTTPS client trusting Pebble's listeners.
     pub fn client(&self) -> anyhow::Result<reqwest::Client> {
-        Ok(reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(10))
-            .add_root_certificate(reqwest::Certificate::from_pem(self.ca_pem.as_bytes())?)
-            .build()?)
+        listener_client(&self.ca_pem)
     }
 
     /// The root that signs issued certificates (it changes with every Pebble start).
@@ -389,6 +438,41 @@ impl Pebble {
     pub fn log_text(&self) -> String {
         self.process.log_text()
     }
+}
+
+/// An HTTPS client trusting the CA `ca_pem` of Pebble's listeners.
+fn listener_client(ca_pem: &str) -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes())?)
+        .build()?)
+}
+
+/// Which of Pebble's two listeners is the ACME one (it serves `/dir`; the management
+/// listener answers 404 there): `(acme, management)`. Waits until one answers.
+async fn acme_and_management(
+    client: &reqwest::Client,
+    listeners: &[SocketAddr],
+) -> anyhow::Result<(SocketAddr, SocketAddr)> {
+    let listeners = listeners.to_vec();
+    eventually(START_TIMEOUT, "Pebble serves its directory", || {
+        let (client, listeners) = (client.clone(), listeners.clone());
+        async move {
+            let mut answers = Vec::new();
+            for (i, addr) in listeners.iter().enumerate() {
+                match client.get(format!("https://{addr}/dir")).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        return Ok((*addr, listeners[1 - i]));
+                    }
+                    Ok(r) => answers.push(format!("{addr}: {}", r.status())),
+                    Err(e) => answers.push(format!("{addr}: {e}")),
+                }
+            }
+            Err(answers.join("; "))
+        }
+    })
+    .await
 }
 
 /// Pebble wired to a challtestsrv: what an ACME end-to-end test needs.

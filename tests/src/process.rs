@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -26,17 +26,6 @@ const SCRUBBED: [&str; 8] = [
 
 /// How long a service may take to exit after SIGTERM.
 pub const STOP_DEADLINE: Duration = Duration::from_secs(30);
-
-/// A free port on 127.0.0.1 (bound, then released for the service to take). Only for
-/// programs that cannot bind port 0 and report the address they got (Redis, Pebble):
-/// the workspace's services can, and a test reads their address from their log
-/// ([`logged_fields`]).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
 
 /// The `fields` of the first JSON log line in `text` whose message is `message`. The
 /// workspace's services report the addresses they bound that way: panel-api
@@ -143,6 +132,11 @@ impl Service {
         &self.dir
     }
 
+    /// The process id, while it has not been stopped.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -185,19 +179,40 @@ impl Service {
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
+    /// Sends a signal by name (`TERM`, `QUIT`, …) without waiting for its effect.
+    pub fn signal_now(&self, name: &str) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .args([&format!("-{name}"), &child.id().to_string()])
+                .status();
+        }
+    }
+
+    /// Has the process ended (or been stopped)?
+    pub fn exited(&mut self) -> bool {
+        !self.running()
+    }
+
     /// SIGTERM, then waits (with a deadline) for the process to exit; killed if not.
     pub async fn stop(&mut self) -> anyhow::Result<()> {
-        self.signal("-TERM").await
+        self.signal("-TERM").await.map(|_| ())
+    }
+
+    /// [`Service::stop`], returning how the process exited (a clean stop is a success).
+    pub async fn stop_status(&mut self) -> anyhow::Result<ExitStatus> {
+        self.signal("-TERM")
+            .await?
+            .context("the process had been stopped already")
     }
 
     /// SIGKILL: the process dies at once, mid-whatever (a crash).
     pub async fn kill(&mut self) -> anyhow::Result<()> {
-        self.signal("-KILL").await
+        self.signal("-KILL").await.map(|_| ())
     }
 
-    async fn signal(&mut self, signal: &str) -> anyhow::Result<()> {
+    async fn signal(&mut self, signal: &str) -> anyhow::Result<Option<ExitStatus>> {
         let Some(mut child) = self.child.take() else {
-            return Ok(());
+            return Ok(None);
         };
         Command::new("kill")
             .args([signal, &child.id().to_string()])
@@ -219,10 +234,11 @@ impl Service {
             let _ = child.kill();
             let _ = child.wait();
         }
-        exited.map(|_| ())
+        exited.map(Some)
     }
 
-    /// Keeps the working directory (and log) when this value is dropped.
+    /// Keeps the working directory (and log) when this value is dropped: for a directory
+    /// another value owns (a proxy and the process of its upgrade share one).
     pub fn keep_dir(&mut self) {
         self.dir = PathBuf::new();
     }

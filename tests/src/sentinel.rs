@@ -2,9 +2,12 @@
 //! and three sentinels, each a `redis-server` process of this test alone (never the
 //! shared Redis), on ports of their own, killed when the topology is dropped.
 //!
-//! `redis-server` cannot listen on port 0 and report the port it got, so each process
-//! gets a released free port and is started again on another one if it fails to bind
-//! (it exits; its log never says it is ready). Sentinels notice a dead primary after
+//! `redis-server` cannot listen on port 0 (port 0 disables TCP there), so each process
+//! is offered a [`candidate_port`] and kept only once `/proc` shows that this very child
+//! listens on it ([`listens_on`]); one that fails to bind (it exits: another process
+//! holds the port) is started again on another candidate. A test thus never reaches a
+//! process of another test. [`RedisProcess`] is also the harness's one way to start a
+//! private plain `redis-server`. Sentinels notice a dead primary after
 //! [`DOWN_AFTER_MS`] and fail over at once; everything here waits by polling with a
 //! deadline.
 //!
@@ -24,7 +27,7 @@ use fred::types::Value;
 use switchyard_shared::store;
 
 use crate::eventually::eventually;
-use crate::process::free_port;
+use crate::ports::{candidate_port, listens_on};
 
 /// The Sentinel service name.
 pub const SERVICE: &str = "mymaster";
@@ -35,7 +38,7 @@ pub const DOWN_AFTER_MS: u64 = 1_000;
 pub const FAILOVER_TIMEOUT_MS: u64 = 3_000;
 /// How long a topology may take to form, or a failover to complete.
 pub const DEADLINE: Duration = Duration::from_secs(30);
-/// Attempts to start one process on a free port.
+/// Attempts to start one process on a candidate port.
 const BIND_ATTEMPTS: usize = 5;
 
 /// Credentials of a topology: the data nodes' password and the sentinels' own.
@@ -45,18 +48,23 @@ pub struct Auth {
     pub sentinel_password: Option<String>,
 }
 
-/// One `redis-server` process (a data node or a sentinel).
+/// One `redis-server` process (a data node, a sentinel or a private server).
 pub struct RedisProcess {
     pub port: u16,
     child: Option<Child>,
     log: PathBuf,
+    /// What it was started with, to start it again ([`RedisProcess::restart`]).
+    args: Vec<String>,
+    dir: PathBuf,
+    ready: String,
+    starts: usize,
 }
 
 impl RedisProcess {
-    /// Starts `redis-server` with the arguments `args(port)` gives, on a free port,
-    /// retrying on another one while it fails to bind; waits until its log says
-    /// `ready` is reached.
-    async fn start(
+    /// Starts `redis-server` in `dir` with the arguments `args(port)` gives, on a
+    /// [`candidate_port`], trying another one while it fails to bind; waits until its
+    /// log says `ready` and `/proc` shows this child listening on the port.
+    pub async fn start(
         dir: &Path,
         name: &str,
         ready: &str,
@@ -64,42 +72,72 @@ impl RedisProcess {
     ) -> anyhow::Result<RedisProcess> {
         let mut last = String::new();
         for attempt in 0..BIND_ATTEMPTS {
-            let port = free_port();
-            let log = dir.join(format!("{name}-{attempt}.log"));
-            let child = Command::new("redis-server")
-                .args(args(port))
-                .args(["--logfile", log.to_str().context("a UTF-8 path")?])
-                .current_dir(dir)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .context("redis-server is installed")?;
+            let port = candidate_port();
             let mut process = RedisProcess {
                 port,
-                child: Some(child),
-                log,
+                child: None,
+                log: PathBuf::new(),
+                args: args(port),
+                dir: dir.to_owned(),
+                ready: ready.to_owned(),
+                starts: attempt,
             };
-            let up = eventually(Duration::from_secs(10), &format!("{name} starts"), || {
-                let running = process.running();
-                let text = std::fs::read_to_string(&process.log).unwrap_or_default();
-                async move {
-                    if text.contains(ready) && running {
-                        Ok(true)
-                    } else if !running {
-                        Ok(false)
-                    } else {
-                        Err("not ready yet".to_owned())
-                    }
-                }
-            })
-            .await?;
-            if up {
+            let name = format!("{name}-{attempt}");
+            if process.run(&name).await? {
                 return Ok(process);
             }
             last = process.log_tail();
         }
         anyhow::bail!("{name} did not start in {BIND_ATTEMPTS} attempts; last log:\n{last}")
+    }
+
+    /// Starts it again after [`RedisProcess::kill`], with the same arguments, on the
+    /// same port (the one it proved it owned; clients hold its URL).
+    pub async fn restart(&mut self, name: &str) -> anyhow::Result<()> {
+        self.kill();
+        self.starts += 1;
+        let name = format!("{name}-restart-{}", self.starts);
+        anyhow::ensure!(
+            self.run(&name).await?,
+            "{name} did not start again on port {}:\n{}",
+            self.port,
+            self.log_tail()
+        );
+        Ok(())
+    }
+
+    /// One start: whether it came up listening on `self.port` (false: it exited).
+    async fn run(&mut self, name: &str) -> anyhow::Result<bool> {
+        self.log = self.dir.join(format!("{name}.log"));
+        let child = Command::new("redis-server")
+            .args(&self.args)
+            .args(["--logfile", self.log.to_str().context("a UTF-8 path")?])
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("redis-server is installed")?;
+        let pid = child.id();
+        self.child = Some(child);
+        let port = self.port;
+        let ready = self.ready.clone();
+        let process = &mut *self;
+        eventually(Duration::from_secs(10), &format!("{name} starts"), || {
+            let running = process.running();
+            let text = std::fs::read_to_string(&process.log).unwrap_or_default();
+            let ready = ready.clone();
+            async move {
+                if !running {
+                    Ok(false)
+                } else if text.contains(&ready) && listens_on(pid, port) {
+                    Ok(true)
+                } else {
+                    Err("not ready yet".to_owned())
+                }
+            }
+        })
+        .await
     }
 
     fn running(&mut self) -> bool {

@@ -1,16 +1,33 @@
-//! The real binaries wired together as a user runs them: `panel-api` on its own test
-//! database and Redis prefix, any number of `switchyard-proxy` on the same prefix, and
-//! a small client for the panel's REST API.
+//! The real binaries wired together as a user runs them: [`Stack::builder`] starts
+//! `panel-api` on a test database and Redis prefix of its own, any number of
+//! `switchyard-proxy` on the same prefix, and optionally a `cert-worker` with Pebble and
+//! pebble-challtestsrv; [`Panel`] is the one way to start the panel as a process, with
+//! typed calls for what tests do most (API keys, users, domains, grants, zones, health).
+//! Every service binds port 0 and reports the address it got; see [`crate::proxy`] and
+//! [`crate::cert_worker`] for the launchers.
+//!
+//! ```no_run
+//! # async fn example() -> anyhow::Result<()> {
+//! use switchyard_tests::stack::Stack;
+//! let stack = Stack::builder().proxies(2).build().await?;
+//! let key = stack.admin_key().await?;
+//! stack.panel.create_domain(&key, "example.test").await?;
+//! stack.finish().await
+//! # }
+//! ```
 
-use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use serde_json::Value;
 
+use crate::acme::AcmeEnv;
+use crate::cert_worker::{CertWorker, CertWorkerOptions};
 use crate::eventually::eventually;
-use crate::process::Service;
+use crate::postgres::TestDatabase;
+use crate::process::{Service, logged_fields};
+use crate::proxy::{Proxy, ProxyOptions};
+use crate::redis::TestRedis;
 
 /// How long a service may take to become ready (debug builds, migrations, a loaded
 /// 2-core machine).
@@ -47,7 +64,19 @@ impl Panel {
     /// Starts the panel on `database_url` and Redis `redis_url` under `prefix`, with
     /// the stack's first admin, and waits until `/health` answers.
     pub async fn start(database_url: &str, redis_url: &str, prefix: &str) -> anyhow::Result<Panel> {
-        let args: Vec<String> = [
+        Self::start_with(database_url, redis_url, prefix, &[], &[]).await
+    }
+
+    /// [`Panel::start`] with `extra` arguments (a flag there replaces its default) and
+    /// environment variables.
+    pub async fn start_with(
+        database_url: &str,
+        redis_url: &str,
+        prefix: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Panel> {
+        let mut args: Vec<String> = [
             "--listen",
             "127.0.0.1:0",
             "--database-url",
@@ -64,16 +93,25 @@ impl Panel {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let env = [
+        // A flag in `extra` replaces the default above.
+        for arg in extra.iter().filter(|a| a.starts_with("--")) {
+            let flag = arg.split_once('=').map_or(*arg, |(flag, _)| flag);
+            if let Some(i) = args.iter().position(|a| a == flag) {
+                args.drain(i..i + 2);
+            }
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut all_env = vec![
             ("SWITCHYARD_ADMIN_USER", ADMIN),
             ("SWITCHYARD_ADMIN_PASSWORD", ADMIN_PASSWORD),
         ];
-        let service = Service::start("panel-api", &args, &env)?;
+        all_env.extend_from_slice(env);
+        let service = Service::start("panel-api", &args, &all_env)?;
         // Port 0: the panel binds a free one and logs it (`panel-api serving`).
         let listen = eventually(READY_DEADLINE, "panel-api logs its address", || {
             let text = service.log_text();
             async move {
-                crate::process::logged_fields(&text, "panel-api serving")
+                logged_fields(&text, "panel-api serving")
                     .and_then(|f| f.get("listen")?.as_str().map(str::to_owned))
                     .ok_or_else(|| "no \"panel-api serving\" line yet".to_owned())
             }
@@ -170,138 +208,319 @@ impl Panel {
     }
 }
 
-/// A running `switchyard-proxy` in local mode (plain HTTP).
-pub struct Proxy {
-    pub service: Service,
-    pub http: SocketAddr,
-    pub admin: SocketAddr,
-    pub id: String,
+/// The panel's usual zone body: `host` sending everything to `upstream_url`.
+pub fn zone_body(host: &str, upstream_url: &str) -> Value {
+    serde_json::json!({
+        "hostname": host,
+        "backend": {"kind": "upstreams", "upstreams": [{"url": upstream_url}]},
+    })
 }
 
-impl Proxy {
-    /// Starts a proxy named `id` on `redis_url` under `prefix` and waits until it is
-    /// ready (a snapshot loaded).
-    pub async fn start(redis_url: &str, prefix: &str, id: &str) -> anyhow::Result<Proxy> {
-        let proxy = Self::spawn(redis_url, prefix, id, None).await?;
-        proxy.ready().await?;
-        Ok(proxy)
-    }
-
-    /// Starts a proxy named `id` that reads the routing data from `read_url` (a replica:
-    /// `--redis-read-url`) and writes its status to `redis_url` (the primary or its
-    /// Sentinel set), and waits until it is ready.
-    pub async fn start_on_replica(
-        redis_url: &str,
-        read_url: &str,
-        prefix: &str,
-        id: &str,
-    ) -> anyhow::Result<Proxy> {
-        let extra = [format!("--redis-read-url={read_url}")];
-        let proxy = Self::spawn_with(redis_url, prefix, id, None, &extra).await?;
-        proxy.ready().await?;
-        Ok(proxy)
-    }
-
-    /// Starts a proxy and waits until it reports its addresses (not until it is
-    /// ready): on ports the system picks (port 0, read from its log), or in `dir` (where
-    /// an earlier one left its snapshot file) on the same ports as before if given.
-    pub async fn spawn(
-        redis_url: &str,
-        prefix: &str,
-        id: &str,
-        restart: Option<(&Path, SocketAddr, SocketAddr)>,
-    ) -> anyhow::Result<Proxy> {
-        Self::spawn_with(redis_url, prefix, id, restart, &[]).await
-    }
-
-    /// [`Proxy::spawn`] with `extra` arguments after the usual ones.
-    async fn spawn_with(
-        redis_url: &str,
-        prefix: &str,
-        id: &str,
-        restart: Option<(&Path, SocketAddr, SocketAddr)>,
-        extra: &[String],
-    ) -> anyhow::Result<Proxy> {
-        let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
-        let (http, admin) = match restart {
-            Some((_, http, admin)) => (http, admin),
-            None => (any_port, any_port),
-        };
-        let args: Vec<String> = [
-            "--local".to_owned(),
-            "--http-listen".to_owned(),
-            http.to_string(),
-            "--admin-listen".to_owned(),
-            admin.to_string(),
-            "--redis-url".to_owned(),
-            redis_url.to_owned(),
-            "--key-prefix".to_owned(),
-            prefix.to_owned(),
-            "--snapshot-file".to_owned(),
-            "snapshot.json".to_owned(),
-            "--upgrade-sock".to_owned(),
-            "upgrade.sock".to_owned(),
-            "--proxy-id".to_owned(),
-            id.to_owned(),
-            "--grace-secs".to_owned(),
-            "0".to_owned(),
-            "--drain-delay-ms".to_owned(),
-            "0".to_owned(),
-            "--startup-timeout-ms".to_owned(),
-            "2000".to_owned(),
-            "--threads".to_owned(),
-            "1".to_owned(),
-        ]
-        .into_iter()
-        .chain(extra.iter().cloned())
-        .collect();
-        let mut service = match restart {
-            Some((dir, _, _)) => Service::start_in("switchyard-proxy", &args, &[], dir)?,
-            None => Service::start("switchyard-proxy", &args, &[])?,
-        };
-        let listening = service.proxy_listening(READY_DEADLINE).await?;
-        Ok(Proxy {
-            service,
-            http: listening.http,
-            admin: listening.admin,
-            id: id.to_owned(),
-        })
-    }
-
-    /// Waits until `/readyz` answers 200.
-    pub async fn ready(&self) -> anyhow::Result<()> {
-        let url = format!("http://{}/readyz", self.admin);
-        eventually(READY_DEADLINE, "the proxy is ready", || {
-            let url = url.clone();
-            async move {
-                let r = reqwest::get(&url).await.map_err(|e| e.to_string())?;
-                (r.status().as_u16() == 200)
-                    .then_some(())
-                    .ok_or_else(|| format!("status {}", r.status()))
-            }
-        })
-        .await
-        .with_context(|| self.service.log_tail(20))
-    }
-
-    /// The proxy's `/status` document (applied version, source, sizes).
-    pub async fn status(&self) -> anyhow::Result<Value> {
-        let text = reqwest::get(format!("http://{}/status", self.admin))
-            .await?
-            .text()
-            .await?;
-        Ok(serde_json::from_str(&text)?)
-    }
-
-    /// `GET http://{host}{path}` through the proxy: the status and the upstream's name
-    /// (its `x-upstream` header), or the connection error.
-    pub async fn get(&self, host: &str, path: &str) -> Result<(u16, Option<String>), String> {
-        let r = crate::client::http_get(self.http, host, path)
+/// Typed calls for what tests do most; each expects the documented success status and
+/// returns the reply's JSON (an error with the status and body otherwise).
+impl Panel {
+    /// `POST /users` (201).
+    pub async fn create_user(
+        &self,
+        key: &str,
+        username: &str,
+        password: &str,
+    ) -> anyhow::Result<Value> {
+        let body = serde_json::json!({"username": username, "password": password});
+        self.expect(reqwest::Method::POST, "/users", key, Some(body), 201)
             .await
-            .map_err(|e| e.to_string())?;
-        let upstream = r
-            .header(crate::upstream::UPSTREAM_HEADER)
-            .map(str::to_owned);
-        Ok((r.status.as_u16(), upstream))
+    }
+
+    /// `POST /domains` (201).
+    pub async fn create_domain(&self, key: &str, name: &str) -> anyhow::Result<Value> {
+        let body = serde_json::json!({"name": name});
+        self.expect(reqwest::Method::POST, "/domains", key, Some(body), 201)
+            .await
+    }
+
+    /// `POST /grants` (201): `user_id` may `level` (`view`, `edit`) `domain_id`.
+    pub async fn grant(
+        &self,
+        key: &str,
+        user_id: &Value,
+        domain_id: &Value,
+        level: &str,
+    ) -> anyhow::Result<Value> {
+        let body = serde_json::json!({"user_id": user_id, "domain_id": domain_id, "level": level});
+        self.expect(reqwest::Method::POST, "/grants", key, Some(body), 201)
+            .await
+    }
+
+    /// `POST /zones` (201).
+    pub async fn create_zone(&self, key: &str, zone: Value) -> anyhow::Result<Value> {
+        self.expect(reqwest::Method::POST, "/zones", key, Some(zone), 201)
+            .await
+    }
+
+    /// `GET /zones/{id}` (200).
+    pub async fn get_zone(&self, key: &str, id: &str) -> anyhow::Result<Value> {
+        self.expect(
+            reqwest::Method::GET,
+            &format!("/zones/{id}"),
+            key,
+            None,
+            200,
+        )
+        .await
+    }
+
+    /// `PUT /zones/{id}` (200).
+    pub async fn update_zone(&self, key: &str, id: &str, zone: Value) -> anyhow::Result<Value> {
+        self.expect(
+            reqwest::Method::PUT,
+            &format!("/zones/{id}"),
+            key,
+            Some(zone),
+            200,
+        )
+        .await
+    }
+
+    /// `DELETE /zones/{id}` (204).
+    pub async fn delete_zone(&self, key: &str, id: &str) -> anyhow::Result<()> {
+        self.expect(
+            reqwest::Method::DELETE,
+            &format!("/zones/{id}"),
+            key,
+            None,
+            204,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `GET /zones` (200): the first page of what `key` may see.
+    pub async fn zones(&self, key: &str) -> anyhow::Result<Value> {
+        self.expect(reqwest::Method::GET, "/zones", key, None, 200)
+            .await
+    }
+
+    /// `GET /health` without credentials: its status and document (503 while degraded).
+    pub async fn health(&self) -> anyhow::Result<Reply> {
+        self.call(reqwest::Method::GET, "/health", Auth::None, None)
+            .await
+    }
+}
+
+/// Where the stack's Redis comes from.
+enum RedisSource {
+    /// A fresh prefix on the shared test Redis.
+    Shared,
+    /// A URL (a private topology's Sentinel set) and a prefix of the test's.
+    Url { url: String, prefix: String },
+}
+
+/// The options of the stack's proxy number `n` (from 1): `proxy-<n>`, plain HTTP, one
+/// worker thread (several proxies share a small machine).
+fn proxy_options(redis_url: &str, prefix: &str, n: usize) -> ProxyOptions {
+    ProxyOptions::new(redis_url, prefix)
+        .id(&format!("proxy-{n}"))
+        .local()
+        .arg("--threads=1")
+}
+
+/// Builds a [`Stack`]; see [`Stack::builder`].
+pub struct StackBuilder {
+    proxies: Vec<Box<dyn FnOnce(ProxyOptions) -> ProxyOptions + Send>>,
+    cert_worker: bool,
+    acme: bool,
+    redis: RedisSource,
+    database_url: Option<String>,
+    panel_args: Vec<String>,
+}
+
+impl StackBuilder {
+    /// `n` more proxies, plain HTTP (`--local`), ready before [`StackBuilder::build`]
+    /// returns.
+    pub fn proxies(mut self, n: usize) -> Self {
+        for _ in 0..n {
+            self.proxies.push(Box::new(|o| o));
+        }
+        self
+    }
+
+    /// One more proxy, its options changed by `with` (HTTPS, a replica to read, flags).
+    pub fn proxy(
+        mut self,
+        with: impl FnOnce(ProxyOptions) -> ProxyOptions + Send + 'static,
+    ) -> Self {
+        self.proxies.push(Box::new(with));
+        self
+    }
+
+    /// `n` more proxies reading the routing data from the replica at `read_url`.
+    pub fn proxies_on_replica(mut self, read_url: &str, n: usize) -> Self {
+        for _ in 0..n {
+            let url = read_url.to_owned();
+            self.proxies.push(Box::new(move |o| o.read_url(&url)));
+        }
+        self
+    }
+
+    /// A `cert-worker` process on the stack's database and Redis (no CA unless
+    /// [`StackBuilder::acme`]).
+    pub fn cert_worker(mut self) -> Self {
+        self.cert_worker = true;
+        self
+    }
+
+    /// Pebble and pebble-challtestsrv ([`AcmeEnv`]); the cert worker, if any, orders
+    /// from them.
+    pub fn acme(mut self) -> Self {
+        self.acme = true;
+        self
+    }
+
+    /// Redis at `url` (a private topology: `RedisTopology::sentinel_url`) under a fresh
+    /// prefix, instead of a prefix on the shared test Redis.
+    pub fn redis_url(mut self, url: &str) -> Self {
+        self.redis = RedisSource::Url {
+            url: url.to_owned(),
+            prefix: format!("sy-stack-{}:", uuid::Uuid::new_v4().simple()),
+        };
+        self
+    }
+
+    /// Redis at `url` under `prefix`, both the test's (a relay in front of the test
+    /// Redis, say; the test cleans the prefix up).
+    pub fn redis_prefixed(mut self, url: &str, prefix: &str) -> Self {
+        self.redis = RedisSource::Url {
+            url: url.to_owned(),
+            prefix: prefix.to_owned(),
+        };
+        self
+    }
+
+    /// PostgreSQL at `url` (e.g. a `PostgresPair`'s multi-host URL) instead of a fresh
+    /// test database on the shared server.
+    pub fn database_url(mut self, url: &str) -> Self {
+        self.database_url = Some(url.to_owned());
+        self
+    }
+
+    /// A further panel argument (a flag replaces its default).
+    pub fn panel_arg(mut self, arg: &str) -> Self {
+        self.panel_args.push(arg.to_owned());
+        self
+    }
+
+    /// Starts everything and waits until the panel answers, every proxy is ready and
+    /// the cert worker listens.
+    pub async fn build(self) -> anyhow::Result<Stack> {
+        let (database, database_url) = match self.database_url {
+            Some(url) => (None, url),
+            None => {
+                let database = TestDatabase::create().await?;
+                let url = database.url().to_owned();
+                (Some(database), url)
+            }
+        };
+        let (redis, redis_url, prefix) = match self.redis {
+            RedisSource::Shared => {
+                let redis = TestRedis::new().await?;
+                let (url, prefix) = (redis.url().to_owned(), redis.prefix().to_owned());
+                (Some(redis), url, prefix)
+            }
+            RedisSource::Url { url, prefix } => (None, url, prefix),
+        };
+        let panel_args: Vec<&str> = self.panel_args.iter().map(String::as_str).collect();
+        let panel = Panel::start_with(&database_url, &redis_url, &prefix, &panel_args, &[]).await?;
+        let acme = match self.acme {
+            true => Some(AcmeEnv::start().await?),
+            false => None,
+        };
+        let mut proxies = Vec::new();
+        for (i, with) in self.proxies.into_iter().enumerate() {
+            let options = proxy_options(&redis_url, &prefix, i + 1);
+            proxies.push(with(options).launch().await?);
+        }
+        for proxy in &proxies {
+            proxy.ready().await?;
+        }
+        let cert_worker = match self.cert_worker {
+            true => {
+                let mut options = CertWorkerOptions::new(&database_url, &redis_url, &prefix);
+                if let Some(acme) = &acme {
+                    options = options.acme(acme);
+                }
+                Some(options.launch().await?)
+            }
+            false => None,
+        };
+        Ok(Stack {
+            panel,
+            proxies,
+            cert_worker,
+            acme,
+            database,
+            redis,
+            database_url,
+            redis_url,
+            prefix,
+        })
+    }
+}
+
+/// A running stack; processes are killed when it is dropped. [`Stack::finish`] also
+/// removes its database and Redis keys.
+pub struct Stack {
+    pub panel: Panel,
+    pub proxies: Vec<Proxy>,
+    pub cert_worker: Option<CertWorker>,
+    pub acme: Option<AcmeEnv>,
+    /// The test database, unless the stack was given one ([`StackBuilder::database_url`]).
+    pub database: Option<TestDatabase>,
+    /// The prefix on the shared Redis, unless given a URL ([`StackBuilder::redis_url`]).
+    pub redis: Option<TestRedis>,
+    pub database_url: String,
+    pub redis_url: String,
+    pub prefix: String,
+}
+
+impl Stack {
+    /// A panel on a fresh database and Redis prefix, and whatever else is asked for.
+    pub fn builder() -> StackBuilder {
+        StackBuilder {
+            proxies: Vec::new(),
+            cert_worker: false,
+            acme: false,
+            redis: RedisSource::Shared,
+            database_url: None,
+            panel_args: Vec::new(),
+        }
+    }
+
+    /// A new API key of the stack's first admin.
+    pub async fn admin_key(&self) -> anyhow::Result<String> {
+        self.panel.key(ADMIN, ADMIN_PASSWORD).await
+    }
+
+    /// One more proxy on the stack's Redis and prefix, ready, its options changed by
+    /// `with`.
+    pub async fn add_proxy(
+        &mut self,
+        with: impl FnOnce(ProxyOptions) -> ProxyOptions,
+    ) -> anyhow::Result<&Proxy> {
+        let options = proxy_options(&self.redis_url, &self.prefix, self.proxies.len() + 1);
+        let proxy = with(options).launch_ready().await?;
+        self.proxies.push(proxy);
+        Ok(self.proxies.last().expect("just pushed"))
+    }
+
+    /// Stops every process, then removes the stack's database and Redis keys.
+    pub async fn finish(self) -> anyhow::Result<()> {
+        drop((self.panel, self.proxies, self.cert_worker, self.acme));
+        if let Some(redis) = self.redis {
+            redis.cleanup().await?;
+        }
+        if let Some(database) = self.database {
+            database.drop_now().await?;
+        }
+        Ok(())
     }
 }

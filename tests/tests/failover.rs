@@ -25,26 +25,16 @@ use serde_json::{Value, json};
 use switchyard_shared::Keys;
 use switchyard_tests::eventually::eventually;
 use switchyard_tests::load::Load;
-use switchyard_tests::postgres::TestDatabase;
-use switchyard_tests::process::{Service, logged_fields};
+use switchyard_tests::proxy::Proxy;
 use switchyard_tests::sentinel::{Auth, RedisTopology};
-use switchyard_tests::stack::{ADMIN, ADMIN_PASSWORD, Panel, Proxy, READY_DEADLINE};
+use switchyard_tests::stack::{Stack, zone_body};
 use switchyard_tests::upstream::Upstream;
 
 /// Bound for everything to settle after a failover.
 const AFTER_FAILOVER: Duration = Duration::from_secs(30);
-/// 32 bytes in base64, the cert worker's secret key.
-const SECRET_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
-
-fn prefix() -> String {
-    format!("sy-failover-{}:", uuid::Uuid::new_v4().simple())
-}
 
 fn zone(host: &str, upstream: &Upstream) -> Value {
-    json!({
-        "hostname": host,
-        "backend": {"kind": "upstreams", "upstreams": [{"url": upstream.url()}]},
-    })
+    zone_body(host, &upstream.url())
 }
 
 async fn routed_to(proxy: &Proxy, host: &str, upstream: &str) -> anyhow::Result<()> {
@@ -55,7 +45,7 @@ async fn routed_to(proxy: &Proxy, host: &str, upstream: &str) -> anyhow::Result<
         || {
             let want = want.clone();
             async move {
-                let seen = proxy.get(host, "/").await?;
+                let seen = proxy.route(host, "/").await?;
                 (seen == want).then_some(()).ok_or(format!("{seen:?}"))
             }
         },
@@ -81,45 +71,6 @@ async fn no_request_failed(loads: Vec<Load>, proxies: &[Proxy]) {
     }
 }
 
-/// A cert worker on `database` and Redis `redis_url`, beating every second.
-async fn cert_worker(database: &str, redis_url: &str, prefix: &str) -> anyhow::Result<Service> {
-    let args: Vec<String> = [
-        "--database-url",
-        database,
-        "--redis-url",
-        redis_url,
-        "--key-prefix",
-        prefix,
-        "--acme-directory",
-        "https://127.0.0.1:9/directory",
-        "--admin-listen",
-        "127.0.0.1:0",
-        "--heartbeat-secs",
-        "1",
-        "--poll-secs",
-        "1",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let service = Service::start(
-        "cert-worker",
-        &args,
-        &[("SWITCHYARD_SECRET_KEY", SECRET_KEY)],
-    )?;
-    eventually(READY_DEADLINE, "the cert worker listens", || {
-        let text = service.log_text();
-        async move {
-            logged_fields(&text, "cert-worker listening")
-                .map(|_| ())
-                .ok_or_else(|| "not yet".to_owned())
-        }
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}\n{}", service.log_tail(20)))?;
-    Ok(service)
-}
-
 /// Whether the zone record of `host` is on the Redis at `url`.
 async fn zone_in(url: &str, keys: &Keys, host: &str) -> Result<bool, String> {
     let client = switchyard_shared::store::connect(url)
@@ -142,34 +93,23 @@ async fn primary_killed_under_load_fails_no_request_and_loses_no_acknowledged_wr
         },
     )
     .await?;
-    let url = topology.sentinel_url();
-    let prefix = prefix();
-    let keys = Keys::new(&prefix)?;
-    let database = TestDatabase::create().await?;
-    let panel = Panel::start(database.url(), &url, &prefix).await?;
-    let worker = cert_worker(database.url(), &url, &prefix).await?;
-    let proxies = [
-        Proxy::start(&url, &prefix, "failover-1").await?,
-        Proxy::start(&url, &prefix, "failover-2").await?,
-    ];
-    let echo = Upstream::echo("echo").await;
-    let admin = panel.key(ADMIN, ADMIN_PASSWORD).await?;
-    panel
-        .expect(
-            Method::POST,
-            "/domains",
-            &admin,
-            Some(json!({"name": "failover.test"})),
-            201,
-        )
+    let stack = Stack::builder()
+        .redis_url(&topology.sentinel_url())
+        .proxies(2)
+        .cert_worker()
+        .build()
         .await?;
+    let (panel, proxies) = (&stack.panel, &stack.proxies);
+    let worker = &stack.cert_worker.as_ref().expect("a cert worker").service;
+    let keys = Keys::new(&stack.prefix)?;
+    let echo = Upstream::echo("echo").await;
+    let admin = stack.admin_key().await?;
+    panel.create_domain(&admin, "failover.test").await?;
     let hosts: Vec<String> = (0..10).map(|i| format!("z{i}.failover.test")).collect();
     for host in &hosts {
-        panel
-            .expect(Method::POST, "/zones", &admin, Some(zone(host, &echo)), 201)
-            .await?;
+        panel.create_zone(&admin, zone(host, &echo)).await?;
     }
-    for proxy in &proxies {
+    for proxy in proxies {
         for host in &hosts {
             routed_to(proxy, host, "echo").await?;
         }
@@ -243,7 +183,7 @@ async fn primary_killed_under_load_fails_no_request_and_loses_no_acknowledged_wr
     writer.await?;
 
     // No proxy request for an existing zone failed.
-    no_request_failed(loads, &proxies).await;
+    no_request_failed(loads, proxies).await;
     // Every acknowledged write is on the new primary and routed by every proxy.
     let written = acknowledged.lock().unwrap().clone();
     let primary = topology.node_url(new);
@@ -262,7 +202,7 @@ async fn primary_killed_under_load_fails_no_request_and_loses_no_acknowledged_wr
             },
         )
         .await?;
-        for proxy in &proxies {
+        for proxy in proxies {
             routed_to(proxy, host, "echo").await?;
         }
     }
@@ -305,7 +245,7 @@ async fn primary_killed_under_load_fails_no_request_and_loses_no_acknowledged_wr
     let client = topology.node_client(new).await?;
     let statuses: std::collections::HashMap<String, String> =
         client.hgetall(keys.proxies()).await?;
-    for proxy in &proxies {
+    for proxy in proxies {
         let status: switchyard_shared::model::ProxyStatus =
             serde_json::from_str(&statuses[&proxy.id])?;
         assert!(status.heartbeat_at > killed_at, "{status:?}");
@@ -326,7 +266,7 @@ async fn primary_killed_under_load_fails_no_request_and_loses_no_acknowledged_wr
         "the cert worker did not republish:\n{}",
         worker.log_tail(30)
     );
-    for proxy in &proxies {
+    for proxy in proxies {
         assert!(
             proxy
                 .service
@@ -337,55 +277,32 @@ async fn primary_killed_under_load_fails_no_request_and_loses_no_acknowledged_wr
             proxy.service.log_tail(30)
         );
     }
-    drop(proxies);
-    drop(worker);
-    drop(panel);
-    database.drop_now().await?;
-    Ok(())
+    stack.finish().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_the_old_primary_acknowledged_but_lost_is_restored_after_the_failover()
 -> anyhow::Result<()> {
     let mut topology = RedisTopology::start(1, Auth::default()).await?;
-    let url = topology.sentinel_url();
-    let prefix = prefix();
-    let keys = Keys::new(&prefix)?;
-    let database = TestDatabase::create().await?;
-    let panel = Panel::start(database.url(), &url, &prefix).await?;
-    let proxy = Proxy::start(&url, &prefix, "lost-write").await?;
+    let stack = Stack::builder()
+        .redis_url(&topology.sentinel_url())
+        .proxies(1)
+        .build()
+        .await?;
+    let (panel, proxy) = (&stack.panel, &stack.proxies[0]);
+    let keys = Keys::new(&stack.prefix)?;
     let echo = Upstream::echo("echo").await;
-    let admin = panel.key(ADMIN, ADMIN_PASSWORD).await?;
+    let admin = stack.admin_key().await?;
+    panel.create_domain(&admin, "lost.test").await?;
     panel
-        .expect(
-            Method::POST,
-            "/domains",
-            &admin,
-            Some(json!({"name": "lost.test"})),
-            201,
-        )
+        .create_zone(&admin, zone("kept.lost.test", &echo))
         .await?;
-    panel
-        .expect(
-            Method::POST,
-            "/zones",
-            &admin,
-            Some(zone("kept.lost.test", &echo)),
-            201,
-        )
-        .await?;
-    routed_to(&proxy, "kept.lost.test", "echo").await?;
+    routed_to(proxy, "kept.lost.test", "echo").await?;
 
     // The primary is cut off from its replica, acknowledges a write, and dies.
     topology.isolate_primary().await?;
     panel
-        .expect(
-            Method::POST,
-            "/zones",
-            &admin,
-            Some(zone("lost.lost.test", &echo)),
-            201,
-        )
+        .create_zone(&admin, zone("lost.lost.test", &echo))
         .await?;
     let old = topology.primary;
     assert!(
@@ -399,7 +316,7 @@ async fn a_write_the_old_primary_acknowledged_but_lost_is_restored_after_the_fai
             .map_err(anyhow::Error::msg)?,
         "the replica was not cut off"
     );
-    routed_to(&proxy, "lost.lost.test", "echo").await?;
+    routed_to(proxy, "lost.lost.test", "echo").await?;
     topology.kill_primary();
     let new = topology
         .wait_for_failover(old)
@@ -424,8 +341,8 @@ async fn a_write_the_old_primary_acknowledged_but_lost_is_restored_after_the_fai
             .await
             .map_err(anyhow::Error::msg)?
     );
-    routed_to(&proxy, "lost.lost.test", "echo").await?;
-    routed_to(&proxy, "kept.lost.test", "echo").await?;
+    routed_to(proxy, "lost.lost.test", "echo").await?;
+    routed_to(proxy, "kept.lost.test", "echo").await?;
     assert!(
         panel.service.log_text().contains("Redis primary changed"),
         "{}",
@@ -442,45 +359,29 @@ async fn a_write_the_old_primary_acknowledged_but_lost_is_restored_after_the_fai
         metrics.contains("switchyard_panel_redis_server_changes_total 1"),
         "{metrics}"
     );
-    drop(proxy);
-    drop(panel);
-    database.drop_now().await?;
-    Ok(())
+    stack.finish().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxies_on_two_replicas_follow_panel_writes_and_fail_no_request_in_a_failover()
 -> anyhow::Result<()> {
     let mut topology = RedisTopology::start(2, Auth::default()).await?;
-    let url = topology.sentinel_url();
-    let prefix = prefix();
-    let database = TestDatabase::create().await?;
-    let panel = Panel::start(database.url(), &url, &prefix).await?;
-    let (replica_a, replica_b) = (topology.node_url(1), topology.node_url(2));
-    let proxies = [
-        Proxy::start_on_replica(&url, &replica_a, &prefix, "replica-a-1").await?,
-        Proxy::start_on_replica(&url, &replica_a, &prefix, "replica-a-2").await?,
-        Proxy::start_on_replica(&url, &replica_b, &prefix, "replica-b-1").await?,
-    ];
-    let (one, two) = (Upstream::echo("one").await, Upstream::echo("two").await);
-    let admin = panel.key(ADMIN, ADMIN_PASSWORD).await?;
-    panel
-        .expect(
-            Method::POST,
-            "/domains",
-            &admin,
-            Some(json!({"name": "replicas.test"})),
-            201,
-        )
+    let stack = Stack::builder()
+        .redis_url(&topology.sentinel_url())
+        .proxies_on_replica(&topology.node_url(1), 2)
+        .proxies_on_replica(&topology.node_url(2), 1)
+        .build()
         .await?;
+    let (panel, proxies) = (&stack.panel, &stack.proxies);
+    let (one, two) = (Upstream::echo("one").await, Upstream::echo("two").await);
+    let admin = stack.admin_key().await?;
+    panel.create_domain(&admin, "replicas.test").await?;
 
     // 20 writes: ten zones created on "one", then moved to "two".
     let mut zones = Vec::new();
     for i in 0..10 {
         let host = format!("z{i}.replicas.test");
-        let created = panel
-            .expect(Method::POST, "/zones", &admin, Some(zone(&host, &one)), 201)
-            .await?;
+        let created = panel.create_zone(&admin, zone(&host, &one)).await?;
         zones.push((created["id"].as_str().unwrap_or_default().to_owned(), host));
     }
     for (id, host) in &zones {
@@ -495,7 +396,7 @@ async fn proxies_on_two_replicas_follow_panel_writes_and_fail_no_request_in_a_fa
             .await?;
     }
     let hosts: Vec<String> = zones.iter().map(|(_, h)| h.clone()).collect();
-    for proxy in &proxies {
+    for proxy in proxies {
         for host in &hosts {
             routed_to(proxy, host, "two").await?;
         }
@@ -548,14 +449,11 @@ async fn proxies_on_two_replicas_follow_panel_writes_and_fail_no_request_in_a_fa
             200,
         )
         .await?;
-    for proxy in &proxies {
+    for proxy in proxies {
         routed_to(proxy, host, "one").await.map_err(|e| {
             anyhow::anyhow!("{e} (node {new} promoted)\n{}", proxy.service.log_tail(20))
         })?;
     }
-    no_request_failed(loads, &proxies).await;
-    drop(proxies);
-    drop(panel);
-    database.drop_now().await?;
-    Ok(())
+    no_request_failed(loads, proxies).await;
+    stack.finish().await
 }

@@ -16,9 +16,10 @@ use serde_json::{Value, json};
 use switchyard_tests::eventually::eventually;
 use switchyard_tests::load::Load;
 use switchyard_tests::postgres::{ADMIN_URL_ENV, DEFAULT_ADMIN_URL, TestDatabase};
+use switchyard_tests::proxy::{Proxy, ProxyOptions};
 use switchyard_tests::redis::TestRedis;
 use switchyard_tests::relay::Relay;
-use switchyard_tests::stack::{ADMIN, ADMIN_PASSWORD, Auth, Panel, Proxy};
+use switchyard_tests::stack::{Auth, Stack};
 use switchyard_tests::upstream::Upstream;
 
 const ZONES: usize = 20;
@@ -60,7 +61,7 @@ async fn routed_to(proxy: &Proxy, host: &str, upstream: &str) -> anyhow::Result<
         || {
             let want = want.clone();
             async move {
-                let seen = proxy.get(host, "/").await?;
+                let seen = proxy.route(host, "/").await?;
                 (seen == want).then_some(()).ok_or(format!("{seen:?}"))
             }
         },
@@ -77,36 +78,22 @@ async fn postgres_and_redis_outages_under_load_fail_no_request_and_lose_nothing(
     let admin_url = std::env::var(ADMIN_URL_ENV).unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_owned());
     let mut pg = Relay::start(&authority(&admin_url)).await?;
     let mut rd = Relay::start(&authority(redis.url())).await?;
-    let panel = Panel::start(
-        &via(&pg, database.url()),
-        &via(&rd, redis.url()),
-        redis.prefix(),
-    )
-    .await?;
-    let mut proxy = Proxy::start(&via(&rd, redis.url()), redis.prefix(), "faults-1").await?;
+    // Both services reach PostgreSQL and Redis through relays the test can cut.
+    let mut stack = Stack::builder()
+        .database_url(&via(&pg, database.url()))
+        .redis_prefixed(&via(&rd, redis.url()), redis.prefix())
+        .proxies(1)
+        .build()
+        .await?;
+    let mut proxy = stack.proxies.pop().expect("one proxy");
+    let panel = &stack.panel;
     let (one, two) = (Upstream::echo("one").await, Upstream::echo("two").await);
 
-    let admin = panel.key(ADMIN, ADMIN_PASSWORD).await?;
-    panel
-        .expect(
-            Method::POST,
-            "/domains",
-            &admin,
-            Some(json!({"name": "faults.test"})),
-            201,
-        )
-        .await?;
+    let admin = stack.admin_key().await?;
+    panel.create_domain(&admin, "faults.test").await?;
     let mut ids = Vec::new();
     for i in 0..ZONES {
-        let z = panel
-            .expect(
-                Method::POST,
-                "/zones",
-                &admin,
-                Some(zone(&host(i), &one)),
-                201,
-            )
-            .await?;
+        let z = panel.create_zone(&admin, zone(&host(i), &one)).await?;
         ids.push(z["id"].as_str().unwrap().to_owned());
     }
     for i in 0..ZONES {
@@ -204,13 +191,7 @@ async fn postgres_and_redis_outages_under_load_fail_no_request_and_lose_nothing(
         .await?;
     assert_eq!(moved["backend"]["upstreams"][0]["url"], two.url());
     panel
-        .expect(
-            Method::POST,
-            "/zones",
-            &admin,
-            Some(zone("new.faults.test", &two)),
-            201,
-        )
+        .create_zone(&admin, zone("new.faults.test", &two))
         .await?;
     panel
         .expect(
@@ -231,7 +212,10 @@ async fn postgres_and_redis_outages_under_load_fail_no_request_and_lose_nothing(
         "Redis outage: {} of {sent} failed: {failures:?}",
         failures.len()
     );
-    let (status, upstream) = proxy.get(&host(0), "/").await.map_err(anyhow::Error::msg)?;
+    let (status, upstream) = proxy
+        .route(&host(0), "/")
+        .await
+        .map_err(anyhow::Error::msg)?;
     assert_eq!(
         (status, upstream.as_deref()),
         (200, Some("one")),
@@ -240,22 +224,20 @@ async fn postgres_and_redis_outages_under_load_fail_no_request_and_lose_nothing(
 
     // --- a proxy restarted while Redis is down: its snapshot file ---------------------
     proxy.service.stop().await?;
-    let dir = proxy.service.dir().to_owned();
-    proxy.service.keep_dir();
-    let restarted = Proxy::spawn(
-        &via(&rd, redis.url()),
-        redis.prefix(),
-        "faults-1",
-        Some((&dir, proxy.http, proxy.admin)),
-    )
-    .await?;
+    let restarted = ProxyOptions::new(&via(&rd, redis.url()), redis.prefix())
+        .id(&proxy.id)
+        .local()
+        .arg("--threads=1")
+        .in_dir_of(&proxy)
+        .launch()
+        .await?;
     restarted.ready().await?;
     let status = restarted.status().await?;
     assert_eq!(status["source"], "file", "{status}");
     proxy = restarted;
     let load = Load::start(proxy.http, hosts.clone());
     for h in &hosts {
-        let (status, upstream) = proxy.get(h, "/").await.map_err(anyhow::Error::msg)?;
+        let (status, upstream) = proxy.route(h, "/").await.map_err(anyhow::Error::msg)?;
         assert_eq!(
             (status, upstream.as_deref()),
             (200, Some("one")),
@@ -272,7 +254,7 @@ async fn postgres_and_redis_outages_under_load_fail_no_request_and_lose_nothing(
         Duration::from_secs(30),
         "the deleted zone is gone",
         || async {
-            match proxy.get(&last, "/").await? {
+            match proxy.route(&last, "/").await? {
                 (404, _) => Ok(()),
                 other => Err(format!("{other:?}")),
             }
@@ -294,7 +276,8 @@ async fn postgres_and_redis_outages_under_load_fail_no_request_and_lose_nothing(
     let health = panel.call(Method::GET, "/health", Auth::None, None).await?;
     assert_eq!(health.json["redis"], "up", "{}", health.json);
 
-    drop((panel, proxy));
+    drop(proxy);
+    stack.finish().await?;
     redis.cleanup().await?;
     database.drop_now().await
 }

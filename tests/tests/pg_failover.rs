@@ -11,16 +11,15 @@ use std::time::Duration;
 use reqwest::Method;
 use sea_orm::{ConnectOptions, ConnectionTrait as _, Database, DbBackend, Statement};
 use serde_json::{Value, json};
+use switchyard_tests::cert_worker::{CertWorker, CertWorkerOptions};
 use switchyard_tests::eventually::eventually;
 use switchyard_tests::postgres_pair::PostgresPair;
-use switchyard_tests::process::{Service, logged_fields};
 use switchyard_tests::redis::TestRedis;
 use switchyard_tests::stack::{ADMIN, ADMIN_PASSWORD, Panel};
 
 /// Generous for a loaded 2-core machine; the panel probes every second and retries the
 /// host list at most every 4 s (`switchyard_db::RETRY_MAX`).
 const SWITCH_DEADLINE: Duration = Duration::from_secs(45);
-const SECRET_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 const ZONES: usize = 5;
 
 fn zone(host: &str) -> Value {
@@ -78,25 +77,6 @@ async fn last_success(http: &reqwest::Client, admin: std::net::SocketAddr) -> Re
         .ok_or_else(|| "no last-success metric".to_owned())
 }
 
-fn start_worker(url: &str, redis: &TestRedis) -> anyhow::Result<Service> {
-    // No certificate is due (below), so the worker never calls the CA: the directory
-    // only has to be a valid https URL.
-    Service::start(
-        "cert-worker",
-        &[],
-        &[
-            ("DATABASE_URL", url),
-            ("SWITCHYARD_REDIS_URL", redis.url()),
-            ("SWITCHYARD_KEY_PREFIX", redis.prefix()),
-            ("SWITCHYARD_SECRET_KEY", SECRET_KEY),
-            ("SWITCHYARD_ACME_DIRECTORY", "https://127.0.0.1:9/directory"),
-            ("SWITCHYARD_POLL_SECS", "1"),
-            ("SWITCHYARD_HEARTBEAT_SECS", "1"),
-            ("SWITCHYARD_CERT_WORKER_ADMIN_LISTEN", "127.0.0.1:0"),
-        ],
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn primary_stopped_and_standby_promoted_degrades_then_recovers_losing_nothing()
 -> anyhow::Result<()> {
@@ -138,21 +118,14 @@ async fn primary_stopped_and_standby_promoted_degrades_then_recovers_losing_noth
         .await?;
     primary.close().await?;
 
-    let mut worker = start_worker(&url, &redis)?;
+    // No certificate is due (above), so the worker never calls a CA.
+    let CertWorker {
+        service: mut worker,
+        admin: worker_admin,
+    } = CertWorkerOptions::new(&url, redis.url(), redis.prefix())
+        .launch()
+        .await?;
     let http = reqwest::Client::builder().no_proxy().build()?;
-    let worker_admin: std::net::SocketAddr = eventually(
-        Duration::from_secs(60),
-        "the cert worker's admin address",
-        || {
-            let text = worker.log_text();
-            async move {
-                logged_fields(&text, "cert-worker listening")
-                    .and_then(|f| f.get("admin")?.as_str()?.parse().ok())
-                    .ok_or_else(|| "not yet".to_owned())
-            }
-        },
-    )
-    .await?;
     eventually(Duration::from_secs(60), "a first worker pass", || async {
         match last_success(&http, worker_admin).await? {
             0 => Err("no pass yet".to_owned()),

@@ -12,16 +12,12 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 use switchyard_tests::eventually::eventually;
-use switchyard_tests::postgres::TestDatabase;
-use switchyard_tests::redis::TestRedis;
-use switchyard_tests::stack::{ADMIN, ADMIN_PASSWORD, Auth, Panel, Proxy};
+use switchyard_tests::proxy::Proxy;
+use switchyard_tests::stack::{Auth, Stack, zone_body};
 use switchyard_tests::upstream::Upstream;
 
 fn zone(host: &str, upstream: &Upstream) -> Value {
-    json!({
-        "hostname": host,
-        "backend": {"kind": "upstreams", "upstreams": [{"url": upstream.url()}]},
-    })
+    zone_body(host, &upstream.url())
 }
 
 /// Polls the proxy until `host` answers with `status` from `upstream` (or with no
@@ -38,7 +34,7 @@ async fn until_routed(
     eventually(deadline, &format!("{host} answers {want:?}"), || {
         let want = want.clone();
         async move {
-            let seen = proxy.get(host, "/").await?;
+            let seen = proxy.route(host, "/").await?;
             (seen == want).then_some(()).ok_or(format!("{seen:?}"))
         }
     })
@@ -48,70 +44,34 @@ async fn until_routed(
 
 #[tokio::test]
 async fn a_users_zone_reaches_the_proxy_follows_changes_and_stays_private() -> anyhow::Result<()> {
-    let database = TestDatabase::create().await?;
-    let redis = TestRedis::new().await?;
-    let panel = Panel::start(database.url(), redis.url(), redis.prefix()).await?;
-    let proxy = Proxy::start(redis.url(), redis.prefix(), "e2e-1").await?;
+    let stack = Stack::builder().proxies(1).build().await?;
+    let (panel, proxy) = (&stack.panel, &stack.proxies[0]);
     let (one, two) = (Upstream::echo("one").await, Upstream::echo("two").await);
 
-    let admin = panel.key(ADMIN, ADMIN_PASSWORD).await?;
+    let admin = stack.admin_key().await?;
     let alice = panel
-        .expect(
-            Method::POST,
-            "/users",
-            &admin,
-            Some(json!({"username": "alice", "password": "alice password 1"})),
-            201,
-        )
+        .create_user(&admin, "alice", "alice password 1")
         .await?;
+    panel.create_user(&admin, "bob", "bob password 123").await?;
+    let domain = panel.create_domain(&admin, "e2e.test").await?;
     panel
-        .expect(
-            Method::POST,
-            "/users",
-            &admin,
-            Some(json!({"username": "bob", "password": "bob password 123"})),
-            201,
-        )
-        .await?;
-    let domain = panel
-        .expect(
-            Method::POST,
-            "/domains",
-            &admin,
-            Some(json!({"name": "e2e.test"})),
-            201,
-        )
-        .await?;
-    panel
-        .expect(
-            Method::POST,
-            "/grants",
-            &admin,
-            Some(json!({"user_id": alice["id"], "domain_id": domain["id"], "level": "edit"})),
-            201,
-        )
+        .grant(&admin, &alice["id"], &domain["id"], "edit")
         .await?;
     let alice_key = panel.key("alice", "alice password 1").await?;
     let bob_key = panel.key("bob", "bob password 123").await?;
 
     // Before the zone exists the proxy answers 404 itself.
     let (status, _) = proxy
-        .get("app.e2e.test", "/")
+        .route("app.e2e.test", "/")
         .await
         .map_err(anyhow::Error::msg)?;
     assert_eq!(status, 404);
     let created = panel
-        .expect(
-            Method::POST,
-            "/zones",
-            &alice_key,
-            Some(zone("app.e2e.test", &one)),
-            201,
-        )
+        .create_zone(&alice_key, zone("app.e2e.test", &one))
         .await?;
     let id = created["id"].as_str().unwrap().to_owned();
     let took = until_routed(
-        &proxy,
+        proxy,
         "app.e2e.test",
         200,
         Some("one"),
@@ -121,16 +81,10 @@ async fn a_users_zone_reaches_the_proxy_follows_changes_and_stays_private() -> a
     eprintln!("zone created → routed by the proxy in {took:?}");
 
     panel
-        .expect(
-            Method::PUT,
-            &format!("/zones/{id}"),
-            &alice_key,
-            Some(zone("app.e2e.test", &two)),
-            200,
-        )
+        .update_zone(&alice_key, &id, zone("app.e2e.test", &two))
         .await?;
     until_routed(
-        &proxy,
+        proxy,
         "app.e2e.test",
         200,
         Some("two"),
@@ -150,9 +104,7 @@ async fn a_users_zone_reaches_the_proxy_follows_changes_and_stays_private() -> a
             .await?;
         assert_eq!(r.status, 404, "{method} by bob: {}", r.json);
     }
-    let listed = panel
-        .expect(Method::GET, "/zones", &bob_key, None, 200)
-        .await?;
+    let listed = panel.zones(&bob_key).await?;
     assert_eq!(listed["total"], 0, "{listed}");
     let theft = panel
         .call(
@@ -164,47 +116,31 @@ async fn a_users_zone_reaches_the_proxy_follows_changes_and_stays_private() -> a
         .await?;
     assert_eq!(theft.status, 422, "{}", theft.json);
     let (status, upstream) = proxy
-        .get("app.e2e.test", "/")
+        .route("app.e2e.test", "/")
         .await
         .map_err(anyhow::Error::msg)?;
     assert_eq!((status, upstream.as_deref()), (200, Some("two")));
     let (status, _) = proxy
-        .get("evil.e2e.test", "/")
+        .route("evil.e2e.test", "/")
         .await
         .map_err(anyhow::Error::msg)?;
     assert_eq!(status, 404);
 
-    panel
-        .expect(Method::DELETE, &path, &alice_key, None, 204)
-        .await?;
-    until_routed(&proxy, "app.e2e.test", 404, None, Duration::from_secs(5)).await?;
+    panel.delete_zone(&alice_key, &id).await?;
+    until_routed(proxy, "app.e2e.test", 404, None, Duration::from_secs(5)).await?;
     assert!(one.request_count() >= 1 && two.request_count() >= 1);
 
-    drop((panel, proxy));
-    redis.cleanup().await?;
-    database.drop_now().await
+    stack.finish().await
 }
 
 #[tokio::test]
 async fn two_proxies_converge_after_a_burst_of_1000_writes() -> anyhow::Result<()> {
-    let database = TestDatabase::create().await?;
-    let redis = TestRedis::new().await?;
-    let panel = Panel::start(database.url(), redis.url(), redis.prefix()).await?;
-    let proxies = [
-        Proxy::start(redis.url(), redis.prefix(), "burst-a").await?,
-        Proxy::start(redis.url(), redis.prefix(), "burst-b").await?,
-    ];
+    let stack = Stack::builder().proxies(2).build().await?;
+    let (panel, proxies) = (&stack.panel, &stack.proxies);
+    let redis = stack.redis.as_ref().expect("a prefix on the test Redis");
     let upstream = Upstream::echo("burst").await;
-    let admin = panel.key(ADMIN, ADMIN_PASSWORD).await?;
-    panel
-        .expect(
-            Method::POST,
-            "/domains",
-            &admin,
-            Some(json!({"name": "burst.test"})),
-            201,
-        )
-        .await?;
+    let admin = stack.admin_key().await?;
+    panel.create_domain(&admin, "burst.test").await?;
 
     // 1,000 single writes, eight at a time: 600 creates, then 250 updates (moved
     // under /v2) and 150 deletes of those; 200 stay as created.
@@ -288,7 +224,7 @@ async fn two_proxies_converge_after_a_burst_of_1000_writes() -> anyhow::Result<(
         || async {
             let version = redis_version().await?;
             let mut seen = Vec::new();
-            for proxy in &proxies {
+            for proxy in proxies {
                 let status = proxy.status().await.map_err(|e| e.to_string())?;
                 seen.push(status["version"].as_u64());
             }
@@ -300,7 +236,7 @@ async fn two_proxies_converge_after_a_burst_of_1000_writes() -> anyhow::Result<(
     )
     .await?;
     assert!(version >= 1000, "one version per write at least: {version}");
-    for proxy in &proxies {
+    for proxy in proxies {
         let status = proxy.status().await?;
         assert_eq!(status["zones"], 450, "hostnames left: {status}");
     }
@@ -309,13 +245,16 @@ async fn two_proxies_converge_after_a_burst_of_1000_writes() -> anyhow::Result<(
             0..400 => (404, None), // moved under /v2, or deleted
             _ => (200, Some("burst".to_owned())),
         };
-        for proxy in &proxies {
-            let seen = proxy.get(host, "/").await.map_err(anyhow::Error::msg)?;
+        for proxy in proxies {
+            let seen = proxy.route(host, "/").await.map_err(anyhow::Error::msg)?;
             assert_eq!(seen, want, "{host} via {}", proxy.id);
         }
         if n < 250 {
-            for proxy in &proxies {
-                let seen = proxy.get(host, "/v2/x").await.map_err(anyhow::Error::msg)?;
+            for proxy in proxies {
+                let seen = proxy
+                    .route(host, "/v2/x")
+                    .await
+                    .map_err(anyhow::Error::msg)?;
                 assert_eq!(
                     seen,
                     (200, Some("burst".to_owned())),
@@ -325,9 +264,7 @@ async fn two_proxies_converge_after_a_burst_of_1000_writes() -> anyhow::Result<(
             }
         }
     }
-    drop((panel, proxies));
-    redis.cleanup().await?;
-    database.drop_now().await
+    stack.finish().await
 }
 
 /// After a write, health reports every proxy at the write's version with `applied_at`
@@ -338,24 +275,11 @@ async fn health_reports_every_proxy_live_shortly_after_a_write() -> anyhow::Resu
     use time::OffsetDateTime;
     use time::format_description::well_known::Rfc3339;
 
-    let database = TestDatabase::create().await?;
-    let redis = TestRedis::new().await?;
-    let panel = Panel::start(database.url(), redis.url(), redis.prefix()).await?;
-    let proxies = [
-        Proxy::start(redis.url(), redis.prefix(), "live-a").await?,
-        Proxy::start(redis.url(), redis.prefix(), "live-b").await?,
-    ];
+    let stack = Stack::builder().proxies(2).build().await?;
+    let (panel, proxies) = (&stack.panel, &stack.proxies);
     let upstream = Upstream::echo("live").await;
-    let admin = panel.key(ADMIN, ADMIN_PASSWORD).await?;
-    panel
-        .expect(
-            Method::POST,
-            "/domains",
-            &admin,
-            Some(json!({"name": "live.test"})),
-            201,
-        )
-        .await?;
+    let admin = stack.admin_key().await?;
+    panel.create_domain(&admin, "live.test").await?;
     let time_of = |v: &Value| {
         v.as_str()
             .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
@@ -365,13 +289,7 @@ async fn health_reports_every_proxy_live_shortly_after_a_write() -> anyhow::Resu
     // status published only with the heartbeat (every 5 s) could not keep up.
     for i in 0..3 {
         let written = panel
-            .expect(
-                Method::POST,
-                "/zones",
-                &admin,
-                Some(zone(&format!("w{i}.live.test"), &upstream)),
-                201,
-            )
+            .create_zone(&admin, zone(&format!("w{i}.live.test"), &upstream))
             .await?;
         let version = written["version"].as_u64().expect("the write's version");
         let committed = time_of(&written["committed_at"]).map_err(anyhow::Error::msg)?;
@@ -379,14 +297,10 @@ async fn health_reports_every_proxy_live_shortly_after_a_write() -> anyhow::Resu
             Duration::from_secs(1),
             "health shows every proxy at the write's version",
             || async {
-                let health = panel
-                    .call(Method::GET, "/health", Auth::None, None)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .json;
+                let health = panel.health().await.map_err(|e| e.to_string())?.json;
                 let listed = health["proxies"].as_array().cloned().unwrap_or_default();
                 let mut lags = Vec::new();
-                for proxy in &proxies {
+                for proxy in proxies {
                     let p = listed
                         .iter()
                         .find(|p| p["id"] == proxy.id.as_str())
@@ -416,7 +330,5 @@ async fn health_reports_every_proxy_live_shortly_after_a_write() -> anyhow::Resu
             );
         }
     }
-    drop((panel, proxies));
-    redis.cleanup().await?;
-    database.drop_now().await
+    stack.finish().await
 }

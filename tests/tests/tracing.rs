@@ -25,8 +25,9 @@ use switchyard_shared::store::ChangeSet;
 use switchyard_tests::client;
 use switchyard_tests::eventually::eventually;
 use switchyard_tests::postgres::TestDatabase;
-use switchyard_tests::process::Service;
+use switchyard_tests::proxy::{Proxy, ProxyOptions};
 use switchyard_tests::redis::TestRedis;
+use switchyard_tests::stack::{ADMIN, ADMIN_PASSWORD, Panel};
 use switchyard_tests::upstream::Upstream;
 
 /// Long enough for a debug build on a busy two-core machine.
@@ -207,66 +208,23 @@ fn is_request_span(span: &SpanSeen, request_id: &str) -> bool {
         && span.attributes.get("request_id").map(String::as_str) == Some(request_id)
 }
 
-const ADMIN: &str = "root";
-const ADMIN_PASSWORD: &str = "trace-test-password-9c41e7";
-
 #[tokio::test]
 async fn panel_zone_write_is_one_trace_from_request_to_redis() -> anyhow::Result<()> {
     let receiver = Receiver::start().await;
     let database = TestDatabase::create().await?;
     let redis = TestRedis::new().await?;
-    let args: Vec<String> = [
-        "--listen",
-        "127.0.0.1:0",
-        "--database-url",
-        database.url(),
-        "--redis-url",
-        redis.url(),
-        "--key-prefix",
-        redis.prefix(),
-        "--admin-user",
-        ADMIN,
-        "--admin-password",
-        ADMIN_PASSWORD,
-        "--cookie-secure",
-        "false",
-        "--otlp-endpoint",
-        &receiver.endpoint(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let endpoint = receiver.endpoint();
     // A batch delay far beyond the test: whatever arrives was sent by the flush at exit,
     // which is what dropping the guard must do.
-    let mut panel = Service::start("panel-api", &args, &[("OTEL_BSP_SCHEDULE_DELAY", "600000")])?;
-    // Port 0: the panel binds a free one and logs it (`panel-api serving`).
-    let listen = eventually(DEADLINE, "the panel logs its address", || {
-        let text = panel.log_text();
-        async move {
-            switchyard_tests::process::logged_fields(&text, "panel-api serving")
-                .and_then(|f| f.get("listen")?.as_str().map(str::to_owned))
-                .ok_or_else(|| "no \"panel-api serving\" line yet".to_owned())
-        }
-    })
-    .await
-    .with_context(|| panel.log_text())?;
-    let base = format!("http://{listen}/api/v1");
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(client::REQUEST_TIMEOUT)
-        .build()?;
-    eventually(DEADLINE, "the panel answers", || {
-        let (http, url) = (http.clone(), format!("{base}/health"));
-        async move {
-            http.get(url)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        }
-    })
-    .await
-    .with_context(|| panel.log_text())?;
+    let mut panel = Panel::start_with(
+        database.url(),
+        redis.url(),
+        redis.prefix(),
+        &["--otlp-endpoint", &endpoint],
+        &[("OTEL_BSP_SCHEDULE_DELAY", "600000")],
+    )
+    .await?;
+    let (http, base) = (panel.http.clone(), panel.base.clone());
 
     let reply = http
         .post(format!("{base}/api-keys"))
@@ -315,7 +273,11 @@ async fn panel_zone_write_is_one_trace_from_request_to_redis() -> anyhow::Result
     let written = written.is_some();
     anyhow::ensure!(written, "the zone was written through to Redis");
 
-    panel.stop().await.with_context(|| panel.log_text())?;
+    panel
+        .service
+        .stop()
+        .await
+        .with_context(|| panel.service.log_text())?;
     let spans = eventually(DEADLINE, "the zone write's spans arrive", || {
         let spans = receiver.spans();
         let request_id = request_id.clone();
@@ -338,7 +300,7 @@ async fn panel_zone_write_is_one_trace_from_request_to_redis() -> anyhow::Result
         }
     })
     .await
-    .with_context(|| panel.log_text())?;
+    .with_context(|| panel.service.log_text())?;
 
     assert!(
         spans.iter().all(|s| s.service == "panel-api"),
@@ -391,32 +353,16 @@ async fn panel_zone_write_is_one_trace_from_request_to_redis() -> anyhow::Result
 // proxy: a span per request when configured, nothing at all when not
 // ---------------------------------------------------------------------------------
 
-/// A proxy in local mode on ports the system picks (read from its log).
-fn proxy_args(redis: &TestRedis, id: &str, extra: &[String]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "--local".to_owned(),
-        "--http-listen".to_owned(),
-        "127.0.0.1:0".to_owned(),
-        "--admin-listen".to_owned(),
-        "127.0.0.1:0".to_owned(),
-        "--redis-url".to_owned(),
-        redis.url().to_owned(),
-        "--key-prefix".to_owned(),
-        redis.prefix().to_owned(),
-        "--snapshot-file".to_owned(),
-        "snapshot".to_owned(),
-        "--upgrade-sock".to_owned(),
-        "upgrade.sock".to_owned(),
-        "--proxy-id".to_owned(),
-        format!("trace-test-{id}"),
-        "--grace-secs".to_owned(),
-        "0".to_owned(),
-        "--drain-delay-ms".to_owned(),
-        "0".to_owned(),
-    ]
-    .into();
-    args.extend_from_slice(extra);
-    args
+/// A proxy in local mode for the test `id`, with `options` changed by `with`.
+async fn start_proxy(
+    redis: &TestRedis,
+    id: &str,
+    with: impl FnOnce(ProxyOptions) -> ProxyOptions,
+) -> anyhow::Result<Proxy> {
+    let options = ProxyOptions::new(redis.url(), redis.prefix())
+        .id(&format!("trace-test-{id}"))
+        .local();
+    with(options).launch().await
 }
 
 /// Writes one zone for `host`, routed to `upstream`.
@@ -459,17 +405,13 @@ async fn proxy_exports_a_span_per_request_when_configured() -> anyhow::Result<()
     let redis = TestRedis::new().await?;
     let upstream = Upstream::echo("traced").await;
     put_zone(&redis, "traced.example.com", &upstream).await?;
-    let args = proxy_args(
-        &redis,
-        "traced",
-        &["--otlp-endpoint".to_owned(), receiver.endpoint()],
-    );
-    let mut proxy = Service::start(
-        "switchyard-proxy",
-        &args,
-        &[("OTEL_BSP_SCHEDULE_DELAY", "100")],
-    )?;
-    let addr = proxy.proxy_listening(DEADLINE).await?.http;
+    let endpoint = receiver.endpoint();
+    let mut proxy = start_proxy(&redis, "traced", |o| {
+        o.args(["--otlp-endpoint", &endpoint])
+            .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+    })
+    .await?;
+    let addr = proxy.http;
     get_through(addr, "traced.example.com", "trace-test-request-1")
         .await
         .with_context(|| proxy.log_text())?;
@@ -518,12 +460,8 @@ async fn proxy_sends_nothing_without_an_endpoint() -> anyhow::Result<()> {
     let redis = TestRedis::new().await?;
     let upstream = Upstream::echo("untraced").await;
     put_zone(&redis, "untraced.example.com", &upstream).await?;
-    let mut proxy = Service::start(
-        "switchyard-proxy",
-        &proxy_args(&redis, "untraced", &[]),
-        &[],
-    )?;
-    let addr = proxy.proxy_listening(DEADLINE).await?.http;
+    let mut proxy = start_proxy(&redis, "untraced", |o| o).await?;
+    let addr = proxy.http;
     for i in 0..5 {
         get_through(addr, "untraced.example.com", &format!("untraced-{i}"))
             .await

@@ -1,14 +1,12 @@
 //! Test harness for the cert worker: a migrated database, certificate rows, a worker
-//! configured against Pebble, fake DNS provider APIs, and the real proxy binary.
+//! configured against Pebble, fake DNS provider APIs, and the real proxy binary (the
+//! harness's one launcher: [`Proxy::start`]`(redis_url, prefix)`, [`Proxy::wait_serves`]).
 #![allow(dead_code)] // each test file uses a different part of the harness
 
 pub mod providers;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Parser as _;
 use migrations::{Migrator, MigratorTrait as _};
@@ -16,14 +14,11 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
 use switchyard_cert_worker::{Args, Config, Worker, dns::CREDENTIALS_CONTEXT, metrics::Metrics};
 use switchyard_shared::secrets::SecretBox;
 use switchyard_tests::acme::AcmeEnv;
-use switchyard_tests::client;
-use switchyard_tests::eventually::eventually;
+pub use switchyard_tests::cert_worker::SECRET_KEY;
 use switchyard_tests::postgres::TestDatabase;
-use switchyard_tests::process::ProxyListening;
+#[allow(unused_imports)] // not every test file starts a proxy
+pub use switchyard_tests::proxy::Proxy;
 use uuid::Uuid;
-
-/// The tests' secret key (32 bytes, base64).
-pub const SECRET_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 pub fn secrets() -> SecretBox {
     SecretBox::from_base64(SECRET_KEY).unwrap()
@@ -329,121 +324,4 @@ pub fn no_shutdown() -> tokio::sync::watch::Receiver<bool> {
     let (tx, rx) = tokio::sync::watch::channel(false);
     std::mem::forget(tx);
     rx
-}
-
-/// The workspace's `target/debug` (or whichever profile built this test).
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // target/debug/deps/<test> → target/debug
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
-
-/// The real proxy binary, reading the test's Redis prefix; killed on drop.
-pub struct Proxy {
-    child: Child,
-    pub http: SocketAddr,
-    pub https: SocketAddr,
-    log: PathBuf,
-}
-
-impl Proxy {
-    pub async fn start(redis_url: &str, prefix: &str) -> Proxy {
-        let bin = target_dir().join("switchyard-proxy");
-        assert!(
-            bin.exists(),
-            "{} is missing: build it first (`cargo build -p proxy`; `cargo test --workspace` does)",
-            bin.display()
-        );
-        let dir = std::env::temp_dir().join(format!("sy-cw-proxy-{}", Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let log = dir.join("proxy.log");
-        let file = std::fs::File::create(&log).unwrap();
-        // Port 0 everywhere: the proxy binds free ports and logs them
-        // (`ProxyListening`), so no test guesses a port another may take.
-        let child = Command::new(bin)
-            .args(["--http-listen", "127.0.0.1:0"])
-            .args(["--https-listen", "127.0.0.1:0"])
-            .args(["--admin-listen", "127.0.0.1:0"])
-            .args(["--redis-url", redis_url, "--key-prefix", prefix])
-            .args(["--snapshot-file", dir.join("snapshot").to_str().unwrap()])
-            .args(["--upgrade-sock", dir.join("upgrade.sock").to_str().unwrap()])
-            .args([
-                "--proxy-id",
-                &format!("cert-worker-test-{}", Uuid::new_v4().simple()),
-            ])
-            .args(["--startup-timeout-ms", "1000", "--grace-secs", "0"])
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap();
-        let log_path = log.clone();
-        let listening = eventually(
-            Duration::from_secs(20),
-            "the proxy logs the addresses it listens on",
-            || {
-                let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-                async move {
-                    ProxyListening::from_log(&text)
-                        .ok_or_else(|| "no \"proxy listening\" line yet".to_owned())
-                }
-            },
-        )
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "{e}\n--- proxy log ---\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            )
-        });
-        let proxy = Proxy {
-            child,
-            http: listening.http,
-            https: listening.https.expect("the proxy listens for HTTPS"),
-            log,
-        };
-        let admin = listening.admin;
-        eventually(
-            Duration::from_secs(20),
-            "the proxy answers",
-            || async move {
-                client::http_get(admin, "admin", "/livez")
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n--- proxy log ---\n{}", proxy.log_text()));
-        proxy
-    }
-
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits (10 s at most) until this proxy serves `host` over HTTPS (by SNI) with a
-    /// certificate chaining to `root_pem`; panics with the proxy's log otherwise.
-    pub async fn wait_serves(&self, host: &str, root_pem: &str) {
-        let https = self.https;
-        eventually(
-            Duration::from_secs(10),
-            &format!("proxy {https} serves a certificate for {host} chaining to the root"),
-            || async move {
-                client::https_get(https, host, "/", root_pem)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| format!("{e:?}"))
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n--- proxy log ---\n{}", self.log_text()));
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

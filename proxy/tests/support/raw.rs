@@ -205,8 +205,8 @@ pub async fn bench_with(routes: serde_json::Value, flags: &[&str]) -> Bench {
                 o.arg(flag)
             })
     };
-    let fast = Proxy::start(options()).await;
-    let pingora = Proxy::start(options().arg("--fast-path=false")).await;
+    let fast = options().start().await;
+    let pingora = options().arg("--fast-path=false").start().await;
     let routes = routes
         .to_string()
         .replace("\"url\":\"admin\"", &format!("\"url\":\"{admin}\""))
@@ -371,7 +371,7 @@ impl Bench {
     /// the proxy reset the stream.
     pub async fn h2_send(&self, proxy: &Proxy, req: &H2Request) -> (Outcome, Vec<String>) {
         self.seen.lock().unwrap().clear();
-        let mut send = h2_connect(proxy.https, &self.tls, "a.test").await;
+        let mut send = h2_connect(proxy.https(), &self.tls, "a.test").await;
         // A stream the proxy resets (a malformed request) is status 0.
         let status = h2_request(&mut send, req).await.map_or(0, |a| a.status);
         let (reached, raw_heads) = take_heads(&self.seen);
@@ -390,7 +390,7 @@ impl Bench {
         match transport {
             Transport::Plain => Box::new(TcpStream::connect(proxy.http).await.unwrap()),
             Transport::Tls => {
-                let tcp = TcpStream::connect(proxy.https).await.unwrap();
+                let tcp = TcpStream::connect(proxy.https()).await.unwrap();
                 let name = ServerName::try_from("a.test").unwrap();
                 let tls = TlsConnector::from(self.tls.clone());
                 Box::new(tls.connect(name, tcp).await.unwrap())

@@ -48,8 +48,9 @@ use serde_json::{Value, json};
 use switchyard_tests::eventually::eventually;
 use switchyard_tests::load::Load;
 use switchyard_tests::postgres::TestDatabase;
+use switchyard_tests::proxy::{Proxy, ProxyOptions};
 use switchyard_tests::sentinel::{Auth, RedisTopology};
-use switchyard_tests::stack::{ADMIN, ADMIN_PASSWORD, Panel, Proxy};
+use switchyard_tests::stack::{ADMIN, ADMIN_PASSWORD, Panel};
 use switchyard_tests::upstream::{UPSTREAM_HEADER, Upstream};
 
 /// How many upstreams a zone's writes cycle through (K above).
@@ -535,10 +536,18 @@ async fn run() -> anyhow::Result<bool> {
     let database = TestDatabase::create().await?;
     let panel = Panel::start(database.url(), &url, &prefix).await?;
     let (replica_a, replica_b) = (topology.node_url(1), topology.node_url(2));
+    let on_replica = |read_url: &str, id: &str| {
+        ProxyOptions::new(&url, &prefix)
+            .id(id)
+            .local()
+            .arg("--threads=1")
+            .read_url(read_url)
+            .launch_ready()
+    };
     let proxies = [
-        Proxy::start_on_replica(&url, &replica_a, &prefix, "proxy-1-replica-a").await?,
-        Proxy::start_on_replica(&url, &replica_a, &prefix, "proxy-2-replica-a").await?,
-        Proxy::start_on_replica(&url, &replica_b, &prefix, "proxy-3-replica-b").await?,
+        on_replica(&replica_a, "proxy-1-replica-a").await?,
+        on_replica(&replica_a, "proxy-2-replica-a").await?,
+        on_replica(&replica_b, "proxy-3-replica-b").await?,
     ];
     let mut upstreams = Vec::new();
     for i in 0..UPSTREAMS {
@@ -576,7 +585,7 @@ async fn run() -> anyhow::Result<bool> {
                 Duration::from_secs(30),
                 &format!("{} routes {host}", proxy.id),
                 || async move {
-                    let seen = proxy.get(host, "/").await?;
+                    let seen = proxy.route(host, "/").await?;
                     (seen.0 == 200).then_some(()).ok_or(format!("{seen:?}"))
                 },
             )
