@@ -1,4 +1,5 @@
-// Story: an admin brings their own certificate for one hostname. A chain whose names do
+// Story: an admin brings their own certificate for one hostname the overview lists as
+// covered by no certificate. A chain whose names do
 // not cover the hostname and a key that is not the leaf's are each refused beside the
 // field they concern, and nothing is stored; "Check" validates without storing; the right
 // pair is uploaded, listed with its expiry, and within seconds the proxy presents exactly
@@ -28,6 +29,9 @@ test("an uploaded certificate is checked field by field, then served by SNI", as
   await world.as("admin", async (admin) => {
     const { page } = admin;
     await logIn(page, ADMIN.username, ADMIN.password);
+    // The overview names the zone no certificate covers yet, linked to it.
+    await openSection(page, "Overview");
+    await page.getByRole("list", { name: "Zones no certificate covers" }).getByRole("link", { name: HOST }).waitFor();
     await openSection(page, "Domains");
     await page.getByText("None: the issued certificate serves up.test.").waitFor();
     await page.getByRole("button", { name: "Upload certificate for up.test" }).click();
@@ -67,6 +71,7 @@ test("an uploaded certificate is checked field by field, then served by SNI", as
     const peer = await stack.proxy.peerCertificate(HOST).catch(() => undefined);
     return peer?.fingerprint256 === good.fingerprint256 ? true : undefined;
   });
+  expect((await stack.admin.call("GET", "/certificates/uncovered")).json).toMatchObject({ items: [], total: 0 });
   const serving = (await stack.admin.call("GET", `/zones/${zoneId}/certificate`)).json as { certificate: { source: string; coverage: string } | null };
   expect(serving.certificate).toMatchObject({ source: "uploaded", coverage: "exact" });
 

@@ -8,6 +8,7 @@ import { formatAge, formatDate } from "@/lib/format";
 import { useHealth, type Health } from "@/lib/health";
 import { useDomainCount, useZoneCount, type Count } from "../api/counts";
 import { expiryWhy } from "../api/expiry";
+import { UNCOVERED_SHOWN, useUncovered } from "../api/uncovered";
 
 type Verdict = "up" | "down" | "unknown";
 
@@ -141,6 +142,32 @@ function ExpiringCertificates({ health }: { health: Health }) {
   );
 }
 
+/** Zones whose hostname no certificate covers: each links to its zone. */
+function UncoveredZones() {
+  const uncovered = useUncovered();
+  if (uncovered.isPending) return <Loading what="Looking for zones without a certificate" />;
+  if (uncovered.isError) return <ErrorState error={uncovered.error} title="Zones without a certificate could not be listed" retry={() => void uncovered.refetch()} />;
+  const { items, total, total_exact } = uncovered.data;
+  if (items.length === 0) return <Empty title="Every zone's hostname has a certificate" />;
+  return (
+    <div className="space-y-1 text-sm">
+      <p className="text-slate-700 dark:text-slate-300">
+        HTTPS handshakes for these hostnames fail until a certificate covering them is issued or uploaded
+        {total > items.length ? ` (the first ${UNCOVERED_SHOWN} of ${total_exact ? total.toLocaleString() : `${total.toLocaleString()}+`})` : ""}:
+      </p>
+      <ul aria-label="Zones no certificate covers" className="list-disc space-y-0.5 pl-5">
+        {items.map((u) => (
+          <li key={u.zone_id}>
+            <Link to={`/zones/${u.zone_id}`} className="break-all text-teal-700 underline dark:text-teal-400">
+              {u.hostname}
+            </Link>
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
 export function OverviewPage() {
   const health = useHealth();
   const zones = useZoneCount();
@@ -195,6 +222,12 @@ export function OverviewPage() {
               Certificates expiring soon
             </h2>
             <ExpiringCertificates health={health.data} />
+          </section>
+          <section aria-labelledby="uncovered" className="space-y-2">
+            <h2 id="uncovered" className="text-lg font-semibold">
+              Zones without a certificate
+            </h2>
+            <UncoveredZones />
           </section>
         </>
       )}
