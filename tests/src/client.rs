@@ -7,10 +7,13 @@
 //! followed, a 30 s overall timeout), and [`http_get`] / [`https_get`] wrap the common
 //! case of one GET read into a [`Response`]. Any other request (methods, headers, bodies)
 //! is built on [`client`] with [`url`] and read with [`Response::read`].
+//! [`presented_leaf`] is the TLS handshake alone: which certificate a server presents
+//! for an SNI name.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use http::{HeaderMap, StatusCode};
 
 /// Overall timeout of one request made through [`client`]; far above any test's needs,
@@ -102,6 +105,39 @@ pub async fn https_get(
         .send()
         .await?;
     Response::read(resp).await
+}
+
+/// The leaf certificate (DER) a TLS server at `addr` presents for the SNI name `host`,
+/// verified against the CA certificate(s) in `ca_pem` only: a certificate that does not
+/// chain to them or does not cover `host` is an error. Only the handshake; nothing is
+/// sent over the connection.
+pub async fn presented_leaf(addr: SocketAddr, host: &str, ca_pem: &str) -> anyhow::Result<Vec<u8>> {
+    use std::sync::Arc;
+    use tokio_rustls::TlsConnector;
+    use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+    use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+
+    let mut roots = RootCertStore::empty();
+    for ca in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(ca?)?;
+    }
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let tls = tokio::time::timeout(
+        REQUEST_TIMEOUT,
+        TlsConnector::from(Arc::new(config)).connect(ServerName::try_from(host.to_owned())?, tcp),
+    )
+    .await??;
+    let leaf = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
+    Ok(leaf
+        .context("the server presented no certificate")?
+        .as_ref()
+        .to_vec())
 }
 
 #[cfg(test)]

@@ -6,11 +6,11 @@
 //! own Redis key prefix — and cleans up after itself. It never flushes a shared Redis.
 //!
 //! One way to start each thing: [`stack::Stack::builder`] for a whole stack (panel,
-//! proxies, cert worker, Pebble, a private Redis topology or PostgreSQL pair by URL);
-//! [`proxy::ProxyOptions`] for a `switchyard-proxy`, [`stack::Panel`] for `panel-api`,
-//! [`cert_worker::CertWorkerOptions`] for `cert-worker`, [`sentinel::RedisProcess`] for a
-//! private `redis-server`, [`acme`] for Pebble and challtestsrv; binaries are found by
-//! [`bins::workspace_bin`].
+//! proxies, cert worker, Pebble, a private PostgreSQL primary with a standby, a private
+//! Redis topology by URL); [`proxy::ProxyOptions`] for a `switchyard-proxy`,
+//! [`stack::Panel`] for `panel-api`, [`cert_worker::CertWorkerOptions`] for
+//! `cert-worker`, [`sentinel::RedisProcess`] for a private `redis-server`, [`acme`] for
+//! Pebble and challtestsrv; binaries are found by [`bins::workspace_bin`].
 //!
 //! No test guesses a free port. Every service binds port 0 and reports the address it
 //! got (a log line, or [`ports::sockets_of`] for programs that do not say); Redis, which

@@ -149,6 +149,13 @@ impl ProxyOptions {
         self
     }
 
+    /// An HTTPS listener (the default of [`ProxyOptions::new`]; undoes
+    /// [`ProxyOptions::local`]).
+    pub fn https(mut self) -> Self {
+        self.https = true;
+        self
+    }
+
     /// `--redis-read-url`: read the routing data from this replica; `redis_url` (the
     /// primary or its Sentinel set) then only takes the proxy's status.
     pub fn read_url(mut self, url: &str) -> Self {

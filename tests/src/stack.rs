@@ -1,8 +1,10 @@
 //! The real binaries wired together as a user runs them: [`Stack::builder`] starts
 //! `panel-api` on a test database and Redis prefix of its own, any number of
-//! `switchyard-proxy` on the same prefix, and optionally a `cert-worker` with Pebble and
-//! pebble-challtestsrv; [`Panel`] is the one way to start the panel as a process, with
-//! typed calls for what tests do most (API keys, users, domains, grants, zones, health).
+//! `switchyard-proxy` on the same prefix, optionally a `cert-worker` with Pebble and
+//! pebble-challtestsrv, and optionally a private PostgreSQL primary with a streaming
+//! standby instead of the test database ([`StackBuilder::postgres_standby`]); [`Panel`]
+//! is the one way to start the panel as a process, with typed calls for what tests do
+//! most (API keys, users, DNS credentials, domains, certificates, grants, zones, health).
 //! Every service binds port 0 and reports the address it got; see [`crate::proxy`] and
 //! [`crate::cert_worker`] for the launchers.
 //!
@@ -25,6 +27,7 @@ use crate::acme::AcmeEnv;
 use crate::cert_worker::{CertWorker, CertWorkerOptions};
 use crate::eventually::eventually;
 use crate::postgres::TestDatabase;
+use crate::postgres_pair::PostgresPair;
 use crate::process::{Service, logged_fields};
 use crate::proxy::{Proxy, ProxyOptions};
 use crate::redis::TestRedis;
@@ -32,6 +35,9 @@ use crate::redis::TestRedis;
 /// How long a service may take to become ready (debug builds, migrations, a loaded
 /// 2-core machine).
 pub const READY_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The database a stack with [`StackBuilder::postgres_standby`] creates on its pair.
+pub const PAIR_DATABASE: &str = "switchyard";
 
 /// The first admin of every stack.
 pub const ADMIN: &str = "root";
@@ -238,6 +244,61 @@ impl Panel {
             .await
     }
 
+    /// `POST /domains` (201) whose certificate is validated with the DNS credential
+    /// `credential_id`.
+    pub async fn create_domain_with_credential(
+        &self,
+        key: &str,
+        name: &str,
+        credential_id: &Value,
+    ) -> anyhow::Result<Value> {
+        let body = serde_json::json!({"name": name, "dns_credential_id": credential_id});
+        self.expect(reqwest::Method::POST, "/domains", key, Some(body), 201)
+            .await
+    }
+
+    /// `POST /dns-credentials` (201): a `manual` credential (the operator publishes the
+    /// TXT records the certificate shows as `manual_dns`).
+    pub async fn create_manual_dns_credential(
+        &self,
+        key: &str,
+        name: &str,
+    ) -> anyhow::Result<Value> {
+        let body = serde_json::json!({"name": name, "provider": "manual"});
+        self.expect(
+            reqwest::Method::POST,
+            "/dns-credentials",
+            key,
+            Some(body),
+            201,
+        )
+        .await
+    }
+
+    /// `GET /domains/{id}/certificate` (200): the domain's wildcard certificate.
+    pub async fn domain_certificate(&self, key: &str, domain_id: &str) -> anyhow::Result<Value> {
+        self.expect(
+            reqwest::Method::GET,
+            &format!("/domains/{domain_id}/certificate"),
+            key,
+            None,
+            200,
+        )
+        .await
+    }
+
+    /// `GET /zones/{id}/certificate` (200): the certificate the zone's hostname gets.
+    pub async fn zone_certificate(&self, key: &str, zone_id: &str) -> anyhow::Result<Value> {
+        self.expect(
+            reqwest::Method::GET,
+            &format!("/zones/{zone_id}/certificate"),
+            key,
+            None,
+            200,
+        )
+        .await
+    }
+
     /// `POST /grants` (201): `user_id` may `level` (`view`, `edit`) `domain_id`.
     pub async fn grant(
         &self,
@@ -331,6 +392,7 @@ pub struct StackBuilder {
     acme: bool,
     redis: RedisSource,
     database_url: Option<String>,
+    postgres_standby: bool,
     panel_args: Vec<String>,
 }
 
@@ -403,6 +465,16 @@ impl StackBuilder {
         self
     }
 
+    /// A private PostgreSQL primary with a streaming standby ([`PostgresPair`],
+    /// [`Stack::postgres`]) instead of a test database on the shared server: every
+    /// service gets the pair's multi-host URL for the database [`PAIR_DATABASE`] (the
+    /// primary first, `target_session_attrs=read-write`), so a promoted standby takes
+    /// over. Replaces [`StackBuilder::database_url`].
+    pub fn postgres_standby(mut self) -> Self {
+        self.postgres_standby = true;
+        self
+    }
+
     /// A further panel argument (a flag replaces its default).
     pub fn panel_arg(mut self, arg: &str) -> Self {
         self.panel_args.push(arg.to_owned());
@@ -412,13 +484,18 @@ impl StackBuilder {
     /// Starts everything and waits until the panel answers, every proxy is ready and
     /// the cert worker listens.
     pub async fn build(self) -> anyhow::Result<Stack> {
-        let (database, database_url) = match self.database_url {
-            Some(url) => (None, url),
-            None => {
-                let database = TestDatabase::create().await?;
-                let url = database.url().to_owned();
-                (Some(database), url)
+        let (mut database, mut postgres) = (None, None);
+        let database_url = match (self.postgres_standby, self.database_url) {
+            (true, _) => {
+                let pair = PostgresPair::start().await?;
+                pair.create_database(PAIR_DATABASE).await?;
+                postgres.insert(pair).multi_host_url(PAIR_DATABASE)
             }
+            (false, Some(url)) => url,
+            (false, None) => database
+                .insert(TestDatabase::create().await?)
+                .url()
+                .to_owned(),
         };
         let (redis, redis_url, prefix) = match self.redis {
             RedisSource::Shared => {
@@ -458,6 +535,7 @@ impl StackBuilder {
             cert_worker,
             acme,
             database,
+            postgres,
             redis,
             database_url,
             redis_url,
@@ -475,6 +553,9 @@ pub struct Stack {
     pub acme: Option<AcmeEnv>,
     /// The test database, unless the stack was given one ([`StackBuilder::database_url`]).
     pub database: Option<TestDatabase>,
+    /// The primary and its standby, with [`StackBuilder::postgres_standby`] (stopped
+    /// and removed when the stack is dropped).
+    pub postgres: Option<PostgresPair>,
     /// The prefix on the shared Redis, unless given a URL ([`StackBuilder::redis_url`]).
     pub redis: Option<TestRedis>,
     pub database_url: String,
@@ -491,6 +572,7 @@ impl Stack {
             acme: false,
             redis: RedisSource::Shared,
             database_url: None,
+            postgres_standby: false,
             panel_args: Vec::new(),
         }
     }
@@ -512,9 +594,11 @@ impl Stack {
         Ok(self.proxies.last().expect("just pushed"))
     }
 
-    /// Stops every process, then removes the stack's database and Redis keys.
+    /// Stops every process, then removes the stack's database (or PostgreSQL pair) and
+    /// Redis keys.
     pub async fn finish(self) -> anyhow::Result<()> {
         drop((self.panel, self.proxies, self.cert_worker, self.acme));
+        drop(self.postgres);
         if let Some(redis) = self.redis {
             redis.cleanup().await?;
         }

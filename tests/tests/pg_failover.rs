@@ -1,6 +1,7 @@
 //! PostgreSQL failover (issue 18, item 4): the real `panel-api` and `cert-worker`
-//! binaries on a private primary with a streaming standby ([`PostgresPair`]), both given
-//! the libpq multi-host URL with `target_session_attrs=read-write`. The primary is
+//! binaries on a private primary with a streaming standby (a stack with
+//! `postgres_standby`), both given the libpq multi-host URL with
+//! `target_session_attrs=read-write`. The primary is
 //! stopped the hard way and the standby promoted: during the switch the panel is in
 //! degraded mode (reads from Redis, writes 503 in the API's error shape); after it the
 //! panel leaves degraded mode by itself, writes work, and every write acknowledged before
@@ -13,9 +14,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait as _, Database, DbBackend, Stateme
 use serde_json::{Value, json};
 use switchyard_tests::cert_worker::{CertWorker, CertWorkerOptions};
 use switchyard_tests::eventually::eventually;
-use switchyard_tests::postgres_pair::PostgresPair;
-use switchyard_tests::redis::TestRedis;
-use switchyard_tests::stack::{ADMIN, ADMIN_PASSWORD, Panel};
+use switchyard_tests::stack::{PAIR_DATABASE, Panel, Stack};
 
 /// Generous for a loaded 2-core machine; the panel probes every second and retries the
 /// host list at most every 4 s (`switchyard_db::RETRY_MAX`).
@@ -80,12 +79,10 @@ async fn last_success(http: &reqwest::Client, admin: std::net::SocketAddr) -> Re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn primary_stopped_and_standby_promoted_degrades_then_recovers_losing_nothing()
 -> anyhow::Result<()> {
-    let mut pair = PostgresPair::start().await?;
-    pair.create_database("switchyard").await?;
-    let url = pair.multi_host_url("switchyard");
-    let redis = TestRedis::new().await?;
-    let mut panel = Panel::start(&url, redis.url(), redis.prefix()).await?;
-    let admin = panel.key(ADMIN, ADMIN_PASSWORD).await?;
+    let mut stack = Stack::builder().postgres_standby().build().await?;
+    let admin = stack.admin_key().await?;
+    let (panel, url) = (&stack.panel, &stack.database_url);
+    let pair = stack.postgres.as_mut().expect("a pair");
 
     // Writes through the panel, each acknowledged (201).
     panel
@@ -108,7 +105,7 @@ async fn primary_stopped_and_standby_promoted_degrades_then_recovers_losing_noth
     // The domain's certificate order is put off a day: the worker's passes then only
     // read the queue, and what this test watches is whether they succeed.
     let primary = Database::connect({
-        let mut o = ConnectOptions::new(pair.primary_url("switchyard"));
+        let mut o = ConnectOptions::new(pair.primary_url(PAIR_DATABASE));
         o.max_connections(1).sqlx_logging(false);
         o
     })
@@ -122,7 +119,7 @@ async fn primary_stopped_and_standby_promoted_degrades_then_recovers_losing_noth
     let CertWorker {
         service: mut worker,
         admin: worker_admin,
-    } = CertWorkerOptions::new(&url, redis.url(), redis.prefix())
+    } = CertWorkerOptions::new(url, &stack.redis_url, &stack.prefix)
         .launch()
         .await?;
     let http = reqwest::Client::builder().no_proxy().build()?;
@@ -143,7 +140,7 @@ async fn primary_stopped_and_standby_promoted_degrades_then_recovers_losing_noth
 
     // During the switch: degraded mode, by itself.
     let degraded = eventually(SWITCH_DEADLINE, "the panel reads from Redis", || async {
-        let list = get_zones(&panel, &admin).await?;
+        let list = get_zones(panel, &admin).await?;
         match list["degraded"].as_bool() {
             Some(true) => Ok(list),
             _ => Err(format!("not degraded yet: {list}")),
@@ -204,7 +201,7 @@ async fn primary_stopped_and_standby_promoted_degrades_then_recovers_losing_noth
         SWITCH_DEADLINE,
         "the panel reads from PostgreSQL again",
         || async {
-            let list = get_zones(&panel, &admin).await?;
+            let list = get_zones(panel, &admin).await?;
             match list.get("degraded") {
                 None => Ok(()),
                 Some(_) => Err(format!("still degraded: {list}")),
@@ -237,15 +234,13 @@ async fn primary_stopped_and_standby_promoted_degrades_then_recovers_losing_noth
         )
         .await?;
     // Nothing acknowledged before the stop is lost: every zone, from PostgreSQL.
-    let list = get_zones(&panel, &admin)
-        .await
-        .map_err(anyhow::Error::msg)?;
+    let list = get_zones(panel, &admin).await.map_err(anyhow::Error::msg)?;
     let mut expected = acknowledged.clone();
     expected.push("after.failover.test".to_owned());
     expected.sort();
     assert_eq!(hostnames(&list), expected, "{list}");
     let promoted = Database::connect({
-        let mut o = ConnectOptions::new(pair.standby_url("switchyard"));
+        let mut o = ConnectOptions::new(pair.standby_url(PAIR_DATABASE));
         o.max_connections(1).sqlx_logging(false);
         o
     })
@@ -301,7 +296,6 @@ async fn primary_stopped_and_standby_promoted_degrades_then_recovers_losing_noth
     );
 
     worker.stop().await?;
-    panel.service.stop().await?;
-    redis.cleanup().await?;
-    Ok(())
+    stack.panel.service.stop().await?;
+    stack.finish().await
 }

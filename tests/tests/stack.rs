@@ -6,11 +6,17 @@
 //!   switches traffic; a delete gives 404; another user can neither see nor touch it.
 //! - Two proxies on one Redis converge on the same version after a burst of 1,000
 //!   writes through the API.
+//! - With the cert worker and Pebble: a domain on a `manual` DNS credential gets its
+//!   wildcard certificate once the operator publishes the TXT records the panel shows;
+//!   the panel reports it active and serving the zone, and the proxy presents exactly
+//!   that certificate by SNI.
 
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use reqwest::Method;
 use serde_json::{Value, json};
+use switchyard_tests::client;
 use switchyard_tests::eventually::eventually;
 use switchyard_tests::proxy::Proxy;
 use switchyard_tests::stack::{Auth, Stack, zone_body};
@@ -330,5 +336,168 @@ async fn health_reports_every_proxy_live_shortly_after_a_write() -> anyhow::Resu
             );
         }
     }
+    stack.finish().await
+}
+
+/// Polls `GET /domains/{id}/certificate` (a minute at most: a debug cert worker, Pebble)
+/// until `ready` accepts it; the cert worker's log is in the error.
+async fn certificate_until(
+    stack: &Stack,
+    key: &str,
+    domain_id: &str,
+    what: &str,
+    ready: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Value> {
+    eventually(
+        Duration::from_secs(60),
+        &format!("the domain's certificate: {what}"),
+        || async {
+            let cert = stack
+                .panel
+                .domain_certificate(key, domain_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            match ready(&cert) {
+                true => Ok(cert),
+                false => Err(cert.to_string()),
+            }
+        },
+    )
+    .await
+    .with_context(|| {
+        let worker = stack.cert_worker.as_ref();
+        worker.map(|w| w.log_tail(30)).unwrap_or_default()
+    })
+}
+
+/// The operator's path to HTTPS with a `manual` DNS credential, every service a real
+/// process: the panel shows the TXT records the cert worker's order waits for, the
+/// operator publishes them (in challtestsrv, Pebble's DNS), and the certificate becomes
+/// active, covers the zone, and is what the proxy presents for the zone's hostname.
+#[tokio::test]
+async fn a_manual_dns_domain_gets_its_certificate_issued_and_served_by_sni() -> anyhow::Result<()> {
+    const DOMAIN: &str = "stack-manual.com";
+    const HOST: &str = "app.stack-manual.com";
+    let stack = Stack::builder()
+        .proxy(|o| o.https())
+        .acme()
+        .cert_worker()
+        .build()
+        .await?;
+    let (panel, proxy) = (&stack.panel, &stack.proxies[0]);
+    let acme = stack.acme.as_ref().context("the stack's Pebble")?;
+    let upstream = Upstream::echo("tls").await;
+    let admin = stack.admin_key().await?;
+
+    let credential = panel
+        .create_manual_dns_credential(&admin, "operator publishes")
+        .await?;
+    let domain = panel
+        .create_domain_with_credential(&admin, DOMAIN, &credential["id"])
+        .await?;
+    let domain_id = domain["id"].as_str().context("the domain's id")?;
+    let created = panel.create_zone(&admin, zone(HOST, &upstream)).await?;
+    let zone_id = created["id"].as_str().context("the zone's id")?;
+    let root = acme.pebble.issuing_root().await?;
+
+    // The order waits for the operator: the panel says what to publish where.
+    let waiting = certificate_until(&stack, &admin, domain_id, "manual_dns is shown", |c| {
+        !c["manual_dns"].is_null()
+    })
+    .await?;
+    let manual = &waiting["manual_dns"];
+    assert_eq!(
+        manual["name"],
+        format!("_acme-challenge.{DOMAIN}"),
+        "{manual}"
+    );
+    let values = manual["values"].as_array().context("manual_dns.values")?;
+    assert_eq!(
+        values.len(),
+        2,
+        "one value each for *.{DOMAIN} and {DOMAIN}: {manual}"
+    );
+    assert_eq!(waiting["status"], "pending", "{waiting}");
+    let uncovered = panel.zone_certificate(&admin, zone_id).await?;
+    assert_eq!(uncovered["certificate"], Value::Null, "{uncovered}");
+    assert!(
+        client::presented_leaf(proxy.https(), HOST, &root)
+            .await
+            .is_err(),
+        "no certificate for {HOST} before issuance"
+    );
+
+    for value in values {
+        let value = value.as_str().context("a TXT value")?;
+        acme.dns
+            .set_txt(&format!("_acme-challenge.{DOMAIN}"), value)
+            .await?;
+    }
+    let active = certificate_until(&stack, &admin, domain_id, "status active", |c| {
+        c["status"] == "active"
+    })
+    .await?;
+    assert_eq!(
+        active["names"],
+        json!([format!("*.{DOMAIN}"), DOMAIN]),
+        "{active}"
+    );
+    assert_eq!(
+        active["manual_dns"],
+        Value::Null,
+        "nothing left to publish: {active}"
+    );
+    assert_eq!(active["last_error"], Value::Null, "{active}");
+    assert!(active["not_after"].is_string(), "{active}");
+
+    // The panel: the zone's hostname is served by this certificate, through its wildcard.
+    let served = panel.zone_certificate(&admin, zone_id).await?;
+    let serving = &served["certificate"];
+    assert_eq!(serving["source"], "issued", "{served}");
+    assert_eq!(serving["id"], active["id"], "{served}");
+    assert_eq!(serving["coverage"], "wildcard", "{served}");
+    assert_eq!(serving["not_after"], active["not_after"], "{served}");
+
+    // The proxy presents exactly the stored certificate for the zone's hostname and for
+    // the apex (the leaf published in Redis), and a client trusting only Pebble's root
+    // reaches the upstream through it.
+    let redis = stack.redis.as_ref().context("a prefix on the test Redis")?;
+    let mut published = redis.store().certs(&[format!("*.{DOMAIN}")]).await?;
+    let record = published
+        .remove(0)
+        .1
+        .context("the certificate's key in Redis")??;
+    let stored_leaf = {
+        use tokio_rustls::rustls::pki_types::CertificateDer;
+        use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+        CertificateDer::pem_slice_iter(record.chain_pem.as_bytes())
+            .next()
+            .context("a leaf in the stored chain")??
+            .as_ref()
+            .to_vec()
+    };
+    for name in [HOST, DOMAIN] {
+        let leaf = eventually(
+            Duration::from_secs(10),
+            &format!("the proxy presents a certificate for {name}"),
+            || async {
+                client::presented_leaf(proxy.https(), name, &root)
+                    .await
+                    .map_err(|e| format!("{e:#}"))
+            },
+        )
+        .await
+        .with_context(|| proxy.log_tail())?;
+        assert!(
+            leaf == stored_leaf,
+            "{name}: the proxy presents another certificate"
+        );
+    }
+    let reply = client::https_get(proxy.https(), HOST, "/", &root).await?;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.header(switchyard_tests::upstream::UPSTREAM_HEADER),
+        Some("tls")
+    );
     stack.finish().await
 }
