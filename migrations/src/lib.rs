@@ -32,6 +32,7 @@ mod m20261206_000008_host_certificates;
 mod m20261206_000009_uploaded_certificates;
 mod m20261207_000020_dns_checks;
 mod m20261207_000030_certificate_renewal_info;
+mod m20261207_000040_domain_certificates;
 
 // The sea-orm convention: callers write `use migrations::{Migrator, MigratorTrait};`.
 pub use sea_orm_migration::prelude::*;
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000009_uploaded_certificates::Migration),
             Box::new(m20261207_000020_dns_checks::Migration),
             Box::new(m20261207_000030_certificate_renewal_info::Migration),
+            Box::new(m20261207_000040_domain_certificates::Migration),
         ]
     }
 }
