@@ -128,15 +128,33 @@ pub async fn replace_account_credentials<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Whether a DNS-automated domain (one with a DNS credential) covers the hostname `{h}`
-/// with its wildcard certificate: the domain itself, or one label below it (`*.d`);
-/// `{issued}` narrows the domains to those whose wildcard is issued. Two `IN` lists
-/// rather than a join with `OR`, so PostgreSQL hashes the (few) domains once instead of
-/// scanning them per hostname.
+/// Whether a DNS-automated domain covers the hostname `{h}` with its wildcard
+/// certificate: the domain itself, or one label below it (`*.d`). DNS-automated: it has
+/// a DNS credential and chose wildcard certificates (`certificates = 'wildcard'`; a
+/// `per_host` domain's names all get their own, whatever its credential). `{issued}`
+/// narrows the domains to those whose wildcard is issued. Two `IN` lists rather than a
+/// join with `OR`, so PostgreSQL hashes the (few) domains once instead of scanning them
+/// per hostname.
 const COVERED_BY_DNS_DOMAIN: &str = "(
-    {h} IN (SELECT cd.name FROM domains cd WHERE cd.dns_credential_id IS NOT NULL {issued})
+    {h} IN (SELECT cd.name FROM domains cd WHERE {automated} {issued})
     OR substring({h} from position('.' in {h}) + 1)
-       IN (SELECT cd.name FROM domains cd WHERE cd.dns_credential_id IS NOT NULL {issued}))";
+       IN (SELECT cd.name FROM domains cd WHERE {automated} {issued}))";
+
+/// A domain (`cd`) whose wildcard is DNS-automated: see [`COVERED_BY_DNS_DOMAIN`].
+const DNS_AUTOMATED: &str = "cd.dns_credential_id IS NOT NULL AND cd.certificates = 'wildcard'";
+
+/// Whether the certificate `{c}` (a table name or alias) is wanted: any per-host one, and a domain's wildcard unless
+/// the domain chose `per_host` certificates — such a wildcard is neither ordered nor
+/// renewed (an issued one keeps serving until it expires, so switching to `per_host`
+/// leaves nothing dark while the hosts' own are ordered), and is wanted again when the
+/// domain switches back.
+const WANTED: &str = "({c}.hostname IS NOT NULL
+    OR NOT EXISTS (SELECT 1 FROM domains wd
+                   WHERE wd.id = {c}.domain_id AND wd.certificates = 'per_host'))";
+
+fn wanted(certificate: &str) -> String {
+    WANTED.replace("{c}", certificate)
+}
 
 fn covered_by_dns_domain(hostname: &str, issued_only: bool) -> String {
     let issued = if issued_only {
@@ -147,13 +165,14 @@ fn covered_by_dns_domain(hostname: &str, issued_only: bool) -> String {
         ""
     };
     COVERED_BY_DNS_DOMAIN
+        .replace("{automated}", DNS_AUTOMATED)
         .replace("{h}", hostname)
         .replace("{issued}", issued)
 }
 
 /// The decision of which exact hostnames get a certificate of their own (HTTP-01):
 /// every hostname of a zone that has no wildcard label and that no DNS-automated domain
-/// covers. Adds a `pending` row for each one that has none; returns the new rows.
+/// covers (so every one under a domain that chose `per_host` certificates). Adds a `pending` row for each one that has none; returns the new rows.
 /// One statement, safe for instances running it at once (`ON CONFLICT`): a scan of the
 /// zones' distinct hostnames, 0.25 s at 100,000 zones when nothing is new.
 pub async fn add_host_certificates(db: &DatabaseConnection) -> Result<Vec<Uuid>, DbErr> {
@@ -187,8 +206,8 @@ pub struct Retired {
 
 /// The per-host certificates to retire, in `txn`: no zone has their hostname any more
 /// (zones or their domain were deleted), or a DNS-automated domain's *issued* wildcard
-/// covers it now (a credential was added; until the wildcard exists, the host keeps its
-/// own). Each row comes with its claim taken for the life of `txn` ([`Claim`]'s lock),
+/// covers it now (a credential was added, or the domain switched from `per_host` to
+/// `wildcard`; until the wildcard exists, the host keeps its own). Each row comes with its claim taken for the life of `txn` ([`Claim`]'s lock),
 /// so a certificate an instance is ordering right now is left for a later sweep.
 pub async fn retirable_host_certificates(txn: &DatabaseTransaction) -> Result<Vec<Retired>, DbErr> {
     txn.query_all_raw(stmt(
@@ -226,12 +245,13 @@ pub async fn delete_certificates(txn: &DatabaseTransaction, ids: &[Uuid]) -> Res
     Ok(())
 }
 
-/// Certificates whose next attempt is due, oldest first.
+/// Certificates whose next attempt is due, oldest first; only [`WANTED`] ones.
 pub async fn due(db: &DatabaseConnection, limit: usize) -> Result<Vec<Uuid>, DbErr> {
     certificates::Entity::find()
         .select_only()
         .column(certificates::Column::Id)
         .filter(certificates::Column::Status.ne("active"))
+        .filter(Expr::cust(wanted("certificates")))
         .filter(Expr::col(certificates::Column::NextAttemptAt).lte(Expr::current_timestamp()))
         .order_by_asc(certificates::Column::NextAttemptAt)
         .limit(limit as u64)
@@ -440,17 +460,21 @@ pub async fn record_manual_wait(
 /// ([`crate::schedule::renewal_due`]: less than a third of the lifetime left); unknown
 /// dates and expired certificates are always due. One statement, so 10,000
 /// certificates take milliseconds and two instances sweeping at once cannot
-/// double-transition a row.
+/// double-transition a row. Only [`WANTED`] certificates: a `per_host` domain's wildcard
+/// stays as it is until it expires.
 pub async fn renewal_sweep(db: &DatabaseConnection) -> Result<Vec<Uuid>, DbErr> {
     db.query_all_raw(stmt(
-        "UPDATE certificates SET status = 'renewing', attempts = 0, next_attempt_at = now(),
-            last_error = NULL, updated_at = now()
-         WHERE status = 'active'
-           AND (not_before IS NULL OR not_after IS NULL OR not_after <= not_before
-                OR not_after <= now()
-                OR CASE WHEN ari_renew_at IS NOT NULL THEN ari_renew_at <= now()
-                        ELSE not_after - (not_after - not_before) / 3 <= now() END)
-         RETURNING id",
+        &format!(
+            "UPDATE certificates SET status = 'renewing', attempts = 0, next_attempt_at = now(),
+                last_error = NULL, updated_at = now()
+             WHERE status = 'active' AND {}
+               AND (not_before IS NULL OR not_after IS NULL OR not_after <= not_before
+                    OR not_after <= now()
+                    OR CASE WHEN ari_renew_at IS NOT NULL THEN ari_renew_at <= now()
+                            ELSE not_after - (not_after - not_before) / 3 <= now() END)
+             RETURNING id",
+            wanted("certificates")
+        ),
         vec![],
     ))
     .await?

@@ -1,8 +1,8 @@
 //! Per-host certificates by HTTP-01, end to end: two real proxies behind a relay that
 //! alternates connections between them (a load balancer in miniature), Pebble validating
 //! through that relay, challtestsrv resolving every name to 127.0.0.1. For the zones of
-//! a domain without DNS credential, the worker orders one certificate per exact
-//! hostname, publishes the answers through Redis, and whichever proxy Pebble reaches
+//! a domain without DNS credential — or one with a credential that chose `per_host`
+//! certificates — the worker orders one certificate per exact hostname, publishes the answers through Redis, and whichever proxy Pebble reaches
 //! answers; the certificates land in Redis, both proxies serve them by SNI (before a
 //! wildcard that also covers the names), and no challenge is left behind.
 //!
@@ -57,9 +57,28 @@ async fn worker(
     support::worker(config).await
 }
 
+/// How the test domain's names are left to HTTP-01.
+#[derive(Clone, Copy, PartialEq)]
+enum Choice {
+    /// No DNS credential: the wildcard waits for one (and says so).
+    NoCredential,
+    /// A DNS credential, and `certificates = 'per_host'`: the wildcard is never ordered.
+    PerHost,
+}
+
 #[tokio::test]
 async fn hostnames_without_dns_automation_are_issued_by_http01_through_two_proxies()
 -> anyhow::Result<()> {
+    issued_by_http01_through_two_proxies(Choice::NoCredential).await
+}
+
+#[tokio::test]
+async fn a_per_host_domain_with_a_dns_credential_gets_http01_certificates_and_no_wildcard_order()
+-> anyhow::Result<()> {
+    issued_by_http01_through_two_proxies(Choice::PerHost).await
+}
+
+async fn issued_by_http01_through_two_proxies(choice: Choice) -> anyhow::Result<()> {
     let database = TestDatabase::create().await?;
     let conn = support::migrated(&database).await?;
     let redis = TestRedis::new().await?;
@@ -74,11 +93,22 @@ async fn hostnames_without_dns_automation_are_issued_by_http01_through_two_proxi
     let pebble = Pebble::start_with_http_port(dns.dns_addr(), relay.addr().port()).await?;
     let env = AcmeEnv { pebble, dns };
 
-    // shop.example.net has no DNS credential; two exact hostnames, one of them with two
-    // zones (two path prefixes), and a wildcard zone no HTTP-01 order can cover.
+    // shop.example.net has no DNS credential (or has one and chose per-host
+    // certificates); two exact hostnames, one of them with two zones (two path
+    // prefixes), and a wildcard zone no HTTP-01 order can cover.
     let domain = "shop.example.net";
-    let wildcard_id = support::insert_certificate(&conn, domain, None, "pending").await?;
+    let credential = match choice {
+        Choice::NoCredential => None,
+        Choice::PerHost => Some(support::insert_credential(&conn, "manual", None, None).await?),
+    };
+    let wildcard_id = support::insert_certificate(&conn, domain, credential, "pending").await?;
     let domain_id = support::domain_of(&conn, wildcard_id).await?;
+    if choice == Choice::PerHost {
+        conn.execute_unprepared(&format!(
+            "UPDATE domains SET certificates = 'per_host' WHERE id = '{domain_id}'"
+        ))
+        .await?;
+    }
     for (host, prefix) in [
         ("shop.example.net", ""),
         ("www.shop.example.net", ""),
@@ -98,13 +128,29 @@ async fn hostnames_without_dns_automation_are_issued_by_http01_through_two_proxi
     let names: Vec<&str> = hosts.iter().map(|(h, _, _)| h.as_str()).collect();
     assert_eq!(names, ["shop.example.net", "www.shop.example.net"]);
 
-    // The wildcard still needs DNS-01 and says what happens meanwhile.
-    outcomes.sort_by_key(|(id, _)| *id != wildcard_id);
-    let Outcome::Failed(why) = &outcomes[0].1 else {
-        panic!("{outcomes:?}")
-    };
-    assert!(why.contains("no DNS credential"), "{why}");
-    assert!(why.contains("HTTP-01"), "{why}");
+    match choice {
+        // The wildcard still needs DNS-01 and says what happens meanwhile.
+        Choice::NoCredential => {
+            outcomes.sort_by_key(|(id, _)| *id != wildcard_id);
+            let Outcome::Failed(why) = &outcomes[0].1 else {
+                panic!("{outcomes:?}")
+            };
+            assert!(why.contains("no DNS credential"), "{why}");
+            assert!(why.contains("HTTP-01"), "{why}");
+        }
+        // The wildcard is not ordered at all, credential or not: no attempt, no order,
+        // still pending as the panel made it.
+        Choice::PerHost => {
+            assert!(
+                outcomes.iter().all(|(id, _)| *id != wildcard_id),
+                "{outcomes:?}"
+            );
+            assert_eq!(support::orders_of(&conn, wildcard_id).await?, 0);
+            let row = support::cert_row(&conn, wildcard_id).await?;
+            assert_eq!(row.status, "pending");
+            assert_eq!(row.attempts, 0);
+        }
+    }
     for (host, id, status) in &hosts {
         assert!(
             outcomes.contains(&(*id, Outcome::Issued)),
@@ -209,15 +255,7 @@ async fn per_host_certificates_follow_the_zones_and_dns_automation() -> anyhow::
     // An issued per-host certificate is in Redis; its zone goes: the row and the key go.
     let a_cert = hosts[0].1;
     let mut publish = ChangeSet::new();
-    publish.put_cert(&{
-        let cert = self_signed(&["a.manual.example"]);
-        let json = serde_json::json!({
-            "name": "a.manual.example", "names": ["a.manual.example"],
-            "chain_pem": cert.chain_pem, "key_pem": cert.key_pem,
-            "not_before": "2026-01-01T00:00:00Z", "not_after": "2036-01-01T00:00:00Z"
-        });
-        CertRecord::from_json("a.manual.example", json.to_string().as_bytes())?
-    });
+    publish.put_cert(&host_record("a.manual.example")?);
     redis.store().apply(&publish).await?;
     conn.execute_unprepared(&format!(
         "UPDATE certificates SET status = 'active', chain_pem = 'x', not_before = now(), \
@@ -285,6 +323,132 @@ async fn per_host_certificates_follow_the_zones_and_dns_automation() -> anyhow::
         .await?;
     assert_eq!(worker.sync_host_certificates().await?, (0, 1));
     assert!(support::host_certificates(&conn).await?.is_empty());
+
+    conn.close().await?;
+    redis.cleanup().await?;
+    database.drop_now().await
+}
+
+/// A self-signed record for the exact hostname `name`, as the worker publishes one.
+fn host_record(name: &str) -> anyhow::Result<CertRecord> {
+    let cert = self_signed(&[name]);
+    let json = serde_json::json!({
+        "name": name, "names": [name],
+        "chain_pem": cert.chain_pem, "key_pem": cert.key_pem,
+        "not_before": "2026-01-01T00:00:00Z", "not_after": "2036-01-01T00:00:00Z"
+    });
+    Ok(CertRecord::from_json(name, json.to_string().as_bytes())?)
+}
+
+async fn set_choice(
+    conn: &sea_orm::DatabaseConnection,
+    domain: uuid::Uuid,
+    choice: &str,
+) -> anyhow::Result<()> {
+    conn.execute_unprepared(&format!(
+        "UPDATE domains SET certificates = '{choice}' WHERE id = '{domain}'"
+    ))
+    .await?;
+    Ok(())
+}
+
+/// A domain with a DNS credential switching its certificate choice. To `per_host`: each
+/// exact hostname gets its own, while the issued wildcard is kept (serving until the
+/// hosts' own exist, and after) but neither renewed nor ordered. Back to `wildcard`: the
+/// wildcard is renewed and ordered again, and the hosts' own retire (their keys leaving
+/// Redis) once it is issued, not before.
+#[tokio::test]
+async fn a_domain_switches_between_wildcard_and_per_host_certificates() -> anyhow::Result<()> {
+    let env = AcmeEnv::start().await?;
+    let database = TestDatabase::create().await?;
+    let conn = support::migrated(&database).await?;
+    let redis = TestRedis::new().await?;
+    let worker = worker(&env, &database, &redis).await;
+    let due = || switchyard_cert_worker::db::due(worker.db(), 100);
+
+    let credential = support::insert_credential(&conn, "manual", None, None).await?;
+    let wildcard =
+        support::insert_certificate(&conn, "both.example", Some(credential), "pending").await?;
+    let domain = support::domain_of(&conn, wildcard).await?;
+    for host in ["both.example", "www.both.example", "*.both.example"] {
+        support::insert_zone(&conn, domain, host, "").await?;
+    }
+    // The wildcard is issued, with a third of its life left or less (due for renewal).
+    conn.execute_unprepared(&format!(
+        "UPDATE certificates SET status = 'active', chain_pem = 'x', \
+         not_before = now() - interval '80 days', not_after = now() + interval '10 days' \
+         WHERE id = '{wildcard}'"
+    ))
+    .await?;
+    // `wildcard` (the default): it covers both names; nothing of their own.
+    assert_eq!(worker.sync_host_certificates().await?, (0, 0));
+
+    // `per_host`: both exact hostnames get their own (the `*` zone none); the wildcard
+    // stays, active, and is not renewed.
+    set_choice(&conn, domain, "per_host").await?;
+    assert_eq!(worker.sync_host_certificates().await?, (2, 0));
+    let hosts = support::host_certificates(&conn).await?;
+    let names: Vec<&str> = hosts.iter().map(|(h, _, _)| h.as_str()).collect();
+    assert_eq!(names, ["both.example", "www.both.example"]);
+    assert_eq!(
+        switchyard_cert_worker::db::renewal_sweep(worker.db()).await?,
+        Vec::<uuid::Uuid>::new()
+    );
+    assert_eq!(support::status(&conn, wildcard).await?, "active");
+    let now_due = due().await?;
+    assert!(
+        hosts.iter().all(|(_, id, _)| now_due.contains(id)),
+        "{now_due:?}"
+    );
+    assert!(!now_due.contains(&wildcard), "{now_due:?}");
+    // Not even a wildcard whose renewal had begun is ordered.
+    conn.execute_unprepared(&format!(
+        "UPDATE certificates SET status = 'renewing', next_attempt_at = now() \
+         WHERE id = '{wildcard}'"
+    ))
+    .await?;
+    assert!(!due().await?.contains(&wildcard));
+    // The hosts' own are issued and published; the wildcard meanwhile expires.
+    let mut publish = ChangeSet::new();
+    for (host, id, _) in &hosts {
+        publish.put_cert(&host_record(host)?);
+        conn.execute_unprepared(&format!(
+            "UPDATE certificates SET status = 'active', chain_pem = 'x', not_before = now(), \
+             not_after = now() + interval '90 days' WHERE id = '{id}'"
+        ))
+        .await?;
+    }
+    redis.store().apply(&publish).await?;
+    conn.execute_unprepared(&format!(
+        "UPDATE certificates SET status = 'active', \
+         not_before = now() - interval '91 days', not_after = now() - interval '1 day' \
+         WHERE id = '{wildcard}'"
+    ))
+    .await?;
+    assert_eq!(worker.sync_host_certificates().await?, (0, 0));
+
+    // Back to `wildcard`: it is renewed (so due) again; the hosts keep their own while
+    // it is not issued...
+    set_choice(&conn, domain, "wildcard").await?;
+    assert_eq!(
+        switchyard_cert_worker::db::renewal_sweep(worker.db()).await?,
+        [wildcard]
+    );
+    assert!(due().await?.contains(&wildcard));
+    assert_eq!(worker.sync_host_certificates().await?, (0, 0));
+    // ...and retire once it is: rows and Redis keys.
+    conn.execute_unprepared(&format!(
+        "UPDATE certificates SET status = 'active', not_before = now(), \
+         not_after = now() + interval '90 days' WHERE id = '{wildcard}'"
+    ))
+    .await?;
+    assert_eq!(worker.sync_host_certificates().await?, (0, 2));
+    assert!(support::host_certificates(&conn).await?.is_empty());
+    let stored = redis
+        .store()
+        .certs(&["both.example".to_owned(), "www.both.example".to_owned()])
+        .await?;
+    assert!(stored.iter().all(|(_, r)| r.is_none()), "{stored:?}");
 
     conn.close().await?;
     redis.cleanup().await?;

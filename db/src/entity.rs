@@ -63,6 +63,9 @@ pub mod domains {
         pub id: Uuid,
         pub name: String,
         pub dns_credential_id: Option<Uuid>,
+        /// How the domain's names get certificates: `wildcard` or `per_host`
+        /// (panel-api's `CertificateMode` spells them; cert-worker reads them in SQL).
+        pub certificates: String,
         pub created_by: Option<Uuid>,
         pub created_at: TimeDateTimeWithTimeZone,
         pub updated_at: TimeDateTimeWithTimeZone,

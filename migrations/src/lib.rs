@@ -33,6 +33,7 @@ mod m20261206_000009_uploaded_certificates;
 mod m20261207_000020_dns_checks;
 mod m20261207_000030_certificate_renewal_info;
 mod m20261207_000031_certificate_notices;
+mod m20261207_000040_domain_certificates;
 
 // The sea-orm convention: callers write `use migrations::{Migrator, MigratorTrait};`.
 pub use sea_orm_migration::prelude::*;
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000020_dns_checks::Migration),
             Box::new(m20261207_000030_certificate_renewal_info::Migration),
             Box::new(m20261207_000031_certificate_notices::Migration),
+            Box::new(m20261207_000040_domain_certificates::Migration),
         ]
     }
 }

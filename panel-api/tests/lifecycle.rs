@@ -480,6 +480,133 @@ async fn a_domains_dns_credential_is_changed_checked_and_kept_in_use() -> anyhow
     panel.stop().await
 }
 
+#[tokio::test]
+async fn a_domains_certificate_choice_is_checked_dry_run_and_audited() -> anyhow::Result<()> {
+    let mut panel = Panel::start().await?;
+    let (_, admin) = panel.key_for(ADMIN, ADMIN_PASSWORD).await?;
+    let domain = panel.domain(&admin, "example.com").await?;
+    let path = format!("/domains/{domain}");
+    // The default, shown.
+    let reply = panel
+        .call(Method::GET, &path, Auth::Bearer(&admin), None)
+        .await?;
+    assert_eq!(reply.json["certificates"], "wildcard", "{}", reply.json);
+
+    // A bad value, in a patch or a new domain: 422 naming the field, the value and the
+    // values allowed; nothing changed.
+    let before = snapshot(&panel).await?;
+    for (method, at, body) in [
+        (
+            Method::PATCH,
+            path.as_str(),
+            json!({"certificates": "per_name"}),
+        ),
+        (Method::PATCH, path.as_str(), json!({"certificates": null})),
+        (
+            Method::POST,
+            "/domains",
+            json!({"name": "other.com", "certificates": "per_name"}),
+        ),
+    ] {
+        let reply = panel
+            .call(method, at, Auth::Bearer(&admin), Some(body.clone()))
+            .await?;
+        assert_eq!(reply.status, 422, "{body}: {}", reply.json);
+        let detail = &reply.json["error"]["details"][0];
+        assert_eq!(detail["field"], "certificates", "{body}: {}", reply.json);
+        let problem = detail["problem"].as_str().unwrap();
+        if body["certificates"].is_string() {
+            for word in ["per_name", "wildcard", "per_host"] {
+                assert!(problem.contains(word), "{body}: {problem}");
+            }
+        }
+    }
+    // A dry run answers the change and makes none.
+    let reply = panel
+        .call(
+            Method::PATCH,
+            &format!("{path}?dry_run=true"),
+            Auth::Bearer(&admin),
+            Some(json!({"certificates": "per_host"})),
+        )
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(reply.json["dry_run"], true);
+    assert_eq!(reply.json["changes"][0]["action"], "domain.update");
+    assert_eq!(
+        reply.json["changes"][0]["before"]["certificates"],
+        "wildcard"
+    );
+    assert_eq!(
+        reply.json["changes"][0]["after"]["certificates"],
+        "per_host"
+    );
+    assert_same(
+        &before,
+        &snapshot(&panel).await?,
+        "refused and dry-run patches",
+    );
+    assert_eq!(panel.audit_count("domain.update").await?, 0);
+
+    // The change: stored, answered, audited with before and after, in a revision.
+    let reply = panel
+        .call(
+            Method::PATCH,
+            &path,
+            Auth::Bearer(&admin),
+            Some(json!({"certificates": "per_host"})),
+        )
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(reply.json["certificates"], "per_host");
+    assert_eq!(panel.audit_count("domain.update").await?, 1);
+    let stored: String = panel
+        .db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!("SELECT certificates FROM domains WHERE id = '{domain}'"),
+        ))
+        .await?
+        .unwrap()
+        .try_get("", "certificates")?;
+    assert_eq!(stored, "per_host");
+    let audit = panel
+        .call(
+            Method::GET,
+            "/audit?action=domain.update",
+            Auth::Bearer(&admin),
+            None,
+        )
+        .await?;
+    assert_eq!(audit.status, 200, "{}", audit.json);
+    let entry = &audit.json["items"][0];
+    assert_eq!(entry["before"]["certificates"], "wildcard", "{entry}");
+    assert_eq!(entry["after"]["certificates"], "per_host", "{entry}");
+    // The same again changes nothing and records nothing.
+    let reply = panel
+        .call(
+            Method::PATCH,
+            &path,
+            Auth::Bearer(&admin),
+            Some(json!({"certificates": "per_host"})),
+        )
+        .await?;
+    assert_eq!(reply.status, 200);
+    assert_eq!(panel.audit_count("domain.update").await?, 1);
+    // Chosen at creation too.
+    let reply = panel
+        .call(
+            Method::POST,
+            "/domains",
+            Auth::Bearer(&admin),
+            Some(json!({"name": "hosts.com", "certificates": "per_host"})),
+        )
+        .await?;
+    assert_eq!(reply.status, 201, "{}", reply.json);
+    assert_eq!(reply.json["certificates"], "per_host");
+    panel.stop().await
+}
+
 async fn status(panel: &mut Panel, auth: Auth<'_>) -> anyhow::Result<u16> {
     Ok(panel.call(Method::GET, "/me", auth, None).await?.status)
 }

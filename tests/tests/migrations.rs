@@ -141,7 +141,8 @@ async fn migrations_apply_roll_back_completely_and_apply_again() -> anyhow::Resu
             "m20261206_000009_uploaded_certificates",
             "m20261207_000020_dns_checks",
             "m20261207_000030_certificate_renewal_info",
-            "m20261207_000031_certificate_notices"
+            "m20261207_000031_certificate_notices",
+            "m20261207_000040_domain_certificates"
         ]
     );
     assert!(Migrator::get_pending_migrations(&db).await?.is_empty());
@@ -223,6 +224,10 @@ async fn constraints_accept_valid_rows_and_reject_invalid_ones() -> anyhow::Resu
         (
             "INSERT INTO domains (name) VALUES ('example.com')",
             "domains_name_key",
+        ),
+        (
+            "INSERT INTO domains (name, certificates) VALUES ('other.example', 'per_name')",
+            "domains_certificates_check",
         ),
         // named backends: unique among presets, and per owner
         (

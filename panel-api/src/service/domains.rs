@@ -1,6 +1,7 @@
 //! Domains: the apex names zones live under. Creating one also queues a pending
 //! wildcard certificate order for the cert worker, in the same transaction; a domain's
-//! DNS credential can be changed ([`update`]); deleting one ([`delete`]) is refused
+//! DNS credential and its certificate choice ([`CertificateMode`]) can be changed
+//! ([`update`]); deleting one ([`delete`]) is refused
 //! while zones use it, unless asked to delete them too, and removes its certificate (its
 //! row, its ACME orders, and its Redis key) and the grants on it.
 
@@ -32,6 +33,41 @@ use switchyard_shared::model::FieldError;
 /// message gives the count of all of them.
 pub const MAX_NAMED_ZONES: usize = 20;
 
+/// How a domain's names get their certificates; cert-worker reads the stored value
+/// (`domains.certificates`) in the one SQL decision of which hostnames get their own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CertificateMode {
+    /// One wildcard certificate (`*.d` and `d`) by DNS-01, through the domain's DNS
+    /// credential (or a TXT record set by hand); only the hostnames it cannot cover
+    /// (two labels below the domain or more) get their own HTTP-01 certificate.
+    #[default]
+    Wildcard,
+    /// No wildcard is ordered (even with a DNS credential): every exact hostname of the
+    /// domain's zones gets its own HTTP-01 certificate (each waits for a passing DNS
+    /// check). Zones with `*` in their hostname get no certificate.
+    PerHost,
+}
+
+impl CertificateMode {
+    /// The stored spelling (as in JSON).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertificateMode::Wildcard => "wildcard",
+            CertificateMode::PerHost => "per_host",
+        }
+    }
+
+    /// The stored value read back; the column's CHECK admits nothing else, so anything
+    /// unknown reads as the default.
+    fn from_stored(value: &str) -> Self {
+        match value {
+            "per_host" => CertificateMode::PerHost,
+            _ => CertificateMode::Wildcard,
+        }
+    }
+}
+
 /// `POST /api/v1/domains` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +77,9 @@ pub struct NewDomain {
     /// The DNS credential cert-worker solves this domain's DNS-01 challenges with.
     #[serde(default)]
     pub dns_credential_id: Option<Uuid>,
+    /// How the domain's names get certificates (`wildcard`, the default, or `per_host`).
+    #[serde(default)]
+    pub certificates: CertificateMode,
 }
 
 /// `PATCH /api/v1/domains/{id}` body: only the fields given change. The name cannot
@@ -54,6 +93,14 @@ pub struct DomainPatch {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Uuid>)]
     pub dns_credential_id: Option<Option<Uuid>>,
+    /// `per_host`: from the cert worker's next pass, each zone hostname gets its own
+    /// HTTP-01 certificate and the wildcard is no longer ordered or renewed (an issued
+    /// one keeps serving meanwhile, until it expires). `wildcard`: the wildcard is
+    /// ordered again, and the per-host certificates it covers retire once it is issued.
+    /// Not nullable (`null` is a 422: there is no "no certificates").
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = CertificateMode)]
+    pub certificates: Option<Option<CertificateMode>>,
 }
 
 /// A field given (even as `null`) is `Some`; an absent one stays `None` (its default).
@@ -70,6 +117,11 @@ pub struct DomainView {
     pub id: Uuid,
     pub name: String,
     pub dns_credential_id: Option<Uuid>,
+    /// How the domain's names get certificates. (Revisions recorded before the choice
+    /// existed read as `wildcard`.)
+    #[serde(default)]
+    #[schema(required = true)]
+    pub certificates: CertificateMode,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -80,6 +132,7 @@ impl From<domains::Model> for DomainView {
             id: m.id,
             name: m.name,
             dns_credential_id: m.dns_credential_id,
+            certificates: CertificateMode::from_stored(&m.certificates),
             created_at: m.created_at,
         }
     }
@@ -97,7 +150,14 @@ async fn create_row(
     if let Some(id) = input.dns_credential_id {
         credential_exists(w.txn(), id).await?;
     }
-    let view = insert(&mut w, actor, name, input.dns_credential_id).await?;
+    let view = insert(
+        &mut w,
+        actor,
+        name,
+        input.dns_credential_id,
+        input.certificates,
+    )
+    .await?;
     super::revisions::record(
         w.txn(),
         actor,
@@ -116,8 +176,17 @@ pub(crate) async fn insert(
     actor: &Actor,
     name: String,
     dns_credential_id: Option<Uuid>,
+    certificates: CertificateMode,
 ) -> Result<DomainView, ApiError> {
-    let (view, after) = insert_row(w.txn(), actor, Uuid::new_v4(), name, dns_credential_id).await?;
+    let (view, after) = insert_row(
+        w.txn(),
+        actor,
+        Uuid::new_v4(),
+        name,
+        dns_credential_id,
+        certificates,
+    )
+    .await?;
     w.audit(
         actor,
         AuditEntry {
@@ -140,9 +209,10 @@ pub async fn reinsert(
     id: Uuid,
     name: String,
     dns_credential_id: Option<Uuid>,
+    certificates: CertificateMode,
     action: &str,
 ) -> Result<DomainView, ApiError> {
-    let (view, after) = insert_row(txn, actor, id, name, dns_credential_id).await?;
+    let (view, after) = insert_row(txn, actor, id, name, dns_credential_id, certificates).await?;
     audit(
         txn,
         actor,
@@ -166,11 +236,13 @@ async fn insert_row(
     id: Uuid,
     name: String,
     dns_credential_id: Option<Uuid>,
+    certificates: CertificateMode,
 ) -> Result<(DomainView, serde_json::Value), ApiError> {
     let row = domains::ActiveModel {
         id: Set(id),
         name: Set(name.clone()),
         dns_credential_id: Set(dns_credential_id),
+        certificates: Set(certificates.as_str().to_owned()),
         created_by: Set(actor.user_id),
         ..Default::default()
     }
@@ -187,7 +259,8 @@ async fn insert_row(
         None => credential_gone(e),
     })?;
     let view = DomainView::from(row);
-    // The cert worker's queue: a pending wildcard order (`*.d` and `d`) for every domain.
+    // The cert worker's queue: a pending wildcard order (`*.d` and `d`) for every domain
+    // (a `per_host` domain's waits, unordered, until the domain switches to `wildcard`).
     let names = json!([format!("*.{}", view.name), view.name]);
     txn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
@@ -195,7 +268,12 @@ async fn insert_row(
         [view.id.into(), names.clone().into()],
     ))
     .await?;
-    let after = json!({"name": view.name, "dns_credential_id": view.dns_credential_id, "certificate": {"names": names, "status": "pending"}});
+    let after = json!({
+        "name": view.name,
+        "dns_credential_id": view.dns_credential_id,
+        "certificates": view.certificates,
+        "certificate": {"names": names, "status": "pending"},
+    });
     Ok((view, after))
 }
 
@@ -220,8 +298,8 @@ fn credential_gone(e: sea_orm::DbErr) -> ApiError {
     }
 }
 
-/// Changes a domain's DNS credential (admin). A patch that changes nothing answers the
-/// domain as it is and records nothing.
+/// Changes a domain's DNS credential and/or certificate choice (admin). A patch that
+/// changes nothing answers the domain as it is and records nothing.
 async fn update_row(
     state: &Stores,
     actor: &Actor,
@@ -235,16 +313,14 @@ async fn update_row(
         .one(w.txn())
         .await?
         .ok_or(ApiError::NotFound)?;
-    let Some(credential) = patch.dns_credential_id else {
-        return w.finish(DomainView::from(existing)).await;
-    };
-    if let Some(c) = credential {
+    if let Some(Some(c)) = patch.dns_credential_id {
         credential_exists(w.txn(), c).await?;
     }
     let before = DomainView::from(existing.clone());
-    let unchanged = existing.dns_credential_id == credential;
-    let after = set_credential(&mut w, actor, existing, credential).await?;
-    if !unchanged {
+    let after = apply_patch(&mut w, actor, existing, &patch).await?;
+    if before.dns_credential_id != after.dns_credential_id
+        || before.certificates != after.certificates
+    {
         super::revisions::record(
             w.txn(),
             actor,
@@ -260,33 +336,45 @@ async fn update_row(
     w.finish(after).await
 }
 
-/// Points a domain (locked by the caller) at another DNS credential (checked by the
-/// caller), with its audit record; one that already uses it is left alone, unrecorded.
-pub(crate) async fn set_credential(
+/// Applies a patch to a domain (locked by the caller; a new DNS credential checked by
+/// the caller), with its audit record; a patch that changes nothing leaves the domain
+/// alone, unrecorded.
+pub(crate) async fn apply_patch(
     w: &mut Write,
     actor: &Actor,
     existing: domains::Model,
-    credential: Option<Uuid>,
+    patch: &DomainPatch,
 ) -> Result<DomainView, ApiError> {
-    if existing.dns_credential_id == credential {
-        return Ok(existing.into());
+    let before = DomainView::from(existing.clone());
+    let credential = patch.dns_credential_id.unwrap_or(before.dns_credential_id);
+    let certificates = match patch.certificates {
+        None => before.certificates,
+        Some(Some(choice)) => choice,
+        Some(None) => {
+            return Err(ApiError::invalid_field(
+                "certificates",
+                "null is not a choice: expected `wildcard` or `per_host`",
+            ));
+        }
+    };
+    if before.dns_credential_id == credential && before.certificates == certificates {
+        return Ok(before);
     }
     let id = existing.id;
-    let before = DomainView::from(existing.clone());
     let mut row: domains::ActiveModel = existing.into();
     row.dns_credential_id = Set(credential);
+    row.certificates = Set(certificates.as_str().to_owned());
     row.updated_at = Set(OffsetDateTime::now_utc());
     let after = DomainView::from(row.update(w.txn()).await.map_err(credential_gone)?);
+    let summary = |v: &DomainView| json!({"name": v.name, "dns_credential_id": v.dns_credential_id, "certificates": v.certificates});
     w.audit(
         actor,
         AuditEntry {
             action: "domain.update",
             resource_type: "domain",
             resource_id: id.to_string(),
-            before: Some(
-                json!({"name": before.name, "dns_credential_id": before.dns_credential_id}),
-            ),
-            after: Some(json!({"name": after.name, "dns_credential_id": after.dns_credential_id})),
+            before: Some(summary(&before)),
+            after: Some(summary(&after)),
         },
     )
     .await?;
@@ -626,8 +714,8 @@ pub async fn create(
     Ok(answer)
 }
 
-/// Changes a domain's DNS credential, and publishes the copy of the domains degraded
-/// mode reads.
+/// Changes a domain's DNS credential and/or certificate choice, and publishes the copy
+/// of the domains degraded mode reads.
 pub async fn update(
     state: &Stores,
     caller: &Caller,

@@ -1170,6 +1170,7 @@ pub async fn rollback_all(
                     id,
                     was.name.clone(),
                     credential,
+                    was.certificates,
                     "domain.rollback",
                 )
                 .await
@@ -1197,11 +1198,14 @@ pub async fn rollback_all(
             }),
             (Some(row), Some(value)) => {
                 let view = DomainView::from(row);
-                if view.dns_credential_id != domain_view(&value)?.dns_credential_id {
+                let was = domain_view(&value)?;
+                if view.dns_credential_id != was.dns_credential_id
+                    || view.certificates != was.certificates
+                {
                     domains_out.kept.push(KeptDomain {
                         domain: view,
-                        reason: "its DNS credential changed since; a rollback leaves \
-                                 credentials as they are"
+                        reason: "its DNS credential or certificate choice changed since; a \
+                                 rollback leaves them as they are"
                             .into(),
                     });
                 }

@@ -622,7 +622,14 @@ async fn import_domains(
     for (name, row, credential) in work {
         match row {
             None => {
-                let view = domains::insert(w, actor, name, credential.flatten()).await?;
+                let view = domains::insert(
+                    w,
+                    actor,
+                    name,
+                    credential.flatten(),
+                    domains::CertificateMode::default(),
+                )
+                .await?;
                 touched.push(Touched::domain(None, Some(&view)));
             }
             Some(row) => {
@@ -630,7 +637,11 @@ async fn import_domains(
                     && row.dns_credential_id != credential
                 {
                     let before = domains::DomainView::from(row.clone());
-                    let after = domains::set_credential(w, actor, row, credential).await?;
+                    let patch = domains::DomainPatch {
+                        dns_credential_id: Some(credential),
+                        ..Default::default()
+                    };
+                    let after = domains::apply_patch(w, actor, row, &patch).await?;
                     touched.push(Touched::domain(Some(&before), Some(&after)));
                 }
             }

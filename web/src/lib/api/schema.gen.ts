@@ -888,6 +888,12 @@ export interface components {
          */
         CertSource: "issued" | "uploaded";
         /**
+         * @description How a domain's names get their certificates; cert-worker reads the stored value
+         *     (`domains.certificates`) in the one SQL decision of which hostnames get their own.
+         * @enum {string}
+         */
+        CertificateMode: "wildcard" | "per_host";
+        /**
          * @description `POST /domains/{id}/certificate/reissue`: the certificate, due now, or with
          *     `?dry_run=true` the diff.
          */
@@ -1174,6 +1180,14 @@ export interface components {
          */
         DomainPatch: {
             /**
+             * @description `per_host`: from the cert worker's next pass, each zone hostname gets its own
+             *     HTTP-01 certificate and the wildcard is no longer ordered or renewed (an issued
+             *     one keeps serving meanwhile, until it expires). `wildcard`: the wildcard is
+             *     ordered again, and the per-host certificates it covers retire once it is issued.
+             *     Not nullable.
+             */
+            certificates?: components["schemas"]["CertificateMode"];
+            /**
              * Format: uuid
              * @description The DNS credential cert-worker solves this domain's DNS-01 challenges with from
              *     its next attempt on (`POST …/certificate/reissue` makes that now); `null` for
@@ -1195,6 +1209,11 @@ export interface components {
             name: string;
         };
         DomainView: {
+            /**
+             * @description How the domain's names get certificates. (Revisions recorded before the choice
+             *     existed read as `wildcard`.)
+             */
+            certificates: components["schemas"]["CertificateMode"];
             /** Format: date-time */
             created_at: string;
             /** Format: uuid */
@@ -1651,6 +1670,8 @@ export interface components {
         };
         /** @description `POST /api/v1/domains` body. */
         NewDomain: {
+            /** @description How the domain's names get certificates (`wildcard`, the default, or `per_host`). */
+            certificates?: components["schemas"]["CertificateMode"];
             /**
              * Format: uuid
              * @description The DNS credential cert-worker solves this domain's DNS-01 challenges with.
@@ -1882,6 +1903,11 @@ export interface components {
         /** @description One page of a list. */
         Page_DomainView: {
             items: {
+                /**
+                 * @description How the domain's names get certificates. (Revisions recorded before the choice
+                 *     existed read as `wildcard`.)
+                 */
+                certificates: components["schemas"]["CertificateMode"];
                 /** Format: date-time */
                 created_at: string;
                 /** Format: uuid */

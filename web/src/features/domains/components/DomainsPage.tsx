@@ -11,6 +11,7 @@ import { formatDate, plural } from "@/lib/format";
 import { useCan } from "@/lib/can";
 import { usePagedSearch } from "@/lib/usePagedSearch";
 import { PAGE_SIZE, useCredentialOptions, useDomainPage } from "../api/domains";
+import { choiceLabel } from "../api/certificateChoice";
 import type { DomainView } from "../api/types";
 import { DnsCheck } from "@/components/DnsCheck";
 import { CertificateStatus } from "./CertificateStatus";
@@ -85,6 +86,7 @@ export function DomainsPage() {
                   <div className="grid gap-3 md:grid-cols-[minmax(0,16rem)_1fr]">
                     <div className="min-w-0 space-y-1">
                       <h2 id={`domain-${d.id}`} className="font-semibold break-all">{d.name}</h2>
+                      <p className="text-xs text-slate-500 dark:text-slate-400">Certificates: {choiceLabel(d.certificates)}</p>
                       <p className="text-xs text-slate-500 dark:text-slate-400">DNS credential: {credentialName(d.dns_credential_id)}</p>
                       <p className="text-xs text-slate-500 dark:text-slate-400">Added {formatDate(d.created_at)}</p>
                       <p className="text-xs">
@@ -94,8 +96,8 @@ export function DomainsPage() {
                       </p>
                       {isAdmin && !("degraded" in d && d.degraded) && (
                         <div className="flex flex-wrap gap-2 pt-1">
-                          <Button disabled={!allowed} aria-label={`Change the DNS credential of ${d.name}`} onClick={() => { setDone(null); setEditing(d); }}>
-                            DNS credential…
+                          <Button disabled={!allowed} aria-label={`Change the certificates and DNS credential of ${d.name}`} onClick={() => { setDone(null); setEditing(d); }}>
+                            Certificates…
                           </Button>
                           <Button variant="danger" disabled={!allowed} aria-label={`Delete ${d.name}`} onClick={() => { setDone(null); setDeleting(d); }}>
                             Delete…
@@ -118,7 +120,7 @@ export function DomainsPage() {
         <EditDomainDialog
           domain={editing}
           onClose={() => { setEditing(null); }}
-          onSaved={(d) => { setDone(`${d.name} now uses the DNS credential ${credentialName(d.dns_credential_id)}.`); }}
+          onSaved={(d) => { setDone(`${d.name} now gets certificates: ${choiceLabel(d.certificates)}, DNS credential ${credentialName(d.dns_credential_id)}.`); }}
         />
       )}
       {deleting && (

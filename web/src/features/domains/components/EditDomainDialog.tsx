@@ -8,17 +8,22 @@ import { ApiError, errorMessage } from "@/lib/api/errors";
 import { fieldErrors, NO_FIELD_ERRORS, type FieldErrors } from "@/lib/fieldErrors";
 import { useRecheckHealth, useWritesAllowed } from "@/lib/health";
 import { useCredentialOptions, useUpdateDomain } from "../api/domains";
+import { choiceHint, switchEffect, type CertificateChoice } from "../api/certificateChoice";
+import { CertificateChoiceField } from "./CertificateChoiceField";
 import type { DomainView } from "../api/types";
 
 const NONE = "";
 
-/** Points a domain at another DNS credential (admins). */
+/** Changes how a domain gets certificates and its DNS credential (admins). */
 export function EditDomainDialog({ domain, onClose, onSaved }: { domain: DomainView; onClose: () => void; onSaved: (d: DomainView) => void }) {
   const credentials = useCredentialOptions(true);
   const update = useUpdateDomain();
   const { allowed } = useWritesAllowed();
   const recheckHealth = useRecheckHealth();
   const [chosen, setChosen] = useState(domain.dns_credential_id ?? NONE);
+  const [choice, setChoice] = useState<CertificateChoice>(domain.certificates);
+  const effect = switchEffect(domain.certificates, choice);
+  const unchanged = chosen === (domain.dns_credential_id ?? NONE) && choice === domain.certificates;
   const [errors, setErrors] = useState<FieldErrors>(NO_FIELD_ERRORS);
   const [problem, setProblem] = useState<string | null>(null);
   const items = credentials.data?.items ?? [];
@@ -28,7 +33,7 @@ export function EditDomainDialog({ domain, onClose, onSaved }: { domain: DomainV
     setErrors(NO_FIELD_ERRORS);
     setProblem(null);
     update.mutate(
-      { id: domain.id, patch: { dns_credential_id: chosen === NONE ? null : chosen } },
+      { id: domain.id, patch: { dns_credential_id: chosen === NONE ? null : chosen, certificates: choice } },
       {
         onSuccess: (saved) => {
           onSaved(saved);
@@ -36,7 +41,7 @@ export function EditDomainDialog({ domain, onClose, onSaved }: { domain: DomainV
         },
         onError: (err) => {
           if (err instanceof ApiError && err.details.length > 0) {
-            setErrors(fieldErrors(err.details, ["dns_credential_id"]));
+            setErrors(fieldErrors(err.details, ["dns_credential_id", "certificates"]));
             if (err.status !== 422) setProblem(err.message);
           } else setProblem(errorMessage(err));
           if (err instanceof ApiError && err.status === 503) recheckHealth();
@@ -46,10 +51,11 @@ export function EditDomainDialog({ domain, onClose, onSaved }: { domain: DomainV
   };
 
   return (
-    <Dialog open title={`DNS credential of ${domain.name}`} onClose={() => { if (!update.isPending) onClose(); }}>
+    <Dialog open title={`Certificates of ${domain.name}`} onClose={() => { if (!update.isPending) onClose(); }}>
       <form id="edit-domain" onSubmit={submit} noValidate className="space-y-4">
         <FormProblems title="The domain was not changed" message={problem} other={errors.other} />
         <fieldset disabled={!allowed} className="space-y-4">
+          <CertificateChoiceField value={choice} onChange={setChoice} errors={errors.fields.certificates} hint={effect ? `${choiceHint(choice, domain.name)} ${effect}` : choiceHint(choice, domain.name)} />
           <Field
             label="DNS credential"
             errors={errors.fields.dns_credential_id ?? (credentials.isError ? [`Credentials could not be listed: ${errorMessage(credentials.error)}`] : undefined)}
@@ -74,7 +80,7 @@ export function EditDomainDialog({ domain, onClose, onSaved }: { domain: DomainV
         <Button onClick={onClose} disabled={update.isPending}>
           Cancel
         </Button>
-        <Button type="submit" form="edit-domain" variant="primary" disabled={!allowed || credentials.isPending || chosen === (domain.dns_credential_id ?? NONE)} busy={update.isPending}>
+        <Button type="submit" form="edit-domain" variant="primary" disabled={!allowed || credentials.isPending || unchanged} busy={update.isPending}>
           Save
         </Button>
       </div>

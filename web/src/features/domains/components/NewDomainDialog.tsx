@@ -9,6 +9,8 @@ import { ApiError, errorMessage } from "@/lib/api/errors";
 import { fieldErrors, NO_FIELD_ERRORS, type FieldErrors } from "@/lib/fieldErrors";
 import { useRecheckHealth, useWritesAllowed } from "@/lib/health";
 import { useCreateDomain, useCredentialOptions } from "../api/domains";
+import { choiceHint, type CertificateChoice } from "../api/certificateChoice";
+import { CertificateChoiceField } from "./CertificateChoiceField";
 import type { CredentialView, DomainView } from "../api/types";
 
 /** Choice value: make a `manual` credential first (when none exists yet). */
@@ -22,6 +24,7 @@ export function NewDomainDialog({ open, onClose, onCreated }: { open: boolean; o
   const recheckHealth = useRecheckHealth();
   const [name, setName] = useState("");
   const [credential, setCredential] = useState("");
+  const [choice, setChoice] = useState<CertificateChoice>("wildcard");
   const [errors, setErrors] = useState<FieldErrors>(NO_FIELD_ERRORS);
   const [problem, setProblem] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -33,6 +36,7 @@ export function NewDomainDialog({ open, onClose, onCreated }: { open: boolean; o
   const close = () => {
     setName("");
     setCredential("");
+    setChoice("wildcard");
     setErrors(NO_FIELD_ERRORS);
     setProblem(null);
     onClose();
@@ -51,12 +55,12 @@ export function NewDomainDialog({ open, onClose, onCreated }: { open: boolean; o
         void credentials.refetch();
         setCredential(made.id);
       }
-      const domain = await create.mutateAsync({ name: name.trim(), dns_credential_id: dnsCredentialId });
+      const domain = await create.mutateAsync({ name: name.trim(), dns_credential_id: dnsCredentialId, certificates: choice });
       onCreated(domain);
       close();
     } catch (err) {
       if (err instanceof ApiError && (err.status === 422 || err.status === 409) && err.details.length > 0) {
-        const fe = fieldErrors(err.details, ["name", "dns_credential_id"]);
+        const fe = fieldErrors(err.details, ["name", "dns_credential_id", "certificates"]);
         setErrors(fe);
         if (err.status === 409) setProblem(err.message);
       } else setProblem(errorMessage(err));
@@ -71,9 +75,10 @@ export function NewDomainDialog({ open, onClose, onCreated }: { open: boolean; o
       <form id="new-domain" onSubmit={(e) => void submit(e)} noValidate className="space-y-4">
         <FormProblems title="The domain was not created" message={problem} other={errors.other} />
         <fieldset disabled={!allowed} className="space-y-4">
-          <Field label="Domain name" errors={errors.fields.name} hint="e.g. example.com; a wildcard certificate for *.example.com and example.com is ordered">
+          <Field label="Domain name" errors={errors.fields.name} hint="e.g. example.com">
             {(p) => <input {...p} required autoComplete="off" spellCheck={false} value={name} onChange={(e) => { setName(e.target.value); }} />}
           </Field>
+          <CertificateChoiceField value={choice} onChange={setChoice} errors={errors.fields.certificates} hint={choiceHint(choice, name)} />
           <Field
             label="DNS credential"
             errors={errors.fields.dns_credential_id ?? (credentials.isError ? [`Credentials could not be listed: ${errorMessage(credentials.error)}`] : undefined)}

@@ -16,7 +16,7 @@ const zone = (id: string, hostname: string) => ({
   updated_at: "2026-12-06T20:00:00Z",
 });
 const backend = { id: "b1", name: "svc", url_template: "http://{first_label}.svc:80", parameters: [], preset: false, created_at: "2026-12-06T20:00:00Z", updated_at: "2026-12-06T20:00:00Z" };
-const domain = { id: "dom", name: "shop.test", created_at: "2026-12-06T20:00:00Z" };
+const domain = { id: "dom", name: "shop.test", certificates: "wildcard" as const, created_at: "2026-12-06T20:00:00Z" };
 
 const none: ConfigDiff = {
   to_revision: 4,

@@ -46,7 +46,7 @@ const restoreDiff = (dry_run: boolean): ConfigDiff => ({
   deleted: [zone],
   records: [],
   named_backends: { created: [], changed: [], deleted: [] },
-  domains: { created: [], kept: [{ domain: { id: "d2", name: "later.test", created_at: at }, reason: "created after revision 1; a rollback never deletes a domain" }] },
+  domains: { created: [], kept: [{ domain: { id: "d2", name: "later.test", certificates: "wildcard", created_at: at }, reason: "created after revision 1; a rollback never deletes a domain" }] },
   revision: dry_run ? null : 9,
   version: dry_run ? null : 5,
 });
