@@ -1184,7 +1184,7 @@ export interface components {
              *     HTTP-01 certificate and the wildcard is no longer ordered or renewed (an issued
              *     one keeps serving meanwhile, until it expires). `wildcard`: the wildcard is
              *     ordered again, and the per-host certificates it covers retire once it is issued.
-             *     Not nullable.
+             *     Not nullable (`null` is a 422: there is no "no certificates").
              */
             certificates?: components["schemas"]["CertificateMode"];
             /**
