@@ -370,7 +370,7 @@ async fn export_and_import_round_trip_all_or_nothing() -> anyhow::Result<()> {
     assert_eq!(reply.json["format"], "switchyard-export/2");
     assert_eq!(
         reply.json["domains"],
-        json!([{"name": "example.com", "dns_credential": null}, {"name": "other.test", "dns_credential": null}])
+        json!([{"name": "example.com", "dns_credential": null, "certificates": "wildcard"}, {"name": "other.test", "dns_credential": null, "certificates": "wildcard"}])
     );
     assert_eq!(reply.json["zones"].as_array().unwrap().len(), 3);
     let exported = reply.json.clone();

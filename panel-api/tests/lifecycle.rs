@@ -1185,7 +1185,7 @@ async fn an_export_with_users_rebuilds_the_configuration_in_a_fresh_panel() -> a
             Method::POST,
             "/domains",
             Auth::Bearer(&admin),
-            Some(json!({"name": "example.com", "dns_credential_id": made.json["id"]})),
+            Some(json!({"name": "example.com", "dns_credential_id": made.json["id"], "certificates": "per_host"})),
         )
         .await?;
     assert_eq!(reply.status, 201);
@@ -1248,7 +1248,7 @@ async fn an_export_with_users_rebuilds_the_configuration_in_a_fresh_panel() -> a
     assert_eq!(exported["format"], "switchyard-export/2");
     assert_eq!(
         exported["domains"][0],
-        json!({"name": "example.com", "dns_credential": "by-hand"})
+        json!({"name": "example.com", "dns_credential": "by-hand", "certificates": "per_host"})
     );
     let text = exported.to_string();
     assert!(
@@ -1437,6 +1437,8 @@ async fn an_export_with_users_rebuilds_the_configuration_in_a_fresh_panel() -> a
         .call(Method::GET, "/export", Auth::Bearer(&fresh), None)
         .await?;
     assert_eq!(again.json["domains"][0]["dns_credential"], "by-hand");
+    // The domain's certificate choice travelled with it.
+    assert_eq!(again.json["domains"][0]["certificates"], "per_host");
     let reply = target
         .call(
             Method::GET,

@@ -60,7 +60,7 @@ impl CertificateMode {
 
     /// The stored value read back; the column's CHECK admits nothing else, so anything
     /// unknown reads as the default.
-    fn from_stored(value: &str) -> Self {
+    pub(crate) fn from_stored(value: &str) -> Self {
         match value {
             "per_host" => CertificateMode::PerHost,
             _ => CertificateMode::Wildcard,

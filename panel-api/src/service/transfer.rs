@@ -118,6 +118,11 @@ pub struct DomainSpec {
     )]
     #[schema(value_type = Option<String>)]
     pub dns_credential: Option<Option<String>>,
+    /// How its names get certificates (`wildcard` or `per_host`), written with the
+    /// credential (an admin's export). Absent: an import leaves an existing domain's
+    /// choice as it is and creates a new one `wildcard`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificates: Option<domains::CertificateMode>,
 }
 
 /// A user in a document: never a password or hash.
@@ -249,6 +254,9 @@ pub async fn export(
                         d.dns_credential_id
                             .and_then(|c| credential_names.get(&c).cloned())
                     }),
+                    certificates: principal
+                        .is_admin()
+                        .then(|| domains::CertificateMode::from_stored(&d.certificates)),
                     name: d.name,
                 })
             })
@@ -598,14 +606,24 @@ async fn import_domains(
             // Absent, or format 1, which said nothing about credentials: leave them.
             DomainEntry::Domain(_) | DomainEntry::Name(_) => None,
         };
+        // Like the credential: only an admin's document sets the choice.
+        let mode = match entry {
+            DomainEntry::Domain(DomainSpec {
+                certificates: Some(mode),
+                ..
+            }) if principal.is_admin() => Some(*mode),
+            _ => None,
+        };
         let row = domain_rows::Entity::find()
             .filter(domain_rows::Column::Name.eq(name.as_str()))
             .lock_exclusive()
             .one(w.txn())
             .await?;
         match row {
-            Some(row) if editable.contains(row.id) => work.push((name, Some(row), credential)),
-            None if principal.is_admin() => work.push((name, None, credential)),
+            Some(row) if editable.contains(row.id) => {
+                work.push((name, Some(row), credential, mode))
+            }
+            None if principal.is_admin() => work.push((name, None, credential, mode)),
             _ => problems.push(FieldError {
                 field: format!("domains[{i}]"),
                 problem: format!(
@@ -619,7 +637,7 @@ async fn import_domains(
         return Err(invalid(problems));
     }
     let mut touched = Vec::new();
-    for (name, row, credential) in work {
+    for (name, row, credential, mode) in work {
         match row {
             None => {
                 let view = domains::insert(
@@ -627,20 +645,19 @@ async fn import_domains(
                     actor,
                     name,
                     credential.flatten(),
-                    domains::CertificateMode::default(),
+                    mode.unwrap_or_default(),
                 )
                 .await?;
                 touched.push(Touched::domain(None, Some(&view)));
             }
             Some(row) => {
-                if let Some(credential) = credential
-                    && row.dns_credential_id != credential
-                {
+                // Only what the document sets and the row differs in.
+                let patch = domains::DomainPatch {
+                    dns_credential_id: credential.filter(|c| row.dns_credential_id != *c),
+                    certificates: mode.filter(|m| m.as_str() != row.certificates).map(Some),
+                };
+                if patch.dns_credential_id.is_some() || patch.certificates.is_some() {
                     let before = domains::DomainView::from(row.clone());
-                    let patch = domains::DomainPatch {
-                        dns_credential_id: Some(credential),
-                        ..Default::default()
-                    };
                     let after = domains::apply_patch(w, actor, row, &patch).await?;
                     touched.push(Touched::domain(Some(&before), Some(&after)));
                 }

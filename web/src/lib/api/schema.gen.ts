@@ -1199,6 +1199,7 @@ export interface components {
         DomainRead: components["schemas"]["DomainView"] | components["schemas"]["DegradedDomain"];
         /** @description A domain of format 2. */
         DomainSpec: {
+            certificates?: components["schemas"]["CertificateMode"] | null;
             /**
              * @description The name of its DNS credential (`null`: none). The credential — its secret — is
              *     never in the file: one of that name must exist where an admin imports it.

@@ -14,6 +14,18 @@ const base: CertificateView = {
 };
 
 describe("summarizeCertificate", () => {
+  it("says a per-host domain's wildcard is not ordered, or kept until it expires, never pending", () => {
+    const pending = summarizeCertificate(base, NOW, "per_host");
+    expect(pending.label).toBe("Not ordered");
+    expect(pending.lines[0]).toMatch(/Each zone hostname gets its own certificate by HTTP-01/);
+    expect(summarizeCertificate(null, NOW, "per_host").label).toBe("Not ordered");
+    const kept = summarizeCertificate({ ...base, status: "active", not_after: "2026-08-30T00:00:00Z" }, NOW, "per_host");
+    expect(kept.label).toBe("Not renewed");
+    expect(kept.lines[0]).toMatch(/\(90 days left\)/);
+    expect(kept.lines[1]).toBe("The wildcard issued earlier keeps serving until it expires; it is not renewed.");
+    expect(summarizeCertificate(base, NOW, "wildcard").label).toBe("Pending");
+  });
+
   it("says a failed order's real error and when it tries again", () => {
     const s = summarizeCertificate({ ...base, status: "failed", attempts: 3, last_error: "DNS problem: NXDOMAIN looking up TXT" }, NOW);
     expect(s.label).toBe("Failed");

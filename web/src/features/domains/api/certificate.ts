@@ -1,7 +1,7 @@
 // A certificate's state (GET /domains/{id}/certificate) in words: what it is, whether
 // anything is wrong, and what happens next.
 import { formatAge } from "@/lib/format";
-import type { CertificateView } from "./types";
+import type { CertificateView, DomainView } from "./types";
 
 export type Tone = "ok" | "waiting" | "bad" | "warn";
 
@@ -41,13 +41,24 @@ export function daysLeft(cert: CertificateView, now: number): number | null {
   return Number.isNaN(t) ? null : Math.floor((t - now) / 86_400_000);
 }
 
-/** `null`: the domain has no certificate order (the API answered 404). */
-export function summarizeCertificate(cert: CertificateView | null, now: number): CertificateSummary {
+/** What a `per_host` domain's wildcard row means: it is never ordered or renewed. */
+function perHostWildcard(cert: CertificateView | null, validUntil: string | null): CertificateSummary {
+  const own = "Each zone hostname gets its own certificate by HTTP-01 (this domain's choice); no wildcard is ordered.";
+  if (cert === null || !cert.not_after) return { label: "Not ordered", tone: "ok", lines: [own] };
+  return { label: "Not renewed", tone: "warn", lines: [validUntil ?? "", "The wildcard issued earlier keeps serving until it expires; it is not renewed.", own].filter((l) => l !== "") };
+}
+
+/**
+ * `null`: the domain has no certificate order (the API answered 404). `choice`: the
+ * domain's `certificates` — a `per_host` domain's wildcard is never ordered.
+ */
+export function summarizeCertificate(cert: CertificateView | null, now: number, choice: DomainView["certificates"] = "wildcard"): CertificateSummary {
+  const left = cert ? daysLeft(cert, now) : null;
+  const validUntil = cert?.not_after ? `Valid until ${when(cert.not_after)}${left !== null ? (left >= 0 ? ` (${left} days left)` : " (expired)") : ""}.` : null;
+  if (choice === "per_host") return perHostWildcard(cert, validUntil);
   if (cert === null) return { label: "No certificate", tone: "warn", lines: ["This domain has no certificate order."] };
   const lines: string[] = [];
   const label = LABELS[cert.status] ?? cert.status;
-  const left = daysLeft(cert, now);
-  const validUntil = cert.not_after ? `Valid until ${when(cert.not_after)}${left !== null ? (left >= 0 ? ` (${left} days left)` : " (expired)") : ""}.` : null;
   const next = `Next attempt ${when(cert.next_attempt_at)} (${relative(cert.next_attempt_at, now)}).`;
   let tone: Tone;
   switch (cert.status) {

@@ -7,6 +7,7 @@ import { useRecheckHealth } from "@/lib/health";
 import { ApiError } from "@/lib/api/errors";
 import { certificateNames, summarizeCertificate, type Tone } from "../api/certificate";
 import { useCertificate, useReissue } from "../api/domains";
+import type { DomainView } from "../api/types";
 
 const TONES: Record<Tone, string> = {
   ok: "bg-emerald-100 text-emerald-900 dark:bg-emerald-900 dark:text-emerald-100",
@@ -46,7 +47,7 @@ function ManualDnsRecords({ name, values }: { name: string; values: string[] }) 
 }
 
 /** A domain's certificate: state, expiry, next attempt, the real last error, re-issue. */
-export function CertificateStatus({ domainId, domainName, degraded }: { domainId: string; domainName: string; degraded: boolean }) {
+export function CertificateStatus({ domainId, domainName, degraded, choice = "wildcard" }: { domainId: string; domainName: string; degraded: boolean; choice?: DomainView["certificates"] }) {
   const cert = useCertificate(domainId);
   const reissue = useReissue();
   const can = useCan({ kind: "domain", domainId });
@@ -60,7 +61,7 @@ export function CertificateStatus({ domainId, domainName, degraded }: { domainId
       </p>
     );
   }
-  const summary = summarizeCertificate(cert.data, cert.dataUpdatedAt);
+  const summary = summarizeCertificate(cert.data, cert.dataUpdatedAt, choice);
   const names = cert.data ? certificateNames(cert.data) : [];
   return (
     <div className="space-y-1 text-sm">
@@ -77,7 +78,7 @@ export function CertificateStatus({ domainId, domainName, degraded }: { domainId
         ))}
       </ul>
       {cert.data?.manual_dns && <ManualDnsRecords name={cert.data.manual_dns.name} values={cert.data.manual_dns.values} />}
-      {cert.data && (
+      {cert.data && choice !== "per_host" && (
         <div className="flex flex-wrap items-center gap-2 pt-1">
           <Button
             aria-label={`Re-issue the certificate of ${domainName}`}

@@ -105,7 +105,7 @@ export function DomainsPage() {
                         </div>
                       )}
                     </div>
-                    <CertificateStatus domainId={d.id} domainName={d.name} degraded={"degraded" in d && d.degraded} />
+                    <CertificateStatus domainId={d.id} domainName={d.name} degraded={"degraded" in d && d.degraded} choice={d.certificates} />
                     {!("degraded" in d && d.degraded) && <DnsCheck target={{ kind: "domain", id: d.id }} />}
                     {!("degraded" in d && d.degraded) && <UploadedCertificates domainId={d.id} domainName={d.name} />}
                   </div>
