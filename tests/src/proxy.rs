@@ -492,4 +492,10 @@ impl Proxy {
     pub async fn stop(&mut self) -> anyhow::Result<()> {
         self.service.stop().await
     }
+
+    /// SIGKILL: gone at once. For a test done with a proxy whose graceful exit it does not
+    /// measure (a long `--grace-secs` would outlast [`Proxy::stop`]'s deadline).
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
+        self.service.kill().await
+    }
 }
