@@ -1,12 +1,15 @@
 //! The real binaries wired together as a user runs them: [`Stack::builder`] starts
 //! `panel-api` on a test database and Redis prefix of its own, any number of
 //! `switchyard-proxy` on the same prefix, optionally a `cert-worker` with Pebble and
-//! pebble-challtestsrv, and optionally a private PostgreSQL primary with a streaming
-//! standby instead of the test database ([`StackBuilder::postgres_standby`]); [`Panel`]
-//! is the one way to start the panel as a process, with typed calls for what tests do
-//! most (API keys, users, DNS credentials, domains, certificates, grants, zones, health).
-//! Every service binds port 0 and reports the address it got; see [`crate::proxy`] and
-//! [`crate::cert_worker`] for the launchers.
+//! pebble-challtestsrv and fake DNS provider APIs ([`StackBuilder::dns_provider`]), and
+//! optionally a private PostgreSQL primary with a streaming standby instead of the test
+//! database ([`StackBuilder::postgres_standby`]). [`Panel`] is the one way to start the
+//! panel: as a process (the default), or inside the test's own process
+//! ([`StackBuilder::panel_in_process`], for `panel-api`'s own tests, which cannot name
+//! the panel's types from here) from the same command line; either way it has typed calls
+//! for what tests do most (API keys, users, DNS credentials, domains, certificates,
+//! grants, zones, health). Every service binds port 0 and reports the address it got;
+//! see [`crate::proxy`] and [`crate::cert_worker`] for the launchers.
 //!
 //! ```no_run
 //! # async fn example() -> anyhow::Result<()> {
@@ -18,13 +21,19 @@
 //! # }
 //! ```
 
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 use crate::acme::AcmeEnv;
 use crate::cert_worker::{CertWorker, CertWorkerOptions};
+use crate::dns_providers::{FakeProvider, Kind, Mode};
 use crate::eventually::eventually;
 use crate::postgres::TestDatabase;
 use crate::postgres_pair::PostgresPair;
@@ -45,11 +54,38 @@ pub const ADMIN_PASSWORD: &str = "stack-test-admin-password-7f3a";
 
 /// A running `panel-api` and a client for it.
 pub struct Panel {
-    pub service: Service,
+    pub run: PanelRun,
     /// `http://127.0.0.1:PORT/api/v1`
     pub base: String,
     pub http: reqwest::Client,
 }
+
+/// How a [`Panel`] runs.
+pub enum PanelRun {
+    /// The `panel-api` binary (killed when dropped).
+    Process(Service),
+    /// Inside the test's process, started by a [`PanelStarter`].
+    InProcess(InProcessPanel),
+}
+
+/// A panel serving inside the test's process; what a [`PanelStarter`] returns.
+pub struct InProcessPanel {
+    /// The address it bound (the command line asks for `127.0.0.1:0`).
+    pub addr: SocketAddr,
+    /// Sent (or dropped) to stop it: the server finishes its requests and returns.
+    pub stop: Option<oneshot::Sender<()>>,
+    /// The server; its result is the panel's.
+    pub task: Option<JoinHandle<anyhow::Result<()>>>,
+    /// The panel's log so far, as the starter captures it.
+    pub logs: Box<dyn Fn() -> String + Send + Sync>,
+}
+
+/// Starts a panel in the test's process from the arguments the binary would get (no
+/// program name; every setting is a flag, none comes from the environment), e.g. by
+/// parsing them into `panel_api::Config` and serving `panel_api::router`.
+pub type PanelStarter = Box<
+    dyn FnOnce(Vec<String>) -> Pin<Box<dyn Future<Output = anyhow::Result<InProcessPanel>>>> + Send,
+>;
 
 /// A reply of the panel: status and JSON body (`Null` when empty).
 #[derive(Debug, Clone)]
@@ -73,15 +109,10 @@ impl Panel {
         Self::start_with(database_url, redis_url, prefix, &[], &[]).await
     }
 
-    /// [`Panel::start`] with `extra` arguments (a flag there replaces its default) and
-    /// environment variables.
-    pub async fn start_with(
-        database_url: &str,
-        redis_url: &str,
-        prefix: &str,
-        extra: &[&str],
-        env: &[(&str, &str)],
-    ) -> anyhow::Result<Panel> {
+    /// The panel's command line (without the program name): the test defaults — port 0,
+    /// plain-HTTP cookies, the outbox replayed every second, the stack's first admin —
+    /// then `extra`, whose flags replace those defaults.
+    pub fn args(database_url: &str, redis_url: &str, prefix: &str, extra: &[&str]) -> Vec<String> {
         let mut args: Vec<String> = [
             "--listen",
             "127.0.0.1:0",
@@ -95,6 +126,10 @@ impl Panel {
             "false",
             "--outbox-replay-secs",
             "1",
+            "--admin-user",
+            ADMIN,
+            "--admin-password",
+            ADMIN_PASSWORD,
         ]
         .iter()
         .map(|s| s.to_string())
@@ -107,12 +142,20 @@ impl Panel {
             }
         }
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut all_env = vec![
-            ("SWITCHYARD_ADMIN_USER", ADMIN),
-            ("SWITCHYARD_ADMIN_PASSWORD", ADMIN_PASSWORD),
-        ];
-        all_env.extend_from_slice(env);
-        let service = Service::start("panel-api", &args, &all_env)?;
+        args
+    }
+
+    /// [`Panel::start`] as a process with `extra` arguments (a flag there replaces its
+    /// default, see [`Panel::args`]) and environment variables.
+    pub async fn start_with(
+        database_url: &str,
+        redis_url: &str,
+        prefix: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Panel> {
+        let args = Self::args(database_url, redis_url, prefix, extra);
+        let service = Service::start("panel-api", &args, env)?;
         // Port 0: the panel binds a free one and logs it (`panel-api serving`).
         let listen = eventually(READY_DEADLINE, "panel-api logs its address", || {
             let text = service.log_text();
@@ -124,14 +167,7 @@ impl Panel {
         })
         .await
         .with_context(|| service.log_tail(20))?;
-        let panel = Panel {
-            service,
-            base: format!("http://{listen}/api/v1"),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .no_proxy()
-                .build()?,
-        };
+        let panel = Panel::on(PanelRun::Process(service), &listen)?;
         let health = format!("{}/health", panel.base);
         let http = panel.http.clone();
         eventually(READY_DEADLINE, "panel-api answers /health", || {
@@ -144,8 +180,72 @@ impl Panel {
             }
         })
         .await
-        .with_context(|| panel.service.log_tail(20))?;
+        .with_context(|| panel.log_tail(20))?;
         Ok(panel)
+    }
+
+    /// The panel inside the test's process: `start` gets [`Panel::args`] and returns once
+    /// the panel listens (its migrations applied, its first admin made). Unlike
+    /// [`Panel::start_with`] this does not wait for `/health` to say 200: a test may start
+    /// a panel whose Redis is down on purpose.
+    pub async fn start_in_process(
+        start: PanelStarter,
+        database_url: &str,
+        redis_url: &str,
+        prefix: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<Panel> {
+        let running = start(Self::args(database_url, redis_url, prefix, extra)).await?;
+        let addr = running.addr.to_string();
+        Panel::on(PanelRun::InProcess(running), &addr)
+    }
+
+    fn on(run: PanelRun, listen: &str) -> anyhow::Result<Panel> {
+        Ok(Panel {
+            run,
+            base: format!("http://{listen}/api/v1"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .no_proxy()
+                .build()?,
+        })
+    }
+
+    /// Everything the panel logged so far.
+    pub fn log_text(&self) -> String {
+        match &self.run {
+            PanelRun::Process(service) => service.log_text(),
+            PanelRun::InProcess(panel) => (panel.logs)(),
+        }
+    }
+
+    /// The last `lines` lines of its log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        match &self.run {
+            PanelRun::Process(service) => service.log_tail(lines),
+            PanelRun::InProcess(panel) => {
+                let text = (panel.logs)();
+                let all: Vec<&str> = text.lines().collect();
+                all[all.len().saturating_sub(lines)..].join("\n")
+            }
+        }
+    }
+
+    /// Stops the panel (SIGTERM for a process) and waits for it; an in-process panel's
+    /// error, if it ended with one, is returned.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        match &mut self.run {
+            PanelRun::Process(service) => service.stop().await,
+            PanelRun::InProcess(panel) => {
+                if let Some(stop) = panel.stop.take() {
+                    let _ = stop.send(());
+                }
+                match panel.task.take() {
+                    Some(task) => task.await?,
+                    None => Ok(()),
+                }
+            }
+        }
     }
 
     /// One API call; `path` is under `/api/v1`.
@@ -265,6 +365,10 @@ impl Panel {
         name: &str,
     ) -> anyhow::Result<Value> {
         let body = serde_json::json!({"name": name, "provider": "manual"});
+        self.post_dns_credential(key, body).await
+    }
+
+    async fn post_dns_credential(&self, key: &str, body: Value) -> anyhow::Result<Value> {
         self.expect(
             reqwest::Method::POST,
             "/dns-credentials",
@@ -273,6 +377,23 @@ impl Panel {
             201,
         )
         .await
+    }
+
+    /// `POST /dns-credentials` (201): a credential for `provider`'s API (its kind, its
+    /// token or keys, and its address as `api_base_url`).
+    pub async fn create_dns_credential(
+        &self,
+        key: &str,
+        name: &str,
+        provider: &FakeProvider,
+    ) -> anyhow::Result<Value> {
+        let body = serde_json::json!({
+            "name": name,
+            "provider": provider.provider(),
+            "secret": provider.secret(),
+            "api_base_url": provider.base_url(),
+        });
+        self.post_dns_credential(key, body).await
     }
 
     /// `GET /domains/{id}/certificate` (200): the domain's wildcard certificate.
@@ -385,11 +506,28 @@ fn proxy_options(redis_url: &str, prefix: &str, n: usize) -> ProxyOptions {
         .arg("--threads=1")
 }
 
+/// The options of the stack's cert worker: its database, Redis and prefix, ordering from
+/// the stack's Pebble if it has one.
+fn cert_worker_options(
+    database_url: &str,
+    redis_url: &str,
+    prefix: &str,
+    acme: Option<&AcmeEnv>,
+) -> CertWorkerOptions {
+    let options = CertWorkerOptions::new(database_url, redis_url, prefix);
+    match acme {
+        Some(acme) => options.acme(acme),
+        None => options,
+    }
+}
+
 /// Builds a [`Stack`]; see [`Stack::builder`].
 pub struct StackBuilder {
     proxies: Vec<Box<dyn FnOnce(ProxyOptions) -> ProxyOptions + Send>>,
     cert_worker: bool,
     acme: bool,
+    dns_providers: Vec<(Kind, String, Mode)>,
+    panel_starter: Option<PanelStarter>,
     redis: RedisSource,
     database_url: Option<String>,
     postgres_standby: bool,
@@ -435,6 +573,23 @@ impl StackBuilder {
     /// from them.
     pub fn acme(mut self) -> Self {
         self.acme = true;
+        self
+    }
+
+    /// A fake DNS provider API of `kind` hosting `zone` (implies [`StackBuilder::acme`]):
+    /// the records it is given go into the stack's challtestsrv, where Pebble and the cert
+    /// worker look. [`Stack::dns_providers`] holds them in the order asked;
+    /// [`Panel::create_dns_credential`] points a credential at one.
+    pub fn dns_provider(mut self, kind: Kind, zone: &str, mode: Mode) -> Self {
+        self.acme = true;
+        self.dns_providers.push((kind, zone.to_owned(), mode));
+        self
+    }
+
+    /// Runs the panel inside the test's process with `start` instead of as a process
+    /// (see [`Panel::start_in_process`]).
+    pub fn panel_in_process(mut self, start: PanelStarter) -> Self {
+        self.panel_starter = Some(start);
         self
     }
 
@@ -505,12 +660,32 @@ impl StackBuilder {
             }
             RedisSource::Url { url, prefix } => (None, url, prefix),
         };
-        let panel_args: Vec<&str> = self.panel_args.iter().map(String::as_str).collect();
-        let panel = Panel::start_with(&database_url, &redis_url, &prefix, &panel_args, &[]).await?;
+        let mut panel_args: Vec<&str> = self.panel_args.iter().map(String::as_str).collect();
+        // A panel process seals DNS credentials with the key the stack's cert worker opens
+        // them with; an in-process panel (panel-api's own tests) gets what its test asks.
+        let sealing = format!("--secret-key={}", crate::cert_worker::SECRET_KEY);
+        if self.panel_starter.is_none() && !panel_args.iter().any(|a| a.starts_with("--secret-key"))
+        {
+            panel_args.push(&sealing);
+        }
+        let panel = match self.panel_starter {
+            None => Panel::start_with(&database_url, &redis_url, &prefix, &panel_args, &[]).await?,
+            Some(start) => {
+                Panel::start_in_process(start, &database_url, &redis_url, &prefix, &panel_args)
+                    .await?
+            }
+        };
         let acme = match self.acme {
             true => Some(AcmeEnv::start().await?),
             false => None,
         };
+        let mut dns_providers = Vec::new();
+        if let Some(acme) = &acme {
+            for (kind, zone, mode) in self.dns_providers {
+                let management = vec![acme.dns.management_url()];
+                dns_providers.push(FakeProvider::start(kind, &zone, mode, management).await);
+            }
+        }
         let mut proxies = Vec::new();
         for (i, with) in self.proxies.into_iter().enumerate() {
             let options = proxy_options(&redis_url, &prefix, i + 1);
@@ -520,13 +695,11 @@ impl StackBuilder {
             proxy.ready().await?;
         }
         let cert_worker = match self.cert_worker {
-            true => {
-                let mut options = CertWorkerOptions::new(&database_url, &redis_url, &prefix);
-                if let Some(acme) = &acme {
-                    options = options.acme(acme);
-                }
-                Some(options.launch().await?)
-            }
+            true => Some(
+                cert_worker_options(&database_url, &redis_url, &prefix, acme.as_ref())
+                    .launch()
+                    .await?,
+            ),
             false => None,
         };
         Ok(Stack {
@@ -534,6 +707,7 @@ impl StackBuilder {
             proxies,
             cert_worker,
             acme,
+            dns_providers,
             database,
             postgres,
             redis,
@@ -551,6 +725,8 @@ pub struct Stack {
     pub proxies: Vec<Proxy>,
     pub cert_worker: Option<CertWorker>,
     pub acme: Option<AcmeEnv>,
+    /// The fake DNS provider APIs ([`StackBuilder::dns_provider`]), in the order asked.
+    pub dns_providers: Vec<FakeProvider>,
     /// The test database, unless the stack was given one ([`StackBuilder::database_url`]).
     pub database: Option<TestDatabase>,
     /// The primary and its standby, with [`StackBuilder::postgres_standby`] (stopped
@@ -570,6 +746,8 @@ impl Stack {
             proxies: Vec::new(),
             cert_worker: false,
             acme: false,
+            dns_providers: Vec::new(),
+            panel_starter: None,
             redis: RedisSource::Shared,
             database_url: None,
             postgres_standby: false,
@@ -594,10 +772,33 @@ impl Stack {
         Ok(self.proxies.last().expect("just pushed"))
     }
 
-    /// Stops every process, then removes the stack's database (or PostgreSQL pair) and
+    /// Starts the stack's cert worker now (a test that prepares the database first), its
+    /// options changed by `with`; it replaces any earlier one, which is killed.
+    pub async fn start_cert_worker(
+        &mut self,
+        with: impl FnOnce(CertWorkerOptions) -> CertWorkerOptions,
+    ) -> anyhow::Result<&mut CertWorker> {
+        let options = cert_worker_options(
+            &self.database_url,
+            &self.redis_url,
+            &self.prefix,
+            self.acme.as_ref(),
+        );
+        let worker = with(options).launch().await?;
+        Ok(self.cert_worker.insert(worker))
+    }
+
+    /// Stops every process (and an in-process panel), then removes the stack's database (or PostgreSQL pair) and
     /// Redis keys.
-    pub async fn finish(self) -> anyhow::Result<()> {
+    pub async fn finish(mut self) -> anyhow::Result<()> {
+        // A panel process is killed with the rest; one in the test's process is stopped,
+        // so that its tasks end and an error it ended with is the test's.
+        let stopped = match self.panel.run {
+            PanelRun::InProcess(_) => self.panel.stop().await,
+            PanelRun::Process(_) => Ok(()),
+        };
         drop((self.panel, self.proxies, self.cert_worker, self.acme));
+        drop(self.dns_providers);
         drop(self.postgres);
         if let Some(redis) = self.redis {
             redis.cleanup().await?;
@@ -605,6 +806,6 @@ impl Stack {
         if let Some(database) = self.database {
             database.drop_now().await?;
         }
-        Ok(())
+        stopped
     }
 }

@@ -255,11 +255,11 @@ async fn primary_killed_under_load_fails_no_request_and_loses_no_acknowledged_wr
     assert!(beat > killed_at, "{beat}");
     let _ = client.quit().await;
     // Each service noticed the new primary by itself (nothing was restarted).
-    let panel_log = panel.service.log_text();
+    let panel_log = panel.log_text();
     assert!(
         panel_log.contains("Redis primary changed"),
         "the panel did not reconcile after the failover:\n{}",
-        panel.service.log_tail(30)
+        panel.log_tail(30)
     );
     assert!(
         worker.log_text().contains("republishing every certificate"),
@@ -335,7 +335,7 @@ async fn a_write_the_old_primary_acknowledged_but_lost_is_restored_after_the_fai
         }
     })
     .await
-    .map_err(|e| anyhow::anyhow!("{e}\n{}", panel.service.log_tail(30)))?;
+    .map_err(|e| anyhow::anyhow!("{e}\n{}", panel.log_tail(30)))?;
     assert!(
         zone_in(&primary, &keys, "kept.lost.test")
             .await
@@ -344,9 +344,9 @@ async fn a_write_the_old_primary_acknowledged_but_lost_is_restored_after_the_fai
     routed_to(proxy, "lost.lost.test", "echo").await?;
     routed_to(proxy, "kept.lost.test", "echo").await?;
     assert!(
-        panel.service.log_text().contains("Redis primary changed"),
+        panel.log_text().contains("Redis primary changed"),
         "{}",
-        panel.service.log_tail(30)
+        panel.log_tail(30)
     );
     let metrics = panel
         .http

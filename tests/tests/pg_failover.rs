@@ -12,7 +12,6 @@ use std::time::Duration;
 use reqwest::Method;
 use sea_orm::{ConnectOptions, ConnectionTrait as _, Database, DbBackend, Statement};
 use serde_json::{Value, json};
-use switchyard_tests::cert_worker::{CertWorker, CertWorkerOptions};
 use switchyard_tests::eventually::eventually;
 use switchyard_tests::stack::{PAIR_DATABASE, Panel, Stack};
 
@@ -81,8 +80,7 @@ async fn primary_stopped_and_standby_promoted_degrades_then_recovers_losing_noth
 -> anyhow::Result<()> {
     let mut stack = Stack::builder().postgres_standby().build().await?;
     let admin = stack.admin_key().await?;
-    let (panel, url) = (&stack.panel, &stack.database_url);
-    let pair = stack.postgres.as_mut().expect("a pair");
+    let panel = &stack.panel;
 
     // Writes through the panel, each acknowledged (201).
     panel
@@ -104,8 +102,13 @@ async fn primary_stopped_and_standby_promoted_degrades_then_recovers_losing_noth
     }
     // The domain's certificate order is put off a day: the worker's passes then only
     // read the queue, and what this test watches is whether they succeed.
+    let primary_url = stack
+        .postgres
+        .as_ref()
+        .expect("a pair")
+        .primary_url(PAIR_DATABASE);
     let primary = Database::connect({
-        let mut o = ConnectOptions::new(pair.primary_url(PAIR_DATABASE));
+        let mut o = ConnectOptions::new(primary_url);
         o.max_connections(1).sqlx_logging(false);
         o
     })
@@ -116,12 +119,9 @@ async fn primary_stopped_and_standby_promoted_degrades_then_recovers_losing_noth
     primary.close().await?;
 
     // No certificate is due (above), so the worker never calls a CA.
-    let CertWorker {
-        service: mut worker,
-        admin: worker_admin,
-    } = CertWorkerOptions::new(url, &stack.redis_url, &stack.prefix)
-        .launch()
-        .await?;
+    let worker_admin = stack.start_cert_worker(|o| o).await?.admin;
+    let (panel, pair) = (&stack.panel, stack.postgres.as_mut().expect("a pair"));
+    let worker = &mut stack.cert_worker.as_mut().expect("just started").service;
     let http = reqwest::Client::builder().no_proxy().build()?;
     eventually(Duration::from_secs(60), "a first worker pass", || async {
         match last_success(&http, worker_admin).await? {
@@ -147,7 +147,7 @@ async fn primary_stopped_and_standby_promoted_degrades_then_recovers_losing_noth
         }
     })
     .await
-    .map_err(|e| anyhow::anyhow!("{e:#}\n{}", panel.service.log_tail(20)))?;
+    .map_err(|e| anyhow::anyhow!("{e:#}\n{}", panel.log_tail(20)))?;
     assert_eq!(hostnames(&degraded), acknowledged, "{degraded}");
     let refused = panel
         .call(
@@ -209,20 +209,13 @@ async fn primary_stopped_and_standby_promoted_degrades_then_recovers_losing_noth
         },
     )
     .await
-    .map_err(|e| {
-        anyhow::anyhow!(
-            "{e:#}\n{}\n{}",
-            panel.service.log_tail(20),
-            pair.log_tails()
-        )
-    })?;
+    .map_err(|e| anyhow::anyhow!("{e:#}\n{}\n{}", panel.log_tail(20), pair.log_tails()))?;
     assert!(
         panel
-            .service
             .log_text()
             .contains("PostgreSQL: moved to another host"),
         "{}",
-        panel.service.log_tail(20)
+        panel.log_tail(20)
     );
     panel
         .expect(
@@ -296,6 +289,6 @@ async fn primary_stopped_and_standby_promoted_degrades_then_recovers_losing_noth
     );
 
     worker.stop().await?;
-    stack.panel.service.stop().await?;
+    stack.panel.stop().await?;
     stack.finish().await
 }

@@ -10,6 +10,10 @@
 //!   wildcard certificate once the operator publishes the TXT records the panel shows;
 //!   the panel reports it active and serving the zone, and the proxy presents exactly
 //!   that certificate by SNI.
+//! - With fake DNS provider APIs: a domain whose credential is a Cloudflare token gets
+//!   its wildcard with no operator step (the TXT records published through the API and
+//!   removed after) and the proxy serves it; a domain whose DigitalOcean token is revoked
+//!   says why in the panel, without the token.
 
 use std::time::{Duration, Instant};
 
@@ -17,6 +21,7 @@ use anyhow::Context as _;
 use reqwest::Method;
 use serde_json::{Value, json};
 use switchyard_tests::client;
+use switchyard_tests::dns_providers::{Kind, Mode, TOKEN};
 use switchyard_tests::eventually::eventually;
 use switchyard_tests::proxy::Proxy;
 use switchyard_tests::stack::{Auth, Stack, zone_body};
@@ -370,6 +375,39 @@ async fn certificate_until(
     })
 }
 
+/// The leaf of `*.{domain}`'s certificate as published in the stack's Redis (DER).
+async fn published_leaf(stack: &Stack, domain: &str) -> anyhow::Result<Vec<u8>> {
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+    let redis = stack.redis.as_ref().context("a prefix on the test Redis")?;
+    let mut published = redis.store().certs(&[format!("*.{domain}")]).await?;
+    let record = published
+        .remove(0)
+        .1
+        .context("the certificate's key in Redis")??;
+    Ok(CertificateDer::pem_slice_iter(record.chain_pem.as_bytes())
+        .next()
+        .context("a leaf in the stored chain")??
+        .as_ref()
+        .to_vec())
+}
+
+/// The leaf the proxy presents for `name` by SNI to a client trusting `root`, once it
+/// presents one (10 s at most: the certificate travels through Redis).
+async fn presented(proxy: &Proxy, name: &str, root: &str) -> anyhow::Result<Vec<u8>> {
+    eventually(
+        Duration::from_secs(10),
+        &format!("the proxy presents a certificate for {name}"),
+        || async {
+            client::presented_leaf(proxy.https(), name, root)
+                .await
+                .map_err(|e| format!("{e:#}"))
+        },
+    )
+    .await
+    .with_context(|| proxy.log_tail())
+}
+
 /// The operator's path to HTTPS with a `manual` DNS credential, every service a real
 /// process: the panel shows the TXT records the cert worker's order waits for, the
 /// operator publishes them (in challtestsrv, Pebble's DNS), and the certificate becomes
@@ -461,33 +499,9 @@ async fn a_manual_dns_domain_gets_its_certificate_issued_and_served_by_sni() -> 
     // The proxy presents exactly the stored certificate for the zone's hostname and for
     // the apex (the leaf published in Redis), and a client trusting only Pebble's root
     // reaches the upstream through it.
-    let redis = stack.redis.as_ref().context("a prefix on the test Redis")?;
-    let mut published = redis.store().certs(&[format!("*.{DOMAIN}")]).await?;
-    let record = published
-        .remove(0)
-        .1
-        .context("the certificate's key in Redis")??;
-    let stored_leaf = {
-        use tokio_rustls::rustls::pki_types::CertificateDer;
-        use tokio_rustls::rustls::pki_types::pem::PemObject as _;
-        CertificateDer::pem_slice_iter(record.chain_pem.as_bytes())
-            .next()
-            .context("a leaf in the stored chain")??
-            .as_ref()
-            .to_vec()
-    };
+    let stored_leaf = published_leaf(&stack, DOMAIN).await?;
     for name in [HOST, DOMAIN] {
-        let leaf = eventually(
-            Duration::from_secs(10),
-            &format!("the proxy presents a certificate for {name}"),
-            || async {
-                client::presented_leaf(proxy.https(), name, &root)
-                    .await
-                    .map_err(|e| format!("{e:#}"))
-            },
-        )
-        .await
-        .with_context(|| proxy.log_tail())?;
+        let leaf = presented(proxy, name, &root).await?;
         assert!(
             leaf == stored_leaf,
             "{name}: the proxy presents another certificate"
@@ -499,5 +513,94 @@ async fn a_manual_dns_domain_gets_its_certificate_issued_and_served_by_sni() -> 
         reply.header(switchyard_tests::upstream::UPSTREAM_HEADER),
         Some("tls")
     );
+    stack.finish().await
+}
+
+/// The automated path: the panel's DNS credentials point at provider APIs (local fakes
+/// that write into Pebble's DNS), the cert worker publishes and removes the TXT records
+/// itself, and the proxy serves the result; a provider refusing the token leaves a
+/// reason the operator can read.
+#[tokio::test]
+async fn provider_api_domains_are_issued_unattended_or_say_why_not() -> anyhow::Result<()> {
+    const GOOD: &str = "stack-cf.com";
+    const HOST: &str = "app.stack-cf.com";
+    const REVOKED: &str = "stack-do.com";
+    let stack = Stack::builder()
+        .proxy(|o| o.https())
+        .dns_provider(Kind::Cloudflare, GOOD, Mode::Normal)
+        .dns_provider(Kind::DigitalOcean, REVOKED, Mode::Unauthorized)
+        .cert_worker()
+        .build()
+        .await?;
+    let (panel, proxy) = (&stack.panel, &stack.proxies[0]);
+    let (cloudflare, digitalocean) = (&stack.dns_providers[0], &stack.dns_providers[1]);
+    let acme = stack.acme.as_ref().context("the stack's Pebble")?;
+    let upstream = Upstream::echo("cf").await;
+    let admin = stack.admin_key().await?;
+
+    let cf = panel
+        .create_dns_credential(&admin, "cloudflare", cloudflare)
+        .await?;
+    assert_eq!(cf["provider"], "cloudflare", "{cf}");
+    let good = panel
+        .create_domain_with_credential(&admin, GOOD, &cf["id"])
+        .await?;
+    let good_id = good["id"].as_str().context("the domain's id")?;
+    let revoked = panel
+        .create_dns_credential(&admin, "digitalocean", digitalocean)
+        .await?;
+    let bad = panel
+        .create_domain_with_credential(&admin, REVOKED, &revoked["id"])
+        .await?;
+    let bad_id = bad["id"].as_str().context("the domain's id")?;
+    panel.create_zone(&admin, zone(HOST, &upstream)).await?;
+    let root = acme.pebble.issuing_root().await?;
+
+    let active = certificate_until(&stack, &admin, good_id, "status active", |c| {
+        c["status"] == "active"
+    })
+    .await?;
+    assert_eq!(
+        active["names"],
+        json!([format!("*.{GOOD}"), GOOD]),
+        "{active}"
+    );
+    assert_eq!(
+        active["manual_dns"],
+        Value::Null,
+        "no operator step: {active}"
+    );
+    // The worker published one record per name through the API and removed both.
+    let calls = cloudflare.calls();
+    let created = calls.iter().filter(|c| c.starts_with("POST ")).count();
+    let deleted = calls.iter().filter(|c| c.starts_with("DELETE ")).count();
+    assert!(created >= 2, "records created through the API: {calls:?}");
+    assert_eq!(created, deleted, "every record removed again: {calls:?}");
+    assert_eq!(cloudflare.records(), vec![], "nothing left at the provider");
+
+    let leaf = presented(proxy, HOST, &root).await?;
+    assert!(
+        leaf == published_leaf(&stack, GOOD).await?,
+        "the proxy presents another certificate"
+    );
+    let reply = client::https_get(proxy.https(), HOST, "/", &root).await?;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.header(switchyard_tests::upstream::UPSTREAM_HEADER),
+        Some("cf")
+    );
+
+    // The revoked token: the order fails, the panel says which provider refused and how,
+    // and never shows the token.
+    let failed = certificate_until(&stack, &admin, bad_id, "a last error", |c| {
+        !c["last_error"].is_null()
+    })
+    .await?;
+    assert_ne!(failed["status"], "active", "{failed}");
+    let error = failed["last_error"].as_str().context("last_error")?;
+    assert!(error.contains("digitalocean"), "{error}");
+    assert!(error.contains("HTTP 401"), "{error}");
+    assert!(!failed.to_string().contains(TOKEN), "{failed}");
+    assert_eq!(digitalocean.records(), vec![], "{failed}");
     stack.finish().await
 }

@@ -273,11 +273,7 @@ async fn panel_zone_write_is_one_trace_from_request_to_redis() -> anyhow::Result
     let written = written.is_some();
     anyhow::ensure!(written, "the zone was written through to Redis");
 
-    panel
-        .service
-        .stop()
-        .await
-        .with_context(|| panel.service.log_text())?;
+    panel.stop().await.with_context(|| panel.log_text())?;
     let spans = eventually(DEADLINE, "the zone write's spans arrive", || {
         let spans = receiver.spans();
         let request_id = request_id.clone();
@@ -300,7 +296,7 @@ async fn panel_zone_write_is_one_trace_from_request_to_redis() -> anyhow::Result
         }
     })
     .await
-    .with_context(|| panel.service.log_text())?;
+    .with_context(|| panel.log_text())?;
 
     assert!(
         spans.iter().all(|s| s.service == "panel-api"),

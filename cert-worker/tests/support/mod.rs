@@ -3,7 +3,8 @@
 //! harness's one launcher: [`Proxy::start`]`(redis_url, prefix)`, [`Proxy::wait_serves`]).
 #![allow(dead_code)] // each test file uses a different part of the harness
 
-pub mod providers;
+/// The fake DNS provider APIs live with the rest of the harness in `switchyard-tests`.
+pub use switchyard_tests::dns_providers as providers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

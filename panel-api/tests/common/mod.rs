@@ -1,6 +1,8 @@
 //! The panel under test: one running panel per test with its own PostgreSQL database and
 //! Redis key prefix, an HTTP client that records every body (to look for leaked secrets)
-//! and the service's captured log lines.
+//! and the service's captured log lines. The panel runs in the test's process, started by
+//! the shared harness's [`Stack`] (the same command line as the binary's; see
+//! `switchyard_tests::stack::Panel::args`).
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
@@ -17,11 +19,10 @@ use serde_json::{Value, json};
 use switchyard_shared::model::HostRecord;
 use switchyard_tests::postgres::TestDatabase;
 use switchyard_tests::redis::TestRedis;
+pub use switchyard_tests::stack::{ADMIN, ADMIN_PASSWORD};
+use switchyard_tests::stack::{InProcessPanel, PanelStarter, Stack};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-
-pub const ADMIN: &str = "root";
-pub const ADMIN_PASSWORD: &str = "correct-horse-battery-staple-7f3a";
 
 /// Captures everything the service logs during a test, to look for secrets in it.
 #[derive(Clone, Default)]
@@ -50,8 +51,8 @@ pub struct Panel {
     pub db: sea_orm::DatabaseConnection,
     pub redis: TestRedis,
     pub database: Option<TestDatabase>,
-    pub stop: Option<oneshot::Sender<()>>,
-    pub server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// The panel (in this process) and whatever else the test's stack runs.
+    pub stack: Stack,
     /// Every response body seen, to check that secrets do not leak.
     pub bodies: Vec<(String, String)>,
     pub logs: Logs,
@@ -145,56 +146,37 @@ impl Panel {
         let database = TestDatabase::create().await?;
         let redis = TestRedis::new().await?;
         let panel_database_url = database_url(database.url());
-        let mut args = vec![
-            "panel-api",
-            "--database-url",
-            &panel_database_url,
-            "--redis-url",
-            redis_url.unwrap_or(redis.url()),
-            "--key-prefix",
-            redis.prefix(),
-            "--admin-user",
-            ADMIN,
-            "--admin-password",
-            ADMIN_PASSWORD,
-            "--listen",
-            "127.0.0.1:0",
-        ];
-        // Tests speak plain HTTP; a test about Secure cookies sets its own.
-        if !extra.contains(&"--cookie-secure") {
-            args.extend_from_slice(&["--cookie-secure", "false"]);
+        let given = |flag: &str| extra.iter().any(|a| a.split('=').next() == Some(flag));
+        let mut args = Vec::new();
+        // The panel's own default (the shared harness replays every second): tests about
+        // the outbox replay it themselves.
+        if !given("--outbox-replay-secs") {
+            let secs = panel_api::config::DEFAULT_OUTBOX_REPLAY_SECS;
+            args.push(format!("--outbox-replay-secs={secs}"));
         }
         // Tests log in often from one address; a test about the limit sets its own.
-        if !extra.contains(&"--login-per-address-per-minute") {
-            args.extend_from_slice(&["--login-per-address-per-minute", "1000"]);
+        if !given("--login-per-address-per-minute") {
+            args.push("--login-per-address-per-minute=1000".to_owned());
         }
-        args.extend_from_slice(extra);
-        let config = Config::try_parse_from(args)?;
-        let state: AppState = panel_api::prepare(&config).await?;
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let mut builder = Stack::builder()
+            .database_url(&panel_database_url)
+            .redis_prefixed(redis_url.unwrap_or(redis.url()), redis.prefix())
+            .panel_in_process(in_process(routes, logs.clone()));
+        for arg in &args {
+            builder = builder.panel_arg(arg);
+        }
+        let stack = builder.build().await?;
         let db = database.connect().await?;
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let base = format!("http://{}/api/v1", listener.local_addr()?);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let app = match routes {
-            Some(routes) => panel_api::app::serve_routes(
-                axum::Router::from(panel_api::app::routes()).merge(routes),
-                state.clone(),
-            ),
-            None => panel_api::router(state.clone()),
-        };
-        let server = tokio::spawn(panel_api::serve_app(state, app, listener, async {
-            let _ = stopped.await;
-        }));
         Ok(Panel {
-            base,
+            base: stack.panel.base.clone(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()?,
             db,
             redis,
             database: Some(database),
-            stop: Some(stop),
-            server: Some(server),
+            stack,
             bodies: Vec::new(),
             logs,
             _log_guard: log_guard,
@@ -392,18 +374,45 @@ impl Panel {
     }
 
     pub async fn stop(mut self) -> anyhow::Result<()> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.await??;
-        }
+        self.stack.finish().await?;
         self.db.clone().close().await?;
         if let Some(database) = self.database.take() {
             database.drop_now().await?;
         }
         Ok(())
     }
+}
+
+/// Starts the panel in this process from its command line, serving `routes` of the
+/// test's own too (behind the same layers as every route of the panel,
+/// `panel_api::app::serve_routes`); its log is what `logs` captured.
+fn in_process(routes: Option<axum::Router<AppState>>, logs: Logs) -> PanelStarter {
+    Box::new(move |args: Vec<String>| {
+        Box::pin(async move {
+            let config =
+                Config::try_parse_from(std::iter::once("panel-api".to_owned()).chain(args))?;
+            let state: AppState = panel_api::prepare(&config).await?;
+            let listener = TcpListener::bind(config.listen).await?;
+            let addr = listener.local_addr()?;
+            let (stop, stopped) = oneshot::channel::<()>();
+            let app = match routes {
+                Some(routes) => panel_api::app::serve_routes(
+                    axum::Router::from(panel_api::app::routes()).merge(routes),
+                    state.clone(),
+                ),
+                None => panel_api::router(state.clone()),
+            };
+            let task = tokio::spawn(panel_api::serve_app(state, app, listener, async {
+                let _ = stopped.await;
+            }));
+            Ok(InProcessPanel {
+                addr,
+                stop: Some(stop),
+                task: Some(task),
+                logs: Box::new(move || logs.text()),
+            })
+        })
+    })
 }
 
 pub fn zone(host: &str, prefix: &str, upstream: &str) -> Value {

@@ -649,7 +649,7 @@ async fn run() -> anyhow::Result<bool> {
         failover = Some(
             run_failover(
                 &settings,
-                &panel.service,
+                &panel,
                 &mut topology,
                 &writer,
                 &tracker,
@@ -759,7 +759,7 @@ struct Failover {
 /// Phase 3: paced writes across a SIGKILL of the primary and the promotion.
 async fn run_failover(
     settings: &Settings,
-    panel: &switchyard_tests::process::Service,
+    panel: &switchyard_tests::stack::Panel,
     topology: &mut RedisTopology,
     writer: &Writer,
     tracker: &Arc<Tracker>,

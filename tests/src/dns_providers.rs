@@ -1,6 +1,9 @@
-//! Local servers speaking the Cloudflare, DigitalOcean and Porkbun API shapes. Records
-//! they are given go into pebble-challtestsrv (through its management API), so the CA
-//! and the worker's DNS check really see them; deleting takes them out again.
+//! Fake DNS provider APIs: local servers speaking the Cloudflare, DigitalOcean and
+//! Porkbun API shapes, on port 0. Records they are given go into pebble-challtestsrv
+//! (through its management API), so the CA and the worker's DNS check really see them;
+//! deleting takes them out again. A credential points the cert worker at one through
+//! `api_base_url` ([`FakeProvider::base_url`]); [`crate::stack::StackBuilder::dns_provider`]
+//! starts one beside a stack's Pebble.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
