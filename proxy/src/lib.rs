@@ -27,6 +27,9 @@ pub mod forward_auth;
 pub mod framing;
 pub mod jwks;
 pub mod metrics;
+// `unsafe`: OpenSSL's allocator hooks (see its header).
+#[allow(unsafe_code)]
+pub mod openssl_alloc;
 pub mod policy;
 pub mod proxy_protocol;
 pub mod resilience;
@@ -34,7 +37,7 @@ pub mod route_match;
 pub mod service;
 pub mod snapshot;
 pub mod sync;
-// The one module with `unsafe`: OpenSSL's ticket key callback (see its header).
+// `unsafe`: OpenSSL's ticket key callback (see its header).
 #[allow(unsafe_code)]
 pub mod tickets;
 pub mod tls;
@@ -302,11 +305,13 @@ pub fn build_server(config: &Config, mut settings: Settings) -> anyhow::Result<(
             http = %settings.http_listen,
             https = %https,
             admin = %settings.admin_listen,
+            openssl_allocator = openssl_alloc::name(),
             "proxy listening"
         ),
         None => tracing::info!(
             http = %settings.http_listen,
             admin = %settings.admin_listen,
+            openssl_allocator = openssl_alloc::name(),
             "proxy listening"
         ),
     }

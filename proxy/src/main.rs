@@ -14,6 +14,8 @@ use switchyard_shared::telemetry;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    // Before anything can touch OpenSSL (see the module's header).
+    switchyard_proxy::openssl_alloc::install();
     let config = Config::parse();
     let settings = match config.validate() {
         Ok(s) => s,

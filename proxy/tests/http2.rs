@@ -8,7 +8,10 @@ mod support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use support::raw::{DEADLINE, H2Request, bench, h2_connect, h2_request, served_cert};
+use support::raw::{
+    DEADLINE, H2Request, bench, h2_connect, h2_connect_recorded, h2_request, header_blocks,
+    served_cert,
+};
 use support::{Proxy, ProxyOptions, put_certs, put_zones, zone, zone_json};
 use switchyard_tests::eventually::eventually;
 use switchyard_tests::redis::TestRedis;
@@ -471,4 +474,173 @@ async fn cookies_split_over_fields_reach_an_http1_backend_as_one_field() {
         assert_eq!(cookies, ["cookie: a=1; b=2"], "{}", heads[0]);
     }
     b.redis.cleanup().await.unwrap();
+}
+
+/// Each answer's `x-request-id` is new, so it goes out as an HPACK literal "never
+/// indexed": indexing it only churned the connection's header table (every answer
+/// inserted its id, compared it with the ids already there and evicted the answer's
+/// other headers). Checked on both paths, for forwarded answers and the proxy's own, by
+/// decoding the frames the proxy sent with an HPACK decoder independent of the proxy's.
+#[tokio::test]
+async fn request_ids_go_out_never_indexed_on_both_paths() {
+    let redis = TestRedis::new().await.unwrap();
+    let backend = framing_backend(Arc::default()).await;
+    let fast = ProxyOptions::new(redis.url(), redis.prefix()).start().await;
+    let pingora = ProxyOptions::new(redis.url(), redis.prefix())
+        .arg("--fast-path=false")
+        .start()
+        .await;
+    put_zones(&redis.store(), &[zone("h.test", &[&backend])]).await;
+    let (record, tls) = served_cert("h.test");
+    let v = put_certs(&redis.store(), &[record]).await;
+    let mut unknown = H2Request::get("/");
+    unknown.authority = "nowhere.test".to_owned();
+    for (path, proxy) in [("fast", &fast), ("pingora", &pingora)] {
+        proxy.wait_for_version(v.version).await;
+        let (mut send, frames) = h2_connect_recorded(proxy.https(), &tls, "h.test").await;
+        let mut ids = Vec::new();
+        for (req, status) in [
+            (on_h("/a"), 200),
+            (on_h("/b"), 200),
+            (on_h("/c"), 200),
+            (unknown.clone(), 404),
+        ] {
+            let answer = h2_request(&mut send, &req).await.unwrap();
+            assert_eq!(answer.status, status, "{path}: {req:?}");
+            ids.push(answer.headers["x-request-id"].to_str().unwrap().to_owned());
+        }
+        let mut decoder = httlib_hpack::Decoder::default();
+        let mut sent = Vec::new();
+        for mut block in header_blocks(&frames.lock().unwrap()) {
+            let mut fields = Vec::new();
+            decoder.decode(&mut block, &mut fields).unwrap();
+            for (name, value, flags) in fields {
+                if name == b"x-request-id" {
+                    let value = String::from_utf8(value).unwrap();
+                    assert_ne!(
+                        flags & httlib_hpack::Decoder::NEVER_INDEXED,
+                        0,
+                        "{path}: x-request-id {value} was sent indexable (flags {flags:#x})"
+                    );
+                    sent.push(value);
+                }
+            }
+        }
+        assert_eq!(sent, ids, "{path}: one never-indexed id per answer");
+        // The TLS record buffers come from mimalloc (proxy/src/openssl_alloc.rs): OpenSSL
+        // took it, so nothing touched OpenSSL before main installed it.
+        assert!(
+            proxy
+                .log_text()
+                .contains(r#""openssl_allocator":"mimalloc""#),
+            "{path}: OpenSSL does not allocate with mimalloc"
+        );
+    }
+    redis.cleanup().await.unwrap();
+}
+
+/// A backend whose answers to `/hold` wait until `release` is notified (each request it
+/// holds is reported on `held`); anything else is answered at once.
+async fn holding_backend(
+    held: tokio::sync::mpsc::UnboundedSender<()>,
+    release: Arc<tokio::sync::Notify>,
+) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let (held, release) = (held.clone(), release.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                loop {
+                    let mut headers = [httparse::EMPTY_HEADER; 64];
+                    let mut req = httparse::Request::new(&mut headers);
+                    if let Ok(httparse::Status::Complete(n)) = req.parse(&buf) {
+                        let path = req.path.unwrap_or_default().to_owned();
+                        buf.drain(..n);
+                        let body = if path == "/hold" {
+                            let released = release.notified();
+                            held.send(()).unwrap();
+                            released.await;
+                            "late"
+                        } else {
+                            "now"
+                        };
+                        let answer = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if conn.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    let mut chunk = [0u8; 4096];
+                    match conn.read(&mut chunk).await {
+                        Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                        _ => return,
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// A graceful shutdown sends GOAWAY on an open HTTP/2 connection: new streams are
+/// refused, the stream in flight is answered whole (within `--grace-secs`, which the
+/// proxy waits out before it exits, as Pingora does).
+#[tokio::test]
+async fn a_graceful_shutdown_lets_open_streams_finish_and_refuses_new_ones() {
+    let redis = TestRedis::new().await.unwrap();
+    let (held_tx, mut held) = tokio::sync::mpsc::unbounded_channel();
+    let release = Arc::new(tokio::sync::Notify::new());
+    let backend = holding_backend(held_tx, release.clone()).await;
+    let mut proxy = ProxyOptions::new(redis.url(), redis.prefix())
+        .arg("--drain-delay-ms=0")
+        .arg("--grace-secs=5")
+        .start()
+        .await;
+    put_zones(&redis.store(), &[zone("h.test", &[&backend])]).await;
+    let (record, tls) = served_cert("h.test");
+    let v = put_certs(&redis.store(), &[record]).await;
+    proxy.wait_for_version(v.version).await;
+
+    let mut send = h2_connect(proxy.https(), &tls, "h.test").await;
+    assert_eq!(
+        h2_request(&mut send, &on_h("/now")).await.unwrap().status,
+        200
+    );
+    let mut in_flight = send.clone();
+    let slow = tokio::spawn(async move { h2_request(&mut in_flight, &on_h("/hold")).await });
+    tokio::time::timeout(DEADLINE, held.recv())
+        .await
+        .expect("the backend got the held request")
+        .unwrap();
+
+    proxy.terminate();
+    // Once the GOAWAY has come, the client refuses to open streams on the connection.
+    eventually(DEADLINE, "GOAWAY on the open connection", || {
+        let mut send = send.clone();
+        async move {
+            match h2_request(&mut send, &on_h("/now")).await {
+                Ok(answer) => Err(format!("a new stream was still served: {}", answer.status)),
+                Err(_) => Ok(()),
+            }
+        }
+    })
+    .await
+    .unwrap();
+
+    release.notify_waiters();
+    let answer = tokio::time::timeout(DEADLINE, slow)
+        .await
+        .expect("the held stream is answered")
+        .unwrap()
+        .expect("the held stream is answered, not reset");
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body, b"late");
+    // After the grace period.
+    proxy.exits_within(DEADLINE).await.unwrap();
+    redis.cleanup().await.unwrap();
 }

@@ -60,18 +60,7 @@ async fn readiness_turns_503_when_a_drain_starts_while_requests_are_still_served
     let r = proxy.get("d.test", "/still").await;
     assert_eq!(r.status, 200, "a request during the drain delay is served");
     assert!(!proxy.exited(), "the process waits out the drain delay");
-    eventually(DEADLINE, "the proxy exits after the drain", || {
-        let exited = proxy.exited();
-        async move {
-            if exited {
-                Ok(())
-            } else {
-                Err("still running".to_owned())
-            }
-        }
-    })
-    .await
-    .unwrap();
+    proxy.exits_within(DEADLINE).await.unwrap();
     redis.cleanup().await.unwrap();
 }
 
@@ -228,22 +217,8 @@ async fn an_upgrade_under_load_fails_no_request() {
     }
     // The new process answers on the same listeners once the old one is gone.
     let mut old = old;
-    eventually(
-        DEADLINE,
-        "the old process exits after its grace period",
-        || {
-            let exited = old.exited();
-            async move {
-                if exited {
-                    Ok(())
-                } else {
-                    Err("still running".to_owned())
-                }
-            }
-        },
-    )
-    .await
-    .unwrap();
+    // After its grace period.
+    old.exits_within(DEADLINE).await.unwrap();
     assert_eq!(new.get("u.test", "/after").await.status, 200);
     new.stop().await.unwrap();
     redis.cleanup().await.unwrap();

@@ -488,6 +488,22 @@ impl Proxy {
         self.service.exited()
     }
 
+    /// Waits until the process has ended on its own (a graceful exit after
+    /// [`Proxy::terminate`]); an error once `deadline` has passed.
+    pub async fn exits_within(&mut self, deadline: Duration) -> anyhow::Result<()> {
+        eventually(deadline, "the proxy exits", || {
+            let exited = self.exited();
+            async move {
+                if exited {
+                    Ok(())
+                } else {
+                    Err("still running".to_owned())
+                }
+            }
+        })
+        .await
+    }
+
     /// SIGTERM, and waits until the process is gone (killed if it does not go).
     pub async fn stop(&mut self) -> anyhow::Result<()> {
         self.service.stop().await

@@ -1,6 +1,7 @@
 //! One timer per client connection for every wait of the HTTP/1 fast path: the idle wait
 //! for the next request (which also ends at a graceful shutdown), reads and writes of the
-//! client, and the exchange with the upstream.
+//! client, and the exchange with the upstream; and one per HTTP/2 stream the fast path
+//! takes (`h2.rs`: the client's body, the upstream exchange, the answer's body).
 //!
 //! Why not `pingora_timeout::timeout` per wait: callgrind put ~2.4k of the ~22.4k
 //! user-space instructions of a plain HTTP/1.1 request in it (docs/benchmarks.md, "Plain

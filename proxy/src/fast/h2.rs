@@ -9,7 +9,8 @@
 //! `ProxyHttp` phases, header maps copied and converted twice, two tasks and channels
 //! per request, and its upstream connector); the upstream exchange is the HTTP/1 fast
 //! path's: the same rebuilt request head ([`upstream_head`]), the same answer framing
-//! ([`answer_framing`]), the same idle-connection pool, the same retry rules.
+//! ([`answer_framing`]), the same idle-connection pool, the same retry rules, and one
+//! timer ([`Deadline`]) for every wait of a stream.
 //!
 //! A stream is taken when: it is not `CONNECT`, has no `Expect`, `Upgrade` or
 //! `Transfer-Encoding` header, the decision core forwards it, and the chosen upstream is
@@ -41,6 +42,7 @@ use switchyard_shared::RequestTarget;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::deadline::Deadline;
 use super::{
     Attempt, CHUNK, Chunked, Exchange, Failure, Framing, Front, HeadFacts, MAX_HEAD, MAX_HEADERS,
     Pool, answer_framing, answer_header_dropped, parse_answer, until_shutdown, upstream_head,
@@ -49,7 +51,8 @@ use crate::access_log;
 use crate::decide::{Decision, Forward, client_address};
 use crate::policy::Vars;
 use crate::service::{
-    DECIDED, joined_cookies, own_answer, request_facts, request_id_of, single_content_length,
+    DECIDED, joined_cookies, own_answer, request_facts, request_id_of, request_id_value,
+    single_content_length,
 };
 use crate::snapshot::RouteEntry;
 use crate::upstreams::Upstream;
@@ -89,7 +92,6 @@ struct Taken {
 /// An upstream answer head, read and converted for the client.
 struct Head {
     status: u16,
-    head_len: usize,
     framing: Framing,
     upstream_keepalive: bool,
     resp: ResponseHeader,
@@ -113,6 +115,10 @@ impl Front {
             }
         };
         let mut watch = shutdown.clone();
+        // One wait for the whole connection, not one per stream (each new wait registered
+        // and removed a waiter on the watch).
+        let shutting_down = until_shutdown(&mut watch);
+        tokio::pin!(shutting_down);
         let mut closing = false;
         let mut malformed = 0;
         loop {
@@ -122,7 +128,7 @@ impl Front {
                 tokio::select! {
                     biased;
                     // GOAWAY; streams already opened are still served, then it closes.
-                    () = until_shutdown(&mut watch) => {
+                    () = &mut shutting_down => {
                         conn.graceful_shutdown();
                         closing = true;
                         continue;
@@ -259,13 +265,15 @@ impl Front {
         let timeouts = router.timeouts(&t.route);
         let read_timeout = timeouts.read;
         session.set_write_timeout(Some(timeouts.idle));
+        // Every wait of this stream's own (client body, upstream) is limited by one timer.
+        let mut timer = Deadline::default();
 
         // The start of the body (all of it, when it is small).
         let mut body = BytesMut::new();
         let mut body_done = t.body_len == 0 && !t.chunked;
         let mut error = None;
         while !body_done && body.len() < BUFFERED_BODY {
-            match read_client_body(&mut session, timeouts.idle).await {
+            match read_client_body(&mut session, &mut timer, timeouts.idle).await {
                 Ok(Some(data)) => body.extend_from_slice(&data),
                 Ok(None) => body_done = true,
                 Err(f) => {
@@ -292,6 +300,7 @@ impl Front {
                     idle: timeouts.idle,
                     resendable,
                     ubuf: &mut ubuf,
+                    timer: &mut timer,
                 };
                 let attempts = self.attempts(
                     &t.route,
@@ -320,13 +329,11 @@ impl Front {
             Ok((conn, head)) => {
                 status = head.status;
                 let Head {
-                    head_len,
                     framing,
                     upstream_keepalive,
                     resp,
                     ..
                 } = head;
-                ubuf.advance(head_len);
                 let end = framing == Framing::Empty;
                 // The connection goes back to the pool as soon as its answer is read,
                 // before the client has it: the client's next stream can then reuse it.
@@ -349,8 +356,13 @@ impl Front {
                                 pool: &self.pool,
                                 addr,
                             };
-                            let relayed =
-                                relay_body(conn, &mut session, &relay, &mut ubuf, &mut bytes);
+                            let relayed = relay_body(
+                                conn,
+                                &mut session,
+                                &relay,
+                                (&mut ubuf, &mut timer),
+                                &mut bytes,
+                            );
                             match timeouts.left(started) {
                                 None => relayed.await,
                                 Some(left) => pingora_timeout::timeout(left, relayed)
@@ -435,9 +447,10 @@ fn h2_head(out: &mut Vec<u8>, session: &HttpSession, t: &Taken, upstream: &Upstr
 /// The next piece of the client's request body (`None` at its end).
 async fn read_client_body(
     session: &mut HttpSession,
+    timer: &mut Deadline,
     idle: Duration,
 ) -> Result<Option<Bytes>, Failure> {
-    match pingora_timeout::timeout(idle, session.read_body_bytes()).await {
+    match timer.limit(idle, session.read_body_bytes()).await {
         Ok(Ok(data)) => Ok(data),
         _ => Err(Failure::ClientGone),
     }
@@ -457,6 +470,7 @@ struct H2Attempt<'a> {
     idle: Duration,
     resendable: bool,
     ubuf: &'a mut BytesMut,
+    timer: &'a mut Deadline,
 }
 
 impl Attempt for H2Attempt<'_> {
@@ -479,7 +493,7 @@ impl Attempt for H2Attempt<'_> {
             idle: self.idle,
             resend: reused && self.resendable,
         };
-        exchange(conn, self.session, self.t, &sent, self.ubuf).await
+        exchange(conn, self.session, self.t, &sent, (self.ubuf, self.timer)).await
     }
 }
 
@@ -498,14 +512,14 @@ struct Sent<'a> {
 }
 
 /// Sends the request (streaming the rest of the body from the client) and reads the
-/// answer's head into `ubuf`. Interim (1xx) answers are dropped, as Pingora's HTTP/2
-/// path drops them.
+/// answer's head, which it takes off the front of `ubuf` (what follows stays there).
+/// Interim (1xx) answers are dropped, as Pingora's HTTP/2 path drops them.
 async fn exchange(
     conn: &mut TcpStream,
     session: &mut HttpSession,
     t: &Taken,
     sent: &Sent<'_>,
-    ubuf: &mut BytesMut,
+    (ubuf, timer): (&mut BytesMut, &mut Deadline),
 ) -> Result<Head, Exchange> {
     let timeout = sent.read_timeout;
     // Nothing of the answer came: a pooled connection the upstream had closed (`Stale`:
@@ -515,26 +529,26 @@ async fn exchange(
     } else {
         Exchange::Reset
     };
-    match send(conn, sent.head, timeout).await {
+    match send(conn, sent.head, timer, timeout).await {
         Ok(()) => {}
         Err(Failure::Broken) => return Err(stale),
         Err(f) => return Err(Exchange::Failed(f)),
     }
-    send_body(conn, sent.body, t.chunked, timeout)
+    send_body(conn, sent.body, t.chunked, timer, timeout)
         .await
         .map_err(Exchange::Failed)?;
     if !sent.body_done {
-        while let Some(data) = read_client_body(session, sent.idle)
+        while let Some(data) = read_client_body(session, timer, sent.idle)
             .await
             .map_err(Exchange::Failed)?
         {
-            send_body(conn, &data, t.chunked, timeout)
+            send_body(conn, &data, t.chunked, timer, timeout)
                 .await
                 .map_err(Exchange::Failed)?;
         }
     }
     if t.chunked {
-        send(conn, b"0\r\n\r\n", timeout)
+        send(conn, b"0\r\n\r\n", timer, timeout)
             .await
             .map_err(Exchange::Failed)?;
     }
@@ -555,7 +569,11 @@ async fn exchange(
                         answered = true;
                         continue;
                     }
-                    return answer_head(&resp, t, head_len)
+                    let planned = plan_answer(&resp, t, ubuf.as_ptr().addr())
+                        .ok_or(Exchange::Failed(Failure::Broken))?;
+                    let head = ubuf.split_to(head_len).freeze();
+                    return planned
+                        .build(&head, t)
                         .ok_or(Exchange::Failed(Failure::Broken));
                 }
                 Ok(httparse::Status::Partial) if ubuf.len() < MAX_HEAD => {}
@@ -564,7 +582,7 @@ async fn exchange(
             answered = true;
         }
         ubuf.reserve(4096);
-        match pingora_timeout::timeout(timeout, conn.read_buf(ubuf)).await {
+        match timer.limit(timeout, conn.read_buf(ubuf)).await {
             Ok(Ok(n)) if n > 0 => {}
             Ok(_) if sent.resend && !answered => return Err(Exchange::Stale),
             Ok(_) if !answered => return Err(Exchange::Reset),
@@ -575,8 +593,13 @@ async fn exchange(
 }
 
 /// Writes to the upstream.
-async fn send(conn: &mut TcpStream, data: &[u8], timeout: Duration) -> Result<(), Failure> {
-    match pingora_timeout::timeout(timeout, conn.write_all(data)).await {
+async fn send(
+    conn: &mut TcpStream,
+    data: &[u8],
+    timer: &mut Deadline,
+    timeout: Duration,
+) -> Result<(), Failure> {
+    match timer.limit(timeout, conn.write_all(data)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(Failure::Broken),
         Err(_) => Err(Failure::Timeout),
@@ -589,30 +612,43 @@ async fn send_body(
     conn: &mut TcpStream,
     data: &[u8],
     chunked: bool,
+    timer: &mut Deadline,
     timeout: Duration,
 ) -> Result<(), Failure> {
     if data.is_empty() {
         return Ok(());
     }
     if !chunked {
-        return send(conn, data, timeout).await;
+        return send(conn, data, timer, timeout).await;
     }
     let mut framed = Vec::with_capacity(data.len() + 20);
     framed.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
     framed.extend_from_slice(data);
     framed.extend_from_slice(b"\r\n");
-    send(conn, &framed, timeout).await
+    send(conn, &framed, timer, timeout).await
 }
 
-/// The upstream's answer head as the client gets it: the upstream's headers less the
-/// hop-by-hop ones (Pingora's HTTP/2 writer drops `connection`, `transfer-encoding`,
-/// `upgrade`, `keep-alive` and `proxy-connection` too), with this request's
-/// `x-request-id`. `None` when it cannot be relayed safely.
-fn answer_head(resp: &httparse::Response<'_, '_>, t: &Taken, head_len: usize) -> Option<Head> {
+/// An upstream answer head, planned for the client while its bytes are still in the
+/// upstream buffer: the upstream's headers less the hop-by-hop ones (Pingora's HTTP/2
+/// writer drops `connection`, `transfer-encoding`, `upgrade`, `keep-alive` and
+/// `proxy-connection` too), and what the route's policy adds.
+struct Planned {
+    status: u16,
+    framing: Framing,
+    upstream_keepalive: bool,
+    /// The headers passed on: their names, and where their values are in the head.
+    kept: Vec<(HeaderName, std::ops::Range<usize>)>,
+    /// The policy's additions.
+    added: Vec<(String, Vec<u8>)>,
+}
+
+/// Plans the answer head `resp`, parsed from a buffer starting at address `base`.
+/// `None` when it cannot be relayed safely.
+fn plan_answer(resp: &httparse::Response<'_, '_>, t: &Taken, base: usize) -> Option<Planned> {
     let status = resp.code?;
     let (framing, upstream_keepalive, chunked) = answer_framing(resp, t.method == Method::HEAD)?;
-    let mut head = ResponseHeader::build_no_case(status, Some(resp.headers.len() + 1)).ok()?;
     let policy = t.route.policy.as_deref().filter(|p| p.edits_answers());
+    let mut kept = Vec::with_capacity(resp.headers.len());
     for h in resp.headers.iter() {
         if answer_header_dropped(h.name, chunked, true)
             || policy.is_some_and(|p| p.drops_answer_header(h.name, t.tls))
@@ -620,11 +656,10 @@ fn answer_head(resp: &httparse::Response<'_, '_>, t: &Taken, head_len: usize) ->
             continue;
         }
         let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;
-        let value = HeaderValue::from_bytes(h.value).ok()?;
-        head.append_header(name, value).ok()?;
+        let start = h.value.as_ptr().addr().checked_sub(base)?;
+        kept.push((name, start..start + h.value.len()));
     }
-    head.insert_header("x-request-id", t.request_id.as_str())
-        .ok()?;
+    let mut added = Vec::new();
     if let Some(policy) = policy {
         let vars = Vars {
             client_ip: t.client_ip,
@@ -633,7 +668,6 @@ fn answer_head(resp: &httparse::Response<'_, '_>, t: &Taken, head_len: usize) ->
             tls: t.tls,
             cohort: t.cohort,
         };
-        let mut added = Vec::new();
         policy.answer_additions(
             &vars,
             |name| {
@@ -643,18 +677,47 @@ fn answer_head(resp: &httparse::Response<'_, '_>, t: &Taken, head_len: usize) ->
             },
             |name, value| added.push((name.to_owned(), value.to_vec())),
         );
-        for (name, value) in added {
-            let value = HeaderValue::from_bytes(&value).ok()?;
-            head.append_header(name, value).ok()?;
-        }
     }
-    Some(Head {
+    Some(Planned {
         status,
-        head_len,
         framing,
         upstream_keepalive,
-        resp: head,
+        kept,
+        added,
     })
+}
+
+impl Planned {
+    /// The head as the client gets it, with this request's `x-request-id`. The values
+    /// are slices of `head` (the bytes the plan was made from), not copies: a copied
+    /// value was allocated here and allocated again when Pingora's HTTP/2 writer cloned
+    /// the header map. `None` when a value is not a valid header value.
+    fn build(self, head: &Bytes, t: &Taken) -> Option<Head> {
+        let mut resp = ResponseHeader::build_no_case(
+            self.status,
+            Some(self.kept.len() + 1 + self.added.len()),
+        )
+        .ok()?;
+        for (name, range) in self.kept {
+            if range.end > head.len() {
+                return None;
+            }
+            let value = HeaderValue::from_maybe_shared(head.slice(range)).ok()?;
+            resp.append_header(name, value).ok()?;
+        }
+        resp.insert_header("x-request-id", request_id_value(&t.request_id).ok()?)
+            .ok()?;
+        for (name, value) in self.added {
+            let value = HeaderValue::from_bytes(&value).ok()?;
+            resp.append_header(name, value).ok()?;
+        }
+        Some(Head {
+            status: self.status,
+            framing: self.framing,
+            upstream_keepalive: self.upstream_keepalive,
+            resp,
+        })
+    }
 }
 
 /// How to relay an answer's body.
@@ -674,7 +737,7 @@ async fn relay_body(
     mut conn: TcpStream,
     session: &mut HttpSession,
     relay: &Relay<'_>,
-    ubuf: &mut BytesMut,
+    (ubuf, timer): (&mut BytesMut, &mut Deadline),
     bytes: &mut u64,
 ) -> Result<(), Failure> {
     let mut chunked = Chunked::default();
@@ -719,7 +782,7 @@ async fn relay_body(
                 .map_err(|_| Failure::ClientGone)?;
         }
         ubuf.reserve(CHUNK);
-        match pingora_timeout::timeout(relay.read_timeout, conn.read_buf(ubuf)).await {
+        match timer.limit(relay.read_timeout, conn.read_buf(ubuf)).await {
             Ok(Ok(n)) if n > 0 => {}
             Ok(Ok(_)) if relay.framing == Framing::UntilClose => {
                 return session

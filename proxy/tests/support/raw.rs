@@ -287,6 +287,26 @@ pub async fn h2_connect(
     tls: &ClientConfig,
     name: &str,
 ) -> h2::client::SendRequest<bytes::Bytes> {
+    h2_connect_with(addr, tls, name, None).await
+}
+
+/// [`h2_connect`], keeping a copy of every byte the server sent (after TLS): its frames.
+pub async fn h2_connect_recorded(
+    addr: std::net::SocketAddr,
+    tls: &ClientConfig,
+    name: &str,
+) -> (h2::client::SendRequest<bytes::Bytes>, Arc<Mutex<Vec<u8>>>) {
+    let frames = Arc::new(Mutex::new(Vec::new()));
+    let send = h2_connect_with(addr, tls, name, Some(frames.clone())).await;
+    (send, frames)
+}
+
+async fn h2_connect_with(
+    addr: std::net::SocketAddr,
+    tls: &ClientConfig,
+    name: &str,
+    record: Option<Arc<Mutex<Vec<u8>>>>,
+) -> h2::client::SendRequest<bytes::Bytes> {
     let mut config = tls.clone();
     config.alpn_protocols = vec![b"h2".to_vec()];
     let tcp = TcpStream::connect(addr).await.unwrap();
@@ -300,11 +320,103 @@ pub async fn h2_connect(
         Some(&b"h2"[..]),
         "HTTP/2 negotiated"
     );
-    let (send, conn) = h2::client::handshake(stream).await.unwrap();
+    let (send, conn) = h2::client::handshake(Recorded {
+        inner: stream,
+        record,
+    })
+    .await
+    .unwrap();
     tokio::spawn(async move {
         let _ = conn.await;
     });
     send
+}
+
+/// A stream that appends what is read from it to `record`, when there is one.
+struct Recorded<S> {
+    inner: S,
+    record: Option<Arc<Mutex<Vec<u8>>>>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Recorded<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let (std::task::Poll::Ready(Ok(())), Some(record)) = (&polled, &self.record) {
+            record
+                .lock()
+                .unwrap()
+                .extend_from_slice(&buf.filled()[before..]);
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Recorded<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The header blocks of the HEADERS frames (joined with their CONTINUATION frames) in
+/// `frames`, the bytes a server sent on an HTTP/2 connection, in order.
+pub fn header_blocks(frames: &[u8]) -> Vec<Vec<u8>> {
+    let mut blocks = Vec::new();
+    let mut open: Option<Vec<u8>> = None;
+    let mut at = 0;
+    while at + 9 <= frames.len() {
+        let len = u32::from_be_bytes([0, frames[at], frames[at + 1], frames[at + 2]]) as usize;
+        let (kind, flags) = (frames[at + 3], frames[at + 4]);
+        assert!(at + 9 + len <= frames.len(), "a frame cut short");
+        let payload = &frames[at + 9..at + 9 + len];
+        at += 9 + len;
+        let fragment = match kind {
+            // HEADERS: less its padding and priority fields.
+            0x1 => {
+                let (pad, mut p) = if flags & 0x8 != 0 {
+                    (usize::from(payload[0]), &payload[1..])
+                } else {
+                    (0, payload)
+                };
+                if flags & 0x20 != 0 {
+                    p = &p[5..];
+                }
+                open = Some(Vec::new());
+                &p[..p.len() - pad]
+            }
+            0x9 => payload,
+            _ => continue,
+        };
+        let block = open.as_mut().expect("a CONTINUATION after HEADERS");
+        block.extend_from_slice(fragment);
+        // END_HEADERS
+        if flags & 0x4 != 0 {
+            blocks.extend(open.take());
+        }
+    }
+    blocks
 }
 
 /// An answer read whole over HTTP/2: status, headers, body.
